@@ -1,0 +1,1 @@
+"""The hub: sync people and organizations across apps by their own ids."""

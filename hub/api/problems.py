@@ -1,0 +1,50 @@
+"""Every error as RFC 9457 problem+json, rendered by one function."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api.json import dumps
+from hub.errors import HubError
+
+log = logging.getLogger("hub")
+
+_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+
+
+def problem_body(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    return Response(
+        dumps(problem_body(status, title, detail, **extra)), status_code=status, media_type="application/problem+json"
+    )
+
+
+def from_error(error: HubError) -> dict[str, Any]:
+    return problem_body(error.status, error.title, error.detail, **error.extra)
+
+
+async def hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = f"no route for {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+    return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal error", "the hub failed to handle this request; it has been logged")
+
+
+HANDLERS = {HubError: hub_error, HTTPException: http_error, Exception: server_error}

@@ -1,0 +1,73 @@
+"""Records as clients see them: hub id strings or id arrays (CONNEC-EXTERNAL-IDS), and `$select`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.model import timefmt
+from hub.model.collections import META_KINDS, Collection
+from hub.model.record import Record
+from hub.service.reading import View
+
+HEADER = "connec-external-ids"
+
+
+def wants_ids(headers: Any) -> bool:
+    return str(headers.get(HEADER, "")).strip().lower() == "true"
+
+
+class Renderer:
+    """Renders the records of one view for one request."""
+
+    def __init__(self, view: View, collection: Collection, hub_provider: str, ids: bool, select: frozenset[str] | None):
+        self.view = view
+        self.collection = collection
+        self.hub_provider = hub_provider
+        self.ids = ids
+        self.select = select
+
+    def id_of(self, record: Record) -> str | list[dict[str, str]]:
+        if not self.ids:
+            return record.hub_id
+        own = {"realm": self.view.group.channel_id, "provider": self.hub_provider, "id": record.hub_id}
+        return [*(e.as_json() for e in record.ids), own]
+
+    def record(self, record: Record) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id_of(record),
+            "code": self.collection.code(record.seq),
+            "status": record.status,
+        }
+        for name, value in record.fields.items():
+            target = self.collection.references.get(name)
+            if target is not None:
+                live = self.view.refs.get((target, value))
+                out[name] = self.id_of(live) if live is not None else value
+            else:
+                out[name] = value
+        for path, kind in self.collection.kinds.items():
+            if kind == "datetime" and path[0] not in META_KINDS:
+                _display(out, path)
+        out["created_at"] = timefmt.display(record.created_at)
+        out["updated_at"] = timefmt.display(record.updated_at)
+        out["group_id"] = record.group_id
+        out["channel_id"] = self.view.group.channel_id
+        out["resource_type"] = record.collection
+        if self.select is not None:
+            out = {k: v for k, v in out.items() if k == "id" or k in self.select}
+        return out
+
+    def all(self) -> list[dict[str, Any]]:
+        return [self.record(r) for r in self.view.records]
+
+
+def _display(out: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Show a stored datetime as clients know it, copying nested parts rather than touching the record."""
+    head, *rest = path
+    value = out.get(head)
+    if not rest:
+        if isinstance(value, str):
+            out[head] = timefmt.display(value)
+    elif isinstance(value, dict):
+        out[head] = dict(value)
+        _display(out[head], tuple(rest))

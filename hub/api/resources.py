@@ -1,0 +1,123 @@
+"""The resource API of seed 002: `/api/v2/{group_id}/{collection}[/{id}]`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.api.json import JSONResponse, read_json
+from hub.api.problems import from_error
+from hub.api.render import Renderer, wants_ids
+from hub.config import Settings
+from hub.errors import BadRequest, HubError, Invalid, NotFound, PayloadTooLarge
+from hub.model.collections import COLLECTIONS, Collection
+from hub.model.payload import parse_write
+from hub.model.query import Read, parse_list, parse_read
+from hub.service import reading, upsert
+from hub.service.reading import View
+from hub.store.base import Store
+
+GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _context(request: Request) -> tuple[Store, Settings, str, Collection]:
+    group_id = request.path_params["group_id"]
+    if not GROUP_ID.match(group_id):
+        raise BadRequest(f"malformed group id {group_id!r}: letters, digits, '.', '_' and '-', at most 64")
+    name = request.path_params["collection"]
+    if name not in COLLECTIONS:
+        raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
+    return request.app.state.store, request.app.state.settings, group_id, COLLECTIONS[name]
+
+
+def _renderer(request: Request, view: View, collection: Collection, read: Read | None = None) -> Renderer:
+    settings: Settings = request.app.state.settings
+    return Renderer(view, collection, settings.hub_provider, wants_ids(request.headers), read.select if read else None)
+
+
+async def list_records(request: Request) -> Response:
+    store, settings, group_id, collection = _context(request)
+    query, read = parse_list(collection, request.query_params, settings.default_top, settings.max_top)
+    view = await reading.fetch_page(store, group_id, collection, query)
+    pagination: dict[str, Any] = {"skip": query.skip, "top": query.top, "total": view.total}
+    if view.total is not None and query.skip + query.top < view.total:
+        pagination["next"] = str(request.url.include_query_params(**{"$skip": query.skip + query.top}))
+    return JSONResponse({collection.name: _renderer(request, view, collection, read).all(), "pagination": pagination})
+
+
+async def get_record(request: Request) -> Response:
+    store, _, group_id, collection = _context(request)
+    read = parse_read(collection, request.query_params)
+    view = await reading.fetch_one(store, group_id, collection, request.path_params["id"], read.app)
+    return JSONResponse({collection.name: _renderer(request, view, collection, read).record(view.records[0])})
+
+
+async def _write_one(
+    request: Request, collection: Collection, item: Any, anchor: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Upsert one item: (HTTP status, response body)."""
+    store, settings, group_id, _ = _context(request)
+    outcome = await upsert.upsert(store, settings, group_id, collection, parse_write(collection, item), anchor)
+    group = await reading.group_or_404(store, group_id)
+    view = await reading.view(store, group, collection, [outcome.record])
+    body: dict[str, Any] = {
+        collection.name: _renderer(request, view, collection).record(outcome.record),
+        "result": "created" if outcome.created else "updated",
+    }
+    if outcome.merged:
+        body["merged"] = outcome.merged
+    return (201 if outcome.created else 200), body
+
+
+def _item(collection: Collection, body: Any) -> Any:
+    if not isinstance(body, dict) or set(body) != {collection.name}:
+        raise Invalid(f"the body must be an object with the single key {collection.name!r}")
+    return body[collection.name]
+
+
+async def create_or_update(request: Request) -> Response:
+    _, settings, _, collection = _context(request)
+    parse_read(collection, request.query_params, frozenset())
+    item = _item(collection, await read_json(request, settings.max_body_bytes))
+    if not isinstance(item, list):
+        status, body = await _write_one(request, collection, item)
+        return JSONResponse(body, status_code=status)
+    if len(item) > settings.max_batch:
+        raise PayloadTooLarge(f"a batch holds at most {settings.max_batch} records, not {len(item)}")
+    results = []
+    for entry in item:
+        try:
+            status, body = await _write_one(request, collection, entry)
+            results.append({"status": status, **body})
+        except HubError as error:
+            results.append({"status": error.status, "error": from_error(error)})
+    return JSONResponse({"results": results})
+
+
+async def update_record(request: Request) -> Response:
+    store, settings, group_id, collection = _context(request)
+    read = parse_read(collection, request.query_params)
+    record = await reading.locate(store, group_id, collection, request.path_params["id"], read.app)
+    item = _item(collection, await read_json(request, settings.max_body_bytes))
+    _, body = await _write_one(request, collection, item, anchor=record.hub_id)
+    return JSONResponse(body)
+
+
+async def archive_record(request: Request) -> Response:
+    store, _, group_id, collection = _context(request)
+    read = parse_read(collection, request.query_params)
+    view = await upsert.archive(store, group_id, collection, request.path_params["id"], read.app)
+    return JSONResponse({collection.name: _renderer(request, view, collection).record(view.records[0])})
+
+
+ROUTES = [
+    Route("/api/v2/{group_id}/{collection}", list_records, methods=["GET"]),
+    Route("/api/v2/{group_id}/{collection}", create_or_update, methods=["POST"]),
+    Route("/api/v2/{group_id}/{collection}/{id}", get_record, methods=["GET"]),
+    Route("/api/v2/{group_id}/{collection}/{id}", update_record, methods=["PUT"]),
+    Route("/api/v2/{group_id}/{collection}/{id}", archive_record, methods=["DELETE"]),
+]

@@ -1,0 +1,29 @@
+"""Settings: one object, built in one place (from the command line or the environment)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the hub can be told; each field is documented in the README."""
+
+    store: str = "sqlite:///hub.db"
+    hub_provider: str = "connec"
+    default_top: int = 100
+    max_top: int = 1000
+    max_batch: int = 1000
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then HUB_* environment variables, then explicit overrides."""
+        values: dict[str, object] = {}
+        for name, field in cls.__dataclass_fields__.items():
+            raw = os.environ.get(f"HUB_{name.upper()}")
+            if raw is not None:
+                values[name] = int(raw) if field.type == "int" else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,44 @@
+"""One exception hierarchy for the whole package; the api layer renders it as problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HubError(Exception):
+    """A failure the client caused or must know about, with its HTTP status."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(HubError):
+    status = 400
+    title = "Bad request"
+
+
+class NotFound(HubError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(HubError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(HubError):
+    status = 413
+    title = "Payload too large"
+
+
+class Invalid(HubError):
+    """The body or a parameter is well-formed but breaks the model (422)."""
+
+    status = 422
+    title = "Invalid input"

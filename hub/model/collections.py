@@ -1,0 +1,145 @@
+"""The collections (entity types) the hub holds: a new one is one declaration here."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict
+
+from hub.model.fields import (
+    Address,
+    DateTime,
+    Email,
+    Part,
+    Phone,
+    Reference,
+    RefValue,
+    Text,
+    Website,
+    parse_datetime,
+)
+
+Status = Literal["ACTIVE", "INACTIVE", "ARCHIVED"]
+READ_ONLY = ("code", "created_at", "updated_at", "group_id", "channel_id", "resource_type")
+"""Output fields a client may echo back in a body; they are ignored, never written."""
+
+
+class Fields(BaseModel):
+    """The writable fields of a record; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+
+
+class PersonFields(Fields):
+    title: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    job_title: Text | None = None
+    birth_date: DateTime | None = None
+    organization_id: Annotated[RefValue | None, Reference("organizations")] = None
+    email: Email | None = None
+    website: Website | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    notes: Text | None = None
+
+
+class OrganizationFields(Fields):
+    name: Text | None = None
+    industry: Text | None = None
+    annual_revenue: float | None = None
+    number_of_employees: int | None = None
+    is_customer: bool | None = None
+    is_supplier: bool | None = None
+    email: Email | None = None
+    website: Website | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    notes: Text | None = None
+
+
+Kind = Literal["text", "number", "boolean", "datetime", "reference"]
+META_KINDS: dict[str, Kind] = {
+    "id": "text",
+    "code": "text",
+    "status": "text",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+}
+"""Fields every record has, stored beside its declared fields."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One entity type: its name, code prefix and field model."""
+
+    name: str
+    code_prefix: str
+    model: type[Fields]
+    references: dict[str, str] = field(init=False)
+    kinds: dict[tuple[str, ...], Kind] = field(init=False)
+
+    def __post_init__(self) -> None:
+        kinds = {(name,): kind for name, kind in META_KINDS.items()}
+        refs: dict[str, str] = {}
+        _walk(self.model, (), kinds, refs)
+        object.__setattr__(self, "kinds", kinds)
+        object.__setattr__(self, "references", refs)
+
+    def code(self, seq: int) -> str:
+        return f"{self.code_prefix}{seq}"
+
+    @property
+    def top_fields(self) -> set[str]:
+        return {path[0] for path in self.kinds}
+
+
+def _walk(
+    model: type[BaseModel], prefix: tuple[str, ...], kinds: dict[tuple[str, ...], Kind], refs: dict[str, str]
+) -> None:
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        ref = next((m for m in info.metadata if isinstance(m, Reference)), None)
+        if ref is not None:
+            kinds[path] = "reference"
+            refs[name] = ref.target
+            continue
+        _classify(info.annotation, path, kinds, refs)
+
+
+def _classify(annotation: Any, path: tuple[str, ...], kinds: dict[tuple[str, ...], Kind], refs: dict[str, str]) -> None:
+    """Find a field's kind through Optional/Annotated wrappers."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if arg is not type(None):
+                _classify(arg, path, kinds, refs)
+        return
+    if origin is Annotated:
+        base, *meta = get_args(annotation)
+        if any(getattr(m, "func", None) is parse_datetime for m in meta):
+            kinds[path] = "datetime"
+            return
+        _classify(base, path, kinds, refs)
+        return
+    if isinstance(annotation, type) and issubclass(annotation, Part):
+        _walk(annotation, path, kinds, refs)
+    elif annotation is bool:
+        kinds[path] = "boolean"
+    elif annotation in (int, float):
+        kinds[path] = "number"
+    else:
+        kinds[path] = "text"
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.name: c
+    for c in (
+        Collection("people", "PE", PersonFields),
+        Collection("organizations", "OR", OrganizationFields),
+    )
+}

@@ -1,0 +1,80 @@
+"""Field types the collection models are declared with; each says how its values are checked."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from hub.model import timefmt
+from hub.model.ids import ExternalIdIn
+
+MAX_TEXT = 4096
+MAX_IDS = 100
+
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_datetime(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date or datetime string")
+    try:
+        return timefmt.canonical(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or datetime") from None
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} does not look like an email address")
+    return value
+
+
+DateTime = Annotated[str, BeforeValidator(parse_datetime)]
+EmailAddress = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+
+
+class Reference:
+    """Marks a field that points to a record of another collection (by hub id or id array)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+HubIdText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+RefValue = HubIdText | Annotated[list[ExternalIdIn], Field(min_length=1, max_length=MAX_IDS)]
+
+
+class Part(BaseModel):
+    """A nested group of fields (email, phone, address…): unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Email(Part):
+    address: EmailAddress | None = None
+    address2: EmailAddress | None = None
+
+
+class Website(Part):
+    url: Text | None = None
+    url2: Text | None = None
+
+
+class Phone(Part):
+    landline: Text | None = None
+    landline2: Text | None = None
+    mobile: Text | None = None
+    fax: Text | None = None
+
+
+class Address(Part):
+    line1: Text | None = None
+    line2: Text | None = None
+    city: Text | None = None
+    region: Text | None = None
+    postal_code: Text | None = None
+    country: Text | None = None

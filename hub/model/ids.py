@@ -1,0 +1,66 @@
+"""External ids and id arrays: the `{realm, provider, id}` triples every record carries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from hub.errors import Conflict
+
+IdPart = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+class ExternalIdIn(BaseModel):
+    """An id entry as a client sends it: all three parts non-empty strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    realm: IdPart
+    provider: IdPart
+    id: IdPart
+
+    def key(self) -> ExternalId:
+        return ExternalId(self.provider, self.realm, self.id)
+
+
+class ExternalId(NamedTuple):
+    """One app's id for a record; hashable, ordered by app then id."""
+
+    provider: str
+    realm: str
+    id: str
+
+    @property
+    def app(self) -> tuple[str, str]:
+        """The app holding this id: a record holds at most one id per app."""
+        return (self.provider, self.realm)
+
+    def as_json(self) -> dict[str, str]:
+        return {"realm": self.realm, "provider": self.provider, "id": self.id}
+
+
+def unique(ids: Iterable[ExternalId]) -> list[ExternalId]:
+    """The ids without repeats, first occurrence kept."""
+    return list(dict.fromkeys(ids))
+
+
+def app_clashes(ids: Iterable[ExternalId]) -> dict[tuple[str, str], list[ExternalId]]:
+    """The apps that would hold more than one distinct id in `ids`."""
+    by_app: dict[tuple[str, str], list[ExternalId]] = {}
+    for ext in unique(ids):
+        by_app.setdefault(ext.app, []).append(ext)
+    return {app: held for app, held in by_app.items() if len(held) > 1}
+
+
+def ensure_one_per_app(ids: Iterable[ExternalId], records: Iterable[str] = ()) -> None:
+    """Refuse (409) an id set that gives one record two ids of the same app."""
+    clashes = app_clashes(ids)
+    if clashes:
+        apps = ", ".join(f"{p}/{r}: {', '.join(e.id for e in held)}" for (p, r), held in clashes.items())
+        raise Conflict(
+            f"one record would hold two ids of the same app ({apps})",
+            records=sorted(set(records)),
+            clashes=[{"provider": p, "realm": r, "ids": [e.id for e in held]} for (p, r), held in clashes.items()],
+        )

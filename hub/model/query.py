@@ -1,0 +1,130 @@
+"""The query string of a read: `$top/$skip/$orderby/$filter/$select` and `opts[…]`, checked against the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hub.errors import BadRequest, Invalid
+from hub.model import timefmt
+from hub.model.collections import Collection
+from hub.model.filter import Node, Value, fields_of, map_values, parse_filter
+
+ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
+LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$orderby", "$filter", "opts[linked]"}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A page of a collection: filter, order, window and the `opts[linked]` app filter."""
+
+    filter: Node | None = None
+    order: Sequence[tuple[tuple[str, ...], bool]] = ()
+    """(field path, descending) pairs."""
+    skip: int = 0
+    top: int = 100
+    app: tuple[str, str] | None = None
+    """(provider, realm) for `opts[linked]`."""
+    linked: bool = True
+    include_archived: bool = False
+    count: bool = field(default=True)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a read asks for besides the page: the app whose ids key it, and the fields to show."""
+
+    app: tuple[str, str] | None
+    select: frozenset[str] | None
+
+
+def check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}", allowed=sorted(allowed))
+
+
+def parse_read(collection: Collection, params: Mapping[str, str], allowed: frozenset[str] = ONE_PARAMS) -> Read:
+    check_params(params, allowed)
+    provider, realm = params.get("opts[provider]"), params.get("opts[realm]")
+    if (provider is None) != (realm is None):
+        raise BadRequest("opts[provider] and opts[realm] go together: give both or neither")
+    if provider is not None and realm is not None and not (provider.strip() and realm.strip()):
+        raise BadRequest("opts[provider] and opts[realm] must not be empty")
+    app = (provider, realm) if provider is not None and realm is not None else None
+    return Read(app, _select(collection, params.get("$select")))
+
+
+def _select(collection: Collection, text: str | None) -> frozenset[str] | None:
+    if text is None:
+        return None
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    known = collection.top_fields | {"group_id", "channel_id", "resource_type"}
+    unknown = sorted(names - known)
+    if unknown or not names:
+        raise BadRequest(f"$select: unknown field(s): {', '.join(unknown) or '(none given)'}")
+    return names
+
+
+def _integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+def _path(collection: Collection, text: str, where: str) -> tuple[str, ...]:
+    path = tuple(text.strip().split("/"))
+    if path not in collection.kinds:
+        raise BadRequest(f"{where}: unknown field {text.strip()!r}")
+    return path
+
+
+def bind_filter(collection: Collection, node: Node) -> Node:
+    """Check every field of a filter and put date literals in the stored form."""
+    for path in fields_of(node):
+        if path not in collection.kinds:
+            raise BadRequest(f"$filter: unknown field {'/'.join(path)!r}")
+
+    def normalise(path: tuple[str, ...], value: Value) -> Value:
+        if collection.kinds[path] != "datetime" or value is None:
+            return value
+        try:
+            return timefmt.canonical(str(value))
+        except ValueError:
+            raise BadRequest(f"$filter: {'/'.join(path)} needs a date, not {value!r}") from None
+
+    return map_values(node, normalise)
+
+
+def parse_list(
+    collection: Collection, params: Mapping[str, str], default_top: int, max_top: int
+) -> tuple[ListQuery, Read]:
+    read = parse_read(collection, params, LIST_PARAMS)
+    node = None
+    if params.get("$filter", "").strip():
+        try:
+            node = bind_filter(collection, parse_filter(params["$filter"]))
+        except Invalid as error:
+            raise BadRequest(error.detail) from None
+    order = []
+    for part in (p for p in params.get("$orderby", "").split(",") if p.strip()):
+        words = part.split()
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+            raise BadRequest(f"$orderby: expected 'field asc|desc', not {part.strip()!r}")
+        order.append((_path(collection, words[0], "$orderby"), len(words) == 2 and words[1].lower() == "desc"))
+    linked_raw = params.get("opts[linked]")
+    if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
+        raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
+    query = ListQuery(
+        filter=node,
+        order=tuple(order),
+        skip=_integer(params, "$skip", 0, 0, 10**9),
+        top=_integer(params, "$top", default_top, 1, max_top),
+        app=read.app,
+        linked=linked_raw != "false",
+        include_archived=node is not None and ("status",) in fields_of(node),
+    )
+    return query, read

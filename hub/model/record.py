@@ -1,0 +1,49 @@
+"""A record as the hub holds it, and the parsed form of what a client writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.model.ids import ExternalId
+
+
+@dataclass
+class Record:
+    """One person or organization. `ids` are the apps' ids; the hub id is `hub_id`.
+
+    A tombstone (`merged_into` set) is a record merged away: its hub id resolves to
+    the survivor. A placeholder holds only ids, created by a reference to a record
+    the hub did not know yet.
+    """
+
+    hub_id: str
+    group_id: str
+    collection: str
+    seq: int
+    status: str
+    created_at: str
+    updated_at: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    ids: list[ExternalId] = field(default_factory=list)
+    merged_into: str | None = None
+    placeholder: bool = False
+
+
+@dataclass(frozen=True)
+class Group:
+    """A tenant's data space; `channel_id` is the realm of the hub's own ids in it."""
+
+    group_id: str
+    channel_id: str
+
+
+@dataclass
+class Write:
+    """What one upsert asks for, validated but not yet resolved against the store."""
+
+    ids: list[ExternalId]
+    hub_ids: list[str]
+    fields: dict[str, Any]
+    references: dict[str, str | list[ExternalId]]
+    """Reference fields as given: a hub id, or an id array; None clears (kept in `fields`)."""

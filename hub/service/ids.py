@@ -1,0 +1,56 @@
+"""Splitting an id array into the apps' ids and the hub's own, and finding the records they name."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from hub.errors import Invalid
+from hub.model.ids import ExternalId
+from hub.model.record import Group, Record
+from hub.store.base import Transaction
+
+
+def new_hub_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_channel_id() -> str:
+    return f"org-{uuid.uuid4().hex[:8]}"
+
+
+def split(
+    ids: Sequence[ExternalId], group: Group, hub_provider: str, field: str = "id"
+) -> tuple[list[ExternalId], list[str]]:
+    """The apps' ids and the hub ids in an id array; a hub-provider id must be in the group's channel."""
+    apps: list[ExternalId] = []
+    hub_ids: list[str] = []
+    for ext in ids:
+        if ext.provider != hub_provider:
+            apps.append(ext)
+        elif ext.realm == group.channel_id:
+            hub_ids.append(ext.id)
+        else:
+            raise Invalid(
+                f"{field}: provider {hub_provider!r} is the hub's own; its realm must be the channel"
+                f" {group.channel_id!r}, not {ext.realm!r}",
+                errors=[{"field": field, "message": "hub id in another channel"}],
+            )
+    return apps, hub_ids
+
+
+async def holders(
+    tx: Transaction, collection: str, ids: Sequence[ExternalId], hub_ids: Sequence[str], field: str = "id"
+) -> list[Record]:
+    """The distinct live records named by hub ids or holding any of the ids; unknown hub ids are a 422."""
+    found = await tx.get(collection, hub_ids) if hub_ids else {}
+    missing = [h for h in hub_ids if h not in found]
+    if missing:
+        raise Invalid(
+            f"{field}: no {collection} record has hub id {', '.join(missing)}",
+            errors=[{"field": field, "message": f"unknown hub id {h}"} for h in missing],
+        )
+    records = {r.hub_id: r for r in found.values()}
+    for record in await tx.match(collection, ids) if ids else []:
+        records.setdefault(record.hub_id, record)
+    return list(records.values())

@@ -1,0 +1,65 @@
+"""Reading records: one by hub id or app id, a page of a collection, and what their references point to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.errors import NotFound
+from hub.model.collections import Collection
+from hub.model.ids import ExternalId
+from hub.model.record import Group, Record
+from hub.store.base import ListQuery, Store
+
+
+@dataclass
+class View:
+    """Records to render, their group, and the live records their reference fields point to."""
+
+    group: Group
+    records: list[Record]
+    refs: dict[tuple[str, str], Record]
+    total: int | None = None
+
+
+async def group_or_404(store: Store, group_id: str) -> Group:
+    group = await store.group(group_id)
+    if group is None:
+        raise NotFound(f"no group {group_id}")
+    return group
+
+
+async def locate(store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None) -> Record:
+    """The live record a path id names: a hub id (or alias), or app `app`'s id."""
+    if app is None:
+        record = (await store.get(group_id, collection.name, [key])).get(key)
+    else:
+        record = await store.find(group_id, collection.name, ExternalId(app[0], app[1], key))
+    if record is None:
+        owner = f"{app[0]} (realm {app[1]}) id" if app else "hub id"
+        raise NotFound(f"no {collection.name} record with {owner} {key}")
+    return record
+
+
+async def view(
+    store: Store, group: Group, collection: Collection, records: list[Record], total: int | None = None
+) -> View:
+    """Gather the live records behind every reference field, one lookup per referenced collection."""
+    refs: dict[tuple[str, str], Record] = {}
+    for name, target in collection.references.items():
+        wanted = [r.fields[name] for r in records if isinstance(r.fields.get(name), str)]
+        if wanted:
+            found = await store.get(group.group_id, target, wanted)
+            refs.update({(target, hub_id): record for hub_id, record in found.items()})
+    return View(group, records, refs, total)
+
+
+async def fetch_one(store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None) -> View:
+    group = await group_or_404(store, group_id)
+    record = await locate(store, group_id, collection, key, app)
+    return await view(store, group, collection, [record])
+
+
+async def fetch_page(store: Store, group_id: str, collection: Collection, query: ListQuery) -> View:
+    group = await group_or_404(store, group_id)
+    records, total = await store.list(group_id, collection, query)
+    return await view(store, group, collection, records, total)

@@ -1,0 +1,106 @@
+"""The SQLite schema and the translation of a list query into indexed SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.model.collections import Collection
+from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
+from hub.model.query import ListQuery
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS groups (
+    group_id TEXT PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+    group_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (group_id, collection)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    hub_id TEXT PRIMARY KEY,
+    group_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    merged_into TEXT,
+    placeholder INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (group_id, collection, seq)
+);
+CREATE INDEX IF NOT EXISTS records_updated ON records (group_id, collection, updated_at);
+CREATE INDEX IF NOT EXISTS records_created ON records (group_id, collection, created_at);
+CREATE INDEX IF NOT EXISTS records_merged ON records (merged_into) WHERE merged_into IS NOT NULL;
+CREATE TABLE IF NOT EXISTS external_ids (
+    link INTEGER PRIMARY KEY,
+    group_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    ext_id TEXT NOT NULL,
+    hub_id TEXT NOT NULL REFERENCES records (hub_id),
+    created_at TEXT NOT NULL,
+    UNIQUE (group_id, collection, provider, realm, ext_id),
+    UNIQUE (hub_id, provider, realm)
+);
+"""
+"""External ids are unique per group and collection, and one app holds one id per
+record: both are UNIQUE constraints, so no race can break them."""
+
+_COLUMNS = {"id": "r.hub_id", "status": "r.status", "created_at": "r.created_at", "updated_at": "r.updated_at"}
+_OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def column(collection: Collection, path: tuple[str, ...]) -> str:
+    """The SQL expression of a field; paths are checked against the model before this."""
+    if path == ("code",):
+        return "r.seq"
+    if len(path) == 1 and path[0] in _COLUMNS:
+        return _COLUMNS[path[0]]
+    return "json_extract(r.data, '$." + ".".join(path) + "')"
+
+
+def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Any:
+    if path == ("code",) and isinstance(value, str):
+        digits = value.removeprefix(collection.code_prefix)
+        return int(digits) if digits.isdigit() and digits != value else -1
+    return value
+
+
+def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str:
+    if isinstance(node, Comparison):
+        params.append(_literal(collection, node.field, node.value))
+        return f"{column(collection, node.field)} {_OPS[node.op]} ?"
+    if isinstance(node, In):
+        params.extend(_literal(collection, node.field, v) for v in node.values)
+        return f"{column(collection, node.field)} IN ({', '.join('?' * len(node.values))})"
+    if isinstance(node, Not):
+        return f"NOT ({compile_filter(collection, node.item, params)})"
+    joiner = " AND " if isinstance(node, And) else " OR "
+    assert isinstance(node, And | Or)
+    return "(" + joiner.join(compile_filter(collection, item, params) for item in node.items) + ")"
+
+
+def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its parameters) of a page of live records."""
+    params: list[Any] = [group_id, collection.name]
+    where = ["r.group_id = ?", "r.collection = ?", "r.merged_into IS NULL"]
+    if not query.include_archived:
+        where.append("r.status != 'ARCHIVED'")
+    if query.app is not None:
+        exists = "EXISTS (SELECT 1 FROM external_ids e WHERE e.hub_id = r.hub_id AND e.provider = ? AND e.realm = ?)"
+        where.append(exists if query.linked else f"NOT {exists}")
+        params.extend(query.app)
+    if query.filter is not None:
+        where.append(compile_filter(collection, query.filter, params))
+    return " AND ".join(where), params
+
+
+def compile_order(collection: Collection, query: ListQuery) -> str:
+    keys = [f"{column(collection, path)} {'DESC' if desc else 'ASC'}" for path, desc in query.order]
+    return ", ".join([*keys, "r.seq ASC"])

@@ -7,6 +7,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.installed-${HUB_EXTRAS:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${HUB_EXTRAS:+[$HUB_EXTRAS]}"
+    if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".${HUB_EXTRAS:+[$HUB_EXTRAS]}" \
+        > .venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        exit 1
+    fi
     touch "$stamp"
 fi

@@ -1,0 +1,85 @@
+"""Every error is RFC 9457 problem+json with a clear 4xx; no input makes a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE, ext
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert set(body) >= PROBLEM_KEYS and body["status"] == status
+    for word in words:
+        assert word in body["detail"], body
+    return body
+
+
+def test_the_problem_shape_is_locked(client: TestClient) -> None:
+    body = assert_problem(client.get(f"{BASE}/people/nobody"), 404)
+    assert body == {"type": "about:blank", "title": "Not found", "status": 404, "detail": body["detail"]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("GET", "/nowhere", None, 404, ["/nowhere"]),
+        ("PATCH", f"{BASE}/people", None, 405, []),
+        ("GET", f"{BASE}/spaceships", None, 404, ["spaceships"]),
+        ("GET", "/api/v2/bad group!/people", None, 400, ["group"]),
+        ("POST", f"{BASE}/people", b"{not json", 400, ["JSON"]),
+        ("POST", f"{BASE}/people", b"", 400, ["body"]),
+        ("POST", f"{BASE}/people", {"persons": {}}, 422, ["people"]),
+        ("POST", f"{BASE}/people", {"people": "Ada"}, 422, ["object"]),
+        ("POST", f"{BASE}/people", {"people": {"first_name": 7}}, 422, ["first_name"]),
+        ("POST", f"{BASE}/people", {"people": {"email": {"address": "not-an-email"}}}, 422, ["email.address"]),
+        ("POST", f"{BASE}/people", {"people": {"email": {"fax": "1"}}}, 422, ["email.fax"]),
+        ("POST", f"{BASE}/people", {"people": {"birth_date": "someday"}}, 422, ["birth_date"]),
+        ("POST", f"{BASE}/people", {"people": {"id": [{"realm": "1", "provider": "crm"}]}}, 422, ["id.0.id"]),
+        ("POST", f"{BASE}/people", {"people": {"id": [{"realm": "1", "provider": "crm", "id": 5}]}}, 422, ["id.0.id"]),
+        ("POST", f"{BASE}/people", {"people": {"id": ["x"]}}, 422, ["id.0"]),
+        ("POST", f"{BASE}/people", {"people": {"id": [ext("a", "1") | {"extra": "1"}]}}, 422, ["extra"]),
+        ("POST", f"{BASE}/people", {"people": {"status": "DELETED"}}, 422, ["status"]),
+        ("POST", f"{BASE}/people?$top=1", {"people": {}}, 400, ["$top"]),
+        ("PUT", f"{BASE}/people/x", {"people": {}}, 404, ["x"]),
+        ("DELETE", f"{BASE}/people/x", None, 404, ["x"]),
+    ],
+)
+def test_bad_requests(client: TestClient, method: str, path: str, body: Any, status: int, words: list[str]) -> None:
+    client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}})
+    content = body if isinstance(body, bytes) or body is None else orjson.dumps(body)
+    assert_problem(client.request(method, path, content=content), status, *words)
+
+
+def test_read_only_output_fields_echoed_back_are_ignored(client: TestClient) -> None:
+    created = client.post(f"{BASE}/people", json={"people": {"first_name": "Ada"}}).json()["people"]
+    echoed = {**created, "last_name": "Lovelace"}
+    again = client.put(f"{BASE}/people/{created['id']}", json={"people": echoed})
+    assert again.status_code == 200 and again.json()["people"]["code"] == created["code"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+field_names = st.sampled_from(["id", "first_name", "email", "birth_date", "organization_id", "status", "phone", "x"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(record=st.dictionaries(field_names, json_values, max_size=5) | json_values)
+def test_no_body_makes_a_500(client: TestClient, record: Any) -> None:
+    response = client.post(f"{BASE}/people", json={"people": record})
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/problem+json"

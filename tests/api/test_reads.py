@@ -1,0 +1,115 @@
+"""Reading collections: pagination with next, $filter, $orderby, $select, opts[linked], and bad query strings."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE, ext, post
+
+
+@pytest.fixture
+def people(client: TestClient) -> TestClient:
+    rows = [
+        ("Ada", "ada@example.com", "crm", "1990-05-01"),
+        ("Bo", "bo@example.com", "crm", "1980-01-01"),
+        ("Cy", "cy@example.org", "erp", "2001-12-31"),
+        ("Di", None, "erp", None),
+        ("Ed", "ed@example.com", None, "1975-07-07"),
+    ]
+    for n, (name, email, app, born) in enumerate(rows):
+        fields = {"first_name": name, "email": {"address": email} if email else None, "birth_date": born}
+        post(client, "people", [ext(app, str(n))] if app else None, **{k: v for k, v in fields.items() if v})
+    return client
+
+
+def names(response: object) -> list[str]:
+    return [p["first_name"] for p in response.json()["people"]]  # type: ignore[attr-defined]
+
+
+def test_pages_follow_next_to_the_end(people: TestClient) -> None:
+    url: str | None = f"{BASE}/people?$top=2"
+    seen = []
+    while url:
+        page = people.get(url).json()
+        assert page["pagination"]["total"] == 5 and page["pagination"]["top"] == 2
+        seen += [p["first_name"] for p in page["people"]]
+        url = page["pagination"].get("next")
+    assert seen == ["Ada", "Bo", "Cy", "Di", "Ed"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("first_name eq 'Bo'", ["Bo"]),
+        ("first_name ne 'Bo'", ["Ada", "Cy", "Di", "Ed"]),
+        ("email/address eq 'cy@example.org'", ["Cy"]),
+        ("email/address eq null", ["Di"]),
+        ("birth_date gt '1985-01-01' and birth_date lt 2000-01-01", ["Ada"]),
+        ("birth_date ge '1980-01-01T00:00:00Z'", ["Ada", "Bo", "Cy"]),
+        ("first_name in ('Ada', 'Ed') or birth_date lte '1980-01-01'", ["Ada", "Bo", "Ed"]),
+        ("not (first_name eq 'Ada')", ["Bo", "Cy", "Di", "Ed"]),
+        ("code eq 'PE3'", ["Cy"]),
+        ("code gt 'PE3'", ["Di", "Ed"]),
+        ("updated_at gt '2000-01-01T00:00:00Z'", ["Ada", "Bo", "Cy", "Di", "Ed"]),
+        ("updated_at lt '2000-01-01T00:00:00Z'", []),
+    ],
+)
+def test_filters(people: TestClient, expression: str, expected: list[str]) -> None:
+    response = people.get(f"{BASE}/people", params={"$filter": expression})
+    assert response.status_code == 200, response.text
+    assert names(response) == expected
+    assert response.json()["pagination"]["total"] == len(expected)
+
+
+def test_incremental_sync_by_updated_at(people: TestClient) -> None:
+    last = people.get(f"{BASE}/people", params={"$orderby": "updated_at desc", "$top": "1"}).json()["people"][0]
+    post(people, "people", [ext("crm", "1")], last_name="Changed")
+    since = people.get(f"{BASE}/people", params={"$filter": f"updated_at gt '{last['updated_at']}'"})
+    assert names(since) == ["Bo"]
+
+
+def test_orderby_and_select(people: TestClient) -> None:
+    by_name = people.get(f"{BASE}/people", params={"$orderby": "first_name desc"})
+    assert names(by_name) == ["Ed", "Di", "Cy", "Bo", "Ada"]
+    by_birth = people.get(f"{BASE}/people", params={"$orderby": "birth_date asc, first_name desc"})
+    assert names(by_birth) == ["Di", "Ed", "Bo", "Ada", "Cy"]
+    selected = people.get(f"{BASE}/people", params={"$select": "first_name,code", "$top": "1"}).json()["people"]
+    assert set(selected[0]) == {"id", "first_name", "code"}
+    one = people.get(f"{BASE}/people/1", params={"opts[provider]": "crm", "opts[realm]": "2243", "$select": "email"})
+    assert one.json()["people"] == {"id": one.json()["people"]["id"], "email": {"address": "bo@example.com"}}
+
+
+def test_opts_linked_lists_what_an_app_holds_or_still_has_to_import(people: TestClient) -> None:
+    crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    assert names(people.get(f"{BASE}/people", params={**crm, "opts[linked]": "true"})) == ["Ada", "Bo"]
+    assert names(people.get(f"{BASE}/people", params={**crm, "opts[linked]": "false"})) == ["Cy", "Di", "Ed"]
+    other_realm = {"opts[provider]": "crm", "opts[realm]": "9999", "opts[linked]": "false"}
+    assert len(names(people.get(f"{BASE}/people", params=other_realm))) == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "names_in_detail"),
+    [
+        ({"$top": "0"}, "$top"),
+        ({"$top": "100000"}, "$top"),
+        ({"$skip": "-1"}, "$skip"),
+        ({"$filter": "first_name eq"}, "$filter"),
+        ({"$filter": "shoe_size eq 4"}, "shoe_size"),
+        ({"$filter": "birth_date gt 'yesterday'"}, "birth_date"),
+        ({"$orderby": "first_name sideways"}, "$orderby"),
+        ({"$orderby": "nope asc"}, "nope"),
+        ({"$select": "first_name,nope"}, "nope"),
+        ({"opts[provider]": "crm"}, "opts[realm]"),
+        ({"opts[linked]": "true"}, "opts[linked]"),
+        ({"opts[provider]": "crm", "opts[realm]": "1", "opts[linked]": "maybe"}, "opts[linked]"),
+        ({"$expand": "all"}, "$expand"),
+    ],
+)
+def test_bad_query_strings_are_400_naming_the_problem(
+    people: TestClient, params: dict[str, str], names_in_detail: str
+) -> None:
+    response = people.get(f"{BASE}/people", params=params)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert names_in_detail in response.json()["detail"]

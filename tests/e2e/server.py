@@ -40,7 +40,9 @@ def running_hub(db: Path, *extra: str) -> Iterator[str]:
                 break
             except httpx2.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"hub did not start: {process.stderr.read() if process.stderr else ''}")
+                    raise RuntimeError(
+                        f"hub did not start: {process.stderr.read() if process.stderr else ''}"
+                    ) from None
                 time.sleep(0.05)
         yield base
     finally:

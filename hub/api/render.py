@@ -38,7 +38,8 @@ class Renderer:
             "code": self.collection.code(record.seq),
             "status": record.status,
         }
-        for name, value in record.fields.items():
+        for name in sorted(record.fields, key=self.collection.position):
+            value = record.fields[name]
             target = self.collection.references.get(name)
             if target is not None:
                 live = self.view.refs.get((target, value))

@@ -82,6 +82,7 @@ class Collection:
     model: type[Fields]
     references: dict[str, str] = field(init=False)
     kinds: dict[tuple[str, ...], Kind] = field(init=False)
+    positions: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         kinds: dict[tuple[str, ...], Kind] = {(name,): kind for name, kind in META_KINDS.items()}
@@ -89,6 +90,11 @@ class Collection:
         _walk(self.model, (), kinds, refs)
         object.__setattr__(self, "kinds", kinds)
         object.__setattr__(self, "references", refs)
+        object.__setattr__(self, "positions", {name: n for n, name in enumerate(self.model.model_fields)})
+
+    def position(self, name: str) -> int:
+        """A field's place in the declaration, so output follows the model's order."""
+        return self.positions.get(name, len(self.positions))
 
     def code(self, seq: int) -> str:
         return f"{self.code_prefix}{seq}"

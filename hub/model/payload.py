@@ -20,18 +20,18 @@ def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     out = []
     for item in error.errors(include_url=False):
         path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
-        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
+        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
         out.append({"field": path or "(body)", "message": message})
     return out
 
 
 def raise_invalid(errors: list[dict[str, str]]) -> None:
     unknown = [e["field"] for e in errors if e["message"] == "unknown field"]
-    if unknown:
-        detail = f"unknown field(s): {', '.join(unknown)}"
-    else:
-        detail = "invalid field(s): " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    raise Invalid(detail, errors=errors)
+    invalid = [f"{e['field']}: {e['message']}" for e in errors if e["message"] != "unknown field"]
+    parts = [f"unknown field(s): {', '.join(unknown)}"] if unknown else []
+    if invalid:
+        parts.append("invalid field(s): " + "; ".join(invalid))
+    raise Invalid("; ".join(parts), errors=errors)
 
 
 def parse_id_array(value: Any, field: str = "id") -> list[ExternalId]:

@@ -38,6 +38,12 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if a failed COMMIT left one."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _records(conn: sqlite3.Connection, rows: list[Any]) -> list[Record]:
     """Rows of `records` as Records, each with its ids in link order (one query for all)."""
     records = [Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]), [], r[8], bool(r[9])) for r in rows]
@@ -147,10 +153,10 @@ class SQLiteStore:
             await self._write(lambda c: c.execute("BEGIN IMMEDIATE"))
             try:
                 yield SQLiteTransaction(self, group_id)
+                await self._write(lambda c: c.execute("COMMIT"))
             except BaseException:
-                await asyncio.shield(self._write(lambda c: c.execute("ROLLBACK")))
+                await asyncio.shield(self._write(_rollback))
                 raise
-            await self._write(lambda c: c.execute("COMMIT"))
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         return await self._read(_get, group_id, collection, hub_ids)

@@ -9,6 +9,9 @@ from typing import Any
 from hub.model.ids import ExternalId
 from hub.model.record import Record
 
+ANONYMOUS = "anonymous"
+"""The actor of a change when the caller is not known."""
+
 
 @dataclass
 class Snapshot:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -76,3 +77,46 @@ def parse_write(collection: Collection, body: Any) -> Write:
             references[name] = value
             del fields[name]
     return Write(ids=ids, hub_ids=hub_ids, fields=fields, references=references)
+
+
+@dataclass(frozen=True)
+class MergeAsk:
+    """An explicit merge: the records to merge in (hub ids or id arrays), chosen values, dry run or not."""
+
+    records: list[str | list[ExternalId]]
+    write: Write
+    dry_run: bool = False
+
+
+_MERGE_KEYS = {"records", "fields", "dry_run"}
+
+
+def parse_merge(collection: Collection, body: Any) -> MergeAsk:
+    """Validate a merge request; 422 naming what is wrong."""
+    if not isinstance(body, dict):
+        raise Invalid("a merge request must be a JSON object")
+    unknown = sorted(set(body) - _MERGE_KEYS)
+    if unknown:
+        raise_invalid([{"field": name, "message": "unknown field"} for name in unknown])
+    given = body.get("records")
+    if not isinstance(given, list) or not given or len(given) > MAX_IDS:
+        raise Invalid(
+            f"records: a list of 1 to {MAX_IDS} records to merge in, each a hub id or an id array",
+            errors=[{"field": "records", "message": "expected a non-empty list"}],
+        )
+    records: list[str | list[ExternalId]] = []
+    for index, entry in enumerate(given):
+        if isinstance(entry, str) and entry.strip():
+            records.append(entry.strip())
+        else:
+            records.append(parse_id_array(entry, field=f"records[{index}]"))
+    chosen = body.get("fields") or {}
+    if not isinstance(chosen, dict) or "id" in chosen:
+        raise Invalid(
+            "fields: an object of chosen field values (the ids follow the records, they are not chosen)",
+            errors=[{"field": "fields", "message": "expected an object without id"}],
+        )
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise Invalid("dry_run: true or false", errors=[{"field": "dry_run", "message": "expected a boolean"}])
+    return MergeAsk(records, parse_write(collection, chosen), dry_run)

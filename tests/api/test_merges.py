@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.app import create_app
 from hub.config import Settings
-from tests.api.records import BASE, app_ids, create, ext, get
+from tests.api.records import BASE, IDS, app_ids, create, ext, get
 
 SF = ext("salesforce", "eu", "a")
 HS = ext("hubspot", "7", "b")
@@ -313,3 +313,17 @@ def test_the_actor_comes_from_the_request(settings: Settings) -> None:
         entry = merge(client, a["id"], b["id"])["merge"]
         assert entry["actor"] == "app:billing"
         assert unmerge(client, a["id"], entry["id"])["merge"]["undone"]["actor"] == "app:billing"
+
+
+def test_references_to_a_merged_away_record_read_as_the_survivor(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    person = create(client, "people", first_name="Ann", organization_id=[HS])
+    assert person["organization_id"] == b["id"]
+    merge(client, b["id"], a["id"])
+    plain = client.get(f"{BASE}/people").json()["people"]
+    assert [p["organization_id"] for p in plain] == [a["id"]]
+    assert get(client, "people", person["id"])["organization_id"] == a["id"]
+    with_ids = client.get(f"{BASE}/people", headers=IDS).json()["people"][0]["organization_id"]
+    assert sorted(e["id"] for e in with_ids) == sorted(["a", "b", a["id"]])
+    assert get(client, "people", person["id"], ids=True)["organization_id"] == with_ids

@@ -10,9 +10,8 @@ from starlette.routing import Route
 
 from hub.api import context
 from hub.api.json import JSONResponse, read_json
-from hub.errors import Invalid
 from hub.model.collections import Collection
-from hub.model.payload import parse_merge, raise_invalid
+from hub.model.payload import parse_merge, parse_unmerge
 from hub.model.query import Read, parse_read
 from hub.model.record import Record
 from hub.service import merging, reading
@@ -54,17 +53,9 @@ async def history(request: Request) -> Response:
 
 async def unmerge(request: Request) -> Response:
     group_id, collection, key, read = _path(request)
-    body = await read_json(request, context.settings(request).max_body_bytes)
-    if not isinstance(body, dict):
-        raise Invalid('the body must be {"merge_id": "<the id of the merge to undo>"}')
-    unknown = sorted(set(body) - {"merge_id"})
-    if unknown:
-        raise_invalid([{"field": name, "message": "unknown field"} for name in unknown])
-    merge_id = body.get("merge_id")
-    if not isinstance(merge_id, str) or not merge_id.strip():
-        raise Invalid("merge_id: the id of the merge to undo", errors=[{"field": "merge_id", "message": "required"}])
+    merge_id = parse_unmerge(await read_json(request, context.settings(request).max_body_bytes))
     store, actor = context.store(request), context.actor(request)
-    records, entry = await merging.unmerge(store, group_id, collection, key, read.app, merge_id.strip(), actor)
+    records, entry = await merging.unmerge(store, group_id, collection, key, read.app, merge_id, actor)
     rendered = await _rendered(request, group_id, collection, records)
     return JSONResponse({collection.name: rendered, "merge": entry.as_json()})
 

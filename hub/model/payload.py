@@ -88,16 +88,19 @@ class MergeAsk:
     dry_run: bool = False
 
 
-_MERGE_KEYS = {"records", "fields", "dry_run"}
+def _object(body: Any, keys: set[str], what: str) -> dict[str, Any]:
+    """The body as an object of known keys only; 422 otherwise."""
+    if not isinstance(body, dict):
+        raise Invalid(f"{what} must be a JSON object")
+    unknown = sorted(set(body) - keys)
+    if unknown:
+        raise_invalid([{"field": name, "message": "unknown field"} for name in unknown])
+    return body
 
 
 def parse_merge(collection: Collection, body: Any) -> MergeAsk:
     """Validate a merge request; 422 naming what is wrong."""
-    if not isinstance(body, dict):
-        raise Invalid("a merge request must be a JSON object")
-    unknown = sorted(set(body) - _MERGE_KEYS)
-    if unknown:
-        raise_invalid([{"field": name, "message": "unknown field"} for name in unknown])
+    body = _object(body, {"records", "fields", "dry_run"}, "a merge request")
     given = body.get("records")
     if not isinstance(given, list) or not given or len(given) > MAX_IDS:
         raise Invalid(
@@ -120,3 +123,11 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
     if not isinstance(dry_run, bool):
         raise Invalid("dry_run: true or false", errors=[{"field": "dry_run", "message": "expected a boolean"}])
     return MergeAsk(records, parse_write(collection, chosen), dry_run)
+
+
+def parse_unmerge(body: Any) -> str:
+    """The id of the merge an unmerge request names."""
+    merge_id = _object(body, {"merge_id"}, 'an unmerge request ({"merge_id": "…"})').get("merge_id")
+    if not isinstance(merge_id, str) or not merge_id.strip():
+        raise Invalid("merge_id: the id of the merge to undo", errors=[{"field": "merge_id", "message": "required"}])
+    return merge_id.strip()

@@ -109,7 +109,11 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
         )
     records: list[str | list[ExternalId]] = []
     for index, entry in enumerate(given):
-        if isinstance(entry, str) and entry.strip():
+        if isinstance(entry, str):
+            if not entry.strip():
+                raise Invalid(
+                    f"records[{index}]: an empty hub id", errors=[{"field": f"records[{index}]", "message": "empty"}]
+                )
             records.append(entry.strip())
         else:
             records.append(parse_id_array(entry, field=f"records[{index}]"))

@@ -62,7 +62,7 @@ async def merge(
         now,
         ask.actor,
         ask.trigger,
-        ask.matched,
+        sorted(ask.matched, key=lambda m: [r.hub_id for r in ordered].index(m.hub_id)),
         requested,
         before,
         Snapshot.of(fresh),

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from hub.api import context
 from hub.api.json import JSONResponse, read_json
 from hub.model import timefmt
-from hub.model.key_link import KeyLink, parse_key_link, parse_search, stable_id
+from hub.model.key_link import IDENTIFYING, KeyLink, parse_key_link, parse_search, stable_id
 from hub.model.query import check_params
 from hub.service import key_links
 
@@ -75,9 +75,28 @@ async def move_link(request: Request) -> Response:
     return JSONResponse({"key_links": link_json(link)})
 
 
+async def move_named_link(request: Request) -> Response:
+    """PUT on the collection: the body names the link (`id`, or entity type, app and external id)."""
+    check_params(request.query_params, frozenset())
+    settings, store = context.settings(request), context.store(request)
+    body = parse_key_link(await read_json(request, settings.max_body_bytes))
+    named = await key_links.identify(store, settings, body)
+    link = await key_links.move(store, settings, context.group_id(request), named, body)
+    return JSONResponse({"key_links": link_json(link)})
+
+
 async def delete_link(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     await key_links.delete(context.store(request), context.group_id(request), request.path_params["link_id"])
+    return Response(status_code=204)
+
+
+async def delete_named_link(request: Request) -> Response:
+    """DELETE on the collection: the query names the link, as a PUT body does."""
+    check_params(request.query_params, IDENTIFYING)
+    settings, store = context.settings(request), context.store(request)
+    named = await key_links.identify(store, settings, parse_key_link(dict(request.query_params)))
+    await key_links.delete(store, context.group_id(request), named)
     return Response(status_code=204)
 
 
@@ -86,6 +105,8 @@ ROUTES = [
     Route("/api/v2/entity_types", list_entity_types, methods=["GET"]),
     Route("/api/v2/{group_id}/key_links", search, methods=["GET"]),
     Route("/api/v2/{group_id}/key_links", create_link, methods=["POST"]),
+    Route("/api/v2/{group_id}/key_links", move_named_link, methods=["PUT"]),
+    Route("/api/v2/{group_id}/key_links", delete_named_link, methods=["DELETE"]),
     Route("/api/v2/{group_id}/key_links/{link_id}", get_link, methods=["GET"]),
     Route("/api/v2/{group_id}/key_links/{link_id}", move_link, methods=["PUT"]),
     Route("/api/v2/{group_id}/key_links/{link_id}", delete_link, methods=["DELETE"]),

@@ -175,8 +175,9 @@ class KeyLinkIn(BaseModel):
     realm: IdPart | None = None
     external_id: IdPart | None = None
     id: str | None = None
-    """Output fields a client may echo back; ignored."""
+    """The link's own id: names the link to move or delete on the collection path, else ignored."""
     created_at: str | None = None
+    """Output fields a client may echo back; ignored."""
     group_id: str | None = None
 
 
@@ -191,6 +192,12 @@ def parse_key_link(body: object) -> KeyLinkIn:
     except ValidationError as error:
         raise_invalid(problems(error))
         raise
+
+
+IDENTIFYING = frozenset(
+    {"id", "entity_type", "integration_entity_type_id", "provider", "integration_system_id", "realm", "external_id"}
+)
+"""What names one key link in a query string: its id, or its entity type, app and external id."""
 
 
 def require(value: str | None, name: str) -> str:

@@ -20,6 +20,7 @@ from hub.model.key_link import (
     LinkSearch,
     by_stable_id,
     entity_type,
+    link_id,
     parse_link_id,
     require,
     stable_id,
@@ -103,6 +104,23 @@ async def _parts(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str
     return collection, provider
 
 
+async def _named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
+    """The entity type and external id a body names in full; 422 naming what is missing."""
+    collection, provider = await _parts(store, settings, body)
+    ext = ExternalId(
+        require(provider, "provider"), require(body.realm, "realm"), require(body.external_id, "external_id")
+    )
+    return require(collection, "entity_type"), ext
+
+
+async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
+    """The id of the link a body (or query) names: its `id`, or its entity type, app and external id."""
+    if body.id is not None:
+        return body.id
+    collection, ext = await _named(store, settings, body)
+    return link_id(collection, ext)
+
+
 def _invalid(field: str, message: str) -> Invalid:
     return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
@@ -127,11 +145,7 @@ def _one_per_app(record: Record, ext: ExternalId) -> None:
 async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkIn) -> KeyLink:
     """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken."""
     await reading.group_or_404(store, group_id)
-    collection, provider = await _parts(store, settings, body)
-    collection = require(collection, "entity_type")
-    ext = ExternalId(
-        require(provider, "provider"), require(body.realm, "realm"), require(body.external_id, "external_id")
-    )
+    collection, ext = await _named(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
     async def work(tx: Transaction) -> None:

@@ -247,3 +247,22 @@ def test_internal_id_of_a_merged_record_means_its_survivor(client: TestClient) -
     response = client.post(f"{BASE}/key_links", json={**link_body(dup), "provider": "other"})
     assert response.status_code == 201
     assert response.json()["key_links"]["internal_id"] == org["id"]
+
+
+def test_put_and_delete_on_the_collection_name_the_link_in_body_or_query(client: TestClient) -> None:
+    org = create(client, "organizations", SF, HS, name="Acme")
+    other = create(client, "organizations", name="Other")
+    named = {"entity_type": "organizations", "provider": "salesforce", "realm": "eu", "external_id": "0012D"}
+    moved = client.put(f"{BASE}/key_links", json={**named, "internal_id": other["id"]})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["key_links"]["internal_id"] == other["id"]
+    by_id = client.put(f"{BASE}/key_links", json={"id": moved.json()["key_links"]["id"], "internal_id": org["id"]})
+    assert by_id.json()["key_links"]["internal_id"] == org["id"]
+    assert client.put(f"{BASE}/key_links", json={"internal_id": org["id"]}).status_code == 422
+
+    hubspot = {"integration_entity_type_id": stable_id("organizations"), "integration_system_id": stable_id("hubspot")}
+    assert client.delete(f"{BASE}/key_links", params={**hubspot, "realm": "7", "external_id": "h-1"}).status_code == 204
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF]
+    assert client.delete(f"{BASE}/key_links", params=named | {"external_id": "gone"}).status_code == 404
+    assert client.delete(f"{BASE}/key_links", params={"provider": "salesforce"}).status_code == 422
+    assert client.delete(f"{BASE}/key_links", params={"internal_id": org["id"]}).status_code == 400

@@ -12,7 +12,7 @@ from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
-from hub.model.ids import ExternalId
+from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.key_link import (
     KeyLink,
     KeyLinkIn,
@@ -69,16 +69,16 @@ async def search(store: Store, settings: Settings, group_id: str, given: LinkSea
     return await store.links(group_id, query)
 
 
-async def one(store: Store, group_id: str, link_id: str) -> KeyLink:
+async def one(store: Store, group_id: str, key: str) -> KeyLink:
     await reading.group_or_404(store, group_id)
-    named = parse_link_id(link_id)
+    named = parse_link_id(key)
     if named is not None:
         collection, ext = named
         query = LinkQuery(collection=collection, provider=ext.provider, realm=ext.realm, ext_id=ext.id, top=1)
         found, _ = await store.links(group_id, query)
         if found:
             return found[0]
-    raise NotFound(f"no key link {link_id}")
+    raise NotFound(f"no key link {key}")
 
 
 async def _parts(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str | None, str | None]:
@@ -132,16 +132,6 @@ async def _record(tx: Transaction, collection: str, hub_id: str) -> Record:
     return found
 
 
-def _one_per_app(record: Record, ext: ExternalId) -> None:
-    held = [e for e in record.ids if e.app == ext.app and e != ext]
-    if held:
-        raise Conflict(
-            f"record {record.hub_id} already holds {ext.provider} (realm {ext.realm}) id {held[0].id};"
-            " an app holds one id per record",
-            records=[record.hub_id],
-        )
-
-
 async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkIn) -> KeyLink:
     """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken."""
     await reading.group_or_404(store, group_id)
@@ -150,36 +140,37 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
 
     async def work(tx: Transaction) -> None:
         record = await _record(tx, collection, internal_id)
-        for holder in await tx.match(collection, [ext]):
+        holders = await tx.match(collection, [ext])
+        if holders:
             raise Conflict(
-                f"{ext.provider} (realm {ext.realm}) id {ext.id} is linked already, to record {holder.hub_id}",
-                internal_id=holder.hub_id,
-                key_link=KeyLink(collection, holder.hub_id, ext, "").link_id,
+                f"{ext.provider} (realm {ext.realm}) id {ext.id} is linked already, to record {holders[0].hub_id}",
+                internal_id=holders[0].hub_id,
+                key_link=link_id(collection, ext),
             )
-        _one_per_app(record, ext)
+        ensure_one_per_app([*record.ids, ext], records=[record.hub_id])
         record.updated_at = timefmt.now()
         await tx.save(record, [ext])
 
     await transact(store, group_id, work)
-    return await one(store, group_id, KeyLink(collection, internal_id, ext, "").link_id)
+    return await one(store, group_id, link_id(collection, ext))
 
 
-async def _holder(tx: Transaction, link_id: str) -> tuple[str, ExternalId, Record]:
-    named = parse_link_id(link_id)
+async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:
+    named = parse_link_id(key)
     holders = await tx.match(named[0], [named[1]]) if named else []
     if named is None or not holders:
-        raise NotFound(f"no key link {link_id}")
+        raise NotFound(f"no key link {key}")
     return named[0], named[1], holders[0]
 
 
-async def move(store: Store, settings: Settings, group_id: str, link_id: str, body: KeyLinkIn) -> KeyLink:
+async def move(store: Store, settings: Settings, group_id: str, key: str, body: KeyLinkIn) -> KeyLink:
     """Move a link to another record of its entity type, under the rules of a new link."""
     await reading.group_or_404(store, group_id)
     collection, provider = await _parts(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
     async def work(tx: Transaction) -> None:
-        kind, ext, holder = await _holder(tx, link_id)
+        kind, ext, holder = await _holder(tx, key)
         given = {"entity_type": collection, "provider": provider, "realm": body.realm, "external_id": body.external_id}
         own = {"entity_type": kind, "provider": ext.provider, "realm": ext.realm, "external_id": ext.id}
         changed = [name for name, value in given.items() if value not in (None, own[name])]
@@ -190,22 +181,22 @@ async def move(store: Store, settings: Settings, group_id: str, link_id: str, bo
         target = await _record(tx, kind, internal_id)
         if target.hub_id == holder.hub_id:
             return
-        _one_per_app(target, ext)
+        ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)
         for record in (holder, target):
             record.updated_at = timefmt.now()
             await tx.save(record, [])
 
     await transact(store, group_id, work)
-    return await one(store, group_id, link_id)
+    return await one(store, group_id, key)
 
 
-async def delete(store: Store, group_id: str, link_id: str) -> None:
+async def delete(store: Store, group_id: str, key: str) -> None:
     """Unlink an app id; the record stays, without it."""
     await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> None:
-        kind, ext, holder = await _holder(tx, link_id)
+        kind, ext, holder = await _holder(tx, key)
         await tx.unlink(kind, [ext])
         holder.updated_at = timefmt.now()
         await tx.save(holder, [])

@@ -176,7 +176,7 @@ def test_post_validates_record_and_ids(client: TestClient) -> None:
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({**link_body(org), "internal_id": "no-such-record"}, 404, "no organizations record"),
         ({**link_body(other), "external_id": "0012D"}, 409, "linked already"),
-        (link_body(org), 409, "one id per record"),
+        (link_body(org), 409, "two ids of the same app"),
         ({**link_body(org), "entity_type": "people"}, 404, "no people record"),
         ({k: v for k, v in link_body(other).items() if k != "realm"}, 422, "realm is required"),
         ({**link_body(other), "provider": "connec"}, 422, "the hub itself"),

@@ -40,7 +40,8 @@ class Transaction(Protocol):
         """Store a record's fields and status and link `new_ids` to it; IdTaken as above."""
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
-        """Move the ids of `merged` to `survivor` and make them its tombstones."""
+        """Move the ids of `merged` to `survivor` and make them its tombstones; the tombstones that
+        pointed to a merged record point to the survivor now (no chains)."""
 
     async def aliases(self, collection: str, hub_id: str) -> list[str]:
         """The hub ids of the tombstones that point to this record."""

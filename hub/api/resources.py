@@ -2,50 +2,39 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hub.api import context
 from hub.api.json import JSONResponse, read_json
 from hub.api.problems import from_error
-from hub.api.render import Renderer, wants_ids
+from hub.api.render import Renderer
 from hub.config import Settings
-from hub.errors import BadRequest, HubError, Invalid, NotFound, PayloadTooLarge
-from hub.model.collections import COLLECTIONS, Collection
+from hub.errors import HubError, Invalid, PayloadTooLarge
+from hub.model.collections import Collection
 from hub.model.payload import parse_write
 from hub.model.query import Read, parse_list, parse_read
 from hub.service import reading, upsert
 from hub.service.reading import View
 from hub.store.base import Store
 
-GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
 
 def _context(request: Request) -> tuple[Store, Settings, str, Collection]:
-    group_id = request.path_params["group_id"]
-    if not GROUP_ID.match(group_id):
-        raise BadRequest(f"malformed group id {group_id!r}: letters, digits, '.', '_' and '-', at most 64")
-    name = request.path_params["collection"]
-    if name not in COLLECTIONS:
-        raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
-    return request.app.state.store, request.app.state.settings, group_id, COLLECTIONS[name]
+    return context.store(request), context.settings(request), context.group_id(request), context.collection(request)
 
 
 def _renderer(request: Request, view: View, collection: Collection, read: Read | None = None) -> Renderer:
-    settings: Settings = request.app.state.settings
-    return Renderer(view, collection, settings.hub_provider, wants_ids(request.headers), read.select if read else None)
+    return context.renderer(request, view, collection, read.select if read else None)
 
 
 async def list_records(request: Request) -> Response:
     store, settings, group_id, collection = _context(request)
     query, read = parse_list(collection, request.query_params, settings.default_top, settings.max_top)
     view = await reading.fetch_page(store, group_id, collection, query)
-    pagination: dict[str, Any] = {"skip": query.skip, "top": query.top, "total": view.total}
-    if view.total is not None and query.skip + query.top < view.total:
-        pagination["next"] = str(request.url.include_query_params(**{"$skip": query.skip + query.top}))
+    pagination = context.pagination(request, query.skip, query.top, view.total)
     return JSONResponse({collection.name: _renderer(request, view, collection, read).all(), "pagination": pagination})
 
 
@@ -61,7 +50,8 @@ async def _write_one(
 ) -> tuple[int, dict[str, Any]]:
     """Upsert one item: (HTTP status, response body)."""
     store, settings, group_id, _ = _context(request)
-    outcome = await upsert.upsert(store, settings, group_id, collection, parse_write(collection, item), anchor)
+    write = parse_write(collection, item)
+    outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
     group = await reading.group_or_404(store, group_id)
     view = await reading.view(store, group, collection, [outcome.record])
     body: dict[str, Any] = {

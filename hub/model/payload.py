@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -76,3 +77,61 @@ def parse_write(collection: Collection, body: Any) -> Write:
             references[name] = value
             del fields[name]
     return Write(ids=ids, hub_ids=hub_ids, fields=fields, references=references)
+
+
+@dataclass(frozen=True)
+class MergeAsk:
+    """An explicit merge: the records to merge in (hub ids or id arrays), chosen values, dry run or not."""
+
+    records: list[str | list[ExternalId]]
+    write: Write
+    dry_run: bool = False
+
+
+def _object(body: Any, keys: set[str], what: str) -> dict[str, Any]:
+    """The body as an object of known keys only; 422 otherwise."""
+    if not isinstance(body, dict):
+        raise Invalid(f"{what} must be a JSON object")
+    unknown = sorted(set(body) - keys)
+    if unknown:
+        raise_invalid([{"field": name, "message": "unknown field"} for name in unknown])
+    return body
+
+
+def parse_merge(collection: Collection, body: Any) -> MergeAsk:
+    """Validate a merge request; 422 naming what is wrong."""
+    body = _object(body, {"records", "fields", "dry_run"}, "a merge request")
+    given = body.get("records")
+    if not isinstance(given, list) or not given or len(given) > MAX_IDS:
+        raise Invalid(
+            f"records: a list of 1 to {MAX_IDS} records to merge in, each a hub id or an id array",
+            errors=[{"field": "records", "message": "expected a non-empty list"}],
+        )
+    records: list[str | list[ExternalId]] = []
+    for index, entry in enumerate(given):
+        if isinstance(entry, str):
+            if not entry.strip():
+                raise Invalid(
+                    f"records[{index}]: an empty hub id", errors=[{"field": f"records[{index}]", "message": "empty"}]
+                )
+            records.append(entry.strip())
+        else:
+            records.append(parse_id_array(entry, field=f"records[{index}]"))
+    chosen = body.get("fields") or {}
+    if not isinstance(chosen, dict) or "id" in chosen:
+        raise Invalid(
+            "fields: an object of chosen field values (the ids follow the records, they are not chosen)",
+            errors=[{"field": "fields", "message": "expected an object without id"}],
+        )
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise Invalid("dry_run: true or false", errors=[{"field": "dry_run", "message": "expected a boolean"}])
+    return MergeAsk(records, parse_write(collection, chosen), dry_run)
+
+
+def parse_unmerge(body: Any) -> str:
+    """The id of the merge an unmerge request names."""
+    merge_id = _object(body, {"merge_id"}, 'an unmerge request ({"merge_id": "…"})').get("merge_id")
+    if not isinstance(merge_id, str) or not merge_id.strip():
+        raise Invalid("merge_id: the id of the merge to undo", errors=[{"field": "merge_id", "message": "required"}])
+    return merge_id.strip()

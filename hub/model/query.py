@@ -75,6 +75,11 @@ def _integer(params: Mapping[str, str], name: str, default: int, low: int, high:
     return int(raw)
 
 
+def window(params: Mapping[str, str], default_top: int, max_top: int) -> tuple[int, int]:
+    """`$skip` and `$top` of a page, checked."""
+    return _integer(params, "$skip", 0, 0, 10**9), _integer(params, "$top", default_top, 1, max_top)
+
+
 def _path(collection: Collection, text: str, where: str) -> tuple[str, ...]:
     path = tuple(text.strip().split("/"))
     if path not in collection.kinds:
@@ -120,11 +125,12 @@ def parse_list(
     linked_raw = params.get("opts[linked]")
     if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
         raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
+    skip, top = window(params, default_top, max_top)
     query = ListQuery(
         filter=node,
         order=tuple(order),
-        skip=_integer(params, "$skip", 0, 0, 10**9),
-        top=_integer(params, "$top", default_top, 1, max_top),
+        skip=skip,
+        top=top,
         app=read.app,
         linked=linked_raw != "false",
         include_archived=node is not None and ("status",) in fields_of(node),

@@ -15,6 +15,10 @@ def new_hub_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_merge_id() -> str:
+    return str(uuid.uuid4())
+
+
 def new_channel_id() -> str:
     return f"org-{uuid.uuid4().hex[:8]}"
 

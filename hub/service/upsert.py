@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from hub.config import Settings
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import NotFound
 from hub.model import timefmt
-from hub.model.collections import COLLECTIONS, Collection
+from hub.model.collections import Collection
+from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId, ensure_one_per_app
-from hub.model.merge import merge_fields, merged_ids, survivor_first
+from hub.model.merge import merged_ids
 from hub.model.record import Group, Record, Write
 from hub.service import ids as idsvc
-from hub.service import reading
-from hub.store.base import IdTaken, Store, Transaction
-
-RETRIES = 5
-"""How often a use case is re-run after a concurrent writer took one of its ids first."""
+from hub.service import merging, reading, references
+from hub.service.transact import transact
+from hub.store.base import Store, Transaction
 
 
 @dataclass
@@ -33,21 +31,22 @@ async def group_for_write(store: Store, group_id: str) -> Group:
 
 
 async def upsert(
-    store: Store, settings: Settings, group_id: str, collection: Collection, write: Write, anchor: str | None = None
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    collection: Collection,
+    write: Write,
+    anchor: str | None = None,
+    actor: str = ANONYMOUS,
 ) -> Outcome:
     """Create, update or merge the records `write` names; `anchor` is a hub id that must be among them."""
     group = await group_for_write(store, group_id)
     ids, hub_ids = idsvc.split(write.ids, group, settings.hub_provider)
     hub_ids = [*write.hub_ids, *hub_ids]
     ensure_one_per_app(ids)
-    for attempt in range(RETRIES):
-        try:
-            async with store.transaction(group_id) as tx:
-                return await _apply(tx, settings, group, collection, write, ids, hub_ids, anchor)
-        except IdTaken:
-            if attempt == RETRIES - 1:
-                raise Conflict("the ids of this record kept changing under concurrent writes; try again") from None
-    raise AssertionError("unreachable")
+    return await transact(
+        store, group_id, lambda tx: _apply(tx, settings, group, collection, write, ids, hub_ids, anchor, actor)
+    )
 
 
 async def _apply(
@@ -59,6 +58,7 @@ async def _apply(
     ids: list[ExternalId],
     hub_ids: list[str],
     anchor: str | None,
+    actor: str,
 ) -> Outcome:
     if anchor is not None:
         found = await tx.get(collection.name, [anchor])
@@ -66,7 +66,7 @@ async def _apply(
             raise NotFound(f"no {collection.name} record {anchor}")
         hub_ids = [anchor, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
-    refs = await _resolve_references(tx, settings, group, collection, write.references)
+    refs = await references.resolve(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}
     status = values.pop("status", None)
     now = timefmt.now()
@@ -84,72 +84,21 @@ async def _apply(
         )
         await tx.insert(record)
         return Outcome(record, created=True)
-    ordered = survivor_first(matched)
-    survivor, others = ordered[0], ordered[1:]
-    held = merged_ids(ordered, ids)
-    if others:
-        survivor.fields = merge_fields(ordered, values)
-        await tx.merge(survivor, others)
-    else:
-        survivor.fields = {k: v for k, v in {**survivor.fields, **values}.items() if v is not None}
-    created = survivor.placeholder and not others
-    survivor.placeholder = False
-    survivor.status = status or survivor.status
-    survivor.updated_at = now
-    already = {e for r in ordered for e in r.ids}
-    await tx.save(survivor, [e for e in held if e not in already])
-    fresh = await tx.get(collection.name, [survivor.hub_id])
-    return Outcome(fresh[survivor.hub_id], created=created, merged=[r.hub_id for r in others])
-
-
-async def _resolve_references(
-    tx: Transaction, settings: Settings, group: Group, collection: Collection, given: dict[str, Any]
-) -> dict[str, str]:
-    """Each reference as the hub id of its live record; an unknown id array gets a placeholder."""
-    resolved: dict[str, str] = {}
-    for name, value in given.items():
-        target = COLLECTIONS[collection.references[name]]
-        if isinstance(value, str):
-            value = [ExternalId(settings.hub_provider, group.channel_id, value)]
-        ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=name)
-        ensure_one_per_app(ids)
-        matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=name)
-        if len(matched) > 1:
-            raise Conflict(
-                f"{name}: these ids belong to {len(matched)} different {target.name} records; merge them first",
-                records=[r.hub_id for r in matched],
-            )
-        if not matched:
-            resolved[name] = await _placeholder(tx, group, target, ids, name)
-            continue
-        record = matched[0]
-        new = [e for e in ids if e not in record.ids]
-        if new:
-            ensure_one_per_app([*record.ids, *new], records=[record.hub_id])
-            record.updated_at = timefmt.now()
-            await tx.save(record, new)
-        resolved[name] = record.hub_id
-    return resolved
-
-
-async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: list[ExternalId], field: str) -> str:
-    if not ids:
-        raise Invalid(f"{field}: an id array needs at least one app id", errors=[{"field": field, "message": "no ids"}])
-    now = timefmt.now()
-    record = Record(
-        idsvc.new_hub_id(),
-        group.group_id,
-        target.name,
-        await tx.next_seq(target.name),
-        "ACTIVE",
-        now,
-        now,
-        {},
-        ids,
-        placeholder=True,
-    )
-    await tx.insert(record)
-    return record.hub_id
+    if len(matched) > 1:
+        why = await merging.matches(tx, settings, group, collection, matched, ids, hub_ids)
+        merge = merging.Merge(values, status, ids, why, actor, "upsert")
+        survivor, entry = await merging.merge(tx, group, collection, matched, merge)
+        return Outcome(survivor, created=False, merged=entry.merged)
+    record = matched[0]
+    held = merged_ids(matched, ids)
+    created = record.placeholder
+    record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
+    record.placeholder = False
+    record.status = status or record.status
+    record.updated_at = now
+    await tx.save(record, [e for e in held if e not in record.ids])
+    fresh = await tx.get(collection.name, [record.hub_id])
+    return Outcome(fresh[record.hub_id], created=created)
 
 
 async def archive(

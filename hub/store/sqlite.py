@@ -19,9 +19,12 @@ import orjson
 
 from hub.model import timefmt
 from hub.model.collections import Collection
+from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
+from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
+from hub.store import sqlite_idmap as idmap
 from hub.store.base import IdTaken
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
@@ -126,8 +129,16 @@ class SQLiteStore:
         return conn
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` in a read transaction: all its statements see one committed state, so a
+        merge committing meanwhile is seen whole or not at all."""
+
         def run() -> T:
-            return fn(self._reader(), *args)
+            conn = self._reader()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn, *args)
+            finally:
+                conn.execute("COMMIT")
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
@@ -164,6 +175,15 @@ class SQLiteStore:
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
         found = await self._read(_match, group_id, collection, [ext])
         return found[0] if found else None
+
+    async def links(self, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
+        return await self._read(idmap.links, group_id, query)
+
+    async def providers(self) -> list[str]:
+        return await self._read(idmap.providers)
+
+    async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
+        return await self._read(idmap.merges, group_id, collection, hub_id)
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where, params = compile_list(group_id, collection, query)
@@ -224,6 +244,24 @@ class SQLiteTransaction:
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
         await self._run(_merge, survivor, merged)
+
+    async def aliases(self, collection: str, hub_id: str) -> list[str]:
+        return await self._run(idmap.aliases, self.group_id, collection, hub_id)
+
+    async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
+        await self._run(idmap.move_ids, self.group_id, collection, ids, hub_id)
+
+    async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
+        await self._run(idmap.unlink, self.group_id, collection, ids)
+
+    async def restore(self, record: Record, aliases: Sequence[str]) -> None:
+        await self._run(idmap.restore, record, aliases)
+
+    async def merge_entry(self, merge_id: str) -> MergeEntry | None:
+        return await self._run(idmap.merge_entry, self.group_id, merge_id)
+
+    async def put_merge(self, entry: MergeEntry) -> None:
+        await self._run(idmap.put_merge, entry)
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
+from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery
 
 SCHEMA = """
@@ -48,9 +49,28 @@ CREATE TABLE IF NOT EXISTS external_ids (
     UNIQUE (group_id, collection, provider, realm, ext_id),
     UNIQUE (hub_id, provider, realm)
 );
+CREATE INDEX IF NOT EXISTS external_ids_group ON external_ids (group_id);
+CREATE INDEX IF NOT EXISTS external_ids_app ON external_ids (provider, group_id, realm, ext_id);
+CREATE INDEX IF NOT EXISTS external_ids_ext ON external_ids (group_id, ext_id);
+CREATE TABLE IF NOT EXISTS merges (
+    seq INTEGER PRIMARY KEY,
+    merge_id TEXT NOT NULL UNIQUE,
+    group_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS merge_members (
+    hub_id TEXT NOT NULL,
+    merge_seq INTEGER NOT NULL REFERENCES merges (seq),
+    PRIMARY KEY (hub_id, merge_seq)
+) WITHOUT ROWID;
 """
 """External ids are unique per group and collection, and one app holds one id per
-record: both are UNIQUE constraints, so no race can break them."""
+record: both are UNIQUE constraints, so no race can break them. The rows of
+`external_ids` are the key links too; their indexes serve a search by provider (and
+the list of providers), by external id alone, or the whole group in link order. A
+merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
+it involved, so a record's merges are an index lookup."""
 
 _COLUMNS = {"id": "r.hub_id", "status": "r.status", "created_at": "r.created_at", "updated_at": "r.updated_at"}
 _OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -104,3 +124,25 @@ def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tup
 def compile_order(collection: Collection, query: ListQuery) -> str:
     keys = [f"{column(collection, path)} {'DESC' if desc else 'ASC'}" for path, desc in query.order]
     return ", ".join([*keys, "r.seq ASC"])
+
+
+def compile_links(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its parameters) of a key link search."""
+    where, params = ["group_id = ?"], [group_id]
+    for column_name, value in (
+        ("collection", query.collection),
+        ("hub_id", query.hub_id),
+        ("provider", query.provider),
+        ("realm", query.realm),
+        ("ext_id", query.ext_id),
+    ):
+        if value is not None:
+            where.append(f"{column_name} = ?")
+            params.append(value)
+    if query.created_after is not None:
+        where.append("created_at > ?")
+        params.append(query.created_after)
+    if query.created_before is not None:
+        where.append("created_at < ?")
+        params.append(query.created_before)
+    return " AND ".join(where), params

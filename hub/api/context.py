@@ -1,0 +1,59 @@
+"""What every endpoint takes from its request: the store, the settings, the checked path, the actor."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+
+from hub.api.render import Renderer, wants_ids
+from hub.config import Settings
+from hub.errors import BadRequest, NotFound
+from hub.model.collections import COLLECTIONS, Collection
+from hub.model.history import ANONYMOUS
+from hub.service.reading import View
+from hub.store.base import Store
+
+GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def store(request: Request) -> Store:
+    chosen: Store = request.app.state.store
+    return chosen
+
+
+def settings(request: Request) -> Settings:
+    chosen: Settings = request.app.state.settings
+    return chosen
+
+
+def group_id(request: Request) -> str:
+    given: str = request.path_params["group_id"]
+    if not GROUP_ID.match(given):
+        raise BadRequest(f"malformed group id {given!r}: letters, digits, '.', '_' and '-', at most 64")
+    return given
+
+
+def collection(request: Request) -> Collection:
+    name = request.path_params["collection"]
+    if name not in COLLECTIONS:
+        raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
+    return COLLECTIONS[name]
+
+
+def actor(request: Request) -> str:
+    """Who is asking, as authentication sets it on the request; anonymous until then."""
+    return str(getattr(request.state, "actor", None) or ANONYMOUS)
+
+
+def renderer(request: Request, view: View, collection: Collection, select: frozenset[str] | None = None) -> Renderer:
+    return Renderer(view, collection, settings(request).hub_provider, wants_ids(request.headers), select)
+
+
+def pagination(request: Request, skip: int, top: int, total: int | None) -> dict[str, Any]:
+    """`{skip, top, total}`, and `next`, the URL of the next page, unless this is the last."""
+    out: dict[str, Any] = {"skip": skip, "top": top, "total": total}
+    if total is not None and skip + top < total:
+        out["next"] = str(request.url.include_query_params(**{"$skip": skip + top}))
+    return out

@@ -1,0 +1,67 @@
+"""Merges on request, their history, and undoing them: `…/{collection}/{id}/merge|merges|unmerge`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.api import context
+from hub.api.json import JSONResponse, read_json
+from hub.model.collections import Collection
+from hub.model.payload import parse_merge, parse_unmerge
+from hub.model.query import Read, parse_read
+from hub.model.record import Record
+from hub.service import merging, reading
+
+_APP_PARAMS = frozenset({"opts[provider]", "opts[realm]"})
+
+
+def _path(request: Request) -> tuple[str, Collection, str, Read]:
+    collection = context.collection(request)
+    read = parse_read(collection, request.query_params, _APP_PARAMS)
+    return context.group_id(request), collection, request.path_params["id"], read
+
+
+async def _rendered(request: Request, group_id: str, collection: Collection, records: list[Record]) -> list[Any]:
+    store = context.store(request)
+    group = await reading.group_or_404(store, group_id)
+    view = await reading.view(store, group, collection, records)
+    return context.renderer(request, view, collection).all()
+
+
+async def merge(request: Request) -> Response:
+    group_id, collection, key, read = _path(request)
+    settings = context.settings(request)
+    ask = parse_merge(collection, await read_json(request, settings.max_body_bytes))
+    store, actor = context.store(request), context.actor(request)
+    survivor, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
+    shown = entry.as_json()
+    if ask.dry_run:
+        del shown["id"], shown["undone"]
+    rendered = await _rendered(request, group_id, collection, [survivor])
+    return JSONResponse({collection.name: rendered[0], "merge": shown, "dry_run": ask.dry_run})
+
+
+async def history(request: Request) -> Response:
+    group_id, collection, key, read = _path(request)
+    entries = await merging.history(context.store(request), group_id, collection, key, read.app)
+    return JSONResponse({"merges": [e.as_json() for e in entries]})
+
+
+async def unmerge(request: Request) -> Response:
+    group_id, collection, key, read = _path(request)
+    merge_id = parse_unmerge(await read_json(request, context.settings(request).max_body_bytes))
+    store, actor = context.store(request), context.actor(request)
+    records, entry = await merging.unmerge(store, group_id, collection, key, read.app, merge_id, actor)
+    rendered = await _rendered(request, group_id, collection, records)
+    return JSONResponse({collection.name: rendered, "merge": entry.as_json()})
+
+
+ROUTES = [
+    Route("/api/v2/{group_id}/{collection}/{id}/merge", merge, methods=["POST"]),
+    Route("/api/v2/{group_id}/{collection}/{id}/merges", history, methods=["GET"]),
+    Route("/api/v2/{group_id}/{collection}/{id}/unmerge", unmerge, methods=["POST"]),
+]

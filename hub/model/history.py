@@ -1,0 +1,206 @@
+"""The record of a merge (who, when, why, every record before it) and how undoing one works out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.model.ids import ExternalId
+from hub.model.record import Record
+
+ANONYMOUS = "anonymous"
+"""The actor of a change when the caller is not known."""
+
+
+@dataclass
+class Snapshot:
+    """A record as it was just before (or just after) a merge, enough to restore it."""
+
+    hub_id: str
+    seq: int
+    status: str
+    created_at: str
+    updated_at: str
+    fields: dict[str, Any]
+    ids: list[ExternalId]
+    placeholder: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """Hub ids of the records merged into this one before, which pointed to it."""
+
+    @classmethod
+    def of(cls, record: Record, aliases: Sequence[str] = ()) -> Snapshot:
+        return cls(
+            record.hub_id,
+            record.seq,
+            record.status,
+            record.created_at,
+            record.updated_at,
+            dict(record.fields),
+            list(record.ids),
+            record.placeholder,
+            list(aliases),
+        )
+
+    def restored(self, group_id: str, collection: str, now: str) -> Record:
+        """The record this snapshot shows, live again as of `now`."""
+        return Record(
+            self.hub_id,
+            group_id,
+            collection,
+            self.seq,
+            self.status,
+            self.created_at,
+            now,
+            dict(self.fields),
+            list(self.ids),
+            None,
+            self.placeholder,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.hub_id,
+            "seq": self.seq,
+            "status": self.status,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "fields": self.fields,
+            "ids": [e.as_json() for e in self.ids],
+            "placeholder": self.placeholder,
+            "aliases": self.aliases,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+        return cls(
+            data["id"],
+            data["seq"],
+            data["status"],
+            data["created_at"],
+            data["updated_at"],
+            data["fields"],
+            [ExternalId(e["provider"], e["realm"], e["id"]) for e in data["ids"]],
+            data["placeholder"],
+            data["aliases"],
+        )
+
+
+@dataclass
+class Match:
+    """Why a record was in a merge: the ids (hub ids as id entries too) that named it."""
+
+    hub_id: str
+    by: list[ExternalId]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"record": self.hub_id, "by": [e.as_json() for e in self.by]}
+
+
+@dataclass
+class Undo:
+    at: str
+    actor: str
+
+
+@dataclass
+class MergeEntry:
+    """One merge as the hub records it: who, when, why, and every record as it was before.
+
+    `before` holds the survivor first, then the merged-away records; `after` is the
+    survivor as the merge left it, which tells an undo what changed since.
+    """
+
+    merge_id: str
+    group_id: str
+    collection: str
+    at: str
+    actor: str
+    trigger: str
+    """`upsert` (several records matched one write) or `request` (an explicit merge)."""
+    matched: list[Match]
+    requested: dict[str, Any]
+    before: list[Snapshot]
+    after: Snapshot
+    undone: Undo | None = None
+
+    @property
+    def survivor(self) -> str:
+        return self.before[0].hub_id
+
+    @property
+    def merged(self) -> list[str]:
+        return [s.hub_id for s in self.before[1:]]
+
+    @property
+    def members(self) -> list[str]:
+        return [s.hub_id for s in self.before]
+
+    def moves(self) -> list[tuple[ExternalId, str, str]]:
+        """(id, from, to): each app id the merge moved to the survivor."""
+        return [(ext, s.hub_id, self.survivor) for s in self.before[1:] for ext in s.ids]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.merge_id,
+            "group_id": self.group_id,
+            "collection": self.collection,
+            "at": self.at,
+            "actor": self.actor,
+            "trigger": self.trigger,
+            "survivor": self.survivor,
+            "merged": self.merged,
+            "matched": [m.as_json() for m in self.matched],
+            "requested": self.requested,
+            "moves": [{"id": ext.as_json(), "from": src, "to": dst} for ext, src, dst in self.moves()],
+            "before": [s.as_json() for s in self.before],
+            "after": self.after.as_json(),
+            "undone": None if self.undone is None else {"at": self.undone.at, "actor": self.undone.actor},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MergeEntry:
+        undone = data.get("undone")
+        return cls(
+            data["id"],
+            data["group_id"],
+            data["collection"],
+            data["at"],
+            data["actor"],
+            data["trigger"],
+            [
+                Match(m["record"], [ExternalId(e["provider"], e["realm"], e["id"]) for e in m["by"]])
+                for m in data["matched"]
+            ],
+            data["requested"],
+            [Snapshot.from_json(s) for s in data["before"]],
+            Snapshot.from_json(data["after"]),
+            None if undone is None else Undo(undone["at"], undone["actor"]),
+        )
+
+
+def unmerged_survivor(entry: MergeEntry, current: Record) -> Record:
+    """The survivor once the merge is undone: each field (and the status) the merge set and
+    nothing changed since goes back to its value before; a later change is kept."""
+    before, after = entry.before[0], entry.after
+    fields = dict(current.fields)
+    for name in set(before.fields) | set(after.fields):
+        if fields.get(name) == after.fields.get(name):
+            if name in before.fields:
+                fields[name] = before.fields[name]
+            else:
+                fields.pop(name, None)
+    untouched = current.fields == after.fields and current.status == after.status
+    return Record(
+        current.hub_id,
+        current.group_id,
+        current.collection,
+        current.seq,
+        before.status if current.status == after.status else current.status,
+        current.created_at,
+        current.updated_at,
+        fields,
+        list(current.ids),
+        current.merged_into,
+        before.placeholder if untouched else current.placeholder,
+    )

@@ -1,0 +1,206 @@
+"""Key links: the id map seen as a collection of its own, one link per app id a record holds.
+
+A key link is not stored apart from the records: it is one entry of a record's id
+array, so the two views can never drift.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hub.errors import BadRequest, Invalid
+from hub.model import timefmt
+from hub.model.collections import COLLECTIONS
+from hub.model.ids import ExternalId, IdPart
+from hub.model.payload import problems, raise_invalid
+from hub.model.query import check_params, window
+
+_SEP = "\x1f"
+
+
+def stable_id(name: str) -> int:
+    """A positive 31-bit number derived from a name: the same in every store and on every run."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") >> 1
+
+
+def by_stable_id(names: Iterable[str], number: int) -> str | None:
+    return next((n for n in names if stable_id(n) == number), None)
+
+
+def entity_type(name: str) -> str | None:
+    """The collection an entity type name means, whatever its case."""
+    return next((c for c in COLLECTIONS if c.lower() == name.strip().lower()), None)
+
+
+@dataclass(frozen=True)
+class KeyLink:
+    """App `ext.provider` (realm `ext.realm`) knows record `hub_id` as `ext.id`."""
+
+    collection: str
+    hub_id: str
+    ext: ExternalId
+    created_at: str
+
+    @property
+    def link_id(self) -> str:
+        return link_id(self.collection, self.ext)
+
+
+def link_id(collection: str, ext: ExternalId) -> str:
+    """A link's own id: its entity type and external id, encoded; it never changes, a move included."""
+    raw = _SEP.join((collection, ext.provider, ext.realm, ext.id)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_link_id(text: str) -> tuple[str, ExternalId] | None:
+    """The entity type and external id a link id names, or None if it names nothing."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    parts = raw.split(_SEP)
+    if len(parts) != 4 or parts[0] not in COLLECTIONS or not all(parts):
+        return None
+    return parts[0], ExternalId(parts[1], parts[2], parts[3])
+
+
+@dataclass(frozen=True)
+class LinkQuery:
+    """A search of the key links of one group: every given part must match."""
+
+    collection: str | None = None
+    hub_id: str | None = None
+    provider: str | None = None
+    realm: str | None = None
+    ext_id: str | None = None
+    created_after: str | None = None
+    created_before: str | None = None
+    skip: int = 0
+    top: int = 100
+
+
+@dataclass(frozen=True)
+class LinkSearch:
+    """The query string of a key link search, before the service resolves names and aliases."""
+
+    query: LinkQuery
+    internal_id: str | None
+    system_id: int | None
+    matches_nothing: bool = False
+    """An entity type that names no collection: the answer is empty, not an error."""
+
+
+SEARCH_PARAMS = frozenset(
+    {
+        "entity_type",
+        "integration_entity_type_id",
+        "internal_id",
+        "provider",
+        "integration_system_id",
+        "realm",
+        "external_id",
+        "created_after",
+        "created_before",
+        "$top",
+        "$skip",
+    }
+)
+
+
+def _number(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise BadRequest(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
+
+
+def _moment(params: Mapping[str, str], name: str) -> str | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        return timefmt.canonical(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date or datetime, not {raw!r}") from None
+
+
+def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> LinkSearch:
+    """Check a key link search; unknown parameters are a 400."""
+    check_params(params, SEARCH_PARAMS)
+    for name in SEARCH_PARAMS - {"$top", "$skip"}:
+        if name in params and not params[name].strip():
+            raise BadRequest(f"{name} must not be empty")
+    collection = None
+    nothing = False
+    if "entity_type" in params:
+        collection = entity_type(params["entity_type"])
+        nothing = collection is None
+    type_id = _number(params, "integration_entity_type_id")
+    if type_id is not None:
+        by_id = by_stable_id(COLLECTIONS, type_id)
+        nothing = nothing or by_id is None or (collection is not None and by_id != collection)
+        collection = by_id
+    skip, top = window(params, default_top, max_top)
+    query = LinkQuery(
+        collection=collection,
+        provider=params.get("provider"),
+        realm=params.get("realm"),
+        ext_id=params.get("external_id"),
+        created_after=_moment(params, "created_after"),
+        created_before=_moment(params, "created_before"),
+        skip=skip,
+        top=top,
+    )
+    return LinkSearch(query, params.get("internal_id"), _number(params, "integration_system_id"), nothing)
+
+
+class KeyLinkIn(BaseModel):
+    """A key link as a client writes it: names or the numbers of `integration_systems`/`entity_types`."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    entity_type: IdPart | None = None
+    integration_entity_type_id: int | None = None
+    internal_id: IdPart | None = None
+    provider: IdPart | None = None
+    integration_system_id: int | None = None
+    realm: IdPart | None = None
+    external_id: IdPart | None = None
+    id: str | None = None
+    """The link's own id: names the link to move or delete on the collection path, else ignored."""
+    created_at: str | None = None
+    """Output fields a client may echo back; ignored."""
+    group_id: str | None = None
+
+
+def parse_key_link(body: object) -> KeyLinkIn:
+    """A key link body, bare or as `{"key_links": {...}}`; 422 naming what is wrong."""
+    if isinstance(body, dict) and set(body) == {"key_links"}:
+        body = body["key_links"]
+    if not isinstance(body, dict):
+        raise Invalid("a key link must be a JSON object")
+    try:
+        return KeyLinkIn.model_validate(body)
+    except ValidationError as error:
+        raise_invalid(problems(error))
+        raise
+
+
+IDENTIFYING = frozenset(
+    {"id", "entity_type", "integration_entity_type_id", "provider", "integration_system_id", "realm", "external_id"}
+)
+"""What names one key link in a query string: its id, or its entity type, app and external id."""
+
+
+def require(value: str | None, name: str) -> str:
+    if value is None:
+        raise Invalid(f"{name} is required", errors=[{"field": name, "message": "required"}])
+    return value

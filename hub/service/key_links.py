@@ -1,0 +1,204 @@
+"""Key links, integration systems and entity types: the id map read and written as a collection.
+
+Every key link is an app id a record holds, so linking, moving and unlinking are edits of
+id arrays, under the same rules as an upsert: one record per external id, one id per app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hub.config import Settings
+from hub.errors import Conflict, Invalid, NotFound
+from hub.model import timefmt
+from hub.model.collections import COLLECTIONS
+from hub.model.ids import ExternalId, ensure_one_per_app
+from hub.model.key_link import (
+    KeyLink,
+    KeyLinkIn,
+    LinkQuery,
+    LinkSearch,
+    by_stable_id,
+    entity_type,
+    link_id,
+    parse_link_id,
+    require,
+    stable_id,
+)
+from hub.model.record import Record
+from hub.service import reading
+from hub.service.transact import transact
+from hub.store.base import Store, Transaction
+
+
+async def system_names(store: Store, settings: Settings) -> list[str]:
+    """The hub's own provider and every provider holding an id, sorted."""
+    return sorted({settings.hub_provider, *await store.providers()})
+
+
+async def systems(store: Store, settings: Settings, name: str | None) -> list[tuple[int, str]]:
+    """(integration_system_id, system_name) of every provider, or of the one named (any case)."""
+    names = await system_names(store, settings)
+    return [(stable_id(n), n) for n in names if name is None or n.lower() == name.strip().lower()]
+
+
+def entity_types(name: str | None) -> list[tuple[int, str]]:
+    """(integration_entity_type_id, entity_type_name) of every collection, or of the one named (any case)."""
+    return [(stable_id(c), c) for c in COLLECTIONS if name is None or c == entity_type(name)]
+
+
+async def search(store: Store, settings: Settings, group_id: str, given: LinkSearch) -> tuple[list[KeyLink], int]:
+    """A page of the group's key links; an internal id of a merged-away record means its survivor."""
+    await reading.group_or_404(store, group_id)
+    query = given.query
+    if given.matches_nothing:
+        return [], 0
+    if given.system_id is not None:
+        provider = by_stable_id(await system_names(store, settings), given.system_id)
+        if provider is None or query.provider not in (None, provider):
+            return [], 0
+        query = replace(query, provider=provider)
+    if given.internal_id is not None:
+        for collection in [query.collection] if query.collection else list(COLLECTIONS):
+            found = (await store.get(group_id, collection, [given.internal_id])).get(given.internal_id)
+            if found is not None:
+                query = replace(query, collection=collection, hub_id=found.hub_id)
+                break
+        else:
+            return [], 0
+    return await store.links(group_id, query)
+
+
+async def one(store: Store, group_id: str, key: str) -> KeyLink:
+    await reading.group_or_404(store, group_id)
+    named = parse_link_id(key)
+    if named is not None:
+        collection, ext = named
+        query = LinkQuery(collection=collection, provider=ext.provider, realm=ext.realm, ext_id=ext.id, top=1)
+        found, _ = await store.links(group_id, query)
+        if found:
+            return found[0]
+    raise NotFound(f"no key link {key}")
+
+
+async def _parts(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str | None, str | None]:
+    """The collection and provider a body names, by name or by number; 422 if unknown or disagreeing."""
+    collection = None
+    if body.entity_type is not None:
+        collection = entity_type(body.entity_type)
+        if collection is None:
+            raise _invalid("entity_type", f"no entity type {body.entity_type!r}; they are {', '.join(COLLECTIONS)}")
+    if body.integration_entity_type_id is not None:
+        by_id = by_stable_id(COLLECTIONS, body.integration_entity_type_id)
+        if by_id is None or collection not in (None, by_id):
+            raise _invalid("integration_entity_type_id", "names no entity type, or another than entity_type")
+        collection = by_id
+    provider = body.provider
+    if body.integration_system_id is not None:
+        by_number = by_stable_id(await system_names(store, settings), body.integration_system_id)
+        if by_number is None or provider not in (None, by_number):
+            raise _invalid("integration_system_id", "names no integration system, or another than provider")
+        provider = by_number
+    if provider == settings.hub_provider:
+        raise _invalid("provider", f"{provider!r} is the hub itself: its ids are the records' own, not key links")
+    return collection, provider
+
+
+async def _named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
+    """The entity type and external id a body names in full; 422 naming what is missing."""
+    collection, provider = await _parts(store, settings, body)
+    ext = ExternalId(
+        require(provider, "provider"), require(body.realm, "realm"), require(body.external_id, "external_id")
+    )
+    return require(collection, "entity_type"), ext
+
+
+async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
+    """The id of the link a body (or query) names: its `id`, or its entity type, app and external id."""
+    if body.id is not None:
+        return body.id
+    collection, ext = await _named(store, settings, body)
+    return link_id(collection, ext)
+
+
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+async def _record(tx: Transaction, collection: str, hub_id: str) -> Record:
+    found = (await tx.get(collection, [hub_id])).get(hub_id)
+    if found is None:
+        raise NotFound(f"internal_id: no {collection} record {hub_id}")
+    return found
+
+
+async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkIn) -> KeyLink:
+    """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken."""
+    await reading.group_or_404(store, group_id)
+    collection, ext = await _named(store, settings, body)
+    internal_id = require(body.internal_id, "internal_id")
+
+    async def work(tx: Transaction) -> None:
+        record = await _record(tx, collection, internal_id)
+        holders = await tx.match(collection, [ext])
+        if holders:
+            raise Conflict(
+                f"{ext.provider} (realm {ext.realm}) id {ext.id} is linked already, to record {holders[0].hub_id}",
+                internal_id=holders[0].hub_id,
+                key_link=link_id(collection, ext),
+            )
+        ensure_one_per_app([*record.ids, ext], records=[record.hub_id])
+        record.updated_at = timefmt.now()
+        await tx.save(record, [ext])
+
+    await transact(store, group_id, work)
+    return await one(store, group_id, link_id(collection, ext))
+
+
+async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:
+    named = parse_link_id(key)
+    holders = await tx.match(named[0], [named[1]]) if named else []
+    if named is None or not holders:
+        raise NotFound(f"no key link {key}")
+    return named[0], named[1], holders[0]
+
+
+async def move(store: Store, settings: Settings, group_id: str, key: str, body: KeyLinkIn) -> KeyLink:
+    """Move a link to another record of its entity type, under the rules of a new link."""
+    await reading.group_or_404(store, group_id)
+    collection, provider = await _parts(store, settings, body)
+    internal_id = require(body.internal_id, "internal_id")
+
+    async def work(tx: Transaction) -> None:
+        kind, ext, holder = await _holder(tx, key)
+        given = {"entity_type": collection, "provider": provider, "realm": body.realm, "external_id": body.external_id}
+        own = {"entity_type": kind, "provider": ext.provider, "realm": ext.realm, "external_id": ext.id}
+        changed = [name for name, value in given.items() if value not in (None, own[name])]
+        if changed:
+            raise _invalid(
+                changed[0], "a link moves to another record but keeps its app and id; delete it and link anew"
+            )
+        target = await _record(tx, kind, internal_id)
+        if target.hub_id == holder.hub_id:
+            return
+        ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
+        await tx.move_ids(kind, [ext], target.hub_id)
+        for record in (holder, target):
+            record.updated_at = timefmt.now()
+            await tx.save(record, [])
+
+    await transact(store, group_id, work)
+    return await one(store, group_id, key)
+
+
+async def delete(store: Store, group_id: str, key: str) -> None:
+    """Unlink an app id; the record stays, without it."""
+    await reading.group_or_404(store, group_id)
+
+    async def work(tx: Transaction) -> None:
+        kind, ext, holder = await _holder(tx, key)
+        await tx.unlink(kind, [ext])
+        holder.updated_at = timefmt.now()
+        await tx.save(holder, [])
+
+    await transact(store, group_id, work)

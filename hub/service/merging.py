@@ -1,0 +1,240 @@
+"""Merging records into one, recording each merge, and undoing one.
+
+Both kinds of merge go through `merge`: the automatic one of an upsert whose ids name
+several records, and the explicit one a client asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hub.config import Settings
+from hub.errors import Conflict, Invalid, NotFound
+from hub.model import timefmt
+from hub.model.collections import Collection
+from hub.model.history import Match, MergeEntry, Snapshot, Undo, unmerged_survivor
+from hub.model.ids import ExternalId
+from hub.model.merge import merge_fields, merged_ids, survivor_first
+from hub.model.payload import MergeAsk
+from hub.model.record import Group, Record
+from hub.service import ids as idsvc
+from hub.service import reading, references
+from hub.service.transact import transact
+from hub.store.base import Store, Transaction
+
+
+@dataclass
+class Merge:
+    """What a merge asks for besides its records: chosen values, ids to add, and who and why."""
+
+    values: dict[str, Any]
+    status: str | None
+    new_ids: list[ExternalId]
+    matched: list[Match]
+    actor: str
+    trigger: str
+
+
+async def merge(
+    tx: Transaction, group: Group, collection: Collection, records: Sequence[Record], ask: Merge
+) -> tuple[Record, MergeEntry]:
+    """Merge the records into the oldest and record it; 409 (before any write) if an app would hold two ids."""
+    ordered = survivor_first(records)
+    held = merged_ids(ordered, ask.new_ids)
+    before = [Snapshot.of(r, await tx.aliases(collection.name, r.hub_id)) for r in ordered]
+    survivor, others = ordered[0], ordered[1:]
+    now = timefmt.now()
+    survivor.fields = merge_fields(ordered, ask.values)
+    survivor.status = ask.status or survivor.status
+    survivor.placeholder = False
+    survivor.updated_at = now
+    await tx.merge(survivor, others)
+    already = {e for r in ordered for e in r.ids}
+    await tx.save(survivor, [e for e in held if e not in already])
+    fresh = (await tx.get(collection.name, [survivor.hub_id]))[survivor.hub_id]
+    requested = {**ask.values, **({"status": ask.status} if ask.status else {})}
+    entry = MergeEntry(
+        idsvc.new_merge_id(),
+        group.group_id,
+        collection.name,
+        now,
+        ask.actor,
+        ask.trigger,
+        sorted(ask.matched, key=lambda m: [r.hub_id for r in ordered].index(m.hub_id)),
+        requested,
+        before,
+        Snapshot.of(fresh),
+    )
+    await tx.put_merge(entry)
+    return fresh, entry
+
+
+async def matches(
+    tx: Transaction,
+    settings: Settings,
+    group: Group,
+    collection: Collection,
+    records: Sequence[Record],
+    ids: Sequence[ExternalId],
+    hub_ids: Sequence[str],
+) -> list[Match]:
+    """Why each record is in a merge: the given ids it holds and the given hub ids that name it."""
+    named = await tx.get(collection.name, hub_ids) if hub_ids else {}
+    return [
+        Match(
+            record.hub_id,
+            [
+                *(
+                    ExternalId(settings.hub_provider, group.channel_id, h)
+                    for h in dict.fromkeys(hub_ids)
+                    if h in named and named[h].hub_id == record.hub_id
+                ),
+                *(e for e in dict.fromkeys(ids) if e in record.ids),
+            ],
+        )
+        for record in records
+    ]
+
+
+class _Preview(Exception):
+    """Leaves a dry run's transaction, so that nothing it wrote stays."""
+
+    def __init__(self, survivor: Record, entry: MergeEntry) -> None:
+        self.survivor = survivor
+        self.entry = entry
+
+
+async def merge_records(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    collection: Collection,
+    key: str,
+    app: tuple[str, str] | None,
+    ask: MergeAsk,
+    actor: str,
+) -> tuple[Record, MergeEntry]:
+    """The explicit merge of a record and the records `ask` names; a dry run writes nothing."""
+    group = await reading.group_or_404(store, group_id)
+    target = await reading.locate(store, group_id, collection, key, app)
+
+    async def work(tx: Transaction) -> tuple[Record, MergeEntry]:
+        app_ids: list[ExternalId] = []
+        hub_ids = [target.hub_id]
+        records = await idsvc.holders(tx, collection.name, [], hub_ids, field="id")
+        for index, named in enumerate(ask.records):
+            where = f"records[{index}]"
+            apps, hubs = ([], [named]) if isinstance(named, str) else idsvc.split(named, group, settings.hub_provider)
+            found = await idsvc.holders(tx, collection.name, apps, hubs, field=where)
+            if not found:
+                raise Invalid(
+                    f"{where}: no {collection.name} record holds any of these ids",
+                    errors=[{"field": where, "message": "unknown ids"}],
+                )
+            app_ids += apps
+            hub_ids += hubs
+            records += [r for r in found if all(r.hub_id != known.hub_id for known in records)]
+        if len(records) < 2:
+            raise Invalid(f"records: they name only the record {records[0].hub_id} itself; nothing to merge")
+        values = {**ask.write.fields, **await references.resolve(tx, settings, group, collection, ask.write.references)}
+        status = values.pop("status", None)
+        why = await matches(tx, settings, group, collection, records, app_ids, hub_ids)
+        survivor, entry = await merge(tx, group, collection, records, Merge(values, status, [], why, actor, "request"))
+        if ask.dry_run:
+            raise _Preview(survivor, entry)
+        return survivor, entry
+
+    try:
+        return await transact(store, group_id, work)
+    except _Preview as preview:
+        return preview.survivor, preview.entry
+
+
+async def unmerge(
+    store: Store,
+    group_id: str,
+    collection: Collection,
+    key: str,
+    app: tuple[str, str] | None,
+    merge_id: str,
+    actor: str,
+) -> tuple[list[Record], MergeEntry]:
+    """Undo a merge: the merged-away records live again with their own ids and fields.
+
+    Refused (409, saying why) once the merge cannot be undone as recorded: undone already,
+    its survivor merged away since, or one of the ids it moved held elsewhere since.
+    """
+    await reading.group_or_404(store, group_id)
+    located = await reading.locate(store, group_id, collection, key, app)
+
+    async def work(tx: Transaction) -> tuple[list[Record], MergeEntry]:
+        entry = await tx.merge_entry(merge_id)
+        current = await tx.get(collection.name, entry.members) if entry and entry.collection == collection.name else {}
+        if entry is None or (key not in entry.members and located.hub_id not in {r.hub_id for r in current.values()}):
+            raise NotFound(f"no merge {merge_id} of {collection.name} record {key}")
+        survivor = await _undoable(tx, entry, current, collection)
+        now = timefmt.now()
+        for snapshot in entry.before[1:]:
+            await tx.restore(snapshot.restored(group_id, collection.name, now), snapshot.aliases)
+            await tx.move_ids(collection.name, snapshot.ids, snapshot.hub_id)
+        reverted = unmerged_survivor(entry, survivor)
+        reverted.updated_at = now
+        await tx.save(reverted, [])
+        entry.undone = Undo(now, actor)
+        await tx.put_merge(entry)
+        fresh = await tx.get(collection.name, entry.members)
+        return [fresh[h] for h in entry.members], entry
+
+    return await transact(store, group_id, work)
+
+
+async def _undoable(tx: Transaction, entry: MergeEntry, current: dict[str, Record], collection: Collection) -> Record:
+    """The survivor as it is now, if the merge can still be undone; else a 409 that says why."""
+    if entry.undone is not None:
+        raise Conflict(
+            f"merge {entry.merge_id} was undone already, at {entry.undone.at} by {entry.undone.actor}",
+            merge=entry.merge_id,
+        )
+    survivor = current.get(entry.survivor)
+    if survivor is None or survivor.hub_id != entry.survivor:
+        now = survivor.hub_id if survivor else "nothing"
+        raise Conflict(
+            f"merge {entry.merge_id} cannot be undone: its survivor {entry.survivor} was merged into {now} since;"
+            " undo that merge first",
+            merge=entry.merge_id,
+            records=[entry.survivor, now],
+        )
+    for snapshot in entry.before[1:]:
+        holder = current.get(snapshot.hub_id)
+        if holder is None or holder.hub_id != entry.survivor:
+            raise Conflict(
+                f"merge {entry.merge_id} cannot be undone: record {snapshot.hub_id} no longer points to"
+                f" {entry.survivor}",
+                merge=entry.merge_id,
+            )
+        gone = [e for e in snapshot.ids if e not in survivor.ids]
+        if gone:
+            held = {e: r.hub_id for r in await tx.match(collection.name, gone) for e in r.ids}
+            where = "; ".join(
+                f"{e.provider}/{e.realm} id {e.id} is now "
+                + (f"held by {held[e]}" if e in held else "linked to no record")
+                for e in gone
+            )
+            raise Conflict(
+                f"merge {entry.merge_id} cannot be undone: ids it moved from {snapshot.hub_id} to"
+                f" {entry.survivor} moved again since ({where})",
+                merge=entry.merge_id,
+                ids=[e.as_json() for e in gone],
+            )
+    return survivor
+
+
+async def history(
+    store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None
+) -> list[MergeEntry]:
+    """The merges of a record (and of the records merged into it), newest first."""
+    await reading.group_or_404(store, group_id)
+    record = await reading.locate(store, group_id, collection, key, app)
+    return await store.merges(group_id, collection.name, record.hub_id)

@@ -1,0 +1,64 @@
+"""Reference fields (e.g. a person's organization_id) resolved to the hub id of a live record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.config import Settings
+from hub.errors import Conflict, Invalid
+from hub.model import timefmt
+from hub.model.collections import COLLECTIONS, Collection
+from hub.model.ids import ExternalId, ensure_one_per_app
+from hub.model.record import Group, Record
+from hub.service import ids as idsvc
+from hub.store.base import Transaction
+
+
+async def resolve(
+    tx: Transaction, settings: Settings, group: Group, collection: Collection, given: dict[str, Any]
+) -> dict[str, str]:
+    """Each reference as the hub id of its live record; an unknown id array gets a placeholder."""
+    resolved: dict[str, str] = {}
+    for name, value in given.items():
+        target = COLLECTIONS[collection.references[name]]
+        if isinstance(value, str):
+            value = [ExternalId(settings.hub_provider, group.channel_id, value)]
+        ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=name)
+        ensure_one_per_app(ids)
+        matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=name)
+        if len(matched) > 1:
+            raise Conflict(
+                f"{name}: these ids belong to {len(matched)} different {target.name} records; merge them first",
+                records=[r.hub_id for r in matched],
+            )
+        if not matched:
+            resolved[name] = await _placeholder(tx, group, target, ids, name)
+            continue
+        record = matched[0]
+        new = [e for e in ids if e not in record.ids]
+        if new:
+            ensure_one_per_app([*record.ids, *new], records=[record.hub_id])
+            record.updated_at = timefmt.now()
+            await tx.save(record, new)
+        resolved[name] = record.hub_id
+    return resolved
+
+
+async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: list[ExternalId], field: str) -> str:
+    if not ids:
+        raise Invalid(f"{field}: an id array needs at least one app id", errors=[{"field": field, "message": "no ids"}])
+    now = timefmt.now()
+    record = Record(
+        idsvc.new_hub_id(),
+        group.group_id,
+        target.name,
+        await tx.next_seq(target.name),
+        "ACTIVE",
+        now,
+        now,
+        {},
+        ids,
+        placeholder=True,
+    )
+    await tx.insert(record)
+    return record.hub_id

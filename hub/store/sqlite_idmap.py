@@ -1,0 +1,112 @@
+"""The id map on SQLite beyond plain upserts: key link searches and moves, tombstones restored,
+and the merge history. Each function runs on a connection the adapter hands it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import orjson
+
+from hub.model.history import MergeEntry
+from hub.model.ids import ExternalId
+from hub.model.key_link import KeyLink, LinkQuery
+from hub.model.record import Record
+from hub.store.sqlite_query import compile_links
+
+_WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
+
+
+def aliases(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT hub_id FROM records WHERE merged_into = ? AND group_id = ? AND collection = ? ORDER BY seq",
+        (hub_id, group_id, collection),
+    )
+    return [row[0] for row in rows]
+
+
+def move_ids(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
+    conn.executemany(
+        f"UPDATE external_ids SET hub_id = ? WHERE {_WHERE_ID}",
+        [(hub_id, group_id, collection, e.provider, e.realm, e.id) for e in ids],
+    )
+
+
+def unlink(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId]) -> None:
+    conn.executemany(
+        f"DELETE FROM external_ids WHERE {_WHERE_ID}",
+        [(group_id, collection, e.provider, e.realm, e.id) for e in ids],
+    )
+
+
+def restore(conn: sqlite3.Connection, record: Record, pointing: Sequence[str]) -> None:
+    """Make a tombstone live again and point its former aliases back to it (they pointed to its survivor)."""
+    conn.execute(
+        "UPDATE records SET merged_into = NULL, status = ?, created_at = ?, updated_at = ?, data = ?, placeholder = ?"
+        " WHERE hub_id = ? AND group_id = ? AND collection = ?",
+        (
+            record.status,
+            record.created_at,
+            record.updated_at,
+            orjson.dumps(record.fields).decode(),
+            int(record.placeholder),
+            record.hub_id,
+            record.group_id,
+            record.collection,
+        ),
+    )
+    conn.executemany(
+        "UPDATE records SET merged_into = ? WHERE hub_id = ? AND merged_into IS NOT NULL",
+        [(record.hub_id, alias) for alias in pointing],
+    )
+
+
+def merge_entry(conn: sqlite3.Connection, group_id: str, merge_id: str) -> MergeEntry | None:
+    row = conn.execute("SELECT body FROM merges WHERE merge_id = ? AND group_id = ?", (merge_id, group_id)).fetchone()
+    return MergeEntry.from_json(orjson.loads(row[0])) if row else None
+
+
+def put_merge(conn: sqlite3.Connection, entry: MergeEntry) -> None:
+    seq = conn.execute(
+        "INSERT INTO merges (merge_id, group_id, collection, body) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (merge_id) DO UPDATE SET body = excluded.body RETURNING seq",
+        (entry.merge_id, entry.group_id, entry.collection, orjson.dumps(entry.as_json()).decode()),
+    ).fetchone()[0]
+    conn.executemany(
+        "INSERT OR IGNORE INTO merge_members (hub_id, merge_seq) VALUES (?, ?)",
+        [(hub_id, seq) for hub_id in entry.members],
+    )
+
+
+def merges(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
+    involved = [hub_id, *aliases(conn, group_id, collection, hub_id)]
+    marks = ",".join("?" * len(involved))
+    rows = conn.execute(
+        "SELECT DISTINCT m.seq, m.body FROM merge_members mm JOIN merges m ON m.seq = mm.merge_seq"
+        f" WHERE mm.hub_id IN ({marks}) AND m.group_id = ? AND m.collection = ? ORDER BY m.seq DESC",
+        [*involved, group_id, collection],
+    )
+    return [MergeEntry.from_json(orjson.loads(body)) for _, body in rows]
+
+
+def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
+    where, params = compile_links(group_id, query)
+    rows = conn.execute(
+        "SELECT collection, hub_id, provider, realm, ext_id, created_at FROM external_ids"
+        f" WHERE {where} ORDER BY link LIMIT ? OFFSET ?",
+        [*params, query.top, query.skip],
+    ).fetchall()
+    total = conn.execute(f"SELECT COUNT(*) FROM external_ids WHERE {where}", params).fetchone()[0]
+    return [KeyLink(c, h, ExternalId(p, r, e), at) for c, h, p, r, e, at in rows], int(total)
+
+
+def providers(conn: sqlite3.Connection) -> list[str]:
+    """The distinct providers, one index seek each rather than a scan of every link."""
+    rows = conn.execute(
+        "WITH RECURSIVE p (name) AS ("
+        " SELECT MIN(provider) FROM external_ids"
+        " UNION ALL SELECT (SELECT MIN(provider) FROM external_ids WHERE provider > p.name) FROM p"
+        " WHERE p.name IS NOT NULL"
+        ") SELECT name FROM p WHERE name IS NOT NULL"
+    )
+    return [row[0] for row in rows]

@@ -1,0 +1,268 @@
+"""Checks the id map as a collection: integration systems, entity types, key link search, link, move, unlink."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.config import Settings
+from hub.model.key_link import stable_id
+from tests.api.records import BASE, app_ids, create, ext, get
+
+SF = ext("salesforce", "eu", "0012D")
+HS = ext("hubspot", "7", "h-1")
+
+
+def links(client: TestClient, **params: Any) -> list[dict[str, Any]]:
+    response = client.get(f"{BASE}/key_links", params=params)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["key_links"]
+    return found
+
+
+def link_body(record: dict[str, Any], provider: str = "salesforce", external_id: str = "new-1") -> dict[str, Any]:
+    return {
+        "entity_type": "organizations",
+        "internal_id": record["id"],
+        "provider": provider,
+        "realm": "eu",
+        "external_id": external_id,
+    }
+
+
+def test_integration_systems_are_the_hub_and_every_provider_holding_a_link(client: TestClient) -> None:
+    assert client.get("/api/v2/integration_systems").json() == {
+        "integration_systems": [{"integration_system_id": stable_id("connec"), "system_name": "connec"}]
+    }
+    create(client, "organizations", SF, name="Acme")
+    create(client, "people", HS, first_name="Ann")
+    names = [s["system_name"] for s in client.get("/api/v2/integration_systems").json()["integration_systems"]]
+    assert names == ["connec", "hubspot", "salesforce"]
+    found = client.get("/api/v2/integration_systems", params={"system_name": "HubSpot"}).json()
+    assert found == {"integration_systems": [{"integration_system_id": stable_id("hubspot"), "system_name": "hubspot"}]}
+    assert client.get("/api/v2/integration_systems", params={"system_name": "nope"}).json()["integration_systems"] == []
+
+
+def test_system_ids_stay_the_same_across_restarts(settings: Settings) -> None:
+    numbers = []
+    for _ in range(2):
+        with TestClient(create_app(settings)) as client:
+            if not numbers:
+                create(client, "organizations", SF, name="Acme")
+            numbers.append(client.get("/api/v2/integration_systems").json())
+    assert numbers[0] == numbers[1]
+
+
+def test_entity_types_are_the_collections(client: TestClient) -> None:
+    every = client.get("/api/v2/entity_types").json()["entity_types"]
+    assert [t["entity_type_name"] for t in every] == ["people", "organizations"]
+    assert len({t["integration_entity_type_id"] for t in every}) == 2
+    found = client.get("/api/v2/entity_types", params={"entity_type_name": "People"}).json()["entity_types"]
+    assert found == [{"integration_entity_type_id": stable_id("people"), "entity_type_name": "people"}]
+    assert client.get("/api/v2/entity_types", params={"entity_type_name": "Bill"}).json()["entity_types"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v2/integration_systems", "/api/v2/entity_types", f"{BASE}/key_links"])
+def test_unknown_query_parameters_are_refused(client: TestClient, path: str) -> None:
+    create(client, "organizations", SF, name="Acme")
+    response = client.get(path, params={"name": "x"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "name" in response.json()["detail"]
+
+
+def test_key_links_are_the_records_id_arrays(client: TestClient) -> None:
+    org = create(client, "organizations", SF, HS, name="Acme")
+    person = create(client, "people", ext("salesforce", "eu", "003X"), first_name="Ann")
+    every = links(client)
+    assert [(k["entity_type"], k["internal_id"], k["provider"], k["external_id"]) for k in every] == [
+        ("organizations", org["id"], "salesforce", "0012D"),
+        ("organizations", org["id"], "hubspot", "h-1"),
+        ("people", person["id"], "salesforce", "003X"),
+    ]
+    first = every[0]
+    assert first["integration_system_id"] == stable_id("salesforce")
+    assert first["integration_entity_type_id"] == stable_id("organizations")
+    assert first["realm"] == "eu" and first["created_at"].endswith("Z")
+    assert client.get(f"{BASE}/key_links/{first['id']}").json() == {"key_links": first}
+
+
+def test_search_by_any_field_and_combination(client: TestClient) -> None:
+    org = create(client, "organizations", SF, HS, name="Acme")
+    person = create(client, "people", ext("salesforce", "us", "003X"), first_name="Ann")
+
+    def ids(**params: Any) -> list[str]:
+        return [k["external_id"] for k in links(client, **params)]
+
+    assert ids(provider="salesforce") == ["0012D", "003X"]
+    assert ids(provider="salesforce", realm="us") == ["003X"]
+    assert ids(external_id="h-1") == ["h-1"]
+    assert ids(external_id="unknown") == []
+    assert ids(internal_id=org["id"]) == ["0012D", "h-1"]
+    assert ids(internal_id=person["id"], entity_type="organizations") == []
+    assert ids(entity_type="PEOPLE") == ["003X"]
+    assert ids(entity_type="bills") == []
+    assert ids(integration_entity_type_id=stable_id("people")) == ["003X"]
+    assert ids(integration_system_id=stable_id("hubspot")) == ["h-1"]
+    assert ids(integration_system_id=stable_id("hubspot"), provider="salesforce") == []
+    assert ids(integration_system_id=1) == []
+    org_stamp = links(client, external_id="h-1")[0]["created_at"]
+    person_stamp = links(client, external_id="003X")[0]["created_at"]
+    assert ids(created_after=org_stamp) == ["003X"]
+    assert ids(created_before=person_stamp) == ["0012D", "h-1"]
+
+
+def test_search_pages_like_the_resource_lists(client: TestClient) -> None:
+    create(client, "organizations", *(ext(f"app{n}", "r", str(n)) for n in range(5)), name="Acme")
+    page = client.get(f"{BASE}/key_links", params={"$top": 2, "$skip": 1}).json()
+    assert [k["external_id"] for k in page["key_links"]] == ["1", "2"]
+    assert page["pagination"]["total"] == 5
+    assert "%24skip=3" in page["pagination"]["next"]
+    last = client.get(f"{BASE}/key_links", params={"$top": 2, "$skip": 4}).json()
+    assert "next" not in last["pagination"]
+
+
+@pytest.mark.parametrize(
+    "params", [{"$top": "0"}, {"$skip": "-1"}, {"created_after": "yesterday"}, {"provider": " "}, {"internal_id": ""}]
+)
+def test_bad_search_parameters_are_400(client: TestClient, params: dict[str, str]) -> None:
+    create(client, "organizations", SF, name="Acme")
+    assert client.get(f"{BASE}/key_links", params=params).status_code == 400
+
+
+def test_an_unknown_group_or_link_is_404(client: TestClient) -> None:
+    assert client.get("/api/v2/nobody/key_links").status_code == 404
+    create(client, "organizations", SF, name="Acme")
+    for link_id in ("nonsense", "b3JnYW5pemF0aW9ucx9zZh8xH2E", "cGVvcGxlHx8fHw"):
+        response = client.get(f"{BASE}/key_links/{link_id}")
+        assert response.status_code == 404, link_id
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_post_links_an_external_id_to_a_record(client: TestClient) -> None:
+    org = create(client, "organizations", HS, name="Acme")
+    response = client.post(f"{BASE}/key_links", json=link_body(org))
+    assert response.status_code == 201, response.text
+    link = response.json()["key_links"]
+    assert link["internal_id"] == org["id"] and link["external_id"] == "new-1"
+    after = get(client, "organizations", org["id"], ids=True)
+    assert app_ids(after) == [HS, ext("salesforce", "eu", "new-1")]
+    assert after["updated_at"] > org["updated_at"]
+    found = client.get(f"{BASE}/organizations/new-1", params={"opts[provider]": "salesforce", "opts[realm]": "eu"})
+    assert found.json()["organizations"]["id"] == org["id"]
+
+
+def test_post_accepts_the_numbers_and_the_wrapped_form(client: TestClient) -> None:
+    create(client, "organizations", SF, name="Known")
+    org = create(client, "organizations", name="Acme")
+    body = {
+        "integration_system_id": stable_id("salesforce"),
+        "integration_entity_type_id": stable_id("organizations"),
+        "internal_id": org["id"],
+        "realm": "eu",
+        "external_id": 1015,
+    }
+    response = client.post(f"{BASE}/key_links", json={"key_links": body})
+    assert response.status_code == 201, response.text
+    assert response.json()["key_links"]["external_id"] == "1015"
+
+
+def test_post_validates_record_and_ids(client: TestClient) -> None:
+    org = create(client, "organizations", SF, name="Acme")
+    other = create(client, "organizations", name="Other")
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**link_body(org), "internal_id": "no-such-record"}, 404, "no organizations record"),
+        ({**link_body(other), "external_id": "0012D"}, 409, "linked already"),
+        (link_body(org), 409, "two ids of the same app"),
+        ({**link_body(org), "entity_type": "people"}, 404, "no people record"),
+        ({k: v for k, v in link_body(other).items() if k != "realm"}, 422, "realm is required"),
+        ({**link_body(other), "provider": "connec"}, 422, "the hub itself"),
+        ({**link_body(other), "color": "red"}, 422, "unknown field"),
+        ({**link_body(other), "entity_type": "bills"}, 422, "no entity type"),
+        ({**link_body(other), "integration_system_id": 3}, 422, "integration_system_id"),
+        ({**link_body(other), "integration_entity_type_id": stable_id("people")}, 422, "integration_entity_type_id"),
+        ({**link_body(other), "external_id": ""}, 422, "external_id"),
+    ]
+    for body, status, words in cases:
+        response = client.post(f"{BASE}/key_links", json=body)
+        assert response.status_code == status, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert words in response.json()["detail"], response.json()
+    assert len(links(client)) == 1
+    assert client.post(f"{BASE}/key_links", content=b"[").status_code == 400
+
+
+def test_put_moves_a_link_to_another_record(client: TestClient) -> None:
+    org = create(client, "organizations", SF, HS, name="Acme")
+    other = create(client, "organizations", name="Other")
+    link = links(client, provider="salesforce")[0]
+    moved = client.put(f"{BASE}/key_links/{link['id']}", json={"internal_id": other["id"]})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["key_links"] == {**link, "internal_id": other["id"]}
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [HS]
+    assert app_ids(get(client, "organizations", other["id"], ids=True)) == [SF]
+    echoed = client.put(f"{BASE}/key_links/{link['id']}", json={**link, "internal_id": org["id"]})
+    assert echoed.status_code == 200 and echoed.json()["key_links"]["internal_id"] == org["id"]
+
+
+def test_put_follows_the_rules_of_a_new_link(client: TestClient) -> None:
+    org = create(client, "organizations", SF, name="Acme")
+    other = create(client, "organizations", ext("salesforce", "eu", "other"), name="Other")
+    link_id = links(client, external_id="0012D")[0]["id"]
+    cases: list[tuple[str, dict[str, Any], int]] = [
+        (link_id, {"internal_id": other["id"]}, 409),
+        (link_id, {"internal_id": "nobody"}, 404),
+        (link_id, {"internal_id": other["id"], "external_id": "changed"}, 422),
+        (link_id, {}, 422),
+        ("no-such-link", {"internal_id": org["id"]}, 404),
+    ]
+    for target, body, status in cases:
+        response = client.put(f"{BASE}/key_links/{target}", json=body)
+        assert response.status_code == status, (body, response.text)
+    assert links(client, external_id="0012D")[0]["internal_id"] == org["id"]
+
+
+def test_delete_unlinks_and_leaves_the_record(client: TestClient) -> None:
+    org = create(client, "organizations", SF, HS, name="Acme")
+    link_id = links(client, provider="salesforce")[0]["id"]
+    response = client.delete(f"{BASE}/key_links/{link_id}")
+    assert response.status_code == 204
+    after = get(client, "organizations", org["id"], ids=True)
+    assert app_ids(after) == [HS] and after["name"] == "Acme"
+    assert client.get(f"{BASE}/key_links/{link_id}").status_code == 404
+    assert client.delete(f"{BASE}/key_links/{link_id}").status_code == 404
+    again = client.post(f"{BASE}/key_links", json={**link_body(org), "external_id": "0012D"})
+    assert again.status_code == 201
+    assert again.json()["key_links"]["id"] == link_id
+
+
+def test_internal_id_of_a_merged_record_means_its_survivor(client: TestClient) -> None:
+    org = create(client, "organizations", SF, name="Acme")
+    dup = create(client, "organizations", HS, name="Acme Inc")
+    create(client, "organizations", SF, HS)
+    assert [k["external_id"] for k in links(client, internal_id=dup["id"])] == ["0012D", "h-1"]
+    response = client.post(f"{BASE}/key_links", json={**link_body(dup), "provider": "other"})
+    assert response.status_code == 201
+    assert response.json()["key_links"]["internal_id"] == org["id"]
+
+
+def test_put_and_delete_on_the_collection_name_the_link_in_body_or_query(client: TestClient) -> None:
+    org = create(client, "organizations", SF, HS, name="Acme")
+    other = create(client, "organizations", name="Other")
+    named = {"entity_type": "organizations", "provider": "salesforce", "realm": "eu", "external_id": "0012D"}
+    moved = client.put(f"{BASE}/key_links", json={**named, "internal_id": other["id"]})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["key_links"]["internal_id"] == other["id"]
+    by_id = client.put(f"{BASE}/key_links", json={"id": moved.json()["key_links"]["id"], "internal_id": org["id"]})
+    assert by_id.json()["key_links"]["internal_id"] == org["id"]
+    assert client.put(f"{BASE}/key_links", json={"internal_id": org["id"]}).status_code == 422
+
+    hubspot = {"integration_entity_type_id": stable_id("organizations"), "integration_system_id": stable_id("hubspot")}
+    assert client.delete(f"{BASE}/key_links", params={**hubspot, "realm": "7", "external_id": "h-1"}).status_code == 204
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF]
+    assert client.delete(f"{BASE}/key_links", params=named | {"external_id": "gone"}).status_code == 404
+    assert client.delete(f"{BASE}/key_links", params={"provider": "salesforce"}).status_code == 422
+    assert client.delete(f"{BASE}/key_links", params={"internal_id": org["id"]}).status_code == 400

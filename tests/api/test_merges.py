@@ -1,0 +1,329 @@
+"""Checks explicit merges (with dry run), the merge history, and undoing merges in the orders they allow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.app import create_app
+from hub.config import Settings
+from tests.api.records import BASE, IDS, app_ids, create, ext, get
+
+SF = ext("salesforce", "eu", "a")
+HS = ext("hubspot", "7", "b")
+ZO = ext("zoho", "z", "c")
+
+
+def merge(client: TestClient, hub_id: str, *records: Any, status: int = 200, **body: Any) -> dict[str, Any]:
+    response = client.post(f"{BASE}/organizations/{hub_id}/merge", json={"records": list(records), **body})
+    assert response.status_code == status, response.text
+    out: dict[str, Any] = response.json()
+    return out
+
+
+def unmerge(client: TestClient, hub_id: str, merge_id: str, status: int = 200) -> dict[str, Any]:
+    response = client.post(f"{BASE}/organizations/{hub_id}/unmerge", json={"merge_id": merge_id})
+    assert response.status_code == status, response.text
+    out: dict[str, Any] = response.json()
+    return out
+
+
+def history(client: TestClient, hub_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"{BASE}/organizations/{hub_id}/merges")
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["merges"]
+    return found
+
+
+def test_the_oldest_survives_and_takes_every_id(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc", industry="Tech")
+    c = create(client, "organizations", ZO, name="ACME", notes="from zoho")
+    out = merge(client, c["id"], a["id"], [HS], fields={"notes": "chosen"})
+    survivor = out["organizations"]
+    assert survivor["id"] == a["id"]
+    assert (survivor["name"], survivor["industry"], survivor["notes"]) == ("Acme", "Tech", "chosen")
+    assert out["dry_run"] is False
+    entry = out["merge"]
+    assert entry["survivor"] == a["id"] and sorted(entry["merged"]) == sorted([b["id"], c["id"]])
+    assert entry["trigger"] == "request" and entry["actor"] == "anonymous"
+    by = {m["record"]: m["by"] for m in entry["matched"]}
+    assert by[b["id"]] == [HS]
+    assert by[c["id"]][0]["id"] == c["id"] and by[a["id"]][0]["id"] == a["id"]
+    moves = {m["id"]["provider"]: (m["from"], m["to"]) for m in entry["moves"]}
+    assert moves == {"hubspot": (b["id"], a["id"]), "zoho": (c["id"], a["id"])}
+    for hub_id in (b["id"], c["id"]):
+        merged = get(client, "organizations", hub_id, ids=True)
+        assert merged["code"] == "OR1"
+        assert sorted(map(str, app_ids(merged))) == sorted(map(str, [SF, HS, ZO]))
+
+
+def test_fields_come_from_the_survivor_then_the_newest_other(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, industry="Tech", notes="old")
+    create(client, "organizations", ZO, industry="Retail", notes="zoho")
+    assert client.put(f"{BASE}/organizations/{b['id']}", json={"organizations": {"notes": "newest"}}).status_code == 200
+    out = merge(client, a["id"], [ZO], b["id"], fields={"name": "Chosen"})
+    survivor = out["organizations"]
+    assert (survivor["name"], survivor["industry"], survivor["notes"]) == ("Chosen", "Tech", "newest")
+    assert out["merge"]["requested"] == {"name": "Chosen"}
+
+
+def test_the_path_may_name_the_record_by_an_app_id(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    create(client, "organizations", HS, name="Acme Inc")
+    response = client.post(
+        f"{BASE}/organizations/b/merge",
+        params={"opts[provider]": "hubspot", "opts[realm]": "7"},
+        json={"records": [[SF]]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["organizations"]["id"] == a["id"]
+    found = client.get(f"{BASE}/organizations/a/merges", params={"opts[provider]": "salesforce", "opts[realm]": "eu"})
+    assert len(found.json()["merges"]) == 1
+
+
+def test_a_dry_run_previews_and_writes_nothing(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc", industry="Tech")
+    links = client.get(f"{BASE}/key_links").json()
+    out = merge(client, b["id"], a["id"], dry_run=True, fields={"notes": "x"})
+    assert out["dry_run"] is True
+    assert out["organizations"]["id"] == a["id"]
+    assert (out["organizations"]["industry"], out["organizations"]["notes"]) == ("Tech", "x")
+    assert "id" not in out["merge"]
+    assert out["merge"]["moves"] == [{"id": HS, "from": b["id"], "to": a["id"]}]
+    assert get(client, "organizations", a["id"]) == a
+    assert get(client, "organizations", b["id"]) == b
+    assert client.get(f"{BASE}/key_links").json() == links
+    assert history(client, a["id"]) == [] and history(client, b["id"]) == []
+
+
+def test_a_merge_giving_an_app_two_ids_is_refused_and_writes_nothing(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", ext("salesforce", "eu", "other"), HS, name="Acme Inc")
+    out = merge(client, a["id"], b["id"], status=409)
+    assert sorted(out["records"]) == sorted([a["id"], b["id"]])
+    assert "salesforce/eu" in out["detail"]
+    assert get(client, "organizations", a["id"]) == a
+    assert get(client, "organizations", b["id"]) == b
+    assert history(client, a["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"records": []}, 422, "records"),
+        ({"records": "x"}, 422, "records"),
+        ({"records": ["no-such-record"]}, 422, "no organizations record"),
+        ({"records": [[ext("nobody", "r", "1")]]}, 422, "no organizations record holds"),
+        ({"records": [[{"provider": "x"}]]}, 422, "records[0]"),
+        ({"records": ["SELF"]}, 422, "nothing to merge"),
+        ({"records": ["OTHER"], "fields": {"color": "red"}}, 422, "color"),
+        ({"records": ["OTHER"], "fields": {"id": "x"}}, 422, "fields"),
+        ({"records": ["OTHER"], "dry_run": "yes"}, 422, "dry_run"),
+        ({"records": ["OTHER"], "why": "x"}, 422, "why"),
+        ([], 422, "object"),
+    ],
+)
+def test_bad_merge_requests_are_refused(client: TestClient, body: Any, status: int, words: str) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    names = {"SELF": a["id"], "OTHER": b["id"]}
+    if isinstance(body, dict) and isinstance(body["records"], list):
+        body = {**body, "records": [names.get(r, r) if isinstance(r, str) else r for r in body["records"]]}
+    response = client.post(f"{BASE}/organizations/{a['id']}/merge", json=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert words in response.text
+    assert history(client, a["id"]) == []
+
+
+def test_merge_paths_check_record_group_and_parameters(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    assert client.post(f"{BASE}/organizations/nobody/merge", json={"records": [a["id"]]}).status_code == 404
+    assert client.post("/api/v2/nogroup/organizations/x/merge", json={"records": [a["id"]]}).status_code == 404
+    assert client.post(f"{BASE}/bills/x/merge", json={"records": [a["id"]]}).status_code == 404
+    response = client.post(f"{BASE}/organizations/{a['id']}/merge", params={"$select": "name"}, json={"records": []})
+    assert response.status_code == 400
+    assert client.get(f"{BASE}/organizations/{a['id']}/merges", params={"x": "1"}).status_code == 400
+    assert client.get(f"{BASE}/organizations/nobody/merges").status_code == 404
+
+
+def test_an_upsert_merge_is_recorded_with_the_ids_that_matched(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, industry="Tech")
+    response = client.post(f"{BASE}/organizations", json={"organizations": {"id": [SF, HS], "notes": "both"}})
+    assert response.json()["merged"] == [b["id"]]
+    [entry] = history(client, b["id"])
+    assert entry["trigger"] == "upsert" and entry["actor"] == "anonymous"
+    assert entry["matched"] == [{"record": a["id"], "by": [SF]}, {"record": b["id"], "by": [HS]}]
+    assert entry["requested"] == {"notes": "both"}
+    before = {s["id"]: s for s in entry["before"]}
+    assert before[b["id"]]["fields"] == {"industry": "Tech"} and before[b["id"]]["ids"] == [HS]
+    assert entry["after"]["fields"] == {"name": "Acme", "industry": "Tech", "notes": "both"}
+    assert entry["undone"] is None
+
+    out = unmerge(client, a["id"], entry["id"])
+    assert [r["id"] for r in out["organizations"]] == [a["id"], b["id"]]
+    assert get(client, "organizations", a["id"])["name"] == "Acme"
+    assert "notes" not in get(client, "organizations", a["id"])
+
+
+def test_undo_restores_records_ids_fields_and_references(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme", phone={"landline": "1"})
+    b = create(client, "organizations", HS, name="Acme Inc", industry="Tech")
+    person = create(client, "people", first_name="Ann", organization_id=b["id"])
+    entry = merge(client, a["id"], b["id"])["merge"]
+
+    assert get(client, "people", person["id"])["organization_id"] == a["id"]
+    seen = get(client, "people", person["id"], ids=True)["organization_id"]
+    assert {e["id"] for e in seen} == {"a", "b", a["id"]}
+
+    out = unmerge(client, b["id"], entry["id"])
+    restored_a, restored_b = out["organizations"]
+    assert (restored_a["id"], restored_b["id"]) == (a["id"], b["id"])
+    assert restored_b["name"] == "Acme Inc" and restored_b["industry"] == "Tech" and restored_b["code"] == "OR2"
+    assert "industry" not in restored_a and restored_a["phone"] == {"landline": "1"}
+    assert app_ids(get(client, "organizations", a["id"], ids=True)) == [SF]
+    assert app_ids(get(client, "organizations", b["id"], ids=True)) == [HS]
+    assert get(client, "people", person["id"])["organization_id"] == b["id"]
+    seen = get(client, "people", person["id"], ids=True)["organization_id"]
+    assert {e["id"] for e in seen} == {"b", b["id"]}
+    links = client.get(f"{BASE}/key_links", params={"external_id": "b"}).json()["key_links"]
+    assert [k["internal_id"] for k in links] == [b["id"]]
+
+    [recorded] = history(client, a["id"])
+    assert recorded["undone"]["actor"] == "anonymous" and recorded["undone"]["at"] >= recorded["at"]
+    assert history(client, b["id"]) == [recorded]
+    again = unmerge(client, a["id"], entry["id"], status=409)
+    assert "undone already" in again["detail"]
+
+
+def test_undo_keeps_what_changed_since_the_merge(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc", industry="Tech", notes="b")
+    entry = merge(client, a["id"], b["id"])["merge"]
+    assert client.put(f"{BASE}/organizations/{a['id']}", json={"organizations": {"notes": "later"}}).status_code == 200
+    unmerge(client, a["id"], entry["id"])
+    after = get(client, "organizations", a["id"])
+    assert after["notes"] == "later" and "industry" not in after and after["name"] == "Acme"
+
+
+def test_undo_is_refused_once_an_id_moved_again(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    c = create(client, "organizations", name="Elsewhere")
+    entry = merge(client, a["id"], b["id"])["merge"]
+    link = client.get(f"{BASE}/key_links", params={"external_id": "b"}).json()["key_links"][0]
+    assert client.put(f"{BASE}/key_links/{link['id']}", json={"internal_id": c["id"]}).status_code == 200
+    refused = unmerge(client, a["id"], entry["id"], status=409)
+    assert "moved again" in refused["detail"] and f"held by {c['id']}" in refused["detail"]
+    assert client.delete(f"{BASE}/key_links/{link['id']}").status_code == 204
+    assert "linked to no record" in unmerge(client, a["id"], entry["id"], status=409)["detail"]
+    assert history(client, a["id"])[0]["undone"] is None
+    relink = {"entity_type": "organizations", "internal_id": a["id"], **{k: HS[k] for k in ("provider", "realm")}}
+    assert client.post(f"{BASE}/key_links", json={**relink, "external_id": "b"}).status_code == 201
+    unmerge(client, a["id"], entry["id"])
+    assert app_ids(get(client, "organizations", b["id"], ids=True)) == [HS]
+
+
+def test_a_merge_whose_survivor_was_merged_away_waits_for_that_undo(client: TestClient) -> None:
+    oldest = create(client, "organizations", ZO, name="Oldest")
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    first = merge(client, a["id"], b["id"])["merge"]
+    second = merge(client, a["id"], oldest["id"])["merge"]
+    assert second["survivor"] == oldest["id"]
+    assert [m["id"] for m in history(client, oldest["id"])] == [second["id"], first["id"]]
+    refused = unmerge(client, a["id"], first["id"], status=409)
+    assert f"merged into {oldest['id']}" in refused["detail"] and "undo that merge first" in refused["detail"]
+    unmerge(client, oldest["id"], second["id"])
+    assert sorted(e["id"] for e in app_ids(get(client, "organizations", a["id"], ids=True))) == ["a", "b"]
+    assert get(client, "organizations", b["id"])["id"] == a["id"]
+    unmerge(client, a["id"], first["id"])
+    for record, own in ((oldest, ZO), (a, SF), (b, HS)):
+        assert app_ids(get(client, "organizations", record["id"], ids=True)) == [own]
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_merges_into_one_survivor_undo_in_any_order(client: TestClient, order: tuple[int, int]) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, industry="Tech")
+    c = create(client, "organizations", ZO, notes="zoho")
+    entries = [merge(client, a["id"], b["id"])["merge"], merge(client, a["id"], c["id"])["merge"]]
+    for index in order:
+        unmerge(client, a["id"], entries[index]["id"])
+    for record, own in ((a, SF), (b, HS), (c, ZO)):
+        assert app_ids(get(client, "organizations", record["id"], ids=True)) == [own]
+    assert get(client, "organizations", a["id"])["name"] == "Acme"
+    assert get(client, "organizations", b["id"])["industry"] == "Tech"
+    assert get(client, "organizations", c["id"])["notes"] == "zoho"
+
+
+def test_undoing_a_merge_of_a_merge_points_the_earlier_tombstones_back(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="A")
+    b = create(client, "organizations", HS, name="B")
+    d = create(client, "organizations", ZO, name="D")
+    inner = merge(client, b["id"], d["id"])["merge"]
+    outer = merge(client, a["id"], b["id"])["merge"]
+    assert get(client, "organizations", d["id"])["id"] == a["id"]
+    assert unmerge(client, b["id"], inner["id"], status=409)["detail"].count("merged into") == 1
+    unmerge(client, a["id"], outer["id"])
+    assert get(client, "organizations", d["id"])["id"] == b["id"]
+    assert sorted(e["id"] for e in app_ids(get(client, "organizations", b["id"], ids=True))) == ["b", "c"]
+    unmerge(client, b["id"], inner["id"])
+    assert get(client, "organizations", d["id"])["name"] == "D"
+
+
+def test_unmerge_requests_are_checked(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    c = create(client, "organizations", ZO, name="Other")
+    entry = merge(client, a["id"], b["id"])["merge"]
+    assert unmerge(client, a["id"], "no-such-merge", status=404)["status"] == 404
+    assert unmerge(client, c["id"], entry["id"], status=404)["status"] == 404
+    for body in ({}, {"merge_id": 3}, {"merge_id": entry["id"], "x": 1}, []):
+        response = client.post(f"{BASE}/organizations/{a['id']}/unmerge", json=body)
+        assert response.status_code == 422, body
+    assert client.post(f"{BASE}/people/{a['id']}/unmerge", json={"merge_id": entry["id"]}).status_code == 404
+
+
+class _Actor:
+    """Stands in for authentication: names the caller on every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["actor"] = "app:billing"
+        await self.app(scope, receive, send)
+
+
+def test_the_actor_comes_from_the_request(settings: Settings) -> None:
+    app = create_app(settings)
+    app.add_middleware(_Actor)
+    with TestClient(app) as client:
+        a = create(client, "organizations", SF, name="Acme")
+        b = create(client, "organizations", HS, name="Acme Inc")
+        entry = merge(client, a["id"], b["id"])["merge"]
+        assert entry["actor"] == "app:billing"
+        assert unmerge(client, a["id"], entry["id"])["merge"]["undone"]["actor"] == "app:billing"
+
+
+def test_references_to_a_merged_away_record_read_as_the_survivor(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    person = create(client, "people", first_name="Ann", organization_id=[HS])
+    assert person["organization_id"] == b["id"]
+    merge(client, b["id"], a["id"])
+    plain = client.get(f"{BASE}/people").json()["people"]
+    assert [p["organization_id"] for p in plain] == [a["id"]]
+    assert get(client, "people", person["id"])["organization_id"] == a["id"]
+    with_ids = client.get(f"{BASE}/people", headers=IDS).json()["people"][0]["organization_id"]
+    assert sorted(e["id"] for e in with_ids) == sorted(["a", "b", a["id"]])
+    assert get(client, "people", person["id"], ids=True)["organization_id"] == with_ids

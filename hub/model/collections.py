@@ -12,6 +12,7 @@ from hub.model.fields import (
     Address,
     DateTime,
     Email,
+    Integer,
     Part,
     Phone,
     Reference,
@@ -52,7 +53,7 @@ class OrganizationFields(Fields):
     name: Text | None = None
     industry: Text | None = None
     annual_revenue: float | None = None
-    number_of_employees: int | None = None
+    number_of_employees: Integer | None = None
     is_customer: bool | None = None
     is_supplier: bool | None = None
     email: Email | None = None

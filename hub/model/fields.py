@@ -14,6 +14,8 @@ MAX_TEXT = 4096
 MAX_IDS = 100
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Integer = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+"""An integer every store can hold (64 bits)."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -83,7 +83,9 @@ def test_the_seed_exchange_works_as_written(client: TestClient) -> None:
     for want, got in zip(expected["people"], listing.json()["people"], strict=True):
         seed.record(want, got)
 
-    one = client.get(f"{base}/people/1", params={"opts[provider]": "my-external-app", "opts[realm]": "2243"}, headers=IDS)
+    one = client.get(
+        f"{base}/people/1", params={"opts[provider]": "my-external-app", "opts[realm]": "2243"}, headers=IDS
+    )
     assert one.status_code == 200
     seed.record(load("expected_one.json")["people"], one.json()["people"])
 

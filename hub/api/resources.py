@@ -73,6 +73,12 @@ async def _write_one(
     return (201 if outcome.created else 200), body
 
 
+def _hub_id(rendered: dict[str, Any]) -> str:
+    """The hub id of a rendered record, whether `id` is a string or an id array (hub's own last)."""
+    value = rendered["id"]
+    return value if isinstance(value, str) else str(value[-1]["id"])
+
+
 def _item(collection: Collection, body: Any) -> Any:
     if not isinstance(body, dict) or set(body) != {collection.name}:
         raise Invalid(f"the body must be an object with the single key {collection.name!r}")
@@ -85,7 +91,8 @@ async def create_or_update(request: Request) -> Response:
     item = _item(collection, await read_json(request, settings.max_body_bytes))
     if not isinstance(item, list):
         status, body = await _write_one(request, collection, item)
-        return JSONResponse(body, status_code=status)
+        headers = {"location": f"{request.url.path}/{_hub_id(body[collection.name])}"} if status == 201 else None
+        return JSONResponse(body, status_code=status, headers=headers)
     if len(item) > settings.max_batch:
         raise PayloadTooLarge(f"a batch holds at most {settings.max_batch} records, not {len(item)}")
     results = []

@@ -55,26 +55,20 @@ def _records(conn: sqlite3.Connection, rows: list[Any]) -> list[Record]:
 def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
     """Records by hub id, following tombstones to their survivors."""
     found: dict[str, Record] = {}
-    wanted = {h: h for h in dict.fromkeys(hub_ids)}
+    wanted = {h: h for h in hub_ids}
     for _ in range(8):
         if not wanted:
             break
-        marks = ",".join("?" * len(wanted))
+        current = list(set(wanted.values()))
         rows = conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE hub_id IN ({marks}) AND group_id = ? AND collection = ?",
-            [*wanted, group_id, collection],
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE hub_id IN ({','.join('?' * len(current))})"
+            " AND group_id = ? AND collection = ?",
+            [*current, group_id, collection],
         ).fetchall()
         live = {r.hub_id: r for r in _records(conn, [row for row in rows if row[8] is None])}
-        onward: dict[str, str] = {}
-        for row in rows:
-            for asked, current in wanted.items():
-                if current != row[0]:
-                    continue
-                if row[8] is None:
-                    found[asked] = live[row[0]]
-                else:
-                    onward[asked] = row[8]
-        wanted = onward
+        onward = {row[0]: row[8] for row in rows if row[8] is not None}
+        found.update({asked: live[now] for asked, now in wanted.items() if now in live})
+        wanted = {asked: onward[now] for asked, now in wanted.items() if now in onward}
     return found
 
 

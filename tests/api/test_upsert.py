@@ -1,0 +1,160 @@
+"""Create-or-update by any matching external id: create, update, merge, conflicts, batches, placeholders."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
+
+
+def test_a_new_id_creates_and_a_known_one_updates(client: TestClient) -> None:
+    first = post(client, "people", [ext("crm", "1")], first_name="Ada")
+    assert first.status_code == 201 and first.json()["result"] == "created"
+    assert first.headers["location"].endswith(hub_id(first.json()["people"]))
+    again = post(client, "people", [ext("crm", "1"), ext("erp", "9")], last_name="Lovelace")
+    assert again.status_code == 200 and again.json()["result"] == "updated"
+    person = again.json()["people"]
+    assert hub_id(person) == hub_id(first.json()["people"])
+    assert app_ids(person) == [ext("crm", "1"), ext("erp", "9")]
+    assert (person["first_name"], person["last_name"], person["code"]) == ("Ada", "Lovelace", "PE1")
+
+
+def test_codes_count_per_collection_and_output_has_every_meta_field(client: TestClient) -> None:
+    codes = [post(client, "people", first_name=str(n)).json()["people"]["code"] for n in range(3)]
+    assert codes == ["PE1", "PE2", "PE3"]
+    org = post(client, "organizations", name="Acme").json()["organizations"]
+    assert org["code"] == "OR1" and org["status"] == "ACTIVE" and org["resource_type"] == "organizations"
+    assert org["group_id"] == "cld-1" and org["channel_id"].startswith("org-")
+    assert org["created_at"].endswith("Z") and org["updated_at"] == org["created_at"]
+
+
+def test_without_the_header_ids_are_hub_id_strings(client: TestClient) -> None:
+    created = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1")], "first_name": "A"}})
+    assert isinstance(created.json()["people"]["id"], str)
+    fetched = client.get(f"{BASE}/people/1", params={"opts[provider]": "crm", "opts[realm]": "2243"})
+    assert fetched.json()["people"]["id"] == created.json()["people"]["id"]
+
+
+def test_ids_matching_several_records_merge_them_into_the_oldest(client: TestClient) -> None:
+    old = post(client, "people", [ext("crm", "1")], first_name="Ada", job_title="Countess").json()["people"]
+    young = post(client, "people", [ext("erp", "2")], first_name="Augusta", notes="from erp").json()["people"]
+    merged = post(client, "people", [ext("crm", "1"), ext("erp", "2")], last_name="Lovelace")
+    assert merged.status_code == 200
+    assert merged.json()["merged"] == [hub_id(young)]
+    survivor = merged.json()["people"]
+    assert hub_id(survivor) == hub_id(old)
+    assert app_ids(survivor) == [ext("crm", "1"), ext("erp", "2")]
+    assert (survivor["first_name"], survivor["notes"], survivor["last_name"]) == ("Ada", "from erp", "Lovelace")
+    # The merged-away hub id resolves to the survivor; lists show one record.
+    alias = client.get(f"{BASE}/people/{hub_id(young)}", headers=IDS).json()["people"]
+    assert hub_id(alias) == hub_id(old)
+    assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 1
+
+
+def test_one_app_never_holds_two_ids_on_one_record(client: TestClient) -> None:
+    direct = post(client, "people", [ext("crm", "1"), ext("crm", "2")])
+    assert direct.status_code == 409 and "crm" in direct.json()["detail"]
+    a = post(client, "people", [ext("crm", "1")], first_name="A").json()["people"]
+    b = post(client, "people", [ext("crm", "2"), ext("erp", "5")], first_name="B").json()["people"]
+    refused = post(client, "people", [ext("crm", "1"), ext("erp", "5")], first_name="C")
+    assert refused.status_code == 409
+    assert sorted(refused.json()["records"]) == sorted([hub_id(a), hub_id(b)])
+    # Nothing was written: both records are as they were.
+    for record in (a, b):
+        now = client.get(f"{BASE}/people/{hub_id(record)}", headers=IDS).json()["people"]
+        assert (now["first_name"], app_ids(now)) == (record["first_name"], app_ids(record))
+    linked = client.put(f"{BASE}/people/{hub_id(a)}", json={"people": {"id": [ext("crm", "3")]}})
+    assert linked.status_code == 409
+
+
+def test_a_batch_answers_each_item_in_order(client: TestClient) -> None:
+    items = [
+        {"id": [ext("crm", "1")], "first_name": "A"},
+        {"id": [ext("crm", "")], "first_name": "bad id"},
+        {"first_name": "B", "shoe_size": 44},
+        {"id": [ext("crm", "1")], "last_name": "Again"},
+    ]
+    response = client.post(f"{BASE}/people", json={"people": items})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 422, 200]
+    assert [r.get("result") for r in results] == ["created", None, None, "updated"]
+    assert "shoe_size" in results[2]["error"]["detail"]
+    assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 1
+
+
+def test_an_unknown_reference_creates_a_placeholder_that_the_real_record_fills(client: TestClient) -> None:
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o1")]).json()["people"]
+    org_ref = person["organization_id"]
+    assert app_ids({"id": org_ref}) == [ext("crm", "o1")]
+    placeholder = client.get(f"{BASE}/organizations/o1", params={"opts[provider]": "crm", "opts[realm]": "2243"})
+    assert placeholder.status_code == 200 and "name" not in placeholder.json()["organizations"]
+    real = post(client, "organizations", [ext("crm", "o1")], name="Acme")
+    assert real.status_code == 201 and real.json()["result"] == "created"
+    assert hub_id(real.json()["organizations"]) == hub_id({"id": org_ref})
+    again = client.get(f"{BASE}/people/{hub_id(person)}", headers=IDS).json()["people"]
+    assert again["organization_id"] == real.json()["organizations"]["id"]
+    assert client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1
+
+
+def test_a_reference_by_hub_id_and_its_errors(client: TestClient) -> None:
+    org = post(client, "organizations", name="Acme").json()["organizations"]
+    person = client.post(f"{BASE}/people", json={"people": {"organization_id": hub_id(org)}}).json()["people"]
+    assert person["organization_id"] == hub_id(org)
+    unknown = client.post(f"{BASE}/people", json={"people": {"organization_id": "no-such-id"}})
+    assert unknown.status_code == 422 and "organization_id" in unknown.json()["detail"]
+
+
+def test_a_reference_adds_new_ids_to_the_record_it_matches(client: TestClient) -> None:
+    org = post(client, "organizations", [ext("crm", "o1")], name="Acme").json()["organizations"]
+    both = [ext("crm", "o1"), ext("erp", "77")]
+    post(client, "people", [ext("erp", "p1")], organization_id=both)
+    linked = client.get(f"{BASE}/organizations/77", params={"opts[provider]": "erp", "opts[realm]": "2243"})
+    assert linked.json()["organizations"]["id"] == hub_id(org)
+
+
+def test_put_updates_part_of_a_record_and_links_ids_back(client: TestClient) -> None:
+    created = post(client, "people", [ext("crm", "1")], first_name="Ada", last_name="Byron").json()["people"]
+    put = client.put(
+        f"{BASE}/people/1",
+        params={"opts[provider]": "crm", "opts[realm]": "2243"},
+        json={"people": {"id": [ext("erp", "E1")], "last_name": "Lovelace", "job_title": None}},
+        headers=IDS,
+    )
+    assert put.status_code == 200
+    person = put.json()["people"]
+    assert (person["first_name"], person["last_name"], "job_title" in person) == ("Ada", "Lovelace", False)
+    assert app_ids(person) == [ext("crm", "1"), ext("erp", "E1")]
+    assert hub_id(person) == hub_id(created)
+    assert client.put(f"{BASE}/people/nope", json={"people": {"first_name": "x"}}).status_code == 404
+
+
+def test_delete_archives_and_lists_leave_archived_records_out(client: TestClient) -> None:
+    person = post(client, "people", [ext("crm", "1")], first_name="Ada").json()["people"]
+    archived = client.delete(f"{BASE}/people/{hub_id(person)}", headers=IDS)
+    assert archived.status_code == 200 and archived.json()["people"]["status"] == "ARCHIVED"
+    assert app_ids(archived.json()["people"]) == [ext("crm", "1")]
+    assert client.get(f"{BASE}/people").json()["people"] == []
+    only = client.get(f"{BASE}/people", params={"$filter": "status eq 'ARCHIVED'"}).json()["people"]
+    assert [p["first_name"] for p in only] == ["Ada"]
+
+
+def test_groups_never_see_each_other(client: TestClient) -> None:
+    post(client, "people", [ext("crm", "1")], first_name="Ada")
+    other = client.post("/api/v2/cld-2/people", json={"people": {"id": [ext("crm", "1")], "first_name": "Bo"}})
+    assert other.status_code == 201
+    mine = client.get(f"{BASE}/people").json()["people"]
+    theirs = client.get("/api/v2/cld-2/people").json()["people"]
+    assert [p["first_name"] for p in mine] == ["Ada"] and [p["first_name"] for p in theirs] == ["Bo"]
+    assert mine[0]["channel_id"] != theirs[0]["channel_id"]
+    assert client.get(f"/api/v2/cld-2/people/{mine[0]['id']}").status_code == 404
+    assert client.get("/api/v2/cld-3/people").status_code == 404
+
+
+def test_the_hub_own_id_in_a_body_names_the_record(client: TestClient) -> None:
+    person = post(client, "people", [ext("crm", "1")], first_name="Ada").json()["people"]
+    own = next(e for e in person["id"] if e["provider"] == "connec")
+    update = post(client, "people", [own, ext("erp", "9")], last_name="L")
+    assert update.status_code == 200 and hub_id(update.json()["people"]) == own["id"]
+    elsewhere = post(client, "people", [{**own, "realm": "org-other"}])
+    assert elsewhere.status_code == 422 and "channel" in elsewhere.json()["detail"]

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from hub.api import problems, resources
+from hub.api import changes, problems, resources
 from hub.config import Settings
 from hub.store import store_from_url
 from hub.store.base import Store
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await chosen.close()
 
     return Starlette(
-        routes=resources.ROUTES,
+        routes=[*changes.ROUTES, *resources.ROUTES],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

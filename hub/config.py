@@ -16,6 +16,7 @@ class Settings:
     max_top: int = 1000
     max_batch: int = 1000
     max_body_bytes: int = 10 * 1024 * 1024
+    changes_retention_seconds: int = 7 * 24 * 3600
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

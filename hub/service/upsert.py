@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hub.config import Settings
@@ -12,6 +12,7 @@ from hub.model.collections import COLLECTIONS, Collection
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.record import Group, Record, Write
+from hub.service import changes
 from hub.service import ids as idsvc
 from hub.service import reading
 from hub.store.base import IdTaken, Store, Transaction
@@ -83,6 +84,7 @@ async def _apply(
             ids,
         )
         await tx.insert(record)
+        await changes.record(tx, "create", collection.name, record)
         return Outcome(record, created=True)
     ordered = survivor_first(matched)
     survivor, others = ordered[0], ordered[1:]
@@ -99,7 +101,12 @@ async def _apply(
     already = {e for r in ordered for e in r.ids}
     await tx.save(survivor, [e for e in held if e not in already])
     fresh = await tx.get(collection.name, [survivor.hub_id])
-    return Outcome(fresh[survivor.hub_id], created=created, merged=[r.hub_id for r in others])
+    merged = [r.hub_id for r in others]
+    if others:
+        await changes.record(tx, "merge", collection.name, fresh[survivor.hub_id], merged=merged)
+    else:
+        await changes.record(tx, "create" if created else "update", collection.name, fresh[survivor.hub_id])
+    return Outcome(fresh[survivor.hub_id], created=created, merged=merged)
 
 
 async def _resolve_references(
@@ -128,6 +135,7 @@ async def _resolve_references(
             ensure_one_per_app([*record.ids, *new], records=[record.hub_id])
             record.updated_at = timefmt.now()
             await tx.save(record, new)
+            await changes.record(tx, "link", target.name, replace(record, ids=[*record.ids, *new]))
         resolved[name] = record.hub_id
     return resolved
 
@@ -149,6 +157,7 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
         placeholder=True,
     )
     await tx.insert(record)
+    await changes.record(tx, "create", target.name, record, placeholder=True)
     return record.hub_id
 
 
@@ -163,4 +172,5 @@ async def archive(
         current.status = "ARCHIVED"
         current.updated_at = timefmt.now()
         await tx.save(current, [])
+        await changes.record(tx, "archive", collection.name, current)
     return await reading.view(store, group, collection, [current])

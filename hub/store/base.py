@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.query import ListQuery
@@ -40,6 +41,9 @@ class Transaction(Protocol):
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
         """Move the ids of `merged` to `survivor` and make them its tombstones."""
 
+    async def add_change(self, change: Change) -> int:
+        """Append `change` to the group's feed; its seq (set on it and returned) orders the feed by commit."""
+
 
 class Store(Protocol):
     """A record store; every lookup it offers is an index lookup."""
@@ -65,3 +69,10 @@ class Store(Protocol):
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         """A page of live records and the total matching (None when not counted)."""
+
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, list[Change]]:
+        """From one snapshot: the group's horizon (its newest pruned seq, 0 if none: a reader behind it
+        missed changes) and its changes with seq above `after`, oldest first."""
+
+    async def prune_changes(self, before: str) -> int:
+        """Drop the changes recorded before this time (and every older one of their group); how many."""

@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 import orjson
 
 from hub.model import timefmt
+from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
+from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
@@ -99,7 +101,7 @@ class SQLiteStore:
         self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = await self._write(lambda _: _connect(self.path), connected=False)
-        await self._write(lambda c: c.executescript(SCHEMA))
+        await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
 
     async def close(self) -> None:
         self._readers.shutdown(wait=True)
@@ -175,6 +177,25 @@ class SQLiteStore:
 
         return await self._read(page)
 
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, list[Change]]:
+        return await self._read(sqlite_sync.changes, group_id, after, limit)
+
+    async def prune_changes(self, before: str) -> int:
+        async with self._write_lock:
+            return await self._write(lambda c: _in_transaction(c, sqlite_sync.prune_changes, before))
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` on the writer connection as one transaction of its own."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
 
 class SQLiteTransaction:
     """Writes on the writer thread inside one BEGIN IMMEDIATE … COMMIT."""
@@ -218,6 +239,9 @@ class SQLiteTransaction:
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
         await self._run(_merge, survivor, merged)
+
+    async def add_change(self, change: Change) -> int:
+        return await self._run(sqlite_sync.add_change, change)
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:

@@ -1,0 +1,109 @@
+"""The SQLite side of sync: the change feed (and, below, what hangs off it), as functions of a connection.
+
+SQLiteStore and SQLiteTransaction call these on its reader threads or its single
+writer thread; nothing here opens a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from hub.model.change import Change
+from hub.model.ids import ExternalId
+
+SYNC_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    hub_id TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    details TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_group ON changes (group_id, seq);
+CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+CREATE TABLE IF NOT EXISTS change_horizons (
+    group_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+"""`changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
+after the newest entries were pruned; `change_horizons` keeps, per group, the
+newest seq pruned, so a cursor from before it can be told apart (410 Gone)."""
+
+
+def add_change(conn: sqlite3.Connection, change: Change) -> int:
+    """Append a change inside the caller's write transaction; its seq is commit order.
+
+    Why: every write runs on the store's one writer thread between BEGIN IMMEDIATE and
+    COMMIT, so write transactions never overlap. A transaction takes the next seq
+    while it holds the database's write lock and commits before the next one can take
+    any, so seq order is commit order; a rolled-back transaction gives its numbers
+    back before anyone saw them. A reader's snapshot therefore holds every change up
+    to some seq and none after: a page ending at seq N never lets a change below N
+    turn up later. A store with concurrent writers (MongoDB) cannot take a counter
+    on trust like this: T1 may take 5, T2 take 6 and commit first, and a reader past
+    6 would never see 5. It must make the counter a point of conflict (increment one
+    per-group counter document inside the transaction, so concurrent writers of a
+    group abort and retry and commit in counter order), or read the feed only up to
+    a watermark below which no transaction can still commit.
+    """
+    row = conn.execute(
+        "INSERT INTO changes (group_id, kind, collection, hub_id, ids, details, at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        (
+            change.group_id,
+            change.kind,
+            change.collection,
+            change.hub_id,
+            orjson.dumps([list(e) for e in change.ids]).decode(),
+            orjson.dumps(change.details).decode(),
+            change.at,
+        ),
+    ).fetchone()
+    change.seq = int(row[0])
+    return change.seq
+
+
+def changes(conn: sqlite3.Connection, group_id: str, after: int, limit: int) -> tuple[int, list[Change]]:
+    """The horizon and a page, read in one transaction so that a prune cannot fall between them."""
+    conn.execute("BEGIN")
+    try:
+        horizon = conn.execute("SELECT seq FROM change_horizons WHERE group_id = ?", (group_id,)).fetchone()
+        rows = conn.execute(
+            "SELECT seq, group_id, kind, collection, hub_id, ids, details, at FROM changes"
+            " WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (group_id, after, limit),
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    return int(horizon[0]) if horizon else 0, [
+        Change(
+            group_id=r[1],
+            kind=r[2],
+            collection=r[3],
+            hub_id=r[4],
+            ids=[ExternalId(*e) for e in orjson.loads(r[5])],
+            details=orjson.loads(r[6]),
+            at=r[7],
+            seq=r[0],
+        )
+        for r in rows
+    ]
+
+
+def prune_changes(conn: sqlite3.Connection, before: str) -> int:
+    """Drop, per group, every change up to its newest one older than `before`; keep the horizon."""
+    cut = conn.execute("SELECT group_id, MAX(seq) FROM changes WHERE at < ? GROUP BY group_id", (before,)).fetchall()
+    dropped = 0
+    for group_id, seq in cut:
+        dropped += conn.execute("DELETE FROM changes WHERE group_id = ? AND seq <= ?", (group_id, seq)).rowcount
+        conn.execute(
+            "INSERT INTO change_horizons VALUES (?, ?) ON CONFLICT DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            (group_id, seq),
+        )
+    return dropped

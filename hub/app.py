@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
 from hub.api import changes, problems, resources
 from hub.config import Settings
+from hub.service.changes import prune_forever
 from hub.store import store_from_url
 from hub.store.base import Store
+
+
+@asynccontextmanager
+async def background(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `jobs` as tasks while the app serves; cancel them (and wait) before the store closes."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -23,7 +38,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = chosen
         app.state.settings = settings
         try:
-            yield
+            async with background(prune_forever(chosen, settings)):
+                yield
         finally:
             await chosen.close()
 

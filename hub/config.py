@@ -17,6 +17,7 @@ class Settings:
     max_batch: int = 1000
     max_body_bytes: int = 10 * 1024 * 1024
     changes_retention_seconds: int = 7 * 24 * 3600
+    prune_interval_seconds: int = 300
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,8 @@ from hub.model.change import Change, Kind, cursor, position
 from hub.model.record import Group, Record
 from hub.service import reading
 from hub.store.base import Store, Transaction
+
+log = logging.getLogger("hub")
 
 
 async def record(tx: Transaction, kind: Kind, collection: str, record: Record, **details: Any) -> Change:
@@ -45,7 +49,7 @@ async def page(store: Store, group_id: str, since: str | None, limit: int) -> Pa
             " and start again without `since`",
             horizon=cursor(group_id, horizon),
         )
-    shown = found[:limit]
+    shown = list(found[:limit])
     last = shown[-1].seq if shown else max(after, horizon)
     return Page(group, shown, cursor(group_id, last), more=len(found) > limit)
 
@@ -54,3 +58,13 @@ async def prune(store: Store, settings: Settings, now: str | None = None) -> int
     """Drop the changes older than the retention setting; how many went."""
     before = timefmt.shift(now or timefmt.now(), -settings.changes_retention_seconds)
     return await store.prune_changes(before)
+
+
+async def prune_forever(store: Store, settings: Settings) -> None:
+    """The background task of the app's lifespan: prune every `prune_interval_seconds`, until cancelled."""
+    while True:
+        try:
+            await prune(store, settings)
+        except Exception:
+            log.exception("pruning the change feed failed; trying again later")
+        await asyncio.sleep(settings.prune_interval_seconds)

@@ -12,9 +12,8 @@ from hub.model.collections import COLLECTIONS, Collection
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.record import Group, Record, Write
-from hub.service import changes
+from hub.service import changes, reading
 from hub.service import ids as idsvc
-from hub.service import reading
 from hub.store.base import IdTaken, Store, Transaction
 
 RETRIES = 5

@@ -70,7 +70,7 @@ class Store(Protocol):
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         """A page of live records and the total matching (None when not counted)."""
 
-    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, list[Change]]:
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
         """From one snapshot: the group's horizon (its newest pruned seq, 0 if none: a reader behind it
         missed changes) and its changes with seq above `after`, oldest first."""
 

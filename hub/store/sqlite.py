@@ -177,7 +177,7 @@ class SQLiteStore:
 
         return await self._read(page)
 
-    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, list[Change]]:
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
         return await self._read(sqlite_sync.changes, group_id, after, limit)
 
     async def prune_changes(self, before: str) -> int:

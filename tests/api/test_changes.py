@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from starlette.testclient import TestClient
 
+from hub.app import create_app
 from hub.config import Settings
 from hub.model import timefmt
 from hub.service import changes
@@ -122,3 +125,15 @@ def test_a_fully_pruned_feed_starts_from_its_horizon(client: TestClient, setting
     assert empty["changes"] == []
     post(client, "people", first_name="B")
     assert [c["kind"] for c in feed(client, since=empty["cursor"])["changes"]] == ["create"]
+
+
+def test_the_app_prunes_in_the_background(settings: Settings) -> None:
+    quick = replace(settings, changes_retention_seconds=0, prune_interval_seconds=1)
+    with TestClient(create_app(quick)) as client:
+        post(client, "people", first_name="A")
+        post(client, "people", first_name="B")
+        after_a = feed(client)["changes"][0]["cursor"]
+        deadline = time.monotonic() + 5
+        while client.get(FEED, params={"since": after_a}).status_code != 410:
+            assert time.monotonic() < deadline, "the changes were never pruned"
+            time.sleep(0.1)

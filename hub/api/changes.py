@@ -9,9 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api.json import JSONResponse
-from hub.api.resources import GROUP_ID
+from hub.api.params import group_param
 from hub.config import Settings
-from hub.errors import BadRequest
 from hub.model import timefmt
 from hub.model.change import Change, cursor
 from hub.model.query import _integer, check_params
@@ -19,13 +18,6 @@ from hub.model.record import Group
 from hub.service import changes
 
 PARAMS = frozenset({"since", "limit"})
-
-
-def group_param(request: Request) -> str:
-    group_id: str = request.path_params["group_id"]
-    if not GROUP_ID.match(group_id):
-        raise BadRequest(f"malformed group id {group_id!r}: letters, digits, '.', '_' and '-', at most 64")
-    return group_id
 
 
 def render(group: Group, hub_provider: str, change: Change) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Protocol
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
+from hub.model.integration import Integration
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
 
@@ -44,6 +45,18 @@ class Transaction(Protocol):
     async def add_change(self, change: Change) -> int:
         """Append `change` to the group's feed; its seq (set on it and returned) orders the feed by commit."""
 
+    async def integration(self, name: str) -> Integration | None:
+        """The group's integration of that name."""
+
+    async def outbound_integrations(self, collection: str) -> Sequence[Integration]:
+        """The group's outbound integrations of a collection (what a change of it may be enqueued for)."""
+
+    async def put_integration(self, integration: Integration, new: bool) -> None:
+        """Store an integration: `new` inserts (IdTaken if the name is taken), otherwise replaces."""
+
+    async def delete_integration(self, name: str) -> None:
+        """Drop the integration and everything queued for it."""
+
 
 class Store(Protocol):
     """A record store; every lookup it offers is an index lookup."""
@@ -76,3 +89,12 @@ class Store(Protocol):
 
     async def prune_changes(self, before: str) -> int:
         """Drop the changes recorded before this time (and every older one of their group); how many."""
+
+    async def integrations(self, group_id: str) -> Sequence[Integration]:
+        """The group's integrations by name."""
+
+    async def integration(self, group_id: str, name: str) -> Integration | None:
+        """One integration of the group."""
+
+    async def webhook_integrations(self) -> Sequence[Integration]:
+        """Every integration, in any group, that has a webhook (what the delivery task serves)."""

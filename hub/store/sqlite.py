@@ -21,6 +21,7 @@ from hub.model import timefmt
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
+from hub.model.integration import Integration
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
 from hub.store import sqlite_sync
@@ -184,6 +185,15 @@ class SQLiteStore:
         async with self._write_lock:
             return await self._write(lambda c: _in_transaction(c, sqlite_sync.prune_changes, before))
 
+    async def integrations(self, group_id: str) -> Sequence[Integration]:
+        return await self._read(sqlite_sync.integrations, group_id)
+
+    async def integration(self, group_id: str, name: str) -> Integration | None:
+        return await self._read(sqlite_sync.integration, group_id, name)
+
+    async def webhook_integrations(self) -> Sequence[Integration]:
+        return await self._read(sqlite_sync.webhook_integrations)
+
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn` on the writer connection as one transaction of its own."""
@@ -242,6 +252,18 @@ class SQLiteTransaction:
 
     async def add_change(self, change: Change) -> int:
         return await self._run(sqlite_sync.add_change, change)
+
+    async def integration(self, name: str) -> Integration | None:
+        return await self._run(sqlite_sync.integration, self.group_id, name)
+
+    async def outbound_integrations(self, collection: str) -> Sequence[Integration]:
+        return await self._run(sqlite_sync.outbound_integrations, self.group_id, collection)
+
+    async def put_integration(self, integration: Integration, new: bool) -> None:
+        await self._run(sqlite_sync.put_integration, integration, new)
+
+    async def delete_integration(self, name: str) -> None:
+        await self._run(sqlite_sync.delete_integration, self.group_id, name)
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:

@@ -7,11 +7,13 @@ writer thread; nothing here opens a transaction of its own.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import orjson
 
 from hub.model.change import Change
 from hub.model.ids import ExternalId
+from hub.model.integration import Definition, Integration
 
 SYNC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -30,6 +32,20 @@ CREATE TABLE IF NOT EXISTS change_horizons (
     group_id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS integrations (
+    group_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    webhook INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    consented_at TEXT,
+    PRIMARY KEY (group_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS integrations_entity ON integrations (group_id, entity, direction);
+CREATE INDEX IF NOT EXISTS integrations_webhook ON integrations (webhook) WHERE webhook = 1;
 """
 """`changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
 after the newest entries were pruned; `change_horizons` keeps, per group, the
@@ -107,3 +123,61 @@ def prune_changes(conn: sqlite3.Connection, before: str) -> int:
             (group_id, seq),
         )
     return dropped
+
+
+_INTEGRATION = "SELECT group_id, definition, created_at, updated_at, consented_at FROM integrations"
+
+
+def _integrations(rows: list[Any]) -> list[Integration]:
+    return [Integration(r[0], Definition.model_validate_json(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def integrations(conn: sqlite3.Connection, group_id: str) -> list[Integration]:
+    return _integrations(conn.execute(f"{_INTEGRATION} WHERE group_id = ? ORDER BY name", (group_id,)).fetchall())
+
+
+def integration(conn: sqlite3.Connection, group_id: str, name: str) -> Integration | None:
+    rows = conn.execute(f"{_INTEGRATION} WHERE group_id = ? AND name = ?", (group_id, name)).fetchall()
+    return _integrations(rows)[0] if rows else None
+
+
+def outbound_integrations(conn: sqlite3.Connection, group_id: str, collection: str) -> list[Integration]:
+    rows = conn.execute(
+        f"{_INTEGRATION} WHERE group_id = ? AND entity = ? AND direction = 'outbound' ORDER BY name",
+        (group_id, collection),
+    ).fetchall()
+    return _integrations(rows)
+
+
+def webhook_integrations(conn: sqlite3.Connection) -> list[Integration]:
+    return _integrations(conn.execute(f"{_INTEGRATION} WHERE webhook = 1 ORDER BY group_id, name").fetchall())
+
+
+def put_integration(conn: sqlite3.Connection, integration: Integration, new: bool) -> None:
+    """Insert (a taken name raises IntegrityError) or replace an integration."""
+    d = integration.definition
+    values = (
+        integration.group_id,
+        d.name,
+        d.entity,
+        d.direction,
+        int(d.webhook is not None),
+        d.model_dump_json(),
+        integration.created_at,
+        integration.updated_at,
+        integration.consented_at,
+    )
+    conflict = (
+        ""
+        if new
+        else " ON CONFLICT (group_id, name) DO UPDATE SET "
+        + ", ".join(
+            f"{c} = excluded.{c}"
+            for c in ("entity", "direction", "webhook", "definition", "updated_at", "consented_at")
+        )
+    )
+    conn.execute(f"INSERT INTO integrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}", values)
+
+
+def delete_integration(conn: sqlite3.Connection, group_id: str, name: str) -> None:
+    conn.execute("DELETE FROM integrations WHERE group_id = ? AND name = ?", (group_id, name))

@@ -1,0 +1,25 @@
+"""Path and query parameters shared by the group-level surfaces (changes, integrations, connect)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from hub.api.resources import GROUP_ID
+from hub.errors import BadRequest
+from hub.model.query import check_params
+
+
+def group_param(request: Request) -> str:
+    group_id: str = request.path_params["group_id"]
+    if not GROUP_ID.match(group_id):
+        raise BadRequest(f"malformed group id {group_id!r}: letters, digits, '.', '_' and '-', at most 64")
+    return group_id
+
+
+def flag(request: Request, name: str, allowed: frozenset[str]) -> bool:
+    """A `true`/`false` query parameter (false when absent); other parameters than `allowed` are a 400."""
+    check_params(request.query_params, allowed)
+    raw = request.query_params.get(name, "false")
+    if raw not in ("true", "false"):
+        raise BadRequest(f"{name} is true or false, not {raw!r}")
+    return raw == "true"

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from hub.api import changes, integrations, problems, resources
+from hub.api import changes, integrations, problems, queue, resources
 from hub.config import Settings
 from hub.service.changes import prune_forever
 from hub.store import store_from_url
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await chosen.close()
 
     return Starlette(
-        routes=[*changes.ROUTES, *integrations.ROUTES, *resources.ROUTES],
+        routes=[*changes.ROUTES, *integrations.ROUTES, *queue.ROUTES, *resources.ROUTES],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

@@ -18,6 +18,10 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     changes_retention_seconds: int = 7 * 24 * 3600
     prune_interval_seconds: int = 300
+    lease_seconds: int = 60
+    max_lease_seconds: int = 3600
+    retry_backoff_seconds: int = 10
+    retry_backoff_max_seconds: int = 3600
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

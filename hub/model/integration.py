@@ -159,3 +159,9 @@ def check_locks(stored: Definition, new: Definition, override: bool) -> None:
         )
     if "default_schedule" in changed and not stored.allow_schedule_change:
         raise Conflict(f"{stored.name!r} does not allow its schedule to be changed (allow_schedule_change is false)")
+
+
+def filter_of(definition: Definition) -> Node | None:
+    """The definition's filter, parsed and bound; None when it has none."""
+    text = definition.filter
+    return bound_filter(definition.entity, text) if text is not None and text.strip() else None

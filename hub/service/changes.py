@@ -12,7 +12,7 @@ from hub.errors import Gone
 from hub.model import timefmt
 from hub.model.change import Change, Kind, cursor, position
 from hub.model.record import Group, Record
-from hub.service import reading
+from hub.service import outbound, reading
 from hub.store.base import Store, Transaction
 
 log = logging.getLogger("hub")
@@ -22,10 +22,12 @@ async def record(tx: Transaction, kind: Kind, collection: str, record: Record, *
     """Record one change of `record` (as it is after the change) in the transaction that makes it.
 
     Being written by the same transaction, a change is never lost (the write committed
-    without it) nor a phantom (it committed without the write).
+    without it) nor a phantom (it committed without the write); so are the items it puts
+    on the outbound queues that want it.
     """
     change = Change(record.group_id, kind, collection, record.hub_id, list(record.ids), timefmt.now(), details)
     await tx.add_change(change)
+    await outbound.enqueue(tx, change, record)
     return change
 
 

@@ -8,8 +8,7 @@ from typing import Any
 from hub.errors import Conflict, NotFound
 from hub.model import timefmt
 from hub.model.integration import Integration, check_locks, parse_definition, updated
-from hub.service import reading
-from hub.service.upsert import group_for_write
+from hub.service import ids, reading
 from hub.store.base import IdTaken, Store, Transaction
 
 
@@ -35,7 +34,8 @@ async def held(tx: Transaction, group_id: str, name: str) -> Integration:
 
 async def create(store: Store, group_id: str, body: Any) -> Integration:
     definition = parse_definition(body)
-    await group_for_write(store, group_id)
+    if await store.group(group_id) is None:  # created on first write, as upsert.group_for_write does
+        await store.ensure_group(group_id, ids.new_channel_id())
     now = timefmt.now()
     integration = Integration(group_id, definition, now, now)
     try:

@@ -11,6 +11,7 @@ from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.query import ListQuery
+from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 
 
@@ -57,6 +58,24 @@ class Transaction(Protocol):
     async def delete_integration(self, name: str) -> None:
         """Drop the integration and everything queued for it."""
 
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        """Add items to their integrations' queues; each gets its number (`item`)."""
+
+    async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        """Ready items whose `available_at` has come, the longest waiting first."""
+
+    async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        """Leased items whose lease ran out."""
+
+    async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
+        """The integration's items of these numbers, in any state (unknown numbers are left out)."""
+
+    async def update_items(self, items: Sequence[QueueItem]) -> None:
+        """Store the state, attempts, availability, lease and last error of these items."""
+
+    async def remove_items(self, integration: str, items: Sequence[int]) -> None:
+        """Take items off the queue (delivered)."""
+
 
 class Store(Protocol):
     """A record store; every lookup it offers is an index lookup."""
@@ -98,3 +117,6 @@ class Store(Protocol):
 
     async def webhook_integrations(self) -> Sequence[Integration]:
         """Every integration, in any group, that has a webhook (what the delivery task serves)."""
+
+    async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
+        """The integration's dead items numbered above `after`, in order."""

@@ -23,6 +23,7 @@ from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.query import ListQuery
+from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
@@ -194,6 +195,9 @@ class SQLiteStore:
     async def webhook_integrations(self) -> Sequence[Integration]:
         return await self._read(sqlite_sync.webhook_integrations)
 
+    async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
+        return await self._read(sqlite_sync.dead_items, group_id, integration, after, limit)
+
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn` on the writer connection as one transaction of its own."""
@@ -264,6 +268,24 @@ class SQLiteTransaction:
 
     async def delete_integration(self, name: str) -> None:
         await self._run(sqlite_sync.delete_integration, self.group_id, name)
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        await self._run(sqlite_sync.enqueue, list(items))
+
+    async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        return await self._run(sqlite_sync.due_items, self.group_id, integration, now, limit)
+
+    async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        return await self._run(sqlite_sync.expired_items, self.group_id, integration, now, limit)
+
+    async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
+        return await self._run(sqlite_sync.queued_items, self.group_id, integration, list(items))
+
+    async def update_items(self, items: Sequence[QueueItem]) -> None:
+        await self._run(sqlite_sync.update_items, list(items))
+
+    async def remove_items(self, integration: str, items: Sequence[int]) -> None:
+        await self._run(sqlite_sync.remove_items, self.group_id, integration, list(items))
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:

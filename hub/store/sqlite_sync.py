@@ -14,6 +14,7 @@ import orjson
 from hub.model.change import Change
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration
+from hub.model.queue import QueueItem
 
 SYNC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -46,6 +47,26 @@ CREATE TABLE IF NOT EXISTS integrations (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS integrations_entity ON integrations (group_id, entity, direction);
 CREATE INDEX IF NOT EXISTS integrations_webhook ON integrations (webhook) WHERE webhook = 1;
+CREATE TABLE IF NOT EXISTS outbound_items (
+    item INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    change_seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    hub_id TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    available_at TEXT NOT NULL,
+    lease_id TEXT,
+    lease_until TEXT,
+    last_error TEXT,
+    UNIQUE (group_id, integration, change_seq)
+);
+CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integration, state, available_at, item);
+CREATE INDEX IF NOT EXISTS outbound_leased ON outbound_items (group_id, integration, state, lease_until)
+    WHERE state = 'leased';
 """
 """`changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
 after the newest entries were pruned; `change_horizons` keeps, per group, the
@@ -180,4 +201,77 @@ def put_integration(conn: sqlite3.Connection, integration: Integration, new: boo
 
 
 def delete_integration(conn: sqlite3.Connection, group_id: str, name: str) -> None:
+    conn.execute("DELETE FROM outbound_items WHERE group_id = ? AND integration = ?", (group_id, name))
     conn.execute("DELETE FROM integrations WHERE group_id = ? AND name = ?", (group_id, name))
+
+
+_ITEM_COLUMNS = (
+    "group_id, integration, change_seq, kind, collection, hub_id, changed_at,"
+    " state, attempts, available_at, lease_id, lease_until, last_error"
+)
+_ITEM = f"SELECT {_ITEM_COLUMNS}, item FROM outbound_items WHERE group_id = ? AND integration = ?"
+
+
+def _items(rows: list[Any]) -> list[QueueItem]:
+    return [QueueItem(*row) for row in rows]
+
+
+def _row(item: QueueItem) -> tuple[Any, ...]:
+    return (
+        item.group_id,
+        item.integration,
+        item.change_seq,
+        item.kind,
+        item.collection,
+        item.hub_id,
+        item.changed_at,
+        item.state,
+        item.attempts,
+        item.available_at,
+        item.lease_id,
+        item.lease_until,
+        item.last_error,
+    )
+
+
+def enqueue(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
+    for item in items:
+        row = conn.execute(
+            f"INSERT INTO outbound_items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 13)}) RETURNING item", _row(item)
+        ).fetchone()
+        item.item = int(row[0])
+
+
+def due_items(conn: sqlite3.Connection, group_id: str, integration: str, now: str, limit: int) -> list[QueueItem]:
+    query = f"{_ITEM} AND state = 'ready' AND available_at <= ? ORDER BY available_at, item LIMIT ?"
+    return _items(conn.execute(query, (group_id, integration, now, limit)).fetchall())
+
+
+def expired_items(conn: sqlite3.Connection, group_id: str, integration: str, now: str, limit: int) -> list[QueueItem]:
+    query = f"{_ITEM} AND state = 'leased' AND lease_until <= ? ORDER BY lease_until, item LIMIT ?"
+    return _items(conn.execute(query, (group_id, integration, now, limit)).fetchall())
+
+
+def dead_items(conn: sqlite3.Connection, group_id: str, integration: str, after: int, limit: int) -> list[QueueItem]:
+    query = f"{_ITEM} AND state = 'dead' AND item > ? ORDER BY item LIMIT ?"
+    return _items(conn.execute(query, (group_id, integration, after, limit)).fetchall())
+
+
+def queued_items(conn: sqlite3.Connection, group_id: str, integration: str, items: list[int]) -> list[QueueItem]:
+    query = f"{_ITEM} AND item IN ({', '.join('?' * len(items))}) ORDER BY item"
+    return _items(conn.execute(query, (group_id, integration, *items)).fetchall()) if items else []
+
+
+def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
+    conn.executemany(
+        "UPDATE outbound_items SET state = ?, attempts = ?, available_at = ?, lease_id = ?, lease_until = ?,"
+        " last_error = ? WHERE item = ?",
+        [(i.state, i.attempts, i.available_at, i.lease_id, i.lease_until, i.last_error, i.item) for i in items],
+    )
+
+
+def remove_items(conn: sqlite3.Connection, group_id: str, integration: str, items: list[int]) -> None:
+    conn.executemany(
+        "DELETE FROM outbound_items WHERE group_id = ? AND integration = ? AND item = ?",
+        [(group_id, integration, item) for item in items],
+    )

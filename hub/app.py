@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from starlette.applications import Starlette
 from hub.api import changes, integrations, problems, queue, resources
 from hub.config import Settings
 from hub.service.changes import prune_forever
+from hub.service.webhooks import deliver_forever
 from hub.store import store_from_url
 from hub.store.base import Store
 
@@ -38,7 +40,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = chosen
         app.state.settings = settings
         try:
-            async with background(prune_forever(chosen, settings)):
+            render = functools.partial(queue.render_delivery, hub_provider=settings.hub_provider)
+            async with background(prune_forever(chosen, settings), deliver_forever(chosen, settings, render)):
                 yield
         finally:
             await chosen.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from hub.api import changes, integrations, problems, queue, resources
+from hub.api import changes, connect, integrations, problems, queue, resources
 from hub.config import Settings
 from hub.service.changes import prune_forever
 from hub.service.webhooks import deliver_forever
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await chosen.close()
 
     return Starlette(
-        routes=[*changes.ROUTES, *integrations.ROUTES, *queue.ROUTES, *resources.ROUTES],
+        routes=[*changes.ROUTES, *integrations.ROUTES, *queue.ROUTES, *connect.ROUTES, *resources.ROUTES],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

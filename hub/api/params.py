@@ -9,7 +9,8 @@ from starlette.requests import Request
 
 from hub.api.json import read_json
 from hub.api.resources import GROUP_ID
-from hub.errors import BadRequest
+from hub.errors import BadRequest, NotFound
+from hub.model.collections import COLLECTIONS, Collection
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import check_params
 
@@ -47,3 +48,10 @@ async def optional_json(request: Request, limit: int) -> Any:
     if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
         return {}
     return await read_json(request, limit)
+
+
+def collection_param(request: Request) -> Collection:
+    name = request.path_params["collection"]
+    if name not in COLLECTIONS:
+        raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
+    return COLLECTIONS[name]

@@ -21,7 +21,7 @@ from hub.model.integration import Integration, filter_of
 from hub.model.matching import matches
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
-from hub.service import reading
+from hub.service import directions, reading
 from hub.service.integrations import held
 from hub.store.base import Store, Transaction
 
@@ -207,6 +207,8 @@ class Delivery:
     integration: Integration
     items: list[tuple[QueueItem, Record]]
     views: dict[str, reading.View]
+    hidden: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per hub id, the fields that do not sync to the integration's app (connect), to leave out."""
 
 
 async def delivery(store: Store, integration: Integration, items: Sequence[QueueItem]) -> Delivery:
@@ -216,9 +218,11 @@ async def delivery(store: Store, integration: Integration, items: Sequence[Queue
         by_collection.setdefault(item.collection, []).append(item.hub_id)
     found: dict[tuple[str, str], Record] = {}
     views = {}
+    hidden: dict[str, frozenset[str]] = {}
     for collection, hub_ids in by_collection.items():
         records = await store.get(group.group_id, collection, hub_ids)
         found.update({(collection, h): r for h, r in records.items()})
         views[collection] = await reading.view(store, group, COLLECTIONS[collection], list(records.values()))
+        hidden.update(await directions.hidden(store, collection, list(records.values()), integration.definition.app))
     pairs = [(item, found[(item.collection, item.hub_id)]) for item in items if (item.collection, item.hub_id) in found]
-    return Delivery(group, integration, pairs, views)
+    return Delivery(group, integration, pairs, views, hidden)

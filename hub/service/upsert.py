@@ -12,7 +12,7 @@ from hub.model.collections import COLLECTIONS, Collection
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.record import Group, Record, Write
-from hub.service import changes, reading
+from hub.service import changes, directions, reading
 from hub.service import ids as idsvc
 from hub.store.base import IdTaken, Store, Transaction
 
@@ -66,6 +66,7 @@ async def _apply(
             raise NotFound(f"no {collection.name} record {anchor}")
         hub_ids = [anchor, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
+    write = await directions.inbound(tx, collection.name, matched, ids, write)
     refs = await _resolve_references(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}
     status = values.pop("status", None)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from hub.model.change import Change
 from hub.model.collections import Collection
+from hub.model.connect import Directions
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.query import ListQuery
@@ -76,6 +77,12 @@ class Transaction(Protocol):
     async def remove_items(self, integration: str, items: Sequence[int]) -> None:
         """Take items off the queue (delivered)."""
 
+    async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
+        """Remember, per field, which ways it syncs with the app holding `ext` on its record (others kept)."""
+
+    async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
+        """The per-field directions set for these apps' ids (ids with none are left out)."""
+
 
 class Store(Protocol):
     """A record store; every lookup it offers is an index lookup."""
@@ -120,3 +127,8 @@ class Store(Protocol):
 
     async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
         """The integration's dead items numbered above `after`, in order."""
+
+    async def field_sync(
+        self, group_id: str, collection: str, ids: Sequence[ExternalId]
+    ) -> dict[ExternalId, dict[str, Directions]]:
+        """As `Transaction.field_sync`, outside a transaction."""

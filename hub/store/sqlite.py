@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ import orjson
 from hub.model import timefmt
 from hub.model.change import Change
 from hub.model.collections import Collection
+from hub.model.connect import Directions
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.query import ListQuery
@@ -198,6 +199,11 @@ class SQLiteStore:
     async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
         return await self._read(sqlite_sync.dead_items, group_id, integration, after, limit)
 
+    async def field_sync(
+        self, group_id: str, collection: str, ids: Sequence[ExternalId]
+    ) -> dict[ExternalId, dict[str, Directions]]:
+        return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
+
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn` on the writer connection as one transaction of its own."""
@@ -286,6 +292,12 @@ class SQLiteTransaction:
 
     async def remove_items(self, integration: str, items: Sequence[int]) -> None:
         await self._run(sqlite_sync.remove_items, self.group_id, integration, list(items))
+
+    async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
+        await self._run(sqlite_sync.set_field_sync, self.group_id, collection, ext, dict(directions))
+
+    async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
+        return await self._run(sqlite_sync.field_sync, self.group_id, collection, list(ids))
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from hub.model.change import Change
+from hub.model.connect import Directions
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration
 from hub.model.queue import QueueItem
@@ -67,8 +68,21 @@ CREATE TABLE IF NOT EXISTS outbound_items (
 CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integration, state, available_at, item);
 CREATE INDEX IF NOT EXISTS outbound_leased ON outbound_items (group_id, integration, state, lease_until)
     WHERE state = 'leased';
+CREATE TABLE IF NOT EXISTS field_sync (
+    group_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    ext_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    to_hub INTEGER NOT NULL,
+    to_app INTEGER NOT NULL,
+    PRIMARY KEY (group_id, collection, provider, realm, ext_id, field)
+) WITHOUT ROWID;
 """
-"""`changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
+"""`field_sync` is keyed by the app's external id, not the hub id, so the directions
+travel with the link when a merge moves it to the survivor.
+`changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
 after the newest entries were pruned; `change_horizons` keeps, per group, the
 newest seq pruned, so a cursor from before it can be told apart (410 Gone)."""
 
@@ -275,3 +289,28 @@ def remove_items(conn: sqlite3.Connection, group_id: str, integration: str, item
         "DELETE FROM outbound_items WHERE group_id = ? AND integration = ? AND item = ?",
         [(group_id, integration, item) for item in items],
     )
+
+
+def set_field_sync(
+    conn: sqlite3.Connection, group_id: str, collection: str, ext: ExternalId, directions: dict[str, Directions]
+) -> None:
+    conn.executemany(
+        "INSERT INTO field_sync VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET to_hub = excluded.to_hub, to_app = excluded.to_app",
+        [(group_id, collection, *ext, name, int(d.to_hub), int(d.to_app)) for name, d in directions.items()],
+    )
+
+
+def field_sync(
+    conn: sqlite3.Connection, group_id: str, collection: str, ids: list[ExternalId]
+) -> dict[ExternalId, dict[str, Directions]]:
+    found: dict[ExternalId, dict[str, Directions]] = {}
+    for ext in dict.fromkeys(ids):
+        rows = conn.execute(
+            "SELECT field, to_hub, to_app FROM field_sync WHERE group_id = ? AND collection = ? AND provider = ?"
+            " AND realm = ? AND ext_id = ?",
+            (group_id, collection, *ext),
+        ).fetchall()
+        if rows:
+            found[ext] = {name: Directions(bool(h), bool(a)) for name, h, a in rows}
+    return found

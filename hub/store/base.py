@@ -45,7 +45,13 @@ class Transaction(Protocol):
         """Move the ids of `merged` to `survivor` and make them its tombstones."""
 
     async def add_change(self, change: Change) -> int:
-        """Append `change` to the group's feed; its seq (set on it and returned) orders the feed by commit."""
+        """Append `change` to the group's feed; its seq (set on it and returned) orders the feed by commit.
+
+        The contract the feed's cursors rest on: once a reader sees seq N, no change with a
+        lower seq may commit later (else a reader past N skips it). SQLite's single writer
+        gives this for free; sqlite_sync.add_change says what a store with concurrent
+        writers must do instead.
+        """
 
     async def integration(self, name: str) -> Integration | None:
         """The group's integration of that name."""

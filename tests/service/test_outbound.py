@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,12 @@ async def test_a_continuous_integration_resends_on_its_schedule_while_the_record
     await write(store, "a", is_customer=False)  # no longer matches: the next ack ends it
     await outbound.ack(store, GROUP, "out", again.lease_id, [i.item for i in again.items], now=at(306))
     assert (await lease(store, 10_000)).items == []
+
+
+async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:
+    await define(store, batch_size=3)
+    for n in range(10):
+        await write(store, str(n), name=str(n))
+    leases = await asyncio.gather(*(lease(store, 0) for _ in range(6)))
+    handed = [i.item for given in leases for i in given.items]
+    assert len(handed) == len(set(handed)) == 10

@@ -21,7 +21,7 @@ from hub.model.integration import Integration, filter_of
 from hub.model.matching import matches
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
-from hub.service import directions, reading
+from hub.service import directions, integrations, reading
 from hub.service.integrations import held
 from hub.store.base import Store, Transaction
 
@@ -41,9 +41,12 @@ async def enqueue(tx: Transaction, change: Change, record: Record) -> None:
 
 
 async def _queue_of(tx: Transaction, group_id: str, name: str) -> Integration:
-    integration = await held(tx, group_id, name)
+    return _outbound(await held(tx, group_id, name))
+
+
+def _outbound(integration: Integration) -> Integration:
     if integration.definition.direction != "outbound":
-        raise Conflict(f"{name!r} is an inbound integration: only outbound integrations have a queue")
+        raise Conflict(f"{integration.name!r} is an inbound integration: only outbound integrations have a queue")
     return integration
 
 
@@ -178,8 +181,7 @@ async def fail(
 
 
 async def dead(store: Store, group_id: str, name: str, after: int, limit: int) -> list[QueueItem]:
-    async with store.transaction(group_id) as tx:
-        await _queue_of(tx, group_id, name)
+    _outbound(await integrations.get(store, group_id, name))
     return list(await store.dead_items(group_id, name, after, limit))
 
 

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
-from hub.api import key_links, merges, problems, resources
+from hub.api import changes, connect, integrations, key_links, merges, problems, queue, resources
 from hub.config import Settings
+from hub.service.changes import prune_forever
+from hub.service.webhooks import deliver_forever
 from hub.store import store_from_url
 from hub.store.base import Store
+
+
+@asynccontextmanager
+async def background(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `jobs` as tasks while the app serves; cancel them (and wait) before the store closes."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -23,12 +40,22 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = chosen
         app.state.settings = settings
         try:
-            yield
+            render = functools.partial(queue.render_delivery, hub_provider=settings.hub_provider)
+            async with background(prune_forever(chosen, settings), deliver_forever(chosen, settings, render)):
+                yield
         finally:
             await chosen.close()
 
     return Starlette(
-        routes=[*key_links.ROUTES, *merges.ROUTES, *resources.ROUTES],
+        routes=[
+            *key_links.ROUTES,
+            *merges.ROUTES,
+            *changes.ROUTES,
+            *integrations.ROUTES,
+            *queue.ROUTES,
+            *connect.ROUTES,
+            *resources.ROUTES,
+        ],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

@@ -32,6 +32,13 @@ class Conflict(HubError):
     title = "Conflict"
 
 
+class Gone(HubError):
+    """What was asked for existed once and has been dropped for good (e.g. a pruned change)."""
+
+    status = 410
+    title = "Gone"
+
+
 class PayloadTooLarge(HubError):
     status = 413
     title = "Payload too large"

@@ -11,6 +11,7 @@ from dataclasses import replace
 from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
+from hub.model.change import Kind
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.key_link import (
@@ -26,7 +27,7 @@ from hub.model.key_link import (
     stable_id,
 )
 from hub.model.record import Record
-from hub.service import reading
+from hub.service import changes, reading
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -150,6 +151,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
         ensure_one_per_app([*record.ids, ext], records=[record.hub_id])
         record.updated_at = timefmt.now()
         await tx.save(record, [ext])
+        await changes.record_current(tx, "link", collection, record.hub_id, key_link=link_id(collection, ext))
 
     await transact(store, group_id, work)
     return await one(store, group_id, link_id(collection, ext))
@@ -183,9 +185,12 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
             return
         ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)
-        for record in (holder, target):
+        unlinked: tuple[Record, Kind] = (holder, "unlink")
+        linked: tuple[Record, Kind] = (target, "link")
+        for record, change in (unlinked, linked):
             record.updated_at = timefmt.now()
             await tx.save(record, [])
+            await changes.record_current(tx, change, kind, record.hub_id, key_link=key)
 
     await transact(store, group_id, work)
     return await one(store, group_id, key)
@@ -200,5 +205,6 @@ async def delete(store: Store, group_id: str, key: str) -> None:
         await tx.unlink(kind, [ext])
         holder.updated_at = timefmt.now()
         await tx.save(holder, [])
+        await changes.record_current(tx, "unlink", kind, holder.hub_id, key_link=key)
 
     await transact(store, group_id, work)

@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
-from hub.api import changes, connect, integrations, key_links, merges, problems, queue, resources
+from hub.api import changes, connect, integrations, key_links, merges, openapi, problems, queue, resources
+from hub.api.auth import AuthMiddleware
 from hub.config import Settings
+from hub.service.access import Authenticator
 from hub.service.changes import prune_forever
 from hub.service.webhooks import deliver_forever
 from hub.store import store_from_url
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await chosen.open()
         app.state.store = chosen
         app.state.settings = settings
+        app.state.authenticator = Authenticator(chosen, settings.key_cache_seconds)
         try:
             render = functools.partial(queue.render_delivery, hub_provider=settings.hub_provider)
             async with background(prune_forever(chosen, settings), deliver_forever(chosen, settings, render)):
@@ -55,7 +59,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             *queue.ROUTES,
             *connect.ROUTES,
             *resources.ROUTES,
+            *openapi.ROUTES,
         ],
+        middleware=[Middleware(AuthMiddleware)],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

@@ -24,6 +24,8 @@ class Settings:
     retry_backoff_max_seconds: int = 3600
     webhook_timeout_seconds: int = 10
     webhook_poll_seconds: float = 1.0
+    max_json_depth: int = 32
+    key_cache_seconds: int = 5
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

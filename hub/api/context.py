@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -12,10 +11,9 @@ from hub.config import Settings
 from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
+from hub.model.record import GROUP_ID
 from hub.service.reading import View
 from hub.store.base import Store
-
-GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def store(request: Request) -> Store:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.model.ids import ExternalId
+
+GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""What a group id looks like: letters, digits, '.', '_' and '-', at most 64."""
 
 
 @dataclass

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
@@ -177,3 +178,26 @@ class Store(Protocol):
         self, group_id: str, collection: str, ids: Sequence[ExternalId]
     ) -> dict[ExternalId, dict[str, Directions]]:
         """As `Transaction.field_sync`, outside a transaction."""
+
+    # --- access: API keys and the groups each app is connected to -------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        """Store a new key; its key id is fresh."""
+
+    async def key(self, key_id: str) -> ApiKey | None:
+        """A key by its id, revoked or not (a primary-key lookup: authentication depends on it)."""
+
+    async def keys(self) -> Sequence[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
+        """Mark a live key revoked; False if no live key has this id."""
+
+    async def connect(self, connection: Connection) -> Connection:
+        """Connect an app to a group; if it already is, nothing changes and the stored connection is returned."""
+
+    async def disconnect(self, provider: str, group_id: str) -> bool:
+        """Remove an app's connection to a group; False if there was none."""
+
+    async def connections(self, provider: str | None = None) -> Sequence[Connection]:
+        """The connections of one app (an index lookup), or of every app, by provider then group."""

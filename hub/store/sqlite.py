@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from hub.model import timefmt
+from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
@@ -34,6 +35,8 @@ from hub.store.base import IdTaken
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
+_KEY_COLUMNS = "key_id, provider, secret_hash, created_at, revoked_at"
+_CONNECTION_COLUMNS = "provider, group_id, realm, created_at"
 _RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 
 
@@ -229,6 +232,68 @@ class SQLiteStore:
         self, group_id: str, collection: str, ids: Sequence[ExternalId]
     ) -> dict[ExternalId, dict[str, Directions]]:
         return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
+
+    async def add_key(self, key: ApiKey) -> None:
+        row = (key.key_id, key.provider, key.secret_hash, key.created_at, key.revoked_at)
+        async with self._write_lock:
+            await self._write(lambda c: c.execute(f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)", row))
+
+    async def key(self, key_id: str) -> ApiKey | None:
+        def load(conn: sqlite3.Connection) -> ApiKey | None:
+            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            return ApiKey(*row) if row else None
+
+        return await self._read(load)
+
+    async def keys(self) -> Sequence[ApiKey]:
+        def load(conn: sqlite3.Connection) -> Sequence[ApiKey]:
+            rows = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id").fetchall()
+            return [ApiKey(*row) for row in rows]
+
+        return await self._read(load)
+
+    async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
+        def revoke(conn: sqlite3.Connection) -> bool:
+            sql = "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
+            return conn.execute(sql, (revoked_at, key_id)).rowcount == 1
+
+        async with self._write_lock:
+            return await self._write(revoke)
+
+    async def connect(self, connection: Connection) -> Connection:
+        c = connection
+
+        def add(conn: sqlite3.Connection) -> Connection:
+            conn.execute(
+                f"INSERT OR IGNORE INTO connections ({_CONNECTION_COLUMNS}) VALUES (?, ?, ?, ?)",
+                (c.provider, c.group_id, c.realm, c.created_at),
+            )
+            row = conn.execute(
+                f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE provider = ? AND group_id = ?",
+                (c.provider, c.group_id),
+            ).fetchone()
+            return Connection(*row)
+
+        async with self._write_lock:
+            return await self._write(add)
+
+    async def disconnect(self, provider: str, group_id: str) -> bool:
+        def remove(conn: sqlite3.Connection) -> bool:
+            sql = "DELETE FROM connections WHERE provider = ? AND group_id = ?"
+            return conn.execute(sql, (provider, group_id)).rowcount == 1
+
+        async with self._write_lock:
+            return await self._write(remove)
+
+    async def connections(self, provider: str | None = None) -> Sequence[Connection]:
+        def load(conn: sqlite3.Connection) -> Sequence[Connection]:
+            where, params = ("WHERE provider = ?", (provider,)) if provider is not None else ("", ())
+            rows = conn.execute(
+                f"SELECT {_CONNECTION_COLUMNS} FROM connections {where} ORDER BY provider, group_id", params
+            ).fetchall()
+            return [Connection(*row) for row in rows]
+
+        return await self._read(load)
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.api.problems import from_error
 from hub.api.render import Renderer
@@ -52,6 +53,7 @@ async def _write_one(
     """Upsert one item: (HTTP status, response body). `by` is the id of the app writing, if the path names it."""
     store, settings, group_id, _ = _context(request)
     write = parse_write(collection, item)
+    principal(request).ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
     if by is not None and by not in write.ids:
         write.ids.append(by)
     outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))

@@ -51,3 +51,8 @@ class Write:
     fields: dict[str, Any]
     references: dict[str, str | list[ExternalId]]
     """Reference fields as given: a hub id, or an id array; None clears (kept in `fields`)."""
+
+    def claimed(self) -> list[ExternalId]:
+        """Every id this write matches by or adds, its references' included."""
+        refs = [ext for value in self.references.values() if isinstance(value, list) for ext in value]
+        return [*self.ids, *refs]

@@ -13,6 +13,7 @@ import uvicorn
 from hub.app import create_app
 from hub.config import Settings
 from hub.errors import HubError
+from hub.model.access import ApiKey
 from hub.service import access
 from hub.store import store_from_url
 from hub.store.base import Store
@@ -54,7 +55,7 @@ def create_key(settings: Settings, provider: str | None) -> None:
 
 
 def list_keys(settings: Settings) -> None:
-    async def gather(store: Store) -> tuple[list[access.ApiKey], dict[str, list[str]]]:
+    async def gather(store: Store) -> tuple[list[ApiKey], dict[str, list[str]]]:
         groups: dict[str, list[str]] = {}
         for c in await store.connections():
             groups.setdefault(c.provider, []).append(f"{c.group_id} (realm {c.realm})")

@@ -27,9 +27,11 @@ def settings(request: Request) -> Settings:
 
 
 def group_id(request: Request) -> str:
+    """The checked group id; the CONNEC-EXTERNAL-IDS header is checked here too, before anything is written."""
     given: str = request.path_params["group_id"]
     if not GROUP_ID.match(given):
         raise BadRequest(f"malformed group id {given!r}: letters, digits, '.', '_' and '-', at most 64")
+    wants_ids(request.headers)
     return given
 
 

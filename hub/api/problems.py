@@ -9,6 +9,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from hub.api.json import dumps
 from hub.errors import HubError
@@ -49,7 +50,20 @@ async def hub_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = f"no route for {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-    return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["allow"] = ", ".join(_allowed(request))
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers['allow']}"
+    return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves on this path (one path may be served by several routes)."""
+    methods = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""Every route of the app × every way in without the right to it: 401 or a 404 that says nothing a missing group wouldn't.
+"""Every route times every way in without the right to it: 401, or a 404 that says no more than a missing group.
 
 The routes come from the app's own route table, so a new endpoint is in the matrix
 the day it is added; one with a path parameter this file has no sample for fails

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.model.fields import (
     Address,
+    Amount,
     DateTime,
     Email,
     Integer,
@@ -52,7 +53,7 @@ class PersonFields(Fields):
 class OrganizationFields(Fields):
     name: Text | None = None
     industry: Text | None = None
-    annual_revenue: float | None = None
+    annual_revenue: Amount | None = None
     number_of_employees: Integer | None = None
     is_customer: bool | None = None
     is_supplier: bool | None = None

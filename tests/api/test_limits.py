@@ -161,3 +161,15 @@ def test_a_wrong_method_is_405_with_allow(client: TestClient) -> None:
     response = client.patch(f"{PEOPLE}/x", json={})
     problem(response, 405)
     assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "PUT", "DELETE"}
+
+
+@pytest.mark.parametrize(
+    "fields", [{"number_of_employees": 10**20}, {"number_of_employees": -1}, {"annual_revenue": 1e300}]
+)
+def test_numbers_past_what_clients_and_the_store_hold_are_422(client: TestClient, fields: dict[str, Any]) -> None:
+    problem(client.post("/api/v2/cld-1/organizations", json={"organizations": fields}), 422)
+
+
+def test_a_filter_number_past_64_bits_is_400(client: TestClient) -> None:
+    query = {"$filter": "number_of_employees gt 99999999999999999999"}
+    problem(client.get("/api/v2/cld-1/organizations", params=query), 400, "out of range")

@@ -90,6 +90,8 @@ class Process:
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin: str | None = None
         self.process: subprocess.Popen[str] | None = None
+        self.output = ""
+        """What the last run printed after the admin key (if it printed one)."""
 
     def start(self) -> None:
         command = [
@@ -121,6 +123,7 @@ class Process:
         self.process.kill()
         self.process.wait(timeout=10)
         if self.process.stdout is not None:
+            self.output = self.process.stdout.read()
             self.process.stdout.close()
 
 

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,8 @@ def test_acknowledged_writes_survive_sigkill_whole(tmp_path: Path) -> None:
         assert hub.admin is not None
         headers = {"Authorization": f"Bearer {hub.admin}"}
         workers: list[Callable[[threading.Event], None]] = [
-            lambda stop, r=round_: importer(hub.url, headers, r, acks, stop),  # type: ignore[misc]
-            *(lambda stop, s=seed: upserter(hub.url, headers, s, acks, stop) for seed in range(3)),  # type: ignore[misc]
+            partial(importer, hub.url, headers, round_, acks),
+            *(partial(upserter, hub.url, headers, seed, acks) for seed in range(3)),
         ]
         run_until_killed(hub, workers, rng)
         if round_ > 0:

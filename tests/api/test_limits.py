@@ -173,3 +173,18 @@ def test_numbers_past_what_clients_and_the_store_hold_are_422(client: TestClient
 def test_a_filter_number_past_64_bits_is_400(client: TestClient) -> None:
     query = {"$filter": "number_of_employees gt 99999999999999999999"}
     problem(client.get("/api/v2/cld-1/organizations", params=query), 400, "out of range")
+
+
+def test_an_unexpected_failure_is_a_generic_500_without_internals(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any) -> Any:
+        raise RuntimeError("internal detail: /srv/hub.db is locked")
+
+    assert client.post(PEOPLE, json={"people": {}}).status_code == 201
+    monkeypatch.setattr(client.app.state.store, "list", broken)  # type: ignore[attr-defined]
+    response = client.get(PEOPLE)
+    body = problem(response, 500)
+    assert "internal detail" not in response.text and "Traceback" not in response.text
+    assert body["detail"] == "the hub failed to handle this request; it has been logged"
+    assert "internal detail" in caplog.text

@@ -94,5 +94,6 @@ class AuthMiddleware:
         if group_id is not None and not who.sees(group_id):
             await error_response(no_group(group_id))(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = who
+        state = scope.setdefault("state", {})
+        state["principal"], state["actor"] = who, who.actor
         await self.app(scope, receive, send)

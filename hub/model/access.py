@@ -60,6 +60,11 @@ class Principal:
     def admin(self) -> bool:
         return self.provider is None
 
+    @property
+    def actor(self) -> str:
+        """Who made a change, as the merge history records it: the app (or admin) and the key."""
+        return f"{self.provider or 'admin'} (key {self.key_id})"
+
     def sees(self, group_id: str) -> bool:
         return self.admin or group_id in self.realms
 

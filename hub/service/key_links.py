@@ -114,6 +114,11 @@ async def _named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str
     return require(collection, "entity_type"), ext
 
 
+async def named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
+    """The entity type and external id a new link's body names; 422 naming what is missing."""
+    return await _named(store, settings, body)
+
+
 async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
     """The id of the link a body (or query) names: its `id`, or its entity type, app and external id."""
     if body.id is not None:

@@ -155,3 +155,40 @@ async def test_verified_keys_are_cached_briefly_and_revocation_is_seen_after_the
     store.stored = ApiKey(key.key_id, "crm", key.secret_hash, key.created_at, revoked_at="2024-01-02T00:00:00Z")
     time.sleep(0.25)
     assert await auth.authenticate(key.key_id, "s3cret") is None
+
+
+def test_key_links_of_other_apps_are_not_the_apps_to_make_move_or_remove(client: TestClient, keys: Keys) -> None:
+    hub_id = client.post(PEOPLE, json=person(ext("erp", "1"))).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    links = "/api/v2/cld-1/key_links"
+    own = {"entity_type": "people", "internal_id": hub_id, "provider": "crm", "realm": "2243", "external_id": "9"}
+    foreign = {**own, "provider": "erp", "external_id": "2"}
+    refused = client.post(links, json=foreign, headers=crm)
+    assert refused.status_code == 403 and refused.json()["id"] == ext("erp", "2")
+    assert client.post(links, json={**own, "realm": "1"}, headers=crm).status_code == 403
+    assert client.post(links, json=own, headers=crm).status_code == 201
+    erp_link = client.get(links, params={"provider": "erp"}).json()["key_links"][0]["id"]
+    assert client.delete(f"{links}/{erp_link}", headers=crm).status_code == 403
+    assert client.put(f"{links}/{erp_link}", json={"internal_id": hub_id}, headers=crm).status_code == 403
+    named = {"entity_type": "people", "provider": "erp", "realm": "2243", "external_id": "1"}
+    assert client.delete(links, params=named, headers=crm).status_code == 403
+    assert client.put(links, json={**named, "internal_id": hub_id}, headers=crm).status_code == 403
+    assert client.delete(links, params={**named, "provider": "crm", "external_id": "9"}, headers=crm).status_code == 204
+
+
+def test_an_app_merges_by_hub_ids_or_its_own_ids_only(client: TestClient, keys: Keys) -> None:
+    a = client.post(PEOPLE, json=person(ext("erp", "1"))).json()["people"]["id"]
+    b = client.post(PEOPLE, json=person(ext("crm", "1"))).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    by_other = client.post(f"{PEOPLE}/{b}/merge", json={"records": [[ext("erp", "1")]]}, headers=crm)
+    assert by_other.status_code == 403 and by_other.json()["id"] == ext("erp", "1")
+    assert client.post(f"{PEOPLE}/{b}/merge", json={"records": [a]}, headers=crm).status_code == 200
+
+
+def test_an_app_sees_only_its_own_and_the_hubs_integration_system(client: TestClient, keys: Keys) -> None:
+    client.post(PEOPLE, json=person(ext("erp", "1"), ext("crm", "1")))
+    names = {s["system_name"] for s in client.get("/api/v2/integration_systems").json()["integration_systems"]}
+    assert names == {"connec", "crm", "erp"}
+    crm = keys.app("crm", cld_1="2243")
+    seen = client.get("/api/v2/integration_systems", headers=crm).json()["integration_systems"]
+    assert {s["system_name"] for s in seen} == {"connec", "crm"}

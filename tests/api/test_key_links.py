@@ -11,6 +11,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.model.key_link import stable_id
 from tests.api.records import BASE, app_ids, create, ext, get
+from tests.conftest import Key, Keys
 
 SF = ext("salesforce", "eu", "0012D")
 HS = ext("hubspot", "7", "h-1")
@@ -50,6 +51,7 @@ def test_system_ids_stay_the_same_across_restarts(settings: Settings) -> None:
     numbers = []
     for _ in range(2):
         with TestClient(create_app(settings)) as client:
+            client.auth = Key(Keys(client).new().token)
             if not numbers:
                 create(client, "organizations", SF, name="Acme")
             numbers.append(client.get("/api/v2/integration_systems").json())

@@ -33,6 +33,10 @@ class Server:
     admin: str
     """The admin key's bearer token."""
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin}"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -128,15 +132,18 @@ class Process:
 
 
 @contextmanager
-def running_hub(db: Path, *extra: str) -> Iterator[str]:
-    """Start `hub serve` on `db`; yield its base URL; stop it (SIGKILL if it does not stop)."""
+def running_hub(db: Path, *extra: str) -> Iterator[Server]:
+    """Start `hub serve` on a fresh `db`; yield its URL and admin key; stop it (SIGKILL if it does not stop)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--store", f"sqlite:///{db}", *extra],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
     )
+    assert process.stdout is not None
+    token = next((found.group(1) for line in process.stdout if (found := TOKEN.search(line))), "")
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -150,7 +157,7 @@ def running_hub(db: Path, *extra: str) -> Iterator[str]:
                         f"hub did not start: {process.stderr.read() if process.stderr else ''}"
                     ) from None
                 time.sleep(0.05)
-        yield base
+        yield Server(base, token)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -158,5 +165,5 @@ def running_hub(db: Path, *extra: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stderr:
-            process.stderr.close()
+        for stream in (process.stdout, process.stderr):
+            stream.close()

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hub.api import openapi_idmap
 from hub.api.json import JSONResponse
+from hub.api.openapi_parts import ERRORS, READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
 from hub.api.render import HEADER
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
@@ -25,32 +27,6 @@ from hub.model.ids import ExternalIdIn
 from hub.model.query import MAX_ORDER_KEYS, MAX_PARAM
 from hub.model.record import GROUP_ID
 
-REF = "#/components/schemas/{model}"
-ERRORS = {
-    400: "The request is malformed: a parameter, header or body that cannot be read.",
-    401: "No key, a malformed Authorization header, or a key that is unknown, revoked or has another secret.",
-    403: "The key's app may not add or claim one of the ids (named in `id`).",
-    404: "No such group (or one the key's app is not connected to), collection or record.",
-    409: "The write would give one record two ids of the same app, or ids of several records to one reference.",
-    413: "The body, or the batch, is over its limit.",
-    415: "The body is not declared as JSON.",
-    422: "The body is well-formed but breaks the collection's model; `errors` names each field.",
-}
-READ_ERRORS = (400, 401, 404)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
-
-
-def _schema(component: str) -> dict[str, str]:
-    return {"$ref": REF.format(model=component)}
-
-
-def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
-    return {"content": {media: {"schema": schema}}}
-
-
-def _param(name: str, where: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
-
 
 def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     """Add the write, record, result and batch schemas of a collection; returns their name prefix."""
@@ -58,13 +34,13 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     model = collection.model.model_json_schema(ref_template=REF)
     schemas.update(model.pop("$defs", {}))
     fields: dict[str, Any] = model["properties"]
-    any_id = [{"type": "string", "description": "a hub id"}, _schema("IdArray")]
+    any_id = [{"type": "string", "description": "a hub id"}, schema_ref("IdArray")]
     schemas[f"{prefix}Write"] = {
         "type": "object",
         "description": f"One {collection.name} record to create or update. `id` is a hub id or an id array"
         " (a lone id object is read as an array of one); the output-only fields are accepted and ignored.",
         "properties": {
-            "id": {"anyOf": [*any_id, _schema("ExternalIdIn"), {"type": "null"}]},
+            "id": {"anyOf": [*any_id, schema_ref("ExternalIdIn"), {"type": "null"}]},
             **fields,
             **{name: {"description": "output only: ignored"} for name in READ_ONLY},
         },
@@ -83,7 +59,7 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     refs = {
         name: {"oneOf": any_id, "description": f"a {target} record"} for name, target in collection.references.items()
     }
-    record = _schema(f"{prefix}Record")
+    record = schema_ref(f"{prefix}Record")
     schemas[f"{prefix}Record"] = {
         "type": "object",
         "description": f"A {collection.name} record as the hub shows it; `$select` may leave out all but `id`.",
@@ -101,7 +77,12 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     }
     item = {
         "type": "object",
-        "properties": {"status": {"type": "integer"}, collection.name: record, **outcome, "error": _schema("Problem")},
+        "properties": {
+            "status": {"type": "integer"},
+            collection.name: record,
+            **outcome,
+            "error": schema_ref("Problem"),
+        },
         "required": ["status"],
     }
     schemas[f"{prefix}Batch"] = {
@@ -112,41 +93,32 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     return prefix
 
 
-def _responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {str(code): {"description": text, **_json(schema)} for code, (text, schema) in ok.items()}
-    for code in errors:
-        out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
-    return out
-
-
 def _parameters(settings: Settings) -> dict[str, Any]:
     text = {"type": "string", "minLength": 1, "maxLength": MAX_PARAM}
     return {
-        "group": _param(
-            "group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234"
-        ),
-        "id": _param(
+        "group": param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234"),
+        "id": param(
             "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
         ),
-        "ids": _param(HEADER.upper(), "header", {"enum": ["true", "false"]}, "true: `id` and references as id arrays"),
+        "ids": param(HEADER.upper(), "header", {"enum": ["true", "false"]}, "true: `id` and references as id arrays"),
         "app": [
-            _param("opts[provider]", "query", text, "an app: the path id, or opts[linked], is that app's"),
-            _param("opts[realm]", "query", text, "the app's realm"),
+            param("opts[provider]", "query", text, "an app: the path id, or opts[linked], is that app's"),
+            param("opts[realm]", "query", text, "the app's realm"),
         ],
-        "select": _param("$select", "query", {"type": "string"}, "fields to show, comma-separated (`id` always stays)"),
+        "select": param("$select", "query", {"type": "string"}, "fields to show, comma-separated (`id` always stays)"),
         "listing": [
-            _param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
-            _param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "records to skip"),
-            _param(
+            param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
+            param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "records to skip"),
+            param(
                 "$orderby", "query", {"type": "string"}, f"`field asc|desc`, comma-separated, at most {MAX_ORDER_KEYS}"
             ),
-            _param(
+            param(
                 "$filter",
                 "query",
                 {"type": "string", "maxLength": 2000},
                 f"OData-style: eq ne gt ge lt le, and, or, not, in (…); at most 50 conditions, {MAX_DEPTH} levels deep",
             ),
-            _param("opts[linked]", "query", {"enum": ["true", "false"]}, "with opts[provider]/[realm]: held or not"),
+            param("opts[linked]", "query", {"enum": ["true", "false"]}, "with opts[provider]/[realm]: held or not"),
         ],
     }
 
@@ -155,7 +127,7 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
     prefix = _record_schemas(collection, schemas)
     name = collection.name
     p = _parameters(settings)
-    record = _schema(f"{prefix}Record")
+    record = schema_ref(f"{prefix}Record")
     one = {"type": "object", "properties": {name: record}, "required": [name]}
     pagination = {
         "type": "object",
@@ -172,11 +144,11 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
         "properties": {name: {"type": "array", "items": record}, "pagination": pagination},
         "required": [name, "pagination"],
     }
-    write = _schema(f"{prefix}Write")
+    write = schema_ref(f"{prefix}Write")
     batch = {"type": "array", "items": write, "maxItems": settings.max_batch}
     upsert_body = {"type": "object", "properties": {name: {"oneOf": [write, batch]}}, "required": [name]}
     update_body = {"type": "object", "properties": {name: write}, "required": [name]}
-    single = _schema(f"{prefix}Result")
+    single = schema_ref(f"{prefix}Result")
     tags = [name]
     return {
         f"/api/v2/{{group_id}}/{name}": {
@@ -186,18 +158,18 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "tags": tags,
                 "summary": f"A page of {name}",
                 "parameters": [*p["listing"], *p["app"], p["select"]],
-                "responses": _responses({200: ("the page", page)}, READ_ERRORS),
+                "responses": responses({200: ("the page", page)}, READ_ERRORS),
             },
             "post": {
                 "operationId": f"upsert_{name}",
                 "tags": tags,
                 "summary": f"Create or update {name} by any matching id (an array is a batch)",
-                "requestBody": {"required": True, **_json(upsert_body | {"additionalProperties": False})},
-                "responses": _responses(
+                "requestBody": {"required": True, **json_body(upsert_body | {"additionalProperties": False})},
+                "responses": responses(
                     {
                         200: (
                             "updated (or merged), or a batch's results",
-                            {"oneOf": [single, _schema(f"{prefix}Batch")]},
+                            {"oneOf": [single, schema_ref(f"{prefix}Batch")]},
                         ),
                         201: ("created", single),
                     },
@@ -212,22 +184,22 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "tags": tags,
                 "summary": f"One of the {name}",
                 "parameters": [*p["app"], p["select"]],
-                "responses": _responses({200: ("the record", one)}, READ_ERRORS),
+                "responses": responses({200: ("the record", one)}, READ_ERRORS),
             },
             "put": {
                 "operationId": f"update_{name}",
                 "tags": tags,
                 "summary": "Partial update; ids in the body are added",
                 "parameters": p["app"],
-                "requestBody": {"required": True, **_json(update_body | {"additionalProperties": False})},
-                "responses": _responses({200: ("updated", single)}, WRITE_ERRORS),
+                "requestBody": {"required": True, **json_body(update_body | {"additionalProperties": False})},
+                "responses": responses({200: ("updated", single)}, WRITE_ERRORS),
             },
             "delete": {
                 "operationId": f"archive_{name}",
                 "tags": tags,
                 "summary": "Archive: the status becomes ARCHIVED, the ids stay linked",
                 "parameters": p["app"],
-                "responses": _responses({200: ("the archived record", one)}, READ_ERRORS),
+                "responses": responses({200: ("the archived record", one)}, READ_ERRORS),
             },
         },
     }
@@ -257,19 +229,20 @@ def document(settings: Settings) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for collection in COLLECTIONS.values():
         paths.update(_operations(collection, settings, schemas))
+    paths.update(openapi_idmap.paths(settings, schemas))
     paths["/openapi.json"] = {
         "get": {
             "operationId": "openapi",
             "summary": "This description",
             "security": [],
-            "responses": {"200": {"description": "OpenAPI 3.1", **_json({"type": "object"})}},
+            "responses": {"200": {"description": "OpenAPI 3.1", **json_body({"type": "object"})}},
         }
     }
     challenge = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "the schemes the hub accepts"}}
     responses = {
         f"E{code}": {
             "description": text,
-            **_json(_schema("Problem"), "application/problem+json"),
+            **json_body(schema_ref("Problem"), "application/problem+json"),
             **({"headers": challenge} if code == 401 else {}),
         }
         for code, text in ERRORS.items()

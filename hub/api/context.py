@@ -43,7 +43,7 @@ def collection(request: Request) -> Collection:
 
 
 def actor(request: Request) -> str:
-    """Who is asking, as authentication sets it on the request; anonymous until then."""
+    """Who is asking, as the auth middleware names it (app or admin, and key id); anonymous on a public path."""
     return str(getattr(request.state, "actor", None) or ANONYMOUS)
 
 

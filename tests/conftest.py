@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from hub.app import create_app
@@ -62,6 +64,14 @@ class Keys:
         self.run(access.revoke_key, self.store, key_id)
 
 
+@contextmanager
+def admin_client(app: Starlette, **options: Any) -> Iterator[TestClient]:
+    """A test client running `app`'s lifespan, acting as a fresh admin key."""
+    with TestClient(app, **options) as test_client:
+        test_client.auth = Key(Keys(test_client).new().token)
+        yield test_client
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
@@ -70,8 +80,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """The app as the admin sees it; pass `auth=None` to send no key, or your own Authorization header."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        test_client.auth = Key(Keys(test_client).new().token)
+    with admin_client(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -13,6 +13,7 @@ from hub.config import Settings
 from hub.model import timefmt
 from hub.service import changes
 from tests.api.helpers import BASE, ext, hub_id, post
+from tests.conftest import admin_client
 
 FEED = f"{BASE}/changes"
 
@@ -129,7 +130,7 @@ def test_a_fully_pruned_feed_starts_from_its_horizon(client: TestClient, setting
 
 def test_the_app_prunes_in_the_background(settings: Settings) -> None:
     quick = replace(settings, changes_retention_seconds=0, prune_interval_seconds=1)
-    with TestClient(create_app(quick)) as client:
+    with admin_client(create_app(quick)) as client:
         post(client, "people", first_name="A")
         post(client, "people", first_name="B")
         after_a = feed(client)["changes"][0]["cursor"]

@@ -164,7 +164,7 @@ def test_a_wrong_method_is_405_with_allow(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "fields", [{"number_of_employees": 10**20}, {"number_of_employees": -1}, {"annual_revenue": 1e300}]
+    "fields", [{"number_of_employees": 10**20}, {"number_of_employees": 2**63}, {"annual_revenue": 1e300}]
 )
 def test_numbers_past_what_clients_and_the_store_hold_are_422(client: TestClient, fields: dict[str, Any]) -> None:
     problem(client.post("/api/v2/cld-1/organizations", json={"organizations": fields}), 422)

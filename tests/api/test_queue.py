@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from tests.api.helpers import BASE, ext, hub_id, post
+from tests.conftest import admin_client
 
 URL = f"{BASE}/integrations"
 
@@ -176,14 +177,14 @@ def test_deleting_an_integration_drops_its_queue(client: TestClient) -> None:
 
 
 def test_nothing_is_lost_when_the_hub_restarts_mid_way(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+    with admin_client(create_app(settings)) as client:
         integration(client, filter="name ne 'skip'")
         for name in ("A", "B", "skip", "C"):
             post(client, "organizations", name=name)
         given = lease(client, limit=2, seconds=1)
         settle(client, "ack", given, [given["items"][0]["item"]])
     # The hub stops with A acked, B leased and C waiting; it comes back on the same file.
-    with TestClient(create_app(settings)) as client:
+    with admin_client(create_app(settings)) as client:
         assert kinds(lease(client)) == [("create", "C")]  # B's lease still holds
         import time
 

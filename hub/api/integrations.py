@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -9,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.api.params import flag
 from hub.model import timefmt
@@ -17,6 +19,7 @@ from hub.model.query import check_params
 from hub.service import integrations
 
 OVERRIDE = frozenset({"override"})
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def render(integration: Integration) -> dict[str, Any]:
@@ -34,6 +37,29 @@ def _name(request: Request) -> str:
     return str(request.path_params["name"])
 
 
+def owned(endpoint: Endpoint) -> Endpoint:
+    """Guard an endpoint of one integration: an app reaches only its own integrations, the admin every one."""
+
+    async def guarded(request: Request) -> Response:
+        who = principal(request)
+        if not who.admin:
+            group_id = context.group_id(request)
+            found = await integrations.get(request.app.state.store, group_id, _name(request))
+            app = found.definition
+            who.ensure_own_app(group_id, app.provider, app.realm, "use the integrations")
+        return await endpoint(request)
+
+    return guarded
+
+
+def _check_app(request: Request, group_id: str, body: Any) -> None:
+    """403 if a definition names an app (provider and realm) other than the caller's."""
+    if isinstance(body, dict) and ("provider" in body or "realm" in body):
+        who = principal(request)
+        provider, realm = body.get("provider", who.provider), body.get("realm", who.realms.get(group_id))
+        who.ensure_own_app(group_id, str(provider), str(realm), "define an integration")
+
+
 async def list_integrations(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     found = await integrations.all_of(request.app.state.store, context.group_id(request))
@@ -44,6 +70,7 @@ async def create_integration(request: Request) -> Response:
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset())
     body = await read_json(request, request.app.state.settings.max_body_bytes)
+    _check_app(request, group_id, body)
     created = await integrations.create(request.app.state.store, group_id, body)
     location = f"{request.url.path}/{created.name}"
     return JSONResponse(render(created), status_code=201, headers={"location": location})
@@ -59,6 +86,7 @@ async def update_integration(request: Request) -> Response:
     group_id = context.group_id(request)
     override = flag(request, "override", OVERRIDE)
     body = await read_json(request, request.app.state.settings.max_body_bytes)
+    _check_app(request, group_id, body)
     changed = await integrations.update(request.app.state.store, group_id, _name(request), body, override)
     return JSONResponse(render(changed))
 
@@ -80,8 +108,8 @@ BASE = "/api/v2/{group_id}/integrations"
 ROUTES = [
     Route(BASE, list_integrations, methods=["GET"]),
     Route(BASE, create_integration, methods=["POST"]),
-    Route(BASE + "/{name}", get_integration, methods=["GET"]),
-    Route(BASE + "/{name}", update_integration, methods=["PUT"]),
-    Route(BASE + "/{name}", delete_integration, methods=["DELETE"]),
-    Route(BASE + "/{name}/consent", consent, methods=["POST"]),
+    Route(BASE + "/{name}", owned(get_integration), methods=["GET"]),
+    Route(BASE + "/{name}", owned(update_integration), methods=["PUT"]),
+    Route(BASE + "/{name}", owned(delete_integration), methods=["DELETE"]),
+    Route(BASE + "/{name}/consent", owned(consent), methods=["POST"]),
 ]

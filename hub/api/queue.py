@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.integrations import owned
 from hub.api.json import JSONResponse, read_json
 from hub.api.params import optional_json, validated
 from hub.api.render import Renderer
@@ -153,9 +154,9 @@ async def retry_dead(request: Request) -> Response:
 
 BASE = "/api/v2/{group_id}/integrations/{name}"
 ROUTES = [
-    Route(BASE + "/lease", lease, methods=["POST"]),
-    Route(BASE + "/ack", ack, methods=["POST"]),
-    Route(BASE + "/fail", fail, methods=["POST"]),
-    Route(BASE + "/dead", list_dead, methods=["GET"]),
-    Route(BASE + "/dead/retry", retry_dead, methods=["POST"]),
+    Route(BASE + "/lease", owned(lease), methods=["POST"]),
+    Route(BASE + "/ack", owned(ack), methods=["POST"]),
+    Route(BASE + "/fail", owned(fail), methods=["POST"]),
+    Route(BASE + "/dead", owned(list_dead), methods=["GET"]),
+    Route(BASE + "/dead/retry", owned(retry_dead), methods=["POST"]),
 ]

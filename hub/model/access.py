@@ -85,6 +85,15 @@ class Principal:
                     id=ext.as_json(),
                 )
 
+    def ensure_own_app(self, group_id: str, provider: str, realm: str, what: str) -> None:
+        """403 unless `provider` in `realm` is this app as connected to the group (the admin passes)."""
+        if not self.admin and (provider, realm) != (self.provider, self.realms.get(group_id)):
+            raise Forbidden(
+                f"app {self.provider!r} may not {what} of provider {provider!r} in realm {realm!r}",
+                provider=provider,
+                realm=realm,
+            )
+
 
 def principal(key: ApiKey, connections: Iterable[Connection]) -> Principal:
     return Principal(key.key_id, key.provider, {c.group_id: c.realm for c in connections})

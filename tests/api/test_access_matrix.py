@@ -47,6 +47,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for group_id, provider in ((MINE, "crm"), (OTHER, "erp")):
             body = {"people": {"id": [ext(provider, "1")], "first_name": SECRET_NAME}}
             records[group_id] = client.post(f"/api/v2/{group_id}/people", json=body).json()["people"]["id"]
+            sync = {"name": "sync", "entity": "people", "direction": "outbound", "provider": provider, "realm": "2243"}
+            assert client.post(f"/api/v2/{group_id}/integrations", json=sync).status_code == 201
         crm, erp, revoked = keys.new("crm", cld_1="2243"), keys.new("erp", cld_2="77"), keys.new("crm")
         keys.revoke(revoked.key.key_id)
         headers = {
@@ -75,6 +77,7 @@ def fill(path: str, group_id: str, world: World) -> str:
         "collection": "people",
         "id": world.records.get(group_id, world.records[MINE]),
         "link_id": link_id("people", ExternalId(provider, "2243", "1")),
+        "name": "sync",
     }
     route = Route(path, lambda request: None)
     missing = set(route.param_convertors) - set(samples)

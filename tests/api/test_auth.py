@@ -192,3 +192,28 @@ def test_an_app_sees_only_its_own_and_the_hubs_integration_system(client: TestCl
     crm = keys.app("crm", cld_1="2243")
     seen = client.get("/api/v2/integration_systems", headers=crm).json()["integration_systems"]
     assert {s["system_name"] for s in seen} == {"connec", "crm"}
+
+
+def test_an_app_connects_records_only_with_its_own_id(client: TestClient, keys: Keys) -> None:
+    hub_id = client.post(PEOPLE, json=person(first_name="Ada")).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    body = {"provider": "erp", "realm": "2243", "id": "E-1", "field_values": []}
+    refused = client.post(f"{PEOPLE}/{hub_id}/connect", json=body, headers=crm)
+    assert refused.status_code == 403 and refused.json()["id"] == ext("erp", "E-1")
+    own = client.post(f"{PEOPLE}/{hub_id}/connect", json={**body, "provider": "crm"}, headers=crm)
+    assert own.status_code == 204, own.text
+
+
+def test_an_app_defines_and_uses_only_its_own_integrations(client: TestClient, keys: Keys) -> None:
+    url = "/api/v2/cld-1/integrations"
+    body = {"name": "out", "entity": "people", "direction": "outbound", "provider": "erp", "realm": "2243"}
+    assert client.post(url, json=body).status_code == 201  # the admin defines one for erp
+    crm = keys.app("crm", cld_1="2243")
+    refused = client.post(url, json={**body, "name": "mine"}, headers=crm)
+    assert refused.status_code == 403 and refused.json()["provider"] == "erp"
+    assert client.post(url, json={**body, "name": "mine", "provider": "crm"}, headers=crm).status_code == 201
+    assert client.post(f"{url}/mine/lease", headers=crm).status_code == 200
+    assert client.put(f"{url}/mine", json={"provider": "erp"}, headers=crm).status_code == 403
+    for method, path in (("POST", "out/lease"), ("GET", "out"), ("DELETE", "out"), ("GET", "out/dead")):
+        assert client.request(method, f"{url}/{path}", headers=crm).status_code == 403, path
+    assert client.post(f"{url}/nothing/lease", headers=crm).status_code == 404

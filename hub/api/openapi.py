@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import openapi_idmap
+from hub.api import openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import ERRORS, READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
 from hub.api.render import HEADER
@@ -230,6 +230,7 @@ def document(settings: Settings) -> dict[str, Any]:
     for collection in COLLECTIONS.values():
         paths.update(_operations(collection, settings, schemas))
     paths.update(openapi_idmap.paths(settings, schemas))
+    paths.update(openapi_sync.paths(settings, schemas))
     paths["/openapi.json"] = {
         "get": {
             "operationId": "openapi",

@@ -12,6 +12,7 @@ ERRORS = {
     404: "No such group (or one the key's app is not connected to), collection or record.",
     409: "The write would give one record two ids of the same app, or ids of several records to one reference.",
     413: "The body, or the batch, is over its limit.",
+    410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
     415: "The body is not declared as JSON.",
     422: "The body is well-formed but breaks the collection's model; `errors` names each field.",
 }

@@ -29,14 +29,13 @@ from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
+from hub.store import sqlite_access as access
 from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
-_KEY_COLUMNS = "key_id, provider, secret_hash, created_at, revoked_at"
-_CONNECTION_COLUMNS = "provider, group_id, realm, created_at"
 _RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 
 
@@ -234,66 +233,29 @@ class SQLiteStore:
         return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
 
     async def add_key(self, key: ApiKey) -> None:
-        row = (key.key_id, key.provider, key.secret_hash, key.created_at, key.revoked_at)
         async with self._write_lock:
-            await self._write(lambda c: c.execute(f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)", row))
+            await self._write(lambda c: access.add_key(c, key))
 
     async def key(self, key_id: str) -> ApiKey | None:
-        def load(conn: sqlite3.Connection) -> ApiKey | None:
-            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
-            return ApiKey(*row) if row else None
-
-        return await self._read(load)
+        return await self._read(access.key, key_id)
 
     async def keys(self) -> Sequence[ApiKey]:
-        def load(conn: sqlite3.Connection) -> Sequence[ApiKey]:
-            rows = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id").fetchall()
-            return [ApiKey(*row) for row in rows]
-
-        return await self._read(load)
+        return await self._read(access.keys)
 
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
-        def revoke(conn: sqlite3.Connection) -> bool:
-            sql = "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
-            return conn.execute(sql, (revoked_at, key_id)).rowcount == 1
-
         async with self._write_lock:
-            return await self._write(revoke)
+            return await self._write(lambda c: access.revoke_key(c, key_id, revoked_at))
 
     async def connect(self, connection: Connection) -> Connection:
-        c = connection
-
-        def add(conn: sqlite3.Connection) -> Connection:
-            conn.execute(
-                f"INSERT OR IGNORE INTO connections ({_CONNECTION_COLUMNS}) VALUES (?, ?, ?, ?)",
-                (c.provider, c.group_id, c.realm, c.created_at),
-            )
-            row = conn.execute(
-                f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE provider = ? AND group_id = ?",
-                (c.provider, c.group_id),
-            ).fetchone()
-            return Connection(*row)
-
         async with self._write_lock:
-            return await self._write(add)
+            return await self._write(lambda c: access.connect(c, connection))
 
     async def disconnect(self, provider: str, group_id: str) -> bool:
-        def remove(conn: sqlite3.Connection) -> bool:
-            sql = "DELETE FROM connections WHERE provider = ? AND group_id = ?"
-            return conn.execute(sql, (provider, group_id)).rowcount == 1
-
         async with self._write_lock:
-            return await self._write(remove)
+            return await self._write(lambda c: access.disconnect(c, provider, group_id))
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
-        def load(conn: sqlite3.Connection) -> Sequence[Connection]:
-            where, params = ("WHERE provider = ?", (provider,)) if provider is not None else ("", ())
-            rows = conn.execute(
-                f"SELECT {_CONNECTION_COLUMNS} FROM connections {where} ORDER BY provider, group_id", params
-            ).fetchall()
-            return [Connection(*row) for row in rows]
-
-        return await self._read(load)
+        return await self._read(access.connections, provider)
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

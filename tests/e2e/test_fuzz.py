@@ -27,8 +27,8 @@ from hub.api.openapi import document
 from hub.config import Settings
 from tests.e2e.server import Server, start_in_thread
 
-EXAMPLES = 15
-"""Per operation, valid and invalid input mixed: some 26 operations make about 400 requests, some 15 s."""
+EXAMPLES = 10
+"""Per operation, valid and invalid input mixed: some 40 operations make about 400 requests, some 15 s."""
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,24 @@
-"""`hub serve`, `hub keys …`, `hub connect …`: a thin shell over the app and hub.service.access."""
+"""`hub serve`, `hub import`, `hub keys …`, `hub connect …`: a thin shell over the app and hub.service."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import IO, Any, TypeVar
 
+import orjson
 import uvicorn
 
 from hub.app import create_app
 from hub.config import Settings
-from hub.errors import HubError
+from hub.errors import BadRequest, HubError
 from hub.model.access import ApiKey
-from hub.service import access
+from hub.model.collections import COLLECTIONS
+from hub.progress import Progress
+from hub.service import access, bulk
 from hub.store import store_from_url
 from hub.store.base import Store
 
@@ -45,7 +49,51 @@ def serve(settings: Settings, host: str, port: int) -> None:
     made = _with_store(settings, access.first_admin_key)
     if made is not None:
         _show_key(made, "This store had no admin key, so the hub made one. It is shown only this once:")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", server_header=False)
+    run_server(create_app(settings), host, port)
+
+
+def run_server(app: Any, host: str, port: int) -> None:
+    """Serve an ASGI app the way the hub is served (the benchmark serves its ceiling with this too)."""
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+def import_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> int:
+    """Upsert every line of a JSON-lines file as a batch POST would; 1 if any item was refused."""
+    stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    total = None if path == "-" else _count_lines(path)
+    progress = Progress(f"importing {collection}", total, stream=io.StringIO() if quiet else None)
+    try:
+        with stream:
+            report = _with_store(
+                settings,
+                lambda store: bulk.import_records(
+                    store, settings, group_id, COLLECTIONS[collection], _lines(stream), progress
+                ),
+            )
+    finally:
+        progress.finish()
+    for index, error in report.errors[:20]:
+        print(f"item {index + 1}: {error.status} {error.detail}", file=sys.stderr)
+    if len(report.errors) > 20:
+        print(f"… and {len(report.errors) - 20} more refused items", file=sys.stderr)
+    summary = {"created": report.created, "updated": report.updated, "failed": len(report.errors)}
+    print(orjson.dumps(summary).decode())
+    return 1 if report.errors else 0
+
+
+def _lines(stream: IO[bytes]) -> Iterator[Any]:
+    """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item)."""
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                yield BadRequest(f"line {number} is not JSON: {error}")
+
+
+def _count_lines(path: str) -> int:
+    with open(path, "rb") as file:
+        return sum(block.count(b"\n") for block in iter(lambda: file.read(1 << 20), b""))
 
 
 def create_key(settings: Settings, provider: str | None) -> None:
@@ -94,6 +142,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 
+    load = commands.add_parser("import", parents=[store], help="upsert many records from a JSON-lines file")
+    load.add_argument("file", help="one record body per line, as POSTed to the collection (- for standard input)")
+    load.add_argument("--group", required=True, help="the group to import into, e.g. cld-1234")
+    load.add_argument("--collection", default="people", choices=sorted(COLLECTIONS), help="default people")
+    load.add_argument("--quiet", action="store_true", help="no progress line")
+
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", parents=[store], help="make a key and show its secret once")
     who = create.add_mutually_exclusive_group(required=True)
@@ -118,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             serve(settings, args.host, args.port)
+        elif args.command == "import":
+            return import_file(settings, args.file, args.group, args.collection, args.quiet)
         elif args.command == "keys" and args.action == "create":
             create_key(settings, args.provider)
         elif args.command == "keys" and args.action == "list":

@@ -19,6 +19,7 @@ from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.payload import parse_write
 from hub.model.query import Read, parse_list, parse_read
+from hub.model.record import Write
 from hub.service import reading, upsert
 from hub.service.reading import View
 from hub.store.base import Store
@@ -47,16 +48,19 @@ async def get_record(request: Request) -> Response:
     return JSONResponse({collection.name: _renderer(request, view, collection, read).record(view.records[0])})
 
 
-async def _write_one(
-    request: Request, collection: Collection, item: Any, anchor: str | None = None, by: ExternalId | None = None
-) -> tuple[int, dict[str, Any]]:
-    """Upsert one item: (HTTP status, response body). `by` is the id of the app writing, if the path names it."""
-    store, settings, group_id, _ = _context(request)
+def _checked(request: Request, collection: Collection, item: Any, by: ExternalId | None = None) -> Write:
+    """One item validated, and allowed for the caller. `by` is the id of the app writing, if the path names it."""
+    settings, group_id = context.settings(request), context.group_id(request)
     write = parse_write(collection, item)
     principal(request).ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
     if by is not None and by not in write.ids:
         write.ids.append(by)
-    outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
+    return write
+
+
+async def _answer(request: Request, collection: Collection, outcome: upsert.Outcome) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, response body) of one upserted item."""
+    store, _, group_id, _ = _context(request)
     group = await reading.group_or_404(store, group_id)
     view = await reading.view(store, group, collection, [outcome.record])
     body: dict[str, Any] = {
@@ -66,6 +70,36 @@ async def _write_one(
     if outcome.merged:
         body["merged"] = outcome.merged
     return (201 if outcome.created else 200), body
+
+
+async def _write_one(
+    request: Request, collection: Collection, item: Any, anchor: str | None = None, by: ExternalId | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Upsert one item: (HTTP status, response body)."""
+    store, settings, group_id, _ = _context(request)
+    write = _checked(request, collection, item, by)
+    outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
+    return await _answer(request, collection, outcome)
+
+
+async def _write_batch(request: Request, collection: Collection, items: list[Any]) -> list[dict[str, Any]]:
+    """Upsert each item on its own, in order: one result per item, a refused one beside the others."""
+    store, settings, group_id, _ = _context(request)
+    writes: list[Write | HubError] = []
+    for entry in items:
+        try:
+            writes.append(_checked(request, collection, entry))
+        except HubError as error:
+            writes.append(error)
+    outcomes = await upsert.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
+    results = []
+    for outcome in outcomes:
+        if isinstance(outcome, HubError):
+            results.append({"status": outcome.status, "error": from_error(outcome)})
+        else:
+            status, body = await _answer(request, collection, outcome)
+            results.append({"status": status, **body})
+    return results
 
 
 def _hub_id(rendered: dict[str, Any]) -> str:
@@ -90,13 +124,7 @@ async def create_or_update(request: Request) -> Response:
         return JSONResponse(body, status_code=status, headers=headers)
     if len(item) > settings.max_batch:
         raise PayloadTooLarge(f"a batch holds at most {settings.max_batch} records, not {len(item)}")
-    results = []
-    for entry in item:
-        try:
-            status, body = await _write_one(request, collection, entry)
-            results.append({"status": status, **body})
-        except HubError as error:
-            results.append({"status": error.status, "error": from_error(error)})
+    results = await _write_batch(request, collection, item)
     return JSONResponse({"results": results})
 
 

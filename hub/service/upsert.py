@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hub.config import Settings
-from hub.errors import NotFound
+from hub.errors import HubError, NotFound
 from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
@@ -47,6 +48,31 @@ async def upsert(
     return await transact(
         store, group_id, lambda tx: _apply(tx, settings, group, collection, write, ids, hub_ids, anchor, actor)
     )
+
+
+async def upsert_many(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    collection: Collection,
+    writes: Sequence[Write | HubError],
+    actor: str = ANONYMOUS,
+) -> list[Outcome | HubError]:
+    """A batch: each write upserted on its own, in order, each with its outcome or the error that refused it.
+
+    An item already refused (a HubError given in place of its write) keeps its error; a refused
+    item does not sink the others. A batch POST and `hub import` both write through here.
+    """
+    results: list[Outcome | HubError] = []
+    for write in writes:
+        if isinstance(write, HubError):
+            results.append(write)
+            continue
+        try:
+            results.append(await upsert(store, settings, group_id, collection, write, actor=actor))
+        except HubError as error:
+            results.append(error)
+    return results
 
 
 async def _apply(

@@ -1,0 +1,138 @@
+"""What one run measures, size by size: the ceiling, then each hub operation under wrk."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import dataset, wrk
+from bench.server import Server
+
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    label: str
+    script: str
+    records_per_request: int = 1
+
+
+HUB_SCENARIOS = (
+    Scenario("get", "GET one by app id", "get"),
+    Scenario("list", "GET a page, $filter updated_at", "list"),
+    Scenario("upsert", "POST one (½ new, ½ update)", "upsert"),
+    Scenario("batch100", "POST batches of 100", "batch", 100),
+    Scenario("batch1000", "POST batches of 1000", "batch", 1000),
+)
+CEILING = Scenario("ceiling", "bare Starlette (ceiling)", "ceiling")
+
+
+@dataclass
+class Row:
+    size: int
+    scenario: Scenario
+    result: wrk.Result
+    rss: int
+    """Resident memory of the server after the run, in bytes."""
+    peak_rss: int
+
+    @property
+    def records_per_second(self) -> float:
+        return self.result.rps * self.scenario.records_per_request
+
+
+@dataclass
+class Options:
+    wrk: str
+    seconds: int
+    warmup: int
+    connections: int
+    threads: int
+    workdir: Path
+    scenarios: tuple[str, ...]
+    profile: Path | None = None
+    """Where to write a py-spy flame graph of the server for each measured run, if anywhere."""
+
+
+def admin_key(store: Path) -> str:
+    """A new admin key of the store, made with `hub keys create --admin`: its bearer token."""
+    command = [sys.executable, "-m", "hub.cli", "keys", "create", "--admin", "--store", f"sqlite:///{store}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    found = re.search(r"Authorization: Bearer (\S+)", done.stdout)
+    if found is None:
+        raise RuntimeError(f"`hub keys create --admin` printed no key: {done.stdout} {done.stderr}")
+    return found.group(1)
+
+
+def since(url: str, token: str, count: int) -> str:
+    """An updated_at that about 1,000 stored records (a tenth of a small set) are newer than."""
+    skip = max(1, min(1000, count // 10))
+    query = urllib.parse.urlencode({"$orderby": "updated_at desc", "$top": 1, "$skip": skip})
+    ask = urllib.request.Request(
+        f"{url}/api/v2/{dataset.GROUP}/people?{query}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(ask, timeout=600) as answer:
+        page = json.loads(answer.read())
+    return str(page["people"][0]["updated_at"])
+
+
+def measure(options: Options, server: Server, scenario: Scenario, size: int, run: str, env: dict[str, str]) -> Row:
+    url = server.url + ("/" if scenario is CEILING else "")
+    common = {"BENCH_RECORDS": str(size), "BENCH_BATCH": str(scenario.records_per_request), **env}
+    load = (options.wrk, url, scenario.script)
+    if options.warmup:
+        wrk.run(*load, options.warmup, options.connections, options.threads, {**common, "BENCH_RUN": f"{run}w"})
+    spy = _profile(options, server, f"{size}-{scenario.name}") if options.profile else None
+    result = wrk.run(*load, options.seconds, options.connections, options.threads, {**common, "BENCH_RUN": run})
+    if spy is not None:
+        spy.wait(60)
+    rss, peak = server.memory()
+    return Row(size, scenario, result, rss, peak)
+
+
+def _profile(options: Options, server: Server, name: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server while wrk runs (it needs ptrace: root, or CAP_SYS_PTRACE)."""
+    assert options.profile is not None and server.process is not None
+    options.profile.mkdir(parents=True, exist_ok=True)
+    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.process.pid)]
+    command += ["--duration", str(options.seconds), "--nonblocking", "--output", str(options.profile / f"{name}.svg")]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def at_size(options: Options, size: int, data: Path, say: Callable[[Row], None]) -> list[Row]:
+    """Measure the ceiling and every hub scenario on a fresh copy of the data set of `size` records."""
+    log = options.workdir / "servers.log"
+    report: list[Row] = []
+    store = dataset.copy_for_run(data, options.workdir)
+    try:
+        token = admin_key(store)
+        auth = {"BENCH_AUTH": f"Bearer {token}"}
+        if "ceiling" in options.scenarios:
+            with Server("bench.ceiling", [], log, cwd=ROOT) as ceiling:
+                report.append(measure(options, ceiling, CEILING, size, f"c{size}", auth))
+                say(report[-1])
+        with Server("hub.cli", ["serve", "--store", f"sqlite:///{store}"], log, cwd=ROOT) as hub:
+            env = {
+                **auth,
+                "BENCH_PATH": f"/api/v2/{dataset.GROUP}/people",
+                "BENCH_PROVIDER": dataset.PROVIDER,
+                "BENCH_REALM": dataset.REALM,
+                "BENCH_SINCE": since(hub.url, token, size),
+            }
+            for scenario in HUB_SCENARIOS:
+                if scenario.name in options.scenarios:
+                    report.append(measure(options, hub, scenario, size, f"{scenario.name}{size}", env))
+                    say(report[-1])
+    finally:
+        for leftover in options.workdir.glob(f"{store.name}*"):
+            leftover.unlink()
+    return report

@@ -1,0 +1,153 @@
+"""`hub import` stores exactly what posting the same bodies through the API stores, row by row in every table."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.cli import main
+from hub.config import Settings
+from tests.conftest import admin_client
+
+GROUP = "cld-1"
+PEOPLE = f"/api/v2/{GROUP}/people"
+TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+ACTOR = re.compile(r"^admin \((key hk_[0-9a-f]{16}|hub import)\)$")
+
+
+def ext(value: str, provider: str = "app") -> dict[str, str]:
+    return {"realm": "r1", "provider": provider, "id": value}
+
+
+PRELOADED: list[Any] = [
+    {"id": [ext("p5")], "first_name": "already here", "last_name": "Five"},
+    {"id": [ext("p41")]},
+    {"id": [ext("e9", "erp")], "first_name": "kept by the hub"},
+]
+ITEMS: list[Any] = [
+    *({"id": [ext(f"p{i}")], "first_name": f"P{i}", "email": {"address": f"p{i}@example.com"}} for i in range(12)),
+    {"id": [ext("p3")], "last_name": "again"},
+    {"id": [ext("p30"), ext("o30", "other")], "status": "INACTIVE", "birth_date": "1990-01-02"},
+    {"unknown": True},
+    {"id": [ext("p31")], "organization_id": [ext("org1")]},
+    {"id": [ext("p32"), ext("p33")]},
+    {"id": [ext("p40")], "first_name": "late"},
+    {"id": [ext("p40"), ext("o40", "other")], "last_name": "merged later"},
+    {"id": [ext("t1", "third")], "first_name": "T"},
+    {"id": [ext("t1", "third"), ext("p41")], "job_title": "merges t1 into the preloaded p41"},
+    {"id": [ext("e9", "erp")], "first_name": "not synced into the hub", "job_title": "synced"},
+    {"id": [ext("p50")], "organization_id": [ext("org1")], "status": "ARCHIVED"},
+    {"id": "not an id array"},
+    {"id": [ext("o2", "other")], "first_name": "O2"},
+    {"id": [ext("p2"), ext("o2", "other")], "last_name": "merges two records of this batch"},
+]
+
+
+def prepare(stack: ExitStack, path: Path) -> TestClient:
+    """A store holding the same preloaded records, an outbound integration and a connection with field directions."""
+    client = stack.enter_context(admin_client(create_app(Settings(store=f"sqlite:///{path}"))))
+    for item in PRELOADED:
+        assert client.post(PEOPLE, json={"people": item}).status_code == 201
+    integration = {"name": "out", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "1"}
+    integration |= {"include_update": True, "filter": "status eq 'ACTIVE'"}
+    assert client.post(f"/api/v2/{GROUP}/integrations", json=integration).status_code == 201
+    fields = [{"field": "first_name", "sync_to_hub": False, "sync_to_app": True}]
+    connect = {"provider": "erp", "realm": "r1", "id": "e9", "field_values": fields}
+    answer = client.post(f"{PEOPLE}/e9/connect", params={"opts[provider]": "erp", "opts[realm]": "r1"}, json=connect)
+    assert answer.status_code == 204, answer.text
+    return client
+
+
+def dump(path: Path) -> dict[str, list[Any]]:
+    """Every row of the tables a write touches, with generated values named by what they stand for.
+
+    Hub ids become (collection, code number), merge ids their order, times and the actor a
+    placeholder: those are the only things two stores given the same writes may differ in.
+    """
+    conn = sqlite3.connect(path)
+    names: dict[Any, Any] = {h: (c, s) for h, c, s in conn.execute("SELECT hub_id, collection, seq FROM records")}
+    names |= {m: f"merge {n}" for n, m in conn.execute("SELECT seq, merge_id FROM merges")}
+    names |= {channel: "channel" for (channel,) in conn.execute("SELECT channel_id FROM groups")}
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                return plain(orjson.loads(value))
+            except orjson.JSONDecodeError:
+                return value
+        if isinstance(value, str):
+            return "<time>" if TIME.match(value) else "<actor>" if ACTOR.match(value) else names.get(value, value)
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    tables = ["records", "external_ids", "counters", "changes", "outbound_items", "merges", "merge_members"]
+    tables.append("field_sync")
+    out = {t: sorted(map(repr, plain(conn.execute(f"SELECT * FROM {t}").fetchall()))) for t in tables}
+    conn.close()
+    return out
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> dict[str, Path]:
+    return {name: tmp_path / f"{name}.db" for name in ("batch", "one_by_one", "import")}
+
+
+def test_import_stores_what_the_api_stores(stores: dict[str, Path], tmp_path: Path, capsys: Any) -> None:
+    with ExitStack() as stack:
+        clients = {name: prepare(stack, path) for name, path in stores.items()}
+        batch = clients["batch"].post(PEOPLE, json={"people": ITEMS})
+        assert batch.status_code == 200
+        statuses = [r["status"] for r in batch.json()["results"]]
+        for item, status in zip(ITEMS, statuses, strict=True):
+            assert clients["one_by_one"].post(PEOPLE, json={"people": item}).status_code == status
+    assert statuses.count(409) == 1 and statuses.count(422) == 2
+
+    source = tmp_path / "people.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in ITEMS) + b"not json\n")
+    args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{stores['import']}", str(source)]
+    assert main(args) == 1  # some items are refused
+    out, err = capsys.readouterr()
+    refused = len(ITEMS) - statuses.count(200) - statuses.count(201)
+    created = statuses.count(201)
+    assert orjson.loads(out) == {"created": created, "updated": statuses.count(200), "failed": refused + 1}
+    assert "item 15: 422 unknown field(s): unknown" in err
+    assert "item 17: 409 " in err
+    assert f"item {len(ITEMS) + 1}: 400 line {len(ITEMS) + 1} is not JSON" in err
+
+    expected = dump(stores["batch"])
+    assert len(expected["merges"]) == 2 and expected["outbound_items"] and expected["field_sync"]
+    assert dump(stores["one_by_one"]) == expected
+    assert dump(stores["import"]) == expected
+
+
+def test_import_in_small_chunks_and_from_standard_input(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    by_api, by_import = tmp_path / "api.db", tmp_path / "import.db"
+    with ExitStack() as stack:
+        prepare(stack, by_api).post(PEOPLE, json={"people": ITEMS})
+        prepare(stack, by_import)
+    lines = b"".join(orjson.dumps(item) + b"\n\n" for item in ITEMS)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
+    monkeypatch.setenv("HUB_MAX_BATCH", "4")
+    assert main(["import", "--group", GROUP, "--store", f"sqlite:///{by_import}", "-"]) == 1
+    _, err = capsys.readouterr()
+    assert "importing people" in err
+    assert dump(by_import) == dump(by_api)
+
+
+def test_a_malformed_group_is_refused(tmp_path: Path, capsys: Any) -> None:
+    source = tmp_path / "people.jsonl"
+    source.write_text("{}\n")
+    assert main(["import", "--group", "no/such", "--store", f"sqlite:///{tmp_path / 'x.db'}", str(source)]) == 1
+    assert "malformed group id" in capsys.readouterr().err

@@ -29,6 +29,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     return Starlette(
         routes=resources.ROUTES,
-        exception_handlers=problems.HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=problems.HANDLERS,  # type: ignore[arg-type, unused-ignore]
         lifespan=lifespan,
     )

@@ -84,7 +84,7 @@ class Collection:
     kinds: dict[tuple[str, ...], Kind] = field(init=False)
 
     def __post_init__(self) -> None:
-        kinds = {(name,): kind for name, kind in META_KINDS.items()}
+        kinds: dict[tuple[str, ...], Kind] = {(name,): kind for name, kind in META_KINDS.items()}
         refs: dict[str, str] = {}
         _walk(self.model, (), kinds, refs)
         object.__setattr__(self, "kinds", kinds)

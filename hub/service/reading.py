@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from hub.errors import NotFound
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
+from hub.model.query import ListQuery
 from hub.model.record import Group, Record
-from hub.store.base import ListQuery, Store
+from hub.store.base import Store
 
 
 @dataclass

@@ -50,9 +50,7 @@ def test_aliases_are_normalised(alias: str, op: str) -> None:
 
 
 def test_keywords_are_case_insensitive_but_fields_keep_case() -> None:
-    assert parse_filter("Name EQ 1 AND b Eq 2 Or NOT c eq 3") == Or(
-        (And((cmp("Name", "eq", 1), B)), Not(C))
-    )
+    assert parse_filter("Name EQ 1 AND b Eq 2 Or NOT c eq 3") == Or((And((cmp("Name", "eq", 1), B)), Not(C)))
 
 
 def test_whitespace_is_insignificant() -> None:
@@ -90,16 +88,12 @@ def test_not() -> None:
 def test_in_list() -> None:
     assert parse_filter("status in ('new', 'done')") == In(("status",), ("new", "done"))
     assert parse_filter("a IN (1)") == In(("a",), (1,))
-    assert parse_filter("a in (1, 'x', true, null, 2.5)") == In(
-        ("a",), (1, "x", True, None, 2.5)
-    )
+    assert parse_filter("a in (1, 'x', true, null, 2.5)") == In(("a",), (1, "x", True, None, 2.5))
     assert parse_filter("a in (1) and b eq 2") == And((In(("a",), (1,)), B))
 
 
 def test_nested_fields() -> None:
-    assert parse_filter("email/address eq 'x'") == Comparison(
-        ("email", "address"), "eq", "x"
-    )
+    assert parse_filter("email/address eq 'x'") == Comparison(("email", "address"), "eq", "x")
     assert parse_filter("a/b_2/C in (1)") == In(("a", "b_2", "C"), (1,))
     assert parse_filter("updated_at gt 1") == Comparison(("updated_at",), "gt", 1)
 
@@ -138,9 +132,7 @@ def test_numbers(literal: str, value: float) -> None:
     assert type(node.value) is type(value)
 
 
-@pytest.mark.parametrize(
-    ("literal", "value"), [("true", True), ("false", False), ("TRUE", True)]
-)
+@pytest.mark.parametrize(("literal", "value"), [("true", True), ("false", False), ("TRUE", True)])
 def test_booleans(literal: str, value: bool) -> None:
     assert parse_filter(f"a eq {literal}") == cmp("a", "eq", value)
 
@@ -197,9 +189,7 @@ def test_dates_quoted_and_unquoted_are_strings(date: str) -> None:
         ("a/ eq 1", "unexpected character '/'", 1),
     ],
 )
-def test_errors_name_problem_and_position(
-    text: str, problem: str, position: int
-) -> None:
+def test_errors_name_problem_and_position(text: str, problem: str, position: int) -> None:
     detail = invalid(text)
     assert detail.startswith("$filter")
     assert problem in detail
@@ -220,9 +210,7 @@ def test_long_tokens_are_truncated_in_messages() -> None:
 
 def test_max_length() -> None:
     assert parse_filter("a eq 1", max_length=6) == A
-    assert invalid("a eq 10", max_length=6) == (
-        "$filter is too long: more than 6 characters at position 6"
-    )
+    assert invalid("a eq 10", max_length=6) == ("$filter is too long: more than 6 characters at position 6")
     assert "too long: more than 2000 characters" in invalid("a eq '" + "x" * 2000 + "'")
 
 
@@ -232,9 +220,7 @@ def test_max_nodes() -> None:
     detail = invalid(fifty + " or b in (1, 2)")
     assert detail.startswith("$filter is too complex: more than 50 conditions")
     assert detail.endswith(f"at position {len(fifty) + 4}")
-    assert "more than 2 conditions" in invalid(
-        "a eq 1 and b eq 2 and c eq 3", max_nodes=2
-    )
+    assert "more than 2 conditions" in invalid("a eq 1 and b eq 2 and c eq 3", max_nodes=2)
 
 
 def test_nesting_depth_is_bounded() -> None:
@@ -244,9 +230,7 @@ def test_nesting_depth_is_bounded() -> None:
     assert "nesting deeper than" in invalid("not " * (MAX_DEPTH + 1) + "a eq 1")
 
 
-@pytest.mark.parametrize(
-    "text", ["(" * 10_000, "not " * 10_000 + "a eq 1", "(not " * 5_000]
-)
+@pytest.mark.parametrize("text", ["(" * 10_000, "not " * 10_000 + "a eq 1", "(not " * 5_000])
 def test_deep_nesting_is_invalid_not_recursion_error(text: str) -> None:
     assert "nesting deeper than" in invalid(text, max_length=100_000)
 
@@ -259,9 +243,7 @@ def test_huge_number_is_invalid() -> None:
 
 
 def test_fields_of() -> None:
-    node = parse_filter(
-        "a eq 1 and (email/address in ('x') or not a gt 2) or b/c eq null"
-    )
+    node = parse_filter("a eq 1 and (email/address in ('x') or not a gt 2) or b/c eq null")
     assert fields_of(node) == {("a",), ("email", "address"), ("b", "c")}
     assert fields_of(A) == {("a",)}
 

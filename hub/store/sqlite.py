@@ -59,10 +59,11 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
     for _ in range(8):
         if not wanted:
             break
-        marks = ",".join("?" * len(wanted))
+        current_ids = list(dict.fromkeys(wanted.values()))
+        marks = ",".join("?" * len(current_ids))
         rows = conn.execute(
             f"SELECT {_RECORD_COLUMNS} FROM records WHERE hub_id IN ({marks}) AND group_id = ? AND collection = ?",
-            [*wanted, group_id, collection],
+            [*current_ids, group_id, collection],
         ).fetchall()
         live = {r.hub_id: r for r in _records(conn, [row for row in rows if row[8] is None])}
         onward: dict[str, str] = {}

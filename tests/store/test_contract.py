@@ -1,4 +1,4 @@
-"""The storage port's promises, checked against every adapter: SQLite, MongoDB on mongomock, and a real MongoDB if given.
+"""The storage port's promises, checked against every adapter: SQLite, MongoDB on mongomock, a real MongoDB.
 
 Set HUB_TEST_MONGODB_URL (e.g. mongodb://localhost:27017/?replicaSet=rs0) to run the suite
 against a real server too; each test then works in a database of its own and drops it.

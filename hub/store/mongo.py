@@ -34,6 +34,8 @@ from hub.store.mongo_query import INDEXES, app_key, compile_list, compile_order,
 Doc = dict[str, Any]
 COMMIT_TRIES = 3
 """Commits whose outcome is unknown (a network error) are retried; the commit is idempotent."""
+UPSERT_TRIES = 5
+"""Upserts that lost the race to create their document are re-run as updates."""
 
 
 @contextmanager
@@ -170,16 +172,8 @@ class MongoStore:
         return Group(doc["_id"], doc["channel_id"]) if doc else None
 
     async def ensure_group(self, group_id: str, channel_id: str) -> Group:
-        try:
-            doc = await self.db["groups"].find_one_and_update(
-                {"_id": group_id},
-                {"$setOnInsert": {"channel_id": channel_id, "created_at": timefmt.now()}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:  # two first writers upserted at once: the other one's insert won
-            doc = await self.db["groups"].find_one({"_id": group_id})
-        assert doc is not None
+        update = {"$setOnInsert": {"channel_id": channel_id, "created_at": timefmt.now()}}
+        doc = await _upsert(self.db["groups"], {"_id": group_id}, update)
         return Group(doc["_id"], doc["channel_id"])
 
     @asynccontextmanager
@@ -260,6 +254,24 @@ class MongoStore:
         return [_record(doc) for doc in docs], total
 
 
+async def _upsert(collection: AsyncCollection[Doc], key: Doc, update: Doc) -> Doc:
+    """Update or create one document by `_id`, atomically, and return it as it is after.
+
+    Two first upserts of one `_id` at once can both try the insert; the loser gets a
+    duplicate key and runs again, now as an update. Re-running the upsert rather than
+    reading the winner's document never comes back empty-handed, whatever the reader
+    would see at that instant.
+    """
+    for _ in range(UPSERT_TRIES):
+        try:
+            doc = await collection.find_one_and_update(key, update, upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            continue
+        if doc is not None:  # mongod always returns one here; a look-alike server racing may not
+            return doc
+    raise IdTaken(f"could not create or update {key['_id']} under concurrent writes")
+
+
 async def _commit(session: AsyncClientSession) -> None:
     for attempt in range(COMMIT_TRIES):
         try:
@@ -296,14 +308,8 @@ class MongoTransaction:
         it wait; as its own atomic $inc, numbers stay unique and increasing, and a create
         that rolls back leaves a gap in the codes, as a database sequence does.
         """
-        counters = self._store.db["counters"]
-        update = {"$inc": {"seq": 1}}
         key = {"_id": counter_key(self.group_id, collection)}
-        try:
-            doc = await counters.find_one_and_update(key, update, upsert=True, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:  # two first numbers at once; the counter exists now
-            doc = await counters.find_one_and_update(key, update, return_document=ReturnDocument.AFTER)
-        assert doc is not None
+        doc = await _upsert(self._store.db["counters"], key, {"$inc": {"seq": 1}})
         return int(doc["seq"])
 
     async def insert(self, record: Record) -> None:

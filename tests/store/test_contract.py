@@ -325,7 +325,7 @@ async def test_concurrent_numbering_from_several_stores_never_repeats(open_store
             return await tx.next_seq("people")
 
     numbers = await asyncio.gather(*(number(stores[n % 2]) for n in range(20)))
-    assert sorted(numbers) == list(range(1, 21))
+    assert len(set(numbers)) == 20 and min(numbers) >= 1
 
 
 # Lists

@@ -3,15 +3,22 @@
 A write use case runs in a client session with a multi-document transaction (snapshot
 reads, majority commit), which needs a replica set or a sharded cluster; `open()` refuses
 a standalone server rather than run without them. Two transactions writing one document
-conflict, and MongoDB aborts the later one with a TransientTransactionError: like a
-duplicate external id (the unique index), that is a race lost, reported as IdTaken, and
-the service re-runs the use case on the winner's data. The layout and the indexes are
-described in `mongo_query`.
+conflict, and MongoDB aborts the later one with a TransientTransactionError rather than
+making it wait: like a duplicate external id (the unique index), that is a race lost,
+reported as IdTaken, and the service re-runs the use case on the winner's data.
+
+So that concurrent requests on one record do not abort one another until the service's
+retries run out, the write transactions of one group take turns within a process (the
+SQLite store takes turns for all groups), and a lost race waits a random while before it
+is reported, so that retries from several processes fall out of step. The
+layout and the indexes are described in `mongo_query`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -36,6 +43,8 @@ COMMIT_TRIES = 3
 """Commits whose outcome is unknown (a network error) are retried; the commit is idempotent."""
 UPSERT_TRIES = 5
 """Upserts that lost the race to create their document are re-run as updates."""
+RACE_BACKOFF = 0.05
+"""The longest random wait, in seconds, before a lost race is reported."""
 
 
 @contextmanager
@@ -122,8 +131,7 @@ class MongoStore:
 
     `MongoStore(url)` connects in `open()`. `MongoStore(database=db)` works on a database
     object made elsewhere; `transactions=False` is for a test double without sessions
-    (mongomock): each write then applies on its own, and writers in this process take
-    turns, but nothing is rolled back.
+    (mongomock): each write then applies on its own as it comes, and nothing is rolled back.
     """
 
     def __init__(
@@ -135,7 +143,7 @@ class MongoStore:
         self.transactions = transactions
         self._db = database
         self._client: AsyncMongoClient[Doc] | None = None
-        self._turns = asyncio.Lock()
+        self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
     def db(self) -> AsyncDatabase[Doc]:
@@ -176,23 +184,34 @@ class MongoStore:
         doc = await _upsert(self.db["groups"], {"_id": group_id}, update)
         return Group(doc["_id"], doc["channel_id"])
 
+    def _turn(self, group_id: str) -> asyncio.Lock:
+        """The lock the write transactions of a group take turns on in this process."""
+        lock = self._turns.get(group_id)
+        if lock is None:
+            lock = self._turns[group_id] = asyncio.Lock()
+        return lock
+
     @asynccontextmanager
     async def transaction(self, group_id: str) -> AsyncIterator[MongoTransaction]:
-        if not self.transactions:
-            async with self._turns:
-                yield MongoTransaction(self, group_id, None)
-            return
-        async with self.db.client.start_session() as session:
-            await session.start_transaction(
-                read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
-            )
-            try:
-                yield MongoTransaction(self, group_id, session)
-            except BaseException:
-                if session.in_transaction:
-                    await session.abort_transaction()
-                raise
-            await _commit(session)
+        try:
+            async with self._turn(group_id):
+                if not self.transactions:
+                    yield MongoTransaction(self, group_id, None)
+                    return
+                async with self.db.client.start_session() as session:
+                    await session.start_transaction(
+                        read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+                    )
+                    try:
+                        yield MongoTransaction(self, group_id, session)
+                    except BaseException:
+                        if session.in_transaction:
+                            await session.abort_transaction()
+                        raise
+                    await _commit(session)
+        except IdTaken:
+            await asyncio.sleep(random.uniform(0, RACE_BACKOFF))
+            raise
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         return await self.resolve(group_id, collection, hub_ids, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -91,3 +92,12 @@ def test_lists_filter_order_page_and_leave_out_archived_records(client: TestClie
     assert client.delete(f"{PEOPLE}/{bob}").json()["people"]["status"] == "ARCHIVED"
     assert names(client) == ["Ann", None]
     assert names(client, **{"$filter": "status eq 'ARCHIVED'"}) == ["Bob"]
+
+
+@pytest.mark.needs_transactions
+def test_concurrent_creates_of_one_external_id_make_one_record(client: TestClient) -> None:
+    item = {"people": {"id": [app_id("sf", "same")], "first_name": "Ann"}}
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(lambda _: client.post(PEOPLE, json=item).status_code, range(16)))
+    assert statuses == [200] * 15 + [201]
+    assert client.get(PEOPLE).json()["pagination"]["total"] == 1

@@ -10,8 +10,9 @@ reported as IdTaken, and the service re-runs the use case on the winner's data.
 So that concurrent requests on one record do not abort one another until the service's
 retries run out, the write transactions of one group take turns within a process (the
 SQLite store takes turns for all groups), and a lost race waits a random while before it
-is reported, so that retries from several processes fall out of step. The
-layout and the indexes are described in `mongo_query`.
+is reported, so that retries from several processes fall out of step.
+
+The layout and the indexes are described in `mongo_query`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--store", default=None, help="store URL (default sqlite:///hub.db, or $HUB_STORE)")
+    serve.add_argument(
+        "--store",
+        default=None,
+        help="store URL: sqlite:///path.db or mongodb://host:port/db?replicaSet=rs0"
+        " (default sqlite:///hub.db, or $HUB_STORE)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env(store=args.store)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", server_header=False)

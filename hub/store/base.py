@@ -15,7 +15,8 @@ from hub.model.record import Group, Record
 
 
 class IdTaken(Exception):
-    """A unique constraint refused a write: a concurrent writer got there first.
+    """A concurrent writer got there first: a unique constraint refused a write, or (on
+    MongoDB) another transaction wrote the same record.
 
     The service retries the whole use case, which then sees the winner's record.
     """

@@ -21,23 +21,37 @@ import asyncio
 import random
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 
 from pymongo import AsyncMongoClient, ReturnDocument, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import CollectionInvalid, DuplicateKeyError, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from hub.model import timefmt
 from hub.model.collections import Collection
+from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
+from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
+from hub.store import mongo_idmap as idmap
 from hub.store.base import IdTaken
-from hub.store.mongo_query import INDEXES, app_key, compile_list, compile_order, counter_key, id_key
+from hub.store.mongo_idmap import one_per_app
+from hub.store.mongo_query import (
+    INDEXES,
+    compile_list,
+    compile_order,
+    counter_key,
+    document,
+    entries,
+    id_key,
+    index_fields,
+    record,
+)
 
 Doc = dict[str, Any]
 COMMIT_TRIES = 3
@@ -61,78 +75,13 @@ def _races() -> Iterator[None]:
         raise
 
 
-def _one_per_app(ids: Sequence[ExternalId], hub_id: str) -> None:
-    """A record holds one id per app: what the unique index cannot check inside one document."""
-    apps = [e.app for e in ids]
-    if len(set(apps)) < len(apps):
-        raise IdTaken(f"record {hub_id} would hold two ids of one app")
-
-
-def _entries(ids: Sequence[ExternalId], now: str) -> list[Doc]:
-    return [{"provider": e.provider, "realm": e.realm, "id": e.id, "created_at": now} for e in ids]
-
-
-def _ext(entry: Doc) -> ExternalId:
-    return ExternalId(entry["provider"], entry["realm"], entry["id"])
-
-
-def _index_fields(group_id: str, collection: str, ids: Sequence[ExternalId]) -> Doc:
-    """`keys` and `apps` of an id array; absent when it is empty (see mongo_query)."""
-    if not ids:
-        return {}
-    return {"keys": [id_key(group_id, collection, e) for e in ids], "apps": [app_key(*e.app) for e in ids]}
-
-
-def _set_ids(group_id: str, collection: str, entries: list[Doc]) -> Doc:
-    """The update operators that make a record hold exactly `entries`."""
-    fields = _index_fields(group_id, collection, [_ext(e) for e in entries])
-    update: Doc = {"$set": {"ids": entries, **fields}}
-    if not fields:
-        update["$unset"] = {"keys": "", "apps": ""}
-    return update
-
-
-def _document(record: Record) -> Doc:
-    doc: Doc = {
-        "_id": record.hub_id,
-        "group": record.group_id,
-        "collection": record.collection,
-        "seq": record.seq,
-        "status": record.status,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "fields": record.fields,
-        "placeholder": record.placeholder,
-        "ids": _entries(record.ids, timefmt.now()),
-        **_index_fields(record.group_id, record.collection, record.ids),
-    }
-    if record.merged_into is not None:
-        doc["merged_into"] = record.merged_into
-    return doc
-
-
-def _record(doc: Doc) -> Record:
-    return Record(
-        doc["_id"],
-        doc["group"],
-        doc["collection"],
-        int(doc["seq"]),
-        doc["status"],
-        doc["created_at"],
-        doc["updated_at"],
-        dict(doc.get("fields") or {}),
-        [_ext(e) for e in doc.get("ids") or []],
-        doc.get("merged_into"),
-        bool(doc.get("placeholder")),
-    )
-
-
 class MongoStore:
     """The storage port over one MongoDB database.
 
     `MongoStore(url)` connects in `open()`. `MongoStore(database=db)` works on a database
     object made elsewhere; `transactions=False` is for a test double without sessions
-    (mongomock): each write then applies on its own as it comes, and nothing is rolled back.
+    (mongomock): each write then applies on its own as it comes, nothing is rolled back, and
+    reads run without a snapshot.
     """
 
     def __init__(
@@ -145,6 +94,7 @@ class MongoStore:
         self._db = database
         self._client: AsyncMongoClient[Doc] | None = None
         self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._registered: set[str] = set()
 
     @property
     def db(self) -> AsyncDatabase[Doc]:
@@ -167,14 +117,33 @@ class MongoStore:
                     "the MongoDB server is standalone: the hub needs transactions, which need a replica set"
                     " (mongod --replSet rs0, then rs.initiate() once; docker compose up does both)"
                 )
-        for name, (keys, options) in INDEXES.items():
-            await self.records.create_index(keys, name=name, **options)
+        existing = set(await self.db.list_collection_names())
+        for collection, indexes in INDEXES.items():
+            if collection not in existing:
+                with suppress(CollectionInvalid):  # another process made it meanwhile
+                    await self.db.create_collection(collection)
+            for name, (keys, options) in indexes.items():
+                await self.db[collection].create_index(keys, name=name, **options)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
             self._client = None
             self._db = None
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncClientSession | None]:
+        """A snapshot session: all the reads of one Store call see one committed state.
+
+        A read of several documents (a page, a page and its count, a hub id and the survivor
+        of its tombstone) outside one would see a merge committing meanwhile in part: one
+        record already without the ids, the other not yet with them.
+        """
+        if not self.transactions:
+            yield None
+            return
+        async with self.db.client.start_session(snapshot=True) as session:
+            yield session
 
     async def group(self, group_id: str) -> Group | None:
         doc = await self.db["groups"].find_one({"_id": group_id})
@@ -184,6 +153,17 @@ class MongoStore:
         update = {"$setOnInsert": {"channel_id": channel_id, "created_at": timefmt.now()}}
         doc = await _upsert(self.db["groups"], {"_id": group_id}, update)
         return Group(doc["_id"], doc["channel_id"])
+
+    async def register(self, ids: Sequence[ExternalId]) -> None:
+        """Note the providers of ids about to be linked, for `providers()`; once per process each.
+
+        Outside the transaction, like `next_seq`: inside, the first links of a new provider in
+        two transactions at once would write one document and abort one of them. A provider
+        noted for a write that then rolls back is harmless: `providers()` checks each.
+        """
+        for provider in sorted({e.provider for e in ids} - self._registered):
+            await _upsert(self.db["providers"], {"_id": provider}, {"$setOnInsert": {"since": timefmt.now()}})
+            self._registered.add(provider)
 
     def _turn(self, group_id: str) -> asyncio.Lock:
         """The lock the write transactions of a group take turns on in this process."""
@@ -215,11 +195,25 @@ class MongoStore:
             raise
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-        return await self.resolve(group_id, collection, hub_ids, None)
+        async with self._reading() as session:
+            return await self.resolve(group_id, collection, hub_ids, session)
 
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
-        found = await self.match(group_id, collection, [ext], None)
+        async with self._reading() as session:
+            found = await self.match(group_id, collection, [ext], session)
         return found[0] if found else None
+
+    async def links(self, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
+        async with self._reading() as session:
+            return await idmap.links(self.records, session, group_id, query)
+
+    async def providers(self) -> list[str]:
+        async with self._reading() as session:
+            return await idmap.providers(self.db, session)
+
+    async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
+        async with self._reading() as session:
+            return await idmap.merges(self.db, session, group_id, collection, hub_id)
 
     async def resolve(
         self,
@@ -245,7 +239,7 @@ class MongoStore:
                 if doc is None or doc.get("group") != group_id or doc.get("collection") != collection:
                     continue
                 if doc.get("merged_into") is None:
-                    found[asked] = live.setdefault(current, _record(doc))
+                    found[asked] = live.setdefault(current, record(doc))
                 else:
                     onward[asked] = doc["merged_into"]
             if not onward:
@@ -268,10 +262,11 @@ class MongoStore:
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where = compile_list(group_id, collection, query)
-        cursor = self.records.find(where).sort(compile_order(query)).skip(query.skip).limit(query.top)
-        docs = await cursor.to_list(None)
-        total = await self.records.count_documents(where) if query.count else None
-        return [_record(doc) for doc in docs], total
+        async with self._reading() as session:
+            cursor = self.records.find(where, session=session).sort(compile_order(query))
+            docs = await cursor.skip(query.skip).limit(query.top).to_list(None)
+            total = await self.records.count_documents(where, session=session) if query.count else None
+        return [record(doc) for doc in docs], total
 
 
 async def _upsert(collection: AsyncCollection[Doc], key: Doc, update: Doc) -> Doc:
@@ -333,9 +328,10 @@ class MongoTransaction:
         return int(doc["seq"])
 
     async def insert(self, record: Record) -> None:
-        _one_per_app(record.ids, record.hub_id)
+        one_per_app(record.ids, record.hub_id)
+        await self._store.register(record.ids)
         with _races():
-            await self._records.insert_one(_document(record), session=self._session)
+            await self._records.insert_one(document(record), session=self._session)
 
     async def save(self, record: Record, new_ids: Sequence[ExternalId]) -> None:
         where: Doc = {"_id": record.hub_id}
@@ -348,11 +344,12 @@ class MongoTransaction:
             }
         }
         if new_ids:
-            _one_per_app(new_ids, record.hub_id)
-            index = _index_fields(record.group_id, record.collection, new_ids)
+            one_per_app(new_ids, record.hub_id)
+            await self._store.register(new_ids)
+            index = index_fields(record.group_id, record.collection, new_ids)
             where["apps"] = {"$nin": index["apps"]}
             update["$push"] = {
-                "ids": {"$each": _entries(new_ids, timefmt.now())},
+                "ids": {"$each": entries(new_ids, timefmt.now())},
                 **{name: {"$each": values} for name, values in index.items()},
             }
         with _races():
@@ -361,30 +358,29 @@ class MongoTransaction:
             raise IdTaken(f"record {record.hub_id} is gone or already holds an id of one of these apps")
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
-        """Move the ids as read in this transaction; each write checks they are still those (compare-and-set)."""
-        others = [r.hub_id for r in merged]
         with _races():
-            docs = await self._records.find(
-                {"_id": {"$in": [survivor.hub_id, *others]}}, session=self._session
-            ).to_list(None)
-        current = {doc["_id"]: list(doc.get("ids") or []) for doc in docs}
-        if survivor.hub_id not in current:
-            raise IdTaken(f"record {survivor.hub_id} is gone")
-        held = current[survivor.hub_id] + [e for hub_id in others for e in current.get(hub_id, [])]
-        held.sort(key=lambda e: str(e.get("created_at", "")))  # link order, as the SQLite store keeps it
-        _one_per_app([_ext(e) for e in held], survivor.hub_id)
-        gone = {"merged_into": survivor.hub_id, "updated_at": survivor.updated_at}
-        with _races():
-            for hub_id in others:
-                if hub_id in current:
-                    emptied = _set_ids(survivor.group_id, survivor.collection, [])
-                    emptied["$set"].update(gone)
-                    await self._changed({"_id": hub_id, "ids": current[hub_id]}, emptied)
-                await self._records.update_many({"merged_into": hub_id}, {"$set": gone}, session=self._session)
-            taken = _set_ids(survivor.group_id, survivor.collection, held)
-            await self._changed({"_id": survivor.hub_id, "ids": current[survivor.hub_id]}, taken)
+            await idmap.merge(self._records, self._session, survivor, merged)
 
-    async def _changed(self, where: Doc, update: Doc) -> None:
-        result = await self._records.update_one(where, update, session=self._session)
-        if result.matched_count == 0:
-            raise IdTaken(f"record {where['_id']} changed while it was being merged")
+    async def aliases(self, collection: str, hub_id: str) -> list[str]:
+        with _races():
+            return await idmap.aliases(self._records, self._session, self.group_id, collection, hub_id)
+
+    async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
+        with _races():
+            await idmap.move_ids(self._records, self._session, self.group_id, collection, ids, hub_id)
+
+    async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
+        with _races():
+            await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
+
+    async def restore(self, record: Record, aliases: Sequence[str]) -> None:
+        with _races():
+            await idmap.restore(self._records, self._session, record, aliases)
+
+    async def merge_entry(self, merge_id: str) -> MergeEntry | None:
+        with _races():
+            return await idmap.merge_entry(self._store.db, self._session, self.group_id, merge_id)
+
+    async def put_merge(self, entry: MergeEntry) -> None:
+        with _races():
+            await idmap.put_merge(self._store.db, self._session, entry)

@@ -1,12 +1,17 @@
-"""The MongoDB document layout, its indexes, and the translation of a list query into an indexed find.
+"""The MongoDB document layout, its indexes, and the translation of list and key link queries.
 
 A record is one document in `records`:
 
     {_id: <hub id>, group, collection, seq, status, created_at, updated_at,
      fields: {...}, placeholder, merged_into (tombstones only),
-     ids:  [{provider, realm, id, created_at}, ...]   # the id array, in link order
-     keys: [<id key>, ...]                            # one per id; absent when there are none
-     apps: [<app key>, ...]}                          # one per id; absent when there are none
+     ids:  [{provider, realm, id, created_at, n}, ...]  # the id array, in link order
+     keys: [<id key>, ...]                             # one per id; absent when there are none
+     apps: [<app key>, ...]}                           # one per id; absent when there are none
+
+Each id entry is also a key link: there is no second copy of the id map. Its `created_at` is
+when it was linked and `n` its place among the ids linked by the same write, so (created_at,
+n) is the order links were made in. It never changes: an id moved to another record (a merge,
+a key link moved, an undo) keeps its entry, and every write keeps `ids` in that order.
 
 Why a derived string key per id rather than a compound unique index over group,
 collection, `ids.provider`, `ids.realm` and `ids.id`: the compound form is right only under
@@ -28,20 +33,34 @@ ids (a record created without ids, a tombstone): MongoDB indexes an empty array 
 A unique index does not look inside one document, so it cannot say "one id per app per
 record". The adapter enforces that rule itself with conditional writes: new ids are added
 only by an update whose filter says the record holds no id of their apps
-(`apps: {$nin: [...]}`), and a merge replaces the survivor's ids only if they are still
+(`apps: {$nin: [...]}`), and a merge or a move rewrites a record's ids only if they are still
 what it read; a write that matches nothing is a race lost, reported as IdTaken.
+
+Key link searches by app or external id use non-unique multikey indexes over the parts of
+the entries (`ids.provider`, `ids.realm`, `ids.id`), always queried inside `$elemMatch` so
+that the bounds of the parts combine on one entry.
+
+Besides `records`: `groups` (`_id` = group id), `counters` (the codes), `merges` (one
+document per recorded merge: `{_id: <merge id>, group, collection, at, members: [<hub id>,
+...], entry: {...}}`, `entry` being MergeEntry.as_json()), and `providers` (`_id` = a
+provider that was ever linked: the candidates of the list of providers, each then checked
+by one index lookup for an id it still holds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
+from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery
+from hub.model.record import Record
 
 Query = dict[str, Any]
 
@@ -60,20 +79,30 @@ def counter_key(group_id: str, collection: str) -> str:
     return orjson.dumps([group_id, collection]).decode()
 
 
-INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
-    # An external id belongs to at most one record per group and collection.
-    "keys_unique": ([("keys", 1)], {"unique": True, "partialFilterExpression": {"keys": {"$exists": True}}}),
-    # Codes are unique; also the default order of a page.
-    "group_collection_seq": ([("group", 1), ("collection", 1), ("seq", 1)], {"unique": True}),
-    # Incremental sync (`updated_at gt …`) and creation-time filters.
-    "group_collection_updated": ([("group", 1), ("collection", 1), ("updated_at", 1)], {}),
-    "group_collection_created": ([("group", 1), ("collection", 1), ("created_at", 1)], {}),
-    # `opts[linked]=true`: the records an app holds an id in.
-    "group_collection_apps": ([("group", 1), ("collection", 1), ("apps", 1)], {}),
-    # A merge re-points the tombstones of the merged record; only tombstones have the field.
-    "merged_into": ([("merged_into", 1)], {"sparse": True}),
+Index = tuple[list[tuple[str, int]], dict[str, Any]]
+
+INDEXES: dict[str, dict[str, Index]] = {
+    "records": {
+        # An external id belongs to at most one record per group and collection; a key link by its id.
+        "keys_unique": ([("keys", 1)], {"unique": True, "partialFilterExpression": {"keys": {"$exists": True}}}),
+        # Codes are unique; also the default order of a page.
+        "group_collection_seq": ([("group", 1), ("collection", 1), ("seq", 1)], {"unique": True}),
+        # Incremental sync (`updated_at gt …`) and creation-time filters.
+        "group_collection_updated": ([("group", 1), ("collection", 1), ("updated_at", 1)], {}),
+        "group_collection_created": ([("group", 1), ("collection", 1), ("created_at", 1)], {}),
+        # `opts[linked]=true`: the records an app holds an id in.
+        "group_collection_apps": ([("group", 1), ("collection", 1), ("apps", 1)], {}),
+        # A merge re-points the tombstones of the merged record, an undo finds them; only tombstones have the field.
+        "merged_into": ([("merged_into", 1)], {"sparse": True}),
+        # Key links by app (and realm, and id); whether a provider still holds any id.
+        "ids_provider": ([("ids.provider", 1), ("group", 1), ("ids.realm", 1), ("ids.id", 1)], {}),
+        # Key links by external id alone.
+        "group_ids_id": ([("group", 1), ("ids.id", 1)], {}),
+    },
+    # The merges a record (or a tombstone pointing to it) took part in.
+    "merges": {"members": ([("members", 1)], {})},
 }
-"""Index name -> (keys, options) of `records`; created idempotently at start-up."""
+"""Collection -> index name -> (keys, options); created idempotently at start-up."""
 
 NOTHING: Query = {"_id": {"$in": []}}
 """A query no document matches."""
@@ -158,3 +187,107 @@ def compile_order(query: ListQuery) -> list[tuple[str, int]]:
         keys.setdefault(field(path), -1 if desc else 1)
     keys.setdefault("seq", 1)
     return list(keys.items())
+
+
+def compile_links(group_id: str, query: LinkQuery) -> list[Query]:
+    """The aggregation of a key link search: the records holding a matching id, found by an
+    index; then each matching id entry on its own, in link order; one page of them and the total."""
+    where: Query = {"group": group_id}
+    if query.collection is not None:
+        where["collection"] = query.collection
+    if query.hub_id is not None:
+        where["_id"] = query.hub_id
+    entry: Query = {}
+    for name, value in (("provider", query.provider), ("realm", query.realm), ("id", query.ext_id)):
+        if value is not None:
+            entry[name] = value
+    span: Query = {}
+    if query.created_after is not None:
+        span["$gt"] = query.created_after
+    if query.created_before is not None:
+        span["$lt"] = query.created_before
+    if span:
+        entry["created_at"] = span
+    collection, provider, realm, ext_id = query.collection, query.provider, query.realm, query.ext_id
+    if collection is not None and provider is not None and realm is not None and ext_id is not None:
+        # One link by its id: a point lookup in the unique index.
+        where["keys"] = {"$exists": True, "$eq": id_key(group_id, collection, ExternalId(provider, realm, ext_id))}
+    if entry:
+        where["ids"] = {"$elemMatch": entry}
+    pipeline: list[Query] = [{"$match": where}, {"$project": {"collection": 1, "ids": 1}}, {"$unwind": "$ids"}]
+    if entry:
+        pipeline.append({"$match": {f"ids.{name}": value for name, value in entry.items()}})
+    order = {"ids.created_at": 1, "ids.n": 1, "_id": 1}
+    page = [{"$sort": order}, {"$skip": query.skip}, {"$limit": max(query.top, 1)}]
+    pipeline.append({"$facet": {"page": page, "total": [{"$count": "n"}]}})
+    return pipeline
+
+
+# Records as documents
+
+
+def entries(ids: Sequence[ExternalId], now: str) -> list[Query]:
+    """The id entries of ids linked now, in the order given."""
+    return [
+        {"provider": e.provider, "realm": e.realm, "id": e.id, "created_at": now, "n": n} for n, e in enumerate(ids)
+    ]
+
+
+def ext(entry: Query) -> ExternalId:
+    return ExternalId(entry["provider"], entry["realm"], entry["id"])
+
+
+def link_order(entry: Query) -> tuple[str, int]:
+    """Where an id entry stands among the links: when it was made, then its place in that write."""
+    return str(entry.get("created_at", "")), int(entry.get("n", 0))
+
+
+def index_fields(group_id: str, collection: str, ids: Sequence[ExternalId]) -> Query:
+    """`keys` and `apps` of an id array; absent when it is empty (see above)."""
+    if not ids:
+        return {}
+    return {"keys": [id_key(group_id, collection, e) for e in ids], "apps": [app_key(*e.app) for e in ids]}
+
+
+def set_ids(group_id: str, collection: str, held: list[Query]) -> Query:
+    """The update operators that make a record hold exactly the id entries `held`."""
+    fields = index_fields(group_id, collection, [ext(e) for e in held])
+    update: Query = {"$set": {"ids": held, **fields}}
+    if not fields:
+        update["$unset"] = {"keys": "", "apps": ""}
+    return update
+
+
+def document(record: Record) -> Query:
+    doc: Query = {
+        "_id": record.hub_id,
+        "group": record.group_id,
+        "collection": record.collection,
+        "seq": record.seq,
+        "status": record.status,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "fields": record.fields,
+        "placeholder": record.placeholder,
+        "ids": entries(record.ids, timefmt.now()),
+        **index_fields(record.group_id, record.collection, record.ids),
+    }
+    if record.merged_into is not None:
+        doc["merged_into"] = record.merged_into
+    return doc
+
+
+def record(doc: Query) -> Record:
+    return Record(
+        doc["_id"],
+        doc["group"],
+        doc["collection"],
+        int(doc["seq"]),
+        doc["status"],
+        doc["created_at"],
+        doc["updated_at"],
+        dict(doc.get("fields") or {}),
+        [ext(e) for e in doc.get("ids") or []],
+        doc.get("merged_into"),
+        bool(doc.get("placeholder")),
+    )

@@ -86,17 +86,18 @@ async def move_ids(
 ) -> None:
     """Move each entry as it is (its created_at, its place in link order) to record `hub_id`."""
     wanted = set(ids)
+    holders = [d for d in await _holders(records, session, group_id, collection, list(wanted)) if d["_id"] != hub_id]
+    moving = [e for doc in holders for e in _ids(doc) if ext(e) in wanted]
+    if not moving:
+        return
     target = await records.find_one({"_id": hub_id, "group": group_id, "collection": collection}, session=session)
     if target is None:
         raise IdTaken(f"record {hub_id} is gone")
-    holders = [d for d in await _holders(records, session, group_id, collection, list(wanted)) if d["_id"] != hub_id]
-    moving = [e for doc in holders for e in _ids(doc) if ext(e) in wanted]
     held = sorted([*_ids(target), *moving], key=link_order)
     one_per_app([ext(e) for e in held], hub_id)
     for doc in holders:
         await _rewrite(records, session, doc, [e for e in _ids(doc) if ext(e) not in wanted])
-    if moving:
-        await _rewrite(records, session, target, held)
+    await _rewrite(records, session, target, held)
 
 
 async def unlink(

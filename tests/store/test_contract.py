@@ -1,116 +1,22 @@
-"""The storage port's promises, checked against every adapter: SQLite, MongoDB on mongomock, a real MongoDB.
+"""The storage port's promises on records, checked against every adapter: SQLite, MongoDB on mongomock, a real MongoDB.
 
-Set HUB_TEST_MONGODB_URL (e.g. mongodb://localhost:27017/?replicaSet=rs0) to run the suite
-against a real server too; each test then works in a database of its own and drops it.
-What mongomock cannot show (unique multikey indexes, transactions, concurrent writers) is
-skipped for the mock only, saying so.
+The stores are made in conftest.py (HUB_TEST_MONGODB_URL adds a real server). What mongomock
+cannot show (unique multikey indexes, transactions, concurrent writers) is skipped for the
+mock only, saying so. The id map's promises are in test_contract_idmap.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from pathlib import Path
-from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
-from pymongo import AsyncMongoClient
 
 from hub.model.collections import COLLECTIONS
-from hub.model.ids import ExternalId
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
 from hub.store.base import IdTaken, Store
-from hub.store.mongo import MongoStore
-from hub.store.sqlite import SQLiteStore
-
-REAL_URL = os.environ.get("HUB_TEST_MONGODB_URL")
-KINDS = ["sqlite", "mongomock", *(["mongodb"] if REAL_URL else [])]
-G = "cld-1"
-PEOPLE, ORGS = COLLECTIONS["people"], COLLECTIONS["organizations"]
-OpenStore = Callable[[], Awaitable[Store]]
-
-
-def mock_cannot_show(kind: str, what: str) -> None:
-    if kind == "mongomock":
-        pytest.skip(f"mongomock cannot show {what}")
-
-
-def ext(provider: str, id: str, realm: str = "r1") -> ExternalId:
-    return ExternalId(provider, realm, id)
-
-
-def at(day: int) -> str:
-    return f"2020-01-{day:02d}T00:00:00.000000Z"
-
-
-def rec(
-    seq: int,
-    ids: list[ExternalId] | None = None,
-    collection: str = "people",
-    group: str = G,
-    status: str = "ACTIVE",
-    **fields: Any,
-) -> Record:
-    return Record(str(uuid.uuid4()), group, collection, seq, status, at(seq), at(seq), fields, list(ids or []))
-
-
-async def insert(store: Store, *records: Record) -> None:
-    for record in records:
-        async with store.transaction(record.group_id) as tx:
-            await tx.insert(record)
-
-
-async def one(store: Store, record: Record, collection: str = "people") -> Record:
-    return (await store.get(record.group_id, collection, [record.hub_id]))[record.hub_id]
-
-
-def _real_db_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[OpenStore]:
-    """Opens stores on one shared backing (a file, a mock database, a real database), like several hub processes."""
-    opened: list[Store] = []
-    mock_db = AsyncMongoMockClient()["hub"]
-    name = f"hub_test_{uuid.uuid4().hex[:12]}"
-
-    async def make() -> Store:
-        store: Store
-        if kind == "sqlite":
-            store = SQLiteStore(str(tmp_path / "hub.db"))
-        elif kind == "mongomock":
-            store = MongoStore(database=cast(Any, mock_db), transactions=False)
-        else:
-            store = MongoStore(_real_db_url(str(REAL_URL), name))
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
-    if kind == "mongodb":
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(str(REAL_URL))
-        await client.drop_database(name)
-        await client.close()
-
-
-@pytest.fixture
-async def store(open_store: OpenStore) -> Store:
-    return await open_store()
-
+from tests.store.contract import PEOPLE, G, OpenStore, at, ext, insert, mock_cannot_show, one, rec
 
 # Groups
 

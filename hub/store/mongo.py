@@ -137,16 +137,12 @@ class MongoStore:
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncClientSession | None]:
-        """A read-only transaction at snapshot read concern: all the reads of one Store call
-        see one committed state.
+        """A read-only transaction at snapshot read concern, so that all the reads of one Store call
+        see one committed state (a page and its count, a hub id and the survivor of its tombstone).
 
-        Outside one, a read of several documents (a page and its count, a hub id and the
-        survivor of its tombstone) sees a merge committing meanwhile in part: one record
-        already without the ids, the other not yet with them. A snapshot session
-        (`start_session(snapshot=True)`, MongoDB 5.0+) promises the same on mongod, but the
-        MongoDB-compatible server this was tested against pins a transaction's snapshot and
-        not a snapshot session's, so the race test could not show it held. Having nothing to
-        commit, the transaction ends with an abort.
+        Not a snapshot session (`snapshot=True`): mongod promises the same of one, but the
+        MongoDB-compatible server this was tested against did not keep its first snapshot for
+        its later reads, and does keep a transaction's. With nothing to commit, it ends in an abort.
         """
         if not self.transactions:
             yield None

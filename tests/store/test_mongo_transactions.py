@@ -1,4 +1,4 @@
-"""How the MongoDB store drives a transaction: commit, abort on error, lost races as IdTaken, commit retries.
+"""How the MongoDB store drives a transaction: commit, abort on error, lost races as IdTaken, commit retries, reads.
 
 No MongoDB server runs here, so the session is a stub shaped like PyMongo's
 AsyncClientSession; whether a real server commits and rolls back is for the contract suite
@@ -31,8 +31,8 @@ class StubSession:
 
     async def start_transaction(self, **options: Any) -> None:
         assert options["read_concern"].level == "snapshot"
-        assert options["write_concern"].document == {"w": "majority"}
-        self.calls.append("start")
+        write_concern = options.get("write_concern")
+        self.calls.append("start" if write_concern and write_concern.document == {"w": "majority"} else "start read")
         self.in_transaction = True
 
     async def commit_transaction(self) -> None:
@@ -94,6 +94,18 @@ async def test_a_commit_of_unknown_outcome_is_retried() -> None:
     with pytest.raises(OperationFailure):
         async with store_with(session).transaction("cld-1"):
             pass
+
+
+async def test_a_read_runs_in_a_snapshot_transaction_that_ends_with_an_abort() -> None:
+    session = StubSession([])
+    async with store_with(session)._reading() as used:
+        assert used is session
+    assert session.calls == ["start read", "abort", "end"]
+    session = StubSession([])
+    with pytest.raises(ValueError, match="boom"):
+        async with store_with(session)._reading():
+            raise ValueError("boom")
+    assert session.calls == ["start read", "abort", "end"]
 
 
 def test_lost_races_are_id_taken_and_other_errors_pass() -> None:

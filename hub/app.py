@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
-from hub.api import key_links, merges, problems, resources
+from hub.api import changes, connect, integrations, key_links, merges, openapi, problems, queue, resources
+from hub.api.auth import AuthMiddleware
 from hub.config import Settings
+from hub.service.access import Authenticator
+from hub.service.changes import prune_forever
+from hub.service.webhooks import deliver_forever
 from hub.store import store_from_url
 from hub.store.base import Store
+
+
+@asynccontextmanager
+async def background(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `jobs` as tasks while the app serves; cancel them (and wait) before the store closes."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -22,13 +42,26 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await chosen.open()
         app.state.store = chosen
         app.state.settings = settings
+        app.state.authenticator = Authenticator(chosen, settings.key_cache_seconds)
         try:
-            yield
+            render = functools.partial(queue.render_delivery, hub_provider=settings.hub_provider)
+            async with background(prune_forever(chosen, settings), deliver_forever(chosen, settings, render)):
+                yield
         finally:
             await chosen.close()
 
     return Starlette(
-        routes=[*key_links.ROUTES, *merges.ROUTES, *resources.ROUTES],
+        routes=[
+            *key_links.ROUTES,
+            *merges.ROUTES,
+            *changes.ROUTES,
+            *integrations.ROUTES,
+            *queue.ROUTES,
+            *connect.ROUTES,
+            *resources.ROUTES,
+            *openapi.ROUTES,
+        ],
+        middleware=[Middleware(AuthMiddleware)],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

@@ -1,31 +1,140 @@
-"""`hub serve`: a thin shell over the app."""
+"""`hub serve`, `hub keys …`, `hub connect …`: a thin shell over the app and hub.service.access."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import uvicorn
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.errors import HubError
+from hub.model.access import ApiKey
+from hub.service import access
+from hub.store import store_from_url
+from hub.store.base import Store
+
+T = TypeVar("T")
+
+
+def _with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = store_from_url(settings.store)
+        await store.open()
+        try:
+            return await use(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _show_key(made: access.NewKey, heading: str) -> None:
+    print(heading)
+    print(f"  key id:  {made.key.key_id}")
+    print(f"  secret:  {made.secret}")
+    print(f"  header:  Authorization: Bearer {made.token}")
+    print("  (HTTP Basic works too: the key id as user name, the secret as password.)", flush=True)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    made = _with_store(settings, access.first_admin_key)
+    if made is not None:
+        _show_key(made, "This store had no admin key, so the hub made one. It is shown only this once:")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", server_header=False)
+
+
+def create_key(settings: Settings, provider: str | None) -> None:
+    made = _with_store(settings, lambda store: access.create_key(store, provider, settings.hub_provider))
+    who = f"app {provider}" if provider else "the admin"
+    _show_key(made, f"A new key for {who}. The secret is shown only this once:")
+
+
+def list_keys(settings: Settings) -> None:
+    async def gather(store: Store) -> tuple[list[ApiKey], dict[str, list[str]]]:
+        groups: dict[str, list[str]] = {}
+        for c in await store.connections():
+            groups.setdefault(c.provider, []).append(f"{c.group_id} (realm {c.realm})")
+        return list(await store.keys()), groups
+
+    keys, groups = _with_store(settings, gather)
+    print(f"{'KEY ID':<20} {'FOR':<24} {'CREATED':<28} {'REVOKED':<28} GROUPS")
+    for key in keys:
+        who = key.provider or "(admin)"
+        where = "(all)" if key.admin else ", ".join(groups.get(who, [])) or "(none)"
+        print(f"{key.key_id:<20} {who:<24} {key.created_at:<28} {key.revoked_at or '-':<28} {where}")
+
+
+def revoke_key(settings: Settings, key_id: str) -> None:
+    _with_store(settings, lambda store: access.revoke_key(store, key_id))
+    print(f"revoked {key_id}; a running hub refuses it within {settings.key_cache_seconds} s")
+
+
+def connect(settings: Settings, provider: str, group_id: str, realm: str) -> None:
+    _with_store(settings, lambda store: access.connect(store, provider, group_id, realm, settings.hub_provider))
+    print(f"{provider} is connected to {group_id} with realm {realm}")
+
+
+def disconnect(settings: Settings, provider: str, group_id: str) -> None:
+    _with_store(settings, lambda store: access.disconnect(store, provider, group_id))
+    print(f"{provider} is no longer connected to {group_id}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hub", description="The hub: sync people and organizations across apps.")
+    commands = top.add_subparsers(dest="command", required=True)
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument(
+        "--store",
+        default=None,
+        help="store URL: sqlite:///path.db or mongodb://host:port/db?replicaSet=rs0 (default sqlite:///hub.db, or $HUB_STORE)",
+    )
+
+    serve = commands.add_parser("serve", parents=[store], help="serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", parents=[store], help="make a key and show its secret once")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--provider", help="the app the key speaks for")
+    who.add_argument("--admin", action="store_true", help="an admin key: every group, any id")
+    keys.add_parser("list", parents=[store], help="every key, with its app's groups")
+    revoke = keys.add_parser("revoke", parents=[store], help="refuse a key from now on")
+    revoke.add_argument("key_id")
+
+    link = commands.add_parser("connect", parents=[store], help="let an app reach a group, holding ids in a realm")
+    unlink = commands.add_parser("disconnect", parents=[store], help="take a group away from an app")
+    for command in (link, unlink):
+        command.add_argument("--provider", required=True, help="the app")
+        command.add_argument("--group", required=True, help="the group id, e.g. cld-1234")
+    link.add_argument("--realm", required=True, help="the app's own tenant id for this group, e.g. 2243")
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hub", description="The hub: sync people and organizations across apps.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the HTTP API")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument(
-        "--store",
-        default=None,
-        help="store URL: sqlite:///path.db or mongodb://host:port/db?replicaSet=rs0"
-        " (default sqlite:///hub.db, or $HUB_STORE)",
-    )
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = Settings.from_env(store=args.store)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", server_header=False)
+    try:
+        if args.command == "serve":
+            serve(settings, args.host, args.port)
+        elif args.command == "keys" and args.action == "create":
+            create_key(settings, args.provider)
+        elif args.command == "keys" and args.action == "list":
+            list_keys(settings)
+        elif args.command == "keys":
+            revoke_key(settings, args.key_id)
+        elif args.command == "connect":
+            connect(settings, args.provider, args.group, args.realm)
+        else:
+            disconnect(settings, args.provider, args.group)
+    except HubError as error:
+        print(f"hub: {error.detail}", file=sys.stderr)
+        return 1
     return 0
 
 

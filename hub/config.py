@@ -16,6 +16,16 @@ class Settings:
     max_top: int = 1000
     max_batch: int = 1000
     max_body_bytes: int = 10 * 1024 * 1024
+    changes_retention_seconds: int = 7 * 24 * 3600
+    prune_interval_seconds: int = 300
+    lease_seconds: int = 60
+    max_lease_seconds: int = 3600
+    retry_backoff_seconds: int = 10
+    retry_backoff_max_seconds: int = 3600
+    webhook_timeout_seconds: int = 10
+    webhook_poll_seconds: float = 1.0
+    max_json_depth: int = 32
+    key_cache_seconds: int = 5
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -24,6 +34,6 @@ class Settings:
         for name, field in cls.__dataclass_fields__.items():
             raw = os.environ.get(f"HUB_{name.upper()}")
             if raw is not None:
-                values[name] = int(raw) if field.type == "int" else raw
+                values[name] = {"int": int, "float": float}.get(str(field.type), str)(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

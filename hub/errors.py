@@ -22,6 +22,20 @@ class BadRequest(HubError):
     title = "Bad request"
 
 
+class Unauthorized(HubError):
+    """No credentials, or credentials that name no live key (401)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(HubError):
+    """The caller is known but may not do this (403)."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(HubError):
     status = 404
     title = "Not found"
@@ -32,9 +46,21 @@ class Conflict(HubError):
     title = "Conflict"
 
 
+class Gone(HubError):
+    """What was asked for existed once and has been dropped for good (e.g. a pruned change)."""
+
+    status = 410
+    title = "Gone"
+
+
 class PayloadTooLarge(HubError):
     status = 413
     title = "Payload too large"
+
+
+class UnsupportedMediaType(HubError):
+    status = 415
+    title = "Unsupported media type"
 
 
 class Invalid(HubError):

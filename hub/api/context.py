@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -12,10 +11,9 @@ from hub.config import Settings
 from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
+from hub.model.record import GROUP_ID
 from hub.service.reading import View
 from hub.store.base import Store
-
-GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def store(request: Request) -> Store:
@@ -29,9 +27,11 @@ def settings(request: Request) -> Settings:
 
 
 def group_id(request: Request) -> str:
+    """The checked group id; the CONNEC-EXTERNAL-IDS header is checked here too, before anything is written."""
     given: str = request.path_params["group_id"]
     if not GROUP_ID.match(given):
         raise BadRequest(f"malformed group id {given!r}: letters, digits, '.', '_' and '-', at most 64")
+    wants_ids(request.headers)
     return given
 
 
@@ -43,7 +43,7 @@ def collection(request: Request) -> Collection:
 
 
 def actor(request: Request) -> str:
-    """Who is asking, as authentication sets it on the request; anonymous until then."""
+    """Who is asking, as the auth middleware names it (app or admin, and key id); anonymous on a public path."""
     return str(getattr(request.state, "actor", None) or ANONYMOUS)
 
 

@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.errors import BadRequest, PayloadTooLarge
+from hub.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
 def dumps(value: Any) -> bytes:
@@ -22,8 +22,28 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+def check_depth(value: Any, limit: int) -> None:
+    """400 if arrays and objects nest deeper than `limit`; level by level, so no input can exhaust the stack."""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    raise BadRequest(f"the body nests arrays and objects deeper than {limit} levels")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 async def read_json(request: Request, limit: int) -> Any:
-    """The parsed body; 413 past `limit` bytes, 400 if it is not JSON."""
+    """The parsed body; 415 unless it is declared JSON (or undeclared), 413 past `limit` bytes, 400 if it is not
+    JSON or nests deeper than the `max_json_depth` setting."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json(content_type):
+        raise UnsupportedMediaType(f"the body must be application/json, not {content_type[:100]!r}")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
@@ -35,6 +55,8 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body:
         raise BadRequest("the request needs a JSON body")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
+    check_depth(value, request.app.state.settings.max_json_depth)
+    return value

@@ -9,9 +9,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.model import timefmt
-from hub.model.key_link import IDENTIFYING, KeyLink, parse_key_link, parse_search, stable_id
+from hub.model.key_link import IDENTIFYING, KeyLink, parse_key_link, parse_link_id, parse_search, stable_id
 from hub.model.query import check_params
 from hub.service import key_links
 
@@ -30,11 +31,20 @@ def link_json(link: KeyLink) -> dict[str, Any]:
     }
 
 
+def _may_touch(request: Request, group_id: str, link: str) -> str:
+    """403 unless the caller may link, move or unlink this link's id (an app: only its own, in its realm)."""
+    named = parse_link_id(link)
+    if named is not None:
+        principal(request).ensure_may_claim(group_id, [named[1]], context.settings(request).hub_provider)
+    return link
+
+
 async def list_systems(request: Request) -> Response:
     check_params(request.query_params, frozenset({"system_name"}))
-    found = await key_links.systems(
-        context.store(request), context.settings(request), request.query_params.get("system_name")
-    )
+    settings, who = context.settings(request), principal(request)
+    found = await key_links.systems(context.store(request), settings, request.query_params.get("system_name"))
+    if not who.admin:  # the providers of other tenants are none of an app's business
+        found = [(n, name) for n, name in found if name in (settings.hub_provider, who.provider)]
     return JSONResponse({"integration_systems": [{"integration_system_id": n, "system_name": s} for n, s in found]})
 
 
@@ -62,7 +72,10 @@ async def create_link(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     settings = context.settings(request)
     body = parse_key_link(await read_json(request, settings.max_body_bytes))
-    link = await key_links.create(context.store(request), settings, context.group_id(request), body)
+    store, group_id = context.store(request), context.group_id(request)
+    _, ext = await key_links.named(store, settings, body)
+    principal(request).ensure_may_claim(group_id, [ext], settings.hub_provider)
+    link = await key_links.create(store, settings, group_id, body)
     return JSONResponse({"key_links": link_json(link)}, status_code=201)
 
 
@@ -71,7 +84,8 @@ async def move_link(request: Request) -> Response:
     settings = context.settings(request)
     body = parse_key_link(await read_json(request, settings.max_body_bytes))
     store, group_id = context.store(request), context.group_id(request)
-    link = await key_links.move(store, settings, group_id, request.path_params["link_id"], body)
+    link_id = _may_touch(request, group_id, request.path_params["link_id"])
+    link = await key_links.move(store, settings, group_id, link_id, body)
     return JSONResponse({"key_links": link_json(link)})
 
 
@@ -80,14 +94,18 @@ async def move_named_link(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     settings, store = context.settings(request), context.store(request)
     body = parse_key_link(await read_json(request, settings.max_body_bytes))
-    named = await key_links.identify(store, settings, body)
-    link = await key_links.move(store, settings, context.group_id(request), named, body)
+    group_id = context.group_id(request)
+    named = _may_touch(request, group_id, await key_links.identify(store, settings, body))
+    link = await key_links.move(store, settings, group_id, named, body)
     return JSONResponse({"key_links": link_json(link)})
 
 
 async def delete_link(request: Request) -> Response:
     check_params(request.query_params, frozenset())
-    await key_links.delete(context.store(request), context.group_id(request), request.path_params["link_id"])
+    group_id = context.group_id(request)
+    await key_links.delete(
+        context.store(request), group_id, _may_touch(request, group_id, request.path_params["link_id"])
+    )
     return Response(status_code=204)
 
 
@@ -95,8 +113,9 @@ async def delete_named_link(request: Request) -> Response:
     """DELETE on the collection: the query names the link, as a PUT body does."""
     check_params(request.query_params, IDENTIFYING)
     settings, store = context.settings(request), context.store(request)
+    group_id = context.group_id(request)
     named = await key_links.identify(store, settings, parse_key_link(dict(request.query_params)))
-    await key_links.delete(store, context.group_id(request), named)
+    await key_links.delete(store, group_id, _may_touch(request, group_id, named))
     return Response(status_code=204)
 
 

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.model.collections import Collection
 from hub.model.payload import parse_merge, parse_unmerge
@@ -36,6 +37,8 @@ async def merge(request: Request) -> Response:
     group_id, collection, key, read = _path(request)
     settings = context.settings(request)
     ask = parse_merge(collection, await read_json(request, settings.max_body_bytes))
+    named = [ext for given in ask.records if isinstance(given, list) for ext in given]
+    principal(request).ensure_may_claim(group_id, [*named, *ask.write.claimed()], settings.hub_provider)
     store, actor = context.store(request), context.actor(request)
     survivor, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
     shown = entry.as_json()

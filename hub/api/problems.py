@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from hub.api.json import dumps
 from hub.errors import HubError
 
 log = logging.getLogger("hub")
 
-_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+_TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+}
 
 
 def problem_body(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
-    return Response(
-        dumps(problem_body(status, title, detail, **extra)), status_code=status, media_type="application/problem+json"
-    )
+def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
+    body = dumps(problem_body(status, title, detail, **extra))
+    return Response(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def error_response(error: HubError, headers: dict[str, str] | None = None) -> Response:
+    return problem(error.status, error.title, error.detail, headers, **error.extra)
 
 
 def from_error(error: HubError) -> dict[str, Any]:
@@ -33,13 +44,26 @@ def from_error(error: HubError) -> dict[str, Any]:
 
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return problem(exc.status, exc.title, exc.detail, **exc.extra)
+    return error_response(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = f"no route for {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-    return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["allow"] = ", ".join(_allowed(request))
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers['allow']}"
+    return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves on this path (one path may be served by several routes)."""
+    methods = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

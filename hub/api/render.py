@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.errors import BadRequest
 from hub.model import timefmt
 from hub.model.collections import META_KINDS, Collection
 from hub.model.record import Record
@@ -13,7 +14,11 @@ HEADER = "connec-external-ids"
 
 
 def wants_ids(headers: Any) -> bool:
-    return str(headers.get(HEADER, "")).strip().lower() == "true"
+    """Whether the CONNEC-EXTERNAL-IDS header asks for id arrays; 400 for a value other than true or false."""
+    value = str(headers.get(HEADER, "false")).strip().lower()
+    if value not in ("true", "false"):
+        raise BadRequest(f"the {HEADER.upper()} header is true or false, not {value[:20]!r}")
+    return value == "true"
 
 
 class Renderer:

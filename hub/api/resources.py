@@ -9,12 +9,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.api.problems import from_error
 from hub.api.render import Renderer
 from hub.config import Settings
 from hub.errors import HubError, Invalid, PayloadTooLarge
 from hub.model.collections import Collection
+from hub.model.ids import ExternalId
 from hub.model.payload import parse_write
 from hub.model.query import Read, parse_list, parse_read
 from hub.service import reading, upsert
@@ -46,11 +48,14 @@ async def get_record(request: Request) -> Response:
 
 
 async def _write_one(
-    request: Request, collection: Collection, item: Any, anchor: str | None = None
+    request: Request, collection: Collection, item: Any, anchor: str | None = None, by: ExternalId | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """Upsert one item: (HTTP status, response body)."""
+    """Upsert one item: (HTTP status, response body). `by` is the id of the app writing, if the path names it."""
     store, settings, group_id, _ = _context(request)
     write = parse_write(collection, item)
+    principal(request).ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
+    if by is not None and by not in write.ids:
+        write.ids.append(by)
     outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
     group = await reading.group_or_404(store, group_id)
     view = await reading.view(store, group, collection, [outcome.record])
@@ -100,7 +105,8 @@ async def update_record(request: Request) -> Response:
     read = parse_read(collection, request.query_params)
     record = await reading.locate(store, group_id, collection, request.path_params["id"], read.app)
     item = _item(collection, await read_json(request, settings.max_body_bytes))
-    _, body = await _write_one(request, collection, item, anchor=record.hub_id)
+    by = ExternalId(read.app[0], read.app[1], request.path_params["id"]) if read.app else None
+    _, body = await _write_one(request, collection, item, anchor=record.hub_id, by=by)
     return JSONResponse(body)
 
 

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.model.fields import (
     Address,
+    Amount,
     DateTime,
     Email,
+    Integer,
     Part,
     Phone,
     Reference,
@@ -51,8 +53,8 @@ class PersonFields(Fields):
 class OrganizationFields(Fields):
     name: Text | None = None
     industry: Text | None = None
-    annual_revenue: float | None = None
-    number_of_employees: int | None = None
+    annual_revenue: Amount | None = None
+    number_of_employees: Integer | None = None
     is_customer: bool | None = None
     is_supplier: bool | None = None
     email: Email | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from hub.model import timefmt
 from hub.model.ids import ExternalIdIn
@@ -14,6 +14,8 @@ MAX_TEXT = 4096
 MAX_IDS = 100
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Integer = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+"""An integer every store can hold (64 bits)."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -33,8 +35,18 @@ def _email(value: str) -> str:
     return value
 
 
-DateTime = Annotated[str, BeforeValidator(parse_datetime)]
-EmailAddress = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+DateTime = Annotated[
+    str,
+    BeforeValidator(parse_datetime),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}),
+]
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=320),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "maxLength": 320, "pattern": _EMAIL.pattern}),
+]
+Amount = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 
 
 class Reference:

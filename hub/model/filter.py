@@ -219,9 +219,12 @@ class _Parser:
             return token.text
         if token.kind == "number":
             try:
-                return float(token.text) if "." in token.text else int(token.text)
+                number = float(token.text) if "." in token.text else int(token.text)
             except ValueError:  # int() refuses thousands of digits
                 raise _error("number is too long", token.pos) from None
+            if not -(2**63) <= number < 2**63:  # what a database integer holds; also refuses an infinite float
+                raise _error("number is out of range", token.pos)
+            return number
         if token.kind == "word" and token.text.lower() in _LITERAL_WORDS:
             return _LITERAL_WORDS[token.text.lower()]
         problem = f"expected a value after '{after}', found {token.shown()}"

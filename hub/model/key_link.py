@@ -117,8 +117,8 @@ def _number(params: Mapping[str, str], name: str) -> int | None:
     raw = params.get(name)
     if raw is None:
         return None
-    if not raw.strip().isdigit():
-        raise BadRequest(f"{name} must be a whole number, not {raw!r}")
+    if not raw.strip().isdigit() or len(raw.strip()) > 18:
+        raise BadRequest(f"{name} must be a whole number of at most 18 digits, not {raw[:40]!r}")
     return int(raw)
 
 

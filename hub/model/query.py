@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -12,6 +13,9 @@ from hub.model.filter import Node, Value, fields_of, map_values, parse_filter
 
 ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
 LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$orderby", "$filter", "opts[linked]"}
+MAX_ORDER_KEYS = 8
+MAX_PARAM = 255
+"""The longest `opts[provider]`/`opts[realm]`, as for any id part."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ def check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}", allowed=sorted(allowed))
+    multi_items = getattr(params, "multi_items", None)
+    if multi_items is not None:
+        repeated = sorted(name for name, count in Counter(name for name, _ in multi_items()).items() if count > 1)
+        if repeated:
+            raise BadRequest(f"query parameter(s) given more than once: {', '.join(repeated)}")
 
 
 def parse_read(collection: Collection, params: Mapping[str, str], allowed: frozenset[str] = ONE_PARAMS) -> Read:
@@ -51,6 +60,8 @@ def parse_read(collection: Collection, params: Mapping[str, str], allowed: froze
         raise BadRequest("opts[provider] and opts[realm] go together: give both or neither")
     if provider is not None and realm is not None and not (provider.strip() and realm.strip()):
         raise BadRequest("opts[provider] and opts[realm] must not be empty")
+    if provider is not None and realm is not None and max(len(provider), len(realm)) > MAX_PARAM:
+        raise BadRequest(f"opts[provider] and opts[realm] hold at most {MAX_PARAM} characters")
     app = (provider, realm) if provider is not None and realm is not None else None
     return Read(app, _select(collection, params.get("$select")))
 
@@ -117,7 +128,10 @@ def parse_list(
         except Invalid as error:
             raise BadRequest(error.detail) from None
     order = []
-    for part in (p for p in params.get("$orderby", "").split(",") if p.strip()):
+    parts = [p for p in params.get("$orderby", "").split(",") if p.strip()]
+    if len(parts) > MAX_ORDER_KEYS:
+        raise BadRequest(f"$orderby: at most {MAX_ORDER_KEYS} fields, not {len(parts)}")
+    for part in parts:
         words = part.split()
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
             raise BadRequest(f"$orderby: expected 'field asc|desc', not {part.strip()!r}")

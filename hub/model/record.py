@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.model.ids import ExternalId
+
+GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""What a group id looks like: letters, digits, '.', '_' and '-', at most 64."""
 
 
 @dataclass
@@ -47,3 +51,8 @@ class Write:
     fields: dict[str, Any]
     references: dict[str, str | list[ExternalId]]
     """Reference fields as given: a hub id, or an id array; None clears (kept in `fields`)."""
+
+    def claimed(self) -> list[ExternalId]:
+        """Every id this write matches by or adds, its references' included."""
+        refs = [ext for value in self.references.values() if isinstance(value, list) for ext in value]
+        return [*self.ids, *refs]

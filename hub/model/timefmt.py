@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 _STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -33,3 +33,9 @@ def canonical(value: str | datetime | date) -> str:
 def display(stored: str) -> str:
     """The stored form without a zero fraction: `2016-10-04T00:36:23Z` as clients know it."""
     return stored.replace(".000000Z", "Z")
+
+
+def shift(stored: str, seconds: float) -> str:
+    """A stored timestamp moved by `seconds` (negative: earlier), in the stored form."""
+    parsed = datetime.strptime(stored, _STORED).replace(tzinfo=UTC)
+    return (parsed + timedelta(seconds=seconds)).strftime(_STORED)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
+from hub.model.change import Kind
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.key_link import (
@@ -26,7 +27,7 @@ from hub.model.key_link import (
     stable_id,
 )
 from hub.model.record import Record
-from hub.service import reading
+from hub.service import changes, reading
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -113,6 +114,11 @@ async def _named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str
     return require(collection, "entity_type"), ext
 
 
+async def named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
+    """The entity type and external id a new link's body names; 422 naming what is missing."""
+    return await _named(store, settings, body)
+
+
 async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
     """The id of the link a body (or query) names: its `id`, or its entity type, app and external id."""
     if body.id is not None:
@@ -150,6 +156,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
         ensure_one_per_app([*record.ids, ext], records=[record.hub_id])
         record.updated_at = timefmt.now()
         await tx.save(record, [ext])
+        await changes.record_current(tx, "link", collection, record.hub_id, key_link=link_id(collection, ext))
 
     await transact(store, group_id, work)
     return await one(store, group_id, link_id(collection, ext))
@@ -183,9 +190,12 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
             return
         ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)
-        for record in (holder, target):
+        unlinked: tuple[Record, Kind] = (holder, "unlink")
+        linked: tuple[Record, Kind] = (target, "link")
+        for record, change in (unlinked, linked):
             record.updated_at = timefmt.now()
             await tx.save(record, [])
+            await changes.record_current(tx, change, kind, record.hub_id, key_link=key)
 
     await transact(store, group_id, work)
     return await one(store, group_id, key)
@@ -200,5 +210,6 @@ async def delete(store: Store, group_id: str, key: str) -> None:
         await tx.unlink(kind, [ext])
         holder.updated_at = timefmt.now()
         await tx.save(holder, [])
+        await changes.record_current(tx, "unlink", kind, holder.hub_id, key_link=key)
 
     await transact(store, group_id, work)

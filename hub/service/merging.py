@@ -19,8 +19,8 @@ from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.payload import MergeAsk
 from hub.model.record import Group, Record
+from hub.service import changes, reading, references
 from hub.service import ids as idsvc
-from hub.service import reading, references
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -68,6 +68,7 @@ async def merge(
         Snapshot.of(fresh),
     )
     await tx.put_merge(entry)
+    await changes.record(tx, "merge", collection.name, fresh, merged=entry.merged, merge_id=entry.merge_id)
     return fresh, entry
 
 
@@ -185,6 +186,8 @@ async def unmerge(
         entry.undone = Undo(now, actor)
         await tx.put_merge(entry)
         fresh = await tx.get(collection.name, entry.members)
+        for hub_id in entry.members:
+            await changes.record(tx, "unmerge", collection.name, fresh[hub_id], merge_id=entry.merge_id)
         return [fresh[h] for h in entry.members], entry
 
     return await transact(store, group_id, work)

@@ -22,10 +22,15 @@ class View:
     total: int | None = None
 
 
+def no_group(group_id: str) -> NotFound:
+    """The one answer for a group that does not exist and for one the caller is not connected to."""
+    return NotFound(f"no group {group_id}")
+
+
 async def group_or_404(store: Store, group_id: str) -> Group:
     group = await store.group(group_id)
     if group is None:
-        raise NotFound(f"no group {group_id}")
+        raise no_group(group_id)
     return group
 
 

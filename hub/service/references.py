@@ -10,6 +10,7 @@ from hub.model import timefmt
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.record import Group, Record
+from hub.service import changes
 from hub.service import ids as idsvc
 from hub.store.base import Transaction
 
@@ -40,6 +41,7 @@ async def resolve(
             ensure_one_per_app([*record.ids, *new], records=[record.hub_id])
             record.updated_at = timefmt.now()
             await tx.save(record, new)
+            await changes.record_current(tx, "link", target.name, record.hub_id)
         resolved[name] = record.hub_id
     return resolved
 
@@ -61,4 +63,5 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
         placeholder=True,
     )
     await tx.insert(record)
+    await changes.record(tx, "create", target.name, record, placeholder=True)
     return record.hub_id

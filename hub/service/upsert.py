@@ -12,8 +12,8 @@ from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.merge import merged_ids
 from hub.model.record import Group, Record, Write
+from hub.service import changes, directions, merging, reading, references
 from hub.service import ids as idsvc
-from hub.service import merging, reading, references
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -66,6 +66,7 @@ async def _apply(
             raise NotFound(f"no {collection.name} record {anchor}")
         hub_ids = [anchor, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
+    write = await directions.inbound(tx, collection.name, matched, ids, write)
     refs = await references.resolve(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}
     status = values.pop("status", None)
@@ -83,6 +84,7 @@ async def _apply(
             ids,
         )
         await tx.insert(record)
+        await changes.record(tx, "create", collection.name, record)
         return Outcome(record, created=True)
     if len(matched) > 1:
         why = await merging.matches(tx, settings, group, collection, matched, ids, hub_ids)
@@ -97,8 +99,9 @@ async def _apply(
     record.status = status or record.status
     record.updated_at = now
     await tx.save(record, [e for e in held if e not in record.ids])
-    fresh = await tx.get(collection.name, [record.hub_id])
-    return Outcome(fresh[record.hub_id], created=created)
+    fresh = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]
+    await changes.record(tx, "create" if created else "update", collection.name, fresh)
+    return Outcome(fresh, created=created)
 
 
 async def archive(
@@ -112,4 +115,5 @@ async def archive(
         current.status = "ARCHIVED"
         current.updated_at = timefmt.now()
         await tx.save(current, [])
+        await changes.record(tx, "archive", collection.name, current)
     return await reading.view(store, group, collection, [current])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from hub.model.access import ApiKey, Connection
+from hub.model.change import Change
 from hub.model.collections import Collection
+from hub.model.connect import Directions
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
+from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
+from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 
 
@@ -66,6 +71,51 @@ class Transaction(Protocol):
     async def put_merge(self, entry: MergeEntry) -> None:
         """Record a merge, or replace the entry with the same id (e.g. once it is undone)."""
 
+    async def add_change(self, change: Change) -> int:
+        """Append `change` to the group's feed; its seq (set on it and returned) orders the feed by commit.
+
+        The contract the feed's cursors rest on: once a reader sees seq N, no change with a
+        lower seq may commit later (else a reader past N skips it). SQLite's single writer
+        gives this for free; sqlite_sync.add_change says what a store with concurrent
+        writers must do instead.
+        """
+
+    async def integration(self, name: str) -> Integration | None:
+        """The group's integration of that name."""
+
+    async def outbound_integrations(self, collection: str) -> Sequence[Integration]:
+        """The group's outbound integrations of a collection (what a change of it may be enqueued for)."""
+
+    async def put_integration(self, integration: Integration, new: bool) -> None:
+        """Store an integration: `new` inserts (IdTaken if the name is taken), otherwise replaces."""
+
+    async def delete_integration(self, name: str) -> None:
+        """Drop the integration and everything queued for it."""
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        """Add items to their integrations' queues; each gets its number (`item`)."""
+
+    async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        """Ready items whose `available_at` has come, the longest waiting first."""
+
+    async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        """Leased items whose lease ran out."""
+
+    async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
+        """The integration's items of these numbers, in any state (unknown numbers are left out)."""
+
+    async def update_items(self, items: Sequence[QueueItem]) -> None:
+        """Store the state, attempts, availability, lease and last error of these items."""
+
+    async def remove_items(self, integration: str, items: Sequence[int]) -> None:
+        """Take items off the queue (delivered)."""
+
+    async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
+        """Remember, per field, which ways it syncs with the app holding `ext` on its record (others kept)."""
+
+    async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
+        """The per-field directions set for these apps' ids (ids with none are left out)."""
+
 
 class Store(Protocol):
     """A record store; every lookup it offers is an index lookup.
@@ -105,3 +155,50 @@ class Store(Protocol):
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         """A page of live records and the total matching (None when not counted)."""
+
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
+        """From one snapshot: the group's horizon (its newest pruned seq, 0 if none: a reader behind it
+        missed changes) and its changes with seq above `after`, oldest first."""
+
+    async def prune_changes(self, before: str) -> int:
+        """Drop the changes recorded before this time (and every older one of their group); how many."""
+
+    async def integrations(self, group_id: str) -> Sequence[Integration]:
+        """The group's integrations by name."""
+
+    async def integration(self, group_id: str, name: str) -> Integration | None:
+        """One integration of the group."""
+
+    async def webhook_integrations(self) -> Sequence[Integration]:
+        """Every integration, in any group, that has a webhook (what the delivery task serves)."""
+
+    async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
+        """The integration's dead items numbered above `after`, in order."""
+
+    async def field_sync(
+        self, group_id: str, collection: str, ids: Sequence[ExternalId]
+    ) -> dict[ExternalId, dict[str, Directions]]:
+        """As `Transaction.field_sync`, outside a transaction."""
+
+    # --- access: API keys and the groups each app is connected to -------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        """Store a new key; its key id is fresh."""
+
+    async def key(self, key_id: str) -> ApiKey | None:
+        """A key by its id, revoked or not (a primary-key lookup: authentication depends on it)."""
+
+    async def keys(self) -> Sequence[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
+        """Mark a live key revoked; False if no live key has this id."""
+
+    async def connect(self, connection: Connection) -> Connection:
+        """Connect an app to a group; if it already is, nothing changes and the stored connection is returned."""
+
+    async def disconnect(self, provider: str, group_id: str) -> bool:
+        """Remove an app's connection to a group; False if there was none."""
+
+    async def connections(self, provider: str | None = None) -> Sequence[Connection]:
+        """The connections of one app (an index lookup), or of every app, by provider then group."""

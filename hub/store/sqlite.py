@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -18,13 +18,20 @@ from typing import Any, TypeVar
 import orjson
 
 from hub.model import timefmt
+from hub.model.access import ApiKey, Connection
+from hub.model.change import Change
 from hub.model.collections import Collection
+from hub.model.connect import Directions
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
+from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
+from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
+from hub.store import sqlite_access as access
 from hub.store import sqlite_idmap as idmap
+from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
@@ -108,7 +115,7 @@ class SQLiteStore:
         self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = await self._write(lambda _: _connect(self.path), connected=False)
-        await self._write(lambda c: c.executescript(SCHEMA))
+        await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
 
     async def close(self) -> None:
         self._readers.shutdown(wait=True)
@@ -201,6 +208,67 @@ class SQLiteStore:
 
         return await self._read(page)
 
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
+        return await self._read(sqlite_sync.changes, group_id, after, limit)
+
+    async def prune_changes(self, before: str) -> int:
+        async with self._write_lock:
+            return await self._write(lambda c: _in_transaction(c, sqlite_sync.prune_changes, before))
+
+    async def integrations(self, group_id: str) -> Sequence[Integration]:
+        return await self._read(sqlite_sync.integrations, group_id)
+
+    async def integration(self, group_id: str, name: str) -> Integration | None:
+        return await self._read(sqlite_sync.integration, group_id, name)
+
+    async def webhook_integrations(self) -> Sequence[Integration]:
+        return await self._read(sqlite_sync.webhook_integrations)
+
+    async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
+        return await self._read(sqlite_sync.dead_items, group_id, integration, after, limit)
+
+    async def field_sync(
+        self, group_id: str, collection: str, ids: Sequence[ExternalId]
+    ) -> dict[ExternalId, dict[str, Directions]]:
+        return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
+
+    async def add_key(self, key: ApiKey) -> None:
+        async with self._write_lock:
+            await self._write(lambda c: access.add_key(c, key))
+
+    async def key(self, key_id: str) -> ApiKey | None:
+        return await self._read(access.key, key_id)
+
+    async def keys(self) -> Sequence[ApiKey]:
+        return await self._read(access.keys)
+
+    async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
+        async with self._write_lock:
+            return await self._write(lambda c: access.revoke_key(c, key_id, revoked_at))
+
+    async def connect(self, connection: Connection) -> Connection:
+        async with self._write_lock:
+            return await self._write(lambda c: access.connect(c, connection))
+
+    async def disconnect(self, provider: str, group_id: str) -> bool:
+        async with self._write_lock:
+            return await self._write(lambda c: access.disconnect(c, provider, group_id))
+
+    async def connections(self, provider: str | None = None) -> Sequence[Connection]:
+        return await self._read(access.connections, provider)
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` on the writer connection as one transaction of its own."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
 
 class SQLiteTransaction:
     """Writes on the writer thread inside one BEGIN IMMEDIATE … COMMIT."""
@@ -262,6 +330,45 @@ class SQLiteTransaction:
 
     async def put_merge(self, entry: MergeEntry) -> None:
         await self._run(idmap.put_merge, entry)
+
+    async def add_change(self, change: Change) -> int:
+        return await self._run(sqlite_sync.add_change, change)
+
+    async def integration(self, name: str) -> Integration | None:
+        return await self._run(sqlite_sync.integration, self.group_id, name)
+
+    async def outbound_integrations(self, collection: str) -> Sequence[Integration]:
+        return await self._run(sqlite_sync.outbound_integrations, self.group_id, collection)
+
+    async def put_integration(self, integration: Integration, new: bool) -> None:
+        await self._run(sqlite_sync.put_integration, integration, new)
+
+    async def delete_integration(self, name: str) -> None:
+        await self._run(sqlite_sync.delete_integration, self.group_id, name)
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        await self._run(sqlite_sync.enqueue, list(items))
+
+    async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        return await self._run(sqlite_sync.due_items, self.group_id, integration, now, limit)
+
+    async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        return await self._run(sqlite_sync.expired_items, self.group_id, integration, now, limit)
+
+    async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
+        return await self._run(sqlite_sync.queued_items, self.group_id, integration, list(items))
+
+    async def update_items(self, items: Sequence[QueueItem]) -> None:
+        await self._run(sqlite_sync.update_items, list(items))
+
+    async def remove_items(self, integration: str, items: Sequence[int]) -> None:
+        await self._run(sqlite_sync.remove_items, self.group_id, integration, list(items))
+
+    async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
+        await self._run(sqlite_sync.set_field_sync, self.group_id, collection, ext, dict(directions))
+
+    async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
+        return await self._run(sqlite_sync.field_sync, self.group_id, collection, list(ids))
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:

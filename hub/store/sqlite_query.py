@@ -64,13 +64,28 @@ CREATE TABLE IF NOT EXISTS merge_members (
     merge_seq INTEGER NOT NULL REFERENCES merges (seq),
     PRIMARY KEY (hub_id, merge_seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    provider TEXT,
+    secret_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS connections (
+    provider TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (provider, group_id)
+) WITHOUT ROWID;
 """
 """External ids are unique per group and collection, and one app holds one id per
 record: both are UNIQUE constraints, so no race can break them. The rows of
 `external_ids` are the key links too; their indexes serve a search by provider (and
 the list of providers), by external id alone, or the whole group in link order. A
 merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
-it involved, so a record's merges are an index lookup."""
+it involved, so a record's merges are an index lookup. An API key keeps only
+the hash of its secret; an app holds one realm per group it is connected to."""
 
 _COLUMNS = {"id": "r.hub_id", "status": "r.status", "created_at": "r.created_at", "updated_at": "r.updated_at"}
 _OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}

@@ -50,6 +50,13 @@ def test_the_problem_shape_is_locked(client: TestClient) -> None:
         ("POST", f"{BASE}/people", {"people": {"id": ["x"]}}, 422, ["id.0"]),
         ("POST", f"{BASE}/people", {"people": {"id": [ext("a", "1") | {"extra": "1"}]}}, 422, ["extra"]),
         ("POST", f"{BASE}/people", {"people": {"status": "DELETED"}}, 422, ["status"]),
+        (
+            "POST",
+            f"{BASE}/organizations",
+            b'{"organizations": {"number_of_employees": 18446744073709551616}}',
+            422,
+            ["number_of"],
+        ),
         ("POST", f"{BASE}/people?$top=1", {"people": {}}, 400, ["$top"]),
         ("PUT", f"{BASE}/people/x", {"people": {}}, 404, ["x"]),
         ("DELETE", f"{BASE}/people/x", None, 404, ["x"]),

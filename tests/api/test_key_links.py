@@ -11,6 +11,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.model.key_link import stable_id
 from tests.api.records import BASE, app_ids, create, ext, get
+from tests.conftest import admin_client
 
 SF = ext("salesforce", "eu", "0012D")
 HS = ext("hubspot", "7", "h-1")
@@ -49,7 +50,7 @@ def test_integration_systems_are_the_hub_and_every_provider_holding_a_link(clien
 def test_system_ids_stay_the_same_across_restarts(settings: Settings) -> None:
     numbers = []
     for _ in range(2):
-        with TestClient(create_app(settings)) as client:
+        with admin_client(create_app(settings)) as client:
             if not numbers:
                 create(client, "organizations", SF, name="Acme")
             numbers.append(client.get("/api/v2/integration_systems").json())

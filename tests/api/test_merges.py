@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.app import create_app
-from hub.config import Settings
 from tests.api.records import BASE, IDS, app_ids, create, ext, get
+from tests.conftest import Keys
 
 SF = ext("salesforce", "eu", "a")
 HS = ext("hubspot", "7", "b")
@@ -49,7 +47,7 @@ def test_the_oldest_survives_and_takes_every_id(client: TestClient) -> None:
     assert out["dry_run"] is False
     entry = out["merge"]
     assert entry["survivor"] == a["id"] and sorted(entry["merged"]) == sorted([b["id"], c["id"]])
-    assert entry["trigger"] == "request" and entry["actor"] == "anonymous"
+    assert entry["trigger"] == "request" and entry["actor"].startswith("admin (key hk_")
     by = {m["record"]: m["by"] for m in entry["matched"]}
     assert by[b["id"]] == [HS]
     assert by[c["id"]][0]["id"] == c["id"] and by[a["id"]][0]["id"] == a["id"]
@@ -166,7 +164,7 @@ def test_an_upsert_merge_is_recorded_with_the_ids_that_matched(client: TestClien
     response = client.post(f"{BASE}/organizations", json={"organizations": {"id": [SF, HS], "notes": "both"}})
     assert response.json()["merged"] == [b["id"]]
     [entry] = history(client, b["id"])
-    assert entry["trigger"] == "upsert" and entry["actor"] == "anonymous"
+    assert entry["trigger"] == "upsert" and entry["actor"].startswith("admin (key hk_")
     assert entry["matched"] == [{"record": a["id"], "by": [SF]}, {"record": b["id"], "by": [HS]}]
     assert entry["requested"] == {"notes": "both"}
     before = {s["id"]: s for s in entry["before"]}
@@ -204,7 +202,7 @@ def test_undo_restores_records_ids_fields_and_references(client: TestClient) -> 
     assert [k["internal_id"] for k in links] == [b["id"]]
 
     [recorded] = history(client, a["id"])
-    assert recorded["undone"]["actor"] == "anonymous" and recorded["undone"]["at"] >= recorded["at"]
+    assert recorded["undone"]["actor"].startswith("admin (key hk_") and recorded["undone"]["at"] >= recorded["at"]
     assert history(client, b["id"]) == [recorded]
     again = unmerge(client, a["id"], entry["id"], status=409)
     assert "undone already" in again["detail"]
@@ -299,27 +297,17 @@ def test_unmerge_requests_are_checked(client: TestClient) -> None:
     assert client.post(f"{BASE}/people/{a['id']}/unmerge", json={"merge_id": entry["id"]}).status_code == 404
 
 
-class _Actor:
-    """Stands in for authentication: names the caller on every request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["actor"] = "app:billing"
-        await self.app(scope, receive, send)
-
-
-def test_the_actor_comes_from_the_request(settings: Settings) -> None:
-    app = create_app(settings)
-    app.add_middleware(_Actor)
-    with TestClient(app) as client:
-        a = create(client, "organizations", SF, name="Acme")
-        b = create(client, "organizations", HS, name="Acme Inc")
-        entry = merge(client, a["id"], b["id"])["merge"]
-        assert entry["actor"] == "app:billing"
-        assert unmerge(client, a["id"], entry["id"])["merge"]["undone"]["actor"] == "app:billing"
+def test_the_actor_is_the_key_that_asked(client: TestClient, keys: Keys) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    billing = keys.new("billing")
+    keys.connect("billing", BASE.split("/")[-1], "1")
+    headers = {"Authorization": f"Bearer {billing.token}"}
+    merged = client.post(f"{BASE}/organizations/{a['id']}/merge", json={"records": [b["id"]]}, headers=headers)
+    entry = merged.json()["merge"]
+    assert entry["actor"] == f"billing (key {billing.key.key_id})"
+    undone = client.post(f"{BASE}/organizations/{a['id']}/unmerge", json={"merge_id": entry["id"]}, headers=headers)
+    assert undone.json()["merge"]["undone"]["actor"] == entry["actor"]
 
 
 def test_references_to_a_merged_away_record_read_as_the_survivor(client: TestClient) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from tests.e2e.server import TOKEN, Server
+
 BASE = "/api/v2/race"
 IDS = {"CONNEC-EXTERNAL-IDS": "true"}
 EXPECTED = {("salesforce", "a"), ("hubspot", "b"), ("zoho", "c")}
@@ -29,7 +31,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--store", f"sqlite:///{tmp_path}/hub.db"]
@@ -39,13 +41,15 @@ def server(tmp_path: Path) -> Iterator[str]:
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if httpx.get(f"{url}/api/v2/entity_types").status_code == 200:
+                    if httpx.get(f"{url}/openapi.json").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
                 time.sleep(0.1)
-            yield url
+            found = TOKEN.search((tmp_path / "server.log").read_text())
+            assert found, "the first start prints the admin key"
+            yield Server(url, found.group(1))
         finally:
             process.terminate()
             process.wait(timeout=15)
@@ -70,8 +74,8 @@ def _read_once(client: httpx.Client, problems: list[str], states: Counter[str]) 
         problems.append(f"zoho id c: {one.status_code} {one.text}")
 
 
-def test_readers_never_see_a_merge_half_done(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=30) as client:
+def test_readers_never_see_a_merge_half_done(server: Server) -> None:
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
         a = client.post(f"{BASE}/organizations", json={"organizations": {"name": "A", "id": [_ext("salesforce", "a")]}})
         b_ids = [_ext("hubspot", "b"), _ext("zoho", "c")]
         b = client.post(f"{BASE}/organizations", json={"organizations": {"name": "B", "id": b_ids}})
@@ -83,7 +87,7 @@ def test_readers_never_see_a_merge_half_done(server: str) -> None:
     done = threading.Event()
 
     def reader() -> None:
-        with httpx.Client(base_url=server, timeout=30) as client:
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
             while not done.is_set():
                 _read_once(client, problems, states)
                 shown = client.get(f"{BASE}/people/{person['people']['id']}").json()["people"]["organization_id"]
@@ -94,7 +98,7 @@ def test_readers_never_see_a_merge_half_done(server: str) -> None:
     for thread in readers:
         thread.start()
     try:
-        with httpx.Client(base_url=server, timeout=30) as client:
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
             for _ in range(CYCLES):
                 merged = client.post(f"{BASE}/organizations/{a_id}/merge", json={"records": [b_id]})
                 assert merged.status_code == 200, merged.text

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx2
 
-from tests.e2e.server import running_hub
+from tests.e2e.server import Server, running_hub
 
 ROUNDS = 25
 RACERS = 12
@@ -19,8 +19,8 @@ def ext(provider: str, id_: str) -> dict[str, str]:
     return {"realm": "1", "provider": provider, "id": id_}
 
 
-async def race(base: str, bodies: list[dict[str, Any]]) -> list[httpx2.Response]:
-    async with httpx2.AsyncClient(base_url=base, timeout=30) as client:
+async def race(hub: Server, bodies: list[dict[str, Any]]) -> list[httpx2.Response]:
+    async with httpx2.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client:
         return await asyncio.gather(
             *(
                 client.post("/api/v2/g1/people", json={"people": b}, headers={"CONNEC-EXTERNAL-IDS": "true"})
@@ -40,9 +40,9 @@ def holders(db: Path) -> list[tuple[str, str, int]]:
 
 def test_racing_creates_of_one_id_make_one_record(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
-    with running_hub(db) as base:
+    with running_hub(db) as hub:
         for n in range(ROUNDS):
-            responses = asyncio.run(race(base, [{"id": [ext("crm", str(n))], "notes": str(i)} for i in range(RACERS)]))
+            responses = asyncio.run(race(hub, [{"id": [ext("crm", str(n))], "notes": str(i)} for i in range(RACERS)]))
             assert sorted(r.status_code for r in responses) == [200] * (RACERS - 1) + [201]
             assert len({r.json()["people"]["id"][-1]["id"] for r in responses}) == 1
     counts = holders(db)
@@ -51,11 +51,11 @@ def test_racing_creates_of_one_id_make_one_record(tmp_path: Path) -> None:
 
 def test_racing_partial_and_joining_ids_end_in_one_record(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
-    with running_hub(db) as base:
+    with running_hub(db) as hub:
         for n in range(ROUNDS):
             crm, erp = ext("crm", str(n)), ext("erp", str(n))
             bodies = [{"id": [crm]}, {"id": [erp]}, {"id": [crm, erp]}] * (RACERS // 3)
-            responses = asyncio.run(race(base, bodies))
+            responses = asyncio.run(race(hub, bodies))
             assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
         with sqlite3.connect(db) as conn:
             live = conn.execute("SELECT COUNT(*) FROM records WHERE merged_into IS NULL").fetchone()[0]

@@ -1,0 +1,99 @@
+"""Every request is authenticated here, and a group the caller is not connected to answers 404 here.
+
+Keys travel as HTTP Basic (`key_id:secret`, as Connec! clients send them) or as
+`Authorization: Bearer <key_id>.<secret>`. The group of a request is found by
+matching the app's own route table, so every route with a `{group_id}` is covered,
+including routes added later. The caller lands on `request.state.principal`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.api.problems import error_response
+from hub.errors import Unauthorized
+from hub.model.access import Principal
+from hub.service.access import Authenticator
+from hub.service.reading import no_group
+
+PUBLIC_PATHS = frozenset({"/openapi.json"})
+"""Paths served without a key: nothing in them depends on, or tells of, any group."""
+CHALLENGE = 'Basic realm="hub", Bearer realm="hub"'
+MAX_HEADER = 512
+
+
+def credentials(header: str) -> tuple[str, str] | None:
+    """(key id, secret) from an Authorization header, or None if it is not one of the two forms."""
+    if len(header) > MAX_HEADER:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        key_id, sep, secret = decoded.partition(":")
+    elif scheme.lower() == "bearer":
+        key_id, sep, secret = value.partition(".")
+    else:
+        return None
+    return (key_id, secret) if sep and key_id and secret else None
+
+
+def principal(request: Request) -> Principal:
+    """The authenticated caller of a request."""
+    who: Principal = request.state.principal
+    return who
+
+
+def group_of(routes: list[BaseRoute], scope: Scope) -> str | None:
+    """The `{group_id}` of the route this request goes to, matched as the router will match it."""
+    partial: str | None = None
+    for route in routes:
+        match, child = route.matches(scope)
+        group_id = child.get("path_params", {}).get("group_id")
+        if match == Match.FULL:
+            return str(group_id) if group_id is not None else None
+        if match == Match.PARTIAL and partial is None:
+            partial = group_id
+    return partial
+
+
+class AuthMiddleware:
+    """401 without a live key; 404, exactly as for a missing group, for a group the key's app is not connected to."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        hub = scope["app"]
+        header = Headers(scope=scope).get("authorization")
+        authenticator: Authenticator = hub.state.authenticator
+        found = credentials(header) if header is not None else None
+        who = await authenticator.authenticate(*found) if found else None
+        if who is None:
+            if header is None:
+                detail = "this request needs an API key: Authorization: Basic (key id and secret) or Bearer"
+            elif found is None:
+                detail = "malformed Authorization header: use Basic (key id, secret) or Bearer <key id>.<secret>"
+            else:
+                detail = "the key is unknown or revoked, or the secret is wrong"
+            await error_response(Unauthorized(detail), {"www-authenticate": CHALLENGE})(scope, receive, send)
+            return
+        group_id = group_of(hub.routes, scope)
+        if group_id is not None and not who.sees(group_id):
+            await error_response(no_group(group_id))(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["principal"], state["actor"] = who, who.actor
+        await self.app(scope, receive, send)

@@ -1,0 +1,52 @@
+"""The change feed: `GET /api/v2/{group_id}/changes?since=<cursor>&limit=N`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.api import context
+from hub.api.json import JSONResponse
+from hub.config import Settings
+from hub.model import timefmt
+from hub.model.change import Change, cursor
+from hub.model.query import _integer, check_params
+from hub.model.record import Group
+from hub.service import changes
+
+PARAMS = frozenset({"since", "limit"})
+
+
+def render(group: Group, hub_provider: str, change: Change) -> dict[str, Any]:
+    """One change: the record's hub id, its whole id array (the hub's own last) as it was after the change."""
+    own = {"realm": group.channel_id, "provider": hub_provider, "id": change.hub_id}
+    return {
+        "cursor": cursor(group.group_id, change.seq),
+        "kind": change.kind,
+        "collection": change.collection,
+        "id": change.hub_id,
+        "ids": [*(e.as_json() for e in change.ids), own],
+        "at": timefmt.display(change.at),
+        "details": change.details,
+    }
+
+
+async def list_changes(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    group_id = context.group_id(request)
+    check_params(request.query_params, PARAMS)
+    limit = _integer(request.query_params, "limit", settings.default_top, 1, settings.max_top)
+    found = await changes.page(request.app.state.store, group_id, request.query_params.get("since"), limit)
+    return JSONResponse(
+        {
+            "changes": [render(found.group, settings.hub_provider, c) for c in found.changes],
+            "cursor": found.cursor,
+            "more": found.more,
+        }
+    )
+
+
+ROUTES = [Route("/api/v2/{group_id}/changes", list_changes, methods=["GET"])]

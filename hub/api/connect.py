@@ -1,0 +1,32 @@
+"""Connect (seed 004): `POST /api/v2/{group_id}/{collection}/{id}/connect`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.api import context
+from hub.api.auth import principal
+from hub.api.json import read_json
+from hub.config import Settings
+from hub.model.connect import parse_connect
+from hub.model.query import parse_read
+from hub.service import connect
+
+APP = frozenset({"opts[provider]", "opts[realm]"})
+
+
+async def connect_record(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    group_id, collection = context.group_id(request), context.collection(request)
+    read = parse_read(collection, request.query_params, APP)
+    body = await read_json(request, settings.max_body_bytes)
+    asked = parse_connect(collection, body)
+    principal(request).ensure_may_claim(group_id, [asked.ext, *asked.write.claimed()], settings.hub_provider)
+    store = request.app.state.store
+    await connect.connect(store, settings, group_id, collection, request.path_params["id"], read.app, body)
+    return Response(status_code=204)
+
+
+ROUTES = [Route("/api/v2/{group_id}/{collection}/{id}/connect", connect_record, methods=["POST"])]

@@ -1,0 +1,115 @@
+"""Integration definitions: `/api/v2/{group_id}/integrations[/{name}]` and `…/{name}/consent`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.api import context
+from hub.api.auth import principal
+from hub.api.json import JSONResponse, read_json
+from hub.api.params import flag
+from hub.model import timefmt
+from hub.model.integration import Integration
+from hub.model.query import check_params
+from hub.service import integrations
+
+OVERRIDE = frozenset({"override"})
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def render(integration: Integration) -> dict[str, Any]:
+    """The definition as set, the webhook without its secret, and when it was created, changed, consented."""
+    out = integration.definition.model_dump()
+    if integration.definition.webhook is not None:
+        out["webhook"] = {"url": integration.definition.webhook.url}
+    out["created_at"] = timefmt.display(integration.created_at)
+    out["updated_at"] = timefmt.display(integration.updated_at)
+    out["consented_at"] = timefmt.display(integration.consented_at) if integration.consented_at else None
+    return out
+
+
+def _name(request: Request) -> str:
+    return str(request.path_params["name"])
+
+
+def owned(endpoint: Endpoint) -> Endpoint:
+    """Guard an endpoint of one integration: an app reaches only its own integrations, the admin every one."""
+
+    async def guarded(request: Request) -> Response:
+        who = principal(request)
+        if not who.admin:
+            group_id = context.group_id(request)
+            found = await integrations.get(request.app.state.store, group_id, _name(request))
+            app = found.definition
+            who.ensure_own_app(group_id, app.provider, app.realm, "use the integrations")
+        return await endpoint(request)
+
+    return guarded
+
+
+def _check_app(request: Request, group_id: str, body: Any) -> None:
+    """403 if a definition names an app (provider and realm) other than the caller's."""
+    if isinstance(body, dict) and ("provider" in body or "realm" in body):
+        who = principal(request)
+        provider, realm = body.get("provider", who.provider), body.get("realm", who.realms.get(group_id))
+        who.ensure_own_app(group_id, str(provider), str(realm), "define an integration")
+
+
+async def list_integrations(request: Request) -> Response:
+    check_params(request.query_params, frozenset())
+    found = await integrations.all_of(request.app.state.store, context.group_id(request))
+    return JSONResponse({"integrations": [render(i) for i in found]})
+
+
+async def create_integration(request: Request) -> Response:
+    group_id = context.group_id(request)
+    check_params(request.query_params, frozenset())
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    _check_app(request, group_id, body)
+    created = await integrations.create(request.app.state.store, group_id, body)
+    location = f"{request.url.path}/{created.name}"
+    return JSONResponse(render(created), status_code=201, headers={"location": location})
+
+
+async def get_integration(request: Request) -> Response:
+    check_params(request.query_params, frozenset())
+    found = await integrations.get(request.app.state.store, context.group_id(request), _name(request))
+    return JSONResponse(render(found))
+
+
+async def update_integration(request: Request) -> Response:
+    group_id = context.group_id(request)
+    override = flag(request, "override", OVERRIDE)
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    _check_app(request, group_id, body)
+    changed = await integrations.update(request.app.state.store, group_id, _name(request), body, override)
+    return JSONResponse(render(changed))
+
+
+async def delete_integration(request: Request) -> Response:
+    group_id = context.group_id(request)
+    override = flag(request, "override", OVERRIDE)
+    await integrations.delete(request.app.state.store, group_id, _name(request), override)
+    return Response(status_code=204)
+
+
+async def consent(request: Request) -> Response:
+    check_params(request.query_params, frozenset())
+    given = await integrations.consent(request.app.state.store, context.group_id(request), _name(request))
+    return JSONResponse(render(given))
+
+
+BASE = "/api/v2/{group_id}/integrations"
+ROUTES = [
+    Route(BASE, list_integrations, methods=["GET"]),
+    Route(BASE, create_integration, methods=["POST"]),
+    Route(BASE + "/{name}", owned(get_integration), methods=["GET"]),
+    Route(BASE + "/{name}", owned(update_integration), methods=["PUT"]),
+    Route(BASE + "/{name}", owned(delete_integration), methods=["DELETE"]),
+    Route(BASE + "/{name}/consent", owned(consent), methods=["POST"]),
+]

@@ -1,0 +1,259 @@
+"""The OpenAPI paths of the id map (integration systems, entity types, key links) and of merges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
+from hub.config import Settings
+from hub.model.collections import COLLECTIONS
+from hub.model.fields import MAX_IDS
+from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
+
+TEXT = {"type": "string", "minLength": 1, "maxLength": 255}
+NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31}
+NO_CONTENT = {"description": "done; no body"}
+
+
+def _link_query(name: str) -> dict[str, Any]:
+    if name in ("integration_entity_type_id", "integration_system_id"):
+        return param(name, "query", NUMBER, "the number `entity_types` or `integration_systems` gives it")
+    if name in ("created_after", "created_before"):
+        return param(name, "query", {"type": "string", "format": "date-time"}, "linked after or before this moment")
+    return param(name, "query", TEXT, "must match")
+
+
+def _schemas(schemas: dict[str, Any]) -> None:
+    link_in = KeyLinkIn.model_json_schema(ref_template=REF)
+    schemas["KeyLinkIn"] = link_in
+    schemas["KeyLink"] = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "the link's own id: its entity type and external id, encoded"},
+            "entity_type": {"enum": list(COLLECTIONS)},
+            "integration_entity_type_id": {"type": "integer"},
+            "internal_id": {"type": "string", "description": "the hub id of the record holding the external id"},
+            "provider": {"type": "string"},
+            "integration_system_id": {"type": "integer"},
+            "realm": {"type": "string"},
+            "external_id": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["id", "entity_type", "internal_id", "provider", "realm", "external_id", "created_at"],
+    }
+    schemas["MergeEntry"] = {
+        "type": "object",
+        "description": "one merge as recorded: who, when, why (the ids that matched), and every record before it",
+        "properties": {"id": {"type": "string"}, "actor": {"type": "string"}, "survivor": {"type": "string"}},
+    }
+
+
+def _key_link_paths(settings: Settings) -> dict[str, Any]:
+    group = param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1")
+    link = param("link_id", "path", {"type": "string", "minLength": 1}, "a key link's id")
+    one = {"type": "object", "properties": {"key_links": schema_ref("KeyLink")}, "required": ["key_links"]}
+    body = {
+        "required": True,
+        **json_body(
+            {
+                "oneOf": [
+                    schema_ref("KeyLinkIn"),
+                    {"type": "object", "properties": {"key_links": schema_ref("KeyLinkIn")}, "required": ["key_links"]},
+                ]
+            }
+        ),
+    }
+    page = {
+        "type": "object",
+        "properties": {
+            "key_links": {"type": "array", "items": schema_ref("KeyLink")},
+            "pagination": {"type": "object"},
+        },
+        "required": ["key_links", "pagination"],
+    }
+    window = [
+        param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
+        param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "links to skip"),
+    ]
+    search = [_link_query(n) for n in sorted(SEARCH_PARAMS - {"$top", "$skip"})]
+    tags = ["key_links"]
+    return {
+        "/api/v2/{group_id}/key_links": {
+            "parameters": [group],
+            "get": {
+                "operationId": "search_key_links",
+                "tags": tags,
+                "summary": "Search the group's key links by any of their parts",
+                "parameters": [*search, *window],
+                "responses": responses({200: ("a page of links", page)}, READ_ERRORS),
+            },
+            "post": {
+                "operationId": "create_key_link",
+                "tags": tags,
+                "summary": "Link an app id to an existing record",
+                "requestBody": body,
+                "responses": responses({201: ("the new link", one)}, WRITE_ERRORS),
+            },
+            "put": {
+                "operationId": "move_named_key_link",
+                "tags": tags,
+                "summary": "Move the link the body names to the record `internal_id`",
+                "requestBody": body,
+                "responses": responses({200: ("the moved link", one)}, WRITE_ERRORS),
+            },
+            "delete": {
+                "operationId": "delete_named_key_link",
+                "tags": tags,
+                "summary": "Unlink the id the query names; the record stays",
+                "parameters": [
+                    _link_query(n) if n != "id" else param(n, "query", TEXT, "a link id") for n in sorted(IDENTIFYING)
+                ],
+                "responses": {"204": NO_CONTENT, **responses({}, (*READ_ERRORS, 403, 422))},
+            },
+        },
+        "/api/v2/{group_id}/key_links/{link_id}": {
+            "parameters": [group, link],
+            "get": {
+                "operationId": "get_key_link",
+                "tags": tags,
+                "summary": "One key link",
+                "responses": responses({200: ("the link", one)}, READ_ERRORS),
+            },
+            "put": {
+                "operationId": "move_key_link",
+                "tags": tags,
+                "summary": "Move the link to the record `internal_id`",
+                "requestBody": body,
+                "responses": responses({200: ("the moved link", one)}, WRITE_ERRORS),
+            },
+            "delete": {
+                "operationId": "delete_key_link",
+                "tags": tags,
+                "summary": "Unlink the id; the record stays",
+                "responses": {"204": NO_CONTENT, **responses({}, (*READ_ERRORS, 403))},
+            },
+        },
+    }
+
+
+def _global_paths() -> dict[str, Any]:
+    def listing(key: str, items: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {key: {"type": "array", "items": items}}, "required": [key]}
+
+    system = {
+        "type": "object",
+        "properties": {"integration_system_id": {"type": "integer"}, "system_name": {"type": "string"}},
+    }
+    kind = {
+        "type": "object",
+        "properties": {"integration_entity_type_id": {"type": "integer"}, "entity_type_name": {"type": "string"}},
+    }
+    return {
+        "/api/v2/integration_systems": {
+            "get": {
+                "operationId": "list_integration_systems",
+                "tags": ["key_links"],
+                "summary": "The providers: the hub's own and those holding ids (an app sees its own and the hub's)",
+                "parameters": [param("system_name", "query", {"type": "string"}, "only this one (any case)")],
+                "responses": responses({200: ("the systems", listing("integration_systems", system))}, (400, 401)),
+            }
+        },
+        "/api/v2/entity_types": {
+            "get": {
+                "operationId": "list_entity_types",
+                "tags": ["key_links"],
+                "summary": "The collections",
+                "parameters": [param("entity_type_name", "query", {"type": "string"}, "only this one (any case)")],
+                "responses": responses({200: ("the entity types", listing("entity_types", kind))}, (400, 401)),
+            }
+        },
+    }
+
+
+def _merge_paths(name: str) -> dict[str, Any]:
+    prefix = name.title()
+    base = f"/api/v2/{{group_id}}/{name}/{{id}}"
+    common = [
+        param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1"),
+        param(
+            "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
+        ),
+        param("opts[provider]", "query", TEXT, "an app: the path id is that app's"),
+        param("opts[realm]", "query", TEXT, "the app's realm"),
+    ]
+    record_ref = {"oneOf": [{"type": "string", "minLength": 1}, schema_ref("IdArray")]}
+    merge_body = {
+        "type": "object",
+        "properties": {
+            "records": {"type": "array", "items": record_ref, "minItems": 1, "maxItems": MAX_IDS},
+            "fields": schema_ref(f"{prefix}Write"),
+            "dry_run": {"type": "boolean"},
+        },
+        "required": ["records"],
+        "additionalProperties": False,
+    }
+    merged = {
+        "type": "object",
+        "properties": {
+            name: schema_ref(f"{prefix}Record"),
+            "merge": schema_ref("MergeEntry"),
+            "dry_run": {"type": "boolean"},
+        },
+        "required": [name, "merge", "dry_run"],
+    }
+    undone = {
+        "type": "object",
+        "properties": {
+            name: {"type": "array", "items": schema_ref(f"{prefix}Record")},
+            "merge": schema_ref("MergeEntry"),
+        },
+        "required": [name, "merge"],
+    }
+    history = {"type": "object", "properties": {"merges": {"type": "array", "items": schema_ref("MergeEntry")}}}
+    unmerge_body = {
+        "type": "object",
+        "properties": {"merge_id": {"type": "string", "minLength": 1}},
+        "required": ["merge_id"],
+        "additionalProperties": False,
+    }
+    tags = [name]
+    return {
+        f"{base}/merge": {
+            "parameters": common,
+            "post": {
+                "operationId": f"merge_{name}",
+                "tags": tags,
+                "summary": "Merge other records into this one (or preview it with dry_run)",
+                "requestBody": {"required": True, **json_body(merge_body)},
+                "responses": responses({200: ("the survivor and the merge", merged)}, WRITE_ERRORS),
+            },
+        },
+        f"{base}/merges": {
+            "parameters": common,
+            "get": {
+                "operationId": f"merge_history_{name}",
+                "tags": tags,
+                "summary": "Every merge this record took part in",
+                "responses": responses({200: ("the merges", history)}, READ_ERRORS),
+            },
+        },
+        f"{base}/unmerge": {
+            "parameters": common,
+            "post": {
+                "operationId": f"unmerge_{name}",
+                "tags": tags,
+                "summary": "Undo a merge: the merged-away records come back with their own ids",
+                "requestBody": {"required": True, **json_body(unmerge_body)},
+                "responses": responses({200: ("the records restored", undone)}, WRITE_ERRORS),
+            },
+        },
+    }
+
+
+def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
+    """Every path of the id map and of merges; adds the schemas they use to `schemas`."""
+    _schemas(schemas)
+    out = {**_global_paths(), **_key_link_paths(settings)}
+    for name in COLLECTIONS:
+        out.update(_merge_paths(name))
+    return out

@@ -1,0 +1,39 @@
+"""Pieces of the OpenAPI description shared by its modules: references, bodies, parameters, error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+REF = "#/components/schemas/{model}"
+ERRORS = {
+    400: "The request is malformed: a parameter, header or body that cannot be read.",
+    401: "No key, a malformed Authorization header, or a key that is unknown, revoked or has another secret.",
+    403: "The key's app may not add or claim one of the ids (named in `id`).",
+    404: "No such group (or one the key's app is not connected to), collection or record.",
+    409: "The write would give one record two ids of the same app, or ids of several records to one reference.",
+    413: "The body, or the batch, is over its limit.",
+    410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
+    415: "The body is not declared as JSON.",
+    422: "The body is well-formed but breaks the collection's model; `errors` names each field.",
+}
+READ_ERRORS = (400, 401, 404)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
+
+
+def schema_ref(component: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=component)}
+
+
+def json_body(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {"content": {media: {"schema": schema}}}
+
+
+def param(name: str, where: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
+
+
+def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {str(code): {"description": text, **json_body(schema)} for code, (text, schema) in ok.items()}
+    for code in errors:
+        out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    return out

@@ -1,0 +1,211 @@
+"""The OpenAPI paths of sync: the change feed, integrations, their outbound queues, and connect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
+from hub.api.queue import LeaseIn, RetryIn, SettleIn
+from hub.config import Settings
+from hub.model.collections import COLLECTIONS
+from hub.model.connect import ConnectIn
+from hub.model.integration import Definition
+
+GROUP = param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1")
+NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
+NO_CONTENT = {"description": "done; no body"}
+OBJECT = {"type": "object"}
+OWN_ERRORS = (*WRITE_ERRORS,)
+"""An integration's own endpoints: 403 when it is another app's."""
+
+
+def _schemas(schemas: dict[str, Any]) -> None:
+    for model in (Definition, ConnectIn, LeaseIn, SettleIn, RetryIn):
+        found = model.model_json_schema(ref_template=REF)
+        schemas.update(found.pop("$defs", {}))
+        schemas[model.__name__] = found
+    schemas["Integration"] = {
+        "type": "object",
+        "description": "the definition as set (the webhook without its secret), and when it was made and changed",
+        "properties": {
+            "name": {"type": "string"},
+            "provider": {"type": "string"},
+            "realm": {"type": "string"},
+            "created_at": {"type": "string"},
+            "updated_at": {"type": "string"},
+        },
+        "required": ["name", "provider", "realm"],
+    }
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, **json_body(schema)}
+
+
+def _feed(settings: Settings) -> dict[str, Any]:
+    change = {
+        "type": "object",
+        "properties": {
+            "cursor": {"type": "string"},
+            "kind": {"enum": ["create", "update", "merge", "unmerge", "archive", "link", "unlink"]},
+            "collection": {"enum": list(COLLECTIONS)},
+            "id": {"type": "string"},
+            "ids": schema_ref("IdArray"),
+            "at": {"type": "string"},
+            "details": OBJECT,
+        },
+        "required": ["cursor", "kind", "collection", "id", "ids", "at"],
+    }
+    page = {
+        "type": "object",
+        "properties": {
+            "changes": {"type": "array", "items": change},
+            "cursor": {"type": ["string", "null"]},
+            "more": {"type": "boolean"},
+        },
+        "required": ["changes", "more"],
+    }
+    return {
+        "/api/v2/{group_id}/changes": {
+            "parameters": [GROUP],
+            "get": {
+                "operationId": "list_changes",
+                "tags": ["sync"],
+                "summary": "Every write to the group's records in commit order, from a cursor",
+                "parameters": [
+                    param("since", "query", {"type": "string"}, "the cursor to resume from"),
+                    param(
+                        "limit", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"
+                    ),
+                ],
+                "responses": responses({200: ("a page of changes", page)}, (*READ_ERRORS, 410)),
+            },
+        }
+    }
+
+
+def _integrations() -> dict[str, Any]:
+    one = schema_ref("Integration")
+    listing = {"type": "object", "properties": {"integrations": {"type": "array", "items": one}}}
+    override = param("override", "query", {"enum": ["true", "false"]}, "true: change a managed or locked one anyway")
+    base = "/api/v2/{group_id}/integrations"
+    return {
+        base: {
+            "parameters": [GROUP],
+            "get": {
+                "operationId": "list_integrations",
+                "tags": ["sync"],
+                "summary": "The group's integrations, by name",
+                "responses": responses({200: ("the integrations", listing)}, READ_ERRORS),
+            },
+            "post": {
+                "operationId": "create_integration",
+                "tags": ["sync"],
+                "summary": "Define an integration (an app: only for itself)",
+                "requestBody": _body(schema_ref("Definition")),
+                "responses": responses({201: ("the integration", one)}, WRITE_ERRORS),
+            },
+        },
+        base + "/{name}": {
+            "parameters": [GROUP, NAME],
+            "get": {
+                "operationId": "get_integration",
+                "tags": ["sync"],
+                "summary": "One integration",
+                "responses": responses({200: ("the integration", one)}, (*READ_ERRORS, 403)),
+            },
+            "put": {
+                "operationId": "update_integration",
+                "tags": ["sync"],
+                "summary": "Change some fields of an integration",
+                "parameters": [override],
+                "requestBody": _body(OBJECT),
+                "responses": responses({200: ("the integration", one)}, OWN_ERRORS),
+            },
+            "delete": {
+                "operationId": "delete_integration",
+                "tags": ["sync"],
+                "summary": "Drop an integration and its queue",
+                "parameters": [override],
+                "responses": {"204": NO_CONTENT, **responses({}, OWN_ERRORS)},
+            },
+        },
+        base + "/{name}/consent": {
+            "parameters": [GROUP, NAME],
+            "post": {
+                "operationId": "consent_integration",
+                "tags": ["sync"],
+                "summary": "Record the app's consent",
+                "responses": responses({200: ("the integration", one)}, OWN_ERRORS),
+            },
+        },
+    }
+
+
+def _queue(settings: Settings) -> dict[str, Any]:
+    base = "/api/v2/{group_id}/integrations/{name}"
+
+    def operation(op: str, summary: str, body: str | None, answer: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "operationId": op,
+            "tags": ["sync"],
+            "summary": summary,
+            "responses": responses({200: ("done", answer)}, OWN_ERRORS),
+        }
+        if body is not None:
+            out["requestBody"] = _body(schema_ref(body), required=body == "SettleIn")
+        return out
+
+    settled = {"type": "object", "properties": {"refused": {"type": "array"}}}
+    window = [
+        param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**62}, "items numbered above this"),
+        param("limit", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "how many"),
+    ]
+    return {
+        base + "/lease": {
+            "parameters": [GROUP, NAME],
+            "post": operation("lease", "Lease a batch of the queue's items", "LeaseIn", OBJECT),
+        },
+        base + "/ack": {"parameters": [GROUP, NAME], "post": operation("ack", "Ack leased items", "SettleIn", settled)},
+        base + "/fail": {
+            "parameters": [GROUP, NAME],
+            "post": operation("fail", "Fail leased items; they come back later", "SettleIn", settled),
+        },
+        base + "/dead": {
+            "parameters": [GROUP, NAME],
+            "get": {**operation("list_dead", "The items past max_attempts", None, OBJECT), "parameters": window},
+        },
+        base + "/dead/retry": {
+            "parameters": [GROUP, NAME],
+            "post": operation("retry_dead", "Put dead items back in the queue", "RetryIn", OBJECT),
+        },
+    }
+
+
+def _connect(name: str) -> dict[str, Any]:
+    return {
+        f"/api/v2/{{group_id}}/{name}/{{id}}/connect": {
+            "parameters": [
+                GROUP,
+                param("id", "path", {"type": "string", "minLength": 1}, "a hub id, or an app's id with opts[...]"),
+                param("opts[provider]", "query", {"type": "string", "minLength": 1}, "an app: the path id is its"),
+                param("opts[realm]", "query", {"type": "string", "minLength": 1}, "the app's realm"),
+            ],
+            "post": {
+                "operationId": f"connect_{name}",
+                "tags": [name],
+                "summary": "Link the record to an app's record and set values with their sync directions",
+                "requestBody": _body(schema_ref("ConnectIn")),
+                "responses": {"204": NO_CONTENT, **responses({}, WRITE_ERRORS)},
+            },
+        }
+    }
+
+
+def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
+    """Every path of sync; adds the schemas they use to `schemas`."""
+    _schemas(schemas)
+    out = {**_feed(settings), **_integrations(), **_queue(settings)}
+    for name in COLLECTIONS:
+        out.update(_connect(name))
+    return out

@@ -1,0 +1,41 @@
+"""Query flags and JSON bodies shared by the group-level surfaces (integrations, queue)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from hub.api.json import read_json
+from hub.errors import BadRequest
+from hub.model.payload import problems, raise_invalid
+from hub.model.query import check_params
+
+
+def flag(request: Request, name: str, allowed: frozenset[str]) -> bool:
+    """A `true`/`false` query parameter (false when absent); other parameters than `allowed` are a 400."""
+    check_params(request.query_params, allowed)
+    raw = request.query_params.get(name, "false")
+    if raw not in ("true", "false"):
+        raise BadRequest(f"{name} is true or false, not {raw!r}")
+    return raw == "true"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], body: Any) -> M:
+    """A request body as `model`, or a 422 naming each wrong field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise_invalid(problems(error))
+        raise
+
+
+async def optional_json(request: Request, limit: int) -> Any:
+    """The JSON body, or an empty object when the request has none."""
+    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return {}
+    return await read_json(request, limit)

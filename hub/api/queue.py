@@ -1,0 +1,162 @@
+"""An outbound integration's queue: `…/integrations/{name}/lease|ack|fail|dead|dead/retry`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub.api import context
+from hub.api.integrations import owned
+from hub.api.json import JSONResponse, read_json
+from hub.api.params import optional_json, validated
+from hub.api.render import Renderer
+from hub.config import Settings
+from hub.errors import Invalid
+from hub.model import timefmt
+from hub.model.change import cursor
+from hub.model.collections import COLLECTIONS
+from hub.model.query import _integer, check_params
+from hub.model.queue import QueueItem
+from hub.service import outbound
+from hub.service.outbound import Delivery, Settled
+
+Numbers = Annotated[list[int], Field(min_length=1, max_length=1000)]
+
+
+class LeaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    seconds: Annotated[int, Field(ge=1)] | None = None
+    limit: Annotated[int, Field(ge=1)] | None = None
+
+
+class SettleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    lease: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    items: Numbers
+    error: Annotated[str, StringConstraints(max_length=1000)] = "failed (no reason given)"
+
+
+class RetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: Numbers | None = None
+
+
+def render_item(delivery: Delivery, item: QueueItem, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "item": item.item,
+        "kind": item.kind,
+        "cursor": cursor(delivery.group.group_id, item.change_seq),
+        "changed_at": timefmt.display(item.changed_at),
+        "attempt": item.attempts + 1,
+        "collection": item.collection,
+        "record": record,
+    }
+
+
+def render_delivery(delivery: Delivery, hub_provider: str) -> list[dict[str, Any]]:
+    """Each item with its record as the app reads it: id arrays (so it finds its own ids), and every field
+    but those that do not sync to the app."""
+    renderers = {
+        name: Renderer(view, COLLECTIONS[name], hub_provider, True, None) for name, view in delivery.views.items()
+    }
+    out = []
+    for item, record in delivery.items:
+        shown = renderers[item.collection].record(record)
+        hidden = delivery.hidden.get(record.hub_id, frozenset())
+        out.append(render_item(delivery, item, {k: v for k, v in shown.items() if k not in hidden}))
+    return out
+
+
+def _dead(group_id: str, item: QueueItem) -> dict[str, Any]:
+    return {
+        "item": item.item,
+        "kind": item.kind,
+        "cursor": cursor(group_id, item.change_seq),
+        "changed_at": timefmt.display(item.changed_at),
+        "collection": item.collection,
+        "id": item.hub_id,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+    }
+
+
+def _settled(settled: Settled, done: str) -> dict[str, Any]:
+    return {done: settled.done, "refused": settled.refused}
+
+
+async def lease(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    group_id = context.group_id(request)
+    check_params(request.query_params, frozenset())
+    asked = validated(LeaseIn, await optional_json(request, settings.max_body_bytes))
+    if asked.seconds is not None and asked.seconds > settings.max_lease_seconds:
+        raise Invalid(
+            f"seconds: a lease lasts at most {settings.max_lease_seconds} seconds",
+            errors=[{"field": "seconds", "message": f"at most {settings.max_lease_seconds}"}],
+        )
+    store = request.app.state.store
+    given = await outbound.lease(store, settings, group_id, request.path_params["name"], asked.seconds, asked.limit)
+    delivery = await outbound.delivery(store, given.integration, given.items)
+    return JSONResponse(
+        {
+            "lease": given.lease_id,
+            "expires_at": timefmt.display(given.until),
+            "items": render_delivery(delivery, settings.hub_provider),
+        }
+    )
+
+
+async def _settle_body(request: Request) -> tuple[str, SettleIn]:
+    group_id = context.group_id(request)
+    check_params(request.query_params, frozenset())
+    return group_id, validated(SettleIn, await read_json(request, request.app.state.settings.max_body_bytes))
+
+
+async def ack(request: Request) -> Response:
+    group_id, body = await _settle_body(request)
+    name = request.path_params["name"]
+    settled = await outbound.ack(request.app.state.store, group_id, name, body.lease, body.items)
+    return JSONResponse(_settled(settled, "acked"))
+
+
+async def fail(request: Request) -> Response:
+    group_id, body = await _settle_body(request)
+    settings: Settings = request.app.state.settings
+    name = request.path_params["name"]
+    settled = await outbound.fail(request.app.state.store, settings, group_id, name, body.lease, body.items, body.error)
+    return JSONResponse(_settled(settled, "failed"))
+
+
+async def list_dead(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    group_id = context.group_id(request)
+    check_params(request.query_params, frozenset({"after", "limit"}))
+    after = _integer(request.query_params, "after", 0, 0, 2**62)
+    limit = _integer(request.query_params, "limit", settings.default_top, 1, settings.max_top)
+    items = await outbound.dead(request.app.state.store, group_id, request.path_params["name"], after, limit)
+    return JSONResponse({"dead": [_dead(group_id, i) for i in items]})
+
+
+async def retry_dead(request: Request) -> Response:
+    group_id = context.group_id(request)
+    check_params(request.query_params, frozenset())
+    body = validated(RetryIn, await optional_json(request, request.app.state.settings.max_body_bytes))
+    retried = await outbound.retry(request.app.state.store, group_id, request.path_params["name"], body.items)
+    return JSONResponse({"retried": retried})
+
+
+BASE = "/api/v2/{group_id}/integrations/{name}"
+ROUTES = [
+    Route(BASE + "/lease", owned(lease), methods=["POST"]),
+    Route(BASE + "/ack", owned(ack), methods=["POST"]),
+    Route(BASE + "/fail", owned(fail), methods=["POST"]),
+    Route(BASE + "/dead", owned(list_dead), methods=["GET"]),
+    Route(BASE + "/dead/retry", owned(retry_dead), methods=["POST"]),
+]

@@ -1,0 +1,52 @@
+"""An entry of the change feed, and the opaque cursor a reader resumes from."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hub.errors import BadRequest
+from hub.model.ids import ExternalId
+
+Kind = Literal["create", "update", "archive", "merge", "unmerge", "link", "unlink"]
+KINDS: tuple[Kind, ...] = ("create", "update", "archive", "merge", "unmerge", "link", "unlink")
+
+
+@dataclass
+class Change:
+    """One write to one record, as committed. `seq` is 0 until the store assigns it."""
+
+    group_id: str
+    kind: Kind
+    collection: str
+    hub_id: str
+    ids: list[ExternalId]
+    at: str
+    details: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+
+_PREFIX = "c1"
+
+
+def cursor(group_id: str, seq: int) -> str:
+    """The position just after change `seq` of this group, as an opaque string."""
+    raw = f"{_PREFIX}:{seq}:{group_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def position(group_id: str, text: str) -> int:
+    """The sequence number a cursor stands after; 400 if it is malformed or another group's."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        prefix, seq, owner = raw.split(":", 2)
+        number = int(seq)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest(f"since: {text[:40]!r} is not a cursor this hub handed out") from None
+    if prefix != _PREFIX or number < 0:
+        raise BadRequest(f"since: {text[:40]!r} is not a cursor this hub handed out")
+    if owner != group_id:
+        raise BadRequest("since: this cursor belongs to another group's change feed")
+    return number

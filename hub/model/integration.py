@@ -1,0 +1,167 @@
+"""An integration definition (seed 003's FinanceKey fields): what it is, and every rule it must keep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from hub.errors import Conflict, HubError, Invalid
+from hub.model.collections import COLLECTIONS
+from hub.model.fields import Text
+from hub.model.filter import Node, parse_filter
+from hub.model.ids import IdPart
+from hub.model.payload import problems, raise_invalid
+from hub.model.query import bind_filter
+
+Direction = Literal["inbound", "outbound"]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\x00-\x1f]+$")
+]
+MAX_SCHEDULE = 31 * 24 * 3600
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
+class Webhook(BaseModel):
+    """Where the hub POSTs batches of the queue, and the secret it signs them with (never shown back)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_url)]
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
+
+
+class Definition(BaseModel):
+    """What a client sets; the defaults are what an integration gets when a field is left out."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name
+    entity: Annotated[str, StringConstraints(min_length=1, max_length=450)]
+    direction: Direction
+    provider: IdPart
+    realm: IdPart
+    filter: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    default_schedule: Annotated[int, Field(ge=0, le=MAX_SCHEDULE)] = 0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    parallel: Annotated[int, Field(ge=1, le=16)] = 1
+    include_update: bool = False
+    continuous: bool = False
+    consent_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "none"
+    managed: bool = False
+    allow_schedule_change: bool = True
+    notes: Text | None = None
+    webhook: Webhook | None = None
+
+    @property
+    def app(self) -> tuple[str, str]:
+        return (self.provider, self.realm)
+
+
+@dataclass
+class Integration:
+    """A definition as stored in a group, with what the hub keeps about it."""
+
+    group_id: str
+    definition: Definition
+    created_at: str
+    updated_at: str
+    consented_at: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def needs_consent(self) -> bool:
+        """A consent flow is named and the app has not consented yet: nothing is handed out."""
+        return self.definition.consent_type != "none" and self.consented_at is None
+
+
+@lru_cache(maxsize=512)
+def bound_filter(entity: str, text: str) -> Node:
+    """The parsed filter, checked against the entity's fields (cached: every write evaluates it)."""
+    return bind_filter(COLLECTIONS[entity], parse_filter(text))
+
+
+def _rules(definition: Definition) -> list[dict[str, str]]:
+    """The seed's cross-field rules, and the ones each effect needs."""
+    d = definition
+    errors = []
+    if d.entity not in COLLECTIONS:
+        errors.append({"field": "entity", "message": f"no collection {d.entity!r}; one of {', '.join(COLLECTIONS)}"})
+    elif d.filter is not None and d.filter.strip():
+        try:
+            bound_filter(d.entity, d.filter)
+        except HubError as error:
+            errors.append({"field": "filter", "message": error.detail})
+    outbound_only = ("include_update", "continuous", "webhook")
+    if d.direction == "inbound":
+        for name in outbound_only:
+            if getattr(d, name):
+                errors.append({"field": name, "message": "only outbound integrations have it"})
+    if d.continuous and not d.include_update:
+        errors.append({"field": "continuous", "message": "needs include_update: a continuous integration re-sends"})
+    if d.continuous and d.default_schedule == 0:
+        errors.append({"field": "default_schedule", "message": "a continuous integration needs a schedule above 0"})
+    return errors
+
+
+def parse_definition(body: Any) -> Definition:
+    """A validated definition, or a 422 listing every field that is wrong."""
+    if not isinstance(body, dict):
+        raise Invalid("an integration must be a JSON object")
+    try:
+        definition = Definition.model_validate(body)
+    except ValidationError as error:
+        raise_invalid(problems(error))
+        raise
+    errors = _rules(definition)
+    if errors:
+        raise_invalid(errors)
+    return definition
+
+
+def updated(stored: Definition, changes: Any) -> Definition:
+    """The stored definition with a partial update applied (a given `webhook` replaces the old one)."""
+    if not isinstance(changes, dict):
+        raise Invalid("an integration update must be a JSON object")
+    if "name" in changes and changes["name"] != stored.name:
+        raise Invalid(
+            "name: an integration is addressed by its name and cannot be renamed; create a new one",
+            errors=[{"field": "name", "message": "cannot be changed"}],
+        )
+    return parse_definition({**stored.model_dump(), **changes})
+
+
+def check_locks(stored: Definition, new: Definition, override: bool) -> None:
+    """`managed`: only the schedule may change; `allow_schedule_change` false: the schedule may not.
+
+    `override` (the operator's) lifts both.
+    """
+    if override:
+        return
+    changed = sorted(name for name in Definition.model_fields if getattr(stored, name) != getattr(new, name))
+    if stored.managed and set(changed) - {"default_schedule"}:
+        raise Conflict(
+            f"{stored.name!r} is managed: only its default_schedule can be changed here (asked: {', '.join(changed)})",
+            fields=changed,
+        )
+    if "default_schedule" in changed and not stored.allow_schedule_change:
+        raise Conflict(f"{stored.name!r} does not allow its schedule to be changed (allow_schedule_change is false)")
+
+
+def filter_of(definition: Definition) -> Node | None:
+    """The definition's filter, parsed and bound; None when it has none."""
+    text = definition.filter
+    return bound_filter(definition.entity, text) if text is not None and text.strip() else None

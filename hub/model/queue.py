@@ -1,0 +1,96 @@
+"""An item of an outbound integration's queue, and how it moves: leased, acked, failed, dead, retried.
+
+States: `ready` (waiting, handed out once `available_at` has come), `leased` (handed
+out under `lease_id` until `lease_until`), `dead` (failed `max_attempts` times).
+An acked item leaves the queue, unless its integration is continuous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hub.model import timefmt
+from hub.model.change import Change
+from hub.model.integration import Definition
+
+State = Literal["ready", "leased", "dead"]
+
+
+@dataclass
+class QueueItem:
+    group_id: str
+    integration: str
+    change_seq: int
+    kind: str
+    collection: str
+    hub_id: str
+    changed_at: str
+    state: State = "ready"
+    attempts: int = 0
+    """Failed deliveries so far (an expired lease counts as one)."""
+    available_at: str = ""
+    lease_id: str | None = None
+    lease_until: str | None = None
+    last_error: str | None = None
+    item: int = 0
+    """Assigned by the store when the item is enqueued."""
+
+
+def wanted(definition: Definition, change: Change) -> bool:
+    """Whether an outbound integration takes this kind of change (its filter is checked apart).
+
+    Creates always; every other kind (update, merge, archive, link…) only with
+    `include_update`. A placeholder's creation is not sent: it holds nothing but ids,
+    and its filling-in arrives as a create.
+    """
+    if change.details.get("placeholder"):
+        return False
+    return change.kind == "create" or definition.include_update
+
+
+def enqueued(change: Change, integration: str) -> QueueItem:
+    return QueueItem(
+        change.group_id,
+        integration,
+        change.seq,
+        change.kind,
+        change.collection,
+        change.hub_id,
+        change.at,
+        available_at=change.at,
+    )
+
+
+def backoff(attempts: int, base: float, cap: float) -> float:
+    """Seconds to wait before the next try after `attempts` failures: base, 2·base, 4·base… up to cap."""
+    return float(min(cap, base * 2 ** max(attempts - 1, 0)))
+
+
+def lease(item: QueueItem, lease_id: str, until: str) -> None:
+    item.state, item.lease_id, item.lease_until = "leased", lease_id, until
+
+
+def fail(item: QueueItem, now: str, error: str, max_attempts: int, base: float, cap: float) -> None:
+    """One more failed try: back to the queue after the backoff, or dead after `max_attempts`."""
+    item.attempts += 1
+    item.last_error = error[:1000]
+    item.lease_id = item.lease_until = None
+    if item.attempts >= max_attempts:
+        item.state = "dead"
+    else:
+        item.state = "ready"
+        item.available_at = timefmt.shift(now, backoff(item.attempts, base, cap))
+
+
+def rearm(item: QueueItem, now: str, schedule: int) -> None:
+    """A continuous integration's delivered item: due again `schedule` seconds from now, with a clean slate."""
+    item.state, item.attempts, item.last_error = "ready", 0, None
+    item.lease_id = item.lease_until = None
+    item.available_at = timefmt.shift(now, schedule)
+
+
+def revive(item: QueueItem, now: str) -> None:
+    """A dead item retried by hand: due now, its attempts counted from zero."""
+    item.state, item.attempts = "ready", 0
+    item.available_at = now

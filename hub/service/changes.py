@@ -1,0 +1,78 @@
+"""The change feed: every write path records its change here, inside its own transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from hub.config import Settings
+from hub.errors import Gone
+from hub.model import timefmt
+from hub.model.change import Change, Kind, cursor, position
+from hub.model.record import Group, Record
+from hub.service import outbound, reading
+from hub.store.base import Store, Transaction
+
+log = logging.getLogger("hub")
+
+
+async def record(tx: Transaction, kind: Kind, collection: str, record: Record, **details: Any) -> Change:
+    """Record one change of `record` (as it is after the change) in the transaction that makes it.
+
+    Being written by the same transaction, a change is never lost (the write committed
+    without it) nor a phantom (it committed without the write); so are the items it puts
+    on the outbound queues that want it.
+    """
+    change = Change(record.group_id, kind, collection, record.hub_id, list(record.ids), timefmt.now(), details)
+    await tx.add_change(change)
+    await outbound.enqueue(tx, change, record)
+    return change
+
+
+async def record_current(tx: Transaction, kind: Kind, collection: str, hub_id: str, **details: Any) -> Change:
+    """Record a change of the record as the transaction now holds it (ids included)."""
+    current = (await tx.get(collection, [hub_id]))[hub_id]
+    return await record(tx, kind, collection, current, **details)
+
+
+@dataclass
+class Page:
+    group: Group
+    changes: list[Change]
+    cursor: str
+    """Where the next page starts: after the last change here, or where this one started."""
+    more: bool
+
+
+async def page(store: Store, group_id: str, since: str | None, limit: int) -> Page:
+    """Up to `limit` changes after `since` (from the oldest kept when None); 410 if `since` was pruned."""
+    group = await reading.group_or_404(store, group_id)
+    after = position(group_id, since) if since is not None else 0
+    horizon, found = await store.changes(group_id, after, limit + 1)
+    if since is not None and after < horizon:
+        raise Gone(
+            "since: the changes after this cursor are older than the feed keeps; read the records afresh"
+            " and start again without `since`",
+            horizon=cursor(group_id, horizon),
+        )
+    shown = list(found[:limit])
+    last = shown[-1].seq if shown else max(after, horizon)
+    return Page(group, shown, cursor(group_id, last), more=len(found) > limit)
+
+
+async def prune(store: Store, settings: Settings, now: str | None = None) -> int:
+    """Drop the changes older than the retention setting; how many went."""
+    before = timefmt.shift(now or timefmt.now(), -settings.changes_retention_seconds)
+    return await store.prune_changes(before)
+
+
+async def prune_forever(store: Store, settings: Settings) -> None:
+    """The background task of the app's lifespan: prune every `prune_interval_seconds`, until cancelled."""
+    while True:
+        try:
+            await prune(store, settings)
+        except Exception:
+            log.exception("pruning the change feed failed; trying again later")
+        await asyncio.sleep(settings.prune_interval_seconds)

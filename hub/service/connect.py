@@ -1,0 +1,58 @@
+"""Connect (seed 004): link a record to an app's record, set values, and remember each field's sync directions.
+
+hub/service/directions.py is where those directions are then honoured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.config import Settings
+from hub.errors import Conflict, Invalid
+from hub.model import timefmt
+from hub.model.collections import Collection
+from hub.model.connect import parse_connect
+from hub.model.ids import ensure_one_per_app
+from hub.service import changes, reading, references
+from hub.service.transact import transact
+from hub.store.base import Store, Transaction
+
+
+async def connect(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    collection: Collection,
+    key: str,
+    app: tuple[str, str] | None,
+    body: Any,
+) -> None:
+    """Link the app's id to the record (409 as when adding an id), apply the values for the hub, keep directions."""
+    request = parse_connect(collection, body)
+    if request.ext.provider == settings.hub_provider:
+        raise Invalid(f"provider: {settings.hub_provider!r} is the hub itself, not an app")
+    group = await reading.group_or_404(store, group_id)
+    hub_id = (await reading.locate(store, group_id, collection, key, app)).hub_id
+
+    async def work(tx: Transaction) -> None:
+        record = (await tx.get(collection.name, [hub_id]))[hub_id]
+        holders = [r.hub_id for r in await tx.match(collection.name, [request.ext]) if r.hub_id != hub_id]
+        if holders:
+            raise Conflict(
+                f"{request.ext.provider} (realm {request.ext.realm}) id {request.ext.id} is linked to another"
+                f" {collection.name} record",
+                records=[hub_id, *holders],
+            )
+        new = [] if request.ext in record.ids else [request.ext]
+        ensure_one_per_app([*record.ids, *new], records=[hub_id])
+        refs = await references.resolve(tx, settings, group, collection, request.write.references)
+        values = {**request.write.fields, **refs}
+        record.status = values.pop("status", None) or record.status
+        record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
+        record.updated_at = timefmt.now()
+        await tx.save(record, new)
+        await tx.set_field_sync(collection.name, request.ext, request.directions)
+        details = {"connected": request.ext.as_json(), "fields": sorted(request.directions)}
+        await changes.record_current(tx, "link" if new else "update", collection.name, hub_id, **details)
+
+    await transact(store, group_id, work)

@@ -1,0 +1,77 @@
+"""Integration definitions of a group: list, create, get, update, delete, consent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hub.errors import Conflict, NotFound
+from hub.model import timefmt
+from hub.model.integration import Integration, check_locks, parse_definition, updated
+from hub.service import ids, reading
+from hub.store.base import IdTaken, Store, Transaction
+
+
+async def all_of(store: Store, group_id: str) -> Sequence[Integration]:
+    await reading.group_or_404(store, group_id)
+    return await store.integrations(group_id)
+
+
+async def get(store: Store, group_id: str, name: str) -> Integration:
+    found = await store.integration(group_id, name)
+    if found is None:
+        raise NotFound(f"no integration {name!r} in group {group_id}")
+    return found
+
+
+async def held(tx: Transaction, group_id: str, name: str) -> Integration:
+    """The integration, read inside a write transaction; 404 if there is none."""
+    found = await tx.integration(name)
+    if found is None:
+        raise NotFound(f"no integration {name!r} in group {group_id}")
+    return found
+
+
+async def create(store: Store, group_id: str, body: Any) -> Integration:
+    definition = parse_definition(body)
+    if await store.group(group_id) is None:  # created on first write, as upsert.group_for_write does
+        await store.ensure_group(group_id, ids.new_channel_id())
+    now = timefmt.now()
+    integration = Integration(group_id, definition, now, now)
+    try:
+        async with store.transaction(group_id) as tx:
+            await tx.put_integration(integration, new=True)
+    except IdTaken:
+        raise Conflict(f"an integration named {definition.name!r} exists already in group {group_id}") from None
+    return integration
+
+
+async def update(store: Store, group_id: str, name: str, body: Any, override: bool) -> Integration:
+    """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`."""
+    async with store.transaction(group_id) as tx:
+        integration = await held(tx, group_id, name)
+        definition = updated(integration.definition, body)
+        check_locks(integration.definition, definition, override)
+        integration.definition = definition
+        integration.updated_at = timefmt.now()
+        await tx.put_integration(integration, new=False)
+    return integration
+
+
+async def delete(store: Store, group_id: str, name: str, override: bool) -> None:
+    """Drop the integration and its queue; a managed one only with `override`."""
+    async with store.transaction(group_id) as tx:
+        integration = await held(tx, group_id, name)
+        if integration.definition.managed and not override:
+            raise Conflict(f"{name!r} is managed: it cannot be deleted here")
+        await tx.delete_integration(name)
+
+
+async def consent(store: Store, group_id: str, name: str) -> Integration:
+    """Record that the app consented: from now on its queue is handed out (see `Integration.needs_consent`)."""
+    async with store.transaction(group_id) as tx:
+        integration = await held(tx, group_id, name)
+        if integration.consented_at is None:
+            integration.consented_at = integration.updated_at = timefmt.now()
+            await tx.put_integration(integration, new=False)
+    return integration

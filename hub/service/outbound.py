@@ -1,0 +1,230 @@
+"""The outbound queue of an integration: enqueue matching changes, lease, ack, fail, dead items, retry.
+
+Changes are enqueued by `enqueue`, which `changes.record` calls inside the write
+transaction of the change: the change and its queue items commit together, so an
+item is never lost nor enqueued twice, and the filter sees the record exactly as
+the change left it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from hub.config import Settings
+from hub.errors import Conflict
+from hub.model import queue, timefmt
+from hub.model.change import Change
+from hub.model.collections import COLLECTIONS
+from hub.model.integration import Integration, filter_of
+from hub.model.matching import matches
+from hub.model.queue import QueueItem
+from hub.model.record import Group, Record
+from hub.service import directions, integrations, reading
+from hub.service.integrations import held
+from hub.store.base import Store, Transaction
+
+REAP = 1000
+"""How many expired leases one lease call puts back at most (the rest go with the next calls)."""
+
+
+async def enqueue(tx: Transaction, change: Change, record: Record) -> None:
+    """Queue the change for every outbound integration that wants it and whose filter the record matches."""
+    items = []
+    for integration in await tx.outbound_integrations(change.collection):
+        definition = integration.definition
+        if queue.wanted(definition, change) and matches(COLLECTIONS[change.collection], record, filter_of(definition)):
+            items.append(queue.enqueued(change, definition.name))
+    if items:
+        await tx.enqueue(items)
+
+
+async def _queue_of(tx: Transaction, group_id: str, name: str) -> Integration:
+    return _outbound(await held(tx, group_id, name))
+
+
+def _outbound(integration: Integration) -> Integration:
+    if integration.definition.direction != "outbound":
+        raise Conflict(f"{integration.name!r} is an inbound integration: only outbound integrations have a queue")
+    return integration
+
+
+@dataclass
+class Lease:
+    integration: Integration
+    lease_id: str
+    until: str
+    items: list[QueueItem]
+
+
+async def lease(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    name: str,
+    seconds: int | None = None,
+    limit: int | None = None,
+    now: str | None = None,
+) -> Lease:
+    """Hand out up to `batch_size` (or `limit`) due items under one lease of `seconds`.
+
+    Items whose lease ran out first go back to the queue as failed tries, so they come
+    back after their backoff (or die); no item is handed out while a lease on it holds.
+    """
+    now = now or timefmt.now()
+    async with store.transaction(group_id) as tx:
+        integration = await _queue_of(tx, group_id, name)
+        if integration.needs_consent:
+            raise Conflict(
+                f"{name!r} waits for the app's consent ({integration.definition.consent_type}):"
+                f" POST …/integrations/{name}/consent first"
+            )
+        definition = integration.definition
+        expired = list(await tx.expired_items(name, now, REAP))
+        for item in expired:
+            queue.fail(item, now, "the lease ran out before an ack", definition.max_attempts, *_backoff(settings))
+        await tx.update_items(expired)
+        items = list(await tx.due_items(name, now, min(limit or definition.batch_size, definition.batch_size)))
+        lease_id = uuid.uuid4().hex
+        until = timefmt.shift(now, seconds or settings.lease_seconds)
+        for item in items:
+            queue.lease(item, lease_id, until)
+        await tx.update_items(items)
+    return Lease(integration, lease_id, until, items)
+
+
+def _backoff(settings: Settings) -> tuple[float, float]:
+    return float(settings.retry_backoff_seconds), float(settings.retry_backoff_max_seconds)
+
+
+@dataclass
+class Settled:
+    """Which items an ack or fail took, and why it refused the others."""
+
+    done: list[int] = field(default_factory=list)
+    refused: list[dict[str, object]] = field(default_factory=list)
+
+
+async def _held_items(
+    tx: Transaction, name: str, lease_id: str, numbers: Sequence[int], settled: Settled
+) -> list[QueueItem]:
+    """The items still held under `lease_id`: leased by it and not yet put back to the queue."""
+    found = {item.item: item for item in await tx.queued_items(name, numbers)}
+    out = []
+    for number in dict.fromkeys(numbers):
+        item = found.get(number)
+        if item is None:
+            settled.refused.append({"item": number, "reason": "no such item in this queue (acked already?)"})
+        elif item.state != "leased" or item.lease_id != lease_id:
+            reason = "not held under this lease: it ran out and the item went back to the queue"
+            settled.refused.append({"item": number, "reason": reason})
+        else:
+            out.append(item)
+    return out
+
+
+async def ack(
+    store: Store, group_id: str, name: str, lease_id: str, numbers: Sequence[int], now: str | None = None
+) -> Settled:
+    """Delivered: the items leave the queue; a continuous integration's come back after `default_schedule`
+    seconds, as long as their record still matches the filter.
+
+    An ack counts while the item is still held: after its lease ran out, until a new
+    lease call put it back to the queue.
+    """
+    now = now or timefmt.now()
+    settled = Settled()
+    async with store.transaction(group_id) as tx:
+        integration = await _queue_of(tx, group_id, name)
+        items = await _held_items(tx, name, lease_id, numbers, settled)
+        again = await _still_matching(tx, integration, items) if integration.definition.continuous else []
+        for item in again:
+            queue.rearm(item, now, integration.definition.default_schedule)
+        await tx.update_items(again)
+        await tx.remove_items(name, [i.item for i in items if i not in again])
+        settled.done = [i.item for i in items]
+    return settled
+
+
+async def _still_matching(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
+    node = filter_of(integration.definition)
+    out = []
+    for item in items:
+        current = (await tx.get(item.collection, [item.hub_id])).get(item.hub_id)
+        if current is not None and matches(COLLECTIONS[item.collection], current, node):
+            out.append(item)
+    return out
+
+
+async def fail(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    name: str,
+    lease_id: str,
+    numbers: Sequence[int],
+    error: str,
+    now: str | None = None,
+) -> Settled:
+    """Not delivered: each item comes back after its backoff, or is dead after `max_attempts` tries."""
+    now = now or timefmt.now()
+    settled = Settled()
+    async with store.transaction(group_id) as tx:
+        integration = await _queue_of(tx, group_id, name)
+        items = await _held_items(tx, name, lease_id, numbers, settled)
+        for item in items:
+            queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings))
+        await tx.update_items(items)
+        settled.done = [i.item for i in items]
+    return settled
+
+
+async def dead(store: Store, group_id: str, name: str, after: int, limit: int) -> list[QueueItem]:
+    _outbound(await integrations.get(store, group_id, name))
+    return list(await store.dead_items(group_id, name, after, limit))
+
+
+async def retry(
+    store: Store, group_id: str, name: str, numbers: Sequence[int] | None, now: str | None = None
+) -> list[int]:
+    """Put dead items (these, or up to 1000 of them when None) back in the queue, due now with 0 attempts."""
+    now = now or timefmt.now()
+    if numbers is None:
+        numbers = [i.item for i in await store.dead_items(group_id, name, 0, 1000)]
+    async with store.transaction(group_id) as tx:
+        await _queue_of(tx, group_id, name)
+        items = [i for i in await tx.queued_items(name, numbers) if i.state == "dead"]
+        for item in items:
+            queue.revive(item, now)
+        await tx.update_items(items)
+    return [i.item for i in items]
+
+
+@dataclass
+class Delivery:
+    """Leased items with the records they name as those are now (a merged-away one as its survivor)."""
+
+    group: Group
+    integration: Integration
+    items: list[tuple[QueueItem, Record]]
+    views: dict[str, reading.View]
+    hidden: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per hub id, the fields that do not sync to the integration's app (connect), to leave out."""
+
+
+async def delivery(store: Store, integration: Integration, items: Sequence[QueueItem]) -> Delivery:
+    group = await reading.group_or_404(store, integration.group_id)
+    by_collection: dict[str, list[str]] = {}
+    for item in items:
+        by_collection.setdefault(item.collection, []).append(item.hub_id)
+    found: dict[tuple[str, str], Record] = {}
+    views = {}
+    hidden: dict[str, frozenset[str]] = {}
+    for collection, hub_ids in by_collection.items():
+        records = await store.get(group.group_id, collection, hub_ids)
+        found.update({(collection, h): r for h, r in records.items()})
+        views[collection] = await reading.view(store, group, COLLECTIONS[collection], list(records.values()))
+        hidden.update(await directions.hidden(store, collection, list(records.values()), integration.definition.app))
+    pairs = [(item, found[(item.collection, item.hub_id)]) for item in items if (item.collection, item.hub_id) in found]
+    return Delivery(group, integration, pairs, views, hidden)

@@ -1,0 +1,126 @@
+"""Webhook delivery: the background task that POSTs each webhook integration's queue to its app, signed.
+
+Each batch is leased like an app's own lease (so a webhook and a pulling app never get
+the same item while a lease holds), POSTed as JSON with an HMAC-SHA256 signature of the
+body, and acked on a 2xx answer or failed otherwise (backoff, then dead after
+`max_attempts`). Up to `parallel` batches of one integration are in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import orjson
+
+from hub.config import Settings
+from hub.model.integration import Integration
+from hub.service import outbound
+from hub.service.outbound import Delivery
+from hub.store.base import Store
+
+log = logging.getLogger("hub")
+
+SIGNATURE = "X-Hub-Signature-256"
+Render = Callable[[Delivery], list[dict[str, Any]]]
+"""How the api layer shows leased items (the same shape as a lease's answer)."""
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body under the secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def _post(client: httpx2.AsyncClient, integration: Integration, lease: str, body: bytes) -> str | None:
+    """POST one batch; None when the app took it (2xx), else why not."""
+    webhook = integration.definition.webhook
+    if webhook is None:
+        return "the webhook was removed while its batch was on the way"
+    headers = {
+        "content-type": "application/json",
+        SIGNATURE: sign(webhook.secret, body),
+        "x-hub-integration": integration.name,
+        "x-hub-delivery": lease,
+    }
+    try:
+        response = await client.post(webhook.url, content=body, headers=headers)
+    except httpx2.HTTPError as error:
+        return f"webhook POST failed: {type(error).__name__}: {error}"
+    if 200 <= response.status_code < 300:
+        return None
+    return f"webhook answered HTTP {response.status_code}"
+
+
+async def deliver(
+    store: Store, settings: Settings, client: httpx2.AsyncClient, integration: Integration, render: Render
+) -> int:
+    """Send every due item of one integration, `parallel` batches at a time; how many were delivered.
+
+    One lease first: an idle integration costs one transaction a poll. When it finds
+    items, `parallel` workers each lease and send batches until the queue is empty.
+    """
+    seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
+    group_id, name = integration.group_id, integration.name
+    delivered = 0
+
+    async def send(lease: outbound.Lease) -> None:
+        nonlocal delivered
+        items = render(await outbound.delivery(store, lease.integration, lease.items))
+        body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
+        numbers = [i.item for i in lease.items]
+        error = await _post(client, lease.integration, lease.lease_id, body)
+        if error is None:
+            delivered += len((await outbound.ack(store, group_id, name, lease.lease_id, numbers)).done)
+        else:
+            await outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, error)
+
+    async def worker(first: outbound.Lease | None) -> None:
+        lease = first or await outbound.lease(store, settings, group_id, name, seconds=seconds)
+        while lease.items:
+            await send(lease)
+            lease = await outbound.lease(store, settings, group_id, name, seconds=seconds)
+
+    first = await outbound.lease(store, settings, group_id, name, seconds=seconds)
+    if first.items:
+        parallel = first.integration.definition.parallel
+        await asyncio.gather(worker(first), *(worker(None) for _ in range(parallel - 1)))
+    return delivered
+
+
+async def deliver_forever(store: Store, settings: Settings, render: Render) -> None:
+    """The background task of the app's lifespan: every `webhook_poll_seconds`, start a delivery for each
+    webhook integration that has none running, until cancelled."""
+    running: dict[tuple[str, str], asyncio.Task[int]] = {}
+    timeout = httpx2.Timeout(settings.webhook_timeout_seconds)
+    async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        try:
+            while True:
+                try:
+                    targets = await store.webhook_integrations()
+                except Exception:
+                    log.exception("listing the webhook integrations failed; trying again later")
+                    targets = []
+                for integration in targets:
+                    key = (integration.group_id, integration.name)
+                    if integration.needs_consent or key in running:
+                        continue
+                    task = asyncio.create_task(deliver(store, settings, client, integration, render))
+                    running[key] = task
+                    task.add_done_callback(functools.partial(_finished, running, key))
+                await asyncio.sleep(settings.webhook_poll_seconds)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+def _finished(running: dict[tuple[str, str], asyncio.Task[int]], key: tuple[str, str], task: asyncio.Task[int]) -> None:
+    running.pop(key, None)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("webhook delivery of %s/%s failed", *key, exc_info=task.exception())

@@ -1,0 +1,312 @@
+"""The SQLite side of sync: the change feed (and, below, what hangs off it), as functions of a connection.
+
+SQLiteStore and SQLiteTransaction call these on its reader threads or its single
+writer thread; nothing here opens a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from hub.model.change import Change
+from hub.model.connect import Directions
+from hub.model.ids import ExternalId
+from hub.model.integration import Definition, Integration
+from hub.model.queue import QueueItem
+
+SYNC_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    hub_id TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    details TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_group ON changes (group_id, seq);
+CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+CREATE TABLE IF NOT EXISTS change_horizons (
+    group_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS integrations (
+    group_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    webhook INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    consented_at TEXT,
+    PRIMARY KEY (group_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS integrations_entity ON integrations (group_id, entity, direction);
+CREATE INDEX IF NOT EXISTS integrations_webhook ON integrations (webhook) WHERE webhook = 1;
+CREATE TABLE IF NOT EXISTS outbound_items (
+    item INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    change_seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    hub_id TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    available_at TEXT NOT NULL,
+    lease_id TEXT,
+    lease_until TEXT,
+    last_error TEXT,
+    UNIQUE (group_id, integration, change_seq)
+);
+CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integration, state, available_at, item);
+CREATE INDEX IF NOT EXISTS outbound_leased ON outbound_items (group_id, integration, state, lease_until)
+    WHERE state = 'leased';
+CREATE TABLE IF NOT EXISTS field_sync (
+    group_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    ext_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    to_hub INTEGER NOT NULL,
+    to_app INTEGER NOT NULL,
+    PRIMARY KEY (group_id, collection, provider, realm, ext_id, field)
+) WITHOUT ROWID;
+"""
+"""`field_sync` is keyed by the app's external id, not the hub id, so the directions
+travel with the link when a merge moves it to the survivor.
+`changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
+after the newest entries were pruned; `change_horizons` keeps, per group, the
+newest seq pruned, so a cursor from before it can be told apart (410 Gone)."""
+
+
+def add_change(conn: sqlite3.Connection, change: Change) -> int:
+    """Append a change inside the caller's write transaction; its seq is commit order.
+
+    Why: every write runs on the store's one writer thread between BEGIN IMMEDIATE and
+    COMMIT, so write transactions never overlap. A transaction takes the next seq
+    while it holds the database's write lock and commits before the next one can take
+    any, so seq order is commit order; a rolled-back transaction gives its numbers
+    back before anyone saw them. A reader's snapshot therefore holds every change up
+    to some seq and none after: a page ending at seq N never lets a change below N
+    turn up later. A store with concurrent writers (MongoDB) cannot take a counter
+    on trust like this: T1 may take 5, T2 take 6 and commit first, and a reader past
+    6 would never see 5. It must make the counter a point of conflict (increment one
+    per-group counter document inside the transaction, so concurrent writers of a
+    group abort and retry and commit in counter order), or read the feed only up to
+    a watermark below which no transaction can still commit.
+    """
+    row = conn.execute(
+        "INSERT INTO changes (group_id, kind, collection, hub_id, ids, details, at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        (
+            change.group_id,
+            change.kind,
+            change.collection,
+            change.hub_id,
+            orjson.dumps([list(e) for e in change.ids]).decode(),
+            orjson.dumps(change.details).decode(),
+            change.at,
+        ),
+    ).fetchone()
+    change.seq = int(row[0])
+    return change.seq
+
+
+def changes(conn: sqlite3.Connection, group_id: str, after: int, limit: int) -> tuple[int, list[Change]]:
+    """The horizon and a page; the store reads them in one transaction, so a prune cannot fall between."""
+    horizon = conn.execute("SELECT seq FROM change_horizons WHERE group_id = ?", (group_id,)).fetchone()
+    rows = conn.execute(
+        "SELECT seq, group_id, kind, collection, hub_id, ids, details, at FROM changes"
+        " WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (group_id, after, limit),
+    ).fetchall()
+    return int(horizon[0]) if horizon else 0, [
+        Change(
+            group_id=r[1],
+            kind=r[2],
+            collection=r[3],
+            hub_id=r[4],
+            ids=[ExternalId(*e) for e in orjson.loads(r[5])],
+            details=orjson.loads(r[6]),
+            at=r[7],
+            seq=r[0],
+        )
+        for r in rows
+    ]
+
+
+def prune_changes(conn: sqlite3.Connection, before: str) -> int:
+    """Drop, per group, every change up to its newest one older than `before`; keep the horizon."""
+    cut = conn.execute("SELECT group_id, MAX(seq) FROM changes WHERE at < ? GROUP BY group_id", (before,)).fetchall()
+    dropped = 0
+    for group_id, seq in cut:
+        dropped += conn.execute("DELETE FROM changes WHERE group_id = ? AND seq <= ?", (group_id, seq)).rowcount
+        conn.execute(
+            "INSERT INTO change_horizons VALUES (?, ?) ON CONFLICT DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            (group_id, seq),
+        )
+    return dropped
+
+
+_INTEGRATION = "SELECT group_id, definition, created_at, updated_at, consented_at FROM integrations"
+
+
+def _integrations(rows: list[Any]) -> list[Integration]:
+    return [Integration(r[0], Definition.model_validate_json(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def integrations(conn: sqlite3.Connection, group_id: str) -> list[Integration]:
+    return _integrations(conn.execute(f"{_INTEGRATION} WHERE group_id = ? ORDER BY name", (group_id,)).fetchall())
+
+
+def integration(conn: sqlite3.Connection, group_id: str, name: str) -> Integration | None:
+    rows = conn.execute(f"{_INTEGRATION} WHERE group_id = ? AND name = ?", (group_id, name)).fetchall()
+    return _integrations(rows)[0] if rows else None
+
+
+def outbound_integrations(conn: sqlite3.Connection, group_id: str, collection: str) -> list[Integration]:
+    rows = conn.execute(
+        f"{_INTEGRATION} WHERE group_id = ? AND entity = ? AND direction = 'outbound' ORDER BY name",
+        (group_id, collection),
+    ).fetchall()
+    return _integrations(rows)
+
+
+def webhook_integrations(conn: sqlite3.Connection) -> list[Integration]:
+    return _integrations(conn.execute(f"{_INTEGRATION} WHERE webhook = 1 ORDER BY group_id, name").fetchall())
+
+
+def put_integration(conn: sqlite3.Connection, integration: Integration, new: bool) -> None:
+    """Insert (a taken name raises IntegrityError) or replace an integration."""
+    d = integration.definition
+    values = (
+        integration.group_id,
+        d.name,
+        d.entity,
+        d.direction,
+        int(d.webhook is not None),
+        d.model_dump_json(),
+        integration.created_at,
+        integration.updated_at,
+        integration.consented_at,
+    )
+    conflict = (
+        ""
+        if new
+        else " ON CONFLICT (group_id, name) DO UPDATE SET "
+        + ", ".join(
+            f"{c} = excluded.{c}"
+            for c in ("entity", "direction", "webhook", "definition", "updated_at", "consented_at")
+        )
+    )
+    conn.execute(f"INSERT INTO integrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}", values)
+
+
+def delete_integration(conn: sqlite3.Connection, group_id: str, name: str) -> None:
+    conn.execute("DELETE FROM outbound_items WHERE group_id = ? AND integration = ?", (group_id, name))
+    conn.execute("DELETE FROM integrations WHERE group_id = ? AND name = ?", (group_id, name))
+
+
+_ITEM_COLUMNS = (
+    "group_id, integration, change_seq, kind, collection, hub_id, changed_at,"
+    " state, attempts, available_at, lease_id, lease_until, last_error"
+)
+_ITEM = f"SELECT {_ITEM_COLUMNS}, item FROM outbound_items WHERE group_id = ? AND integration = ?"
+
+
+def _items(rows: list[Any]) -> list[QueueItem]:
+    return [QueueItem(*row) for row in rows]
+
+
+def _row(item: QueueItem) -> tuple[Any, ...]:
+    return (
+        item.group_id,
+        item.integration,
+        item.change_seq,
+        item.kind,
+        item.collection,
+        item.hub_id,
+        item.changed_at,
+        item.state,
+        item.attempts,
+        item.available_at,
+        item.lease_id,
+        item.lease_until,
+        item.last_error,
+    )
+
+
+def enqueue(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
+    for item in items:
+        row = conn.execute(
+            f"INSERT INTO outbound_items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 13)}) RETURNING item", _row(item)
+        ).fetchone()
+        item.item = int(row[0])
+
+
+def due_items(conn: sqlite3.Connection, group_id: str, integration: str, now: str, limit: int) -> list[QueueItem]:
+    query = f"{_ITEM} AND state = 'ready' AND available_at <= ? ORDER BY available_at, item LIMIT ?"
+    return _items(conn.execute(query, (group_id, integration, now, limit)).fetchall())
+
+
+def expired_items(conn: sqlite3.Connection, group_id: str, integration: str, now: str, limit: int) -> list[QueueItem]:
+    query = f"{_ITEM} AND state = 'leased' AND lease_until <= ? ORDER BY lease_until, item LIMIT ?"
+    return _items(conn.execute(query, (group_id, integration, now, limit)).fetchall())
+
+
+def dead_items(conn: sqlite3.Connection, group_id: str, integration: str, after: int, limit: int) -> list[QueueItem]:
+    query = f"{_ITEM} AND state = 'dead' AND item > ? ORDER BY item LIMIT ?"
+    return _items(conn.execute(query, (group_id, integration, after, limit)).fetchall())
+
+
+def queued_items(conn: sqlite3.Connection, group_id: str, integration: str, items: list[int]) -> list[QueueItem]:
+    query = f"{_ITEM} AND item IN ({', '.join('?' * len(items))}) ORDER BY item"
+    return _items(conn.execute(query, (group_id, integration, *items)).fetchall()) if items else []
+
+
+def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
+    conn.executemany(
+        "UPDATE outbound_items SET state = ?, attempts = ?, available_at = ?, lease_id = ?, lease_until = ?,"
+        " last_error = ? WHERE item = ?",
+        [(i.state, i.attempts, i.available_at, i.lease_id, i.lease_until, i.last_error, i.item) for i in items],
+    )
+
+
+def remove_items(conn: sqlite3.Connection, group_id: str, integration: str, items: list[int]) -> None:
+    conn.executemany(
+        "DELETE FROM outbound_items WHERE group_id = ? AND integration = ? AND item = ?",
+        [(group_id, integration, item) for item in items],
+    )
+
+
+def set_field_sync(
+    conn: sqlite3.Connection, group_id: str, collection: str, ext: ExternalId, directions: dict[str, Directions]
+) -> None:
+    conn.executemany(
+        "INSERT INTO field_sync VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET to_hub = excluded.to_hub, to_app = excluded.to_app",
+        [(group_id, collection, *ext, name, int(d.to_hub), int(d.to_app)) for name, d in directions.items()],
+    )
+
+
+def field_sync(
+    conn: sqlite3.Connection, group_id: str, collection: str, ids: list[ExternalId]
+) -> dict[ExternalId, dict[str, Directions]]:
+    found: dict[ExternalId, dict[str, Directions]] = {}
+    for ext in dict.fromkeys(ids):
+        rows = conn.execute(
+            "SELECT field, to_hub, to_app FROM field_sync WHERE group_id = ? AND collection = ? AND provider = ?"
+            " AND realm = ? AND ext_id = ?",
+            (group_id, collection, *ext),
+        ).fetchall()
+        if rows:
+            found[ext] = {name: Directions(bool(h), bool(a)) for name, h, a in rows}
+    return found

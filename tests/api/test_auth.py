@@ -1,0 +1,219 @@
+"""Keys and tenancy: both credential forms, 401s, revocation, unconnected groups as missing, and 403 for others' ids."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.model.access import ApiKey, Connection, hash_secret
+from hub.service.access import Authenticator
+from tests.api.helpers import IDS, ext
+from tests.conftest import Keys
+
+PEOPLE = "/api/v2/cld-1/people"
+
+
+def person(*ids: dict[str, str], **fields: object) -> dict[str, object]:
+    return {"people": {"id": list(ids), **fields}}
+
+
+def test_bearer_and_basic_both_authenticate(client: TestClient, keys: Keys) -> None:
+    made = keys.new("crm", cld_1="2243")
+    basic = base64.b64encode(f"{made.key.key_id}:{made.secret}".encode()).decode()
+    for header in (f"Bearer {made.token}", f"Basic {basic}", f"bearer  {made.token} "):
+        created = client.post(PEOPLE, json=person(ext("crm", "1")), headers={"Authorization": header})
+        assert created.status_code in (200, 201), created.text
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (None, "needs an API key"),
+        ("Bearer nodot", "malformed"),
+        ("Basic not-base64!", "malformed"),
+        ("Basic " + base64.b64encode(b"no-colon").decode(), "malformed"),
+        ("Digest abc", "malformed"),
+        ("Bearer hk_0123456789abcdef.wrong", "unknown or revoked"),
+        ("Bearer x" * 100, "malformed"),
+    ],
+)
+def test_missing_malformed_or_unknown_keys_get_401(client: TestClient, header: str | None, detail: str) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    response = client.get(PEOPLE, headers=headers, auth=None)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == 'Basic realm="hub", Bearer realm="hub"'
+    assert detail in response.json()["detail"]
+
+
+def test_a_wrong_secret_of_a_real_key_and_a_revoked_key_get_401(client: TestClient, keys: Keys) -> None:
+    made = keys.new("crm", cld_1="2243")
+    wrong = client.get(PEOPLE, headers={"Authorization": f"Bearer {made.key.key_id}.{made.secret[:-1]}x"})
+    assert wrong.status_code == 401
+    assert client.get(PEOPLE, headers={"Authorization": f"Bearer {made.token}"}).status_code == 200
+    keys.revoke(made.key.key_id)
+    client.app.state.authenticator.forget()  # type: ignore[attr-defined]
+    revoked = client.get(PEOPLE, headers={"Authorization": f"Bearer {made.token}"})
+    assert revoked.status_code == 401 and revoked.json() == wrong.json()
+
+
+def test_openapi_needs_no_key(client: TestClient) -> None:
+    assert client.get("/openapi.json", auth=None).status_code == 200
+
+
+def test_an_app_reaches_only_its_groups_and_others_look_missing(client: TestClient, keys: Keys) -> None:
+    assert client.post(PEOPLE, json=person(ext("crm", "1"), first_name="Ada")).status_code == 201
+    assert client.post("/api/v2/cld-2/people", json=person(first_name="Bob")).status_code == 201
+    crm = keys.app("crm", cld_1="2243")
+    assert client.get(PEOPLE, headers=crm).json()["pagination"]["total"] == 1
+    other = client.get("/api/v2/cld-2/people", headers=crm)
+    missing = client.get("/api/v2/cld-9/people", headers=crm)
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == {**missing.json(), "detail": missing.json()["detail"].replace("cld-9", "cld-2")}
+    assert client.get("/api/v2/cld-2/nothing", headers=crm).json()["detail"] == "no group cld-2"
+
+
+def test_an_app_adds_only_its_own_ids_in_its_realm(client: TestClient, keys: Keys) -> None:
+    crm = keys.app("crm", cld_1="2243")
+    assert client.post(PEOPLE, json=person(ext("crm", "1")), headers=crm).status_code == 201
+    for foreign in (ext("erp", "1"), ext("crm", "2", realm="9999")):
+        refused = client.post(PEOPLE, json=person(ext("crm", "2"), foreign), headers=crm)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["id"] == foreign and foreign["id"] in refused.json()["detail"]
+    ref = client.post(PEOPLE, json=person(ext("crm", "3"), organization_id=[ext("erp", "7")]), headers=crm)
+    assert ref.status_code == 403 and ref.json()["id"] == ext("erp", "7")
+    assert client.get(PEOPLE, headers=crm).json()["pagination"]["total"] == 1  # nothing written
+
+
+def test_hub_ids_and_the_admin_are_not_limited(client: TestClient, keys: Keys) -> None:
+    created = client.post(PEOPLE, json=person(ext("erp", "1"), ext("crm", "5", realm="1")), headers=IDS)
+    assert created.status_code == 201
+    own = [e for e in created.json()["people"]["id"] if e["provider"] == "connec"]
+    crm = keys.app("crm", cld_1="2243")
+    linked = client.post(PEOPLE, json=person(*own, ext("crm", "1")), headers={**crm, **IDS})
+    assert linked.status_code == 200, linked.text
+
+
+def test_a_batch_refuses_only_the_items_with_others_ids(client: TestClient, keys: Keys) -> None:
+    crm = keys.app("crm", cld_1="2243")
+    batch = {"people": [{"id": [ext("crm", "1")]}, {"id": [ext("erp", "1")]}, {"id": [ext("crm", "2")]}]}
+    results = client.post(PEOPLE, json=batch, headers=crm).json()["results"]
+    assert [r["status"] for r in results] == [201, 403, 201]
+
+
+def test_put_checks_the_ids_it_adds(client: TestClient, keys: Keys) -> None:
+    crm = keys.app("crm", cld_1="2243")
+    hub_id = client.post(PEOPLE, json=person(ext("crm", "1")), headers=crm).json()["people"]["id"]
+    refused = client.put(f"{PEOPLE}/{hub_id}", json=person(ext("erp", "1")), headers=crm)
+    assert refused.status_code == 403
+
+
+def test_secrets_appear_in_no_log_and_no_response(
+    client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = keys.new("crm", cld_1="2243")
+    caplog.set_level(logging.DEBUG)
+    seen = [
+        client.get(PEOPLE, headers={"Authorization": f"Bearer {made.token}"}),
+        client.get(PEOPLE, headers={"Authorization": f"Bearer {made.key.key_id}.{made.secret}x"}),
+        client.post(PEOPLE, content=b"{", headers={"Authorization": f"Bearer {made.token}"}),
+    ]
+    assert all(made.secret not in r.text for r in seen)
+    assert made.secret not in caplog.text
+
+
+class CountingStore:
+    """Just the part of the port the authenticator uses, counting its calls."""
+
+    def __init__(self, key: ApiKey) -> None:
+        self.stored = key
+        self.calls = 0
+
+    async def key(self, key_id: str) -> ApiKey | None:
+        self.calls += 1
+        return self.stored if key_id == self.stored.key_id else None
+
+    async def connections(self, provider: str | None = None) -> list[Connection]:
+        self.calls += 1
+        return [Connection("crm", "cld-1", "2243")]
+
+
+async def test_verified_keys_are_cached_briefly_and_revocation_is_seen_after_the_ttl() -> None:
+    key = ApiKey("hk_0123456789abcdef", "crm", hash_secret("s3cret"), "2024-01-01T00:00:00Z")
+    store = CountingStore(key)
+    auth = Authenticator(store, ttl=0.2)  # type: ignore[arg-type]
+    for _ in range(50):
+        who = await auth.authenticate(key.key_id, "s3cret")
+        assert who is not None and who.realms == {"cld-1": "2243"}
+    assert await auth.authenticate(key.key_id, "wrong") is None
+    assert store.calls == 2  # one key lookup and one connections lookup, whatever the traffic
+    store.stored = ApiKey(key.key_id, "crm", key.secret_hash, key.created_at, revoked_at="2024-01-02T00:00:00Z")
+    time.sleep(0.25)
+    assert await auth.authenticate(key.key_id, "s3cret") is None
+
+
+def test_key_links_of_other_apps_are_not_the_apps_to_make_move_or_remove(client: TestClient, keys: Keys) -> None:
+    hub_id = client.post(PEOPLE, json=person(ext("erp", "1"))).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    links = "/api/v2/cld-1/key_links"
+    own = {"entity_type": "people", "internal_id": hub_id, "provider": "crm", "realm": "2243", "external_id": "9"}
+    foreign = {**own, "provider": "erp", "external_id": "2"}
+    refused = client.post(links, json=foreign, headers=crm)
+    assert refused.status_code == 403 and refused.json()["id"] == ext("erp", "2")
+    assert client.post(links, json={**own, "realm": "1"}, headers=crm).status_code == 403
+    assert client.post(links, json=own, headers=crm).status_code == 201
+    erp_link = client.get(links, params={"provider": "erp"}).json()["key_links"][0]["id"]
+    assert client.delete(f"{links}/{erp_link}", headers=crm).status_code == 403
+    assert client.put(f"{links}/{erp_link}", json={"internal_id": hub_id}, headers=crm).status_code == 403
+    named = {"entity_type": "people", "provider": "erp", "realm": "2243", "external_id": "1"}
+    assert client.delete(links, params=named, headers=crm).status_code == 403
+    assert client.put(links, json={**named, "internal_id": hub_id}, headers=crm).status_code == 403
+    assert client.delete(links, params={**named, "provider": "crm", "external_id": "9"}, headers=crm).status_code == 204
+
+
+def test_an_app_merges_by_hub_ids_or_its_own_ids_only(client: TestClient, keys: Keys) -> None:
+    a = client.post(PEOPLE, json=person(ext("erp", "1"))).json()["people"]["id"]
+    b = client.post(PEOPLE, json=person(ext("crm", "1"))).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    by_other = client.post(f"{PEOPLE}/{b}/merge", json={"records": [[ext("erp", "1")]]}, headers=crm)
+    assert by_other.status_code == 403 and by_other.json()["id"] == ext("erp", "1")
+    assert client.post(f"{PEOPLE}/{b}/merge", json={"records": [a]}, headers=crm).status_code == 200
+
+
+def test_an_app_sees_only_its_own_and_the_hubs_integration_system(client: TestClient, keys: Keys) -> None:
+    client.post(PEOPLE, json=person(ext("erp", "1"), ext("crm", "1")))
+    names = {s["system_name"] for s in client.get("/api/v2/integration_systems").json()["integration_systems"]}
+    assert names == {"connec", "crm", "erp"}
+    crm = keys.app("crm", cld_1="2243")
+    seen = client.get("/api/v2/integration_systems", headers=crm).json()["integration_systems"]
+    assert {s["system_name"] for s in seen} == {"connec", "crm"}
+
+
+def test_an_app_connects_records_only_with_its_own_id(client: TestClient, keys: Keys) -> None:
+    hub_id = client.post(PEOPLE, json=person(first_name="Ada")).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    body = {"provider": "erp", "realm": "2243", "id": "E-1", "field_values": []}
+    refused = client.post(f"{PEOPLE}/{hub_id}/connect", json=body, headers=crm)
+    assert refused.status_code == 403 and refused.json()["id"] == ext("erp", "E-1")
+    own = client.post(f"{PEOPLE}/{hub_id}/connect", json={**body, "provider": "crm"}, headers=crm)
+    assert own.status_code == 204, own.text
+
+
+def test_an_app_defines_and_uses_only_its_own_integrations(client: TestClient, keys: Keys) -> None:
+    url = "/api/v2/cld-1/integrations"
+    body = {"name": "out", "entity": "people", "direction": "outbound", "provider": "erp", "realm": "2243"}
+    assert client.post(url, json=body).status_code == 201  # the admin defines one for erp
+    crm = keys.app("crm", cld_1="2243")
+    refused = client.post(url, json={**body, "name": "mine"}, headers=crm)
+    assert refused.status_code == 403 and refused.json()["provider"] == "erp"
+    assert client.post(url, json={**body, "name": "mine", "provider": "crm"}, headers=crm).status_code == 201
+    assert client.post(f"{url}/mine/lease", headers=crm).status_code == 200
+    assert client.put(f"{url}/mine", json={"provider": "erp"}, headers=crm).status_code == 403
+    for method, path in (("POST", "out/lease"), ("GET", "out"), ("DELETE", "out"), ("GET", "out/dead")):
+        assert client.request(method, f"{url}/{path}", headers=crm).status_code == 403, path
+    assert client.post(f"{url}/nothing/lease", headers=crm).status_code == 404

@@ -1,0 +1,135 @@
+"""Connect (seed 004): linking with the add-an-id rules, values for the hub, and per-field directions honoured."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
+from tests.conftest import FIXTURES
+
+ERP = {"realm": "726", "provider": "erp", "id": "C-1001"}
+
+
+def sample(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / "sync" / "connect.json").read_text())
+    return {**body, **changes}
+
+
+def org(client: TestClient, **fields: Any) -> dict[str, Any]:
+    created = post(client, "organizations", [ext("crm", "o1")], **fields)
+    assert created.status_code == 201, created.text
+    return dict(created.json()["organizations"])
+
+
+def connect(client: TestClient, record: dict[str, Any], body: dict[str, Any]) -> Any:
+    return client.post(f"{BASE}/organizations/{hub_id(record)}/connect", json=body)
+
+
+def fetch(client: TestClient, record: dict[str, Any]) -> dict[str, Any]:
+    return dict(client.get(f"{BASE}/organizations/{hub_id(record)}", headers=IDS).json()["organizations"])
+
+
+def test_connect_links_the_id_applies_the_values_for_the_hub_and_answers_204(client: TestClient) -> None:
+    acme = org(client, name="Acme", notes="the hub's note")
+    response = connect(client, acme, sample())
+    assert response.status_code == 204 and response.content == b""
+    now = fetch(client, acme)
+    assert app_ids(now) == [ext("crm", "o1"), ERP]
+    assert now["name"] == "O'Connell, Okuneva and Bayer"
+    assert now["notes"] == "the hub's note"  # its value does not sync into the hub
+    by_erp = client.get(f"{BASE}/organizations/C-1001", params={"opts[provider]": "erp", "opts[realm]": "726"})
+    assert by_erp.json()["organizations"]["id"] == hub_id(acme)
+    change = client.get(f"{BASE}/changes").json()["changes"][-1]
+    assert (change["kind"], change["id"]) == ("link", hub_id(acme))
+    assert change["details"] == {"connected": ERP, "fields": ["annual_revenue", "name", "notes"]}
+
+
+def test_connecting_again_is_an_update_and_a_record_can_be_named_by_an_apps_id(client: TestClient) -> None:
+    acme = org(client, name="Acme")
+    assert connect(client, acme, sample()).status_code == 204
+    again = client.post(
+        f"{BASE}/organizations/o1/connect",
+        params={"opts[provider]": "crm", "opts[realm]": "2243"},
+        json=sample(field_values=[{"field": "industry", "value": "Retail"}]),
+    )
+    assert again.status_code == 204, again.text
+    assert fetch(client, acme)["industry"] == "Retail"
+    assert client.get(f"{BASE}/changes").json()["changes"][-1]["kind"] == "update"
+
+
+def test_the_rules_of_adding_an_id_hold(client: TestClient) -> None:
+    acme = org(client, name="Acme")
+    other = post(client, "organizations", [ERP], name="Other").json()["organizations"]
+    taken = connect(client, acme, sample())
+    assert taken.status_code == 409 and taken.json()["records"] == [hub_id(acme), hub_id(other)]
+    second = connect(client, other, sample(id="C-2"))  # other already holds erp's C-1001
+    assert second.status_code == 409 and second.json()["clashes"][0]["ids"] == ["C-1001", "C-2"]
+    assert fetch(client, acme)["name"] == "Acme"  # nothing written
+    assert client.post(f"{BASE}/organizations/nope/connect", json=sample()).status_code == 404
+    assert client.post(f"{BASE}/invoices/{hub_id(acme)}/connect", json=sample()).status_code == 404
+
+
+def test_bad_bodies_are_422_naming_the_field(client: TestClient) -> None:
+    acme = org(client, name="Acme")
+    for body, field in [
+        (sample(id=""), "id"),
+        (sample(provider="connec"), None),
+        (sample(colour="red"), "colour"),
+        (sample(field_values=[{"field": "colour", "value": 1}]), "field_values.0.field"),
+        (sample(field_values=[{"field": "name"}, {"field": "name"}]), "field_values.1.field"),
+        (sample(field_values=[{"field": "annual_revenue", "value": "lots"}]), "field_values.annual_revenue"),
+        (sample(field_values=[{"field": "name", "sync_to_hub": "yes"}]), "field_values.0.sync_to_hub"),
+    ]:
+        response = connect(client, acme, body)
+        assert response.status_code == 422, (body, response.text)
+        if field is not None:
+            assert field in [e["field"] for e in response.json()["errors"]], response.json()
+    assert client.post(f"{BASE}/organizations/{hub_id(acme)}/connect?$select=name", json=sample()).status_code == 400
+
+
+def test_an_inbound_write_from_the_app_leaves_the_fields_it_does_not_sync_into_the_hub(client: TestClient) -> None:
+    acme = org(client, name="Acme", notes="the hub's note")
+    connect(client, acme, sample())
+    # The app writes with its id in the body: notes does not sync into the hub, the rest does.
+    post(client, "organizations", [ERP], notes="from erp", annual_revenue=12.5, industry="Retail")
+    now = fetch(client, acme)
+    assert (now["notes"], now["annual_revenue"], now["industry"]) == ("the hub's note", 12.5, "Retail")
+    # Addressed by its own id, a PUT is the app's write too.
+    client.put(
+        f"{BASE}/organizations/C-1001",
+        params={"opts[provider]": "erp", "opts[realm]": "726"},
+        json={"organizations": {"notes": "again from erp", "name": "Renamed"}},
+    )
+    now = fetch(client, acme)
+    assert (now["notes"], now["name"]) == ("the hub's note", "Renamed")
+    # Another app, or a write that names no app, is not bound by erp's directions.
+    post(client, "organizations", [ext("crm", "o1")], notes="from crm")
+    assert fetch(client, acme)["notes"] == "from crm"
+
+
+def test_the_apps_queue_leaves_out_the_fields_that_do_not_sync_to_it(client: TestClient) -> None:
+    acme = org(client, name="Acme")
+    for name, provider, realm in (("to-erp", "erp", "726"), ("to-crm", "crm", "2243")):
+        body = {"name": name, "entity": "organizations", "direction": "outbound", "provider": provider, "realm": realm}
+        client.post(f"{BASE}/integrations", json={**body, "include_update": True})
+    connect(client, acme, sample())
+    post(client, "organizations", [ext("crm", "o1")], annual_revenue=3.5)
+    to_erp = client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]
+    to_crm = client.post(f"{BASE}/integrations/to-crm/lease").json()["items"]
+    assert [i["kind"] for i in to_erp] == [i["kind"] for i in to_crm] == ["link", "update"]
+    assert all("annual_revenue" not in i["record"] for i in to_erp)
+    assert all(i["record"]["annual_revenue"] == 3.5 for i in to_crm)
+    assert to_erp[0]["record"]["name"] == "O'Connell, Okuneva and Bayer"
+
+
+def test_the_directions_follow_the_apps_id_through_a_merge(client: TestClient) -> None:
+    older = post(client, "organizations", [ext("mail", "m1")], name="Older", notes="kept").json()["organizations"]
+    acme = org(client, name="Acme")
+    connect(client, acme, sample())
+    merged = post(client, "organizations", [ext("mail", "m1"), ERP])
+    assert merged.json()["merged"] == [hub_id(acme)]
+    post(client, "organizations", [ERP], notes="from erp")
+    assert fetch(client, older)["notes"] == "kept"

@@ -1,0 +1,157 @@
+"""Integration definitions over HTTP: CRUD by name, every field's validation, the seed's cross-field rules, locks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE
+from tests.conftest import FIXTURES
+
+URL = f"{BASE}/integrations"
+
+
+def sample(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / "sync" / "integration.json").read_text())
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def test_create_list_get_update_delete_by_name(client: TestClient) -> None:
+    created = client.post(URL, json=sample())
+    assert created.status_code == 201, created.text
+    assert created.headers["location"].endswith("/integrations/crm-customers")
+    shown = created.json()
+    assert shown["webhook"] == {"url": "https://crm.example/hub-webhook"}  # the secret is never shown
+    assert shown["batch_size"] == 50 and shown["consented_at"] is None and shown["created_at"].endswith("Z")
+    assert client.get(URL).json()["integrations"] == [shown]
+    assert client.get(f"{URL}/crm-customers").json() == shown
+
+    changed = client.put(f"{URL}/crm-customers", json={"batch_size": 10, "notes": None})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["batch_size"], changed.json()["notes"], changed.json()["parallel"]) == (10, None, 2)
+    assert client.get(f"{URL}/crm-customers").json()["batch_size"] == 10
+
+    assert client.delete(f"{URL}/crm-customers").status_code == 204
+    assert client.get(f"{URL}/crm-customers").status_code == 404
+    assert client.get(URL).json()["integrations"] == []
+
+
+def test_defaults_of_a_minimal_definition(client: TestClient) -> None:
+    minimal = {"name": "m", "entity": "people", "direction": "inbound", "provider": "erp", "realm": "1"}
+    shown = client.post(URL, json=minimal).json()
+    assert {k: shown[k] for k in shown if k not in ("created_at", "updated_at")} == {
+        **minimal,
+        "filter": None,
+        "default_schedule": 0,
+        "max_attempts": 5,
+        "batch_size": 100,
+        "parallel": 1,
+        "include_update": False,
+        "continuous": False,
+        "consent_type": "none",
+        "managed": False,
+        "allow_schedule_change": True,
+        "notes": None,
+        "webhook": None,
+        "consented_at": None,
+    }
+
+
+def test_names_are_unique_in_a_group_not_across_groups(client: TestClient) -> None:
+    assert client.post(URL, json=sample()).status_code == 201
+    again = client.post(URL, json=sample(notes="again"))
+    assert again.status_code == 409 and "crm-customers" in again.json()["detail"]
+    assert client.post("/api/v2/other/integrations", json=sample()).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 129}, "name"),
+        ({"name": "a/b"}, "name"),
+        ({"name": ...}, "name"),
+        ({"entity": "invoices"}, "entity"),
+        ({"entity": ...}, "entity"),
+        ({"direction": "sideways"}, "direction"),
+        ({"provider": ""}, "provider"),
+        ({"realm": ...}, "realm"),
+        ({"filter": "is_customer eq"}, "filter"),
+        ({"filter": "colour eq 'red'"}, "filter"),
+        ({"default_schedule": -1}, "default_schedule"),
+        ({"default_schedule": "60"}, "default_schedule"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"batch_size": 1001}, "batch_size"),
+        ({"parallel": True}, "parallel"),
+        ({"parallel": 17}, "parallel"),
+        ({"include_update": "yes"}, "include_update"),
+        ({"consent_type": ""}, "consent_type"),
+        ({"consent_type": "x" * 65}, "consent_type"),
+        ({"managed": 1}, "managed"),
+        ({"notes": "x" * 5000}, "notes"),
+        ({"webhook": {"url": "ftp://x.example/", "secret": "s" * 16}}, "webhook.url"),
+        ({"webhook": {"url": "https://x.example/", "secret": "short"}}, "webhook.secret"),
+        ({"webhook": {"url": "https://x.example/"}}, "webhook.secret"),
+        ({"colour": "red"}, "colour"),
+        # The seed's cross-field rules, and the ones the effects need.
+        ({"direction": "inbound"}, "include_update"),
+        ({"direction": "inbound", "include_update": False}, "webhook"),
+        ({"include_update": False, "continuous": True}, "continuous"),
+        ({"continuous": True, "default_schedule": 0}, "default_schedule"),
+    ],
+)
+def test_every_field_is_validated_with_a_422_naming_it(client: TestClient, changes: dict[str, Any], field: str) -> None:
+    response = client.post(URL, json=sample(**changes))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]], response.json()
+
+
+def test_an_update_is_validated_like_a_create(client: TestClient) -> None:
+    client.post(URL, json=sample())
+    assert client.put(f"{URL}/crm-customers", json={"include_update": False, "continuous": True}).status_code == 422
+    assert client.put(f"{URL}/crm-customers", json={"name": "renamed"}).status_code == 422
+    assert client.put(f"{URL}/crm-customers", json=["not", "an", "object"]).status_code == 422
+    assert client.put(f"{URL}/nothing", json={"notes": "x"}).status_code == 404
+    assert client.get(f"{URL}/crm-customers").json()["include_update"] is True
+
+
+def test_a_webhook_can_be_replaced_and_removed(client: TestClient) -> None:
+    client.post(URL, json=sample())
+    new = {"url": "http://127.0.0.1:9/hook", "secret": "another-long-secret"}
+    assert client.put(f"{URL}/crm-customers", json={"webhook": new}).json()["webhook"] == {"url": new["url"]}
+    assert client.put(f"{URL}/crm-customers", json={"webhook": None}).json()["webhook"] is None
+
+
+def test_a_managed_integration_only_lets_its_schedule_change_unless_overridden(client: TestClient) -> None:
+    client.post(URL, json=sample(managed=True))
+    assert client.put(f"{URL}/crm-customers", json={"default_schedule": 60}).status_code == 200
+    refused = client.put(f"{URL}/crm-customers", json={"batch_size": 1, "managed": False})
+    assert refused.status_code == 409 and refused.json()["fields"] == ["batch_size", "managed"]
+    assert client.delete(f"{URL}/crm-customers").status_code == 409
+    assert client.put(f"{URL}/crm-customers?override=true", json={"batch_size": 1}).status_code == 200
+    assert client.delete(f"{URL}/crm-customers?override=maybe").status_code == 400
+    assert client.delete(f"{URL}/crm-customers?override=true").status_code == 204
+
+
+def test_allow_schedule_change_false_locks_the_schedule(client: TestClient) -> None:
+    client.post(URL, json=sample(allow_schedule_change=False))
+    refused = client.put(f"{URL}/crm-customers", json={"default_schedule": 60})
+    assert refused.status_code == 409 and "schedule" in refused.json()["detail"]
+    assert client.put(f"{URL}/crm-customers", json={"default_schedule": 3600, "notes": "same"}).status_code == 200
+    assert client.put(f"{URL}/crm-customers?override=true", json={"default_schedule": 60}).status_code == 200
+    # Not managed: the group may lift the lock itself, then change the schedule.
+    assert client.put(f"{URL}/crm-customers", json={"allow_schedule_change": True}).status_code == 200
+    assert client.put(f"{URL}/crm-customers", json={"default_schedule": 5}).json()["default_schedule"] == 5
+
+
+def test_unknown_group_and_name(client: TestClient) -> None:
+    assert client.get(URL).status_code == 404
+    client.post(URL, json=sample())
+    assert client.get(f"{URL}/nope").status_code == 404
+    assert client.delete(f"{URL}/nope").status_code == 404
+    assert client.get(f"{URL}?x=1").status_code == 400

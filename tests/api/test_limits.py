@@ -1,0 +1,190 @@
+"""Limits and bad input: each gets its own clear problem+json status, and none writes anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.config import Settings
+from hub.model.fields import MAX_IDS, MAX_TEXT
+from tests.api.helpers import ext
+
+PEOPLE = "/api/v2/cld-1/people"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        store=f"sqlite:///{tmp_path / 'hub.db'}", max_body_bytes=2000, max_batch=3, max_top=10, max_json_depth=5
+    )
+
+
+def problem(response: Any, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail"} <= set(body) and body["status"] == status
+    for word in words:
+        assert word in body["detail"], body["detail"]
+    return body
+
+
+def nothing_written(client: TestClient) -> None:
+    listing = client.get(PEOPLE)
+    assert listing.status_code == 404 or listing.json()["pagination"]["total"] == 0
+
+
+def test_a_body_over_the_limit_is_413_declared_or_streamed(client: TestClient) -> None:
+    big = b'{"people": {"notes": "' + b"x" * 3000 + b'"}}'
+    problem(client.post(PEOPLE, content=big, headers={"content-type": "application/json"}), 413, "2000 bytes")
+
+    def chunks() -> Iterator[bytes]:
+        yield big[:1500]
+        yield big[1500:]
+
+    problem(client.post(PEOPLE, content=chunks(), headers={"content-type": "application/json"}), 413)
+    nothing_written(client)
+
+
+def test_a_batch_over_the_limit_is_413(client: TestClient) -> None:
+    problem(client.post(PEOPLE, json={"people": [{}] * 4}), 413, "at most 3")
+    nothing_written(client)
+
+
+@pytest.mark.parametrize("top", ["11", "0", "-1", "ten", "1.5", ""])
+def test_top_outside_its_range_is_400(client: TestClient, top: str) -> None:
+    problem(client.get(PEOPLE, params={"$top": top}), 400, "$top")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"first_name": "x" * (MAX_TEXT + 1)}, "first_name"),
+        ({"address": {"city": "x" * (MAX_TEXT + 1)}}, "address.city"),
+        ({"id": [ext("crm", "x" * 256)]}, "id.0.id"),
+        ({"id": [ext("crm", str(n)) for n in range(MAX_IDS + 1)]}, "id"),
+        ({"organization_id": "x" * 256}, "organization_id"),
+    ],
+)
+def test_strings_and_arrays_over_their_length_are_422(client: TestClient, body: dict[str, Any], field: str) -> None:
+    settings_free = client.post(PEOPLE, json={"people": body})
+    if settings_free.status_code == 413:  # the id array example is over the small body limit of this module
+        return
+    found = problem(settings_free, 422)
+    assert field in found["detail"] or any(e["field"].startswith(field) for e in found.get("errors", []))
+    nothing_written(client)
+
+
+def test_json_nested_deeper_than_the_limit_is_400(client: TestClient) -> None:
+    deep: Any = 1
+    for _ in range(6):
+        deep = [deep]
+    problem(client.post(PEOPLE, json={"people": {"notes": deep}}), 400, "deeper than 5")
+    problem(client.post(PEOPLE, content=b"[" * 990 + b"]" * 990), 400, "deeper than 5")
+    assert client.post(PEOPLE, json={"people": {"email": {"address": "a@b.co"}}}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("first_name eq 'a' or " * 60 + "first_name eq 'b'", ("more than 50 conditions",)),
+        ("first_name eq '" + "x" * 2001 + "'", ("too long",)),
+        ("(" * 40 + "first_name eq 'a'" + ")" * 40, ("nesting deeper",)),
+        ("nope eq 1", ("unknown field 'nope'",)),
+        ("first_name eq", ("expected a value",)),
+        ("updated_at gt 'yesterday'", ("needs a date",)),
+    ],
+)
+def test_filters_too_complex_or_malformed_are_400(client: TestClient, expression: str, words: tuple[str, ...]) -> None:
+    problem(client.get(PEOPLE, params={"$filter": expression}), 400, *words)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("GET", PEOPLE, "top=5"),
+        ("GET", PEOPLE, "opts[foo]=1"),
+        ("GET", PEOPLE + "/x", "$top=1"),
+        ("POST", PEOPLE, "$select=first_name"),
+        ("PUT", PEOPLE + "/x", "$filter=a"),
+        ("DELETE", PEOPLE + "/x", "$skip=1"),
+    ],
+)
+def test_unknown_query_parameters_are_refused_on_every_endpoint(
+    client: TestClient, method: str, path: str, query: str
+) -> None:
+    body = problem(client.request(method, f"{path}?{query}", json={"people": {}}), 400, "unknown query parameter")
+    assert isinstance(body["allowed"], list)
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"opts[provider]": "crm"}, ("go together",)),
+        ({"opts[realm]": "2243"}, ("go together",)),
+        ({"opts[provider]": " ", "opts[realm]": "2243"}, ("must not be empty",)),
+        ({"opts[provider]": "x" * 256, "opts[realm]": "2243"}, ("at most 255",)),
+        ({"opts[linked]": "false"}, ("opts[linked]",)),
+        ({"opts[provider]": "crm", "opts[realm]": "1", "opts[linked]": "maybe"}, ("true or false",)),
+        ({"$orderby": ",".join(["first_name"] * 9)}, ("at most 8",)),
+        ({"$orderby": "first_name sideways"}, ("asc|desc",)),
+        ({"$select": "first_name,nope"}, ("nope",)),
+    ],
+)
+def test_malformed_opts_and_options_are_400(client: TestClient, params: dict[str, str], words: tuple[str, ...]) -> None:
+    problem(client.get(PEOPLE, params=params), 400, *words)
+
+
+def test_a_parameter_given_twice_is_400(client: TestClient) -> None:
+    problem(client.get(f"{PEOPLE}?$top=1&$top=2"), 400, "more than once: $top")
+
+
+def test_a_body_that_is_not_json_gets_415_or_400(client: TestClient) -> None:
+    problem(client.post(PEOPLE, content=b"first_name=Ada", headers={"content-type": "text/plain"}), 415)
+    problem(client.post(PEOPLE, content=b"{", headers={"content-type": "application/json"}), 400, "not valid JSON")
+    problem(client.post(PEOPLE, content=b""), 400, "needs a JSON body")
+    assert client.post(PEOPLE, json={"people": {}}, headers={"content-type": "application/merge+json"}).is_success
+    nothing_written_besides_one = client.get(PEOPLE).json()["pagination"]["total"]
+    assert nothing_written_besides_one == 1
+
+
+def test_a_malformed_external_ids_header_is_400_before_anything_is_written(client: TestClient) -> None:
+    problem(client.post(PEOPLE, json={"people": {}}, headers={"CONNEC-EXTERNAL-IDS": "yes"}), 400, "true or false")
+    nothing_written(client)
+
+
+def test_a_wrong_method_is_405_with_allow(client: TestClient) -> None:
+    response = client.patch(f"{PEOPLE}/x", json={})
+    problem(response, 405)
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "PUT", "DELETE"}
+
+
+@pytest.mark.parametrize(
+    "fields", [{"number_of_employees": 10**20}, {"number_of_employees": 2**63}, {"annual_revenue": 1e300}]
+)
+def test_numbers_past_what_clients_and_the_store_hold_are_422(client: TestClient, fields: dict[str, Any]) -> None:
+    problem(client.post("/api/v2/cld-1/organizations", json={"organizations": fields}), 422)
+
+
+def test_a_filter_number_past_64_bits_is_400(client: TestClient) -> None:
+    query = {"$filter": "number_of_employees gt 99999999999999999999"}
+    problem(client.get("/api/v2/cld-1/organizations", params=query), 400, "out of range")
+
+
+def test_an_unexpected_failure_is_a_generic_500_without_internals(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any) -> Any:
+        raise RuntimeError("internal detail: /srv/hub.db is locked")
+
+    assert client.post(PEOPLE, json={"people": {}}).status_code == 201
+    monkeypatch.setattr(client.app.state.store, "list", broken)  # type: ignore[attr-defined]
+    response = client.get(PEOPLE)
+    body = problem(response, 500)
+    assert "internal detail" not in response.text and "Traceback" not in response.text
+    assert body["detail"] == "the hub failed to handle this request; it has been logged"
+    assert "internal detail" in caplog.text

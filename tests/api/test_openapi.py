@@ -1,0 +1,47 @@
+"""/openapi.json: served without a key, covering every route, its record schemas taken from the collection models."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from hub.model.collections import COLLECTIONS
+
+
+def test_every_route_and_method_is_described(client: TestClient) -> None:
+    doc = client.get("/openapi.json", auth=None).json()
+    assert doc["openapi"].startswith("3.1")
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        assert isinstance(route, Route)
+        paths = (
+            [route.path.replace("{collection}", name) for name in COLLECTIONS]
+            if "{collection}" in route.path
+            else [route.path]
+        )
+        for path in paths:
+            for method in route.methods or ():
+                if method != "HEAD":
+                    assert method.lower() in doc["paths"][path], f"{method} {path} is not in /openapi.json"
+
+
+def test_record_schemas_are_the_models(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for collection in COLLECTIONS.values():
+        model = collection.model.model_json_schema()["properties"]
+        prefix = collection.name.title()
+        assert set(model) <= set(schemas[f"{prefix}Write"]["properties"])
+        assert set(model) <= set(schemas[f"{prefix}Record"]["properties"])
+        assert schemas[f"{prefix}Write"]["additionalProperties"] is False
+    assert schemas["ExternalIdIn"]["required"] == ["realm", "provider", "id"]
+
+
+def test_only_the_description_itself_is_public(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    public = [
+        (path, method)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if method != "parameters" and op.get("security") == []
+    ]
+    assert public == [("/openapi.json", "get")]
+    assert {"basic", "bearer"} == set(doc["components"]["securitySchemes"])

@@ -1,0 +1,193 @@
+"""The outbound queue over HTTP: what is enqueued, leases, ack, fail, backoff, dead items, consent, restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.config import Settings
+from tests.api.helpers import BASE, ext, hub_id, post
+from tests.conftest import admin_client
+
+URL = f"{BASE}/integrations"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(store=f"sqlite:///{tmp_path / 'hub.db'}", retry_backoff_seconds=0)
+
+
+def integration(client: TestClient, name: str = "out", **fields: Any) -> None:
+    body = {"name": name, "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "1"}
+    created = client.post(URL, json={**body, **fields})
+    assert created.status_code == 201, created.text
+
+
+def lease(client: TestClient, name: str = "out", **body: Any) -> Any:
+    response = client.post(f"{URL}/{name}/lease", json=body) if body else client.post(f"{URL}/{name}/lease")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def settle(client: TestClient, verb: str, given: Any, items: list[int] | None = None, name: str = "out") -> Any:
+    numbers = items if items is not None else [i["item"] for i in given["items"]]
+    response = client.post(f"{URL}/{name}/{verb}", json={"lease": given["lease"], "items": numbers})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def kinds(given: Any) -> list[tuple[str, str]]:
+    return [(i["kind"], i["record"].get("name", "")) for i in given["items"]]
+
+
+def test_creates_matching_the_filter_are_enqueued_and_without_include_update_nothing_else(client: TestClient) -> None:
+    post(client, "organizations", name="Before")  # the group exists before the integration
+    integration(client, filter="is_customer eq true")
+    acme = post(client, "organizations", [ext("crm", "a")], name="Acme", is_customer=True).json()["organizations"]
+    post(client, "organizations", name="Supplier", is_customer=False)
+    post(client, "people", first_name="Ada")  # another entity
+    post(client, "organizations", [ext("crm", "a")], name="Acme Ltd")  # an update
+    client.delete(f"{BASE}/organizations/{hub_id(acme)}")  # an archive
+    given = lease(client)
+    assert kinds(given) == [("create", "Acme Ltd")]  # the record as it is now, not as it was
+    item = given["items"][0]
+    assert item["attempt"] == 1 and item["collection"] == "organizations"
+    assert item["record"]["id"][0] == ext("crm", "a") and item["record"]["status"] == "ARCHIVED"
+    changes = client.get(f"{BASE}/changes").json()["changes"]
+    assert item["cursor"] == next(c["cursor"] for c in changes if c["id"] == hub_id(acme))
+
+
+def test_with_include_update_every_change_after_which_the_record_matches_is_enqueued(client: TestClient) -> None:
+    integration(client, filter="is_customer eq true", include_update=True)
+    org = post(client, "organizations", [ext("erp", "1")], name="Acme").json()["organizations"]  # no match yet
+    post(client, "organizations", [ext("erp", "1")], is_customer=True)  # matches after the change
+    post(client, "organizations", [ext("mail", "2")], name="Dup", is_customer=True)
+    assert post(client, "organizations", [ext("erp", "1"), ext("mail", "2")]).json()["merged"]
+    client.delete(f"{BASE}/organizations/{hub_id(org)}")
+    post(client, "organizations", [ext("erp", "1")], is_customer=False)  # no longer matches
+    assert [i["kind"] for i in lease(client)["items"]] == ["update", "create", "merge", "archive"]
+
+
+def test_a_placeholder_is_sent_when_it_is_filled_in_not_when_it_is_created(client: TestClient) -> None:
+    integration(client)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    assert lease(client)["items"] == []
+    post(client, "organizations", [ext("erp", "o1")], name="Acme")
+    assert kinds(lease(client)) == [("create", "Acme")]
+
+
+def test_a_lease_hands_out_at_most_batch_size_and_nothing_twice_while_it_holds(client: TestClient) -> None:
+    integration(client, batch_size=3)
+    for n in range(7):
+        post(client, "organizations", name=str(n))
+    first = lease(client)
+    second = lease(client, limit=2)
+    third = lease(client, limit=50)  # capped at batch_size
+    assert [len(x["items"]) for x in (first, second, third)] == [3, 2, 2]
+    names = [name for x in (first, second, third) for _, name in kinds(x)]
+    assert names == [str(n) for n in range(7)]
+    assert lease(client)["items"] == []
+
+
+def test_ack_removes_items_and_refuses_what_the_lease_does_not_hold(client: TestClient) -> None:
+    integration(client)
+    post(client, "organizations", name="A")
+    post(client, "organizations", name="B")
+    given = lease(client)
+    a, b = (i["item"] for i in given["items"])
+    wrong = client.post(f"{URL}/out/ack", json={"lease": "not-it", "items": [a]}).json()
+    assert wrong["acked"] == [] and wrong["refused"][0]["item"] == a
+    assert settle(client, "ack", given, [a, 999]) == {
+        "acked": [a],
+        "refused": [{"item": 999, "reason": "no such item in this queue (acked already?)"}],
+    }
+    assert settle(client, "ack", given, [a])["refused"][0]["item"] == a
+    assert settle(client, "ack", given, [b])["acked"] == [b]
+    assert lease(client)["items"] == []
+
+
+def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_retried(client: TestClient) -> None:
+    integration(client, max_attempts=2)
+    post(client, "organizations", name="A")
+    first = lease(client)
+    response = client.post(f"{URL}/out/fail", json={"lease": first["lease"], "items": [1], "error": "HTTP 503"})
+    assert response.json() == {"failed": [1], "refused": []}
+    second = lease(client)  # the backoff is 0 in these tests
+    assert second["items"][0]["attempt"] == 2
+    settle(client, "fail", second)
+    assert lease(client)["items"] == []
+    dead = client.get(f"{URL}/out/dead").json()["dead"]
+    assert [(d["item"], d["attempts"], d["last_error"], d["kind"]) for d in dead] == [
+        (1, 2, "failed (no reason given)", "create")
+    ]
+    assert client.post(f"{URL}/out/dead/retry", json={"items": [1, 42]}).json() == {"retried": [1]}
+    assert client.get(f"{URL}/out/dead").json()["dead"] == []
+    assert lease(client)["items"][0]["attempt"] == 1
+
+
+def test_retry_without_items_revives_every_dead_item(client: TestClient) -> None:
+    integration(client, max_attempts=1)
+    for name in "AB":
+        post(client, "organizations", name=name)
+    settle(client, "fail", lease(client))
+    assert client.post(f"{URL}/out/dead/retry").json() == {"retried": [1, 2]}
+    assert len(lease(client)["items"]) == 2
+
+
+def test_consent_holds_the_queue_back_until_given(client: TestClient) -> None:
+    integration(client, consent_type="gdpr-double-opt-in")
+    post(client, "organizations", name="A")
+    refused = client.post(f"{URL}/out/lease")
+    assert refused.status_code == 409 and "consent" in refused.json()["detail"]
+    consented = client.post(f"{URL}/out/consent").json()
+    assert consented["consented_at"].endswith("Z")
+    assert kinds(lease(client)) == [("create", "A")]  # what waited meanwhile
+
+
+def test_an_inbound_integration_has_no_queue(client: TestClient) -> None:
+    integration(client, direction="inbound")
+    post(client, "organizations", name="A")
+    assert client.post(f"{URL}/out/lease").status_code == 409
+    assert client.get(f"{URL}/out/dead").status_code == 409
+    assert client.post(f"{URL}/nope/lease").status_code == 404
+
+
+def test_bad_queue_requests_are_422_or_400(client: TestClient) -> None:
+    integration(client)
+    assert client.post(f"{URL}/out/lease", json={"seconds": 0}).status_code == 422
+    assert client.post(f"{URL}/out/lease", json={"seconds": 10**6}).status_code == 422
+    assert client.post(f"{URL}/out/lease", json={"colour": 1}).status_code == 422
+    assert client.post(f"{URL}/out/ack", json={"lease": "x", "items": []}).status_code == 422
+    assert client.post(f"{URL}/out/ack", json={"lease": "x", "items": ["1"]}).status_code == 422
+    assert client.post(f"{URL}/out/fail", json={"items": [1]}).status_code == 422
+    assert client.post(f"{URL}/out/ack").status_code == 400
+    assert client.get(f"{URL}/out/dead?limit=0").status_code == 400
+
+
+def test_deleting_an_integration_drops_its_queue(client: TestClient) -> None:
+    integration(client)
+    post(client, "organizations", name="A")
+    client.delete(f"{URL}/out")
+    integration(client)
+    assert lease(client)["items"] == []
+
+
+def test_nothing_is_lost_when_the_hub_restarts_mid_way(settings: Settings) -> None:
+    with admin_client(create_app(settings)) as client:
+        integration(client, filter="name ne 'skip'")
+        for name in ("A", "B", "skip", "C"):
+            post(client, "organizations", name=name)
+        given = lease(client, limit=2, seconds=1)
+        settle(client, "ack", given, [given["items"][0]["item"]])
+    # The hub stops with A acked, B leased and C waiting; it comes back on the same file.
+    with admin_client(create_app(settings)) as client:
+        assert kinds(lease(client)) == [("create", "C")]  # B's lease still holds
+        import time
+
+        time.sleep(1.1)
+        again = lease(client)
+        assert kinds(again) == [("create", "B")] and again["items"][0]["attempt"] == 2

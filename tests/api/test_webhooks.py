@@ -1,0 +1,187 @@
+"""Webhook delivery to a real receiver on loopback that fails on purpose: signing, retries, dead items, parallel."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.config import Settings
+from hub.service.webhooks import sign
+from tests.api.helpers import BASE, post
+
+SECRET = "a-secret-of-sixteen-or-more"
+URL = f"{BASE}/integrations"
+
+
+@dataclass
+class Receiver:
+    """An app's webhook endpoint: records every POST, answers 500 when `fails(n)` says so for the n-th."""
+
+    fails: Callable[[int], bool] = lambda n: False
+    delay: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def handle(self, headers: Any, body: bytes) -> int:
+        with self.lock:
+            n = len(self.requests)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.delay)
+        status = 500 if self.fails(n) else 204
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        with self.lock:
+            self.in_flight -= 1
+            self.requests.append(
+                {
+                    "status": status,
+                    "signed": hmac.compare_digest(headers["X-Hub-Signature-256"], expected),
+                    "headers": {k.lower(): v for k, v in headers.items()},
+                    "body": json.loads(body),
+                }
+            )
+        return status
+
+    def delivered(self) -> list[str]:
+        """Names of the records in the batches the receiver took (2xx), in order."""
+        return [i["record"]["name"] for r in self.requests if r["status"] == 204 for i in r["body"]["items"]]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    target = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(target.handle(self.headers, body))
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    target.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield target
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        store=f"sqlite:///{tmp_path / 'hub.db'}",
+        retry_backoff_seconds=0,
+        webhook_poll_seconds=0.05,
+        webhook_timeout_seconds=5,
+    )
+
+
+def define(client: TestClient, receiver: Receiver, **fields: Any) -> None:
+    body = {
+        "name": "hook",
+        "entity": "organizations",
+        "direction": "outbound",
+        "provider": "crm",
+        "realm": "1",
+        "webhook": {"url": receiver.url, "secret": SECRET},
+        **fields,
+    }
+    assert client.post(URL, json=body).status_code == 201
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_batches_are_signed_and_a_refused_batch_is_retried_until_taken(client: TestClient, receiver: Receiver) -> None:
+    receiver.fails = lambda n: n % 3 == 1  # the 2nd, 5th, 8th… POST answers 500
+    define(client, receiver, batch_size=2, max_attempts=5)
+    names = [f"org{n}" for n in range(9)]
+    for name in names:
+        post(client, "organizations", name=name)
+    wait_for(lambda: sorted(receiver.delivered()) == names)
+
+    assert all(r["signed"] for r in receiver.requests)
+    assert any(r["status"] == 500 for r in receiver.requests)
+    assert all(len(r["body"]["items"]) <= 2 for r in receiver.requests)
+    first = receiver.requests[0]
+    assert first["headers"]["x-hub-integration"] == "hook" and first["headers"]["content-type"] == "application/json"
+    assert first["body"]["lease"] == first["headers"]["x-hub-delivery"]
+    assert first["body"]["group_id"] == "cld-1" and first["body"]["integration"] == "hook"
+    item = first["body"]["items"][0]
+    assert item["kind"] == "create" and item["record"]["id"][-1]["provider"] == "connec"
+    # A refused batch comes back with its attempt counted.
+    retried = [i for r in receiver.requests[2:] for i in r["body"]["items"] if i["attempt"] == 2]
+    assert {i["item"] for i in receiver.requests[1]["body"]["items"]} <= {i["item"] for i in retried}
+    time.sleep(0.2)
+    assert len(receiver.delivered()) == len(names)  # nothing taken twice
+    assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+
+
+def test_after_max_attempts_the_items_are_dead_and_a_retry_by_hand_delivers_them(
+    client: TestClient, receiver: Receiver
+) -> None:
+    receiver.fails = lambda n: True
+    define(client, receiver, max_attempts=3)
+    post(client, "organizations", name="A")
+    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
+    dead = client.get(f"{URL}/hook/dead").json()["dead"]
+    assert [(d["attempts"], d["last_error"]) for d in dead] == [(3, "webhook answered HTTP 500")]
+    assert len(receiver.requests) == 3
+    receiver.fails = lambda n: False
+    assert client.post(f"{URL}/hook/dead/retry").json() == {"retried": [dead[0]["item"]]}
+    wait_for(lambda: receiver.delivered() == ["A"])
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_at_most_parallel_batches_are_in_flight(client: TestClient, receiver: Receiver, parallel: int) -> None:
+    receiver.delay = 0.15
+    define(client, receiver, batch_size=1, parallel=parallel, consent_type="explicit")
+    for n in range(6):
+        post(client, "organizations", name=str(n))
+    client.post(f"{URL}/hook/consent")  # all six are due at once
+    wait_for(lambda: len(receiver.delivered()) == 6)
+    assert receiver.most_in_flight == parallel
+
+
+def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, receiver: Receiver) -> None:
+    define(client, receiver, max_attempts=2)
+    client.put(f"{URL}/hook", json={"webhook": {"url": "http://127.0.0.1:9/closed", "secret": SECRET}})
+    post(client, "organizations", name="A")
+    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
+    assert "webhook POST failed" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+
+
+def test_no_webhook_is_sent_before_consent(client: TestClient, receiver: Receiver) -> None:
+    define(client, receiver, consent_type="explicit")
+    post(client, "organizations", name="A")
+    time.sleep(0.3)
+    assert receiver.requests == []
+    client.post(f"{URL}/hook/consent")
+    wait_for(lambda: receiver.delivered() == ["A"])
+
+
+def test_the_signature_is_hmac_sha256_of_the_body_in_hex() -> None:
+    body = b"The quick brown fox jumps over the lazy dog"
+    assert sign("key", body) == "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"

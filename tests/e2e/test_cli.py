@@ -1,0 +1,118 @@
+"""The key and connection commands of the CLI, and that what they make is what the API then lets in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.cli import main
+from hub.config import Settings
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def token_of(out: str) -> str:
+    found = re.search(r"Authorization: Bearer (\S+)", out)
+    assert found, out
+    return found.group(1)
+
+
+def test_create_connect_list_and_revoke(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "keys", "create", "--provider", "salesforce", "--store", store)
+    assert code == 0 and "shown only this once" in out
+    token = token_of(out)
+    key_id = token.split(".")[0]
+    assert (
+        run(capsys, "connect", "--provider", "salesforce", "--group", "cld-1234", "--realm", "2243", "--store", store)[
+            0
+        ]
+        == 0
+    )
+    code, out, _ = run(capsys, "keys", "list", "--store", store)
+    assert code == 0 and key_id in out and "cld-1234 (realm 2243)" in out and token.split(".")[1] not in out
+
+    with TestClient(create_app(Settings(store=store)), raise_server_exceptions=False) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/v2/cld-1234/people", headers=headers).status_code == 200
+        assert client.get("/api/v2/cld-9/people", headers=headers).status_code == 404
+        body = {"people": {"id": [{"realm": "2243", "provider": "salesforce", "id": "003"}]}}
+        assert client.post("/api/v2/cld-1234/people", json=body, headers=headers).status_code == 201
+
+    assert run(capsys, "keys", "revoke", key_id, "--store", store)[0] == 0
+    code, out, _ = run(capsys, "keys", "list", "--store", store)
+    assert re.search(rf"{key_id}\s+salesforce\s+\S+\s+\d{{4}}-", out), out
+    with TestClient(create_app(Settings(store=store)), raise_server_exceptions=False) as client:
+        assert client.get("/api/v2/cld-1234/people", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+    assert run(capsys, "disconnect", "--provider", "salesforce", "--group", "cld-1234", "--store", store)[0] == 0
+
+
+def test_an_admin_key_reaches_every_group(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    token = token_of(run(capsys, "keys", "create", "--admin", "--store", store)[1])
+    with TestClient(create_app(Settings(store=store)), raise_server_exceptions=False) as client:
+        assert (
+            client.post(
+                "/api/v2/any-group/people", json={"people": {}}, headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 201
+        )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["keys", "revoke", "hk_0000000000000000"], "no live key"),
+        (["keys", "revoke", "'; drop table api_keys"], "no live key"),
+        (["keys", "create", "--provider", "connec"], "hub's own provider"),
+        (["keys", "create", "--provider", "has space"], "malformed provider"),
+        (["connect", "--provider", "crm", "--group", "bad group", "--realm", "1"], "malformed group id"),
+        (["connect", "--provider", "crm", "--group", "cld-1", "--realm", " "], "malformed realm"),
+        (["disconnect", "--provider", "crm", "--group", "cld-1"], "not connected"),
+    ],
+)
+def test_bad_commands_say_why_and_exit_1(
+    store: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, _, err = run(capsys, *argv, "--store", store)
+    assert code == 1 and message in err
+
+
+def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    connect = ["connect", "--provider", "crm", "--group", "cld-1", "--store", store, "--realm"]
+    assert run(capsys, *connect, "2243")[0] == 0
+    assert run(capsys, *connect, "2243")[0] == 0
+    code, _, err = run(capsys, *connect, "9999")
+    assert code == 1 and "disconnect it first" in err
+
+
+def test_keys_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["keys"])
+
+
+async def test_a_fresh_store_gets_one_admin_key_and_never_another(store: str) -> None:
+    from hub.service import access
+    from hub.store import store_from_url
+
+    opened = store_from_url(store)
+    await opened.open()
+    try:
+        first = await access.first_admin_key(opened)
+        assert first is not None and first.key.admin
+        await opened.revoke_key(first.key.key_id, "2024-01-01T00:00:00Z")
+        assert await access.first_admin_key(opened) is None
+    finally:
+        await opened.close()

@@ -1,0 +1,110 @@
+"""The outbound queue against the clock: backoff, expired leases, late acks, continuous integrations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.config import Settings
+from hub.model import timefmt
+from hub.model.collections import COLLECTIONS
+from hub.model.ids import ExternalId
+from hub.model.record import Write
+from hub.service import integrations, outbound, upsert
+from hub.store.sqlite import SQLiteStore
+
+GROUP = "cld-1"
+ORGS = COLLECTIONS["organizations"]
+T0 = "2030-01-01T00:00:00.000000Z"
+
+
+def at(seconds: float) -> str:
+    return timefmt.shift(T0, seconds)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore(str(tmp_path / "hub.db"))
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+SETTINGS = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=25, lease_seconds=30)
+
+
+async def define(store: SQLiteStore, **fields: Any) -> None:
+    body = {"name": "out", "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "1"}
+    await integrations.create(store, GROUP, {**body, **fields})
+
+
+async def write(store: SQLiteStore, key: str, **fields: Any) -> None:
+    ids = [ExternalId("erp", "1", key)]
+    await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write(ids, [], fields, {}))
+
+
+async def lease(store: SQLiteStore, now: float, seconds: int | None = None) -> outbound.Lease:
+    return await outbound.lease(store, SETTINGS, GROUP, "out", seconds=seconds, now=at(now))
+
+
+async def test_a_failed_item_waits_out_a_doubling_backoff_up_to_the_cap(store: SQLiteStore) -> None:
+    await define(store, max_attempts=10)
+    await write(store, "a", name="A")
+    now = 0.0
+    given = await lease(store, now)
+    for wait in (10, 20, 25, 25):  # base 10, doubling, capped at 25
+        await outbound.fail(store, SETTINGS, GROUP, "out", given.lease_id, [given.items[0].item], "boom", at(now))
+        assert (await lease(store, now + wait - 0.5)).items == []
+        now += wait
+        given = await lease(store, now)
+        assert len(given.items) == 1
+
+
+async def test_an_expired_lease_puts_the_item_back_as_a_failed_try(store: SQLiteStore) -> None:
+    await define(store, max_attempts=2)
+    await write(store, "a", name="A")
+    first = await lease(store, 0)
+    assert (await lease(store, 29)).items == []  # held
+    assert (await lease(store, 30)).items == []  # ran out: back, but after a 10 s backoff
+    second = await lease(store, 40)
+    assert [i.attempts for i in second.items] == [1]
+    late = await outbound.ack(store, GROUP, "out", first.lease_id, [first.items[0].item], now=at(41))
+    assert late.done == [] and "ran out" in str(late.refused[0]["reason"])
+    assert (await lease(store, 71)).items == []  # second lease ran out too: max_attempts reached
+    dead = await outbound.dead(store, GROUP, "out", 0, 10)
+    assert [(d.attempts, d.last_error) for d in dead] == [(2, "the lease ran out before an ack")]
+
+
+async def test_an_ack_after_the_lease_ran_out_counts_until_the_item_is_put_back(store: SQLiteStore) -> None:
+    await define(store)
+    await write(store, "a", name="A")
+    first = await lease(store, 0)
+    late = await outbound.ack(store, GROUP, "out", first.lease_id, [first.items[0].item], now=at(100))
+    assert late.done == [first.items[0].item]
+    assert (await lease(store, 200)).items == []
+
+
+async def test_a_continuous_integration_resends_on_its_schedule_while_the_record_matches(store: SQLiteStore) -> None:
+    await define(store, include_update=True, continuous=True, default_schedule=300, filter="is_customer eq true")
+    await write(store, "a", name="A", is_customer=True)
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    assert (await lease(store, 304)).items == []
+    again = await lease(store, 305)
+    assert [i.item for i in again.items] == [i.item for i in first.items]
+    await write(store, "a", is_customer=False)  # no longer matches: the next ack ends it
+    await outbound.ack(store, GROUP, "out", again.lease_id, [i.item for i in again.items], now=at(306))
+    assert (await lease(store, 10_000)).items == []
+
+
+async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:
+    await define(store, batch_size=3)
+    for n in range(10):
+        await write(store, str(n), name=str(n))
+    leases = await asyncio.gather(*(lease(store, 0) for _ in range(6)))
+    handed = [i.item for given in leases for i in given.items]
+    assert len(handed) == len(set(handed)) == 10

@@ -91,7 +91,10 @@ def parser() -> argparse.ArgumentParser:
     store.add_argument(
         "--store",
         default=None,
-        help="store URL: sqlite:///path.db or mongodb://host:port/db?replicaSet=rs0 (default sqlite:///hub.db, or $HUB_STORE)",
+        help=(
+            "store URL: sqlite:///path.db or mongodb://host:port/db?replicaSet=rs0"
+            " (default sqlite:///hub.db, or $HUB_STORE)"
+        ),
     )
 
     serve = commands.add_parser("serve", parents=[store], help="serve the HTTP API")

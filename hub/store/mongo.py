@@ -16,7 +16,12 @@ Each read of the store (a page and its count, a hub id and its survivor, a key l
 runs in a read-only transaction at snapshot read concern, so it sees a merge or an undo
 committing meanwhile whole or not at all, as the port promises.
 
-The layout and the indexes are described in `mongo_query`.
+The change feed's seq is the one counter taken inside the transaction, so that seq order is
+commit order (`mongo_sync.add_change` says why and what it costs).
+
+The layout and the indexes are described in `mongo_query` (records, the id map),
+`mongo_sync` (the change feed, integrations, the queue, field sync) and `mongo_access`
+(API keys, connections); the transaction's writes are in `mongo_tx`.
 """
 
 from __future__ import annotations
@@ -24,59 +29,44 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+from typing import Any, TypeVar
 
-from pymongo import AsyncMongoClient, ReturnDocument, WriteConcern
+from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, DuplicateKeyError, PyMongoError
+from pymongo.errors import CollectionInvalid
 from pymongo.read_concern import ReadConcern
 
 from hub.model import timefmt
+from hub.model.access import ApiKey, Connection
+from hub.model.change import Change
 from hub.model.collections import Collection
+from hub.model.connect import Directions
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
+from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
+from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
+from hub.store import mongo_access as access
 from hub.store import mongo_idmap as idmap
+from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
-from hub.store.mongo_idmap import one_per_app
-from hub.store.mongo_query import (
-    INDEXES,
-    compile_list,
-    compile_order,
-    counter_key,
-    document,
-    entries,
-    id_key,
-    index_fields,
-    record,
-)
+from hub.store.mongo_query import INDEXES as RECORD_INDEXES
+from hub.store.mongo_query import compile_list, compile_order, id_key, record
+from hub.store.mongo_tx import MongoTransaction, commit, upsert
 
+T = TypeVar("T")
 Doc = dict[str, Any]
-COMMIT_TRIES = 3
-"""Commits whose outcome is unknown (a network error) are retried; the commit is idempotent."""
-UPSERT_TRIES = 5
-"""Upserts that lost the race to create their document are re-run as updates."""
 RACE_BACKOFF = 0.05
 """The longest random wait, in seconds, before a lost race is reported."""
-
-
-@contextmanager
-def _races() -> Iterator[None]:
-    """Report a lost race (unique index, write conflict) as IdTaken; let anything else through."""
-    try:
-        yield
-    except DuplicateKeyError as error:
-        raise IdTaken(str(error)) from error
-    except PyMongoError as error:
-        if error.has_error_label("TransientTransactionError"):
-            raise IdTaken(str(error)) from error
-        raise
+INDEXES = {**RECORD_INDEXES, **sync.INDEXES, **access.INDEXES}
+"""Every collection's indexes (`mongo_query`, `mongo_sync`, `mongo_access` say why each)."""
 
 
 class MongoStore:
@@ -161,7 +151,7 @@ class MongoStore:
 
     async def ensure_group(self, group_id: str, channel_id: str) -> Group:
         update = {"$setOnInsert": {"channel_id": channel_id, "created_at": timefmt.now()}}
-        doc = await _upsert(self.db["groups"], {"_id": group_id}, update)
+        doc = await upsert(self.db["groups"], {"_id": group_id}, update)
         return Group(doc["_id"], doc["channel_id"])
 
     async def register(self, ids: Sequence[ExternalId]) -> None:
@@ -172,7 +162,7 @@ class MongoStore:
         noted for a write that then rolls back is harmless: `providers()` checks each.
         """
         for provider in sorted({e.provider for e in ids} - self._registered):
-            await _upsert(self.db["providers"], {"_id": provider}, {"$setOnInsert": {"since": timefmt.now()}})
+            await upsert(self.db["providers"], {"_id": provider}, {"$setOnInsert": {"since": timefmt.now()}})
             self._registered.add(provider)
 
     def _turn(self, group_id: str) -> asyncio.Lock:
@@ -199,7 +189,7 @@ class MongoStore:
                         if session.in_transaction:
                             await session.abort_transaction()
                         raise
-                    await _commit(session)
+                    await commit(session)
         except IdTaken:
             await asyncio.sleep(random.uniform(0, RACE_BACKOFF))
             raise
@@ -278,119 +268,65 @@ class MongoStore:
             total = await self.records.count_documents(where, session=session) if query.count else None
         return [record(doc) for doc in docs], total
 
+    async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
+        """`work` in a write transaction of its own, re-run by the driver after a transient error
+        (a write conflict); without transactions (a test double), as it comes."""
+        if not self.transactions:
+            return await work(None)
+        async with self.db.client.start_session() as session:
+            return await session.with_transaction(
+                work, read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+            )
 
-async def _upsert(collection: AsyncCollection[Doc], key: Doc, update: Doc) -> Doc:
-    """Update or create one document by `_id`, atomically, and return it as it is after.
+    # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync)
 
-    Two first upserts of one `_id` at once can both try the insert; the loser gets a
-    duplicate key and runs again, now as an update. Re-running the upsert rather than
-    reading the winner's document never comes back empty-handed, whatever the reader
-    would see at that instant.
-    """
-    for _ in range(UPSERT_TRIES):
-        try:
-            doc = await collection.find_one_and_update(key, update, upsert=True, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            continue
-        if doc is not None:  # mongod always returns one here; a look-alike server racing may not
-            return doc
-    raise IdTaken(f"could not create or update {key['_id']} under concurrent writes")
+    async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
+        async with self._reading() as session:
+            return await sync.changes(self.db, session, group_id, after, limit)
 
+    async def prune_changes(self, before: str) -> int:
+        """Group by group, each in a transaction of its own: its horizon rises as its changes go."""
+        dropped = 0
+        for group_id, seq in await sync.prune_cut(self.db, before):
+            dropped += await self._atomically(partial(sync.prune_group, self.db, group_id=group_id, seq=seq))
+        return dropped
 
-async def _commit(session: AsyncClientSession) -> None:
-    for attempt in range(COMMIT_TRIES):
-        try:
-            with _races():
-                await session.commit_transaction()
-            return
-        except PyMongoError as error:
-            if attempt == COMMIT_TRIES - 1 or not error.has_error_label("UnknownTransactionCommitResult"):
-                raise
+    async def integrations(self, group_id: str) -> Sequence[Integration]:
+        return await sync.integrations(self.db, None, group_id)
 
+    async def integration(self, group_id: str, name: str) -> Integration | None:
+        return await sync.integration(self.db, None, group_id, name)
 
-class MongoTransaction:
-    """The writes of one use case, inside one MongoDB transaction (or none, on a test double)."""
+    async def webhook_integrations(self) -> Sequence[Integration]:
+        return await sync.webhook_integrations(self.db, None)
 
-    def __init__(self, store: MongoStore, group_id: str, session: AsyncClientSession | None) -> None:
-        self._store = store
-        self._records = store.records
-        self._session = session
-        self.group_id = group_id
+    async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
+        return await sync.dead_items(self.db, None, group_id, integration, after, limit)
 
-    async def get(self, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-        with _races():
-            return await self._store.resolve(self.group_id, collection, hub_ids, self._session)
+    async def field_sync(
+        self, group_id: str, collection: str, ids: Sequence[ExternalId]
+    ) -> dict[ExternalId, dict[str, Directions]]:
+        return await sync.field_sync(self.db, None, group_id, collection, ids)
 
-    async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
-        with _races():
-            return await self._store.match(self.group_id, collection, ids, self._session)
+    # Access: API keys and the groups each app is connected to (see mongo_access)
 
-    async def next_seq(self, collection: str) -> int:
-        """Taken outside the transaction, on purpose: see the README ("MongoDB", codes).
+    async def add_key(self, key: ApiKey) -> None:
+        await access.add_key(self.db, key)
 
-        Inside it, every two concurrent creates in one collection would write the one
-        counter document and MongoDB would abort the later transaction instead of making
-        it wait; as its own atomic $inc, numbers stay unique and increasing, and a create
-        that rolls back leaves a gap in the codes, as a database sequence does.
-        """
-        key = {"_id": counter_key(self.group_id, collection)}
-        doc = await _upsert(self._store.db["counters"], key, {"$inc": {"seq": 1}})
-        return int(doc["seq"])
+    async def key(self, key_id: str) -> ApiKey | None:
+        return await access.key(self.db, key_id)
 
-    async def insert(self, record: Record) -> None:
-        one_per_app(record.ids, record.hub_id)
-        await self._store.register(record.ids)
-        with _races():
-            await self._records.insert_one(document(record), session=self._session)
+    async def keys(self) -> Sequence[ApiKey]:
+        return await access.keys(self.db)
 
-    async def save(self, record: Record, new_ids: Sequence[ExternalId]) -> None:
-        where: Doc = {"_id": record.hub_id}
-        update: Doc = {
-            "$set": {
-                "status": record.status,
-                "updated_at": record.updated_at,
-                "fields": record.fields,
-                "placeholder": record.placeholder,
-            }
-        }
-        if new_ids:
-            one_per_app(new_ids, record.hub_id)
-            await self._store.register(new_ids)
-            index = index_fields(record.group_id, record.collection, new_ids)
-            where["apps"] = {"$nin": index["apps"]}
-            update["$push"] = {
-                "ids": {"$each": entries(new_ids, timefmt.now())},
-                **{name: {"$each": values} for name, values in index.items()},
-            }
-        with _races():
-            result = await self._records.update_one(where, update, session=self._session)
-        if new_ids and result.matched_count == 0:
-            raise IdTaken(f"record {record.hub_id} is gone or already holds an id of one of these apps")
+    async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
+        return await access.revoke_key(self.db, key_id, revoked_at)
 
-    async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
-        with _races():
-            await idmap.merge(self._records, self._session, survivor, merged)
+    async def connect(self, connection: Connection) -> Connection:
+        return await access.connect(self.db, connection)
 
-    async def aliases(self, collection: str, hub_id: str) -> list[str]:
-        with _races():
-            return await idmap.aliases(self._records, self._session, self.group_id, collection, hub_id)
+    async def disconnect(self, provider: str, group_id: str) -> bool:
+        return await access.disconnect(self.db, provider, group_id)
 
-    async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
-        with _races():
-            await idmap.move_ids(self._records, self._session, self.group_id, collection, ids, hub_id)
-
-    async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
-        with _races():
-            await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
-
-    async def restore(self, record: Record, aliases: Sequence[str]) -> None:
-        with _races():
-            await idmap.restore(self._records, self._session, record, aliases)
-
-    async def merge_entry(self, merge_id: str) -> MergeEntry | None:
-        with _races():
-            return await idmap.merge_entry(self._store.db, self._session, self.group_id, merge_id)
-
-    async def put_merge(self, entry: MergeEntry) -> None:
-        with _races():
-            await idmap.put_merge(self._store.db, self._session, entry)
+    async def connections(self, provider: str | None = None) -> Sequence[Connection]:
+        return await access.connections(self.db, provider)

@@ -14,7 +14,8 @@ import pytest
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from hub.store.base import IdTaken
-from hub.store.mongo import MongoStore, MongoTransaction, _races
+from hub.store.mongo import MongoStore
+from hub.store.mongo_tx import MongoTransaction, races
 
 
 class StubSession:
@@ -109,9 +110,9 @@ async def test_a_read_runs_in_a_snapshot_transaction_that_ends_with_an_abort() -
 
 
 def test_lost_races_are_id_taken_and_other_errors_pass() -> None:
-    with pytest.raises(IdTaken), _races():
+    with pytest.raises(IdTaken), races():
         raise DuplicateKeyError("E11000 duplicate key error", 11000)
-    with pytest.raises(IdTaken), _races():
+    with pytest.raises(IdTaken), races():
         raise failure("TransientTransactionError")
-    with pytest.raises(OperationFailure), _races():
+    with pytest.raises(OperationFailure), races():
         raise OperationFailure("unauthorized", code=13)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from hub.model import timefmt
 from hub.model.change import Change
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 Doc = dict[str, Any]
 COMMIT_TRIES = 3
 """Commits whose outcome is unknown (a network error) are retried; the commit is idempotent."""
+DUPLICATE_KEY = 11000
 UPSERT_TRIES = 5
 """Upserts that lost the race to create their document are re-run as updates."""
 
@@ -48,6 +49,11 @@ def races() -> Iterator[None]:
         yield
     except DuplicateKeyError as error:
         raise IdTaken(str(error)) from error
+    except BulkWriteError as error:  # insert_many's duplicate key
+        errors = error.details.get("writeErrors") or []
+        if errors and all(e.get("code") == DUPLICATE_KEY for e in errors):
+            raise IdTaken(str(error)) from error
+        raise
     except PyMongoError as error:
         if error.has_error_label("TransientTransactionError"):
             raise IdTaken(str(error)) from error

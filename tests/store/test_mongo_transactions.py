@@ -11,7 +11,7 @@ from types import SimpleNamespace, TracebackType
 from typing import Any, cast
 
 import pytest
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from hub.store.base import IdTaken
 from hub.store.mongo import MongoStore
@@ -113,6 +113,10 @@ def test_lost_races_are_id_taken_and_other_errors_pass() -> None:
     with pytest.raises(IdTaken), races():
         raise DuplicateKeyError("E11000 duplicate key error", 11000)
     with pytest.raises(IdTaken), races():
+        raise BulkWriteError({"writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000"}], "nInserted": 0})
+    with pytest.raises(IdTaken), races():
         raise failure("TransientTransactionError")
+    with pytest.raises(BulkWriteError), races():
+        raise BulkWriteError({"writeErrors": [{"index": 0, "code": 121, "errmsg": "invalid"}], "nInserted": 0})
     with pytest.raises(OperationFailure), races():
         raise OperationFailure("unauthorized", code=13)

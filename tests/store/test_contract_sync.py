@@ -107,7 +107,7 @@ async def test_a_reader_racing_writers_of_two_stores_sees_every_change_once_in_o
     overlap, and a counter taken without a conflict would let the reader skip a change."""
     mock_cannot_show(kind, "concurrent transactions: without them a change is visible before its commit")
     stores = [await open_store(), await open_store()]
-    writers, writes = 6, 12
+    writers, writes = 6, 20
     done = asyncio.Event()
 
     async def write(n: int) -> None:
@@ -117,7 +117,7 @@ async def test_a_reader_racing_writers_of_two_stores_sees_every_change_once_in_o
                 try:
                     async with store.transaction(G) as tx:
                         await tx.add_change(change(n * 100 + i))
-                        await asyncio.sleep(random.uniform(0, 0.002))  # hold the transaction open a while
+                        await asyncio.sleep(random.uniform(0, 0.004))  # hold the transaction open a while
                     break
                 except IdTaken:  # another store's transaction of the group took the feed first
                     await asyncio.sleep(random.uniform(0, 0.005))

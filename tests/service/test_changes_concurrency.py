@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
 
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.record import Write
 from hub.service import changes, upsert
+from hub.store.base import Store
+from hub.store.mongo import MongoStore
 from hub.store.sqlite import SQLiteStore
+from tests.conftest import with_database
 
 GROUP = "cld-1"
 PEOPLE = COLLECTIONS["people"]
+MONGODB_URL = os.environ.get("HUB_TEST_MONGODB_URL")
 
 
-async def test_a_reader_paging_during_concurrent_writes_sees_each_change_exactly_once(tmp_path: Path) -> None:
+def two_processes(kind: str, tmp_path: Path, database: str) -> list[Store]:
+    """Two stores on one backing stand for two hub processes: on SQLite their writers contend for the
+    write lock; on MongoDB their transactions overlap (mongomock, without transactions, cannot show this)."""
+    if kind == "sqlite":
+        return [SQLiteStore(str(tmp_path / "hub.db")), SQLiteStore(str(tmp_path / "hub.db"))]
+    url = with_database(str(MONGODB_URL), database)
+    return [MongoStore(url), MongoStore(url)]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", *(["mongodb"] if MONGODB_URL else [])])
+async def test_a_reader_paging_during_concurrent_writes_sees_each_change_exactly_once(
+    kind: str, tmp_path: Path
+) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
-    # Two stores on one file stand for two hub processes: their writers contend for SQLite's write lock.
-    stores = [SQLiteStore(str(tmp_path / "hub.db")), SQLiteStore(str(tmp_path / "hub.db"))]
+    database = f"hub_test_{uuid.uuid4().hex[:12]}"
+    stores = two_processes(kind, tmp_path, database)
     for store in stores:
         await store.open()
     await upsert.group_for_write(stores[0], GROUP)
@@ -51,6 +73,10 @@ async def test_a_reader_paging_during_concurrent_writes_sees_each_change_exactly
     _, everything = await stores[0].changes(GROUP, 0, 10_000)
     for store in stores:
         await store.close()
+    if kind == "mongodb":
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(str(MONGODB_URL))
+        await client.drop_database(database)
+        await client.close()
 
     assert len(everything) == writers * writes
     assert seen == [c.seq for c in everything]  # none skipped, none repeated, in order

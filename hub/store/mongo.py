@@ -7,17 +7,17 @@ conflict, and MongoDB aborts the later one with a TransientTransactionError rath
 making it wait: like a duplicate external id (the unique index), that is a race lost,
 reported as IdTaken, and the service re-runs the use case on the winner's data.
 
-So that concurrent requests on one record do not abort one another until the service's
-retries run out, the write transactions of one group take turns within a process (the
-SQLite store takes turns for all groups), and a lost race waits a random while before it
-is reported, so that retries from several processes fall out of step.
+The write transactions of one group take turns, as SQLite's take turns for all groups:
+within a process on a lock, and across processes by claiming the group's feed document as
+their first write (`mongo_sync.claim`), which MongoDB lets only one open transaction do. A
+refused claim is retried here, before the use case runs, so contention is waiting rather
+than a failed request, and the change feed's seq (taken under the claim) is commit order.
+A race lost later (a duplicate id) waits a random while before it is reported, so that
+retries from several processes fall out of step.
 
 Each read of the store (a page and its count, a hub id and its survivor, a key link search)
 runs in a read-only transaction at snapshot read concern, so it sees a merge or an undo
 committing meanwhile whole or not at all, as the port promises.
-
-The change feed's seq is the one counter taken inside the transaction, so that seq order is
-commit order (`mongo_sync.add_change` says why and what it costs).
 
 The layout and the indexes are described in `mongo_query` (records, the id map),
 `mongo_sync` (the change feed, integrations, the queue, field sync) and `mongo_access`
@@ -59,12 +59,16 @@ from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_query import INDEXES as RECORD_INDEXES
 from hub.store.mongo_query import compile_list, compile_order, id_key, record
-from hub.store.mongo_tx import MongoTransaction, commit, upsert
+from hub.store.mongo_tx import MongoTransaction, commit, races, upsert
 
 T = TypeVar("T")
 Doc = dict[str, Any]
 RACE_BACKOFF = 0.05
 """The longest random wait, in seconds, before a lost race is reported."""
+CLAIM_WAIT = 2.0
+"""How long, in seconds, a write transaction waits for its group's turn held by another process."""
+CLAIM_PAUSE, CLAIM_PAUSE_MAX = 0.001, 0.02
+"""The first and the longest random pause, in seconds, between two claims of a group's turn."""
 INDEXES = {**RECORD_INDEXES, **sync.INDEXES, **access.INDEXES}
 """Every collection's indexes (`mongo_query`, `mongo_sync`, `mongo_access` say why each)."""
 
@@ -180,9 +184,7 @@ class MongoStore:
                     yield MongoTransaction(self, group_id, None)
                     return
                 async with self.db.client.start_session() as session:
-                    await session.start_transaction(
-                        read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
-                    )
+                    await self._claim(session, group_id)
                     try:
                         yield MongoTransaction(self, group_id, session)
                     except BaseException:
@@ -193,6 +195,30 @@ class MongoStore:
         except IdTaken:
             await asyncio.sleep(random.uniform(0, RACE_BACKOFF))
             raise
+
+    async def _claim(self, session: AsyncClientSession, group_id: str) -> None:
+        """Start the transaction with the group's turn (`mongo_sync.claim`), waiting for it if another
+        hub process holds it: a claim refused has done no work, so it is tried again in a fresh
+        transaction after a short random pause, up to CLAIM_WAIT seconds, before the use case runs."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLAIM_WAIT
+        pause = CLAIM_PAUSE
+        while True:
+            await session.start_transaction(
+                read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+            )
+            try:
+                with races():
+                    await sync.claim(self.db, session, group_id)
+            except BaseException as error:
+                if session.in_transaction:
+                    await session.abort_transaction()
+                if not isinstance(error, IdTaken) or loop.time() >= deadline:
+                    raise
+            else:
+                return
+            await asyncio.sleep(random.uniform(0, pause))
+            pause = min(pause * 2, CLAIM_PAUSE_MAX)
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         async with self._reading() as session:

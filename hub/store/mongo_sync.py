@@ -6,7 +6,7 @@ snapshot transaction's, or None on a test double without sessions), like `mongo_
 The layout, besides `records`:
 
     changes:          {group, seq, kind, collection, hub_id, ids: [{provider, realm, id}], details, at}
-    feeds:            {_id: <group id>, seq}   the last seq the group's feed handed out
+    feeds:            {_id: <group id>, seq, turns}   the last seq handed out; write transactions begun
     change_horizons:  {_id: <group id>, seq}   the newest seq pruned from the group's feed
     integrations:     {_id: '["<group>","<name>"]', group, name, entity, direction, webhook: bool,
                        definition: {...}, created_at, updated_at, consented_at}
@@ -15,10 +15,13 @@ The layout, besides `records`:
     field_sync:       {_id: <id key of the app's id>, group, collection, provider, realm, id,
                        fields: {<field>: {to_hub, to_app}}}
 
-Why the feed has a counter document of its own (`feeds`), written inside the transaction:
-see `add_change`. Queue item numbers come from one counter in `counters` taken outside the
-transaction, like the codes: they only need to be unique, and a counter written inside
-would make every two transactions that enqueue anything, in any group, conflict.
+`feeds` is also each group's turn: every write transaction of the group writes it first
+(`claim`), so that they run one at a time across processes and the feed's seq, taken from
+it inside the transaction, is commit order (`add_change`).
+
+Queue item numbers come from one counter in `counters`, taken outside the transaction like
+the codes: they only need to be unique, and one counter written inside would make every two
+transactions that enqueue anything, in any group, conflict.
 """
 
 from __future__ import annotations
@@ -91,20 +94,33 @@ async def _all(pending: Any) -> list[Doc]:
 # The change feed
 
 
-async def add_change(db: AsyncDatabase[Doc], session: Session, change: Change) -> int:
-    """Append a change; its seq comes from the group's counter document, written in this transaction.
+async def claim(db: AsyncDatabase[Doc], session: Session, group_id: str) -> None:
+    """Take the group's turn: the first write of every write transaction of the group, in any process.
 
-    Why this gives commit order with concurrent writers (several hub processes): every
-    transaction that records a change writes the group's one `feeds` document. MongoDB lets a
-    transaction write a document only if no other transaction wrote it since this one's
-    snapshot and none holds an uncommitted write to it; otherwise it aborts this one (a write
-    conflict, reported as IdTaken, and the service re-runs the use case). So when a transaction
-    takes seq N, the one that took N-1 has already committed, before this one's snapshot:
-    the transactions that record changes in a group commit one after the other, in seq order.
-    A reader whose snapshot holds seq N holds every lower seq too, and a cursor past N never
-    skips a change that commits later. A rolled-back transaction gives its number back, as on
-    SQLite. The price: across processes, two writes of one group at once conflict and one is
-    re-run (within a process, a group's writes take turns and never conflict).
+    Why: MongoDB lets a transaction write a document only if no other transaction wrote it
+    since this one's snapshot began and none holds an uncommitted write to it; otherwise it
+    aborts this one (a write conflict). Every write transaction of a group writes the group's
+    `feeds` document first, so a claim succeeds only once every earlier claimer has ended,
+    before this transaction's snapshot, and until this one ends every other claim fails: the
+    group's write transactions run one at a time across all processes, each seeing the last
+    one's writes, and commit in the order they claimed. (`$inc` always changes the document;
+    an update that changes nothing writes nothing and would take no turn.)
+    """
+    await db["feeds"].update_one({"_id": group_id}, {"$inc": {"turns": 1}}, upsert=True, session=session)
+
+
+async def add_change(db: AsyncDatabase[Doc], session: Session, change: Change) -> int:
+    """Append a change; its seq comes from the group's `feeds` document, in this transaction.
+
+    Why this is commit order with concurrent writers (several hub processes): the transaction
+    holds the group's turn (`claim`), so the one that took seq N-1 committed before this one
+    began, and none can take a seq until this one ends. A reader whose snapshot holds seq N
+    holds every lower seq too, and a cursor past N never skips a change that commits later;
+    a rolled-back transaction gives its number back, as on SQLite. (Taking the number with
+    an atomic `$inc` outside the transaction, as the codes do, would not do: T1 takes 10, T2
+    takes 11 and commits first, and a reader past 11 never sees 10. The contract suite's
+    racing reader catches that.) Without transactions (a test double) there is no claim and
+    the `$inc` here is simply atomic.
     """
     feed = await db["feeds"].find_one_and_update(
         {"_id": change.group_id},

@@ -1,4 +1,4 @@
-"""How the MongoDB store drives a transaction: commit, abort on error, lost races as IdTaken, commit retries, reads.
+"""How the MongoDB store drives a transaction: its group's turn, commit, abort, lost races, commit retries, reads.
 
 No MongoDB server runs here, so the session is a stub shaped like PyMongo's
 AsyncClientSession; whether a real server commits and rolls back is for the contract suite
@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from hub.store import mongo
 from hub.store.base import IdTaken
 from hub.store.mongo import MongoStore
 from hub.store.mongo_tx import MongoTransaction, races
@@ -47,16 +48,31 @@ class StubSession:
         self.in_transaction = False
 
 
+class StubFeeds:
+    """The `feeds` collection a write transaction claims its group's turn on; refuses the first claims if told."""
+
+    def __init__(self, session: StubSession, refusals: list[Exception]) -> None:
+        self.session = session
+        self.refusals = refusals
+
+    async def update_one(self, where: dict[str, Any], update: dict[str, Any], **options: Any) -> None:
+        assert options["session"] is self.session and update == {"$inc": {"turns": 1}}
+        self.session.calls.append("claim")
+        if self.refusals:
+            raise self.refusals.pop(0)
+
+
 class StubDatabase:
-    def __init__(self, session: StubSession) -> None:
+    def __init__(self, session: StubSession, refusals: list[Exception]) -> None:
         self.client = SimpleNamespace(start_session=lambda: session)
+        self.feeds = StubFeeds(session, refusals)
 
-    def __getitem__(self, name: str) -> SimpleNamespace:
-        return SimpleNamespace(name=name)
+    def __getitem__(self, name: str) -> Any:
+        return self.feeds if name == "feeds" else SimpleNamespace(name=name)
 
 
-def store_with(session: StubSession) -> MongoStore:
-    return MongoStore(database=cast(Any, StubDatabase(session)))
+def store_with(session: StubSession, refusals: list[Exception] | None = None) -> MongoStore:
+    return MongoStore(database=cast(Any, StubDatabase(session, refusals or [])))
 
 
 def failure(label: str) -> OperationFailure:
@@ -67,7 +83,7 @@ async def test_a_transaction_that_finishes_commits() -> None:
     session = StubSession([])
     async with store_with(session).transaction("cld-1") as tx:
         assert isinstance(tx, MongoTransaction) and tx.group_id == "cld-1"
-    assert session.calls == ["start", "commit", "end"]
+    assert session.calls == ["start", "claim", "commit", "end"]
 
 
 async def test_a_transaction_that_raises_aborts_and_passes_the_error_on() -> None:
@@ -75,7 +91,7 @@ async def test_a_transaction_that_raises_aborts_and_passes_the_error_on() -> Non
     with pytest.raises(ValueError, match="boom"):
         async with store_with(session).transaction("cld-1"):
             raise ValueError("boom")
-    assert session.calls == ["start", "abort", "end"]
+    assert session.calls == ["start", "claim", "abort", "end"]
 
 
 async def test_a_write_conflict_at_commit_is_a_lost_race() -> None:
@@ -83,18 +99,42 @@ async def test_a_write_conflict_at_commit_is_a_lost_race() -> None:
     with pytest.raises(IdTaken):
         async with store_with(session).transaction("cld-1"):
             pass
-    assert session.calls == ["start", "commit", "end"]
+    assert session.calls == ["start", "claim", "commit", "end"]
 
 
 async def test_a_commit_of_unknown_outcome_is_retried() -> None:
     session = StubSession([failure("UnknownTransactionCommitResult")])
     async with store_with(session).transaction("cld-1"):
         pass
-    assert session.calls == ["start", "commit", "commit", "end"]
+    assert session.calls == ["start", "claim", "commit", "commit", "end"]
     session = StubSession([failure("UnknownTransactionCommitResult")] * 3)
     with pytest.raises(OperationFailure):
         async with store_with(session).transaction("cld-1"):
             pass
+
+
+async def test_a_group_s_turn_held_elsewhere_is_waited_for_in_fresh_transactions_before_the_work() -> None:
+    session = StubSession([])
+    async with store_with(session, [failure("TransientTransactionError")] * 2).transaction("cld-1"):
+        session.calls.append("work")
+    assert session.calls == ["start", "claim", "abort"] * 2 + ["start", "claim", "work", "commit", "end"]
+
+
+async def test_a_turn_never_given_is_a_lost_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mongo, "CLAIM_WAIT", 0.01)
+    session = StubSession([])
+    with pytest.raises(IdTaken):
+        async with store_with(session, [failure("TransientTransactionError")] * 10_000).transaction("cld-1"):
+            session.calls.append("work")
+    assert "work" not in session.calls and session.calls[-2:] == ["abort", "end"]
+
+
+async def test_a_claim_failing_otherwise_is_no_race() -> None:
+    session = StubSession([])
+    with pytest.raises(OperationFailure):
+        async with store_with(session, [OperationFailure("unauthorized", code=13)]).transaction("cld-1"):
+            pass
+    assert session.calls == ["start", "claim", "abort", "end"]
 
 
 async def test_a_read_runs_in_a_snapshot_transaction_that_ends_with_an_abort() -> None:

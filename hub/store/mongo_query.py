@@ -103,6 +103,8 @@ INDEXES: dict[str, dict[str, Index]] = {
     },
     # The merges a record (or a tombstone pointing to it) took part in.
     "merges": {"members": ([("members", 1)], {})},
+    # By `_id` alone; created up front, as a transaction (the codes) writes it.
+    "counters": {},
 }
 """Collection -> index name -> (keys, options); created idempotently at start-up."""
 

@@ -50,6 +50,11 @@ QUEUE_COUNTER = "outbound_items"
 """The `counters` document that numbers queue items (the codes' counters have JSON-array keys)."""
 
 INDEXES: dict[str, dict[str, Index]] = {
+    # Looked up by `_id` alone; listed so that open() creates them before any transaction writes
+    # them (mongod creates a collection inside a transaction only under restrictions).
+    "feeds": {},
+    "change_horizons": {},
+    "field_sync": {},
     # A group's feed in seq order; a seq is given once per group.
     "changes": {
         "group_seq": ([("group", 1), ("seq", 1)], {"unique": True}),

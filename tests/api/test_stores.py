@@ -61,7 +61,7 @@ def test_two_ids_of_one_app_on_one_record_are_refused(client: TestClient) -> Non
     assert client.get(PEOPLE).json()["pagination"]["total"] == 2
 
 
-@pytest.mark.needs_transactions
+@pytest.mark.needs_transactions  # the placeholder is written before the refusal: only a rollback undoes it
 def test_a_refused_write_leaves_no_placeholder_behind(client: TestClient) -> None:
     post(client, PEOPLE, {"id": [app_id("sf", "1")]}, 201)
     post(client, PEOPLE, {"id": [app_id("sf", "2"), app_id("hs", "3")]}, 201)
@@ -94,7 +94,7 @@ def test_lists_filter_order_page_and_leave_out_archived_records(client: TestClie
     assert names(client, **{"$filter": "status eq 'ARCHIVED'"}) == ["Bob"]
 
 
-@pytest.mark.needs_transactions
+@pytest.mark.needs_transactions  # mongomock neither enforces the unique multikey index nor isolates writers
 def test_concurrent_creates_of_one_external_id_make_one_record(client: TestClient) -> None:
     item = {"people": {"id": [app_id("sf", "same")], "first_name": "Ann"}}
     with ThreadPoolExecutor(8) as pool:

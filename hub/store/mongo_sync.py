@@ -6,22 +6,22 @@ snapshot transaction's, or None on a test double without sessions), like `mongo_
 The layout, besides `records`:
 
     changes:          {group, seq, kind, collection, hub_id, ids: [{provider, realm, id}], details, at}
-    feeds:            {_id: <group id>, seq, turns}   the last seq handed out; write transactions begun
+    feeds:            {_id: <group id>, seq, items, turns}   the last change seq and queue item number
+                                                     handed out; write transactions begun
     change_horizons:  {_id: <group id>, seq}   the newest seq pruned from the group's feed
     integrations:     {_id: '["<group>","<name>"]', group, name, entity, direction, webhook: bool,
                        definition: {...}, created_at, updated_at, consented_at}
-    outbound_items:   {_id: <item number>, group, integration, change_seq, kind, collection, hub_id,
+    outbound_items:   {group, item, integration, change_seq, kind, collection, hub_id,
                        changed_at, state, attempts, available_at, lease_id, lease_until, last_error}
     field_sync:       {_id: <id key of the app's id>, group, collection, provider, realm, id,
                        fields: {<field>: {to_hub, to_app}}}
 
 `feeds` is also each group's turn: every write transaction of the group writes it first
 (`claim`), so that they run one at a time across processes and the feed's seq, taken from
-it inside the transaction, is commit order (`add_change`).
-
-Queue item numbers come from one counter in `counters`, taken outside the transaction like
-the codes: they only need to be unique, and one counter written inside would make every two
-transactions that enqueue anything, in any group, conflict.
+it inside the transaction, is commit order (`add_change`). Queue items are numbered from it
+too, per group: under the turn no other transaction takes a number meanwhile, and a rolled
+back enqueue gives its numbers back. (One counter for every group would be written by the
+transactions of all groups, which do not take turns with one another.)
 """
 
 from __future__ import annotations
@@ -46,9 +46,6 @@ from hub.store.mongo_query import Index, id_key
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
 
-QUEUE_COUNTER = "outbound_items"
-"""The `counters` document that numbers queue items (the codes' counters have JSON-array keys)."""
-
 INDEXES: dict[str, dict[str, Index]] = {
     # Looked up by `_id` alone; listed so that open() creates them before any transaction writes
     # them (mongod creates a collection inside a transaction only under restrictions).
@@ -70,18 +67,20 @@ INDEXES: dict[str, dict[str, Index]] = {
         "webhook": ([("webhook", 1), ("group", 1), ("name", 1)], {"partialFilterExpression": {"webhook": True}}),
     },
     "outbound_items": {
+        # An item by its number (numbers are per group); the items of an ack, a fail, a retry.
+        "group_item": ([("group", 1), ("item", 1)], {"unique": True}),
         # A change is enqueued once per integration.
         "group_integration_change": ([("group", 1), ("integration", 1), ("change_seq", 1)], {"unique": True}),
         # Due items, the longest waiting first; also an integration's whole queue (when it is deleted).
-        "ready": ([("group", 1), ("integration", 1), ("state", 1), ("available_at", 1), ("_id", 1)], {}),
+        "ready": ([("group", 1), ("integration", 1), ("state", 1), ("available_at", 1), ("item", 1)], {}),
         # Leases that ran out.
         "leased": (
-            [("group", 1), ("integration", 1), ("state", 1), ("lease_until", 1), ("_id", 1)],
+            [("group", 1), ("integration", 1), ("state", 1), ("lease_until", 1), ("item", 1)],
             {"partialFilterExpression": {"state": "leased"}},
         ),
         # Dead items, by number.
         "dead": (
-            [("group", 1), ("integration", 1), ("state", 1), ("_id", 1)],
+            [("group", 1), ("integration", 1), ("state", 1), ("item", 1)],
             {"partialFilterExpression": {"state": "dead"}},
         ),
     },
@@ -257,8 +256,8 @@ _STATE = ("state", "attempts", "available_at", "lease_id", "lease_until", "last_
 
 def _item_doc(item: QueueItem) -> Doc:
     return {
-        "_id": item.item,
         "group": item.group_id,
+        "item": item.item,
         "integration": item.integration,
         "change_seq": item.change_seq,
         "kind": item.kind,
@@ -284,16 +283,26 @@ def _item(doc: Doc) -> QueueItem:
         doc.get("lease_id"),
         doc.get("lease_until"),
         doc.get("last_error"),
-        int(doc["_id"]),
+        int(doc["item"]),
     )
 
 
-async def enqueue(db: AsyncDatabase[Doc], session: Session, items: Sequence[QueueItem], last: int) -> None:
-    """Insert items numbered up to `last` (taken by the caller from the queue counter), in order."""
-    for n, item in enumerate(items, start=last - len(items) + 1):
+async def enqueue(db: AsyncDatabase[Doc], session: Session, group_id: str, items: Sequence[QueueItem]) -> None:
+    """Number the items from the group's `feeds` document (under the group's turn), then insert them."""
+    if not items:
+        return
+    feed = await db["feeds"].find_one_and_update(
+        {"_id": group_id},
+        {"$inc": {"items": len(items)}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    if feed is None:  # mongod always returns one; a look-alike server racing may not
+        raise IdTaken(f"the queue numbers of group {group_id} moved on under a concurrent write")
+    for n, item in enumerate(items, start=int(feed["items"]) - len(items) + 1):
         item.item = n
-    if items:
-        await db["outbound_items"].insert_many([_item_doc(item) for item in items], session=session)
+    await db["outbound_items"].insert_many([_item_doc(item) for item in items], session=session)
 
 
 async def _find_items(
@@ -309,21 +318,21 @@ async def due_items(
     db: AsyncDatabase[Doc], session: Session, group_id: str, integration: str, now: str, limit: int
 ) -> list[QueueItem]:
     where = {"group": group_id, "integration": integration, "state": "ready", "available_at": {"$lte": now}}
-    return await _find_items(db, session, where, [("available_at", 1), ("_id", 1)], limit)
+    return await _find_items(db, session, where, [("available_at", 1), ("item", 1)], limit)
 
 
 async def expired_items(
     db: AsyncDatabase[Doc], session: Session, group_id: str, integration: str, now: str, limit: int
 ) -> list[QueueItem]:
     where = {"group": group_id, "integration": integration, "state": "leased", "lease_until": {"$lte": now}}
-    return await _find_items(db, session, where, [("lease_until", 1), ("_id", 1)], limit)
+    return await _find_items(db, session, where, [("lease_until", 1), ("item", 1)], limit)
 
 
 async def dead_items(
     db: AsyncDatabase[Doc], session: Session, group_id: str, integration: str, after: int, limit: int
 ) -> list[QueueItem]:
-    where = {"group": group_id, "integration": integration, "state": "dead", "_id": {"$gt": after}}
-    return await _find_items(db, session, where, [("_id", 1)], limit)
+    where = {"group": group_id, "integration": integration, "state": "dead", "item": {"$gt": after}}
+    return await _find_items(db, session, where, [("item", 1)], limit)
 
 
 async def queued_items(
@@ -331,22 +340,22 @@ async def queued_items(
 ) -> list[QueueItem]:
     if not items:
         return []
-    where = {"_id": {"$in": list(items)}, "group": group_id, "integration": integration}
-    return await _find_items(db, session, where, [("_id", 1)], len(items))
+    where = {"group": group_id, "item": {"$in": list(items)}, "integration": integration}
+    return await _find_items(db, session, where, [("item", 1)], len(items))
 
 
 async def update_items(db: AsyncDatabase[Doc], session: Session, items: Sequence[QueueItem]) -> None:
     """One update per item (mongomock's bulk_write does not take PyMongo's current operations)."""
     for item in items:
         update = {"$set": {name: getattr(item, name) for name in _STATE}}
-        await db["outbound_items"].update_one({"_id": item.item}, update, session=session)
+        await db["outbound_items"].update_one({"group": item.group_id, "item": item.item}, update, session=session)
 
 
 async def remove_items(
     db: AsyncDatabase[Doc], session: Session, group_id: str, integration: str, items: Sequence[int]
 ) -> None:
     if items:
-        where = {"_id": {"$in": list(items)}, "group": group_id, "integration": integration}
+        where = {"group": group_id, "item": {"$in": list(items)}, "integration": integration}
         await db["outbound_items"].delete_many(where, session=session)
 
 

@@ -205,12 +205,8 @@ class MongoTransaction:
             await sync.delete_integration(self._db, self._session, self.group_id, name)
 
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
-        """Item numbers come from one counter, bumped outside the transaction (see `mongo_sync`)."""
-        if not items:
-            return
-        counter = await upsert(self._db["counters"], {"_id": sync.QUEUE_COUNTER}, {"$inc": {"seq": len(items)}})
         with races():
-            await sync.enqueue(self._db, self._session, items, int(counter["seq"]))
+            await sync.enqueue(self._db, self._session, self.group_id, items)
 
     async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
         with races():

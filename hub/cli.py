@@ -136,7 +136,14 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hub", description="The hub: sync people and organizations across apps.")
     commands = top.add_subparsers(dest="command", required=True)
     store = argparse.ArgumentParser(add_help=False)
-    store.add_argument("--store", default=None, help="store URL (default sqlite:///hub.db, or $HUB_STORE)")
+    store.add_argument(
+        "--store",
+        default=None,
+        help=(
+            "store URL: sqlite:///path.db or mongodb://host:port/db?replicaSet=rs0"
+            " (default sqlite:///hub.db, or $HUB_STORE)"
+        ),
+    )
 
     serve = commands.add_parser("serve", parents=[store], help="serve the HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -1,5 +1,8 @@
 """The outbound queue of an integration: enqueue matching changes, lease, ack, fail, dead items, retry.
 
+Each use case runs through `transact`, so a race lost to another hub process leasing or
+settling the same items (on MongoDB, a write conflict) re-runs it on fresh reads.
+
 Changes are enqueued by `enqueue`, which `changes.record` calls inside the write
 transaction of the change: the change and its queue items commit together, so an
 item is never lost nor enqueued twice, and the filter sees the record exactly as
@@ -23,6 +26,7 @@ from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.service import directions, integrations, reading
 from hub.service.integrations import held
+from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
 REAP = 1000
@@ -73,7 +77,8 @@ async def lease(
     back after their backoff (or die); no item is handed out while a lease on it holds.
     """
     now = now or timefmt.now()
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> Lease:
         integration = await _queue_of(tx, group_id, name)
         if integration.needs_consent:
             raise Conflict(
@@ -91,7 +96,9 @@ async def lease(
         for item in items:
             queue.lease(item, lease_id, until)
         await tx.update_items(items)
-    return Lease(integration, lease_id, until, items)
+        return Lease(integration, lease_id, until, items)
+
+    return await transact(store, group_id, work)
 
 
 def _backoff(settings: Settings) -> tuple[float, float]:
@@ -134,8 +141,9 @@ async def ack(
     lease call put it back to the queue.
     """
     now = now or timefmt.now()
-    settled = Settled()
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> Settled:
+        settled = Settled()
         integration = await _queue_of(tx, group_id, name)
         items = await _held_items(tx, name, lease_id, numbers, settled)
         again = await _still_matching(tx, integration, items) if integration.definition.continuous else []
@@ -144,7 +152,9 @@ async def ack(
         await tx.update_items(again)
         await tx.remove_items(name, [i.item for i in items if i not in again])
         settled.done = [i.item for i in items]
-    return settled
+        return settled
+
+    return await transact(store, group_id, work)
 
 
 async def _still_matching(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
@@ -169,15 +179,18 @@ async def fail(
 ) -> Settled:
     """Not delivered: each item comes back after its backoff, or is dead after `max_attempts` tries."""
     now = now or timefmt.now()
-    settled = Settled()
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> Settled:
+        settled = Settled()
         integration = await _queue_of(tx, group_id, name)
         items = await _held_items(tx, name, lease_id, numbers, settled)
         for item in items:
             queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings))
         await tx.update_items(items)
         settled.done = [i.item for i in items]
-    return settled
+        return settled
+
+    return await transact(store, group_id, work)
 
 
 async def dead(store: Store, group_id: str, name: str, after: int, limit: int) -> list[QueueItem]:
@@ -192,13 +205,17 @@ async def retry(
     now = now or timefmt.now()
     if numbers is None:
         numbers = [i.item for i in await store.dead_items(group_id, name, 0, 1000)]
-    async with store.transaction(group_id) as tx:
+    wanted = numbers
+
+    async def work(tx: Transaction) -> list[int]:
         await _queue_of(tx, group_id, name)
-        items = [i for i in await tx.queued_items(name, numbers) if i.state == "dead"]
+        items = [i for i in await tx.queued_items(name, wanted) if i.state == "dead"]
         for item in items:
             queue.revive(item, now)
         await tx.update_items(items)
-    return [i.item for i in items]
+        return [i.item for i in items]
+
+    return await transact(store, group_id, work)
 
 
 @dataclass

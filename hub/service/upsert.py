@@ -136,10 +136,16 @@ async def archive(
     """Set a record's status to ARCHIVED; its ids stay linked."""
     group = await reading.group_or_404(store, group_id)
     record = await reading.locate(store, group_id, collection, key, app)
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> Record:
         current = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]
         current.status = "ARCHIVED"
         current.updated_at = timefmt.now()
         await tx.save(current, [])
         await changes.record(tx, "archive", collection.name, current)
+        return current
+
+    # Re-run after a lost race: on a store with concurrent writers, any write of the group
+    # that records a change at the same time conflicts with this one (the feed's order).
+    current = await transact(store, group_id, work)
     return await reading.view(store, group, collection, [current])

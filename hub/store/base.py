@@ -20,7 +20,8 @@ from hub.model.record import Group, Record
 
 
 class IdTaken(Exception):
-    """A unique constraint refused a write: a concurrent writer got there first.
+    """A concurrent writer got there first: a unique constraint refused a write, or (on
+    MongoDB) another transaction wrote the same record.
 
     The service retries the whole use case, which then sees the winner's record.
     """
@@ -92,7 +93,7 @@ class Transaction(Protocol):
         """Drop the integration and everything queued for it."""
 
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
-        """Add items to their integrations' queues; each gets its number (`item`)."""
+        """Add items to their integrations' queues; each gets its number (`item`), unique in the group."""
 
     async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
         """Ready items whose `available_at` has come, the longest waiting first."""
@@ -104,7 +105,7 @@ class Transaction(Protocol):
         """The integration's items of these numbers, in any state (unknown numbers are left out)."""
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
-        """Store the state, attempts, availability, lease and last error of these items."""
+        """Store the state, attempts, availability, lease and last error of these items (by group and number)."""
 
     async def remove_items(self, integration: str, items: Sequence[int]) -> None:
         """Take items off the queue (delivered)."""

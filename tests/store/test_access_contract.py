@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from hub.model.access import ApiKey, Connection
-from hub.store import store_from_url
 from hub.store.base import Store
 
-ADAPTERS = ["sqlite"]
-"""Each adapter's name; the fixture below opens a fresh, empty store of that kind."""
-
-
-@pytest.fixture(params=ADAPTERS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    assert request.param == "sqlite"
-    opened = store_from_url(f"sqlite:///{tmp_path / 'hub.db'}")
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+# `store` is the contract suites' fixture (tests/store/conftest.py): a fresh, empty store of each
+# adapter (SQLite, MongoDB on mongomock, and a real MongoDB if HUB_TEST_MONGODB_URL names one).
 
 
 def key(n: int, provider: str | None = "crm") -> ApiKey:

@@ -1,0 +1,237 @@
+"""The writes of one use case on MongoDB (`MongoTransaction`), and how a lost race is told from a failure.
+
+A write transaction runs in a client session (snapshot reads, majority commit). Two
+transactions writing one document conflict, and MongoDB aborts the later one with a
+TransientTransactionError rather than making it wait: like a duplicate key, that is a race
+lost, reported as IdTaken, and the service re-runs the use case on the winner's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+
+from hub.model import timefmt
+from hub.model.change import Change
+from hub.model.connect import Directions
+from hub.model.history import MergeEntry
+from hub.model.ids import ExternalId
+from hub.model.integration import Integration
+from hub.model.queue import QueueItem
+from hub.model.record import Record
+from hub.store import mongo_idmap as idmap
+from hub.store import mongo_sync as sync
+from hub.store.base import IdTaken
+from hub.store.mongo_idmap import one_per_app
+from hub.store.mongo_query import counter_key, document, entries, index_fields
+
+if TYPE_CHECKING:
+    from hub.store.mongo import MongoStore
+
+Doc = dict[str, Any]
+COMMIT_TRIES = 3
+"""Commits whose outcome is unknown (a network error) are retried; the commit is idempotent."""
+DUPLICATE_KEY = 11000
+UPSERT_TRIES = 5
+"""Upserts that lost the race to create their document are re-run as updates."""
+
+
+@contextmanager
+def races() -> Iterator[None]:
+    """Report a lost race (unique index, write conflict) as IdTaken; let anything else through."""
+    try:
+        yield
+    except DuplicateKeyError as error:
+        raise IdTaken(str(error)) from error
+    except BulkWriteError as error:  # insert_many's duplicate key
+        errors = error.details.get("writeErrors") or []
+        if errors and all(e.get("code") == DUPLICATE_KEY for e in errors):
+            raise IdTaken(str(error)) from error
+        raise
+    except PyMongoError as error:
+        if error.has_error_label("TransientTransactionError"):
+            raise IdTaken(str(error)) from error
+        raise
+
+
+async def upsert(collection: AsyncCollection[Doc], key: Doc, update: Doc) -> Doc:
+    """Update or create one document by `_id`, atomically (no transaction), and return it as it is after.
+
+    Two first upserts of one `_id` at once can both try the insert; the loser gets a
+    duplicate key and runs again, now as an update. Re-running the upsert rather than
+    reading the winner's document never comes back empty-handed, whatever the reader
+    would see at that instant.
+    """
+    for _ in range(UPSERT_TRIES):
+        try:
+            doc = await collection.find_one_and_update(key, update, upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            continue
+        if doc is not None:  # mongod always returns one here; a look-alike server racing may not
+            return doc
+    raise IdTaken(f"could not create or update {key['_id']} under concurrent writes")
+
+
+async def commit(session: AsyncClientSession) -> None:
+    for attempt in range(COMMIT_TRIES):
+        try:
+            with races():
+                await session.commit_transaction()
+            return
+        except PyMongoError as error:
+            if attempt == COMMIT_TRIES - 1 or not error.has_error_label("UnknownTransactionCommitResult"):
+                raise
+
+
+class MongoTransaction:
+    """The writes of one use case, inside one MongoDB transaction (or none, on a test double)."""
+
+    def __init__(self, store: MongoStore, group_id: str, session: AsyncClientSession | None) -> None:
+        self._store = store
+        self._db = store.db
+        self._records = store.records
+        self._session = session
+        self.group_id = group_id
+
+    async def get(self, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
+        with races():
+            return await self._store.resolve(self.group_id, collection, hub_ids, self._session)
+
+    async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
+        with races():
+            return await self._store.match(self.group_id, collection, ids, self._session)
+
+    async def next_seq(self, collection: str) -> int:
+        """Taken inside the transaction: it holds its group's turn (see `MongoStore.transaction`), so
+        no other transaction writes the group's counters meanwhile, and a rollback gives the number
+        back, as on SQLite. Without transactions (a test double), an atomic `$inc`."""
+        with races():
+            doc = await self._db["counters"].find_one_and_update(
+                {"_id": counter_key(self.group_id, collection)},
+                {"$inc": {"seq": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=self._session,
+            )
+        if doc is None:  # mongod always returns one; a look-alike server racing may not
+            raise IdTaken(f"the {collection} counter of group {self.group_id} moved on under a concurrent write")
+        return int(doc["seq"])
+
+    async def insert(self, record: Record) -> None:
+        one_per_app(record.ids, record.hub_id)
+        await self._store.register(record.ids)
+        with races():
+            await self._records.insert_one(document(record), session=self._session)
+
+    async def save(self, record: Record, new_ids: Sequence[ExternalId]) -> None:
+        where: Doc = {"_id": record.hub_id}
+        update: Doc = {
+            "$set": {
+                "status": record.status,
+                "updated_at": record.updated_at,
+                "fields": record.fields,
+                "placeholder": record.placeholder,
+            }
+        }
+        if new_ids:
+            one_per_app(new_ids, record.hub_id)
+            await self._store.register(new_ids)
+            index = index_fields(record.group_id, record.collection, new_ids)
+            where["apps"] = {"$nin": index["apps"]}
+            update["$push"] = {
+                "ids": {"$each": entries(new_ids, timefmt.now())},
+                **{name: {"$each": values} for name, values in index.items()},
+            }
+        with races():
+            result = await self._records.update_one(where, update, session=self._session)
+        if new_ids and result.matched_count == 0:
+            raise IdTaken(f"record {record.hub_id} is gone or already holds an id of one of these apps")
+
+    async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
+        with races():
+            await idmap.merge(self._records, self._session, survivor, merged)
+
+    async def aliases(self, collection: str, hub_id: str) -> list[str]:
+        with races():
+            return await idmap.aliases(self._records, self._session, self.group_id, collection, hub_id)
+
+    async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
+        with races():
+            await idmap.move_ids(self._records, self._session, self.group_id, collection, ids, hub_id)
+
+    async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
+        with races():
+            await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
+
+    async def restore(self, record: Record, aliases: Sequence[str]) -> None:
+        with races():
+            await idmap.restore(self._records, self._session, record, aliases)
+
+    async def merge_entry(self, merge_id: str) -> MergeEntry | None:
+        with races():
+            return await idmap.merge_entry(self._db, self._session, self.group_id, merge_id)
+
+    async def put_merge(self, entry: MergeEntry) -> None:
+        with races():
+            await idmap.put_merge(self._db, self._session, entry)
+
+    # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync)
+
+    async def add_change(self, change: Change) -> int:
+        """The seq is taken inside the transaction, on purpose (unlike the codes): see `mongo_sync.add_change`."""
+        with races():
+            return await sync.add_change(self._db, self._session, change)
+
+    async def integration(self, name: str) -> Integration | None:
+        with races():
+            return await sync.integration(self._db, self._session, self.group_id, name)
+
+    async def outbound_integrations(self, collection: str) -> Sequence[Integration]:
+        with races():
+            return await sync.outbound_integrations(self._db, self._session, self.group_id, collection)
+
+    async def put_integration(self, integration: Integration, new: bool) -> None:
+        with races():
+            await sync.put_integration(self._db, self._session, integration, new)
+
+    async def delete_integration(self, name: str) -> None:
+        with races():
+            await sync.delete_integration(self._db, self._session, self.group_id, name)
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> None:
+        with races():
+            await sync.enqueue(self._db, self._session, self.group_id, items)
+
+    async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        with races():
+            return await sync.due_items(self._db, self._session, self.group_id, integration, now, limit)
+
+    async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
+        with races():
+            return await sync.expired_items(self._db, self._session, self.group_id, integration, now, limit)
+
+    async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
+        with races():
+            return await sync.queued_items(self._db, self._session, self.group_id, integration, items)
+
+    async def update_items(self, items: Sequence[QueueItem]) -> None:
+        with races():
+            await sync.update_items(self._db, self._session, items)
+
+    async def remove_items(self, integration: str, items: Sequence[int]) -> None:
+        with races():
+            await sync.remove_items(self._db, self._session, self.group_id, integration, items)
+
+    async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
+        with races():
+            await sync.set_field_sync(self._db, self._session, self.group_id, collection, ext, directions)
+
+    async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
+        with races():
+            return await sync.field_sync(self._db, self._session, self.group_id, collection, ids)

@@ -1,0 +1,298 @@
+"""The storage port's promises on the id map, checked against every adapter: key links, moved and unlinked ids,
+restored tombstones, the merge history and the providers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from hub.model.history import Match, MergeEntry, Snapshot, Undo
+from hub.model.key_link import KeyLink, LinkQuery
+from hub.model.query import ListQuery
+from hub.model.record import Record
+from hub.store.base import IdTaken, Store
+from tests.store.contract import PEOPLE, G, OpenStore, at, ext, insert, one, rec
+
+
+async def ids_of(store: Store, record: Record) -> list[tuple[str, str, str]]:
+    return [(e.provider, e.realm, e.id) for e in (await one(store, record)).ids]
+
+
+async def links(store: Store, group: str = G, **query: Any) -> tuple[list[tuple[str, str, str]], int]:
+    """(collection, hub id, provider/realm/id) of a page of links, and the total."""
+    found, total = await store.links(group, LinkQuery(**query))
+    return [(k.collection, k.hub_id, f"{k.ext.provider}/{k.ext.realm}/{k.ext.id}") for k in found], total
+
+
+async def created(store: Store) -> dict[str, str]:
+    """When each link of the group was made, by provider/realm/id."""
+    found, _ = await store.links(G, LinkQuery(collection="people"))
+    return {f"{k.ext.provider}/{k.ext.realm}/{k.ext.id}": k.created_at for k in found}
+
+
+def entry(merge_id: str, when: int, survivor: Record, *merged: Record, aliases: tuple[str, ...] = ()) -> MergeEntry:
+    return MergeEntry(
+        merge_id,
+        survivor.group_id,
+        survivor.collection,
+        at(when),
+        "tester",
+        "request",
+        [Match(r.hub_id, list(r.ids[:1])) for r in (survivor, *merged)],
+        {"first_name": "Ann", "email": {"address": "a@x.io"}, "score": 1.5, "vip": True},
+        [Snapshot.of(survivor, aliases), *(Snapshot.of(r) for r in merged)],
+        Snapshot.of(survivor),
+    )
+
+
+# Key links
+
+
+@pytest.fixture
+async def linked(store: Store) -> dict[str, Record]:
+    """Links made in this order: ann sf/1 and hs/1, the org sf/1, bob sf/2 (realm r2) and zd/2; one in cld-2."""
+    made = {
+        "ann": rec(1, [ext("sf", "1"), ext("hs", "1")]),
+        "org": rec(1, [ext("sf", "1")], collection="organizations"),
+        "bob": rec(2, [ext("sf", "2", realm="r2"), ext("zd", "2")]),
+        "far": rec(1, [ext("sf", "1")], group="cld-2"),
+    }
+    await insert(store, *made.values())
+    return made
+
+
+async def test_key_links_are_the_id_arrays_in_the_order_they_were_made(store: Store, linked: dict[str, Record]) -> None:
+    ann, org, bob = linked["ann"], linked["org"], linked["bob"]
+    found, total = await store.links(G, LinkQuery())
+    assert total == 5
+    assert [(k.collection, k.hub_id, k.ext) for k in found] == [
+        ("people", ann.hub_id, ext("sf", "1")),
+        ("people", ann.hub_id, ext("hs", "1")),
+        ("organizations", org.hub_id, ext("sf", "1")),
+        ("people", bob.hub_id, ext("sf", "2", realm="r2")),
+        ("people", bob.hub_id, ext("zd", "2")),
+    ]
+    times = [k.created_at for k in found]
+    assert times == sorted(times) and times[0] == times[1] and times[3] == times[4]  # one write, one time
+    assert found[0] == KeyLink("people", ann.hub_id, ext("sf", "1"), times[0])
+    assert await links(store, "cld-2") == ([("people", linked["far"].hub_id, "sf/r1/1")], 1)
+    assert await links(store, "cld-none") == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"collection": "organizations"}, [("org", "sf/r1/1")]),
+        ({"collection": "people"}, [("ann", "sf/r1/1"), ("ann", "hs/r1/1"), ("bob", "sf/r2/2"), ("bob", "zd/r1/2")]),
+        ({"provider": "sf"}, [("ann", "sf/r1/1"), ("org", "sf/r1/1"), ("bob", "sf/r2/2")]),
+        ({"provider": "sf", "realm": "r2"}, [("bob", "sf/r2/2")]),
+        ({"realm": "r1"}, [("ann", "sf/r1/1"), ("ann", "hs/r1/1"), ("org", "sf/r1/1"), ("bob", "zd/r1/2")]),
+        ({"ext_id": "1"}, [("ann", "sf/r1/1"), ("ann", "hs/r1/1"), ("org", "sf/r1/1")]),
+        ({"ext_id": "2", "realm": "r1"}, [("bob", "zd/r1/2")]),
+        ({"collection": "people", "provider": "sf", "realm": "r1", "ext_id": "1"}, [("ann", "sf/r1/1")]),
+        ({"collection": "people", "provider": "sf", "realm": "r1", "ext_id": "2"}, []),
+        ({"provider": "xx"}, []),
+        ({"provider": "sf", "ext_id": "2"}, [("bob", "sf/r2/2")]),
+    ],
+)
+async def test_key_links_are_searched_by_any_part(
+    store: Store, linked: dict[str, Record], query: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    names = {r.hub_id: name for name, r in linked.items()}
+    found, total = await links(store, **query)
+    assert [(names[hub_id], link) for _, hub_id, link in found] == expected
+    assert total == len(expected)
+
+
+async def test_key_links_are_searched_by_record_and_by_when_they_were_made(
+    store: Store, linked: dict[str, Record]
+) -> None:
+    ann, org, bob = linked["ann"], linked["org"], linked["bob"]
+    assert (await links(store, hub_id=bob.hub_id))[0] == [
+        ("people", bob.hub_id, "sf/r2/2"),
+        ("people", bob.hub_id, "zd/r1/2"),
+    ]
+    assert (await links(store, hub_id=bob.hub_id, provider="zd"))[0] == [("people", bob.hub_id, "zd/r1/2")]
+    assert await links(store, hub_id=org.hub_id, collection="people") == ([], 0)
+    org_made = (await store.links(G, LinkQuery(collection="organizations")))[0][0].created_at
+    after = await links(store, created_after=org_made)
+    assert [link for _, h, link in after[0]] == ["sf/r2/2", "zd/r1/2"] and after[1] == 2
+    before = await links(store, created_before=org_made)
+    assert [(h, link) for _, h, link in before[0]] == [(ann.hub_id, "sf/r1/1"), (ann.hub_id, "hs/r1/1")]
+    assert await links(store, created_after=org_made, created_before=org_made) == ([], 0)
+
+
+async def test_key_links_page_with_skip_and_top_and_count_every_match(store: Store, linked: dict[str, Record]) -> None:
+    page, total = await links(store, skip=1, top=2)
+    assert [link for _, _, link in page] == ["hs/r1/1", "sf/r1/1"] and total == 5
+    assert await links(store, skip=5) == ([], 5)
+    page, total = await links(store, provider="sf", skip=2, top=5)
+    assert [link for _, _, link in page] == ["sf/r2/2"] and total == 3
+
+
+# Moving and unlinking ids
+
+
+async def test_moved_ids_keep_when_they_were_linked_and_their_place_in_link_order(store: Store) -> None:
+    ann, bob = rec(1, [ext("sf", "1"), ext("hs", "1")]), rec(2, [ext("zd", "2")])
+    await insert(store, ann, bob)
+    made = await created(store)
+    order = await links(store)
+    async with store.transaction(G) as tx:
+        await tx.move_ids("people", [ext("sf", "1")], bob.hub_id)
+    assert await ids_of(store, ann) == [("hs", "r1", "1")]
+    assert await ids_of(store, bob) == [("sf", "r1", "1"), ("zd", "r1", "2")]
+    assert (await store.find(G, "people", ext("sf", "1"))) == await one(store, bob)
+    assert await created(store) == made
+    assert [link for _, _, link in (await links(store))[0]] == [link for _, _, link in order[0]]
+    async with store.transaction(G) as tx:  # back, before the id linked in the same write
+        await tx.move_ids("people", [ext("sf", "1")], ann.hub_id)
+    assert await ids_of(store, ann) == [("sf", "r1", "1"), ("hs", "r1", "1")]
+    assert await links(store) == order and await created(store) == made
+
+
+async def test_moving_an_id_nobody_holds_or_to_its_holder_changes_nothing(store: Store) -> None:
+    ann = rec(1, [ext("sf", "1")])
+    await insert(store, ann)
+    async with store.transaction(G) as tx:
+        await tx.move_ids("people", [ext("sf", "1")], ann.hub_id)
+        await tx.move_ids("people", [ext("xx", "9")], ann.hub_id)
+        await tx.move_ids("organizations", [ext("sf", "1")], ann.hub_id)
+    assert await one(store, ann) == ann
+
+
+async def test_moving_a_second_id_of_one_app_to_a_record_is_refused_with_id_taken(store: Store) -> None:
+    ann, bob = rec(1, [ext("sf", "1")]), rec(2, [ext("sf", "2"), ext("hs", "2")])
+    await insert(store, ann, bob)
+    with pytest.raises(IdTaken):
+        async with store.transaction(G) as tx:
+            await tx.move_ids("people", [ext("sf", "2")], ann.hub_id)
+    assert await one(store, ann) == ann and await one(store, bob) == bob
+    async with store.transaction(G) as tx:  # an id of another app moves
+        await tx.move_ids("people", [ext("hs", "2")], ann.hub_id)
+    assert await ids_of(store, ann) == [("sf", "r1", "1"), ("hs", "r1", "2")]
+
+
+async def test_unlinked_ids_leave_their_records_and_may_be_linked_again(store: Store) -> None:
+    ann, bob, cy = rec(1, [ext("sf", "1"), ext("hs", "1")]), rec(2, [ext("zd", "2")]), rec(3)
+    await insert(store, ann, bob, cy)
+    async with store.transaction(G) as tx:
+        await tx.unlink("people", [ext("hs", "1"), ext("zd", "2"), ext("xx", "9")])
+        await tx.unlink("organizations", [ext("sf", "1")])
+    assert await ids_of(store, ann) == [("sf", "r1", "1")]
+    assert await one(store, bob) == replace(bob, ids=[])  # bob and cy both hold no ids now
+    assert await store.find(G, "people", ext("hs", "1")) is None
+    assert await store.find(G, "people", ext("zd", "2")) is None
+    assert await links(store) == ([("people", ann.hub_id, "sf/r1/1")], 1)
+    await insert(store, rec(4))
+    async with store.transaction(G) as tx:
+        await tx.save(cy, [ext("zd", "2")])
+    assert await store.find(G, "people", ext("zd", "2")) == await one(store, cy)
+    assert (await store.list(G, PEOPLE, ListQuery()))[1] == 4
+
+
+# Tombstones, aliases and restores
+
+
+async def test_aliases_are_the_tombstones_pointing_straight_to_a_record(store: Store) -> None:
+    a, b, c, d = rec(1, [ext("sf", "a")]), rec(2, [ext("hs", "b")]), rec(3, [ext("zd", "c")]), rec(4)
+    await insert(store, a, b, c, d)
+    async with store.transaction(G) as tx:
+        assert await tx.aliases("people", a.hub_id) == []
+        await tx.merge(b, [c])
+        assert await tx.aliases("people", b.hub_id) == [c.hub_id]
+        await tx.merge(a, [b])
+        assert await tx.aliases("people", a.hub_id) == [b.hub_id, c.hub_id]  # no chain through b
+        assert await tx.aliases("people", b.hub_id) == []
+        await tx.merge(d, [a])
+        assert await tx.aliases("people", d.hub_id) == [a.hub_id, b.hub_id, c.hub_id]
+        assert await tx.aliases("organizations", d.hub_id) == []
+    async with store.transaction("cld-2") as tx:
+        assert await tx.aliases("people", d.hub_id) == []
+
+
+async def test_a_restored_tombstone_lives_again_and_its_aliases_point_back(store: Store) -> None:
+    a, b, c = rec(1, [ext("sf", "a")]), rec(2, [ext("hs", "b")], first_name="Bo"), rec(3, [ext("zd", "c")])
+    await insert(store, a, b, c)
+    async with store.transaction(G) as tx:
+        await tx.merge(b, [c])
+        await tx.merge(a, [b])
+    assert await ids_of(store, a) == [("sf", "r1", "a"), ("hs", "r1", "b"), ("zd", "r1", "c")]
+    back = rec(2, [ext("hs", "b"), ext("zd", "c")], status="INACTIVE", first_name="Bo", email={"address": "b@x.io"})
+    back.hub_id, back.updated_at, back.placeholder = b.hub_id, at(30), True
+    async with store.transaction(G) as tx:
+        await tx.restore(back, [c.hub_id])
+        await tx.move_ids("people", back.ids, back.hub_id)
+        assert await tx.aliases("people", a.hub_id) == []
+        assert await tx.aliases("people", b.hub_id) == [c.hub_id]
+    assert await one(store, b) == back
+    assert (await store.get(G, "people", [c.hub_id]))[c.hub_id] == back
+    assert await ids_of(store, a) == [("sf", "r1", "a")]
+    assert await store.find(G, "people", ext("zd", "c")) == back
+    records, total = await store.list(G, PEOPLE, ListQuery(include_archived=True))
+    assert [r.hub_id for r in records] == [a.hub_id, b.hub_id] and total == 2
+
+
+# The merge history
+
+
+async def test_a_merge_entry_reads_back_whole_and_is_replaced_by_its_id(store: Store) -> None:
+    ann, bob = rec(1, [ext("sf", "1")], first_name="Ann"), rec(2, [ext("hs", "2")], email={"address": "b@x.io"})
+    await insert(store, ann, bob)
+    recorded = entry("m-1", 10, ann, bob, aliases=("old-1",))
+    async with store.transaction(G) as tx:
+        assert await tx.merge_entry("m-1") is None
+        await tx.put_merge(recorded)
+    async with store.transaction(G) as tx:
+        assert await tx.merge_entry("m-1") == recorded
+        assert await tx.merge_entry("m-2") is None
+        recorded.undone = Undo(at(11), "undoer")
+        await tx.put_merge(recorded)
+    async with store.transaction(G) as tx:
+        assert await tx.merge_entry("m-1") == recorded
+    async with store.transaction("cld-2") as tx:
+        assert await tx.merge_entry("m-1") is None
+
+
+async def test_a_record_s_merges_are_its_own_and_its_tombstones_newest_first(store: Store) -> None:
+    a, b, c, d = rec(1, [ext("sf", "a")]), rec(2, [ext("hs", "b")]), rec(3, [ext("zd", "c")]), rec(4)
+    await insert(store, a, b, c, d)
+    first, second, elsewhere = entry("m-1", 10, b, c), entry("m-2", 11, a, b), entry("m-3", 12, d)
+    async with store.transaction(G) as tx:
+        await tx.merge(b, [c])
+        await tx.put_merge(first)
+        await tx.merge(a, [b])
+        await tx.put_merge(second)
+        await tx.put_merge(elsewhere)
+    assert await store.merges(G, "people", a.hub_id) == [second, first]  # first: of b and c, now a's aliases
+    assert await store.merges(G, "people", d.hub_id) == [elsewhere]
+    assert await store.merges(G, "organizations", a.hub_id) == []
+    assert await store.merges("cld-2", "people", a.hub_id) == []
+    first.undone = Undo(at(20), "undoer")
+    async with store.transaction(G) as tx:
+        await tx.put_merge(first)
+    assert await store.merges(G, "people", a.hub_id) == [second, first]
+
+
+# Providers
+
+
+async def test_providers_are_those_holding_an_id_in_any_group_sorted(open_store: OpenStore) -> None:
+    store = await open_store()
+    assert await store.providers() == []
+    await insert(
+        store,
+        rec(1, [ext("sf", "1"), ext("hs", "1")]),
+        rec(1, [ext("zd", "1")], group="cld-2"),
+        rec(1, [ext("ab", "1")], collection="organizations"),
+    )
+    assert await store.providers() == ["ab", "hs", "sf", "zd"]
+    async with store.transaction("cld-2") as tx:
+        await tx.unlink("people", [ext("zd", "1")])
+    assert await store.providers() == ["ab", "hs", "sf"]
+    other = await open_store()  # another process on the same database
+    assert await other.providers() == ["ab", "hs", "sf"]
+    await insert(other, rec(2, [ext("zd", "2")]))
+    assert await store.providers() == ["ab", "hs", "sf", "zd"]

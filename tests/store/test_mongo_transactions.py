@@ -1,0 +1,162 @@
+"""How the MongoDB store drives a transaction: its group's turn, commit, abort, lost races, commit retries, reads.
+
+No MongoDB server runs here, so the session is a stub shaped like PyMongo's
+AsyncClientSession; whether a real server commits and rolls back is for the contract suite
+run against one (HUB_TEST_MONGODB_URL).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace, TracebackType
+from typing import Any, cast
+
+import pytest
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from hub.store import mongo
+from hub.store.base import IdTaken
+from hub.store.mongo import MongoStore
+from hub.store.mongo_tx import MongoTransaction, races
+
+
+class StubSession:
+    def __init__(self, commit_errors: list[Exception]) -> None:
+        self.calls: list[str] = []
+        self.commit_errors = commit_errors
+        self.in_transaction = False
+
+    async def __aenter__(self) -> StubSession:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.calls.append("end")
+
+    async def start_transaction(self, **options: Any) -> None:
+        assert options["read_concern"].level == "snapshot"
+        write_concern = options.get("write_concern")
+        self.calls.append("start" if write_concern and write_concern.document == {"w": "majority"} else "start read")
+        self.in_transaction = True
+
+    async def commit_transaction(self) -> None:
+        self.calls.append("commit")
+        if self.commit_errors:
+            raise self.commit_errors.pop(0)
+        self.in_transaction = False
+
+    async def abort_transaction(self) -> None:
+        self.calls.append("abort")
+        self.in_transaction = False
+
+
+class StubFeeds:
+    """The `feeds` collection a write transaction claims its group's turn on; refuses the first claims if told."""
+
+    def __init__(self, session: StubSession, refusals: list[Exception]) -> None:
+        self.session = session
+        self.refusals = refusals
+
+    async def update_one(self, where: dict[str, Any], update: dict[str, Any], **options: Any) -> None:
+        assert options["session"] is self.session and update == {"$inc": {"turns": 1}}
+        self.session.calls.append("claim")
+        if self.refusals:
+            raise self.refusals.pop(0)
+
+
+class StubDatabase:
+    def __init__(self, session: StubSession, refusals: list[Exception]) -> None:
+        self.client = SimpleNamespace(start_session=lambda: session)
+        self.feeds = StubFeeds(session, refusals)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.feeds if name == "feeds" else SimpleNamespace(name=name)
+
+
+def store_with(session: StubSession, refusals: list[Exception] | None = None) -> MongoStore:
+    return MongoStore(database=cast(Any, StubDatabase(session, refusals or [])))
+
+
+def failure(label: str) -> OperationFailure:
+    return OperationFailure("failed", code=112, details={"errorLabels": [label]})
+
+
+async def test_a_transaction_that_finishes_commits() -> None:
+    session = StubSession([])
+    async with store_with(session).transaction("cld-1") as tx:
+        assert isinstance(tx, MongoTransaction) and tx.group_id == "cld-1"
+    assert session.calls == ["start", "claim", "commit", "end"]
+
+
+async def test_a_transaction_that_raises_aborts_and_passes_the_error_on() -> None:
+    session = StubSession([])
+    with pytest.raises(ValueError, match="boom"):
+        async with store_with(session).transaction("cld-1"):
+            raise ValueError("boom")
+    assert session.calls == ["start", "claim", "abort", "end"]
+
+
+async def test_a_write_conflict_at_commit_is_a_lost_race() -> None:
+    session = StubSession([failure("TransientTransactionError")])
+    with pytest.raises(IdTaken):
+        async with store_with(session).transaction("cld-1"):
+            pass
+    assert session.calls == ["start", "claim", "commit", "end"]
+
+
+async def test_a_commit_of_unknown_outcome_is_retried() -> None:
+    session = StubSession([failure("UnknownTransactionCommitResult")])
+    async with store_with(session).transaction("cld-1"):
+        pass
+    assert session.calls == ["start", "claim", "commit", "commit", "end"]
+    session = StubSession([failure("UnknownTransactionCommitResult")] * 3)
+    with pytest.raises(OperationFailure):
+        async with store_with(session).transaction("cld-1"):
+            pass
+
+
+async def test_a_group_s_turn_held_elsewhere_is_waited_for_in_fresh_transactions_before_the_work() -> None:
+    session = StubSession([])
+    async with store_with(session, [failure("TransientTransactionError")] * 2).transaction("cld-1"):
+        session.calls.append("work")
+    assert session.calls == ["start", "claim", "abort"] * 2 + ["start", "claim", "work", "commit", "end"]
+
+
+async def test_a_turn_never_given_is_a_lost_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mongo, "CLAIM_WAIT", 0.01)
+    session = StubSession([])
+    with pytest.raises(IdTaken):
+        async with store_with(session, [failure("TransientTransactionError")] * 10_000).transaction("cld-1"):
+            session.calls.append("work")
+    assert "work" not in session.calls and session.calls[-2:] == ["abort", "end"]
+
+
+async def test_a_claim_failing_otherwise_is_no_race() -> None:
+    session = StubSession([])
+    with pytest.raises(OperationFailure):
+        async with store_with(session, [OperationFailure("unauthorized", code=13)]).transaction("cld-1"):
+            pass
+    assert session.calls == ["start", "claim", "abort", "end"]
+
+
+async def test_a_read_runs_in_a_snapshot_transaction_that_ends_with_an_abort() -> None:
+    session = StubSession([])
+    async with store_with(session)._reading() as used:
+        assert used is session
+    assert session.calls == ["start read", "abort", "end"]
+    session = StubSession([])
+    with pytest.raises(ValueError, match="boom"):
+        async with store_with(session)._reading():
+            raise ValueError("boom")
+    assert session.calls == ["start read", "abort", "end"]
+
+
+def test_lost_races_are_id_taken_and_other_errors_pass() -> None:
+    with pytest.raises(IdTaken), races():
+        raise DuplicateKeyError("E11000 duplicate key error", 11000)
+    with pytest.raises(IdTaken), races():
+        raise BulkWriteError({"writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000"}], "nInserted": 0})
+    with pytest.raises(IdTaken), races():
+        raise failure("TransientTransactionError")
+    with pytest.raises(BulkWriteError), races():
+        raise BulkWriteError({"writeErrors": [{"index": 0, "code": 121, "errmsg": "invalid"}], "nInserted": 0})
+    with pytest.raises(OperationFailure), races():
+        raise OperationFailure("unauthorized", code=13)

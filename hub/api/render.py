@@ -30,6 +30,8 @@ class Renderer:
         self.hub_provider = hub_provider
         self.ids = ids
         self.select = select
+        self.dates = [p for p, kind in collection.kinds.items() if kind == "datetime" and p[0] not in META_KINDS]
+        """The declared datetime fields (shown as clients know them), found once rather than per record."""
 
     def id_of(self, record: Record) -> str | list[dict[str, str]]:
         if not self.ids:
@@ -51,9 +53,8 @@ class Renderer:
                 out[name] = self.id_of(live) if live is not None else value
             else:
                 out[name] = value
-        for path, kind in self.collection.kinds.items():
-            if kind == "datetime" and path[0] not in META_KINDS:
-                _display(out, path)
+        for path in self.dates:
+            _display(out, path)
         out["created_at"] = timefmt.display(record.created_at)
         out["updated_at"] = timefmt.display(record.updated_at)
         out["group_id"] = record.group_id

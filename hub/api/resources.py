@@ -61,8 +61,7 @@ def _checked(request: Request, collection: Collection, item: Any, by: ExternalId
 async def _answer(request: Request, collection: Collection, outcome: upsert.Outcome) -> tuple[int, dict[str, Any]]:
     """(HTTP status, response body) of one upserted item."""
     store, _, group_id, _ = _context(request)
-    group = await reading.group_or_404(store, group_id)
-    view = await reading.view(store, group, collection, [outcome.record])
+    view = View(await reading.group_or_404(store, group_id), [outcome.record], outcome.refs)
     body: dict[str, Any] = {
         collection.name: _renderer(request, view, collection).record(outcome.record),
         "result": "created" if outcome.created else "updated",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 _STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
+_second: tuple[int, str] = (-1, "")
+"""The last whole second formatted, and its text: a write asks the time several times per record."""
 
 
 def now() -> str:
-    return datetime.now(UTC).strftime(_STORED)
+    """The current time in the stored form (as `datetime.now(UTC).strftime(_STORED)`, a few times faster)."""
+    global _second
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    if second != _second[0]:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second[1]}.{micros:06d}Z"
 
 
 def canonical(value: str | datetime | date) -> str:

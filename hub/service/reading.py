@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from hub.errors import NotFound
@@ -46,17 +47,30 @@ async def locate(store: Store, group_id: str, collection: Collection, key: str, 
     return record
 
 
-async def view(
-    store: Store, group: Group, collection: Collection, records: list[Record], total: int | None = None
-) -> View:
-    """Gather the live records behind every reference field, one lookup per referenced collection."""
+Get = Callable[[str, Sequence[str]], Awaitable[dict[str, Record]]]
+"""Live records of a collection by hub id: `Transaction.get`, or `Store.get` of one group."""
+
+
+async def referenced(get: Get, collection: Collection, records: list[Record]) -> dict[tuple[str, str], Record]:
+    """The live records behind the records' reference fields, one lookup per referenced collection."""
     refs: dict[tuple[str, str], Record] = {}
     for name, target in collection.references.items():
         wanted = [r.fields[name] for r in records if isinstance(r.fields.get(name), str)]
         if wanted:
-            found = await store.get(group.group_id, target, wanted)
+            found = await get(target, wanted)
             refs.update({(target, hub_id): record for hub_id, record in found.items()})
-    return View(group, records, refs, total)
+    return refs
+
+
+async def view(
+    store: Store, group: Group, collection: Collection, records: list[Record], total: int | None = None
+) -> View:
+    """The records with the live records behind every reference field."""
+
+    def get(target: str, hub_ids: Sequence[str]) -> Awaitable[dict[str, Record]]:
+        return store.get(group.group_id, target, hub_ids)
+
+    return View(group, records, await referenced(get, collection, records), total)
 
 
 async def fetch_one(store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None) -> View:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from hub.config import Settings
@@ -15,7 +15,7 @@ from hub.model.merge import merged_ids
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, merging, reading, references
 from hub.service import ids as idsvc
-from hub.service.transact import transact
+from hub.service.transact import each, transact
 from hub.store.base import Store, Transaction
 
 
@@ -24,6 +24,8 @@ class Outcome:
     record: Record
     created: bool
     merged: list[str] = field(default_factory=list)
+    refs: dict[tuple[str, str], Record] = field(default_factory=dict)
+    """The live records the record's reference fields point to, read in the same transaction."""
 
 
 async def group_for_write(store: Store, group_id: str) -> Group:
@@ -42,12 +44,7 @@ async def upsert(
 ) -> Outcome:
     """Create, update or merge the records `write` names; `anchor` is a hub id that must be among them."""
     group = await group_for_write(store, group_id)
-    ids, hub_ids = idsvc.split(write.ids, group, settings.hub_provider)
-    hub_ids = [*write.hub_ids, *hub_ids]
-    ensure_one_per_app(ids)
-    return await transact(
-        store, group_id, lambda tx: _apply(tx, settings, group, collection, write, ids, hub_ids, anchor, actor)
-    )
+    return await transact(store, group_id, _work(settings, group, collection, write, anchor, actor))
 
 
 async def upsert_many(
@@ -58,21 +55,43 @@ async def upsert_many(
     writes: Sequence[Write | HubError],
     actor: str = ANONYMOUS,
 ) -> list[Outcome | HubError]:
-    """A batch: each write upserted on its own, in order, each with its outcome or the error that refused it.
+    """A batch: each write upserted as `upsert` would alone, in order, with its outcome or the error that refused it.
 
     An item already refused (a HubError given in place of its write) keeps its error; a refused
     item does not sink the others. A batch POST and `hub import` both write through here.
     """
-    results: list[Outcome | HubError] = []
-    for write in writes:
+    already: list[Outcome | HubError] = [w for w in writes if isinstance(w, HubError)]
+    if len(already) == len(writes):
+        return already
+    group = await group_for_write(store, group_id)
+    refused: dict[int, HubError] = {}
+    works: dict[int, Callable[[Transaction], Awaitable[Outcome]]] = {}
+    for index, write in enumerate(writes):
         if isinstance(write, HubError):
-            results.append(write)
+            refused[index] = write
             continue
         try:
-            results.append(await upsert(store, settings, group_id, collection, write, actor=actor))
+            works[index] = _work(settings, group, collection, write, None, actor)
         except HubError as error:
-            results.append(error)
-    return results
+            refused[index] = error
+    ran = dict(zip(works, await each(store, group_id, list(works.values())), strict=True))
+    return [refused[index] if index in refused else ran[index] for index in range(len(writes))]
+
+
+def _work(
+    settings: Settings, group: Group, collection: Collection, write: Write, anchor: str | None, actor: str
+) -> Callable[[Transaction], Awaitable[Outcome]]:
+    """The transaction's work of an upsert, after the checks that need no store (they raise here)."""
+    ids, hub_ids = idsvc.split(write.ids, group, settings.hub_provider)
+    hub_ids = [*write.hub_ids, *hub_ids]
+    ensure_one_per_app(ids)
+
+    async def work(tx: Transaction) -> Outcome:
+        outcome = await _apply(tx, settings, group, collection, write, ids, hub_ids, anchor, actor)
+        outcome.refs = await reading.referenced(tx.get, collection, [outcome.record])
+        return outcome
+
+    return work
 
 
 async def _apply(
@@ -124,10 +143,14 @@ async def _apply(
     record.placeholder = False
     record.status = status or record.status
     record.updated_at = now
-    await tx.save(record, [e for e in held if e not in record.ids])
-    fresh = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]
-    await changes.record(tx, "create" if created else "update", collection.name, fresh)
-    return Outcome(fresh, created=created)
+    new_ids = [e for e in held if e not in record.ids]
+    await tx.save(record, new_ids)
+    if collection.name in collection.references.values():  # resolving a reference may have linked ids to it
+        record = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]
+    else:  # as a re-read would show them: in link order, the new ones last
+        record.ids = [*record.ids, *new_ids]
+    await changes.record(tx, "create" if created else "update", collection.name, record)
+    return Outcome(record, created=created)
 
 
 async def archive(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar, runtime_checkable
 
+from hub.errors import HubError
 from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
@@ -17,6 +18,8 @@ from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
+
+T = TypeVar("T")
 
 
 class IdTaken(Exception):
@@ -202,3 +205,40 @@ class Store(Protocol):
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         """The connections of one app (an index lookup), or of every app, by provider then group."""
+
+
+@runtime_checkable
+class RunsTransactions(Protocol):
+    """Optional for an adapter: running a use case's whole transaction in one go.
+
+    `hub.service.transact` uses it when the store offers it, and `Store.transaction`
+    otherwise; the outcome is the same. The work of a transaction awaits nothing but its
+    transaction (it holds the group's writes while it runs), so an adapter may run it to
+    its end wherever its connection lives: the SQLite adapter runs it on its writer
+    thread, one hand-off for the whole use case instead of one per statement.
+    """
+
+    async def run_transaction(self, group_id: str, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """`work` in a write transaction of the group: committed if it returns, rolled back if it raises."""
+
+
+@runtime_checkable
+class RunsBatches(Protocol):
+    """Optional for an adapter: a batch of use cases in one transaction, each undone alone if it fails.
+
+    `hub.service.transact.each` uses it when the store offers it, and one transaction per
+    item otherwise; either way each item sees the items before it and a refused item
+    leaves no trace. In one transaction a batch pays for one commit instead of one per
+    item; the SQLite adapter gives each item a savepoint. (MongoDB transactions have no
+    savepoints: that adapter runs a batch an item at a time.)
+    """
+
+    async def run_each(
+        self, group_id: str, works: Sequence[Callable[[Transaction], Awaitable[T]]], retries: int
+    ) -> list[T | HubError | IdTaken]:
+        """Run each work in order in one write transaction of the group and commit them all.
+
+        An item that raises a HubError is rolled back alone and that error is its result; one
+        that raises IdTaken is rolled back and run again, up to `retries` runs in all, after
+        which IdTaken is its result. Any other exception rolls the whole batch back and propagates.
+        """

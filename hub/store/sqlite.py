@@ -3,6 +3,12 @@
 Like datasette's Database, threading stays out of sight: reads run on a small pool
 of threads with a connection each, writes one transaction at a time on a single
 writer thread, so the event loop never waits on disk.
+
+A hand-off to a thread and back costs more than most statements (tens of microseconds
+on an idle loop, a loop turn or more on a busy one), so a use case's transaction runs
+whole on the writer thread (`run_transaction`): its work awaits nothing but the
+transaction, whose methods there run their statements at once, so it runs to its end
+in one go and the write lock is held for that one hand-off only.
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import orjson
 
+from hub.errors import HubError
 from hub.model import timefmt
 from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
@@ -37,6 +44,21 @@ from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
 _RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
+
+
+def _drive(work: Awaitable[T]) -> T:
+    """Run the coroutine of a transaction's work to its end, here and now.
+
+    It awaits only the transaction's methods, which do not suspend on the writer thread;
+    anything else it awaited would need the event loop, so it is refused.
+    """
+    coroutine: Coroutine[Any, Any, T] = work  # type: ignore[assignment]
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("the work of a transaction awaited something besides its transaction")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -77,8 +99,10 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
             break
         current = list(set(wanted.values()))
         rows = conn.execute(
+            # The unary + keeps the planner on the hub id index: for ten ids or more it would otherwise
+            # pick records_created and read every record of the group.
             f"SELECT {_RECORD_COLUMNS} FROM records WHERE hub_id IN ({','.join('?' * len(current))})"
-            " AND group_id = ? AND collection = ?",
+            " AND +group_id = ? AND +collection = ?",
             [*current, group_id, collection],
         ).fetchall()
         live = {r.hub_id: r for r in _records(conn, [row for row in rows if row[8] is None])}
@@ -109,9 +133,13 @@ class SQLiteStore:
         self._readers_count = readers
         self._local = threading.local()
         self._write_lock = asyncio.Lock()
+        self._groups: dict[str, Group] = {}
+        """Groups that exist: a group never changes nor goes once created (its first writer's channel
+        stays), so it is read once; a group not found is asked again next time."""
 
     async def open(self) -> None:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-writer")
+        self._writer_thread = await self._write(lambda _: threading.get_ident(), connected=False)
         self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = await self._write(lambda _: _connect(self.path), connected=False)
@@ -154,7 +182,12 @@ class SQLiteStore:
             row = conn.execute("SELECT group_id, channel_id FROM groups WHERE group_id = ?", (group_id,)).fetchone()
             return Group(*row) if row else None
 
-        return await self._read(load)
+        found = self._groups.get(group_id)
+        if found is None:
+            found = await self._read(load)
+            if found is not None:
+                self._groups[group_id] = found
+        return found
 
     async def ensure_group(self, group_id: str, channel_id: str) -> Group:
         def create(conn: sqlite3.Connection) -> Group:
@@ -163,7 +196,8 @@ class SQLiteStore:
             return Group(*row)
 
         async with self._write_lock:
-            return await self._write(create)
+            group = self._groups[group_id] = await self._write(create)
+        return group
 
     @asynccontextmanager
     async def transaction(self, group_id: str) -> AsyncIterator[SQLiteTransaction]:
@@ -175,6 +209,51 @@ class SQLiteStore:
             except BaseException:
                 await asyncio.shield(self._write(_rollback))
                 raise
+
+    async def run_transaction(self, group_id: str, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
+        def run(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = _drive(work(SQLiteTransaction(self, group_id, direct=True)))
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return result
+
+        async with self._write_lock:
+            return await self._write(run)
+
+    async def run_each(
+        self, group_id: str, works: Sequence[Callable[[SQLiteTransaction], Awaitable[T]]], retries: int
+    ) -> list[T | HubError | IdTaken]:
+        def item(conn: sqlite3.Connection, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T | HubError | IdTaken:
+            for attempt in range(retries):
+                conn.execute("SAVEPOINT item")
+                try:
+                    result = _drive(work(SQLiteTransaction(self, group_id, direct=True)))
+                except (HubError, IdTaken) as error:
+                    conn.execute("ROLLBACK TO item")
+                    conn.execute("RELEASE item")
+                    if isinstance(error, HubError) or attempt == retries - 1:
+                        return error
+                    continue
+                conn.execute("RELEASE item")
+                return result
+            raise AssertionError("unreachable")
+
+        def run(conn: sqlite3.Connection) -> list[T | HubError | IdTaken]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                results = [item(conn, work) for work in works]
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return results
+
+        async with self._write_lock:
+            return await self._write(run)
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         return await self._read(_get, group_id, collection, hub_ids)
@@ -196,11 +275,15 @@ class SQLiteStore:
         where, params = compile_list(group_id, collection, query)
         order = compile_order(collection, query)
 
+        # The page is chosen by rowid first, so that sorting carries the sort keys and not whole records
+        # (with records_live_updated, an updated_at window is sorted from the index alone).
+        sql = (
+            f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.rowid IN"
+            f" (SELECT r.rowid FROM records r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
+        )
+
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
-            rows = conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, query.top, query.skip],
-            ).fetchall()
+            rows = conn.execute(sql, [*params, query.top, query.skip]).fetchall()
             total = None
             if query.count:
                 total = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
@@ -271,11 +354,16 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
 
 
 class SQLiteTransaction:
-    """Writes on the writer thread inside one BEGIN IMMEDIATE … COMMIT."""
+    """Writes on the writer thread inside one BEGIN IMMEDIATE … COMMIT.
 
-    def __init__(self, store: SQLiteStore, group_id: str) -> None:
+    `direct`: the transaction's work runs on the writer thread itself (`run_transaction`),
+    so each statement runs at once; otherwise each is handed to the writer thread.
+    """
+
+    def __init__(self, store: SQLiteStore, group_id: str, direct: bool = False) -> None:
         self._store = store
         self.group_id = group_id
+        self._direct = direct
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         def run(conn: sqlite3.Connection) -> T:
@@ -286,6 +374,10 @@ class SQLiteTransaction:
                     raise IdTaken(str(error)) from error
                 raise
 
+        if self._direct:
+            if threading.get_ident() != self._store._writer_thread:
+                raise RuntimeError("a transaction run by run_transaction was used outside its work")
+            return run(self._store._conn)
         return await self._store._write(run)
 
     async def get(self, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:

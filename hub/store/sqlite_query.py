@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS records (
     placeholder INTEGER NOT NULL DEFAULT 0,
     UNIQUE (group_id, collection, seq)
 );
-CREATE INDEX IF NOT EXISTS records_updated ON records (group_id, collection, updated_at);
+DROP INDEX IF EXISTS records_updated;
+CREATE INDEX IF NOT EXISTS records_live_updated ON records (group_id, collection, updated_at, status, seq)
+    WHERE merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS records_created ON records (group_id, collection, created_at);
 CREATE INDEX IF NOT EXISTS records_merged ON records (merged_into) WHERE merged_into IS NOT NULL;
 CREATE TABLE IF NOT EXISTS external_ids (
@@ -84,7 +86,9 @@ record: both are UNIQUE constraints, so no race can break them. The rows of
 `external_ids` are the key links too; their indexes serve a search by provider (and
 the list of providers), by external id alone, or the whole group in link order. A
 merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
-it involved, so a record's merges are an index lookup. An API key keeps only
+it involved, so a record's merges are an index lookup. `records_live_updated` holds only live records
+(tombstones are never listed) with their status and code number, so an incremental
+sync (`updated_at gt …`) picks its page and counts its total from the index alone. An API key keeps only
 the hash of its secret; an app holds one realm per group it is connected to."""
 
 _COLUMNS = {"id": "r.hub_id", "status": "r.status", "created_at": "r.created_at", "updated_at": "r.updated_at"}

@@ -9,6 +9,11 @@ on an idle loop, a loop turn or more on a busy one), so a use case's transaction
 whole on the writer thread (`run_transaction`): its work awaits nothing but the
 transaction, whose methods there run their statements at once, so it runs to its end
 in one go and the write lock is held for that one hand-off only.
+
+Two reader threads, not more: SQLite lets go of the GIL only inside its own calls, so
+more Python threads mostly wait for the GIL and for each other (under load, four
+readers answered fewer GETs than two, with twice the p99); two keep one slow read
+(a cold page from disk) from holding up every other.
 """
 
 from __future__ import annotations
@@ -128,7 +133,7 @@ def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequen
 class SQLiteStore:
     """The storage port over one SQLite file."""
 
-    def __init__(self, path: str, readers: int = 4) -> None:
+    def __init__(self, path: str, readers: int = 2) -> None:
         self.path = path
         self._readers_count = readers
         self._local = threading.local()

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from hub.api import changes, connect, integrations, key_links, merges, openapi, problems, queue, resources
-from hub.api.auth import AuthMiddleware
+from hub.api.auth import AuthMiddleware, check_routes
 from hub.config import Settings
 from hub.service.access import Authenticator
 from hub.service.changes import prune_forever
@@ -50,17 +50,19 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             await chosen.close()
 
+    routes = [
+        *key_links.ROUTES,
+        *merges.ROUTES,
+        *changes.ROUTES,
+        *integrations.ROUTES,
+        *queue.ROUTES,
+        *connect.ROUTES,
+        *resources.ROUTES,
+        *openapi.ROUTES,
+    ]
+    check_routes(routes)
     return Starlette(
-        routes=[
-            *key_links.ROUTES,
-            *merges.ROUTES,
-            *changes.ROUTES,
-            *integrations.ROUTES,
-            *queue.ROUTES,
-            *connect.ROUTES,
-            *resources.ROUTES,
-            *openapi.ROUTES,
-        ],
+        routes=routes,
         middleware=[Middleware(AuthMiddleware)],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,

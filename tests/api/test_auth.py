@@ -7,8 +7,12 @@ import logging
 import time
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from hub.api.auth import check_routes
 from hub.model.access import ApiKey, Connection, hash_secret
 from hub.service.access import Authenticator
 from tests.api.helpers import IDS, ext
@@ -75,6 +79,18 @@ def test_an_app_reaches_only_its_groups_and_others_look_missing(client: TestClie
     assert other.status_code == missing.status_code == 404
     assert other.json() == {**missing.json(), "detail": missing.json()["detail"].replace("cld-9", "cld-2")}
     assert client.get("/api/v2/cld-2/nothing", headers=crm).json()["detail"] == "no group cld-2"
+    for path in ("/api/v2/cld-2/people/x/no/such/route", "/api/v2/cld-2/people/x/nope"):  # no route serves them
+        assert client.delete(path, headers=crm).json() == other.json()
+    assert client.get("/api/v2/cld-1/people/x/nope", headers=crm).status_code == 404  # its own group: no route
+
+
+def test_an_app_with_a_group_anywhere_but_at_the_start_of_its_path_is_refused() -> None:
+    def endpoint(request: Request) -> Response:
+        return Response()
+
+    check_routes([Route("/api/v2/{group_id}/things", endpoint), Route("/api/v2/entity_types", endpoint)])
+    with pytest.raises(ValueError, match="route /api/v2/things/"):
+        check_routes([Route("/api/v2/things/{group_id}", endpoint)])
 
 
 def test_an_app_adds_only_its_own_ids_in_its_realm(client: TestClient, keys: Keys) -> None:

@@ -216,18 +216,11 @@ class SQLiteStore:
                 raise
 
     async def run_transaction(self, group_id: str, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-        def run(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = _drive(work(SQLiteTransaction(self, group_id, direct=True)))
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            return result
+        def run(_: sqlite3.Connection) -> T:
+            return _drive(work(SQLiteTransaction(self, group_id, direct=True)))
 
         async with self._write_lock:
-            return await self._write(run)
+            return await self._write(lambda conn: _in_transaction(conn, run))
 
     async def run_each(
         self, group_id: str, works: Sequence[Callable[[SQLiteTransaction], Awaitable[T]]], retries: int
@@ -248,17 +241,10 @@ class SQLiteStore:
             raise AssertionError("unreachable")
 
         def run(conn: sqlite3.Connection) -> list[T | HubError | IdTaken]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                results = [item(conn, work) for work in works]
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            return results
+            return [item(conn, work) for work in works]
 
         async with self._write_lock:
-            return await self._write(run)
+            return await self._write(lambda conn: _in_transaction(conn, run))
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         return await self._read(_get, group_id, collection, hub_ids)
@@ -351,10 +337,10 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-    conn.execute("COMMIT")
     return result
 
 

@@ -22,20 +22,31 @@ def now() -> str:
 def canonical(value: str | datetime | date) -> str:
     """Parse an ISO 8601 date or datetime (naive means UTC) into the stored form.
 
-    Raises ValueError on anything else.
+    Raises ValueError, saying why, on anything else.
     """
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date or datetime") from None
     elif isinstance(value, datetime):
         parsed = value
     else:
         parsed = datetime(value.year, value.month, value.day)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime(_STORED)
+    try:
+        return _stored(parsed)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError(f"{value!r} falls outside the years 1 to 9999 in UTC") from None
+
+
+def _stored(moment: datetime) -> str:
+    """An aware datetime in the stored form, its year always in four digits (strftime's %Y drops leading zeros)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def display(stored: str) -> str:
@@ -46,4 +57,4 @@ def display(stored: str) -> str:
 def shift(stored: str, seconds: float) -> str:
     """A stored timestamp moved by `seconds` (negative: earlier), in the stored form."""
     parsed = datetime.strptime(stored, _STORED).replace(tzinfo=UTC)
-    return (parsed + timedelta(seconds=seconds)).strftime(_STORED)
+    return _stored(parsed + timedelta(seconds=seconds))

@@ -127,7 +127,15 @@ def test_search_pages_like_the_resource_lists(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "params", [{"$top": "0"}, {"$skip": "-1"}, {"created_after": "yesterday"}, {"provider": " "}, {"internal_id": ""}]
+    "params",
+    [
+        {"$top": "0"},
+        {"$skip": "-1"},
+        {"created_after": "yesterday"},
+        {"created_before": "0001-01-01T00:00:00+01:00"},
+        {"provider": " "},
+        {"internal_id": ""},
+    ],
 )
 def test_bad_search_parameters_are_400(client: TestClient, params: dict[str, str]) -> None:
     create(client, "organizations", SF, name="Acme")

@@ -1,8 +1,10 @@
-"""Timestamps: now() in the stored form, the same as formatting datetime.now(UTC)."""
+"""Timestamps: now() in the stored form, and every date stored fixed-width so that text order is time order."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+import pytest
 
 from hub.model import timefmt
 
@@ -15,3 +17,16 @@ def test_now_is_the_stored_form_of_the_current_time() -> None:
         assert len(stamp) == 27 and stamp.endswith("Z")
         assert before <= datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) <= after
         assert timefmt.canonical(stamp) == stamp
+
+
+def test_early_years_keep_four_digits_so_text_order_stays_time_order() -> None:
+    stamps = [timefmt.canonical(v) for v in ("0001-01-11", "0999-05-05T10:00:00+02:00", "1985-01-29T00:00:00Z")]
+    assert stamps == ["0001-01-11T00:00:00.000000Z", "0999-05-05T08:00:00.000000Z", "1985-01-29T00:00:00.000000Z"]
+    assert sorted(stamps) == stamps
+    assert timefmt.shift(stamps[0], 60) == "0001-01-11T00:01:00.000000Z"
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_a_moment_outside_the_years_1_to_9999_in_utc_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="outside the years 1 to 9999 in UTC"):
+        timefmt.canonical(value)

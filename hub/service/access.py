@@ -37,21 +37,27 @@ class NewKey:
         return f"{self.key.key_id}.{self.secret}"
 
 
+def _new_key(provider: str | None) -> NewKey:
+    secret = secrets.token_urlsafe(32)
+    return NewKey(ApiKey(f"hk_{secrets.token_hex(8)}", provider, hash_secret(secret), timefmt.now()), secret)
+
+
 async def create_key(store: Store, provider: str | None, hub_provider: str) -> NewKey:
     """A new key for an app (`provider`), or an admin key (None)."""
     if provider is not None:
         check_provider(provider, hub_provider)
-    secret = secrets.token_urlsafe(32)
-    key = ApiKey(f"hk_{secrets.token_hex(8)}", provider, hash_secret(secret), timefmt.now())
-    await store.add_key(key)
-    return NewKey(key, secret)
+    made = _new_key(provider)
+    await store.add_key(made.key)
+    return made
 
 
 async def first_admin_key(store: Store) -> NewKey | None:
-    """An admin key if the store never had one (a fresh store), else None: the first start prints it once."""
-    if any(key.admin for key in await store.keys()):
-        return None
-    return await create_key(store, None, "")
+    """An admin key if the store never had one (a fresh store), else None: the first start prints it once.
+
+    Several hubs starting at once on one fresh store make one key between them, not one each.
+    """
+    made = _new_key(None)
+    return made if await store.add_first_admin_key(made.key) else None
 
 
 async def revoke_key(store: Store, key_id: str) -> None:

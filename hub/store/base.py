@@ -188,6 +188,12 @@ class Store(Protocol):
     async def add_key(self, key: ApiKey) -> None:
         """Store a new key; its key id is fresh."""
 
+    async def add_first_admin_key(self, key: ApiKey) -> bool:
+        """Store `key`, an admin key, if the store never had one; False if it had.
+
+        Atomic: of callers racing on one store, from any number of processes, exactly one stores its key.
+        """
+
     async def key(self, key_id: str) -> ApiKey | None:
         """A key by its id, revoked or not (a primary-key lookup: authentication depends on it)."""
 

@@ -340,6 +340,9 @@ class MongoStore:
     async def add_key(self, key: ApiKey) -> None:
         await access.add_key(self.db, key)
 
+    async def add_first_admin_key(self, key: ApiKey) -> bool:
+        return await access.add_first_admin_key(self.db, key)
+
     async def key(self, key_id: str) -> ApiKey | None:
         return await access.key(self.db, key_id)
 

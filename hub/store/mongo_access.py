@@ -1,6 +1,7 @@
 """Access on MongoDB: API keys and app-group connections, each write one atomic single-document operation.
 
-    api_keys:     {_id: <key id>, provider (None for an admin key), secret_hash, created_at, revoked_at}
+    api_keys:     {_id: <key id>, provider (None for an admin key), secret_hash, created_at, revoked_at,
+                   first_admin: true on the key a fresh store made, and on no other}
     connections:  {_id: '["<provider>","<group>"]', provider, group, realm, created_at}
 
 A key keeps only the hash of its secret. No write here needs a transaction: each touches
@@ -14,6 +15,7 @@ from typing import Any
 
 import orjson
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from hub.model.access import ApiKey, Connection
 from hub.store.mongo_query import Index
@@ -23,7 +25,11 @@ Doc = dict[str, Any]
 
 INDEXES: dict[str, dict[str, Index]] = {
     # Every key, oldest first (a key by its id is an `_id` lookup).
-    "api_keys": {"created_at": ([("created_at", 1), ("_id", 1)], {})},
+    "api_keys": {
+        "created_at": ([("created_at", 1), ("_id", 1)], {}),
+        # At most one first admin key: of racing first starts, one insert wins.
+        "first_admin": ([("first_admin", 1)], {"unique": True, "sparse": True}),
+    },
     # One app's connections, or all of them, by provider then group.
     "connections": {"provider_group": ([("provider", 1), ("group", 1)], {"unique": True})},
 }
@@ -37,16 +43,30 @@ def _connection(doc: Doc) -> Connection:
     return Connection(doc["provider"], doc["group"], doc["realm"], doc["created_at"])
 
 
-async def add_key(db: AsyncDatabase[Doc], key: ApiKey) -> None:
-    """A key id already stored is a DuplicateKeyError."""
-    doc = {
+def _key_doc(key: ApiKey) -> Doc:
+    return {
         "_id": key.key_id,
         "provider": key.provider,
         "secret_hash": key.secret_hash,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
     }
-    await db["api_keys"].insert_one(doc)
+
+
+async def add_key(db: AsyncDatabase[Doc], key: ApiKey) -> None:
+    """A key id already stored is a DuplicateKeyError."""
+    await db["api_keys"].insert_one(_key_doc(key))
+
+
+async def add_first_admin_key(db: AsyncDatabase[Doc], key: ApiKey) -> bool:
+    """False if an admin key exists; of racers that all found none, the unique `first_admin` index lets one in."""
+    if await db["api_keys"].find_one({"provider": None}, projection={"_id": 1}) is not None:
+        return False
+    try:
+        await db["api_keys"].insert_one({**_key_doc(key), "first_admin": True})
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 async def key(db: AsyncDatabase[Doc], key_id: str) -> ApiKey | None:

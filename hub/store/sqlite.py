@@ -310,6 +310,10 @@ class SQLiteStore:
         async with self._write_lock:
             await self._write(lambda c: access.add_key(c, key))
 
+    async def add_first_admin_key(self, key: ApiKey) -> bool:
+        async with self._write_lock:
+            return await self._write(lambda c: _in_transaction(c, access.add_first_admin_key, key))
+
     async def key(self, key_id: str) -> ApiKey | None:
         return await self._read(access.key, key_id)
 

@@ -20,6 +20,16 @@ def add_key(conn: sqlite3.Connection, key: ApiKey) -> None:
     conn.execute(f"INSERT INTO api_keys ({_KEY}) VALUES (?, ?, ?, ?, ?)", row)
 
 
+def add_first_admin_key(conn: sqlite3.Connection, key: ApiKey) -> bool:
+    """Run in a write transaction (BEGIN IMMEDIATE): a racing process waits for it, then finds the key."""
+    row = (key.key_id, key.provider, key.secret_hash, key.created_at, key.revoked_at)
+    sql = (
+        f"INSERT INTO api_keys ({_KEY}) SELECT ?, ?, ?, ?, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE provider IS NULL)"
+    )
+    return conn.execute(sql, row).rowcount == 1
+
+
 def key(conn: sqlite3.Connection, key_id: str) -> ApiKey | None:
     row = conn.execute(f"SELECT {_KEY} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
     return ApiKey(*row) if row else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from hub.model.access import ApiKey, Connection
@@ -26,6 +28,27 @@ async def test_keys_are_stored_found_listed_oldest_first_and_revoked_once(store:
     assert not await store.revoke_key(key(9).key_id, "2024-03-01T00:00:00.000000Z")
     revoked = await store.key(key(1).key_id)
     assert revoked is not None and revoked.revoked_at == "2024-02-01T00:00:00.000000Z"
+
+
+async def test_a_store_takes_a_first_admin_key_once_ever(store: Store) -> None:
+    assert await store.add_first_admin_key(key(1, None))
+    assert not await store.add_first_admin_key(key(2, None))
+    await store.revoke_key(key(1).key_id, "2024-02-01T00:00:00.000000Z")
+    assert not await store.add_first_admin_key(key(3, None))
+    assert [k.key_id for k in await store.keys()] == [key(1).key_id]
+
+
+async def test_an_admin_key_made_by_hand_leaves_no_room_for_a_first_one(store: Store) -> None:
+    await store.add_key(key(1, "crm"))
+    assert await store.add_first_admin_key(key(2, None))  # app keys do not count
+    other = await store.add_first_admin_key(key(3, None))
+    assert not other and [k.key_id for k in await store.keys()] == [key(1).key_id, key(2).key_id]
+
+
+async def test_racing_first_admin_keys_store_exactly_one(store: Store) -> None:
+    won = await asyncio.gather(*(store.add_first_admin_key(key(n, None)) for n in range(1, 9)))
+    assert won.count(True) == 1
+    assert [k.key_id for k in await store.keys()] == [key(won.index(True) + 1).key_id]
 
 
 async def test_a_key_id_is_unique(store: Store) -> None:

@@ -12,6 +12,7 @@ import pytest
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.record import Record
+from hub.service import access
 from hub.store.base import RunsTransactions, Transaction
 from hub.store.sqlite import SQLiteStore
 
@@ -90,3 +91,17 @@ async def test_groups_are_read_once_but_a_missing_one_is_asked_again(store: SQLi
         assert await store.group("late") is found
     finally:
         await other.close()
+
+
+async def test_first_starts_racing_on_one_file_make_one_admin_key(tmp_path: Path) -> None:
+    """Stores on one file, each with its own connections and threads, race as hub processes would."""
+    stores = [SQLiteStore(str(tmp_path / "fresh.db")) for _ in range(6)]
+    for opened in stores:
+        await opened.open()
+    try:
+        made = await asyncio.gather(*(access.first_admin_key(opened) for opened in stores))
+        assert sum(key is not None for key in made) == 1
+        assert len([k for k in await stores[0].keys() if k.admin]) == 1
+    finally:
+        for opened in stores:
+            await opened.close()

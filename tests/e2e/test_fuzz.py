@@ -1,5 +1,7 @@
 """Fuzzes a running hub from its own /openapi.json: no 5xx, every response as described, every error problem+json.
 
+Operations one by one, then sequences of calls chained by the links schemathesis infers.
+
 The description is loaded when the module is (schemathesis' fixture-based loader
 does not work with this pytest), and a test checks that the server serves that
 very description.
@@ -7,6 +9,7 @@ very description.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 SETTINGS = Settings()
 CONFIG = schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
 """Random examples only: the coverage phase alone sends some 3,000 requests, past the time budget."""
-schema = schemathesis.openapi.from_dict(document(SETTINGS), config=CONFIG)
+schema = schemathesis.openapi.from_dict(copy.deepcopy(document(SETTINGS)), config=CONFIG)
+"""A copy: inferring links for the sequences writes them into the description it was given."""
 
 
 def test_the_server_serves_the_description_that_is_fuzzed(server: Server) -> None:
@@ -70,3 +74,29 @@ CHECKS = [
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_the_api_answers_as_described(case: Any, server: Server) -> None:
     case.call_and_validate(base_url=server.url, headers={"Authorization": f"Bearer {server.admin}"}, checks=CHECKS)
+
+
+SEQUENCES = 30
+"""Call sequences of up to 8 steps, each call fed by what an earlier one answered (some 5 s)."""
+Workflow: Any = schema.as_state_machine()
+"""Links between the operations as schemathesis infers them: a record created, then read, updated, merged…"""
+
+
+def test_sequences_of_calls_answer_as_described(server: Server) -> None:
+    class Calls(Workflow):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": server.url, "headers": {"Authorization": f"Bearer {server.admin}"}}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    assert Calls.bundles, "no links between operations: the sequences would test nothing"
+    Calls.run(
+        settings=settings(
+            max_examples=SEQUENCES,
+            stateful_step_count=8,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
+    )

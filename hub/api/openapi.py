@@ -17,7 +17,17 @@ from starlette.routing import Route
 
 from hub.api import openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
-from hub.api.openapi_parts import ERRORS, READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
+from hub.api.openapi_parts import (
+    ERRORS,
+    READ_ERRORS,
+    REF,
+    WRITE_ERRORS,
+    json_body,
+    linked,
+    param,
+    responses,
+    schema_ref,
+)
 from hub.api.render import HEADER
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
@@ -165,15 +175,20 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "tags": tags,
                 "summary": f"Create or update {name} by any matching id (an array is a batch)",
                 "requestBody": {"required": True, **json_body(upsert_body | {"additionalProperties": False})},
-                "responses": responses(
-                    {
-                        200: (
-                            "updated (or merged), or a batch's results",
-                            {"oneOf": [single, schema_ref(f"{prefix}Batch")]},
-                        ),
-                        201: ("created", single),
-                    },
-                    WRITE_ERRORS,
+                "responses": linked(
+                    responses(
+                        {
+                            200: (
+                                "updated (or merged), or a batch's results",
+                                {"oneOf": [single, schema_ref(f"{prefix}Batch")]},
+                            ),
+                            201: ("created", single),
+                        },
+                        WRITE_ERRORS,
+                    ),
+                    201,
+                    [f"{op}_{name}" for op in ("get", "update", "archive", "merge", "merge_history", "connect")],
+                    {"group_id": "$request.path.group_id", "id": f"$response.body#/{name}/id"},
                 ),
             },
         },

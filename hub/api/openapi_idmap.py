@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
+from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, linked, param, responses, schema_ref
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import MAX_IDS
@@ -92,7 +92,12 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "tags": tags,
                 "summary": "Link an app id to an existing record",
                 "requestBody": body,
-                "responses": responses({201: ("the new link", one)}, WRITE_ERRORS),
+                "responses": linked(
+                    responses({201: ("the new link", one)}, WRITE_ERRORS),
+                    201,
+                    ["get_key_link", "move_key_link", "delete_key_link"],
+                    {"group_id": "$request.path.group_id", "link_id": "$response.body#/key_links/id"},
+                ),
             },
             "put": {
                 "operationId": "move_named_key_link",

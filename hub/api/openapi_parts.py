@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 REF = "#/components/schemas/{model}"
@@ -36,4 +37,14 @@ def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]
     out: dict[str, Any] = {str(code): {"description": text, **json_body(schema)} for code, (text, schema) in ok.items()}
     for code in errors:
         out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    return out
+
+
+def linked(out: dict[str, Any], code: int, operations: Sequence[str], parameters: dict[str, str]) -> dict[str, Any]:
+    """`out`, with OpenAPI links from its `code` answer to the operations that take what it answered.
+
+    A client generator can follow them, and the fuzzer's call sequences do: a record created is then
+    read, updated, merged, connected… by its new id, where a random id mostly gets a 404.
+    """
+    out[str(code)]["links"] = {op: {"operationId": op, "parameters": parameters} for op in operations}
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, param, responses, schema_ref
+from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, linked, param, responses, schema_ref
 from hub.api.queue import LeaseIn, RetryIn, SettleIn
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
@@ -103,7 +103,15 @@ def _integrations() -> dict[str, Any]:
                 "tags": ["sync"],
                 "summary": "Define an integration (an app: only for itself)",
                 "requestBody": _body(schema_ref("Definition")),
-                "responses": responses({201: ("the integration", one)}, WRITE_ERRORS),
+                "responses": linked(
+                    responses({201: ("the integration", one)}, WRITE_ERRORS),
+                    201,
+                    [
+                        *("get_integration", "update_integration", "delete_integration", "consent_integration"),
+                        *("lease", "ack", "fail", "list_dead", "retry_dead"),
+                    ],
+                    {"group_id": "$request.path.group_id", "name": "$response.body#/name"},
+                ),
             },
         },
         base + "/{name}": {

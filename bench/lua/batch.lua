@@ -8,13 +8,7 @@ request = function()
    local items = {}
    for i = 1, size do
       counter = counter + 1
-      local id
-      if counter % 2 == 0 then
-         id = stored_id()
-      else
-         id = "new-" .. run_tag .. "-" .. tid .. "-" .. counter
-      end
-      items[i] = person(id, counter)
+      items[i] = person(mixed_id(counter), counter)
    end
    return wrk.format("POST", group_path, headers, '{"people":[' .. table.concat(items, ",") .. ']}')
 end

@@ -35,6 +35,14 @@ function stored_id()
    return "p" .. math.random(0, records_count - 1)
 end
 
+-- The app id of the n-th write of a mix: a stored one for even n, a new one (unique to this run and thread) for odd n.
+function mixed_id(n)
+   if n % 2 == 0 then
+      return stored_id()
+   end
+   return "new-" .. run_tag .. "-" .. tid .. "-" .. n
+end
+
 function id_array(id)
    return '[{"realm":"' .. realm .. '","provider":"' .. provider .. '","id":"' .. id .. '"}]'
 end

@@ -4,11 +4,5 @@ local counter = 0
 
 request = function()
    counter = counter + 1
-   local id
-   if counter % 2 == 0 then
-      id = stored_id()
-   else
-      id = "new-" .. run_tag .. "-" .. tid .. "-" .. counter
-   end
-   return wrk.format("POST", group_path, headers, '{"people":' .. person(id, counter) .. '}')
+   return wrk.format("POST", group_path, headers, '{"people":' .. person(mixed_id(counter), counter) .. '}')
 end

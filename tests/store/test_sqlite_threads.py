@@ -1,4 +1,5 @@
-"""The SQLite adapter keeps its statements on its own threads: whole transactions on the writer, groups read once."""
+"""The SQLite adapter's threads and connections: whole transactions on the writer, groups read once, and
+stores on one file (each with its own threads, as processes would be) racing for the first admin key."""
 
 from __future__ import annotations
 

@@ -122,40 +122,32 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
     return found
 
 
+_HELD = ", ".join("r." + c for c in _RECORD_COLUMNS.split(", "))
+
+
 def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
-    hub_ids: list[str] = []
-    for ext in ids:
-        row = conn.execute(
-            "SELECT hub_id FROM external_ids WHERE group_id = ? AND collection = ? AND provider = ? AND realm = ?"
-            " AND ext_id = ?",
-            (group_id, collection, ext.provider, ext.realm, ext.id),
-        ).fetchone()
-        if row is not None:
-            hub_ids.append(row[0])
-    return list(_get(conn, group_id, collection, hub_ids).values()) if hub_ids else []
+    """The records holding any of `ids`, oldest code first, each with its ids in link order.
 
-
-_FIND = (
-    f"SELECT {', '.join('r.' + c for c in _RECORD_COLUMNS.split(', '))}, e.provider, e.realm, e.ext_id"
-    " FROM external_ids AS k JOIN records AS r ON r.hub_id = k.hub_id JOIN external_ids AS e ON e.hub_id = r.hub_id"
-    " WHERE k.group_id = ? AND k.collection = ? AND k.provider = ? AND k.realm = ? AND k.ext_id = ?"
-    " ORDER BY e.link"
-)
-
-
-def _find(conn: sqlite3.Connection, group_id: str, collection: str, ext: ExternalId) -> Record | None:
-    """The record holding `ext`, with its ids in link order, in one statement (one snapshot, no BEGIN).
-
-    A GET by app id is the hottest read; every statement and row costs the reader thread a
-    round trip through the GIL that the event loop waits on, so this is one join, not three reads.
-    An app id always points at a live record (a merge moves the ids to its survivor).
+    One statement (so one snapshot even outside a transaction): matching is on every write's and
+    every GET's path, and each statement and row costs the reader or writer thread a round trip
+    through the GIL that the event loop waits on. An app id always names a live record (a merge
+    moves the ids to its survivor).
     """
-    rows = conn.execute(_FIND, (group_id, collection, ext.provider, ext.realm, ext.id)).fetchall()
-    if not rows:
-        return None
-    record = _record(rows[0])
-    record.ids = [ExternalId(*row[10:]) for row in rows]
-    return record
+    if not ids:
+        return []
+    asked = " OR ".join(["(k.provider = ? AND k.realm = ? AND k.ext_id = ?)"] * len(ids))
+    rows = conn.execute(
+        f"SELECT {_HELD}, e.provider, e.realm, e.ext_id FROM records AS r JOIN external_ids AS e ON e.hub_id = r.hub_id"
+        " WHERE r.hub_id IN (SELECT k.hub_id FROM external_ids AS k WHERE k.group_id = ? AND k.collection = ?"
+        f" AND ({asked})) ORDER BY r.seq, e.link",
+        [group_id, collection, *(v for e in ids for v in e)],
+    ).fetchall()
+    found: dict[str, Record] = {}
+    for row in rows:
+        if row[0] not in found:
+            found[row[0]] = _record(row)
+        found[row[0]].ids.append(ExternalId(*row[10:]))
+    return list(found.values())
 
 
 class SQLiteStore:
@@ -188,6 +180,18 @@ class SQLiteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], T], connected: bool = True) -> T:
         conn = self._conn if connected else None
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, conn)  # type: ignore[arg-type]
+
+    async def _whole(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn`, a whole unit of writing (it ends every transaction it begins), on the writer thread.
+
+        Units queue on the writer thread and run back to back, each as soon as the one before
+        ends, rather than one hand-off through the event loop apart. Only a `transaction()`
+        spread over several hand-offs must have nothing run between its steps: it holds the
+        lock while it runs, so a unit is queued after it, never inside it.
+        """
+        async with self._write_lock:
+            queued = asyncio.get_running_loop().run_in_executor(self._writer, fn, self._conn)
+        return await queued
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -228,8 +232,7 @@ class SQLiteStore:
             row = conn.execute("SELECT group_id, channel_id FROM groups WHERE group_id = ?", (group_id,)).fetchone()
             return Group(*row)
 
-        async with self._write_lock:
-            group = self._groups[group_id] = await self._write(create)
+        group = self._groups[group_id] = await self._whole(create)
         return group
 
     @asynccontextmanager
@@ -247,8 +250,7 @@ class SQLiteStore:
         def run(_: sqlite3.Connection) -> T:
             return _drive(work(SQLiteTransaction(self, group_id, direct=True)))
 
-        async with self._write_lock:
-            return await self._write(lambda conn: _in_transaction(conn, run))
+        return await self._whole(lambda conn: _in_transaction(conn, run))
 
     async def run_each(
         self, group_id: str, works: Sequence[Callable[[SQLiteTransaction], Awaitable[T]]], retries: int
@@ -271,16 +273,16 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> list[T | HubError | IdTaken]:
             return [item(conn, work) for work in works]
 
-        async with self._write_lock:
-            return await self._write(lambda conn: _in_transaction(conn, run))
+        return await self._whole(lambda conn: _in_transaction(conn, run))
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         return await self._read(_get, group_id, collection, hub_ids)
 
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._readers, lambda: _find(self._reader(), group_id, collection, ext)
+        found = await asyncio.get_running_loop().run_in_executor(
+            self._readers, lambda: _match(self._reader(), group_id, collection, [ext])
         )
+        return found[0] if found else None
 
     async def links(self, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
         return await self._read(idmap.links, group_id, query)
@@ -315,8 +317,7 @@ class SQLiteStore:
         return await self._read(sqlite_sync.changes, group_id, after, limit)
 
     async def prune_changes(self, before: str) -> int:
-        async with self._write_lock:
-            return await self._write(lambda c: _in_transaction(c, sqlite_sync.prune_changes, before))
+        return await self._whole(lambda c: _in_transaction(c, sqlite_sync.prune_changes, before))
 
     async def integrations(self, group_id: str) -> Sequence[Integration]:
         return await self._read(sqlite_sync.integrations, group_id)
@@ -336,12 +337,10 @@ class SQLiteStore:
         return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
 
     async def add_key(self, key: ApiKey) -> None:
-        async with self._write_lock:
-            await self._write(lambda c: access.add_key(c, key))
+        await self._whole(lambda c: access.add_key(c, key))
 
     async def add_first_admin_key(self, key: ApiKey) -> bool:
-        async with self._write_lock:
-            return await self._write(lambda c: _in_transaction(c, access.add_first_admin_key, key))
+        return await self._whole(lambda c: _in_transaction(c, access.add_first_admin_key, key))
 
     async def key(self, key_id: str) -> ApiKey | None:
         return await self._read(access.key, key_id)
@@ -350,16 +349,13 @@ class SQLiteStore:
         return await self._read(access.keys)
 
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
-        async with self._write_lock:
-            return await self._write(lambda c: access.revoke_key(c, key_id, revoked_at))
+        return await self._whole(lambda c: access.revoke_key(c, key_id, revoked_at))
 
     async def connect(self, connection: Connection) -> Connection:
-        async with self._write_lock:
-            return await self._write(lambda c: access.connect(c, connection))
+        return await self._whole(lambda c: access.connect(c, connection))
 
     async def disconnect(self, provider: str, group_id: str) -> bool:
-        async with self._write_lock:
-            return await self._write(lambda c: access.disconnect(c, provider, group_id))
+        return await self._whole(lambda c: access.disconnect(c, provider, group_id))
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await self._read(access.connections, provider)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -30,8 +30,9 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await opened.close()
 
 
-def person(hub_id: str = "h1") -> Record:
-    return Record(hub_id, "g", "people", 1, "ACTIVE", "t", "t", {"first_name": "Ada"}, [APP])
+def person(hub_id: str = "h1", seq: int = 1) -> Record:
+    ids = [APP] if seq == 1 else [ExternalId("app", "r1", f"p{seq}")]
+    return Record(hub_id, "g", "people", seq, "ACTIVE", "t", "t", {"first_name": "Ada"}, ids)
 
 
 async def test_a_transaction_runs_whole_on_the_writer_thread_and_commits(store: SQLiteStore) -> None:
@@ -79,6 +80,49 @@ async def test_a_transaction_used_after_its_work_is_refused(store: SQLiteStore) 
     await store.run_transaction("g", work)
     with pytest.raises(RuntimeError, match="outside its work"):
         await kept[0].insert(person())
+
+
+async def test_whole_transactions_queue_on_the_writer_without_waiting_for_each_other(store: SQLiteStore) -> None:
+    """Ten upserts' transactions are all queued on the writer thread before the first one ends."""
+    gate = threading.Event()
+    started: list[int] = []
+
+    def work_of(n: int) -> Callable[[Transaction], Awaitable[int]]:
+        async def work(tx: Transaction) -> int:
+            started.append(n)
+            if n == 0:
+                assert gate.wait(10), "the first transaction was never let go"
+            await tx.insert(person(f"h{n}", n + 1))
+            return n
+
+        return work
+
+    runs = [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(10)]
+    while not started:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.05)
+    assert store._writer._work_queue.qsize() == 9  # type: ignore[attr-defined]  # queued behind the first, in order
+    gate.set()
+    assert await asyncio.gather(*runs) == list(range(10))
+    assert started == list(range(10))
+
+
+async def test_a_whole_transaction_never_runs_inside_an_open_stepwise_one(store: SQLiteStore) -> None:
+    """While `transaction()` is open across hand-offs, a whole one waits for it: the rollback of the
+    stepwise one leaves the other's write alone, and the other's write is not seen half way."""
+
+    async def other(tx: Transaction) -> None:
+        await tx.insert(person("h2", 2))
+
+    with pytest.raises(ValueError):
+        async with store.transaction("g") as tx:
+            await tx.insert(person("h1"))
+            racing = asyncio.create_task(store.run_transaction("g", other))
+            await asyncio.sleep(0.05)
+            assert not racing.done()
+            raise ValueError("roll back")
+    await racing
+    assert set(await store.get("g", "people", ["h1", "h2"])) == {"h2"}
 
 
 async def test_groups_are_read_once_but_a_missing_one_is_asked_again(store: SQLiteStore, tmp_path: Path) -> None:

@@ -50,14 +50,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             await chosen.close()
 
-    routes = [
-        *key_links.ROUTES,
+    routes = [  # the router tries them in order: the busiest first
+        *resources.ROUTES,
         *merges.ROUTES,
+        *connect.ROUTES,
+        *key_links.ROUTES,
         *changes.ROUTES,
         *integrations.ROUTES,
         *queue.ROUTES,
-        *connect.ROUTES,
-        *resources.ROUTES,
         *openapi.ROUTES,
     ]
     check_routes(routes)

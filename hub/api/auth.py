@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hub.api.paths import FIXED
 from hub.api.problems import error_response
 from hub.errors import Unauthorized
 from hub.model.access import Principal
@@ -64,11 +65,15 @@ _IN_GROUP = re.compile(r"/api/v2/([^/]+)/")
 
 
 def check_routes(routes: Sequence[BaseRoute]) -> None:
-    """Refuse a route that names a group anywhere but at GROUP_PREFIX: `group_of` would not see its group."""
+    """Refuse a route that names a group anywhere but at GROUP_PREFIX (`group_of` would not see its group),
+    or that begins after it with a word the collection routes, tried first, would take (paths.FIXED)."""
     for route in routes:
         path = str(getattr(route, "path", ""))
         if "{group_id}" in path and not path.startswith(GROUP_PREFIX):
             raise ValueError(f"route {path}: a group's path must start with {GROUP_PREFIX}")
+        word = path.removeprefix(GROUP_PREFIX).split("/")[0] if path.startswith(GROUP_PREFIX) else "{"
+        if not word.startswith("{") and word not in FIXED:
+            raise ValueError(f"route {path}: add {word!r} to hub.api.paths.FIXED, or a collection route takes it")
 
 
 def group_of(path: str) -> str | None:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import context
+from hub.api import context, paths
 from hub.api.auth import principal
 from hub.api.json import read_json
 from hub.config import Settings
@@ -29,4 +29,4 @@ async def connect_record(request: Request) -> Response:
     return Response(status_code=204)
 
 
-ROUTES = [Route("/api/v2/{group_id}/{collection}/{id}/connect", connect_record, methods=["POST"])]
+ROUTES = [Route(paths.IN_COLLECTION + "/{id}/connect", connect_record, methods=["POST"])]

@@ -130,4 +130,3 @@ ROUTES = [
     Route("/api/v2/{group_id}/key_links/{link_id}", move_link, methods=["PUT"]),
     Route("/api/v2/{group_id}/key_links/{link_id}", delete_link, methods=["DELETE"]),
 ]
-"""Before the resource routes, whose `{collection}` would take `key_links` too."""

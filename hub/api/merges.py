@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import context
+from hub.api import context, paths
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.model.collections import Collection
@@ -64,7 +64,7 @@ async def unmerge(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/v2/{group_id}/{collection}/{id}/merge", merge, methods=["POST"]),
-    Route("/api/v2/{group_id}/{collection}/{id}/merges", history, methods=["GET"]),
-    Route("/api/v2/{group_id}/{collection}/{id}/unmerge", unmerge, methods=["POST"]),
+    Route(paths.IN_COLLECTION + "/{id}/merge", merge, methods=["POST"]),
+    Route(paths.IN_COLLECTION + "/{id}/merges", history, methods=["GET"]),
+    Route(paths.IN_COLLECTION + "/{id}/unmerge", unmerge, methods=["POST"]),
 ]

@@ -50,7 +50,7 @@ async def hub_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = f"no route for {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-    headers = dict(exc.headers or {})
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}  # one Allow, not Starlette's too
     if exc.status_code == 405:
         headers["allow"] = ", ".join(_allowed(request))
         detail = f"{request.method} is not allowed on {request.url.path}; use {headers['allow']}"

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import context
+from hub.api import context, paths
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.api.problems import from_error
@@ -145,9 +145,9 @@ async def archive_record(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/v2/{group_id}/{collection}", list_records, methods=["GET"]),
-    Route("/api/v2/{group_id}/{collection}", create_or_update, methods=["POST"]),
-    Route("/api/v2/{group_id}/{collection}/{id}", get_record, methods=["GET"]),
-    Route("/api/v2/{group_id}/{collection}/{id}", update_record, methods=["PUT"]),
-    Route("/api/v2/{group_id}/{collection}/{id}", archive_record, methods=["DELETE"]),
+    Route(paths.IN_COLLECTION, list_records, methods=["GET"]),
+    Route(paths.IN_COLLECTION, create_or_update, methods=["POST"]),
+    Route(paths.IN_COLLECTION + "/{id}", get_record, methods=["GET"]),
+    Route(paths.IN_COLLECTION + "/{id}", update_record, methods=["PUT"]),
+    Route(paths.IN_COLLECTION + "/{id}", archive_record, methods=["DELETE"]),
 ]

@@ -66,7 +66,7 @@ def endpoints() -> list[tuple[str, str]]:
     found = []
     for route in create_app().routes:
         assert isinstance(route, Route), f"{route!r}: teach this matrix about this kind of route"
-        found.extend((method, route.path) for method in sorted(route.methods or ()) if method != "HEAD")
+        found.extend((method, route.path_format) for method in sorted(route.methods or ()) if method != "HEAD")
     return found
 
 

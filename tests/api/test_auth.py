@@ -88,9 +88,28 @@ def test_an_app_with_a_group_anywhere_but_at_the_start_of_its_path_is_refused() 
     def endpoint(request: Request) -> Response:
         return Response()
 
-    check_routes([Route("/api/v2/{group_id}/things", endpoint), Route("/api/v2/entity_types", endpoint)])
+    check_routes([Route("/api/v2/{group_id}/changes", endpoint), Route("/api/v2/entity_types", endpoint)])
     with pytest.raises(ValueError, match="route /api/v2/things/"):
         check_routes([Route("/api/v2/things/{group_id}", endpoint)])
+
+
+def test_a_group_route_beginning_with_a_word_a_collection_route_would_take_is_refused() -> None:
+    def endpoint(request: Request) -> Response:
+        return Response()
+
+    with pytest.raises(ValueError, match=r"add 'things' to hub\.api\.paths\.FIXED"):
+        check_routes([Route("/api/v2/{group_id}/things", endpoint)])
+
+
+def test_the_collection_routes_tried_first_leave_the_fixed_routes_their_paths(client: TestClient) -> None:
+    assert client.post("/api/v2/cld-1/people", json=person(first_name="Ada")).status_code == 201
+    assert list(client.get("/api/v2/cld-1/changes").json()) == ["changes", "cursor", "more"]
+    assert "key_links" in client.get("/api/v2/cld-1/key_links").json()
+    assert client.get("/api/v2/cld-1/integrations").status_code == 200
+    refused = client.post("/api/v2/cld-1/changes", json={})
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+    unknown = client.get("/api/v2/cld-1/things")
+    assert unknown.status_code == 404 and "no collection 'things'" in unknown.json()["detail"]
 
 
 def test_an_app_adds_only_its_own_ids_in_its_realm(client: TestClient, keys: Keys) -> None:

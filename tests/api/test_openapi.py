@@ -14,9 +14,9 @@ def test_every_route_and_method_is_described(client: TestClient) -> None:
     for route in client.app.routes:  # type: ignore[attr-defined]
         assert isinstance(route, Route)
         paths = (
-            [route.path.replace("{collection}", name) for name in COLLECTIONS]
-            if "{collection}" in route.path
-            else [route.path]
+            [route.path_format.replace("{collection}", name) for name in COLLECTIONS]
+            if "{collection}" in route.path_format
+            else [route.path_format]
         )
         for path in paths:
             for method in route.methods or ():

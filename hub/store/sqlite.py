@@ -19,6 +19,7 @@ readers answered fewer GETs than two, with twice the p99); two keep one slow rea
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -48,6 +49,7 @@ from hub.store.base import IdTaken
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
+log = logging.getLogger("hub")
 _RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 
 
@@ -153,9 +155,10 @@ def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequen
 class SQLiteStore:
     """The storage port over one SQLite file."""
 
-    def __init__(self, path: str, readers: int = 2) -> None:
+    def __init__(self, path: str, readers: int = 2, checkpoint_seconds: float = 0.2) -> None:
         self.path = path
         self._readers_count = readers
+        self._checkpoint_seconds = checkpoint_seconds
         self._local = threading.local()
         self._write_lock = asyncio.Lock()
         self._groups: dict[str, Group] = {}
@@ -169,8 +172,34 @@ class SQLiteStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = await self._write(lambda _: _connect(self.path), connected=False)
         await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
+        await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
+        self._checkpoints = asyncio.create_task(self._checkpoint_forever())
+
+    async def _checkpoint_forever(self) -> None:
+        """Copy what the WAL holds into the database file every `checkpoint_seconds`, on a thread of its own.
+
+        The writer connection does not checkpoint (wal_autocheckpoint=0): a checkpoint syncs
+        both files to disk, and on the writer thread every queued write would wait for it
+        (single upserts ran 25-30 % faster once it moved off). A PASSIVE checkpoint waits for
+        no reader or writer; whatever it cannot copy yet, the next one does.
+        """
+        loop = asyncio.get_running_loop()
+        conn = await loop.run_in_executor(self._checkpointer, _connect, self.path)
+        try:
+            while True:
+                await asyncio.sleep(self._checkpoint_seconds)
+                try:
+                    await loop.run_in_executor(self._checkpointer, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    log.exception("checkpointing the SQLite WAL failed; trying again later")
+        finally:
+            await asyncio.shield(loop.run_in_executor(self._checkpointer, conn.close))
 
     async def close(self) -> None:
+        self._checkpoints.cancel()
+        await asyncio.gather(self._checkpoints, return_exceptions=True)
+        self._checkpointer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()

@@ -125,6 +125,45 @@ async def test_a_whole_transaction_never_runs_inside_an_open_stepwise_one(store:
     assert set(await store.get("g", "people", ["h1", "h2"])) == {"h2"}
 
 
+async def _write_people(store: SQLiteStore, first: int, count: int) -> None:
+    """`count` people of 1 KB each, a hundred per transaction."""
+    for start in range(first, first + count, 100):
+
+        async def work(tx: Transaction, start: int = start) -> None:
+            for n in range(start, start + 100):
+                await tx.insert(Record(f"h{n}", "g", "people", n, "ACTIVE", "t", "t", {"note": "x" * 1024}, []))
+
+        await store.run_transaction("g", work)
+
+
+async def test_only_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
+    """The writer never checkpoints (by default SQLite would at 1,000 pages of WAL): with the
+    checkpointer held back, the database file does not grow; let go, it does while the store is open."""
+    path = tmp_path / "hub.db"
+    held = SQLiteStore(str(path), checkpoint_seconds=3600)
+    await held.open()
+    try:
+        await held.ensure_group("g", "org-1")
+        before = path.stat().st_size
+        await _write_people(held, 1, 5000)
+        assert Path(f"{path}-wal").stat().st_size > 1000 * 4096
+        assert path.stat().st_size == before
+    finally:
+        await held.close()
+    running = SQLiteStore(str(path), checkpoint_seconds=0.01)
+    await running.open()
+    try:
+        before = path.stat().st_size
+        await _write_people(running, 5001, 2000)
+        for _ in range(500):
+            if path.stat().st_size > before:
+                break
+            await asyncio.sleep(0.01)
+        assert path.stat().st_size > before
+    finally:
+        await running.close()
+
+
 async def test_groups_are_read_once_but_a_missing_one_is_asked_again(store: SQLiteStore, tmp_path: Path) -> None:
     other = SQLiteStore(str(tmp_path / "hub.db"))  # another process on the same file
     await other.open()

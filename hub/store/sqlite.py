@@ -8,7 +8,9 @@ A hand-off to a thread and back costs more than most statements (tens of microse
 on an idle loop, a loop turn or more on a busy one), so a use case's transaction runs
 whole on the writer thread (`run_transaction`): its work awaits nothing but the
 transaction, whose methods there run their statements at once, so it runs to its end
-in one go and the write lock is held for that one hand-off only.
+in one go. Such whole transactions queue on the writer thread and run back to back; the
+write lock only keeps them out of a `transaction()` spread over several hand-offs. A
+third thread checkpoints the WAL, so that the writer never stops to sync files to disk.
 
 Two reader threads, not more: SQLite lets go of the GIL only inside its own calls, so
 more Python threads mostly wait for the GIL and for each other (under load, four
@@ -75,6 +77,10 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -190,7 +196,7 @@ class SQLiteStore:
             while True:
                 await asyncio.sleep(self._checkpoint_seconds)
                 try:
-                    await loop.run_in_executor(self._checkpointer, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                    await loop.run_in_executor(self._checkpointer, _checkpoint, conn)
                 except sqlite3.Error:
                     log.exception("checkpointing the SQLite WAL failed; trying again later")
         finally:

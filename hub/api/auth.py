@@ -71,8 +71,8 @@ def check_routes(routes: Sequence[BaseRoute]) -> None:
         path = str(getattr(route, "path", ""))
         if "{group_id}" in path and not path.startswith(GROUP_PREFIX):
             raise ValueError(f"route {path}: a group's path must start with {GROUP_PREFIX}")
-        word = path.removeprefix(GROUP_PREFIX).split("/")[0] if path.startswith(GROUP_PREFIX) else "{"
-        if not word.startswith("{") and word not in FIXED:
+        word = path.removeprefix(GROUP_PREFIX).split("/")[0]
+        if path.startswith(GROUP_PREFIX) and not word.startswith("{") and word not in FIXED:
             raise ValueError(f"route {path}: add {word!r} to hub.api.paths.FIXED, or a collection route takes it")
 
 

@@ -70,12 +70,23 @@ def _drive(work: Awaitable[T]) -> T:
     raise RuntimeError("the work of a transaction awaited something besides its transaction")
 
 
-def _connect(path: str) -> sqlite3.Connection:
+WRITER_CACHE_KIB = 64 * 1024
+"""The writer's page cache. SQLite's default (2 MiB) fills with a batch's dirty pages: it then
+spills them to the WAL in mid-transaction and reads back pages it has just let go (a batch of
+1,000 upserts ran 10-15 % faster with this cache). Readers keep the default: each reads little."""
+
+
+def _connect(path: str, cache_kib: int | None = None) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA foreign_keys=ON")
+    # A batch item's savepoint keeps the pages it changes in a sub-journal, and ORDER BY may sort in
+    # a temporary b-tree: in a file, each costs system calls (a savepoint doubled an item's inserts).
+    conn.execute("PRAGMA temp_store=MEMORY")
+    if cache_kib is not None:
+        conn.execute(f"PRAGMA cache_size=-{cache_kib}")
     return conn
 
 
@@ -176,7 +187,7 @@ class SQLiteStore:
         self._writer_thread = await self._write(lambda _: threading.get_ident(), connected=False)
         self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
         self._reader_conns: list[sqlite3.Connection] = []
-        self._conn = await self._write(lambda _: _connect(self.path), connected=False)
+        self._conn = await self._write(lambda _: _connect(self.path, WRITER_CACHE_KIB), connected=False)
         await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
         await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
@@ -519,6 +530,8 @@ class SQLiteTransaction:
 
 
 def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -> None:
+    if not ids:  # most updates link nothing new; an empty executemany still costs a statement
+        return
     now = timefmt.now()
     conn.executemany(
         "INSERT INTO external_ids (group_id, collection, provider, realm, ext_id, hub_id, created_at)"

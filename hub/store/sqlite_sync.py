@@ -103,9 +103,9 @@ def add_change(conn: sqlite3.Connection, change: Change) -> int:
     group abort and retry and commit in counter order), or read the feed only up to
     a watermark below which no transaction can still commit.
     """
-    row = conn.execute(
-        "INSERT INTO changes (group_id, kind, collection, hub_id, ids, details, at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    # seq is the rowid, so lastrowid tells it: RETURNING would cost the insert twice as much.
+    cursor = conn.execute(
+        "INSERT INTO changes (group_id, kind, collection, hub_id, ids, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             change.group_id,
             change.kind,
@@ -115,8 +115,8 @@ def add_change(conn: sqlite3.Connection, change: Change) -> int:
             orjson.dumps(change.details).decode(),
             change.at,
         ),
-    ).fetchone()
-    change.seq = int(row[0])
+    )
+    change.seq = int(cursor.lastrowid)  # type: ignore[arg-type]  # an INSERT always sets it
     return change.seq
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from hub.errors import BadRequest
 from hub.model import timefmt
-from hub.model.collections import META_KINDS, Collection
+from hub.model.collections import Collection
 from hub.model.record import Record
 from hub.service.reading import View
 
@@ -30,8 +30,10 @@ class Renderer:
         self.hub_provider = hub_provider
         self.ids = ids
         self.select = select
-        self.dates = [p for p, kind in collection.kinds.items() if kind == "datetime" and p[0] not in META_KINDS]
-        """The declared datetime fields (shown as clients know them), found once rather than per record."""
+
+    def of(self, view: View) -> Renderer:
+        """This rendering of another view: a batch shows each item with the referenced records it read."""
+        return Renderer(view, self.collection, self.hub_provider, self.ids, self.select)
 
     def id_of(self, record: Record) -> str | list[dict[str, str]]:
         if not self.ids:
@@ -53,7 +55,7 @@ class Renderer:
                 out[name] = self.id_of(live) if live is not None else value
             else:
                 out[name] = value
-        for path in self.dates:
+        for path in self.collection.dates:
             _display(out, path)
         out["created_at"] = timefmt.display(record.created_at)
         out["updated_at"] = timefmt.display(record.updated_at)

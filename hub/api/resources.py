@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -48,22 +49,34 @@ async def get_record(request: Request) -> Response:
     return JSONResponse({collection.name: _renderer(request, view, collection, read).record(view.records[0])})
 
 
-def _checked(request: Request, collection: Collection, item: Any, by: ExternalId | None = None) -> Write:
-    """One item validated, and allowed for the caller. `by` is the id of the app writing, if the path names it."""
-    settings, group_id = context.settings(request), context.group_id(request)
-    write = parse_write(collection, item)
-    principal(request).ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
-    if by is not None and by not in write.ids:
-        write.ids.append(by)
-    return write
+def _checker(request: Request, collection: Collection) -> Callable[[Any, ExternalId | None], Write]:
+    """What validates an item and allows it for the caller; the request is read once, not per item of a batch.
+
+    The checker's `by` is the id of the app writing, if the path names it.
+    """
+    settings, group_id, caller = context.settings(request), context.group_id(request), principal(request)
+
+    def check(item: Any, by: ExternalId | None = None) -> Write:
+        write = parse_write(collection, item)
+        caller.ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
+        if by is not None and by not in write.ids:
+            write.ids.append(by)
+        return write
+
+    return check
 
 
-async def _answer(request: Request, collection: Collection, outcome: upsert.Outcome) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, response body) of one upserted item."""
+async def _write_renderer(request: Request, collection: Collection) -> Renderer:
+    """The renderer of written records, made once per request (a batch renders each item with it)."""
     store, _, group_id, _ = _context(request)
-    view = View(await reading.group_or_404(store, group_id), [outcome.record], outcome.refs)
+    return _renderer(request, View(await reading.group_or_404(store, group_id), [], {}), collection)
+
+
+def _answer(render: Renderer, collection: Collection, outcome: upsert.Outcome) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, response body) of one upserted item, shown with the referenced records it read."""
+    view = View(render.view.group, [outcome.record], outcome.refs)
     body: dict[str, Any] = {
-        collection.name: _renderer(request, view, collection).record(outcome.record),
+        collection.name: render.of(view).record(outcome.record),
         "result": "created" if outcome.created else "updated",
     }
     if outcome.merged:
@@ -76,27 +89,29 @@ async def _write_one(
 ) -> tuple[int, dict[str, Any]]:
     """Upsert one item: (HTTP status, response body)."""
     store, settings, group_id, _ = _context(request)
-    write = _checked(request, collection, item, by)
+    write = _checker(request, collection)(item, by)
     outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
-    return await _answer(request, collection, outcome)
+    return _answer(await _write_renderer(request, collection), collection, outcome)
 
 
 async def _write_batch(request: Request, collection: Collection, items: list[Any]) -> list[dict[str, Any]]:
     """Upsert each item on its own, in order: one result per item, a refused one beside the others."""
     store, settings, group_id, _ = _context(request)
+    check = _checker(request, collection)
     writes: list[Write | HubError] = []
     for entry in items:
         try:
-            writes.append(_checked(request, collection, entry))
+            writes.append(check(entry, None))
         except HubError as error:
             writes.append(error)
     outcomes = await upsert.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
+    render = await _write_renderer(request, collection)
     results = []
     for outcome in outcomes:
         if isinstance(outcome, HubError):
             results.append({"status": outcome.status, "error": from_error(outcome)})
         else:
-            status, body = await _answer(request, collection, outcome)
+            status, body = _answer(render, collection, outcome)
             results.append({"status": status, **body})
     return results
 

@@ -85,6 +85,8 @@ class Collection:
     references: dict[str, str] = field(init=False)
     kinds: dict[tuple[str, ...], Kind] = field(init=False)
     positions: dict[str, int] = field(init=False)
+    dates: list[tuple[str, ...]] = field(init=False)
+    """The declared datetime fields (not the record's own times): output shows them as clients know them."""
 
     def __post_init__(self) -> None:
         kinds: dict[tuple[str, ...], Kind] = {(name,): kind for name, kind in META_KINDS.items()}
@@ -93,6 +95,8 @@ class Collection:
         object.__setattr__(self, "kinds", kinds)
         object.__setattr__(self, "references", refs)
         object.__setattr__(self, "positions", {name: n for n, name in enumerate(self.model.model_fields)})
+        dates = [path for path, kind in kinds.items() if kind == "datetime" and path[0] not in META_KINDS]
+        object.__setattr__(self, "dates", dates)
 
     def position(self, name: str) -> int:
         """A field's place in the declaration, so output follows the model's order."""

@@ -56,7 +56,7 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
     """
     settings, group_id, caller = context.settings(request), context.group_id(request), principal(request)
 
-    def check(item: Any, by: ExternalId | None = None) -> Write:
+    def check(item: Any, by: ExternalId | None) -> Write:
         write = parse_write(collection, item)
         caller.ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
         if by is not None and by not in write.ids:

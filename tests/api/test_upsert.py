@@ -83,6 +83,23 @@ def test_a_batch_answers_each_item_in_order(client: TestClient) -> None:
     assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 1
 
 
+def test_each_batch_item_shows_its_references_as_a_post_of_it_alone_would(client: TestClient) -> None:
+    """The second item links a new id to the organization the first one created: the first still shows it without."""
+    items = [
+        {"id": [ext("crm", "p1")], "organization_id": [ext("crm", "o1")]},
+        {"id": [ext("crm", "p2")], "organization_id": [ext("crm", "o1"), ext("erp", "77")]},
+        {"id": [ext("crm", "p3")], "organization_id": [ext("erp", "77")]},
+    ]
+    results = client.post(f"{BASE}/people", json={"people": items}, headers=IDS).json()["results"]
+    refs = [r["people"]["organization_id"] for r in results]
+    assert [app_ids({"id": ref}) for ref in refs] == [
+        [ext("crm", "o1")],
+        [ext("crm", "o1"), ext("erp", "77")],
+        [ext("crm", "o1"), ext("erp", "77")],
+    ]
+    assert len({hub_id({"id": ref}) for ref in refs}) == 1
+
+
 def test_an_unknown_reference_creates_a_placeholder_that_the_real_record_fills(client: TestClient) -> None:
     person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o1")]).json()["people"]
     org_ref = person["organization_id"]

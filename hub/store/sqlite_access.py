@@ -15,19 +15,22 @@ _KEY = "key_id, provider, secret_hash, created_at, revoked_at"
 _CONNECTION = "provider, group_id, realm, created_at"
 
 
+def _key_row(key: ApiKey) -> tuple[str, str | None, str, str, str | None]:
+    """A key's values in `_KEY` order."""
+    return (key.key_id, key.provider, key.secret_hash, key.created_at, key.revoked_at)
+
+
 def add_key(conn: sqlite3.Connection, key: ApiKey) -> None:
-    row = (key.key_id, key.provider, key.secret_hash, key.created_at, key.revoked_at)
-    conn.execute(f"INSERT INTO api_keys ({_KEY}) VALUES (?, ?, ?, ?, ?)", row)
+    conn.execute(f"INSERT INTO api_keys ({_KEY}) VALUES (?, ?, ?, ?, ?)", _key_row(key))
 
 
 def add_first_admin_key(conn: sqlite3.Connection, key: ApiKey) -> bool:
     """Run in a write transaction (BEGIN IMMEDIATE): a racing process waits for it, then finds the key."""
-    row = (key.key_id, key.provider, key.secret_hash, key.created_at, key.revoked_at)
     sql = (
         f"INSERT INTO api_keys ({_KEY}) SELECT ?, ?, ?, ?, ?"
         " WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE provider IS NULL)"
     )
-    return conn.execute(sql, row).rowcount == 1
+    return conn.execute(sql, _key_row(key)).rowcount == 1
 
 
 def key(conn: sqlite3.Connection, key_id: str) -> ApiKey | None:

@@ -11,8 +11,7 @@ from hub.config import Settings
 from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
-from hub.model.record import GROUP_ID
-from hub.service.reading import View
+from hub.model.record import GROUP_ID, Group
 from hub.store.base import Store
 
 
@@ -47,8 +46,8 @@ def actor(request: Request) -> str:
     return str(getattr(request.state, "actor", None) or ANONYMOUS)
 
 
-def renderer(request: Request, view: View, collection: Collection, select: frozenset[str] | None = None) -> Renderer:
-    return Renderer(view, collection, settings(request).hub_provider, wants_ids(request.headers), select)
+def renderer(request: Request, group: Group, collection: Collection, select: frozenset[str] | None = None) -> Renderer:
+    return Renderer(group, collection, settings(request).hub_provider, wants_ids(request.headers), select)
 
 
 def pagination(request: Request, skip: int, top: int, total: int | None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ async def _rendered(request: Request, group_id: str, collection: Collection, rec
     store = context.store(request)
     group = await reading.group_or_404(store, group_id)
     view = await reading.view(store, group, collection, records)
-    return context.renderer(request, view, collection).all()
+    return context.renderer(request, group, collection).all(view)
 
 
 async def merge(request: Request) -> Response:

@@ -63,12 +63,10 @@ def render_item(delivery: Delivery, item: QueueItem, record: dict[str, Any]) -> 
 def render_delivery(delivery: Delivery, hub_provider: str) -> list[dict[str, Any]]:
     """Each item with its record as the app reads it: id arrays (so it finds its own ids), and every field
     but those that do not sync to the app."""
-    renderers = {
-        name: Renderer(view, COLLECTIONS[name], hub_provider, True, None) for name, view in delivery.views.items()
-    }
+    renderers = {name: Renderer(delivery.group, COLLECTIONS[name], hub_provider, True, None) for name in delivery.views}
     out = []
     for item, record in delivery.items:
-        shown = renderers[item.collection].record(record)
+        shown = renderers[item.collection].record(record, delivery.views[item.collection].refs)
         hidden = delivery.hidden.get(record.hub_id, frozenset())
         out.append(render_item(delivery, item, {k: v for k, v in shown.items() if k not in hidden}))
     return out

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hub.errors import BadRequest
 from hub.model import timefmt
 from hub.model.collections import Collection
-from hub.model.record import Record
+from hub.model.record import Group, Record
 from hub.service.reading import View
 
 HEADER = "connec-external-ids"
@@ -22,26 +23,28 @@ def wants_ids(headers: Any) -> bool:
 
 
 class Renderer:
-    """Renders the records of one view for one request."""
+    """Renders records of one group's collection as one request asked for them.
 
-    def __init__(self, view: View, collection: Collection, hub_provider: str, ids: bool, select: frozenset[str] | None):
-        self.view = view
+    Each record is shown with the live records its references point to (`refs`, keyed by
+    collection and hub id), as the read or write that fetched it found them.
+    """
+
+    def __init__(
+        self, group: Group, collection: Collection, hub_provider: str, ids: bool, select: frozenset[str] | None
+    ):
+        self.group = group
         self.collection = collection
         self.hub_provider = hub_provider
         self.ids = ids
         self.select = select
 
-    def of(self, view: View) -> Renderer:
-        """This rendering of another view: a batch shows each item with the referenced records it read."""
-        return Renderer(view, self.collection, self.hub_provider, self.ids, self.select)
-
     def id_of(self, record: Record) -> str | list[dict[str, str]]:
         if not self.ids:
             return record.hub_id
-        own = {"realm": self.view.group.channel_id, "provider": self.hub_provider, "id": record.hub_id}
+        own = {"realm": self.group.channel_id, "provider": self.hub_provider, "id": record.hub_id}
         return [*(e.as_json() for e in record.ids), own]
 
-    def record(self, record: Record) -> dict[str, Any]:
+    def record(self, record: Record, refs: Mapping[tuple[str, str], Record]) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id_of(record),
             "code": self.collection.code(record.seq),
@@ -51,7 +54,7 @@ class Renderer:
             value = record.fields[name]
             target = self.collection.references.get(name)
             if target is not None:
-                live = self.view.refs.get((target, value))
+                live = refs.get((target, value))
                 out[name] = self.id_of(live) if live is not None else value
             else:
                 out[name] = value
@@ -60,14 +63,14 @@ class Renderer:
         out["created_at"] = timefmt.display(record.created_at)
         out["updated_at"] = timefmt.display(record.updated_at)
         out["group_id"] = record.group_id
-        out["channel_id"] = self.view.group.channel_id
+        out["channel_id"] = self.group.channel_id
         out["resource_type"] = record.collection
         if self.select is not None:
             out = {k: v for k, v in out.items() if k == "id" or k in self.select}
         return out
 
-    def all(self) -> list[dict[str, Any]]:
-        return [self.record(r) for r in self.view.records]
+    def all(self, view: View) -> list[dict[str, Any]]:
+        return [self.record(r, view.refs) for r in view.records]
 
 
 def _display(out: dict[str, Any], path: tuple[str, ...]) -> None:

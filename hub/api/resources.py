@@ -20,9 +20,8 @@ from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.payload import parse_write
 from hub.model.query import Read, parse_list, parse_read
-from hub.model.record import Write
+from hub.model.record import Group, Write
 from hub.service import reading, upsert
-from hub.service.reading import View
 from hub.store.base import Store
 
 
@@ -30,8 +29,8 @@ def _context(request: Request) -> tuple[Store, Settings, str, Collection]:
     return context.store(request), context.settings(request), context.group_id(request), context.collection(request)
 
 
-def _renderer(request: Request, view: View, collection: Collection, read: Read | None = None) -> Renderer:
-    return context.renderer(request, view, collection, read.select if read else None)
+def _renderer(request: Request, group: Group, collection: Collection, read: Read | None = None) -> Renderer:
+    return context.renderer(request, group, collection, read.select if read else None)
 
 
 async def list_records(request: Request) -> Response:
@@ -39,14 +38,16 @@ async def list_records(request: Request) -> Response:
     query, read = parse_list(collection, request.query_params, settings.default_top, settings.max_top)
     view = await reading.fetch_page(store, group_id, collection, query)
     pagination = context.pagination(request, query.skip, query.top, view.total)
-    return JSONResponse({collection.name: _renderer(request, view, collection, read).all(), "pagination": pagination})
+    records = _renderer(request, view.group, collection, read).all(view)
+    return JSONResponse({collection.name: records, "pagination": pagination})
 
 
 async def get_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
     read = parse_read(collection, request.query_params)
     view = await reading.fetch_one(store, group_id, collection, request.path_params["id"], read.app)
-    return JSONResponse({collection.name: _renderer(request, view, collection, read).record(view.records[0])})
+    render = _renderer(request, view.group, collection, read)
+    return JSONResponse({collection.name: render.record(view.records[0], view.refs)})
 
 
 def _checker(request: Request, collection: Collection) -> Callable[[Any, ExternalId | None], Write]:
@@ -69,14 +70,13 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
 async def _write_renderer(request: Request, collection: Collection) -> Renderer:
     """The renderer of written records, made once per request (a batch renders each item with it)."""
     store, _, group_id, _ = _context(request)
-    return _renderer(request, View(await reading.group_or_404(store, group_id), [], {}), collection)
+    return _renderer(request, await reading.group_or_404(store, group_id), collection)
 
 
 def _answer(render: Renderer, collection: Collection, outcome: upsert.Outcome) -> tuple[int, dict[str, Any]]:
     """(HTTP status, response body) of one upserted item, shown with the referenced records it read."""
-    view = View(render.view.group, [outcome.record], outcome.refs)
     body: dict[str, Any] = {
-        collection.name: render.of(view).record(outcome.record),
+        collection.name: render.record(outcome.record, outcome.refs),
         "result": "created" if outcome.created else "updated",
     }
     if outcome.merged:
@@ -156,7 +156,8 @@ async def archive_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
     read = parse_read(collection, request.query_params)
     view = await upsert.archive(store, group_id, collection, request.path_params["id"], read.app)
-    return JSONResponse({collection.name: _renderer(request, view, collection).record(view.records[0])})
+    render = _renderer(request, view.group, collection)
+    return JSONResponse({collection.name: render.record(view.records[0], view.refs)})
 
 
 ROUTES = [

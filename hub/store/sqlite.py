@@ -8,9 +8,12 @@ A hand-off to a thread and back costs more than most statements (tens of microse
 on an idle loop, a loop turn or more on a busy one), so a use case's transaction runs
 whole on the writer thread (`run_transaction`): its work awaits nothing but the
 transaction, whose methods there run their statements at once, so it runs to its end
-in one go. Such whole transactions queue on the writer thread and run back to back; the
-write lock only keeps them out of a `transaction()` spread over several hand-offs. A
-third thread checkpoints the WAL, so that the writer never stops to sync files to disk.
+in one go. The ones that queue up while the writer is busy are committed together, each
+in a savepoint (group commit: under concurrent single writes, a commit and its page
+writes cost more than the work). Units of writing queue on the writer thread and run
+back to back; the write lock only keeps them out of a `transaction()` spread over
+several hand-offs. A third thread checkpoints the WAL, so that the writer never stops
+to sync files to disk.
 
 Two reader threads, not more: SQLite lets go of the GIL only inside its own calls, so
 more Python threads mostly wait for the GIL and for each other (under load, four
@@ -27,6 +30,8 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -52,6 +57,8 @@ from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
+GROUP_COMMIT = 64
+"""The most works one commit holds (`run_transaction`): the first of a group waits for the rest to run."""
 _RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 
 
@@ -182,6 +189,9 @@ class SQLiteStore:
         self._checkpoint_seconds = checkpoint_seconds
         self._local = threading.local()
         self._write_lock = asyncio.Lock()
+        self._queued: list[_Queued] = []
+        """Works waiting for the writer, committed together (`run_transaction`)."""
+        self._committer: asyncio.Task[None] | None = None
         self._groups: dict[str, Group] = {}
         """Groups that exist: a group never changes nor goes once created (its first writer's channel
         stays), so it is read once; a group not found is asked again next time."""
@@ -218,6 +228,8 @@ class SQLiteStore:
             await asyncio.shield(loop.run_in_executor(self._checkpointer, conn.close))
 
     async def close(self) -> None:
+        if self._committer is not None:  # what callers are waiting for is committed before the writer goes
+            await asyncio.gather(self._committer, return_exceptions=True)
         self._checkpoints.cancel()
         await asyncio.gather(self._checkpoints, return_exceptions=True)
         self._checkpointer.shutdown(wait=True)
@@ -297,27 +309,83 @@ class SQLiteStore:
                 raise
 
     async def run_transaction(self, group_id: str, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-        def run(_: sqlite3.Connection) -> T:
-            return _drive(work(SQLiteTransaction(self, group_id, direct=True)))
+        """`work` as a transaction of its own, as far as anyone can tell; committed together with its neighbours.
 
-        return await self._whole(lambda conn: _in_transaction(conn, run))
+        Group commit: the works that queue up while the writer is busy run back to back in
+        one transaction (up to `GROUP_COMMIT` of them), each in a savepoint: each is still
+        all or nothing and sees the ones before it, a failing one is undone alone, and no
+        caller hears back before the commit that holds its work. They share the commit and
+        its write of the pages several of them change. A work runs once queued, even if
+        its caller stops waiting.
+        """
+        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((group_id, work, answer))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_queued())
+        return await answer
+
+    async def _commit_queued(self) -> None:
+        """Commit what is queued, a group at a time, until nothing is; then tell each caller its outcome."""
+        try:
+            while self._queued:
+                group, self._queued = self._queued[:GROUP_COMMIT], self._queued[GROUP_COMMIT:]
+                try:
+                    outcomes = await self._whole(partial(self._commit_group, group))
+                except asyncio.CancelledError:  # the event loop is closing
+                    for *_, answer in [*group, *self._queued]:
+                        answer.cancel()
+                    raise
+                except Exception as error:  # the writer thread is gone: the store was closed
+                    outcomes = [_Raised(error)] * len(group)
+                for (*_, answer), outcome in zip(group, outcomes, strict=True):
+                    if answer.done():  # its caller stopped waiting
+                        continue
+                    if isinstance(outcome, _Raised):
+                        answer.set_exception(outcome.error)
+                    else:
+                        answer.set_result(outcome)
+        finally:
+            self._committer = None
+
+    def _commit_group(self, group: list[_Queued], conn: sqlite3.Connection) -> list[Any]:
+        """Each work of the group in a savepoint of one transaction: its result, or what it raised."""
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            return [self._attempt(conn, group_id, work) for group_id, work, _ in group]
+
+        try:
+            return _in_transaction(conn, run)
+        except Exception as error:  # BEGIN, COMMIT or an undo failed: nothing of the group was written
+            return [_Raised(error)] * len(group)
+
+    def _attempt(
+        self, conn: sqlite3.Connection, group_id: str, work: Callable[[SQLiteTransaction], Awaitable[T]]
+    ) -> T | _Raised:
+        """`work` in a savepoint: its result, or what it raised with everything it wrote undone."""
+        conn.execute("SAVEPOINT item")
+        try:
+            result = _drive(work(SQLiteTransaction(self, group_id, direct=True)))
+        except Exception as error:
+            conn.execute("ROLLBACK TO item")
+            conn.execute("RELEASE item")
+            return _Raised(error)
+        conn.execute("RELEASE item")
+        return result
 
     async def run_each(
         self, group_id: str, works: Sequence[Callable[[SQLiteTransaction], Awaitable[T]]], retries: int
     ) -> list[T | HubError | IdTaken]:
         def item(conn: sqlite3.Connection, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T | HubError | IdTaken:
             for attempt in range(retries):
-                conn.execute("SAVEPOINT item")
-                try:
-                    result = _drive(work(SQLiteTransaction(self, group_id, direct=True)))
-                except (HubError, IdTaken) as error:
-                    conn.execute("ROLLBACK TO item")
-                    conn.execute("RELEASE item")
-                    if isinstance(error, HubError) or attempt == retries - 1:
-                        return error
-                    continue
-                conn.execute("RELEASE item")
-                return result
+                outcome = self._attempt(conn, group_id, work)
+                if not isinstance(outcome, _Raised):
+                    return outcome
+                if isinstance(outcome.error, HubError):
+                    return outcome.error
+                if not isinstance(outcome.error, IdTaken):
+                    raise outcome.error
+                if attempt == retries - 1:
+                    return outcome.error
             raise AssertionError("unreachable")
 
         def run(conn: sqlite3.Connection) -> list[T | HubError | IdTaken]:
@@ -409,6 +477,17 @@ class SQLiteStore:
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await self._read(access.connections, provider)
+
+
+@dataclass
+class _Raised:
+    """What a work raised, in the place of its result."""
+
+    error: Exception
+
+
+_Queued = tuple[str, Callable[["SQLiteTransaction"], Awaitable[Any]], "asyncio.Future[Any]"]
+"""A work waiting for the writer: its group, the work, and where its outcome goes."""
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

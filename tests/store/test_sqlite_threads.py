@@ -1,5 +1,6 @@
-"""The SQLite adapter's threads and connections: whole transactions on the writer, groups read once, and
-stores on one file (each with its own threads, as processes would be) racing for the first admin key."""
+"""The SQLite adapter's threads and connections: whole transactions on the writer, committed in groups, groups
+read once, and stores on one file (each with its own threads, as processes would be) racing for the first
+admin key."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hub.errors import Conflict
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.record import Record
@@ -82,10 +85,8 @@ async def test_a_transaction_used_after_its_work_is_refused(store: SQLiteStore) 
         await kept[0].insert(person())
 
 
-async def test_whole_transactions_queue_on_the_writer_without_waiting_for_each_other(store: SQLiteStore) -> None:
-    """Ten upserts' transactions are all queued on the writer thread before the first one ends."""
-    gate = threading.Event()
-    started: list[int] = []
+def _held_first(gate: threading.Event, started: list[int], fail: dict[int, Exception]) -> Callable[[int], Any]:
+    """Works that insert person n; work 0 holds the writer until `gate` is set, and work n raises fail[n] if given."""
 
     def work_of(n: int) -> Callable[[Transaction], Awaitable[int]]:
         async def work(tx: Transaction) -> int:
@@ -93,18 +94,83 @@ async def test_whole_transactions_queue_on_the_writer_without_waiting_for_each_o
             if n == 0:
                 assert gate.wait(10), "the first transaction was never let go"
             await tx.insert(person(f"h{n}", n + 1))
+            if n in fail:
+                raise fail[n]
             return n
 
         return work
 
-    runs = [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(10)]
+    return work_of
+
+
+async def _commits(store: SQLiteStore) -> list[str]:
+    """Every statement the writer runs from now on (COMMITs among them)."""
+    statements: list[str] = []
+    await store._whole(lambda conn: conn.set_trace_callback(statements.append))
+    return statements
+
+
+async def test_transactions_queued_while_the_writer_is_busy_share_one_commit(store: SQLiteStore) -> None:
+    """While one transaction holds the writer, nine more queue up; they then run in order and commit once."""
+    gate, started = threading.Event(), []
+    work_of = _held_first(gate, started, {})
+    statements = await _commits(store)
+    first = asyncio.create_task(store.run_transaction("g", work_of(0)))
     while not started:
         await asyncio.sleep(0.001)
+    rest = [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, 10)]
     await asyncio.sleep(0.05)
-    assert store._writer._work_queue.qsize() == 9  # type: ignore[attr-defined]  # queued behind the first, in order
+    assert started == [0] and not any(run.done() for run in rest)
     gate.set()
-    assert await asyncio.gather(*runs) == list(range(10))
+    assert await asyncio.gather(first, *rest) == list(range(10))
     assert started == list(range(10))
+    assert statements.count("COMMIT") == 2  # the first alone, then the nine queued behind it
+    found = await store.get("g", "people", [f"h{n}" for n in range(10)])
+    assert sorted(found) == [f"h{n}" for n in range(10)]
+
+
+async def test_a_failing_transaction_of_a_group_is_undone_alone_and_its_caller_told(store: SQLiteStore) -> None:
+    """In one commit: the works around a failing one are kept, and each caller hears its own outcome."""
+    gate, started = threading.Event(), []
+    refused, broken = Conflict("taken"), ValueError("a bug")
+    work_of = _held_first(gate, started, {3: refused, 6: broken})
+    statements = await _commits(store)
+    first = asyncio.create_task(store.run_transaction("g", work_of(0)))
+    while not started:
+        await asyncio.sleep(0.001)
+    rest = [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, 10)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert outcomes == [0, 1, 2, refused, 4, 5, broken, 7, 8, 9]
+    assert statements.count("COMMIT") == 2
+    found = await store.get("g", "people", [f"h{n}" for n in range(10)])
+    assert sorted(found) == [f"h{n}" for n in range(10) if n not in (3, 6)]
+
+
+async def test_closing_commits_what_is_queued_first(tmp_path: Path) -> None:
+    """Callers waiting on the writer when the store closes get their transactions committed, not dropped."""
+    path = str(tmp_path / "hub.db")
+    store = SQLiteStore(path)
+    await store.open()
+    gate, started = threading.Event(), []
+    work_of = _held_first(gate, started, {})
+    runs = [asyncio.create_task(store.run_transaction("g", work_of(0)))]
+    while not started:
+        await asyncio.sleep(0.001)
+    runs += [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, 5)]
+    await asyncio.sleep(0.01)  # queued behind the first, not yet handed to the writer
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0.05)
+    gate.set()
+    await closing
+    assert await asyncio.gather(*runs) == list(range(5))
+    reopened = SQLiteStore(path)
+    await reopened.open()
+    try:
+        assert len(await reopened.get("g", "people", [f"h{n}" for n in range(5)])) == 5
+    finally:
+        await reopened.close()
 
 
 async def test_a_whole_transaction_never_runs_inside_an_open_stepwise_one(store: SQLiteStore) -> None:

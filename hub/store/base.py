@@ -221,7 +221,8 @@ class RunsTransactions(Protocol):
     otherwise; the outcome is the same. The work of a transaction awaits nothing but its
     transaction (it holds the group's writes while it runs), so an adapter may run it to
     its end wherever its connection lives: the SQLite adapter runs it on its writer
-    thread, one hand-off for the whole use case instead of one per statement.
+    thread, one hand-off for the whole use case instead of one per statement, and
+    commits the ones queued together, each in a savepoint (group commit).
     """
 
     async def run_transaction(self, group_id: str, work: Callable[[Transaction], Awaitable[T]]) -> T:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 from starlette.testclient import TestClient
 
 from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
@@ -26,6 +29,16 @@ def test_codes_count_per_collection_and_output_has_every_meta_field(client: Test
     assert org["code"] == "OR1" and org["status"] == "ACTIVE" and org["resource_type"] == "organizations"
     assert org["group_id"] == "cld-1" and org["channel_id"].startswith("org-")
     assert org["created_at"].endswith("Z") and org["updated_at"] == org["created_at"]
+
+
+def test_hub_ids_are_uuids_that_sort_in_the_order_records_were_made(client: TestClient) -> None:
+    """UUIDv7: the time of making first, so that new records sit side by side in every index keyed by hub id."""
+    made = []
+    for n in range(3):
+        made.append(hub_id(post(client, "people", first_name=str(n)).json()["people"]))
+        time.sleep(0.002)
+    assert [uuid.UUID(h).version for h in made] == [7, 7, 7]
+    assert sorted(made) == made and len(set(made)) == 3
 
 
 def test_without_the_header_ids_are_hub_id_strings(client: TestClient) -> None:

@@ -18,7 +18,10 @@ to sync files to disk.
 Two reader threads, not more: SQLite lets go of the GIL only inside its own calls, so
 more Python threads mostly wait for the GIL and for each other (under load, four
 readers answered fewer GETs than two, with twice the p99); two keep one slow read
-(a cold page from disk) from holding up every other.
+(a cold page from disk) from holding up every other. Lookups by app id (every read and
+write of an app starts with one) that queue up while the readers are busy go to a
+reader together, one hand-off for the lot (`hub.store.grouped`); other reads, which
+may be long, go one by one, so that a quick one never waits inside a slow one's group.
 """
 
 from __future__ import annotations
@@ -30,8 +33,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -53,12 +54,17 @@ from hub.store import sqlite_access as access
 from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
+from hub.store.grouped import Grouped, Raised
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
 GROUP_COMMIT = 64
 """The most works one commit holds (`run_transaction`): the first of a group waits for the rest to run."""
+GROUP_FIND = 64
+"""The most lookups by app id one hand-off to a reader thread runs (`find`)."""
+Work = Callable[["SQLiteTransaction"], Awaitable[T]]
+"""The work of a use case's transaction (see `RunsTransactions`)."""
 _RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 
 
@@ -189,9 +195,10 @@ class SQLiteStore:
         self._checkpoint_seconds = checkpoint_seconds
         self._local = threading.local()
         self._write_lock = asyncio.Lock()
-        self._queued: list[_Queued] = []
+        self._commits: Grouped[tuple[str, Work[Any]]] = Grouped(self._commit_group, GROUP_COMMIT)
         """Works waiting for the writer, committed together (`run_transaction`)."""
-        self._committer: asyncio.Task[None] | None = None
+        self._finds: Grouped[tuple[str, str, ExternalId]] = Grouped(self._find_group, GROUP_FIND, readers)
+        """Lookups by app id waiting for a reader thread, run together (`find`)."""
         self._groups: dict[str, Group] = {}
         """Groups that exist: a group never changes nor goes once created (its first writer's channel
         stays), so it is read once; a group not found is asked again next time."""
@@ -228,8 +235,8 @@ class SQLiteStore:
             await asyncio.shield(loop.run_in_executor(self._checkpointer, conn.close))
 
     async def close(self) -> None:
-        if self._committer is not None:  # what callers are waiting for is committed before the writer goes
-            await asyncio.gather(self._committer, return_exceptions=True)
+        await self._commits.settle()  # what callers are waiting for is committed before the writer goes
+        await self._finds.settle()
         self._checkpoints.cancel()
         await asyncio.gather(self._checkpoints, return_exceptions=True)
         self._checkpointer.shutdown(wait=True)
@@ -308,59 +315,33 @@ class SQLiteStore:
                 await asyncio.shield(self._write(_rollback))
                 raise
 
-    async def run_transaction(self, group_id: str, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
+    async def run_transaction(self, group_id: str, work: Work[T]) -> T:
         """`work` as a transaction of its own, as far as anyone can tell; committed together with its neighbours.
 
         Group commit: the works that queue up while the writer is busy run back to back in
         one transaction (up to `GROUP_COMMIT` of them), each in a savepoint: each is still
         all or nothing and sees the ones before it, a failing one is undone alone, and no
         caller hears back before the commit that holds its work. They share the commit and
-        its write of the pages several of them change. A work runs once queued, even if
-        its caller stops waiting.
+        its write of the pages several of them change.
         """
-        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queued.append((group_id, work, answer))
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_queued())
-        return await answer
+        outcome: T = await self._commits((group_id, work))
+        return outcome
 
-    async def _commit_queued(self) -> None:
-        """Commit what is queued, a group at a time, until nothing is; then tell each caller its outcome."""
-        try:
-            while self._queued:
-                group, self._queued = self._queued[:GROUP_COMMIT], self._queued[GROUP_COMMIT:]
-                try:
-                    outcomes = await self._whole(partial(self._commit_group, group))
-                except asyncio.CancelledError:  # the event loop is closing
-                    for *_, answer in [*group, *self._queued]:
-                        answer.cancel()
-                    raise
-                except Exception as error:  # the writer thread is gone: the store was closed
-                    outcomes = [_Raised(error)] * len(group)
-                for (*_, answer), outcome in zip(group, outcomes, strict=True):
-                    if answer.done():  # its caller stopped waiting
-                        continue
-                    if isinstance(outcome, _Raised):
-                        answer.set_exception(outcome.error)
-                    else:
-                        answer.set_result(outcome)
-        finally:
-            self._committer = None
-
-    def _commit_group(self, group: list[_Queued], conn: sqlite3.Connection) -> list[Any]:
+    async def _commit_group(self, group: list[tuple[str, Work[Any]]]) -> list[Any]:
         """Each work of the group in a savepoint of one transaction: its result, or what it raised."""
 
         def run(conn: sqlite3.Connection) -> list[Any]:
-            return [self._attempt(conn, group_id, work) for group_id, work, _ in group]
+            return [self._attempt(conn, group_id, work) for group_id, work in group]
 
-        try:
-            return _in_transaction(conn, run)
-        except Exception as error:  # BEGIN, COMMIT or an undo failed: nothing of the group was written
-            return [_Raised(error)] * len(group)
+        def commit(conn: sqlite3.Connection) -> list[Any]:
+            try:
+                return _in_transaction(conn, run)
+            except Exception as error:  # BEGIN, COMMIT or an undo failed: nothing of the group was written
+                return [Raised(error)] * len(group)
 
-    def _attempt(
-        self, conn: sqlite3.Connection, group_id: str, work: Callable[[SQLiteTransaction], Awaitable[T]]
-    ) -> T | _Raised:
+        return await self._whole(commit)
+
+    def _attempt(self, conn: sqlite3.Connection, group_id: str, work: Work[T]) -> T | Raised:
         """`work` in a savepoint: its result, or what it raised with everything it wrote undone."""
         conn.execute("SAVEPOINT item")
         try:
@@ -368,17 +349,15 @@ class SQLiteStore:
         except Exception as error:
             conn.execute("ROLLBACK TO item")
             conn.execute("RELEASE item")
-            return _Raised(error)
+            return Raised(error)
         conn.execute("RELEASE item")
         return result
 
-    async def run_each(
-        self, group_id: str, works: Sequence[Callable[[SQLiteTransaction], Awaitable[T]]], retries: int
-    ) -> list[T | HubError | IdTaken]:
-        def item(conn: sqlite3.Connection, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T | HubError | IdTaken:
+    async def run_each(self, group_id: str, works: Sequence[Work[T]], retries: int) -> list[T | HubError | IdTaken]:
+        def item(conn: sqlite3.Connection, work: Work[T]) -> T | HubError | IdTaken:
             for attempt in range(retries):
                 outcome = self._attempt(conn, group_id, work)
-                if not isinstance(outcome, _Raised):
+                if not isinstance(outcome, Raised):
                     return outcome
                 if isinstance(outcome.error, HubError):
                     return outcome.error
@@ -397,10 +376,26 @@ class SQLiteStore:
         return await self._read(_get, group_id, collection, hub_ids)
 
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
-        found = await asyncio.get_running_loop().run_in_executor(
-            self._readers, lambda: _match(self._reader(), group_id, collection, [ext])
-        )
-        return found[0] if found else None
+        """The record holding an app's id: the lookups queued meanwhile share a reader's hand-off (`grouped`)."""
+        found: Record | None = await self._finds((group_id, collection, ext))
+        return found
+
+    async def _find_group(self, group: list[tuple[str, str, ExternalId]]) -> list[Record | Raised | None]:
+        """Each lookup, one statement each (so one snapshot each, and no BEGIN/COMMIT around it)."""
+
+        def run() -> list[Record | Raised | None]:
+            conn = self._reader()
+            outcomes: list[Record | Raised | None] = []
+            for group_id, collection, ext in group:
+                try:
+                    found = _match(conn, group_id, collection, [ext])
+                except Exception as error:
+                    outcomes.append(Raised(error))
+                else:
+                    outcomes.append(found[0] if found else None)
+            return outcomes
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     async def links(self, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
         return await self._read(idmap.links, group_id, query)
@@ -477,17 +472,6 @@ class SQLiteStore:
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await self._read(access.connections, provider)
-
-
-@dataclass
-class _Raised:
-    """What a work raised, in the place of its result."""
-
-    error: Exception
-
-
-_Queued = tuple[str, Callable[["SQLiteTransaction"], Awaitable[Any]], "asyncio.Future[Any]"]
-"""A work waiting for the writer: its group, the work, and where its outcome goes."""
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

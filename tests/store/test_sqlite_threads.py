@@ -255,3 +255,18 @@ async def test_first_starts_racing_on_one_file_make_one_admin_key(tmp_path: Path
     finally:
         for opened in stores:
             await opened.close()
+
+
+async def test_lookups_by_app_id_made_at_once_each_find_their_own_record(store: SQLiteStore) -> None:
+    """A hundred finds in flight together (grouped on the readers): each answers its own id, misses included."""
+
+    async def work(tx: Transaction) -> None:
+        for n in range(1, 51):
+            await tx.insert(person(f"h{n}", n))
+
+    await store.run_transaction("g", work)
+    asked = [ExternalId("app", "r1", f"p{n}") for n in range(1, 101)]
+    found = await asyncio.gather(*(store.find("g", "people", ext) for ext in asked))
+    assert [record.hub_id if record else None for record in found] == [
+        f"h{n}" if n <= 50 else None for n in range(1, 101)
+    ]

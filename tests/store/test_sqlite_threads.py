@@ -103,6 +103,18 @@ def _held_first(gate: threading.Event, started: list[int], fail: dict[int, Excep
     return work_of
 
 
+async def _queue_behind_first(
+    store: SQLiteStore, work_of: Callable[[int], Any], started: list[int], count: int
+) -> list[asyncio.Task[Any]]:
+    """Work 0 taken by the writer, then works 1 to count - 1 queued behind it: all their runs, in order."""
+    runs = [asyncio.create_task(store.run_transaction("g", work_of(0)))]
+    while not started:
+        await asyncio.sleep(0.001)
+    runs += [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, count)]
+    await asyncio.sleep(0.05)
+    return runs
+
+
 async def _commits(store: SQLiteStore) -> list[str]:
     """Every statement the writer runs from now on (COMMITs among them)."""
     statements: list[str] = []
@@ -115,14 +127,10 @@ async def test_transactions_queued_while_the_writer_is_busy_share_one_commit(sto
     gate, started = threading.Event(), []
     work_of = _held_first(gate, started, {})
     statements = await _commits(store)
-    first = asyncio.create_task(store.run_transaction("g", work_of(0)))
-    while not started:
-        await asyncio.sleep(0.001)
-    rest = [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, 10)]
-    await asyncio.sleep(0.05)
-    assert started == [0] and not any(run.done() for run in rest)
+    runs = await _queue_behind_first(store, work_of, started, 10)
+    assert started == [0] and not any(run.done() for run in runs)
     gate.set()
-    assert await asyncio.gather(first, *rest) == list(range(10))
+    assert await asyncio.gather(*runs) == list(range(10))
     assert started == list(range(10))
     assert statements.count("COMMIT") == 2  # the first alone, then the nine queued behind it
     found = await store.get("g", "people", [f"h{n}" for n in range(10)])
@@ -135,13 +143,9 @@ async def test_a_failing_transaction_of_a_group_is_undone_alone_and_its_caller_t
     refused, broken = Conflict("taken"), ValueError("a bug")
     work_of = _held_first(gate, started, {3: refused, 6: broken})
     statements = await _commits(store)
-    first = asyncio.create_task(store.run_transaction("g", work_of(0)))
-    while not started:
-        await asyncio.sleep(0.001)
-    rest = [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, 10)]
-    await asyncio.sleep(0.05)
+    runs = await _queue_behind_first(store, work_of, started, 10)
     gate.set()
-    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    outcomes = await asyncio.gather(*runs, return_exceptions=True)
     assert outcomes == [0, 1, 2, refused, 4, 5, broken, 7, 8, 9]
     assert statements.count("COMMIT") == 2
     found = await store.get("g", "people", [f"h{n}" for n in range(10)])
@@ -155,11 +159,7 @@ async def test_closing_commits_what_is_queued_first(tmp_path: Path) -> None:
     await store.open()
     gate, started = threading.Event(), []
     work_of = _held_first(gate, started, {})
-    runs = [asyncio.create_task(store.run_transaction("g", work_of(0)))]
-    while not started:
-        await asyncio.sleep(0.001)
-    runs += [asyncio.create_task(store.run_transaction("g", work_of(n))) for n in range(1, 5)]
-    await asyncio.sleep(0.01)  # queued behind the first, not yet handed to the writer
+    runs = await _queue_behind_first(store, work_of, started, 5)  # queued, not yet handed to the writer
     closing = asyncio.create_task(store.close())
     await asyncio.sleep(0.05)
     gate.set()

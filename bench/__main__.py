@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per operation (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="open connections (default 16)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure everything this many times; show the median (default 1)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the server gets a core)")
     parser.add_argument("--only", default=",".join(ALL), help=f"operations to run (default all: {','.join(ALL)})")
     parser.add_argument("--cache", type=Path, default=Path(".bench"), help="where data sets are kept (.bench)")
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = set(only) - set(ALL)
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     if unknown:
         parser.error(f"unknown operation(s) {', '.join(sorted(unknown))}; they are {', '.join(ALL)}")
     try:
@@ -45,7 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     builds: dict[int, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as work:
         options = scenarios.Options(
-            found, args.duration, args.warmup, args.connections, args.threads, Path(work), only, args.profile
+            found,
+            args.duration,
+            args.warmup,
+            args.connections,
+            args.threads,
+            Path(work),
+            only,
+            args.rounds,
+            args.profile,
         )
         print(
             f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()};"
@@ -57,14 +70,19 @@ def main(argv: list[str] | None = None) -> int:
 
         def say(row: scenarios.Row) -> None:
             shown.append(row)
-            print(report.line(row, report.ceiling_of(shown, row.size)), file=sys.stderr)
+            print(report.line(row, report.ceiling_of(shown, row.size, row.round)), file=sys.stderr)
 
+        data: dict[int, Path] = {}
         for size in sizes:
-            data, builds[size] = dataset.prepare(size, args.cache.resolve(), args.rebuild)
-            rows += scenarios.at_size(options, size, data, say)
-    print(report.table(rows))
+            data[size], builds[size] = dataset.prepare(size, args.cache.resolve(), args.rebuild)
+        for round_ in range(args.rounds):
+            rows += scenarios.one_round(options, data, round_, say)
+    medians = report.medians(rows)
+    if args.rounds > 1:
+        print(f"each line: the round (of {args.rounds}) with the median req/s")
+    print(report.table(medians))
     print()
-    print(report.verdicts(report.targets(rows)))
+    print(report.verdicts(report.targets(medians)))
     for size, took in builds.items():
         if took is not None:
             print(f"data set of {size:,} records built by `hub import` in {took:.1f} s")
@@ -74,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "size": r.size,
                 "operation": r.scenario.name,
+                "round": r.round,
                 **asdict(r.result),
                 "rps": r.result.rps,
                 "records_per_second": r.records_per_second,

@@ -25,11 +25,28 @@ def line(row: Row, ceiling: float | None) -> str:
     )
 
 
-def ceiling_of(rows: Sequence[Row], size: int) -> float | None:
-    return next((r.result.rps for r in rows if r.size == size and r.scenario.name == "ceiling"), None)
+def ceiling_of(rows: Sequence[Row], size: int, round_: int | None = None) -> float | None:
+    """The ceiling measured for `size` (in that round, if one is given)."""
+    found = (r for r in rows if r.size == size and round_ in (None, r.round) and r.scenario.name == "ceiling")
+    return next((r.result.rps for r in found), None)
+
+
+def medians(rows: Sequence[Row]) -> list[Row]:
+    """Per size and operation, the round with the median req/s (of an even number, the slower middle one).
+
+    A whole row is kept, so its latencies and memory are those of one measurement, and a share
+    of the ceiling compares medians. Sorted by size, in the order the operations run.
+    """
+    order = {name: index for index, name in enumerate(dict.fromkeys(r.scenario.name for r in rows))}
+    grouped: dict[tuple[int, str], list[Row]] = {}
+    for row in rows:
+        grouped.setdefault((row.size, row.scenario.name), []).append(row)
+    keys = sorted(grouped, key=lambda key: (key[0], order[key[1]]))
+    return [sorted(grouped[key], key=lambda r: r.result.rps)[(len(grouped[key]) - 1) // 2] for key in keys]
 
 
 def table(rows: Sequence[Row]) -> str:
+    """The table of one row per size and operation (`medians`)."""
     return "\n".join([HEADER, *(line(r, ceiling_of(rows, r.size)) for r in rows)])
 
 

@@ -1,4 +1,11 @@
-"""What one run measures, size by size: the ceiling, then each hub operation under wrk."""
+"""What one round of a run measures: the ceiling, then each hub operation under wrk, at every size.
+
+The sizes are measured side by side, operation after operation, each on a hub of its own
+that stays up for the round: this machine's speed drifts by 10-25 % within minutes, and
+measuring every operation at 10k and then every one at 1M minutes later let that drift
+into the comparison of the two (a run showed a p50 of single upserts at 1M 1.6x the one
+at 10k; measured in turns, 0.9x and 1.2x). Each round alternates which size goes first.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +52,7 @@ class Row:
     rss: int
     """Resident memory of the server after the run, in bytes."""
     peak_rss: int
+    round: int = 0
 
     @property
     def records_per_second(self) -> float:
@@ -59,6 +68,7 @@ class Options:
     threads: int
     workdir: Path
     scenarios: tuple[str, ...]
+    rounds: int = 1
     profile: Path | None = None
     """Where to write a py-spy flame graph of the server for each measured run, if anywhere."""
 
@@ -100,7 +110,9 @@ def settle(url: str, env: dict[str, str]) -> None:
         answer.read()
 
 
-def measure(options: Options, server: Server, scenario: Scenario, size: int, run: str, env: dict[str, str]) -> Row:
+def measure(
+    options: Options, server: Server, scenario: Scenario, size: int, run: str, env: dict[str, str], round_: int = 0
+) -> Row:
     url = server.url + ("/" if scenario is CEILING else "")
     common = {"BENCH_RECORDS": str(size), "BENCH_BATCH": str(scenario.records_per_request), **env}
     load = (options.wrk, url, scenario.script)
@@ -108,12 +120,13 @@ def measure(options: Options, server: Server, scenario: Scenario, size: int, run
         wrk.run(*load, options.warmup, options.connections, options.threads, {**common, "BENCH_RUN": f"{run}w"})
         if scenario is not CEILING:
             settle(server.url, env)
-    spy = _profile(options, server, f"{size}-{scenario.name}") if options.profile else None
+    name = f"{size}-{scenario.name}" + (f"-round{round_ + 1}" if options.rounds > 1 else "")
+    spy = _profile(options, server, name) if options.profile else None
     result = wrk.run(*load, options.seconds, options.connections, options.threads, {**common, "BENCH_RUN": run})
     if spy is not None:
         spy.wait(60)
     rss, peak = server.memory()
-    return Row(size, scenario, result, rss, peak)
+    return Row(size, scenario, result, rss, peak, round_)
 
 
 def _profile(options: Options, server: Server, name: str) -> subprocess.Popen[bytes]:
@@ -125,31 +138,47 @@ def _profile(options: Options, server: Server, name: str) -> subprocess.Popen[by
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def at_size(options: Options, size: int, data: Path, say: Callable[[Row], None]) -> list[Row]:
-    """Measure the ceiling and every hub scenario on a fresh copy of the data set of `size` records."""
+def one_round(options: Options, data: Mapping[int, Path], round_: int, say: Callable[[Row], None]) -> list[Row]:
+    """Measure the ceiling and every hub operation at every size, on fresh copies of the data sets."""
     log = options.workdir / "servers.log"
+    sizes = list(data)
+    if round_ % 2:
+        sizes.reverse()
     report: list[Row] = []
-    store = dataset.copy_for_run(data, options.workdir)
+    stores: dict[int, Path] = {}
     try:
-        token = admin_key(store)
-        auth = {"BENCH_AUTH": f"Bearer {token}"}
-        if "ceiling" in options.scenarios:
-            with Server("bench.ceiling", [], log, cwd=ROOT) as ceiling:
-                report.append(measure(options, ceiling, CEILING, size, f"c{size}", auth))
-                say(report[-1])
-        with Server("hub.cli", ["serve", "--store", f"sqlite:///{store}"], log, cwd=ROOT) as hub:
-            env = {
-                **auth,
-                "BENCH_PATH": f"/api/v2/{dataset.GROUP}/people",
-                "BENCH_PROVIDER": dataset.PROVIDER,
-                "BENCH_REALM": dataset.REALM,
-                "BENCH_SINCE": since(hub.url, token, size),
+        for size, path in data.items():
+            stores[size] = dataset.copy_for_run(path, options.workdir)
+        tokens = {size: admin_key(store) for size, store in stores.items()}
+        with ExitStack() as servers:
+            hubs = {
+                size: servers.enter_context(Server("hub.cli", ["serve", "--store", f"sqlite:///{store}"], log, ROOT))
+                for size, store in stores.items()
             }
+            envs = {
+                size: {
+                    "BENCH_AUTH": f"Bearer {tokens[size]}",
+                    "BENCH_PATH": f"/api/v2/{dataset.GROUP}/people",
+                    "BENCH_PROVIDER": dataset.PROVIDER,
+                    "BENCH_REALM": dataset.REALM,
+                    "BENCH_SINCE": since(hub.url, tokens[size], size),
+                }
+                for size, hub in hubs.items()
+            }
+            if "ceiling" in options.scenarios:
+                ceiling = servers.enter_context(Server("bench.ceiling", [], log, cwd=ROOT))
+                for size in sizes:
+                    env = {"BENCH_AUTH": envs[size]["BENCH_AUTH"]}
+                    report.append(measure(options, ceiling, CEILING, size, f"c{size}r{round_}", env, round_))
+                    say(report[-1])
             for scenario in HUB_SCENARIOS:
                 if scenario.name in options.scenarios:
-                    report.append(measure(options, hub, scenario, size, f"{scenario.name}{size}", env))
-                    say(report[-1])
+                    for size in sizes:
+                        run = f"{scenario.name}{size}r{round_}"
+                        report.append(measure(options, hubs[size], scenario, size, run, envs[size], round_))
+                        say(report[-1])
     finally:
-        for leftover in options.workdir.glob(f"{store.name}*"):
-            leftover.unlink()
+        for store in stores.values():
+            for leftover in options.workdir.glob(f"{store.name}*"):
+                leftover.unlink()
     return report

@@ -1,4 +1,4 @@
-"""The benchmark still runs end to end (tiny data set, a few seconds per operation); skipped only without wrk."""
+"""The benchmark runs end to end (two tiny data sets, two rounds; skipped only without wrk) and shows median rounds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import wrk
+from bench import report, scenarios, wrk
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -20,14 +20,37 @@ def test_bench_measures_every_operation(tmp_path: Path) -> None:
     except wrk.WrkMissing as error:
         pytest.skip(str(error))
     figures = tmp_path / "figures.json"
-    command = [sys.executable, "-m", "bench", "--sizes", "300", "--duration", "4", "--warmup", "0"]
-    command += ["--connections", "1", "--cache", str(tmp_path / "cache"), "--json", str(figures)]
+    command = [sys.executable, "-m", "bench", "--sizes", "200,300", "--rounds", "2", "--duration", "1"]
+    command += ["--warmup", "0", "--connections", "1", "--cache", str(tmp_path / "cache"), "--json", str(figures)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "whole run" in done.stdout
-    measured = {f["operation"]: f for f in json.loads(figures.read_text())["figures"]}
-    assert set(measured) == {"ceiling", "get", "list", "upsert", "batch100", "batch1000"}
-    for name, figure in measured.items():
-        assert figure["requests"] > 0, name
-        assert figure["errors"] == 0 and figure["failed_items"] == 0, name
-        assert figure["peak_rss"] > 0, name
+    operations = ["ceiling", "get", "list", "upsert", "batch100", "batch1000"]
+    measured = {(f["size"], f["operation"], f["round"]): f for f in json.loads(figures.read_text())["figures"]}
+    assert set(measured) == {(size, name, round_) for size in (200, 300) for name in operations for round_ in (0, 1)}
+    for key, figure in measured.items():
+        assert figure["requests"] > 0, key
+        assert figure["errors"] == 0 and figure["failed_items"] == 0, key
+        assert figure["peak_rss"] > 0, key
+    table = [line.split() for line in done.stdout.splitlines() if line.lstrip().startswith(("200 ", "300 "))]
+    assert [row[0] for row in table] == ["200"] * 6 + ["300"] * 6  # one median line per size and operation
+
+
+def _row(size: int, name: str, rps: int, round_: int) -> scenarios.Row:
+    scenario = next(s for s in (scenarios.CEILING, *scenarios.HUB_SCENARIOS) if s.name == name)
+    return scenarios.Row(size, scenario, wrk.Result(rps, 1.0, 1000 + round_, 2000, 3000, 0, 0), 1, 1, round_)
+
+
+def test_the_table_shows_each_figure_of_its_median_round() -> None:
+    rows = [_row(1000, "ceiling", rps, r) for r, rps in enumerate((1000, 800, 900))]
+    rows += [_row(1000, "get", rps, r) for r, rps in enumerate((300, 400, 600))]
+    rows += [_row(10, "get", rps, r) for r, rps in enumerate((70, 40, 60, 50))]
+    chosen = report.medians(rows)
+    assert [(r.size, r.scenario.name, r.result.rps, r.round) for r in chosen] == [
+        (10, "get", 50, 3),  # of four rounds, the slower middle one
+        (1000, "ceiling", 900, 2),
+        (1000, "get", 400, 1),
+    ]
+    assert chosen[2].result.p50_us == 1001  # the whole row of that round
+    get = next(t for t in report.targets(chosen) if t.text.startswith("get at"))
+    assert get.measured == "400 of 900 req/s = 44%" and get.met

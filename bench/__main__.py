@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"each line: the round (of {args.rounds}) with the median req/s")
     print(report.table(medians))
     print()
-    print(report.verdicts(report.targets(medians)))
+    print(report.verdicts(report.targets(medians, rows)))
     for size, took in builds.items():
         if took is not None:
             print(f"data set of {size:,} records built by `hub import` in {took:.1f} s")

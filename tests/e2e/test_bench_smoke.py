@@ -38,7 +38,8 @@ def test_bench_measures_every_operation(tmp_path: Path) -> None:
 
 def _row(size: int, name: str, rps: int, round_: int) -> scenarios.Row:
     scenario = next(s for s in (scenarios.CEILING, *scenarios.HUB_SCENARIOS) if s.name == name)
-    return scenarios.Row(size, scenario, wrk.Result(rps, 1.0, 1000 + round_, 2000, 3000, 0, 0), 1, 1, round_)
+    peak = (3 if rps == 300 else 1) * 1024 * 1024
+    return scenarios.Row(size, scenario, wrk.Result(rps, 1.0, 1000 + round_, 2000, 3000, 0, 0), peak, peak, round_)
 
 
 def test_the_table_shows_each_figure_of_its_median_round() -> None:
@@ -52,5 +53,7 @@ def test_the_table_shows_each_figure_of_its_median_round() -> None:
         (1000, "get", 400, 1),
     ]
     assert chosen[2].result.p50_us == 1001  # the whole row of that round
-    get = next(t for t in report.targets(chosen) if t.text.startswith("get at"))
-    assert get.measured == "400 of 900 req/s = 44%" and get.met
+    verdicts = {t.text: t for t in report.targets(chosen, rows)}
+    share = verdicts["get at 1,000 ≥ 40% of the ceiling"]
+    assert share.measured == "400 of 900 req/s = 44%" and share.met
+    assert verdicts["hub memory at 1,000 < 500 MB"].measured == "peak RSS 3 MB"  # the highest peak of any round

@@ -52,7 +52,7 @@ class Row:
     rss: int
     """Resident memory of the server after the run, in bytes."""
     peak_rss: int
-    round: int = 0
+    round: int
 
     @property
     def records_per_second(self) -> float:
@@ -68,7 +68,7 @@ class Options:
     threads: int
     workdir: Path
     scenarios: tuple[str, ...]
-    rounds: int = 1
+    rounds: int
     profile: Path | None = None
     """Where to write a py-spy flame graph of the server for each measured run, if anywhere."""
 
@@ -111,7 +111,7 @@ def settle(url: str, env: dict[str, str]) -> None:
 
 
 def measure(
-    options: Options, server: Server, scenario: Scenario, size: int, run: str, env: dict[str, str], round_: int = 0
+    options: Options, server: Server, scenario: Scenario, size: int, run: str, env: dict[str, str], round_: int
 ) -> Row:
     url = server.url + ("/" if scenario is CEILING else "")
     common = {"BENCH_RECORDS": str(size), "BENCH_BATCH": str(scenario.records_per_request), **env}
@@ -151,10 +151,10 @@ def one_round(options: Options, data: Mapping[int, Path], round_: int, say: Call
             stores[size] = dataset.copy_for_run(path, options.workdir)
         tokens = {size: admin_key(store) for size, store in stores.items()}
         with ExitStack() as servers:
-            hubs = {
-                size: servers.enter_context(Server("hub.cli", ["serve", "--store", f"sqlite:///{store}"], log, ROOT))
-                for size, store in stores.items()
-            }
+            hubs: dict[int, Server] = {}
+            for size, store in stores.items():
+                hub = Server("hub.cli", ["serve", "--store", f"sqlite:///{store}"], log, cwd=ROOT)
+                hubs[size] = servers.enter_context(hub)
             envs = {
                 size: {
                     "BENCH_AUTH": f"Bearer {tokens[size]}",

@@ -26,8 +26,10 @@ def test_bench_measures_every_operation(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "whole run" in done.stdout
     operations = ["ceiling", "get", "list", "upsert", "batch100", "batch1000"]
-    measured = {(f["size"], f["operation"], f["round"]): f for f in json.loads(figures.read_text())["figures"]}
-    assert set(measured) == {(size, name, round_) for size in (200, 300) for name in operations for round_ in (0, 1)}
+    measured = {(f["round"], f["operation"], f["size"]): f for f in json.loads(figures.read_text())["figures"]}
+    # in the order measured: operation after operation, each at both sizes, the first size flipping by round
+    turns = ((0, (200, 300)), (1, (300, 200)))
+    assert list(measured) == [(round_, name, size) for round_, sizes in turns for name in operations for size in sizes]
     for key, figure in measured.items():
         assert figure["requests"] > 0, key
         assert figure["errors"] == 0 and figure["failed_items"] == 0, key

@@ -1,4 +1,4 @@
-"""`hub serve`, `hub import`, `hub keys …`, `hub connect …`: a thin shell over the app and hub.service."""
+"""`hub serve`, `hub import`, `hub export`, `hub keys …`, `hub connect …`: a thin shell over the app and hub.service."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import IO, Any, TypeVar
 import orjson
 import uvicorn
 
+from hub.api.render import Renderer
 from hub.app import create_app
 from hub.config import Settings
 from hub.errors import BadRequest, HubError
@@ -79,6 +80,28 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
     summary = {"created": report.created, "updated": report.updated, "failed": len(report.errors)}
     print(orjson.dumps(summary).decode())
     return 1 if report.errors else 0
+
+
+def export_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> None:
+    """Write every live record of the collection, one per line, as a GET with `CONNEC-EXTERNAL-IDS: true` shows it."""
+    stream: IO[bytes] = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115
+    progress = Progress(f"exporting {collection}", stream=io.StringIO() if quiet else None)
+
+    async def export(store: Store) -> None:
+        async for page in bulk.export_records(store, group_id, COLLECTIONS[collection]):
+            if page.total is not None:
+                progress.total = page.total
+            render = Renderer(page.group, COLLECTIONS[collection], settings.hub_provider, ids=True, select=None)
+            stream.write(b"".join(orjson.dumps(record) + b"\n" for record in render.all(page)))
+            progress(progress.done + len(page.records))
+
+    try:
+        _with_store(settings, export)
+    finally:
+        progress.finish()
+        stream.flush()
+        if path != "-":
+            stream.close()
 
 
 def _lines(stream: IO[bytes]) -> Iterator[Any]:
@@ -152,8 +175,13 @@ def parser() -> argparse.ArgumentParser:
     load = commands.add_parser("import", parents=[store], help="upsert many records from a JSON-lines file")
     load.add_argument("file", help="one record body per line, as POSTed to the collection (- for standard input)")
     load.add_argument("--group", required=True, help="the group to import into, e.g. cld-1234")
-    load.add_argument("--collection", default="people", choices=sorted(COLLECTIONS), help="default people")
-    load.add_argument("--quiet", action="store_true", help="no progress line")
+
+    dump = commands.add_parser("export", parents=[store], help="write every live record to a JSON-lines file")
+    dump.add_argument("file", help="one record per line, as a GET with id arrays shows it (- for standard output)")
+    dump.add_argument("--group", required=True, help="the group to export, e.g. cld-1234")
+    for command in (load, dump):
+        command.add_argument("--collection", default="people", choices=sorted(COLLECTIONS), help="default people")
+        command.add_argument("--quiet", action="store_true", help="no progress line")
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", parents=[store], help="make a key and show its secret once")
@@ -181,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             serve(settings, args.host, args.port)
         elif args.command == "import":
             return import_file(settings, args.file, args.group, args.collection, args.quiet)
+        elif args.command == "export":
+            export_file(settings, args.file, args.group, args.collection, args.quiet)
         elif args.command == "keys" and args.action == "create":
             create_key(settings, args.provider)
         elif args.command == "keys" and args.action == "list":

@@ -1,4 +1,4 @@
-"""A progress line for long jobs (import, benchmarks) on standard error."""
+"""A progress line for long jobs (import, export, benchmarks) on standard error."""
 
 from __future__ import annotations
 

@@ -1,13 +1,17 @@
-"""Importing many records: the batch POST of `upsert.upsert_many`, chunk after chunk, with a progress count.
+"""Importing and exporting many records.
 
+An import is the batch POST of `upsert.upsert_many`, chunk after chunk, with a progress count.
 There is no second write path: each chunk goes through exactly what `POST …/{collection}`
 with a list does, so an import stores the same records, links, changes, queue items and
 merge history as posting the same bodies would (only hub ids and times differ).
+
+An export reads the collection page after page, each page the records after the last code
+seen: one index range per page, so no read grows with the position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -15,13 +19,18 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import HubError, Invalid
 from hub.model.collections import Collection
+from hub.model.filter import Comparison
 from hub.model.payload import parse_write
+from hub.model.query import ListQuery
 from hub.model.record import GROUP_ID, Write
+from hub.service import reading
 from hub.service.upsert import Outcome, upsert_many
 from hub.store.base import Store
 
 ACTOR = "admin (hub import)"
 """Who the merge history says merged records during an import (the API names the key instead)."""
+EXPORT_PAGE = 1000
+"""Records one read of an export takes."""
 
 
 @dataclass
@@ -73,3 +82,28 @@ async def import_records(
         done += len(block)
         progress(done)
     return report
+
+
+async def export_records(store: Store, group_id: str, collection: Collection) -> AsyncIterator[reading.View]:
+    """Every live record of the collection, archived ones too, in code order, a page at a time.
+
+    The first page's `total` counts the records there were as it was read. Not a snapshot: each
+    page shows its records as it read them, so a record merged away before its page came is left
+    out (its survivor shows), and one created meanwhile shows if its code is still ahead. No
+    record shows twice: a record's code never changes.
+    """
+    after = 0
+    while True:
+        query = ListQuery(
+            filter=Comparison(("code",), "gt", collection.code(after)),
+            order=((("code",), False),),
+            top=EXPORT_PAGE,
+            include_archived=True,
+            count=after == 0,
+        )
+        page = await reading.fetch_page(store, group_id, collection, query)
+        if page.records:
+            yield page
+        if len(page.records) < EXPORT_PAGE:
+            return
+        after = page.records[-1].seq

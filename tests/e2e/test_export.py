@@ -1,0 +1,108 @@
+"""`hub export` writes each live record once, as the API lists it with id arrays; its file imports back as updates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from hub.app import create_app
+from hub.cli import main
+from hub.config import Settings
+from hub.model.collections import COLLECTIONS
+from hub.model.payload import parse_write
+from hub.service import bulk
+from hub.service.upsert import Outcome, upsert_many
+from hub.store.base import Store
+from hub.store.sqlite import SQLiteStore
+from tests.conftest import admin_client, mongomock_store
+
+GROUP = "cld-1"
+PEOPLE = f"/api/v2/{GROUP}/people"
+
+
+def ext(value: str, provider: str = "app") -> dict[str, str]:
+    return {"realm": "r1", "provider": provider, "id": value}
+
+
+def fill(url: str) -> None:
+    """Nine live people (one archived, one with an organization, one merged from two) and a tombstone."""
+    with admin_client(create_app(Settings(store=url))) as client:
+        people: list[Any] = [{"id": [ext(f"p{i}")], "first_name": f"P{i}"} for i in range(7)]
+        people += [
+            {"id": [ext("p7")], "status": "ARCHIVED"},
+            {"id": [ext("p8")], "organization_id": [ext("o1")]},
+            {"id": [ext("x1", "other")]},
+            {"id": [ext("p3"), ext("x1", "other")], "last_name": "merged"},
+        ]
+        answer = client.post(PEOPLE, json={"people": people})
+        assert [r["status"] for r in answer.json()["results"]] == [201] * 10 + [200]
+
+
+def listed(url: str) -> list[Any]:
+    """The live records as the API lists them with id arrays, archived ones too, in code order."""
+    with admin_client(create_app(Settings(store=url))) as client:
+        query = {"$filter": "status ne 'NONE'", "$orderby": "code", "$top": 1000}
+        answer = client.get(PEOPLE, params=query, headers={"CONNEC-EXTERNAL-IDS": "true"})
+        assert answer.status_code == 200
+        return list(answer.json()["people"])
+
+
+def test_an_export_holds_each_live_record_once_as_listed(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setattr(bulk, "EXPORT_PAGE", 3)  # nine live people: three full pages, then an empty read
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    out = tmp_path / "people.jsonl"
+    assert main(["export", "--group", GROUP, "--store", url, str(out)]) == 0
+    exported = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert exported == listed(url)
+    assert len(exported) == 9 and len({r["code"] for r in exported}) == 9
+    assert {r["status"] for r in exported} == {"ACTIVE", "ARCHIVED"}
+    assert "exporting people" in capsys.readouterr().err
+
+    organizations = tmp_path / "organizations.jsonl"
+    assert main(["export", "--group", GROUP, "--collection", "organizations", "--store", url, str(organizations)]) == 0
+    assert [orjson.loads(line)["id"][0] for line in organizations.read_bytes().splitlines()] == [ext("o1")]
+
+
+def test_an_export_imports_back_into_its_group_as_updates(tmp_path: Path, capsys: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    before = listed(url)
+    out = tmp_path / "people.jsonl"
+    assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["import", "--group", GROUP, "--store", url, "--quiet", str(out)]) == 0
+    assert orjson.loads(capsys.readouterr().out) == {"created": 0, "updated": 9, "failed": 0}
+    after = listed(url)
+    assert [{**r, "updated_at": None} for r in after] == [{**r, "updated_at": None} for r in before]
+
+
+def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    assert main(["export", "--group", "nobody", "--store", url, str(tmp_path / "out.jsonl")]) == 1
+    assert "no group nobody" in capsys.readouterr().err
+
+
+@pytest.fixture(params=["sqlite", "mongomock"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    opened: Store = SQLiteStore(str(tmp_path / "hub.db")) if request.param == "sqlite" else mongomock_store()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_export_pages_follow_the_code_on_every_store(store: Store, monkeypatch: Any) -> None:
+    monkeypatch.setattr(bulk, "EXPORT_PAGE", 2)
+    people = COLLECTIONS["people"]
+    bodies = [{"id": [ext(f"p{i}")]} for i in range(4)] + [
+        {"id": [ext("x", "other")]},
+        {"id": [ext("p1"), ext("x", "other")]},
+    ]
+    done = await upsert_many(store, Settings(), GROUP, people, [parse_write(people, body) for body in bodies])
+    assert isinstance(done[-1], Outcome) and done[-1].merged
+    pages = [page async for page in bulk.export_records(store, GROUP, people)]
+    assert [[r.seq for r in page.records] for page in pages] == [[1, 2], [3, 4]]  # 5 merged into 2
+    assert [page.total for page in pages] == [4, None]

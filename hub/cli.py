@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, Any, TypeVar
@@ -95,13 +96,18 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
             stream.write(b"".join(orjson.dumps(record) + b"\n" for record in render.all(page)))
             progress(progress.done + len(page.records))
 
+    failed = True
     try:
         _with_store(settings, export)
+        failed = False
     finally:
         progress.finish()
-        stream.flush()
-        if path != "-":
+        if path == "-":
+            stream.flush()
+        else:
             stream.close()
+            if failed:  # a failed export leaves no file that could pass for a whole one
+                os.unlink(path)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[Any]:

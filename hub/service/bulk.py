@@ -89,8 +89,8 @@ async def export_records(store: Store, group_id: str, collection: Collection) ->
 
     The first page's `total` counts the records there were as it was read. Not a snapshot: each
     page shows its records as it read them, so a record merged away before its page came is left
-    out (its survivor shows), and one created meanwhile shows if its code is still ahead. No
-    record shows twice: a record's code never changes.
+    out (its survivor is in some page, as that page found it), and one created meanwhile shows if
+    its code is still ahead. No record shows twice: a record's code never changes.
     """
     after = 0
     while True:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from hub.store import sqlite_counts
 from hub.store.sqlite_query import SCHEMA
 
 GROUP = "bench-group"
@@ -42,7 +43,7 @@ def people(count: int) -> Iterator[dict[str, object]]:
 
 
 def cached(count: int, cache: Path) -> Path:
-    key = hashlib.sha256(f"{VERSION}{SCHEMA}".encode()).hexdigest()[:10]
+    key = hashlib.sha256(f"{VERSION}{SCHEMA}{sqlite_counts.SCHEMA}".encode()).hexdigest()[:10]
     return cache / f"people-{count}-{key}.db"
 
 

@@ -55,6 +55,7 @@ from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
+from hub.store.sqlite_counts import keep_counts, kept_total
 from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
 
 T = TypeVar("T")
@@ -210,6 +211,7 @@ class SQLiteStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
         await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
+        await self._write(keep_counts)
         await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
         self._checkpoints = asyncio.create_task(self._checkpoint_forever())
@@ -418,11 +420,14 @@ class SQLiteStore:
         )
 
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
-            rows = conn.execute(sql, [*params, query.top, query.skip]).fetchall()
-            total = None
-            if query.count:
+            total = kept_total(conn, group_id, collection.name, query)
+            # A page ends where the kept total does: an `opts[linked]=false` page stops at the last record the
+            # app lacks instead of walking past every one it holds to the end, and one past the total reads nothing.
+            top = query.top if total is None else max(0, min(query.top, total - query.skip))
+            rows = conn.execute(sql, [*params, top, query.skip]).fetchall() if top else []
+            if query.count and total is None:
                 total = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
-            return _records(conn, rows), total
+            return _records(conn, rows), total if query.count else None
 
         return await self._read(page)
 

@@ -120,6 +120,12 @@ def _parameters(settings: Settings) -> dict[str, Any]:
             param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
             param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "records to skip"),
             param(
+                "$skiptoken",
+                "query",
+                {"type": "string", "pattern": r"^[0-9]{1,18}\.[0-9]{1,10}$"},
+                "where a page in code order ends, as its `next` link gives it (not with $skip or $orderby)",
+            ),
+            param(
                 "$orderby", "query", {"type": "string"}, f"`field asc|desc`, comma-separated, at most {MAX_ORDER_KEYS}"
             ),
             param(
@@ -145,7 +151,10 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
             "skip": {"type": "integer"},
             "top": {"type": "integer"},
             "total": {"type": ["integer", "null"]},
-            "next": {"type": "string", "description": "the URL of the next page; absent on the last"},
+            "next": {
+                "type": "string",
+                "description": "the URL of the next page (in code order, with a `$skiptoken`); absent on the last",
+            },
         },
         "required": ["skip", "top", "total"],
     }

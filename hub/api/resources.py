@@ -19,7 +19,7 @@ from hub.errors import HubError, Invalid, PayloadTooLarge
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
 from hub.model.payload import parse_write
-from hub.model.query import Read, parse_list, parse_read
+from hub.model.query import ListQuery, Read, parse_list, parse_read
 from hub.model.record import Group, Write
 from hub.service import reading, upsert
 from hub.store.base import Store
@@ -37,9 +37,21 @@ async def list_records(request: Request) -> Response:
     store, settings, group_id, collection = _context(request)
     query, read = parse_list(collection, request.query_params, settings.default_top, settings.max_top)
     view = await reading.fetch_page(store, group_id, collection, query)
-    pagination = context.pagination(request, query.skip, query.top, view.total)
     records = _renderer(request, view.group, collection, read).all(view)
-    return JSONResponse({collection.name: records, "pagination": pagination})
+    return JSONResponse({collection.name: records, "pagination": _pagination(request, query, view)})
+
+
+def _pagination(request: Request, query: ListQuery, view: reading.View) -> dict[str, Any]:
+    """`{skip, top, total}` and the `next` link: in code order (no `$orderby`) a `$skiptoken` after the page's last
+    record, so that the next page starts from the code index however deep it is; otherwise the next `$skip`."""
+    if query.order:
+        return context.pagination(request, query.skip, query.top, view.total)
+    out: dict[str, Any] = {"skip": query.skip, "top": query.top, "total": view.total}
+    full = len(view.records) == query.top
+    if full and (query.after is not None or query.skip + query.top < (view.total or 0)):
+        token = query.token(view.records[-1].seq, len(view.records))
+        out["next"] = str(request.url.remove_query_params("$skip").include_query_params(**{"$skiptoken": token}))
+    return out
 
 
 async def get_record(request: Request) -> Response:

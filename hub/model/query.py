@@ -1,7 +1,9 @@
-"""The query string of a read: `$top/$skip/$orderby/$filter/$select` and `opts[…]`, checked against the model."""
+"""The query string of a read: `$top/$skip/$skiptoken/$orderby/$filter/$select` and `opts[…]`, checked against
+the model."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +14,7 @@ from hub.model.collections import Collection
 from hub.model.filter import Node, Value, fields_of, map_values, parse_filter
 
 ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
-LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$orderby", "$filter", "opts[linked]"}
+LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$skiptoken", "$orderby", "$filter", "opts[linked]"}
 MAX_ORDER_KEYS = 8
 MAX_PARAM = 255
 """The longest `opts[provider]`/`opts[realm]`, as for any id part."""
@@ -26,12 +28,28 @@ class ListQuery:
     order: Sequence[tuple[tuple[str, ...], bool]] = ()
     """(field path, descending) pairs."""
     skip: int = 0
+    """How many records of the query come before the page: its offset, unless `after` says where it starts."""
     top: int = 100
     app: tuple[str, str] | None = None
     """(provider, realm) for `opts[linked]`."""
     linked: bool = True
     include_archived: bool = False
     count: bool = field(default=True)
+    after: int | None = None
+    """The code number the page starts after (a `$skiptoken`): found from the code index, not by passing `skip`
+    records, which then only says how many came before when the token was made. The total leaves it out."""
+
+    @property
+    def offset(self) -> int:
+        """How many of the query's records a store passes over before the page."""
+        return self.skip if self.after is None else 0
+
+    def token(self, last_seq: int, shown: int) -> str:
+        """The `$skiptoken` of the page after one that showed `shown` records, the last with code number `last_seq`."""
+        return f"{last_seq}.{self.skip + shown}"
+
+
+_TOKEN = re.compile(r"(\d{1,18})\.(\d{1,10})")
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,13 @@ def parse_list(
     if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
         raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
     skip, top = window(params, default_top, max_top)
+    after = None
+    if (token := params.get("$skiptoken")) is not None:
+        if "$skip" in params or order:
+            raise BadRequest("$skiptoken goes without $skip and $orderby: pass the next link of a page as it is")
+        if not (made := _TOKEN.fullmatch(token)):
+            raise BadRequest(f"$skiptoken {token!r} is not one this hub made: pass the next link of a page as it is")
+        after, skip = int(made[1]), int(made[2])
     query = ListQuery(
         filter=node,
         order=tuple(order),
@@ -148,5 +173,6 @@ def parse_list(
         app=read.app,
         linked=linked_raw != "false",
         include_archived=node is not None and ("status",) in fields_of(node),
+        after=after,
     )
     return query, read

@@ -19,7 +19,6 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import HubError, Invalid
 from hub.model.collections import Collection
-from hub.model.filter import Comparison
 from hub.model.payload import parse_write
 from hub.model.query import ListQuery
 from hub.model.record import GROUP_ID, Write
@@ -94,13 +93,7 @@ async def export_records(store: Store, group_id: str, collection: Collection) ->
     """
     after = 0
     while True:
-        query = ListQuery(
-            filter=Comparison(("code",), "gt", collection.code(after)),
-            order=((("code",), False),),
-            top=EXPORT_PAGE,
-            include_archived=True,
-            count=after == 0,
-        )
+        query = ListQuery(top=EXPORT_PAGE, include_archived=True, count=after == 0, after=after)
         page = await reading.fetch_page(store, group_id, collection, query)
         if page.records:
             yield page

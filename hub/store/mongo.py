@@ -290,8 +290,9 @@ class MongoStore:
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where = compile_list(group_id, collection, query)
         async with self._reading() as session:
-            cursor = self.records.find(where, session=session).sort(compile_order(query))
-            docs = await cursor.skip(query.skip).limit(query.top).to_list(None)
+            paged = {"$and": [where, {"seq": {"$gt": query.after}}]} if query.after is not None else where
+            cursor = self.records.find(paged, session=session).sort(compile_order(query))
+            docs = await cursor.skip(query.offset).limit(query.top).to_list(None)
             total = await self.records.count_documents(where, session=session) if query.count else None
         return [record(doc) for doc in docs], total
 

@@ -411,20 +411,22 @@ class SQLiteStore:
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where, params = compile_list(group_id, collection, query)
         order = compile_order(collection, query)
+        start, starts = ("r.seq > ?", [query.after]) if query.after is not None else ("true", [])
 
         # The page is chosen by rowid first, so that sorting carries the sort keys and not whole records
         # (with records_live_updated, an updated_at window is sorted from the index alone).
         sql = (
-            f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.rowid IN"
-            f" (SELECT r.rowid FROM records r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
+            f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM records r"
+            f" WHERE {where} AND {start} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
         )
 
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
             total = kept_total(conn, group_id, collection.name, query)
             # A page ends where the kept total does: an `opts[linked]=false` page stops at the last record the
             # app lacks instead of walking past every one it holds to the end, and one past the total reads nothing.
-            top = query.top if total is None else max(0, min(query.top, total - query.skip))
-            rows = conn.execute(sql, [*params, top, query.skip]).fetchall() if top else []
+            # After a token, records before it may have gone since: only the total itself bounds what follows it.
+            top = query.top if total is None else min(query.top, total - query.offset)
+            rows = conn.execute(sql, [*params, *starts, top, query.offset]).fetchall() if top > 0 else []
             if query.count and total is None:
                 total = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
             return _records(conn, rows), total if query.count else None

@@ -37,6 +37,7 @@ class Scenario:
 HUB_SCENARIOS = (
     Scenario("get", "GET one by app id", "get"),
     Scenario("list", "GET a page, $filter updated_at", "list"),
+    Scenario("page", "GET a page anywhere, by next", "page"),
     Scenario("upsert", "POST one (½ new, ½ update)", "upsert"),
     Scenario("batch100", "POST batches of 100", "batch", 100),
     Scenario("batch1000", "POST batches of 1000", "batch", 1000),

@@ -25,7 +25,7 @@ def test_bench_measures_every_operation(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "whole run" in done.stdout
-    operations = ["ceiling", "get", "list", "upsert", "batch100", "batch1000"]
+    operations = ["ceiling", "get", "list", "page", "upsert", "batch100", "batch1000"]
     measured = {(f["round"], f["operation"], f["size"]): f for f in json.loads(figures.read_text())["figures"]}
     # in the order measured: operation after operation, each at both sizes, the first size flipping by round
     turns = ((0, (200, 300)), (1, (300, 200)))
@@ -35,7 +35,7 @@ def test_bench_measures_every_operation(tmp_path: Path) -> None:
         assert figure["errors"] == 0 and figure["failed_items"] == 0, key
         assert figure["peak_rss"] > 0, key
     table = [line.split() for line in done.stdout.splitlines() if line.lstrip().startswith(("200 ", "300 "))]
-    assert [row[0] for row in table] == ["200"] * 6 + ["300"] * 6  # one median line per size and operation
+    assert [row[0] for row in table] == ["200"] * 7 + ["300"] * 7  # one median line per size and operation
 
 
 def _row(size: int, name: str, rps: int, round_: int) -> scenarios.Row:

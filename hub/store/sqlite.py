@@ -413,20 +413,28 @@ class SQLiteStore:
         order = compile_order(collection, query)
         start, starts = ("r.seq > ?", [query.after]) if query.after is not None else ("true", [])
 
-        # The page is chosen by rowid first, so that sorting carries the sort keys and not whole records
-        # (with records_live_updated, an updated_at window is sorted from the index alone).
-        sql = (
-            f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM records r"
-            f" WHERE {where} AND {start} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
-        )
+        def select(chosen_by: str) -> str:
+            # The page is chosen by rowid first, so that sorting carries the sort keys and not whole records
+            # (with records_live_updated, an updated_at window is sorted from the index alone).
+            return (
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM records r"
+                f" WHERE {where} AND {start} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
+            )
 
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
             total = kept_total(conn, group_id, collection.name, query)
-            # A page ends where the kept total does: an `opts[linked]=false` page stops at the last record the
-            # app lacks instead of walking past every one it holds to the end, and one past the total reads nothing.
-            # After a token, records before it may have gone since: only the total itself bounds what follows it.
-            top = query.top if total is None else min(query.top, total - query.offset)
-            rows = conn.execute(sql, [*params, *starts, top, query.offset]).fetchall() if top > 0 else []
+            rows = []
+            if total is None:
+                rows = conn.execute(select(order), [*params, *starts, query.top, query.offset]).fetchall()
+            elif (left := total - query.offset) > 0:
+                # The kept total says where the page ends. An `opts[linked]=false` page stops at the last record
+                # the app lacks rather than walk past every one it holds to the end; the last page in code order
+                # is the list's last records, taken from the end (new records an app lacks are there). After a
+                # token, records before it may have gone since: only the total itself bounds what follows it.
+                from_end = query.after is None and not query.order and left <= query.top
+                chosen = select("r.seq DESC") if from_end else select(order)
+                window = [left, 0] if from_end else [min(query.top, left), query.offset]
+                rows = conn.execute(chosen, [*params, *starts, *window]).fetchall()
             if query.count and total is None:
                 total = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
             return _records(conn, rows), total if query.count else None

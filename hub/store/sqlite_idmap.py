@@ -90,13 +90,13 @@ def merges(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str
 
 
 def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
-    where, params = compile_links(group_id, query)
+    table, where, params = compile_links(group_id, query)
     rows = conn.execute(
-        "SELECT collection, hub_id, provider, realm, ext_id, created_at FROM external_ids"
-        f" WHERE {where} ORDER BY link LIMIT ? OFFSET ?",
+        "SELECT collection, hub_id, provider, realm, ext_id, created_at"
+        f" FROM {table} WHERE {where} ORDER BY link LIMIT ? OFFSET ?",
         [*params, query.top, query.skip],
     ).fetchall()
-    total = conn.execute(f"SELECT COUNT(*) FROM external_ids WHERE {where}", params).fetchone()[0]
+    total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
     return [KeyLink(c, h, ExternalId(p, r, e), at) for c, h, p, r, e, at in rows], int(total)
 
 

@@ -145,10 +145,21 @@ def compile_order(collection: Collection, query: ListQuery) -> str:
     return ", ".join([*keys, "r.seq ASC"])
 
 
-def compile_links(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (with its parameters) of a key link search."""
-    where, params = ["group_id = ?"], [group_id]
+def compile_links(group_id: str, query: LinkQuery) -> tuple[str, str, list[Any]]:
+    """The table (with the index to read it by, if it must be that one) and the WHERE clause (with its parameters)
+    of a key link search.
+
+    An external id's links, or a record's, are found by their own index, (group, external id) or (record, …).
+    Left to itself the planner walked the group's links in link order, or counted them in a covering index, to
+    find those few: 0.1-0.3 s each at 1M links, instead of 0.1 ms. So an external id names its index, and for a
+    record the other columns are kept off every index but the record's (a unary `+`).
+    """
+    table = "external_ids INDEXED BY external_ids_ext" if query.ext_id is not None else "external_ids"
+    by_record = query.ext_id is None and query.hub_id is not None
+    where: list[str] = []
+    params: list[Any] = []
     for column_name, value in (
+        ("group_id", group_id),
         ("collection", query.collection),
         ("hub_id", query.hub_id),
         ("provider", query.provider),
@@ -156,7 +167,7 @@ def compile_links(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
         ("ext_id", query.ext_id),
     ):
         if value is not None:
-            where.append(f"{column_name} = ?")
+            where.append(f"{'+' if by_record and column_name != 'hub_id' else ''}{column_name} = ?")
             params.append(value)
     if query.created_after is not None:
         where.append("created_at > ?")
@@ -164,4 +175,4 @@ def compile_links(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
     if query.created_before is not None:
         where.append("created_at < ?")
         params.append(query.created_before)
-    return " AND ".join(where), params
+    return table, " AND ".join(where), params

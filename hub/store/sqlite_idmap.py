@@ -18,8 +18,13 @@ _WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND 
 
 
 def aliases(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str) -> list[str]:
+    """The records merged into `hub_id`, oldest code first: a few, found by `records_merged`.
+
+    Left to itself, SQLite walked the group's records in code order to spare a sort of those
+    few (0.3 s at 1M records, once or more in every merge); the unary `+` keeps it off that index.
+    """
     rows = conn.execute(
-        "SELECT hub_id FROM records WHERE merged_into = ? AND group_id = ? AND collection = ? ORDER BY seq",
+        "SELECT hub_id FROM records WHERE merged_into = ? AND +group_id = ? AND +collection = ? ORDER BY seq",
         (hub_id, group_id, collection),
     )
     return [row[0] for row in rows]

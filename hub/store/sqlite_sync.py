@@ -144,8 +144,12 @@ def changes(conn: sqlite3.Connection, group_id: str, after: int, limit: int) -> 
 
 
 def prune_changes(conn: sqlite3.Connection, before: str) -> int:
-    """Drop, per group, every change up to its newest one older than `before`; keep the horizon."""
-    cut = conn.execute("SELECT group_id, MAX(seq) FROM changes WHERE at < ? GROUP BY group_id", (before,)).fetchall()
+    """Drop, per group, every change up to its newest one older than `before`; keep the horizon.
+
+    The changes older than `before` are found by `changes_at` (the `+` keeps SQLite from reading
+    every change of every group in group order instead, to spare sorting them).
+    """
+    cut = conn.execute("SELECT group_id, MAX(seq) FROM changes WHERE at < ? GROUP BY +group_id", (before,)).fetchall()
     dropped = 0
     for group_id, seq in cut:
         dropped += conn.execute("DELETE FROM changes WHERE group_id = ? AND seq <= ?", (group_id, seq)).rowcount

@@ -1,21 +1,23 @@
-"""The SQLite statements of a key link search read the index of what they are given: never the whole group.
+"""SQLite statements whose plan once read a whole group read the index of what they are given.
 
-SQLite chooses a plan without statistics of the data, the same at ten links as at a million,
-so the plan of every statement a search runs is checked here, for every combination of what
-a search can name. A search by external id or by record that read the group's links in link
-order, or counted them in a covering index, took 0.1-0.3 s at 1M links instead of 0.1 ms.
+SQLite chooses a plan without statistics of the data, the same at ten records as at a million,
+so the plans are checked here, as SQLite ran the statements (a trace of them, parameters in
+place). At 1M records each of these read the group instead: a key link search by external id
+or by record (0.1-0.3 s, not 0.1 ms), the tombstones of a record (0.3 s, in every merge and
+merge history), and the changes old enough to prune (every change of every group).
 """
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hub.model.key_link import LinkQuery
-from hub.store import sqlite_idmap
+from hub.store import sqlite_idmap, sqlite_sync
 from hub.store.sqlite import SQLiteStore
 from tests.store.contract import G, ext, insert, rec
 
@@ -23,12 +25,12 @@ GIVEN = {"collection": "people", "hub_id": "h", "provider": "sf", "realm": "r1",
 SEARCHES = [dict(c) for n in range(len(GIVEN) + 1) for c in itertools.combinations(GIVEN.items(), n)]
 
 
-def plans(path: Path, query: LinkQuery) -> list[str]:
-    """The plan of each statement `links` runs for the query, one line per step, joined."""
-    conn = sqlite3.connect(path)
+def plans(path: Path, run: Callable[[sqlite3.Connection], object]) -> list[str]:
+    """The plan of each statement `run` runs, one line per step, joined."""
+    conn = sqlite3.connect(path, isolation_level=None)
     statements: list[str] = []
-    conn.set_trace_callback(statements.append)  # each statement as run, its parameters in place
-    sqlite_idmap.links(conn, G, query)
+    conn.set_trace_callback(statements.append)
+    run(conn)
     conn.set_trace_callback(None)
     found = [" / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")) for sql in statements]
     conn.close()
@@ -46,7 +48,7 @@ async def database(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("given", SEARCHES, ids=lambda given: "+".join(given) or "group")
 def test_a_search_by_external_id_or_record_reads_their_index(database: Path, given: dict[str, str]) -> None:
-    found = plans(database, LinkQuery(**given))
+    found = plans(database, lambda conn: sqlite_idmap.links(conn, G, LinkQuery(**given)))
     assert len(found) == 2  # the page, and its total
     for plan in found:
         if "ext_id" in given:
@@ -54,3 +56,13 @@ def test_a_search_by_external_id_or_record_reads_their_index(database: Path, giv
         elif "hub_id" in given:
             assert "(hub_id=?" in plan, plan
         assert "SCAN" not in plan, plan
+
+
+def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database: Path) -> None:
+    [plan] = plans(database, lambda conn: sqlite_idmap.aliases(conn, G, "people", "h"))
+    assert plan.startswith("SEARCH records USING INDEX records_merged (merged_into=?)"), plan
+
+
+def test_the_changes_to_prune_are_found_by_their_time(database: Path) -> None:
+    plan = plans(database, lambda conn: sqlite_sync.prune_changes(conn, "2020-01-01T00:00:00Z"))[0]
+    assert plan.startswith("SEARCH changes USING INDEX changes_at (at<?)"), plan

@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS outbound_items (
 CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integration, state, available_at, item);
 CREATE INDEX IF NOT EXISTS outbound_leased ON outbound_items (group_id, integration, state, lease_until)
     WHERE state = 'leased';
+CREATE INDEX IF NOT EXISTS outbound_dead ON outbound_items (group_id, integration, item) WHERE state = 'dead';
 CREATE TABLE IF NOT EXISTS field_sync (
     group_id TEXT NOT NULL,
     collection TEXT NOT NULL,
@@ -82,6 +83,8 @@ CREATE TABLE IF NOT EXISTS field_sync (
 """
 """`field_sync` is keyed by the app's external id, not the hub id, so the directions
 travel with the link when a merge moves it to the survivor.
+Dead items are listed and retried by number from `outbound_dead` (through `outbound_ready`, each page
+sorted every dead item of the integration).
 `changes.seq` is AUTOINCREMENT so that a number is never handed out twice, even
 after the newest entries were pruned; `change_horizons` keeps, per group, the
 newest seq pruned, so a cursor from before it can be told apart (410 Gone)."""

@@ -4,7 +4,8 @@ SQLite chooses a plan without statistics of the data, the same at ten records as
 so the plans are checked here, as SQLite ran the statements (a trace of them, parameters in
 place). At 1M records each of these read the group instead: a key link search by external id
 or by record (0.1-0.3 s, not 0.1 ms), the tombstones of a record (0.3 s, in every merge and
-merge history), and the changes old enough to prune (every change of every group).
+merge history), and the changes old enough to prune (every change of every group); and a page of dead queue items sorted
+every dead item of its integration.
 """
 
 from __future__ import annotations
@@ -66,3 +67,8 @@ def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database:
 def test_the_changes_to_prune_are_found_by_their_time(database: Path) -> None:
     plan = plans(database, lambda conn: sqlite_sync.prune_changes(conn, "2020-01-01T00:00:00Z"))[0]
     assert plan.startswith("SEARCH changes USING INDEX changes_at (at<?)"), plan
+
+
+def test_dead_items_are_listed_from_their_own_index_in_number_order(database: Path) -> None:
+    [plan] = plans(database, lambda conn: sqlite_sync.dead_items(conn, G, "crm", 0, 100))
+    assert plan == "SEARCH outbound_items USING INDEX outbound_dead (group_id=? AND integration=? AND item>?)", plan

@@ -122,7 +122,7 @@ def _parameters(settings: Settings) -> dict[str, Any]:
             param(
                 "$skiptoken",
                 "query",
-                {"type": "string", "pattern": r"^[0-9]{1,18}\.[0-9]{1,10}$"},
+                {"type": "string", "pattern": r"^[0-9]{1,18}\.[0-9]{1,18}$"},
                 "where a page in code order ends, as its `next` link gives it (not with $skip or $orderby)",
             ),
             param(

@@ -49,7 +49,7 @@ class ListQuery:
         return f"{last_seq}.{self.skip + shown}"
 
 
-_TOKEN = re.compile(r"(\d{1,18})\.(\d{1,10})")
+_TOKEN = re.compile(r"(\d{1,18})\.(\d{1,18})")
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,9 @@ from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
-from hub.store.sqlite_counts import keep_counts, kept_total
-from hub.store.sqlite_query import SCHEMA, compile_list, compile_order
+from hub.store.sqlite_counts import keep_counts
+from hub.store.sqlite_pages import read_page
+from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
@@ -66,7 +67,6 @@ GROUP_FIND = 64
 """The most lookups by app id one hand-off to a reader thread runs (`find`)."""
 Work = Callable[["SQLiteTransaction"], Awaitable[T]]
 """The work of a use case's transaction (see `RunsTransactions`)."""
-_RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 
 
 def _drive(work: Awaitable[T]) -> T:
@@ -119,7 +119,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 def _record(r: Any) -> Record:
-    """A row of `records` (its first columns in `_RECORD_COLUMNS` order) as a Record without its ids."""
+    """A row of `records` (its first columns in `RECORD_COLUMNS` order) as a Record without its ids."""
     return Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]), [], r[8], bool(r[9]))
 
 
@@ -148,7 +148,7 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
         rows = conn.execute(
             # The unary + keeps the planner on the hub id index: for ten ids or more it would otherwise
             # pick records_created and read every record of the group.
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE hub_id IN ({','.join('?' * len(current))})"
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE hub_id IN ({','.join('?' * len(current))})"
             " AND +group_id = ? AND +collection = ?",
             [*current, group_id, collection],
         ).fetchall()
@@ -159,7 +159,7 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
     return found
 
 
-_HELD = ", ".join("r." + c for c in _RECORD_COLUMNS.split(", "))
+_HELD = ", ".join("r." + c for c in RECORD_COLUMNS.split(", "))
 
 
 def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
@@ -409,35 +409,9 @@ class SQLiteStore:
         return await self._read(idmap.merges, group_id, collection, hub_id)
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
-        where, params = compile_list(group_id, collection, query)
-        order = compile_order(collection, query)
-        start, starts = ("r.seq > ?", [query.after]) if query.after is not None else ("true", [])
-
-        def select(chosen_by: str) -> str:
-            # The page is chosen by rowid first, so that sorting carries the sort keys and not whole records
-            # (with records_live_updated, an updated_at window is sorted from the index alone).
-            return (
-                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM records r"
-                f" WHERE {where} AND {start} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
-            )
-
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
-            total = kept_total(conn, group_id, collection.name, query)
-            rows = []
-            if total is None:
-                rows = conn.execute(select(order), [*params, *starts, query.top, query.offset]).fetchall()
-            elif (left := total - query.offset) > 0:
-                # The kept total says where the page ends. An `opts[linked]=false` page stops at the last record
-                # the app lacks rather than walk past every one it holds to the end; the last page in code order
-                # is the list's last records, taken from the end (new records an app lacks are there). After a
-                # token, records before it may have gone since: only the total itself bounds what follows it.
-                from_end = query.after is None and not query.order and left <= query.top
-                chosen = select("r.seq DESC") if from_end else select(order)
-                window = [left, 0] if from_end else [min(query.top, left), query.offset]
-                rows = conn.execute(chosen, [*params, *starts, *window]).fetchall()
-            if query.count and total is None:
-                total = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
-            return _records(conn, rows), total if query.count else None
+            rows, total = read_page(conn, group_id, collection, query)
+            return _records(conn, rows), total
 
         return await self._read(page)
 
@@ -624,7 +598,7 @@ def _link(conn: sqlite3.Connection, record: Record, ids: Sequence[ExternalId]) -
 
 def _insert(conn: sqlite3.Connection, record: Record) -> None:
     conn.execute(
-        f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.hub_id,
             record.group_id,

@@ -91,6 +91,8 @@ it involved, so a record's merges are an index lookup. `records_live_updated` ho
 sync (`updated_at gt …`) picks its page and counts its total from the index alone. An API key keeps only
 the hash of its secret; an app holds one realm per group it is connected to."""
 
+RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
+"""The columns of `records` a Record is read from, in this order."""
 _COLUMNS = {"id": "r.hub_id", "status": "r.status", "created_at": "r.created_at", "updated_at": "r.updated_at"}
 _OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 

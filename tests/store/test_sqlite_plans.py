@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from hub.model.key_link import LinkQuery
-from hub.store import sqlite_idmap, sqlite_sync
+from hub.model.query import ListQuery
+from hub.store import sqlite_idmap, sqlite_pages, sqlite_sync
 from hub.store.sqlite import SQLiteStore
-from tests.store.contract import G, ext, insert, rec
+from tests.store.contract import PEOPLE, G, ext, insert, rec
 
 GIVEN = {"collection": "people", "hub_id": "h", "provider": "sf", "realm": "r1", "ext_id": "1"}
 SEARCHES = [dict(c) for n in range(len(GIVEN) + 1) for c in itertools.combinations(GIVEN.items(), n)]
@@ -72,3 +73,11 @@ def test_the_changes_to_prune_are_found_by_their_time(database: Path) -> None:
 def test_dead_items_are_listed_from_their_own_index_in_number_order(database: Path) -> None:
     [plan] = plans(database, lambda conn: sqlite_sync.dead_items(conn, G, "crm", 0, 100))
     assert plan == "SEARCH outbound_items USING INDEX outbound_dead (group_id=? AND integration=? AND item>?)", plan
+
+
+def test_a_page_of_an_app_holding_few_records_is_found_from_its_links(database: Path) -> None:
+    query = ListQuery(app=("sf", "r1"))
+    page = plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))[-1]
+    links = page.index("SEARCH e USING INDEX")  # the app's links, by (group, collection, provider, realm)
+    assert page[links:].split(" / ")[0].endswith("(group_id=? AND collection=? AND provider=? AND realm=?)"), page
+    assert page[links:].split(" / ")[1].endswith("(hub_id=?)"), page  # then each one's record

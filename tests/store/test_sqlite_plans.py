@@ -62,22 +62,23 @@ def test_a_search_by_external_id_or_record_reads_their_index(database: Path, giv
 
 def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database: Path) -> None:
     [plan] = plans(database, lambda conn: sqlite_idmap.aliases(conn, G, "people", "h"))
-    assert plan.startswith("SEARCH records USING INDEX records_merged (merged_into=?)"), plan
+    assert plan.split(" / ")[0].endswith("USING INDEX records_merged (merged_into=?)"), plan
 
 
 def test_the_changes_to_prune_are_found_by_their_time(database: Path) -> None:
     plan = plans(database, lambda conn: sqlite_sync.prune_changes(conn, "2020-01-01T00:00:00Z"))[0]
-    assert plan.startswith("SEARCH changes USING INDEX changes_at (at<?)"), plan
+    assert plan.split(" / ")[0].endswith("USING INDEX changes_at (at<?)"), plan
 
 
 def test_dead_items_are_listed_from_their_own_index_in_number_order(database: Path) -> None:
     [plan] = plans(database, lambda conn: sqlite_sync.dead_items(conn, G, "crm", 0, 100))
-    assert plan == "SEARCH outbound_items USING INDEX outbound_dead (group_id=? AND integration=? AND item>?)", plan
+    assert plan.endswith("USING INDEX outbound_dead (group_id=? AND integration=? AND item>?)"), plan
+    assert "TEMP B-TREE" not in plan, plan  # in number order as the index holds them
 
 
 def test_a_page_of_an_app_holding_few_records_is_found_from_its_links(database: Path) -> None:
     query = ListQuery(app=("sf", "r1"))
     page = plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))[-1]
-    links = page.index("SEARCH e USING INDEX")  # the app's links, by (group, collection, provider, realm)
+    links = page.index("SEARCH e USING")  # the app's links, by (group, collection, provider, realm)
     assert page[links:].split(" / ")[0].endswith("(group_id=? AND collection=? AND provider=? AND realm=?)"), page
     assert page[links:].split(" / ")[1].endswith("(hub_id=?)"), page  # then each one's record

@@ -3,8 +3,10 @@
 On SQLite the totals of unfiltered pages (plain, and `opts[linked]` either way) come from
 counts that triggers keep; these tests write in every way that lists a record or stops
 listing it, or gives or takes an app's id (creates, placeholders, merges by upsert and by
-request, unmerges, archives and revivals, key links made, moved and deleted), then page
-through each query and compare.
+request, unmerges, archives and revivals, key links made, moved and deleted), then compare
+each total and page with the same query through a filter that changes nothing, which SQLite
+counts and pages by reading rows: so the ways it finds a page with the counts (stopping at
+the total, from the end, from an app's links) are checked too.
 """
 
 from __future__ import annotations

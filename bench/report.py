@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.scenarios import Row
+from bench.scenarios import HUB_SCENARIOS, Row
 
 MB = 1024 * 1024
 HEADER = (
@@ -84,7 +84,7 @@ def targets(rows: Sequence[Row], measured: Sequence[Row] = ()) -> list[Target]:
             rate = row.records_per_second
             out.append(Target(f"{name} at {big:,} ≥ 20,000 records/s", f"{rate:,.0f} records/s", rate >= 20_000))
     if big != small:
-        for name in ("get", "list", "page", "upsert", "batch100", "batch1000"):
+        for name in (scenario.name for scenario in HUB_SCENARIOS):  # every operation of the hub
             a, b = at.get((small, name)), at.get((big, name))
             if a and b and not (a.result.requests and b.result.requests):
                 out.append(Target(f"{name} p50 at {big:,} ≤ 1.5x at {small:,}", "no request completed", False))

@@ -54,6 +54,7 @@ from hub.model.query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import mongo_access as access
+from hub.store import mongo_counts as counts
 from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
@@ -122,6 +123,7 @@ class MongoStore:
                     await self.db.create_collection(collection)
             for name, (keys, options) in indexes.items():
                 await self.db[collection].create_index(keys, name=name, **options)
+        await self._atomically(partial(counts.keep_counts, self.db))
 
     async def close(self) -> None:
         if self._client is not None:
@@ -293,7 +295,9 @@ class MongoStore:
             paged = {"$and": [where, {"seq": {"$gt": query.after}}]} if query.after is not None else where
             cursor = self.records.find(paged, session=session).sort(compile_order(query))
             docs = await cursor.skip(query.offset).limit(query.top).to_list(None)
-            total = await self.records.count_documents(where, session=session) if query.count else None
+            total = await counts.kept_total(self.db, session, group_id, collection.name, query) if query.count else None
+            if query.count and total is None:
+                total = await self.records.count_documents(where, session=session)
         return [record(doc) for doc in docs], total
 
     async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:

@@ -45,12 +45,14 @@ the outbound queue's items), `merges` (one
 document per recorded merge: `{_id: <merge id>, group, collection, at, members: [<hub id>,
 ...], entry: {...}}`, `entry` being MergeEntry.as_json()), and `providers` (`_id` = a
 provider that was ever linked: the candidates of the list of providers, each then checked
-by one index lookup for an id it still holds). The change feed, integrations, the queue and
+by one index lookup for an id it still holds), `live_counts` (the totals of unfiltered pages,
+kept by every write: `mongo_counts`). The change feed, integrations, the queue and
 field sync are laid out in `mongo_sync`, keys and connections in `mongo_access`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,8 +105,9 @@ INDEXES: dict[str, dict[str, Index]] = {
     },
     # The merges a record (or a tombstone pointing to it) took part in.
     "merges": {"members": ([("members", 1)], {})},
-    # By `_id` alone; created up front, as a transaction (the codes) writes it.
+    # By `_id` alone; created up front, as a transaction (the codes, the counts) writes them.
     "counters": {},
+    "live_counts": {},
 }
 """Collection -> index name -> (keys, options); created idempotently at start-up."""
 
@@ -296,3 +299,10 @@ def record(doc: Query) -> Record:
         doc.get("merged_into"),
         bool(doc.get("placeholder")),
     )
+
+
+async def aggregated(pending: Any) -> list[Query]:
+    """The documents of an aggregation (PyMongo's async API awaits the cursor; a Motor-shaped double does not)."""
+    if inspect.isawaitable(pending):
+        pending = await pending
+    return list(await pending.to_list(None))

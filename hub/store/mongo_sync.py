@@ -26,7 +26,6 @@ transactions of all groups, which do not take turns with one another.)
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +40,7 @@ from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration
 from hub.model.queue import QueueItem
 from hub.store.base import IdTaken
-from hub.store.mongo_query import Index, id_key
+from hub.store.mongo_query import Index, aggregated, id_key
 
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
@@ -86,13 +85,6 @@ INDEXES: dict[str, dict[str, Index]] = {
     },
 }
 """Collection -> index name -> (keys, options), created with the others in `MongoStore.open()`."""
-
-
-async def _all(pending: Any) -> list[Doc]:
-    """The documents of an aggregation (PyMongo's async API awaits the cursor; a Motor-shaped double does not)."""
-    if inspect.isawaitable(pending):
-        pending = await pending
-    return list(await pending.to_list(None))
 
 
 # The change feed
@@ -178,7 +170,7 @@ async def changes(
 async def prune_cut(db: AsyncDatabase[Doc], before: str) -> list[tuple[str, int]]:
     """Per group, the newest seq of a change recorded before `before`: what pruning drops up to."""
     pipeline: list[Doc] = [{"$match": {"at": {"$lt": before}}}, {"$group": {"_id": "$group", "seq": {"$max": "$seq"}}}]
-    return sorted((doc["_id"], int(doc["seq"])) for doc in await _all(db["changes"].aggregate(pipeline)))
+    return sorted((doc["_id"], int(doc["seq"])) for doc in await aggregated(db["changes"].aggregate(pipeline)))
 
 
 async def prune_group(db: AsyncDatabase[Doc], session: Session, group_id: str, seq: int) -> int:

@@ -25,11 +25,12 @@ from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.queue import QueueItem
 from hub.model.record import Record
+from hub.store import mongo_counts as counts
 from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_idmap import one_per_app
-from hub.store.mongo_query import counter_key, document, entries, index_fields
+from hub.store.mongo_query import counter_key, document, entries, id_key, index_fields
 
 if TYPE_CHECKING:
     from hub.store.mongo import MongoStore
@@ -126,11 +127,15 @@ class MongoTransaction:
     async def insert(self, record: Record) -> None:
         one_per_app(record.ids, record.hub_id)
         await self._store.register(record.ids)
+        doc = document(record)
         with races():
-            await self._records.insert_one(document(record), session=self._session)
+            await self._records.insert_one(doc, session=self._session)
+            await counts.adjust(self._db, self._session, [], [doc])
 
     async def save(self, record: Record, new_ids: Sequence[ExternalId]) -> None:
+        """Write a record's status and fields and add `new_ids`; the counts move by what that changed."""
         where: Doc = {"_id": record.hub_id}
+        index: Doc = {}
         update: Doc = {
             "$set": {
                 "status": record.status,
@@ -149,13 +154,22 @@ class MongoTransaction:
                 **{name: {"$each": values} for name, values in index.items()},
             }
         with races():
+            was = await counts.before(self._records, self._session, {"_id": record.hub_id})
             result = await self._records.update_one(where, update, session=self._session)
+            if result.matched_count:
+                now = [
+                    {**doc, "status": record.status, "apps": [*doc.get("apps", []), *index.get("apps", [])]}
+                    for doc in was
+                ]
+                await counts.adjust(self._db, self._session, was, now)
         if new_ids and result.matched_count == 0:
             raise IdTaken(f"record {record.hub_id} is gone or already holds an id of one of these apps")
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
         with races():
+            was = await self._touching({"_id": {"$in": [survivor.hub_id, *(r.hub_id for r in merged)]}})
             await idmap.merge(self._records, self._session, survivor, merged)
+            await counts.adjust_after(self._db, self._session, was)
 
     async def aliases(self, collection: str, hub_id: str) -> list[str]:
         with races():
@@ -163,15 +177,30 @@ class MongoTransaction:
 
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         with races():
+            was = await self._touching({"$or": [{"_id": hub_id}, self._holding(collection, ids)]})
             await idmap.move_ids(self._records, self._session, self.group_id, collection, ids, hub_id)
+            await counts.adjust_after(self._db, self._session, was)
 
     async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
         with races():
+            was = await self._touching(self._holding(collection, ids))
             await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
+            await counts.adjust_after(self._db, self._session, was)
 
     async def restore(self, record: Record, aliases: Sequence[str]) -> None:
+        """Make a tombstone live again; the aliases re-pointed to it are tombstones before and after (not counted)."""
         with races():
+            was = await self._touching({"_id": record.hub_id})
             await idmap.restore(self._records, self._session, record, aliases)
+            await counts.adjust_after(self._db, self._session, was)
+
+    async def _touching(self, where: Doc) -> list[Doc]:
+        """The record documents a write of the id map is about to change, as the counts see them."""
+        return await counts.before(self._records, self._session, where)
+
+    def _holding(self, collection: str, ids: Sequence[ExternalId]) -> Doc:
+        """The filter of the records holding any of `ids`."""
+        return {"keys": {"$in": [id_key(self.group_id, collection, e) for e in ids]}}
 
     async def merge_entry(self, merge_id: str) -> MergeEntry | None:
         with races():

@@ -21,7 +21,7 @@ from hub.model.ids import ExternalId
 from hub.model.payload import parse_write
 from hub.model.query import ListQuery, Read, parse_list, parse_read
 from hub.model.record import Group, Write
-from hub.service import reading, upsert
+from hub.service import batch, reading, upsert
 from hub.store.base import Store
 
 
@@ -116,7 +116,7 @@ async def _write_batch(request: Request, collection: Collection, items: list[Any
             writes.append(check(entry, None))
         except HubError as error:
             writes.append(error)
-    outcomes = await upsert.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
+    outcomes = await batch.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
     render = await _write_renderer(request, collection)
     results = []
     for outcome in outcomes:

@@ -1,6 +1,6 @@
 """Importing and exporting many records.
 
-An import is the batch POST of `upsert.upsert_many`, chunk after chunk, with a progress count.
+An import is the batch POST of `batch.upsert_many`, chunk after chunk, with a progress count.
 There is no second write path: each chunk goes through exactly what `POST …/{collection}`
 with a list does, so an import stores the same records, links, changes, queue items and
 merge history as posting the same bodies would (only hub ids and times differ).
@@ -23,7 +23,8 @@ from hub.model.payload import parse_write
 from hub.model.query import ListQuery
 from hub.model.record import GROUP_ID, Write
 from hub.service import reading
-from hub.service.upsert import Outcome, upsert_many
+from hub.service.batch import upsert_many
+from hub.service.upsert import Outcome
 from hub.store.base import Store
 
 ACTOR = "admin (hub import)"

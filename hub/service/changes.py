@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from hub.model import timefmt
 from hub.model.change import Change, Kind, cursor, position
 from hub.model.record import Group, Record
 from hub.service import outbound, reading
-from hub.store.base import Store, Transaction
+from hub.store.base import Store, Transaction, WritesInBulk
 
 log = logging.getLogger("hub")
 
@@ -25,10 +26,21 @@ async def record(tx: Transaction, kind: Kind, collection: str, record: Record, *
     without it) nor a phantom (it committed without the write); so are the items it puts
     on the outbound queues that want it.
     """
-    change = Change(record.group_id, kind, collection, record.hub_id, list(record.ids), timefmt.now(), details)
+    change = _change(kind, collection, record, details)
     await tx.add_change(change)
-    await outbound.enqueue(tx, change, record)
+    await outbound.enqueue(tx, [(change, record)])
     return change
+
+
+async def record_each(tx: WritesInBulk, made: Sequence[tuple[Kind, str, Record]]) -> None:
+    """`record` each (kind, collection, record), with no details, in one write of the feed and of the queues."""
+    changes = [_change(kind, collection, record, {}) for kind, collection, record in made]
+    await tx.add_changes(changes)
+    await outbound.enqueue(tx, [(change, record) for change, (_, _, record) in zip(changes, made, strict=True)])
+
+
+def _change(kind: Kind, collection: str, record: Record, details: dict[str, Any]) -> Change:
+    return Change(record.group_id, kind, collection, record.hub_id, list(record.ids), timefmt.now(), details)
 
 
 async def record_current(tx: Transaction, kind: Kind, collection: str, hub_id: str, **details: Any) -> Change:

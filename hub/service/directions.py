@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from hub.model.connect import blocked_into_hub, hidden_from_app
+from hub.model.connect import Directions, blocked_into_hub, hidden_from_app
 from hub.model.ids import ExternalId
 from hub.model.record import Record, Write
 from hub.store.base import Store, Transaction
@@ -27,11 +28,30 @@ async def inbound(
     several apps write at once, a field any of them does not sync into the hub is left
     alone.
     """
+    return (await inbound_each(tx, collection, [(matched, ids, write)]))[0]
+
+
+async def inbound_each(
+    tx: Transaction, collection: str, writes: Sequence[tuple[list[Record], list[ExternalId], Write]]
+) -> list[Write]:
+    """`inbound` of each (matched records, ids, write), with one lookup of directions for all."""
+    helds = [_held(matched, ids) for matched, ids, _ in writes]
+    wanted = [e for held in helds for e in held]
+    found = await tx.field_sync(collection, wanted) if wanted else {}
+    return [
+        _unblocked(write, [found[e] for e in held if e in found])
+        for held, (_, _, write) in zip(helds, writes, strict=True)
+    ]
+
+
+def _held(matched: list[Record], ids: list[ExternalId]) -> list[ExternalId]:
+    """The ids the writing apps (those of `ids`) hold on the matched records."""
     apps = {e.app for e in ids}
-    held = [e for record in matched for e in record.ids if e.app in apps]
-    if not held:
-        return write
-    blocked = blocked_into_hub((await tx.field_sync(collection, held)).values())
+    return [e for record in matched for e in record.ids if e.app in apps]
+
+
+def _unblocked(write: Write, found: list[dict[str, Directions]]) -> Write:
+    blocked = blocked_into_hub(found)
     if not blocked:
         return write
     return replace(

@@ -33,13 +33,20 @@ REAP = 1000
 """How many expired leases one lease call puts back at most (the rest go with the next calls)."""
 
 
-async def enqueue(tx: Transaction, change: Change, record: Record) -> None:
-    """Queue the change for every outbound integration that wants it and whose filter the record matches."""
+async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record]]) -> None:
+    """Queue each change (of the record as it left it) for every outbound integration that wants it and whose
+    filter the record matches; the integrations of a collection are read once."""
     items = []
-    for integration in await tx.outbound_integrations(change.collection):
-        definition = integration.definition
-        if queue.wanted(definition, change) and matches(COLLECTIONS[change.collection], record, filter_of(definition)):
-            items.append(queue.enqueued(change, definition.name))
+    wanting: dict[str, Sequence[Integration]] = {}
+    for change, record in changes:
+        if change.collection not in wanting:
+            wanting[change.collection] = await tx.outbound_integrations(change.collection)
+        for integration in wanting[change.collection]:
+            definition = integration.definition
+            if queue.wanted(definition, change) and matches(
+                COLLECTIONS[change.collection], record, filter_of(definition)
+            ):
+                items.append(queue.enqueued(change, definition.name))
     if items:
         await tx.enqueue(items)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hub.config import Settings
-from hub.errors import HubError, NotFound
+from hub.errors import NotFound
 from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
@@ -15,7 +16,7 @@ from hub.model.merge import merged_ids
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, merging, reading, references
 from hub.service import ids as idsvc
-from hub.service.transact import each, transact
+from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
 
@@ -44,54 +45,65 @@ async def upsert(
 ) -> Outcome:
     """Create, update or merge the records `write` names; `anchor` is a hub id that must be among them."""
     group = await group_for_write(store, group_id)
-    return await transact(store, group_id, _work(settings, group, collection, write, anchor, actor))
+    return await transact(
+        store, group_id, work_of(settings, group, collection, prepare(settings, group, write), anchor, actor)
+    )
 
 
-async def upsert_many(
-    store: Store,
-    settings: Settings,
-    group_id: str,
-    collection: Collection,
-    writes: Sequence[Write | HubError],
-    actor: str = ANONYMOUS,
-) -> list[Outcome | HubError]:
-    """A batch: each write upserted as `upsert` would alone, in order, with its outcome or the error that refused it.
+@dataclass
+class Prepared:
+    """A write after the checks that need no store: its apps' ids and the hub ids it names."""
 
-    An item already refused (a HubError given in place of its write) keeps its error; a refused
-    item does not sink the others. A batch POST and `hub import` both write through here.
-    """
-    already: list[Outcome | HubError] = [w for w in writes if isinstance(w, HubError)]
-    if len(already) == len(writes):
-        return already
-    group = await group_for_write(store, group_id)
-    refused: dict[int, HubError] = {}
-    works: dict[int, Callable[[Transaction], Awaitable[Outcome]]] = {}
-    for index, write in enumerate(writes):
-        if isinstance(write, HubError):
-            refused[index] = write
-            continue
-        try:
-            works[index] = _work(settings, group, collection, write, None, actor)
-        except HubError as error:
-            refused[index] = error
-    ran = dict(zip(works, await each(store, group_id, list(works.values())), strict=True))
-    return [refused[index] if index in refused else ran[index] for index in range(len(writes))]
+    write: Write
+    ids: list[ExternalId]
+    hub_ids: list[str]
 
 
-def _work(
-    settings: Settings, group: Group, collection: Collection, write: Write, anchor: str | None, actor: str
-) -> Callable[[Transaction], Awaitable[Outcome]]:
-    """The transaction's work of an upsert, after the checks that need no store (they raise here)."""
+def prepare(settings: Settings, group: Group, write: Write) -> Prepared:
+    """Split the write's ids into apps' and the hub's own; a malformed or doubled app id raises here."""
     ids, hub_ids = idsvc.split(write.ids, group, settings.hub_provider)
-    hub_ids = [*write.hub_ids, *hub_ids]
     ensure_one_per_app(ids)
+    return Prepared(write, ids, [*write.hub_ids, *hub_ids])
+
+
+def work_of(
+    settings: Settings, group: Group, collection: Collection, prepared: Prepared, anchor: str | None, actor: str
+) -> Callable[[Transaction], Awaitable[Outcome]]:
+    """The transaction's work of an upsert."""
 
     async def work(tx: Transaction) -> Outcome:
-        outcome = await _apply(tx, settings, group, collection, write, ids, hub_ids, anchor, actor)
+        outcome = await _apply(
+            tx, settings, group, collection, prepared.write, prepared.ids, prepared.hub_ids, anchor, actor
+        )
         outcome.refs = await reading.referenced(tx.get, collection, [outcome.record])
         return outcome
 
     return work
+
+
+def new_record(
+    group: Group, collection: Collection, seq: int, values: dict[str, Any], status: str | None, ids: list[ExternalId]
+) -> Record:
+    """A record created by an upsert that matched none."""
+    now = timefmt.now()
+    fields = {k: v for k, v in values.items() if v is not None}
+    return Record(idsvc.new_hub_id(), group.group_id, collection.name, seq, status or "ACTIVE", now, now, fields, ids)
+
+
+def update_record(
+    record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None
+) -> tuple[list[ExternalId], bool]:
+    """Apply an upsert to the one record it matched: (the ids it links anew, whether it filled in a placeholder).
+
+    409 if the record holds another id of one of the apps, before anything changes.
+    """
+    held = merged_ids([record], ids)
+    created = record.placeholder
+    record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
+    record.placeholder = False
+    record.status = status or record.status
+    record.updated_at = timefmt.now()
+    return [e for e in held if e not in record.ids], created
 
 
 async def _apply(
@@ -115,19 +127,8 @@ async def _apply(
     refs = await references.resolve(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}
     status = values.pop("status", None)
-    now = timefmt.now()
     if not matched:
-        record = Record(
-            idsvc.new_hub_id(),
-            group.group_id,
-            collection.name,
-            await tx.next_seq(collection.name),
-            status or "ACTIVE",
-            now,
-            now,
-            {k: v for k, v in values.items() if v is not None},
-            ids,
-        )
+        record = new_record(group, collection, await tx.next_seq(collection.name), values, status, ids)
         await tx.insert(record)
         await changes.record(tx, "create", collection.name, record)
         return Outcome(record, created=True)
@@ -137,13 +138,7 @@ async def _apply(
         survivor, entry = await merging.merge(tx, group, collection, matched, merge)
         return Outcome(survivor, created=False, merged=entry.merged)
     record = matched[0]
-    held = merged_ids(matched, ids)
-    created = record.placeholder
-    record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
-    record.placeholder = False
-    record.status = status or record.status
-    record.updated_at = now
-    new_ids = [e for e in held if e not in record.ids]
+    new_ids, created = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
     if collection.name in collection.references.values():  # resolving a reference may have linked ids to it
         record = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]

@@ -249,3 +249,29 @@ class RunsBatches(Protocol):
         that raises IdTaken is rolled back and run again, up to `retries` runs in all, after
         which IdTaken is its result. Any other exception rolls the whole batch back and propagates.
         """
+
+
+@runtime_checkable
+class WritesInBulk(Transaction, Protocol):
+    """Optional for a transaction: the writes of many records in one statement per table.
+
+    The batch path (`hub.service.batch`) writes the items of a batch that create a record or
+    update the one record they name this way, on a store that `RunsBatches`; each method does
+    what its one-record twin of `Transaction` does, for all of them, in order.
+    """
+
+    async def next_seqs(self, collection: str, count: int) -> int:
+        """The first of `count` consecutive new code numbers of the collection (as `next_seq` `count` times)."""
+
+    async def insert_many(self, records: Sequence[Record]) -> None:
+        """`insert` each record."""
+
+    async def save_many(self, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
+        """`save` each (record, new ids)."""
+
+    async def add_changes(self, changes: Sequence[Change]) -> None:
+        """`add_change` each change, in order (each gets its seq)."""
+
+    async def alone(self, work: Callable[[Transaction], Awaitable[T]]) -> T | HubError:
+        """`work` as a batch runs an item (`RunsBatches.run_each`): its result, or the HubError that refused it
+        with all it wrote undone; any other exception propagates."""

@@ -15,7 +15,8 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.payload import parse_write
 from hub.service import bulk
-from hub.service.upsert import Outcome, upsert_many
+from hub.service.batch import upsert_many
+from hub.service.upsert import Outcome
 from hub.store.base import Store
 from hub.store.sqlite import SQLiteStore
 from tests.conftest import admin_client, mongomock_store

@@ -2,10 +2,11 @@
 
 SQLite chooses a plan without statistics of the data, the same at ten records as at a million,
 so the plans are checked here, as SQLite ran the statements (a trace of them, parameters in
-place). At 1M records each of these read the group instead: a key link search by external id
-or by record (0.1-0.3 s, not 0.1 ms), the tombstones of a record (0.3 s, in every merge and
-merge history), and the changes old enough to prune (every change of every group); and a page of dead queue items sorted
-every dead item of its integration.
+place). At 1M records each of these read the group instead: the records holding three ids or
+more (in every write naming them), a key link search by external id or by record (0.1-0.3 s,
+not 0.1 ms), the tombstones of a record (0.3 s, in every merge and merge history), and the
+changes old enough to prune (every change of every group); and a page of dead queue items
+sorted every dead item of its integration.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery
 from hub.store import sqlite_idmap, sqlite_pages, sqlite_sync
-from hub.store.sqlite import SQLiteStore
+from hub.store.sqlite import SQLiteStore, _match
 from tests.store.contract import PEOPLE, G, ext, insert, rec
 
 GIVEN = {"collection": "people", "hub_id": "h", "provider": "sf", "realm": "r1", "ext_id": "1"}
@@ -58,6 +59,15 @@ def test_a_search_by_external_id_or_record_reads_their_index(database: Path, giv
         elif "hub_id" in given:
             assert "(hub_id=?" in plan, plan
         assert "SCAN" not in plan, plan
+
+
+@pytest.mark.parametrize("count", [1, 3, 1001])
+def test_the_records_holding_some_ids_are_found_by_each_id(database: Path, count: int) -> None:
+    """Asked as or'ed terms, three ids or more made SQLite read the group's ids (and 1,000 terms is its limit)."""
+    ids = [ext("sf", str(n)) for n in range(count)]
+    [plan] = plans(database, lambda conn: _match(conn, G, "people", ids))
+    assert "SEARCH k USING INDEX sqlite_autoindex_external_ids_1 (group_id=? AND collection=? AND provider=?" in plan
+    assert "SCAN k" not in plan and "SCAN r" not in plan and "SCAN e" not in plan, plan
 
 
 def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database: Path) -> None:

@@ -1,0 +1,173 @@
+"""A batch: each item upserted as `upsert.upsert` would alone, in order; runs of plain items written together.
+
+Most items of a sync batch create a record or update the one record their ids name. Written one
+at a time, each costs about ten statements (its lookup, its code, its row, its ids, its change,
+the queues' integrations, its savepoint…) and as many trips through Python. On a store whose
+batches run in one transaction and whose transactions write in bulk (`RunsBatches`,
+`WritesInBulk`: SQLite), a run of consecutive *plain* items is one work instead: one lookup of all
+their ids, one of their apps' sync directions, then one statement per table for all of them.
+
+An item is plain if, before anything is read, nothing can tie it to another item of the batch: it
+names records by app ids only (no hub id, no reference field), and none of its ids is named by
+another item (as its id or in a reference). Reading decides the rest: an item whose ids match
+several records (a merge), or whose record another item of the run matches too, runs alone, in
+its place, as a single upsert would (the run's writes before it are written first), as does the
+whole batch on any other store. Every item thus sees what the items before it wrote, as in a
+batch written one item at a time, and the codes and the change feed follow the batch's order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.config import Settings
+from hub.errors import HubError
+from hub.model.change import Kind
+from hub.model.collections import Collection
+from hub.model.history import ANONYMOUS
+from hub.model.ids import ExternalId
+from hub.model.record import Group, Record, Write
+from hub.service import changes, directions, reading
+from hub.service.transact import each
+from hub.service.upsert import Outcome, Prepared, group_for_write, new_record, prepare, update_record, work_of
+from hub.store.base import RunsBatches, Store, Transaction, WritesInBulk
+
+Result = Outcome | HubError
+
+
+async def upsert_many(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    collection: Collection,
+    writes: Sequence[Write | HubError],
+    actor: str = ANONYMOUS,
+) -> list[Result]:
+    """Each write upserted as `upsert` would alone, in order, with its outcome or the error that refused it.
+
+    An item already refused (a HubError given in place of its write) keeps its error; a refused
+    item does not sink the others. A batch POST and `hub import` both write through here.
+    """
+    if all(isinstance(w, HubError) for w in writes):
+        return [w for w in writes if isinstance(w, HubError)]
+    group = await group_for_write(store, group_id)
+    results: dict[int, Result] = {}
+    prepared: dict[int, Prepared] = {}
+    for index, write in enumerate(writes):
+        try:
+            if isinstance(write, HubError):
+                raise write
+            prepared[index] = prepare(settings, group, write)
+        except HubError as error:
+            results[index] = error
+    runs = _runs(collection, prepared) if isinstance(store, RunsBatches) else [[index] for index in prepared]
+    works: list[Callable[[Transaction], Awaitable[Any]]] = [
+        _run_work(settings, group, collection, [prepared[i] for i in run], actor)
+        if len(run) > 1
+        else work_of(settings, group, collection, prepared[run[0]], None, actor)
+        for run in runs
+    ]
+    for run, ran in zip(runs, await each(store, group_id, works), strict=True):
+        if len(run) > 1 and not isinstance(ran, HubError):
+            results.update(zip(run, ran, strict=True))
+        else:  # one item's result, or what refused a whole run (only a race lost eight times could)
+            results.update(dict.fromkeys(run, ran))
+    return [results[index] for index in range(len(writes))]
+
+
+def _runs(collection: Collection, prepared: dict[int, Prepared]) -> list[list[int]]:
+    """The batch's items in order, cut into runs of consecutive plain items and single other ones."""
+    if collection.name in collection.references.values():  # an item could link ids to another's record
+        return [[index] for index in prepared]
+    named = Counter(e for p in prepared.values() for e in p.write.claimed())
+    runs: list[list[int]] = []
+    extends = False
+    for index, p in prepared.items():
+        plain = bool(p.ids) and not p.hub_ids and not p.write.references and all(named[e] == 1 for e in p.ids)
+        if plain and extends:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+        extends = plain
+    return runs
+
+
+def _run_work(
+    settings: Settings, group: Group, collection: Collection, items: list[Prepared], actor: str
+) -> Callable[[Transaction], Awaitable[list[Result]]]:
+    """The work of a run of plain items: each item's result, in order."""
+
+    async def work(tx: Transaction) -> list[Result]:
+        if not isinstance(tx, WritesInBulk):
+            raise TypeError("a run of items needs a transaction that writes in bulk")
+        holding = {e: r for r in await tx.match(collection.name, [e for p in items for e in p.ids]) for e in r.ids}
+        matched = [list({holding[e].hub_id: holding[e] for e in p.ids if e in holding}.values()) for p in items]
+        named = Counter(r.hub_id for records in matched for r in records)
+        writes = await directions.inbound_each(
+            tx, collection.name, [(m, p.ids, p.write) for m, p in zip(matched, items, strict=True)]
+        )
+        pending = _Pending(group, collection)
+        results: list[Result] = []
+        for p, records, write in zip(items, matched, writes, strict=True):
+            if len(records) > 1 or any(named[r.hub_id] > 1 for r in records):
+                await pending.write(tx)
+                results.append(await tx.alone(work_of(settings, group, collection, p, None, actor)))
+                continue
+            try:
+                results.append(pending.add(records, p.ids, write))
+            except HubError as error:
+                results.append(error)
+        await pending.write(tx)
+        refs = await reading.referenced(tx.get, collection, [o.record for o in pending.outcomes])
+        for outcome in pending.outcomes:
+            outcome.refs = refs
+        return results
+
+    return work
+
+
+@dataclass
+class _Pending:
+    """The creates and updates of a run's plain items since its last write, in order."""
+
+    group: Group
+    collection: Collection
+    created: list[Record] = field(default_factory=list)
+    saved: list[tuple[Record, list[ExternalId]]] = field(default_factory=list)
+    made: list[tuple[Kind, str, Record]] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    """Every plain item's outcome (their referenced records are read once, at the end)."""
+
+    def add(self, matched: list[Record], ids: list[ExternalId], write: Write) -> Outcome:
+        """The item's outcome, its writes pending; an item refused (409) adds none."""
+        values = dict(write.fields)
+        status = values.pop("status", None)
+        if not matched:
+            record = new_record(self.group, self.collection, 0, values, status, ids)  # its code comes with `write`
+            self.created.append(record)
+            outcome = Outcome(record, created=True)
+        else:
+            record = matched[0]
+            new_ids, filled = update_record(record, ids, values, status)
+            self.saved.append((record, new_ids))
+            record.ids = [*record.ids, *new_ids]
+            outcome = Outcome(record, created=filled)
+        self.made.append(("create" if outcome.created else "update", self.collection.name, record))
+        self.outcomes.append(outcome)
+        return outcome
+
+    async def write(self, tx: WritesInBulk) -> None:
+        """Write what is pending: codes, records, ids, updates, then the changes in the items' order."""
+        if self.created:
+            first = await tx.next_seqs(self.collection.name, len(self.created))
+            for seq, record in enumerate(self.created, start=first):
+                record.seq = seq
+            await tx.insert_many(self.created)
+        if self.saved:
+            await tx.save_many(self.saved)
+        if self.made:
+            await changes.record_each(tx, self.made)
+        self.created, self.saved, self.made = [], [], []

@@ -146,7 +146,8 @@ async def create_or_update(request: Request) -> Response:
     item = _item(collection, await read_json(request, settings.max_body_bytes))
     if not isinstance(item, list):
         status, body = await _write_one(request, collection, item)
-        headers = {"location": f"{request.url.path}/{_hub_id(body[collection.name])}"} if status == 201 else None
+        # The path as the scope holds it (checked group and collection): `request.url` parses the whole URL.
+        headers = {"location": f"{request.scope['path']}/{_hub_id(body[collection.name])}"} if status == 201 else None
         return JSONResponse(body, status_code=status, headers=headers)
     if len(item) > settings.max_batch:
         raise PayloadTooLarge(f"a batch holds at most {settings.max_batch} records, not {len(item)}")

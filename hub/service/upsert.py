@@ -1,4 +1,5 @@
-"""Create-or-update by any matching id: the one write path of records, merges included."""
+"""Create-or-update by any matching id, merges included; a batch's runs of plain items (`batch`) write by the
+same rules (`new_record`, `update_record`)."""
 
 from __future__ import annotations
 

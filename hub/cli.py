@@ -65,7 +65,7 @@ def run_server(app: Any, host: str, port: int) -> None:
     Python's cycle collector ran every 700 new objects, and a batch of 1,000 makes hundreds of
     thousands (bodies, records, answers), with several in flight: each collection stopped both
     the event loop and the writer thread. Collecting every 50,000 and leaving out what start-up
-    made (`gc.freeze`) took batches of 1,000 from 5,500-6,000 to 6,400-6,800 records/s.
+    made (`gc.freeze`) took batches of 1,000 (wrk -c16, 10k records) from 5,500-6,000 to 7,400-8,000 records/s.
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])

@@ -44,6 +44,18 @@ class ListQuery:
         """How many of the query's records a store passes over before the page."""
         return self.skip if self.after is None else 0
 
+    @property
+    def kept(self) -> bool:
+        """Whether the stores' kept counts give the total: they count listed records, in all and per app, but
+        not those a filter picks or archived ones."""
+        return self.filter is None and not self.include_archived
+
+    def total_of(self, every: int, held: int) -> int:
+        """The total from the kept counts: `every` listed record, `held` those holding an id of `app`."""
+        if self.app is None:
+            return every
+        return held if self.linked else every - held
+
     def token(self, last_seq: int, shown: int) -> str:
         """The `$skiptoken` of the page after one that showed `shown` records, the last with code number `last_seq`."""
         return f"{last_seq}.{self.skip + shown}"

@@ -57,9 +57,10 @@ async def upsert_many(
     results: dict[int, Result] = {}
     prepared: dict[int, Prepared] = {}
     for index, write in enumerate(writes):
+        if isinstance(write, HubError):
+            results[index] = write
+            continue
         try:
-            if isinstance(write, HubError):
-                raise write
             prepared[index] = prepare(settings, group, write)
         except HubError as error:
             results[index] = error

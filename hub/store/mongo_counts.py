@@ -77,7 +77,7 @@ async def kept_total(
     db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, query: ListQuery
 ) -> int | None:
     """The total of a page from the counts; None for a query they do not count (a filter) or before they are kept."""
-    if query.filter is not None or query.include_archived:
+    if not query.kept:
         return None
     every = _key(group_id, collection, "")
     held = _key(group_id, collection, app_key(*query.app)) if query.app is not None else None
@@ -88,9 +88,7 @@ async def kept_total(
     }
     if MARKER not in found:
         return None
-    if held is None:
-        return found.get(every, 0)
-    return found.get(held, 0) if query.linked else found.get(every, 0) - found.get(held, 0)
+    return query.total_of(found.get(every, 0), found.get(held, 0) if held else 0)
 
 
 async def keep_counts(db: AsyncDatabase[Doc], session: Session) -> None:

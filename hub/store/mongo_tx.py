@@ -167,7 +167,9 @@ class MongoTransaction:
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
         with races():
-            was = await self._touching({"_id": {"$in": [survivor.hub_id, *(r.hub_id for r in merged)]}})
+            was = await counts.before(
+                self._records, self._session, {"_id": {"$in": [survivor.hub_id, *(r.hub_id for r in merged)]}}
+            )
             await idmap.merge(self._records, self._session, survivor, merged)
             await counts.adjust_after(self._db, self._session, was)
 
@@ -177,26 +179,24 @@ class MongoTransaction:
 
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         with races():
-            was = await self._touching({"$or": [{"_id": hub_id}, self._holding(collection, ids)]})
+            was = await counts.before(
+                self._records, self._session, {"$or": [{"_id": hub_id}, self._holding(collection, ids)]}
+            )
             await idmap.move_ids(self._records, self._session, self.group_id, collection, ids, hub_id)
             await counts.adjust_after(self._db, self._session, was)
 
     async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
         with races():
-            was = await self._touching(self._holding(collection, ids))
+            was = await counts.before(self._records, self._session, self._holding(collection, ids))
             await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
             await counts.adjust_after(self._db, self._session, was)
 
     async def restore(self, record: Record, aliases: Sequence[str]) -> None:
         """Make a tombstone live again; the aliases re-pointed to it are tombstones before and after (not counted)."""
         with races():
-            was = await self._touching({"_id": record.hub_id})
+            was = await counts.before(self._records, self._session, {"_id": record.hub_id})
             await idmap.restore(self._records, self._session, record, aliases)
             await counts.adjust_after(self._db, self._session, was)
-
-    async def _touching(self, where: Doc) -> list[Doc]:
-        """The record documents a write of the id map is about to change, as the counts see them."""
-        return await counts.before(self._records, self._session, where)
 
     def _holding(self, collection: str, ids: Sequence[ExternalId]) -> Doc:
         """The filter of the records holding any of `ids`."""

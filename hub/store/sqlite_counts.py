@@ -97,13 +97,11 @@ def keep_counts(conn: sqlite3.Connection) -> None:
 
 def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> int | None:
     """The total of a page from the kept counts; None for a query they do not count (a filter)."""
-    if query.filter is not None or query.include_archived:
+    if not query.kept:
         return None
     every = _count(conn, group_id, collection, "", "")
-    if query.app is None:
-        return every
-    held = _count(conn, group_id, collection, *query.app)
-    return held if query.linked else every - held
+    held = _count(conn, group_id, collection, *query.app) if query.app is not None else 0
+    return query.total_of(every, held)
 
 
 def _count(conn: sqlite3.Connection, group_id: str, collection: str, provider: str, realm: str) -> int:

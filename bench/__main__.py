@@ -15,11 +15,30 @@ from pathlib import Path
 from bench import dataset, report, scenarios, wrk
 
 ALL = ("ceiling", *(s.name for s in scenarios.HUB_SCENARIOS))
+_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+
+
+def sizes(text: str) -> list[int]:
+    """Data set sizes as `--sizes` takes them: comma-separated counts such as 10000, 10_000, 10k or 1M."""
+    found = []
+    for part in (p.strip().replace("_", "") for p in text.split(",")):
+        if not part:
+            continue
+        scale = _SUFFIXES.get(part[-1].lower(), 1)
+        digits = part[:-1] if scale > 1 else part
+        if not digits.isdigit() or int(digits) == 0:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a count of records (such as 10000, 10k or 1M)")
+        found.append(int(digits) * scale)
+    if not found:
+        raise argparse.ArgumentTypeError("no size given")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--sizes", default="10000,1000000", help="stored records, comma-separated (default 10k,1M)")
+    parser.add_argument(
+        "--sizes", type=sizes, default="10k,1M", help="stored records, comma-separated: 10000, 10k, 1M (default 10k,1M)"
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per operation (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="open connections (default 16)")
@@ -33,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--profile", type=Path, help="write a py-spy flame graph of the hub per operation here")
     args = parser.parse_args(argv)
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = set(only) - set(ALL)
     if args.rounds < 1:
@@ -73,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(report.line(row, report.ceiling_of(shown, row.size, row.round)), file=sys.stderr)
 
         data: dict[int, Path] = {}
-        for size in sizes:
+        for size in args.sizes:
             data[size], builds[size] = dataset.prepare(size, args.cache.resolve(), args.rebuild)
         for round_ in range(args.rounds):
             rows += scenarios.one_round(options, data, round_, say)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import report, scenarios, wrk
+from bench.__main__ import sizes
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -36,6 +37,18 @@ def test_bench_measures_every_operation(tmp_path: Path) -> None:
         assert figure["peak_rss"] > 0, key
     table = [line.split() for line in done.stdout.splitlines() if line.lstrip().startswith(("200 ", "300 "))]
     assert [row[0] for row in table] == ["200"] * 7 + ["300"] * 7  # one median line per size and operation
+
+
+def test_sizes_are_counts_and_may_be_spelled_in_thousands_or_millions() -> None:
+    assert sizes("10k,1M") == [10_000, 1_000_000]
+    assert sizes(" 10_000, 250 ,") == [10_000, 250]
+
+
+@pytest.mark.parametrize("text", ["ten", "10x", "0", "", "k", "1.5M"])
+def test_a_size_that_is_not_a_count_is_refused_before_anything_runs(text: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench", "--sizes", text], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "--sizes" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def _row(size: int, name: str, rps: int, round_: int) -> scenarios.Row:

@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from hub.errors import Conflict
 
-IdPart = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+NUL = "\x00"
+
+
+def _without_nul(text: str) -> str:
+    """Refuse U+0000 in an id: SQLite's JSON functions, through which the ids of a batch are
+    looked up and written, end a string there, so `a<NUL>b` would be taken for `a`."""
+    if NUL in text:
+        raise ValueError("must not contain the character U+0000")
+    return text
+
+
+IdPart = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_without_nul)
+]
 
 
 class ExternalIdIn(BaseModel):

@@ -12,6 +12,7 @@ from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.filter import Node, Value, fields_of, map_values, parse_filter
+from hub.model.ids import NUL
 
 ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
 LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$skiptoken", "$orderby", "$filter", "opts[linked]"}
@@ -92,6 +93,8 @@ def parse_read(collection: Collection, params: Mapping[str, str], allowed: froze
         raise BadRequest("opts[provider] and opts[realm] must not be empty")
     if provider is not None and realm is not None and max(len(provider), len(realm)) > MAX_PARAM:
         raise BadRequest(f"opts[provider] and opts[realm] hold at most {MAX_PARAM} characters")
+    if NUL in f"{provider}{realm}":
+        raise BadRequest("opts[provider] and opts[realm] must not contain the character U+0000")
     app = (provider, realm) if provider is not None and realm is not None else None
     return Read(app, _select(collection, params.get("$select")))
 

@@ -44,7 +44,7 @@ from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
 from hub.model.history import MergeEntry
-from hub.model.ids import ExternalId
+from hub.model.ids import NUL, ExternalId
 from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
@@ -171,8 +171,10 @@ def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequen
     moves the ids to its survivor). The ids are one JSON array, each looked up in the unique index
     from it: asked as terms of the query (`provider = ? AND realm = ? AND ext_id = ?` or'ed), three
     ids or more made SQLite read the group's ids (3 ms at 30k records), and a batch's ids more than
-    its 1,000 terms.
+    its 1,000 terms. An id holding U+0000, where SQLite's JSON would cut it short, is never stored
+    (the API refuses it), so it matches nothing.
     """
+    ids = [e for e in ids if NUL not in "".join(e)]
     if not ids:
         return []
     rows = conn.execute(

@@ -50,6 +50,9 @@ def test_the_problem_shape_is_locked(client: TestClient) -> None:
         ("POST", f"{BASE}/people", {"people": {"id": [{"realm": "1", "provider": "crm", "id": 5}]}}, 422, ["id.0.id"]),
         ("POST", f"{BASE}/people", {"people": {"id": ["x"]}}, 422, ["id.0"]),
         ("POST", f"{BASE}/people", {"people": {"id": [ext("a", "1") | {"extra": "1"}]}}, 422, ["extra"]),
+        ("POST", f"{BASE}/people", {"people": {"id": [ext("a", "1\x002")]}}, 422, ["id.0.id", "U+0000"]),
+        ("POST", f"{BASE}/people", {"people": {"id": [ext("a\x00", "1")]}}, 422, ["id.0.provider", "U+0000"]),
+        ("GET", f"{BASE}/people/1?opts[provider]=a&opts[realm]=22%0043", None, 400, ["opts[realm]", "U+0000"]),
         ("POST", f"{BASE}/people", {"people": {"status": "DELETED"}}, 422, ["status"]),
         (
             "POST",
@@ -91,3 +94,16 @@ def test_no_body_makes_a_500(client: TestClient, record: Any) -> None:
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_app_id_holding_nul_names_no_record_and_is_refused_in_a_batch_alone(client: TestClient) -> None:
+    """Ids are looked up and linked through SQLite's JSON, which ends a string at U+0000: `a<NUL>b` is not `a`."""
+    created = client.post(f"{BASE}/people", json={"people": {"id": [ext("sf", "a")], "first_name": "A"}})
+    assert created.status_code == 201, created.text
+    assert_problem(client.get(f"{BASE}/people/a%00b?opts[provider]=sf&opts[realm]=2243"), 404, "a\x00b")
+    assert_problem(client.put(f"{BASE}/people/a%00b?opts[provider]=sf&opts[realm]=2243", json={"people": {}}), 404)
+    items = [{"id": [ext("sf", "c\x00d")], "first_name": "C"}, {"id": [ext("sf", "c")], "first_name": "D"}]
+    results = client.post(f"{BASE}/people", json={"people": items}).json()["results"]
+    assert [r["status"] for r in results] == [422, 201]
+    assert "U+0000" in results[0]["error"]["detail"]
+    assert client.get(f"{BASE}/people/a?opts[provider]=sf&opts[realm]=2243").json()["people"]["first_name"] == "A"

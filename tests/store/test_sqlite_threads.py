@@ -203,7 +203,7 @@ async def _write_people(store: SQLiteStore, first: int, count: int) -> None:
 
 
 async def test_only_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
-    """The writer never checkpoints (by default SQLite would at 1,000 pages of WAL): with the
+    """The writer does not checkpoint as it commits (by default SQLite would at 1,000 pages of WAL): with the
     checkpointer held back, the database file does not grow; let go, it does while the store is open."""
     path = tmp_path / "hub.db"
     held = SQLiteStore(str(path), checkpoint_seconds=3600)
@@ -228,6 +228,32 @@ async def test_only_the_checkpointer_copies_the_wal_into_the_database_file(tmp_p
         assert path.stat().st_size > before
     finally:
         await running.close()
+
+
+async def test_under_writes_back_to_back_the_wal_starts_over_and_stays_small(tmp_path: Path) -> None:
+    """The WAL starts over only if a write begins when all of it is copied: under writes queued back to
+    back it never did, and grew with everything written, until the writer caught up the checkpoint."""
+    path = tmp_path / "hub.db"
+    store = SQLiteStore(str(path), checkpoint_seconds=0.002, wal_pages=200)
+    await store.open()
+    try:
+        await store.ensure_group("g", "org-1")
+        largest = 0
+
+        async def watch() -> None:
+            nonlocal largest
+            while True:
+                largest = max(largest, Path(f"{path}-wal").stat().st_size)
+                await asyncio.sleep(0.005)
+
+        watching = asyncio.create_task(watch())
+        await asyncio.gather(*(_write_people(store, n * 10_000 + 1, 2000) for n in range(8)))
+        watching.cancel()
+        written = path.stat().st_size
+    finally:
+        await store.close()
+    assert written > 15_000_000  # 16,000 people of 1 KB went through the WAL
+    assert largest < written / 3, (largest, written)
 
 
 async def test_groups_are_read_once_but_a_missing_one_is_asked_again(store: SQLiteStore, tmp_path: Path) -> None:

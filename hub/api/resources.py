@@ -58,6 +58,11 @@ async def get_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
     read = parse_read(collection, request.query_params)
     view = await reading.fetch_one(store, group_id, collection, request.path_params["id"], read.app)
+    return _one(request, collection, view, read)
+
+
+def _one(request: Request, collection: Collection, view: reading.View, read: Read) -> Response:
+    """The one record of `view`, shown as a GET of it asks (`$select` too)."""
     render = _renderer(request, view.group, collection, read)
     return JSONResponse({collection.name: render.record(view.records[0], view.refs)})
 
@@ -79,10 +84,10 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
     return check
 
 
-async def _write_renderer(request: Request, collection: Collection) -> Renderer:
+async def _write_renderer(request: Request, collection: Collection, read: Read | None = None) -> Renderer:
     """The renderer of written records, made once per request (a batch renders each item with it)."""
     store, _, group_id, _ = _context(request)
-    return _renderer(request, await reading.group_or_404(store, group_id), collection)
+    return _renderer(request, await reading.group_or_404(store, group_id), collection, read)
 
 
 def _answer(render: Renderer, collection: Collection, outcome: upsert.Outcome) -> tuple[int, dict[str, Any]]:
@@ -97,13 +102,18 @@ def _answer(render: Renderer, collection: Collection, outcome: upsert.Outcome) -
 
 
 async def _write_one(
-    request: Request, collection: Collection, item: Any, anchor: str | None = None, by: ExternalId | None = None
+    request: Request,
+    collection: Collection,
+    item: Any,
+    anchor: str | None = None,
+    by: ExternalId | None = None,
+    read: Read | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Upsert one item: (HTTP status, response body)."""
+    """Upsert one item: (HTTP status, response body), the record shown as `read` asks."""
     store, settings, group_id, _ = _context(request)
     write = _checker(request, collection)(item, by)
     outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
-    return _answer(await _write_renderer(request, collection), collection, outcome)
+    return _answer(await _write_renderer(request, collection, read), collection, outcome)
 
 
 async def _write_batch(request: Request, collection: Collection, items: list[Any]) -> list[dict[str, Any]]:
@@ -161,7 +171,7 @@ async def update_record(request: Request) -> Response:
     record = await reading.locate(store, group_id, collection, request.path_params["id"], read.app)
     item = _item(collection, await read_json(request, settings.max_body_bytes))
     by = ExternalId(read.app[0], read.app[1], request.path_params["id"]) if read.app else None
-    _, body = await _write_one(request, collection, item, anchor=record.hub_id, by=by)
+    _, body = await _write_one(request, collection, item, anchor=record.hub_id, by=by, read=read)
     return JSONResponse(body)
 
 
@@ -169,8 +179,7 @@ async def archive_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
     read = parse_read(collection, request.query_params)
     view = await upsert.archive(store, group_id, collection, request.path_params["id"], read.app)
-    render = _renderer(request, view.group, collection)
-    return JSONResponse({collection.name: render.record(view.records[0], view.refs)})
+    return _one(request, collection, view, read)
 
 
 ROUTES = [

@@ -82,6 +82,17 @@ def test_orderby_and_select(people: TestClient) -> None:
     assert one.json()["people"] == {"id": one.json()["people"]["id"], "email": {"address": "bo@example.com"}}
 
 
+def test_an_update_or_an_archive_answers_with_the_fields_select_asks_for(people: TestClient) -> None:
+    crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    put = people.put(f"{BASE}/people/1", params={**crm, "$select": "last_name"}, json={"people": {"last_name": "Z"}})
+    assert put.status_code == 200, put.text
+    assert put.json()["people"] == {"id": put.json()["people"]["id"], "last_name": "Z"}
+    assert put.json()["result"] == "updated"
+    archived = people.delete(f"{BASE}/people/1", params={**crm, "$select": "status,first_name"})
+    assert archived.status_code == 200, archived.text
+    assert archived.json()["people"] == {"id": put.json()["people"]["id"], "status": "ARCHIVED", "first_name": "Bo"}
+
+
 def test_opts_linked_lists_what_an_app_holds_or_still_has_to_import(people: TestClient) -> None:
     crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
     assert names(people.get(f"{BASE}/people", params={**crm, "opts[linked]": "true"})) == ["Ada", "Bo"]

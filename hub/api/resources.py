@@ -84,9 +84,10 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
     return check
 
 
-async def _write_renderer(request: Request, collection: Collection, read: Read | None = None) -> Renderer:
+async def _write_renderer(
+    request: Request, store: Store, group_id: str, collection: Collection, read: Read | None = None
+) -> Renderer:
     """The renderer of written records, made once per request (a batch renders each item with it)."""
-    store, _, group_id, _ = _context(request)
     return _renderer(request, await reading.group_or_404(store, group_id), collection, read)
 
 
@@ -113,7 +114,7 @@ async def _write_one(
     store, settings, group_id, _ = _context(request)
     write = _checker(request, collection)(item, by)
     outcome = await upsert.upsert(store, settings, group_id, collection, write, anchor, context.actor(request))
-    return _answer(await _write_renderer(request, collection, read), collection, outcome)
+    return _answer(await _write_renderer(request, store, group_id, collection, read), collection, outcome)
 
 
 async def _write_batch(request: Request, collection: Collection, items: list[Any]) -> list[dict[str, Any]]:
@@ -127,7 +128,7 @@ async def _write_batch(request: Request, collection: Collection, items: list[Any
         except HubError as error:
             writes.append(error)
     outcomes = await batch.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
-    render = await _write_renderer(request, collection)
+    render = await _write_renderer(request, store, group_id, collection)
     results = []
     for outcome in outcomes:
         if isinstance(outcome, HubError):

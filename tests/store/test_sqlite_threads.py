@@ -16,7 +16,7 @@ from hub.errors import Conflict
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.record import Record
-from hub.service import access
+from hub.service import access, transact
 from hub.store.base import RunsTransactions, Transaction
 from hub.store.sqlite import SQLiteStore
 
@@ -52,6 +52,21 @@ async def test_a_transaction_runs_whole_on_the_writer_thread_and_commits(store: 
     assert await store.run_transaction("g", work) == 1
     assert len(set(seen)) == 1 and seen[0] != loop_thread
     assert (await store.find("g", "people", APP)) is not None
+
+
+async def test_the_service_runs_a_use_case_whole_on_the_writer_thread(store: SQLiteStore) -> None:
+    """`transact` asks once per store class whether it runs transactions whole; SQLite's does."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    for n in (1, 2):  # the second time from the cached answer
+
+        async def work(tx: Transaction, n: int = n) -> None:
+            seen.append(threading.get_ident())
+            await tx.insert(person(f"h{n}", n))
+
+        await transact.transact(store, "g", work)
+    assert len(seen) == 2 and loop_thread not in seen
+    assert sorted(await store.get("g", "people", ["h1", "h2"])) == ["h1", "h2"]
 
 
 async def test_a_work_that_raises_leaves_nothing(store: SQLiteStore) -> None:

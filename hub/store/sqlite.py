@@ -44,7 +44,7 @@ from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
 from hub.model.history import MergeEntry
-from hub.model.ids import NUL, ExternalId
+from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery
@@ -57,7 +57,7 @@ from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
 from hub.store.sqlite_counts import keep_counts
 from hub.store.sqlite_pages import read_page
-from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA
+from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, each_id, id_array
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
@@ -173,21 +173,14 @@ def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequen
     every GET's path, and each statement and row costs the reader or writer thread a round trip
     through the GIL that the event loop waits on. An app id always names a live record (a merge
     moves the ids to its survivor). The ids are one JSON array, each looked up in the unique index
-    from it: asked as terms of the query (`provider = ? AND realm = ? AND ext_id = ?` or'ed), three
-    ids or more made SQLite read the group's ids (3 ms at 30k records), and a batch's ids more than
-    its 1,000 terms. An id holding U+0000, where SQLite's JSON would cut it short, is never stored
-    (the API refuses it), so it matches nothing.
+    from it (`each_id`).
     """
-    ids = [e for e in ids if NUL not in "".join(e)]
     if not ids:
         return []
     rows = conn.execute(
         f"SELECT {_HELD}, e.provider, e.realm, e.ext_id FROM records AS r JOIN external_ids AS e ON e.hub_id = r.hub_id"
-        " WHERE r.hub_id IN (SELECT k.hub_id FROM json_each(?) AS j CROSS JOIN external_ids AS k"
-        " WHERE k.group_id = ? AND k.collection = ? AND k.provider = json_extract(j.value, '$[0]')"
-        " AND k.realm = json_extract(j.value, '$[1]') AND k.ext_id = json_extract(j.value, '$[2]'))"
-        " ORDER BY r.seq, e.link",
-        [orjson.dumps([list(e) for e in ids]).decode(), group_id, collection],
+        f" WHERE r.hub_id IN (SELECT k.hub_id FROM {each_id('external_ids', 'k')}) ORDER BY r.seq, e.link",
+        [id_array(ids), group_id, collection],
     ).fetchall()
     found: dict[str, Record] = {}
     for row in rows:

@@ -17,6 +17,7 @@ from hub.model.connect import Directions
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration
 from hub.model.queue import QueueItem
+from hub.store.sqlite_query import each_id, id_array
 
 SYNC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -331,11 +332,8 @@ def field_sync(
     """
     found: dict[ExternalId, dict[str, Directions]] = {}
     rows = conn.execute(
-        "SELECT f.provider, f.realm, f.ext_id, f.field, f.to_hub, f.to_app FROM json_each(?) AS j"
-        " CROSS JOIN field_sync AS f WHERE f.group_id = ? AND f.collection = ?"
-        " AND f.provider = json_extract(j.value, '$[0]') AND f.realm = json_extract(j.value, '$[1]')"
-        " AND f.ext_id = json_extract(j.value, '$[2]')",
-        [orjson.dumps([list(e) for e in dict.fromkeys(ids)]).decode(), group_id, collection],
+        f"SELECT f.provider, f.realm, f.ext_id, f.field, f.to_hub, f.to_app FROM {each_id('field_sync', 'f')}",
+        [id_array(ids), group_id, collection],
     )
     for provider, realm, ext_id, name, to_hub, to_app in rows:
         found.setdefault(ExternalId(provider, realm, ext_id), {})[name] = Directions(bool(to_hub), bool(to_app))

@@ -33,7 +33,7 @@ from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, reading
 from hub.service.transact import each
 from hub.service.upsert import Outcome, Prepared, group_for_write, new_record, prepare, update_record, work_of
-from hub.store.base import RunsBatches, Store, Transaction, WritesInBulk
+from hub.store.base import RunsBatches, Store, Transaction, WritesInBulk, offers
 
 Result = Outcome | HubError
 
@@ -64,7 +64,7 @@ async def upsert_many(
             prepared[index] = prepare(settings, group, write)
         except HubError as error:
             results[index] = error
-    runs = _runs(collection, prepared) if isinstance(store, RunsBatches) else [[index] for index in prepared]
+    runs = _runs(collection, prepared) if offers(store, RunsBatches) else [[index] for index in prepared]
     works: list[Callable[[Transaction], Awaitable[Any]]] = [
         _run_work(settings, group, collection, [prepared[i] for i in run], actor)
         if len(run) > 1
@@ -102,7 +102,7 @@ def _run_work(
     """The work of a run of plain items: each item's result, in order."""
 
     async def work(tx: Transaction) -> list[Result]:
-        if not isinstance(tx, WritesInBulk):
+        if not offers(tx, WritesInBulk):
             raise TypeError("a run of items needs a transaction that writes in bulk")
         holding = {e: r for r in await tx.match(collection.name, [e for p in items for e in p.ids]) for e in r.ids}
         matched = [list({holding[e].hub_id: holding[e] for e in p.ids if e in holding}.values()) for p in items]

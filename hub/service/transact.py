@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cache
-from typing import TypeGuard, TypeVar
+from typing import TypeVar
 
 from hub.errors import Conflict, HubError
-from hub.store.base import IdTaken, RunsBatches, RunsTransactions, Store, Transaction
+from hub.store.base import IdTaken, RunsBatches, RunsTransactions, Store, Transaction, offers
 
 T = TypeVar("T")
 
@@ -26,21 +25,10 @@ async def once(store: Store, group_id: str, work: Callable[[Transaction], Awaita
     The work awaits nothing but its transaction, so a store may run it in one go
     (`RunsTransactions`); the outcome is the same as with `store.transaction`.
     """
-    if _runs_whole(store):
+    if offers(store, RunsTransactions):
         return await store.run_transaction(group_id, work)
     async with store.transaction(group_id) as tx:
         return await work(tx)
-
-
-def _runs_whole(store: Store) -> TypeGuard[RunsTransactions]:
-    return _runs_whole_by_class(type(store))
-
-
-@cache
-def _runs_whole_by_class(kind: type) -> bool:
-    """Whether stores of this class are `RunsTransactions`: asked once per class, since a runtime protocol
-    check looks up each of the protocol's methods on the store (6.3 us, in every single write)."""
-    return issubclass(kind, RunsTransactions)
 
 
 def _kept_changing() -> Conflict:
@@ -56,7 +44,7 @@ async def each(
     if it fails; otherwise each gets a transaction of its own. Either way a refused item
     leaves no trace and does not stop the others.
     """
-    if isinstance(store, RunsBatches):
+    if offers(store, RunsBatches):
         ran = await store.run_each(group_id, works, RETRIES)
         return [_kept_changing() if isinstance(result, IdTaken) else result for result in ran]
     results: list[T | HubError] = []

@@ -44,7 +44,8 @@ def people(count: int) -> Iterator[dict[str, object]]:
 
 
 def cached(count: int, cache: Path) -> Path:
-    key = hashlib.sha256(f"{VERSION}{SCHEMA}{sqlite_counts.SCHEMA}".encode()).hexdigest()[:10]
+    made_by = f"{VERSION}{SCHEMA}{sqlite_counts.SCHEMA}{sqlite_counts.LINK_SCHEMA}"
+    key = hashlib.sha256(made_by.encode()).hexdigest()[:10]
     return cache / f"people-{count}-{key}.db"
 
 

@@ -84,6 +84,12 @@ class LinkQuery:
     skip: int = 0
     top: int = 100
 
+    @property
+    def kept(self) -> bool:
+        """Whether a store's kept counts give the total: they count links per group, collection and app, not those
+        of one external id, one record or a span of time."""
+        return (self.hub_id, self.ext_id, self.created_after, self.created_before) == (None, None, None, None)
+
 
 @dataclass(frozen=True)
 class LinkSearch:

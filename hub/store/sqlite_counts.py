@@ -10,12 +10,19 @@ what they count, in its transaction, so a count is exact whoever writes: a creat
 merge (ids moved, records tombstoned), an unmerge, an archive, a link moved or deleted.
 
 A filtered page still counts its matching rows: the filter may name any field.
+
+Key links are counted the same way: `link_counts` holds, per group, collection and app, how
+many links there are (whatever their record's state: an archived record keeps its ids), kept
+by triggers on `external_ids` (a link made or deleted; a moved link stays in its group,
+collection and app). A search by group, collection, provider or realm sums a few of its rows
+instead of counting every link it matches: 55-65 ms at 1M links, now a fraction of one.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery
 
 
@@ -82,13 +89,42 @@ _FILL = (
 """The counts of a database written before they were kept (once, as the table is made)."""
 
 
+LINK_SCHEMA = (
+    """CREATE TABLE link_counts (
+        group_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        realm TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (group_id, collection, provider, realm)
+    ) WITHOUT ROWID""",
+    f"""CREATE TRIGGER link_counts_in AFTER INSERT ON external_ids BEGIN
+        INSERT INTO link_counts VALUES (NEW.group_id, NEW.collection, NEW.provider, NEW.realm, 1) {_ADD};
+    END""",
+    f"""CREATE TRIGGER link_counts_out AFTER DELETE ON external_ids BEGIN
+        INSERT INTO link_counts VALUES (OLD.group_id, OLD.collection, OLD.provider, OLD.realm, -1) {_ADD};
+    END""",
+)
+"""Every link is counted, in its group, collection and app."""
+
+_LINK_FILL = (
+    """INSERT INTO link_counts SELECT group_id, collection, provider, realm, COUNT(*)
+    FROM external_ids GROUP BY group_id, collection, provider, realm""",
+)
+
+_KEPT = (("live_counts", SCHEMA, _FILL), ("link_counts", LINK_SCHEMA, _LINK_FILL))
+"""Each table of counts, what makes it and its triggers, and what counts what a database already holds."""
+
+
 def keep_counts(conn: sqlite3.Connection) -> None:
-    """Make the counts and their triggers if the database has none, counting what it holds, in one transaction."""
+    """Make each table of counts and its triggers if the database has none, counting what it holds, in one
+    transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'live_counts'").fetchone()
-        for statement in (*SCHEMA, *_FILL) if made is None else ():
-            conn.execute(statement)
+        for table, schema, fill in _KEPT:
+            made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            for statement in (*schema, *fill) if made is None else ():
+                conn.execute(statement)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -110,3 +146,16 @@ def _count(conn: sqlite3.Connection, group_id: str, collection: str, provider: s
         (group_id, collection, provider, realm),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def kept_links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> int | None:
+    """The total of a key link search from the kept counts; None for a search they do not count."""
+    if not query.kept:
+        return None
+    where, params = ["group_id = ?"], [group_id]
+    for column, value in (("collection", query.collection), ("provider", query.provider), ("realm", query.realm)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    row = conn.execute(f"SELECT TOTAL(n) FROM link_counts WHERE {' AND '.join(where)}", params).fetchone()
+    return int(row[0])

@@ -12,6 +12,7 @@ from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.record import Record
+from hub.store.sqlite_counts import kept_links
 from hub.store.sqlite_query import compile_links
 
 _WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
@@ -101,7 +102,9 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
         f" FROM {table} WHERE {where} ORDER BY link LIMIT ? OFFSET ?",
         [*params, query.top, query.skip],
     ).fetchall()
-    total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+    total = kept_links(conn, group_id, query)
+    if total is None:
+        total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
     return [KeyLink(c, h, ExternalId(p, r, e), at) for c, h, p, r, e, at in rows], int(total)
 
 

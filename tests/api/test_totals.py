@@ -18,6 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from mongomock_motor import AsyncMongoMockClient
 from starlette.testclient import TestClient
 
@@ -49,6 +50,18 @@ def listed(client: TestClient, collection: str, **params: str) -> int:
     return total
 
 
+def found(client: TestClient, **params: str) -> None:
+    """Check the total of a key link search against its page and against the same search with a span of time
+    that leaves none out, which SQLite counts by reading the links."""
+
+    def search(**extra: str) -> tuple[int, list[str]]:
+        answer = client.get(f"{BASE}/key_links", params={"$top": "1000", **params, **extra}).json()
+        return answer["pagination"]["total"], [link["id"] for link in answer["key_links"]]
+
+    total, every = search()
+    assert (total, every) == search(created_after="2000-01-01") and total == len(every), (params, every)
+
+
 def assert_totals_right(client: TestClient) -> None:
     for collection in ("people", "organizations"):
         every = listed(client, collection)
@@ -56,6 +69,13 @@ def assert_totals_right(client: TestClient) -> None:
             app = {"opts[provider]": provider, "opts[realm]": realm}
             held = listed(client, collection, **app, **{"opts[linked]": "true"})
             assert held + listed(client, collection, **app, **{"opts[linked]": "false"}) == every
+
+
+def assert_link_totals_right(client: TestClient) -> None:
+    """A miscounted link stays miscounted, so checking every few writes finds it too."""
+    (provider, realm), _ = APPS
+    for search in ({}, {"entity_type": "people"}, {"provider": provider}, {"realm": realm, "entity_type": "people"}):
+        found(client, **search)
 
 
 class Walk:
@@ -139,29 +159,36 @@ class Walk:
 
 def test_every_total_counts_what_the_query_lists_after_any_write(client: TestClient) -> None:
     walk = Walk(client, 1)
-    for _ in range(STEPS):
+    for step in range(STEPS):
         walk.step()
         assert_totals_right(client)
+        if step % 5 == 4:
+            assert_link_totals_right(client)
 
 
-def forget_counts_sqlite(path: Path) -> None:
-    """Make the SQLite database as it was before counts were kept: no counts, no triggers."""
+def forget_counts_sqlite(path: Path, tables: tuple[str, ...]) -> None:
+    """Make the SQLite database as it was before these counts were kept: no such table, none of its triggers."""
     with sqlite3.connect(path) as conn:
-        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        assert len(triggers) == 5
-        for (name,) in triggers:
-            conn.execute(f"DROP TRIGGER {name}")
-        conn.execute("DROP TABLE live_counts")
+        for table in tables:
+            kept_by = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?"
+            triggers = conn.execute(kept_by, [f"{table}%"]).fetchall()
+            assert len(triggers) == {"live_counts": 5, "link_counts": 2}[table]
+            for (name,) in triggers:
+                conn.execute(f"DROP TRIGGER {name}")
+            conn.execute(f"DROP TABLE {table}")
 
 
-def test_a_sqlite_database_written_before_counts_were_kept_counts_right_when_opened(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tables", [("live_counts", "link_counts"), ("link_counts",)], ids=["none", "no-link-counts"])
+def test_a_sqlite_database_written_before_counts_were_kept_counts_right_when_opened(
+    tmp_path: Path, tables: tuple[str, ...]
+) -> None:
     """The counts of an older database are made from what it holds, once, as the hub opens it."""
     settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
     with admin_client(create_app(settings)) as client:
         walk = Walk(client, 3)
         for _ in range(40):
             walk.step()
-    forget_counts_sqlite(tmp_path / "hub.db")
+    forget_counts_sqlite(tmp_path / "hub.db", tables)
     with admin_client(create_app(settings)) as client:
         keeps_counting(client)
 
@@ -187,7 +214,9 @@ def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_co
 def keeps_counting(client: TestClient) -> None:
     assert client.get(f"{BASE}/people").json()["pagination"]["total"] > 0
     assert_totals_right(client)
+    assert_link_totals_right(client)
     walk = Walk(client, 4)
     for _ in range(20):
         walk.step()
         assert_totals_right(client)
+    assert_link_totals_right(client)

@@ -175,6 +175,10 @@ def check_file(db: Path, acks: Acks) -> None:
         }
         kept = {row[:4]: row[4] for row in conn.execute("SELECT * FROM live_counts WHERE n != 0")}
         assert kept == counted, "the kept counts of listed records drifted from the records"
+        every_link = "SELECT group_id, collection, provider, realm, COUNT(*) FROM external_ids GROUP BY 1, 2, 3, 4"
+        links = {row[:4]: row[4] for row in conn.execute(every_link)}
+        kept_links = {row[:4]: row[4] for row in conn.execute("SELECT * FROM link_counts WHERE n != 0")}
+        assert kept_links == links, "the kept counts of links drifted from the links"
     finally:
         conn.close()
     for crm_id, name in acks.imported.items():

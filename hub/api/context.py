@@ -56,3 +56,15 @@ def pagination(request: Request, skip: int, top: int, total: int | None) -> dict
     if total is not None and skip + top < total:
         out["next"] = str(request.url.include_query_params(**{"$skip": skip + top}))
     return out
+
+
+def token_pagination(
+    request: Request, skip: int, top: int, total: int | None, token: str | None, resumed: bool
+) -> dict[str, Any]:
+    """`{skip, top, total}`, and `next` by `$skiptoken` (`token`, given when the page is full) while the total says
+    more follow or, on a page `resumed` from a token, while pages come full: what was removed since the first page
+    makes the `skip` a token carries too high to trust, and a walk must not stop short."""
+    out: dict[str, Any] = {"skip": skip, "top": top, "total": total}
+    if token is not None and (resumed or skip + top < (total or 0)):
+        out["next"] = str(request.url.remove_query_params("$skip").include_query_params(**{"$skiptoken": token}))
+    return out

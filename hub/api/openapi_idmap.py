@@ -74,8 +74,14 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
     window = [
         param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
         param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "links to skip"),
+        param(
+            "$skiptoken",
+            "query",
+            {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,512}\.[0-9]{1,18}$"},
+            "where a page ends, as its `next` link gives it (not with $skip)",
+        ),
     ]
-    search = [_link_query(n) for n in sorted(SEARCH_PARAMS - {"$top", "$skip"})]
+    search = [_link_query(n) for n in sorted(SEARCH_PARAMS - {"$top", "$skip", "$skiptoken"})]
     tags = ["key_links"]
     return {
         "/api/v2/{group_id}/key_links": {

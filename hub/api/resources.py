@@ -46,12 +46,8 @@ def _pagination(request: Request, query: ListQuery, view: reading.View) -> dict[
     record, so that the next page starts from the code index however deep it is; otherwise the next `$skip`."""
     if query.order:
         return context.pagination(request, query.skip, query.top, view.total)
-    out: dict[str, Any] = {"skip": query.skip, "top": query.top, "total": view.total}
-    full = len(view.records) == query.top
-    if full and (query.after is not None or query.skip + query.top < (view.total or 0)):
-        token = query.token(view.records[-1].seq, len(view.records))
-        out["next"] = str(request.url.remove_query_params("$skip").include_query_params(**{"$skiptoken": token}))
-    return out
+    token = query.token(view.records[-1].seq, len(view.records)) if len(view.records) == query.top else None
+    return context.token_pagination(request, query.skip, query.top, view.total, token, query.after is not None)
 
 
 async def get_record(request: Request) -> Response:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -46,6 +47,9 @@ class KeyLink:
     hub_id: str
     ext: ExternalId
     created_at: str
+    position: str = field(default="", compare=False)
+    """Where the link stands in link order, in its store's words: what a `$skiptoken` carries to start the page
+    after it (letters, digits, `-` and `_`)."""
 
     @property
     def link_id(self) -> str:
@@ -82,13 +86,31 @@ class LinkQuery:
     created_after: str | None = None
     created_before: str | None = None
     skip: int = 0
+    """How many links of the search come before the page: its offset, unless `after` says where it starts."""
     top: int = 100
+    after: str | None = None
+    """The position (`KeyLink.position`) the page starts after, from a `$skiptoken`: found from an index rather
+    than by passing `skip` links, which at 1M links took 100 ms half-way."""
+
+    @property
+    def offset(self) -> int:
+        """How many matching links the store passes over before the page."""
+        return self.skip if self.after is None else 0
+
+    def token(self, last: KeyLink, shown: int) -> str:
+        """The `$skiptoken` of the page after one that showed `shown` links, `last` the last of them."""
+        return f"{last.position}.{self.skip + shown}"
 
     @property
     def kept(self) -> bool:
         """Whether a store's kept counts give the total: they count links per group, collection and app, not those
         of one external id, one record or a span of time."""
         return (self.hub_id, self.ext_id, self.created_after, self.created_before) == (None, None, None, None)
+
+
+def foreign_position(position: str) -> BadRequest:
+    """The error of a `$skiptoken` whose position its store never gave (one made up, or another store's)."""
+    return BadRequest(f"$skiptoken: {position!r} is no position of a link here: pass the next link as it is")
 
 
 @dataclass(frozen=True)
@@ -115,8 +137,10 @@ SEARCH_PARAMS = frozenset(
         "created_before",
         "$top",
         "$skip",
+        "$skiptoken",
     }
 )
+_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.(\d{1,18})")
 
 
 def _number(params: Mapping[str, str], name: str) -> int | None:
@@ -155,6 +179,13 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
         nothing = nothing or by_id is None or (collection is not None and by_id != collection)
         collection = by_id
     skip, top = window(params, default_top, max_top)
+    after = None
+    if (token := params.get("$skiptoken")) is not None:
+        if "$skip" in params:
+            raise BadRequest("$skiptoken goes without $skip: pass the next link of a page as it is")
+        if not (made := _TOKEN.fullmatch(token)):
+            raise BadRequest(f"$skiptoken {token!r} is not one this hub made: pass the next link of a page as it is")
+        after, skip = made[1], int(made[2])
     query = LinkQuery(
         collection=collection,
         provider=params.get("provider"),
@@ -164,6 +195,7 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
         created_before=_moment(params, "created_before"),
         skip=skip,
         top=top,
+        after=after,
     )
     return LinkSearch(query, params.get("internal_id"), _number(params, "integration_system_id"), nothing)
 

@@ -20,7 +20,7 @@ from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.record import Record
 from hub.store.base import IdTaken
-from hub.store.mongo_query import aggregated, compile_links, ext, id_key, link_order, set_ids
+from hub.store.mongo_query import aggregated, compile_links, ext, id_key, link_order, link_position, set_ids
 
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
@@ -169,7 +169,10 @@ async def links(
     records: AsyncCollection[Doc], session: Session, group_id: str, query: LinkQuery
 ) -> tuple[list[KeyLink], int]:
     [result] = await aggregated(records.aggregate(compile_links(group_id, query), session=session))
-    page = [KeyLink(d["collection"], d["_id"], ext(d["ids"]), d["ids"]["created_at"]) for d in result["page"]]
+    page = [
+        KeyLink(d["collection"], d["_id"], ext(d["ids"]), d["ids"]["created_at"], link_position(d["ids"], d["_id"]))
+        for d in result["page"]
+    ]
     total = result["total"][0]["n"] if result["total"] else 0
     return page[: query.top], int(total)
 

@@ -52,6 +52,8 @@ field sync are laid out in `mongo_sync`, keys and connections in `mongo_access`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -62,7 +64,7 @@ from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
-from hub.model.key_link import LinkQuery
+from hub.model.key_link import LinkQuery, foreign_position
 from hub.model.query import ListQuery
 from hub.model.record import Record
 
@@ -226,9 +228,32 @@ def compile_links(group_id: str, query: LinkQuery) -> list[Query]:
     if entry:
         pipeline.append({"$match": {f"ids.{name}": value for name, value in entry.items()}})
     order = {"ids.created_at": 1, "ids.n": 1, "_id": 1}
-    page = [{"$sort": order}, {"$skip": query.skip}, {"$limit": max(query.top, 1)}]
+    start = [] if query.after is None else [{"$match": _after(query.after)}]
+    page = [*start, {"$sort": order}, {"$skip": query.offset}, {"$limit": max(query.top, 1)}]
     pipeline.append({"$facet": {"page": page, "total": [{"$count": "n"}]}})
     return pipeline
+
+
+def link_position(entry: Query, hub_id: str) -> str:
+    """A link's place in link order (`KeyLink.position`): its id entry's time and number, and its record."""
+    raw = "\x1f".join((entry["created_at"], str(entry["n"]), hub_id)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(position: str) -> Query:
+    """The id entries after `position` in link order (`compile_links` sorts by time, number, record)."""
+    try:
+        at, n, hub_id = base64.urlsafe_b64decode(position + "=" * (-len(position) % 4)).decode().split("\x1f")
+        number = int(n)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise foreign_position(position) from None
+    return {
+        "$or": [
+            {"ids.created_at": {"$gt": at}},
+            {"ids.created_at": at, "ids.n": {"$gt": number}},
+            {"ids.created_at": at, "ids.n": number, "_id": {"$gt": hub_id}},
+        ]
+    }
 
 
 # Records as documents

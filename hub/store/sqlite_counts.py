@@ -37,15 +37,21 @@ def _holder_live(hub_id: str) -> str:
 
 _ADD = "ON CONFLICT (group_id, collection, provider, realm) DO UPDATE SET n = n + excluded.n"
 
-SCHEMA = (
-    """CREATE TABLE live_counts (
+
+def _table(name: str) -> str:
+    """A table of counts: `n` per group, collection and app (`provider` and `realm` empty: of no app)."""
+    return f"""CREATE TABLE {name} (
         group_id TEXT NOT NULL,
         collection TEXT NOT NULL,
         provider TEXT NOT NULL,
         realm TEXT NOT NULL,
         n INTEGER NOT NULL,
         PRIMARY KEY (group_id, collection, provider, realm)
-    ) WITHOUT ROWID""",
+    ) WITHOUT ROWID"""
+
+
+SCHEMA = (
+    _table("live_counts"),
     f"""CREATE TRIGGER live_counts_record_in AFTER INSERT ON records
     WHEN {_live("NEW")} BEGIN
         INSERT INTO live_counts VALUES (NEW.group_id, NEW.collection, '', '', 1) {_ADD};
@@ -90,14 +96,7 @@ _FILL = (
 
 
 LINK_SCHEMA = (
-    """CREATE TABLE link_counts (
-        group_id TEXT NOT NULL,
-        collection TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        realm TEXT NOT NULL,
-        n INTEGER NOT NULL,
-        PRIMARY KEY (group_id, collection, provider, realm)
-    ) WITHOUT ROWID""",
+    _table("link_counts"),
     f"""CREATE TRIGGER link_counts_in AFTER INSERT ON external_ids BEGIN
         INSERT INTO link_counts VALUES (NEW.group_id, NEW.collection, NEW.provider, NEW.realm, 1) {_ADD};
     END""",

@@ -10,7 +10,7 @@ import orjson
 
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
-from hub.model.key_link import KeyLink, LinkQuery
+from hub.model.key_link import KeyLink, LinkQuery, foreign_position
 from hub.model.record import Record
 from hub.store.sqlite_counts import kept_links
 from hub.store.sqlite_query import compile_links
@@ -96,16 +96,22 @@ def merges(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str
 
 
 def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
+    """A page of the search in link order (a link's position is its number), and its total."""
     table, where, params = compile_links(group_id, query)
+    page, page_params = where, params
+    if query.after is not None:
+        if not (query.after.isdigit() and len(query.after) <= 18):
+            raise foreign_position(query.after)
+        page, page_params = f"{where} AND link > ?", [*params, int(query.after)]
     rows = conn.execute(
-        "SELECT collection, hub_id, provider, realm, ext_id, created_at"
-        f" FROM {table} WHERE {where} ORDER BY link LIMIT ? OFFSET ?",
-        [*params, query.top, query.skip],
+        "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
+        f" FROM {table} WHERE {page} ORDER BY link LIMIT ? OFFSET ?",
+        [*page_params, query.top, query.offset],
     ).fetchall()
     total = kept_links(conn, group_id, query)
     if total is None:
         total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
-    return [KeyLink(c, h, ExternalId(p, r, e), at) for c, h, p, r, e, at in rows], int(total)
+    return [KeyLink(c, h, ExternalId(p, r, e), at, str(n)) for c, h, p, r, e, at, n in rows], int(total)
 
 
 def providers(conn: sqlite3.Connection) -> list[str]:

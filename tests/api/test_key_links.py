@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
@@ -121,9 +123,78 @@ def test_search_pages_like_the_resource_lists(client: TestClient) -> None:
     page = client.get(f"{BASE}/key_links", params={"$top": 2, "$skip": 1}).json()
     assert [k["external_id"] for k in page["key_links"]] == ["1", "2"]
     assert page["pagination"]["total"] == 5
-    assert "%24skip=3" in page["pagination"]["next"]
+    after = parse_qs(urlsplit(page["pagination"]["next"]).query)
+    assert "$skip" not in after and after["$top"] == ["2"] and after["$skiptoken"][0].endswith(".3")
     last = client.get(f"{BASE}/key_links", params={"$top": 2, "$skip": 4}).json()
     assert "next" not in last["pagination"]
+
+
+def walk(client: TestClient, url: str, between: Callable[[], object] = lambda: None) -> tuple[list[str], list[int]]:
+    """Every external id along the next links, and each page's skip; `between` runs after each page."""
+    ids: list[str] = []
+    skips: list[int] = []
+    next_url: str | None = url
+    while next_url:
+        assert len(skips) < 20, "the next links go round"
+        answer = client.get(next_url)
+        assert answer.status_code == 200, answer.text
+        ids += [link["external_id"] for link in answer.json()["key_links"]]
+        skips.append(answer.json()["pagination"]["skip"])
+        next_url = answer.json()["pagination"].get("next")
+        between()
+    return ids, skips
+
+
+@pytest.fixture
+def twelve(client: TestClient) -> TestClient:
+    """Twelve people, each linked to the crm app as c1…c12 and to the erp app as e1…e12 (in that order)."""
+    for n in range(1, 13):
+        create(client, "people", ext("crm", "r", f"c{n}"), ext("erp", "r", f"e{n}"), first_name=f"P{n}")
+    return client
+
+
+def test_next_starts_after_the_last_link_shown_and_walks_every_link_once(twelve: TestClient) -> None:
+    ids, skips = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5")
+    assert ids == [f"c{n}" for n in range(1, 13)] and skips == [0, 5, 10]
+    ids, skips = walk(twelve, f"{BASE}/key_links?entity_type=people&$top=4")
+    assert ids == [x for n in range(1, 13) for x in (f"c{n}", f"e{n}")] and skips == [0, 4, 8, 12, 16, 20, 24]
+
+
+def test_links_deleted_before_the_page_do_not_shift_it(twelve: TestClient) -> None:
+    first = twelve.get(f"{BASE}/key_links", params={"provider": "crm", "$top": "5"}).json()
+    for link in first["key_links"][:3]:
+        assert twelve.delete(f"{BASE}/key_links/{link['id']}").status_code == 204
+    rest, _ = walk(twelve, first["pagination"]["next"])
+    assert rest == [f"c{n}" for n in range(6, 13)]  # by $skip=5 of the 9 left, it would start at c9
+
+
+def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient) -> None:
+    made = iter(range(13, 15))  # after the first and the second page
+
+    def link_one_more() -> None:
+        if (n := next(made, None)) is not None:
+            create(twelve, "people", ext("crm", "r", f"c{n}"), first_name=f"P{n}")
+
+    ids, _ = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5", link_one_more)
+    assert ids == [f"c{n}" for n in range(1, 15)]
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ({"$skiptoken": "1.5", "$skip": "5"}, "without $skip"),
+        ({"$skiptoken": "15"}, "not one this hub made"),
+        ({"$skiptoken": "a.b.5"}, "not one this hub made"),
+        ({"$skiptoken": "z.-1"}, "not one this hub made"),
+        ({"$skiptoken": "a" * 513 + ".5"}, "not one this hub made"),
+        ({"$skiptoken": "z.5"}, "no position of a link here"),
+        ({"$skiptoken": "1" * 19 + ".5"}, "no position of a link here"),
+    ],
+)
+def test_a_bad_token_is_a_400(twelve: TestClient, query: dict[str, str], says: str) -> None:
+    answer = twelve.get(f"{BASE}/key_links", params=query)
+    assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
+    assert says in answer.json()["detail"], answer.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -103,3 +103,10 @@ def test_the_directions_of_several_ids_are_one_statement_looking_each_up_by_key(
     [plan] = plans(database, lambda conn: sqlite_sync.field_sync(conn, G, "people", ids))
     assert "SEARCH f USING PRIMARY KEY (group_id=? AND collection=? AND provider=? AND realm=? AND ext_id=?)" in plan
     assert "SCAN f" not in plan, plan
+
+
+@pytest.mark.parametrize("given", [{}, {"provider": "sf"}, {"collection": "people", "realm": "r1"}], ids=str)
+def test_a_page_after_a_token_starts_from_the_index_at_its_link(database: Path, given: dict[str, str]) -> None:
+    """By `$skip`, a page half-way into 1M links passed over 500,000 of them (100 ms)."""
+    page, _ = plans(database, lambda conn: sqlite_idmap.links(conn, G, LinkQuery(**given, after="2", skip=2)))
+    assert "INDEX external_ids_group (group_id=? AND rowid>?)" in page, page

@@ -244,9 +244,11 @@ def _after(position: str) -> Query:
     """The id entries after `position` in link order (`compile_links` sorts by time, number, record)."""
     try:
         at, n, hub_id = base64.urlsafe_b64decode(position + "=" * (-len(position) % 4)).decode().split("\x1f")
-        number = int(n)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise foreign_position(position) from None
+    if not (n.isascii() and n.isdigit() and len(n) <= 18):  # an entry's number (BSON holds 64 bits)
+        raise foreign_position(position)
+    number = int(n)
     return {
         "$or": [
             {"ids.created_at": {"$gt": at}},

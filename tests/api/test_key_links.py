@@ -189,6 +189,7 @@ def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient) -> Non
         ({"$skiptoken": "a" * 513 + ".5"}, "not one this hub made"),
         ({"$skiptoken": "z.5"}, "no position of a link here"),
         ({"$skiptoken": "1" * 19 + ".5"}, "no position of a link here"),
+        ({"$skiptoken": "YR85OTk5OTk5OTk5OTk5OTk5OTk5OR9o.5"}, "no position of a link here"),  # n of 20 digits
     ],
 )
 def test_a_bad_token_is_a_400(twelve: TestClient, query: dict[str, str], says: str) -> None:

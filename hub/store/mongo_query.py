@@ -236,7 +236,8 @@ def compile_links(group_id: str, query: LinkQuery) -> list[Query]:
 
 def link_position(entry: Query, hub_id: str) -> str:
     """A link's place in link order (`KeyLink.position`): its id entry's time and number, and its record."""
-    raw = "\x1f".join((entry["created_at"], str(entry["n"]), hub_id)).encode()
+    at, n = link_order(entry)
+    raw = "\x1f".join((at, str(n), hub_id)).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -222,6 +222,8 @@ class SQLiteStore:
         page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
         await self._write(lambda c: c.execute(f"PRAGMA journal_size_limit={self._wal_pages * page}"))
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
+        loop = asyncio.get_running_loop()
+        self._checkpoint_conn = await loop.run_in_executor(self._checkpointer, _connect, self.path)
         self._checkpoints = asyncio.create_task(self._checkpoint_forever())
 
     async def _checkpoint_forever(self) -> None:
@@ -238,23 +240,22 @@ class SQLiteStore:
         is left to copy), so the next one starts the WAL over, cut back to `wal_pages`.
         """
         loop = asyncio.get_running_loop()
-        conn = await loop.run_in_executor(self._checkpointer, _connect, self.path)
-        try:
-            while True:
-                await asyncio.sleep(self._checkpoint_seconds)
-                try:
-                    if await loop.run_in_executor(self._checkpointer, _checkpoint, conn) > self._wal_pages:
-                        await self._whole(_checkpoint)
-                except sqlite3.Error:
-                    log.exception("checkpointing the SQLite WAL failed; trying again later")
-        finally:
-            await asyncio.shield(loop.run_in_executor(self._checkpointer, conn.close))
+        while True:
+            await asyncio.sleep(self._checkpoint_seconds)
+            try:
+                if await loop.run_in_executor(self._checkpointer, _checkpoint, self._checkpoint_conn) > self._wal_pages:
+                    await self._whole(_checkpoint)
+            except sqlite3.Error:
+                log.exception("checkpointing the SQLite WAL failed; trying again later")
 
     async def close(self) -> None:
         await self._commits.settle()  # what callers are waiting for is committed before the writer goes
         await self._finds.settle()
         self._checkpoints.cancel()
         await asyncio.gather(self._checkpoints, return_exceptions=True)
+        # Made in `open`, closed here after any checkpoint still running on its thread: made by the task, it was
+        # left open when a store closed at once, and with it the WAL (SQLite removes it as the last connection closes).
+        await asyncio.get_running_loop().run_in_executor(self._checkpointer, self._checkpoint_conn.close)
         self._checkpointer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:

@@ -311,3 +311,16 @@ async def test_lookups_by_app_id_made_at_once_each_find_their_own_record(store: 
     assert [record.hub_id if record else None for record in found] == [
         f"h{n}" if n <= 50 else None for n in range(1, 101)
     ]
+
+
+async def test_a_store_closed_at_once_closes_every_connection_and_leaves_no_wal(tmp_path: Path) -> None:
+    """`hub serve` opens a store to make the first admin key and closes it at once: the checkpointer's connection,
+    still being made when it was cancelled, was left open, and the WAL stayed beside the file after shutdown."""
+    path = tmp_path / "hub.db"
+    for n in range(60):
+        store = SQLiteStore(str(path))
+        await store.open()
+        if n % 2:
+            await store.ensure_group(f"g{n}", "org-1")
+        await store.close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["hub.db"], n

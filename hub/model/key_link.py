@@ -20,7 +20,7 @@ from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, IdPart
 from hub.model.payload import problems, raise_invalid
-from hub.model.query import check_params, window
+from hub.model.query import check_params, skiptoken, window
 
 _SEP = "\x1f"
 
@@ -180,12 +180,8 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
         collection = by_id
     skip, top = window(params, default_top, max_top)
     after = None
-    if (token := params.get("$skiptoken")) is not None:
-        if "$skip" in params:
-            raise BadRequest("$skiptoken goes without $skip: pass the next link of a page as it is")
-        if not (made := _TOKEN.fullmatch(token)):
-            raise BadRequest(f"$skiptoken {token!r} is not one this hub made: pass the next link of a page as it is")
-        after, skip = made[1], int(made[2])
+    if made := skiptoken(params, _TOKEN, "$skip" in params, "$skip"):
+        after, skip = made
     query = LinkQuery(
         collection=collection,
         provider=params.get("provider"),

@@ -119,6 +119,19 @@ def _integer(params: Mapping[str, str], name: str, default: int, low: int, high:
     return int(raw)
 
 
+def skiptoken(params: Mapping[str, str], shape: re.Pattern[str], clash: bool, without: str) -> tuple[str, int] | None:
+    """Where the page a `$skiptoken` names starts after, and how many came before it (None without a token);
+    a 400 if it comes with what it goes `without` (`clash`) or is not of the `shape` this hub makes."""
+    token = params.get("$skiptoken")
+    if token is None:
+        return None
+    if clash:
+        raise BadRequest(f"$skiptoken goes without {without}: pass the next link of a page as it is")
+    if not (made := shape.fullmatch(token)):
+        raise BadRequest(f"$skiptoken {token!r} is not one this hub made: pass the next link of a page as it is")
+    return made[1], int(made[2])
+
+
 def window(params: Mapping[str, str], default_top: int, max_top: int) -> tuple[int, int]:
     """`$skip` and `$top` of a page, checked."""
     return _integer(params, "$skip", 0, 0, 10**9), _integer(params, "$top", default_top, 1, max_top)
@@ -174,12 +187,8 @@ def parse_list(
         raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
     skip, top = window(params, default_top, max_top)
     after = None
-    if (token := params.get("$skiptoken")) is not None:
-        if "$skip" in params or order:
-            raise BadRequest("$skiptoken goes without $skip and $orderby: pass the next link of a page as it is")
-        if not (made := _TOKEN.fullmatch(token)):
-            raise BadRequest(f"$skiptoken {token!r} is not one this hub made: pass the next link of a page as it is")
-        after, skip = int(made[1]), int(made[2])
+    if made := skiptoken(params, _TOKEN, "$skip" in params or bool(order), "$skip and $orderby"):
+        after, skip = int(made[0]), made[1]
     query = ListQuery(
         filter=node,
         order=tuple(order),

@@ -58,20 +58,46 @@ class KeyLink:
 
 def link_id(collection: str, ext: ExternalId) -> str:
     """A link's own id: its entity type and external id, encoded; it never changes, a move included."""
-    raw = _SEP.join((collection, ext.provider, ext.realm, ext.id)).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _joined((collection, ext.provider, ext.realm, ext.id))
 
 
 def parse_link_id(text: str) -> tuple[str, ExternalId] | None:
     """The entity type and external id a link id names, or None if it names nothing."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    parts = raw.split(_SEP)
-    if len(parts) != 4 or parts[0] not in COLLECTIONS or not all(parts):
+    parts = _split(text)
+    if parts is None or len(parts) != 4 or parts[0] not in COLLECTIONS or not all(parts):
         return None
     return parts[0], ExternalId(parts[1], parts[2], parts[3])
+
+
+def position_of(*parts: str | int) -> str:
+    """A `KeyLink.position` made of several parts (a time, a number, a record), in a `$skiptoken`'s letters."""
+    return _joined(str(part) for part in parts)
+
+
+def position_parts(position: str, count: int) -> list[str]:
+    """The `count` parts of a position `position_of` made; a 400 for anything else."""
+    parts = _split(position)
+    if parts is None or len(parts) != count:
+        raise foreign_position(position)
+    return parts
+
+
+def position_number(position: str, text: str) -> int:
+    """A link's number in `position`, as the stores keep it (64 bits); a 400 if `text` is no such number."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise foreign_position(position)
+    return int(text)
+
+
+def _joined(parts: Iterable[str]) -> str:
+    return base64.urlsafe_b64encode(_SEP.join(parts).encode()).decode().rstrip("=")
+
+
+def _split(text: str) -> list[str] | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split(_SEP)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

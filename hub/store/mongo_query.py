@@ -52,8 +52,6 @@ field sync are laid out in `mongo_sync`, keys and connections in `mongo_access`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -64,7 +62,7 @@ from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
-from hub.model.key_link import LinkQuery, foreign_position
+from hub.model.key_link import LinkQuery, position_number, position_of, position_parts
 from hub.model.query import ListQuery
 from hub.model.record import Record
 
@@ -237,19 +235,13 @@ def compile_links(group_id: str, query: LinkQuery) -> list[Query]:
 def link_position(entry: Query, hub_id: str) -> str:
     """A link's place in link order (`KeyLink.position`): its id entry's time and number, and its record."""
     at, n = link_order(entry)
-    raw = "\x1f".join((at, str(n), hub_id)).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return position_of(at, n, hub_id)
 
 
 def _after(position: str) -> Query:
     """The id entries after `position` in link order (`compile_links` sorts by time, number, record)."""
-    try:
-        at, n, hub_id = base64.urlsafe_b64decode(position + "=" * (-len(position) % 4)).decode().split("\x1f")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise foreign_position(position) from None
-    if not (n.isascii() and n.isdigit() and len(n) <= 18):  # an entry's number (BSON holds 64 bits)
-        raise foreign_position(position)
-    number = int(n)
+    at, n, hub_id = position_parts(position, 3)
+    number = position_number(position, n)
     return {
         "$or": [
             {"ids.created_at": {"$gt": at}},

@@ -10,7 +10,7 @@ import orjson
 
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
-from hub.model.key_link import KeyLink, LinkQuery, foreign_position
+from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
 from hub.model.record import Record
 from hub.store.sqlite_counts import kept_links
 from hub.store.sqlite_query import compile_links
@@ -96,22 +96,34 @@ def merges(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str
 
 
 def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
-    """A page of the search in link order (a link's position is its number), and its total."""
+    """A page of the search in the order links were made, and its total.
+
+    A search by a span of time comes in (created_at, link) order, read from its index however many links the
+    group holds (at 1M links, 0.2-0.5 s when it came in link order); a link's position is then its time and
+    number. Any other search comes in link order, a link's position its number.
+    """
     table, where, params = compile_links(group_id, query)
+    spanned = query.created_after is not None or query.created_before is not None
     page, page_params = where, params
-    if query.after is not None:
-        if not (query.after.isdigit() and len(query.after) <= 18):
-            raise foreign_position(query.after)
-        page, page_params = f"{where} AND link > ?", [*params, int(query.after)]
+    if query.after is not None and spanned:
+        at, n = position_parts(query.after, 2)
+        _, page, page_params = compile_links(group_id, query, since=at)
+        page += " AND (+created_at, link) > (?, ?)"
+        page_params += [at, position_number(query.after, n)]
+    elif query.after is not None:
+        page, page_params = f"{where} AND link > ?", [*params, position_number(query.after, query.after)]
     rows = conn.execute(
         "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
-        f" FROM {table} WHERE {page} ORDER BY link LIMIT ? OFFSET ?",
+        f" FROM {table} WHERE {page} ORDER BY {'created_at, link' if spanned else 'link'} LIMIT ? OFFSET ?",
         [*page_params, query.top, query.offset],
     ).fetchall()
     total = kept_links(conn, group_id, query)
     if total is None:
         total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
-    return [KeyLink(c, h, ExternalId(p, r, e), at, str(n)) for c, h, p, r, e, at, n in rows], int(total)
+    return [
+        KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if spanned else str(n))
+        for c, h, p, r, e, at, n in rows
+    ], int(total)
 
 
 def providers(conn: sqlite3.Connection) -> list[str]:

@@ -153,30 +153,45 @@ def twelve(client: TestClient) -> TestClient:
     return client
 
 
-def test_next_starts_after_the_last_link_shown_and_walks_every_link_once(twelve: TestClient) -> None:
-    ids, skips = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5")
+SPANS = ["", "&created_after=2000-01-01T00:00:00Z"]
+"""No span, and one holding every link: a store may read a search by time span from another index, in another
+order and with positions of another kind."""
+
+
+@pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
+def test_next_starts_after_the_last_link_shown_and_walks_every_link_once(twelve: TestClient, span: str) -> None:
+    ids, skips = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5{span}")
     assert ids == [f"c{n}" for n in range(1, 13)] and skips == [0, 5, 10]
-    ids, skips = walk(twelve, f"{BASE}/key_links?entity_type=people&$top=4")
+    ids, skips = walk(twelve, f"{BASE}/key_links?entity_type=people&$top=4{span}")
     assert ids == [x for n in range(1, 13) for x in (f"c{n}", f"e{n}")] and skips == [0, 4, 8, 12, 16, 20, 24]
 
 
-def test_links_deleted_before_the_page_do_not_shift_it(twelve: TestClient) -> None:
-    first = twelve.get(f"{BASE}/key_links", params={"provider": "crm", "$top": "5"}).json()
+@pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
+def test_links_deleted_before_the_page_do_not_shift_it(twelve: TestClient, span: str) -> None:
+    first = twelve.get(f"{BASE}/key_links?provider=crm&$top=5{span}").json()
     for link in first["key_links"][:3]:
         assert twelve.delete(f"{BASE}/key_links/{link['id']}").status_code == 204
     rest, _ = walk(twelve, first["pagination"]["next"])
     assert rest == [f"c{n}" for n in range(6, 13)]  # by $skip=5 of the 9 left, it would start at c9
 
 
-def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient) -> None:
+@pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
+def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient, span: str) -> None:
     made = iter(range(13, 15))  # after the first and the second page
 
     def link_one_more() -> None:
         if (n := next(made, None)) is not None:
             create(twelve, "people", ext("crm", "r", f"c{n}"), first_name=f"P{n}")
 
-    ids, _ = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5", link_one_more)
+    ids, _ = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5{span}", link_one_more)
     assert ids == [f"c{n}" for n in range(1, 15)]
+
+
+def test_a_walk_through_a_span_of_time_shows_the_links_made_in_it(twelve: TestClient) -> None:
+    made = links(twelve, provider="crm")
+    after, before = made[3]["created_at"], made[9]["created_at"]
+    ids, _ = walk(twelve, f"{BASE}/key_links?provider=crm&$top=2&created_after={after}&created_before={before}")
+    assert ids == [f"c{n}" for n in range(5, 10)]
 
 
 @pytest.mark.parametrize(
@@ -190,6 +205,8 @@ def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient) -> Non
         ({"$skiptoken": "z.5"}, "no position of a link here"),
         ({"$skiptoken": "1" * 19 + ".5"}, "no position of a link here"),
         ({"$skiptoken": "YR85OTk5OTk5OTk5OTk5OTk5OTk5OR9o.5"}, "no position of a link here"),  # n of 20 digits
+        ({"$skiptoken": "15.5", "created_after": "2000-01-01"}, "no position of a link here"),
+        ({"$skiptoken": "MjAyNi0wMS0wMVQwMDowMDowMFofeno.5", "created_after": "2000-01-01"}, "no position of a link"),
     ],
 )
 def test_a_bad_token_is_a_400(twelve: TestClient, query: dict[str, str], says: str) -> None:

@@ -102,6 +102,8 @@ INDEXES: dict[str, dict[str, Index]] = {
         "ids_provider": ([("ids.provider", 1), ("group", 1), ("ids.realm", 1), ("ids.id", 1)], {}),
         # Key links by external id alone.
         "group_ids_id": ([("group", 1), ("ids.id", 1)], {}),
+        # Key links made in a span of time.
+        "group_ids_created": ([("group", 1), ("ids.created_at", 1)], {}),
     },
     # The merges a record (or a tombstone pointing to it) took part in.
     "merges": {"members": ([("members", 1)], {})},

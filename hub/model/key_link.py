@@ -48,8 +48,8 @@ class KeyLink:
     ext: ExternalId
     created_at: str
     position: str = field(default="", compare=False)
-    """Where the link stands in link order, in its store's words: what a `$skiptoken` carries to start the page
-    after it (letters, digits, `-` and `_`)."""
+    """Where the link stands in the order of its search, in its store's words: what a `$skiptoken` carries to start
+    the page after it (letters, digits, `-` and `_`)."""
 
     @property
     def link_id(self) -> str:
@@ -128,10 +128,15 @@ class LinkQuery:
         return f"{last.position}.{self.skip + shown}"
 
     @property
+    def spanned(self) -> bool:
+        """Whether the search names a span of time (`created_after`, `created_before`, or both)."""
+        return self.created_after is not None or self.created_before is not None
+
+    @property
     def kept(self) -> bool:
         """Whether a store's kept counts give the total: they count links per group, collection and app, not those
         of one external id, one record or a span of time."""
-        return (self.hub_id, self.ext_id, self.created_after, self.created_before) == (None, None, None, None)
+        return self.hub_id is None and self.ext_id is None and not self.spanned
 
 
 def foreign_position(position: str) -> BadRequest:

@@ -103,9 +103,8 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
     number. Any other search comes in link order, a link's position its number.
     """
     table, where, params = compile_links(group_id, query)
-    spanned = query.created_after is not None or query.created_before is not None
     page, page_params = where, params
-    if query.after is not None and spanned:
+    if query.after is not None and query.spanned:
         at, n = position_parts(query.after, 2)
         _, page, page_params = compile_links(group_id, query, since=at)
         page += " AND (+created_at, link) > (?, ?)"
@@ -114,14 +113,14 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
         page, page_params = f"{where} AND link > ?", [*params, position_number(query.after, query.after)]
     rows = conn.execute(
         "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
-        f" FROM {table} WHERE {page} ORDER BY {'created_at, link' if spanned else 'link'} LIMIT ? OFFSET ?",
+        f" FROM {table} WHERE {page} ORDER BY {'created_at, link' if query.spanned else 'link'} LIMIT ? OFFSET ?",
         [*page_params, query.top, query.offset],
     ).fetchall()
     total = kept_links(conn, group_id, query)
     if total is None:
         total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
     return [
-        KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if spanned else str(n))
+        KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if query.spanned else str(n))
         for c, h, p, r, e, at, n in rows
     ], int(total)
 

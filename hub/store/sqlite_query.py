@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS external_ids (
     UNIQUE (hub_id, provider, realm)
 );
 CREATE INDEX IF NOT EXISTS external_ids_group ON external_ids (group_id);
-CREATE INDEX IF NOT EXISTS external_ids_app ON external_ids (provider, group_id, realm, ext_id);
+DROP INDEX IF EXISTS external_ids_app;
+CREATE INDEX IF NOT EXISTS external_ids_by_app ON external_ids (provider, group_id, realm);
 CREATE INDEX IF NOT EXISTS external_ids_ext ON external_ids (group_id, ext_id);
 CREATE INDEX IF NOT EXISTS external_ids_created ON external_ids (group_id, created_at);
 CREATE TABLE IF NOT EXISTS merges (
@@ -88,8 +89,8 @@ CREATE TABLE IF NOT EXISTS connections (
 """
 """External ids are unique per group and collection, and one app holds one id per
 record: both are UNIQUE constraints, so no race can break them. The rows of
-`external_ids` are the key links too; their indexes serve a search by provider (and
-the list of providers), by external id alone, by the time links were made, or the whole group in link order. A
+`external_ids` are the key links too; their indexes serve a search by app (and the list of
+providers) or the whole group in link order, by external id alone, or by the time links were made. A
 merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
 it involved, so a record's merges are an index lookup. `records_live_updated` holds only live records
 (tombstones are never listed) with their status and code number, so an incremental
@@ -174,9 +175,16 @@ def compile_order(collection: Collection, query: ListQuery) -> str:
     return ", ".join([*keys, "r.seq ASC"])
 
 
-def compile_links(group_id: str, query: LinkQuery, since: str | None = None) -> tuple[str, str, list[Any]]:
+def compile_links(
+    group_id: str, query: LinkQuery, since: str | None = None, few: bool = False
+) -> tuple[str, str, list[Any]]:
     """The table (with the index to read it by, if it must be that one) and the WHERE clause (with its parameters)
     of a key link search; with `since`, of its links made then or later.
+
+    An app's links (provider and realm) come in link order from (provider, group, realm), whatever else the group
+    holds. `few` says a search by entity type or provider holds few of the group's links: they are then read by
+    the index of their entity type or app and sorted into link order, rather than found by walking the group's
+    links in link order.
 
     An external id's links, or a record's, are found by their own index, (group, external id) or (record, …).
     Left to itself the planner walked the group's links in link order, or counted them in a covering index, to
@@ -185,7 +193,13 @@ def compile_links(group_id: str, query: LinkQuery, since: str | None = None) -> 
     from (group, created_at), from `since` on if it is given: the span's own start is then kept off the index,
     or the planner would start there and pass over every page before.
     """
-    table = "external_ids INDEXED BY external_ids_ext" if query.ext_id is not None else "external_ids"
+    table = "external_ids"
+    if query.ext_id is not None:
+        table += " INDEXED BY external_ids_ext"
+    elif few and query.collection is not None and query.realm is None:
+        table += " INDEXED BY sqlite_autoindex_external_ids_1"  # (group, collection, provider, realm, ext_id)
+    elif few and query.provider is not None:
+        table += " INDEXED BY external_ids_by_app"  # (provider, group, realm)
     by_record = query.ext_id is None and query.hub_id is not None
     where: list[str] = []
     params: list[Any] = []

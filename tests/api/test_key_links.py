@@ -187,6 +187,18 @@ def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient, span: 
     assert ids == [f"c{n}" for n in range(1, 15)]
 
 
+def test_the_links_of_an_app_come_after_the_last_shown_whatever_else_the_group_holds(twelve: TestClient) -> None:
+    """A late app's few links in two realms, and those of one realm: read from the app's index rather than by
+    walking the group's links, they still come in the order they were made, each once."""
+    for n in range(1, 6):
+        create(twelve, "people", ext("late", "ab"[n % 2], f"l{n}"), first_name=f"L{n}")
+    ids, skips = walk(twelve, f"{BASE}/key_links?provider=late&$top=2")
+    assert ids == [f"l{n}" for n in range(1, 6)] and skips == [0, 2, 4]
+    ids, _ = walk(twelve, f"{BASE}/key_links?provider=late&realm=a&$top=1")
+    assert ids == ["l2", "l4"]
+    assert links(twelve, provider="nobody") == links(twelve, realm="nowhere") == []
+
+
 def test_a_walk_through_a_span_of_time_shows_the_links_made_in_it(twelve: TestClient) -> None:
     made = links(twelve, provider="crm")
     after, before = made[3]["created_at"], made[9]["created_at"]

@@ -139,6 +139,19 @@ def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: 
     return query.total_of(every, held)
 
 
+def listed(conn: sqlite3.Connection, group_id: str, collection: str) -> int:
+    """How many records a plain list of the collection shows."""
+    return _count(conn, group_id, collection, "", "")
+
+
+def few(matching: int, window: int, among: int) -> bool:
+    """Whether `matching` rows of `among` are few enough to read them all by their own index and sort them, rather
+    than walk the rows in order until `window` of them match: reading them costs about `matching` rows, a walk
+    about `window * among / matching` if they are spread evenly, so either way a page reads at most about
+    `sqrt(window * among)` rows (10,000 for a page of 100 among 1M)."""
+    return matching * matching < window * among
+
+
 def _count(conn: sqlite3.Connection, group_id: str, collection: str, provider: str, realm: str) -> int:
     row = conn.execute(
         "SELECT n FROM live_counts WHERE group_id = ? AND collection = ? AND provider = ? AND realm = ?",

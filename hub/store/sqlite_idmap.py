@@ -13,7 +13,7 @@ from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
 from hub.model.record import Record
-from hub.store.sqlite_counts import kept_links
+from hub.store.sqlite_counts import few, kept_links
 from hub.store.sqlite_query import compile_links
 
 _WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
@@ -142,14 +142,9 @@ def _with_only_realm(conn: sqlite3.Connection, group_id: str, query: LinkQuery) 
 
 
 def _few(conn: sqlite3.Connection, group_id: str, query: LinkQuery, total: int | None) -> bool:
-    """Whether a search by entity type or app holds so few of the group's links that reading them all and sorting
-    them costs less than walking the group's links in link order to the page's end, passing over the others
-    (about `(offset + top) * group / total` links, if the search's are spread evenly). Either way a page reads
-    at most about `sqrt((offset + top) * group)` links: 10,000 for a page of 100 at 1M links, where a walk found
-    the first page of an app holding no link after 1M (0.14-0.17 s)."""
-    if total is None:
-        return False
-    return total * total < (query.offset + query.top) * (kept_links(conn, group_id, LinkQuery()) or 0)
+    """Whether a search by entity type or app holds `few` of the group's links (where a walk of the group's
+    links found the first page of an app holding none after 1M, 0.14-0.17 s)."""
+    return total is not None and few(total, query.offset + query.top, kept_links(conn, group_id, LinkQuery()) or 0)
 
 
 def providers(conn: sqlite3.Connection) -> list[str]:

@@ -218,6 +218,7 @@ def test_a_walk_through_a_span_of_time_shows_the_links_made_in_it(twelve: TestCl
         ({"$skiptoken": "1" * 19 + ".5"}, "no position of a link here"),
         ({"$skiptoken": "YR85OTk5OTk5OTk5OTk5OTk5OTk5OR9o.5"}, "no position of a link here"),  # n of 20 digits
         ({"$skiptoken": "15.5", "created_after": "2000-01-01"}, "no position of a link here"),
+        ({"$skiptoken": "z.5", "provider": "nobody"}, "no position of a link here"),  # in a search holding none
         ({"$skiptoken": "MjAyNi0wMS0wMVQwMDowMDowMFofeno.5", "created_after": "2000-01-01"}, "no position of a link"),
     ],
 )

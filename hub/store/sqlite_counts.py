@@ -130,18 +130,14 @@ def keep_counts(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> int | None:
-    """The total of a page from the kept counts; None for a query they do not count (a filter)."""
+def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int] | None:
+    """The total of a page from the kept counts, and how many records a plain list of the collection shows;
+    None for a query they do not count (a filter)."""
     if not query.kept:
         return None
     every = _count(conn, group_id, collection, "", "")
     held = _count(conn, group_id, collection, *query.app) if query.app is not None else 0
-    return query.total_of(every, held)
-
-
-def listed(conn: sqlite3.Connection, group_id: str, collection: str) -> int:
-    """How many records a plain list of the collection shows."""
-    return _count(conn, group_id, collection, "", "")
+    return query.total_of(every, held), every
 
 
 def few(matching: int, window: int, among: int) -> bool:
@@ -164,10 +160,26 @@ def kept_links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> int
     """The total of a key link search from the kept counts; None for a search they do not count."""
     if not query.kept:
         return None
+    where, params = _links_counted(group_id, query)
+    return int(conn.execute(f"SELECT TOTAL(n) FROM link_counts WHERE {where}", params).fetchone()[0])
+
+
+def only_realm(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> str | None:
+    """The one realm a search by provider alone finds links in, if they are all in one (an app is connected to a
+    group in one realm); None if they are in several or none, or the search is not counted or not by provider."""
+    if not query.kept or query.provider is None or query.realm is not None:
+        return None
+    where, params = _links_counted(group_id, query)
+    realms = conn.execute(f"SELECT DISTINCT realm FROM link_counts WHERE {where} AND n > 0 LIMIT 2", params)
+    found = realms.fetchall()
+    return str(found[0][0]) if len(found) == 1 else None
+
+
+def _links_counted(group_id: str, query: LinkQuery) -> tuple[str, list[str]]:
+    """The rows of `link_counts` that count a search's links: its group's, of its collection, provider and realm."""
     where, params = ["group_id = ?"], [group_id]
     for column, value in (("collection", query.collection), ("provider", query.provider), ("realm", query.realm)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    row = conn.execute(f"SELECT TOTAL(n) FROM link_counts WHERE {' AND '.join(where)}", params).fetchone()
-    return int(row[0])
+    return " AND ".join(where), params

@@ -13,7 +13,7 @@ from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
 from hub.model.record import Record
-from hub.store.sqlite_counts import few, kept_links
+from hub.store.sqlite_counts import few, kept_links, only_realm
 from hub.store.sqlite_query import compile_links
 
 _WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
@@ -106,7 +106,8 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
     total = kept_links(conn, group_id, query)
     if total == 0 and query.after is None:
         return [], 0
-    query = _with_only_realm(conn, group_id, query)
+    if (realm := only_realm(conn, group_id, query)) is not None:  # its links come in link order by app
+        query = replace(query, realm=realm)
     table, where, params = compile_links(group_id, query, few=_few(conn, group_id, query, total))
     page, page_params = where, params
     if query.after is not None and query.spanned:
@@ -127,18 +128,6 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
         KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if query.spanned else str(n))
         for c, h, p, r, e, at, n in rows
     ], int(total)
-
-
-def _with_only_realm(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> LinkQuery:
-    """A search by provider, given the one realm its app holds links in here, if it is one (an app is connected
-    to a group in one realm): its links are then read in link order from the app's index."""
-    if not query.kept or query.provider is None or query.realm is not None:
-        return query
-    where, params = "group_id = ? AND provider = ? AND n > 0", [group_id, query.provider]
-    if query.collection is not None:
-        where, params = f"{where} AND collection = ?", [*params, query.collection]
-    realms = conn.execute(f"SELECT DISTINCT realm FROM link_counts WHERE {where} LIMIT 2", params).fetchall()
-    return replace(query, realm=realms[0][0]) if len(realms) == 1 else query
 
 
 def _few(conn: sqlite3.Connection, group_id: str, query: LinkQuery, total: int | None) -> bool:

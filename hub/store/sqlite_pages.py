@@ -24,7 +24,7 @@ from typing import Any
 
 from hub.model.collections import Collection
 from hub.model.query import ListQuery
-from hub.store.sqlite_counts import few, kept_total, listed
+from hub.store.sqlite_counts import few, kept_total
 from hub.store.sqlite_query import RECORD_COLUMNS, compile_list, compile_order
 
 
@@ -35,17 +35,18 @@ def read_page(
     where, params = compile_list(group_id, collection, query)
     order = compile_order(collection, query)
     start, starts = ("r.seq > ?", [query.after]) if query.after is not None else ("true", [])
-    total = kept_total(conn, group_id, collection.name, query)
-    if total is None:
+    kept = kept_total(conn, group_id, collection.name, query)
+    if kept is None:
         rows = conn.execute(_select(where, start, order, order), [*params, *starts, query.top, query.offset])
         counted = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params) if query.count else None
         return rows.fetchall(), counted.fetchone()[0] if counted else None
+    total, listed = kept
     shown = total if query.count else None
     if (left := total - query.offset) <= 0:
         return [], shown
     window = [min(query.top, left), query.offset]
     app = query.app if query.linked else None
-    if app is not None and few(total, query.offset + query.top, listed(conn, group_id, collection.name)):
+    if app is not None and few(total, query.offset + query.top, listed):
         held = [group_id, collection.name, *app]
         rows = conn.execute(_select(where, start, order, order, held=True), [*held, *params, *starts, *window])
     elif query.after is None and not query.order and left <= query.top:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery
+from hub.model.record import Record
 from hub.store import sqlite_idmap, sqlite_pages, sqlite_sync
 from hub.store.sqlite import SQLiteStore, _match
 from tests.store.contract import PEOPLE, G, ext, insert, rec
@@ -42,13 +43,20 @@ def plans(path: Path, run: Callable[[sqlite3.Connection], object]) -> list[str]:
     return found
 
 
+async def written(path: Path, *records: Iterable[Record]) -> Path:
+    """A SQLite database at `path` holding each group of `records`, each record written in a transaction of its own
+    (in that order, so that their links are made in it)."""
+    store = SQLiteStore(str(path))
+    await store.open()
+    for group in records:
+        await insert(store, *group)
+    await store.close()
+    return path
+
+
 @pytest.fixture
 async def database(tmp_path: Path) -> Path:
-    store = SQLiteStore(str(tmp_path / "hub.db"))
-    await store.open()
-    await insert(store, *(rec(n, [ext("sf", str(n))]) for n in range(1, 4)))
-    await store.close()
-    return tmp_path / "hub.db"
+    return await written(tmp_path / "hub.db", (rec(n, [ext("sf", str(n))]) for n in range(1, 4)))
 
 
 @pytest.mark.parametrize("given", SEARCHES, ids=lambda given: "+".join(given) or "group")
@@ -103,14 +111,12 @@ async def test_a_page_of_an_app_is_found_from_its_links_only_if_it_holds_few_rec
 ) -> None:
     """Of 303 records, half holds 150 and few 3. Reading and sorting all of an app's records cost one holding half
     of 10k records 13 ms for a page that walking them in code order finds in 1.9 ms."""
-    store = SQLiteStore(str(tmp_path / "hub.db"))
-    await store.open()
-    await insert(store, *(rec(n, [ext("sf", str(n)), *([ext("half", str(n))] * (n % 2 == 0))]) for n in range(1, 301)))
-    await insert(store, *(rec(n, [ext("few", str(n))]) for n in range(301, 304)))
-    await store.close()
-    page = plans(
-        tmp_path / "hub.db", lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, ListQuery(app=(app, "r1"), top=10))
+    path = await written(
+        tmp_path / "hub.db",
+        (rec(n, [ext("sf", str(n)), *([ext("half", str(n))] * (n % 2 == 0))]) for n in range(1, 301)),
+        (rec(n, [ext("few", str(n))]) for n in range(301, 304)),
     )
+    page = plans(path, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, ListQuery(app=(app, "r1"), top=10)))
     chosen = page[-1].split(" / ")[2]  # the first step choosing the page's rows
     assert chosen.startswith("SEARCH e USING" if from_links else "SEARCH r USING"), page[-1]
 
@@ -144,14 +150,13 @@ def test_a_page_after_a_token_starts_from_the_index_at_its_link(
 async def late_apps(tmp_path: Path) -> Path:
     """300 people linked to sf, then 100 to late (realm r1), four to tiny (r1) and to split (realms a and b), and
     two organizations to org."""
-    store = SQLiteStore(str(tmp_path / "hub.db"))
-    await store.open()
-    await insert(store, *(rec(n, [ext("sf", str(n))]) for n in range(1, 301)))
-    await insert(store, *(rec(n, [ext("late", str(n))]) for n in range(301, 401)))
-    await insert(store, *(rec(n, [ext("tiny", str(n)), ext("split", str(n), "ab"[n % 2])]) for n in range(401, 405)))
-    await insert(store, *(rec(n, [ext("org", str(n))], collection="organizations") for n in range(1, 3)))
-    await store.close()
-    return tmp_path / "hub.db"
+    return await written(
+        tmp_path / "hub.db",
+        (rec(n, [ext("sf", str(n))]) for n in range(1, 301)),
+        (rec(n, [ext("late", str(n))]) for n in range(301, 401)),
+        (rec(n, [ext("tiny", str(n)), ext("split", str(n), "ab"[n % 2])]) for n in range(401, 405)),
+        (rec(n, [ext("org", str(n))], collection="organizations") for n in range(1, 3)),
+    )
 
 
 @pytest.mark.parametrize(
@@ -203,11 +208,7 @@ def test_a_span_of_time_of_one_record_or_external_id_reads_their_index(database:
 async def test_a_page_of_a_span_after_a_token_starts_from_the_index_at_its_time(tmp_path: Path) -> None:
     """A page deep into a span takes as many steps of SQLite's machine as its first: the index is read from the
     token's time, not from the start of the span (which passed over every page before: 28 ms at 400,000 links)."""
-    store = SQLiteStore(str(tmp_path / "hub.db"))
-    await store.open()
-    await insert(store, *(rec(n, [ext("sf", str(n))]) for n in range(1, 301)))
-    await store.close()
-    conn = sqlite3.connect(tmp_path / "hub.db")
+    conn = sqlite3.connect(await written(tmp_path / "hub.db", (rec(n, [ext("sf", str(n))]) for n in range(1, 301))))
     deep = sqlite_idmap.links(conn, G, LinkQuery(**SPAN, top=1, skip=280))[0][0]
     first = steps(conn, lambda: sqlite_idmap.links(conn, G, LinkQuery(**SPAN, top=10)))
     after = steps(conn, lambda: sqlite_idmap.links(conn, G, LinkQuery(**SPAN, top=10, after=deep.position)))

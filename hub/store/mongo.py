@@ -59,7 +59,7 @@ from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_query import INDEXES as RECORD_INDEXES
-from hub.store.mongo_query import compile_list, compile_order, id_key, record
+from hub.store.mongo_query import RETIRED, compile_list, compile_order, id_key, record
 from hub.store.mongo_tx import MongoTransaction, commit, races, upsert
 
 T = TypeVar("T")
@@ -123,6 +123,9 @@ class MongoStore:
                     await self.db.create_collection(collection)
             for name, (keys, options) in indexes.items():
                 await self.db[collection].create_index(keys, name=name, **options)
+        for collection, names in RETIRED.items():
+            for name in set(names) & set(await self.db[collection].index_information()):
+                await self.db[collection].drop_index(name)
         await self._atomically(partial(counts.keep_counts, self.db))
 
     async def close(self) -> None:

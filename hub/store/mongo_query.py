@@ -94,8 +94,8 @@ INDEXES: dict[str, dict[str, Index]] = {
         # Incremental sync (`updated_at gt …`) and creation-time filters.
         "group_collection_updated": ([("group", 1), ("collection", 1), ("updated_at", 1)], {}),
         "group_collection_created": ([("group", 1), ("collection", 1), ("created_at", 1)], {}),
-        # `opts[linked]=true`: the records an app holds an id in.
-        "group_collection_apps": ([("group", 1), ("collection", 1), ("apps", 1)], {}),
+        # `opts[linked]=true`: the records an app holds an id in, in code order.
+        "group_collection_apps_seq": ([("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)], {}),
         # A merge re-points the tombstones of the merged record, an undo finds them; only tombstones have the field.
         "merged_into": ([("merged_into", 1)], {"sparse": True}),
         # Key links by app (and realm, and id); whether a provider still holds any id.
@@ -112,6 +112,10 @@ INDEXES: dict[str, dict[str, Index]] = {
     "live_counts": {},
 }
 """Collection -> index name -> (keys, options); created idempotently at start-up."""
+
+RETIRED: dict[str, tuple[str, ...]] = {"records": ("group_collection_apps",)}
+"""Indexes an older hub made that others replaced (`group_collection_apps_seq` gives an app's records in code
+order, which one without the code sorted): dropped as a store opens."""
 
 NOTHING: Query = {"_id": {"$in": []}}
 """A query no document matches."""

@@ -57,7 +57,7 @@ from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
 from hub.store.sqlite_counts import keep_counts
 from hub.store.sqlite_pages import read_page
-from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, each_id, id_array
+from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, carry_codes, each_id, id_array
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
@@ -216,6 +216,7 @@ class SQLiteStore:
         self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
+        await self._write(lambda c: _in_transaction(c, carry_codes))
         await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
         await self._write(keep_counts)
         await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
@@ -629,11 +630,13 @@ class SQLiteTransaction:
 def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
     """Link each record's ids to it (in the order given: link order)."""
     now = timefmt.now()
-    rows = [(r.group_id, r.collection, e.provider, e.realm, e.id, r.hub_id, now) for r, ids in links for e in ids]
+    rows = [
+        (r.group_id, r.collection, e.provider, e.realm, e.id, r.hub_id, now, r.seq) for r, ids in links for e in ids
+    ]
     if rows:  # most updates link nothing new; an empty executemany still costs a statement
         conn.executemany(
-            "INSERT INTO external_ids (group_id, collection, provider, realm, ext_id, hub_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO external_ids (group_id, collection, provider, realm, ext_id, hub_id, created_at, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -670,7 +673,8 @@ def _save(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[Exter
 
 def _merge(conn: sqlite3.Connection, survivor: Record, merged: Sequence[Record]) -> None:
     for other in merged:
-        conn.execute("UPDATE external_ids SET hub_id = ? WHERE hub_id = ?", (survivor.hub_id, other.hub_id))
+        moved = (survivor.hub_id, survivor.seq, other.hub_id)
+        conn.execute("UPDATE external_ids SET hub_id = ?, seq = ? WHERE hub_id = ?", moved)
         for where in ("hub_id = ?", "merged_into = ?"):
             conn.execute(
                 f"UPDATE records SET merged_into = ?, updated_at = ? WHERE {where}",

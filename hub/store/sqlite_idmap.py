@@ -33,9 +33,10 @@ def aliases(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: st
 
 
 def move_ids(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
+    """Move `ids` to the record `hub_id`; they take its code number."""
     conn.executemany(
-        f"UPDATE external_ids SET hub_id = ? WHERE {_WHERE_ID}",
-        [(hub_id, group_id, collection, e.provider, e.realm, e.id) for e in ids],
+        f"UPDATE external_ids SET hub_id = ?, seq = (SELECT r.seq FROM records r WHERE r.hub_id = ?) WHERE {_WHERE_ID}",
+        [(hub_id, hub_id, group_id, collection, e.provider, e.realm, e.id) for e in ids],
     )
 
 

@@ -1,18 +1,25 @@
 """Which rows a page of a collection reads, and how SQLite is made to find them without reading the group.
 
 A page is chosen by rowid first, so that sorting carries the sort keys and not whole records
-(with records_live_updated, an updated_at window is sorted from the index alone). Where the
-counts are kept (an unfiltered page, `sqlite_counts`), they also say how to find the page:
+(with records_live_updated, an updated_at window is sorted from the index alone).
+
+An `opts[linked]=true` page in code order comes from the app's own links, which carry their
+record's code number (`external_ids_held`): the app's records in code order, however few it holds
+and wherever they lie. Walking the group's records in code order, each looked up among the app's
+links, found a page of an app holding the newest 20,000 of 1M records past the million it lacks
+(0.75-1.26 s), and an app holding 5 at the start of the code order had its last page looked for from
+the end (1.4 s).
+
+Where the counts are kept (an unfiltered page, `sqlite_counts`), they also say how to find the page:
 
 - it ends at the total: an `opts[linked]=false` page stops at the last record the app lacks
   rather than walk past every one it holds to the end;
-- an app holding few records (`opts[linked]=true`, `sqlite_counts.few` of those listed) has them
-  found from its own links and sorted, rather than looked for among all the records of the group
-  (at 1M records an app holding 5 at the start of the code order had its last page looked for from
-  the end, 1.4 s; at 10k records, an app holding half of them had its 5,000 sorted, 13 ms, where a
-  walk finds its page in 1.9 ms);
-- the last page in code order is the list's last records, read from the end of the code index
-  (new records an app lacks are there).
+- under another `$orderby`, an app holding few records (`sqlite_counts.few` of those listed) has
+  them read from its links and sorted, rather than looked for among all the records of the group
+  (at 10k records, an app holding half of them had its 5,000 sorted, 13 ms, where a walk finds its
+  page in 1.9 ms);
+- the last page in code order is the list's (or the app's) last records, read from the end of the
+  code index (new records an app lacks are there).
 
 After a `$skiptoken`, records before it may have gone since: only the total bounds what follows.
 """
@@ -20,6 +27,7 @@ After a `$skiptoken`, records before it may have gone since: only the total boun
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 from hub.model.collections import Collection
@@ -32,40 +40,50 @@ def read_page(
     conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery
 ) -> tuple[list[Any], int | None]:
     """The page's rows of `records` (in `RECORD_COLUMNS` order) and its total (None unless `query.count`)."""
-    where, params = compile_list(group_id, collection, query)
-    order = compile_order(collection, query)
-    start, starts = ("r.seq > ?", [query.after]) if query.after is not None else ("true", [])
+    linked = query.app is not None and query.linked
     kept = kept_total(conn, group_id, collection.name, query)
     if kept is None:
-        rows = conn.execute(_select(where, start, order, order), [*params, *starts, query.top, query.offset])
-        counted = conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params) if query.count else None
-        return rows.fetchall(), counted.fetchone()[0] if counted else None
+        rows = _rows(conn, group_id, collection, query, [query.top, query.offset], linked and not query.order)
+        if not query.count:
+            return rows, None
+        where, params = compile_list(group_id, collection, query)
+        return rows, conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
     total, listed = kept
     shown = total if query.count else None
     if (left := total - query.offset) <= 0:
         return [], shown
-    window = [min(query.top, left), query.offset]
-    app = query.app if query.linked else None
-    if app is not None and few(total, query.offset + query.top, listed):
-        held = [group_id, collection.name, *app]
-        rows = conn.execute(_select(where, start, order, order, held=True), [*held, *params, *starts, *window])
-    elif query.after is None and not query.order and left <= query.top:
-        rows = conn.execute(_select(where, start, "r.seq DESC", order), [*params, *starts, left, 0])
-    else:
-        rows = conn.execute(_select(where, start, order, order), [*params, *starts, *window])
-    return rows.fetchall(), shown
+    from_links = linked and (not query.order or few(total, query.offset + query.top, listed))
+    if query.after is None and not query.order and left <= query.top:
+        return _rows(conn, group_id, collection, query, [left, 0], from_links, backwards=True), shown
+    return _rows(conn, group_id, collection, query, [min(query.top, left), query.offset], from_links), shown
 
 
-def _select(where: str, start: str, chosen_by: str, order: str, held: bool = False) -> str:
-    """The page's statement: the rowids of the page chosen in `chosen_by` order (from the app's links if `held`:
-    CROSS JOIN keeps them the outer loop), then its records in `order`."""
-    found = (
-        "external_ids e CROSS JOIN records r ON r.hub_id = e.hub_id WHERE e.group_id = ? AND e.collection = ?"
-        " AND e.provider = ? AND e.realm = ? AND"
-        if held
-        else "records r WHERE"
-    )
-    return (
+def _rows(
+    conn: sqlite3.Connection,
+    group_id: str,
+    collection: Collection,
+    query: ListQuery,
+    window: list[int],
+    from_links: bool,
+    backwards: bool = False,
+) -> list[Any]:
+    """The page's rows, chosen by rowid (from the app's links if `from_links`: CROSS JOIN keeps them the outer loop)
+    in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order."""
+    found, code, held = "records r WHERE", "r.seq", []
+    if from_links and query.app is not None:
+        found = (
+            "external_ids e INDEXED BY external_ids_held CROSS JOIN records r"
+            " ON r.group_id = e.group_id AND r.collection = e.collection AND r.seq = e.seq"
+            " WHERE e.group_id = ? AND e.collection = ? AND e.provider = ? AND e.realm = ? AND"
+        )
+        code, held = "e.seq", [group_id, collection.name, *query.app]
+        query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
+    where, params = compile_list(group_id, collection, query)
+    start, starts = (f"{code} > ?", [query.after]) if query.after is not None else ("true", [])
+    order = compile_order(collection, query)
+    chosen_by = order if query.order else f"{code} {'DESC' if backwards else 'ASC'}"
+    statement = (
         f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM {found}"
         f" {where} AND {start} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
     )
+    return conn.execute(statement, [*held, *params, *starts, *window]).fetchall()

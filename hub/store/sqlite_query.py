@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS external_ids (
     ext_id TEXT NOT NULL,
     hub_id TEXT NOT NULL REFERENCES records (hub_id),
     created_at TEXT NOT NULL,
+    seq INTEGER NOT NULL,
     UNIQUE (group_id, collection, provider, realm, ext_id),
     UNIQUE (hub_id, provider, realm)
 );
@@ -60,6 +62,7 @@ DROP INDEX IF EXISTS external_ids_app;
 CREATE INDEX IF NOT EXISTS external_ids_by_app ON external_ids (provider, group_id, realm);
 CREATE INDEX IF NOT EXISTS external_ids_ext ON external_ids (group_id, ext_id);
 CREATE INDEX IF NOT EXISTS external_ids_created ON external_ids (group_id, created_at);
+CREATE INDEX IF NOT EXISTS external_ids_held ON external_ids (group_id, collection, provider, realm, seq);
 CREATE TABLE IF NOT EXISTS merges (
     seq INTEGER PRIMARY KEY,
     merge_id TEXT NOT NULL UNIQUE,
@@ -90,12 +93,26 @@ CREATE TABLE IF NOT EXISTS connections (
 """External ids are unique per group and collection, and one app holds one id per
 record: both are UNIQUE constraints, so no race can break them. The rows of
 `external_ids` are the key links too; their indexes serve a search by app (and the list of
-providers) or the whole group in link order, by external id alone, or by the time links were made. A
-merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
+providers) or the whole group in link order, by external id alone, or by the time links were made. Each
+link carries its record's code number (`seq`, kept as ids are linked, moved and merged), so the records an
+app holds come in code order from `external_ids_held` (`opts[linked]=true`), wherever they lie among the
+group's. A merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
 it involved, so a record's merges are an index lookup. `records_live_updated` holds only live records
 (tombstones are never listed) with their status and code number, so an incremental
 sync (`updated_at gt …`) picks its page and counts its total from the index alone. An API key keeps only
 the hash of its secret; an app holds one realm per group it is connected to."""
+
+
+def carry_codes(conn: sqlite3.Connection) -> None:
+    """Give each link of a database written before links carried their record's code number its record's, before
+    `SCHEMA` makes the index over them (one UPDATE over the links, in the caller's transaction)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(external_ids)")}
+    if columns and "seq" not in columns:
+        conn.execute("ALTER TABLE external_ids ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        conn.execute(
+            "UPDATE external_ids SET seq = (SELECT r.seq FROM records AS r WHERE r.hub_id = external_ids.hub_id)"
+        )
+
 
 RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 """The columns of `records` a Record is read from, in this order."""

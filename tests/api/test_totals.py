@@ -33,8 +33,8 @@ APPS = (("sf", "2243"), ("hs", "9"))
 STEPS = 80
 
 
-def listed(client: TestClient, collection: str, **params: str) -> int:
-    """How many records the query lists: its total, checked against its page and against the same query counted
+def listed(client: TestClient, collection: str, **params: str) -> list[str]:
+    """The codes of the records the query lists, checked against its total and against the same query counted
     by a filter that changes nothing (`status ne 'ARCHIVED'` is what a list shows anyway), which SQLite counts by
     reading the rows; and its first and last pages by `$skip`, against the whole list."""
 
@@ -47,7 +47,9 @@ def listed(client: TestClient, collection: str, **params: str) -> int:
     assert (total, every) == codes(**{"$filter": "status ne 'ARCHIVED'"}) and total == len(every), (params, every)
     assert codes(**{"$top": "2"})[1] == every[:2]
     assert codes(**{"$top": "3", "$skip": str(max(0, total - 2))})[1] == every[-2:]
-    return total
+    if params.get("opts[linked]") == "true":  # sorted otherwise than in code order: from the links if they are few
+        assert codes(**{"$orderby": "code desc"})[1] == every[::-1]
+    return every
 
 
 def found(client: TestClient, **params: str) -> None:
@@ -63,12 +65,17 @@ def found(client: TestClient, **params: str) -> None:
 
 
 def assert_totals_right(client: TestClient) -> None:
+    """Each total and page, and an app's pages against the whole list picked by the ids each record shows."""
     for collection in ("people", "organizations"):
         every = listed(client, collection)
-        for provider, realm in APPS:
-            app = {"opts[provider]": provider, "opts[realm]": realm}
-            held = listed(client, collection, **app, **{"opts[linked]": "true"})
-            assert held + listed(client, collection, **app, **{"opts[linked]": "false"}) == every
+        shown = client.get(f"{BASE}/{collection}", params={"$top": "1000"}, headers=IDS).json()[collection]
+        for app in APPS:
+            holds = {r["code"] for r in shown if any((e["provider"], e["realm"]) == app for e in r["id"])}
+            params = {"opts[provider]": app[0], "opts[realm]": app[1]}
+            assert listed(client, collection, **params, **{"opts[linked]": "true"}) == [c for c in every if c in holds]
+            assert listed(client, collection, **params, **{"opts[linked]": "false"}) == [
+                c for c in every if c not in holds
+            ]
 
 
 def assert_link_totals_right(client: TestClient) -> None:
@@ -189,6 +196,20 @@ def test_a_sqlite_database_written_before_counts_were_kept_counts_right_when_ope
         for _ in range(40):
             walk.step()
     forget_counts_sqlite(tmp_path / "hub.db", tables)
+    with admin_client(create_app(settings)) as client:
+        keeps_counting(client)
+
+
+def test_a_sqlite_database_written_before_links_carried_codes_lists_apps_records_when_opened(tmp_path: Path) -> None:
+    """The code number each link carries is given to the links of an older database, once, as the hub opens it."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
+    with admin_client(create_app(settings)) as client:
+        walk = Walk(client, 5)
+        for _ in range(40):
+            walk.step()
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        conn.execute("DROP INDEX external_ids_held")
+        conn.execute("ALTER TABLE external_ids DROP COLUMN seq")
     with admin_client(create_app(settings)) as client:
         keeps_counting(client)
 

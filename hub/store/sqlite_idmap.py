@@ -3,12 +3,15 @@ and the merge history. Each function runs on a connection the adapter hands it."
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import orjson
 
+from hub.model.collections import COLLECTIONS
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
@@ -17,6 +20,7 @@ from hub.store.sqlite_counts import few, kept_links, only_realm
 from hub.store.sqlite_query import compile_links
 
 _WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
+_LINK = "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
 
 
 def aliases(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str) -> list[str]:
@@ -102,28 +106,29 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
 
     A search by a span of time comes in (created_at, link) order, read from its index however many links the
     group holds (at 1M links, 0.2-0.5 s when it came in link order); a link's position is then its time and
-    number. Any other search comes in link order, a link's position its number.
+    number. Any other search comes in link order, a link's position its number. The group's links (or a realm's)
+    are those of each entity type, each read in link order from (group, collection) and merged: one whose links
+    were all made after the others' is then not found by walking past those (20,000 organizations linked after
+    1M people: 153-172 ms, now 0.5-0.8 ms). An entity type holding none of the links is left out: it would be
+    walked to its end (a realm's search read 20,000 organizations, none in it, in 4.9 ms).
     """
     total = kept_links(conn, group_id, query)
     if total == 0 and query.after is None:
         return [], 0
     if (realm := only_realm(conn, group_id, query)) is not None:  # its links come in link order by app
         query = replace(query, realm=realm)
-    table, where, params = compile_links(group_id, query, few=_few(conn, group_id, query, total))
-    page, page_params = where, params
-    if query.after is not None and query.spanned:
-        at, n = position_parts(query.after, 2)
-        _, page, page_params = compile_links(group_id, query, since=at)
-        page += " AND (+created_at, link) > (?, ?)"
-        page_params += [at, position_number(query.after, n)]
-    elif query.after is not None:
-        page, page_params = f"{where} AND link > ?", [*params, position_number(query.after, query.after)]
+    if query.kept and query.collection is None and query.provider is None:
+        typed = [replace(query, collection=name) for name in COLLECTIONS]
+        arms = [_page(group_id, each) for each in [each for each in typed if kept_links(conn, group_id, each)] or typed]
+    else:
+        arms = [_page(group_id, query, few=_few(conn, group_id, query, total))]
     rows = conn.execute(
-        "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
-        f" FROM {table} WHERE {page} ORDER BY {'created_at, link' if query.spanned else 'link'} LIMIT ? OFFSET ?",
-        [*page_params, query.top, query.offset],
+        " UNION ALL ".join(select for select, _, _ in arms)
+        + f" ORDER BY {'created_at, link' if query.spanned else 'link'} LIMIT ? OFFSET ?",
+        [*itertools.chain.from_iterable(params for _, params, _ in arms), query.top, query.offset],
     ).fetchall()
     if total is None:
+        [(_, _, (table, where, params))] = arms
         total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
     return [
         KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if query.spanned else str(n))
@@ -131,9 +136,22 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
     ], int(total)
 
 
+def _page(group_id: str, query: LinkQuery, few: bool = False) -> tuple[str, list[Any], tuple[str, str, list[Any]]]:
+    """The SELECT of a search's links from its page on (after its `$skiptoken`), in no order yet, with its
+    parameters; and the table, WHERE and parameters of all its links (`compile_links`), to count them."""
+    table, where, params = searched = compile_links(group_id, query, few=few)
+    if query.after is not None and query.spanned:
+        at, n = position_parts(query.after, 2)
+        _, where, params = compile_links(group_id, query, since=at)
+        where, params = f"{where} AND (+created_at, link) > (?, ?)", [*params, at, position_number(query.after, n)]
+    elif query.after is not None:
+        where, params = f"{where} AND link > ?", [*params, position_number(query.after, query.after)]
+    return f"{_LINK} FROM {table} WHERE {where}", params, searched
+
+
 def _few(conn: sqlite3.Connection, group_id: str, query: LinkQuery, total: int | None) -> bool:
-    """Whether a search by entity type or app holds `few` of the group's links: a walk of the group's links found
-    the first page of an app holding 50 links, made after 1M others, in 127 ms."""
+    """Whether a search by app holds `few` of the group's links: a walk of the group's links found the first page
+    of an app holding 50 links, made after 1M others, in 127 ms."""
     return total is not None and few(total, query.offset + query.top, kept_links(conn, group_id, LinkQuery()) or 0)
 
 

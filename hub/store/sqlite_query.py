@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS external_ids (
     UNIQUE (group_id, collection, provider, realm, ext_id),
     UNIQUE (hub_id, provider, realm)
 );
-CREATE INDEX IF NOT EXISTS external_ids_group ON external_ids (group_id);
+DROP INDEX IF EXISTS external_ids_group;
+CREATE INDEX IF NOT EXISTS external_ids_by_type ON external_ids (group_id, collection);
 DROP INDEX IF EXISTS external_ids_app;
 CREATE INDEX IF NOT EXISTS external_ids_by_app ON external_ids (provider, group_id, realm);
 CREATE INDEX IF NOT EXISTS external_ids_ext ON external_ids (group_id, ext_id);
@@ -198,10 +199,11 @@ def compile_links(
     """The table (with the index to read it by, if it must be that one) and the WHERE clause (with its parameters)
     of a key link search; with `since`, of its links made then or later.
 
-    An app's links (provider and realm) come in link order from (provider, group, realm), whatever else the group
-    holds. `few` says a search by entity type or provider holds few of the group's links: they are then read by
-    the index of their entity type or app and sorted into link order, rather than found by walking the group's
-    links in link order.
+    An app's links (provider and realm) come in link order from (provider, group, realm), an entity type's from
+    (group, collection), whatever else the group holds (the group's own are each entity type's, merged:
+    `sqlite_idmap.links`). `few` says a search by provider without its realm (an app in several realms) holds
+    few of the group's links: they are then read by the index of their entity type or app and sorted into link
+    order, rather than found by walking the app's links in link order.
 
     An external id's links, or a record's, are found by their own index, (group, external id) or (record, …).
     Left to itself the planner walked the group's links in link order, or counted them in a covering index, to
@@ -213,7 +215,7 @@ def compile_links(
     table = "external_ids"
     if query.ext_id is not None:
         table += " INDEXED BY external_ids_ext"
-    elif few and query.collection is not None and query.realm is None:
+    elif few and query.collection is not None and query.provider is not None and query.realm is None:
         table += " INDEXED BY sqlite_autoindex_external_ids_1"  # (group, collection, provider, realm, ext_id)
     elif few and query.provider is not None:
         table += " INDEXED BY external_ids_by_app"  # (provider, group, realm)

@@ -199,6 +199,22 @@ def test_the_links_of_an_app_come_after_the_last_shown_whatever_else_the_group_h
     assert links(twelve, provider="nobody") == links(twelve, realm="nowhere") == []
 
 
+def test_the_links_of_every_entity_type_come_in_the_order_they_were_made(twelve: TestClient) -> None:
+    """The group's links and a realm's, organizations and people made in turns after 24 links of people: a store
+    may read each entity type's links apart (SQLite does, so that one whose links were all made late is not found
+    by walking past the others); by token or by `$skip`, each comes once, in the order they were made."""
+    for n in range(1, 4):
+        create(twelve, "organizations", ext("crm", "r", f"o{n}"), name=f"O{n}")
+        create(twelve, "people", ext("crm", "r", f"p{n}"), first_name=f"Q{n}")
+    made = [x for n in range(1, 13) for x in (f"c{n}", f"e{n}")] + [x for n in range(1, 4) for x in (f"o{n}", f"p{n}")]
+    for search in ("", "&realm=r"):
+        assert walk(twelve, f"{BASE}/key_links?$top=5{search}") == (made, [0, 5, 10, 15, 20, 25, 30])
+        by_skip = [links(twelve, **{"$top": 7, "$skip": skip}) for skip in range(0, 30, 7)]
+        assert [link["external_id"] for page in by_skip for link in page] == made
+    ids, _ = walk(twelve, f"{BASE}/key_links?entity_type=organizations&$top=2")
+    assert ids == ["o1", "o2", "o3"]
+
+
 def test_a_walk_through_a_span_of_time_shows_the_links_made_in_it(twelve: TestClient) -> None:
     made = links(twelve, provider="crm")
     after, before = made[3]["created_at"], made[9]["created_at"]

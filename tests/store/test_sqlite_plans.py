@@ -7,8 +7,8 @@ more (in every write naming them), a key link search by external id or by record
 not 0.1 ms), the total of one by group, collection or app (55-65 ms, not a sum of kept counts),
 the tombstones of a record (0.3 s, in every merge and merge history), and the changes old
 enough to prune (every change of every group); a page of dead queue items sorted every
-dead item of its integration; a key link search by a span of time read the group's links, and one by an
-app connected last walked every link made before its first.
+dead item of its integration; a key link search by a span of time read the group's links, one by an
+app connected last walked every link made before its first, and one by an entity type linked last the others'.
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def test_the_directions_of_several_ids_are_one_statement_looking_each_up_by_key(
 @pytest.mark.parametrize(
     ("given", "index"),
     [
-        ({}, "external_ids_group (group_id=? AND rowid>?)"),
-        ({"collection": "people", "realm": "r1"}, "external_ids_group (group_id=? AND rowid>?)"),
+        ({}, "external_ids_by_type (group_id=? AND collection=? AND rowid>?)"),  # each entity type's
+        ({"collection": "people", "realm": "r1"}, "external_ids_by_type (group_id=? AND collection=? AND rowid>?)"),
         ({"provider": "sf"}, "external_ids_by_app (provider=? AND group_id=? AND realm=? AND rowid>?)"),
     ],
     ids=str,
@@ -153,13 +153,13 @@ def test_a_page_after_a_token_starts_from_the_index_at_its_link(
 @pytest.fixture
 async def late_apps(tmp_path: Path) -> Path:
     """300 people linked to sf, then 100 to late (realm r1), four to tiny (r1) and to split (realms a and b), and
-    two organizations to org."""
+    100 organizations to org (realm r2)."""
     return await written(
         tmp_path / "hub.db",
         (rec(n, [ext("sf", str(n))]) for n in range(1, 301)),
         (rec(n, [ext("late", str(n))]) for n in range(301, 401)),
         (rec(n, [ext("tiny", str(n)), ext("split", str(n), "ab"[n % 2])]) for n in range(401, 405)),
-        (rec(n, [ext("org", str(n))], collection="organizations") for n in range(1, 3)),
+        (rec(n, [ext("org", str(n), "r2")], collection="organizations") for n in range(1, 101)),
     )
 
 
@@ -171,7 +171,11 @@ async def late_apps(tmp_path: Path) -> Path:
         ({"provider": "late", "collection": "people"}, 100),
         ({"provider": "tiny"}, 4),  # few links: read and sorted
         ({"provider": "split"}, 4),  # few links in two realms
-        ({"collection": "organizations"}, 2),
+        ({"collection": "organizations"}, 100),  # many links, made after the others: read from the type's index
+        ({"collection": "organizations", "realm": "r2"}, 100),
+        ({}, 508),  # the group's: each entity type's first page
+        ({"realm": "r1"}, 404),  # people's: organizations hold none
+        ({"realm": "r2"}, 100),
         ({"provider": "nobody"}, 0),
         ({"realm": "nowhere"}, 0),  # no link: none is read
     ],

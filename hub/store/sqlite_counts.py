@@ -114,6 +114,9 @@ _LINK_FILL = (
 _KEPT = (("live_counts", SCHEMA, _FILL), ("link_counts", LINK_SCHEMA, _LINK_FILL))
 """Each table of counts, what makes it and its triggers, and what counts what a database already holds."""
 
+PROVIDERS = "CREATE INDEX IF NOT EXISTS link_counts_providers ON link_counts (provider) WHERE n > 0"
+"""The providers holding any link: one index seek each (`sqlite_idmap.providers`)."""
+
 
 def keep_counts(conn: sqlite3.Connection) -> None:
     """Make each table of counts and its triggers if the database has none, counting what it holds, in one
@@ -124,6 +127,7 @@ def keep_counts(conn: sqlite3.Connection) -> None:
             made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
             for statement in (*schema, *fill) if made is None else ():
                 conn.execute(statement)
+        conn.execute(PROVIDERS)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -164,15 +168,14 @@ def kept_links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> int
     return int(conn.execute(f"SELECT TOTAL(n) FROM link_counts WHERE {where}", params).fetchone()[0])
 
 
-def only_realm(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> str | None:
-    """The one realm a search by provider alone finds links in, if they are all in one (an app is connected to a
-    group in one realm); None if they are in several or none, or the search is not counted or not by provider."""
-    if not query.kept or query.provider is None or query.realm is not None:
-        return None
+def counted_apps(conn: sqlite3.Connection, group_id: str, query: LinkQuery, most: int) -> list[tuple[str, str, str]]:
+    """The (entity type, provider, realm) of each app's links in an entity type that a counted search finds any
+    of, from the kept counts; more than `most` of them are not listed (an empty list)."""
     where, params = _links_counted(group_id, query)
-    realms = conn.execute(f"SELECT DISTINCT realm FROM link_counts WHERE {where} AND n > 0 LIMIT 2", params)
-    found = realms.fetchall()
-    return str(found[0][0]) if len(found) == 1 else None
+    found = conn.execute(
+        f"SELECT collection, provider, realm FROM link_counts WHERE {where} AND n > 0 LIMIT ?", [*params, most + 1]
+    ).fetchall()
+    return [] if len(found) > most else [(str(c), str(p), str(r)) for c, p, r in found]
 
 
 def _links_counted(group_id: str, query: LinkQuery) -> tuple[str, list[str]]:

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS external_ids (
 DROP INDEX IF EXISTS external_ids_group;
 CREATE INDEX IF NOT EXISTS external_ids_by_type ON external_ids (group_id, collection);
 DROP INDEX IF EXISTS external_ids_app;
-CREATE INDEX IF NOT EXISTS external_ids_by_app ON external_ids (provider, group_id, realm);
+DROP INDEX IF EXISTS external_ids_by_app;
+CREATE INDEX IF NOT EXISTS external_ids_of_app ON external_ids (group_id, collection, provider, realm);
 CREATE INDEX IF NOT EXISTS external_ids_ext ON external_ids (group_id, ext_id);
 CREATE INDEX IF NOT EXISTS external_ids_created ON external_ids (group_id, created_at);
 CREATE INDEX IF NOT EXISTS external_ids_held ON external_ids (group_id, collection, provider, realm, seq);
@@ -193,17 +194,14 @@ def compile_order(collection: Collection, query: ListQuery) -> str:
     return ", ".join([*keys, "r.seq ASC"])
 
 
-def compile_links(
-    group_id: str, query: LinkQuery, since: str | None = None, few: bool = False
-) -> tuple[str, str, list[Any]]:
+def compile_links(group_id: str, query: LinkQuery, since: str | None = None) -> tuple[str, str, list[Any]]:
     """The table (with the index to read it by, if it must be that one) and the WHERE clause (with its parameters)
     of a key link search; with `since`, of its links made then or later.
 
-    An app's links (provider and realm) come in link order from (provider, group, realm), an entity type's from
-    (group, collection), whatever else the group holds (the group's own are each entity type's, merged:
-    `sqlite_idmap.links`). `few` says a search by provider without its realm (an app in several realms) holds
-    few of the group's links: they are then read by the index of their entity type or app and sorted into link
-    order, rather than found by walking the app's links in link order.
+    The links of one app in one entity type (collection, provider and realm) come in link order from (group,
+    collection, provider, realm), an entity type's from (group, collection), whatever else the group holds: any
+    other search by them is several of those, merged (`sqlite_idmap.links`). Each names its index: the planner
+    may otherwise read the app's links by the unique (…, ext_id) index or the held one (…, seq) and sort them.
 
     An external id's links, or a record's, are found by their own index, (group, external id) or (record, …).
     Left to itself the planner walked the group's links in link order, or counted them in a covering index, to
@@ -215,10 +213,10 @@ def compile_links(
     table = "external_ids"
     if query.ext_id is not None:
         table += " INDEXED BY external_ids_ext"
-    elif few and query.collection is not None and query.provider is not None and query.realm is None:
-        table += " INDEXED BY sqlite_autoindex_external_ids_1"  # (group, collection, provider, realm, ext_id)
-    elif few and query.provider is not None:
-        table += " INDEXED BY external_ids_by_app"  # (provider, group, realm)
+    elif query.kept and None not in (query.collection, query.provider, query.realm):
+        table += " INDEXED BY external_ids_of_app"
+    elif query.kept and query.collection is not None:
+        table += " INDEXED BY external_ids_by_type"
     by_record = query.ext_id is None and query.hub_id is not None
     where: list[str] = []
     params: list[Any] = []

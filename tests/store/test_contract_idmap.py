@@ -132,6 +132,24 @@ async def test_key_links_page_with_skip_and_top_and_count_every_match(store: Sto
     assert [link for _, _, link in page] == ["sf/r2/2"] and total == 3
 
 
+async def test_a_search_finding_the_links_of_many_apps_lists_them_all_in_link_order(store: Store) -> None:
+    """70 apps in one realm, each linked to a person and then to an organization, in turns: a store may read a
+    search by app from each app's links apart, and those of many apps otherwise (SQLite: past 64)."""
+    apps = [f"app{n:02}" for n in range(70)]
+    await insert(store, *(rec(n + 1, [ext(app, "p")]) for n, app in enumerate(apps)))
+    await insert(store, *(rec(n + 1, [ext(app, "o")], collection="organizations") for n, app in enumerate(apps)))
+    people, organizations = [f"{app}/r1/p" for app in apps], [f"{app}/r1/o" for app in apps]
+    for search, expected in (
+        ({"realm": "r1"}, people + organizations),
+        ({"realm": "r1", "collection": "organizations"}, organizations),
+        ({"provider": "app07"}, ["app07/r1/p", "app07/r1/o"]),
+    ):
+        page, total = await links(store, **search, top=200)
+        assert [link for _, _, link in page] == expected and total == len(expected), search
+        pages = [await links(store, **search, top=9, skip=skip) for skip in range(0, len(expected), 9)]
+        assert [link for page, _ in pages for _, _, link in page] == expected, search
+
+
 # Moving and unlinking ids
 
 

@@ -137,8 +137,11 @@ def test_the_directions_of_several_ids_are_one_statement_looking_each_up_by_key(
     ("given", "index"),
     [
         ({}, "external_ids_by_type (group_id=? AND collection=? AND rowid>?)"),  # each entity type's
-        ({"collection": "people", "realm": "r1"}, "external_ids_by_type (group_id=? AND collection=? AND rowid>?)"),
-        ({"provider": "sf"}, "external_ids_by_app (provider=? AND group_id=? AND realm=? AND rowid>?)"),
+        ({"collection": "people", "realm": "r1"}, "external_ids_of_app (group_id=? AND collection=? AND provider=?"),
+        (
+            {"provider": "sf"},
+            "external_ids_of_app (group_id=? AND collection=? AND provider=? AND realm=? AND rowid>?)",
+        ),
     ],
     ids=str,
 )
@@ -153,13 +156,14 @@ def test_a_page_after_a_token_starts_from_the_index_at_its_link(
 @pytest.fixture
 async def late_apps(tmp_path: Path) -> Path:
     """300 people linked to sf, then 100 to late (realm r1), four to tiny (r1) and to split (realms a and b), and
-    100 organizations to org (realm r2)."""
+    100 organizations to org (realm r2), then 50 to sf."""
     return await written(
         tmp_path / "hub.db",
         (rec(n, [ext("sf", str(n))]) for n in range(1, 301)),
         (rec(n, [ext("late", str(n))]) for n in range(301, 401)),
         (rec(n, [ext("tiny", str(n)), ext("split", str(n), "ab"[n % 2])]) for n in range(401, 405)),
         (rec(n, [ext("org", str(n), "r2")], collection="organizations") for n in range(1, 101)),
+        (rec(n, [ext("sf", f"o{n}")], collection="organizations") for n in range(101, 151)),
     )
 
 
@@ -171,10 +175,12 @@ async def late_apps(tmp_path: Path) -> Path:
         ({"provider": "late", "collection": "people"}, 100),
         ({"provider": "tiny"}, 4),  # few links: read and sorted
         ({"provider": "split"}, 4),  # few links in two realms
-        ({"collection": "organizations"}, 100),  # many links, made after the others: read from the type's index
+        ({"collection": "organizations"}, 150),  # many links, made after the others: read from the type's index
         ({"collection": "organizations", "realm": "r2"}, 100),
-        ({}, 508),  # the group's: each entity type's first page
-        ({"realm": "r1"}, 404),  # people's: organizations hold none
+        ({"provider": "sf", "collection": "organizations"}, 50),  # made after sf's 300 people
+        ({}, 558),  # the group's: each entity type's first page
+        ({"realm": "r1"}, 454),  # each app's in it, in each entity type
+        ({"realm": "a"}, 2),  # split's, made after 400 others in r1 and b
         ({"realm": "r2"}, 100),
         ({"provider": "nobody"}, 0),
         ({"realm": "nowhere"}, 0),  # no link: none is read

@@ -223,6 +223,27 @@ def test_a_page_of_an_app_holding_newer_records_is_not_found_by_walking_the_olde
     assert taken < 1000, taken
 
 
+@pytest.mark.parametrize(("skip", "codes"), [(0, range(401, 406)), (5, range(406, 411)), (15, range(416, 421))])
+async def test_a_page_of_the_newest_records_an_app_lacks_is_not_found_by_walking_those_it_holds(
+    tmp_path: Path, skip: int, codes: range
+) -> None:
+    """sf holds the first 400 records and lacks the 20 newest, as an app polling for new records does: walked
+    from the start, its first page of 5 took 9,537 steps past those it holds (1.1 s at 1M records); 979 now."""
+    conn = sqlite3.connect(
+        await written(
+            tmp_path / "hub.db",
+            (rec(n, [ext("sf", str(n))]) for n in range(1, 401)),
+            (rec(n, [ext("new", str(n))]) for n in range(401, 421)),
+        )
+    )
+    query = ListQuery(app=("sf", "r1"), linked=False, top=5, skip=skip)
+    page, total = sqlite_pages.read_page(conn, G, PEOPLE, query)  # and the schema is read
+    taken = steps(conn, lambda: sqlite_pages.read_page(conn, G, PEOPLE, query))
+    conn.close()
+    assert ([row[3] for row in page], total) == (list(codes), 20)
+    assert taken < 2000, taken
+
+
 SPAN = {"created_after": "2000-01-01T00:00:00Z", "created_before": "2100-01-01T00:00:00Z"}
 
 

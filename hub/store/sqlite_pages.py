@@ -19,7 +19,9 @@ Where the counts are kept (an unfiltered page, `sqlite_counts`), they also say h
   (at 10k records, an app holding half of them had its 5,000 sorted, 13 ms, where a walk finds its
   page in 1.9 ms);
 - the last page in code order is the list's (or the app's) last records, read from the end of the
-  code index (new records an app lacks are there).
+  code index (new records an app lacks are there);
+- so is an `opts[linked]=false` page whose records, and all that follow, are newer than the last
+  record the app holds (`_lacked_after`): an app polling for more than a page of new records.
 
 After a `$skiptoken`, records before it may have gone since: only the total bounds what follows.
 """

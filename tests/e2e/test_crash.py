@@ -163,6 +163,10 @@ def check_file(db: Path, acks: Acks) -> None:
             " AND NOT EXISTS (SELECT 1 FROM external_ids e WHERE e.hub_id = r.hub_id)"
         ).fetchall()
         assert bare == [], f"records without their ids: {bare}"
+        miscoded = conn.execute(
+            "SELECT e.ext_id FROM external_ids e JOIN records r ON r.hub_id = e.hub_id WHERE e.seq != r.seq"
+        ).fetchall()
+        assert miscoded == [], f"links not carrying their record's code: {miscoded}"
         counted = {
             row[:4]: row[4]
             for row in conn.execute(

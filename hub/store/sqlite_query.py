@@ -94,8 +94,9 @@ CREATE TABLE IF NOT EXISTS connections (
 """
 """External ids are unique per group and collection, and one app holds one id per
 record: both are UNIQUE constraints, so no race can break them. The rows of
-`external_ids` are the key links too; their indexes serve a search by app (and the list of
-providers) or the whole group in link order, by external id alone, or by the time links were made. Each
+`external_ids` are the key links too; their indexes serve a search by app within an entity type, or by
+entity type, in link order (any other search merges several), by external id alone, or by the time links
+were made (the list of providers reads the kept counts, `sqlite_counts.PROVIDERS`). Each
 link carries its record's code number (`seq`, kept as ids are linked, moved and merged), so the records an
 app holds come in code order from `external_ids_held` (`opts[linked]=true`), wherever they lie among the
 group's. A merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record

@@ -171,10 +171,10 @@ async def late_apps(tmp_path: Path) -> Path:
     ("given", "count"),
     [
         ({"provider": "late", "realm": "r1"}, 100),  # many links, made after the others: read from the app's index
-        ({"provider": "late"}, 100),  # the same, its one realm found in the kept counts
+        ({"provider": "late"}, 100),  # the same, its realm and entity type found in the kept counts
         ({"provider": "late", "collection": "people"}, 100),
-        ({"provider": "tiny"}, 4),  # few links: read and sorted
-        ({"provider": "split"}, 4),  # few links in two realms
+        ({"provider": "tiny"}, 4),
+        ({"provider": "split"}, 4),  # in two realms: each read apart, merged
         ({"collection": "organizations"}, 150),  # many links, made after the others: read from the type's index
         ({"collection": "organizations", "realm": "r2"}, 100),
         ({"provider": "sf", "collection": "organizations"}, 50),  # made after sf's 300 people

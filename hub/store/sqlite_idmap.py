@@ -116,12 +116,12 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
         return [], 0
     arms = [_page(group_id, part) for part in _parts(conn, group_id, query)]
     rows = conn.execute(
-        " UNION ALL ".join(select for select, _, _ in arms)
+        " UNION ALL ".join(select for select, _ in arms)
         + f" ORDER BY {'created_at, link' if query.spanned else 'link'} LIMIT ? OFFSET ?",
-        [*itertools.chain.from_iterable(params for _, params, _ in arms), query.top, query.offset],
+        [*itertools.chain.from_iterable(params for _, params in arms), query.top, query.offset],
     ).fetchall()
-    if total is None:
-        [(_, _, (table, where, params))] = arms
+    if total is None:  # a search by record, external id or span: one part, itself
+        table, where, params = compile_links(group_id, query)
         total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
     return [
         KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if query.spanned else str(n))
@@ -151,17 +151,19 @@ def _parts(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> list[Li
     return [part for part in typed if kept_links(conn, group_id, part)] or typed
 
 
-def _page(group_id: str, query: LinkQuery) -> tuple[str, list[Any], tuple[str, str, list[Any]]]:
+def _page(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
     """The SELECT of a search's links from its page on (after its `$skiptoken`), in no order yet, with its
-    parameters; and the table, WHERE and parameters of all its links (`compile_links`), to count them."""
-    table, where, params = searched = compile_links(group_id, query)
-    if query.after is not None and query.spanned:
-        at, n = position_parts(query.after, 2)
-        _, where, params = compile_links(group_id, query, since=at)
-        where, params = f"{where} AND (+created_at, link) > (?, ?)", [*params, at, position_number(query.after, n)]
-    elif query.after is not None:
-        where, params = f"{where} AND link > ?", [*params, position_number(query.after, query.after)]
-    return f"{_LINK} FROM {table} WHERE {where}", params, searched
+    parameters."""
+    after = query.after
+    if after is not None and query.spanned:  # read from the token's time on
+        at, n = position_parts(after, 2)
+        table, where, params = compile_links(group_id, query, since=at)
+        where, params = f"{where} AND (+created_at, link) > (?, ?)", [*params, at, position_number(after, n)]
+    else:
+        table, where, params = compile_links(group_id, query)
+        if after is not None:
+            where, params = f"{where} AND link > ?", [*params, position_number(after, after)]
+    return f"{_LINK} FROM {table} WHERE {where}", params
 
 
 def providers(conn: sqlite3.Connection) -> list[str]:

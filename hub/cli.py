@@ -8,6 +8,7 @@ import gc
 import io
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, Any, TypeVar
 
@@ -20,8 +21,9 @@ from hub.config import Settings
 from hub.errors import BadRequest, HubError
 from hub.model.access import ApiKey
 from hub.model.collections import COLLECTIONS
+from hub.model.field_index import field_index
 from hub.progress import Progress
-from hub.service import access, bulk
+from hub.service import access, bulk, field_indexes
 from hub.store import store_from_url
 from hub.store.base import Store
 
@@ -174,6 +176,24 @@ def disconnect(settings: Settings, provider: str, group_id: str) -> None:
     print(f"{provider} is no longer connected to {group_id}")
 
 
+def list_indexes(settings: Settings) -> None:
+    indexes = _with_store(settings, lambda store: store.field_indexes())
+    print("\n".join(str(index) for index in indexes) or "(no field is indexed)")
+
+
+def add_index(settings: Settings, collection: str, field: str) -> None:
+    index, started = field_index(collection, field), time.monotonic()
+    print(f"indexing {index} (every record of the entity type is read once)", file=sys.stderr)
+    added = _with_store(settings, lambda store: field_indexes.add_index(store, index))
+    print(f"{index} is indexed ({time.monotonic() - started:.1f} s)" if added else f"{index} was indexed already")
+
+
+def drop_index(settings: Settings, collection: str, field: str) -> None:
+    index = field_index(collection, field)
+    _with_store(settings, lambda store: field_indexes.drop_index(store, index))
+    print(f"{index} is no longer indexed")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hub", description="The hub: sync people and organizations across apps.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -217,6 +237,17 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--provider", required=True, help="the app")
         command.add_argument("--group", required=True, help="the group id, e.g. cld-1234")
     link.add_argument("--realm", required=True, help="the app's own tenant id for this group, e.g. 2243")
+
+    index = commands.add_parser("index", help="indexes on declared fields, read by $filter and $orderby")
+    indexes = index.add_subparsers(dest="action", required=True)
+    indexes.add_parser("list", parents=[store], help="the fields indexed")
+    for action, says in (
+        ("add", "index a field: every page that filters or orders by it reads the index"),
+        ("drop", "stop keeping a field's index"),
+    ):
+        command = indexes.add_parser(action, parents=[store], help=says)
+        command.add_argument("collection", choices=sorted(COLLECTIONS), help="the entity type")
+        command.add_argument("field", help="the field, named as $filter names it, e.g. email/address")
     return top
 
 
@@ -236,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             list_keys(settings)
         elif args.command == "keys":
             revoke_key(settings, args.key_id)
+        elif args.command == "index" and args.action == "list":
+            list_indexes(settings)
+        elif args.command == "index":
+            (add_index if args.action == "add" else drop_index)(settings, args.collection, args.field)
         elif args.command == "connect":
             connect(settings, args.provider, args.group, args.realm)
         else:

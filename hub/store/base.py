@@ -11,6 +11,7 @@ from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
+from hub.model.field_index import FieldIndex
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
@@ -212,6 +213,16 @@ class Store(Protocol):
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         """The connections of one app (an index lookup), or of every app, by provider then group."""
+
+    async def field_indexes(self) -> Sequence[FieldIndex]:
+        """The declared fields the store keeps an index on (`hub index add`), by entity type and field."""
+
+    async def add_field_index(self, index: FieldIndex) -> bool:
+        """Index a declared field, so that a `$filter` or `$orderby` on it reads that index; False if it is
+        indexed already. Every page that names the field uses it from then on, in every process."""
+
+    async def drop_field_index(self, index: FieldIndex) -> bool:
+        """Stop keeping a field's index; False if there was none."""
 
 
 @runtime_checkable

@@ -46,6 +46,7 @@ from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
+from hub.model.field_index import FieldIndex
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
@@ -55,6 +56,7 @@ from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import mongo_access as access
 from hub.store import mongo_counts as counts
+from hub.store import mongo_fields as fields
 from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
@@ -368,3 +370,12 @@ class MongoStore:
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await access.connections(self.db, provider)
+
+    async def field_indexes(self) -> Sequence[FieldIndex]:
+        return await fields.field_indexes(self.db)
+
+    async def add_field_index(self, index: FieldIndex) -> bool:
+        return await fields.add_field_index(self.db, index)
+
+    async def drop_field_index(self, index: FieldIndex) -> bool:
+        return await fields.drop_field_index(self.db, index)

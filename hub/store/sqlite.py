@@ -43,6 +43,7 @@ from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
+from hub.model.field_index import FieldIndex
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
@@ -51,6 +52,7 @@ from hub.model.query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import sqlite_access as access
+from hub.store import sqlite_fields as fields
 from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
@@ -477,6 +479,15 @@ class SQLiteStore:
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await self._read(access.connections, provider)
+
+    async def field_indexes(self) -> Sequence[FieldIndex]:
+        return await self._read(fields.field_indexes)
+
+    async def add_field_index(self, index: FieldIndex) -> bool:
+        return await self._whole(lambda c: _in_transaction(c, fields.add_field_index, index))
+
+    async def drop_field_index(self, index: FieldIndex) -> bool:
+        return await self._whole(lambda c: _in_transaction(c, fields.drop_field_index, index))
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

@@ -139,7 +139,7 @@ def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: 
     None for a query they do not count (a filter)."""
     if not query.kept:
         return None
-    every = _count(conn, group_id, collection, "", "")
+    every = listed_in(conn, group_id, collection)
     held = _count(conn, group_id, collection, *query.app) if query.app is not None else 0
     return query.total_of(every, held), every
 
@@ -150,6 +150,11 @@ def few(matching: int, window: int, among: int) -> bool:
     about `window * among / matching` if they are spread evenly, so either way a page reads at most about
     `sqrt(window * among)` rows (10,000 for a page of 100 among 1M)."""
     return matching * matching < window * among
+
+
+def listed_in(conn: sqlite3.Connection, group_id: str, collection: str) -> int:
+    """How many records a plain list of the collection shows."""
+    return _count(conn, group_id, collection, "", "")
 
 
 def _count(conn: sqlite3.Connection, group_id: str, collection: str, provider: str, realm: str) -> int:

@@ -34,7 +34,7 @@ from typing import Any
 
 from hub.model.collections import Collection
 from hub.model.query import ListQuery
-from hub.store.sqlite_counts import few, kept_total
+from hub.store.sqlite_counts import few, kept_total, listed_in
 from hub.store.sqlite_query import RECORD_COLUMNS, compile_list, compile_order
 
 
@@ -45,11 +45,10 @@ def read_page(
     linked = query.app is not None and query.linked
     kept = kept_total(conn, group_id, collection.name, query)
     if kept is None:
-        rows = _rows(conn, group_id, collection, query, [query.top, query.offset], linked and not query.order)
-        if not query.count:
-            return rows, None
-        where, params = compile_list(group_id, collection, query)
-        return rows, conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0]
+        total = _matching(conn, group_id, collection, query) if query.count else None
+        window = [query.top, query.offset]
+        sort = total is not None and few(total, sum(window), listed_in(conn, group_id, collection.name))
+        return _rows(conn, group_id, collection, query, window, linked and not query.order, sort_few=sort), total
     total, listed = kept
     shown = total if query.count else None
     if (left := total - query.offset) <= 0:
@@ -92,6 +91,12 @@ def _lacked_after(
     return int(last) if after == left else None
 
 
+def _matching(conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery) -> int:
+    """How many records a filtered page's query matches (counted: the filter may name any field)."""
+    where, params = compile_list(group_id, collection, query)
+    return int(conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
+
+
 def _rows(
     conn: sqlite3.Connection,
     group_id: str,
@@ -100,9 +105,15 @@ def _rows(
     window: list[int],
     from_links: bool,
     backwards: bool = False,
+    sort_few: bool = False,
 ) -> list[Any]:
     """The page's rows, chosen by rowid (from the app's links if `from_links`: CROSS JOIN keeps them the outer loop)
-    in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order."""
+    in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order.
+
+    With `sort_few` (the records matching are few), the code order is not one an index could give (a unary `+`):
+    SQLite then reads the records by the filter's own index, if there is one, and sorts them. Otherwise, without
+    statistics of the data, it reckoned the group's records in code order as few as those of an `in (…)` on an
+    indexed field (`sqlite_fields`), and walked the group's records to find two."""
     found, code, held = "records r WHERE", "r.seq", []
     if from_links and query.app is not None:
         found = (
@@ -115,7 +126,7 @@ def _rows(
     where, params = compile_list(group_id, collection, query)
     start, starts = (f"{code} > ?", [query.after]) if query.after is not None else ("true", [])
     order = compile_order(collection, query)
-    chosen_by = order if query.order else f"{code} {'DESC' if backwards else 'ASC'}"
+    chosen_by = order if query.order else f"{'+' if sort_few else ''}{code} {'DESC' if backwards else 'ASC'}"
     statement = (
         f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM {found}"
         f" {where} AND {start} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"

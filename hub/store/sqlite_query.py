@@ -151,7 +151,13 @@ def column(collection: Collection, path: tuple[str, ...]) -> str:
         return "r.seq"
     if len(path) == 1 and path[0] in _COLUMNS:
         return _COLUMNS[path[0]]
-    return "json_extract(r.data, '$." + ".".join(path) + "')"
+    return declared(path, "r.")
+
+
+def declared(path: tuple[str, ...], table: str = "") -> str:
+    """The SQL expression of a declared field, kept in the record's JSON; an index on the field is on this very
+    expression (without the table), or SQLite would not see that it serves a query."""
+    return f"json_extract({table}data, '$." + ".".join(path) + "')"
 
 
 def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Any:

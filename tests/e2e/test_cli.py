@@ -1,4 +1,4 @@
-"""The key and connection commands of the CLI, and that what they make is what the API then lets in."""
+"""The key, connection and index commands of the CLI, and that what they make is what the API then lets in."""
 
 from __future__ import annotations
 
@@ -81,6 +81,10 @@ def test_an_admin_key_reaches_every_group(store: str, capsys: pytest.CaptureFixt
         (["connect", "--provider", "crm", "--group", "bad group", "--realm", "1"], "malformed group id"),
         (["connect", "--provider", "crm", "--group", "cld-1", "--realm", " "], "malformed realm"),
         (["disconnect", "--provider", "crm", "--group", "cld-1"], "not connected"),
+        (["index", "add", "people", "email"], "people has no field 'email' holding one value"),
+        (["index", "add", "people", "status"], "not a declared one"),
+        (["index", "add", "organizations", "last_name"], "organizations has no field 'last_name'"),
+        (["index", "drop", "people", "last_name"], "people last_name has no index"),
     ],
 )
 def test_bad_commands_say_why_and_exit_1(
@@ -88,6 +92,31 @@ def test_bad_commands_say_why_and_exit_1(
 ) -> None:
     code, _, err = run(capsys, *argv, "--store", store)
     assert code == 1 and message in err
+
+
+def test_an_indexed_field_is_listed_filtered_by_and_dropped(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    token = token_of(run(capsys, "keys", "create", "--admin", "--store", store)[1])
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(Settings(store=store)), raise_server_exceptions=False) as client:
+        for n in range(3):
+            body = {"people": {"first_name": f"P{n}", "email": {"address": f"p{n}@x.io"}}}
+            assert client.post("/api/v2/cld-1/people", json=body, headers=headers).status_code == 201
+    assert run(capsys, "index", "list", "--store", store)[1] == "(no field is indexed)\n"
+    code, out, err = run(capsys, "index", "add", "people", "email/address", "--store", store)
+    assert code == 0 and "indexing people email/address" in err and out.startswith("people email/address is indexed")
+    assert run(capsys, "index", "add", "people", "email/address", "--store", store)[1] == (
+        "people email/address was indexed already\n"
+    )
+    assert run(capsys, "index", "list", "--store", store)[1] == "people email/address\n"
+    with TestClient(create_app(Settings(store=store)), raise_server_exceptions=False) as client:
+        page = client.get("/api/v2/cld-1/people", params={"$filter": "email/address eq 'p1@x.io'"}, headers=headers)
+        assert [p["first_name"] for p in page.json()["people"]] == ["P1"] and page.json()["pagination"]["total"] == 1
+    assert run(capsys, "index", "drop", "people", "email/address", "--store", store) == (
+        0,
+        "people email/address is no longer indexed\n",
+        "",
+    )
+    assert run(capsys, "index", "list", "--store", store)[1] == "(no field is indexed)\n"
 
 
 def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: pytest.CaptureFixture[str]) -> None:

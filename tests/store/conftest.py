@@ -17,10 +17,11 @@ import pytest
 from mongomock_motor import AsyncMongoMockClient
 from pymongo import AsyncMongoClient
 
+from hub.model.record import Record
 from hub.store.base import Store
 from hub.store.mongo import MongoStore
 from hub.store.sqlite import SQLiteStore
-from tests.store.contract import OpenStore
+from tests.store.contract import OpenStore, write_people
 
 REAL_URL = os.environ.get("HUB_TEST_MONGODB_URL")
 KINDS = ["sqlite", "mongomock", *(["mongodb"] if REAL_URL else [])]
@@ -67,3 +68,8 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[OpenStore]:
 @pytest.fixture
 async def store(open_store: OpenStore) -> Store:
     return await open_store()
+
+
+@pytest.fixture
+async def people(store: Store) -> dict[str, Record]:
+    return await write_people(store)

@@ -1,4 +1,4 @@
-"""The indexes a MongoDB store makes as it opens, and those it drops."""
+"""The indexes a MongoDB store makes as it opens or is asked to, and those it drops."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from mongomock_motor import AsyncMongoMockClient
 
+from hub.model.field_index import FieldIndex
 from hub.store.mongo import MongoStore
 
 
@@ -19,3 +20,15 @@ async def test_an_index_a_newer_one_replaced_is_dropped_as_the_store_opens() -> 
     await store.close()
     assert "group_collection_apps" not in present
     assert present["group_collection_apps_seq"]["key"] == [("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)]
+
+
+async def test_a_field_index_covers_the_records_of_its_entity_type_by_group_then_code() -> None:
+    database = cast(Any, AsyncMongoMockClient()["hub"])
+    store = MongoStore(database=database, transactions=False)
+    await store.open()
+    await store.add_field_index(FieldIndex("people", ("email", "address")))
+    present = await database["records"].index_information()
+    await store.close()
+    made = present["field__people__email__address"]
+    assert made["key"] == [("group", 1), ("fields.email.address", 1), ("seq", 1)]
+    assert made["partialFilterExpression"] == {"collection": "people"}

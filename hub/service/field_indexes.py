@@ -1,0 +1,18 @@
+"""Indexes on declared fields: added and dropped by an operator (`hub index …`), used by every page after."""
+
+from __future__ import annotations
+
+from hub.errors import NotFound
+from hub.model.field_index import FieldIndex
+from hub.store.base import Store
+
+
+async def add_index(store: Store, index: FieldIndex) -> bool:
+    """Index the field; False if it was indexed already (nothing changes)."""
+    return await store.add_field_index(index)
+
+
+async def drop_index(store: Store, index: FieldIndex) -> None:
+    """Drop the field's index; NotFound if it has none."""
+    if not await store.drop_field_index(index):
+        raise NotFound(f"{index} has no index")

@@ -1,0 +1,50 @@
+"""Indexes on declared fields (`hub.model.field_index`), kept in the database itself.
+
+Each is `(group_id, <the field's expression>, seq)` over the live records of its entity type (a partial
+index: `collection = '…' AND merged_into IS NULL`, the terms every page's WHERE holds). SQLite uses it
+whenever a query's expression is the index's (`sqlite_query.declared`): an equality or range `$filter`
+on the field, and an `$orderby` on it reads its page in order, ties in code order. The collection is a
+bound parameter of every page, and SQLite still sees that the partial index serves it: it plans for the
+value bound. At 1M records a page by `email/address eq …` (with its total) took 1.8 s and takes 0.09 ms,
+by `in (…)` three addresses 2.0 s and 0.11 ms (`sqlite_pages._rows` says why that one needs a sort), ordered
+by it 0.9-1.0 s and 0.7-0.8 ms; making the index took 2.6 s; each record of the entity type then costs a write
+about 2-3 µs more.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hub.model.field_index import FieldIndex, from_slug
+from hub.store.sqlite_query import declared
+
+PREFIX = "records_field__"
+
+
+def field_indexes(conn: sqlite3.Connection) -> list[FieldIndex]:
+    """The field indexes the database keeps, by entity type and field."""
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records' AND substr(name, 1, ?) = ?",
+        (len(PREFIX), PREFIX),
+    ).fetchall()
+    found = (from_slug(name.removeprefix(PREFIX)) for (name,) in names)
+    return sorted((index for index in found if index is not None), key=str)
+
+
+def add_field_index(conn: sqlite3.Connection, index: FieldIndex) -> bool:
+    """Index the field's values of the live records of its entity type; False if it was indexed already."""
+    if index in field_indexes(conn):
+        return False
+    conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {PREFIX}{index.slug} ON records (group_id, {declared(index.path)}, seq)"
+        f" WHERE collection = '{index.collection}' AND merged_into IS NULL"
+    )
+    return True
+
+
+def drop_field_index(conn: sqlite3.Connection, index: FieldIndex) -> bool:
+    """Stop keeping the field's index; False if there was none."""
+    if index not in field_indexes(conn):
+        return False
+    conn.execute(f"DROP INDEX IF EXISTS {PREFIX}{index.slug}")
+    return True

@@ -1,0 +1,124 @@
+"""Indexes on declared fields: a store keeps those it is asked for, pages list the same records with them as
+without (however the records were written), and on SQLite such a page reads the index, not the group."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hub.model.field_index import FieldIndex
+from hub.model.query import ListQuery, parse_list
+from hub.model.record import Record
+from hub.store import sqlite_pages
+from hub.store.base import Store
+from hub.store.sqlite import SQLiteStore
+from tests.store.contract import FILTERS, ORDERS, PEOPLE, G, OpenStore, codes, ext, insert, rec, write_people
+from tests.store.test_sqlite_plans import plans, steps, written
+
+EMAIL, LAST, FIRST = (FieldIndex("people", path) for path in (("email", "address"), ("last_name",), ("first_name",)))
+
+
+async def test_a_store_keeps_the_field_indexes_it_is_asked_for(open_store: OpenStore) -> None:
+    store = await open_store()
+    assert list(await store.field_indexes()) == []
+    assert await store.add_field_index(LAST) is True
+    assert await store.add_field_index(LAST) is False
+    assert await store.add_field_index(EMAIL) is True
+    other = await open_store()  # another process on the same database
+    assert list(await other.field_indexes()) == [EMAIL, LAST]
+    assert await other.drop_field_index(LAST) is True
+    assert await store.drop_field_index(LAST) is False
+    assert list(await store.field_indexes()) == [EMAIL]
+
+
+@pytest.fixture(params=["indexed-before", "indexed-after"])
+async def indexed_people(request: pytest.FixtureRequest, store: Store) -> dict[str, Record]:
+    """The contract's `people` records, with first name, last name and email address indexed before they were
+    written (each record then enters the index as written, merged, archived) or after (the index is made from them)."""
+    before = request.param == "indexed-before"
+    for index in (EMAIL, LAST, FIRST) if before else ():
+        await store.add_field_index(index)
+    people = await write_people(store)
+    for index in () if before else (EMAIL, LAST, FIRST):
+        await store.add_field_index(index)
+    return people
+
+
+@pytest.mark.parametrize(("expression", "expected"), FILTERS)
+async def test_a_filter_lists_what_it_lists_unindexed(
+    store: Store, indexed_people: dict[str, Record], expression: str, expected: list[str]
+) -> None:
+    assert await codes(store, {"$filter": expression}) == expected
+
+
+@pytest.mark.parametrize(("orderby", "expected"), ORDERS)
+async def test_an_order_lists_what_it_lists_unindexed(
+    store: Store, indexed_people: dict[str, Record], orderby: str, expected: list[str]
+) -> None:
+    assert await codes(store, {"$orderby": orderby}) == expected
+
+
+async def test_an_indexed_field_is_found_by_its_new_value_once_changed(store: Store) -> None:
+    await store.add_field_index(EMAIL)
+    ann = rec(1, [ext("sf", "1")], email={"address": "old@x.io"})
+    await insert(store, ann)
+    ann.fields["email"] = {"address": "new@x.io"}
+    async with store.transaction(G) as tx:
+        await tx.save(ann, [])
+    assert await codes(store, {"$filter": "email/address eq 'old@x.io'"}) == []
+    assert await codes(store, {"$filter": "email/address eq 'new@x.io'"}) == ["PE1"]
+    query, _ = parse_list(PEOPLE, {"$filter": "email/address eq 'new@x.io'"}, 100, 1000)
+    assert (await store.list(G, PEOPLE, query))[1] == 1
+
+
+def _page(path: Path, params: dict[str, str]) -> tuple[list[int], int]:
+    """The codes of a page of `params` and the steps of SQLite's machine it took."""
+    query: ListQuery = parse_list(PEOPLE, params, 5, 1000)[0]
+    conn = sqlite3.connect(path)
+    page, _ = sqlite_pages.read_page(conn, G, PEOPLE, query)  # and the schema is read
+    taken = steps(conn, lambda: sqlite_pages.read_page(conn, G, PEOPLE, query))
+    conn.close()
+    return [row[3] for row in page], taken
+
+
+def _email(n: int) -> str:
+    return f"p{n}@x.io"
+
+
+BY_EMAIL = sorted(range(1, 401), key=_email)
+"""The codes of the records in the order of their email address (as text: p1, p10, p100, p101, …)."""
+
+
+@pytest.mark.parametrize(
+    ("params", "codes_found"),
+    [
+        ({"$filter": "email/address eq 'p250@x.io'"}, [250]),
+        ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')"}, [7, 399]),
+        ({"$orderby": "email/address desc"}, BY_EMAIL[::-1][:5]),
+        (
+            {"$orderby": "email/address", "$filter": "email/address ge 'p398'"},
+            [n for n in BY_EMAIL if _email(n) >= "p398"][:5],
+        ),
+    ],
+    ids=["eq", "in", "orderby", "orderby-range"],
+)
+async def test_a_page_by_an_indexed_field_reads_the_index_not_the_group(
+    tmp_path: Path, params: dict[str, str], codes_found: list[int]
+) -> None:
+    """Unindexed, each of these pages reads every record of the group: 400 here, 1M in 1.2 s."""
+    path = await written(
+        tmp_path / "hub.db", (rec(n, [ext("sf", str(n))], email={"address": _email(n)}) for n in range(1, 401))
+    )
+    found, unindexed = _page(path, params)
+    store = SQLiteStore(str(path))
+    await store.open()
+    await store.add_field_index(EMAIL)
+    await store.close()
+    assert _page(path, params)[0] == found == codes_found
+    indexed = _page(path, params)[1]
+    assert unindexed > 5_000 and indexed < 1_000, (unindexed, indexed)
+    query = parse_list(PEOPLE, params, 5, 1000)[0]
+    for plan in plans(path, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
+        assert "records_field__people__email__address" in plan or "live_counts" in plan, plan

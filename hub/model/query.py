@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
-from hub.model.collections import Collection
-from hub.model.filter import Node, Value, fields_of, map_values, parse_filter
+from hub.model.collections import META_KINDS, Collection
+from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
 from hub.model.ids import NUL
 
 ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
@@ -57,10 +57,26 @@ class ListQuery:
             return every
         return held if self.linked else every - held
 
+    def complement(self) -> ListQuery | None:
+        """The query listing exactly the listed records this one leaves out, if its filter is an order comparison
+        (never with null) of a field every record has (`updated_at gt …`, `code le …`): then this one's total is the
+        kept count of the listed records less the complement's, which an initial sync (`updated_at gt` a time
+        before any record) counts from the few records before the time, not the many after."""
+        node = self.filter
+        if self.app is not None or self.include_archived or not isinstance(node, Comparison):
+            return None
+        if node.op not in _FLIPPED or len(node.field) != 1 or node.field[0] not in META_KINDS:
+            return None
+        return replace(self, filter=replace(node, op=_FLIPPED[node.op]))
+
     def token(self, last_seq: int, shown: int) -> str:
         """The `$skiptoken` of the page after one that showed `shown` records, the last with code number `last_seq`."""
         return f"{last_seq}.{self.skip + shown}"
 
+
+_FLIPPED = {"gt": "le", "ge": "lt", "lt": "ge", "le": "gt"}
+"""Each order comparison and the one true exactly where it is false, for two values neither of them null (SQLite
+orders any two such values, of whatever types, one way or the other)."""
 
 _TOKEN = re.compile(r"(\d{1,18})\.(\d{1,18})")
 

@@ -117,6 +117,9 @@ def carry_codes(conn: sqlite3.Connection) -> None:
         )
 
 
+CODE_INDEX = "sqlite_autoindex_records_2"
+"""The index of `records`' UNIQUE (group_id, collection, seq), as SQLite names it: a group's records in code order."""
+
 RECORD_COLUMNS = "hub_id, group_id, collection, seq, status, created_at, updated_at, data, merged_into, placeholder"
 """The columns of `records` a Record is read from, in this order."""
 

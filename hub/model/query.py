@@ -58,12 +58,12 @@ class ListQuery:
         return held if self.linked else every - held
 
     def complement(self) -> ListQuery | None:
-        """The query listing exactly the listed records this one leaves out, if its filter is an order comparison
-        (never with null) of a field every record has (`updated_at gt …`, `code le …`): then this one's total is the
-        kept count of the listed records less the complement's, which an initial sync (`updated_at gt` a time
-        before any record) counts from the few records before the time, not the many after."""
+        """The query listing exactly the records of this one unfiltered that it leaves out, if its filter is an
+        order comparison (never with null) of a field every record has (`updated_at gt …`, `code le …`): then its
+        total is the kept count of the query unfiltered less the complement's, which an initial sync (`updated_at
+        gt` a time before any record) counts from the few records before the time, not the many after."""
         node = self.filter
-        if self.app is not None or self.include_archived or not isinstance(node, Comparison):
+        if self.include_archived or not isinstance(node, Comparison):
             return None
         if node.op not in _FLIPPED or len(node.field) != 1 or node.field[0] not in META_KINDS:
             return None

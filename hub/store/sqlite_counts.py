@@ -137,8 +137,12 @@ def keep_counts(conn: sqlite3.Connection) -> None:
 def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int] | None:
     """The total of a page from the kept counts, and how many records a plain list of the collection shows;
     None for a query they do not count (a filter)."""
-    if not query.kept:
-        return None
+    return unfiltered_total(conn, group_id, collection, query) if query.kept else None
+
+
+def unfiltered_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int]:
+    """The total of the page's query without its filter (which must not list archived records), and how many
+    records a plain list of the collection shows, from the kept counts."""
     every = listed_in(conn, group_id, collection)
     held = _count(conn, group_id, collection, *query.app) if query.app is not None else 0
     return query.total_of(every, held), every

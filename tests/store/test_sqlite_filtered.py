@@ -15,13 +15,14 @@ from tests.store.contract import FILTERS, PEOPLE, G, at, ext, rec, write_people
 from tests.store.test_sqlite_plans import steps, written
 
 
-@pytest.mark.parametrize("flip_after", [0, 1, 10_000])
+@pytest.mark.parametrize("flip_after", [0, 2, 10_000])
 @pytest.mark.parametrize(("expression", "expected"), FILTERS)
 async def test_a_filtered_page_and_its_total_are_what_the_filter_picks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flip_after: int, expression: str, expected: list[str]
 ) -> None:
-    """The records a filter leaves out counted instead of those it picks (at once, after one, never), and the
-    page then sorted, walked in code order or planned by SQLite."""
+    """The records a filter picks counted whatever their number (0), the fewer of those it picks and those it
+    leaves out (2: `code gt 'PE1'` counts PE1 alone), or those it picks (10,000), and the page then sorted,
+    walked in code order or planned by SQLite."""
     monkeypatch.setattr(sqlite_pages, "FLIP_AFTER", flip_after)
     store = SQLiteStore(str(tmp_path / "hub.db"))
     await store.open()
@@ -52,3 +53,22 @@ async def test_a_page_of_nearly_every_record_counts_the_others_and_walks_to_the_
     conn.close()
     assert ([row[3] for row in page], total) == (list(range(11, 16)), 390)
     assert taken < 1_500, taken
+
+
+@pytest.mark.parametrize("app", [("hs", "true"), ("sf", "true"), ("sf", "false")], ids="-".join)
+@pytest.mark.parametrize("expression", [expression for expression, _ in FILTERS])
+async def test_an_apps_filtered_page_and_total_are_the_same_however_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app: tuple[str, str], expression: str
+) -> None:
+    store = SQLiteStore(str(tmp_path / "hub.db"))
+    await store.open()
+    await write_people(store)
+    params = {"$filter": expression, "opts[provider]": app[0], "opts[realm]": "r1", "opts[linked]": app[1]}
+    query, _ = parse_list(PEOPLE, params, 100, 1000)
+    found = []
+    for flip_after in (0, 2, 10_000):
+        monkeypatch.setattr(sqlite_pages, "FLIP_AFTER", flip_after)
+        records, total = await store.list(G, PEOPLE, query)
+        found.append(([r.seq for r in records], total))
+    await store.close()
+    assert found[0] == found[1] == found[2] and found[0][1] == len(found[0][0]), found

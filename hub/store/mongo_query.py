@@ -96,6 +96,11 @@ INDEXES: dict[str, dict[str, Index]] = {
         "group_collection_created": ([("group", 1), ("collection", 1), ("created_at", 1)], {}),
         # `opts[linked]=true`: the records an app holds an id in, in code order.
         "group_collection_apps_seq": ([("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)], {}),
+        # `status eq 'ARCHIVED'`: the archived records alone, in code order.
+        "group_collection_archived": (
+            [("group", 1), ("collection", 1), ("seq", 1)],
+            {"partialFilterExpression": {"status": "ARCHIVED"}},
+        ),
         # A merge re-points the tombstones of the merged record, an undo finds them; only tombstones have the field.
         "merged_into": ([("merged_into", 1)], {"sparse": True}),
         # Key links by app (and realm, and id); whether a provider still holds any id.

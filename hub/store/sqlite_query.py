@@ -44,6 +44,8 @@ CREATE INDEX IF NOT EXISTS records_live_updated ON records (group_id, collection
     WHERE merged_into IS NULL;
 CREATE INDEX IF NOT EXISTS records_created ON records (group_id, collection, created_at);
 CREATE INDEX IF NOT EXISTS records_merged ON records (merged_into) WHERE merged_into IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_archived ON records (group_id, collection, seq)
+    WHERE status IS 'ARCHIVED' AND merged_into IS NULL;
 CREATE TABLE IF NOT EXISTS external_ids (
     link INTEGER PRIMARY KEY,
     group_id TEXT NOT NULL,
@@ -102,7 +104,10 @@ app holds come in code order from `external_ids_held` (`opts[linked]=true`), whe
 group's. A merge is recorded in `merges` (its JSON entry) with one `merge_members` row per record
 it involved, so a record's merges are an index lookup. `records_live_updated` holds only live records
 (tombstones are never listed) with their status and code number, so an incremental
-sync (`updated_at gt …`) picks its page and counts its total from the index alone. An API key keeps only
+sync (`updated_at gt …`) picks its page and counts its total from the index alone. `records_archived` holds
+the archived records alone, in code order: `status eq 'ARCHIVED'` (`IS`, as `$filter` compiles `eq`, so that
+SQLite sees the partial index serves it) read the group's records (660 ms at 1M records, 2.2 ms now), and an
+archive is a rare write. An API key keeps only
 the hash of its secret; an app holds one realm per group it is connected to."""
 
 

@@ -8,7 +8,8 @@ not 0.1 ms), the total of one by group, collection or app (55-65 ms, not a sum o
 the tombstones of a record (0.3 s, in every merge and merge history), and the changes old
 enough to prune (every change of every group); a page of dead queue items sorted every
 dead item of its integration; a key link search by a span of time read the group's links, one by an
-app connected last walked every link made before its first, and one by an entity type linked last the others'.
+app connected last walked every link made before its first, and one by an entity type linked last the others';
+a page of archived records read the group's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hub.model.key_link import LinkQuery
-from hub.model.query import ListQuery
+from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
 from hub.store import sqlite_idmap, sqlite_pages, sqlite_sync
 from hub.store.sqlite import SQLiteStore, _match
@@ -84,6 +85,14 @@ def test_the_records_holding_some_ids_are_found_by_each_id(database: Path, count
 def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database: Path) -> None:
     [plan] = plans(database, lambda conn: sqlite_idmap.aliases(conn, G, "people", "h"))
     assert plan.split(" / ")[0].endswith("USING INDEX records_merged (merged_into=?)"), plan
+
+
+@pytest.mark.parametrize("skiptoken", [{}, {"$skiptoken": "2.0"}], ids=["first", "after-token"])
+def test_the_archived_records_are_found_by_their_own_index(database: Path, skiptoken: dict[str, str]) -> None:
+    """`status eq 'ARCHIVED'` read the group's records (660 ms at 1M records, 1,000 of them archived)."""
+    query = parse_list(PEOPLE, {"$filter": "status eq 'ARCHIVED'", **skiptoken}, 100, 1000)[0]
+    for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
+        assert "records_archived" in plan or "live_counts" in plan, plan
 
 
 def test_the_changes_to_prune_are_found_by_their_time(database: Path) -> None:

@@ -156,8 +156,8 @@ def _rows(
     """The page's rows, chosen by rowid (from the app's links if `from_links`: CROSS JOIN keeps them the outer loop)
     in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order; a
     filtered one as `picked` says (a code order no index gives, a unary `+`, to sort; the code index to walk)."""
-    found = f"records r{f' INDEXED BY {CODE_INDEX}' if picked == 'walk' and not query.order else ''} WHERE"
-    code, held = "r.seq", []
+    walked = picked == "walk" and not query.order
+    found, code, held = f"records r {f'INDEXED BY {CODE_INDEX} ' if walked else ''}WHERE", "r.seq", []
     if from_links and query.app is not None:
         found = (
             "external_ids e INDEXED BY external_ids_held CROSS JOIN records r"

@@ -6,7 +6,7 @@ whenever a query's expression is the index's (`sqlite_query.declared`): an equal
 on the field, and an `$orderby` on it reads its page in order, ties in code order. The collection is a
 bound parameter of every page, and SQLite still sees that the partial index serves it: it plans for the
 value bound. At 1M records a page by `email/address eq …` (with its total) took 1.8 s and takes 0.09 ms,
-by `in (…)` three addresses 2.0 s and 0.11 ms (`sqlite_pages._rows` says why that one needs a sort), ordered
+by `in (…)` three addresses 2.0 s and 0.11 ms (`sqlite_pages._picked` says why that one needs a sort), ordered
 by it 0.9-1.0 s and 0.7-0.8 ms; making the index took 2.6 s; each record of the entity type then costs a write
 about 2-3 µs more.
 """

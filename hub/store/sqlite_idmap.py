@@ -16,7 +16,7 @@ from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
 from hub.model.record import Record
-from hub.store.sqlite_counts import counted_apps, kept_links
+from hub.store.sqlite_counts import count_rows, counted_apps, counted_links, fewer_counted, kept_links
 from hub.store.sqlite_query import compile_links
 
 _WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
@@ -121,12 +121,39 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
         [*itertools.chain.from_iterable(params for _, params in arms), query.top, query.offset],
     ).fetchall()
     if total is None:  # a search by record, external id or span: one part, itself
-        table, where, params = compile_links(group_id, query)
-        total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+        total = _counted(conn, group_id, query)
     return [
         KeyLink(c, h, ExternalId(p, r, e), at, position_of(at, n) if query.spanned else str(n))
         for c, h, p, r, e, at, n in rows
     ], int(total)
+
+
+def _counted(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> int:
+    """The total of a search by record, external id or span of time. A span is counted from the links outside
+    it where they are fewer (`fewer_counted`), less the kept count of the search without it: one from before
+    the first link counted every link (65 ms at 1M links; 187 ms for one app's, each looked up in the table)."""
+    table, where, params = compile_links(group_id, query)
+    whole = replace(query, created_after=None, created_before=None)
+    return fewer_counted(
+        lambda most: count_rows(conn, f"{table} WHERE {where}", params, most),
+        (lambda most: _outside(conn, group_id, query, most)) if query.spanned and whole.kept else None,
+        lambda: counted_links(conn, group_id, whole),
+    )
+
+
+def _outside(conn: sqlite3.Connection, group_id: str, query: LinkQuery, most: int) -> int:
+    """How many links of the search without its span were made at or before its start or at or after its end
+    (up to `most` of each), read from the time index."""
+    _, where, params = compile_links(group_id, replace(query, created_after=None, created_before=None))
+    found = 0
+    for bound, at in (("<=", query.created_after), (">=", query.created_before)):
+        if at is not None:
+            found += count_rows(conn, f"{TIMED} WHERE {where} AND created_at {bound} ?", [*params, at], most)
+    return found
+
+
+TIMED = "external_ids INDEXED BY external_ids_created"
+"""The links in the order of their time: those outside a span are at either end of it."""
 
 
 MOST_APPS = 64

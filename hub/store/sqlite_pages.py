@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from hub.model.collections import Collection
 from hub.model.query import ListQuery
-from hub.store.sqlite_counts import few, kept_total, listed_in, unfiltered_total
+from hub.store.sqlite_counts import count_rows, few, fewer_counted, kept_total, listed_in, nearly_all, unfiltered_total
 from hub.store.sqlite_query import CODE_INDEX, RECORD_COLUMNS, compile_list, compile_order
 
 
@@ -89,42 +89,27 @@ def _lacked_after(
     if last is None:
         return None
     where, params = compile_list(group_id, collection, replace(query, app=None))
-    after = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM records r WHERE {where} AND r.seq > ? LIMIT ?)", [*params, last, left]
-    ).fetchone()[0]
+    after = count_rows(conn, f"records r WHERE {where} AND r.seq > ?", [*params, last], left)
     return int(last) if after == left else None
 
 
 def _matching(conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery) -> int:
-    """How many records a filtered page's query matches (counted: the filter may name any field).
-
-    Where the records it leaves out are found as simply (`ListQuery.complement`) and are fewer than
-    `FLIP_AFTER`, it counts those (up to `FLIP_AFTER` of each side first), less the kept count of the query
-    unfiltered: an initial sync by `updated_at gt` a time before every record counted all of them for every
-    page (278 ms at 1M records; 796 ms for an app's records, `opts[linked]`, each looked up among its links).
-    Where both sides are more, it has counted `FLIP_AFTER` records of each in vain (a few ms)."""
+    """How many records a filtered page's query matches (counted: the filter may name any field), or those it leaves
+    out (`ListQuery.complement`) where they are fewer (`fewer_counted`): an initial sync by `updated_at gt` a time
+    before every record counted all of them for every page (278 ms at 1M records; 796 ms for an app's records,
+    `opts[linked]`, each looked up among its links)."""
     other = query.complement()
-    some = _count(conn, group_id, collection, query, None if other is None else FLIP_AFTER)
-    if other is None or some < FLIP_AFTER:
-        return some
-    others = _count(conn, group_id, collection, other, FLIP_AFTER)
-    if others < FLIP_AFTER:
-        return unfiltered_total(conn, group_id, collection.name, query)[0] - others
-    return _count(conn, group_id, collection, query, None)
-
-
-FLIP_AFTER = 5_000
-"""How many records of a page's query, and of its complement, `_matching` counts before it counts all those of
-the query (each costs 0.1-0.2 µs, or about 1 µs if looked up among an app's links)."""
+    return fewer_counted(
+        lambda most: _count(conn, group_id, collection, query, most),
+        None if other is None else lambda most: _count(conn, group_id, collection, other, most),
+        lambda: unfiltered_total(conn, group_id, collection.name, query)[0],
+    )
 
 
 def _count(conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, most: int | None) -> int:
     """How many records `query` matches (no more than `most`)."""
     where, params = compile_list(group_id, collection, query)
-    if most is None:
-        return int(conn.execute(f"SELECT COUNT(*) FROM records r WHERE {where}", params).fetchone()[0])
-    limited = f"SELECT COUNT(*) FROM (SELECT 1 FROM records r WHERE {where} LIMIT ?)"
-    return int(conn.execute(limited, [*params, most]).fetchone()[0])
+    return count_rows(conn, f"records r WHERE {where}", params, most)
 
 
 Picked = Literal["sort", "walk"]
@@ -140,7 +125,7 @@ def _picked(matching: int, window: int, listed: int) -> Picked | None:
     (`updated_at gt` a time before all of them: 170 ms at 1M records) rather than walk to the first 100."""
     if few(matching, window, listed):
         return "sort"
-    return "walk" if listed - matching <= FLIP_AFTER else None
+    return "walk" if nearly_all(matching, listed) else None
 
 
 def _rows(

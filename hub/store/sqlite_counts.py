@@ -9,7 +9,9 @@ app. Triggers on `records` and `external_ids` change them in the statement that 
 what they count, in its transaction, so a count is exact whoever writes: a create, a
 merge (ids moved, records tombstoned), an unmerge, an archive, a link moved or deleted.
 
-A filtered page still counts its matching rows: the filter may name any field.
+A filtered page still counts its matching rows: the filter may name any field. Where the rows it leaves out
+are found as simply (a range of a record's own time or code, a key link search's span of time) and are few,
+it counts those instead, less a kept count (`fewer_counted`).
 
 Key links are counted the same way: `link_counts` holds, per group, collection and app, how
 many links there are (whatever their record's state: an archived record keeps its ids), kept

@@ -7,7 +7,7 @@ placeholders, merges by upsert and by request, unmerges, archives and revivals, 
 moved and deleted), then compare each total and page with the same query through a filter that
 changes nothing, which each store counts and pages by reading records: so on SQLite the ways
 it finds a page with the counts (stopping at the total, from the end, from an app's links) are
-checked too.
+checked too; and with a filter that leaves none out, which SQLite counts from those it leaves out.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from hub.store import mongo_counts as counts
+from hub.store import sqlite_counts
 from hub.store.mongo import MongoStore
 from tests.api.helpers import BASE, IDS, ext
 from tests.conftest import admin_client
@@ -45,6 +46,7 @@ def listed(client: TestClient, collection: str, **params: str) -> list[str]:
 
     total, every = codes()
     assert (total, every) == codes(**{"$filter": "status ne 'ARCHIVED'"}) and total == len(every), (params, every)
+    assert (total, every) == codes(**{"$filter": "updated_at gt '2000-01-01T00:00:00Z'"}), (params, every)
     assert codes(**{"$top": "2"})[1] == every[:2]
     assert codes(**{"$top": "3", "$skip": str(max(0, total - 2))})[1] == every[-2:]
     if params.get("opts[linked]") == "true":  # sorted otherwise than in code order: from the links if they are few
@@ -54,7 +56,7 @@ def listed(client: TestClient, collection: str, **params: str) -> list[str]:
 
 def found(client: TestClient, **params: str) -> None:
     """Check the total of a key link search against its page and against the same search with a span of time
-    that leaves none out, which SQLite counts by reading the links."""
+    that leaves none out."""
 
     def search(**extra: str) -> tuple[int, list[str]]:
         answer = client.get(f"{BASE}/key_links", params={"$top": "1000", **params, **extra}).json()
@@ -164,7 +166,12 @@ class Walk:
             self.client.delete(f"{BASE}/key_links/{link['id']}")
 
 
-def test_every_total_counts_what_the_query_lists_after_any_write(client: TestClient) -> None:
+def test_every_total_counts_what_the_query_lists_after_any_write(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With FLIP_AFTER at 2, SQLite counts the records `updated_at gt` a time before all of them leaves out (none)
+    and walks to its page (`sqlite_counts.fewer_counted`), and so a key link search from that time."""
+    monkeypatch.setattr(sqlite_counts, "FLIP_AFTER", 2)
     walk = Walk(client, 1)
     for step in range(STEPS):
         walk.step()

@@ -72,4 +72,5 @@ async def store(open_store: OpenStore) -> Store:
 
 @pytest.fixture
 async def people(store: Store) -> dict[str, Record]:
+    """The records the list contract filters and orders (`write_people`)."""
     return await write_people(store)

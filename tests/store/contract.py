@@ -1,4 +1,5 @@
-"""Helpers the store contract suites share: records to write, app ids, and what mongomock cannot show."""
+"""Helpers the store contract suites share: records to write, app ids, what mongomock cannot show, and the
+records of the list contract with the filters and orders that list them."""
 
 from __future__ import annotations
 

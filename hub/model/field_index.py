@@ -8,6 +8,7 @@ default: an operator adds those their apps ask by (`hub index add people email/a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.errors import BadRequest
@@ -50,3 +51,9 @@ def from_slug(slug: str) -> FieldIndex | None:
     collection, *path = slug.split("__")
     known = collection in COLLECTIONS and tuple(path) in COLLECTIONS[collection].kinds
     return FieldIndex(collection, tuple(path)) if known and path else None
+
+
+def named(names: Iterable[str], prefix: str) -> list[FieldIndex]:
+    """The field indexes among a store's index names (each `prefix` and a slug), by entity type and field."""
+    found = (from_slug(name.removeprefix(prefix)) for name in names if name.startswith(prefix))
+    return sorted((index for index in found if index is not None), key=str)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hub.model.field_index import FieldIndex, from_slug
+from hub.model.field_index import FieldIndex, named
 from hub.store.mongo_query import field
 
 PREFIX = "field__"
@@ -17,9 +17,7 @@ PREFIX = "field__"
 
 async def field_indexes(db: AsyncDatabase[Any]) -> list[FieldIndex]:
     """The field indexes the records collection has, by entity type and field."""
-    names = await db["records"].index_information()
-    found = (from_slug(name.removeprefix(PREFIX)) for name in names if name.startswith(PREFIX))
-    return sorted((index for index in found if index is not None), key=str)
+    return named(await db["records"].index_information(), PREFIX)
 
 
 async def add_field_index(db: AsyncDatabase[Any], index: FieldIndex) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hub.model.field_index import FieldIndex, from_slug
+from hub.model.field_index import FieldIndex, named
 from hub.store.sqlite_query import declared
 
 PREFIX = "records_field__"
@@ -23,12 +23,8 @@ PREFIX = "records_field__"
 
 def field_indexes(conn: sqlite3.Connection) -> list[FieldIndex]:
     """The field indexes the database keeps, by entity type and field."""
-    names = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records' AND substr(name, 1, ?) = ?",
-        (len(PREFIX), PREFIX),
-    ).fetchall()
-    found = (from_slug(name.removeprefix(PREFIX)) for (name,) in names)
-    return sorted((index for index in found if index is not None), key=str)
+    names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'")
+    return named((name for (name,) in names), PREFIX)
 
 
 def add_field_index(conn: sqlite3.Connection, index: FieldIndex) -> bool:

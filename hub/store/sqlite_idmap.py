@@ -136,15 +136,15 @@ def _counted(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> int:
     whole = replace(query, created_after=None, created_before=None)
     return fewer_counted(
         lambda most: count_rows(conn, f"{table} WHERE {where}", params, most),
-        (lambda most: _outside(conn, group_id, query, most)) if query.spanned and whole.kept else None,
+        (lambda most: _outside(conn, group_id, query, whole, most)) if query.spanned and whole.kept else None,
         lambda: counted_links(conn, group_id, whole),
     )
 
 
-def _outside(conn: sqlite3.Connection, group_id: str, query: LinkQuery, most: int) -> int:
-    """How many links of the search without its span were made at or before its start or at or after its end
-    (up to `most` of each), read from the time index."""
-    _, where, params = compile_links(group_id, replace(query, created_after=None, created_before=None))
+def _outside(conn: sqlite3.Connection, group_id: str, query: LinkQuery, whole: LinkQuery, most: int) -> int:
+    """How many links of `whole`, the search without its span, were made at or before the span's start or at or
+    after its end (up to `most` of each), read from the time index."""
+    _, where, params = compile_links(group_id, whole)
     found = 0
     for bound, at in (("<=", query.created_after), (">=", query.created_before)):
         if at is not None:

@@ -58,14 +58,17 @@ class ListQuery:
         return held if self.linked else every - held
 
     def complement(self) -> ListQuery | None:
-        """The query listing exactly the records of this one unfiltered that it leaves out, if its filter is an
-        order comparison (never with null) of a field every record has (`updated_at gt …`, `code le …`): then its
-        total is the kept count of the query unfiltered less the complement's, which an initial sync (`updated_at
-        gt` a time before any record) counts from the few records before the time, not the many after."""
+        """The query listing exactly the listed records of this one unfiltered that it leaves out, if its filter is
+        an order comparison (never with null) of a field every record has (`updated_at gt …`, `code le …`), or
+        says which of the two listed statuses a record has: then its total is the kept count of the query
+        unfiltered less the complement's, which an initial sync (`updated_at gt` a time before any record) counts
+        from the few records before the time, not the many after, and `status eq 'ACTIVE'` from the inactive."""
         node = self.filter
-        if self.include_archived or not isinstance(node, Comparison):
+        if not isinstance(node, Comparison) or len(node.field) != 1:
             return None
-        if node.op not in _FLIPPED or len(node.field) != 1 or node.field[0] not in META_KINDS:
+        if node.field == ("status",) and node.op == "eq" and node.value in _OTHER_LISTED:
+            return replace(self, filter=replace(node, value=_OTHER_LISTED[node.value]))  # neither lists archived ones
+        if self.include_archived or node.op not in _FLIPPED or node.field[0] not in META_KINDS:
             return None
         return replace(self, filter=replace(node, op=_FLIPPED[node.op]))
 
@@ -77,6 +80,9 @@ class ListQuery:
 _FLIPPED = {"gt": "le", "ge": "lt", "lt": "ge", "le": "gt"}
 """Each order comparison and the one true exactly where it is false, for two values neither of them null (SQLite
 orders any two such values, of whatever types, one way or the other)."""
+
+_OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
+"""Each status a listed (not archived) record may have and the other one."""
 
 _TOKEN = re.compile(r"(\d{1,18})\.(\d{1,18})")
 

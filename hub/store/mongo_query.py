@@ -101,6 +101,11 @@ INDEXES: dict[str, dict[str, Index]] = {
             [("group", 1), ("collection", 1), ("seq", 1)],
             {"partialFilterExpression": {"status": "ARCHIVED"}},
         ),
+        # `status eq 'INACTIVE'`: the inactive records alone, in code order.
+        "group_collection_inactive": (
+            [("group", 1), ("collection", 1), ("seq", 1)],
+            {"partialFilterExpression": {"status": "INACTIVE"}},
+        ),
         # A merge re-points the tombstones of the merged record, an undo finds them; only tombstones have the field.
         "merged_into": ([("merged_into", 1)], {"sparse": True}),
         # Key links by app (and realm, and id); whether a provider still holds any id.

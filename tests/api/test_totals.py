@@ -7,7 +7,8 @@ placeholders, merges by upsert and by request, unmerges, archives and revivals, 
 moved and deleted), then compare each total and page with the same query through a filter that
 changes nothing, which each store counts and pages by reading records: so on SQLite the ways
 it finds a page with the counts (stopping at the total, from the end, from an app's links) are
-checked too; and with a filter that leaves none out, which SQLite counts from those it leaves out.
+checked too; and with a filter that leaves none out, which SQLite counts from those it leaves out, and with
+`status eq 'ACTIVE'` and `'INACTIVE'`, which together list the same records.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def listed(client: TestClient, collection: str, **params: str) -> list[str]:
     total, every = codes()
     assert (total, every) == codes(**{"$filter": "status ne 'ARCHIVED'"}) and total == len(every), (params, every)
     assert (total, every) == codes(**{"$filter": "updated_at gt '2000-01-01T00:00:00Z'"}), (params, every)
+    (active, some), (inactive, others) = (codes(**{"$filter": f"status eq '{s}'"}) for s in ("ACTIVE", "INACTIVE"))
+    assert (active, inactive) == (len(some), len(others)) and sorted([*some, *others]) == sorted(every), (params, every)
     assert codes(**{"$top": "2"})[1] == every[:2]
     assert codes(**{"$top": "3", "$skip": str(max(0, total - 2))})[1] == every[-2:]
     if params.get("opts[linked]") == "true":  # sorted otherwise than in code order: from the links if they are few
@@ -103,7 +106,7 @@ class Walk:
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.some_ids(), "first_name": "P"}
         if self.rng.random() < 0.2:
-            body["status"] = self.rng.choice(["ARCHIVED", "ACTIVE"])
+            body["status"] = self.rng.choice(["ARCHIVED", "ACTIVE", "INACTIVE"])
         if self.rng.random() < 0.3:
             body["organization_id"] = [ext("sf", f"org{self.rng.randrange(6)}")]
         return body
@@ -170,7 +173,8 @@ def test_every_total_counts_what_the_query_lists_after_any_write(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With FLIP_AFTER at 2, SQLite counts the records `updated_at gt` a time before all of them leaves out (none)
-    and walks to its page (`sqlite_counts.fewer_counted`), and so a key link search from that time."""
+    and walks to its page (`sqlite_counts.fewer_counted`), and so a key link search from that time; and the total
+    of `status eq 'ACTIVE'` is the listed records less the inactive ones, where those are fewer."""
     monkeypatch.setattr(sqlite_counts, "FLIP_AFTER", 2)
     walk = Walk(client, 1)
     for step in range(STEPS):

@@ -22,10 +22,12 @@ def query(params: dict[str, str]) -> ListQuery:
         ("created_at lt 2020-01-01", "created_at ge 2020-01-01"),
         ("code le 'PE10'", "code gt 'PE10'"),
         ("id gt 'x'", "id le 'x'"),
+        ("status eq 'ACTIVE'", "status eq 'INACTIVE'"),  # a listed record has one status of the two
+        ("status eq 'INACTIVE'", "status eq 'ACTIVE'"),
     ],
 )
 @pytest.mark.parametrize("app", [{}, {"opts[provider]": "sf", "opts[realm]": "1", "opts[linked]": "false"}], ids=str)
-def test_an_order_comparison_of_a_field_every_record_has_has_one(
+def test_an_order_comparison_of_a_field_every_record_has_or_a_listed_status_has_one(
     expression: str, complement: str, app: dict[str, str]
 ) -> None:
     page = query({"$filter": expression, "$top": "7", "$skiptoken": "5.9", **app})
@@ -41,6 +43,8 @@ def test_an_order_comparison_of_a_field_every_record_has_has_one(
         {"$filter": "updated_at gt 2020-01-01 and code gt 'PE1'"},
         {"$filter": "not (updated_at gt 2020-01-01)"},
         {"$filter": "status gt 'A'"},  # archived records are listed then, which the kept count leaves out
+        {"$filter": "status ne 'ACTIVE'"},
+        {"$filter": "status eq 'ARCHIVED'"},
         {},
     ],
     ids=str,

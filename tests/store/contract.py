@@ -55,10 +55,10 @@ async def one(store: Store, record: Record, collection: str = "people") -> Recor
 
 
 async def write_people(store: Store) -> dict[str, Record]:
-    """PE1 Ann Lee, PE2 Bob, PE3 (no first name) Cole, PE4 Dan Lee (archived), PE5 Eve merged into PE1."""
+    """PE1 Ann Lee, PE2 Bob (inactive), PE3 (no first name) Cole, PE4 Dan Lee (archived), PE5 Eve merged into PE1."""
     made = {
         "PE1": rec(1, [ext("sf", "1")], first_name="Ann", last_name="Lee", email={"address": "ann@x.io"}),
-        "PE2": rec(2, [ext("hs", "2")], first_name="Bob"),
+        "PE2": rec(2, [ext("hs", "2")], status="INACTIVE", first_name="Bob"),
         "PE3": rec(3, [], last_name="Cole", email={"address": "c@x.io"}),
         "PE4": rec(4, [ext("sf", "4"), ext("hs", "4")], status="ARCHIVED", first_name="Dan", last_name="Lee"),
         "PE5": rec(5, [ext("zd", "5")], first_name="Eve"),
@@ -101,7 +101,9 @@ FILTERS = [
     ("created_at ge 2020-01-02", ["PE2", "PE3"]),
     ("updated_at lt '2020-01-02T00:00:00Z'", ["PE1"]),
     ("status eq 'ARCHIVED'", ["PE4"]),
-    ("status ne 'ACTIVE'", ["PE4"]),
+    ("status ne 'ACTIVE'", ["PE2", "PE4"]),
+    ("status eq 'ACTIVE'", ["PE1", "PE3"]),
+    ("status eq 'INACTIVE'", ["PE2"]),
     ("status in ('ACTIVE', 'ARCHIVED') and last_name eq 'Lee'", ["PE1", "PE4"]),
 ]
 """Filters of the `people` records, and the codes each lists."""
@@ -115,7 +117,7 @@ ORDERS = [
     ("code desc", ["PE3", "PE2", "PE1"]),
     ("last_name desc,first_name desc", ["PE1", "PE3", "PE2"]),
     ("first_name desc,first_name asc", ["PE2", "PE1", "PE3"]),
-    ("status", ["PE1", "PE2", "PE3"]),  # ties keep code order
+    ("status", ["PE1", "PE3", "PE2"]),  # ties keep code order
 ]
 """Orders of the `people` records, and the codes each lists."""
 

@@ -21,6 +21,7 @@ async def test_an_index_a_newer_one_replaced_is_dropped_as_the_store_opens() -> 
     assert "group_collection_apps" not in present
     assert present["group_collection_apps_seq"]["key"] == [("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)]
     assert present["group_collection_archived"]["partialFilterExpression"] == {"status": "ARCHIVED"}
+    assert present["group_collection_inactive"]["partialFilterExpression"] == {"status": "INACTIVE"}
 
 
 async def test_a_field_index_covers_the_records_of_its_entity_type_by_group_then_code() -> None:

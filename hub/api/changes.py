@@ -13,7 +13,7 @@ from hub.api.json import JSONResponse
 from hub.config import Settings
 from hub.model import timefmt
 from hub.model.change import Change, cursor
-from hub.model.query import _integer, check_params
+from hub.model.query import check_params, whole_param
 from hub.model.record import Group
 from hub.service import changes
 
@@ -38,7 +38,7 @@ async def list_changes(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     group_id = context.group_id(request)
     check_params(request.query_params, PARAMS)
-    limit = _integer(request.query_params, "limit", settings.default_top, 1, settings.max_top)
+    limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
     found = await changes.page(request.app.state.store, group_id, request.query_params.get("since"), limit)
     return JSONResponse(
         {

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from hub.model.numbers import whole
 
 
 def dumps(value: Any) -> bytes:
@@ -44,8 +45,8 @@ async def read_json(request: Request, limit: int) -> Any:
     content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json(content_type):
         raise UnsupportedMediaType(f"the body must be application/json, not {content_type[:100]!r}")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = whole(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():

@@ -19,12 +19,12 @@ from hub.errors import Invalid
 from hub.model import timefmt
 from hub.model.change import cursor
 from hub.model.collections import COLLECTIONS
-from hub.model.query import _integer, check_params
+from hub.model.query import check_params, whole_param
 from hub.model.queue import QueueItem
 from hub.service import outbound
 from hub.service.outbound import Delivery, Settled
 
-Numbers = Annotated[list[int], Field(min_length=1, max_length=1000)]
+Numbers = Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=1000)]
 
 
 class LeaseIn(BaseModel):
@@ -136,8 +136,8 @@ async def list_dead(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset({"after", "limit"}))
-    after = _integer(request.query_params, "after", 0, 0, 2**62)
-    limit = _integer(request.query_params, "limit", settings.default_top, 1, settings.max_top)
+    after = whole_param(request.query_params, "after", 0, 0, 2**62)
+    limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
     items = await outbound.dead(request.app.state.store, group_id, request.path_params["name"], after, limit)
     return JSONResponse({"dead": [_dead(group_id, i) for i in items]})
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from hub.errors import BadRequest
 from hub.model.ids import ExternalId
+from hub.model.numbers import whole
 
 Kind = Literal["create", "update", "archive", "merge", "unmerge", "link", "unlink"]
 KINDS: tuple[Kind, ...] = ("create", "update", "archive", "merge", "unmerge", "link", "unlink")
@@ -42,10 +43,10 @@ def position(group_id: str, text: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         prefix, seq, owner = raw.split(":", 2)
-        number = int(seq)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest(f"since: {text[:40]!r} is not a cursor this hub handed out") from None
-    if prefix != _PREFIX or number < 0:
+    number = whole(seq)
+    if prefix != _PREFIX or number is None:
         raise BadRequest(f"since: {text[:40]!r} is not a cursor this hub handed out")
     if owner != group_id:
         raise BadRequest("since: this cursor belongs to another group's change feed")

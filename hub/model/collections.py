@@ -13,6 +13,7 @@ from hub.model.fields import (
     Amount,
     DateTime,
     Email,
+    Flag,
     Integer,
     Part,
     Phone,
@@ -22,6 +23,7 @@ from hub.model.fields import (
     Website,
     parse_datetime,
 )
+from hub.model.numbers import whole
 
 Status = Literal["ACTIVE", "INACTIVE", "ARCHIVED"]
 READ_ONLY = ("code", "created_at", "updated_at", "group_id", "channel_id", "resource_type")
@@ -55,8 +57,8 @@ class OrganizationFields(Fields):
     industry: Text | None = None
     annual_revenue: Amount | None = None
     number_of_employees: Integer | None = None
-    is_customer: bool | None = None
-    is_supplier: bool | None = None
+    is_customer: Flag | None = None
+    is_supplier: Flag | None = None
     email: Email | None = None
     website: Website | None = None
     phone: Phone | None = None
@@ -104,6 +106,12 @@ class Collection:
 
     def code(self, seq: int) -> str:
         return f"{self.code_prefix}{seq}"
+
+    def code_number(self, code: str) -> int:
+        """The number of the record a code names (`PE12`: 12), as the stores keep it; -1, no record's, if `code`
+        is no code of this collection (or too long a number for them)."""
+        number = whole(code.removeprefix(self.code_prefix)) if code.startswith(self.code_prefix) else None
+        return -1 if number is None else number
 
     @property
     def top_fields(self) -> set[str]:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from hub.model import timefmt
 from hub.model.ids import ExternalIdIn
@@ -14,8 +23,11 @@ MAX_TEXT = 4096
 MAX_IDS = 100
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
-Integer = Annotated[int, Field(ge=-(2**63), lt=2**63)]
-"""An integer every store can hold (64 bits)."""
+Integer = Annotated[int, Strict(), Field(ge=-(2**63), lt=2**63)]
+"""An integer every store can hold (64 bits). The number types are strict: `"5"` or `true` given for a number is
+refused, not read as one (a value an app sends as the wrong type is a bug it should hear about)."""
+Flag = Annotated[bool, Strict()]
+"""True or false, and nothing read as either (`1`, `"yes"`)."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -43,7 +55,8 @@ EmailAddress = Annotated[
     AfterValidator(_email),
     WithJsonSchema({"type": "string", "maxLength": 320, "pattern": _EMAIL.pattern}),
 ]
-Amount = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+Amount = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+"""A number, whole or not (strict, as `Integer`)."""
 
 
 class Reference:

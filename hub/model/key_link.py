@@ -19,6 +19,7 @@ from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, IdPart
+from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import check_params, skiptoken, window
 
@@ -84,9 +85,10 @@ def position_parts(position: str, count: int) -> list[str]:
 
 def position_number(position: str, text: str) -> int:
     """A link's number in `position`, as the stores keep it (64 bits); a 400 if `text` is no such number."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+    number = whole(text)
+    if number is None:
         raise foreign_position(position)
-    return int(text)
+    return number
 
 
 def _joined(parts: Iterable[str]) -> str:
@@ -178,9 +180,10 @@ def _number(params: Mapping[str, str], name: str) -> int | None:
     raw = params.get(name)
     if raw is None:
         return None
-    if not raw.strip().isdigit() or len(raw.strip()) > 18:
-        raise BadRequest(f"{name} must be a whole number of at most 18 digits, not {raw[:40]!r}")
-    return int(raw)
+    number = whole(raw)
+    if number is None:
+        raise BadRequest(f"{name} must be a whole number of at most {MAX_DIGITS} digits, not {raw[:40]!r}")
+    return number
 
 
 def _moment(params: Mapping[str, str], name: str) -> str | None:

@@ -31,8 +31,7 @@ def _value(collection: Collection, record: Record, path: tuple[str, ...]) -> Any
 def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Value:
     """A code literal (`PE12`) compares as its number, as the stores store it."""
     if path == ("code",) and isinstance(value, str):
-        digits = value.removeprefix(collection.code_prefix)
-        return int(digits) if digits.isdigit() and digits != value else -1
+        return collection.code_number(value)
     return value
 
 

@@ -13,6 +13,7 @@ from hub.model import timefmt
 from hub.model.collections import META_KINDS, Collection
 from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
 from hub.model.ids import NUL
+from hub.model.numbers import whole
 
 ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
 LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$skiptoken", "$orderby", "$filter", "opts[linked]"}
@@ -132,13 +133,15 @@ def _select(collection: Collection, text: str | None) -> frozenset[str] | None:
     return names
 
 
-def _integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def whole_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """The query parameter `name`, a whole number from `low` to `high` (`default` if absent); else a 400."""
     raw = params.get(name)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
-    return int(raw)
+    number = whole(raw)
+    if number is None or not low <= number <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
+    return number
 
 
 def skiptoken(params: Mapping[str, str], shape: re.Pattern[str], clash: bool, without: str) -> tuple[str, int] | None:
@@ -156,7 +159,7 @@ def skiptoken(params: Mapping[str, str], shape: re.Pattern[str], clash: bool, wi
 
 def window(params: Mapping[str, str], default_top: int, max_top: int) -> tuple[int, int]:
     """`$skip` and `$top` of a page, checked."""
-    return _integer(params, "$skip", 0, 0, 10**9), _integer(params, "$top", default_top, 1, max_top)
+    return whole_param(params, "$skip", 0, 0, 10**9), whole_param(params, "$top", default_top, 1, max_top)
 
 
 def _path(collection: Collection, text: str, where: str) -> tuple[str, ...]:

@@ -145,9 +145,7 @@ def field(path: tuple[str, ...]) -> str:
 
 def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Value:
     if path == ("code",) and isinstance(value, str):
-        digits = value.removeprefix(collection.code_prefix)
-        # As on SQLite, a code too long for a 64-bit number names no record (BSON has no bigger integer).
-        return int(digits) if digits.isdigit() and len(digits) < 19 and digits != value else -1
+        return collection.code_number(value)
     return value
 
 

@@ -173,8 +173,7 @@ def declared(path: tuple[str, ...], table: str = "") -> str:
 
 def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Any:
     if path == ("code",) and isinstance(value, str):
-        digits = value.removeprefix(collection.code_prefix)
-        return int(digits) if digits.isdigit() and len(digits) < 19 and digits != value else -1
+        return collection.code_number(value)
     return value
 
 

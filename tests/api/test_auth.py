@@ -39,6 +39,7 @@ def test_bearer_and_basic_both_authenticate(client: TestClient, keys: Keys) -> N
         (None, "needs an API key"),
         ("Bearer nodot", "malformed"),
         ("Basic not-base64!", "malformed"),
+        ("Basic \xe9", "malformed"),  # not ASCII: base64 raised a ValueError of its own (a 500)
         ("Basic " + base64.b64encode(b"no-colon").decode(), "malformed"),
         ("Digest abc", "malformed"),
         ("Bearer hk_0123456789abcdef.wrong", "unknown or revoked"),
@@ -46,7 +47,7 @@ def test_bearer_and_basic_both_authenticate(client: TestClient, keys: Keys) -> N
     ],
 )
 def test_missing_malformed_or_unknown_keys_get_401(client: TestClient, header: str | None, detail: str) -> None:
-    headers = {"Authorization": header} if header is not None else {}
+    headers = {"Authorization": header.encode("latin-1")} if header is not None else {}
     response = client.get(PEOPLE, headers=headers, auth=None)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"

@@ -55,9 +55,48 @@ def test_a_batch_over_the_limit_is_413(client: TestClient) -> None:
     nothing_written(client)
 
 
-@pytest.mark.parametrize("top", ["11", "0", "-1", "ten", "1.5", ""])
+@pytest.mark.parametrize("top", ["11", "0", "-1", "ten", "1.5", "", "²", "٥", "1_0", " 5"])
 def test_top_outside_its_range_is_400(client: TestClient, top: str) -> None:
+    """`²` passed `str.isdigit` and then failed `int` (a 500); `int` reads `٥`, `1_0` and ` 5` as numbers."""
     problem(client.get(PEOPLE, params={"$top": top}), 400, "$top")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "words"),
+    [
+        (PEOPLE, {"$skip": "²"}, ("$skip",)),
+        ("/api/v2/cld-1/changes", {"limit": "²"}, ("limit",)),
+        ("/api/v2/cld-1/changes", {"since": "YzE6OTIyMzM3MjAzNjg1NDc3NTgwODpjbGQtMQ"}, ("not a cursor",)),  # 2**63
+        ("/api/v2/cld-1/changes", {"since": "YzE6MV8wOmNsZC0x"}, ("not a cursor",)),  # c1:1_0:cld-1
+        ("/api/v2/cld-1/key_links", {"$top": "²"}, ("$top",)),
+        ("/api/v2/cld-1/key_links", {"integration_system_id": "²"}, ("integration_system_id",)),
+        ("/api/v2/cld-1/integrations/q/dead", {"after": "¹"}, ("after",)),
+    ],
+)
+def test_a_number_in_the_query_string_not_written_in_ascii_digits_is_400(
+    client: TestClient, path: str, params: dict[str, str], words: tuple[str, ...]
+) -> None:
+    assert client.post(PEOPLE, json={"people": {"id": [ext("crm", "1")]}}).status_code == 201  # the group exists
+    problem(client.get(path, params=params), 400, *words)
+
+
+@pytest.mark.parametrize("path", ["ack", "dead/retry"])
+def test_an_item_number_past_64_bits_is_422(client: TestClient, path: str) -> None:
+    body = {"lease": "l", "items": [2**63]} if path == "ack" else {"items": [2**63]}
+    problem(client.post(f"/api/v2/cld-1/integrations/q/{path}", json=body), 422, "items")
+
+
+@pytest.mark.parametrize("code", ["PE²", "PE¹¹", "PE٥", "PE1_0", "PE 1"])
+def test_a_code_not_written_in_ascii_digits_names_no_record(client: TestClient, code: str) -> None:
+    """`PE²` passed `str.isdigit` and failed `int`: a 500 for a list, and for every write of the entity type once
+    an integration's filter held it."""
+    assert client.post(PEOPLE, json={"people": {"id": [ext("crm", "1")]}}).status_code == 201
+    for expression in (f"code eq '{code}'", f"code in ('{code}')", f"code ne '{code}'"):
+        listed = client.get(PEOPLE, params={"$filter": expression})
+        assert listed.status_code == 200 and listed.json()["pagination"]["total"] == ("ne" in expression), listed.text
+    definition = {"name": "q", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    assert client.post("/api/v2/cld-1/integrations", json={**definition, "filter": f"code eq '{code}'"}).status_code == 201
+    assert client.post(PEOPLE, json={"people": {"id": [ext("crm", "2")]}}).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -168,6 +207,30 @@ def test_a_wrong_method_is_405_with_allow(client: TestClient) -> None:
 )
 def test_numbers_past_what_clients_and_the_store_hold_are_422(client: TestClient, fields: dict[str, Any]) -> None:
     problem(client.post("/api/v2/cld-1/organizations", json={"organizations": fields}), 422)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"number_of_employees": True},
+        {"number_of_employees": "5"},
+        {"number_of_employees": 5.0},
+        {"annual_revenue": True},
+        {"annual_revenue": "1.5"},
+        {"is_customer": 1},
+        {"is_customer": "true"},
+    ],
+)
+def test_a_value_of_another_type_is_422_not_read_as_one(client: TestClient, fields: dict[str, Any]) -> None:
+    """`true` was kept as 1 and `"5"` as 5: an app sending the wrong type hears of it."""
+    [name] = fields
+    problem(client.post("/api/v2/cld-1/organizations", json={"organizations": fields}), 422, name)
+    nothing_written(client)
+
+
+def test_a_whole_number_is_a_number_with_a_fraction_too(client: TestClient) -> None:
+    made = client.post("/api/v2/cld-1/organizations", json={"organizations": {"annual_revenue": 5}})
+    assert made.status_code == 201 and made.json()["organizations"]["annual_revenue"] == 5
 
 
 def test_a_filter_number_past_64_bits_is_400(client: TestClient) -> None:

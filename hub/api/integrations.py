@@ -61,9 +61,12 @@ def _check_app(request: Request, group_id: str, body: Any) -> None:
 
 
 async def list_integrations(request: Request) -> Response:
+    """The group's integrations an app may reach (its own; the admin's: all), as `owned` guards each one."""
     check_params(request.query_params, frozenset())
-    found = await integrations.all_of(request.app.state.store, context.group_id(request))
-    return JSONResponse({"integrations": [render(i) for i in found]})
+    group_id, who = context.group_id(request), principal(request)
+    found = await integrations.all_of(request.app.state.store, group_id)
+    own = [i for i in found if who.acts_for(group_id, i.definition.provider, i.definition.realm)]
+    return JSONResponse({"integrations": [render(i) for i in own]})
 
 
 async def create_integration(request: Request) -> Response:

@@ -85,9 +85,13 @@ class Principal:
                     id=ext.as_json(),
                 )
 
+    def acts_for(self, group_id: str, provider: str, realm: str) -> bool:
+        """Whether `provider` in `realm` is this app as connected to the group (the admin acts for every app)."""
+        return self.admin or (provider, realm) == (self.provider, self.realms.get(group_id))
+
     def ensure_own_app(self, group_id: str, provider: str, realm: str, what: str) -> None:
         """403 unless `provider` in `realm` is this app as connected to the group (the admin passes)."""
-        if not self.admin and (provider, realm) != (self.provider, self.realms.get(group_id)):
+        if not self.acts_for(group_id, provider, realm):
             raise Forbidden(
                 f"app {self.provider!r} may not {what} of provider {provider!r} in realm {realm!r}",
                 provider=provider,

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.api.helpers import BASE
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Keys
 
 URL = f"{BASE}/integrations"
 
@@ -155,3 +155,17 @@ def test_unknown_group_and_name(client: TestClient) -> None:
     assert client.get(f"{URL}/nope").status_code == 404
     assert client.delete(f"{URL}/nope").status_code == 404
     assert client.get(f"{URL}?x=1").status_code == 400
+
+
+def test_an_app_lists_only_its_own_integrations(client: TestClient, keys: Keys) -> None:
+    """The list showed an app every app's integrations of the group, webhook URLs included, though each one alone
+    answers another app 403."""
+    crm, erp = keys.app("crm", cld_1="2243"), keys.app("erp", cld_1="77")
+    webhook = {"url": "https://erp.example/hook?token=s3cret", "secret": "x" * 16}
+    assert client.post(URL, json=sample(name="crm-sync", provider="crm", realm="2243")).status_code == 201
+    erp_sync = sample(name="erp-sync", provider="erp", realm="77", webhook=webhook)
+    assert client.post(URL, json=erp_sync).status_code == 201
+    for headers, names in ((crm, ["crm-sync"]), (erp, ["erp-sync"]), ({}, ["crm-sync", "erp-sync"])):
+        listed = client.get(URL, headers=headers)
+        assert [i["name"] for i in listed.json()["integrations"]] == names, listed.text
+    assert "s3cret" not in client.get(URL, headers=crm).text

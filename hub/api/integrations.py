@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -75,7 +76,7 @@ async def create_integration(request: Request) -> Response:
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
     created = await integrations.create(request.app.state.store, group_id, body)
-    location = f"{request.url.path}/{created.name}"
+    location = f"{request.url.path}/{quote(created.name, safe='')}"  # a name may hold `?`, `#`, `%` or `€`
     return JSONResponse(render(created), status_code=201, headers={"location": location})
 
 

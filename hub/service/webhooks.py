@@ -15,6 +15,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import orjson
@@ -45,7 +46,7 @@ async def _post(client: httpx2.AsyncClient, integration: Integration, lease: str
     headers = {
         "content-type": "application/json",
         SIGNATURE: sign(webhook.secret, body),
-        "x-hub-integration": integration.name,
+        "x-hub-integration": quote(integration.name, safe=""),  # a header holds Latin-1 at most: `€` sank each POST
         "x-hub-delivery": lease,
     }
     try:

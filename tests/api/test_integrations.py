@@ -169,3 +169,12 @@ def test_an_app_lists_only_its_own_integrations(client: TestClient, keys: Keys) 
         listed = client.get(URL, headers=headers)
         assert [i["name"] for i in listed.json()["integrations"]] == names, listed.text
     assert "s3cret" not in client.get(URL, headers=crm).text
+
+
+@pytest.mark.parametrize("name", ["sync €", "a b?c#d%e", "100%"])
+def test_the_location_of_any_name_is_the_integrations_url(client: TestClient, name: str) -> None:
+    """`€` made the Location header fail after the integration was written (a 500 that wrote), and `?`, `#`, `%`
+    led a client following it elsewhere: the name is percent-encoded."""
+    created = client.post(URL, json=sample(name=name))
+    assert created.status_code == 201, created.text
+    assert client.get(created.headers["location"]).json()["name"] == name

@@ -96,7 +96,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def define(client: TestClient, receiver: Receiver, **fields: Any) -> None:
     body = {
-        "name": "hook",
+        "name": fields.pop("name", "hook"),
         "entity": "organizations",
         "direction": "outbound",
         "provider": "crm",
@@ -137,6 +137,15 @@ def test_batches_are_signed_and_a_refused_batch_is_retried_until_taken(client: T
     time.sleep(0.2)
     assert len(receiver.delivered()) == len(names)  # nothing taken twice
     assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+
+
+def test_a_name_beyond_latin_1_is_sent_percent_encoded(client: TestClient, receiver: Receiver) -> None:
+    """A header holds Latin-1 at most: each POST of `sync €` failed before it left, and its items died."""
+    define(client, receiver, name="sync €")
+    post(client, "organizations", name="org")
+    wait_for(lambda: receiver.delivered() == ["org"])
+    assert receiver.requests[0]["headers"]["x-hub-integration"] == "sync%20%E2%82%AC"
+    assert receiver.requests[0]["body"]["integration"] == "sync €"
 
 
 def test_after_max_attempts_the_items_are_dead_and_a_retry_by_hand_delivers_them(

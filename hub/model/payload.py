@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from hub.errors import Invalid
 from hub.model.collections import READ_ONLY, Collection
 from hub.model.fields import MAX_IDS
-from hub.model.ids import ExternalId, ExternalIdIn
+from hub.model.ids import ExternalId, ExternalIdIn, unique
 from hub.model.record import Write
 
 _ID_ARRAY = TypeAdapter(list[ExternalIdIn])
@@ -36,13 +36,14 @@ def raise_invalid(errors: list[dict[str, str]]) -> None:
 
 
 def parse_id_array(value: Any, field: str = "id") -> list[ExternalId]:
-    """An id array (or a lone id object) as a list of ids; malformed entries are a 422."""
+    """An id array (or a lone id object) as a list of ids, each once (an id given twice is the same id; a new
+    record's then failed its unique index on every try, a 409 no retry could clear); malformed entries are a 422."""
     if isinstance(value, dict):
         value = [value]
     if isinstance(value, list) and len(value) > MAX_IDS:
         raise Invalid(f"{field}: at most {MAX_IDS} ids", errors=[{"field": field, "message": "too many ids"}])
     try:
-        return [e.key() for e in _ID_ARRAY.validate_python(value)]
+        return unique(e.key() for e in _ID_ARRAY.validate_python(value))
     except ValidationError as error:
         raise_invalid(problems(error, field))
         raise
@@ -71,7 +72,7 @@ def parse_write(collection: Collection, body: Any) -> Write:
     for name in collection.references:
         value = fields.get(name)
         if isinstance(value, list):
-            references[name] = [ExternalId(v["provider"], v["realm"], v["id"]) for v in value]
+            references[name] = unique(ExternalId(v["provider"], v["realm"], v["id"]) for v in value)
             del fields[name]
         elif isinstance(value, str):
             references[name] = value

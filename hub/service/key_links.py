@@ -73,13 +73,22 @@ async def search(store: Store, settings: Settings, group_id: str, given: LinkSea
 async def one(store: Store, group_id: str, key: str) -> KeyLink:
     await reading.group_or_404(store, group_id)
     named = parse_link_id(key)
-    if named is not None:
-        collection, ext = named
-        query = LinkQuery(collection=collection, provider=ext.provider, realm=ext.realm, ext_id=ext.id, top=1)
-        found, _ = await store.links(group_id, query)
-        if found:
-            return found[0]
+    found, _ = await store.links(group_id, _of(*named)) if named else ([], 0)
+    if found:
+        return found[0]
     raise NotFound(f"no key link {key}")
+
+
+def _of(collection: str, ext: ExternalId) -> LinkQuery:
+    """The search for one link."""
+    return LinkQuery(collection=collection, provider=ext.provider, realm=ext.realm, ext_id=ext.id, top=1)
+
+
+async def _written(tx: Transaction, collection: str, ext: ExternalId) -> KeyLink:
+    """The link as the transaction left it: read after the commit, a concurrent delete or move answered for it (a
+    404 for a link that was made, another request's record for one that was moved)."""
+    [found], _ = await tx.links(_of(collection, ext))
+    return found
 
 
 async def _parts(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str | None, str | None]:
@@ -144,7 +153,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
     collection, ext = await _named(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
-    async def work(tx: Transaction) -> None:
+    async def work(tx: Transaction) -> KeyLink:
         record = await _record(tx, collection, internal_id)
         holders = await tx.match(collection, [ext])
         if holders:
@@ -157,9 +166,9 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
         record.updated_at = timefmt.now()
         await tx.save(record, [ext])
         await changes.record_current(tx, "link", collection, record.hub_id, key_link=link_id(collection, ext))
+        return await _written(tx, collection, ext)
 
-    await transact(store, group_id, work)
-    return await one(store, group_id, link_id(collection, ext))
+    return await transact(store, group_id, work)
 
 
 async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:
@@ -176,7 +185,7 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
     collection, provider = await _parts(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
-    async def work(tx: Transaction) -> None:
+    async def work(tx: Transaction) -> KeyLink:
         kind, ext, holder = await _holder(tx, key)
         given = {"entity_type": collection, "provider": provider, "realm": body.realm, "external_id": body.external_id}
         own = {"entity_type": kind, "provider": ext.provider, "realm": ext.realm, "external_id": ext.id}
@@ -187,7 +196,7 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
             )
         target = await _record(tx, kind, internal_id)
         if target.hub_id == holder.hub_id:
-            return
+            return await _written(tx, kind, ext)
         ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)
         unlinked: tuple[Record, Kind] = (holder, "unlink")
@@ -196,9 +205,9 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
             record.updated_at = timefmt.now()
             await tx.save(record, [])
             await changes.record_current(tx, change, kind, record.hub_id, key_link=key)
+        return await _written(tx, kind, ext)
 
-    await transact(store, group_id, work)
-    return await one(store, group_id, key)
+    return await transact(store, group_id, work)
 
 
 async def delete(store: Store, group_id: str, key: str) -> None:

@@ -41,6 +41,9 @@ class Transaction(Protocol):
     async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
         """The distinct records holding any of these external ids."""
 
+    async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
+        """A key link search as `Store.links`, seeing what the transaction wrote."""
+
     async def next_seq(self, collection: str) -> int:
         """The next number of the collection's codes in this group (PE1, PE2…)."""
 

@@ -23,6 +23,7 @@ from hub.model.connect import Directions
 from hub.model.history import MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
+from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Record
 from hub.store import mongo_counts as counts
@@ -107,6 +108,10 @@ class MongoTransaction:
     async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
         with races():
             return await self._store.match(self.group_id, collection, ids, self._session)
+
+    async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
+        with races():
+            return await idmap.links(self._records, self._session, self.group_id, query)
 
     async def next_seq(self, collection: str) -> int:
         """Taken inside the transaction: it holds its group's turn (see `MongoStore.transaction`), so

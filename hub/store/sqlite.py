@@ -535,6 +535,9 @@ class SQLiteTransaction:
     async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
         return await self._run(_match, self.group_id, collection, ids)
 
+    async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
+        return await self._run(idmap.links, self.group_id, query)
+
     async def next_seq(self, collection: str) -> int:
         return await self.next_seqs(collection, 1)
 

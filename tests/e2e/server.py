@@ -144,6 +144,15 @@ def running_hub(db: Path, *extra: str) -> Iterator[Server]:
     )
     assert process.stdout is not None
     token = next((found.group(1) for line in process.stdout if (found := TOKEN.search(line))), "")
+    # Both pipes are read to their end: left full (64 KiB, an access log line a request: about 500 requests), one
+    # blocked the hub on its next write to it until the test's client timed out.
+    logged: list[str] = []
+    readers = [
+        threading.Thread(target=logged.extend, args=(stream,), daemon=True)
+        for stream in (process.stdout, process.stderr)
+    ]
+    for reader in readers:
+        reader.start()
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -153,9 +162,7 @@ def running_hub(db: Path, *extra: str) -> Iterator[Server]:
                 break
             except httpx2.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"hub did not start: {process.stderr.read() if process.stderr else ''}"
-                    ) from None
+                    raise RuntimeError(f"hub did not start: {''.join(logged)}") from None
                 time.sleep(0.05)
         yield Server(base, token)
     finally:
@@ -165,5 +172,7 @@ def running_hub(db: Path, *extra: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        for reader in readers:
+            reader.join(10)
         for stream in (process.stdout, process.stderr):
             stream.close()

@@ -62,3 +62,45 @@ def test_racing_partial_and_joining_ids_end_in_one_record(tmp_path: Path) -> Non
     assert live == ROUNDS
     counts = holders(db)
     assert len(counts) == 2 * ROUNDS and all(count == 1 for _, _, count in counts)
+
+
+async def _link_races(hub: Server, rounds: int) -> list[tuple[int, str, str]]:
+    """Each round a key link made while another client deletes it as soon as it can, and two moves of one link to
+    two new records at once: (status, the record the answer links, the record the request linked) of each write."""
+    answers: list[tuple[int, str, str]] = []
+    async with httpx2.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client:
+
+        async def person(n: int) -> str:
+            made = await client.post("/api/v2/g1/people", json={"people": {"id": [ext("crm", str(n))]}})
+            return str(made.json()["people"]["id"])
+
+        for n in range(rounds):
+            first, second, third = [await person(3 * n + i) for i in range(3)]
+            link = {"entity_type": "people", "provider": "kl", "realm": "1", "external_id": f"e{n}"}
+
+            async def delete_once_made(link: dict[str, str] = link) -> None:
+                for _ in range(500):
+                    if (await client.delete("/api/v2/g1/key_links", params=link)).status_code == 204:
+                        return
+                    await asyncio.sleep(0)
+
+            created, _ = await asyncio.gather(
+                client.post("/api/v2/g1/key_links", json={**link, "internal_id": first}), delete_once_made()
+            )
+            answers.append((created.status_code, created.json().get("key_links", {}).get("internal_id"), first))
+            moving = {**link, "external_id": f"m{n}", "internal_id": first}
+            made = (await client.post("/api/v2/g1/key_links", json=moving)).json()["key_links"]
+            path = f"/api/v2/g1/key_links/{made['id']}"
+            both = await asyncio.gather(*(client.put(path, json={"internal_id": to}) for to in (second, third)))
+            for to, answer in zip((second, third), both, strict=True):
+                answers.append((answer.status_code, answer.json().get("key_links", {}).get("internal_id"), to))
+    return answers
+
+
+def test_a_key_link_write_answers_with_the_link_as_it_left_it(tmp_path: Path) -> None:
+    """The link was read for the answer after the commit: a delete landing between answered a create that had
+    linked with 404, and a move racing another move with the other's record (about half of 300 rounds each)."""
+    with running_hub(tmp_path / "hub.db") as hub:
+        answers = asyncio.run(_link_races(hub, 40))
+    wrong = [answer for answer in answers if answer[0] not in (200, 201) or answer[1] != answer[2]]
+    assert not wrong, wrong

@@ -17,12 +17,12 @@ from pydantic import (
 )
 
 from hub.model import timefmt
-from hub.model.ids import ExternalIdIn
+from hub.model.ids import ExternalIdIn, without_nul
 
 MAX_TEXT = 4096
 MAX_IDS = 100
 
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(without_nul)]
 Integer = Annotated[int, Strict(), Field(ge=-(2**63), lt=2**63)]
 """An integer every store can hold (64 bits). The number types are strict: `"5"` or `true` given for a number is
 refused, not read as one (a value an app sends as the wrong type is a bug it should hear about)."""
@@ -52,6 +52,7 @@ DateTime = Annotated[
 EmailAddress = Annotated[
     str,
     StringConstraints(max_length=320),
+    AfterValidator(without_nul),
     AfterValidator(_email),
     WithJsonSchema({"type": "string", "maxLength": 320, "pattern": _EMAIL.pattern}),
 ]
@@ -66,7 +67,7 @@ class Reference:
         self.target = target
 
 
-HubIdText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+HubIdText = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(without_nul)]
 RefValue = HubIdText | Annotated[list[ExternalIdIn], Field(min_length=1, max_length=MAX_IDS)]
 
 

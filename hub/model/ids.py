@@ -12,16 +12,24 @@ from hub.errors import Conflict
 NUL = "\x00"
 
 
-def _without_nul(text: str) -> str:
-    """Refuse U+0000 in an id: SQLite's JSON functions, through which the ids of a batch are
-    looked up and written, end a string there, so `a<NUL>b` would be taken for `a`."""
+def without_nul(text: str) -> str:
+    """Refuse U+0000 in an id or a text: SQLite's JSON functions, through which the ids of a batch are looked up
+    and written and a filter reads a field, end a string there, so `a<NUL>b` would be taken for `a`."""
     if NUL in text:
         raise ValueError("must not contain the character U+0000")
     return text
 
 
+def _not_blank(text: str) -> str:
+    """Refuse an id part of spaces alone. Any other is kept as given, spaces and all: an app's id is its own, and
+    one trimmed as it was written (`" x"` kept as `x`) was not found by the id the app then asked for."""
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
 IdPart = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_without_nul)
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(without_nul), AfterValidator(_not_blank)
 ]
 
 

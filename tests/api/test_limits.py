@@ -252,3 +252,22 @@ def test_an_unexpected_failure_is_a_generic_500_without_internals(
     assert "internal detail" not in response.text and "Traceback" not in response.text
     assert body["detail"] == "the hub failed to handle this request; it has been logged"
     assert "internal detail" in caplog.text
+
+
+def test_an_id_is_kept_as_given_spaces_and_all(client: TestClient) -> None:
+    """`" sp "` was stored as `sp`: the app then asking for `" sp "` was told 404, and its `x` and `" x"` were one."""
+    padded = client.post(PEOPLE, json={"people": {"id": [ext("crm", " sp ")]}})
+    assert padded.status_code == 201, padded.text
+    found = client.get(f"{PEOPLE}/%20sp%20", params={"opts[provider]": "crm", "opts[realm]": "2243"})
+    assert found.status_code == 200 and found.json()["people"]["id"] == padded.json()["people"]["id"]
+    assert client.post(PEOPLE, json={"people": {"id": [ext("crm", "sp")]}}).status_code == 201  # another id
+    problem(client.post(PEOPLE, json={"people": {"id": [ext("crm", "   ")]}}), 422, "blank")
+
+
+@pytest.mark.parametrize(
+    "fields", [{"last_name": "zed\u0000hidden"}, {"email": {"address": "a\u0000@x.io"}}, {"organization_id": "a\u0000"}]
+)
+def test_a_text_holding_u0000_is_422(client: TestClient, fields: dict[str, Any]) -> None:
+    """SQLite's JSON functions end a string at U+0000: `last_name eq 'zed'` found `zed<NUL>hidden`."""
+    problem(client.post(PEOPLE, json={"people": fields}), 422, "U+0000")
+    nothing_written(client)

@@ -29,4 +29,4 @@ async def connect_record(request: Request) -> Response:
     return Response(status_code=204)
 
 
-ROUTES = [Route(paths.IN_COLLECTION + "/{id}/connect", connect_record, methods=["POST"])]
+ROUTES = [Route(paths.IN_COLLECTION + "/{id:segment}/connect", connect_record, methods=["POST"])]

@@ -112,8 +112,8 @@ BASE = "/api/v2/{group_id}/integrations"
 ROUTES = [
     Route(BASE, list_integrations, methods=["GET"]),
     Route(BASE, create_integration, methods=["POST"]),
-    Route(BASE + "/{name}", owned(get_integration), methods=["GET"]),
-    Route(BASE + "/{name}", owned(update_integration), methods=["PUT"]),
-    Route(BASE + "/{name}", owned(delete_integration), methods=["DELETE"]),
+    Route(BASE + "/{name:segment}", owned(get_integration), methods=["GET"]),
+    Route(BASE + "/{name:segment}", owned(update_integration), methods=["PUT"]),
+    Route(BASE + "/{name:segment}", owned(delete_integration), methods=["DELETE"]),
     Route(BASE + "/{name}/consent", owned(consent), methods=["POST"]),
 ]

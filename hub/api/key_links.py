@@ -128,7 +128,7 @@ ROUTES = [
     Route("/api/v2/{group_id}/key_links", create_link, methods=["POST"]),
     Route("/api/v2/{group_id}/key_links", move_named_link, methods=["PUT"]),
     Route("/api/v2/{group_id}/key_links", delete_named_link, methods=["DELETE"]),
-    Route("/api/v2/{group_id}/key_links/{link_id}", get_link, methods=["GET"]),
-    Route("/api/v2/{group_id}/key_links/{link_id}", move_link, methods=["PUT"]),
-    Route("/api/v2/{group_id}/key_links/{link_id}", delete_link, methods=["DELETE"]),
+    Route("/api/v2/{group_id}/key_links/{link_id:segment}", get_link, methods=["GET"]),
+    Route("/api/v2/{group_id}/key_links/{link_id:segment}", move_link, methods=["PUT"]),
+    Route("/api/v2/{group_id}/key_links/{link_id:segment}", delete_link, methods=["DELETE"]),
 ]

@@ -64,7 +64,7 @@ async def unmerge(request: Request) -> Response:
 
 
 ROUTES = [
-    Route(paths.IN_COLLECTION + "/{id}/merge", merge, methods=["POST"]),
-    Route(paths.IN_COLLECTION + "/{id}/merges", history, methods=["GET"]),
-    Route(paths.IN_COLLECTION + "/{id}/unmerge", unmerge, methods=["POST"]),
+    Route(paths.IN_COLLECTION + "/{id:segment}/merge", merge, methods=["POST"]),
+    Route(paths.IN_COLLECTION + "/{id:segment}/merges", history, methods=["GET"]),
+    Route(paths.IN_COLLECTION + "/{id:segment}/unmerge", unmerge, methods=["POST"]),
 ]

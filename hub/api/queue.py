@@ -150,7 +150,7 @@ async def retry_dead(request: Request) -> Response:
     return JSONResponse({"retried": retried})
 
 
-BASE = "/api/v2/{group_id}/integrations/{name}"
+BASE = "/api/v2/{group_id}/integrations/{name:segment}"
 ROUTES = [
     Route(BASE + "/lease", owned(lease), methods=["POST"]),
     Route(BASE + "/ack", owned(ack), methods=["POST"]),

@@ -182,7 +182,7 @@ async def archive_record(request: Request) -> Response:
 ROUTES = [
     Route(paths.IN_COLLECTION, list_records, methods=["GET"]),
     Route(paths.IN_COLLECTION, create_or_update, methods=["POST"]),
-    Route(paths.IN_COLLECTION + "/{id}", get_record, methods=["GET"]),
-    Route(paths.IN_COLLECTION + "/{id}", update_record, methods=["PUT"]),
-    Route(paths.IN_COLLECTION + "/{id}", archive_record, methods=["DELETE"]),
+    Route(paths.IN_COLLECTION + "/{id:segment}", get_record, methods=["GET"]),
+    Route(paths.IN_COLLECTION + "/{id:segment}", update_record, methods=["PUT"]),
+    Route(paths.IN_COLLECTION + "/{id:segment}", archive_record, methods=["DELETE"]),
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from urllib.parse import quote
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
@@ -201,3 +203,16 @@ def test_the_hub_own_id_in_a_body_names_the_record(client: TestClient) -> None:
     assert update.status_code == 200 and hub_id(update.json()["people"]) == own["id"]
     elsewhere = post(client, "people", [{**own, "realm": "org-other"}])
     assert elsewhere.status_code == 422 and "channel" in elsewhere.json()["detail"]
+
+
+@pytest.mark.parametrize("app_id", ["inv/2024/1", "x/merge", "50%", "a%2Fb", "€ /"])
+def test_an_app_id_holding_a_slash_or_percent_is_one_path_segment(client: TestClient, app_id: str) -> None:
+    """The server decodes `%2F` before routing: `inv/2024/1` was three segments (404), and `x/merge` reached the
+    merge route (405)."""
+    made = post(client, "people", [ext("crm", app_id)], first_name="A").json()["people"]
+    path, app = f"{BASE}/people/{quote(app_id, safe='')}", {"opts[provider]": "crm", "opts[realm]": "2243"}
+    assert client.get(path, params=app, headers=IDS).json()["people"]["id"] == made["id"]
+    updated = client.put(path, params=app, json={"people": {"last_name": "B"}})
+    assert updated.status_code == 200 and updated.json()["people"]["last_name"] == "B"
+    assert client.get(f"{path}/merges", params=app).status_code == 200
+    assert client.delete(path, params=app).json()["people"]["status"] == "ARCHIVED"

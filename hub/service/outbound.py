@@ -22,7 +22,7 @@ from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
 from hub.model.integration import Integration, filter_of
 from hub.model.matching import matches
-from hub.model.queue import QueueItem
+from hub.model.queue import QueueItem, State
 from hub.model.record import Group, Record
 from hub.service import directions, integrations, reading
 from hub.service.integrations import held
@@ -120,6 +120,14 @@ class Settled:
     refused: list[dict[str, object]] = field(default_factory=list)
 
 
+_NOT_HELD: dict[State, str] = {
+    "leased": "held under another lease: check the lease id (or this one ran out and the item was leased again)",
+    "ready": "not leased now: a fail, or its lease running out, put it back to the queue",
+    "dead": "dead after its last try: retry it (…/dead/retry) before leasing it again",
+}
+"""Why an ack or fail refuses an item of the queue it does not hold, by the item's state."""
+
+
 async def _held_items(
     tx: Transaction, name: str, lease_id: str, numbers: Sequence[int], settled: Settled
 ) -> list[QueueItem]:
@@ -131,8 +139,7 @@ async def _held_items(
         if item is None:
             settled.refused.append({"item": number, "reason": "no such item in this queue (acked already?)"})
         elif item.state != "leased" or item.lease_id != lease_id:
-            reason = "not held under this lease: it ran out and the item went back to the queue"
-            settled.refused.append({"item": number, "reason": reason})
+            settled.refused.append({"item": number, "reason": _NOT_HELD[item.state]})
         else:
             out.append(item)
     return out

@@ -101,6 +101,7 @@ def test_ack_removes_items_and_refuses_what_the_lease_does_not_hold(client: Test
     a, b = (i["item"] for i in given["items"])
     wrong = client.post(f"{URL}/out/ack", json={"lease": "not-it", "items": [a]}).json()
     assert wrong["acked"] == [] and wrong["refused"][0]["item"] == a
+    assert wrong["refused"][0]["reason"].startswith("held under another lease")  # not "it ran out": it did not
     assert settle(client, "ack", given, [a, 999]) == {
         "acked": [a],
         "refused": [{"item": 999, "reason": "no such item in this queue (acked already?)"}],
@@ -127,6 +128,17 @@ def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_
     assert client.post(f"{URL}/out/dead/retry", json={"items": [1, 42]}).json() == {"retried": [1]}
     assert client.get(f"{URL}/out/dead").json()["dead"] == []
     assert lease(client)["items"][0]["attempt"] == 1
+
+
+def test_an_item_refused_says_why_by_its_state(client: TestClient) -> None:
+    """An ack refused said the lease "ran out" whatever the cause: a wrong lease id, an explicit fail."""
+    integration(client, max_attempts=2)
+    post(client, "organizations", name="A")
+    first = lease(client)
+    settle(client, "fail", first)
+    assert settle(client, "ack", first)["refused"][0]["reason"].startswith("not leased now")
+    settle(client, "fail", lease(client))
+    assert settle(client, "ack", first)["refused"][0]["reason"].startswith("dead after its last try")
 
 
 def test_retry_without_items_revives_every_dead_item(client: TestClient) -> None:

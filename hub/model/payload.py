@@ -106,7 +106,7 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
     if not isinstance(given, list) or not given or len(given) > MAX_IDS:
         raise Invalid(
             f"records: a list of 1 to {MAX_IDS} records to merge in, each a hub id or an id array",
-            errors=[{"field": "records", "message": "expected a non-empty list"}],
+            errors=[{"field": "records", "message": f"expected a list of 1 to {MAX_IDS} records"}],
         )
     records: list[str | list[ExternalId]] = []
     for index, entry in enumerate(given):
@@ -134,5 +134,6 @@ def parse_unmerge(body: Any) -> str:
     """The id of the merge an unmerge request names."""
     merge_id = _object(body, {"merge_id"}, 'an unmerge request ({"merge_id": "…"})').get("merge_id")
     if not isinstance(merge_id, str) or not merge_id.strip():
-        raise Invalid("merge_id: the id of the merge to undo", errors=[{"field": "merge_id", "message": "required"}])
+        message = "required" if merge_id is None else "expected a non-empty string"
+        raise Invalid("merge_id: the id of the merge to undo", errors=[{"field": "merge_id", "message": message}])
     return merge_id.strip()

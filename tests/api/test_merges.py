@@ -122,6 +122,7 @@ def test_a_merge_giving_an_app_two_ids_is_refused_and_writes_nothing(client: Tes
     ("body", "status", "words"),
     [
         ({"records": []}, 422, "records"),
+        ({"records": ["OTHER"] * 101}, 422, "a list of 1 to 100 records"),  # said "expected a non-empty list"
         ({"records": "x"}, 422, "records"),
         ({"records": ["no-such-record"]}, 422, "no organizations record"),
         ({"records": [[ext("nobody", "r", "1")]]}, 422, "no organizations record holds"),
@@ -291,9 +292,13 @@ def test_unmerge_requests_are_checked(client: TestClient) -> None:
     entry = merge(client, a["id"], b["id"])["merge"]
     assert unmerge(client, a["id"], "no-such-merge", status=404)["status"] == 404
     assert unmerge(client, c["id"], entry["id"], status=404)["status"] == 404
-    for body in ({}, {"merge_id": 3}, {"merge_id": entry["id"], "x": 1}, []):
+    for body, message in (({}, "required"), ({"merge_id": 3}, "expected a non-empty string"), ([], "object")):
         response = client.post(f"{BASE}/organizations/{a['id']}/unmerge", json=body)
-        assert response.status_code == 422, body
+        assert response.status_code == 422 and message in response.text, (body, response.text)
+    assert (
+        client.post(f"{BASE}/organizations/{a['id']}/unmerge", json={"merge_id": entry["id"], "x": 1}).status_code
+        == 422
+    )
     assert client.post(f"{BASE}/people/{a['id']}/unmerge", json={"merge_id": entry["id"]}).status_code == 404
 
 

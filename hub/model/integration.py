@@ -133,7 +133,8 @@ def parse_definition(body: Any) -> Definition:
 
 
 def updated(stored: Definition, changes: Any) -> Definition:
-    """The stored definition with a partial update applied (a given `webhook` replaces the old one)."""
+    """The stored definition with a partial update applied (a given `webhook` replaces the old one; `null` sets a
+    field back to its default, which for most is none)."""
     if not isinstance(changes, dict):
         raise Invalid("an integration update must be a JSON object")
     if "name" in changes and changes["name"] != stored.name:
@@ -141,7 +142,7 @@ def updated(stored: Definition, changes: Any) -> Definition:
             "name: an integration is addressed by its name and cannot be renamed; create a new one",
             errors=[{"field": "name", "message": "cannot be changed"}],
         )
-    return parse_definition({**stored.model_dump(), **changes})
+    return parse_definition({k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None})
 
 
 def check_locks(stored: Definition, new: Definition, override: bool) -> None:

@@ -34,6 +34,8 @@ def test_create_list_get_update_delete_by_name(client: TestClient) -> None:
     assert changed.status_code == 200, changed.text
     assert (changed.json()["batch_size"], changed.json()["notes"], changed.json()["parallel"]) == (10, None, 2)
     assert client.get(f"{URL}/crm-customers").json()["batch_size"] == 10
+    reset = client.put(f"{URL}/crm-customers", json={"batch_size": None, "default_schedule": None})  # 422 before
+    assert reset.status_code == 200 and (reset.json()["batch_size"], reset.json()["default_schedule"]) == (100, 0)
 
     assert client.delete(f"{URL}/crm-customers").status_code == 204
     assert client.get(f"{URL}/crm-customers").status_code == 404

@@ -11,7 +11,7 @@ from hub.config import Settings
 from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
-from hub.model.record import GROUP_ID, Group
+from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Group
 from hub.store.base import Store
 
 
@@ -29,7 +29,7 @@ def group_id(request: Request) -> str:
     """The checked group id; the CONNEC-EXTERNAL-IDS header is checked here too, before anything is written."""
     given: str = request.path_params["group_id"]
     if not GROUP_ID.match(given):
-        raise BadRequest(f"malformed group id {given!r}: letters, digits, '.', '_' and '-', at most 64")
+        raise BadRequest(f"malformed group id {given!r}: {GROUP_ID_SHAPE}")
     wants_ids(request.headers)
     return given
 

@@ -119,7 +119,9 @@ def secret_matches(secret: str, key: ApiKey | None) -> bool:
 
 def check_provider(provider: str, hub_provider: str) -> str:
     if not PROVIDER.match(provider):
-        raise Invalid(f"malformed provider {provider!r}: letters, digits, '.', '_' and '-', at most 128")
+        raise Invalid(
+            f"malformed provider {provider!r}: 1 to 128 letters, digits, '.', '_' and '-', the first a letter or digit"
+        )
     if provider == hub_provider:
         raise Invalid(f"{provider!r} is the hub's own provider name; an app needs another")
     return provider

@@ -9,7 +9,8 @@ from typing import Any
 from hub.model.ids import ExternalId
 
 GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-"""What a group id looks like: letters, digits, '.', '_' and '-', at most 64."""
+GROUP_ID_SHAPE = "1 to 64 letters, digits, '.', '_' and '-', the first a letter or digit"
+"""What a group id looks like (`GROUP_ID`), as refusals say."""
 
 
 @dataclass

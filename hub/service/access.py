@@ -19,7 +19,7 @@ from hub.model.access import (
     principal,
     secret_matches,
 )
-from hub.model.record import GROUP_ID
+from hub.model.record import GROUP_ID, GROUP_ID_SHAPE
 from hub.service import ids as idsvc
 from hub.store.base import Store
 
@@ -70,7 +70,7 @@ async def connect(store: Store, provider: str, group_id: str, realm: str, hub_pr
     check_provider(provider, hub_provider)
     check_realm(realm)
     if not GROUP_ID.match(group_id):
-        raise Invalid(f"malformed group id {group_id!r}: letters, digits, '.', '_' and '-', at most 64")
+        raise Invalid(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
     await store.group(group_id) or await store.ensure_group(group_id, idsvc.new_channel_id())
     held = await store.connect(Connection(provider, group_id, realm, timefmt.now()))
     if held.realm != realm:

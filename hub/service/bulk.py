@@ -21,7 +21,7 @@ from hub.errors import HubError, Invalid
 from hub.model.collections import Collection
 from hub.model.payload import parse_write
 from hub.model.query import ListQuery
-from hub.model.record import GROUP_ID, Write
+from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Write
 from hub.service import reading
 from hub.service.batch import upsert_many
 from hub.service.upsert import Outcome
@@ -57,7 +57,7 @@ async def import_records(
     `progress` is told how many items are done after each chunk.
     """
     if not GROUP_ID.match(group_id):
-        raise Invalid(f"malformed group id {group_id!r}: letters, digits, '.', '_' and '-', at most 64")
+        raise Invalid(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
     size = chunk or settings.max_batch
     report = Imported()
     done = 0

@@ -271,3 +271,9 @@ def test_a_text_holding_u0000_is_422(client: TestClient, fields: dict[str, Any])
     """SQLite's JSON functions end a string at U+0000: `last_name eq 'zed'` found `zed<NUL>hidden`."""
     problem(client.post(PEOPLE, json={"people": fields}), 422, "U+0000")
     nothing_written(client)
+
+
+@pytest.mark.parametrize("group_id", [".x", "-x", "a" * 65])
+def test_a_malformed_group_id_is_400_saying_its_shape(client: TestClient, group_id: str) -> None:
+    """`.x` was refused by a message listing `.` among the characters allowed."""
+    problem(client.get(f"/api/v2/{group_id}/people"), 400, "the first a letter or digit")

@@ -65,12 +65,13 @@ def parse_connect(collection: Collection, body: Any) -> Connection:
         seen.add(item.field)
     if errors:
         raise_invalid(errors)
-    values = {i.field: i.value for i in request.field_values if i.sync_to_hub and "value" in i.model_fields_set}
-    try:
-        write = parse_write(collection, values)
+    given = [i for i in request.field_values if "value" in i.model_fields_set]
+    try:  # every value is checked, the app's own (not synced to the hub) too; those synced are written
+        parse_write(collection, {i.field: i.value for i in given})
     except Invalid as error:
         prefixed = [{**e, "field": f"field_values.{e['field']}"} for e in error.extra.get("errors", [])]
         raise Invalid(error.detail, errors=prefixed) from None
+    write = parse_write(collection, {i.field: i.value for i in given if i.sync_to_hub})
     directions = {i.field: Directions(i.sync_to_hub, i.sync_to_app) for i in request.field_values}
     return Connection(ExternalId(request.provider, request.realm, request.id), write, directions)
 

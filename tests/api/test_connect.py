@@ -81,6 +81,10 @@ def test_bad_bodies_are_422_naming_the_field(client: TestClient) -> None:
         (sample(field_values=[{"field": "colour", "value": 1}]), "field_values.0.field"),
         (sample(field_values=[{"field": "name"}, {"field": "name"}]), "field_values.1.field"),
         (sample(field_values=[{"field": "annual_revenue", "value": "lots"}]), "field_values.annual_revenue"),
+        (  # the app's own value, not written to the hub, is checked all the same (it was let through)
+            sample(field_values=[{"field": "annual_revenue", "value": "lots", "sync_to_hub": False}]),
+            "field_values.annual_revenue",
+        ),
         (sample(field_values=[{"field": "name", "sync_to_hub": "yes"}]), "field_values.0.sync_to_hub"),
     ]:
         response = connect(client, acme, body)

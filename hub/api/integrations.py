@@ -75,7 +75,8 @@ async def create_integration(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
-    created = await integrations.create(request.app.state.store, group_id, body)
+    hub_provider = request.app.state.settings.hub_provider
+    created = await integrations.create(request.app.state.store, group_id, body, hub_provider)
     location = f"{request.url.path}/{quote(created.name, safe='')}"  # a name may hold `?`, `#`, `%` or `€`
     return JSONResponse(render(created), status_code=201, headers={"location": location})
 
@@ -91,7 +92,8 @@ async def update_integration(request: Request) -> Response:
     override = flag(request, "override", OVERRIDE)
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
-    changed = await integrations.update(request.app.state.store, group_id, _name(request), body, override)
+    hub_provider = request.app.state.settings.hub_provider
+    changed = await integrations.update(request.app.state.store, group_id, _name(request), body, override, hub_provider)
     return JSONResponse(render(changed))
 
 

@@ -94,10 +94,12 @@ def bound_filter(entity: str, text: str) -> Node:
     return bind_filter(COLLECTIONS[entity], parse_filter(text))
 
 
-def _rules(definition: Definition) -> list[dict[str, str]]:
+def _rules(definition: Definition, hub_provider: str) -> list[dict[str, str]]:
     """The seed's cross-field rules, and the ones each effect needs."""
     d = definition
     errors = []
+    if d.provider == hub_provider:
+        errors.append({"field": "provider", "message": f"{hub_provider!r} is the hub itself, not an app"})
     if d.entity not in COLLECTIONS:
         errors.append({"field": "entity", "message": f"no collection {d.entity!r}; one of {', '.join(COLLECTIONS)}"})
     elif d.filter is not None and d.filter.strip():
@@ -117,7 +119,7 @@ def _rules(definition: Definition) -> list[dict[str, str]]:
     return errors
 
 
-def parse_definition(body: Any) -> Definition:
+def parse_definition(body: Any, hub_provider: str) -> Definition:
     """A validated definition, or a 422 listing every field that is wrong."""
     if not isinstance(body, dict):
         raise Invalid("an integration must be a JSON object")
@@ -126,13 +128,13 @@ def parse_definition(body: Any) -> Definition:
     except ValidationError as error:
         raise_invalid(problems(error))
         raise
-    errors = _rules(definition)
+    errors = _rules(definition, hub_provider)
     if errors:
         raise_invalid(errors)
     return definition
 
 
-def updated(stored: Definition, changes: Any) -> Definition:
+def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     """The stored definition with a partial update applied (a given `webhook` replaces the old one; `null` sets a
     field back to its default, which for most is none)."""
     if not isinstance(changes, dict):
@@ -142,7 +144,8 @@ def updated(stored: Definition, changes: Any) -> Definition:
             "name: an integration is addressed by its name and cannot be renamed; create a new one",
             errors=[{"field": "name", "message": "cannot be changed"}],
         )
-    return parse_definition({k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None})
+    merged = {k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None}
+    return parse_definition(merged, hub_provider)
 
 
 def check_locks(stored: Definition, new: Definition, override: bool) -> None:

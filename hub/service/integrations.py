@@ -32,8 +32,8 @@ async def held(tx: Transaction, group_id: str, name: str) -> Integration:
     return found
 
 
-async def create(store: Store, group_id: str, body: Any) -> Integration:
-    definition = parse_definition(body)
+async def create(store: Store, group_id: str, body: Any, hub_provider: str) -> Integration:
+    definition = parse_definition(body, hub_provider)
     if await store.group(group_id) is None:  # created on first write, as upsert.group_for_write does
         await store.ensure_group(group_id, ids.new_channel_id())
     now = timefmt.now()
@@ -46,11 +46,11 @@ async def create(store: Store, group_id: str, body: Any) -> Integration:
     return integration
 
 
-async def update(store: Store, group_id: str, name: str, body: Any, override: bool) -> Integration:
+async def update(store: Store, group_id: str, name: str, body: Any, override: bool, hub_provider: str) -> Integration:
     """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`."""
     async with store.transaction(group_id) as tx:
         integration = await held(tx, group_id, name)
-        definition = updated(integration.definition, body)
+        definition = updated(integration.definition, body, hub_provider)
         check_locks(integration.definition, definition, override)
         integration.definition = definition
         integration.updated_at = timefmt.now()

@@ -180,3 +180,11 @@ def test_the_location_of_any_name_is_the_integrations_url(client: TestClient, na
     created = client.post(URL, json=sample(name=name))
     assert created.status_code == 201, created.text
     assert client.get(created.headers["location"]).json()["name"] == name
+
+
+def test_the_hubs_own_provider_is_no_app_to_integrate(client: TestClient) -> None:
+    """Key links and connect refuse the hub's provider name; an integration took it."""
+    refused = client.post(URL, json=sample(provider="connec"))
+    assert refused.status_code == 422 and "provider" in [e["field"] for e in refused.json()["errors"]], refused.text
+    assert client.post(URL, json=sample()).status_code == 201
+    assert client.put(f"{URL}/crm-customers", json={"provider": "connec"}).status_code == 422

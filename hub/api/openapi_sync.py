@@ -10,6 +10,7 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import ConnectIn
 from hub.model.integration import Definition
+from hub.model.numbers import MAX_WHOLE
 
 GROUP = param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1")
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
@@ -19,11 +20,13 @@ OWN_ERRORS = (*WRITE_ERRORS,)
 """An integration's own endpoints: 403 when it is another app's."""
 
 
-def _schemas(schemas: dict[str, Any]) -> None:
+def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
     for model in (Definition, ConnectIn, LeaseIn, SettleIn, RetryIn):
         found = model.model_json_schema(ref_template=REF)
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
+    seconds = schemas["LeaseIn"]["properties"]["seconds"]["anyOf"][0]
+    seconds["maximum"] = settings.max_lease_seconds  # the running hub's setting, checked by the endpoint
     schemas["Integration"] = {
         "type": "object",
         "description": "the definition as set (the webhook without its secret), and when it was made and changed",
@@ -166,7 +169,7 @@ def _queue(settings: Settings) -> dict[str, Any]:
 
     settled = {"type": "object", "properties": {"refused": {"type": "array"}}}
     window = [
-        param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**62}, "items numbered above this"),
+        param("after", "query", {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}, "items numbered above this"),
         param("limit", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "how many"),
     ]
     return {
@@ -212,7 +215,7 @@ def _connect(name: str) -> dict[str, Any]:
 
 def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
     """Every path of sync; adds the schemas they use to `schemas`."""
-    _schemas(schemas)
+    _schemas(schemas, settings)
     out = {**_feed(settings), **_integrations(), **_queue(settings)}
     for name in COLLECTIONS:
         out.update(_connect(name))

@@ -19,6 +19,7 @@ from hub.errors import Invalid
 from hub.model import timefmt
 from hub.model.change import cursor
 from hub.model.collections import COLLECTIONS
+from hub.model.numbers import MAX_WHOLE
 from hub.model.query import check_params, whole_param
 from hub.model.queue import QueueItem
 from hub.service import outbound
@@ -136,7 +137,7 @@ async def list_dead(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset({"after", "limit"}))
-    after = whole_param(request.query_params, "after", 0, 0, 2**62)
+    after = whole_param(request.query_params, "after", 0, 0, MAX_WHOLE)
     limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
     items = await outbound.dead(request.app.state.store, group_id, request.path_params["name"], after, limit)
     return JSONResponse({"dead": [_dead(group_id, i) for i in items]})

@@ -173,7 +173,7 @@ SEARCH_PARAMS = frozenset(
         "$skiptoken",
     }
 )
-_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.(\d{1,18})")
+_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.([0-9]{1,18})")
 
 
 def _number(params: Mapping[str, str], name: str) -> int | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 MAX_DIGITS = 18
 """The most digits the hub reads a number of: any such number fits the stores' 64-bit integers."""
+MAX_WHOLE = 10**MAX_DIGITS - 1
+"""The largest number the hub reads."""
 
 
 def whole(text: str) -> int | None:

@@ -85,7 +85,7 @@ orders any two such values, of whatever types, one way or the other)."""
 _OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
 """Each status a listed (not archived) record may have and the other one."""
 
-_TOKEN = re.compile(r"(\d{1,18})\.(\d{1,18})")
+_TOKEN = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})")  # not \d: it takes every script's digits, as int does
 
 
 @dataclass(frozen=True)

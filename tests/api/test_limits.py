@@ -71,6 +71,9 @@ def test_top_outside_its_range_is_400(client: TestClient, top: str) -> None:
         ("/api/v2/cld-1/key_links", {"$top": "²"}, ("$top",)),
         ("/api/v2/cld-1/key_links", {"integration_system_id": "²"}, ("integration_system_id",)),
         ("/api/v2/cld-1/integrations/q/dead", {"after": "¹"}, ("after",)),
+        ("/api/v2/cld-1/integrations/q/dead", {"after": str(10**18)}, ("from 0 to 999999999999999999",)),
+        (PEOPLE, {"$skiptoken": "\u0661.\u0661"}, ("$skiptoken",)),  # Arabic-Indic digits passed as a token
+        ("/api/v2/cld-1/key_links", {"$skiptoken": "10.\u0661"}, ("$skiptoken",)),
     ],
 )
 def test_a_number_in_the_query_string_not_written_in_ascii_digits_is_400(

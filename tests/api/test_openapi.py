@@ -35,6 +35,11 @@ def test_record_schemas_are_the_models(client: TestClient) -> None:
     assert schemas["ExternalIdIn"]["required"] == ["realm", "provider", "id"]
 
 
+def test_a_lease_is_described_as_long_as_the_running_hub_allows(client: TestClient) -> None:
+    seconds = client.get("/openapi.json").json()["components"]["schemas"]["LeaseIn"]["properties"]["seconds"]
+    assert seconds["anyOf"][0]["maximum"] == 3600  # max_lease_seconds, which the endpoint checks
+
+
 def test_only_the_description_itself_is_public(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     public = [

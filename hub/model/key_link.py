@@ -192,8 +192,8 @@ def _moment(params: Mapping[str, str], name: str) -> str | None:
         return None
     try:
         return timefmt.canonical(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or datetime, not {raw!r}") from None
+    except ValueError as error:  # says why: not ISO 8601, or beyond the years 1 to 9999 in UTC
+        raise BadRequest(f"{name}: {error}") from None
 
 
 def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> LinkSearch:

@@ -260,6 +260,17 @@ def test_bad_search_parameters_are_400(client: TestClient, params: dict[str, str
     assert client.get(f"{BASE}/key_links", params=params).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("moment", "says"),
+    [("yesterday", "is not an ISO 8601"), ("9999-12-31T23:59:59-05:00", "falls outside the years 1 to 9999")],
+)
+def test_a_bad_time_of_a_span_says_why(client: TestClient, moment: str, says: str) -> None:
+    """A time valid in ISO 8601 but past the year 9999 in UTC was said not to be ISO 8601."""
+    create(client, "organizations", SF, name="Acme")
+    answer = client.get(f"{BASE}/key_links", params={"created_after": moment})
+    assert answer.status_code == 400 and says in answer.json()["detail"], answer.text
+
+
 def test_an_unknown_group_or_link_is_404(client: TestClient) -> None:
     assert client.get("/api/v2/nobody/key_links").status_code == 404
     create(client, "organizations", SF, name="Acme")

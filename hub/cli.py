@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import io
 import os
@@ -33,7 +34,10 @@ T = TypeVar("T")
 def _with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         store = store_from_url(settings.store)
-        await store.open()
+        try:
+            await store.open()
+        except Exception as error:  # a file that cannot be made, a server not there: said, not a traceback
+            raise BadRequest(f"cannot open the store {settings.store}: {error}") from error
         try:
             return await use(store)
         finally:
@@ -99,8 +103,16 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
 
 
 def export_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> None:
-    """Write every live record of the collection, one per line, as a GET with `CONNEC-EXTERNAL-IDS: true` shows it."""
-    stream: IO[bytes] = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115
+    """Write every live record of the collection, one per line, as a GET with `CONNEC-EXTERNAL-IDS: true` shows it.
+
+    A file is written under a name of its own beside `path` and renamed to it once whole: an export that fails
+    leaves neither a file that could pass for a whole one nor the one `path` held before (it was emptied as the
+    export began, and removed as it failed, even when the group was unknown).
+    """
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "a directory, not a file to export to", path)
+    part = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
+    stream: IO[bytes] = sys.stdout.buffer if path == "-" else open(part, "wb")  # noqa: SIM115
     progress = Progress(f"exporting {collection}", stream=io.StringIO() if quiet else None)
 
     async def export(store: Store) -> None:
@@ -121,8 +133,10 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
             stream.flush()
         else:
             stream.close()
-            if failed:  # a failed export leaves no file that could pass for a whole one
-                os.unlink(path)
+            if failed:
+                os.unlink(part)
+            else:
+                os.replace(part, path)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[Any]:
@@ -277,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             disconnect(settings, args.provider, args.group)
     except HubError as error:
         print(f"hub: {error.detail}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a file to import that is not there, a directory to export to…
+        print(f"hub: {error.strerror or error}: {error.filename}", file=sys.stderr)
         return 1
     return 0
 

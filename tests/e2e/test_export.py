@@ -87,6 +87,35 @@ def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any
     assert main(["export", "--group", "nobody", "--store", url, str(tmp_path / "out.jsonl")]) == 1
     assert "no group nobody" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()  # no file that could pass for an export
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("{}\n")
+    assert main(["export", "--group", "nobody", "--store", url, str(kept)]) == 1
+    assert kept.read_text() == "{}\n" and sorted(p.name for p in tmp_path.iterdir()) == ["hub.db", "kept.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["import", "--group", GROUP, "{missing}"], "No such file or directory"),
+        (["export", "--group", GROUP, "{dir}"], "a directory"),
+        (["export", "--group", GROUP, "{missing_dir}/out.jsonl"], "No such file or directory"),
+        (["import", "--group", GROUP, "--store", "sqlite:///{missing_dir}/hub.db", "{file}"], "cannot open the store"),
+    ],
+)
+def test_a_file_or_store_that_cannot_be_used_is_said_without_a_traceback(
+    tmp_path: Path, capsys: Any, command: list[str], says: str
+) -> None:
+    """Each of these printed a Python traceback; the README promises why, on stderr, and status 1."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    (tmp_path / "in.jsonl").write_text("{}\n")
+    names = {"missing": tmp_path / "none.jsonl", "dir": tmp_path, "missing_dir": tmp_path / "nodir"}
+    names["file"] = tmp_path / "in.jsonl"
+    argv = [part.format(**names) for part in command]
+    capsys.readouterr()
+    assert main([*argv, "--quiet"] if "--store" in argv else [*argv, "--store", url, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])

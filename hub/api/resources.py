@@ -124,12 +124,14 @@ async def _write_batch(request: Request, collection: Collection, items: list[Any
         except HubError as error:
             writes.append(error)
     outcomes = await batch.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
-    render = await _write_renderer(request, store, group_id, collection)
+    written = [o for o in outcomes if not isinstance(o, HubError)]
+    # A new group whose items were all refused was never stored: there is none to render with, nor anything to.
+    render = await _write_renderer(request, store, group_id, collection) if written else None
     results = []
     for outcome in outcomes:
         if isinstance(outcome, HubError):
             results.append({"status": outcome.status, "error": from_error(outcome)})
-        else:
+        elif render is not None:
             status, body = _answer(render, collection, outcome)
             results.append({"status": status, **body})
     return results

@@ -41,6 +41,8 @@ class Group:
 
     group_id: str
     channel_id: str
+    new: bool = field(default=False, compare=False)
+    """Not stored yet: the first write to it stores it in its own transaction, so a refused one stores none."""
 
 
 @dataclass

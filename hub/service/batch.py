@@ -32,7 +32,16 @@ from hub.model.ids import ExternalId
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, reading
 from hub.service.transact import each
-from hub.service.upsert import Outcome, Prepared, group_for_write, new_record, prepare, update_record, work_of
+from hub.service.upsert import (
+    Outcome,
+    Prepared,
+    group_for_write,
+    new_record,
+    prepare,
+    stored,
+    update_record,
+    work_of,
+)
 from hub.store.base import RunsBatches, Store, Transaction, WritesInBulk, offers
 
 Result = Outcome | HubError
@@ -104,18 +113,19 @@ def _run_work(
     async def work(tx: Transaction) -> list[Result]:
         if not offers(tx, WritesInBulk):
             raise TypeError("a run of items needs a transaction that writes in bulk")
+        kept = await stored(tx, group)
         holding = {e: r for r in await tx.match(collection.name, [e for p in items for e in p.ids]) for e in r.ids}
         matched = [list({holding[e].hub_id: holding[e] for e in p.ids if e in holding}.values()) for p in items]
         named = Counter(r.hub_id for records in matched for r in records)
         writes = await directions.inbound_each(
             tx, collection.name, [(m, p.ids, p.write) for m, p in zip(matched, items, strict=True)]
         )
-        pending = _Pending(group, collection)
+        pending = _Pending(kept, collection)
         results: list[Result] = []
         for p, records, write in zip(items, matched, writes, strict=True):
             if len(records) > 1 or any(named[r.hub_id] > 1 for r in records):
                 await pending.write(tx)
-                results.append(await tx.alone(work_of(settings, group, collection, p, None, actor)))
+                results.append(await tx.alone(work_of(settings, kept, collection, p, None, actor)))
                 continue
             try:
                 results.append(pending.add(records, p.ids, write))

@@ -31,8 +31,14 @@ class Outcome:
 
 
 async def group_for_write(store: Store, group_id: str) -> Group:
-    """The group, created on first write with a channel generated once."""
-    return await store.group(group_id) or await store.ensure_group(group_id, idsvc.new_channel_id())
+    """The group, or a new one with a channel generated for it, which the first write stores in its own transaction
+    (`stored`): a write refused left a group behind, whose reads then answered as if it held data."""
+    return await store.group(group_id) or Group(group_id, idsvc.new_channel_id(), new=True)
+
+
+async def stored(tx: Transaction, group: Group) -> Group:
+    """The group as stored, storing a new one in the transaction (a first write racing another finds its)."""
+    return await tx.ensure_group(group) if group.new else group
 
 
 async def upsert(
@@ -73,9 +79,8 @@ def work_of(
     """The transaction's work of an upsert."""
 
     async def work(tx: Transaction) -> Outcome:
-        outcome = await _apply(
-            tx, settings, group, collection, prepared.write, prepared.ids, prepared.hub_ids, anchor, actor
-        )
+        write, ids, hub_ids = prepared.write, prepared.ids, prepared.hub_ids
+        outcome = await _apply(tx, settings, await stored(tx, group), collection, write, ids, hub_ids, anchor, actor)
         outcome.refs = await reading.referenced(tx.get, collection, [outcome.record])
         return outcome
 

@@ -44,6 +44,9 @@ class Transaction(Protocol):
     async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
         """A key link search as `Store.links`, seeing what the transaction wrote."""
 
+    async def ensure_group(self, group: Group) -> Group:
+        """The group as stored, stored as given if new (the first writer's channel wins), undone with the rest."""
+
     async def next_seq(self, collection: str) -> int:
         """The next number of the collection's codes in this group (PE1, PE2…)."""
 

@@ -25,7 +25,7 @@ from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.queue import QueueItem
-from hub.model.record import Record
+from hub.model.record import Group, Record
 from hub.store import mongo_counts as counts
 from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
@@ -108,6 +108,20 @@ class MongoTransaction:
     async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
         with races():
             return await self._store.match(self.group_id, collection, ids, self._session)
+
+    async def ensure_group(self, group: Group) -> Group:
+        update = {"$setOnInsert": {"channel_id": group.channel_id, "created_at": timefmt.now()}}
+        with races():  # two first writes at once: the loser's duplicate key is a race lost, run again
+            doc = await self._db["groups"].find_one_and_update(
+                {"_id": group.group_id},
+                update,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=self._session,
+            )
+        if doc is None:  # mongod always returns one here; a look-alike server racing may not
+            raise IdTaken(f"could not create group {group.group_id} under concurrent writes")
+        return Group(doc["_id"], doc["channel_id"])
 
     async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
         with races():

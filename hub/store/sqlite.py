@@ -124,6 +124,12 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def _group(conn: sqlite3.Connection, group_id: str, channel_id: str) -> Group:
+    """The group as stored, stored with `channel_id` if new."""
+    conn.execute("INSERT OR IGNORE INTO groups VALUES (?, ?, ?)", (group_id, channel_id, timefmt.now()))
+    return Group(*conn.execute("SELECT group_id, channel_id FROM groups WHERE group_id = ?", (group_id,)).fetchone())
+
+
 def _record(r: Any) -> Record:
     """A row of `records` (its first columns in `RECORD_COLUMNS` order) as a Record without its ids."""
     return Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]), [], r[8], bool(r[9]))
@@ -316,12 +322,7 @@ class SQLiteStore:
         return found
 
     async def ensure_group(self, group_id: str, channel_id: str) -> Group:
-        def create(conn: sqlite3.Connection) -> Group:
-            conn.execute("INSERT OR IGNORE INTO groups VALUES (?, ?, ?)", (group_id, channel_id, timefmt.now()))
-            row = conn.execute("SELECT group_id, channel_id FROM groups WHERE group_id = ?", (group_id,)).fetchone()
-            return Group(*row)
-
-        group = self._groups[group_id] = await self._whole(create)
+        group = self._groups[group_id] = await self._whole(lambda c: _in_transaction(c, _group, group_id, channel_id))
         return group
 
     @asynccontextmanager
@@ -537,6 +538,9 @@ class SQLiteTransaction:
 
     async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
         return await self._run(idmap.links, self.group_id, query)
+
+    async def ensure_group(self, group: Group) -> Group:
+        return await self._run(_group, group.group_id, group.channel_id)
 
     async def next_seq(self, collection: str) -> int:
         return await self.next_seqs(collection, 1)

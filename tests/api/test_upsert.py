@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -216,3 +218,32 @@ def test_an_app_id_holding_a_slash_or_percent_is_one_path_segment(client: TestCl
     assert updated.status_code == 200 and updated.json()["people"]["last_name"] == "B"
     assert client.get(f"{path}/merges", params=app).status_code == 200
     assert client.delete(path, params=app).json()["people"]["status"] == "ARCHIVED"
+
+
+@pytest.mark.needs_transactions  # the group is stored in the refused write's transaction: only a rollback undoes it
+def test_a_refused_write_creates_no_group(client: TestClient) -> None:
+    """A write refused (409, 422) stored its group all the same: its reads then answered 200, empty, not 404."""
+    fresh = "/api/v2/fresh"
+    assert (
+        client.post(f"{fresh}/people", json={"people": {"id": [ext("crm", "1"), ext("crm", "2")]}}).status_code == 409
+    )
+    assert client.post(f"{fresh}/people", json={"people": {"organization_id": "no-such-org"}}).status_code == 422
+    items = [{"id": [ext("crm", "1"), ext("crm", "2")]}, {"organization_id": "no-such-org"}]
+    batch = client.post(f"{fresh}/people", json={"people": items})
+    assert [r["status"] for r in batch.json()["results"]] == [409, 422]
+    assert client.get(f"{fresh}/people").status_code == 404
+    created = client.post(f"{fresh}/people", json={"people": {"id": [ext("crm", "1")]}})
+    assert created.status_code == 201 and client.get(f"{fresh}/people").json()["pagination"]["total"] == 1
+
+
+def test_first_writes_to_a_new_group_racing_agree_on_its_channel(client: TestClient) -> None:
+    """A new group is stored by its first write's own transaction: racing first writes all show one channel."""
+
+    def first(n: int) -> Any:
+        return client.post("/api/v2/race/people", json={"people": {"id": [ext("crm", str(n))]}})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(first, range(16)))
+    assert all(a.status_code == 201 for a in answers)
+    channels = {a.json()["people"]["channel_id"] for a in answers}
+    assert channels == {client.get("/api/v2/race/people").json()["people"][0]["channel_id"]}

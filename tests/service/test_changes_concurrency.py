@@ -50,7 +50,7 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 async def test_a_reader_paging_during_concurrent_writes_sees_each_change_exactly_once(stores: list[Store]) -> None:
     settings = Settings()
-    await upsert.group_for_write(stores[0], GROUP)
+    await stores[0].ensure_group(GROUP, "channel-1")  # the feed of a group that exists reads from its start
     writers, writes = 8, 15
     done = asyncio.Event()
 

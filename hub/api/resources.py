@@ -170,8 +170,9 @@ async def update_record(request: Request) -> Response:
     record = await reading.locate(store, group_id, collection, request.path_params["id"], read.app)
     item = _item(collection, await read_json(request, settings.max_body_bytes))
     by = ExternalId(read.app[0], read.app[1], request.path_params["id"]) if read.app else None
-    _, body = await _write_one(request, collection, item, anchor=record.hub_id, by=by, read=read)
-    return JSONResponse(body)
+    # 201 where it filled a placeholder in: the change feed has that as the record's create, and so does the answer
+    status, body = await _write_one(request, collection, item, anchor=record.hub_id, by=by, read=read)
+    return JSONResponse(body, status_code=status)
 
 
 async def archive_record(request: Request) -> Response:

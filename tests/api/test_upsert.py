@@ -144,6 +144,18 @@ def test_an_unknown_reference_creates_a_placeholder_that_the_real_record_fills(c
     assert client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1
 
 
+def test_a_put_filling_a_placeholder_in_answers_201_as_the_feed_records_a_create(client: TestClient) -> None:
+    """It answered 200 "updated" while the change feed recorded the write as the record's create."""
+    post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o1")])
+    app = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    filled = client.put(f"{BASE}/organizations/o1", params=app, json={"organizations": {"name": "Acme"}})
+    assert (filled.status_code, filled.json()["result"]) == (201, "created")
+    again = client.put(f"{BASE}/organizations/o1", params=app, json={"organizations": {"name": "Acme Inc"}})
+    assert (again.status_code, again.json()["result"]) == (200, "updated")
+    kinds = [c["kind"] for c in client.get(f"{BASE}/changes").json()["changes"] if c["collection"] == "organizations"]
+    assert kinds == ["create", "create", "update"]  # the placeholder's (details: placeholder), its filling, the update
+
+
 def test_a_reference_by_hub_id_and_its_errors(client: TestClient) -> None:
     org = post(client, "organizations", name="Acme").json()["organizations"]
     person = client.post(f"{BASE}/people", json={"people": {"organization_id": hub_id(org)}}).json()["people"]

@@ -12,7 +12,7 @@ seen: one index range per page, so no read grows with the position.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -85,7 +85,10 @@ async def import_records(
 
 
 async def export_records(store: Store, group_id: str, collection: Collection) -> AsyncIterator[reading.View]:
-    """Every live record of the collection, archived ones too, in code order, a page at a time.
+    """Every live record of the collection, archived ones too, in code order, a page at a time; not placeholders.
+
+    A placeholder holds only ids, which the records referring to it show; its line would import back as an
+    upsert of a record with its ids, which fills a placeholder in: a create of an empty record, sent on.
 
     The first page's `total` counts the records there were as it was read. Not a snapshot: each
     page shows its records as it read them, so a record merged away before its page came is left
@@ -96,8 +99,8 @@ async def export_records(store: Store, group_id: str, collection: Collection) ->
     while True:
         query = ListQuery(top=EXPORT_PAGE, include_archived=True, count=after == 0, after=after)
         page = await reading.fetch_page(store, group_id, collection, query)
-        if page.records:
-            yield page
+        if shown := [r for r in page.records if not r.placeholder]:
+            yield replace(page, records=shown)
         if len(page.records) < EXPORT_PAGE:
             return
         after = page.records[-1].seq

@@ -30,7 +30,8 @@ def ext(value: str, provider: str = "app") -> dict[str, str]:
 
 
 def fill(url: str) -> None:
-    """Nine live people (one archived, one with an organization, one merged from two) and a tombstone."""
+    """Nine live people (one archived, one with an organization, a placeholder, one merged from two), a tombstone,
+    and an organization of its own."""
     with admin_client(create_app(Settings(store=url))) as client:
         people: list[Any] = [{"id": [ext(f"p{i}")], "first_name": f"P{i}"} for i in range(7)]
         people += [
@@ -41,6 +42,8 @@ def fill(url: str) -> None:
         ]
         answer = client.post(PEOPLE, json={"people": people})
         assert [r["status"] for r in answer.json()["results"]] == [201] * 10 + [200]
+        organization = {"organizations": {"id": [ext("o2")], "name": "Real"}}
+        assert client.post(f"/api/v2/{GROUP}/organizations", json=organization).status_code == 201
 
 
 def listed(url: str) -> list[Any]:
@@ -66,7 +69,22 @@ def test_an_export_holds_each_live_record_once_as_listed(tmp_path: Path, monkeyp
 
     organizations = tmp_path / "organizations.jsonl"
     assert main(["export", "--group", GROUP, "--collection", "organizations", "--store", url, str(organizations)]) == 0
-    assert [orjson.loads(line)["id"][0] for line in organizations.read_bytes().splitlines()] == [ext("o1")]
+    assert [orjson.loads(line)["id"][0] for line in organizations.read_bytes().splitlines()] == [ext("o2")]
+
+
+def test_a_placeholder_is_not_exported_and_stays_one_through_a_round_trip(tmp_path: Path, capsys: Any) -> None:
+    """Its line (ids alone) imported back filled it in: a create of an empty organization, sent on as one."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    out = tmp_path / "organizations.jsonl"
+    for command in ("export", "import"):
+        assert (
+            main([command, "--group", GROUP, "--collection", "organizations", "--store", url, "--quiet", str(out)]) == 0
+        )
+    assert orjson.loads(capsys.readouterr().out) == {"created": 0, "updated": 1, "failed": 0}
+    with admin_client(create_app(Settings(store=url))) as client:
+        changes = client.get(f"/api/v2/{GROUP}/changes", params={"limit": 1000}).json()["changes"]
+    assert [c["kind"] for c in changes if c["collection"] == "organizations"] == ["create", "create", "update"]
 
 
 def test_an_export_imports_back_into_its_group_as_updates(tmp_path: Path, capsys: Any) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hub.errors import NotFound
 from hub.model.collections import Collection
+from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
@@ -81,5 +82,40 @@ async def fetch_one(store: Store, group_id: str, collection: Collection, key: st
 
 async def fetch_page(store: Store, group_id: str, collection: Collection, query: ListQuery) -> View:
     group = await group_or_404(store, group_id)
+    if query.filter is not None and collection.references:
+        query = replace(query, filter=await _through_merges(store, group_id, collection, query.filter))
     records, total = await store.list(group_id, collection, query)
     return await view(store, group, collection, records, total)
+
+
+async def _through_merges(store: Store, group_id: str, collection: Collection, node: Node) -> Node:
+    """`node` with each hub id a reference field is compared to (`eq`, `ne`, `in`) standing for the record it names
+    now and every record merged into that one: a record refers to the one it was given, which a merge may since
+    have made a tombstone, and shows the survivor. `organization_id eq 'O'` left out the people of an
+    organization merged into O, all shown with O, and `eq` the merged one's id found them."""
+    if isinstance(node, Not):
+        return Not(await _through_merges(store, group_id, collection, node.item))
+    if isinstance(node, And | Or):
+        return type(node)(tuple([await _through_merges(store, group_id, collection, item) for item in node.items]))
+    target = collection.references.get(node.field[0]) if len(node.field) == 1 else None
+    if target is None or (isinstance(node, Comparison) and node.op not in ("eq", "ne")):
+        return node
+    given = [node.value] if isinstance(node, Comparison) else list(node.values)
+    same: list[Value] = []
+    for value in given:
+        same.extend(await _one_and_merged(store, group_id, target, value) if isinstance(value, str) else [value])
+    values = tuple(dict.fromkeys(same))
+    if values == tuple(given):
+        return node
+    if isinstance(node, In):
+        return In(node.field, values)
+    # `eq` and `ne` compare as IS and IS NOT, so a record without the field is never unknown: kept so, value by value
+    return (Or if node.op == "eq" else And)(tuple(Comparison(node.field, node.op, value) for value in values))
+
+
+async def _one_and_merged(store: Store, group_id: str, collection: str, hub_id: str) -> list[str]:
+    """The live record `hub_id` names (itself, or the survivor of its merge) and the records merged into it."""
+    found = (await store.get(group_id, collection, [hub_id])).get(hub_id)
+    if found is None:
+        return [hub_id]
+    return [found.hub_id, *await store.aliases(group_id, collection, found.hub_id)]

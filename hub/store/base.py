@@ -164,6 +164,9 @@ class Store(Protocol):
     async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
         """The recorded merges of a live record or of any tombstone pointing to it, newest first."""
 
+    async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
+        """The hub ids merged into the live record `hub_id` (its tombstones), oldest code first."""
+
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         """A page of live records and the total matching (None when not counted)."""
 

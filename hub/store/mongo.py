@@ -249,6 +249,10 @@ class MongoStore:
         async with self._reading() as session:
             return await idmap.merges(self.db, session, group_id, collection, hub_id)
 
+    async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
+        async with self._reading() as session:
+            return await idmap.aliases(self.records, session, group_id, collection, hub_id)
+
     async def resolve(
         self,
         group_id: str,

@@ -427,6 +427,9 @@ class SQLiteStore:
     async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
         return await self._read(idmap.merges, group_id, collection, hub_id)
 
+    async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
+        return await self._read(idmap.aliases, group_id, collection, hub_id)
+
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
             rows, total = read_page(conn, group_id, collection, query)

@@ -327,3 +327,29 @@ def test_references_to_a_merged_away_record_read_as_the_survivor(client: TestCli
     with_ids = client.get(f"{BASE}/people", headers=IDS).json()["people"][0]["organization_id"]
     assert sorted(e["id"] for e in with_ids) == sorted(["a", "b", a["id"]])
     assert get(client, "people", person["id"], ids=True)["organization_id"] == with_ids
+
+
+def test_a_filter_on_a_reference_follows_merges_as_the_records_show_it(client: TestClient) -> None:
+    """People of an organization merged into O show O, but `organization_id eq 'O'` left them out (it compared the
+    id each was given), and `eq` the merged one's id still found them."""
+    o = create(client, "organizations", SF, name="O")["id"]
+    x = create(client, "organizations", HS, name="X")["id"]
+    for n, organization in enumerate([o, o, x, x, x, None]):
+        create(
+            client, "people", ext("crm", "1", f"p{n}"), **({"organization_id": organization} if organization else {})
+        )
+    shown_before = client.get(f"{BASE}/people", params={"$filter": f"organization_id eq '{x}'"}).json()
+    assert shown_before["pagination"]["total"] == 3
+    merge(client, o, x)
+    for expression, total in [
+        (f"organization_id eq '{o}'", 5),
+        (f"organization_id eq '{x}'", 5),  # the merged one's id names the survivor, as a GET of it does
+        (f"organization_id in ('{x}', 'unknown')", 5),
+        (f"organization_id ne '{o}'", 1),
+        (f"not (organization_id eq '{o}')", 1),  # the one without: eq compares as IS, as for any field
+        (f"organization_id eq '{o}' and organization_id ne '{x}'", 0),
+        ("organization_id eq 'unknown'", 0),
+    ]:
+        page = client.get(f"{BASE}/people", params={"$filter": expression}).json()
+        assert page["pagination"]["total"] == len(page["people"]) == total, expression
+        assert all(p.get("organization_id") in (o, None) for p in page["people"])

@@ -40,12 +40,12 @@ async def merge(request: Request) -> Response:
     named = [ext for given in ask.records if isinstance(given, list) for ext in given]
     principal(request).ensure_may_claim(group_id, [*named, *ask.write.claimed()], settings.hub_provider)
     store, actor = context.store(request), context.actor(request)
-    survivor, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
+    view, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
     shown = entry.as_json()
     if ask.dry_run:
         del shown["id"], shown["undone"]
-    rendered = await _rendered(request, group_id, collection, [survivor])
-    return JSONResponse({collection.name: rendered[0], "merge": shown, "dry_run": ask.dry_run})
+    rendered = context.renderer(request, view.group, collection).record(view.records[0], view.refs)
+    return JSONResponse({collection.name: rendered, "merge": shown, "dry_run": ask.dry_run})
 
 
 async def history(request: Request) -> Response:

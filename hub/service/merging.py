@@ -102,8 +102,8 @@ async def matches(
 class _Preview(Exception):
     """Leaves a dry run's transaction, so that nothing it wrote stays."""
 
-    def __init__(self, survivor: Record, entry: MergeEntry) -> None:
-        self.survivor = survivor
+    def __init__(self, shown: reading.View, entry: MergeEntry) -> None:
+        self.shown = shown
         self.entry = entry
 
 
@@ -116,12 +116,14 @@ async def merge_records(
     app: tuple[str, str] | None,
     ask: MergeAsk,
     actor: str,
-) -> tuple[Record, MergeEntry]:
-    """The explicit merge of a record and the records `ask` names; a dry run writes nothing."""
+) -> tuple[reading.View, MergeEntry]:
+    """The explicit merge of a record and the records `ask` names, the survivor with the records it refers to as
+    the merge left them (read in its transaction: a dry run's placeholders are gone after it); a dry run writes
+    nothing."""
     group = await reading.group_or_404(store, group_id)
     target = await reading.locate(store, group_id, collection, key, app)
 
-    async def work(tx: Transaction) -> tuple[Record, MergeEntry]:
+    async def work(tx: Transaction) -> tuple[reading.View, MergeEntry]:
         app_ids: list[ExternalId] = []
         hub_ids = [target.hub_id]
         records = await idsvc.holders(tx, collection.name, [], hub_ids, field="id")
@@ -143,14 +145,15 @@ async def merge_records(
         status = values.pop("status", None)
         why = await matches(tx, settings, group, collection, records, app_ids, hub_ids)
         survivor, entry = await merge(tx, group, collection, records, Merge(values, status, [], why, actor, "request"))
+        shown = reading.View(group, [survivor], await reading.referenced(tx.get, collection, [survivor]))
         if ask.dry_run:
-            raise _Preview(survivor, entry)
-        return survivor, entry
+            raise _Preview(shown, entry)
+        return shown, entry
 
     try:
         return await transact(store, group_id, work)
     except _Preview as preview:
-        return preview.survivor, preview.entry
+        return preview.shown, preview.entry
 
 
 async def unmerge(

@@ -107,6 +107,21 @@ def test_a_dry_run_writes_nothing(client: TestClient) -> None:
     assert history(client, a["id"]) == [] and history(client, b["id"]) == []
 
 
+@pytest.mark.needs_transactions  # the placeholder the dry run makes is undone by a rollback alone
+def test_a_dry_run_shows_a_new_reference_as_the_merge_would(client: TestClient) -> None:
+    """The survivor's references were read after the dry run left its transaction: a placeholder it made was gone,
+    and its reference showed as a bare hub id (one the real merge would not make) for an id array."""
+    a = create(client, "people", ext("crm", "1", "a"), first_name="A")
+    b = create(client, "people", ext("hs", "1", "b"), first_name="B")
+    organization = [ext("erp", "1", "BRANDNEW")]
+    for dry_run in (True, False):
+        body = {"records": [b["id"]], "fields": {"organization_id": organization}, "dry_run": dry_run}
+        answer = client.post(f"{BASE}/people/{a['id']}/merge", json=body, headers=IDS)
+        assert answer.status_code == 200, answer.text
+        assert app_ids({"id": answer.json()["people"]["organization_id"]}) == organization
+    assert client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1  # the real merge's only
+
+
 def test_a_merge_giving_an_app_two_ids_is_refused_and_writes_nothing(client: TestClient) -> None:
     a = create(client, "organizations", SF, name="Acme")
     b = create(client, "organizations", ext("salesforce", "eu", "other"), HS, name="Acme Inc")

@@ -10,6 +10,7 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
+from hub.model.change import Kind
 from hub.model.collections import Collection
 from hub.model.connect import parse_connect
 from hub.model.ids import ensure_one_per_app
@@ -50,9 +51,12 @@ async def connect(
         record.status = values.pop("status", None) or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
+        filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
+        record.placeholder = record.placeholder and not filled
         await tx.save(record, new)
         await tx.set_field_sync(collection.name, request.ext, request.directions)
         details = {"connected": request.ext.as_json(), "fields": sorted(request.directions)}
-        await changes.record_current(tx, "link" if new else "update", collection.name, hub_id, **details)
+        kind: Kind = "create" if filled else "link" if new else "update"
+        await changes.record_current(tx, kind, collection.name, hub_id, **details)
 
     await transact(store, group_id, work)

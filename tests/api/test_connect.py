@@ -137,3 +137,15 @@ def test_the_directions_follow_the_apps_id_through_a_merge(client: TestClient) -
     assert merged.json()["merged"] == [hub_id(acme)]
     post(client, "organizations", [ERP], notes="from erp")
     assert fetch(client, older)["notes"] == "kept"
+
+
+def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) -> None:
+    """It wrote the values but kept the record a placeholder, recorded a `link` only, and a later POST of the app's
+    id answered `201 created`: integrations that send creates never had the connected values."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o9")]).json()["people"]
+    placeholder = {"id": person["organization_id"]}
+    assert connect(client, placeholder, sample()).status_code == 204
+    kinds = [c["kind"] for c in client.get(f"{BASE}/changes").json()["changes"] if c["collection"] == "organizations"]
+    assert kinds == ["create", "create"]  # the placeholder's, then its filling in
+    again = post(client, "organizations", [ext("crm", "o9")], name="Again")
+    assert (again.status_code, again.json()["result"]) == (200, "updated")

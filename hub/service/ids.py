@@ -50,14 +50,16 @@ def split(
     for ext in ids:
         if ext.provider != hub_provider:
             apps.append(ext)
-        elif ext.realm == group.channel_id:
+        elif ext.realm == group.channel_id and not group.new:
             hub_ids.append(ext.id)
         else:
-            raise Invalid(
-                f"{field}: provider {hub_provider!r} is the hub's own; its realm must be the channel"
-                f" {group.channel_id!r}, not {ext.realm!r}",
-                errors=[{"field": field, "message": "hub id in another channel"}],
+            own = f"provider {hub_provider!r} is the hub's own"
+            detail = (  # a new group's channel is only a candidate until its first write stores it
+                f"{field}: {own}, and group {group.group_id} holds no record yet for such an id to name"
+                if group.new
+                else f"{field}: {own}; its realm must be the channel {group.channel_id!r}, not {ext.realm!r}"
             )
+            raise Invalid(detail, errors=[{"field": field, "message": "hub id in another channel"}])
     return apps, hub_ids
 
 

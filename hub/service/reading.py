@@ -109,8 +109,10 @@ async def _through_merges(store: Store, group_id: str, collection: Collection, n
         return node
     if isinstance(node, In):
         return In(node.field, values)
-    # `eq` and `ne` compare as IS and IS NOT, so a record without the field is never unknown: kept so, value by value
-    return (Or if node.op == "eq" else And)(tuple(Comparison(node.field, node.op, value) for value in values))
+    # One `in` however many records were merged (an `or` per id passed SQLite's expression depth at ~450). `eq` and
+    # `ne` compare as IS and IS NOT: a record without the field is never unknown, so it is ruled out, not unknown.
+    same_record = And((In(node.field, values), Comparison(node.field, "ne", None)))
+    return same_record if node.op == "eq" else Not(same_record)
 
 
 async def _one_and_merged(store: Store, group_id: str, collection: str, hub_id: str) -> list[str]:

@@ -368,3 +368,18 @@ def test_a_filter_on_a_reference_follows_merges_as_the_records_show_it(client: T
         page = client.get(f"{BASE}/people", params={"$filter": expression}).json()
         assert page["pagination"]["total"] == len(page["people"]) == total, expression
         assert all(p.get("organization_id") in (o, None) for p in page["people"])
+
+
+def test_a_filter_on_a_reference_to_a_record_merged_into_many_times_answers(client: TestClient) -> None:
+    """Expanded into an `or` per merged id, 500 merged organizations passed SQLite's expression depth: a 500."""
+    batch = [{"name": f"O{n}"} for n in range(501)]  # no app ids: one app holds one id a record
+    made = [
+        r["organizations"]["id"]
+        for r in client.post(f"{BASE}/organizations", json={"organizations": batch}).json()["results"]
+    ]
+    create(client, "people", ext("crm", "1", "p"), organization_id=made[-1])
+    for first in range(1, 501, 100):
+        merge(client, made[0], *made[first : first + 100])
+    for expression, total in [(f"organization_id eq '{made[0]}'", 1), (f"not (organization_id eq '{made[7]}')", 0)]:
+        page = client.get(f"{BASE}/people", params={"$filter": expression})
+        assert page.status_code == 200 and page.json()["pagination"]["total"] == total, page.text

@@ -244,6 +244,8 @@ def test_a_refused_write_creates_no_group(client: TestClient) -> None:
     batch = client.post(f"{fresh}/people", json={"people": items})
     assert [r["status"] for r in batch.json()["results"]] == [409, 422]
     assert client.get(f"{fresh}/people").status_code == 404
+    hub_own = client.post(f"{fresh}/people", json={"people": {"id": [ext("connec", "1", "org-x")]}})
+    assert "holds no record yet" in hub_own.json()["detail"], hub_own.text  # not a channel made up for the request
     created = client.post(f"{fresh}/people", json={"people": {"id": [ext("crm", "1")]}})
     assert created.status_code == 201 and client.get(f"{fresh}/people").json()["pagination"]["total"] == 1
 

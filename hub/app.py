@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 
 from hub.api import changes, connect, integrations, key_links, merges, openapi, problems, queue, resources
 from hub.api.auth import AuthMiddleware, check_routes
-from hub.api.paths import EncodedSlashes
+from hub.api.paths import PercentEncoding
 from hub.config import Settings
 from hub.service.access import Authenticator
 from hub.service.changes import prune_forever
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     check_routes(routes)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(EncodedSlashes), Middleware(AuthMiddleware)],
+        middleware=[Middleware(PercentEncoding), Middleware(AuthMiddleware)],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

@@ -219,6 +219,21 @@ def test_the_hub_own_id_in_a_body_names_the_record(client: TestClient) -> None:
     assert elsewhere.status_code == 422 and "channel" in elsewhere.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "escaped",
+    ["%ff", "caf%E9", "%80"],  # Latin-1 escapes, read as U+FFFD, reached the record whose id that is
+)
+def test_a_percent_escape_that_is_no_utf8_is_400(client: TestClient, escaped: str) -> None:
+    assert post(client, "people", [ext("crm", "\ufffd"), ext("erp", "caf\ufffd")]).status_code == 201
+    for url in (
+        f"{BASE}/people/{escaped}?opts[provider]=crm&opts[realm]=2243",
+        f"{BASE}/people?opts[provider]={escaped}",
+    ):
+        for method in ("GET", "PUT", "DELETE"):
+            answer = client.request(method, url, json={"people": {"last_name": "x"}})
+            assert answer.status_code == 400 and "UTF-8" in answer.json()["detail"], (method, url, answer.text)
+
+
 @pytest.mark.parametrize("app_id", ["inv/2024/1", "x/merge", "50%", "a%2Fb", "€ /"])
 def test_an_app_id_holding_a_slash_or_percent_is_one_path_segment(client: TestClient, app_id: str) -> None:
     """The server decodes `%2F` before routing: `inv/2024/1` was three segments (404), and `x/merge` reached the

@@ -18,8 +18,18 @@ from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter
 
 Direction = Literal["inbound", "outbound"]
+def _not_a_dot_segment(name: str) -> str:
+    """Refuse `.` and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached
+    the integration its Location named."""
+    if name in (".", ".."):
+        raise ValueError("must not be '.' or '..' (a URL path drops those)")
+    return name
+
+
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\x00-\x1f]+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\x00-\x1f]+$"),
+    AfterValidator(_not_a_dot_segment),
 ]
 MAX_SCHEDULE = 31 * 24 * 3600
 

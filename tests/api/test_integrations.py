@@ -188,3 +188,10 @@ def test_the_hubs_own_provider_is_no_app_to_integrate(client: TestClient) -> Non
     assert refused.status_code == 422 and "provider" in [e["field"] for e in refused.json()["errors"]], refused.text
     assert client.post(URL, json=sample()).status_code == 201
     assert client.put(f"{URL}/crm-customers", json={"provider": "connec"}).status_code == 422
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_name_a_url_path_drops_is_refused(client: TestClient, name: str) -> None:
+    """`.` and `..` were taken, and their Location led to the list, or nowhere: clients drop such segments."""
+    refused = client.post(URL, json=sample(name=name))
+    assert refused.status_code == 422 and "name" in [e["field"] for e in refused.json()["errors"]], refused.text

@@ -10,9 +10,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     Strict,
     StringConstraints,
+    Tag,
     WithJsonSchema,
 )
 
@@ -68,7 +70,25 @@ class Reference:
 
 
 HubIdText = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(without_nul)]
-RefValue = HubIdText | Annotated[list[ExternalIdIn], Field(min_length=1, max_length=MAX_IDS)]
+
+
+HUB_ID, ID_ARRAY = "hub id", "id array"
+"""The two forms of a reference, named for pydantic, which puts the form into an error's location (`problems`
+leaves it out): as a plain union, the location of a bad id was `organization_id.list[ExternalIdIn].0.id` and of
+any bad value two errors, one per form, named by pydantic's internals."""
+
+
+def _reference_kind(value: object) -> str | None:
+    return HUB_ID if isinstance(value, str) else ID_ARRAY if isinstance(value, list) else None
+
+
+RefValue = Annotated[
+    Annotated[HubIdText, Tag(HUB_ID)]
+    | Annotated[list[ExternalIdIn], Field(min_length=1, max_length=MAX_IDS), Tag(ID_ARRAY)],
+    Discriminator(
+        _reference_kind, custom_error_type="reference", custom_error_message="expected a hub id or an id array"
+    ),
+]
 
 
 class Part(BaseModel):

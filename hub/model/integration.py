@@ -18,6 +18,8 @@ from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter
 
 Direction = Literal["inbound", "outbound"]
+
+
 def _not_a_dot_segment(name: str) -> str:
     """Refuse `.` and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached
     the integration its Location named."""

@@ -9,7 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from hub.errors import Invalid
 from hub.model.collections import READ_ONLY, Collection
-from hub.model.fields import MAX_IDS
+from hub.model.fields import HUB_ID, ID_ARRAY, MAX_IDS
 from hub.model.ids import ExternalId, ExternalIdIn, unique
 from hub.model.record import Write
 
@@ -20,7 +20,7 @@ def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """One `{field, message}` per pydantic error, the field as a dotted path."""
     out = []
     for item in error.errors(include_url=False):
-        path = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        path = ".".join(str(p) for p in (prefix, *item["loc"]) if p not in ("", HUB_ID, ID_ARRAY))
         message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
         out.append({"field": path or "(body)", "message": message})
     return out

@@ -280,3 +280,24 @@ def test_a_text_holding_u0000_is_422(client: TestClient, fields: dict[str, Any])
 def test_a_malformed_group_id_is_400_saying_its_shape(client: TestClient, group_id: str) -> None:
     """`.x` was refused by a message listing `.` among the characters allowed."""
     problem(client.get(f"/api/v2/{group_id}/people"), 400, "the first a letter or digit")
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        (5, "organization_id", "expected a hub id or an id array"),
+        ("", "organization_id", "at least 1 character"),
+        ([], "organization_id", "at least 1 item"),
+        ([ext("crm", " ")], "organization_id.0.id", "must not be blank"),
+        ([{"provider": "crm"}], "organization_id.0.realm", "Field required"),
+    ],
+)
+def test_a_bad_reference_is_422_naming_where_in_plain_words(
+    client: TestClient, value: Any, field: str, message: str
+) -> None:
+    """Each error named the field with pydantic's internals (`organization_id.list[ExternalIdIn].0.id`,
+    `organization_id.function-after[without_nul(), constrained-str]`), once per form a reference may take."""
+    body = problem(client.post(PEOPLE, json={"people": {"organization_id": value}}), 422)
+    first = body["errors"][0]
+    assert (first["field"], message in first["message"]) == (field, True), body
+    assert "[" not in body["detail"], body["detail"]

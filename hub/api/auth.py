@@ -60,12 +60,15 @@ def principal(request: Request) -> Principal:
 GROUP_PREFIX = "/api/v2/{group_id}/"
 """How every path with a group begins."""
 _IN_GROUP = re.compile(r"/api/v2/([^/]+)/")
+_PARAMETER = re.compile(r"\{[^}]+\}")
 """GROUP_PREFIX as the router matches it: a path parameter is one or more characters other than '/'."""
 
 
 def check_routes(routes: Sequence[BaseRoute]) -> None:
     """Refuse a route that names a group anywhere but at GROUP_PREFIX (`group_of` would not see its group),
-    or that begins after it with a word the collection routes, tried first, would take (paths.FIXED)."""
+    that begins after it with a word the collection routes, tried first, would take (paths.FIXED), or whose
+    parameter (but the group and the collection, which hold no `%`) is not a `{…:segment}`: the path reaches the
+    router with `%` and `/` still escaped (paths.PercentEncoding), and a plain one read `100%` as `100%25`."""
     for route in routes:
         path = str(getattr(route, "path", ""))
         if "{group_id}" in path and not path.startswith(GROUP_PREFIX):
@@ -73,6 +76,9 @@ def check_routes(routes: Sequence[BaseRoute]) -> None:
         word = path.removeprefix(GROUP_PREFIX).split("/")[0]
         if path.startswith(GROUP_PREFIX) and not word.startswith("{") and word not in FIXED:
             raise ValueError(f"route {path}: add {word!r} to hub.api.paths.FIXED, or a collection route takes it")
+        plain = set(_PARAMETER.findall(path)) - {"{group_id}", "{collection:collection}"}
+        if any(not p.endswith(":segment}") for p in plain):
+            raise ValueError(f"route {path}: declare each parameter as {{name:segment}} (hub.api.paths)")
 
 
 def group_of(path: str) -> str | None:

@@ -117,5 +117,5 @@ ROUTES = [
     Route(BASE + "/{name:segment}", owned(get_integration), methods=["GET"]),
     Route(BASE + "/{name:segment}", owned(update_integration), methods=["PUT"]),
     Route(BASE + "/{name:segment}", owned(delete_integration), methods=["DELETE"]),
-    Route(BASE + "/{name}/consent", owned(consent), methods=["POST"]),
+    Route(BASE + "/{name:segment}/consent", owned(consent), methods=["POST"]),
 ]

@@ -124,8 +124,8 @@ async def _write_batch(request: Request, collection: Collection, items: list[Any
         except HubError as error:
             writes.append(error)
     outcomes = await batch.upsert_many(store, settings, group_id, collection, writes, context.actor(request))
-    written = [o for o in outcomes if not isinstance(o, HubError)]
     # A new group whose items were all refused was never stored: there is none to render with, nor anything to.
+    written = any(not isinstance(outcome, HubError) for outcome in outcomes)
     render = await _write_renderer(request, store, group_id, collection) if written else None
     results = []
     for outcome in outcomes:

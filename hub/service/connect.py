@@ -52,7 +52,8 @@ async def connect(
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
         filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
-        record.placeholder = record.placeholder and not filled
+        if filled:
+            record.placeholder = False
         await tx.save(record, new)
         await tx.set_field_sync(collection.name, request.ext, request.directions)
         details = {"connected": request.ext.as_json(), "fields": sorted(request.directions)}

@@ -102,6 +102,17 @@ def test_a_group_route_beginning_with_a_word_a_collection_route_would_take_is_re
         check_routes([Route("/api/v2/{group_id}/things", endpoint)])
 
 
+def test_a_route_parameter_that_would_read_escapes_as_sent_is_refused() -> None:
+    """The consent route's plain `{name}` read `100%` as `100%25` (the path comes escaped, paths.PercentEncoding)."""
+
+    def endpoint(request: Request) -> Response:
+        return Response()
+
+    check_routes([Route("/api/v2/{group_id}/changes/{name:segment}", endpoint)])
+    with pytest.raises(ValueError, match=r"declare each parameter as \{name:segment\}"):
+        check_routes([Route("/api/v2/{group_id}/changes/{name}/consent", endpoint)])
+
+
 def test_the_collection_routes_tried_first_leave_the_fixed_routes_their_paths(client: TestClient) -> None:
     assert client.post("/api/v2/cld-1/people", json=person(first_name="Ada")).status_code == 201
     assert list(client.get("/api/v2/cld-1/changes").json()) == ["changes", "cursor", "more"]

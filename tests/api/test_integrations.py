@@ -179,7 +179,11 @@ def test_the_location_of_any_name_is_the_integrations_url(client: TestClient, na
     led a client following it elsewhere: the name is percent-encoded."""
     created = client.post(URL, json=sample(name=name))
     assert created.status_code == 201, created.text
-    assert client.get(created.headers["location"]).json()["name"] == name
+    location = created.headers["location"]
+    assert client.get(location).json()["name"] == name
+    assert client.post(f"{location}/consent").status_code == 200  # every route of it reads the name alike
+    assert client.put(location, json={"notes": "x"}).json()["notes"] == "x"
+    assert client.delete(location).status_code == 204
 
 
 def test_the_hubs_own_provider_is_no_app_to_integrate(client: TestClient) -> None:

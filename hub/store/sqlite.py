@@ -57,7 +57,7 @@ from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
-from hub.store.sqlite_counts import keep_counts
+from hub.store.sqlite_counts import count_added, keep_counts, listed, listed_among
 from hub.store.sqlite_pages import read_page
 from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, carry_codes, each_id, id_array
 
@@ -648,8 +648,8 @@ class SQLiteTransaction:
         return await self._run(sqlite_sync.field_sync, self.group_id, collection, list(ids))
 
 
-def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
-    """Link each record's ids to it (in the order given: link order)."""
+def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[ExternalId]]], listed: set[str]) -> None:
+    """Link each record's ids to it (in the order given: link order); `listed`: the hub ids of those listed."""
     now = timefmt.now()
     rows = [
         (r.group_id, r.collection, e.provider, e.realm, e.id, r.hub_id, now, r.seq) for r, ids in links for e in ids
@@ -660,6 +660,8 @@ def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[Exter
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        count_added(conn, "link_counts", (row[:4] for row in rows))
+        count_added(conn, "live_counts", (row[:4] for row in rows if row[5] in listed))
 
 
 def _insert(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
@@ -681,7 +683,9 @@ def _insert(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
             for r in records
         ],
     )
-    _link(conn, [(r, r.ids) for r in records])
+    shown = [r for r in records if listed(r)]
+    count_added(conn, "live_counts", ((r.group_id, r.collection, "", "") for r in shown))
+    _link(conn, [(r, r.ids) for r in records], {r.hub_id for r in shown})
 
 
 def _save(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
@@ -689,7 +693,7 @@ def _save(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[Exter
         "UPDATE records SET status = ?, updated_at = ?, data = ?, placeholder = ? WHERE hub_id = ?",
         [(r.status, r.updated_at, orjson.dumps(r.fields).decode(), int(r.placeholder), r.hub_id) for r, _ in saves],
     )
-    _link(conn, saves)
+    _link(conn, saves, listed_among(conn, [r.hub_id for r, ids in saves if ids]))
 
 
 def _merge(conn: sqlite3.Connection, survivor: Record, merged: Sequence[Record]) -> None:

@@ -66,15 +66,16 @@ def _one(request: Request, collection: Collection, view: reading.View, read: Rea
 def _checker(request: Request, collection: Collection) -> Callable[[Any, ExternalId | None], Write]:
     """What validates an item and allows it for the caller; the request is read once, not per item of a batch.
 
-    The checker's `by` is the id of the app writing, if the path names it.
+    The checker's `by` is the id of the app writing, if the path names it: written by, so claimed as the body's
+    ids are (an app writing by another app's id wrote as that app, its sync directions and all).
     """
     settings, group_id, caller = context.settings(request), context.group_id(request), principal(request)
 
     def check(item: Any, by: ExternalId | None) -> Write:
         write = parse_write(collection, item)
-        caller.ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
         if by is not None and by not in write.ids:
             write.ids.append(by)
+        caller.ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
         return write
 
     return check
@@ -102,7 +103,7 @@ async def _write_one(
     request: Request,
     collection: Collection,
     item: Any,
-    anchor: str | None = None,
+    anchor: upsert.Anchor | None = None,
     by: ExternalId | None = None,
     read: Read | None = None,
 ) -> tuple[int, dict[str, Any]]:
@@ -165,13 +166,13 @@ async def create_or_update(request: Request) -> Response:
 
 
 async def update_record(request: Request) -> Response:
-    store, settings, group_id, collection = _context(request)
+    _, settings, _, collection = _context(request)
     read = parse_read(collection, request.query_params)
-    record = await reading.locate(store, group_id, collection, request.path_params["id"], read.app)
+    key = request.path_params["id"]
     item = _item(collection, await read_json(request, settings.max_body_bytes))
-    by = ExternalId(read.app[0], read.app[1], request.path_params["id"]) if read.app else None
+    by = ExternalId(read.app[0], read.app[1], key) if read.app else None
     # 201 where it filled a placeholder in: the change feed has that as the record's create, and so does the answer
-    status, body = await _write_one(request, collection, item, anchor=record.hub_id, by=by, read=read)
+    status, body = await _write_one(request, collection, item, anchor=(key, read.app), by=by, read=read)
     return JSONResponse(body, status_code=status)
 
 

@@ -33,10 +33,10 @@ async def connect(
     if request.ext.provider == settings.hub_provider:
         raise Invalid(f"provider: {settings.hub_provider!r} is the hub itself, not an app")
     group = await reading.group_or_404(store, group_id)
-    hub_id = (await reading.locate(store, group_id, collection, key, app)).hub_id
 
     async def work(tx: Transaction) -> None:
-        record = (await tx.get(collection.name, [hub_id]))[hub_id]
+        record = await reading.locate_in(tx, collection, key, app)
+        hub_id = record.hub_id
         holders = [r.hub_id for r in await tx.match(collection.name, [request.ext]) if r.hub_id != hub_id]
         if holders:
             raise Conflict(

@@ -121,11 +121,10 @@ async def merge_records(
     the merge left them (read in its transaction: a dry run's placeholders are gone after it); a dry run writes
     nothing."""
     group = await reading.group_or_404(store, group_id)
-    target = await reading.locate(store, group_id, collection, key, app)
 
     async def work(tx: Transaction) -> tuple[reading.View, MergeEntry]:
         app_ids: list[ExternalId] = []
-        hub_ids = [target.hub_id]
+        hub_ids = [(await reading.locate_in(tx, collection, key, app)).hub_id]
         records = await idsvc.holders(tx, collection.name, [], hub_ids, field="id")
         for index, named in enumerate(ask.records):
             where = f"records[{index}]"
@@ -171,9 +170,9 @@ async def unmerge(
     its survivor merged away since, or one of the ids it moved held elsewhere since.
     """
     await reading.group_or_404(store, group_id)
-    located = await reading.locate(store, group_id, collection, key, app)
 
     async def work(tx: Transaction) -> tuple[list[Record], MergeEntry]:
+        located = await reading.locate_in(tx, collection, key, app)
         entry = await tx.merge_entry(merge_id)
         current = await tx.get(collection.name, entry.members) if entry and entry.collection == collection.name else {}
         if entry is None or (key not in entry.members and located.hub_id not in {r.hub_id for r in current.values()}):

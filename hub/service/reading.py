@@ -11,7 +11,7 @@ from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
 from hub.model.query import ListQuery
 from hub.model.record import Group, Record
-from hub.store.base import Store
+from hub.store.base import Store, Transaction
 
 
 @dataclass
@@ -42,6 +42,22 @@ async def locate(store: Store, group_id: str, collection: Collection, key: str, 
         record = (await store.get(group_id, collection.name, [key])).get(key)
     else:
         record = await store.find(group_id, collection.name, ExternalId(app[0], app[1], key))
+    return _found(record, collection, key, app)
+
+
+async def locate_in(tx: Transaction, collection: Collection, key: str, app: tuple[str, str] | None) -> Record:
+    """The live record a path id names, as the transaction of a write to it sees it: found before, a link moved or
+    a merge undone in between left the write acting on a record that no longer held the id (a PUT by an app id
+    then merged the two, a DELETE archived the other one)."""
+    if app is None:
+        record = (await tx.get(collection.name, [key])).get(key)
+    else:
+        holders = await tx.match(collection.name, [ExternalId(app[0], app[1], key)])
+        record = holders[0] if holders else None
+    return _found(record, collection, key, app)
+
+
+def _found(record: Record | None, collection: Collection, key: str, app: tuple[str, str] | None) -> Record:
     if record is None:
         owner = f"{app[0]} (realm {app[1]}) id" if app else "hub id"
         raise NotFound(f"no {collection.name} record with {owner} {key}")

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.config import Settings
-from hub.errors import NotFound
 from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
@@ -19,6 +18,9 @@ from hub.service import changes, directions, merging, reading, references
 from hub.service import ids as idsvc
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
+
+Anchor = tuple[str, tuple[str, str] | None]
+"""The record a `PUT` path names, which must be among those its write names: a hub id, or an app's id and the app."""
 
 
 @dataclass
@@ -47,10 +49,10 @@ async def upsert(
     group_id: str,
     collection: Collection,
     write: Write,
-    anchor: str | None = None,
+    anchor: Anchor | None = None,
     actor: str = ANONYMOUS,
 ) -> Outcome:
-    """Create, update or merge the records `write` names; `anchor` is a hub id that must be among them."""
+    """Create, update or merge the records `write` names; `anchor` names one that must be among them."""
     group = await group_for_write(store, group_id)
     return await transact(
         store, group_id, work_of(settings, group, collection, prepare(settings, group, write), anchor, actor)
@@ -74,7 +76,7 @@ def prepare(settings: Settings, group: Group, write: Write) -> Prepared:
 
 
 def work_of(
-    settings: Settings, group: Group, collection: Collection, prepared: Prepared, anchor: str | None, actor: str
+    settings: Settings, group: Group, collection: Collection, prepared: Prepared, anchor: Anchor | None, actor: str
 ) -> Callable[[Transaction], Awaitable[Outcome]]:
     """The transaction's work of an upsert."""
 
@@ -120,14 +122,11 @@ async def _apply(
     write: Write,
     ids: list[ExternalId],
     hub_ids: list[str],
-    anchor: str | None,
+    anchor: Anchor | None,
     actor: str,
 ) -> Outcome:
     if anchor is not None:
-        found = await tx.get(collection.name, [anchor])
-        if anchor not in found:
-            raise NotFound(f"no {collection.name} record {anchor}")
-        hub_ids = [anchor, *hub_ids]
+        hub_ids = [(await reading.locate_in(tx, collection, *anchor)).hub_id, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
     write = await directions.inbound(tx, collection.name, matched, ids, write)
     refs = await references.resolve(tx, settings, group, collection, write.references)
@@ -159,10 +158,9 @@ async def archive(
 ) -> reading.View:
     """Set a record's status to ARCHIVED; its ids stay linked."""
     group = await reading.group_or_404(store, group_id)
-    record = await reading.locate(store, group_id, collection, key, app)
 
     async def work(tx: Transaction) -> Record:
-        current = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]
+        current = await reading.locate_in(tx, collection, key, app)
         current.status = "ARCHIVED"
         current.updated_at = timefmt.now()
         await tx.save(current, [])

@@ -160,6 +160,20 @@ def test_put_checks_the_ids_it_adds(client: TestClient, keys: Keys) -> None:
     assert refused.status_code == 403
 
 
+def test_put_by_another_apps_id_is_a_write_by_that_app_and_refused(client: TestClient, keys: Keys) -> None:
+    """A PUT by an app's id writes as that app (its sync directions hold), so only that app (or the admin) may: an app
+    reads by another's id, and writes by it no more than it claims it in a body."""
+    client.post(PEOPLE, json=person(ext("erp", "E1"), ext("crm", "1")), headers=IDS)
+    crm = keys.app("crm", cld_1="2243")
+    by_erp = {"opts[provider]": "erp", "opts[realm]": "2243"}
+    assert client.get(f"{PEOPLE}/E1", params=by_erp, headers=crm).status_code == 200
+    refused = client.put(f"{PEOPLE}/E1", params=by_erp, json={"people": {"title": "Dr."}}, headers=crm)
+    assert refused.status_code == 403 and refused.json()["id"] == ext("erp", "E1"), refused.text
+    assert "title" not in client.get(f"{PEOPLE}/E1", params=by_erp).json()["people"]
+    by_crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    assert client.put(f"{PEOPLE}/1", params=by_crm, json={"people": {"title": "Dr."}}, headers=crm).status_code == 200
+
+
 def test_secrets_appear_in_no_log_and_no_response(
     client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:

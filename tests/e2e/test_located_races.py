@@ -1,0 +1,98 @@
+"""A write addressed by an app id acts on the record holding the id when it commits, whatever moved the id just before.
+
+Each round races a `PUT` or `DELETE` by an app id against an undo of a merge or a key link move that takes the id
+to another record, over HTTP against a running hub. Run one after the other in either order, neither merges records
+nor touches a record that does not hold the id; nor may they when they race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from tests.e2e.server import Server, running_hub
+
+ROUNDS = 12
+IDS = {"CONNEC-EXTERNAL-IDS": "true"}
+BY_B = {"opts[provider]": "b", "opts[realm]": "1"}
+
+
+def ext(provider: str, id_: str) -> dict[str, str]:
+    return {"realm": "1", "provider": provider, "id": id_}
+
+
+async def create(client: httpx2.AsyncClient, base: str, *ids: dict[str, str]) -> str:
+    answer = await client.post(f"{base}/people", json={"people": {"id": list(ids), "first_name": "P"}}, headers=IDS)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["people"]["id"][-1]["id"])
+
+
+async def merged(client: httpx2.AsyncClient, base: str, n: int) -> tuple[str, str, str]:
+    """Records A (a id) and B (b id) merged into A: (A, B, the merge)."""
+    a, b = await create(client, base, ext("a", f"a{n}")), await create(client, base, ext("b", f"b{n}"))
+    answer = await client.post(f"{base}/people/{a}/merge", json={"records": [b]})
+    assert answer.status_code == 200, answer.text
+    return a, b, str(answer.json()["merge"]["id"])
+
+
+async def feed(client: httpx2.AsyncClient, base: str) -> list[dict[str, Any]]:
+    return list((await client.get(f"{base}/changes", params={"limit": "1000"})).json()["changes"])
+
+
+async def put_racing_undo(hub: Server, n: int) -> None:
+    base = f"/api/v2/undo-put-{n}"
+    async with httpx2.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client:
+        a, b, merge = await merged(client, base, n)
+        undo, put = await asyncio.gather(
+            client.post(f"{base}/people/{a}/unmerge", json={"merge_id": merge}),
+            client.put(f"{base}/people/b{n}", params=BY_B, json={"people": {"title": "Dr."}}),
+        )
+        assert undo.status_code == 200, undo.text
+        assert put.status_code == 200 and "merged" not in put.json(), put.text
+        for record in (a, b):
+            shown = (await client.get(f"{base}/people/{record}")).json()["people"]
+            assert shown["id"] == record, f"round {n}: {record} was merged into {shown['id']} by the PUT"
+
+
+async def delete_racing_undo(hub: Server, n: int) -> None:
+    base = f"/api/v2/undo-delete-{n}"
+    async with httpx2.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client:
+        a, b, merge = await merged(client, base, n)
+        undo, delete = await asyncio.gather(
+            client.post(f"{base}/people/{a}/unmerge", json={"merge_id": merge}),
+            client.delete(f"{base}/people/b{n}", params=BY_B),
+        )
+        assert (undo.status_code, delete.status_code) == (200, 200), (undo.text, delete.text)
+        kinds = [(c["kind"], c["id"]) for c in await feed(client, base)]
+        archived = next(record for kind, record in kinds if kind == "archive")
+        undone_first = kinds.index(("unmerge", b)) < kinds.index(("archive", archived))
+        # after the undo, b's id is B's again; before it, A held it
+        assert archived == (b if undone_first else a), f"round {n}: {kinds}"
+
+
+async def put_racing_move(hub: Server, n: int) -> None:
+    base = f"/api/v2/move-put-{n}"
+    async with httpx2.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client:
+        a = await create(client, base, ext("a", f"a{n}"), ext("b", f"b{n}"))
+        c = await create(client, base, ext("c", f"c{n}"))
+        move = {"entity_type": "people", "provider": "b", "realm": "1", "external_id": f"b{n}", "internal_id": c}
+        moved, put = await asyncio.gather(
+            client.put(f"{base}/key_links", json=move),
+            client.put(f"{base}/people/b{n}", params=BY_B, json={"people": {"title": "Dr."}}),
+        )
+        assert moved.status_code == 200, moved.text
+        assert put.status_code == 200 and "merged" not in put.json(), put.text
+        for record in (a, c):
+            shown = (await client.get(f"{base}/people/{record}")).json()["people"]
+            assert shown["id"] == record, f"round {n}: {record} was merged into {shown['id']} by the PUT"
+
+
+def test_writes_by_an_app_id_act_on_its_holder_when_they_commit(tmp_path: Path) -> None:
+    with running_hub(tmp_path / "hub.db") as hub:
+        for n in range(ROUNDS):
+            asyncio.run(put_racing_undo(hub, n))
+            asyncio.run(delete_racing_undo(hub, n))
+            asyncio.run(put_racing_move(hub, n))

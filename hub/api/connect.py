@@ -23,6 +23,7 @@ async def connect_record(request: Request) -> Response:
     read = parse_read(collection, request.query_params, APP)
     body = await read_json(request, settings.max_body_bytes)
     asked = parse_connect(collection, body)
+    context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
     principal(request).ensure_may_claim(group_id, [asked.ext, *asked.write.claimed()], settings.hub_provider)
     store = request.app.state.store
     await connect.connect(store, settings, group_id, collection, request.path_params["id"], read.app, body)

@@ -6,11 +6,13 @@ from typing import Any
 
 from starlette.requests import Request
 
+from hub.api.auth import principal
 from hub.api.render import Renderer, wants_ids
 from hub.config import Settings
 from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
+from hub.model.ids import ExternalId
 from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Group
 from hub.store.base import Store
 
@@ -44,6 +46,13 @@ def collection(request: Request) -> Collection:
 def actor(request: Request) -> str:
     """Who is asking, as the auth middleware names it (app or admin, and key id); anonymous on a public path."""
     return str(getattr(request.state, "actor", None) or ANONYMOUS)
+
+
+def ensure_may_write_by(request: Request, group_id: str, by: ExternalId | None) -> None:
+    """403 unless the caller may write by the app id its path names a record by (`Read.by`): a write by it matches
+    by it, which only that app or the admin may, as with the ids in a body; reading by it is anyone's."""
+    if by is not None:
+        principal(request).ensure_may_claim(group_id, [by], settings(request).hub_provider)
 
 
 def renderer(request: Request, group: Group, collection: Collection, select: frozenset[str] | None = None) -> Renderer:

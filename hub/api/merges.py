@@ -38,6 +38,7 @@ async def merge(request: Request) -> Response:
     settings = context.settings(request)
     ask = parse_merge(collection, await read_json(request, settings.max_body_bytes))
     named = [ext for given in ask.records if isinstance(given, list) for ext in given]
+    context.ensure_may_write_by(request, group_id, read.by(key))
     principal(request).ensure_may_claim(group_id, [*named, *ask.write.claimed()], settings.hub_provider)
     store, actor = context.store(request), context.actor(request)
     view, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
@@ -56,6 +57,7 @@ async def history(request: Request) -> Response:
 
 async def unmerge(request: Request) -> Response:
     group_id, collection, key, read = _path(request)
+    context.ensure_may_write_by(request, group_id, read.by(key))
     merge_id = parse_unmerge(await read_json(request, context.settings(request).max_body_bytes))
     store, actor = context.store(request), context.actor(request)
     records, entry = await merging.unmerge(store, group_id, collection, key, read.app, merge_id, actor)

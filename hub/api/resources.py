@@ -170,7 +170,7 @@ async def update_record(request: Request) -> Response:
     read = parse_read(collection, request.query_params)
     key = request.path_params["id"]
     item = _item(collection, await read_json(request, settings.max_body_bytes))
-    by = ExternalId(read.app[0], read.app[1], key) if read.app else None
+    by = read.by(key)
     # 201 where it filled a placeholder in: the change feed has that as the record's create, and so does the answer
     status, body = await _write_one(request, collection, item, anchor=(key, read.app), by=by, read=read)
     return JSONResponse(body, status_code=status)
@@ -179,6 +179,7 @@ async def update_record(request: Request) -> Response:
 async def archive_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
     read = parse_read(collection, request.query_params)
+    context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
     view = await upsert.archive(store, group_id, collection, request.path_params["id"], read.app)
     return _one(request, collection, view, read)
 

@@ -12,7 +12,7 @@ from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
 from hub.model.collections import META_KINDS, Collection
 from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
-from hub.model.ids import NUL
+from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import whole
 
 ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
@@ -94,6 +94,10 @@ class Read:
 
     app: tuple[str, str] | None
     select: frozenset[str] | None
+
+    def by(self, key: str) -> ExternalId | None:
+        """The app id a path's `key` is, if the path names its record by an app's id."""
+        return ExternalId(self.app[0], self.app[1], key) if self.app else None
 
 
 def check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:

@@ -246,6 +246,31 @@ def test_an_app_merges_by_hub_ids_or_its_own_ids_only(client: TestClient, keys: 
     assert client.post(f"{PEOPLE}/{b}/merge", json={"records": [a]}, headers=crm).status_code == 200
 
 
+def test_an_app_writes_by_its_own_ids_in_a_path_only(client: TestClient, keys: Keys) -> None:
+    """A path naming its record by an app's id (`opts[provider]`/`opts[realm]`) matches by that id: every write by
+    it (merge, undo, archive, connect) is that app's or the admin's, as with the ids of a body; reads are anyone's."""
+    a = client.post(PEOPLE, json=person(ext("erp", "E1"), ext("crm", "C1"))).json()["people"]["id"]
+    b = client.post(PEOPLE, json=person(first_name="B")).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    by_erp, by_crm = {"opts[provider]": "erp", "opts[realm]": "2243"}, {"opts[provider]": "crm", "opts[realm]": "2243"}
+    connect = {"provider": "crm", "realm": "2243", "id": "C1", "field_values": []}
+    writes = {
+        "merge": lambda by, key: client.post(f"{PEOPLE}/{key}/merge", params=by, json={"records": [b]}, headers=crm),
+        "unmerge": lambda by, key: client.post(
+            f"{PEOPLE}/{key}/unmerge", params=by, json={"merge_id": "m"}, headers=crm
+        ),
+        "connect": lambda by, key: client.post(f"{PEOPLE}/{key}/connect", params=by, json=connect, headers=crm),
+        "archive": lambda by, key: client.delete(f"{PEOPLE}/{key}", params=by, headers=crm),
+    }
+    for name, write in writes.items():
+        refused = write(by_erp, "E1")
+        assert refused.status_code == 403 and refused.json()["id"] == ext("erp", "E1"), (name, refused.text)
+    assert client.get(f"{PEOPLE}/{a}/merges", headers=crm).json()["merges"] == []
+    shown = client.get(f"{PEOPLE}/E1", params=by_erp, headers=crm).json()["people"]
+    assert shown["id"] == a and shown["status"] == "ACTIVE"
+    assert [write(by_crm, "C1").status_code for write in writes.values()] == [200, 404, 204, 200]
+
+
 def test_an_app_sees_only_its_own_and_the_hubs_integration_system(client: TestClient, keys: Keys) -> None:
     client.post(PEOPLE, json=person(ext("erp", "1"), ext("crm", "1")))
     names = {s["system_name"] for s in client.get("/api/v2/integration_systems").json()["integration_systems"]}

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub.cli import run_server
+from hub.cli import listen, port_number, run_server
 
 
 async def hello(request: Request) -> JSONResponse:
@@ -22,9 +22,9 @@ app = Starlette(routes=[Route("/", hello)])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--port", type=port_number, default=8001)
     args = parser.parse_args()
-    run_server(app, args.host, args.port)
+    run_server(app, listen(args.host, args.port))
 
 
 if __name__ == "__main__":

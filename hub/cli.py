@@ -7,7 +7,9 @@ import asyncio
 import errno
 import gc
 import io
+import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,7 +20,7 @@ import uvicorn
 
 from hub.api.render import Renderer
 from hub.app import create_app
-from hub.config import Settings
+from hub.config import BadSetting, Settings
 from hub.errors import BadRequest, HubError
 from hub.model.access import ApiKey
 from hub.model.collections import COLLECTIONS
@@ -55,17 +57,38 @@ def _show_key(made: access.NewKey, heading: str) -> None:
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
+    listening = listen(host, port)
     made = _with_store(settings, access.first_admin_key)
     if made is not None:
         _show_key(made, "This store had no admin key, so the hub made one. It is shown only this once:")
-    run_server(create_app(settings), host, port)
+    run_server(create_app(settings), listening)
+
+
+def port_number(text: str) -> int:
+    """A TCP port given on the command line (0: any free one)."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: a whole number from 0 to 65535")
+    return int(text)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else is done: an address taken or unknown is said as any failed
+    command says why (exit 1), and a fresh store gets no admin key for a hub that never served."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"cannot listen there ({error.strerror or error})", f"{host}:{port}") from error
+    return sock
 
 
 GC_YOUNG = 50_000
 """New objects between two collections of the youngest generation (CPython's default: 700)."""
 
 
-def run_server(app: Any, host: str, port: int) -> None:
+def run_server(app: Any, sock: socket.socket) -> None:
     """Serve an ASGI app the way the hub is served (the benchmark serves its ceiling with this too).
 
     Python's cycle collector ran every 700 new objects, and a batch of 1,000 makes hundreds of
@@ -75,7 +98,10 @@ def run_server(app: Any, host: str, port: int) -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", server_header=False))
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info("serving on http://%s:%d (CTRL+C to stop)", host, port)
+    server.run(sockets=[sock])
 
 
 def import_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> int:
@@ -83,18 +109,19 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
     stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     total = None if path == "-" else _count_lines(path)
     progress = Progress(f"importing {collection}", total, stream=io.StringIO() if quiet else None)
+    numbers: list[int] = []
     try:
         with stream:
             report = _with_store(
                 settings,
                 lambda store: bulk.import_records(
-                    store, settings, group_id, COLLECTIONS[collection], _lines(stream), progress
+                    store, settings, group_id, COLLECTIONS[collection], _lines(stream, numbers), progress
                 ),
             )
     finally:
         progress.finish()
     for index, error in report.errors[:20]:
-        print(f"item {index + 1}: {error.status} {error.detail}", file=sys.stderr)
+        print(f"line {numbers[index]}: {error.status} {error.detail}", file=sys.stderr)
     if len(report.errors) > 20:
         print(f"… and {len(report.errors) - 20} more refused items", file=sys.stderr)
     summary = {"created": report.created, "updated": report.updated, "failed": len(report.errors)}
@@ -139,14 +166,17 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
                 os.replace(part, path)
 
 
-def _lines(stream: IO[bytes]) -> Iterator[Any]:
-    """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item)."""
+def _lines(stream: IO[bytes], numbers: list[int]) -> Iterator[Any]:
+    """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item); the number
+    of the line each item came from is added to `numbers`, so a refused item is named by its line, blank ones
+    skipped."""
     for number, line in enumerate(stream, start=1):
         if line.strip():
+            numbers.append(number)
             try:
                 yield orjson.loads(line)
             except orjson.JSONDecodeError as error:
-                yield BadRequest(f"line {number} is not JSON: {error}")
+                yield BadRequest(f"not JSON: {error}")
 
 
 def _count_lines(path: str) -> int:
@@ -223,7 +253,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", parents=[store], help="serve the HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--port", type=port_number, default=8000, help="port to listen on (default 8000)")
 
     load = commands.add_parser("import", parents=[store], help="upsert many records from a JSON-lines file")
     load.add_argument("file", help="one record body per line, as POSTed to the collection (- for standard input)")
@@ -267,8 +297,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env(store=args.store)
     try:
+        settings = Settings.from_env(store=args.store)
         if args.command == "serve":
             serve(settings, args.host, args.port)
         elif args.command == "import":
@@ -292,8 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     except HubError as error:
         print(f"hub: {error.detail}", file=sys.stderr)
         return 1
+    except BadSetting as error:
+        print(f"hub: {error}", file=sys.stderr)
+        return 1
     except OSError as error:  # a file to import that is not there, a directory to export to…
-        print(f"hub: {error.strerror or error}: {error.filename}", file=sys.stderr)
+        where = f": {error.filename}" if error.filename else ""
+        print(f"hub: {error.strerror or error}{where}", file=sys.stderr)
         return 1
     return 0
 

@@ -6,6 +6,15 @@ import os
 from dataclasses import dataclass
 
 
+class BadSetting(ValueError):
+    """A setting the hub cannot run with: which one, and why."""
+
+
+_AT_LEAST_ONE = ("default_top", "max_top", "max_batch", "max_body_bytes", "max_json_depth", "lease_seconds")
+_NOT_BEFORE = (("default_top", "max_top"), ("lease_seconds", "max_lease_seconds"))
+_NOT_AFTER = (("retry_backoff_seconds", "retry_backoff_max_seconds"),)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the hub can be told; each field is documented in the README."""
@@ -27,6 +36,17 @@ class Settings:
     max_json_depth: int = 32
     key_cache_seconds: int = 5
 
+    def __post_init__(self) -> None:
+        """Refuse, naming it, a setting the hub would misbehave with rather than run on it."""
+        if not self.hub_provider.strip():
+            raise BadSetting("hub_provider must not be empty")
+        for name, value in vars(self).items():
+            if isinstance(value, int | float) and value < (1 if name in _AT_LEAST_ONE else 0):
+                raise BadSetting(f"{name} must be at least {1 if name in _AT_LEAST_ONE else 0}, not {value}")
+        for low, high in (*_NOT_BEFORE, *_NOT_AFTER):
+            if getattr(self, low) > getattr(self, high):
+                raise BadSetting(f"{low} ({getattr(self, low)}) must not be more than {high} ({getattr(self, high)})")
+
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Defaults, then HUB_* environment variables, then explicit overrides."""
@@ -34,6 +54,11 @@ class Settings:
         for name, field in cls.__dataclass_fields__.items():
             raw = os.environ.get(f"HUB_{name.upper()}")
             if raw is not None:
-                values[name] = {"int": int, "float": float}.get(str(field.type), str)(raw)
+                kind = {"int": int, "float": float}.get(str(field.type), str)
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    number = "a whole number" if kind is int else "a number"
+                    raise BadSetting(f"HUB_{name.upper()}={raw!r} is not {number}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,44 @@ def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: py
     assert run(capsys, *connect, "2243")[0] == 0
     code, _, err = run(capsys, *connect, "9999")
     assert code == 1 and "disconnect it first" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("HUB_MAX_TOP", "abc", "HUB_MAX_TOP='abc' is not a whole number"),
+        ("HUB_WEBHOOK_POLL_SECONDS", "soon", "HUB_WEBHOOK_POLL_SECONDS='soon' is not a number"),
+        ("HUB_DEFAULT_TOP", "5000", "default_top (5000) must not be more than max_top (1000)"),
+        ("HUB_MAX_BATCH", "0", "max_batch must be at least 1, not 0"),
+        ("HUB_LEASE_SECONDS", "-5", "lease_seconds must be at least 1, not -5"),
+    ],
+)
+def test_a_setting_the_hub_cannot_run_with_is_named_and_exits_1(
+    store: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert run(capsys, "keys", "list", "--store", store) == (1, "", f"hub: {message}\n")
+
+
+def test_serve_refuses_a_port_it_cannot_listen_on_before_making_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "hub.db"
+    with pytest.raises(SystemExit) as usage:
+        main(["serve", "--port", "99999", "--store", f"sqlite:///{store}"])
+    assert usage.value.code == 2 and "'99999' is not a port" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--port", str(port), "--store", f"sqlite:///{store}")
+    assert (code, out) == (1, "") and err == f"hub: cannot listen there (Address already in use): 127.0.0.1:{port}\n"
+    assert not store.exists()  # no admin key was made for a hub that never served
 
 
 def test_keys_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:

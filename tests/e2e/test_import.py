@@ -118,16 +118,18 @@ def test_import_stores_what_the_api_stores(stores: dict[str, Path], tmp_path: Pa
     assert statuses.count(409) == 2 and statuses.count(422) == 2
 
     source = tmp_path / "people.jsonl"
-    source.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in ITEMS) + b"not json\n")
+    # a blank line after the first: refused items are named by their line
+    lines = [orjson.dumps(item) + b"\n" for item in ITEMS]
+    source.write_bytes(b"".join([lines[0], b"\n", *lines[1:], b"not json\n"]))
     args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{stores['import']}", str(source)]
     assert main(args) == 1  # some items are refused
     out, err = capsys.readouterr()
     refused = len(ITEMS) - statuses.count(200) - statuses.count(201)
     created = statuses.count(201)
     assert orjson.loads(out) == {"created": created, "updated": statuses.count(200), "failed": refused + 1}
-    assert "item 15: 422 unknown field(s): unknown" in err
-    assert "item 17: 409 " in err
-    assert f"item {len(ITEMS) + 1}: 400 line {len(ITEMS) + 1} is not JSON" in err
+    assert "line 16: 422 unknown field(s): unknown" in err
+    assert "line 18: 409 " in err
+    assert f"line {len(ITEMS) + 2}: 400 not JSON" in err
 
     expected = dump(stores["batch"])
     assert "org9" not in repr(expected)  # the refused item's placeholder is undone with it

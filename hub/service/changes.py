@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.config import Settings
-from hub.errors import Gone
+from hub.errors import BadRequest, Gone
 from hub.model import timefmt
 from hub.model.change import Change, Kind, cursor, position
 from hub.model.record import Group, Record
@@ -69,9 +69,19 @@ async def page(store: Store, group_id: str, since: str | None, limit: int) -> Pa
             " and start again without `since`",
             horizon=cursor(group_id, horizon),
         )
+    if since is not None and not found and after > horizon and not await _handed_out(store, group_id, after):
+        raise BadRequest(f"since: {since[:40]!r} is not a cursor this hub handed out (it is past the last change)")
     shown = list(found[:limit])
     last = shown[-1].seq if shown else max(after, horizon)
     return Page(group, shown, cursor(group_id, last), more=len(found) > limit)
+
+
+async def _handed_out(store: Store, group_id: str, after: int) -> bool:
+    """Whether a position past the horizon that no change follows is one a page ended at: that of a change still
+    kept, or pruned since. Any other (a made-up one, past the last change) would be read from, and would show
+    nothing of the changes up to it as they came."""
+    horizon, found = await store.changes(group_id, after - 1, 1)
+    return after <= horizon or (bool(found) and found[0].seq == after)
 
 
 async def prune(store: Store, settings: Settings, now: str | None = None) -> int:

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from hub.model import timefmt
+from hub.model.change import cursor, position
 from hub.service import changes
 from tests.api.helpers import BASE, ext, hub_id, post
 from tests.conftest import admin_client
@@ -95,6 +96,26 @@ def test_bad_requests_are_clear(client: TestClient) -> None:
     theirs = client.get("/api/v2/other/changes").json()["cursor"]
     refused = client.get(FEED, params={"since": theirs})
     assert refused.status_code == 400 and "another group" in refused.json()["detail"]
+
+
+def test_a_cursor_past_the_last_change_is_refused_and_every_one_handed_out_is_taken(
+    client: TestClient, settings: Settings
+) -> None:
+    """A made-up cursor beyond the feed would be read from silently, and the changes up to it never shown."""
+    post(client, "people", first_name="A")
+    last = feed(client)["cursor"]
+    after_all = feed(client, since=last)["cursor"]
+    assert after_all == last and feed(client, since=after_all)["changes"] == []
+    for ahead in (1, 10**11):
+        made_up = cursor("cld-1", position("cld-1", last) + ahead)
+        refused = client.get(FEED, params={"since": made_up})
+        assert refused.status_code == 400 and "past the last change" in refused.json()["detail"], refused.text
+    post(client, "people", first_name="B")
+    assert [c["kind"] for c in feed(client, since=last)["changes"]] == ["create"]
+    later = timefmt.shift(timefmt.now(), settings.changes_retention_seconds + 1)
+    client.portal.call(changes.prune, client.app.state.store, settings, later)  # type: ignore[attr-defined]
+    horizon = feed(client)["cursor"]  # every change pruned: the cursor stands at the horizon
+    assert feed(client, since=horizon)["changes"] == []
 
 
 def test_changes_older_than_the_retention_are_pruned_and_a_stale_cursor_is_gone(

@@ -371,6 +371,13 @@ async def set_field_sync(
     await db["field_sync"].update_one({"_id": id_key(group_id, collection, ext)}, update, upsert=True, session=session)
 
 
+async def drop_field_sync(
+    db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, ids: Sequence[ExternalId]
+) -> None:
+    keys = [id_key(group_id, collection, ext) for ext in ids]
+    await db["field_sync"].delete_many({"_id": {"$in": keys}}, session=session)
+
+
 async def field_sync(
     db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, ids: Sequence[ExternalId]
 ) -> dict[ExternalId, dict[str, Directions]]:

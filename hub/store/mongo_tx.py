@@ -209,6 +209,7 @@ class MongoTransaction:
             was = await counts.before(self._records, self._session, self._holding(collection, ids))
             await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
             await counts.adjust_after(self._db, self._session, was)
+            await sync.drop_field_sync(self._db, self._session, self.group_id, collection, ids)
 
     async def restore(self, record: Record, aliases: Sequence[str]) -> None:
         """Make a tombstone live again; the aliases re-pointed to it are tombstones before and after (not counted)."""

@@ -11,6 +11,7 @@ from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
 from tests.conftest import FIXTURES
 
 ERP = {"realm": "726", "provider": "erp", "id": "C-1001"}
+OUT_TO_ERP = {"name": "to-erp", "entity": "organizations", "direction": "outbound", "provider": "erp", "realm": "726"}
 
 
 def sample(**changes: Any) -> dict[str, Any]:
@@ -137,6 +138,22 @@ def test_the_directions_follow_the_apps_id_through_a_merge(client: TestClient) -
     assert merged.json()["merged"] == [hub_id(acme)]
     post(client, "organizations", [ERP], notes="from erp")
     assert fetch(client, older)["notes"] == "kept"
+
+
+def test_the_directions_go_with_the_apps_id_when_it_is_unlinked(client: TestClient) -> None:
+    """Directions belong to the app's id on its record: the id unlinked and linked anew to another record (a new
+    record of the app) holds none, there and in the app's queue."""
+    acme = org(client, name="Acme")
+    client.post(f"{BASE}/integrations", json={**OUT_TO_ERP, "include_update": True})
+    connect(client, acme, sample())
+    named = {"entity_type": "organizations", "provider": "erp", "realm": "726", "external_id": "C-1001"}
+    assert client.delete(f"{BASE}/key_links", params=named).status_code == 204
+    again = post(client, "organizations", [ERP], name="New from erp", annual_revenue=1.5, notes="erp's note")
+    assert again.status_code == 201, again.text
+    renamed = post(client, "organizations", [ERP], notes="erp's other note").json()["organizations"]
+    assert (renamed["name"], renamed["notes"], renamed["annual_revenue"]) == ("New from erp", "erp's other note", 1.5)
+    items = client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]
+    assert items[-1]["record"]["annual_revenue"] == 1.5 and items[-1]["record"]["notes"] == "erp's other note"
 
 
 def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) -> None:

@@ -38,6 +38,18 @@ async def merged(client: httpx2.AsyncClient, base: str, n: int) -> tuple[str, st
     return a, b, str(answer.json()["merge"]["id"])
 
 
+async def put_by_b(client: httpx2.AsyncClient, base: str, n: int) -> httpx2.Response:
+    return await client.put(f"{base}/people/b{n}", params=BY_B, json={"people": {"title": "Dr."}})
+
+
+async def assert_apart(client: httpx2.AsyncClient, base: str, n: int, put: httpx2.Response, *records: str) -> None:
+    """The PUT merged nothing: each record is still its own."""
+    assert put.status_code == 200 and "merged" not in put.json(), put.text
+    for record in records:
+        shown = (await client.get(f"{base}/people/{record}")).json()["people"]
+        assert shown["id"] == record, f"round {n}: {record} was merged into {shown['id']} by the PUT"
+
+
 async def feed(client: httpx2.AsyncClient, base: str) -> list[dict[str, Any]]:
     return list((await client.get(f"{base}/changes", params={"limit": "1000"})).json()["changes"])
 
@@ -47,14 +59,10 @@ async def put_racing_undo(hub: Server, n: int) -> None:
     async with httpx2.AsyncClient(base_url=hub.url, headers=hub.headers, timeout=30) as client:
         a, b, merge = await merged(client, base, n)
         undo, put = await asyncio.gather(
-            client.post(f"{base}/people/{a}/unmerge", json={"merge_id": merge}),
-            client.put(f"{base}/people/b{n}", params=BY_B, json={"people": {"title": "Dr."}}),
+            client.post(f"{base}/people/{a}/unmerge", json={"merge_id": merge}), put_by_b(client, base, n)
         )
         assert undo.status_code == 200, undo.text
-        assert put.status_code == 200 and "merged" not in put.json(), put.text
-        for record in (a, b):
-            shown = (await client.get(f"{base}/people/{record}")).json()["people"]
-            assert shown["id"] == record, f"round {n}: {record} was merged into {shown['id']} by the PUT"
+        await assert_apart(client, base, n, put, a, b)
 
 
 async def delete_racing_undo(hub: Server, n: int) -> None:
@@ -79,15 +87,9 @@ async def put_racing_move(hub: Server, n: int) -> None:
         a = await create(client, base, ext("a", f"a{n}"), ext("b", f"b{n}"))
         c = await create(client, base, ext("c", f"c{n}"))
         move = {"entity_type": "people", "provider": "b", "realm": "1", "external_id": f"b{n}", "internal_id": c}
-        moved, put = await asyncio.gather(
-            client.put(f"{base}/key_links", json=move),
-            client.put(f"{base}/people/b{n}", params=BY_B, json={"people": {"title": "Dr."}}),
-        )
+        moved, put = await asyncio.gather(client.put(f"{base}/key_links", json=move), put_by_b(client, base, n))
         assert moved.status_code == 200, moved.text
-        assert put.status_code == 200 and "merged" not in put.json(), put.text
-        for record in (a, c):
-            shown = (await client.get(f"{base}/people/{record}")).json()["people"]
-            assert shown["id"] == record, f"round {n}: {record} was merged into {shown['id']} by the PUT"
+        await assert_apart(client, base, n, put, a, c)
 
 
 def test_writes_by_an_app_id_act_on_its_holder_when_they_commit(tmp_path: Path) -> None:

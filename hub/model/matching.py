@@ -1,8 +1,8 @@
 """Whether one record matches a `$filter`, decided in memory exactly as the stores' queries decide it.
 
-The stores compare like SQL: a comparison with null is unknown (so `not` of it is
-unknown too, and only a true result matches), `eq`/`ne` are null-safe (`IS`), and
-values of different types order numbers before text.
+Every filter is true or false, as in OData: a missing field is null, null equals null and nothing else, and an
+order comparison (`gt`, `le`…) with null is false, so `not` of a filter is exactly what it leaves out. Values of
+different types order numbers before text, as in SQLite.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from typing import Any
 from hub.model.collections import Collection
 from hub.model.filter import Comparison, In, Node, Not, Or, Value
 from hub.model.record import Record
-
-Truth = bool | None
-"""True, False, or None for SQL's unknown."""
 
 
 def _value(collection: Collection, record: Record, path: tuple[str, ...]) -> Any:
@@ -39,37 +36,30 @@ def _rank(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, int | float) else (1, value)
 
 
-def _compare(op: str, left: Any, right: Value) -> Truth:
+def _compare(op: str, left: Any, right: Value) -> bool:
     if op == "eq":
         return left == right if _rank(left)[0] == _rank(right)[0] or None in (left, right) else False
     if op == "ne":
         return not _compare("eq", left, right)
     if left is None or right is None:
-        return None
+        return False
     a, b = _rank(left), _rank(right)
     return {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
 
 
-def _truth(collection: Collection, record: Record, node: Node) -> Truth:
+def _truth(collection: Collection, record: Record, node: Node) -> bool:
     if isinstance(node, Comparison):
         value = _value(collection, record, node.field)
         return _compare(node.op, value, _literal(collection, node.field, node.value))
-    if isinstance(node, In):
+    if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`
         value = _value(collection, record, node.field)
-        if value is None:
-            return None
-        found = [_compare("eq", value, _literal(collection, node.field, v)) for v in node.values if v is not None]
-        return True if any(found) else None if None in node.values else False
+        return any(_compare("eq", value, _literal(collection, node.field, v)) for v in node.values)
     if isinstance(node, Not):
-        inner = _truth(collection, record, node.item)
-        return None if inner is None else not inner
-    results = [_truth(collection, record, item) for item in node.items]  # node is an And or an Or
-    decisive = isinstance(node, Or)  # a True decides an Or, a False an And
-    if decisive in results:
-        return decisive
-    return None if None in results else not decisive
+        return not _truth(collection, record, node.item)
+    results = (_truth(collection, record, item) for item in node.items)  # node is an And or an Or
+    return any(results) if isinstance(node, Or) else all(results)
 
 
 def matches(collection: Collection, record: Record, node: Node | None) -> bool:
     """Whether the record is one a list with this filter would return (no filter: every record)."""
-    return node is None or _truth(collection, record, node) is True
+    return node is None or _truth(collection, record, node)

@@ -123,12 +123,10 @@ async def _through_merges(store: Store, group_id: str, collection: Collection, n
     values = tuple(dict.fromkeys(same))
     if values == tuple(given):
         return node
-    if isinstance(node, In):
-        return In(node.field, values)
-    # One `in` however many records were merged (an `or` per id passed SQLite's expression depth at ~450). `eq` and
-    # `ne` compare as IS and IS NOT: a record without the field is never unknown, so it is ruled out, not unknown.
-    same_record = And((In(node.field, values), Comparison(node.field, "ne", None)))
-    return same_record if node.op == "eq" else Not(same_record)
+    # `eq` becomes one `in` however many records were merged (an `or` per id passed SQLite's expression depth at
+    # ~450), and `ne` the `not` of it.
+    same_record = In(node.field, values)
+    return Not(same_record) if isinstance(node, Comparison) and node.op == "ne" else same_record
 
 
 async def _one_and_merged(store: Store, group_id: str, collection: str, hub_id: str) -> list[str]:

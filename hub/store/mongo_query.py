@@ -127,9 +127,6 @@ RETIRED: dict[str, tuple[str, ...]] = {"records": ("group_collection_apps",)}
 """Indexes an older hub made that others replaced (`group_collection_apps_seq` gives an app's records in code
 order, which one without the code sorted): dropped as a store opens."""
 
-NOTHING: Query = {"_id": {"$in": []}}
-"""A query no document matches."""
-
 _TOP = {"id": "_id", "status": "status", "created_at": "created_at", "updated_at": "updated_at"}
 _CMP = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}
 
@@ -150,13 +147,12 @@ def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Val
 
 
 def _truth(collection: Collection, node: Node) -> tuple[Query, Query]:
-    """(where `node` is true, where it is false), in SQL's three-valued logic.
+    """(where `node` is true, where it is false): each the other's complement, as every filter is true or false
+    (README, "Fetch a collection").
 
-    The SQLite adapter evaluates filters in SQL, where a comparison with a missing
-    value is unknown, and NOT unknown is still unknown: `not (a gt 5)` leaves out
-    records without `a`. MongoDB's `$not` would take them in, so each node is compiled
-    to both of its definite outcomes and `not` swaps them. `eq`/`ne` are SQL's `IS`/`IS
-    NOT` (null equals null), never unknown; `in` with a null in its list is never false.
+    MongoDB's own operators already agree: `{f: null}` and `$in: [null]` take in documents without `f`, and
+    `$ne`, `$nin` and `$not` take them in where the operator does not. Each node is compiled to both of its
+    outcomes, so that `not` swaps them, rather than wrapped in `$nor`: an index serves `$not` of a range.
     """
     if isinstance(node, Comparison):
         path, value = field(node.field), _literal(collection, node.field, node.value)
@@ -165,14 +161,11 @@ def _truth(collection: Collection, node: Node) -> tuple[Query, Query]:
         if node.op == "ne":
             return {path: {"$ne": value}}, {path: value}
         op = _CMP[node.op]
-        return {path: {op: value}}, {path: {"$ne": None, "$not": {op: value}}}
+        return {path: {op: value}}, {path: {"$not": {op: value}}}
     if isinstance(node, In):
         path = field(node.field)
         values = [_literal(collection, node.field, v) for v in node.values]
-        known = [v for v in values if v is not None]
-        true = {path: {"$in": known}} if known else NOTHING
-        false = NOTHING if len(known) < len(values) else {path: {"$ne": None, "$nin": known}}
-        return true, false
+        return {path: {"$in": values}}, {path: {"$nin": values}}
     if isinstance(node, Not):
         true, false = _truth(collection, node.item)
         return false, true

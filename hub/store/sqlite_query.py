@@ -178,14 +178,22 @@ def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Any
 
 
 def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str:
+    """The SQL condition true where the filter is; false or NULL where it is not.
+
+    A filter is two-valued (README, "Fetch a collection"), SQL three-valued: an order comparison with NULL is
+    NULL. At the top of a WHERE, and under AND and OR, NULL leaves a record out as false would, so only a `not`
+    must turn it into false (`IS TRUE`) before negating; the other conditions stay as plain as the indexes need.
+    """
     if isinstance(node, Comparison):
         params.append(_literal(collection, node.field, node.value))
         return f"{column(collection, node.field)} {_OPS[node.op]} ?"
-    if isinstance(node, In):
-        params.extend(_literal(collection, node.field, v) for v in node.values)
-        return f"{column(collection, node.field)} IN ({', '.join('?' * len(node.values))})"
+    if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`; SQL's `IN (a, NULL)` is never false
+        known = [_literal(collection, node.field, v) for v in node.values if v is not None]
+        params.extend(known)
+        listed = f"{column(collection, node.field)} IN ({', '.join('?' * len(known))})"
+        return f"({listed} OR {column(collection, node.field)} IS NULL)" if None in node.values else listed
     if isinstance(node, Not):
-        return f"NOT ({compile_filter(collection, node.item, params)})"
+        return f"NOT (({compile_filter(collection, node.item, params)}) IS TRUE)"
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
     return "(" + joiner.join(compile_filter(collection, item, params) for item in node.items) + ")"

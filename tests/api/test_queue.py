@@ -72,6 +72,17 @@ def test_with_include_update_every_change_after_which_the_record_matches_is_enqu
     assert [i["kind"] for i in lease(client)["items"]] == ["update", "create", "merge", "archive"]
 
 
+def test_a_filter_on_a_field_a_record_lacks_is_false_not_unknown(client: TestClient) -> None:
+    """`not` enqueues what the filter leaves out, and `in (…, null)` takes in a record without the field."""
+    integration(client, "small", filter="not (number_of_employees gt 10)")
+    integration(client, "known", filter="annual_revenue in (2.5, null)")
+    post(client, "organizations", name="Big", number_of_employees=50, annual_revenue=9.0)
+    post(client, "organizations", name="Small", number_of_employees=5, annual_revenue=2.5)
+    post(client, "organizations", name="Unsized")
+    assert kinds(lease(client, "small")) == [("create", "Small"), ("create", "Unsized")]
+    assert kinds(lease(client, "known")) == [("create", "Small"), ("create", "Unsized")]
+
+
 def test_a_placeholder_is_sent_when_it_is_filled_in_not_when_it_is_created(client: TestClient) -> None:
     integration(client)
     post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])

@@ -8,9 +8,12 @@ mock only, saying so. The id map's promises are in test_contract_idmap.py.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
+from hub.model.filter import Not
+from hub.model.matching import matches
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
 from hub.store.base import IdTaken, Store
@@ -259,10 +262,24 @@ async def test_a_rolled_back_number_is_given_back(kind: str, store: Store) -> No
 
 
 @pytest.mark.parametrize(("expression", "expected"), FILTERS)
-async def test_list_filters_like_sql(
-    store: Store, people: dict[str, Record], expression: str, expected: list[str]
-) -> None:
+async def test_list_filters(store: Store, people: dict[str, Record], expression: str, expected: list[str]) -> None:
     assert await codes(store, {"$filter": expression}) == expected
+
+
+@pytest.mark.parametrize("expression", [expression for expression, _ in FILTERS])
+async def test_a_filter_and_its_not_split_the_records_as_matching_says(
+    store: Store, people: dict[str, Record], expression: str
+) -> None:
+    """Every filter is true or false of a record, never unknown (a missing field included): `not` of it lists
+    exactly what it leaves out, their totals add up, and an integration's filter (`matches`) picks the same."""
+    query, _ = parse_list(PEOPLE, {"$filter": expression}, 100, 1000)
+    assert query.filter is not None
+    every, whole = await store.list(G, PEOPLE, replace(query, filter=None))
+    found, total = await store.list(G, PEOPLE, query)
+    others, rest = await store.list(G, PEOPLE, replace(query, filter=Not(query.filter)))
+    assert sorted(r.seq for r in found + others) == [r.seq for r in every]
+    assert total is not None and rest is not None and total + rest == whole
+    assert [r for r in every if matches(PEOPLE, r, query.filter)] == found
 
 
 async def test_list_filters_by_hub_id(store: Store, people: dict[str, Record]) -> None:

@@ -1,4 +1,5 @@
-"""The in-memory filter (what outbound integrations evaluate) agrees with the SQLite store's query, on any filter."""
+"""The in-memory filter (what outbound integrations evaluate) agrees with the SQLite store's query, on any filter;
+and any filter and its `not` split the records between them."""
 
 from __future__ import annotations
 
@@ -116,5 +117,22 @@ def test_matches_agrees_with_the_store_on_every_filter() -> None:
 
     try:
         agree()
+    finally:
+        world.close()
+
+
+def test_a_filter_and_its_not_split_the_records() -> None:
+    """No record is in neither (SQL's unknown, which `not` keeps unknown) nor in both."""
+    world = World()
+    every = {r.hub_id for r in world.records}
+
+    @settings(max_examples=200, deadline=None)
+    @given(filters)
+    def split(node: Node) -> None:
+        found, others = world.listed(node), world.listed(Not(node))
+        assert found | others == every and not found & others, node
+
+    try:
+        split()
     finally:
         world.close()

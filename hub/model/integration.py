@@ -99,6 +99,11 @@ class Integration:
         """A consent flow is named and the app has not consented yet: nothing is handed out."""
         return self.definition.consent_type != "none" and self.consented_at is None
 
+    @property
+    def sends_webhooks(self) -> bool:
+        """The hub POSTs the queue: a webhook is set and no consent is awaited."""
+        return self.definition.webhook is not None and not self.needs_consent
+
 
 @lru_cache(maxsize=512)
 def bound_filter(entity: str, text: str) -> Node:

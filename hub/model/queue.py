@@ -83,6 +83,11 @@ def fail(item: QueueItem, now: str, error: str, max_attempts: int, base: float, 
         item.available_at = timefmt.shift(now, backoff(item.attempts, base, cap))
 
 
+def release(item: QueueItem) -> None:
+    """Back to the queue as it was, no try counted: it was leased but never sent."""
+    item.state, item.lease_id, item.lease_until = "ready", None, None
+
+
 def rearm(item: QueueItem, now: str, schedule: int) -> None:
     """A continuous integration's delivered item: due again `schedule` seconds from now, with a clean slate."""
     item.state, item.attempts, item.last_error = "ready", 0, None

@@ -12,7 +12,7 @@ the change left it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hub.config import Settings
@@ -194,12 +194,33 @@ async def fail(
     """Not delivered: each item comes back after its backoff, or is dead after `max_attempts` tries."""
     now = now or timefmt.now()
 
+    def failed(integration: Integration, item: QueueItem) -> None:
+        queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings))
+
+    return await _put_back(store, group_id, name, lease_id, numbers, failed)
+
+
+async def release(store: Store, group_id: str, name: str, lease_id: str, numbers: Sequence[int]) -> Settled:
+    """Never sent: the items go back to the queue as they were (due, no try counted), for the next lease."""
+    return await _put_back(store, group_id, name, lease_id, numbers, lambda _, item: queue.release(item))
+
+
+async def _put_back(
+    store: Store,
+    group_id: str,
+    name: str,
+    lease_id: str,
+    numbers: Sequence[int],
+    change: Callable[[Integration, QueueItem], None],
+) -> Settled:
+    """Apply `change` to each item still held under `lease_id` (see `_held_items`), in one transaction."""
+
     async def work(tx: Transaction) -> Settled:
         settled = Settled()
         integration = await _queue_of(tx, group_id, name)
         items = await _held_items(tx, name, lease_id, numbers, settled)
         for item in items:
-            queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings))
+            change(integration, item)
         await tx.update_items(items)
         settled.done = [i.item for i in items]
         return settled

@@ -13,7 +13,8 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +22,8 @@ import httpx2
 import orjson
 
 from hub.config import Settings
-from hub.model.integration import Integration
+from hub.errors import Conflict, NotFound
+from hub.model.integration import Integration, Webhook
 from hub.service import outbound
 from hub.service.outbound import Delivery
 from hub.store.base import Store
@@ -38,15 +40,12 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _post(client: httpx2.AsyncClient, integration: Integration, lease: str, body: bytes) -> str | None:
+async def _post(client: httpx2.AsyncClient, webhook: Webhook, name: str, lease: str, body: bytes) -> str | None:
     """POST one batch; None when the app took it (2xx), else why not."""
-    webhook = integration.definition.webhook
-    if webhook is None:
-        return "the webhook was removed while its batch was on the way"
     headers = {
         "content-type": "application/json",
         SIGNATURE: sign(webhook.secret, body),
-        "x-hub-integration": quote(integration.name, safe=""),  # a header holds Latin-1 at most: `€` sank each POST
+        "x-hub-integration": quote(name, safe=""),  # a header holds Latin-1 at most: `€` sank each POST
         "x-hub-delivery": lease,
     }
     try:
@@ -70,28 +69,47 @@ async def deliver(
     group_id, name = integration.group_id, integration.name
     delivered = 0
 
-    async def send(lease: outbound.Lease) -> None:
+    async def send(lease: outbound.Lease) -> bool:
+        """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
+        integration no longer sends webhooks (the lease was taken before a PUT removed its webhook)."""
         nonlocal delivered
         items = render(await outbound.delivery(store, lease.integration, lease.items))
         body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
         numbers = [i.item for i in lease.items]
-        error = await _post(client, lease.integration, lease.lease_id, body)
+        current = await store.integration(group_id, name)
+        webhook = current.definition.webhook if current is not None and current.sends_webhooks else None
+        if webhook is None:
+            await outbound.release(store, group_id, name, lease.lease_id, numbers)
+            return False
+        error = await _post(client, webhook, name, lease.lease_id, body)
         if error is None:
             delivered += len((await outbound.ack(store, group_id, name, lease.lease_id, numbers)).done)
         else:
             await outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, error)
+        return True
 
     async def worker(first: outbound.Lease | None) -> None:
-        lease = first or await outbound.lease(store, settings, group_id, name, seconds=seconds)
-        while lease.items:
-            await send(lease)
-            lease = await outbound.lease(store, settings, group_id, name, seconds=seconds)
+        with _stops_on_change(group_id, name):
+            lease = first or await outbound.lease(store, settings, group_id, name, seconds=seconds)
+            while lease.items and await send(lease):
+                lease = await outbound.lease(store, settings, group_id, name, seconds=seconds)
 
-    first = await outbound.lease(store, settings, group_id, name, seconds=seconds)
-    if first.items:
-        parallel = first.integration.definition.parallel
-        await asyncio.gather(worker(first), *(worker(None) for _ in range(parallel - 1)))
+    with _stops_on_change(group_id, name):
+        first = await outbound.lease(store, settings, group_id, name, seconds=seconds)
+        if first.items:
+            parallel = first.integration.definition.parallel
+            await asyncio.gather(worker(first), *(worker(None) for _ in range(parallel - 1)))
     return delivered
+
+
+@contextmanager
+def _stops_on_change(group_id: str, name: str) -> Iterator[None]:
+    """End a delivery quietly when its queue refuses it (404, 409): the integration was deleted, made inbound or
+    awaits a consent since; the next poll sees it as it is now."""
+    try:
+        yield
+    except (Conflict, NotFound) as error:
+        log.info("webhook delivery of %s/%s stopped: %s", group_id, name, error.detail)
 
 
 async def deliver_forever(store: Store, settings: Settings, render: Render) -> None:
@@ -109,7 +127,7 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
                     targets = []
                 for integration in targets:
                     key = (integration.group_id, integration.name)
-                    if integration.needs_consent or key in running:
+                    if not integration.sends_webhooks or key in running:
                         continue
                     task = asyncio.create_task(deliver(store, settings, client, integration, render))
                     running[key] = task

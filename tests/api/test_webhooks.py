@@ -182,6 +182,27 @@ def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, recei
     assert "webhook POST failed" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
 
 
+def test_removing_the_webhook_stops_the_posts_and_leaves_the_unsent_items_to_lease(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """The delivery running when the webhook was removed leased every item left and failed it unsent: all died."""
+    receiver.delay = 0.5
+    define(client, receiver, batch_size=1, max_attempts=1, consent_type="explicit")
+    for n in range(5):
+        post(client, "organizations", name=str(n))
+    client.post(f"{URL}/hook/consent")
+    wait_for(lambda: receiver.in_flight == 1)
+    assert client.put(f"{URL}/hook", json={"webhook": None}).status_code == 200
+    wait_for(lambda: len(receiver.requests) == 1)
+    time.sleep(0.3)  # a few polls
+    assert receiver.delivered() == ["0"] and len(receiver.requests) == 1  # the batch on its way counts: acked
+    assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+    left = [client.post(f"{URL}/hook/lease").json()["items"] for _ in range(5)]
+    assert [(i["record"]["name"], i["attempt"]) for items in left for i in items] == [
+        (str(n), 1) for n in range(1, 5)
+    ]
+
+
 def test_no_webhook_is_sent_before_consent(client: TestClient, receiver: Receiver) -> None:
     define(client, receiver, consent_type="explicit")
     post(client, "organizations", name="A")

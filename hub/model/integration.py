@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -37,9 +38,19 @@ MAX_SCHEDULE = 31 * 24 * 3600
 
 
 def _url(value: str) -> str:
+    """An absolute http(s) URL the webhook's client can POST to: a bad port, whitespace or a control character
+    passed here and then made every delivery raise."""
+    if re.search(r"[\x00-\x20\x7f]", value):
+        raise ValueError("must not hold whitespace or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http:// or https:// URL")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = 0
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
     return value
 
 

@@ -50,7 +50,9 @@ async def _post(client: httpx2.AsyncClient, webhook: Webhook, name: str, lease: 
     }
     try:
         response = await client.post(webhook.url, content=body, headers=headers)
-    except httpx2.HTTPError as error:
+    except Exception as error:  # whatever the POST raised fails the batch, not the delivery task
+        if not isinstance(error, httpx2.HTTPError):  # e.g. InvalidURL for a URL the client refuses; or a bug
+            log.exception("the webhook POST of integration %r raised", name)
         return f"webhook POST failed: {type(error).__name__}: {error}"
     if 200 <= response.status_code < 300:
         return None

@@ -96,6 +96,17 @@ def test_names_are_unique_in_a_group_not_across_groups(client: TestClient) -> No
         ({"managed": 1}, "managed"),
         ({"notes": "x" * 5000}, "notes"),
         ({"webhook": {"url": "ftp://x.example/", "secret": "s" * 16}}, "webhook.url"),
+        *(
+            ({"webhook": {"url": url, "secret": "s" * 16}}, "webhook.url")
+            for url in (
+                "http://127.0.0.1:99999/hook",  # each of these was taken, and then every delivery of it raised
+                "http://127.0.0.1:abc/",
+                "http://127.0.0.1:-1/",
+                "http://127.0.0.1:0/",
+                "https://x.example/\n",
+                "https://x.exa mple/",
+            )
+        ),
         ({"webhook": {"url": "https://x.example/", "secret": "short"}}, "webhook.secret"),
         ({"webhook": {"url": "https://x.example/"}}, "webhook.secret"),
         ({"colour": "red"}, "colour"),

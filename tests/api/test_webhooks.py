@@ -198,9 +198,18 @@ def test_removing_the_webhook_stops_the_posts_and_leaves_the_unsent_items_to_lea
     assert receiver.delivered() == ["0"] and len(receiver.requests) == 1  # the batch on its way counts: acked
     assert client.get(f"{URL}/hook/dead").json()["dead"] == []
     left = [client.post(f"{URL}/hook/lease").json()["items"] for _ in range(5)]
-    assert [(i["record"]["name"], i["attempt"]) for items in left for i in items] == [
-        (str(n), 1) for n in range(1, 5)
-    ]
+    assert [(i["record"]["name"], i["attempt"]) for items in left for i in items] == [(str(n), 1) for n in range(1, 5)]
+
+
+def test_a_url_the_client_refuses_fails_the_batch_like_a_connection_error(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """The client's InvalidURL is no HTTPError: it killed the delivery task, and the items sat leased."""
+    define(client, receiver, max_attempts=1)
+    client.put(f"{URL}/hook", json={"webhook": {"url": "http://256.1.1.1/hook", "secret": SECRET}})
+    post(client, "organizations", name="A")
+    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=3)
+    assert "webhook POST failed: InvalidURL" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
 
 
 def test_no_webhook_is_sent_before_consent(client: TestClient, receiver: Receiver) -> None:

@@ -110,6 +110,12 @@ class Integration:
         """A consent flow is named and the app has not consented yet: nothing is handed out."""
         return self.definition.consent_type != "none" and self.consented_at is None
 
+    def redefine(self, definition: Definition, now: str) -> None:
+        """Take an updated definition. A consent is given to one flow: a new `consent_type` drops it."""
+        if definition.consent_type != self.definition.consent_type:
+            self.consented_at = None
+        self.definition, self.updated_at = definition, now
+
     @property
     def sends_webhooks(self) -> bool:
         """The hub POSTs the queue: a webhook is set and no consent is awaited."""

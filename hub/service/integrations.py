@@ -52,8 +52,7 @@ async def update(store: Store, group_id: str, name: str, body: Any, override: bo
         integration = await held(tx, group_id, name)
         definition = updated(integration.definition, body, hub_provider)
         check_locks(integration.definition, definition, override)
-        integration.definition = definition
-        integration.updated_at = timefmt.now()
+        integration.redefine(definition, timefmt.now())
         await tx.put_integration(integration, new=False)
     return integration
 

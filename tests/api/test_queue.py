@@ -171,6 +171,24 @@ def test_consent_holds_the_queue_back_until_given(client: TestClient) -> None:
     assert kinds(lease(client)) == [("create", "A")]  # what waited meanwhile
 
 
+@pytest.mark.parametrize("before", ["gdpr", "none"])
+def test_a_consent_holds_for_its_flow_alone(client: TestClient, before: str) -> None:
+    """A consent given to one flow (or while none was asked) let the queue out under another one."""
+    integration(client, consent_type=before)
+    post(client, "organizations", name="A")
+    client.post(f"{URL}/out/consent")
+    changed = client.put(f"{URL}/out", json={"consent_type": "marketing-v2"})
+    assert changed.status_code == 200 and changed.json()["consented_at"] is None
+    refused = client.post(f"{URL}/out/lease")
+    assert refused.status_code == 409 and "marketing-v2" in refused.json()["detail"]
+    client.post(f"{URL}/out/consent")
+    assert client.put(f"{URL}/out", json={"notes": "same flow"}).json()["consented_at"] is not None
+    assert kinds(lease(client)) == [("create", "A")]
+    assert client.put(f"{URL}/out", json={"consent_type": "none"}).json()["consented_at"] is None
+    post(client, "organizations", name="B")
+    assert kinds(lease(client)) == [("create", "B")]  # no flow, no consent needed
+
+
 def test_an_inbound_integration_has_no_queue(client: TestClient) -> None:
     integration(client, direction="inbound")
     post(client, "organizations", name="A")

@@ -199,6 +199,13 @@ def check_locks(stored: Definition, new: Definition, override: bool) -> None:
         raise Conflict(f"{stored.name!r} does not allow its schedule to be changed (allow_schedule_change is false)")
 
 
+def keeps_queue(stored: Definition, new: Definition) -> bool:
+    """Whether an update leaves the queue as it is. The queue is one app's backlog of one collection's changes:
+    it goes when the integration stops being outbound, or its entity or app changes (its items were handed out
+    after a switch back, or to another app). A new filter or `include_update` only decides what comes next."""
+    return new.direction == "outbound" and (stored.entity, stored.app) == (new.entity, new.app)
+
+
 def filter_of(definition: Definition) -> Node | None:
     """The definition's filter, parsed and bound; None when it has none."""
     text = definition.filter

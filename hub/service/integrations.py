@@ -7,7 +7,7 @@ from typing import Any
 
 from hub.errors import Conflict, NotFound
 from hub.model import timefmt
-from hub.model.integration import Integration, check_locks, parse_definition, updated
+from hub.model.integration import Integration, check_locks, keeps_queue, parse_definition, updated
 from hub.service import ids, reading
 from hub.store.base import IdTaken, Store, Transaction
 
@@ -47,11 +47,14 @@ async def create(store: Store, group_id: str, body: Any, hub_provider: str) -> I
 
 
 async def update(store: Store, group_id: str, name: str, body: Any, override: bool, hub_provider: str) -> Integration:
-    """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`."""
+    """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`. The queue is
+    emptied in the same transaction when the update ends what it was for (`keeps_queue`)."""
     async with store.transaction(group_id) as tx:
         integration = await held(tx, group_id, name)
         definition = updated(integration.definition, body, hub_provider)
         check_locks(integration.definition, definition, override)
+        if not keeps_queue(integration.definition, definition):
+            await tx.clear_queue(name)
         integration.redefine(definition, timefmt.now())
         await tx.put_integration(integration, new=False)
     return integration

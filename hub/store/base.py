@@ -105,6 +105,9 @@ class Transaction(Protocol):
     async def delete_integration(self, name: str) -> None:
         """Drop the integration and everything queued for it."""
 
+    async def clear_queue(self, integration: str) -> None:
+        """Drop everything queued for the integration, in any state; the integration stays."""
+
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
         """Add items to their integrations' queues; each gets its number (`item`), unique in the group."""
 

@@ -70,7 +70,7 @@ INDEXES: dict[str, dict[str, Index]] = {
         "group_item": ([("group", 1), ("item", 1)], {"unique": True}),
         # A change is enqueued once per integration.
         "group_integration_change": ([("group", 1), ("integration", 1), ("change_seq", 1)], {"unique": True}),
-        # Due items, the longest waiting first; also an integration's whole queue (when it is deleted).
+        # Due items, the longest waiting first; also an integration's whole queue (when it is deleted or emptied).
         "ready": ([("group", 1), ("integration", 1), ("state", 1), ("available_at", 1), ("item", 1)], {}),
         # Leases that ran out.
         "leased": (
@@ -237,8 +237,12 @@ async def put_integration(db: AsyncDatabase[Doc], session: Session, integration:
 
 
 async def delete_integration(db: AsyncDatabase[Doc], session: Session, group_id: str, name: str) -> None:
-    await db["outbound_items"].delete_many({"group": group_id, "integration": name}, session=session)
+    await clear_queue(db, session, group_id, name)
     await db["integrations"].delete_one({"_id": _integration_key(group_id, name)}, session=session)
+
+
+async def clear_queue(db: AsyncDatabase[Doc], session: Session, group_id: str, name: str) -> None:
+    await db["outbound_items"].delete_many({"group": group_id, "integration": name}, session=session)
 
 
 # The outbound queue

@@ -253,6 +253,10 @@ class MongoTransaction:
         with races():
             await sync.delete_integration(self._db, self._session, self.group_id, name)
 
+    async def clear_queue(self, integration: str) -> None:
+        with races():
+            await sync.clear_queue(self._db, self._session, self.group_id, integration)
+
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
         with races():
             await sync.enqueue(self._db, self._session, self.group_id, items)

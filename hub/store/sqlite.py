@@ -623,6 +623,9 @@ class SQLiteTransaction:
     async def delete_integration(self, name: str) -> None:
         await self._run(sqlite_sync.delete_integration, self.group_id, name)
 
+    async def clear_queue(self, integration: str) -> None:
+        await self._run(sqlite_sync.clear_queue, self.group_id, integration)
+
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
         await self._run(sqlite_sync.enqueue, list(items))
 

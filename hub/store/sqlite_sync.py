@@ -235,8 +235,12 @@ def put_integration(conn: sqlite3.Connection, integration: Integration, new: boo
 
 
 def delete_integration(conn: sqlite3.Connection, group_id: str, name: str) -> None:
-    conn.execute("DELETE FROM outbound_items WHERE group_id = ? AND integration = ?", (group_id, name))
+    clear_queue(conn, group_id, name)
     conn.execute("DELETE FROM integrations WHERE group_id = ? AND name = ?", (group_id, name))
+
+
+def clear_queue(conn: sqlite3.Connection, group_id: str, name: str) -> None:
+    conn.execute("DELETE FROM outbound_items WHERE group_id = ? AND integration = ?", (group_id, name))
 
 
 _ITEM_COLUMNS = (

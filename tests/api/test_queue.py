@@ -217,6 +217,34 @@ def test_deleting_an_integration_drops_its_queue(client: TestClient) -> None:
     assert lease(client)["items"] == []
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [{"direction": "inbound"}, {"direction": "outbound"}],
+        [{"entity": "people", "filter": None}],
+        [{"entity": "people", "filter": None}, {"entity": "organizations"}],
+        [{"provider": "erp"}],
+        [{"realm": "2"}],
+    ],
+)
+def test_an_integration_that_stops_being_outbound_or_changes_entity_or_app_loses_its_queue(
+    client: TestClient, changes: list[dict[str, Any]]
+) -> None:
+    """The queue survived a switch to inbound and back (stale items were handed out), and a new entity."""
+    integration(client)
+    post(client, "organizations", name="A")
+    held = lease(client, seconds=60)
+    post(client, "organizations", name="B")
+    assert client.put(f"{URL}/out", json={"filter": "name ne 'Z'"}).status_code == 200
+    post(client, "organizations", name="C")
+    assert kinds(lease(client, limit=1, seconds=60)) == [("create", "B")]  # a new filter keeps what is queued
+    for change in changes:
+        assert client.put(f"{URL}/out", json=change).status_code == 200
+    assert lease(client)["items"] == []
+    assert all(r["reason"].startswith("no such item") for r in settle(client, "ack", held)["refused"])
+    assert client.get(f"{URL}/out/dead").json()["dead"] == []
+
+
 def test_nothing_is_lost_when_the_hub_restarts_mid_way(settings: Settings) -> None:
     with admin_client(create_app(settings)) as client:
         integration(client, filter="name ne 'skip'")

@@ -232,6 +232,21 @@ async def test_deleting_an_integration_drops_its_queue_and_nothing_else(store: S
         assert await numbers(tx.queued_items("gone", other)) == other
 
 
+async def test_clearing_a_queue_drops_its_items_in_any_state_and_nothing_else(store: Store) -> None:
+    await put(store, integration("cleared"), integration("kept"), integration("cleared", group="cld-2"))
+    cleared = await enqueue(
+        store, item("cleared", 1), item("cleared", 2, state="leased"), item("cleared", 3, state="dead")
+    )
+    kept, other = await enqueue(store, item("kept", 1)), await enqueue(store, item("cleared", 1, group="cld-2"))
+    async with store.transaction(G) as tx:
+        await tx.clear_queue("cleared")
+        assert await tx.queued_items("cleared", cleared) == []
+        assert await numbers(tx.queued_items("kept", kept)) == kept
+    assert await names(store.integrations(G)) == ["cleared", "kept"]
+    async with store.transaction("cld-2") as tx:
+        assert await numbers(tx.queued_items("cleared", other)) == other
+
+
 # The outbound queue
 
 

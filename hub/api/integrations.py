@@ -14,6 +14,7 @@ from hub.api import context
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.api.params import flag
+from hub.errors import Forbidden
 from hub.model import timefmt
 from hub.model.integration import Integration
 from hub.model.query import check_params
@@ -61,6 +62,17 @@ def _check_app(request: Request, group_id: str, body: Any) -> None:
         who.ensure_own_app(group_id, str(provider), str(realm), "define an integration")
 
 
+def _override(request: Request) -> bool:
+    """`?override=true`, which lifts the locks of `managed` and `allow_schedule_change`: the operator's (an admin
+    key) alone, since an app with it could undo what the operator set up for it."""
+    override = flag(request, "override", OVERRIDE)
+    if override and not principal(request).admin:
+        raise Forbidden(
+            "override=true is the operator's: only an admin key may lift the locks of managed and allow_schedule_change"
+        )
+    return override
+
+
 async def list_integrations(request: Request) -> Response:
     """The group's integrations an app may reach (its own; the admin's: all), as `owned` guards each one."""
     check_params(request.query_params, frozenset())
@@ -89,7 +101,7 @@ async def get_integration(request: Request) -> Response:
 
 async def update_integration(request: Request) -> Response:
     group_id = context.group_id(request)
-    override = flag(request, "override", OVERRIDE)
+    override = _override(request)
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
     hub_provider = request.app.state.settings.hub_provider
@@ -99,7 +111,7 @@ async def update_integration(request: Request) -> Response:
 
 async def delete_integration(request: Request) -> Response:
     group_id = context.group_id(request)
-    override = flag(request, "override", OVERRIDE)
+    override = _override(request)
     await integrations.delete(request.app.state.store, group_id, _name(request), override)
     return Response(status_code=204)
 

@@ -90,7 +90,12 @@ def _feed(settings: Settings) -> dict[str, Any]:
 def _integrations() -> dict[str, Any]:
     one = schema_ref("Integration")
     listing = {"type": "object", "properties": {"integrations": {"type": "array", "items": one}}}
-    override = param("override", "query", {"enum": ["true", "false"]}, "true: change a managed or locked one anyway")
+    override = param(
+        "override",
+        "query",
+        {"enum": ["true", "false"]},
+        "true (an admin key only): change a managed or locked one anyway",
+    )
     base = "/api/v2/{group_id}/integrations"
     return {
         base: {

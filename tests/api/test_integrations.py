@@ -151,6 +151,23 @@ def test_a_managed_integration_only_lets_its_schedule_change_unless_overridden(c
     assert client.delete(f"{URL}/crm-customers?override=true").status_code == 204
 
 
+def test_only_an_admin_key_may_override_the_locks(client: TestClient, keys: Keys) -> None:
+    """An app's key lifted the operator's `managed` lock with `?override=true`, to change or delete."""
+    crm = keys.app("crm", cld_1="2243")
+    client.post(URL, json=sample(provider="crm", managed=True, allow_schedule_change=False))
+    for response in (
+        client.put(f"{URL}/crm-customers?override=true", json={"batch_size": 1}, headers=crm),
+        client.put(f"{URL}/crm-customers?override=true", json={"default_schedule": 60}, headers=crm),
+        client.delete(f"{URL}/crm-customers?override=true", headers=crm),
+    ):
+        assert response.status_code == 403 and response.headers["content-type"] == "application/problem+json"
+        assert "override=true" in response.json()["detail"] and "admin" in response.json()["detail"]
+    assert client.get(f"{URL}/crm-customers", headers=crm).json()["batch_size"] == 50
+    assert client.put(f"{URL}/crm-customers?override=false", json={"notes": "x"}, headers=crm).status_code == 409
+    assert client.put(f"{URL}/crm-customers?override=true", json={"batch_size": 1}).status_code == 200
+    assert client.delete(f"{URL}/crm-customers?override=true").status_code == 204
+
+
 def test_allow_schedule_change_false_locks_the_schedule(client: TestClient) -> None:
     client.post(URL, json=sample(allow_schedule_change=False))
     refused = client.put(f"{URL}/crm-customers", json={"default_schedule": 60})

@@ -19,7 +19,12 @@ PEOPLE = "/api/v2/cld-1/people"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        store=f"sqlite:///{tmp_path / 'hub.db'}", max_body_bytes=2000, max_batch=3, max_top=10, max_json_depth=5
+        store=f"sqlite:///{tmp_path / 'hub.db'}",
+        max_body_bytes=2000,
+        max_batch=3,
+        default_top=10,
+        max_top=10,
+        max_json_depth=5,
     )
 
 

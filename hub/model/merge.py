@@ -17,7 +17,10 @@ def survivor_first(records: Sequence[Record]) -> list[Record]:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == {} or value == []
+    """Nothing to keep: a nested object counts as empty when all it holds is (one stored with null members)."""
+    if isinstance(value, dict):
+        return all(_empty(member) for member in value.values())
+    return value is None or value == "" or value == []
 
 
 def merge_fields(ordered: Sequence[Record], requested: dict[str, Any]) -> dict[str, Any]:

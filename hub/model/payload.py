@@ -67,7 +67,7 @@ def parse_write(collection: Collection, body: Any) -> Write:
     except ValidationError as error:
         raise_invalid(problems(error))
         raise
-    fields = model.model_dump(exclude_unset=True)
+    fields = {name: _held(value) for name, value in model.model_dump(exclude_unset=True).items()}
     references: dict[str, str | list[ExternalId]] = {}
     for name in collection.references:
         value = fields.get(name)
@@ -78,6 +78,15 @@ def parse_write(collection: Collection, body: Any) -> Write:
             references[name] = value
             del fields[name]
     return Write(ids=ids, hub_ids=hub_ids, fields=fields, references=references)
+
+
+def _held(value: Any) -> Any:
+    """A nested object without its null members, and null (the field cleared) if none is left: kept as given,
+    `{"address": null}` passed for a value, and a merge took it over another record's real address."""
+    if not isinstance(value, dict):
+        return value
+    kept = {name: member for name, member in ((n, _held(v)) for n, v in value.items()) if member is not None}
+    return kept or None
 
 
 @dataclass(frozen=True)

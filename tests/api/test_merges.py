@@ -383,3 +383,20 @@ def test_a_filter_on_a_reference_to_a_record_merged_into_many_times_answers(clie
     for expression, total in [(f"organization_id eq '{made[0]}'", 1), (f"not (organization_id eq '{made[7]}')", 0)]:
         page = client.get(f"{BASE}/people", params={"$filter": expression})
         assert page.status_code == 200 and page.json()["pagination"]["total"] == total, page.text
+
+
+def test_a_nested_object_of_nulls_holds_nothing_and_a_merge_keeps_the_real_values(client: TestClient) -> None:
+    """`{"address": null}` was kept as given and counted as a value: a merge took it over another record's address."""
+    empty = client.post(
+        f"{BASE}/people",
+        json={"people": {"id": [ext("crm", "1", "a")], "email": {"address": None}, "phone": {"mobile": None, "fax": None}}},
+    )
+    assert empty.status_code == 201 and {"email", "phone"}.isdisjoint(empty.json()["people"]), empty.text
+    client.post(
+        f"{BASE}/people",
+        json={"people": {"id": [ext("erp", "1", "b")], "email": {"address": "b@x.co"}, "phone": {"mobile": "1"}}},
+    )
+    merged = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1", "a"), ext("erp", "1", "b")]}}).json()["people"]
+    assert (merged["email"], merged["phone"]) == ({"address": "b@x.co"}, {"mobile": "1"})
+    cleared = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1", "a")], "phone": {"mobile": None}}})
+    assert "phone" not in cleared.json()["people"] and cleared.json()["people"]["email"] == {"address": "b@x.co"}

@@ -216,14 +216,17 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "summary": "Partial update; ids in the body are added",
                 "parameters": [*p["app"], p["select"]],
                 "requestBody": {"required": True, **json_body(update_body | {"additionalProperties": False})},
-                "responses": responses({200: ("updated", single)}, WRITE_ERRORS),
+                "responses": responses(
+                    {200: ("updated (or merged)", single), 201: ("a placeholder filled in: its create", single)},
+                    WRITE_ERRORS,
+                ),
             },
             "delete": {
                 "operationId": f"archive_{name}",
                 "tags": tags,
                 "summary": "Archive: the status becomes ARCHIVED, the ids stay linked",
                 "parameters": [*p["app"], p["select"]],
-                "responses": responses({200: ("the archived record", one)}, READ_ERRORS),
+                "responses": responses({200: ("the archived record", one)}, (*READ_ERRORS, 403)),
             },
         },
     }

@@ -41,7 +41,7 @@ def parse_datetime(value: object) -> str:
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):  # `$` alone also matches before a final newline
         raise ValueError(f"{value!r} does not look like an email address")
     return value
 

@@ -43,6 +43,7 @@ def test_the_problem_shape_is_locked(client: TestClient) -> None:
         ("POST", f"{BASE}/people", {"people": "Ada"}, 422, ["object"]),
         ("POST", f"{BASE}/people", {"people": {"first_name": 7}}, 422, ["first_name"]),
         ("POST", f"{BASE}/people", {"people": {"email": {"address": "not-an-email"}}}, 422, ["email.address"]),
+        ("POST", f"{BASE}/people", {"people": {"email": {"address": "a@b.co\n"}}}, 422, ["email.address"]),
         ("POST", f"{BASE}/people", {"people": {"email": {"fax": "1"}}}, 422, ["email.fax"]),
         ("POST", f"{BASE}/people", {"people": {"birth_date": "someday"}}, 422, ["birth_date"]),
         ("POST", f"{BASE}/people", {"people": {"birth_date": "0001-01-01T00:00:00+05:00"}}, 422, ["years 1 to"]),

@@ -6,6 +6,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from hub.model.collections import COLLECTIONS
+from tests.api.helpers import BASE, ext
+from tests.conftest import Keys
 
 
 def test_every_route_and_method_is_described(client: TestClient) -> None:
@@ -50,3 +52,19 @@ def test_only_the_description_itself_is_public(client: TestClient) -> None:
     ]
     assert public == [("/openapi.json", "get")]
     assert {"basic", "bearer"} == set(doc["components"]["securitySchemes"])
+
+
+def test_the_answers_a_write_may_give_are_described(client: TestClient, keys: Keys) -> None:
+    """A PUT filling a placeholder in answers 201 (its create), a DELETE by another app's id 403."""
+    doc = client.get("/openapi.json").json()["paths"]
+    one = doc["/api/v2/{group_id}/organizations/{id}"]
+    person = client.post(
+        f"{BASE}/people", json={"people": {"id": [ext("crm", "p1")], "organization_id": [ext("crm", "o1")]}}
+    )
+    placeholder = person.json()["people"]["organization_id"]
+    filled = client.put(f"{BASE}/organizations/{placeholder}", json={"organizations": {"name": "Filled"}})
+    assert filled.status_code == 201 and "201" in one["put"]["responses"], filled.text
+    erp = keys.app("erp", cld_1="2243")
+    by_crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    refused = client.delete(f"{BASE}/organizations/o1", params=by_crm, headers=erp)
+    assert refused.status_code == 403 and "403" in one["delete"]["responses"], refused.text

@@ -160,3 +160,10 @@ def test_items_of_a_batch_that_name_one_record_each_write_after_the_one_before(c
         [("sf", "2243", "1"), ("hs", "9", "1"), ("erp", "726", "5")],
         [("sf", "2243", "1"), ("hs", "9", "1"), ("erp", "726", "5"), ("crm", "1", "3")],
     ]
+
+
+def test_hub_ids_sort_in_the_order_their_records_were_made(client: TestClient) -> None:
+    """Hub ids are version 7 uuids counted within their millisecond: a batch makes hundreds in one, in code order."""
+    items = [{"id": [ext("crm", str(n))]} for n in range(300)]
+    made = [r["people"] for r in client.post(f"{BASE}/people", json={"people": items}).json()["results"]]
+    assert [r["code"] for r in sorted(made, key=lambda r: r["id"])] == [f"PE{n}" for n in range(1, 301)]

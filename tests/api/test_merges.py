@@ -389,14 +389,18 @@ def test_a_nested_object_of_nulls_holds_nothing_and_a_merge_keeps_the_real_value
     """`{"address": null}` was kept as given and counted as a value: a merge took it over another record's address."""
     empty = client.post(
         f"{BASE}/people",
-        json={"people": {"id": [ext("crm", "1", "a")], "email": {"address": None}, "phone": {"mobile": None, "fax": None}}},
+        json={
+            "people": {"id": [ext("crm", "1", "a")], "email": {"address": None}, "phone": {"mobile": None, "fax": None}}
+        },
     )
     assert empty.status_code == 201 and {"email", "phone"}.isdisjoint(empty.json()["people"]), empty.text
     client.post(
         f"{BASE}/people",
         json={"people": {"id": [ext("erp", "1", "b")], "email": {"address": "b@x.co"}, "phone": {"mobile": "1"}}},
     )
-    merged = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1", "a"), ext("erp", "1", "b")]}}).json()["people"]
+    merged = client.post(
+        f"{BASE}/people", json={"people": {"id": [ext("crm", "1", "a"), ext("erp", "1", "b")]}}
+    ).json()["people"]
     assert (merged["email"], merged["phone"]) == ({"address": "b@x.co"}, {"mobile": "1"})
     cleared = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1", "a")], "phone": {"mobile": None}}})
     assert "phone" not in cleared.json()["people"] and cleared.json()["people"]["email"] == {"address": "b@x.co"}

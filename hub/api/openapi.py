@@ -45,12 +45,13 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     schemas.update(model.pop("$defs", {}))
     fields: dict[str, Any] = model["properties"]
     any_id = [{"type": "string", "description": "a hub id"}, schema_ref("IdArray")]
+    any_id_in = [{"type": "string", "description": "a hub id"}, schema_ref("IdArrayIn")]
     schemas[f"{prefix}Write"] = {
         "type": "object",
         "description": f"One {collection.name} record to create or update. `id` is a hub id or an id array"
         " (a lone id object is read as an array of one); the output-only fields are accepted and ignored.",
         "properties": {
-            "id": {"anyOf": [*any_id, schema_ref("ExternalIdIn"), {"type": "null"}]},
+            "id": {"anyOf": [*any_id_in, schema_ref("ExternalIdIn"), {"type": "null"}]},
             **fields,
             **{name: {"description": "output only: ignored"} for name in READ_ONLY},
         },
@@ -249,8 +250,13 @@ def document(settings: Settings) -> dict[str, Any]:
         },
         "IdArray": {
             **TypeAdapter(list[ExternalIdIn]).json_schema(ref_template=REF),
-            "maxItems": MAX_IDS,
             "description": "{realm, provider, id} entries: one per app holding the record, and the hub's own",
+        },
+        "IdArrayIn": {
+            **TypeAdapter(list[ExternalIdIn]).json_schema(ref_template=REF),
+            "maxItems": MAX_IDS,
+            "description": f"{{realm, provider, id}} entries a write names, at most {MAX_IDS} (a record may come to"
+            " hold more over several writes)",
         },
     }
     paths: dict[str, Any] = {}

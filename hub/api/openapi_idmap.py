@@ -192,7 +192,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
         param("opts[provider]", "query", TEXT, "an app: the path id is that app's"),
         param("opts[realm]", "query", TEXT, "the app's realm"),
     ]
-    record_ref = {"oneOf": [{"type": "string", "minLength": 1}, schema_ref("IdArray")]}
+    record_ref = {"oneOf": [{"type": "string", "minLength": 1}, schema_ref("IdArrayIn")]}
     merge_body = {
         "type": "object",
         "properties": {

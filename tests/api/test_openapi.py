@@ -6,7 +6,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from hub.model.collections import COLLECTIONS
-from tests.api.helpers import BASE, ext
+from tests.api.helpers import BASE, IDS, ext
 from tests.conftest import Keys
 
 
@@ -68,3 +68,14 @@ def test_the_answers_a_write_may_give_are_described(client: TestClient, keys: Ke
     by_crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
     refused = client.delete(f"{BASE}/organizations/o1", params=by_crm, headers=erp)
     assert refused.status_code == 403 and "403" in one["delete"]["responses"], refused.text
+
+
+def test_a_record_shown_may_hold_more_ids_than_a_write_names(client: TestClient) -> None:
+    """100 app ids and the hub's own: the answer is a valid IdArray, a write of 101 is not a valid IdArrayIn."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    ids = [ext(f"app{n}", "z") for n in range(100)]
+    shown = client.post(f"{BASE}/organizations", json={"organizations": {"id": ids}}, headers=IDS).json()
+    assert len(shown["organizations"]["id"]) == 101 and "maxItems" not in schemas["IdArray"]
+    assert schemas["IdArrayIn"]["maxItems"] == 100
+    refused = client.post(f"{BASE}/organizations", json={"organizations": {"id": [*ids, ext("app100", "z")]}})
+    assert refused.status_code == 422

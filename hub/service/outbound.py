@@ -160,7 +160,7 @@ async def ack(
         settled = Settled()
         integration = await _queue_of(tx, group_id, name)
         items = await _held_items(tx, name, lease_id, numbers, settled)
-        again = await _still_matching(tx, integration, items) if integration.definition.continuous else []
+        again = await _again(tx, integration, items) if integration.definition.continuous else []
         for item in again:
             queue.rearm(item, now, integration.definition.default_schedule)
         await tx.update_items(again)
@@ -171,14 +171,24 @@ async def ack(
     return await transact(store, group_id, work)
 
 
-async def _still_matching(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
+async def _again(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
+    """The acked items of a continuous integration to hand out again: for each record that still matches the
+    filter, its newest item, unless another item waits to deliver it already. Each change of a record had added
+    an item that every ack armed again, so a record went out once per change it ever had, every period."""
     node = filter_of(integration.definition)
-    out = []
+    newest: dict[str, QueueItem] = {}
+    named: dict[str, set[str]] = {}
+    """Per record (a merged-away one as its survivor): its newest acked item, and the hub ids its items name."""
     for item in items:
         current = (await tx.get(item.collection, [item.hub_id])).get(item.hub_id)
-        if current is not None and matches(COLLECTIONS[item.collection], current, node):
-            out.append(item)
-    return out
+        if current is None or not matches(COLLECTIONS[item.collection], current, node):
+            continue
+        if current.hub_id not in newest or item.change_seq > newest[current.hub_id].change_seq:
+            newest[current.hub_id] = item
+        named.setdefault(current.hub_id, {current.hub_id}).add(item.hub_id)
+    asked = [hub_id for hub_ids in named.values() for hub_id in hub_ids]
+    waiting = await tx.waiting_for(integration.name, asked, [i.item for i in items]) if asked else set()
+    return [item for record, item in newest.items() if not named[record] & waiting]
 
 
 async def fail(

@@ -82,6 +82,8 @@ INDEXES: dict[str, dict[str, Index]] = {
             [("group", 1), ("integration", 1), ("state", 1), ("item", 1)],
             {"partialFilterExpression": {"state": "dead"}},
         ),
+        # The items of some records (a continuous integration's ack keeps one per record).
+        "records": ([("group", 1), ("integration", 1), ("hub_id", 1)], {}),
     },
 }
 """Collection -> index name -> (keys, options), created with the others in `MongoStore.open()`."""
@@ -338,6 +340,26 @@ async def queued_items(
         return []
     where = {"group": group_id, "item": {"$in": list(items)}, "integration": integration}
     return await _find_items(db, session, where, [("item", 1)], len(items))
+
+
+async def waiting_for(
+    db: AsyncDatabase[Doc],
+    session: Session,
+    group_id: str,
+    integration: str,
+    hub_ids: Sequence[str],
+    besides: Sequence[int],
+) -> set[str]:
+    if not hub_ids:
+        return set()
+    where = {
+        "group": group_id,
+        "integration": integration,
+        "hub_id": {"$in": list(hub_ids)},
+        "state": {"$ne": "dead"},
+        "item": {"$nin": list(besides)},
+    }
+    return {str(h) for h in await db["outbound_items"].distinct("hub_id", where, session=session)}
 
 
 async def update_items(db: AsyncDatabase[Doc], session: Session, items: Sequence[QueueItem]) -> None:

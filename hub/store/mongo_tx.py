@@ -273,6 +273,10 @@ class MongoTransaction:
         with races():
             return await sync.queued_items(self._db, self._session, self.group_id, integration, items)
 
+    async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
+        with races():
+            return await sync.waiting_for(self._db, self._session, self.group_id, integration, hub_ids, besides)
+
     async def update_items(self, items: Sequence[QueueItem]) -> None:
         with races():
             await sync.update_items(self._db, self._session, items)

@@ -638,6 +638,9 @@ class SQLiteTransaction:
     async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
         return await self._run(sqlite_sync.queued_items, self.group_id, integration, list(items))
 
+    async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
+        return await self._run(sqlite_sync.waiting_for, self.group_id, integration, list(hub_ids), list(besides))
+
     async def update_items(self, items: Sequence[QueueItem]) -> None:
         await self._run(sqlite_sync.update_items, list(items))
 

@@ -71,6 +71,7 @@ CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integrati
 CREATE INDEX IF NOT EXISTS outbound_leased ON outbound_items (group_id, integration, state, lease_until)
     WHERE state = 'leased';
 CREATE INDEX IF NOT EXISTS outbound_dead ON outbound_items (group_id, integration, item) WHERE state = 'dead';
+CREATE INDEX IF NOT EXISTS outbound_records ON outbound_items (group_id, integration, hub_id);
 CREATE TABLE IF NOT EXISTS field_sync (
     group_id TEXT NOT NULL,
     collection TEXT NOT NULL,
@@ -298,6 +299,19 @@ def dead_items(conn: sqlite3.Connection, group_id: str, integration: str, after:
 def queued_items(conn: sqlite3.Connection, group_id: str, integration: str, items: list[int]) -> list[QueueItem]:
     query = f"{_ITEM} AND item IN ({', '.join('?' * len(items))}) ORDER BY item"
     return _items(conn.execute(query, (group_id, integration, *items)).fetchall()) if items else []
+
+
+def waiting_for(
+    conn: sqlite3.Connection, group_id: str, integration: str, hub_ids: list[str], besides: list[int]
+) -> set[str]:
+    if not hub_ids:
+        return set()
+    query = (
+        "SELECT DISTINCT hub_id FROM outbound_items WHERE group_id = ? AND integration = ?"
+        f" AND hub_id IN ({', '.join('?' * len(hub_ids))}) AND state != 'dead'"
+        f" AND item NOT IN ({', '.join('?' * len(besides))})"
+    )
+    return {str(row[0]) for row in conn.execute(query, (group_id, integration, *hub_ids, *besides))}
 
 
 def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:

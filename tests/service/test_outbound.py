@@ -101,6 +101,35 @@ async def test_a_continuous_integration_resends_on_its_schedule_while_the_record
     assert (await lease(store, 10_000)).items == []
 
 
+async def test_a_continuous_integration_sends_each_record_once_a_period_however_often_it_changed(
+    store: SQLiteStore,
+) -> None:
+    """Each change is sent once; then one item per record comes back each period (every change's item came back)."""
+    await define(store, include_update=True, continuous=True, default_schedule=300)
+    await write(store, "a", name="A")
+    await write(store, "b", name="B")
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    for n in range(3):
+        await write(store, "a", name=f"A{n}")
+    changes = await lease(store, 10)
+    assert [i.kind for i in changes.items] == ["update"] * 3  # each change sent (the records' creates wait)
+    await outbound.ack(store, GROUP, "out", changes.lease_id, [i.item for i in changes.items], now=at(15))
+    for period in range(1, 4):
+        again = await lease(store, 300 * period + 10)
+        assert sorted(i.hub_id for i in again.items) == sorted(i.hub_id for i in first.items), period
+        await outbound.ack(
+            store, GROUP, "out", again.lease_id, [i.item for i in again.items], now=at(300 * period + 10)
+        )
+    both = await lease(store, 2000)
+    await write(store, "b", name="B2")  # two of b's items acked together: one comes back
+    newer = await lease(store, 2001)
+    items = [*both.items, *newer.items]
+    await outbound.ack(store, GROUP, "out", both.lease_id, [i.item for i in both.items], now=at(2002))
+    await outbound.ack(store, GROUP, "out", newer.lease_id, [i.item for i in newer.items], now=at(2002))
+    assert len(items) == 3 and len((await lease(store, 3000)).items) == 2
+
+
 async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:
     await define(store, batch_size=3)
     for n in range(10):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -386,3 +387,16 @@ async def test_field_sync_stays_in_its_group_and_collection(store: Store) -> Non
     assert await store.field_sync("cld-2", "people", [sf]) == {}
     assert await store.field_sync(G, "organizations", [sf]) == {}
     assert await store.field_sync(G, "people", [ext("sf", "1", realm="r2")]) == {}
+
+
+async def test_the_records_waiting_for_delivery_are_those_with_a_live_item_besides_the_given(store: Store) -> None:
+    """Ready or leased items count, dead ones and those `besides` do not; only the integration's, in the group."""
+    mine = item("q", 1), item("q", 2, state="leased", lease_id="L", lease_until=at(3)), item("q", 3, state="dead")
+    numbered = await enqueue(store, *mine, replace(item("q", 4), hub_id="hub-1"))
+    await enqueue(store, item("other", 5), item("q", 6, group="cld-2"))
+    asked = ["hub-1", "hub-2", "hub-3", "hub-5", "hub-6"]
+    async with store.transaction(G) as tx:
+        assert await tx.waiting_for("q", asked, []) == {"hub-1", "hub-2"}
+        assert await tx.waiting_for("q", asked, [numbered[0]]) == {"hub-1", "hub-2"}  # its other item waits
+        assert await tx.waiting_for("q", asked, [numbered[0], numbered[3], numbered[1]]) == set()
+        assert await tx.waiting_for("q", [], []) == set()

@@ -197,7 +197,10 @@ def _merge_paths(name: str) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "records": {"type": "array", "items": record_ref, "minItems": 1, "maxItems": MAX_IDS},
-            "fields": schema_ref(f"{prefix}Write"),
+            "fields": {
+                "anyOf": [{"allOf": [schema_ref(f"{prefix}Write"), {"not": {"required": ["id"]}}]}, {"type": "null"}],
+                "description": "chosen values (the ids follow the records: not chosen here)",
+            },
             "dry_run": {"type": "boolean"},
         },
         "required": ["records"],

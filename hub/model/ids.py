@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
 from hub.errors import Conflict
 
@@ -29,8 +29,13 @@ def _not_blank(text: str) -> str:
 
 
 IdPart = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(without_nul), AfterValidator(_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(without_nul),
+    AfterValidator(_not_blank),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}),
 ]
+"""An id part: 1-255 characters, not blank, no U+0000 (described so, for clients checking against the schema)."""
 
 
 class ExternalIdIn(BaseModel):

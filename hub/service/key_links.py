@@ -199,6 +199,7 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
             return await _written(tx, kind, ext)
         ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)
+        await tx.forget_directions(kind, [ext])  # connected to the record it left, not to this one
         unlinked: tuple[Record, Kind] = (holder, "unlink")
         linked: tuple[Record, Kind] = (target, "link")
         for record, change in (unlinked, linked):
@@ -217,6 +218,7 @@ async def delete(store: Store, group_id: str, key: str) -> None:
     async def work(tx: Transaction) -> None:
         kind, ext, holder = await _holder(tx, key)
         await tx.unlink(kind, [ext])
+        await tx.forget_directions(kind, [ext])  # left behind, they held for the next record the id was linked to
         holder.updated_at = timefmt.now()
         await tx.save(holder, [])
         await changes.record_current(tx, "unlink", kind, holder.hub_id, key_link=key)

@@ -70,9 +70,10 @@ class Transaction(Protocol):
         """
 
     async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
-        """Remove these ids from whichever record holds them, and the sync directions kept for them (`connect`);
-        the records stay. Directions belong to an app's id on its record: left behind, they held for whatever
-        record the id was linked to next."""
+        """Remove these ids from whichever record holds them; the records stay."""
+
+    async def forget_directions(self, collection: str, ids: Sequence[ExternalId]) -> None:
+        """Drop the sync directions kept for these app ids (`set_field_sync`), every field's."""
 
     async def restore(self, record: Record, aliases: Sequence[str]) -> None:
         """Make the tombstone `record.hub_id` live again with the record's status, fields, times

@@ -397,7 +397,7 @@ async def set_field_sync(
     await db["field_sync"].update_one({"_id": id_key(group_id, collection, ext)}, update, upsert=True, session=session)
 
 
-async def drop_field_sync(
+async def forget_directions(
     db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, ids: Sequence[ExternalId]
 ) -> None:
     keys = [id_key(group_id, collection, ext) for ext in ids]

@@ -209,7 +209,6 @@ class MongoTransaction:
             was = await counts.before(self._records, self._session, self._holding(collection, ids))
             await idmap.unlink(self._records, self._session, self.group_id, collection, ids)
             await counts.adjust_after(self._db, self._session, was)
-            await sync.drop_field_sync(self._db, self._session, self.group_id, collection, ids)
 
     async def restore(self, record: Record, aliases: Sequence[str]) -> None:
         """Make a tombstone live again; the aliases re-pointed to it are tombstones before and after (not counted)."""
@@ -288,6 +287,10 @@ class MongoTransaction:
     async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
         with races():
             await sync.set_field_sync(self._db, self._session, self.group_id, collection, ext, directions)
+
+    async def forget_directions(self, collection: str, ids: Sequence[ExternalId]) -> None:
+        with races():
+            await sync.forget_directions(self._db, self._session, self.group_id, collection, ids)
 
     async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
         with races():

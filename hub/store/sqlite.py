@@ -650,6 +650,9 @@ class SQLiteTransaction:
     async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
         await self._run(sqlite_sync.set_field_sync, self.group_id, collection, ext, dict(directions))
 
+    async def forget_directions(self, collection: str, ids: Sequence[ExternalId]) -> None:
+        await self._run(sqlite_sync.forget_directions, self.group_id, collection, list(ids))
+
     async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
         return await self._run(sqlite_sync.field_sync, self.group_id, collection, list(ids))
 

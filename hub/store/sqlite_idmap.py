@@ -45,9 +45,10 @@ def move_ids(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequ
 
 
 def unlink(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId]) -> None:
-    keys = [(group_id, collection, e.provider, e.realm, e.id) for e in ids]
-    conn.executemany(f"DELETE FROM external_ids WHERE {_WHERE_ID}", keys)
-    conn.executemany(f"DELETE FROM field_sync WHERE {_WHERE_ID}", keys)
+    conn.executemany(
+        f"DELETE FROM external_ids WHERE {_WHERE_ID}",
+        [(group_id, collection, e.provider, e.realm, e.id) for e in ids],
+    )
 
 
 def restore(conn: sqlite3.Connection, record: Record, pointing: Sequence[str]) -> None:

@@ -156,6 +156,17 @@ def test_the_directions_go_with_the_apps_id_when_it_is_unlinked(client: TestClie
     assert items[-1]["record"]["annual_revenue"] == 1.5 and items[-1]["record"]["notes"] == "erp's other note"
 
 
+def test_the_directions_stay_with_the_record_a_key_link_move_takes_the_apps_id_from(client: TestClient) -> None:
+    """Moved by a key link, the id links another record, which was never connected: no field is held back there."""
+    acme = org(client, name="Acme")
+    other = post(client, "organizations", [ext("mail", "m1")], name="Other").json()["organizations"]
+    connect(client, acme, sample())
+    named = {"entity_type": "organizations", "provider": "erp", "realm": "726", "external_id": "C-1001"}
+    assert client.put(f"{BASE}/key_links", json={**named, "internal_id": hub_id(other)}).status_code == 200
+    written = post(client, "organizations", [ERP], notes="from erp").json()["organizations"]
+    assert hub_id(written) == hub_id(other) and written["notes"] == "from erp"
+
+
 def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) -> None:
     """It wrote the values but kept the record a placeholder, recorded a `link` only, and a later POST of the app's
     id answered `201 created`: integrations that send creates never had the connected values."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+
+from hub.model.numbers import whole
 
 
 class BadSetting(ValueError):
@@ -13,6 +16,24 @@ class BadSetting(ValueError):
 _AT_LEAST_ONE = ("default_top", "max_top", "max_batch", "max_body_bytes", "max_json_depth", "lease_seconds")
 _NOT_BEFORE = (("default_top", "max_top"), ("lease_seconds", "max_lease_seconds"))
 _NOT_AFTER = (("retry_backoff_seconds", "retry_backoff_max_seconds"),)
+
+
+def _parsed(variable: str, raw: str, kind: str) -> object:
+    """A setting's value from its variable: whole numbers in ASCII digits, numbers in decimals (as a query string
+    writes them: `int` also takes `1_000` and Arabic-Indic digits, `float` `nan` and `inf`)."""
+    if kind == "int":
+        number = whole(raw)
+        if number is None:
+            raise BadSetting(f"{variable}={raw!r} is not a whole number")
+        return number
+    if kind == "float":
+        if not _DECIMAL.fullmatch(raw):
+            raise BadSetting(f"{variable}={raw!r} is not a number")
+        return float(raw)
+    return raw
+
+
+_DECIMAL = re.compile(r"[0-9]{1,18}(\.[0-9]{1,9})?")
 
 
 @dataclass(frozen=True)
@@ -54,11 +75,6 @@ class Settings:
         for name, field in cls.__dataclass_fields__.items():
             raw = os.environ.get(f"HUB_{name.upper()}")
             if raw is not None:
-                kind = {"int": int, "float": float}.get(str(field.type), str)
-                try:
-                    values[name] = kind(raw)
-                except ValueError:
-                    number = "a whole number" if kind is int else "a number"
-                    raise BadSetting(f"HUB_{name.upper()}={raw!r} is not {number}") from None
+                values[name] = _parsed(f"HUB_{name.upper()}", raw, str(field.type))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

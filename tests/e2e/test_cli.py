@@ -134,9 +134,12 @@ def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: py
     [
         ("HUB_MAX_TOP", "abc", "HUB_MAX_TOP='abc' is not a whole number"),
         ("HUB_WEBHOOK_POLL_SECONDS", "soon", "HUB_WEBHOOK_POLL_SECONDS='soon' is not a number"),
+        ("HUB_WEBHOOK_POLL_SECONDS", "nan", "HUB_WEBHOOK_POLL_SECONDS='nan' is not a number"),
+        ("HUB_MAX_TOP", "1_000", "HUB_MAX_TOP='1_000' is not a whole number"),
         ("HUB_DEFAULT_TOP", "5000", "default_top (5000) must not be more than max_top (1000)"),
         ("HUB_MAX_BATCH", "0", "max_batch must be at least 1, not 0"),
-        ("HUB_LEASE_SECONDS", "-5", "lease_seconds must be at least 1, not -5"),
+        ("HUB_LEASE_SECONDS", "-5", "HUB_LEASE_SECONDS='-5' is not a whole number"),
+        ("HUB_LEASE_SECONDS", "0", "lease_seconds must be at least 1, not 0"),
     ],
 )
 def test_a_setting_the_hub_cannot_run_with_is_named_and_exits_1(

@@ -166,8 +166,9 @@ async def create_or_update(request: Request) -> Response:
 
 
 async def update_record(request: Request) -> Response:
-    _, settings, _, collection = _context(request)
+    store, settings, group_id, collection = _context(request)
     read = parse_read(collection, request.query_params)
+    await reading.group_or_404(store, group_id)  # an unknown group is said so, as every route says it
     key = request.path_params["id"]
     item = _item(collection, await read_json(request, settings.max_body_bytes))
     by = read.by(key)

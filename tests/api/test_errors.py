@@ -108,3 +108,15 @@ def test_an_app_id_holding_nul_names_no_record_and_is_refused_in_a_batch_alone(c
     assert [r["status"] for r in results] == [422, 201]
     assert "U+0000" in results[0]["error"]["detail"]
     assert client.get(f"{BASE}/people/a?opts[provider]=sf&opts[realm]=2243").json()["people"]["first_name"] == "A"
+
+
+def test_every_write_to_a_record_of_an_unknown_group_says_no_group(client: TestClient) -> None:
+    """A PUT found its record before the group, and said there was no such record."""
+    unknown = "/api/v2/cld-404/people/x"
+    for answer in (
+        client.put(unknown, json={"people": {"first_name": "A"}}),
+        client.put(unknown, params={"opts[provider]": "sf", "opts[realm]": "1"}, json={"people": {}}),
+        client.delete(unknown),
+        client.get(unknown),
+    ):
+        assert_problem(answer, 404, "no group cld-404")

@@ -113,14 +113,20 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
     total = None if path == "-" else _count_lines(path)
     progress = Progress(f"importing {collection}", total, stream=io.StringIO() if quiet else None)
     numbers: list[int] = []
+
+    def lines_done(items: int) -> None:
+        """The progress in lines (what the total counts), blank ones included: the line of the last item done."""
+        progress(numbers[items - 1] if items else 0)
+
     try:
         with stream:
             report = _with_store(
                 settings,
                 lambda store: bulk.import_records(
-                    store, settings, group_id, COLLECTIONS[collection], _lines(stream, numbers), progress
+                    store, settings, group_id, COLLECTIONS[collection], _lines(stream, numbers), lines_done
                 ),
             )
+        progress(total or progress.done)  # blank lines after the last item
     finally:
         progress.finish()
     for index, error in report.errors[:20]:

@@ -18,6 +18,8 @@ NO_CONTENT = {"description": "done; no body"}
 OBJECT = {"type": "object"}
 OWN_ERRORS = (*WRITE_ERRORS,)
 """An integration's own endpoints: 403 when it is another app's."""
+NO_BODY_ERRORS = (400, 401, 403, 404, 409)
+"""Those of a write without a body: nothing to be too large, of the wrong type or invalid."""
 
 
 def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
@@ -143,7 +145,7 @@ def _integrations() -> dict[str, Any]:
                 "tags": ["sync"],
                 "summary": "Drop an integration and its queue",
                 "parameters": [override],
-                "responses": {"204": NO_CONTENT, **responses({}, OWN_ERRORS)},
+                "responses": {"204": NO_CONTENT, **responses({}, NO_BODY_ERRORS)},
             },
         },
         base + "/{name}/consent": {
@@ -152,7 +154,7 @@ def _integrations() -> dict[str, Any]:
                 "operationId": "consent_integration",
                 "tags": ["sync"],
                 "summary": "Record the app's consent",
-                "responses": responses({200: ("the integration", one)}, OWN_ERRORS),
+                "responses": responses({200: ("the integration", one)}, NO_BODY_ERRORS),
             },
         },
     }

@@ -67,7 +67,10 @@ def parse_write(collection: Collection, body: Any) -> Write:
     except ValidationError as error:
         raise_invalid(problems(error))
         raise
-    fields = {name: _held(value) for name, value in model.model_dump(exclude_unset=True).items()}
+    fields = model.model_dump(exclude_unset=True)
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            fields[name] = _held(value)
     references: dict[str, str | list[ExternalId]] = {}
     for name in collection.references:
         value = fields.get(name)
@@ -80,12 +83,15 @@ def parse_write(collection: Collection, body: Any) -> Write:
     return Write(ids=ids, hub_ids=hub_ids, fields=fields, references=references)
 
 
-def _held(value: Any) -> Any:
+def _held(value: dict[str, Any]) -> dict[str, Any] | None:
     """A nested object without its null members, and null (the field cleared) if none is left: kept as given,
     `{"address": null}` passed for a value, and a merge took it over another record's real address."""
-    if not isinstance(value, dict):
-        return value
-    kept = {name: member for name, member in ((n, _held(v)) for n, v in value.items()) if member is not None}
+    kept = {}
+    for name, member in value.items():
+        if isinstance(member, dict):
+            member = _held(member)
+        if member is not None:
+            kept[name] = member
     return kept or None
 
 

@@ -39,6 +39,7 @@ from hub.service.upsert import (
     new_record,
     prepare,
     stored,
+    unchanged,
     update_record,
     work_of,
 )
@@ -160,6 +161,10 @@ class _Pending:
             record = new_record(self.group, self.collection, 0, values, status, ids)  # its code comes with `write`
             self.created.append(record)
             outcome = Outcome(record, created=True)
+        elif unchanged(matched[0], ids, values, status):
+            outcome = Outcome(matched[0], created=False)  # answered, not recorded
+            self.outcomes.append(outcome)
+            return outcome
         else:
             record = matched[0]
             new_ids, filled = update_record(record, ids, values, status)

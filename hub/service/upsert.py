@@ -98,6 +98,18 @@ def new_record(
     return Record(idsvc.new_hub_id(), group.group_id, collection.name, seq, status or "ACTIVE", now, now, fields, ids)
 
 
+def unchanged(record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None) -> bool:
+    """Whether an upsert of the one record it matched gives it nothing new (its values, its status, ids it holds).
+
+    Such a write is answered, not recorded: recorded, it moved `updated_at` and added a change that outbound
+    integrations sent on, and an app writing back what it was sent made another, sent back in turn, without end.
+    """
+    if record.placeholder or any(e not in record.ids for e in ids):
+        return False
+    fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
+    return fields == record.fields and (status or record.status) == record.status
+
+
 def update_record(
     record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None
 ) -> tuple[list[ExternalId], bool]:
@@ -143,6 +155,8 @@ async def _apply(
         survivor, entry = await merging.merge(tx, group, collection, matched, merge)
         return Outcome(survivor, created=False, merged=entry.merged)
     record = matched[0]
+    if unchanged(record, ids, values, status):
+        return Outcome(record, created=False)
     new_ids, created = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
     if collection.name in collection.references.values():  # resolving a reference may have linked ids to it
@@ -161,6 +175,8 @@ async def archive(
 
     async def work(tx: Transaction) -> Record:
         current = await reading.locate_in(tx, collection, key, app)
+        if current.status == "ARCHIVED":  # archived already: nothing to record (see `unchanged`)
+            return current
         current.status = "ARCHIVED"
         current.updated_at = timefmt.now()
         await tx.save(current, [])

@@ -56,6 +56,32 @@ def test_every_write_is_recorded_in_commit_order_with_the_records_ids(client: Te
     assert all(c["at"].endswith("Z") for c in got)
 
 
+def test_a_write_that_changes_nothing_is_answered_but_not_recorded_nor_sent(client: TestClient) -> None:
+    """Recorded, it moved `updated_at` and made a change an integration sent on: an app writing back what it was
+    sent made another, sent back to it in turn, without end."""
+    body = {"name": "out", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    client.post(f"{BASE}/integrations", json={**body, "include_update": True})
+    first = post(client, "people", [ext("crm", "1")], first_name="Ada", email={"address": "a@x.io"}).json()["people"]
+    start = feed(client)["cursor"]
+    sent = client.post(f"{BASE}/integrations/out/lease").json()
+    echoed = {"people": {k: v for k, v in sent["items"][0]["record"].items() if k != "code"}}
+    answers = [
+        client.post(f"{BASE}/people", json=echoed),  # the app writes back what it was sent
+        post(client, "people", [ext("crm", "1")], first_name="Ada"),  # a value it holds
+        client.post(f"{BASE}/people", json={"people": [{"id": [ext("crm", "1")], "status": "ACTIVE"}]}),  # batch
+        client.put(f"{BASE}/people/{hub_id(first)}", json={"people": {"email": {"address": "a@x.io"}}}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200], [a.text for a in answers]
+    shown = [answers[0].json(), answers[1].json(), answers[2].json()["results"][0], answers[3].json()]
+    assert all(a["result"] == "updated" and a["people"]["updated_at"] == first["updated_at"] for a in shown), shown
+    client.delete(f"{BASE}/people/{hub_id(first)}")
+    archived = feed(client, since=start)["changes"]
+    client.delete(f"{BASE}/people/{hub_id(first)}")  # archived already
+    assert [c["kind"] for c in feed(client, since=start)["changes"]] == [c["kind"] for c in archived] == ["archive"]
+    client.post(f"{BASE}/integrations/out/ack", json={"lease": sent["lease"], "items": [sent["items"][0]["item"]]})
+    assert [i["kind"] for i in client.post(f"{BASE}/integrations/out/lease").json()["items"]] == ["archive"]
+
+
 def test_pages_resume_from_the_cursor_without_skips_or_repeats(client: TestClient) -> None:
     for n in range(7):
         post(client, "people", first_name=str(n))

@@ -133,7 +133,12 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
         print(f"line {numbers[index]}: {error.status} {error.detail}", file=sys.stderr)
     if len(report.errors) > 20:
         print(f"… and {len(report.errors) - 20} more refused items", file=sys.stderr)
-    summary = {"created": report.created, "updated": report.updated, "failed": len(report.errors)}
+    summary = {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "failed": len(report.errors),
+    }
     print(orjson.dumps(summary).decode())
     return 1 if report.errors else 0
 

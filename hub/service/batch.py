@@ -162,7 +162,7 @@ class _Pending:
             self.created.append(record)
             outcome = Outcome(record, created=True)
         elif unchanged(matched[0], ids, values, status):
-            outcome = Outcome(matched[0], created=False)  # answered, not recorded
+            outcome = Outcome(matched[0], created=False, changed=False)  # answered, not recorded
             self.outcomes.append(outcome)
             return outcome
         else:

@@ -39,6 +39,8 @@ class Imported:
 
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
+    """Items that gave their record nothing new (nothing recorded)."""
     errors: list[tuple[int, HubError]] = field(default_factory=list)
 
 
@@ -76,7 +78,8 @@ async def import_records(
         for index, result in enumerate(results, done):
             if isinstance(result, Outcome):
                 report.created += result.created
-                report.updated += not result.created
+                report.updated += result.changed and not result.created
+                report.unchanged += not result.changed
             else:
                 report.errors.append((index, result))
         done += len(block)

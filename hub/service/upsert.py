@@ -30,6 +30,8 @@ class Outcome:
     merged: list[str] = field(default_factory=list)
     refs: dict[tuple[str, str], Record] = field(default_factory=dict)
     """The live records the record's reference fields point to, read in the same transaction."""
+    changed: bool = True
+    """False for a write that gave the record nothing new, answered and not recorded (`unchanged`)."""
 
 
 async def group_for_write(store: Store, group_id: str) -> Group:
@@ -98,16 +100,40 @@ def new_record(
     return Record(idsvc.new_hub_id(), group.group_id, collection.name, seq, status or "ACTIVE", now, now, fields, ids)
 
 
-def unchanged(record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None) -> bool:
-    """Whether an upsert of the one record it matched gives it nothing new (its values, its status, ids it holds).
+def unchanged(
+    record: Record,
+    ids: list[ExternalId],
+    values: dict[str, Any],
+    status: str | None,
+    shown: dict[str, Any] | None = None,
+) -> bool:
+    """Whether an upsert of the one record it matched gives it nothing new (its values, its status, ids it holds);
+    `shown`: stored fields as reads show them, where they differ (`_as_shown`).
 
     Such a write is answered, not recorded: recorded, it moved `updated_at` and added a change that outbound
     integrations sent on, and an app writing back what it was sent made another, sent back in turn, without end.
     """
     if record.placeholder or any(e not in record.ids for e in ids):
         return False
-    fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
-    return fields == record.fields and (status or record.status) == record.status
+    current = {**record.fields, **(shown or {})}
+    fields = {k: v for k, v in {**current, **values}.items() if v is not None}
+    return fields == current and (status or record.status) == record.status
+
+
+async def _as_shown(tx: Transaction, collection: Collection, record: Record, values: dict[str, Any]) -> dict[str, Any]:
+    """The reference fields a write gives another hub id than the stored one, as reads show them: a reference to a
+    record merged away since shows (and a write resolves to) its survivor, so writing back what was read is no
+    change. Read only where the ids differ."""
+    differing = [name for name in collection.references if name in values and values[name] != record.fields.get(name)]
+    if not differing:
+        return {}
+    live = await reading.referenced(tx.get, collection, [record])
+    targets = collection.references
+    return {
+        name: live[(targets[name], record.fields[name])].hub_id
+        for name in differing
+        if (targets[name], record.fields.get(name)) in live
+    }
 
 
 def update_record(
@@ -155,8 +181,8 @@ async def _apply(
         survivor, entry = await merging.merge(tx, group, collection, matched, merge)
         return Outcome(survivor, created=False, merged=entry.merged)
     record = matched[0]
-    if unchanged(record, ids, values, status):
-        return Outcome(record, created=False)
+    if unchanged(record, ids, values, status, await _as_shown(tx, collection, record, values)):
+        return Outcome(record, created=False, changed=False)
     new_ids, created = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
     if collection.name in collection.references.values():  # resolving a reference may have linked ids to it

@@ -13,7 +13,7 @@ from hub.config import Settings
 from hub.model import timefmt
 from hub.model.change import cursor, position
 from hub.service import changes
-from tests.api.helpers import BASE, ext, hub_id, post
+from tests.api.helpers import BASE, IDS, ext, hub_id, post
 from tests.conftest import admin_client
 
 FEED = f"{BASE}/changes"
@@ -80,6 +80,22 @@ def test_a_write_that_changes_nothing_is_answered_but_not_recorded_nor_sent(clie
     assert [c["kind"] for c in feed(client, since=start)["changes"]] == [c["kind"] for c in archived] == ["archive"]
     client.post(f"{BASE}/integrations/out/ack", json={"lease": sent["lease"], "items": [sent["items"][0]["item"]]})
     assert [i["kind"] for i in client.post(f"{BASE}/integrations/out/lease").json()["items"]] == ["archive"]
+
+
+def test_writing_back_a_reference_to_a_record_merged_away_since_changes_nothing(client: TestClient) -> None:
+    """The person shows (and the write resolves to) the survivor, though it holds the id it was given: recorded,
+    the echo moved its reference, and undoing the merge no longer gave the person its organization back."""
+    kept = post(client, "organizations", [ext("erp", "o1")], name="Acme").json()["organizations"]
+    gone = post(client, "organizations", [ext("sf", "o2")], name="Beta").json()["organizations"]
+    person = post(client, "people", [ext("crm", "p1")], organization_id=hub_id(gone)).json()["people"]
+    merge = client.post(f"{BASE}/organizations/{hub_id(kept)}/merge", json={"records": [hub_id(gone)]}).json()
+    start = feed(client)["cursor"]
+    shown = client.get(f"{BASE}/people/{hub_id(person)}", headers=IDS).json()["people"]
+    assert shown["organization_id"][-1]["id"] == hub_id(kept)
+    echoed = client.post(f"{BASE}/people", json={"people": shown}, headers=IDS).json()["people"]
+    assert echoed["updated_at"] == person["updated_at"] and feed(client, since=start)["changes"] == []
+    client.post(f"{BASE}/organizations/{hub_id(kept)}/unmerge", json={"merge_id": merge["merge"]["id"]})
+    assert client.get(f"{BASE}/people/{hub_id(person)}").json()["people"]["organization_id"] == hub_id(gone)
 
 
 def test_pages_resume_from_the_cursor_without_skips_or_repeats(client: TestClient) -> None:

@@ -14,7 +14,7 @@ from hub.model.change import Kind
 from hub.model.collections import Collection
 from hub.model.connect import parse_connect
 from hub.model.ids import ensure_one_per_app
-from hub.service import changes, reading, references
+from hub.service import changes, reading, references, upsert
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -48,7 +48,13 @@ async def connect(
         ensure_one_per_app([*record.ids, *new], records=[hub_id])
         refs = await references.resolve(tx, settings, group, collection, request.write.references)
         values = {**request.write.fields, **refs}
-        record.status = values.pop("status", None) or record.status
+        status = values.pop("status", None)
+        kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
+        same = all(kept.get(name) == way for name, way in request.directions.items())
+        shown = await upsert.as_shown(tx, collection, record, values)
+        if not new and same and upsert.unchanged(record, [], values, status, shown):
+            return  # connected so already: answered, not recorded (see `upsert.unchanged`)
+        record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
         filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in

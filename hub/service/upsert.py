@@ -108,7 +108,7 @@ def unchanged(
     shown: dict[str, Any] | None = None,
 ) -> bool:
     """Whether an upsert of the one record it matched gives it nothing new (its values, its status, ids it holds);
-    `shown`: stored fields as reads show them, where they differ (`_as_shown`).
+    `shown`: stored fields as reads show them, where they differ (`as_shown`).
 
     Such a write is answered, not recorded: recorded, it moved `updated_at` and added a change that outbound
     integrations sent on, and an app writing back what it was sent made another, sent back in turn, without end.
@@ -120,7 +120,7 @@ def unchanged(
     return fields == current and (status or record.status) == record.status
 
 
-async def _as_shown(tx: Transaction, collection: Collection, record: Record, values: dict[str, Any]) -> dict[str, Any]:
+async def as_shown(tx: Transaction, collection: Collection, record: Record, values: dict[str, Any]) -> dict[str, Any]:
     """The reference fields a write gives another hub id than the stored one, as reads show them: a reference to a
     record merged away since shows (and a write resolves to) its survivor, so writing back what was read is no
     change. Read only where the ids differ."""
@@ -181,7 +181,7 @@ async def _apply(
         survivor, entry = await merging.merge(tx, group, collection, matched, merge)
         return Outcome(survivor, created=False, merged=entry.merged)
     record = matched[0]
-    if unchanged(record, ids, values, status, await _as_shown(tx, collection, record, values)):
+    if unchanged(record, ids, values, status, await as_shown(tx, collection, record, values)):
         return Outcome(record, created=False, changed=False)
     new_ids, created = update_record(record, ids, values, status)
     await tx.save(record, new_ids)

@@ -167,6 +167,20 @@ def test_the_directions_stay_with_the_record_a_key_link_move_takes_the_apps_id_f
     assert hub_id(written) == hub_id(other) and written["notes"] == "from erp"
 
 
+def test_connecting_again_as_connected_already_records_nothing(client: TestClient) -> None:
+    """The same id, values and directions: answered (204), not recorded, as any write that changes nothing."""
+    acme = org(client, name="Acme")
+    assert connect(client, acme, sample()).status_code == 204
+    before = fetch(client, acme)
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    assert connect(client, acme, sample()).status_code == 204
+    assert fetch(client, acme) == before
+    assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []
+    turned = sample(field_values=[{"field": "notes", "sync_to_hub": True, "sync_to_app": True}])
+    assert connect(client, acme, turned).status_code == 204  # a direction changes: recorded
+    assert [c["kind"] for c in client.get(f"{BASE}/changes", params={"since": start}).json()["changes"]] == ["update"]
+
+
 def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) -> None:
     """It wrote the values but kept the record a placeholder, recorded a `link` only, and a later POST of the app's
     id answered `201 created`: integrations that send creates never had the connected values."""

@@ -181,16 +181,22 @@ async def _apply(
         survivor, entry = await merging.merge(tx, group, collection, matched, merge)
         return Outcome(survivor, created=False, merged=entry.merged)
     record = matched[0]
+    refers_to_itself = collection.name in collection.references.values()  # resolving may have linked ids to it
     if unchanged(record, ids, values, status, await as_shown(tx, collection, record, values)):
-        return Outcome(record, created=False, changed=False)
+        return Outcome(await _reread(tx, record) if refers_to_itself else record, created=False, changed=False)
     new_ids, created = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
-    if collection.name in collection.references.values():  # resolving a reference may have linked ids to it
-        record = (await tx.get(collection.name, [record.hub_id]))[record.hub_id]
+    if refers_to_itself:
+        record = await _reread(tx, record)
     else:  # as a re-read would show them: in link order, the new ones last
         record.ids = [*record.ids, *new_ids]
     await changes.record(tx, "create" if created else "update", collection.name, record)
     return Outcome(record, created=created)
+
+
+async def _reread(tx: Transaction, record: Record) -> Record:
+    """The record as its transaction holds it now (with ids resolving a reference linked to it)."""
+    return (await tx.get(record.collection, [record.hub_id]))[record.hub_id]
 
 
 async def archive(

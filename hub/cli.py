@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+from array import array
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, Any, TypeVar
 
@@ -25,6 +26,7 @@ from hub.errors import BadRequest, HubError
 from hub.model.access import ApiKey
 from hub.model.collections import COLLECTIONS
 from hub.model.field_index import field_index
+from hub.model.numbers import whole
 from hub.progress import Progress
 from hub.service import access, bulk, field_indexes
 from hub.store import store_from_url
@@ -66,9 +68,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 def port_number(text: str) -> int:
     """A TCP port given on the command line (0: any free one)."""
-    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+    port = whole(text)
+    if port is None or port > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: a whole number from 0 to 65535")
-    return int(text)
+    return port
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -112,7 +115,7 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
     stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     total = None if path == "-" else _count_lines(path)
     progress = Progress(f"importing {collection}", total, stream=io.StringIO() if quiet else None)
-    numbers: list[int] = []
+    numbers = array("Q")  # one line number per item: 8 bytes each, not an int object each
 
     def lines_done(items: int) -> None:
         """The progress in lines (what the total counts), blank ones included: the line of the last item done."""
@@ -180,7 +183,7 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
                 os.replace(part, path)
 
 
-def _lines(stream: IO[bytes], numbers: list[int]) -> Iterator[Any]:
+def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
     """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item); the number
     of the line each item came from is added to `numbers`, so a refused item is named by its line, blank ones
     skipped."""

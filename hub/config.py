@@ -62,8 +62,9 @@ class Settings:
         if not self.hub_provider.strip():
             raise BadSetting("hub_provider must not be empty")
         for name, value in vars(self).items():
-            if isinstance(value, int | float) and value < (1 if name in _AT_LEAST_ONE else 0):
-                raise BadSetting(f"{name} must be at least {1 if name in _AT_LEAST_ONE else 0}, not {value}")
+            least = 1 if name in _AT_LEAST_ONE else 0
+            if isinstance(value, int | float) and value < least:
+                raise BadSetting(f"{name} must be at least {least}, not {value}")
         for low, high in (*_NOT_BEFORE, *_NOT_AFTER):
             if getattr(self, low) > getattr(self, high):
                 raise BadSetting(f"{low} ({getattr(self, low)}) must not be more than {high} ({getattr(self, high)})")

@@ -78,7 +78,10 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
         "required": ["id"],
     }
     outcome = {
-        "result": {"enum": ["created", "updated"]},
+        "result": {
+            "enum": ["created", "updated", "unchanged"],
+            "description": "`unchanged`: the write gave the record nothing new and was not recorded",
+        },
         "merged": {"type": "array", "items": {"type": "string"}, "description": "hub ids merged into this one"},
     }
     schemas[f"{prefix}Result"] = {

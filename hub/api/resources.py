@@ -92,7 +92,7 @@ def _answer(render: Renderer, collection: Collection, outcome: upsert.Outcome) -
     """(HTTP status, response body) of one upserted item, shown with the referenced records it read."""
     body: dict[str, Any] = {
         collection.name: render.record(outcome.record, outcome.refs),
-        "result": "created" if outcome.created else "updated",
+        "result": "created" if outcome.created else "updated" if outcome.changed else "unchanged",
     }
     if outcome.merged:
         body["merged"] = outcome.merged

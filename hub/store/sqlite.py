@@ -59,7 +59,7 @@ from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
 from hub.store.sqlite_counts import count_added, keep_counts, listed, listed_among
 from hub.store.sqlite_pages import read_page
-from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, carry_codes, each_id, id_array
+from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, carry_codes, delete_ids, each_id, id_array
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
@@ -581,7 +581,7 @@ class SQLiteTransaction:
         await self._run(idmap.move_ids, self.group_id, collection, ids, hub_id)
 
     async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
-        await self._run(idmap.unlink, self.group_id, collection, ids)
+        await self._run(delete_ids, "external_ids", self.group_id, collection, ids)
 
     async def restore(self, record: Record, aliases: Sequence[str]) -> None:
         await self._run(idmap.restore, record, aliases)
@@ -651,7 +651,7 @@ class SQLiteTransaction:
         await self._run(sqlite_sync.set_field_sync, self.group_id, collection, ext, dict(directions))
 
     async def forget_directions(self, collection: str, ids: Sequence[ExternalId]) -> None:
-        await self._run(sqlite_sync.forget_directions, self.group_id, collection, list(ids))
+        await self._run(delete_ids, "field_sync", self.group_id, collection, ids)
 
     async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
         return await self._run(sqlite_sync.field_sync, self.group_id, collection, list(ids))

@@ -17,9 +17,8 @@ from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
 from hub.model.record import Record
 from hub.store.sqlite_counts import count_rows, counted_apps, counted_links, fewer_counted, kept_links
-from hub.store.sqlite_query import compile_links
+from hub.store.sqlite_query import WHERE_ID, compile_links
 
-_WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
 _LINK = "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
 
 
@@ -39,15 +38,8 @@ def aliases(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: st
 def move_ids(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
     """Move `ids` to the record `hub_id`; they take its code number."""
     conn.executemany(
-        f"UPDATE external_ids SET hub_id = ?, seq = (SELECT r.seq FROM records r WHERE r.hub_id = ?) WHERE {_WHERE_ID}",
+        f"UPDATE external_ids SET hub_id = ?, seq = (SELECT r.seq FROM records r WHERE r.hub_id = ?) WHERE {WHERE_ID}",
         [(hub_id, hub_id, group_id, collection, e.provider, e.realm, e.id) for e in ids],
-    )
-
-
-def unlink(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId]) -> None:
-    conn.executemany(
-        f"DELETE FROM external_ids WHERE {_WHERE_ID}",
-        [(group_id, collection, e.provider, e.realm, e.id) for e in ids],
     )
 
 

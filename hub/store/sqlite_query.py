@@ -146,6 +146,17 @@ def each_id(table: str, alias: str) -> str:
     )
 
 
+WHERE_ID = "group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?"
+"""One id in the (group, collection, provider, realm, ext_id) key of `external_ids` and of `field_sync`."""
+
+
+def delete_ids(conn: sqlite3.Connection, table: str, group_id: str, collection: str, ids: Iterable[ExternalId]) -> None:
+    """Delete `table`'s rows of each of `ids`: an id's link (`external_ids`) or its sync directions (`field_sync`)."""
+    conn.executemany(
+        f"DELETE FROM {table} WHERE {WHERE_ID}", [(group_id, collection, e.provider, e.realm, e.id) for e in ids]
+    )
+
+
 def id_array(ids: Iterable[ExternalId]) -> str:
     """The JSON array `each_id` reads, each id once. An id holding U+0000 is left out: SQLite's JSON would
     cut it short there (`a<NUL>b` read as `a`), and none is ever stored (the API refuses them)."""

@@ -339,13 +339,6 @@ def set_field_sync(
     )
 
 
-def forget_directions(conn: sqlite3.Connection, group_id: str, collection: str, ids: list[ExternalId]) -> None:
-    conn.executemany(
-        "DELETE FROM field_sync WHERE group_id = ? AND collection = ? AND provider = ? AND realm = ? AND ext_id = ?",
-        [(group_id, collection, e.provider, e.realm, e.id) for e in ids],
-    )
-
-
 def field_sync(
     conn: sqlite3.Connection, group_id: str, collection: str, ids: list[ExternalId]
 ) -> dict[ExternalId, dict[str, Directions]]:

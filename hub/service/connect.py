@@ -51,8 +51,8 @@ async def connect(
         status = values.pop("status", None)
         kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
         same = all(kept.get(name) == way for name, way in request.directions.items())
-        shown = await upsert.as_shown(tx, collection, record, values)
-        if not new and same and upsert.unchanged(record, [], values, status, shown):
+        values = await upsert.as_stored(tx, collection, record, values)
+        if not new and same and upsert.unchanged(record, [], values, status):
             return  # connected so already: answered, not recorded (see `upsert.unchanged`)
         record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}

@@ -100,40 +100,40 @@ def new_record(
     return Record(idsvc.new_hub_id(), group.group_id, collection.name, seq, status or "ACTIVE", now, now, fields, ids)
 
 
-def unchanged(
-    record: Record,
-    ids: list[ExternalId],
-    values: dict[str, Any],
-    status: str | None,
-    shown: dict[str, Any] | None = None,
-) -> bool:
+def unchanged(record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None) -> bool:
     """Whether an upsert of the one record it matched gives it nothing new (its values, its status, ids it holds);
-    `shown`: stored fields as reads show them, where they differ (`as_shown`).
+    `values` with its references as stored (`as_stored`).
 
     Such a write is answered, not recorded: recorded, it moved `updated_at` and added a change that outbound
     integrations sent on, and an app writing back what it was sent made another, sent back in turn, without end.
     """
     if record.placeholder or any(e not in record.ids for e in ids):
         return False
-    current = {**record.fields, **(shown or {})}
-    fields = {k: v for k, v in {**current, **values}.items() if v is not None}
-    return fields == current and (status or record.status) == record.status
+    fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
+    return fields == record.fields and (status or record.status) == record.status
 
 
-async def as_shown(tx: Transaction, collection: Collection, record: Record, values: dict[str, Any]) -> dict[str, Any]:
-    """The reference fields a write gives another hub id than the stored one, as reads show them: a reference to a
-    record merged away since shows (and a write resolves to) its survivor, so writing back what was read is no
-    change. Read only where the ids differ."""
-    differing = [name for name in collection.references if name in values and values[name] != record.fields.get(name)]
+async def as_stored(tx: Transaction, collection: Collection, record: Record, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with each reference that names the record its stored one shows given back the stored hub id.
+
+    A reference to a record merged away since shows (and a write resolves to) its survivor: an app writing back
+    what it read, alone or beside an edit of another field, changes no reference, and the stored one stays for an
+    undo of that merge to show again (replaced, the person kept the survivor). Read only where the ids differ.
+    """
+    stored = record.fields
+    differing = [
+        name for name in collection.references if name in values and name in stored and values[name] != stored[name]
+    ]
     if not differing:
-        return {}
+        return values
     live = await reading.referenced(tx.get, collection, [record])
     targets = collection.references
-    return {
-        name: live[(targets[name], record.fields[name])].hub_id
+    echoed = {
+        name: stored[name]
         for name in differing
-        if (targets[name], record.fields.get(name)) in live
+        if (shown := live.get((targets[name], stored[name]))) is not None and shown.hub_id == values[name]
     }
+    return {**values, **echoed}
 
 
 def update_record(
@@ -182,7 +182,8 @@ async def _apply(
         return Outcome(survivor, created=False, merged=entry.merged)
     record = matched[0]
     refers_to_itself = collection.name in collection.references.values()  # resolving may have linked ids to it
-    if unchanged(record, ids, values, status, await as_shown(tx, collection, record, values)):
+    values = await as_stored(tx, collection, record, values)
+    if unchanged(record, ids, values, status):
         return Outcome(await _reread(tx, record) if refers_to_itself else record, created=False, changed=False)
     new_ids, created = update_record(record, ids, values, status)
     await tx.save(record, new_ids)

@@ -224,6 +224,28 @@ def test_undo_restores_records_ids_fields_and_references(client: TestClient) -> 
     assert "undone already" in again["detail"]
 
 
+def test_an_edit_sending_back_the_reference_it_read_keeps_the_one_undo_restores(client: TestClient) -> None:
+    """A person of an organization merged away shows the survivor; an app editing another field sends that back.
+    The edit stored the survivor in place of the organization the person was given, and undoing the merge left
+    the person with the survivor; so did a connect setting a value."""
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    person = create(client, "people", ext("crm", "1", "p"), first_name="Ann", organization_id=b["id"])
+    other = create(client, "people", first_name="Bo", organization_id=b["id"])
+    entry = merge(client, a["id"], b["id"])["merge"]
+    shown = get(client, "people", person["id"], ids=True)
+    edited = {**shown, "first_name": "Anna"}
+    assert client.put(f"{BASE}/people/{person['id']}", json={"people": edited}, headers=IDS).status_code == 200
+    values = [{"field": "organization_id", "value": a["id"]}, {"field": "last_name", "value": "X"}]
+    connect = {"provider": "erp", "realm": "9", "id": "p2", "field_values": values}
+    assert client.post(f"{BASE}/people/{other['id']}/connect", json=connect).status_code == 204
+    unmerge(client, a["id"], entry["id"])
+    assert get(client, "people", person["id"])["first_name"] == "Anna"
+    assert get(client, "people", person["id"])["organization_id"] == b["id"]
+    assert get(client, "people", other["id"])["last_name"] == "X"
+    assert get(client, "people", other["id"])["organization_id"] == b["id"]
+
+
 def test_undo_keeps_what_changed_since_the_merge(client: TestClient) -> None:
     a = create(client, "organizations", SF, name="Acme")
     b = create(client, "organizations", HS, name="Acme Inc", industry="Tech", notes="b")

@@ -133,6 +133,27 @@ def test_a_merge_giving_an_app_two_ids_is_refused_and_writes_nothing(client: Tes
     assert history(client, a["id"]) == []
 
 
+def test_a_merge_of_placeholders_choosing_nothing_leaves_a_placeholder_the_real_record_fills(
+    client: TestClient,
+) -> None:
+    """Two references to the same organization by two apps' ids made two placeholders. Merged, they hold ids only,
+    still; the survivor had stopped being a placeholder, so the real record's arrival answered 200 and the feed
+    recorded an update, which an integration sending creates only never sent."""
+    first = create(client, "people", first_name="Ann", organization_id=[SF])["organization_id"]
+    second = create(client, "people", first_name="Bo", organization_id=[HS])["organization_id"]
+    chosen = create(client, "people", first_name="Cy", organization_id=[ZO])["organization_id"]
+    merge(client, first, second)
+    real = client.post(f"{BASE}/organizations", json={"organizations": {"id": [HS], "name": "Acme"}})
+    assert (real.status_code, real.json()["result"], real.json()["organizations"]["id"]) == (201, "created", first)
+    kinds = [c["kind"] for c in client.get(f"{BASE}/changes").json()["changes"] if c["id"] == first]
+    assert kinds == ["create", "merge", "create"]
+
+    named = create(client, "organizations", ext("erp", "1", "x"), name="Named")
+    merge(client, chosen, named["id"])  # a merge with a record that is no placeholder gives it a record's values
+    again = client.post(f"{BASE}/organizations", json={"organizations": {"id": [ZO], "notes": "n"}})
+    assert (again.status_code, again.json()["result"]) == (200, "updated")
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [

@@ -40,8 +40,13 @@ class Merge:
 async def merge(
     tx: Transaction, group: Group, collection: Collection, records: Sequence[Record], ask: Merge
 ) -> tuple[Record, MergeEntry]:
-    """Merge the records into the oldest and record it; 409 (before any write) if an app would hold two ids."""
+    """Merge the records into the oldest and record it; 409 (before any write) if an app would hold two ids.
+
+    Placeholders merged into a record that is no placeholder (an upsert's merge, or values chosen) are that
+    record's creation: a `create` follows the `merge`, as when one placeholder is filled in, so an integration
+    sending creates only sends the record, which it had never seen."""
     ordered = survivor_first(records)
+    placeholders = all(r.placeholder for r in ordered)
     held = merged_ids(ordered, ask.new_ids)
     before = [Snapshot.of(r, await tx.aliases(collection.name, r.hub_id)) for r in ordered]
     survivor, others = ordered[0], ordered[1:]
@@ -69,6 +74,8 @@ async def merge(
     )
     await tx.put_merge(entry)
     await changes.record(tx, "merge", collection.name, fresh, merged=entry.merged, merge_id=entry.merge_id)
+    if placeholders and not fresh.placeholder:
+        await changes.record(tx, "create", collection.name, fresh)
     return fresh, entry
 
 

@@ -178,8 +178,9 @@ async def _apply(
     if len(matched) > 1:
         why = await merging.matches(tx, settings, group, collection, matched, ids, hub_ids)
         merge = merging.Merge(values, status, ids, why, actor, "upsert")
+        filled = all(r.placeholder for r in matched)  # the real record of several placeholders: its creation
         survivor, entry = await merging.merge(tx, group, collection, matched, merge)
-        return Outcome(survivor, created=False, merged=entry.merged)
+        return Outcome(survivor, created=filled, merged=entry.merged)
     record = matched[0]
     refers_to_itself = collection.name in collection.references.values()  # resolving may have linked ids to it
     values = await as_stored(tx, collection, record, values)

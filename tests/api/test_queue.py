@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
-from tests.api.helpers import BASE, ext, hub_id, post
+from tests.api.helpers import BASE, IDS, ext, hub_id, post
 from tests.conftest import admin_client
 
 URL = f"{BASE}/integrations"
@@ -89,6 +89,26 @@ def test_a_placeholder_is_sent_when_it_is_filled_in_not_when_it_is_created(clien
     assert lease(client)["items"] == []
     post(client, "organizations", [ext("erp", "o1")], name="Acme")
     assert kinds(lease(client)) == [("create", "Acme")]
+
+
+@pytest.mark.parametrize("by", ["upsert", "merge"])
+def test_placeholders_filled_in_by_a_merge_are_sent_as_a_create(client: TestClient, by: str) -> None:
+    """Two apps' references made two placeholders of one organization: the real record arriving with both ids (an
+    upsert merging them), or a merge choosing its values, is its creation. Recorded as a merge alone, it never
+    reached an integration that sends creates only."""
+    integration(client)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("crm", "o2")])
+    held = client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"]
+    if by == "upsert":
+        filled = post(client, "organizations", [ext("erp", "o1"), ext("crm", "o2")], name="Acme")
+    else:
+        body = {"records": [hub_id(held[1])], "fields": {"name": "Acme"}}
+        filled = client.post(f"{BASE}/organizations/{hub_id(held[0])}/merge", json=body)
+    assert filled.status_code == (201 if by == "upsert" else 200), filled.text
+    assert kinds(lease(client)) == [("create", "Acme")]
+    feed = [c["kind"] for c in client.get(f"{BASE}/changes").json()["changes"] if c["id"] == hub_id(held[0])]
+    assert feed == ["create", "merge", "create"]  # the placeholder's, the merge of the two, the real record's
 
 
 def test_a_lease_hands_out_at_most_batch_size_and_nothing_twice_while_it_holds(client: TestClient) -> None:

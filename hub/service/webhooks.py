@@ -40,8 +40,14 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _post(client: httpx2.AsyncClient, webhook: Webhook, name: str, lease: str, body: bytes) -> str | None:
-    """POST one batch; None when the app took it (2xx), else why not."""
+async def _post(
+    client: httpx2.AsyncClient, webhook: Webhook, name: str, lease: str, body: bytes, seconds: float
+) -> str | None:
+    """POST one batch within `seconds`; None when the app took it (2xx), else why not.
+
+    The client's timeout bounds each read and write, not the POST: an answer that trickled in a byte at a time
+    held the batch without end, past its lease, and the integration's delivery with it.
+    """
     headers = {
         "content-type": "application/json",
         SIGNATURE: sign(webhook.secret, body),
@@ -49,7 +55,10 @@ async def _post(client: httpx2.AsyncClient, webhook: Webhook, name: str, lease: 
         "x-hub-delivery": lease,
     }
     try:
-        response = await client.post(webhook.url, content=body, headers=headers)
+        async with asyncio.timeout(seconds):
+            response = await client.post(webhook.url, content=body, headers=headers)
+    except TimeoutError:
+        return f"webhook POST failed: no answer within {seconds:g} seconds (timed out)"
     except Exception as error:  # whatever the POST raised fails the batch, not the delivery task
         if not isinstance(error, httpx2.HTTPError):  # e.g. InvalidURL for a URL the client refuses; or a bug
             log.exception("the webhook POST of integration %r raised", name)
@@ -83,7 +92,7 @@ async def deliver(
         if webhook is None:
             await outbound.release(store, group_id, name, lease.lease_id, numbers)
             return False
-        error = await _post(client, webhook, name, lease.lease_id, body)
+        error = await _post(client, webhook, name, lease.lease_id, body, settings.webhook_timeout_seconds)
         if error is None:
             delivered += len((await outbound.ack(store, group_id, name, lease.lease_id, numbers)).done)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,12 +86,41 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def dripping() -> Iterator[str]:
+    """The URL of an endpoint that answers a byte every 0.2 s, without end: no single read waits a second."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            answer = b"HTTP/1.1 204 No Content\r\n" + b"x-wait: still\r\n" * 10_000
+            try:
+                for byte in answer:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.2)
+            except OSError:  # the hub gave up and closed the connection
+                pass
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed at the end of the test
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    listener.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     return Settings(
         store=f"sqlite:///{tmp_path / 'hub.db'}",
         retry_backoff_seconds=0,
         webhook_poll_seconds=0.05,
-        webhook_timeout_seconds=5,
+        webhook_timeout_seconds=getattr(request, "param", 5),
     )
 
 
@@ -180,6 +210,19 @@ def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, recei
     post(client, "organizations", name="A")
     wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
     assert "webhook POST failed" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+
+
+@pytest.mark.parametrize("settings", [1], indirect=True)  # webhook_timeout_seconds
+def test_a_post_answered_slower_than_the_timeout_fails_however_its_bytes_trickle(
+    client: TestClient, receiver: Receiver, dripping: str
+) -> None:
+    """The timeout bounded each read, not the POST: an answer that trickled in held the batch (and the delivery of
+    the integration) without end, its items leased long after their lease ran out."""
+    define(client, receiver, max_attempts=1)
+    client.put(f"{URL}/hook", json={"webhook": {"url": dripping, "secret": SECRET}})
+    post(client, "organizations", name="A")
+    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
+    assert "timed out" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
 
 
 def test_removing_the_webhook_stops_the_posts_and_leaves_the_unsent_items_to_lease(

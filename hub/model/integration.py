@@ -121,6 +121,11 @@ class Integration:
         """The hub POSTs the queue: a webhook is set and no consent is awaited."""
         return self.definition.webhook is not None and not self.needs_consent
 
+    def keeps_queue_of(self, earlier: Integration) -> bool:
+        """Whether this is `earlier` as it is now with the same queue: not deleted and made anew since, nor
+        given another app, entity or direction (which empties the queue, leased items included)."""
+        return self.created_at == earlier.created_at and keeps_queue(earlier.definition, self.definition)
+
 
 @lru_cache(maxsize=512)
 def bound_filter(entity: str, text: str) -> Node:

@@ -82,13 +82,15 @@ async def deliver(
 
     async def send(lease: outbound.Lease) -> bool:
         """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
-        integration no longer sends webhooks (the lease was taken before a PUT removed its webhook)."""
+        integration no longer sends webhooks or no longer has the queue they were leased from (the lease was taken
+        before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew)."""
         nonlocal delivered
         items = render(await outbound.delivery(store, lease.integration, lease.items))
         body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
         numbers = [i.item for i in lease.items]
         current = await store.integration(group_id, name)
-        webhook = current.definition.webhook if current is not None and current.sends_webhooks else None
+        sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
+        webhook = current.definition.webhook if current is not None and sends else None
         if webhook is None:
             await outbound.release(store, group_id, name, lease.lease_id, numbers)
             return False

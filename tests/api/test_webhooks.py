@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hub.config import Settings
+from hub.service import outbound
 from hub.service.webhooks import sign
 from tests.api.helpers import BASE, post
 
@@ -267,3 +269,34 @@ def test_no_webhook_is_sent_before_consent(client: TestClient, receiver: Receive
 def test_the_signature_is_hmac_sha256_of_the_body_in_hex() -> None:
     body = b"The quick brown fox jumps over the lazy dog"
     assert sign("key", body) == "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+
+
+@pytest.mark.parametrize("change", ["provider", "recreated"])
+def test_a_batch_leased_before_its_queue_was_emptied_is_not_sent(
+    client: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Between the lease and the POST, a PUT gave the integration to another app (or it was deleted and made
+    anew): its queue went, yet the batch leased from it was POSTed to the webhook it has now, the old app's."""
+    paused, resume = threading.Event(), threading.Event()
+    delivery = outbound.delivery
+
+    async def slow_delivery(*args: Any) -> Any:
+        paused.set()
+        while not resume.is_set():
+            await asyncio.sleep(0.01)
+        return await delivery(*args)
+
+    monkeypatch.setattr(outbound, "delivery", slow_delivery)
+    define(client, receiver)
+    post(client, "organizations", name="for crm")
+    wait_for(paused.is_set)
+    if change == "provider":
+        assert client.put(f"{URL}/hook", json={"provider": "erp"}).status_code == 200
+    else:
+        assert client.delete(f"{URL}/hook").status_code == 204
+        define(client, receiver, provider="erp")
+    resume.set()
+    post(client, "organizations", name="for erp")
+    wait_for(lambda: receiver.delivered() != [])
+    time.sleep(0.2)
+    assert receiver.delivered() == ["for erp"]

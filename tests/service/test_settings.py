@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.config import Settings
+from hub.config import BadSetting, Settings
 
 
 def test_environment_values_take_the_fields_types(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -14,3 +14,19 @@ def test_environment_values_take_the_fields_types(monkeypatch: pytest.MonkeyPatc
     settings = Settings.from_env()
     assert (settings.webhook_poll_seconds, settings.changes_retention_seconds) == (0.25, 86400)
     assert settings.hub_provider == "hub"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("prune_interval_seconds", "prune_interval_seconds must be at least 1, not 0"),
+        ("webhook_poll_seconds", "webhook_poll_seconds must be above 0, not 0"),
+        ("webhook_timeout_seconds", "webhook_timeout_seconds must be at least 1, not 0"),
+    ],
+)
+def test_a_background_task_s_period_or_timeout_of_zero_is_refused(name: str, message: str) -> None:
+    """At 0 the pruning and the webhook tasks each spun a core while the hub was idle (sleeping 0 between runs), and
+    every webhook POST timed out before it was sent."""
+    with pytest.raises(BadSetting) as refused:
+        Settings(**{name: 0})
+    assert str(refused.value) == message

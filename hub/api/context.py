@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId
+from hub.model.query import ONE_PARAMS, Read, parse_read
 from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Group
 from hub.store.base import Store
 
@@ -46,6 +48,19 @@ def collection(request: Request) -> Collection:
 def actor(request: Request) -> str:
     """Who is asking, as the auth middleware names it (app or admin, and key id); anonymous on a public path."""
     return str(getattr(request.state, "actor", None) or ANONYMOUS)
+
+
+async def path_read(
+    request: Request, collection: Collection, group_id: str, allowed: frozenset[str] = ONE_PARAMS
+) -> Read:
+    """What a path's query asks for (`parse_read`). `opts[provider]`/`opts[realm]` naming the hub's own ids (its
+    provider, the group's channel) key the path by hub id: the id array shows the hub id as one entry among the
+    apps', so a client may name a record by any entry of it."""
+    read = parse_read(collection, request.query_params, allowed)
+    if read.app is None or read.app[0] != settings(request).hub_provider:
+        return read
+    group = await store(request).group(group_id)
+    return replace(read, app=None) if group is not None and group.channel_id == read.app[1] else read
 
 
 def ensure_may_write_by(request: Request, group_id: str, by: ExternalId | None) -> None:

@@ -13,17 +13,16 @@ from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.model.collections import Collection
 from hub.model.payload import parse_merge, parse_unmerge
-from hub.model.query import Read, parse_read
+from hub.model.query import Read
 from hub.model.record import Record
 from hub.service import merging, reading
 
-_APP_PARAMS = frozenset({"opts[provider]", "opts[realm]"})
+_APP = frozenset({"opts[provider]", "opts[realm]"})
 
 
-def _path(request: Request) -> tuple[str, Collection, str, Read]:
-    collection = context.collection(request)
-    read = parse_read(collection, request.query_params, _APP_PARAMS)
-    return context.group_id(request), collection, request.path_params["id"], read
+async def _path(request: Request) -> tuple[str, Collection, str, Read]:
+    collection, group_id = context.collection(request), context.group_id(request)
+    return group_id, collection, request.path_params["id"], await context.path_read(request, collection, group_id, _APP)
 
 
 async def _rendered(request: Request, group_id: str, collection: Collection, records: list[Record]) -> list[Any]:
@@ -34,7 +33,7 @@ async def _rendered(request: Request, group_id: str, collection: Collection, rec
 
 
 async def merge(request: Request) -> Response:
-    group_id, collection, key, read = _path(request)
+    group_id, collection, key, read = await _path(request)
     settings = context.settings(request)
     ask = parse_merge(collection, await read_json(request, settings.max_body_bytes))
     named = [ext for given in ask.records if isinstance(given, list) for ext in given]
@@ -50,13 +49,13 @@ async def merge(request: Request) -> Response:
 
 
 async def history(request: Request) -> Response:
-    group_id, collection, key, read = _path(request)
+    group_id, collection, key, read = await _path(request)
     entries = await merging.history(context.store(request), group_id, collection, key, read.app)
     return JSONResponse({"merges": [e.as_json() for e in entries]})
 
 
 async def unmerge(request: Request) -> Response:
-    group_id, collection, key, read = _path(request)
+    group_id, collection, key, read = await _path(request)
     context.ensure_may_write_by(request, group_id, read.by(key))
     merge_id = parse_unmerge(await read_json(request, context.settings(request).max_body_bytes))
     store, actor = context.store(request), context.actor(request)

@@ -52,7 +52,7 @@ def _pagination(request: Request, query: ListQuery, view: reading.View) -> dict[
 
 async def get_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
-    read = parse_read(collection, request.query_params)
+    read = await context.path_read(request, collection, group_id)
     view = await reading.fetch_one(store, group_id, collection, request.path_params["id"], read.app)
     return _one(request, collection, view, read)
 
@@ -167,7 +167,7 @@ async def create_or_update(request: Request) -> Response:
 
 async def update_record(request: Request) -> Response:
     store, settings, group_id, collection = _context(request)
-    read = parse_read(collection, request.query_params)
+    read = await context.path_read(request, collection, group_id)
     await reading.group_or_404(store, group_id)  # an unknown group is said so, as every route says it
     key = request.path_params["id"]
     item = _item(collection, await read_json(request, settings.max_body_bytes))
@@ -179,7 +179,7 @@ async def update_record(request: Request) -> Response:
 
 async def archive_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
-    read = parse_read(collection, request.query_params)
+    read = await context.path_read(request, collection, group_id)
     context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
     view = await upsert.archive(store, group_id, collection, request.path_params["id"], read.app)
     return _one(request, collection, view, read)

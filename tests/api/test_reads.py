@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.helpers import BASE, ext, post
+from tests.api.helpers import BASE, IDS, ext, post
 
 
 @pytest.fixture
@@ -107,6 +107,23 @@ def test_an_update_or_an_archive_answers_with_the_fields_select_asks_for(people:
     archived = people.delete(f"{BASE}/people/1", params={**crm, "$select": "status,first_name"})
     assert archived.status_code == 200, archived.text
     assert archived.json()["people"] == {"id": put.json()["people"]["id"], "status": "ARCHIVED", "first_name": "Bo"}
+
+
+def test_a_record_is_named_by_any_entry_of_its_id_array_the_hubs_own_too(people: TestClient) -> None:
+    """The id array shows the hub id as {realm: <channel>, provider: connec, id}: named so by opts, it was a 404."""
+    crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    shown = people.get(f"{BASE}/people/1", params=crm, headers=IDS).json()["people"]
+    own = next(e for e in shown["id"] if e["provider"] == "connec")
+    hub = {"opts[provider]": "connec", "opts[realm]": own["realm"]}
+    assert people.get(f"{BASE}/people/{own['id']}", params=hub).json()["people"]["id"] == own["id"]
+    put = people.put(f"{BASE}/people/{own['id']}", params=hub, json={"people": {"last_name": "Y"}})
+    assert (put.status_code, put.json()["people"]["id"]) == (200, own["id"]), put.text
+    history = people.get(f"{BASE}/people/{own['id']}/merges", params=hub)
+    assert (history.status_code, history.json()) == (200, {"merges": []})
+    other = {"opts[provider]": "connec", "opts[realm]": "org-00000000"}  # another group's channel: no such id here
+    assert people.get(f"{BASE}/people/{own['id']}", params=other).status_code == 404
+    archived = people.delete(f"{BASE}/people/{own['id']}", params=hub)
+    assert (archived.status_code, archived.json()["people"]["status"]) == (200, "ARCHIVED"), archived.text
 
 
 def test_opts_linked_lists_what_an_app_holds_or_still_has_to_import(people: TestClient) -> None:

@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 import orjson
 import uvicorn
 
+from hub.api.protocol import ProblemH11Protocol
 from hub.api.render import Renderer
 from hub.app import create_app
 from hub.config import BadSetting, Settings
@@ -104,7 +105,7 @@ def run_server(app: Any, sock: socket.socket) -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", server_header=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", server_header=False, http=ProblemH11Protocol))
     host, port = sock.getsockname()[:2]
     logging.getLogger("uvicorn.error").info("serving on http://%s:%d (CTRL+C to stop)", host, port)
     server.run(sockets=[sock])

@@ -1,0 +1,51 @@
+"""A request `hub serve` cannot parse as HTTP/1.1 is refused as every other bad request is: problem+json naming why."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+
+from tests.e2e.server import Server, running_hub
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_hub(Path(tmp_path_factory.mktemp("protocol")) / "hub.db") as server:
+        yield server
+
+
+def exchange(server: Server, request: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """Send `request` as it is; the status line, headers and body of the answer (the hub closes the connection)."""
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(b":") for line in lines)}
+    return status, headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_head", "why"),
+    [
+        (b"GET /api/v2/cld-1/people?$filter=first_name eq 'A' HTTP/1.1\r\nHost: x\r\n", "illegal request line"),
+        (b"GET /api/v2/cld-1/people/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n", "illegal request line"),
+        (b"GET /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nHost: y\r\n", "multiple Host"),
+        (b"POST /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n", "Content-Length"),
+    ],
+)
+def test_an_unparsable_request_is_a_problem_naming_why(hub: Server, request_head: bytes, why: str) -> None:
+    status, headers, body = exchange(hub, request_head + f"Authorization: Bearer {hub.admin}\r\n\r\n".encode())
+    assert status == b"HTTP/1.1 400 Bad Request", status
+    assert headers[b"content-type"] == b"application/problem+json"
+    problem = orjson.loads(body)
+    assert problem["status"] == 400 and problem["title"] == "Bad request"
+    assert why in problem["detail"], problem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -120,3 +121,22 @@ def test_every_write_to_a_record_of_an_unknown_group_says_no_group(client: TestC
         client.get(unknown),
     ):
         assert_problem(answer, 404, "no group cld-404")
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("authorization", [None, "Bearer hk_unknown.secret"]),
+        ("connec-external-ids", ["true", "false"]),
+        ("content-type", ["application/json", "text/plain"]),
+    ],
+)
+def test_a_header_read_once_given_twice_is_refused(client: TestClient, name: str, values: list[str | None]) -> None:
+    """Each was read as its first value: a second Authorization passed unseen, `true` and `false` answered arrays."""
+    client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}})
+    token = client.auth.token  # type: ignore[union-attr]
+    given = [(name, value or f"Bearer {token}") for value in values]
+    headers = httpx2.Headers([("authorization", f"Bearer {token}"), *given] if name != "authorization" else given)
+    answer = client.post(f"{BASE}/people", content=b'{"people": {"first_name": "A"}}', headers=headers)
+    assert_problem(answer, 400, name, "more than once")
+    assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 1

@@ -1,0 +1,36 @@
+"""Headers the hub reads one value of must come once: which of two was meant is not the hub's guess."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.api.problems import error_response
+from hub.api.render import HEADER
+from hub.errors import BadRequest
+
+SINGLE = frozenset({b"authorization", b"content-type", HEADER.encode()})
+"""The headers the hub reads (Starlette's `Headers.get` takes the first of several and drops the rest)."""
+
+
+class SingleHeaders:
+    """400 for a request giving a header of `SINGLE` more than once, before anything reads it.
+
+    Two `Authorization` headers authenticated by the first, whatever the second said (a proxy that reads the last
+    saw another caller); `CONNEC-EXTERNAL-IDS: true` and `: false` answered id arrays; two `Content-Type`s were
+    read as the first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            counted = Counter(name for name, _ in scope["headers"] if name in SINGLE)
+            repeated = sorted(name.decode() for name, count in counted.items() if count > 1)
+            if repeated:
+                refused = BadRequest(f"header(s) given more than once: {', '.join(repeated)}; give each once")
+                await error_response(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

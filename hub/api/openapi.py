@@ -19,6 +19,7 @@ from hub.api import openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import (
     ERRORS,
+    IDS_HEADER,
     READ_ERRORS,
     REF,
     WRITE_ERRORS,
@@ -28,13 +29,12 @@ from hub.api.openapi_parts import (
     responses,
     schema_ref,
 )
-from hub.api.render import HEADER
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_DEPTH
 from hub.model.ids import ExternalIdIn
-from hub.model.query import MAX_ORDER_KEYS, MAX_PARAM
+from hub.model.query import MAX_ORDER_KEYS, MAX_PARAM, check_params
 from hub.model.record import GROUP_ID
 
 
@@ -114,7 +114,7 @@ def _parameters(settings: Settings) -> dict[str, Any]:
         "id": param(
             "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
         ),
-        "ids": param(HEADER.upper(), "header", {"enum": ["true", "false"]}, "true: `id` and references as id arrays"),
+        "ids": IDS_HEADER,
         "app": [
             param("opts[provider]", "query", text, "an app: the path id, or opts[linked], is that app's"),
             param("opts[realm]", "query", text, "the app's realm"),
@@ -272,11 +272,11 @@ def document(settings: Settings) -> dict[str, Any]:
             "operationId": "openapi",
             "summary": "This description",
             "security": [],
-            "responses": {"200": {"description": "OpenAPI 3.1", **json_body({"type": "object"})}},
+            "responses": responses({200: ("OpenAPI 3.1", {"type": "object"})}, (400,)),
         }
     }
     challenge = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "the schemes the hub accepts"}}
-    responses = {
+    problems = {
         f"E{code}": {
             "description": text,
             **json_body(schema_ref("Problem"), "application/problem+json"),
@@ -295,7 +295,7 @@ def document(settings: Settings) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "responses": responses,
+            "responses": problems,
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic", "description": "user: the key id; password: the secret"},
                 "bearer": {"type": "http", "scheme": "bearer", "description": "`<key id>.<secret>`"},
@@ -305,6 +305,7 @@ def document(settings: Settings) -> dict[str, Any]:
 
 
 async def openapi_json(request: Request) -> Response:
+    check_params(request.query_params, frozenset())
     return JSONResponse(document(request.app.state.settings))
 
 

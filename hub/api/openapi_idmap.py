@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, linked, param, responses, schema_ref
+from hub.api.openapi_parts import (
+    IDS_HEADER,
+    READ_ERRORS,
+    REF,
+    WRITE_ERRORS,
+    json_body,
+    linked,
+    param,
+    responses,
+    schema_ref,
+)
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import MAX_IDS
@@ -238,6 +248,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
                 "operationId": f"merge_{name}",
                 "tags": tags,
                 "summary": "Merge other records into this one (or preview it with dry_run)",
+                "parameters": [IDS_HEADER],
                 "requestBody": {"required": True, **json_body(merge_body)},
                 "responses": responses({200: ("the survivor and the merge", merged)}, WRITE_ERRORS),
             },
@@ -257,6 +268,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
                 "operationId": f"unmerge_{name}",
                 "tags": tags,
                 "summary": "Undo a merge: the merged-away records come back with their own ids",
+                "parameters": [IDS_HEADER],
                 "requestBody": {"required": True, **json_body(unmerge_body)},
                 "responses": responses({200: ("the records restored", undone)}, WRITE_ERRORS),
             },

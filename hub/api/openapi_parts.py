@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hub.api.render import HEADER
+
 REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "The request is malformed: a parameter, header or body that cannot be read.",
@@ -38,6 +40,10 @@ def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]
     for code in errors:
         out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     return out
+
+
+IDS_HEADER = param(HEADER.upper(), "header", {"enum": ["true", "false"]}, "true: `id` and references as id arrays")
+"""The header of every operation that answers records."""
 
 
 def linked(out: dict[str, Any], code: int, operations: Sequence[str], parameters: dict[str, str]) -> dict[str, Any]:

@@ -79,3 +79,23 @@ def test_a_record_shown_may_hold_more_ids_than_a_write_names(client: TestClient)
     assert schemas["IdArrayIn"]["maxItems"] == 100
     refused = client.post(f"{BASE}/organizations", json={"organizations": {"id": [*ids, ext("app100", "z")]}})
     assert refused.status_code == 422
+
+
+def test_the_description_refuses_a_parameter_it_does_not_take_as_it_says(client: TestClient) -> None:
+    """Every endpoint refuses unknown query parameters; /openapi.json answered them with the description."""
+    answer = client.get("/openapi.json", params={"format": "yaml"}, auth=None)
+    assert answer.status_code == 400 and "format" in answer.json()["detail"], answer.text
+    assert "400" in client.get("/openapi.json").json()["paths"]["/openapi.json"]["get"]["responses"]
+
+
+def test_a_merge_and_an_undo_declare_the_header_their_records_are_shown_by(client: TestClient) -> None:
+    """Both answer records, as id arrays with CONNEC-EXTERNAL-IDS: true; the description did not name the header."""
+    doc = client.get("/openapi.json").json()["paths"]
+    a = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}}).json()["people"]["id"]
+    b = client.post(f"{BASE}/people", json={"people": {"first_name": "B"}}).json()["people"]["id"]
+    merged = client.post(f"{BASE}/people/{a}/merge", json={"records": [b]}, headers=IDS).json()
+    undone = client.post(f"{BASE}/people/{a}/unmerge", json={"merge_id": merged["merge"]["id"]}, headers=IDS).json()
+    assert isinstance(merged["people"]["id"], list) and all(isinstance(r["id"], list) for r in undone["people"])
+    for step in ("merge", "unmerge"):
+        declared = doc[f"/api/v2/{{group_id}}/people/{{id}}/{step}"]["post"].get("parameters", [])
+        assert "CONNEC-EXTERNAL-IDS" in [p["name"] for p in declared], step

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from hub.model.payload import problems, raise_invalid
 from hub.model.query import check_params, skiptoken, window
 
 _SEP = "\x1f"
+_LISTED = "\x1e"
 
 
 def stable_id(name: str) -> int:
@@ -58,16 +60,34 @@ class KeyLink:
 
 
 def link_id(collection: str, ext: ExternalId) -> str:
-    """A link's own id: its entity type and external id, encoded; it never changes, a move included."""
-    return _joined((collection, ext.provider, ext.realm, ext.id))
+    """A link's own id: its entity type and external id, encoded; it never changes, a move included.
+
+    The parts are joined by `_SEP`, unless one holds it (an id part may hold any character but U+0000): joined, they
+    split into more than four, and the link was listed by an id that GET, PUT and DELETE answered with 404. Such
+    parts are a JSON array behind `_LISTED` instead, which no joined id begins with (they begin with a collection).
+    """
+    parts = (collection, ext.provider, ext.realm, ext.id)
+    if any(_SEP in part for part in parts):
+        return _encoded(_LISTED + json.dumps(parts, separators=(",", ":")))
+    return _joined(parts)
 
 
 def parse_link_id(text: str) -> tuple[str, ExternalId] | None:
     """The entity type and external id a link id names, or None if it names nothing."""
-    parts = _split(text)
+    decoded = _decoded(text) or ""
+    parts = _listed(decoded[1:]) if decoded.startswith(_LISTED) else decoded.split(_SEP)
     if parts is None or len(parts) != 4 or parts[0] not in COLLECTIONS or not all(parts):
         return None
     return parts[0], ExternalId(parts[1], parts[2], parts[3])
+
+
+def _listed(text: str) -> list[str] | None:
+    """The parts of a link id written as a JSON array of strings, or None."""
+    try:
+        parts = json.loads(text)
+    except ValueError:
+        return None
+    return parts if isinstance(parts, list) and all(isinstance(part, str) for part in parts) else None
 
 
 def position_of(*parts: str | int) -> str:
@@ -92,14 +112,23 @@ def position_number(position: str, text: str) -> int:
 
 
 def _joined(parts: Iterable[str]) -> str:
-    return base64.urlsafe_b64encode(_SEP.join(parts).encode()).decode().rstrip("=")
+    return _encoded(_SEP.join(parts))
+
+
+def _encoded(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decoded(text: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
 
 
 def _split(text: str) -> list[str] | None:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split(_SEP)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
+    decoded = _decoded(text)
+    return None if decoded is None else decoded.split(_SEP)
 
 
 @dataclass(frozen=True)

@@ -404,3 +404,21 @@ def test_put_and_delete_on_the_collection_name_the_link_in_body_or_query(client:
     assert client.delete(f"{BASE}/key_links", params=named | {"external_id": "gone"}).status_code == 404
     assert client.delete(f"{BASE}/key_links", params={"provider": "salesforce"}).status_code == 422
     assert client.delete(f"{BASE}/key_links", params={"internal_id": org["id"]}).status_code == 400
+
+
+def test_a_link_whose_parts_hold_the_separator_is_read_moved_and_deleted_by_its_id(client: TestClient) -> None:
+    """A link id joins its parts with U+001F; an external id holding one split into five parts, and the link listed
+    with that id answered 404 to GET, PUT and DELETE. Other links keep the ids they always had."""
+    odd = ext("salesforce", "eu", "a\x1fb")
+    org = create(client, "organizations", odd, HS, name="Acme")
+    other = create(client, "organizations", name="Other")
+    assert links(client, external_id="h-1")[0]["id"] == "b3JnYW5pemF0aW9ucx9odWJzcG90HzcfaC0x"
+    link_id = links(client, external_id="a\x1fb")[0]["id"]
+    assert client.get(f"{BASE}/key_links/{link_id}").json()["key_links"]["external_id"] == "a\x1fb"
+    moved = client.put(f"{BASE}/key_links/{link_id}", json={"internal_id": other["id"]})
+    assert moved.status_code == 200 and moved.json()["key_links"]["id"] == link_id, moved.text
+    assert client.delete(f"{BASE}/key_links/{link_id}").status_code == 204
+    assert links(client, external_id="a\x1fb") == [] and get(client, "organizations", org["id"])["name"] == "Acme"
+    named = {"entity_type": "organizations", "provider": "salesforce", "realm": "eu", "external_id": "a\x1fb"}
+    create(client, "organizations", odd, name="Again")
+    assert client.delete(f"{BASE}/key_links", params=named).status_code == 204

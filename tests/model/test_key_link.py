@@ -10,7 +10,8 @@ from hub.errors import BadRequest
 from hub.model.ids import ExternalId
 from hub.model.key_link import entity_type, link_id, parse_link_id, parse_search, stable_id
 
-part = st.text(min_size=1, max_size=40).filter(lambda t: "\x1f" not in t)
+part = st.text(st.sampled_from('a\x1e\x1f["') | st.characters(codec="utf-8"), min_size=1, max_size=40)
+"""Any text, the separator of a link id's parts (U+001F) and what marks one written as a JSON array often in it."""
 
 
 @given(st.sampled_from(["people", "organizations"]), part, part, part)

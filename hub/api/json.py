@@ -40,11 +40,14 @@ def _is_json(content_type: str) -> bool:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The parsed body; 415 unless it is declared JSON (or undeclared), 413 past `limit` bytes, 400 if it is not
-    JSON or nests deeper than the `max_json_depth` setting."""
+    """The parsed body; 415 unless it is declared JSON (or undeclared) and not encoded, 413 past `limit` bytes, 400
+    if it is not JSON or nests deeper than the `max_json_depth` setting."""
     content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json(content_type):
         raise UnsupportedMediaType(f"the body must be application/json, not {content_type[:100]!r}")
+    encoding = request.headers.get("content-encoding", "identity")
+    if encoding.strip().lower() != "identity":  # read as sent, gzip was "not valid JSON" and a plain body passed
+        raise UnsupportedMediaType(f"Content-Encoding {encoding[:100]!r} is not supported: send the body uncompressed")
     declared = whole(request.headers.get("content-length", ""))
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")

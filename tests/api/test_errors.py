@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import httpx2
@@ -140,3 +141,13 @@ def test_a_header_read_once_given_twice_is_refused(client: TestClient, name: str
     answer = client.post(f"{BASE}/people", content=b'{"people": {"first_name": "A"}}', headers=headers)
     assert_problem(answer, 400, name, "more than once")
     assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 1
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, lambda body: body])
+def test_an_encoded_body_is_refused_naming_its_encoding(client: TestClient, compress: Any) -> None:
+    """Read as sent: gzip was "not valid JSON: str is not valid UTF-8", and a plain body labelled gzip was written."""
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    body = compress(b'{"people": {"first_name": "A"}}')
+    assert_problem(client.post(f"{BASE}/people", content=body, headers=headers), 415, "Content-Encoding", "gzip")
+    plain = client.post(f"{BASE}/people", json={"people": {}}, headers={"content-encoding": "identity"})
+    assert plain.status_code == 201 and plain.json()["people"]["code"] == "PE1", plain.text

@@ -73,12 +73,17 @@ def link_id(collection: str, ext: ExternalId) -> str:
 
 
 def parse_link_id(text: str) -> tuple[str, ExternalId] | None:
-    """The entity type and external id a link id names, or None if it names nothing."""
+    """The entity type and external id a link id names, or None if it names nothing.
+
+    Only the id as `link_id` writes it names its link: base64 decoding passes over stray characters and padding, and
+    `…!!` or `…==` read, moved and deleted the link of `…`.
+    """
     decoded = _decoded(text) or ""
     parts = _listed(decoded[1:]) if decoded.startswith(_LISTED) else decoded.split(_SEP)
     if parts is None or len(parts) != 4 or parts[0] not in COLLECTIONS or not all(parts):
         return None
-    return parts[0], ExternalId(parts[1], parts[2], parts[3])
+    named = parts[0], ExternalId(parts[1], parts[2], parts[3])
+    return named if link_id(*named) == text else None
 
 
 def _listed(text: str) -> list[str] | None:

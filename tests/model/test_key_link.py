@@ -27,6 +27,15 @@ def test_other_text_names_no_link(text: str) -> None:
     assert parse_link_id(text) is None
 
 
+@given(st.sampled_from(["people", "organizations"]), part, part, part, st.sampled_from(["!!", "==", "=", "\n", "."]))
+def test_only_a_link_id_as_written_names_its_link(
+    collection: str, provider: str, realm: str, id: str, extra: str
+) -> None:
+    """base64 passes over stray characters and padding: `…!!` and `…==` named the link of `…`."""
+    text = link_id(collection, ExternalId(provider, realm, id))
+    assert parse_link_id(text + extra) is None and parse_link_id(extra + text) is None
+
+
 def test_stable_ids_are_fixed_small_positive_numbers() -> None:
     assert stable_id("salesforce") == 509996168
     assert stable_id("organizations") == 2085827284

@@ -168,7 +168,7 @@ def _queue(settings: Settings) -> dict[str, Any]:
             "operationId": op,
             "tags": ["sync"],
             "summary": summary,
-            "responses": responses({200: ("done", answer)}, OWN_ERRORS),
+            "responses": responses({200: ("done", answer)}, OWN_ERRORS if body is not None else NO_BODY_ERRORS),
         }
         if body is not None:
             out["requestBody"] = _body(schema_ref(body), required=body == "SettleIn")

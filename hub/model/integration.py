@@ -14,7 +14,7 @@ from hub.errors import Conflict, HubError, Invalid
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
-from hub.model.ids import IdPart
+from hub.model.ids import IdPart, without_nul
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter
 
@@ -80,7 +80,9 @@ class Definition(BaseModel):
     parallel: Annotated[int, Field(ge=1, le=16)] = 1
     include_update: bool = False
     continuous: bool = False
-    consent_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "none"
+    consent_type: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(without_nul)
+    ] = "none"
     managed: bool = False
     allow_schedule_change: bool = True
     notes: Text | None = None

@@ -93,6 +93,7 @@ def test_names_are_unique_in_a_group_not_across_groups(client: TestClient) -> No
         ({"include_update": "yes"}, "include_update"),
         ({"consent_type": ""}, "consent_type"),
         ({"consent_type": "x" * 65}, "consent_type"),
+        ({"consent_type": "a\x00b"}, "consent_type"),
         ({"managed": 1}, "managed"),
         ({"notes": "x" * 5000}, "notes"),
         ({"webhook": {"url": "ftp://x.example/", "secret": "s" * 16}}, "webhook.url"),

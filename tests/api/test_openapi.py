@@ -70,6 +70,14 @@ def test_the_answers_a_write_may_give_are_described(client: TestClient, keys: Ke
     assert refused.status_code == 403 and "403" in one["delete"]["responses"], refused.text
 
 
+def test_a_read_of_dead_items_declares_no_answer_about_a_body(client: TestClient) -> None:
+    """It takes no body: a 413, 415 or 422 it can never give was declared, as for the queue's writes."""
+    base = "/api/v2/{group_id}/integrations/{name}"
+    doc = client.get("/openapi.json").json()["paths"]
+    assert not {"413", "415", "422"} & set(doc[f"{base}/dead"]["get"]["responses"])
+    assert {"413", "415", "422"} <= set(doc[f"{base}/ack"]["post"]["responses"])
+
+
 def test_a_record_shown_may_hold_more_ids_than_a_write_names(client: TestClient) -> None:
     """100 app ids and the hub's own: the answer is a valid IdArray, a write of 101 is not a valid IdArrayIn."""
     schemas = client.get("/openapi.json").json()["components"]["schemas"]

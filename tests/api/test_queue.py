@@ -225,6 +225,7 @@ def test_bad_queue_requests_are_422_or_400(client: TestClient) -> None:
     assert client.post(f"{URL}/out/ack", json={"lease": "x", "items": []}).status_code == 422
     assert client.post(f"{URL}/out/ack", json={"lease": "x", "items": ["1"]}).status_code == 422
     assert client.post(f"{URL}/out/fail", json={"items": [1]}).status_code == 422
+    assert client.post(f"{URL}/out/fail", json={"lease": "x", "items": [1], "error": "a\x00b"}).status_code == 422
     assert client.post(f"{URL}/out/ack").status_code == 400
     assert client.get(f"{URL}/out/dead?limit=0").status_code == 400
 

@@ -147,8 +147,8 @@ class _Pending:
 
     group: Group
     collection: Collection
-    created: list[Record] = field(default_factory=list)
-    saved: list[tuple[Record, list[ExternalId]]] = field(default_factory=list)
+    writes: list[tuple[Record, list[ExternalId] | None]] = field(default_factory=list)
+    """Each record to create (with None) or to update (with the ids it gains), in the items' order."""
     made: list[tuple[Kind, str, Record]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     """Every plain item's outcome (their referenced records are read once, at the end)."""
@@ -159,7 +159,7 @@ class _Pending:
         status = values.pop("status", None)
         if not matched:
             record = new_record(self.group, self.collection, 0, values, status, ids)  # its code comes with `write`
-            self.created.append(record)
+            self.writes.append((record, None))
             outcome = Outcome(record, created=True)
         elif unchanged(matched[0], ids, values, status):
             outcome = Outcome(matched[0], created=False, changed=False)  # answered, not recorded
@@ -168,7 +168,7 @@ class _Pending:
         else:
             record = matched[0]
             new_ids, filled = update_record(record, ids, values, status)
-            self.saved.append((record, new_ids))
+            self.writes.append((record, new_ids))
             record.ids = [*record.ids, *new_ids]
             outcome = Outcome(record, created=filled)
         self.made.append(("create" if outcome.created else "update", self.collection.name, record))
@@ -176,14 +176,14 @@ class _Pending:
         return outcome
 
     async def write(self, tx: WritesInBulk) -> None:
-        """Write what is pending: codes, records, ids, updates, then the changes in the items' order."""
-        if self.created:
-            first = await tx.next_seqs(self.collection.name, len(self.created))
-            for seq, record in enumerate(self.created, start=first):
+        """Write what is pending: codes, then records and ids, then the changes, all in the items' order."""
+        created = [record for record, new_ids in self.writes if new_ids is None]
+        if created:
+            first = await tx.next_seqs(self.collection.name, len(created))
+            for seq, record in enumerate(created, start=first):
                 record.seq = seq
-            await tx.insert_many(self.created)
-        if self.saved:
-            await tx.save_many(self.saved)
+        if self.writes:
+            await tx.write_many(self.writes)
         if self.made:
             await changes.record_each(tx, self.made)
-        self.created, self.saved, self.made = [], [], []
+        self.writes, self.made = [], []

@@ -294,11 +294,9 @@ class WritesInBulk(Transaction, Protocol):
     async def next_seqs(self, collection: str, count: int) -> int:
         """The first of `count` consecutive new code numbers of the collection (as `next_seq` `count` times)."""
 
-    async def insert_many(self, records: Sequence[Record]) -> None:
-        """`insert` each record."""
-
-    async def save_many(self, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
-        """`save` each (record, new ids)."""
+    async def write_many(self, writes: Sequence[tuple[Record, Sequence[ExternalId] | None]]) -> None:
+        """`insert` each (record, None) and `save` each (record, new ids), in order: the ids they link are linked
+        in this order, the items' (a batch's creates and updates, however mixed), as one at a time would."""
 
     async def add_changes(self, changes: Sequence[Change]) -> None:
         """`add_change` each change, in order (each gets its seq)."""

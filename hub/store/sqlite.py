@@ -560,16 +560,13 @@ class SQLiteTransaction:
         return await self._run(bump)
 
     async def insert(self, record: Record) -> None:
-        await self._run(_insert, [record])
-
-    async def insert_many(self, records: Sequence[Record]) -> None:
-        await self._run(_insert, records)
+        await self._run(_write, [(record, None)])
 
     async def save(self, record: Record, new_ids: Sequence[ExternalId]) -> None:
-        await self._run(_save, [(record, new_ids)])
+        await self._run(_write, [(record, new_ids)])
 
-    async def save_many(self, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
-        await self._run(_save, saves)
+    async def write_many(self, writes: Sequence[tuple[Record, Sequence[ExternalId] | None]]) -> None:
+        await self._run(_write, writes)
 
     async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
         await self._run(_merge, survivor, merged)
@@ -673,7 +670,20 @@ def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[Exter
         count_added(conn, "live_counts", (row[:4] for row in rows if row[5] in listed))
 
 
-def _insert(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
+def _write(conn: sqlite3.Connection, writes: Sequence[tuple[Record, Sequence[ExternalId] | None]]) -> None:
+    """Insert each (record, None) and save each (record, new ids), then link the ids each brings in the order
+    given: link order follows the writes, not the statements (a batch's inserts are one, its updates another)."""
+    shown = _insert_rows(conn, [r for r, new_ids in writes if new_ids is None])
+    saves = [(r, new_ids) for r, new_ids in writes if new_ids is not None]
+    _update_rows(conn, saves)
+    shown |= listed_among(conn, [r.hub_id for r, new_ids in saves if new_ids])
+    _link(conn, [(r, r.ids if new_ids is None else new_ids) for r, new_ids in writes], shown)
+
+
+def _insert_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> set[str]:
+    """Insert the records' rows (not their ids); the hub ids of those listed, which `live_counts` now counts."""
+    if not records:
+        return set()
     conn.executemany(
         f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -694,15 +704,15 @@ def _insert(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
     )
     shown = [r for r in records if listed(r)]
     count_added(conn, "live_counts", ((r.group_id, r.collection, "", "") for r in shown))
-    _link(conn, [(r, r.ids) for r in records], {r.hub_id for r in shown})
+    return {r.hub_id for r in shown}
 
 
-def _save(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
-    conn.executemany(
-        "UPDATE records SET status = ?, updated_at = ?, data = ?, placeholder = ? WHERE hub_id = ?",
-        [(r.status, r.updated_at, orjson.dumps(r.fields).decode(), int(r.placeholder), r.hub_id) for r, _ in saves],
-    )
-    _link(conn, saves, listed_among(conn, [r.hub_id for r, ids in saves if ids]))
+def _update_rows(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
+    if saves:
+        conn.executemany(
+            "UPDATE records SET status = ?, updated_at = ?, data = ?, placeholder = ? WHERE hub_id = ?",
+            [(r.status, r.updated_at, orjson.dumps(r.fields).decode(), int(r.placeholder), r.hub_id) for r, _ in saves],
+        )
 
 
 def _merge(conn: sqlite3.Connection, survivor: Record, merged: Sequence[Record]) -> None:

@@ -111,7 +111,14 @@ def state(client: TestClient) -> dict[str, Any]:
     feed = client.get(f"{BASE}/changes", params={"limit": "1000"}).json()
     assert not feed["more"]
     changes = [(c["kind"], c["collection"], app_ids(c["ids"]), sorted(c["details"])) for c in feed["changes"]]
-    return {"records": records, "changes": changes}
+    return {"records": records, "changes": changes, "links": links(client)}
+
+
+def links(client: TestClient) -> list[tuple[str, str, str, str]]:
+    """Every key link, in the order they were made."""
+    found = client.get(f"{BASE}/key_links", params={"$top": "1000"}).json()
+    assert "next" not in found["pagination"]
+    return [(k["entity_type"], k["provider"], k["realm"], k["external_id"]) for k in found["key_links"]]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -160,6 +167,15 @@ def test_items_of_a_batch_that_name_one_record_each_write_after_the_one_before(c
         [("sf", "2243", "1"), ("hs", "9", "1"), ("erp", "726", "5")],
         [("sf", "2243", "1"), ("hs", "9", "1"), ("erp", "726", "5"), ("crm", "1", "3")],
     ]
+
+
+def test_the_ids_a_batch_links_are_linked_in_the_order_of_its_items(client: TestClient) -> None:
+    """An item that updates a record comes before one that creates a record: its new id is linked first."""
+    assert client.post(f"{BASE}/people", json={"people": {"id": [ext("sf", "1")]}}).status_code == 201
+    items = [{"id": [ext("sf", "1"), ext("hs", "1", "9")]}, {"id": [ext("erp", "2", "726")]}]
+    results = client.post(f"{BASE}/people", json={"people": items}).json()["results"]
+    assert [(r["status"], r["result"]) for r in results] == [(200, "updated"), (201, "created")]
+    assert [link[1] for link in links(client)] == ["sf", "hs", "erp"]
 
 
 def test_hub_ids_sort_in_the_order_their_records_were_made(client: TestClient) -> None:

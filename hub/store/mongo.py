@@ -302,8 +302,10 @@ class MongoStore:
         where = compile_list(group_id, collection, query)
         async with self._reading() as session:
             paged = {"$and": [where, {"seq": {"$gt": query.after}}]} if query.after is not None else where
-            cursor = self.records.find(paged, session=session).sort(compile_order(query))
-            docs = await cursor.skip(query.offset).limit(query.top).to_list(None)
+            docs: list[Doc] = []
+            if query.top > 0:  # MongoDB reads `limit(0)` as no limit
+                cursor = self.records.find(paged, session=session).sort(compile_order(query))
+                docs = await cursor.skip(query.offset).limit(query.top).to_list(None)
             total = await counts.kept_total(self.db, session, group_id, collection.name, query) if query.count else None
             if query.count and total is None:
                 total = await self.records.count_documents(where, session=session)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from hub.model.filter import Not
+from hub.model.filter import Comparison, Not
 from hub.model.matching import matches
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
@@ -325,6 +325,9 @@ async def test_list_pages_with_skip_and_top_and_counts_all_matches(store: Store,
     assert records == [] and total == 3
     records, total = await store.list(G, PEOPLE, ListQuery(top=2, count=False))
     assert [r.seq for r in records] == [1, 2] and total is None
+    # A page of none still counts its total (MongoDB reads `limit(0)` as no limit).
+    assert await store.list(G, PEOPLE, ListQuery(top=0)) == ([], 3)
+    assert await store.list(G, PEOPLE, ListQuery(top=0, filter=Comparison(("first_name",), "ne", "Bob"))) == ([], 2)
     records, _ = await store.list(G, PEOPLE, ListQuery())
     assert records[0] == await one(store, people["PE1"])
 

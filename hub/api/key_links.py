@@ -11,8 +11,17 @@ from starlette.routing import Route
 from hub.api import context
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
+from hub.errors import Forbidden
 from hub.model import timefmt
-from hub.model.key_link import IDENTIFYING, KeyLink, parse_key_link, parse_link_id, parse_search, stable_id
+from hub.model.key_link import (
+    IDENTIFYING,
+    KeyLink,
+    KeyLinkIn,
+    parse_key_link,
+    parse_link_id,
+    parse_search,
+    stable_id,
+)
 from hub.model.query import check_params
 from hub.service import key_links
 
@@ -37,6 +46,18 @@ def _may_touch(request: Request, group_id: str, link: str) -> str:
     if named is not None:
         principal(request).ensure_may_claim(group_id, [named[1]], context.settings(request).hub_provider)
     return link
+
+
+def _own_system(request: Request, body: KeyLinkIn) -> KeyLinkIn:
+    """403 for an app naming a link by a system number not its own. Resolved, another app's number was a 403 naming
+    that app if it held an id in any group and a 422 if not: an oracle for the apps `integration_systems` hides."""
+    who, number = principal(request), body.integration_system_id
+    if number is not None and who.provider is not None and number != stable_id(who.provider):
+        raise Forbidden(
+            f"app {who.provider!r} may name by integration_system_id only its own system, {stable_id(who.provider)}",
+            integration_system_id=number,
+        )
+    return body
 
 
 async def list_systems(request: Request) -> Response:
@@ -73,7 +94,7 @@ async def get_link(request: Request) -> Response:
 async def create_link(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     settings = context.settings(request)
-    body = parse_key_link(await read_json(request, settings.max_body_bytes))
+    body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     store, group_id = context.store(request), context.group_id(request)
     _, ext = await key_links.named(store, settings, body)
     principal(request).ensure_may_claim(group_id, [ext], settings.hub_provider)
@@ -84,7 +105,7 @@ async def create_link(request: Request) -> Response:
 async def move_link(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     settings = context.settings(request)
-    body = parse_key_link(await read_json(request, settings.max_body_bytes))
+    body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     store, group_id = context.store(request), context.group_id(request)
     link_id = _may_touch(request, group_id, request.path_params["link_id"])
     link = await key_links.move(store, settings, group_id, link_id, body)
@@ -95,7 +116,7 @@ async def move_named_link(request: Request) -> Response:
     """PUT on the collection: the body names the link (`id`, or entity type, app and external id)."""
     check_params(request.query_params, frozenset())
     settings, store = context.settings(request), context.store(request)
-    body = parse_key_link(await read_json(request, settings.max_body_bytes))
+    body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     group_id = context.group_id(request)
     named = _may_touch(request, group_id, await key_links.identify(store, settings, body))
     link = await key_links.move(store, settings, group_id, named, body)
@@ -116,7 +137,7 @@ async def delete_named_link(request: Request) -> Response:
     check_params(request.query_params, IDENTIFYING)
     settings, store = context.settings(request), context.store(request)
     group_id = context.group_id(request)
-    named = await key_links.identify(store, settings, parse_key_link(dict(request.query_params)))
+    named = await key_links.identify(store, settings, _own_system(request, parse_key_link(dict(request.query_params))))
     await key_links.delete(store, group_id, _may_touch(request, group_id, named))
     return Response(status_code=204)
 

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from hub.api.auth import check_routes
 from hub.model.access import ApiKey, Connection, hash_secret
+from hub.model.key_link import stable_id
 from hub.service.access import Authenticator
 from tests.api.helpers import IDS, ext
 from tests.conftest import Keys
@@ -303,3 +304,28 @@ def test_an_app_defines_and_uses_only_its_own_integrations(client: TestClient, k
     for method, path in (("POST", "out/lease"), ("GET", "out"), ("DELETE", "out"), ("GET", "out/dead")):
         assert client.request(method, f"{url}/{path}", headers=crm).status_code == 403, path
     assert client.post(f"{url}/nothing/lease", headers=crm).status_code == 404
+
+
+def test_a_system_number_tells_an_app_nothing_of_the_apps_of_other_groups(client: TestClient, keys: Keys) -> None:
+    """A key link named by another app's `integration_system_id` was a 403 naming that app when it held ids in any
+    group, and a 422 when it held none: an oracle for the providers `integration_systems` hides from an app."""
+    client.post("/api/v2/cld-2/people", json=person(ext("secret-erp", "1")))
+    hub_id = client.post(PEOPLE, json=person(ext("crm", "1"))).json()["people"]["id"]
+    crm = keys.app("crm", cld_1="2243")
+    links = "/api/v2/cld-1/key_links"
+
+    def answers(name: str) -> list[tuple[int, str]]:
+        named = {"entity_type": "people", "integration_system_id": stable_id(name), "realm": "2243", "external_id": "1"}
+        sent = [
+            client.post(links, json={**named, "internal_id": hub_id}, headers=crm),
+            client.put(links, json={**named, "internal_id": hub_id}, headers=crm),
+            client.delete(links, params={k: str(v) for k, v in named.items()}, headers=crm),
+        ]
+        assert all(r.headers["content-type"] == "application/problem+json" for r in sent)
+        return [(r.status_code, r.text.replace(str(stable_id(name)), "N")) for r in sent]
+
+    seen = answers("secret-erp")
+    assert seen == answers("never-seen-anywhere")
+    assert all(status == 403 and "secret-erp" not in text for status, text in seen), seen
+    own = {"entity_type": "people", "integration_system_id": stable_id("crm"), "realm": "2243", "external_id": "2"}
+    assert client.post(links, json={**own, "internal_id": hub_id}, headers=crm).status_code == 409  # one id per app

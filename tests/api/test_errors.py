@@ -39,6 +39,7 @@ def test_the_problem_shape_is_locked(client: TestClient) -> None:
         ("PATCH", f"{BASE}/people", None, 405, []),
         ("GET", f"{BASE}/spaceships", None, 404, ["spaceships"]),
         ("GET", "/api/v2/bad group!/people", None, 400, ["group"]),
+        ("POST", "/api/v2/cld-1%0A/people", {"people": {}}, 400, ["group"]),  # `$` matched before a final newline
         ("POST", f"{BASE}/people", b"{not json", 400, ["JSON"]),
         ("POST", f"{BASE}/people", b"", 400, ["body"]),
         ("POST", f"{BASE}/people", {"persons": {}}, 422, ["people"]),

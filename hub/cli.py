@@ -30,7 +30,7 @@ from hub.model.field_index import field_index
 from hub.model.numbers import whole
 from hub.progress import Progress
 from hub.service import access, bulk, field_indexes
-from hub.store import store_from_url
+from hub.store import shown, store_from_url
 from hub.store.base import Store
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def _with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
         try:
             await store.open()
         except Exception as error:  # a file that cannot be made, a server not there: said, not a traceback
-            raise BadRequest(f"cannot open the store {settings.store}: {error}") from error
+            raise BadRequest(f"cannot open the store {shown(settings.store)}: {error}") from error
         try:
             return await use(store)
         finally:

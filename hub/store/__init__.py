@@ -8,6 +8,19 @@ from hub.errors import BadRequest
 from hub.store.base import Store
 
 
+def shown(url: str) -> str:
+    """A store URL as messages show it, its password (if any) as `***`: they reach terminals and logs.
+
+    The part before the first `/` after the scheme holds the credentials, as PyMongo splits it.
+    """
+    scheme, sep, rest = url.partition("://")
+    hosts, slash, path = rest.partition("/")
+    userinfo, at, where = hosts.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{where}{slash}{path}"
+
+
 def store_from_url(url: str) -> Store:
     """`sqlite:///path/to/file.db` (relative), `sqlite:////abs/path.db`, or `mongodb://host:port/db?replicaSet=rs0`."""
     if url.startswith("sqlite://"):
@@ -19,6 +32,6 @@ def store_from_url(url: str) -> Store:
         from hub.store.mongo import MongoStore
 
         if not urlsplit(url).path.strip("/"):
-            raise BadRequest(f"store URL {url!r} names no database: use mongodb://host:port/db")
+            raise BadRequest(f"store URL {shown(url)!r} names no database: use mongodb://host:port/db")
         return MongoStore(url)
-    raise BadRequest(f"unknown store URL {url!r}: use sqlite:///path or mongodb://host:port/db")
+    raise BadRequest(f"unknown store URL {shown(url)!r}: use sqlite:///path or mongodb://host:port/db")

@@ -211,3 +211,17 @@ async def test_connections_to_the_served_socket_send_small_writes_at_once() -> N
         finally:
             writer.close()
             await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mongodb://hub:s3cret-pw@127.0.0.1:1/",  # no database
+        "mongo://hub:s3cret-pw@127.0.0.1:1/hub",  # no such scheme
+        "mongodb://hub:s3cret-pw@127.0.0.1:1/hub?authMechanism=BOGUS",  # refused by the client as it opens
+    ],
+)
+def test_the_password_of_a_store_url_is_never_printed(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    """A store that could not be opened was named by its whole URL, the MongoDB password in it included."""
+    code, out, err = run(capsys, "keys", "list", "--store", url)
+    assert code == 1 and "hub:***@127.0.0.1:1" in err and "s3cret" not in out + err, err

@@ -136,7 +136,8 @@ def _parameters(settings: Settings) -> dict[str, Any]:
                 "$filter",
                 "query",
                 {"type": "string", "maxLength": 2000},
-                f"OData-style: eq ne gt ge lt le, and, or, not, in (…); at most 50 conditions, {MAX_DEPTH} levels deep",
+                f"OData-style: eq ne gt ge lt le, and, or, not, in (…); at most 50 conditions, {MAX_DEPTH} levels deep;"
+                " each value of its field's type, or null",
             ),
             param("opts[linked]", "query", {"enum": ["true", "false"]}, "with opts[provider]/[realm]: held or not"),
         ],

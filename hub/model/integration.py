@@ -16,7 +16,7 @@ from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
 from hub.model.ids import IdPart, without_nul
 from hub.model.payload import problems, raise_invalid
-from hub.model.query import bind_filter
+from hub.model.query import bind_filter, check_types
 
 Direction = Literal["inbound", "outbound"]
 
@@ -145,7 +145,7 @@ def _rules(definition: Definition, hub_provider: str) -> list[dict[str, str]]:
         errors.append({"field": "entity", "message": f"no collection {d.entity!r}; one of {', '.join(COLLECTIONS)}"})
     elif d.filter is not None and d.filter.strip():
         try:
-            bound_filter(d.entity, d.filter)
+            check_types(COLLECTIONS[d.entity], bound_filter(d.entity, d.filter))
         except HubError as error:
             errors.append({"field": "filter", "message": error.detail})
     outbound_only = ("include_update", "continuous", "webhook")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
-from hub.model.collections import META_KINDS, Collection
+from hub.model.collections import META_KINDS, Collection, Kind
 from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
 from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import whole
@@ -192,6 +192,32 @@ def bind_filter(collection: Collection, node: Node) -> Node:
     return map_values(node, normalise)
 
 
+_TYPES: dict[Kind, tuple[tuple[type, ...], str]] = {
+    "text": ((str,), "a quoted string"),
+    "reference": ((str,), "a quoted hub id"),
+    "datetime": ((str,), "a date"),
+    "number": ((int, float), "a number"),
+    "boolean": ((bool,), "true or false"),
+}
+"""The values each kind of field is compared with, and how a message names them."""
+_CODE: tuple[tuple[type, ...], str] = ((str, int), "a quoted code or its number")
+
+
+def check_types(collection: Collection, node: Node) -> None:
+    """Refuse a value of another type than its field's (null aside), naming both. The stores order values of two
+    types apart (SQLite: numbers before text, `name gt 5` lists every name; MongoDB: never, it lists none) and
+    SQLite holds true as 1 (`is_customer eq 1` found the customers only there): no answer would be the same on
+    both. A code is also its number (`code gt 5`)."""
+
+    def check(path: tuple[str, ...], value: Value) -> Value:
+        types, wanted = _CODE if path == ("code",) else _TYPES[collection.kinds[path]]
+        if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise BadRequest(f"$filter: {'/'.join(path)} is compared with {wanted}, not {value!r}")
+        return value
+
+    map_values(node, check)
+
+
 def parse_list(
     collection: Collection, params: Mapping[str, str], default_top: int, max_top: int
 ) -> tuple[ListQuery, Read]:
@@ -202,6 +228,7 @@ def parse_list(
             node = bind_filter(collection, parse_filter(params["$filter"]))
         except Invalid as error:
             raise BadRequest(error.detail) from None
+        check_types(collection, node)
     order = []
     parts = [p for p in params.get("$orderby", "").split(",") if p.strip()]
     if len(parts) > MAX_ORDER_KEYS:

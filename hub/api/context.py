@@ -50,17 +50,21 @@ def actor(request: Request) -> str:
     return str(getattr(request.state, "actor", None) or ANONYMOUS)
 
 
+async def is_hub(request: Request, group_id: str, app: tuple[str, str] | None) -> bool:
+    """Whether `opts[provider]`/`opts[realm]` name the hub's own ids (its provider, the group's channel): the id
+    array shows the hub id as one entry among the apps', so a client may name a record by any entry of it."""
+    if app is None or app[0] != settings(request).hub_provider:
+        return False
+    group = await store(request).group(group_id)
+    return group is not None and group.channel_id == app[1]
+
+
 async def path_read(
     request: Request, collection: Collection, group_id: str, allowed: frozenset[str] = ONE_PARAMS
 ) -> Read:
-    """What a path's query asks for (`parse_read`). `opts[provider]`/`opts[realm]` naming the hub's own ids (its
-    provider, the group's channel) key the path by hub id: the id array shows the hub id as one entry among the
-    apps', so a client may name a record by any entry of it."""
+    """What a path's query asks for (`parse_read`), keyed by hub id where it names the hub's own ids (`is_hub`)."""
     read = parse_read(collection, request.query_params, allowed)
-    if read.app is None or read.app[0] != settings(request).hub_provider:
-        return read
-    group = await store(request).group(group_id)
-    return replace(read, app=None) if group is not None and group.channel_id == read.app[1] else read
+    return replace(read, app=None) if await is_hub(request, group_id, read.app) else read
 
 
 def ensure_may_write_by(request: Request, group_id: str, by: ExternalId | None) -> None:

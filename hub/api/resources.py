@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -36,6 +37,10 @@ def _renderer(request: Request, group: Group, collection: Collection, read: Read
 async def list_records(request: Request) -> Response:
     store, settings, group_id, collection = _context(request)
     query, read = parse_list(collection, request.query_params, settings.default_top, settings.max_top)
+    if await context.is_hub(request, group_id, query.app):
+        # Every record holds the hub's own id: `linked=true` lists them all, and `linked=false` none, as the page of
+        # records linked to (connec, channel) is (the hub's own ids are no links).
+        query = replace(query, app=None) if query.linked else replace(query, linked=True)
     view = await reading.fetch_page(store, group_id, collection, query)
     records = _renderer(request, view.group, collection, read).all(view)
     return JSONResponse({collection.name: records, "pagination": _pagination(request, query, view)})

@@ -122,6 +122,10 @@ def test_a_record_is_named_by_any_entry_of_its_id_array_the_hubs_own_too(people:
     assert (history.status_code, history.json()) == (200, {"merges": []})
     other = {"opts[provider]": "connec", "opts[realm]": "org-00000000"}  # another group's channel: no such id here
     assert people.get(f"{BASE}/people/{own['id']}", params=other).status_code == 404
+    held = people.get(f"{BASE}/people", params={**hub, "opts[linked]": "true"})
+    assert (len(names(held)), held.json()["pagination"]["total"]) == (5, 5)  # every record holds the hub's own id
+    lacking = people.get(f"{BASE}/people", params={**hub, "opts[linked]": "false"})
+    assert (names(lacking), lacking.json()["pagination"]["total"]) == ([], 0)
     archived = people.delete(f"{BASE}/people/{own['id']}", params=hub)
     assert (archived.status_code, archived.json()["people"]["status"]) == (200, "ARCHIVED"), archived.text
 

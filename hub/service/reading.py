@@ -98,7 +98,7 @@ async def fetch_one(store: Store, group_id: str, collection: Collection, key: st
 
 async def fetch_page(store: Store, group_id: str, collection: Collection, query: ListQuery) -> View:
     group = await group_or_404(store, group_id)
-    if query.filter is not None and collection.references:
+    if query.filter is not None:
         query = replace(query, filter=await _through_merges(store, group_id, collection, query.filter))
     records, total = await store.list(group_id, collection, query)
     return await view(store, group, collection, records, total)
@@ -108,12 +108,14 @@ async def _through_merges(store: Store, group_id: str, collection: Collection, n
     """`node` with each hub id a reference field is compared to (`eq`, `ne`, `in`) standing for the record it names
     now and every record merged into that one: a record refers to the one it was given, which a merge may since
     have made a tombstone, and shows the survivor. `organization_id eq 'O'` left out the people of an
-    organization merged into O, all shown with O, and `eq` the merged one's id found them."""
+    organization merged into O, all shown with O, and `eq` the merged one's id found them. The record's own `id`
+    is taken so too: a merged-away hub id names its survivor, as a GET by it answers."""
     if isinstance(node, Not):
         return Not(await _through_merges(store, group_id, collection, node.item))
     if isinstance(node, And | Or):
         return type(node)(tuple([await _through_merges(store, group_id, collection, item) for item in node.items]))
-    target = collection.references.get(node.field[0]) if len(node.field) == 1 else None
+    field = node.field[0] if len(node.field) == 1 else None
+    target = collection.name if field == "id" else collection.references.get(field or "")
     if target is None or (isinstance(node, Comparison) and node.op not in ("eq", "ne")):
         return node
     given = [node.value] if isinstance(node, Comparison) else list(node.values)

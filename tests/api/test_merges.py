@@ -413,6 +413,22 @@ def test_a_filter_on_a_reference_follows_merges_as_the_records_show_it(client: T
         assert all(p.get("organization_id") in (o, None) for p in page["people"])
 
 
+def test_a_filter_on_the_id_names_a_merged_away_record_by_its_survivor(client: TestClient) -> None:
+    """GET by a merged-away hub id answers the survivor, yet `id eq` that id listed nothing."""
+    o = create(client, "organizations", SF, name="O")["id"]
+    x = create(client, "organizations", HS, name="X")["id"]
+    other = create(client, "organizations", ZO, name="Z")["id"]
+    merge(client, o, x)
+    for expression, shown in [
+        (f"id eq '{x}'", [o]),
+        (f"id in ('{x}', '{other}')", [o, other]),
+        (f"id ne '{x}'", [other]),
+        (f"not (id eq '{o}')", [other]),
+    ]:
+        page = client.get(f"{BASE}/organizations", params={"$filter": expression}).json()
+        assert [r["id"] for r in page["organizations"]] == shown and page["pagination"]["total"] == len(shown)
+
+
 def test_a_filter_on_a_reference_to_a_record_merged_into_many_times_answers(client: TestClient) -> None:
     """Expanded into an `or` per merged id, 500 merged organizations passed SQLite's expression depth: a 500."""
     batch = [{"name": f"O{n}"} for n in range(501)]  # no app ids: one app holds one id a record

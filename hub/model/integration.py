@@ -135,8 +135,10 @@ def bound_filter(entity: str, text: str) -> Node:
     return bind_filter(COLLECTIONS[entity], parse_filter(text))
 
 
-def _rules(definition: Definition, hub_provider: str) -> list[dict[str, str]]:
-    """The seed's cross-field rules, and the ones each effect needs."""
+def _rules(definition: Definition, hub_provider: str, stored: Definition | None) -> list[dict[str, str]]:
+    """The seed's cross-field rules, and the ones each effect needs. A filter an update keeps (`stored`'s, on the
+    same entity) is not checked for its values' types: one stored before that check is evaluated as it was, and an
+    update leaving it (a managed integration's schedule) was refused for it."""
     d = definition
     errors = []
     if d.provider == hub_provider:
@@ -145,7 +147,9 @@ def _rules(definition: Definition, hub_provider: str) -> list[dict[str, str]]:
         errors.append({"field": "entity", "message": f"no collection {d.entity!r}; one of {', '.join(COLLECTIONS)}"})
     elif d.filter is not None and d.filter.strip():
         try:
-            check_types(COLLECTIONS[d.entity], bound_filter(d.entity, d.filter))
+            bound = bound_filter(d.entity, d.filter)
+            if stored is None or (stored.entity, stored.filter) != (d.entity, d.filter):
+                check_types(COLLECTIONS[d.entity], bound)
         except HubError as error:
             errors.append({"field": "filter", "message": error.detail})
     outbound_only = ("include_update", "continuous", "webhook")
@@ -160,8 +164,8 @@ def _rules(definition: Definition, hub_provider: str) -> list[dict[str, str]]:
     return errors
 
 
-def parse_definition(body: Any, hub_provider: str) -> Definition:
-    """A validated definition, or a 422 listing every field that is wrong."""
+def parse_definition(body: Any, hub_provider: str, stored: Definition | None = None) -> Definition:
+    """A validated definition (`stored`: the one it updates), or a 422 listing every field that is wrong."""
     if not isinstance(body, dict):
         raise Invalid("an integration must be a JSON object")
     try:
@@ -169,7 +173,7 @@ def parse_definition(body: Any, hub_provider: str) -> Definition:
     except ValidationError as error:
         raise_invalid(problems(error))
         raise
-    errors = _rules(definition, hub_provider)
+    errors = _rules(definition, hub_provider, stored)
     if errors:
         raise_invalid(errors)
     return definition
@@ -186,7 +190,7 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
             errors=[{"field": "name", "message": "cannot be changed"}],
         )
     merged = {k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None}
-    return parse_definition(merged, hub_provider)
+    return parse_definition(merged, hub_provider, stored)
 
 
 def check_locks(stored: Definition, new: Definition, override: bool) -> None:

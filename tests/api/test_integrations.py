@@ -229,3 +229,24 @@ def test_a_name_a_url_path_drops_is_refused(client: TestClient, name: str) -> No
     """`.` and `..` were taken, and their Location led to the list, or nowhere: clients drop such segments."""
     refused = client.post(URL, json=sample(name=name))
     assert refused.status_code == 422 and "name" in [e["field"] for e in refused.json()["errors"]], refused.text
+
+
+def test_an_integration_stored_with_a_filter_of_another_type_is_still_updated(client: TestClient, keys: Keys) -> None:
+    """A filter comparing a field with a value of another type is refused since 6950797, but one stored before is
+    kept and evaluated: an update leaving it as it is (a managed integration's schedule, which is all it may change)
+    was a 422 on that filter, so the integration could not be touched without rewriting it."""
+    client.post(URL, json=sample(managed=True))
+
+    async def store_old_filter() -> None:
+        async with keys.store.transaction("cld-1") as tx:
+            integration = await tx.integration("crm-customers")
+            assert integration is not None
+            integration.definition = integration.definition.model_copy(update={"filter": "is_customer eq 1"})
+            await tx.put_integration(integration, new=False)
+
+    keys.run(store_old_filter)
+    changed = client.put(f"{URL}/crm-customers", json={"default_schedule": 60})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["filter"] == "is_customer eq 1"
+    mistyped = client.put(f"{URL}/crm-customers?override=true", json={"filter": "is_customer eq 0"})
+    assert mistyped.status_code == 422 and mistyped.json()["errors"][0]["field"] == "filter"

@@ -15,11 +15,11 @@ SINGLE = frozenset({b"authorization", b"content-type", HEADER.encode()})
 
 
 class SingleHeaders:
-    """400 for a request giving a header of `SINGLE` more than once, before anything reads it.
+    """400 for a request giving a header of `SINGLE` twice with two values, before anything reads it.
 
     Two `Authorization` headers authenticated by the first, whatever the second said (a proxy that reads the last
     saw another caller); `CONNEC-EXTERNAL-IDS: true` and `: false` answered id arrays; two `Content-Type`s were
-    read as the first.
+    read as the first. The same value twice (a proxy adding what the client sent) means one thing, and passes.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -27,10 +27,10 @@ class SingleHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            counted = Counter(name for name, _ in scope["headers"] if name in SINGLE)
+            counted = Counter(name for name, _ in {(n, v) for n, v in scope["headers"] if n in SINGLE})
             repeated = sorted(name.decode() for name, count in counted.items() if count > 1)
             if repeated:
-                refused = BadRequest(f"header(s) given more than once: {', '.join(repeated)}; give each once")
+                refused = BadRequest(f"header(s) given more than once, with two values: {', '.join(repeated)}")
                 await error_response(refused)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

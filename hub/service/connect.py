@@ -52,12 +52,12 @@ async def connect(
         kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
         same = all(kept.get(name) == way for name, way in request.directions.items())
         values = await upsert.as_stored(tx, collection, record, values)
-        if not new and same and upsert.unchanged(record, [], values, status):
-            return  # connected so already: answered, not recorded (see `upsert.unchanged`)
+        filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
+        if not new and same and not filled and upsert.holds(record, values, status):
+            return  # connected so already, a placeholder too: answered, not recorded (see `upsert.unchanged`)
         record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
-        filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
         if filled:
             record.placeholder = False
         await tx.save(record, new)

@@ -109,6 +109,11 @@ def unchanged(record: Record, ids: list[ExternalId], values: dict[str, Any], sta
     """
     if record.placeholder or any(e not in record.ids for e in ids):
         return False
+    return holds(record, values, status)
+
+
+def holds(record: Record, values: dict[str, Any], status: str | None) -> bool:
+    """Whether the record holds these values (a null: no value) and this status already."""
     fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
     return fields == record.fields and (status or record.status) == record.status
 

@@ -191,3 +191,20 @@ def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) ->
     assert kinds == ["create", "create"]  # the placeholder's, then its filling in
     again = post(client, "organizations", [ext("crm", "o9")], name="Again")
     assert (again.status_code, again.json()["result"]) == (200, "updated")
+
+
+def test_connecting_a_placeholder_again_as_connected_already_records_nothing(client: TestClient) -> None:
+    """No value for the hub: it stays a placeholder, and connecting it again as before recorded an `update` (and
+    moved its `updated_at`) each time, sent on to every integration, as if it changed."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o9")]).json()["people"]
+    placeholder = {"id": person["organization_id"]}
+    own = sample(field_values=[{"field": "name", "value": "the ERP's", "sync_to_hub": False}])
+    assert connect(client, placeholder, own).status_code == 204
+    before = fetch(client, placeholder)
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    assert connect(client, placeholder, own).status_code == 204
+    assert fetch(client, placeholder) == before
+    assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []
+    assert connect(client, placeholder, sample()).status_code == 204  # values for the hub: filled in, recorded
+    kinds = [c["kind"] for c in client.get(f"{BASE}/changes", params={"since": start}).json()["changes"]]
+    assert kinds == ["create"]

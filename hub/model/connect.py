@@ -21,6 +21,10 @@ class Directions(NamedTuple):
     to_app: bool
 
 
+BOTH_WAYS = Directions(to_hub=True, to_app=True)
+"""The directions of a field no connect named."""
+
+
 class FieldValue(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 

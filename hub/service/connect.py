@@ -12,7 +12,7 @@ from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.change import Kind
 from hub.model.collections import Collection
-from hub.model.connect import parse_connect
+from hub.model.connect import BOTH_WAYS, parse_connect
 from hub.model.ids import ensure_one_per_app
 from hub.service import changes, reading, references, upsert
 from hub.service.transact import transact
@@ -50,7 +50,7 @@ async def connect(
         values = {**request.write.fields, **refs}
         status = values.pop("status", None)
         kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
-        same = all(kept.get(name) == way for name, way in request.directions.items())
+        same = all(kept.get(name, BOTH_WAYS) == way for name, way in request.directions.items())
         values = await upsert.as_stored(tx, collection, record, values)
         filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
         if not new and same and not filled and upsert.holds(record, values, status):

@@ -208,3 +208,14 @@ def test_connecting_a_placeholder_again_as_connected_already_records_nothing(cli
     assert connect(client, placeholder, sample()).status_code == 204  # values for the hub: filled in, recorded
     kinds = [c["kind"] for c in client.get(f"{BASE}/changes", params={"since": start}).json()["changes"]]
     assert kinds == ["create"]
+
+
+def test_connecting_again_naming_a_field_at_the_directions_it_had_records_nothing(client: TestClient) -> None:
+    """A field no connect named syncs both ways: naming it so (the defaults) changes no direction, yet it was
+    recorded as an `update`, sent on to every integration."""
+    acme = org(client, name="Acme")
+    assert connect(client, acme, sample()).status_code == 204
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    both = sample(field_values=[{"field": "industry"}, {"field": "is_customer", "sync_to_hub": True}])
+    assert connect(client, acme, both).status_code == 204
+    assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []

@@ -13,6 +13,7 @@ from typing import Literal
 from hub.model import timefmt
 from hub.model.change import Change
 from hub.model.integration import Definition
+from hub.model.record import Record
 
 State = Literal["ready", "leased", "dead"]
 
@@ -37,14 +38,16 @@ class QueueItem:
     """Assigned by the store when the item is enqueued."""
 
 
-def wanted(definition: Definition, change: Change) -> bool:
-    """Whether an outbound integration takes this kind of change (its filter is checked apart).
+def wanted(definition: Definition, change: Change, record: Record) -> bool:
+    """Whether an outbound integration takes this kind of change of `record`, as the change left it (its filter is
+    checked apart).
 
     Creates always; every other kind (update, merge, archive, link…) only with
-    `include_update`. A placeholder's creation is not sent: it holds nothing but ids,
-    and its filling-in arrives as a create.
+    `include_update`. Nothing of a placeholder is sent, its creation nor an id linked to it: it holds nothing but
+    ids, and an app writing back what it was sent filled it in, a create of an empty record sent on as if the app
+    had made it; its filling-in arrives as a create.
     """
-    if change.details.get("placeholder"):
+    if record.placeholder:
         return False
     return change.kind == "create" or definition.include_update
 

@@ -43,7 +43,7 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record]]) -> 
             wanting[change.collection] = await tx.outbound_integrations(change.collection)
         for integration in wanting[change.collection]:
             definition = integration.definition
-            if queue.wanted(definition, change) and matches(
+            if queue.wanted(definition, change, record) and matches(
                 COLLECTIONS[change.collection], record, filter_of(definition)
             ):
                 items.append(queue.enqueued(change, definition.name))

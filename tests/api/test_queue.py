@@ -91,6 +91,20 @@ def test_a_placeholder_is_sent_when_it_is_filled_in_not_when_it_is_created(clien
     assert kinds(lease(client)) == [("create", "Acme")]
 
 
+def test_an_id_linked_to_a_placeholder_is_not_sent(client: TestClient) -> None:
+    """Sent, the link showed the placeholder (ids alone): the app writing back what it was sent filled it in, a
+    create of an empty organization sent on to every integration, as if the app had made it."""
+    integration(client, include_update=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("erp", "o1"), ext("crm", "o1")])  # links crm's
+    placeholder = client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"][0]
+    connected = client.post(f"{BASE}/organizations/{hub_id(placeholder)}/connect", json=ext("crm", "o1", "1"))
+    assert connected.status_code == 204, connected.text
+    assert lease(client)["items"] == []
+    post(client, "organizations", [ext("crm", "o1", "1")], name="Acme")
+    assert kinds(lease(client)) == [("create", "Acme")]
+
+
 @pytest.mark.parametrize("by", ["upsert", "merge"])
 def test_placeholders_filled_in_by_a_merge_are_sent_as_a_create(client: TestClient, by: str) -> None:
     """Two apps' references made two placeholders of one organization: the real record arriving with both ids (an

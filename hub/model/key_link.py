@@ -22,7 +22,7 @@ from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, IdPart
 from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.payload import problems, raise_invalid
-from hub.model.query import check_params, skiptoken, window
+from hub.model.query import MAX_PARAM, check_params, skiptoken, window
 
 _SEP = "\x1f"
 _LISTED = "\x1e"
@@ -207,6 +207,8 @@ SEARCH_PARAMS = frozenset(
         "$skiptoken",
     }
 )
+_MATCHED = frozenset({"entity_type", "internal_id", "provider", "realm", "external_id"})
+"""The search parameters matched against an id part, each 1-255 characters."""
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.([0-9]{1,18})")
 
 
@@ -236,6 +238,9 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
     for name in SEARCH_PARAMS - {"$top", "$skip"}:
         if name in params and not params[name].strip():
             raise BadRequest(f"{name} must not be empty")
+    for name in sorted(_MATCHED & set(params)):
+        if len(params[name]) > MAX_PARAM:  # as described: a longer one could only ever match nothing
+            raise BadRequest(f"{name} holds at most {MAX_PARAM} characters")
     collection = None
     nothing = False
     if "entity_type" in params:

@@ -253,6 +253,8 @@ def test_a_bad_token_is_a_400(twelve: TestClient, query: dict[str, str], says: s
         {"created_before": "0001-01-01T00:00:00+01:00"},
         {"provider": " "},
         {"internal_id": ""},
+        {"realm": "r" * 256},
+        {"external_id": "x" * 256},
     ],
 )
 def test_bad_search_parameters_are_400(client: TestClient, params: dict[str, str]) -> None:

@@ -236,7 +236,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
     history = {"type": "object", "properties": {"merges": {"type": "array", "items": schema_ref("MergeEntry")}}}
     unmerge_body = {
         "type": "object",
-        "properties": {"merge_id": {"type": "string", "minLength": 1}},
+        "properties": {"merge_id": {"type": "string", "pattern": r"\S"}},  # spaces alone are refused
         "required": ["merge_id"],
         "additionalProperties": False,
     }

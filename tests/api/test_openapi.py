@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -107,3 +109,12 @@ def test_a_merge_and_an_undo_declare_the_header_their_records_are_shown_by(clien
     for step in ("merge", "unmerge"):
         declared = doc[f"/api/v2/{{group_id}}/people/{{id}}/{step}"]["post"].get("parameters", [])
         assert "CONNEC-EXTERNAL-IDS" in [p["name"] for p in declared], step
+
+
+def test_an_undo_naming_a_merge_by_spaces_alone_is_refused_as_described(client: TestClient) -> None:
+    """The description let a blank merge_id through (minLength 1), which the hub answers with 422."""
+    schema = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/people/{id}/unmerge"]["post"]
+    merge_id = schema["requestBody"]["content"]["application/json"]["schema"]["properties"]["merge_id"]
+    a = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}}).json()["people"]["id"]
+    assert client.post(f"{BASE}/people/{a}/unmerge", json={"merge_id": "\n"}).status_code == 422
+    assert not re.search(merge_id["pattern"], "\n") and re.search(merge_id["pattern"], "m1")

@@ -119,7 +119,12 @@ def _parameters(settings: Settings) -> dict[str, Any]:
             param("opts[provider]", "query", text, "an app: the path id, or opts[linked], is that app's"),
             param("opts[realm]", "query", text, "the app's realm"),
         ],
-        "select": param("$select", "query", {"type": "string"}, "fields to show, comma-separated (`id` always stays)"),
+        "select": param(
+            "$select",
+            "query",
+            {"type": "string", "pattern": r"[^\s,]"},  # at least one name: `$select=` alone is a 400
+            "fields to show, comma-separated (`id` always stays)",
+        ),
         "listing": [
             param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
             param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "records to skip"),

@@ -118,3 +118,13 @@ def test_an_undo_naming_a_merge_by_spaces_alone_is_refused_as_described(client: 
     a = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}}).json()["people"]["id"]
     assert client.post(f"{BASE}/people/{a}/unmerge", json={"merge_id": "\n"}).status_code == 422
     assert not re.search(merge_id["pattern"], "\n") and re.search(merge_id["pattern"], "m1")
+
+
+def test_a_select_naming_no_field_is_refused_as_described(client: TestClient) -> None:
+    """The description let `$select=` and `$select=,` through (any string), which the hub answers with 400."""
+    described = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/people"]["get"]["parameters"]
+    pattern = next(p["schema"]["pattern"] for p in described if p["name"] == "$select")
+    for empty in ("", " , "):
+        assert client.get(f"{BASE}/people", params={"$select": empty}).status_code == 400
+        assert not re.search(pattern, empty)
+    assert re.search(pattern, "first_name,code")

@@ -34,7 +34,7 @@ from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_DEPTH
 from hub.model.ids import ExternalIdIn
-from hub.model.query import MAX_ORDER_KEYS, MAX_PARAM, check_params
+from hub.model.query import MAX_ORDER_KEYS, check_params
 from hub.model.record import GROUP_ID
 
 
@@ -108,7 +108,6 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
 
 
 def _parameters(settings: Settings) -> dict[str, Any]:
-    text = {"type": "string", "minLength": 1, "maxLength": MAX_PARAM}
     return {
         "group": param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234"),
         "id": param(
@@ -116,8 +115,8 @@ def _parameters(settings: Settings) -> dict[str, Any]:
         ),
         "ids": IDS_HEADER,
         "app": [
-            param("opts[provider]", "query", text, "an app: the path id, or opts[linked], is that app's"),
-            param("opts[realm]", "query", text, "the app's realm"),
+            param("opts[provider]", "query", openapi_idmap.TEXT, "an app: the path id, or opts[linked], is that app's"),
+            param("opts[realm]", "query", openapi_idmap.TEXT, "the app's realm"),
         ],
         "select": param(
             "$select",

@@ -19,8 +19,10 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import MAX_IDS
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
+from hub.model.query import MAX_PARAM
 
-TEXT = {"type": "string", "minLength": 1, "maxLength": 255}
+TEXT = {"type": "string", "maxLength": MAX_PARAM, "pattern": r"\S"}
+"""A query parameter naming an id part: spaces alone are a 400."""
 NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31}
 NO_CONTENT = {"description": "done; no body"}
 

@@ -128,3 +128,13 @@ def test_a_select_naming_no_field_is_refused_as_described(client: TestClient) ->
         assert client.get(f"{BASE}/people", params={"$select": empty}).status_code == 400
         assert not re.search(pattern, empty)
     assert re.search(pattern, "first_name,code")
+
+
+def test_an_id_part_of_spaces_alone_in_a_query_is_refused_as_described(client: TestClient) -> None:
+    """The description let opts[realm]=" " and a key link search for " " through (minLength 1); both are a 400."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, name in (("/api/v2/{group_id}/people", "opts[realm]"), ("/api/v2/{group_id}/key_links", "realm")):
+        pattern = next(p["schema"]["pattern"] for p in paths[path]["get"]["parameters"] if p["name"] == name)
+        assert not re.search(pattern, " ") and re.search(pattern, "2243")
+    assert client.get(f"{BASE}/people", params={"opts[provider]": "crm", "opts[realm]": " "}).status_code == 400
+    assert client.get(f"{BASE}/key_links", params={"realm": " "}).status_code == 400

@@ -45,7 +45,7 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     schemas.update(model.pop("$defs", {}))
     fields: dict[str, Any] = model["properties"]
     any_id = [{"type": "string", "description": "a hub id"}, schema_ref("IdArray")]
-    any_id_in = [{"type": "string", "description": "a hub id"}, schema_ref("IdArrayIn")]
+    any_id_in = [{"type": "string", "pattern": r"\S", "description": "a hub id"}, schema_ref("IdArrayIn")]
     schemas[f"{prefix}Write"] = {
         "type": "object",
         "description": f"One {collection.name} record to create or update. `id` is a hub id or an id array"

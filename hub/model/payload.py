@@ -58,7 +58,9 @@ def parse_write(collection: Collection, body: Any) -> Write:
     hub_ids: list[str] = []
     if "id" in body:
         given = body.pop("id")
-        if isinstance(given, str) and given.strip():
+        if isinstance(given, str) and not given.strip():  # else it was read as an id array, "a valid list"
+            raise Invalid("id: a hub id must not be blank", errors=[{"field": "id", "message": "blank"}])
+        if isinstance(given, str):
             hub_ids.append(given.strip())
         elif given is not None:
             ids = parse_id_array(given)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -217,6 +218,16 @@ def test_the_hub_own_id_in_a_body_names_the_record(client: TestClient) -> None:
     assert update.status_code == 200 and hub_id(update.json()["people"]) == own["id"]
     elsewhere = post(client, "people", [{**own, "realm": "org-other"}])
     assert elsewhere.status_code == 422 and "channel" in elsewhere.json()["detail"]
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_hub_id_in_a_body_is_refused_by_name(client: TestClient, blank: str) -> None:
+    """It was answered "id: Input should be a valid list", and the description let it through as a hub id."""
+    described = client.get("/openapi.json").json()["components"]["schemas"]["PeopleWrite"]["properties"]["id"]
+    hub_id_in = next(s for s in described["anyOf"] if s.get("description") == "a hub id")
+    assert not re.search(hub_id_in["pattern"], blank)
+    answer = client.post(f"{BASE}/people", json={"people": {"id": blank, "first_name": "Ada"}})
+    assert answer.status_code == 422 and answer.json()["detail"] == "id: a hub id must not be blank", answer.text
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,14 @@ from hub.api.auth import principal
 from hub.api.json import read_json
 from hub.config import Settings
 from hub.model.connect import parse_connect
+from hub.model.query import APP_PARAMS
 from hub.service import connect
-
-APP = frozenset({"opts[provider]", "opts[realm]"})
 
 
 async def connect_record(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     group_id, collection = context.group_id(request), context.collection(request)
-    read = await context.path_read(request, collection, group_id, APP)
+    read = await context.path_read(request, collection, group_id, APP_PARAMS)
     body = await read_json(request, settings.max_body_bytes)
     asked = parse_connect(collection, body)
     context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))

@@ -13,16 +13,15 @@ from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.model.collections import Collection
 from hub.model.payload import parse_merge, parse_unmerge
-from hub.model.query import Read
+from hub.model.query import APP_PARAMS, Read
 from hub.model.record import Record
 from hub.service import merging, reading
-
-_APP = frozenset({"opts[provider]", "opts[realm]"})
 
 
 async def _path(request: Request) -> tuple[str, Collection, str, Read]:
     collection, group_id = context.collection(request), context.group_id(request)
-    return group_id, collection, request.path_params["id"], await context.path_read(request, collection, group_id, _APP)
+    read = await context.path_read(request, collection, group_id, APP_PARAMS)
+    return group_id, collection, request.path_params["id"], read
 
 
 async def _rendered(request: Request, group_id: str, collection: Collection, records: list[Record]) -> list[Any]:

@@ -19,6 +19,7 @@ from hub.api import openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import (
     ERRORS,
+    ID_PART,
     IDS_HEADER,
     READ_ERRORS,
     REF,
@@ -115,8 +116,8 @@ def _parameters(settings: Settings) -> dict[str, Any]:
         ),
         "ids": IDS_HEADER,
         "app": [
-            param("opts[provider]", "query", openapi_idmap.TEXT, "an app: the path id, or opts[linked], is that app's"),
-            param("opts[realm]", "query", openapi_idmap.TEXT, "the app's realm"),
+            param("opts[provider]", "query", ID_PART, "an app: the path id, or opts[linked], is that app's"),
+            param("opts[realm]", "query", ID_PART, "the app's realm"),
         ],
         "select": param(
             "$select",

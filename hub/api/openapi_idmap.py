@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.api.openapi_parts import (
+    ID_PART,
     IDS_HEADER,
     READ_ERRORS,
     REF,
@@ -19,10 +20,7 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import MAX_IDS
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
-from hub.model.query import MAX_PARAM
 
-TEXT = {"type": "string", "maxLength": MAX_PARAM, "pattern": r"\S"}
-"""A query parameter naming an id part: spaces alone are a 400."""
 NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31}
 NO_CONTENT = {"description": "done; no body"}
 
@@ -32,7 +30,7 @@ def _link_query(name: str) -> dict[str, Any]:
         return param(name, "query", NUMBER, "the number `entity_types` or `integration_systems` gives it")
     if name in ("created_after", "created_before"):
         return param(name, "query", {"type": "string", "format": "date-time"}, "linked after or before this moment")
-    return param(name, "query", TEXT, "must match")
+    return param(name, "query", ID_PART, "must match")
 
 
 def _schemas(schemas: dict[str, Any]) -> None:
@@ -129,7 +127,8 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "tags": tags,
                 "summary": "Unlink the id the query names; the record stays",
                 "parameters": [
-                    _link_query(n) if n != "id" else param(n, "query", TEXT, "a link id") for n in sorted(IDENTIFYING)
+                    _link_query(n) if n != "id" else param(n, "query", ID_PART, "a link id")
+                    for n in sorted(IDENTIFYING)
                 ],
                 "responses": {"204": NO_CONTENT, **responses({}, (*READ_ERRORS, 403, 422))},
             },
@@ -201,8 +200,8 @@ def _merge_paths(name: str) -> dict[str, Any]:
         param(
             "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
         ),
-        param("opts[provider]", "query", TEXT, "an app: the path id is that app's"),
-        param("opts[realm]", "query", TEXT, "the app's realm"),
+        param("opts[provider]", "query", ID_PART, "an app: the path id is that app's"),
+        param("opts[realm]", "query", ID_PART, "the app's realm"),
     ]
     record_ref = {"oneOf": [{"type": "string", "minLength": 1}, schema_ref("IdArrayIn")]}
     merge_body = {

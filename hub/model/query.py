@@ -15,7 +15,9 @@ from hub.model.filter import Comparison, Node, Value, fields_of, map_values, par
 from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import whole
 
-ONE_PARAMS = frozenset({"$select", "opts[provider]", "opts[realm]"})
+APP_PARAMS = frozenset({"opts[provider]", "opts[realm]"})
+"""The app whose ids a path's `{id}` (or a list's `opts[linked]`) is."""
+ONE_PARAMS = APP_PARAMS | {"$select"}
 LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$skiptoken", "$orderby", "$filter", "opts[linked]"}
 MAX_ORDER_KEYS = 8
 MAX_PARAM = 255

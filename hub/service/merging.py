@@ -53,7 +53,7 @@ async def merge(
     now = timefmt.now()
     survivor.fields = merge_fields(ordered, ask.values)
     survivor.status = ask.status or survivor.status
-    survivor.placeholder = _placeholder_still(ordered, ask)
+    survivor.placeholder = placeholders and _keeps_placeholder(ask)
     survivor.updated_at = now
     await tx.merge(survivor, others)
     already = {e for r in ordered for e in r.ids}
@@ -79,12 +79,11 @@ async def merge(
     return fresh, entry
 
 
-def _placeholder_still(records: Sequence[Record], ask: Merge) -> bool:
-    """Whether the survivor is a placeholder still: an explicit merge of placeholders choosing nothing leaves one
-    holding ids only, which the real record fills in on arriving (answered 201, recorded as its create, which
-    integrations sending creates only send). An upsert's merge is the real record arriving."""
-    chose = bool(ask.values) or ask.status is not None
-    return ask.trigger == "request" and not chose and all(r.placeholder for r in records)
+def _keeps_placeholder(ask: Merge) -> bool:
+    """Whether a merge of placeholders leaves one: an explicit merge choosing nothing leaves one holding ids only,
+    which the real record fills in on arriving (answered 201, recorded as its create, which integrations sending
+    creates only send). An upsert's merge is the real record arriving."""
+    return ask.trigger == "request" and not ask.values and ask.status is None
 
 
 async def matches(

@@ -82,7 +82,7 @@ def pagination(request: Request, skip: int, top: int, total: int | None) -> dict
     """`{skip, top, total}`, and `next`, the URL of the next page, unless this is the last."""
     out: dict[str, Any] = {"skip": skip, "top": top, "total": total}
     if total is not None and skip + top < total:
-        out["next"] = str(request.url.include_query_params(**{"$skip": skip + top}))
+        out["next"] = str(request.url.remove_query_params("$skiptoken").include_query_params(**{"$skip": skip + top}))
     return out
 
 

@@ -35,6 +35,7 @@ from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_DEPTH
 from hub.model.ids import ExternalIdIn
+from hub.model.keyset import MAX_POSITION
 from hub.model.query import MAX_ORDER_KEYS, check_params
 from hub.model.record import GROUP_ID
 
@@ -131,8 +132,9 @@ def _parameters(settings: Settings) -> dict[str, Any]:
             param(
                 "$skiptoken",
                 "query",
-                {"type": "string", "pattern": r"^[0-9]{1,18}\.[0-9]{1,18}$"},
-                "where a page in code order ends, as its `next` link gives it (not with $skip or $orderby)",
+                {"type": "string", "pattern": rf"^[A-Za-z0-9_-]{{1,{MAX_POSITION}}}\.[0-9]{{1,18}}$"},
+                "where the page before ended, as its `next` link gives it: not with $skip, and with the $orderby"
+                " it was made in",
             ),
             param(
                 "$orderby", "query", {"type": "string"}, f"`field asc|desc`, comma-separated, at most {MAX_ORDER_KEYS}"
@@ -163,7 +165,8 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
             "total": {"type": ["integer", "null"]},
             "next": {
                 "type": "string",
-                "description": "the URL of the next page (in code order, with a `$skiptoken`); absent on the last",
+                "description": "the URL of the next page (with a `$skiptoken`; with `$skip` where the sort values"
+                " are too long for a link); absent on the last",
             },
         },
         "required": ["skip", "top", "total"],

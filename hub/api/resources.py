@@ -43,15 +43,17 @@ async def list_records(request: Request) -> Response:
         query = replace(query, app=None) if query.linked else replace(query, linked=True)
     view = await reading.fetch_page(store, group_id, collection, query)
     records = _renderer(request, view.group, collection, read).all(view)
-    return JSONResponse({collection.name: records, "pagination": _pagination(request, query, view)})
+    return JSONResponse({collection.name: records, "pagination": _pagination(request, collection, query, view)})
 
 
-def _pagination(request: Request, query: ListQuery, view: reading.View) -> dict[str, Any]:
-    """`{skip, top, total}` and the `next` link: in code order (no `$orderby`) a `$skiptoken` after the page's last
-    record, so that the next page starts from the code index however deep it is; otherwise the next `$skip`."""
-    if query.order:
+def _pagination(request: Request, collection: Collection, query: ListQuery, view: reading.View) -> dict[str, Any]:
+    """`{skip, top, total}` and the `next` link: a `$skiptoken` after the page's last record (its code, and under
+    `$orderby` its sort values), so that the next page starts there however deep it is and whatever left the list
+    before it; the next `$skip` only where the sort values are too long for a link."""
+    full = len(view.records) == query.top
+    token = query.token(collection, view.records[-1], len(view.records)) if full else None
+    if full and token is None:
         return context.pagination(request, query.skip, query.top, view.total)
-    token = query.token(view.records[-1].seq, len(view.records)) if len(view.records) == query.top else None
     return context.token_pagination(request, query.skip, query.top, view.total, token, query.after is not None)
 
 

@@ -9,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hub.errors import BadRequest, Invalid
-from hub.model import timefmt
+from hub.model import keyset, timefmt
 from hub.model.collections import META_KINDS, Collection, Kind
 from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
 from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import whole
+from hub.model.record import Record
 
 APP_PARAMS = frozenset({"opts[provider]", "opts[realm]"})
 """The app whose ids a path's `{id}` (or a list's `opts[linked]`) is."""
@@ -42,6 +43,8 @@ class ListQuery:
     after: int | None = None
     """The code number the page starts after (a `$skiptoken`): found from the code index, not by passing `skip`
     records, which then only says how many came before when the token was made. The total leaves it out."""
+    after_values: tuple[Value, ...] = ()
+    """With `$orderby`, the sort values of the record the page starts after (`keyset`); its code is `after`."""
 
     @property
     def offset(self) -> int:
@@ -75,9 +78,20 @@ class ListQuery:
             return None
         return replace(self, filter=replace(node, op=_FLIPPED[node.op]))
 
-    def token(self, last_seq: int, shown: int) -> str:
-        """The `$skiptoken` of the page after one that showed `shown` records, the last with code number `last_seq`."""
-        return f"{last_seq}.{self.skip + shown}"
+    @property
+    def start(self) -> Node | None:
+        """Where a page after a `$skiptoken` starts, as a condition the total leaves out (None: at its `offset`)."""
+        if self.after is None:
+            return None
+        if not self.order:
+            return Comparison(("code",), "gt", self.after)
+        return keyset.after(self.order, self.after_values, self.after)
+
+    def token(self, collection: Collection, last: Record, shown: int) -> str | None:
+        """The `$skiptoken` of the page after one that showed `shown` records, `last` the last of them; None if
+        its sort values are too long for a link (`keyset.MAX_POSITION`)."""
+        where = keyset.position(collection, self.order, last) if self.order else str(last.seq)
+        return None if where is None else f"{where}.{self.skip + shown}"
 
 
 _FLIPPED = {"gt": "le", "ge": "lt", "lt": "ge", "le": "gt"}
@@ -212,12 +226,26 @@ def check_types(collection: Collection, node: Node) -> None:
     both. A code is also its number (`code gt 5`)."""
 
     def check(path: tuple[str, ...], value: Value) -> Value:
-        types, wanted = _CODE if path == ("code",) else _TYPES[collection.kinds[path]]
-        if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+        if not _of_type(collection, path, value):
+            wanted = _wanted(path, collection)[1]
             raise BadRequest(f"$filter: {'/'.join(path)} is compared with {wanted}, not {value!r}")
         return value
 
     map_values(node, check)
+
+
+def _wanted(path: tuple[str, ...], collection: Collection) -> tuple[tuple[type, ...], str]:
+    return _CODE if path == ("code",) else _TYPES[collection.kinds[path]]
+
+
+def _of_type(collection: Collection, path: tuple[str, ...], value: object) -> bool:
+    """Whether `value` is null or one a field of `path` is compared with (a whole number within 64 bits)."""
+    types = _wanted(path, collection)[0]
+    if value is None:
+        return True
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        return False
+    return not isinstance(value, int) or isinstance(value, bool) or -(2**63) <= value < 2**63
 
 
 def parse_list(
@@ -231,30 +259,53 @@ def parse_list(
         except Invalid as error:
             raise BadRequest(error.detail) from None
         check_types(collection, node)
-    order = []
-    parts = [p for p in params.get("$orderby", "").split(",") if p.strip()]
-    if len(parts) > MAX_ORDER_KEYS:
-        raise BadRequest(f"$orderby: at most {MAX_ORDER_KEYS} fields, not {len(parts)}")
-    for part in parts:
-        words = part.split()
-        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise BadRequest(f"$orderby: expected 'field asc|desc', not {part.strip()!r}")
-        order.append((_path(collection, words[0], "$orderby"), len(words) == 2 and words[1].lower() == "desc"))
+    order = _order(collection, params.get("$orderby", ""))
     linked_raw = params.get("opts[linked]")
     if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
         raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
     skip, top = window(params, default_top, max_top)
-    after = None
-    if made := skiptoken(params, _TOKEN, "$skip" in params or bool(order), "$skip and $orderby"):
-        after, skip = int(made[0]), made[1]
+    after: int | None = None
+    after_values: tuple[Value, ...] = ()
+    if made := skiptoken(params, keyset.TOKEN if order else _TOKEN, "$skip" in params, "$skip"):
+        (after, after_values), skip = _start(collection, order, made[0]), made[1]
     query = ListQuery(
         filter=node,
-        order=tuple(order),
+        order=order,
         skip=skip,
         top=top,
         app=read.app,
         linked=linked_raw != "false",
         include_archived=node is not None and ("status",) in fields_of(node),
         after=after,
+        after_values=after_values,
     )
     return query, read
+
+
+def _order(collection: Collection, text: str) -> keyset.Order:
+    """The `$orderby` keys, each field once (the first says its direction: a repeat could change nothing)."""
+    parts = [p for p in text.split(",") if p.strip()]
+    if len(parts) > MAX_ORDER_KEYS:
+        raise BadRequest(f"$orderby: at most {MAX_ORDER_KEYS} fields, not {len(parts)}")
+    order: dict[tuple[str, ...], bool] = {}
+    for part in parts:
+        words = part.split()
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+            raise BadRequest(f"$orderby: expected 'field asc|desc', not {part.strip()!r}")
+        order.setdefault(_path(collection, words[0], "$orderby"), len(words) == 2 and words[1].lower() == "desc")
+    return tuple(order.items())
+
+
+def _start(collection: Collection, order: keyset.Order, where: str) -> tuple[int, tuple[Value, ...]]:
+    """The code (and, under `$orderby`, the sort values) of the record a `$skiptoken`'s page starts after."""
+    if not order:
+        return int(where), ()
+    try:
+        seq, values = keyset.parse(order, where)
+    except keyset.Foreign:
+        raise BadRequest(
+            "$skiptoken is not one this hub made for this $orderby: pass the next link of a page as it is"
+        ) from None
+    if not all(_of_type(collection, path, value) for (path, _), value in zip(order, values, strict=True)):
+        raise BadRequest("$skiptoken is not one this hub made: pass the next link of a page as it is")
+    return seq, tuple(values)

@@ -61,7 +61,7 @@ from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_query import INDEXES as RECORD_INDEXES
-from hub.store.mongo_query import RETIRED, compile_list, compile_order, id_key, record
+from hub.store.mongo_query import RETIRED, compile_filter, compile_list, compile_order, id_key, record
 from hub.store.mongo_tx import MongoTransaction, commit, races, upsert
 
 T = TypeVar("T")
@@ -301,7 +301,7 @@ class MongoStore:
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where = compile_list(group_id, collection, query)
         async with self._reading() as session:
-            paged = {"$and": [where, {"seq": {"$gt": query.after}}]} if query.after is not None else where
+            paged = where if query.start is None else {"$and": [where, compile_filter(collection, query.start)]}
             docs: list[Doc] = []
             if query.top > 0:  # MongoDB reads `limit(0)` as no limit
                 cursor = self.records.find(paged, session=session).sort(compile_order(query))

@@ -23,7 +23,8 @@ Where the counts are kept (an unfiltered page, `sqlite_counts`), they also say h
 - so is an `opts[linked]=false` page whose records, and all that follow, are newer than the last
   record the app holds (`_lacked_after`): an app polling for more than a page of new records.
 
-After a `$skiptoken`, records before it may have gone since: only the total bounds what follows.
+After a `$skiptoken`, records before it may have gone since: only the total bounds what follows. Under
+`$orderby` the token holds the last record's sort values too, and the page starts after them (`keyset`).
 
 A filtered page counts its matches first (`_matching`, from the records it leaves out where those are found
 as simply), and the count says how to find the page in code order (`_picked`): sort the few matching, or walk
@@ -39,7 +40,7 @@ from typing import Any, Literal
 from hub.model.collections import Collection
 from hub.model.query import ListQuery
 from hub.store.sqlite_counts import count_rows, few, fewer_counted, kept_total, listed_in, nearly_all, unfiltered_total
-from hub.store.sqlite_query import CODE_INDEX, RECORD_COLUMNS, compile_list, compile_order
+from hub.store.sqlite_query import CODE_INDEX, RECORD_COLUMNS, compile_filter, compile_list, compile_order
 
 
 def read_page(
@@ -152,11 +153,18 @@ def _rows(
         code, held = "e.seq", [group_id, collection.name, *query.app]
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
     where, params = compile_list(group_id, collection, query)
-    start, starts = (f"{code} > ?", [query.after]) if query.after is not None else ("true", [])
+    start, starts = "true", []
+    if query.after is not None and not query.order:  # in code order: the code of the links it comes from, if so
+        start, starts = f"{code} > ?", [query.after]
+    elif query.start is not None:  # after the sort values of the last record of the page before
+        start = compile_filter(collection, query.start, starts)
     order = compile_order(collection, query)
     chosen_by = order if query.order else f"{'+' if picked == 'sort' else ''}{code} {'DESC' if backwards else 'ASC'}"
+    # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
+    # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
+    # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).
     statement = (
         f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM {found}"
-        f" {where} AND {start} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
+        f" {start} AND {where} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
     )
-    return conn.execute(statement, [*held, *params, *starts, *window]).fetchall()
+    return conn.execute(statement, [*held, *starts, *params, *window]).fetchall()

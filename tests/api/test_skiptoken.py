@@ -1,15 +1,20 @@
-"""`next` in code order carries a `$skiptoken`: pages start after the last code seen, not after `$skip` records.
+"""`next` carries a `$skiptoken`: pages start after the last record seen (its code, and under `$orderby` its sort
+values), not after `$skip` records.
 
 So paging neither skips a record when records before the page stop being listed (archived,
-merged away, linked by the app that pages through `opts[linked]=false`) nor reads past
+merged away, linked by the app that pages through `opts[linked]=false`, edited past it) nor reads past
 every earlier record to find a deep page.
 """
 
 from __future__ import annotations
 
+import base64
+import zlib
+from collections import Counter
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -91,17 +96,145 @@ def test_new_records_show_on_later_pages(people: TestClient) -> None:
     assert rest == [f"PE{n}" for n in range(21, 27)]
 
 
-def test_ordered_pages_keep_skip(people: TestClient) -> None:
-    codes, pages = follow(people, f"{BASE}/people?$top=10&$orderby=first_name desc")
-    assert len(codes) == 25 and len(set(codes)) == 25
-    assert params(pages[0]["next"])["$skip"] == ["10"] and "$skiptoken" not in params(pages[0]["next"])
+def test_ordered_pages_carry_a_token_with_the_order(people: TestClient) -> None:
+    codes, pages = follow(people, f"{BASE}/people?$top=10&$orderby=first_name desc&$select=code")
+    assert codes == [f"PE{n}" for n in sorted(range(1, 26), key=lambda n: f"P{n}", reverse=True)]
+    assert [(p["skip"], p["total"]) for p in pages] == [(0, 25), (10, 25), (20, 25)]
+    link = params(pages[0]["next"])
+    assert "$skip" not in link and link["$orderby"] == ["first_name desc"] and link["$skiptoken"][0].endswith(".10")
+
+
+def test_ordered_records_archived_before_the_page_do_not_shift_it(people: TestClient) -> None:
+    first = people.get(f"{BASE}/people", params={"$top": "10", "$orderby": "first_name"}, headers=IDS).json()
+    for person in first["people"][:4]:
+        assert people.delete(f"{BASE}/people/{person['id'][-1]['id']}").status_code == 200
+    rest, pages = follow(people, first["pagination"]["next"])
+    everyone = sorted(range(1, 26), key=lambda n: f"P{n}")
+    assert rest == [f"PE{n}" for n in everyone[10:]]  # after $skip=10 of the 21 left, four would be passed over
+    assert pages[0]["total"] == 21
+
+
+def test_a_sync_by_updated_at_sees_each_record_once_and_an_edited_one_again_later(people: TestClient) -> None:
+    url = f"{BASE}/people?$top=5&$orderby=updated_at asc&$filter=updated_at gt '2000-01-01'"
+    edited: list[str] = []
+
+    def edit_the_first_of_a_page(page: list[dict[str, Any]]) -> None:
+        if len(edited) < 3:
+            edited.append(page[0]["code"])
+            ids = {"id": page[0]["id"], "first_name": f"edited {page[0]['code']}"}
+            assert people.post(f"{BASE}/people", json={"people": ids}, headers=IDS).status_code == 200
+
+    codes, _ = follow(people, url, edit_the_first_of_a_page)
+    assert Counter(codes) == Counter([f"PE{n}" for n in range(1, 26)] + edited)
+    assert codes[-3:] == edited  # each edit moved its record to the end of the order, past the walk
+
+
+ORDERS = [
+    "name",
+    "name desc",
+    "name asc, number_of_employees desc",
+    "number_of_employees, is_customer desc",
+    "is_customer, annual_revenue desc, name",
+    "annual_revenue",
+    "email/address desc",
+    "industry desc, code desc",
+    "id desc",
+    "created_at desc, name",
+    "status, updated_at desc",
+]
+
+
+@pytest.fixture
+def organizations(client: TestClient) -> TestClient:
+    """23 organizations whose values tie and go missing: every kind of sort key, nulls first or last."""
+    batch = [
+        {
+            "id": [ext("crm", f"o{n}")],
+            "name": f"Org {n % 4}",
+            "industry": None if n % 3 == 0 else f"industry {n % 5}",
+            "number_of_employees": None if n % 4 == 1 else n % 6,
+            "annual_revenue": None if n % 5 == 2 else (n % 7) * 1.5,
+            "is_customer": None if n % 6 == 3 else n % 2 == 0,
+            "email": {"address": f"o{n % 8}@example.com"} if n % 7 else None,
+        }
+        for n in range(23)
+    ]
+    assert client.post(f"{BASE}/organizations", json={"organizations": batch}).status_code == 200
+    return client
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("where", [None, "number_of_employees ne 2"])
+def test_an_ordered_walk_shows_the_one_page_order(organizations: TestClient, order: str, where: str | None) -> None:
+    query = {"$orderby": order, "$select": "code"} | ({"$filter": where} if where else {})
+    whole = organizations.get(f"{BASE}/organizations", params={**query, "$top": "100"}).json()["organizations"]
+    walked: list[str] = []
+    url: str | None = f"{BASE}/organizations?{urlencode({**query, '$top': '4'})}"
+    while url:
+        body = organizations.get(url).json()
+        walked += [o["code"] for o in body["organizations"]]
+        url = body["pagination"].get("next")
+    assert walked == [o["code"] for o in whole] and len(whole) > 15
+
+
+def test_sort_values_too_long_for_a_link_move_skip_on(people: TestClient) -> None:
+    for n in (1, 2):
+        people.post(f"{BASE}/people", json={"people": {"id": [ext("crm", f"c{n}")], "notes": "€" * 4096}})
+    first = people.get(f"{BASE}/people", params={"$top": "2", "$orderby": "notes desc"}).json()
+    link = params(first["pagination"]["next"])
+    assert link["$skip"] == ["2"] and "$skiptoken" not in link
+    after = people.get(first["pagination"]["next"]).json()
+    assert after["pagination"]["skip"] == 2 and "$skiptoken" in params(after["pagination"]["next"])
+    codes, _ = follow(people, f"{BASE}/people?$top=2&$orderby=notes desc")
+    assert sorted(codes) == sorted(f"PE{n}" for n in range(1, 26))
+
+
+def _token(client: TestClient, order: str) -> str:
+    answer = client.get(f"{BASE}/people", params={"$top": "2", "$orderby": order}).json()
+    return params(answer["pagination"]["next"])["$skiptoken"][0]
+
+
+def _forged(values: list[Any], order: list[tuple[str, bool]]) -> str:
+    """A token of the hub's shape for `order`, with `values` of the caller's choosing."""
+    made = orjson.dumps([1, zlib.crc32(orjson.dumps([list(o) for o in order])), values])
+    return base64.urlsafe_b64encode(made).rstrip(b"=").decode() + ".2"
+
+
+def test_an_ordered_token_goes_with_its_own_order(people: TestClient) -> None:
+    token = _token(people, "first_name desc")
+    assert people.get(f"{BASE}/people", params={"$skiptoken": token, "$orderby": "first_name desc"}).status_code == 200
+    for query in ({"$orderby": "first_name"}, {"$orderby": "last_name desc"}, {"$orderby": "first_name desc,code"}):
+        answer = people.get(f"{BASE}/people", params={"$skiptoken": token, **query})
+        assert answer.status_code == 400 and "for this $orderby" in answer.json()["detail"], query
+    answer = people.get(f"{BASE}/people", params={"$skiptoken": token})
+    assert answer.status_code == 400 and "not one this hub made" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("values", "order"),
+    [
+        ([5], [("first_name", False)]),
+        ([True], [("updated_at", False)]),
+        ([2**63], [("code", False)]),
+        ([{"a": 1}], [("first_name", False)]),
+        (["a", "b"], [("first_name", False)]),
+    ],
+)
+def test_a_token_of_values_the_fields_cannot_hold_is_a_400(
+    people: TestClient, values: list[Any], order: list[tuple[str, bool]]
+) -> None:
+    query = {"$orderby": ",".join(f"{name} {'desc' if desc else 'asc'}" for name, desc in order)}
+    answer = people.get(f"{BASE}/people", params={"$skiptoken": _forged(values, order), **query})
+    assert answer.status_code == 400 and "not one this hub made" in answer.json()["detail"], answer.text
 
 
 @pytest.mark.parametrize(
     ("query", "says"),
     [
-        ({"$skiptoken": "10.10", "$skip": "10"}, "without $skip and $orderby"),
-        ({"$skiptoken": "10.10", "$orderby": "first_name"}, "without $skip and $orderby"),
+        ({"$skiptoken": "10.10", "$skip": "10"}, "without $skip"),
+        ({"$skiptoken": "10.10", "$orderby": "first_name"}, "for this $orderby"),
+        ({"$skiptoken": "bm90IGpzb24.10", "$orderby": "first_name"}, "for this $orderby"),
+        ({"$skiptoken": "W10.10", "$orderby": "first_name"}, "for this $orderby"),
         ({"$skiptoken": "PE10"}, "not one this hub made"),
         ({"$skiptoken": "10.-1"}, "not one this hub made"),
         ({"$skiptoken": "1" * 19 + ".1"}, "not one this hub made"),

@@ -1,0 +1,101 @@
+"""Where a page in a `$orderby` order starts: after the record the page before ended with, by its sort values.
+
+A `next` link that moved `$skip` on passed over records whenever records before the page left the list
+(archived, merged away, edited past it) and showed others twice when records moved in before it; a deep `$skip`
+also read every record before it. A `$skiptoken` of the last record's sort values and code finds the page in
+the order itself: a record that stays where it is during a walk shows exactly once, and one whose sort values
+change shows where they put it (a sync by `updated_at asc` sees a record edited meanwhile again, later).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import zlib
+from collections.abc import Sequence
+
+import orjson
+
+from hub.model.collections import META_KINDS, Collection
+from hub.model.filter import And, Comparison, Node, Or, Value
+from hub.model.matching import value_of
+from hub.model.numbers import MAX_DIGITS
+from hub.model.record import Record
+
+Order = Sequence[tuple[tuple[str, ...], bool]]
+"""(field path, descending) pairs, as `ListQuery.order` holds them."""
+
+MAX_POSITION = 8000
+"""The longest position a token carries: with the rest of a `next` link it stays well within the 16 KiB a
+request line may take. Sort values longer than that (a few long texts) make the link move `$skip` on instead."""
+
+TOKEN = re.compile(rf"([A-Za-z0-9_-]{{1,{MAX_POSITION}}})\.([0-9]{{1,{MAX_DIGITS}}})")
+"""A `$skiptoken` under `$orderby`: the position (base64url of `[code, order, values]`) and how many came before."""
+
+
+class Foreign(ValueError):
+    """A position this hub did not make, or made for another `$orderby`."""
+
+
+def position(collection: Collection, order: Order, record: Record) -> str | None:
+    """The position of a page in `order` that ended with `record`, for its `$skiptoken` (None if too long)."""
+    values = [value_of(collection, record, path) for path, _ in order]
+    made = base64.urlsafe_b64encode(orjson.dumps([record.seq, _fingerprint(order), values])).rstrip(b"=").decode()
+    return made if len(made) <= MAX_POSITION else None
+
+
+def parse(order: Order, text: str) -> tuple[int, list[Value]]:
+    """The code and sort values a position holds, unchecked against the fields' types; `Foreign` if it is none
+    this hub made for `order`."""
+    try:
+        seq, made_for, values = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError, TypeError):
+        raise Foreign(text) from None
+    if made_for != _fingerprint(order) or not isinstance(values, list) or len(values) != len(order):
+        raise Foreign(text)
+    if type(seq) is not int or not 0 <= seq < 2**63:
+        raise Foreign(text)
+    return seq, values
+
+
+def _fingerprint(order: Order) -> int:
+    """A number of the order a position was made in: a token passed with another `$orderby` is refused."""
+    return zlib.crc32(orjson.dumps([["/".join(path), desc] for path, desc in order]))
+
+
+def after(order: Order, values: Sequence[Value], seq: int) -> Node:
+    """The records that come after one of sort values `values` and code `seq`, in `order` and then code.
+
+    Null comes before every value, as both stores sort: first ascending, last descending. The comparisons are
+    the stores' own (no merge is followed, as `$filter` follows them for a reference), and the first key's range
+    is given on its own too, so that an index on it starts the page where it is.
+    """
+    terms: list[Node] = []
+    same: list[Node] = []
+    for (path, desc), value in zip(order, values, strict=True):
+        if (past := _past(path, desc, value)) is not None:
+            terms.append(_all([*same, past]))
+        same.append(Comparison(path, "eq", value))
+    terms.append(_all([*same, Comparison(("code",), "gt", seq)]))
+    following = terms[0] if len(terms) == 1 else Or(tuple(terms))
+    (path, desc), value = order[0], values[0]
+    if value is None:
+        return _all([Comparison(path, "eq", None), following]) if desc else following
+    start: Node = Comparison(path, "le" if desc else "ge", value)
+    if desc and path[0] not in META_KINDS:  # the nulls still to come
+        start = Or((start, Comparison(path, "eq", None)))
+    return _all([start, following])
+
+
+def _past(path: tuple[str, ...], desc: bool, value: Value) -> Node | None:
+    """Where a sort key's value comes after `value` (None: nowhere, after null descending)."""
+    if not desc:
+        return Comparison(path, "ne" if value is None else "gt", value)
+    if value is None:
+        return None
+    return Or((Comparison(path, "lt", value), Comparison(path, "eq", None)))
+
+
+def _all(items: list[Node]) -> Node:
+    return items[0] if len(items) == 1 else And(tuple(items))

@@ -91,9 +91,10 @@ INDEXES: dict[str, dict[str, Index]] = {
         "keys_unique": ([("keys", 1)], {"unique": True, "partialFilterExpression": {"keys": {"$exists": True}}}),
         # Codes are unique; also the default order of a page.
         "group_collection_seq": ([("group", 1), ("collection", 1), ("seq", 1)], {"unique": True}),
-        # Incremental sync (`updated_at gt …`) and creation-time filters.
-        "group_collection_updated": ([("group", 1), ("collection", 1), ("updated_at", 1)], {}),
-        "group_collection_created": ([("group", 1), ("collection", 1), ("created_at", 1)], {}),
+        # Incremental sync (`updated_at gt …`) and creation-time filters; a page in either time's order (then the
+        # code's, as every order ends), from its start after a `$skiptoken` on, without sorting what follows.
+        "group_collection_updated_seq": ([("group", 1), ("collection", 1), ("updated_at", 1), ("seq", 1)], {}),
+        "group_collection_created_seq": ([("group", 1), ("collection", 1), ("created_at", 1), ("seq", 1)], {}),
         # `opts[linked]=true`: the records an app holds an id in, in code order.
         "group_collection_apps_seq": ([("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)], {}),
         # `status eq 'ARCHIVED'`: the archived records alone, in code order.
@@ -123,9 +124,11 @@ INDEXES: dict[str, dict[str, Index]] = {
 }
 """Collection -> index name -> (keys, options); created idempotently at start-up."""
 
-RETIRED: dict[str, tuple[str, ...]] = {"records": ("group_collection_apps",)}
-"""Indexes an older hub made that others replaced (`group_collection_apps_seq` gives an app's records in code
-order, which one without the code sorted): dropped as a store opens."""
+RETIRED: dict[str, tuple[str, ...]] = {
+    "records": ("group_collection_apps", "group_collection_updated", "group_collection_created")
+}
+"""Indexes an older hub made that others replaced (those with `_seq` give their records in code order after the
+rest of their key, which one without the code sorted): dropped as a store opens."""
 
 _TOP = {"id": "_id", "status": "status", "created_at": "created_at", "updated_at": "updated_at"}
 _CMP = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}

@@ -9,17 +9,24 @@ from mongomock_motor import AsyncMongoMockClient
 from hub.model.field_index import FieldIndex
 from hub.store.mongo import MongoStore
 
+BY_TYPE = [("group", 1), ("collection", 1)]
+REPLACED = [("apps", "apps"), ("updated", "updated_at"), ("created", "created_at")]
+"""The indexes by (group, collection, key) that (group, collection, key, seq) replaced: (name's end, key)."""
+
 
 async def test_an_index_a_newer_one_replaced_is_dropped_as_the_store_opens() -> None:
-    """An app's records were found by (group, collection, apps) and sorted by code; the code is now in the index."""
+    """An app's records were found by (group, collection, apps), and pages by a time by (group, collection, time),
+    and sorted by code; the code is now in the indexes."""
     database = cast(Any, AsyncMongoMockClient()["hub"])
-    await database["records"].create_index([("group", 1), ("collection", 1), ("apps", 1)], name="group_collection_apps")
+    for name, last in REPLACED:
+        await database["records"].create_index([*BY_TYPE, (last, 1)], name=f"group_collection_{name}")
     store = MongoStore(database=database, transactions=False)
     await store.open()
     present = await database["records"].index_information()
     await store.close()
-    assert "group_collection_apps" not in present
-    assert present["group_collection_apps_seq"]["key"] == [("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)]
+    for name, last in REPLACED:
+        assert f"group_collection_{name}" not in present
+        assert present[f"group_collection_{name}_seq"]["key"] == [*BY_TYPE, (last, 1), ("seq", 1)]
     assert present["group_collection_archived"]["partialFilterExpression"] == {"status": "ARCHIVED"}
     assert present["group_collection_inactive"]["partialFilterExpression"] == {"status": "INACTIVE"}
 

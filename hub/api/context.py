@@ -78,6 +78,12 @@ def renderer(request: Request, group: Group, collection: Collection, select: fro
     return Renderer(group, collection, settings(request).hub_provider, wants_ids(request.headers), select)
 
 
+MAX_LINK = 12 * 1024
+"""The longest `next` link by `$skiptoken`: its request, with the headers a client sends beside it, stays within the
+16 KiB head the server reads (h11's limit). Sort values under `keyset.MAX_POSITION` beside a long `%`-escaped
+`$filter` made a link over it, refused ("Receive buffer too long") wherever its head came in several packets."""
+
+
 def pagination(request: Request, skip: int, top: int, total: int | None) -> dict[str, Any]:
     """`{skip, top, total}`, and `next`, the URL of the next page, unless this is the last."""
     out: dict[str, Any] = {"skip": skip, "top": top, "total": total}

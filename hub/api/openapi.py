@@ -166,7 +166,7 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
             "next": {
                 "type": "string",
                 "description": "the URL of the next page (with a `$skiptoken`; with `$skip` where the sort values"
-                " are too long for a link); absent on the last",
+                " would make it too long for a request); absent on the last",
             },
         },
         "required": ["skip", "top", "total"],

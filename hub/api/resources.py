@@ -49,12 +49,14 @@ async def list_records(request: Request) -> Response:
 def _pagination(request: Request, collection: Collection, query: ListQuery, view: reading.View) -> dict[str, Any]:
     """`{skip, top, total}` and the `next` link: a `$skiptoken` after the page's last record (its code, and under
     `$orderby` its sort values), so that the next page starts there however deep it is and whatever left the list
-    before it; the next `$skip` only where the sort values are too long for a link."""
+    before it; the next `$skip` only where the sort values are too long for a link, or make it longer than a
+    request may be (`context.MAX_LINK`)."""
     full = len(view.records) == query.top
     token = query.token(collection, view.records[-1], len(view.records)) if full else None
-    if full and token is None:
+    paged = context.token_pagination(request, query.skip, query.top, view.total, token, query.after is not None)
+    if full and (token is None or len(paged.get("next", "")) > context.MAX_LINK):
         return context.pagination(request, query.skip, query.top, view.total)
-    return context.token_pagination(request, query.skip, query.top, view.total, token, query.after is not None)
+    return paged
 
 
 async def get_record(request: Request) -> Response:

@@ -27,8 +27,8 @@ Order = Sequence[tuple[tuple[str, ...], bool]]
 """(field path, descending) pairs, as `ListQuery.order` holds them."""
 
 MAX_POSITION = 8000
-"""The longest position a token carries: with the rest of a `next` link it stays well within the 16 KiB a
-request line may take. Sort values longer than that (a few long texts) make the link move `$skip` on instead."""
+"""The longest position a token carries. Sort values longer than that (a few long texts) make the link move `$skip`
+on instead, as does a link too long as a whole (`hub.api.context.MAX_LINK`)."""
 
 TOKEN = re.compile(rf"([A-Za-z0-9_-]{{1,{MAX_POSITION}}})\.([0-9]{{1,{MAX_DIGITS}}})")
 """A `$skiptoken` under `$orderby`: the position (base64url of `[code, order, values]`) and how many came before."""

@@ -49,14 +49,18 @@ async def list_records(request: Request) -> Response:
 def _pagination(request: Request, collection: Collection, query: ListQuery, view: reading.View) -> dict[str, Any]:
     """`{skip, top, total}` and the `next` link: a `$skiptoken` after the page's last record (its code, and under
     `$orderby` its sort values), so that the next page starts there however deep it is and whatever left the list
-    before it; the next `$skip` only where the sort values are too long for a link, or make it longer than a
-    request may be (`context.MAX_LINK`)."""
-    full = len(view.records) == query.top
-    token = query.token(collection, view.records[-1], len(view.records)) if full else None
-    paged = context.token_pagination(request, query.skip, query.top, view.total, token, query.after is not None)
-    if full and (token is None or len(paged.get("next", "")) > context.MAX_LINK):
-        return context.pagination(request, query.skip, query.top, view.total)
-    return paged
+    before it. Where the last record's sort values are too long for a link, or make it longer than a request may
+    be (`context.MAX_LINK`), the token is the last one's whose are not: the next page shows again what followed
+    that record rather than pass over any. The next `$skip` only where no record's fit."""
+    resumed = query.after is not None
+    if len(view.records) < query.top:
+        return context.token_pagination(request, query.skip, query.top, view.total, None, resumed)
+    for shown in range(len(view.records), 0, -1):
+        token = query.token(collection, view.records[shown - 1], shown)
+        paged = context.token_pagination(request, query.skip, query.top, view.total, token, resumed)
+        if token is not None and len(paged.get("next", "")) <= context.MAX_LINK:
+            return paged
+    return context.pagination(request, query.skip, query.top, view.total)
 
 
 async def get_record(request: Request) -> Response:

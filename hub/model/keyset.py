@@ -35,7 +35,11 @@ TOKEN = re.compile(rf"([A-Za-z0-9_-]{{1,{MAX_POSITION}}})\.([0-9]{{1,{MAX_DIGITS
 
 
 class Foreign(ValueError):
-    """A position this hub did not make, or made for another `$orderby`."""
+    """A position this hub did not make."""
+
+
+class OtherOrder(Foreign):
+    """A position this hub made for another `$orderby`."""
 
 
 def position(collection: Collection, order: Order, record: Record) -> str | None:
@@ -47,15 +51,15 @@ def position(collection: Collection, order: Order, record: Record) -> str | None
 
 def parse(order: Order, text: str) -> tuple[int, list[Value]]:
     """The code and sort values a position holds, unchecked against the fields' types; `Foreign` if it is none
-    this hub made for `order`."""
+    this hub made, `OtherOrder` if it made it for another order."""
     try:
         seq, made_for, values = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, TypeError):
         raise Foreign(text) from None
-    if made_for != _fingerprint(order) or not isinstance(values, list) or len(values) != len(order):
+    if type(seq) is not int or not 0 <= seq < 2**63 or not isinstance(values, list):
         raise Foreign(text)
-    if type(seq) is not int or not 0 <= seq < 2**63:
-        raise Foreign(text)
+    if made_for != _fingerprint(order) or len(values) != len(order):
+        raise OtherOrder(text)
     return seq, values
 
 

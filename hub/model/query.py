@@ -13,7 +13,7 @@ from hub.model import keyset, timefmt
 from hub.model.collections import META_KINDS, Collection, Kind
 from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
 from hub.model.ids import NUL, ExternalId
-from hub.model.numbers import whole
+from hub.model.numbers import MAX_WHOLE, whole
 from hub.model.record import Record
 
 APP_PARAMS = frozenset({"opts[provider]", "opts[realm]"})
@@ -91,7 +91,7 @@ class ListQuery:
         """The `$skiptoken` of the page after one that showed `shown` records, `last` the last of them; None if
         its sort values are too long for a link (`keyset.MAX_POSITION`)."""
         where = keyset.position(collection, self.order, last) if self.order else str(last.seq)
-        return None if where is None else f"{where}.{self.skip + shown}"
+        return None if where is None else f"{where}.{min(self.skip + shown, MAX_WHOLE)}"  # a count this hub reads
 
 
 _FLIPPED = {"gt": "le", "ge": "lt", "lt": "ge", "le": "gt"}
@@ -173,7 +173,7 @@ def skiptoken(params: Mapping[str, str], shape: re.Pattern[str], clash: bool, wi
     if clash:
         raise BadRequest(f"$skiptoken goes without {without}: pass the next link of a page as it is")
     if not (made := shape.fullmatch(token)):
-        raise BadRequest(f"$skiptoken {token!r} is not one this hub made: pass the next link of a page as it is")
+        raise BadRequest(f"$skiptoken {token[:40]!r} is not one this hub made: pass the next link of a page as it is")
     return made[1], int(made[2])
 
 
@@ -300,12 +300,13 @@ def _start(collection: Collection, order: keyset.Order, where: str) -> tuple[int
     """The code (and, under `$orderby`, the sort values) of the record a `$skiptoken`'s page starts after."""
     if not order:
         return int(where), ()
+    foreign = BadRequest("$skiptoken is not one this hub made: pass the next link of a page as it is")
     try:
         seq, values = keyset.parse(order, where)
+    except keyset.OtherOrder:
+        raise BadRequest("$skiptoken was made for another $orderby: pass the next link of a page as it is") from None
     except keyset.Foreign:
-        raise BadRequest(
-            "$skiptoken is not one this hub made for this $orderby: pass the next link of a page as it is"
-        ) from None
+        raise foreign from None
     if not all(_of_type(collection, path, value) for (path, _), value in zip(order, values, strict=True)):
-        raise BadRequest("$skiptoken is not one this hub made: pass the next link of a page as it is")
+        raise foreign
     return seq, tuple(values)

@@ -274,3 +274,9 @@ def test_a_next_link_fits_the_request_head_the_hub_reads(people: TestClient) -> 
     assert len(f"GET {url.path}?{url.query} HTTP/1.1\r\n") + 4096 <= DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
     codes, _ = follow(people, f"{BASE}/people?{urlencode(query)}")
     assert codes == ["PE3", "PE2", "PE1", *[f"PE{n}" for n in range(4, 26)]]
+
+
+def test_the_count_a_token_carries_stays_one_the_hub_reads(people: TestClient) -> None:
+    first = people.get(f"{BASE}/people", params={"$skiptoken": f"0.{'9' * 18}", "$top": "10"}).json()
+    assert first["pagination"]["skip"] == 10**18 - 1
+    assert people.get(first["pagination"]["next"]).status_code == 200

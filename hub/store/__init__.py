@@ -21,6 +21,14 @@ def shown(url: str) -> str:
     return f"{scheme}://{userinfo.partition(':')[0]}:***@{where}{slash}{path}"
 
 
+def _database(url: str) -> str:
+    """The database a MongoDB URL names ("" if none); BadRequest if the URL cannot be split (an unclosed `[`)."""
+    try:
+        return urlsplit(url).path.strip("/")
+    except ValueError as error:
+        raise BadRequest(f"malformed store URL {shown(url)!r}: {error}") from error
+
+
 def store_from_url(url: str) -> Store:
     """`sqlite:///path/to/file.db` (relative), `sqlite:////abs/path.db`, or `mongodb://host:port/db?replicaSet=rs0`."""
     if url.startswith("sqlite://"):
@@ -31,7 +39,7 @@ def store_from_url(url: str) -> Store:
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from hub.store.mongo import MongoStore
 
-        if not urlsplit(url).path.strip("/"):
+        if not _database(url):
             raise BadRequest(f"store URL {shown(url)!r} names no database: use mongodb://host:port/db")
         return MongoStore(url)
     raise BadRequest(f"unknown store URL {shown(url)!r}: use sqlite:///path or mongodb://host:port/db")

@@ -219,6 +219,7 @@ async def test_connections_to_the_served_socket_send_small_writes_at_once() -> N
         "mongodb://hub:s3cret-pw@127.0.0.1:1/",  # no database
         "mongo://hub:s3cret-pw@127.0.0.1:1/hub",  # no such scheme
         "mongodb://hub:s3cret-pw@127.0.0.1:1/hub?authMechanism=BOGUS",  # refused by the client as it opens
+        "mongodb://hub:s3cret-pw@127.0.0.1:1]/hub",  # not a URL: a traceback (ValueError: Invalid IPv6 URL)
     ],
 )
 def test_the_password_of_a_store_url_is_never_printed(capsys: pytest.CaptureFixture[str], url: str) -> None:

@@ -114,7 +114,7 @@ def run_server(app: Any, sock: socket.socket) -> None:
 def import_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> int:
     """Upsert every line of a JSON-lines file as a batch POST would; 1 if any item was refused."""
     stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-    total = None if path == "-" else _count_lines(path)
+    total = _count_lines(stream)
     progress = Progress(f"importing {collection}", total, stream=io.StringIO() if quiet else None)
     numbers = array("Q")  # one line number per item: 8 bytes each, not an int object each
 
@@ -197,9 +197,15 @@ def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
                 yield BadRequest(f"not JSON: {error}")
 
 
-def _count_lines(path: str) -> int:
-    with open(path, "rb") as file:
-        return sum(block.count(b"\n") for block in iter(lambda: file.read(1 << 20), b""))
+def _count_lines(stream: IO[bytes]) -> int | None:
+    """The lines of a file, for the progress line, read and rewound; None for a pipe or a terminal (a FIFO, a
+    `/dev/stdin` or `<(…)` named as the file), whose lines can be read only once: they are the import."""
+    if not stream.seekable():
+        return None
+    start = stream.tell()
+    lines = sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b""))
+    stream.seek(start)
+    return lines
 
 
 def create_key(settings: Settings, provider: str | None) -> None:

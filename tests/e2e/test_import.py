@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import sqlite3
 from contextlib import ExitStack
@@ -158,3 +159,17 @@ def test_a_malformed_group_is_refused(tmp_path: Path, capsys: Any) -> None:
     source.write_text("{}\n")
     assert main(["import", "--group", "no/such", "--store", f"sqlite:///{tmp_path / 'x.db'}", str(source)]) == 1
     assert "malformed group id" in capsys.readouterr().err
+
+
+def test_a_file_named_that_is_a_pipe_is_imported_whole(tmp_path: Path, capsys: Any) -> None:
+    """`hub import /dev/stdin` or `<(zcat people.jsonl.gz)`: counting its lines for the progress line read the
+    pipe to its end, so the import found nothing in it, said it created nothing and exited 0."""
+    read, write = os.pipe()
+    os.write(write, b"".join(orjson.dumps({"id": [ext(f"p{n}")]}) + b"\n" for n in range(3)))
+    os.close(write)
+    try:
+        args = ["import", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", f"/dev/fd/{read}"]
+        assert main(args) == 0
+    finally:
+        os.close(read)
+    assert orjson.loads(capsys.readouterr().out) == {"created": 3, "updated": 0, "unchanged": 0, "failed": 0}

@@ -202,10 +202,11 @@ def _count_lines(stream: IO[bytes]) -> int | None:
     `/dev/stdin` or `<(…)` named as the file), whose lines can be read only once: they are the import."""
     if not stream.seekable():
         return None
-    start = stream.tell()
-    lines = sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b""))
+    start, lines, last = stream.tell(), 0, b"\n"
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        lines, last = lines + block.count(b"\n"), block[-1:]
     stream.seek(start)
-    return lines
+    return lines + (last != b"\n")  # a last line without its newline is a line too
 
 
 def create_key(settings: Settings, provider: str | None) -> None:

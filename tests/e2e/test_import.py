@@ -173,3 +173,12 @@ def test_a_file_named_that_is_a_pipe_is_imported_whole(tmp_path: Path, capsys: A
     finally:
         os.close(read)
     assert orjson.loads(capsys.readouterr().out) == {"created": 3, "updated": 0, "unchanged": 0, "failed": 0}
+
+
+def test_the_progress_counts_a_last_line_without_its_newline(tmp_path: Path, capsys: Any) -> None:
+    """Only newlines were counted: two records, the last without one, ended on `1/1`, one record alone on no total."""
+    source = tmp_path / "people.jsonl"
+    source.write_bytes(b'{"first_name": "A"}\n{"first_name": "B"}')
+    assert main(["import", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]) == 0
+    out, err = capsys.readouterr()
+    assert orjson.loads(out)["created"] == 2 and " 2/2 " in err.splitlines()[-1], err

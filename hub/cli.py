@@ -14,6 +14,7 @@ import sys
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -148,19 +149,12 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
 
 
 def export_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> None:
-    """Write every live record of the collection, one per line, as a GET with `CONNEC-EXTERNAL-IDS: true` shows it.
-
-    A file is written under a name of its own beside `path` and renamed to it once whole: an export that fails
-    leaves neither a file that could pass for a whole one nor the one `path` held before (it was emptied as the
-    export began, and removed as it failed, even when the group was unknown).
-    """
+    """Write every live record of the collection, one per line, as a GET with `CONNEC-EXTERNAL-IDS: true` shows it."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to export to", path)
-    part = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
-    stream: IO[bytes] = sys.stdout.buffer if path == "-" else open(part, "wb")  # noqa: SIM115
     progress = Progress(f"exporting {collection}", stream=io.StringIO() if quiet else None)
 
-    async def export(store: Store) -> None:
+    async def export(store: Store, stream: IO[bytes]) -> None:
         async for page in bulk.export_records(store, group_id, COLLECTIONS[collection]):
             if page.total is not None:
                 progress.total = page.total
@@ -168,20 +162,39 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
             stream.write(b"".join(orjson.dumps(record) + b"\n" for record in render.all(page)))
             progress(progress.done + len(page.records))
 
-    failed = True
     try:
-        _with_store(settings, export)
-        failed = False
+        with _export_stream(path) as stream:
+            _with_store(settings, lambda store: export(store, stream))
     finally:
         progress.finish()
-        if path == "-":
-            stream.flush()
-        else:
-            stream.close()
-            if failed:
-                os.unlink(part)
-            else:
-                os.replace(part, path)
+
+
+@contextmanager
+def _export_stream(path: str) -> Iterator[IO[bytes]]:
+    """Where an export writes. A file is written under a name of its own beside it and renamed to it once whole:
+    an export that fails leaves no file that could pass for a whole one, and the one it would have replaced as it
+    was. Standard output (`-`), and a pipe, a device or a symbolic link named as the file (`/dev/stdout`,
+    `>(gzip > people.jsonl.gz)`), are written through as they are: renamed onto, they were replaced by a regular
+    file (`/dev/stdout`, `/dev/null` themselves) or the export failed, having written nothing."""
+    if path == "-":
+        try:
+            yield sys.stdout.buffer
+        finally:
+            sys.stdout.buffer.flush()
+        return
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        with open(path, "wb") as stream:
+            yield stream
+        return
+    part = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
+    try:
+        with open(part, "wb") as stream:
+            yield stream
+    except BaseException:
+        if os.path.exists(part):
+            os.unlink(part)
+        raise
+    os.replace(part, path)
 
 
 def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:

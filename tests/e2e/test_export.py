@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,23 @@ async def test_an_export_racing_merges_shows_each_record_once_and_skips_none(tmp
         assert {o.record.seq for o in made} - merged <= set(exported)  # none of those still live skipped
     finally:
         await store.close()
+
+
+def test_an_export_to_a_pipe_or_a_link_writes_through_it(tmp_path: Path, capsys: Any) -> None:
+    """The file was renamed onto the name given: a FIFO (as `>(gzip > …)` names one) was replaced by a regular file
+    its reader never saw, and a symbolic link (as `/dev/stdout` is) by a file of its own."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    fifo, link, target = tmp_path / "fifo", tmp_path / "link.jsonl", tmp_path / "target.jsonl"
+    os.mkfifo(fifo)
+    link.symlink_to(target)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # nine lines fit in the pipe: no thread needed
+    try:
+        assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(fifo)]) == 0
+        piped = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert fifo.is_fifo() and len(piped.splitlines()) == 9
+    assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(link)]) == 0
+    assert link.is_symlink() and target.read_bytes() == piped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "hub.db", "link.jsonl", "target.jsonl"]

@@ -68,3 +68,10 @@ class Invalid(HubError):
 
     status = 422
     title = "Invalid input"
+
+
+class Unavailable(HubError):
+    """The store cannot take the request now, through no fault of it: trying again later may work (503)."""
+
+    status = 503
+    title = "Service unavailable"

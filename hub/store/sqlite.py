@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from hub.errors import HubError
+from hub.errors import HubError, Unavailable
 from hub.model import timefmt
 from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
@@ -67,6 +67,8 @@ GROUP_COMMIT = 64
 """The most works one commit holds (`run_transaction`): the first of a group waits for the rest to run."""
 GROUP_FIND = 64
 """The most lookups by app id one hand-off to a reader thread runs (`find`)."""
+BUSY_MS = 10_000
+"""How long a write waits for another process (another hub, `hub import`, `hub index add`) to let go of the file."""
 WAL_PAGES = 16_384
 """The WAL pages (64 MiB) past which the writer catches up the checkpoint between two units, so the WAL starts over."""
 Work = Callable[["SQLiteTransaction"], Awaitable[T]]
@@ -92,7 +94,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
@@ -328,7 +330,7 @@ class SQLiteStore:
     @asynccontextmanager
     async def transaction(self, group_id: str) -> AsyncIterator[SQLiteTransaction]:
         async with self._write_lock:
-            await self._write(lambda c: c.execute("BEGIN IMMEDIATE"))
+            await self._write(_begin)
             try:
                 yield SQLiteTransaction(self, group_id)
                 await self._write(lambda c: c.execute("COMMIT"))
@@ -494,9 +496,22 @@ class SQLiteStore:
         return await self._whole(lambda c: _in_transaction(c, fields.drop_field_index, index))
 
 
+def _begin(conn: sqlite3.Connection) -> None:
+    """Begin a write transaction; Unavailable if another process held the file's write lock for all of `BUSY_MS`
+    (sqlite3's "database is locked" was a traceback in the CLI and a 500 in the API)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        raise Unavailable(
+            f"the SQLite file is busy: another process held its write lock for over {BUSY_MS / 1000:g} s; try again"
+        ) from error
+
+
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn` on the writer connection as one transaction of its own."""
-    conn.execute("BEGIN IMMEDIATE")
+    _begin(conn)
     try:
         result = fn(conn, *args)
         conn.execute("COMMIT")

@@ -182,3 +182,32 @@ def test_the_progress_counts_a_last_line_without_its_newline(tmp_path: Path, cap
     assert main(["import", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]) == 0
     out, err = capsys.readouterr()
     assert orjson.loads(out)["created"] == 2 and " 2/2 " in err.splitlines()[-1], err
+
+
+def test_an_import_that_meets_a_locked_file_says_so_and_runs_again_whole(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    """Another process holding the SQLite file's write lock past the busy timeout (a `hub index add` on a big store)
+    stopped the import with sqlite3's traceback, `database is locked`."""
+    db = tmp_path / "hub.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+
+    class LockedOnceOpen(io.BytesIO):
+        """The file's lines, read once the import has opened the store: the lock is taken then."""
+
+        def __iter__(self) -> Any:
+            holder.execute("BEGIN IMMEDIATE")
+            return super().__iter__()
+
+    lines = b"".join(orjson.dumps({"id": [ext(f"p{n}")]}) + b"\n" for n in range(3))
+    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(LockedOnceOpen(lines)))
+    args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{db}", "-"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "hub: the SQLite file is busy" in err and "Traceback" not in err, err
+    holder.execute("ROLLBACK")
+    holder.close()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
+    assert main(args) == 0
+    assert orjson.loads(capsys.readouterr().out) == {"created": 3, "updated": 0, "unchanged": 0, "failed": 0}

@@ -9,6 +9,7 @@ import gc
 import io
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -135,7 +136,7 @@ def import_file(settings: Settings, path: str, group_id: str, collection: str, q
     finally:
         progress.finish()
     for index, error in report.errors[:20]:
-        print(f"line {numbers[index]}: {error.status} {error.detail}", file=sys.stderr)
+        print(f"line {numbers[index]}: {error.status} {_one_line(error.detail)}", file=sys.stderr)
     if len(report.errors) > 20:
         print(f"… and {len(report.errors) - 20} more refused items", file=sys.stderr)
     summary = {
@@ -208,6 +209,15 @@ def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
                 yield orjson.loads(line)
             except orjson.JSONDecodeError as error:
                 yield BadRequest(f"not JSON: {error}")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(text: str) -> str:
+    """`text` with its control characters escaped (`\\n`, `\\x1b`): a refused item's problem may quote the file
+    (the name of an unknown field), and raw, a newline split its line and an escape sequence reached the terminal."""
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
 
 
 def _count_lines(stream: IO[bytes]) -> int | None:

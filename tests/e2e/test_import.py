@@ -211,3 +211,13 @@ def test_an_import_that_meets_a_locked_file_says_so_and_runs_again_whole(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
     assert main(args) == 0
     assert orjson.loads(capsys.readouterr().out) == {"created": 3, "updated": 0, "unchanged": 0, "failed": 0}
+
+
+def test_a_refused_item_is_said_on_one_line_whatever_its_file_holds(tmp_path: Path, capsys: Any) -> None:
+    """The name of an unknown field was printed as the file spelled it: a newline in it split the problem's line,
+    an escape sequence in it reached the terminal."""
+    source = tmp_path / "people.jsonl"
+    source.write_bytes(orjson.dumps({"a\nb\x1b[31m": 1}) + b"\n")
+    args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]
+    assert main(args) == 1
+    assert capsys.readouterr().err == "line 1: 422 unknown field(s): a\\nb\\x1b[31m\n"

@@ -221,3 +221,19 @@ def test_a_refused_item_is_said_on_one_line_whatever_its_file_holds(tmp_path: Pa
     args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]
     assert main(args) == 1
     assert capsys.readouterr().err == "line 1: 422 unknown field(s): a\\nb\\x1b[31m\n"
+
+
+def test_an_interrupted_import_says_so_without_a_traceback(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """Ctrl-C printed asyncio's KeyboardInterrupt traceback."""
+
+    async def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hub.service.bulk.import_records", interrupted)
+    source = tmp_path / "people.jsonl"
+    source.write_text("{}\n")
+    args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]
+    assert main(args) == 130
+    assert capsys.readouterr().err.endswith(
+        "hub: interrupted; what was written before stays (an import can be run again)\n"
+    )

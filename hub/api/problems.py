@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from hub.api.json import dumps
-from hub.errors import HubError
+from hub.errors import HubError, Unavailable
 
 log = logging.getLogger("hub")
 
@@ -44,7 +44,7 @@ def from_error(error: HubError) -> dict[str, Any]:
 
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return error_response(exc)
+    return error_response(exc, {"retry-after": "1"} if isinstance(exc, Unavailable) else None)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -227,20 +227,21 @@ def check_types(collection: Collection, node: Node) -> None:
 
     def check(path: tuple[str, ...], value: Value) -> Value:
         if not _of_type(collection, path, value):
-            wanted = _wanted(path, collection)[1]
+            wanted = _wanted(collection, path)[1]
             raise BadRequest(f"$filter: {'/'.join(path)} is compared with {wanted}, not {value!r}")
         return value
 
     map_values(node, check)
 
 
-def _wanted(path: tuple[str, ...], collection: Collection) -> tuple[tuple[type, ...], str]:
+def _wanted(collection: Collection, path: tuple[str, ...]) -> tuple[tuple[type, ...], str]:
+    """The types a field is compared with, and how a message names them."""
     return _CODE if path == ("code",) else _TYPES[collection.kinds[path]]
 
 
 def _of_type(collection: Collection, path: tuple[str, ...], value: object) -> bool:
     """Whether `value` is null or one a field of `path` is compared with (a whole number within 64 bits)."""
-    types = _wanted(path, collection)[0]
+    types = _wanted(collection, path)[0]
     if value is None:
         return True
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):

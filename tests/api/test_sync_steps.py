@@ -1,0 +1,67 @@
+"""README's "Syncing an app, step by step", run by an app's own key: each step does what the README says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id
+from tests.conftest import Keys
+
+PEOPLE = f"{BASE}/people"
+CRM = {"opts[provider]": "crm", "opts[realm]": "2243"}
+
+
+def _walk(client: TestClient, url: str, params: dict[str, str], headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Every record along `next`, from the first page."""
+    body = client.get(url, params=params, headers=headers).json()
+    shown = body["people"]
+    while "next" in body["pagination"]:
+        body = client.get(body["pagination"]["next"], headers=headers).json()
+        shown += body["people"]
+    return shown
+
+
+def test_an_app_syncs_by_the_steps_the_readme_gives(client: TestClient) -> None:
+    erp = [{"id": [ext("erp", f"e{n}")], "first_name": f"Erp {n}"} for n in range(5)]
+    assert client.post(PEOPLE, json={"people": erp}).status_code == 200  # another app's records, already there
+    crm = {**Keys(client).app("crm", cld_1="2243"), **IDS}  # step 1: connected, with a key of its own
+
+    pushed = [{"id": [ext("crm", f"c{n}")], "first_name": f"Crm {n}"} for n in range(3)]  # step 2
+    for _ in range(2):  # sent twice: nothing is made twice
+        assert client.post(PEOPLE, json={"people": pushed}, headers=crm).status_code == 200
+    assert client.get(PEOPLE, headers=crm).json()["pagination"]["total"] == 8
+
+    lacking = {**CRM, "opts[linked]": "false", "$top": "2"}  # step 3: each page linked back as it comes
+    page: dict[str, Any] | None = client.get(PEOPLE, params=lacking, headers=crm).json()
+    pulled = []
+    while page is not None:
+        for person in page["people"]:
+            pulled.append(person["first_name"])
+            own = [e for e in person["id"] if e["provider"] == "connec"]
+            linked = {"id": [*own, ext("crm", f"from-{person['code']}")]}
+            assert client.post(PEOPLE, json={"people": linked}, headers=crm).status_code == 200
+        page = client.get(page["pagination"]["next"], headers=crm).json() if "next" in page["pagination"] else None
+    assert sorted(pulled) == [f"Erp {n}" for n in range(5)]
+    assert client.get(PEOPLE, params={**CRM, "opts[linked]": "false"}, headers=crm).json()["pagination"]["total"] == 0
+
+    since = client.get(f"{BASE}/changes", params={"limit": "1000"}, headers=crm).json()["cursor"]  # step 4
+    start = client.get(f"{PEOPLE}/c1", params=CRM, headers=crm).json()["people"]["updated_at"]
+    edited = client.put(f"{PEOPLE}/c1", params=CRM, json={"people": {"last_name": "Edited"}}, headers=crm)
+    assert edited.status_code == 200
+    feed = client.get(f"{BASE}/changes", params={"since": since}, headers=crm).json()["changes"]
+    assert [(c["kind"], c["id"]) for c in feed] == [("update", hub_id(edited.json()["people"]))]
+    walked = _walk(client, PEOPLE, {"$filter": f"updated_at ge '{start}'", "$orderby": "updated_at", "$top": "1"}, crm)
+    assert [p["last_name"] for p in walked if "last_name" in p] == ["Edited"]
+    echo = {"id": app_ids(edited.json()["people"]), "last_name": "Edited"}  # its own ids: the write it was sent
+    again = client.post(PEOPLE, json={"people": echo}, headers=crm).json()
+    assert again["result"] == "unchanged"
+    assert client.get(f"{BASE}/changes", params={"since": feed[-1]["cursor"]}, headers=crm).json()["changes"] == []
+
+    late = client.post(PEOPLE, json={"people": {"id": [ext("erp", "e9")], "first_name": "Crm 0"}}, headers=IDS)
+    own = [e for e in late.json()["people"]["id"] if e["provider"] == "connec"]
+    same = {"id": [*own, ext("crm", "c0")]}  # step 5: the app says its c0 is the person the other app wrote
+    merged = client.post(PEOPLE, json={"people": same}, headers=crm).json()
+    assert merged["merged"] and {e["provider"] for e in merged["people"]["id"]} == {"crm", "erp", "connec"}
+    assert client.get(PEOPLE, headers=crm).json()["pagination"]["total"] == 8

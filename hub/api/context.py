@@ -85,9 +85,10 @@ MAX_LINK = 12 * 1024
 
 
 def pagination(request: Request, skip: int, top: int, total: int | None) -> dict[str, Any]:
-    """`{skip, top, total}`, and `next`, the URL of the next page, unless this is the last."""
+    """`{skip, top, total}` of a full page, and `next`, the URL of the page after by `$skip`, unless the total says
+    this is the last (without a total, a full page may have more after it)."""
     out: dict[str, Any] = {"skip": skip, "top": top, "total": total}
-    if total is not None and skip + top < total:
+    if total is None or skip + top < total:
         out["next"] = str(request.url.remove_query_params("$skiptoken").include_query_params(**{"$skip": skip + top}))
     return out
 

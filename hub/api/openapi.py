@@ -146,6 +146,12 @@ def _parameters(settings: Settings) -> dict[str, Any]:
                 f"OData-style: eq ne gt ge lt le, and, or, not, in (…); at most 50 conditions, {MAX_DEPTH} levels deep;"
                 " each value of its field's type, or null",
             ),
+            param(
+                "$count",
+                "query",
+                {"enum": ["true", "false"]},
+                "false: `total` is null, and a filtered page does not count its matches (`next` follows full pages)",
+            ),
             param("opts[linked]", "query", {"enum": ["true", "false"]}, "with opts[provider]/[realm]: held or not"),
         ],
     }

@@ -52,7 +52,7 @@ def _pagination(request: Request, collection: Collection, query: ListQuery, view
     before it. Where the last record's sort values are too long for a link, or make it longer than a request may
     be (`context.MAX_LINK`), the token is the last one's whose are not: the next page shows again what followed
     that record rather than pass over any. The next `$skip` only where no record's fit."""
-    resumed = query.after is not None
+    resumed = query.after is not None or not query.count  # no total to end a walk: full pages go on
     if len(view.records) < query.top:
         return context.token_pagination(request, query.skip, query.top, view.total, None, resumed)
     for shown in range(len(view.records), 0, -1):

@@ -19,7 +19,7 @@ from hub.model.record import Record
 APP_PARAMS = frozenset({"opts[provider]", "opts[realm]"})
 """The app whose ids a path's `{id}` (or a list's `opts[linked]`) is."""
 ONE_PARAMS = APP_PARAMS | {"$select"}
-LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$skiptoken", "$orderby", "$filter", "opts[linked]"}
+LIST_PARAMS = ONE_PARAMS | {"$top", "$skip", "$skiptoken", "$orderby", "$filter", "$count", "opts[linked]"}
 MAX_ORDER_KEYS = 8
 MAX_PARAM = 255
 """The longest `opts[provider]`/`opts[realm]`, as for any id part."""
@@ -40,6 +40,7 @@ class ListQuery:
     linked: bool = True
     include_archived: bool = False
     count: bool = field(default=True)
+    """Whether the page says its total (`$count=false` spares a filtered one the count of what it matches)."""
     after: int | None = None
     """The code number the page starts after (a `$skiptoken`): found from the code index, not by passing `skip`
     records, which then only says how many came before when the token was made. The total leaves it out."""
@@ -264,6 +265,8 @@ def parse_list(
     linked_raw = params.get("opts[linked]")
     if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
         raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
+    if params.get("$count", "true") not in ("true", "false"):
+        raise BadRequest(f"$count is true or false, not {params['$count'][:40]!r}")
     skip, top = window(params, default_top, max_top)
     after: int | None = None
     after_values: tuple[Value, ...] = ()
@@ -277,6 +280,7 @@ def parse_list(
         app=read.app,
         linked=linked_raw != "false",
         include_archived=node is not None and ("status",) in fields_of(node),
+        count=params.get("$count") != "false",
         after=after,
         after_values=after_values,
     )

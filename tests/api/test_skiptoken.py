@@ -280,3 +280,25 @@ def test_the_count_a_token_carries_stays_one_the_hub_reads(people: TestClient) -
     first = people.get(f"{BASE}/people", params={"$skiptoken": f"0.{'9' * 18}", "$top": "10"}).json()
     assert first["pagination"]["skip"] == 10**18 - 1
     assert people.get(first["pagination"]["next"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$top=10",
+        "$top=5&$filter=first_name ne 'nobody'",
+        "$top=7&$orderby=first_name desc",
+        "$top=2&$orderby=notes desc",  # PE1 and PE2 come first, their notes too long for a link: `$skip`
+    ],
+)
+def test_without_a_count_next_follows_full_pages(people: TestClient, query: str) -> None:
+    _long_notes(people)
+    codes, pages = follow(people, f"{BASE}/people?$count=false&{query}")
+    assert sorted(codes) == sorted(f"PE{n}" for n in range(1, 26)) and len(codes) == 25
+    assert all(p["total"] is None for p in pages)
+
+
+def test_count_is_true_or_false(people: TestClient) -> None:
+    assert people.get(f"{BASE}/people", params={"$count": "true"}).json()["pagination"]["total"] == 25
+    answer = people.get(f"{BASE}/people", params={"$count": "yes"})
+    assert answer.status_code == 400 and "$count is true or false" in answer.json()["detail"]

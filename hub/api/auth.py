@@ -5,7 +5,8 @@ Keys travel as HTTP Basic (`key_id:secret`, as Connec! clients send them) or as
 after `/api/v2/`: every route with a `{group_id}` starts with `GROUP_PREFIX`
 (`check_routes` refuses to build an app otherwise), so every such route is covered,
 including routes added later, without matching the route table twice per request.
-The caller lands on `request.state.principal`.
+The caller lands on `request.state.principal`. A body still coming in when the key cache lets go of the key is
+checked again once it is in, before anything reads it.
 """
 
 from __future__ import annotations
@@ -17,18 +18,17 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.paths import FIXED
-from hub.api.problems import error_response
-from hub.errors import Unauthorized
+from hub.api.problems import error_response, headers_of
+from hub.errors import HubError, Unauthorized
 from hub.model.access import Principal
 from hub.service.access import Authenticator
 from hub.service.reading import no_group
 
 PUBLIC_PATHS = frozenset({"/openapi.json"})
 """Paths served without a key: nothing in them depends on, or tells of, any group."""
-CHALLENGE = 'Basic realm="hub", Bearer realm="hub"'
 MAX_HEADER = 512
 
 
@@ -87,6 +87,43 @@ def group_of(path: str) -> str | None:
     return found.group(1) if found else None
 
 
+async def admitted(authenticator: Authenticator, header: str | None, path: str) -> Principal:
+    """The caller of a request to `path`; 401 without a live key, 404 (as for a missing group) for a group the key's
+    app is not connected to."""
+    found = credentials(header) if header is not None else None
+    who = await authenticator.authenticate(*found) if found else None
+    if who is None:
+        if header is None:
+            detail = "this request needs an API key: Authorization: Basic (key id and secret) or Bearer"
+        elif found is None:
+            detail = "malformed Authorization header: use Basic (key id, secret) or Bearer <key id>.<secret>"
+        else:
+            detail = "the key is unknown or revoked, or the secret is wrong"
+        raise Unauthorized(detail)
+    group_id = group_of(path)
+    if group_id is not None and not who.sees(group_id):
+        raise no_group(group_id)
+    return who
+
+
+def _admit(state: dict[str, object], who: Principal) -> None:
+    state["principal"], state["actor"] = who, who.actor
+
+
+def rechecking(receive: Receive, authenticator: Authenticator, header: str | None, scope: Scope) -> Receive:
+    """`receive`, checking the key again (`admitted`) on the body's last part: a client trickling its body in wrote
+    minutes after its key was revoked or its app disconnected, long past the cache time. Checked through the cache,
+    it costs a store lookup only where the cache let go of the key meanwhile."""
+
+    async def checked() -> Message:
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            _admit(scope["state"], await admitted(authenticator, header, scope["path"]))
+        return message
+
+    return checked
+
+
 class AuthMiddleware:
     """401 without a live key; 404, exactly as for a missing group, for a group the key's app is not connected to."""
 
@@ -97,24 +134,12 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        hub = scope["app"]
+        authenticator: Authenticator = scope["app"].state.authenticator
         header = Headers(scope=scope).get("authorization")
-        authenticator: Authenticator = hub.state.authenticator
-        found = credentials(header) if header is not None else None
-        who = await authenticator.authenticate(*found) if found else None
-        if who is None:
-            if header is None:
-                detail = "this request needs an API key: Authorization: Basic (key id and secret) or Bearer"
-            elif found is None:
-                detail = "malformed Authorization header: use Basic (key id, secret) or Bearer <key id>.<secret>"
-            else:
-                detail = "the key is unknown or revoked, or the secret is wrong"
-            await error_response(Unauthorized(detail), {"www-authenticate": CHALLENGE})(scope, receive, send)
+        try:
+            who = await admitted(authenticator, header, scope["path"])
+        except HubError as refused:
+            await error_response(refused, headers_of(refused))(scope, receive, send)
             return
-        group_id = group_of(scope["path"])
-        if group_id is not None and not who.sees(group_id):
-            await error_response(no_group(group_id))(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        state["principal"], state["actor"] = who, who.actor
-        await self.app(scope, receive, send)
+        _admit(scope.setdefault("state", {}), who)
+        await self.app(scope, rechecking(receive, authenticator, header, scope), send)

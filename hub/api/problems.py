@@ -12,9 +12,12 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from hub.api.json import dumps
-from hub.errors import HubError, Unavailable
+from hub.errors import HubError, Unauthorized, Unavailable
 
 log = logging.getLogger("hub")
+
+CHALLENGE = 'Basic realm="hub", Bearer realm="hub"'
+"""`WWW-Authenticate` of every 401: the two forms a key may take."""
 
 _TITLES = {
     400: "Bad request",
@@ -42,9 +45,16 @@ def from_error(error: HubError) -> dict[str, Any]:
     return problem_body(error.status, error.title, error.detail, **error.extra)
 
 
+def headers_of(error: HubError) -> dict[str, str] | None:
+    """The headers an error's answer carries besides its body: when to retry, how to authenticate."""
+    if isinstance(error, Unavailable):
+        return {"retry-after": "1"}
+    return {"www-authenticate": CHALLENGE} if isinstance(error, Unauthorized) else None
+
+
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return error_response(exc, {"retry-after": "1"} if isinstance(exc, Unavailable) else None)
+    return error_response(exc, headers_of(exc))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

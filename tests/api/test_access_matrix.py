@@ -15,7 +15,8 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hub.api.auth import CHALLENGE, PUBLIC_PATHS
+from hub.api.auth import PUBLIC_PATHS
+from hub.api.problems import CHALLENGE
 from hub.app import create_app
 from hub.model.ids import ExternalId
 from hub.model.key_link import link_id

@@ -55,11 +55,13 @@ def owned(endpoint: Endpoint) -> Endpoint:
 
 
 def _check_app(request: Request, group_id: str, body: Any) -> None:
-    """403 if a definition names an app (provider and realm) other than the caller's."""
+    """403 if a definition names an app (provider and realm) other than the caller's. A provider or realm that is no
+    string names no app: validation refuses it with a 422 naming the field (checked here, `null` was app 'None')."""
     if isinstance(body, dict) and ("provider" in body or "realm" in body):
         who = principal(request)
         provider, realm = body.get("provider", who.provider), body.get("realm", who.realms.get(group_id))
-        who.ensure_own_app(group_id, str(provider), str(realm), "define an integration")
+        if isinstance(provider, str) and isinstance(realm, str):
+            who.ensure_own_app(group_id, provider, realm, "define an integration")
 
 
 def _override(request: Request) -> bool:

@@ -306,6 +306,21 @@ def test_an_app_defines_and_uses_only_its_own_integrations(client: TestClient, k
     assert client.post(f"{url}/nothing/lease", headers=crm).status_code == 404
 
 
+@pytest.mark.parametrize("given", [{"provider": None}, {"realm": None}, {"provider": 7}, {"realm": ["2243"]}])
+def test_an_app_naming_no_app_in_a_definition_is_told_which_field_is_wrong(
+    client: TestClient, keys: Keys, given: dict[str, object]
+) -> None:
+    """A provider or realm that is no string was a 403 naming the app 'None' (or '7'): the field is what is wrong."""
+    url = "/api/v2/cld-1/integrations"
+    body = {"name": "out", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    crm = keys.app("crm", cld_1="2243")
+    created = client.post(url, json={**body, **given}, headers=crm)
+    assert created.status_code == 422 and created.json()["errors"][0]["field"] == next(iter(given)), created.text
+    assert client.post(url, json=body, headers=crm).status_code == 201
+    changed = client.put(f"{url}/out", json=given, headers=crm)
+    assert changed.status_code == 422 and next(iter(given)) in changed.json()["detail"], changed.text
+
+
 def test_a_system_number_tells_an_app_nothing_of_the_apps_of_other_groups(client: TestClient, keys: Keys) -> None:
     """A key link named by another app's `integration_system_id` was a 403 naming that app when it held ids in any
     group, and a 422 when it held none: an oracle for the providers `integration_systems` hides from an app."""

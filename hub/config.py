@@ -41,6 +41,10 @@ def _parsed(variable: str, raw: str, kind: str) -> object:
         if not _DECIMAL.fullmatch(raw):
             raise BadSetting(f"{variable}={raw!r} is not a number")
         return float(raw)
+    if kind == "bool":
+        if raw not in ("true", "false"):
+            raise BadSetting(f"{variable}={raw!r} is not true or false")
+        return raw == "true"
     return raw
 
 
@@ -65,6 +69,9 @@ class Settings:
     retry_backoff_max_seconds: int = 3600
     webhook_timeout_seconds: int = 10
     webhook_poll_seconds: float = 1.0
+    webhook_local_network: bool = False
+    """Whether webhooks may POST to the hub's own machine or network (`network.local`): off, an app's key could
+    not make the hub reach what the internet cannot."""
     max_json_depth: int = 32
     key_cache_seconds: int = 5
 

@@ -89,8 +89,7 @@ async def create_integration(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
-    hub_provider = request.app.state.settings.hub_provider
-    created = await integrations.create(request.app.state.store, group_id, body, hub_provider)
+    created = await integrations.create(request.app.state.store, request.app.state.settings, group_id, body)
     location = f"{request.url.path}/{quote(created.name, safe='')}"  # a name may hold `?`, `#`, `%` or `€`
     return JSONResponse(render(created), status_code=201, headers={"location": location})
 
@@ -106,8 +105,8 @@ async def update_integration(request: Request) -> Response:
     override = _override(request)
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
-    hub_provider = request.app.state.settings.hub_provider
-    changed = await integrations.update(request.app.state.store, group_id, _name(request), body, override, hub_provider)
+    store, settings = request.app.state.store, request.app.state.settings
+    changed = await integrations.update(store, settings, group_id, _name(request), body, override)
     return JSONResponse(render(changed))
 
 

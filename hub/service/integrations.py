@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-from hub.errors import Conflict, NotFound
-from hub.model import timefmt
-from hub.model.integration import Integration, check_locks, keeps_queue, parse_definition, updated
+from hub.config import Settings
+from hub.errors import Conflict, Invalid, NotFound
+from hub.model import network, timefmt
+from hub.model.integration import Definition, Integration, check_locks, keeps_queue, parse_definition, updated
 from hub.service import ids, reading
 from hub.store.base import IdTaken, Store, Transaction
 
@@ -32,8 +34,9 @@ async def held(tx: Transaction, group_id: str, name: str) -> Integration:
     return found
 
 
-async def create(store: Store, group_id: str, body: Any, hub_provider: str) -> Integration:
-    definition = parse_definition(body, hub_provider)
+async def create(store: Store, settings: Settings, group_id: str, body: Any) -> Integration:
+    definition = parse_definition(body, settings.hub_provider)
+    _reachable(definition, settings)
     if await store.group(group_id) is None:  # created on first write, as upsert.group_for_write does
         await store.ensure_group(group_id, ids.new_channel_id())
     now = timefmt.now()
@@ -46,18 +49,32 @@ async def create(store: Store, group_id: str, body: Any, hub_provider: str) -> I
     return integration
 
 
-async def update(store: Store, group_id: str, name: str, body: Any, override: bool, hub_provider: str) -> Integration:
+async def update(store: Store, settings: Settings, group_id: str, name: str, body: Any, override: bool) -> Integration:
     """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`. The queue is
-    emptied in the same transaction when the update ends what it was for (`keeps_queue`)."""
+    emptied in the same transaction when the update ends what it was for (`keeps_queue`). A webhook is checked
+    (`_reachable`) when the update gives one: one made while the local network was allowed stays as it was."""
     async with store.transaction(group_id) as tx:
         integration = await held(tx, group_id, name)
-        definition = updated(integration.definition, body, hub_provider)
+        definition = updated(integration.definition, body, settings.hub_provider)
+        if isinstance(body, dict) and body.get("webhook") is not None:
+            _reachable(definition, settings)
         check_locks(integration.definition, definition, override)
         if not keeps_queue(integration.definition, definition):
             await tx.clear_queue(name)
         integration.redefine(definition, timefmt.now())
         await tx.put_integration(integration, new=False)
     return integration
+
+
+def _reachable(definition: Definition, settings: Settings) -> None:
+    """422 for a webhook whose URL names the hub's own machine or network by its address (or `localhost`), unless
+    the operator allows them (`webhook_local_network`); a name that resolves there is refused as it is POSTed to."""
+    if definition.webhook is None or settings.webhook_local_network:
+        return
+    host = urlsplit(definition.webhook.url).hostname or ""
+    if network.local(host):
+        why = f"{host} is on the hub's own machine or network (HUB_WEBHOOK_LOCAL_NETWORK=true allows it)"
+        raise Invalid(f"invalid field(s): webhook.url: {why}", errors=[{"field": "webhook.url", "message": why}])
 
 
 async def delete(store: Store, group_id: str, name: str, override: bool) -> None:

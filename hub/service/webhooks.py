@@ -13,16 +13,18 @@ import functools
 import hashlib
 import hmac
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx2
 import orjson
 
 from hub.config import Settings
 from hub.errors import Conflict, NotFound
+from hub.model import network
 from hub.model.integration import Integration, Webhook
 from hub.service import outbound
 from hub.service.outbound import Delivery
@@ -40,14 +42,31 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+async def _local_address(url: str) -> str | None:
+    """The first address the URL's host resolves to that is on the hub's own machine or network (`network.local`),
+    if any. It is looked up again as the POST connects: a name whose answer changes in between (DNS rebinding)
+    passes, which only a resolver of the operator's own can rule out."""
+    host = urlsplit(url).hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return None  # no such name: the POST says so
+    return next((str(info[4][0]) for info in found if network.local(str(info[4][0]))), None)
+
+
 async def _post(
-    client: httpx2.AsyncClient, webhook: Webhook, name: str, lease: str, body: bytes, seconds: float
+    client: httpx2.AsyncClient, settings: Settings, webhook: Webhook, name: str, lease: str, body: bytes
 ) -> str | None:
-    """POST one batch within `seconds`; None when the app took it (2xx), else why not.
+    """POST one batch within `webhook_timeout_seconds`; None when the app took it (2xx), else why not.
 
     The client's timeout bounds each read and write, not the POST: an answer that trickled in a byte at a time
-    held the batch without end, past its lease, and the integration's delivery with it.
+    held the batch without end, past its lease, and the integration's delivery with it. A host on the hub's own
+    machine or network is not POSTed to unless the operator allows it (`webhook_local_network`).
     """
+    if not settings.webhook_local_network and (address := await _local_address(webhook.url)) is not None:
+        log.warning("webhook of integration %r not POSTed: its host resolves to %s, a local address", name, address)
+        return "webhook POST refused: its host is on the hub's own machine or network"  # the app learns no address
+    seconds = settings.webhook_timeout_seconds
     headers = {
         "content-type": "application/json",
         SIGNATURE: sign(webhook.secret, body),
@@ -94,7 +113,7 @@ async def deliver(
         if webhook is None:
             await outbound.release(store, group_id, name, lease.lease_id, numbers)
             return False
-        error = await _post(client, webhook, name, lease.lease_id, body, settings.webhook_timeout_seconds)
+        error = await _post(client, settings, webhook, name, lease.lease_id, body)
         if error is None:
             delivered += len((await outbound.ack(store, group_id, name, lease.lease_id, numbers)).done)
         else:

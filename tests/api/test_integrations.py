@@ -137,7 +137,7 @@ def test_an_update_is_validated_like_a_create(client: TestClient) -> None:
 
 def test_a_webhook_can_be_replaced_and_removed(client: TestClient) -> None:
     client.post(URL, json=sample())
-    new = {"url": "http://127.0.0.1:9/hook", "secret": "another-long-secret"}
+    new = {"url": "http://erp.example:9/hook", "secret": "another-long-secret"}
     assert client.put(f"{URL}/crm-customers", json={"webhook": new}).json()["webhook"] == {"url": new["url"]}
     assert client.put(f"{URL}/crm-customers", json={"webhook": None}).json()["webhook"] is None
 
@@ -250,3 +250,32 @@ def test_an_integration_stored_with_a_filter_of_another_type_is_still_updated(cl
     assert changed.json()["filter"] == "is_customer eq 1"
     mistyped = client.put(f"{URL}/crm-customers?override=true", json={"filter": "is_customer eq 0"})
     assert mistyped.status_code == 422 and mistyped.json()["errors"][0]["field"] == "filter"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://api.localhost./hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.1/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_a_webhook_on_the_hubs_own_machine_or_network_is_refused(client: TestClient, url: str) -> None:
+    """An app's key could make the hub POST into the network it runs in (`HUB_WEBHOOK_LOCAL_NETWORK` allows it)."""
+    made = client.post(URL, json=sample(webhook={"url": url, "secret": "s" * 16}))
+    assert made.status_code == 422 and made.json()["errors"][0]["field"] == "webhook.url", made.text
+    assert "own machine or network" in made.json()["detail"]
+    assert client.post(URL, json=sample()).status_code == 201
+    moved = client.put(f"{URL}/crm-customers", json={"webhook": {"url": url, "secret": "s" * 16}})
+    assert moved.status_code == 422 and client.get(f"{URL}/crm-customers").json()["webhook"]["url"] != url
+
+
+def test_a_webhook_on_the_internet_is_taken_by_its_address_too(client: TestClient) -> None:
+    made = client.post(URL, json=sample(webhook={"url": "http://93.184.216.34:8080/hook", "secret": "s" * 16}))
+    assert made.status_code == 201, made.text

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from hub.app import create_app
 from hub.config import Settings
 from hub.service import outbound
 from hub.service.webhooks import sign
 from tests.api.helpers import BASE, post
+from tests.conftest import admin_client
 
 SECRET = "a-secret-of-sixteen-or-more"
 URL = f"{BASE}/integrations"
@@ -123,6 +125,7 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
         retry_backoff_seconds=0,
         webhook_poll_seconds=0.05,
         webhook_timeout_seconds=getattr(request, "param", 5),
+        webhook_local_network=True,  # the receivers listen on 127.0.0.1
     )
 
 
@@ -300,3 +303,17 @@ def test_a_batch_leased_before_its_queue_was_emptied_is_not_sent(
     wait_for(lambda: receiver.delivered() != [])
     time.sleep(0.2)
     assert receiver.delivered() == ["for erp"]
+
+
+def test_a_host_on_the_local_network_is_not_posted_to_unless_allowed(settings: Settings, receiver: Receiver) -> None:
+    """The hub POSTed wherever an app's webhook said, its own machine and network included, and the error its dead
+    items kept told the app what answered there. Made while allowed, such a webhook is refused as it is POSTed."""
+    with admin_client(create_app(settings)) as allowed:
+        define(allowed, receiver, max_attempts=1)
+    with admin_client(create_app(replace(settings, webhook_local_network=False))) as client:
+        post(client, "organizations", name="A")
+        wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
+        [dead] = client.get(f"{URL}/hook/dead").json()["dead"]
+        assert dead["last_error"] == "webhook POST refused: its host is on the hub's own machine or network"
+        assert client.put(f"{URL}/hook", json={"batch_size": 5}).status_code == 200  # kept, as it was made
+    assert receiver.requests == []

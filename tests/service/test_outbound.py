@@ -39,7 +39,7 @@ SETTINGS = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=25, leas
 
 async def define(store: SQLiteStore, **fields: Any) -> None:
     body = {"name": "out", "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "1"}
-    await integrations.create(store, GROUP, {**body, **fields}, SETTINGS.hub_provider)
+    await integrations.create(store, SETTINGS, GROUP, {**body, **fields})
 
 
 async def write(store: SQLiteStore, key: str, **fields: Any) -> None:

@@ -11,9 +11,16 @@ def test_environment_values_take_the_fields_types(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HUB_WEBHOOK_POLL_SECONDS", "0.25")
     monkeypatch.setenv("HUB_CHANGES_RETENTION_SECONDS", "86400")
     monkeypatch.setenv("HUB_HUB_PROVIDER", "hub")
+    monkeypatch.setenv("HUB_WEBHOOK_LOCAL_NETWORK", "true")
     settings = Settings.from_env()
     assert (settings.webhook_poll_seconds, settings.changes_retention_seconds) == (0.25, 86400)
-    assert settings.hub_provider == "hub"
+    assert settings.hub_provider == "hub" and settings.webhook_local_network is True
+
+
+def test_a_flag_is_true_or_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_WEBHOOK_LOCAL_NETWORK", "yes")
+    with pytest.raises(BadSetting, match="HUB_WEBHOOK_LOCAL_NETWORK='yes' is not true or false"):
+        Settings.from_env()
 
 
 @pytest.mark.parametrize(

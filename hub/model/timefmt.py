@@ -54,7 +54,18 @@ def display(stored: str) -> str:
     return stored.replace(".000000Z", "Z")
 
 
+EARLIEST = "0001-01-01T00:00:00.000000Z"
+LATEST = "9999-12-31T23:59:59.999999Z"
+
+
 def shift(stored: str, seconds: float) -> str:
-    """A stored timestamp moved by `seconds` (negative: earlier), in the stored form."""
+    """A stored timestamp moved by `seconds` (negative: earlier), in the stored form, kept within the years 1 to 9999.
+
+    A setting may count further than that (a retention of 3,200 years, meaning "keep every change"): the cut-off
+    before year 1 prunes nothing, where the overflow made the pruning task fail every time it ran.
+    """
     parsed = datetime.strptime(stored, _STORED).replace(tzinfo=UTC)
-    return _stored(parsed + timedelta(seconds=seconds))
+    try:
+        return _stored(parsed + timedelta(seconds=seconds))
+    except OverflowError:  # past year 9999 or before year 1, or more days than a timedelta holds
+        return EARLIEST if seconds < 0 else LATEST

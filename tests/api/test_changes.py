@@ -191,6 +191,14 @@ def test_a_fully_pruned_feed_starts_from_its_horizon(client: TestClient, setting
     assert [c["kind"] for c in feed(client, since=empty["cursor"])["changes"]] == ["create"]
 
 
+def test_a_retention_longer_than_the_calendar_keeps_every_change(client: TestClient, settings: Settings) -> None:
+    """Counting back past year 1 overflowed: the pruning task failed each time it ran, logging a traceback."""
+    post(client, "people", first_name="A")
+    forever = replace(settings, changes_retention_seconds=10**11)
+    assert client.portal.call(changes.prune, client.app.state.store, forever) == 0  # type: ignore[attr-defined]
+    assert [c["kind"] for c in feed(client)["changes"]] == ["create"]
+
+
 def test_the_app_prunes_in_the_background(settings: Settings) -> None:
     quick = replace(settings, changes_retention_seconds=0, prune_interval_seconds=1)
     with admin_client(create_app(quick)) as client:

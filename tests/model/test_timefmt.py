@@ -30,3 +30,10 @@ def test_early_years_keep_four_digits_so_text_order_stays_time_order() -> None:
 def test_a_moment_outside_the_years_1_to_9999_in_utc_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match="outside the years 1 to 9999 in UTC"):
         timefmt.canonical(value)
+
+
+@pytest.mark.parametrize("seconds", [10**12, 10**17, 10**18 - 1])
+def test_a_shift_past_the_years_1_to_9999_stops_at_their_ends(seconds: int) -> None:
+    """A retention counting back past year 1 overflowed, and the pruning task failed each time it ran."""
+    assert timefmt.shift(timefmt.now(), -seconds) == timefmt.EARLIEST == "0001-01-01T00:00:00.000000Z"
+    assert timefmt.shift(timefmt.now(), seconds) == timefmt.LATEST == "9999-12-31T23:59:59.999999Z"

@@ -157,6 +157,7 @@ class _Pending:
         """The item's outcome, its writes pending; an item refused (409) adds none."""
         values = dict(write.fields)
         status = values.pop("status", None)
+        kind: Kind = "create"
         if not matched:
             record = new_record(self.group, self.collection, 0, values, status, ids)  # its code comes with `write`
             self.writes.append((record, None))
@@ -167,11 +168,11 @@ class _Pending:
             return outcome
         else:
             record = matched[0]
-            new_ids, filled = update_record(record, ids, values, status)
+            new_ids, kind = update_record(record, ids, values, status)
             self.writes.append((record, new_ids))
             record.ids = [*record.ids, *new_ids]
-            outcome = Outcome(record, created=filled)
-        self.made.append(("create" if outcome.created else "update", self.collection.name, record))
+            outcome = Outcome(record, created=kind == "create")
+        self.made.append((kind, self.collection.name, record))
         self.outcomes.append(outcome)
         return outcome
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.model import timefmt
+from hub.model.change import Kind
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId, ensure_one_per_app
@@ -143,18 +144,22 @@ async def as_stored(tx: Transaction, collection: Collection, record: Record, val
 
 def update_record(
     record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None
-) -> tuple[list[ExternalId], bool]:
-    """Apply an upsert to the one record it matched: (the ids it links anew, whether it filled in a placeholder).
+) -> tuple[list[ExternalId], Kind]:
+    """Apply an upsert to the one record it matched: (the ids it links anew, the change it makes).
 
-    409 if the record holds another id of one of the apps, before anything changes.
+    The change is a `create` where it fills in a placeholder, an `archive` where it sets the status to ARCHIVED,
+    as a DELETE does (a feed reader mirroring archives saw an `update`), else an `update`. 409 if the record holds
+    another id of one of the apps, before anything changes.
     """
     held = merged_ids([record], ids)
-    created = record.placeholder
+    kind: Kind = "create" if record.placeholder else "update"
+    if kind == "update" and status == "ARCHIVED" != record.status:
+        kind = "archive"
     record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
     record.placeholder = False
     record.status = status or record.status
     record.updated_at = timefmt.now()
-    return [e for e in held if e not in record.ids], created
+    return [e for e in held if e not in record.ids], kind
 
 
 async def _apply(
@@ -191,14 +196,14 @@ async def _apply(
     values = await as_stored(tx, collection, record, values)
     if unchanged(record, ids, values, status):
         return Outcome(await _reread(tx, record) if refers_to_itself else record, created=False, changed=False)
-    new_ids, created = update_record(record, ids, values, status)
+    new_ids, kind = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
     if refers_to_itself:
         record = await _reread(tx, record)
     else:  # as a re-read would show them: in link order, the new ones last
         record.ids = [*record.ids, *new_ids]
-    await changes.record(tx, "create" if created else "update", collection.name, record)
-    return Outcome(record, created=created)
+    await changes.record(tx, kind, collection.name, record)
+    return Outcome(record, created=kind == "create")
 
 
 async def _reread(tx: Transaction, record: Record) -> Record:

@@ -232,3 +232,29 @@ def test_links_unlinks_explicit_merges_and_their_undo_are_in_the_feed(client: Te
         ("unmerge", b["id"]),
         ("unlink", a["id"]),
     ]
+
+
+def test_a_write_that_archives_a_record_is_recorded_as_an_archive(client: TestClient) -> None:
+    """A feed reader mirroring archives saw an `update` when the status came in a body rather than a DELETE."""
+    post(client, "people", [ext("crm", "1")], first_name="Ada")
+    post(client, "people", [ext("crm", "2")], first_name="Bob")
+    post(client, "people", [ext("crm", "1")], status="ARCHIVED")
+    batch = [{"id": [ext("crm", "2")], "status": "ARCHIVED"}, {"id": [ext("crm", "3")], "status": "ARCHIVED"}]
+    assert client.post(f"{BASE}/people", json={"people": batch}).status_code == 200
+    put = client.put(
+        f"{BASE}/people/2",
+        params={"opts[provider]": "crm", "opts[realm]": "2243"},
+        json={"people": {"status": "ARCHIVED", "last_name": "B."}},
+    )
+    assert put.status_code == 200
+    post(client, "people", [ext("crm", "1")], status="ACTIVE")
+    kinds = [(c["kind"], c["ids"][0]["id"]) for c in feed(client)["changes"]]
+    assert kinds == [
+        ("create", "1"),
+        ("create", "2"),
+        ("archive", "1"),
+        ("archive", "2"),
+        ("create", "3"),
+        ("update", "2"),
+        ("update", "1"),
+    ]

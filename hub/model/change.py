@@ -48,6 +48,6 @@ def position(group_id: str, text: str) -> int:
     number = whole(seq)
     if prefix != _PREFIX or number is None:
         raise BadRequest(f"since: {text[:40]!r} is not a cursor this hub handed out")
-    if owner != group_id:
-        raise BadRequest("since: this cursor belongs to another group's change feed")
+    if owner != group_id:  # the group's id ends the cursor: one cut short holds only the start of it
+        raise BadRequest("since: this cursor is another group's, or cut short: resume from one this feed handed out")
     return number

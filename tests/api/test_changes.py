@@ -138,6 +138,9 @@ def test_bad_requests_are_clear(client: TestClient) -> None:
     theirs = client.get("/api/v2/other/changes").json()["cursor"]
     refused = client.get(FEED, params={"since": theirs})
     assert refused.status_code == 400 and "another group" in refused.json()["detail"]
+    ours = feed(client)["cursor"]
+    cut = client.get(FEED, params={"since": ours[:-2]})
+    assert cut.status_code == 400 and "cut short" in cut.json()["detail"]
 
 
 def test_a_cursor_past_the_last_change_is_refused_and_every_one_handed_out_is_taken(

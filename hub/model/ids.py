@@ -80,13 +80,16 @@ def app_clashes(ids: Iterable[ExternalId]) -> dict[tuple[str, str], list[Externa
     return {app: held for app, held in by_app.items() if len(held) > 1}
 
 
-def ensure_one_per_app(ids: Iterable[ExternalId], records: Iterable[str] = ()) -> None:
-    """Refuse (409) an id set that gives one record two ids of the same app."""
+def ensure_one_per_app(ids: Iterable[ExternalId], records: Iterable[str] = (), field: str | None = None) -> None:
+    """Refuse (409) an id set that gives one record two ids of the same app; `field` names the reference whose
+    record it is, where that is not the record written (a person's 409 over its organization's ids read as its own).
+    """
     clashes = app_clashes(ids)
     if clashes:
         apps = ", ".join(f"{p}/{r}: {', '.join(e.id for e in held)}" for (p, r), held in clashes.items())
+        where = f"{field}: " if field else ""
         raise Conflict(
-            f"one record would hold two ids of the same app ({apps})",
+            f"{where}one record would hold two ids of the same app ({apps})",
             records=sorted(set(records)),
             clashes=[{"provider": p, "realm": r, "ids": [e.id for e in held]} for (p, r), held in clashes.items()],
         )

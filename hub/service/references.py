@@ -25,7 +25,7 @@ async def resolve(
         if isinstance(value, str):
             value = [ExternalId(settings.hub_provider, group.channel_id, value)]
         ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=name)
-        ensure_one_per_app(ids)
+        ensure_one_per_app(ids, field=name)
         matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=name)
         if len(matched) > 1:
             raise Conflict(
@@ -38,7 +38,7 @@ async def resolve(
         record = matched[0]
         new = [e for e in ids if e not in record.ids]
         if new:
-            ensure_one_per_app([*record.ids, *new], records=[record.hub_id])
+            ensure_one_per_app([*record.ids, *new], records=[record.hub_id], field=name)
             record.updated_at = timefmt.now()
             await tx.save(record, new)
             await changes.record_current(tx, "link", target.name, record.hub_id)

@@ -173,6 +173,17 @@ def test_a_reference_adds_new_ids_to_the_record_it_matches(client: TestClient) -
     assert linked.json()["organizations"]["id"] == hub_id(org)
 
 
+def test_a_reference_giving_its_record_two_ids_of_one_app_is_a_409_naming_the_reference(client: TestClient) -> None:
+    """A person's 409 over its organization's ids said "one record would hold two ids" as if they were its own."""
+    org = post(client, "organizations", [ext("crm", "o1"), ext("erp", "e1")], name="Acme").json()["organizations"]
+    for ref, records in (([ext("erp", "e1"), ext("crm", "o2")], [hub_id(org)]), ([ext("sf", "a"), ext("sf", "b")], [])):
+        refused = post(client, "people", [ext("crm", "p1")], organization_id=ref)
+        assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["detail"].startswith("organization_id: one record would hold two ids of the same app")
+        assert refused.json()["records"] == records
+    assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 0
+
+
 def test_put_updates_part_of_a_record_and_links_ids_back(client: TestClient) -> None:
     created = post(client, "people", [ext("crm", "1")], first_name="Ada", last_name="Byron").json()["people"]
     put = client.put(

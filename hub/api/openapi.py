@@ -68,6 +68,11 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
         "group_id": {"type": "string"},
         "channel_id": {"type": "string"},
         "resource_type": {"const": collection.name},
+        "placeholder": {
+            "const": True,
+            "description": "only on a placeholder: a record that references named before any app sent it, holding"
+            " nothing but ids (shown whatever `$select` says)",
+        },
     }
     refs = {
         name: {"oneOf": any_id, "description": f"a {target} record"} for name, target in collection.references.items()

@@ -65,8 +65,10 @@ class Renderer:
         out["group_id"] = record.group_id
         out["channel_id"] = self.group.channel_id
         out["resource_type"] = record.collection
+        if record.placeholder:  # an app pulling what it lacks passes it over: there is nothing in it to import
+            out["placeholder"] = True
         if self.select is not None:
-            out = {k: v for k, v in out.items() if k == "id" or k in self.select}
+            out = {k: v for k, v in out.items() if k in ("id", "placeholder") or k in self.select}
         return out
 
     def all(self, view: View) -> list[dict[str, Any]]:

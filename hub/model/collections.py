@@ -26,7 +26,7 @@ from hub.model.fields import (
 from hub.model.numbers import whole
 
 Status = Literal["ACTIVE", "INACTIVE", "ARCHIVED"]
-READ_ONLY = ("code", "created_at", "updated_at", "group_id", "channel_id", "resource_type")
+READ_ONLY = ("code", "created_at", "updated_at", "group_id", "channel_id", "resource_type", "placeholder")
 """Output fields a client may echo back in a body; they are ignored, never written."""
 
 

@@ -145,6 +145,19 @@ def test_an_unknown_reference_creates_a_placeholder_that_the_real_record_fills(c
     assert client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1
 
 
+def test_a_placeholder_says_it_is_one_until_it_is_filled_in(client: TestClient) -> None:
+    """A list showed placeholders as records with no values: an app pulling what it lacks imported them, empty."""
+    post(client, "people", [ext("crm", "p1")], organization_id=[ext("erp", "o1")])
+    post(client, "organizations", [ext("erp", "o2")], name="Real")
+    lacking = {"opts[provider]": "crm", "opts[realm]": "2243", "opts[linked]": "false"}
+    for select in ({}, {"$select": "name"}):
+        listed = client.get(f"{BASE}/organizations", params={**lacking, **select}).json()["organizations"]
+        assert [o.get("placeholder") for o in listed] == [True, None], select
+    shown = client.get(f"{BASE}/organizations/o1", params={"opts[provider]": "erp", "opts[realm]": "2243"}).json()
+    echoed = post(client, "organizations", name="Acme", **shown["organizations"])  # its output fields are ignored
+    assert echoed.status_code == 201 and "placeholder" not in echoed.json()["organizations"]
+
+
 def test_a_put_filling_a_placeholder_in_answers_201_as_the_feed_records_a_create(client: TestClient) -> None:
     """It answered 200 "updated" while the change feed recorded the write as the record's create."""
     post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o1")])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from hub.errors import BadRequest, Invalid
 from hub.model import keyset, timefmt
 from hub.model.collections import META_KINDS, Collection, Kind
-from hub.model.filter import Comparison, Node, Value, fields_of, map_values, parse_filter
+from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, map_values, parse_filter
 from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import MAX_WHOLE, whole
 from hub.model.record import Record
@@ -233,6 +233,28 @@ def check_types(collection: Collection, node: Node) -> None:
         return value
 
     map_values(node, check)
+    _check_code_order(collection, node)
+
+
+def _check_code_order(collection: Collection, node: Node) -> None:
+    """Refuse an order comparison of `code` with a text that is no code of the collection (`'XX1'`, `'OR1'` for
+    people, a number past any code): it compared as -1, no record's number, so `code gt 'PE99999999999999999999'`
+    listed every record and `le` none. Equality with it still names no record."""
+    if isinstance(node, Not):
+        _check_code_order(collection, node.item)
+    elif isinstance(node, And | Or):
+        for item in node.items:
+            _check_code_order(collection, item)
+    elif isinstance(node, Comparison) and _orders_by_no_code(collection, node):
+        raise BadRequest(
+            f"$filter: code is compared in order with a code of {collection.name} ({collection.code(12)!r}) or its"
+            f" number, not {node.value!r}"
+        )
+
+
+def _orders_by_no_code(collection: Collection, node: Comparison) -> bool:
+    ordered = node.field == ("code",) and node.op not in ("eq", "ne")
+    return ordered and isinstance(node.value, str) and collection.code_number(node.value) < 0
 
 
 def _wanted(collection: Collection, path: tuple[str, ...]) -> tuple[tuple[type, ...], str]:

@@ -161,6 +161,18 @@ def test_a_value_of_another_type_than_its_field_is_a_400(client: TestClient, exp
     assert field in response.json()["detail"]
 
 
+@pytest.mark.parametrize("code", ["'XX1'", "'OR1'", "'PE99999999999999999999'"])
+@pytest.mark.parametrize("op", ["gt", "le"])
+def test_code_is_ordered_against_a_code_of_its_collection_only(people: TestClient, op: str, code: str) -> None:
+    """A text that is no code of people (or one past any code) compared as -1, the number of no record: so
+    `code gt 'PE99999999999999999999'` listed every record and `code le` it none, the order backwards."""
+    response = people.get(f"{BASE}/people", params={"$filter": f"code {op} {code}"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "code is compared in order with a code of people" in response.json()["detail"]
+    assert code in response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "expression",
     [

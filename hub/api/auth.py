@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.paths import FIXED
-from hub.api.problems import error_response, headers_of
+from hub.api.problems import error_response
 from hub.errors import HubError, Unauthorized
 from hub.model.access import Principal
 from hub.service.access import Authenticator
@@ -139,7 +139,7 @@ class AuthMiddleware:
         try:
             who = await admitted(authenticator, header, scope["path"])
         except HubError as refused:
-            await error_response(refused, headers_of(refused))(scope, receive, send)
+            await error_response(refused)(scope, receive, send)
             return
         _admit(scope.setdefault("state", {}), who)
         await self.app(scope, rechecking(receive, authenticator, header, scope), send)

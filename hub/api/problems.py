@@ -37,15 +37,16 @@ def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | N
     return Response(body, status_code=status, headers=headers, media_type="application/problem+json")
 
 
-def error_response(error: HubError, headers: dict[str, str] | None = None) -> Response:
-    return problem(error.status, error.title, error.detail, headers, **error.extra)
+def error_response(error: HubError) -> Response:
+    """The problem answer of an error, with the headers its kind carries (`_headers_of`), wherever it is raised."""
+    return problem(error.status, error.title, error.detail, _headers_of(error), **error.extra)
 
 
 def from_error(error: HubError) -> dict[str, Any]:
     return problem_body(error.status, error.title, error.detail, **error.extra)
 
 
-def headers_of(error: HubError) -> dict[str, str] | None:
+def _headers_of(error: HubError) -> dict[str, str] | None:
     """The headers an error's answer carries besides its body: when to retry, how to authenticate."""
     if isinstance(error, Unavailable):
         return {"retry-after": "1"}
@@ -54,7 +55,7 @@ def headers_of(error: HubError) -> dict[str, str] | None:
 
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return error_response(exc, headers_of(exc))
+    return error_response(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

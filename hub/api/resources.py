@@ -56,9 +56,10 @@ def _pagination(request: Request, collection: Collection, query: ListQuery, view
     if len(view.records) < query.top:
         return context.token_pagination(request, query.skip, query.top, view.total, None, resumed)
     for shown in range(len(view.records), 0, -1):
-        token = query.token(collection, view.records[shown - 1], shown)
+        if (token := query.token(collection, view.records[shown - 1], shown)) is None:
+            continue
         paged = context.token_pagination(request, query.skip, query.top, view.total, token, resumed)
-        if token is not None and len(paged.get("next", "")) <= context.MAX_LINK:
+        if len(paged.get("next", "")) <= context.MAX_LINK:
             return paged
     return context.pagination(request, query.skip, query.top, view.total)
 

@@ -13,20 +13,18 @@ import functools
 import hashlib
 import hmac
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx2
 import orjson
 
 from hub.config import Settings
 from hub.errors import Conflict, NotFound
-from hub.model import network
 from hub.model.integration import Integration, Webhook
-from hub.service import outbound
+from hub.service import outbound, webhook_transport
 from hub.service.outbound import Delivery
 from hub.store.base import Store
 
@@ -42,18 +40,6 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _local_address(url: str) -> str | None:
-    """The first address the URL's host resolves to that is on the hub's own machine or network (`network.local`),
-    if any. It is looked up again as the POST connects: a name whose answer changes in between (DNS rebinding)
-    passes, which only a resolver of the operator's own can rule out."""
-    host = urlsplit(url).hostname or ""
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return None  # no such name: the POST says so
-    return next((str(info[4][0]) for info in found if network.local(str(info[4][0]))), None)
-
-
 async def _post(
     client: httpx2.AsyncClient, settings: Settings, webhook: Webhook, name: str, lease: str, body: bytes
 ) -> str | None:
@@ -61,11 +47,8 @@ async def _post(
 
     The client's timeout bounds each read and write, not the POST: an answer that trickled in a byte at a time
     held the batch without end, past its lease, and the integration's delivery with it. A host on the hub's own
-    machine or network is not POSTed to unless the operator allows it (`webhook_local_network`).
+    machine or network is not connected to unless the operator allows it (`webhook_transport`).
     """
-    if not settings.webhook_local_network and (address := await _local_address(webhook.url)) is not None:
-        log.warning("webhook of integration %r not POSTed: its host resolves to %s, a local address", name, address)
-        return "webhook POST refused: its host is on the hub's own machine or network"  # the app learns no address
     seconds = settings.webhook_timeout_seconds
     headers = {
         "content-type": "application/json",
@@ -78,6 +61,8 @@ async def _post(
             response = await client.post(webhook.url, content=body, headers=headers)
     except TimeoutError:
         return f"webhook POST failed: no answer within {seconds:g} seconds (timed out)"
+    except webhook_transport.LocalAddress:  # logged with the address; the app learns none
+        return "webhook POST refused: its host is on the hub's own machine or network"
     except Exception as error:  # whatever the POST raised fails the batch, not the delivery task
         if not isinstance(error, httpx2.HTTPError):  # e.g. InvalidURL for a URL the client refuses; or a bug
             log.exception("the webhook POST of integration %r raised", name)
@@ -149,7 +134,8 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
     webhook integration that has none running, until cancelled."""
     running: dict[tuple[str, str], asyncio.Task[int]] = {}
     timeout = httpx2.Timeout(settings.webhook_timeout_seconds)
-    async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+    connect = webhook_transport.transport(settings.webhook_local_network)
+    async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False, transport=connect) as client:
         try:
             while True:
                 try:

@@ -317,3 +317,29 @@ def test_a_host_on_the_local_network_is_not_posted_to_unless_allowed(settings: S
         assert dead["last_error"] == "webhook POST refused: its host is on the hub's own machine or network"
         assert client.put(f"{URL}/hook", json={"batch_size": 5}).status_code == 200  # kept, as it was made
     assert receiver.requests == []
+
+
+def test_a_name_is_resolved_once_for_its_check_and_its_connection(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name was looked up to be checked, then again as the POST connected: one that answered a public address
+    first and the hub's own next (DNS rebinding) was POSTed into the hub's network. The address checked is now the
+    one connected to; here it is a public one that nothing answers on."""
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    answers = iter([(socket.AF_INET, "192.0.32.10")])  # then 127.0.0.1, the receiver, for every later look-up
+    real = socket.getaddrinfo
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("rebind.example", b"rebind.example"):  # anyio asks in bytes
+            return real(host, *args, **kwargs)
+        family, address = next(answers, (socket.AF_INET, "127.0.0.1"))
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with admin_client(create_app(replace(settings, webhook_local_network=False, webhook_timeout_seconds=1))) as client:
+        define(client, replace(receiver, url=f"http://rebind.example:{port}/hook"), max_attempts=1)
+        post(client, "organizations", name="A")
+        wait_for(lambda: receiver.requests != [] or client.get(f"{URL}/hook/dead").json()["dead"] != [])
+        assert receiver.requests == []
+        [dead] = client.get(f"{URL}/hook/dead").json()["dead"]
+        assert dead["last_error"].startswith("webhook POST failed:"), dead

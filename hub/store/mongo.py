@@ -108,9 +108,18 @@ class MongoStore:
         return self.db["records"]
 
     async def open(self) -> None:
+        """Connect, check for transactions and make the indexes; one that fails closes the client it made, which
+        otherwise went on looking for its servers."""
         if self._db is None:
             self._client = AsyncMongoClient(self.url, appname="hub")
             self._db = self._client.get_default_database()
+        try:
+            await self._prepare()
+        except BaseException:
+            await self.close()  # a client it was given is left to its maker
+            raise
+
+    async def _prepare(self) -> None:
         if self.transactions:
             hello = await self.db.client.admin.command("hello")
             if "setName" not in hello and hello.get("msg") != "isdbgrid":

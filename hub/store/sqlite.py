@@ -32,7 +32,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import orjson
@@ -221,21 +221,29 @@ class SQLiteStore:
         stays), so it is read once; a group not found is asked again next time."""
 
     async def open(self) -> None:
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-writer")
-        self._writer_thread = await self._write(lambda _: threading.get_ident(), connected=False)
-        self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
-        await self._write(lambda c: _in_transaction(c, carry_codes))
-        await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
-        await self._write(keep_counts)
-        await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
-        page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
-        await self._write(lambda c: c.execute(f"PRAGMA journal_size_limit={self._wal_pages * page}"))
-        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
-        loop = asyncio.get_running_loop()
-        self._checkpoint_conn = await loop.run_in_executor(self._checkpointer, _connect, self.path)
-        self._checkpoints = asyncio.create_task(self._checkpoint_forever())
+        """Open the file, made or brought up to date; one that fails leaves no thread or connection behind (a
+        process trying again, as a service manager does, gathered them)."""
+        async with AsyncExitStack() as undo:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-writer")
+            undo.callback(self._writer.shutdown)
+            self._writer_thread = await self._write(lambda _: threading.get_ident(), connected=False)
+            self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
+            undo.callback(self._readers.shutdown)
+            self._reader_conns: list[sqlite3.Connection] = []
+            self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
+            undo.push_async_callback(self._write, lambda c: c.close())
+            await self._write(lambda c: _in_transaction(c, carry_codes))
+            await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
+            await self._write(keep_counts)
+            await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
+            page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
+            await self._write(lambda c: c.execute(f"PRAGMA journal_size_limit={self._wal_pages * page}"))
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
+            undo.callback(self._checkpointer.shutdown)
+            loop = asyncio.get_running_loop()
+            self._checkpoint_conn = await loop.run_in_executor(self._checkpointer, _connect, self.path)
+            self._checkpoints = asyncio.create_task(self._checkpoint_forever())
+            undo.pop_all()
 
     async def _checkpoint_forever(self) -> None:
         """Copy what the WAL holds into the database file every `checkpoint_seconds`, on a thread of its own.

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from hub.errors import BadRequest
 from hub.store import store_from_url
@@ -42,3 +47,29 @@ async def test_a_standalone_mongodb_server_is_refused_at_open() -> None:
     database = SimpleNamespace(client=SimpleNamespace(admin=SimpleNamespace(command=command)))
     with pytest.raises(RuntimeError, match="replica set"):
         await MongoStore(database=cast(Any, database)).open()
+
+
+def _others() -> set[asyncio.Task[Any]]:
+    return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("content", [None, b"this is no database, not even an empty one\n" * 100])
+async def test_a_store_that_fails_to_open_leaves_no_thread_or_connection(tmp_path: Path, content: bytes | None) -> None:
+    """A store that could not open kept its threads (and, past the connection, the file open): a process that tries
+    again, as a test run or a service manager's retry does, gathered them."""
+    path = tmp_path / ("hub.db" if content else "missing/hub.db")
+    if content:
+        path.write_bytes(content)
+    before = set(threading.enumerate())
+    with pytest.raises(sqlite3.DatabaseError):
+        await SQLiteStore(str(path)).open()
+    assert set(threading.enumerate()) == before and _others() == set()
+
+
+async def test_a_mongodb_store_that_fails_to_open_closes_its_client() -> None:
+    """No server answers: the client made for the URL went on looking for one in the background."""
+    before = _others()
+    with pytest.raises(ServerSelectionTimeoutError):
+        await MongoStore("mongodb://127.0.0.1:9/hub?serverSelectionTimeoutMS=100").open()
+    await asyncio.sleep(0)
+    assert _others() == before

@@ -135,7 +135,9 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
             records.append(entry.strip())
         else:
             records.append(parse_id_array(entry, field=f"records[{index}]"))
-    chosen = body.get("fields") or {}
+    chosen = body.get("fields")
+    if chosen is None:  # nothing chosen; `[]`, `0`, `""` and `false` are refused as any other non-object is
+        chosen = {}
     if not isinstance(chosen, dict) or "id" in chosen:
         raise Invalid(
             "fields: an object of chosen field values (the ids follow the records, they are not chosen)",

@@ -166,6 +166,10 @@ def test_a_merge_of_placeholders_choosing_nothing_leaves_a_placeholder_the_real_
         ({"records": ["SELF"]}, 422, "nothing to merge"),
         ({"records": ["OTHER"], "fields": {"color": "red"}}, 422, "color"),
         ({"records": ["OTHER"], "fields": {"id": "x"}}, 422, "fields"),
+        ({"records": ["OTHER"], "fields": []}, 422, "fields"),  # an empty list, 0, "" or false merged as nothing chosen
+        ({"records": ["OTHER"], "fields": 0}, 422, "fields"),
+        ({"records": ["OTHER"], "fields": ""}, 422, "fields"),
+        ({"records": ["OTHER"], "fields": False}, 422, "fields"),
         ({"records": ["OTHER"], "dry_run": "yes"}, 422, "dry_run"),
         ({"records": ["OTHER"], "why": "x"}, 422, "why"),
         ([], 422, "object"),

@@ -15,6 +15,12 @@ Kind = Literal["create", "update", "archive", "merge", "unmerge", "link", "unlin
 KINDS: tuple[Kind, ...] = ("create", "update", "archive", "merge", "unmerge", "link", "unlink")
 
 
+def archives(status: str | None, was: str) -> bool:
+    """Whether a write giving a record of status `was` this `status` archives it: recorded as an `archive`, as a
+    DELETE is, whatever the write (upsert, merge, connect), so a feed reader mirroring archives sees each."""
+    return status == "ARCHIVED" != was
+
+
 @dataclass
 class Change:
     """One write to one record, as committed. `seq` is 0 until the store assigns it."""

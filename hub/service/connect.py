@@ -10,7 +10,7 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
-from hub.model.change import Kind
+from hub.model.change import Kind, archives
 from hub.model.collections import Collection
 from hub.model.connect import BOTH_WAYS, parse_connect
 from hub.model.ids import ensure_one_per_app
@@ -55,6 +55,9 @@ async def connect(
         filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
         if not new and same and not filled and upsert.holds(record, values, status):
             return  # connected so already, a placeholder too: answered, not recorded (see `upsert.unchanged`)
+        kind: Kind = (
+            "create" if filled else "archive" if archives(status, record.status) else "link" if new else "update"
+        )
         record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
@@ -63,7 +66,6 @@ async def connect(
         await tx.save(record, new)
         await tx.set_field_sync(collection.name, request.ext, request.directions)
         details = {"connected": request.ext.as_json(), "fields": sorted(request.directions)}
-        kind: Kind = "create" if filled else "link" if new else "update"
         await changes.record_current(tx, kind, collection.name, hub_id, **details)
 
     await transact(store, group_id, work)

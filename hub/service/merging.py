@@ -13,6 +13,7 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
+from hub.model.change import archives
 from hub.model.collections import Collection
 from hub.model.history import Match, MergeEntry, Snapshot, Undo, unmerged_survivor
 from hub.model.ids import ExternalId
@@ -44,7 +45,8 @@ async def merge(
 
     Placeholders merged into a record that is no placeholder (an upsert's merge, or values chosen) are that
     record's creation: a `create` follows the `merge`, as when one placeholder is filled in, so an integration
-    sending creates only sends the record, which it had never seen."""
+    sending creates only sends the record, which it had never seen. A merge setting the status to ARCHIVED is
+    followed by an `archive`, as an update setting it is one."""
     ordered = survivor_first(records)
     placeholders = all(r.placeholder for r in ordered)
     held = merged_ids(ordered, ask.new_ids)
@@ -76,6 +78,8 @@ async def merge(
     await changes.record(tx, "merge", collection.name, fresh, merged=entry.merged, merge_id=entry.merge_id)
     if placeholders and not fresh.placeholder:
         await changes.record(tx, "create", collection.name, fresh)
+    elif archives(ask.status, before[0].status):
+        await changes.record(tx, "archive", collection.name, fresh)
     return fresh, entry
 
 

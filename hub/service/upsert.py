@@ -9,7 +9,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.model import timefmt
-from hub.model.change import Kind
+from hub.model.change import Kind, archives
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId, ensure_one_per_app
@@ -153,7 +153,7 @@ def update_record(
     """
     held = merged_ids([record], ids)
     kind: Kind = "create" if record.placeholder else "update"
-    if kind == "update" and status == "ARCHIVED" != record.status:
+    if kind == "update" and archives(status, record.status):
         kind = "archive"
     record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
     record.placeholder = False

@@ -261,3 +261,24 @@ def test_a_write_that_archives_a_record_is_recorded_as_an_archive(client: TestCl
         ("update", "2"),
         ("update", "1"),
     ]
+
+
+def test_a_merge_or_a_connect_that_archives_a_record_is_recorded_as_an_archive(client: TestClient) -> None:
+    """A merge (by upsert or on request) or a connect setting the status to ARCHIVED was recorded as a `merge`, a
+    `link` or an `update` only: a feed reader mirroring archives by the change's kind never saw it."""
+    a, _, c, d, e = (post(client, "organizations", [ext(app, "1")]).json()["organizations"] for app in "abcde")
+    post(client, "organizations", [ext("a", "1"), ext("b", "1")], status="ARCHIVED")
+    post(client, "organizations", [ext("a", "1"), ext("x", "1")], status="ARCHIVED")  # archived already
+    chosen = {"records": [hub_id(d)], "fields": {"status": "ARCHIVED"}}
+    assert client.post(f"{BASE}/organizations/{hub_id(c)}/merge", json=chosen).status_code == 200
+    archive = {"provider": "erp", "realm": "9", "id": "e", "field_values": [{"field": "status", "value": "ARCHIVED"}]}
+    assert client.post(f"{BASE}/organizations/{hub_id(e)}/connect", json=archive).status_code == 204
+    got = [(change["kind"], change["id"]) for change in feed(client)["changes"]][5:]
+    assert got == [
+        ("merge", hub_id(a)),
+        ("archive", hub_id(a)),
+        ("update", hub_id(a)),
+        ("merge", hub_id(c)),
+        ("archive", hub_id(c)),
+        ("archive", hub_id(e)),
+    ]

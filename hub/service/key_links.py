@@ -129,11 +129,23 @@ async def named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str,
 
 
 async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
-    """The id of the link a body (or query) names: its `id`, or its entity type, app and external id."""
-    if body.id is not None:
-        return body.id
-    collection, ext = await _named(store, settings, body)
-    return link_id(collection, ext)
+    """The id of the link a body (or query) names: its `id`, or its entity type, app and external id; 422 for a
+    name beside the `id` that is not its link's (ignored, a DELETE naming two links unlinked the `id`'s)."""
+    if body.id is None:
+        collection, ext = await _named(store, settings, body)
+        return link_id(collection, ext)
+    named = parse_link_id(body.id)
+    if named is not None and (other := _differs(body, *await _parts(store, settings, body), *named)) is not None:
+        raise _invalid(other, f"names another link than id {body.id!r}")
+    return body.id
+
+
+def _differs(body: KeyLinkIn, collection: str | None, provider: str | None, kind: str, ext: ExternalId) -> str | None:
+    """The first part of a link a body names (`collection` and `provider` as resolved) otherwise than the link of
+    entity type `kind` and external id `ext` is, or None."""
+    given = {"entity_type": collection, "provider": provider, "realm": body.realm, "external_id": body.external_id}
+    own = {"entity_type": kind, "provider": ext.provider, "realm": ext.realm, "external_id": ext.id}
+    return next((name for name, value in given.items() if value not in (None, own[name])), None)
 
 
 def _invalid(field: str, message: str) -> Invalid:
@@ -187,13 +199,8 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
 
     async def work(tx: Transaction) -> KeyLink:
         kind, ext, holder = await _holder(tx, key)
-        given = {"entity_type": collection, "provider": provider, "realm": body.realm, "external_id": body.external_id}
-        own = {"entity_type": kind, "provider": ext.provider, "realm": ext.realm, "external_id": ext.id}
-        changed = [name for name, value in given.items() if value not in (None, own[name])]
-        if changed:
-            raise _invalid(
-                changed[0], "a link moves to another record but keeps its app and id; delete it and link anew"
-            )
+        if (changed := _differs(body, collection, provider, kind, ext)) is not None:
+            raise _invalid(changed, "a link moves to another record but keeps its app and id; delete it and link anew")
         target = await _record(tx, kind, internal_id)
         if target.hub_id == holder.hub_id:
             return await _written(tx, kind, ext)

@@ -424,3 +424,20 @@ def test_a_link_whose_parts_hold_the_separator_is_read_moved_and_deleted_by_its_
     named = {"entity_type": "organizations", "provider": "salesforce", "realm": "eu", "external_id": "a\x1fb"}
     create(client, "organizations", odd, name="Again")
     assert client.delete(f"{BASE}/key_links", params=named).status_code == 204
+
+
+def test_names_beside_a_link_id_must_be_that_links(client: TestClient) -> None:
+    """A DELETE naming a link by `id` and by other names unlinked the `id`'s link, whatever the names said: a
+    client deleting `B` by its names beside a stale `id` lost `A`."""
+    org = create(client, "organizations", SF, HS, name="Acme")
+    hubspot = links(client, provider="hubspot")[0]["id"]
+    named = {"entity_type": "organizations", "provider": "salesforce", "realm": "eu", "external_id": "0012D"}
+    for params in [named, {"external_id": "0012D"}, {"integration_system_id": str(stable_id("salesforce"))}]:
+        answer = client.delete(f"{BASE}/key_links", params={"id": hubspot, **params})
+        assert answer.status_code == 422, answer.text
+        assert "names another link than id" in answer.json()["detail"]
+    assert client.delete(f"{BASE}/key_links", params={"id": hubspot, "entity_type": "nope"}).status_code == 422
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF, HS]
+    own = {"entity_type": "ORGANIZATIONS", "provider": "hubspot", "realm": "7", "external_id": "h-1"}
+    assert client.delete(f"{BASE}/key_links", params={"id": hubspot, **own}).status_code == 204
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF]

@@ -23,6 +23,7 @@ from hub.api.openapi_parts import (
     IDS_HEADER,
     READ_ERRORS,
     REF,
+    UNLINK_ERRORS,
     WRITE_ERRORS,
     json_body,
     linked,
@@ -250,7 +251,7 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "tags": tags,
                 "summary": "Archive: the status becomes ARCHIVED, the ids stay linked",
                 "parameters": [*p["app"], p["select"]],
-                "responses": responses({200: ("the archived record", one)}, (*READ_ERRORS, 403)),
+                "responses": responses({200: ("the archived record", one)}, UNLINK_ERRORS),
             },
         },
     }

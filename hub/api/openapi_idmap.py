@@ -9,6 +9,7 @@ from hub.api.openapi_parts import (
     IDS_HEADER,
     READ_ERRORS,
     REF,
+    UNLINK_ERRORS,
     WRITE_ERRORS,
     json_body,
     linked,
@@ -130,7 +131,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                     _link_query(n) if n != "id" else param(n, "query", ID_PART, "a link id")
                     for n in sorted(IDENTIFYING)
                 ],
-                "responses": {"204": NO_CONTENT, **responses({}, (*READ_ERRORS, 403, 422))},
+                "responses": {"204": NO_CONTENT, **responses({}, (*UNLINK_ERRORS, 422))},
             },
         },
         "/api/v2/{group_id}/key_links/{link_id}": {
@@ -152,7 +153,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "delete_key_link",
                 "tags": tags,
                 "summary": "Unlink the id; the record stays",
-                "responses": {"204": NO_CONTENT, **responses({}, (*READ_ERRORS, 403))},
+                "responses": {"204": NO_CONTENT, **responses({}, UNLINK_ERRORS)},
             },
         },
     }

@@ -19,7 +19,9 @@ OBJECT = {"type": "object"}
 OWN_ERRORS = (*WRITE_ERRORS,)
 """An integration's own endpoints: 403 when it is another app's."""
 NO_BODY_ERRORS = (400, 401, 403, 404, 409)
-"""Those of a write without a body: nothing to be too large, of the wrong type or invalid."""
+"""Those of a call without a body: nothing to be too large, of the wrong type or invalid."""
+NO_BODY_WRITE_ERRORS = (*NO_BODY_ERRORS, 503)
+"""Those of a write without a body, which may find the store busy past its wait as any write."""
 
 
 def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
@@ -145,7 +147,7 @@ def _integrations() -> dict[str, Any]:
                 "tags": ["sync"],
                 "summary": "Drop an integration and its queue",
                 "parameters": [override],
-                "responses": {"204": NO_CONTENT, **responses({}, NO_BODY_ERRORS)},
+                "responses": {"204": NO_CONTENT, **responses({}, NO_BODY_WRITE_ERRORS)},
             },
         },
         base + "/{name}/consent": {
@@ -154,7 +156,7 @@ def _integrations() -> dict[str, Any]:
                 "operationId": "consent_integration",
                 "tags": ["sync"],
                 "summary": "Record the app's consent",
-                "responses": responses({200: ("the integration", one)}, NO_BODY_ERRORS),
+                "responses": responses({200: ("the integration", one)}, NO_BODY_WRITE_ERRORS),
             },
         },
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hub.app import create_app
@@ -15,14 +17,47 @@ def test_a_write_meeting_a_locked_file_is_a_503_to_retry(settings: Settings, mon
     monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
     with admin_client(create_app(settings)) as client:
         assert client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1")]}}).status_code == 201
-        holder = sqlite3.connect(settings.store.removeprefix("sqlite:///"), isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # another process's write: `hub import`, `hub index add`
-        try:
+        with _locked(settings):  # another process's write: `hub import`, `hub index add`
             busy = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "2")]}})
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         assert busy.status_code == 503 and busy.headers["content-type"] == "application/problem+json"
         assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["detail"]
         assert client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "2")]}}).status_code == 201
         assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 2
+
+
+def test_every_write_declares_the_503_it_may_answer(settings: Settings, monkeypatch: Any) -> None:
+    """Writes without a body (an archive, an unlink, dropping an integration, a consent) answered 503 on a locked
+    file as any write does, and their description listed no 503; a read never writes, so never answers it."""
+    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    with admin_client(create_app(settings)) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+        for path, operations in paths.items():
+            for method, operation in operations.items():
+                if method != "parameters":
+                    assert ("503" in operation["responses"]) == (method != "get"), (method, path)
+        person = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1"), ext("erp", "2")]}}).json()
+        integration = {"name": "out", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+        assert client.post(f"{BASE}/integrations", json=integration).status_code == 201
+        link = {"entity_type": "people", "provider": "erp", "realm": "2243", "external_id": "2"}
+        writes = [
+            ("DELETE", f"{BASE}/people/{person['people']['id']}"),
+            ("DELETE", f"{BASE}/key_links/{client.get(f'{BASE}/key_links', params=link).json()['key_links'][0]['id']}"),
+            ("DELETE", f"{BASE}/key_links?{'&'.join(f'{k}={v}' for k, v in link.items())}"),
+            ("POST", f"{BASE}/integrations/out/consent"),
+            ("DELETE", f"{BASE}/integrations/out"),
+        ]
+        with _locked(settings):
+            answers = [client.request(method, url) for method, url in writes]
+        assert [answer.status_code for answer in answers] == [503] * len(writes), [a.text for a in answers]
+
+
+@contextmanager
+def _locked(settings: Settings) -> Iterator[None]:
+    """The SQLite file's write lock held by another connection, as another process's write holds it."""
+    holder = sqlite3.connect(settings.store.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -81,7 +81,7 @@ async def lease(
     """Hand out up to `batch_size` (or `limit`) due items under one lease of `seconds`.
 
     Items whose lease ran out first go back to the queue as failed tries, so they come
-    back after their backoff (or die); no item is handed out while a lease on it holds.
+    back after their backoff from when it ran out (or die); no item is handed out while a lease on it holds.
     """
     now = now or timefmt.now()
 
@@ -94,8 +94,9 @@ async def lease(
             )
         definition = integration.definition
         expired = list(await tx.expired_items(name, now, REAP))
-        for item in expired:
-            queue.fail(item, now, "the lease ran out before an ack", definition.max_attempts, *_backoff(settings))
+        for item in expired:  # the try failed when its lease ran out: its backoff counts from then, not from now
+            ran_out = item.lease_until or now
+            queue.fail(item, ran_out, "the lease ran out before an ack", definition.max_attempts, *_backoff(settings))
         await tx.update_items(expired)
         items = list(await tx.due_items(name, now, min(limit or definition.batch_size, definition.batch_size)))
         lease_id = uuid.uuid4().hex

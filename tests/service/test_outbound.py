@@ -79,6 +79,15 @@ async def test_an_expired_lease_puts_the_item_back_as_a_failed_try(store: SQLite
     assert [(d.attempts, d.last_error) for d in dead] == [(2, "the lease ran out before an ack")]
 
 
+async def test_an_item_whose_lease_ran_out_long_ago_is_handed_out_by_the_next_lease(store: SQLiteStore) -> None:
+    """Its failed try was when the lease ran out, not when a lease call noticed: an app back after a crash gets it."""
+    await define(store)
+    await write(store, "a", name="A")
+    await lease(store, 0)  # runs out at 30: due again at 40
+    back = await lease(store, 3600)
+    assert [i.attempts for i in back.items] == [1]
+
+
 async def test_an_ack_after_the_lease_ran_out_counts_until_the_item_is_put_back(store: SQLiteStore) -> None:
     await define(store)
     await write(store, "a", name="A")

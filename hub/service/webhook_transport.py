@@ -43,7 +43,7 @@ class _PublicOnly(httpcore2.AsyncNetworkBackend):
     ) -> httpcore2.AsyncNetworkStream:
         try:
             found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # no such name; a label over 63 characters
             raise httpcore2.ConnectError(str(error)) from error
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
         if (local := next((a for a in addresses if network.local(a)), None)) is not None:

@@ -343,3 +343,37 @@ def test_a_name_is_resolved_once_for_its_check_and_its_connection(
         assert receiver.requests == []
         [dead] = client.get(f"{URL}/hook/dead").json()["dead"]
         assert dead["last_error"].startswith("webhook POST failed:"), dead
+
+
+def test_a_host_name_that_resolves_slowly_fails_the_batch_within_the_timeout(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up of the host (is it on the hub's own network?) ran before the POST's timeout began: a resolver
+    that did not answer held the batch past its lease, and past `webhook_timeout_seconds`."""
+    real = asyncio.BaseEventLoop.getaddrinfo
+
+    async def getaddrinfo(loop: asyncio.BaseEventLoop, host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hook.example":
+            await asyncio.sleep(60)  # a resolver that never answers
+        return await real(loop, host, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", getaddrinfo)
+    with admin_client(create_app(replace(settings, webhook_local_network=False, webhook_timeout_seconds=1))) as client:
+        define(client, receiver, max_attempts=1, webhook={"url": "http://hook.example/hook", "secret": SECRET})
+        post(client, "organizations", name="A")
+        wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
+        assert "timed out" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+
+
+def test_a_host_name_the_resolver_cannot_encode_fails_the_batch_like_a_url_the_client_refuses(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """A label over 63 characters made the look-up of the host raise (UnicodeError) out of the delivery: the batch
+    stayed leased until its lease ran out, and died saying so instead of why."""
+    url = f"http://{'a' * 64}.example/hook"
+    with admin_client(create_app(replace(settings, webhook_local_network=False, webhook_timeout_seconds=1))) as client:
+        define(client, receiver, max_attempts=1, webhook={"url": url, "secret": SECRET})
+        post(client, "organizations", name="A")
+        wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
+        error = client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+        assert error.startswith("webhook POST failed: ConnectError: "), error

@@ -78,7 +78,8 @@ async def deliver(
     """Send every due item of one integration, `parallel` batches at a time; how many were delivered.
 
     One lease first: an idle integration costs one transaction a poll. When it finds
-    items, `parallel` workers each lease and send batches until the queue is empty.
+    items, `parallel` workers each lease and send batches until the queue is empty; a worker
+    that fails (the store refused a lease) ends alone, and the delivery only once all have.
     """
     seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
     group_id, name = integration.group_id, integration.name
@@ -115,7 +116,12 @@ async def deliver(
         first = await outbound.lease(store, settings, group_id, name, seconds=seconds)
         if first.items:
             parallel = first.integration.definition.parallel
-            await asyncio.gather(worker(first), *(worker(None) for _ in range(parallel - 1)))
+            ended = await asyncio.gather(
+                worker(first), *(worker(None) for _ in range(parallel - 1)), return_exceptions=True
+            )
+            failed = [error for error in ended if isinstance(error, BaseException)]
+            if failed:  # raised once every worker has ended: the next poll's never run beside one still POSTing
+                raise failed[0]
     return delivered
 
 

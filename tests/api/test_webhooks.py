@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.errors import Unavailable
 from hub.service import outbound
 from hub.service.webhooks import sign
 from tests.api.helpers import BASE, post
@@ -207,6 +208,31 @@ def test_at_most_parallel_batches_are_in_flight(client: TestClient, receiver: Re
     client.post(f"{URL}/hook/consent")  # all six are due at once
     wait_for(lambda: len(receiver.delivered()) == 6)
     assert receiver.most_in_flight == parallel
+
+
+def test_a_worker_the_store_refuses_does_not_leave_the_others_running_beyond_parallel(
+    client: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker's lease refused (the SQLite file locked by `hub import`) ended the delivery while its other workers
+    went on POSTing: the next poll started `parallel` more beside them."""
+    receiver.delay = 0.3
+    calls = 0
+    lease = outbound.lease
+
+    async def refused_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the second worker's first lease
+            raise Unavailable("the store is busy")
+        return await lease(*args, **kwargs)
+
+    monkeypatch.setattr(outbound, "lease", refused_once)
+    define(client, receiver, batch_size=1, parallel=2, consent_type="explicit")
+    for n in range(6):
+        post(client, "organizations", name=str(n))
+    client.post(f"{URL}/hook/consent")
+    wait_for(lambda: len(receiver.delivered()) == 6)
+    assert receiver.most_in_flight <= 2
 
 
 def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, receiver: Receiver) -> None:

@@ -99,6 +99,7 @@ async def lease(
             queue.fail(item, ran_out, "the lease ran out before an ack", definition.max_attempts, *_backoff(settings))
         await tx.update_items(expired)
         items = list(await tx.due_items(name, now, min(limit or definition.batch_size, definition.batch_size)))
+        items = await _without_placeholders(tx, name, items)
         lease_id = uuid.uuid4().hex
         until = timefmt.shift(now, seconds or settings.lease_seconds)
         for item in items:
@@ -107,6 +108,20 @@ async def lease(
         return Lease(integration, lease_id, until, items)
 
     return await transact(store, group_id, work)
+
+
+async def _without_placeholders(tx: Transaction, name: str, items: list[QueueItem]) -> list[QueueItem]:
+    """The items but those whose record is a placeholder now, which leave the queue: nothing of a placeholder is sent
+    (`queue.wanted`), yet an undone merge turns the placeholders it filled in back into placeholders after their
+    changes were enqueued. Sent, one was an app's to write back, filling it in empty; its filling-in comes as a
+    create."""
+    found: dict[tuple[str, str], Record] = {}
+    for collection in {item.collection for item in items}:
+        records = await tx.get(collection, [item.hub_id for item in items if item.collection == collection])
+        found.update({(collection, hub_id): record for hub_id, record in records.items()})
+    gone = {i.item for i in items if (r := found.get((i.collection, i.hub_id))) is not None and r.placeholder}
+    await tx.remove_items(name, list(gone))
+    return [item for item in items if item.item not in gone]
 
 
 def _backoff(settings: Settings) -> tuple[float, float]:

@@ -125,6 +125,23 @@ def test_placeholders_filled_in_by_a_merge_are_sent_as_a_create(client: TestClie
     assert feed == ["create", "merge", "create"]  # the placeholder's, the merge of the two, the real record's
 
 
+def test_a_record_that_is_a_placeholder_again_is_not_handed_out(client: TestClient) -> None:
+    """The merge that filled two placeholders in was undone before the lease: its create was handed out with the
+    placeholder as it was again (ids alone), and the app writing back what it was sent filled it in, an empty
+    organization sent on to every integration as if the app had made it."""
+    integration(client)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("crm", "o2")])
+    held = client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"]
+    body = {"records": [hub_id(held[1])], "fields": {"name": "Acme"}}
+    merge = client.post(f"{BASE}/organizations/{hub_id(held[0])}/merge", json=body).json()["merge"]
+    undone = client.post(f"{BASE}/organizations/{hub_id(held[0])}/unmerge", json={"merge_id": merge["id"]})
+    assert undone.status_code == 200, undone.text
+    assert lease(client)["items"] == []
+    post(client, "organizations", [ext("erp", "o1")], name="Acme")  # the real record: its filling-in is sent
+    assert kinds(lease(client)) == [("create", "Acme")]
+
+
 def test_a_lease_hands_out_at_most_batch_size_and_nothing_twice_while_it_holds(client: TestClient) -> None:
     integration(client, batch_size=3)
     for n in range(7):

@@ -17,6 +17,24 @@ def local(host: str) -> bool:
         address = ipaddress.ip_address(name.split("%")[0])  # an IPv6 zone (`fe80::1%eth0`) is no part of it
     except ValueError:
         return False  # a name: what it resolves to is looked at as it is POSTed to
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not address.is_global
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := _embedded(address)) is not None:
+        address = embedded
+    return not address.is_global or address.is_multicast  # Python 3.11 counts 224.0.0.1 and ff02::1 global
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""Where a NAT64 gateway reaches the IPv4 address in an address's last 32 bits."""
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+"""The prefix a network gives its own NAT64 gateway (RFC 8215): whatever it reaches is that network's way out."""
+
+
+def _embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address that an IPv6 one reaches: mapped, 6to4, NAT64 or IPv4-compatible (`::127.0.0.1`); a
+    local NAT64 prefix counts as reaching an unspecified one (local)."""
+    if address.ipv4_mapped is not None or address.sixtofour is not None:
+        return address.ipv4_mapped or address.sixtofour
+    if address in NAT64_LOCAL:
+        return ipaddress.IPv4Address(0)
+    if address in NAT64 or 1 < int(address) < 2**32:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None

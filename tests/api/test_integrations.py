@@ -264,6 +264,13 @@ def test_an_integration_stored_with_a_filter_of_another_type_is_still_updated(cl
         "http://10.1.2.3/hook",
         "http://192.168.0.1/hook",
         "http://0.0.0.0/hook",
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a01:203]/hook",  # NAT64 of 10.1.2.3
+        "http://[64:ff9b:1::5db8:d822]/hook",  # a network's own NAT64 prefix
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://224.0.0.1/hook",  # multicast: Python 3.11 counts these global
+        "http://[ff02::1]/hook",
     ],
 )
 def test_a_webhook_on_the_hubs_own_machine_or_network_is_refused(client: TestClient, url: str) -> None:

@@ -140,7 +140,7 @@ async def list_dead(request: Request) -> Response:
     check_params(request.query_params, frozenset({"after", "limit"}))
     after = whole_param(request.query_params, "after", 0, 0, MAX_WHOLE)
     limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
-    items = await outbound.dead(request.app.state.store, group_id, request.path_params["name"], after, limit)
+    items = await outbound.dead(request.app.state.store, settings, group_id, request.path_params["name"], after, limit)
     return JSONResponse({"dead": [_dead(group_id, i) for i in items]})
 
 
@@ -148,7 +148,8 @@ async def retry_dead(request: Request) -> Response:
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset())
     body = validated(RetryIn, await optional_json(request, request.app.state.settings.max_body_bytes))
-    retried = await outbound.retry(request.app.state.store, group_id, request.path_params["name"], body.items)
+    store, settings = request.app.state.store, request.app.state.settings
+    retried = await outbound.retry(store, settings, group_id, request.path_params["name"], body.items)
     return JSONResponse({"retried": retried})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from hub.config import Settings
 from hub.errors import Conflict
@@ -24,7 +25,7 @@ from hub.model.integration import Integration, filter_of
 from hub.model.matching import matches
 from hub.model.queue import QueueItem, State
 from hub.model.record import Group, Record
-from hub.service import directions, integrations, reading
+from hub.service import directions, reading
 from hub.service.integrations import held
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
@@ -93,11 +94,7 @@ async def lease(
                 f" POST …/integrations/{name}/consent first"
             )
         definition = integration.definition
-        expired = list(await tx.expired_items(name, now, REAP))
-        for item in expired:  # the try failed when its lease ran out: its backoff counts from then, not from now
-            ran_out = item.lease_until or now
-            queue.fail(item, ran_out, "the lease ran out before an ack", definition.max_attempts, *_backoff(settings))
-        await tx.update_items(expired)
+        await _reap(tx, settings, integration, now)
         items = list(await tx.due_items(name, now, min(limit or definition.batch_size, definition.batch_size)))
         items = await _without_placeholders(tx, name, items)
         lease_id = uuid.uuid4().hex
@@ -108,6 +105,19 @@ async def lease(
         return Lease(integration, lease_id, until, items)
 
     return await transact(store, group_id, work)
+
+
+async def _reap(tx: Transaction, settings: Settings, integration: Integration, now: str) -> None:
+    """Settle the items whose lease ran out as failed tries, dead after the last: before a lease hands items out,
+    and before dead items are listed or retried (an item whose last try ran out stayed leased until the app's next
+    lease, out of the dead list while the app was down). A try failed when its lease ran out: its backoff counts
+    from then, not from now."""
+    expired = list(await tx.expired_items(integration.name, now, REAP))
+    for item in expired:
+        ran_out = item.lease_until or now
+        error = "the lease ran out before an ack"
+        queue.fail(item, ran_out, error, integration.definition.max_attempts, *_backoff(settings))
+    await tx.update_items(expired)
 
 
 async def _without_placeholders(tx: Transaction, name: str, items: list[QueueItem]) -> list[QueueItem]:
@@ -254,22 +264,37 @@ async def _put_back(
     return await transact(store, group_id, work)
 
 
-async def dead(store: Store, group_id: str, name: str, after: int, limit: int) -> list[QueueItem]:
-    _outbound(await integrations.get(store, group_id, name))
+async def dead(
+    store: Store, settings: Settings, group_id: str, name: str, after: int, limit: int, now: str | None = None
+) -> list[QueueItem]:
+    await transact(store, group_id, partial(_reaped, settings, group_id, name, now or timefmt.now()))
     return list(await store.dead_items(group_id, name, after, limit))
 
 
+async def _reaped(settings: Settings, group_id: str, name: str, now: str, tx: Transaction) -> Integration:
+    """The outbound integration, its expired leases reaped (`_reap`)."""
+    integration = await _queue_of(tx, group_id, name)
+    await _reap(tx, settings, integration, now)
+    return integration
+
+
 async def retry(
-    store: Store, group_id: str, name: str, numbers: Sequence[int] | None, now: str | None = None
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    name: str,
+    numbers: Sequence[int] | None,
+    now: str | None = None,
 ) -> list[int]:
     """Put dead items (these, or up to 1000 of them when None) back in the queue, due now with 0 attempts."""
     now = now or timefmt.now()
     if numbers is None:
+        await transact(store, group_id, partial(_reaped, settings, group_id, name, now))
         numbers = [i.item for i in await store.dead_items(group_id, name, 0, 1000)]
     wanted = numbers
 
     async def work(tx: Transaction) -> list[int]:
-        await _queue_of(tx, group_id, name)
+        await _reaped(settings, group_id, name, now, tx)
         items = [i for i in await tx.queued_items(name, wanted) if i.state == "dead"]
         for item in items:
             queue.revive(item, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,20 @@ def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_
     assert client.post(f"{URL}/out/dead/retry", json={"items": [1, 42]}).json() == {"retried": [1]}
     assert client.get(f"{URL}/out/dead").json()["dead"] == []
     assert lease(client)["items"][0]["attempt"] == 1
+
+
+def test_an_item_whose_last_try_ran_out_is_dead_before_the_app_leases_again(client: TestClient) -> None:
+    """An item whose lease ran out on its last try stayed leased until the app's next lease: while the app was
+    down, the dead list, where an operator looks, did not show it, and a retry did not revive it."""
+    integration(client, max_attempts=1)
+    post(client, "organizations", name="A")
+    lease(client, seconds=1)
+    time.sleep(1.05)
+    assert client.post(f"{URL}/out/dead/retry", json={"items": [1]}).json() == {"retried": [1]}
+    lease(client, seconds=1)
+    time.sleep(1.05)
+    [dead] = client.get(f"{URL}/out/dead").json()["dead"]
+    assert (dead["item"], dead["attempts"], dead["last_error"]) == (1, 1, "the lease ran out before an ack")
 
 
 def test_an_item_refused_says_why_by_its_state(client: TestClient) -> None:

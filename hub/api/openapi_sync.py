@@ -170,7 +170,8 @@ def _queue(settings: Settings) -> dict[str, Any]:
             "operationId": op,
             "tags": ["sync"],
             "summary": summary,
-            "responses": responses({200: ("done", answer)}, OWN_ERRORS if body is not None else NO_BODY_ERRORS),
+            # without a body, the dead list: it settles the leases that ran out first, a write
+            "responses": responses({200: ("done", answer)}, OWN_ERRORS if body is not None else NO_BODY_WRITE_ERRORS),
         }
         if body is not None:
             out["requestBody"] = _body(schema_ref(body), required=body == "SettleIn")

@@ -99,7 +99,11 @@ async def deliver(
         if webhook is None:
             await outbound.release(store, group_id, name, lease.lease_id, numbers)
             return False
-        error = await _post(client, settings, webhook, name, lease.lease_id, body)
+        try:
+            error = await _post(client, settings, webhook, name, lease.lease_id, body)
+        except asyncio.CancelledError:  # the hub stops: its next start sends the batch again at once, the same try
+            await outbound.release(store, group_id, name, lease.lease_id, numbers)
+            raise
         if error is None:
             delivered += len((await outbound.ack(store, group_id, name, lease.lease_id, numbers)).done)
         else:

@@ -403,3 +403,20 @@ def test_a_host_name_the_resolver_cannot_encode_fails_the_batch_like_a_url_the_c
         wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
         error = client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
         assert error.startswith("webhook POST failed: ConnectError: "), error
+
+
+def test_a_batch_cut_off_by_a_shutdown_is_sent_at_the_next_start_as_the_same_try(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """A hub stopped in the middle of a POST left its batch leased: after a restart it came back only when the lease
+    ran out, as a failed try, so a deploy killed the items of `max_attempts: 1` that the app may never have seen."""
+    receiver.delay = 1.5
+    with admin_client(create_app(replace(settings, webhook_timeout_seconds=3))) as client:
+        define(client, receiver, max_attempts=1)
+        post(client, "organizations", name="A")
+        wait_for(lambda: receiver.in_flight == 1)
+    receiver.delay = 0
+    with admin_client(create_app(settings)) as client:
+        wait_for(lambda: len(receiver.requests) == 2, seconds=5)
+        assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+    assert [r["body"]["items"][0]["attempt"] for r in receiver.requests] == [1, 1]

@@ -89,7 +89,8 @@ async def create_integration(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
-    created = await integrations.create(request.app.state.store, request.app.state.settings, group_id, body)
+    store, settings, operator = request.app.state.store, request.app.state.settings, principal(request).admin
+    created = await integrations.create(store, settings, group_id, body, operator)
     location = f"{request.url.path}/{quote(created.name, safe='')}"  # a name may hold `?`, `#`, `%` or `€`
     return JSONResponse(render(created), status_code=201, headers={"location": location})
 
@@ -106,7 +107,8 @@ async def update_integration(request: Request) -> Response:
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     _check_app(request, group_id, body)
     store, settings = request.app.state.store, request.app.state.settings
-    changed = await integrations.update(store, settings, group_id, _name(request), body, override)
+    operator = principal(request).admin
+    changed = await integrations.update(store, settings, group_id, _name(request), body, override, operator)
     return JSONResponse(render(changed))
 
 

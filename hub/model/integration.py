@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from hub.errors import Conflict, HubError, Invalid
+from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
@@ -191,6 +191,14 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
         )
     merged = {k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None}
     return parse_definition(merged, hub_provider, stored)
+
+
+def check_managing(stored: Definition | None, new: Definition, operator: bool) -> None:
+    """403 for an app's key that makes an integration `managed` (creating it so, or setting it): the lock is the
+    operator's, and an app that set it could change or delete its own integration no more. Sent back as it was
+    read, on an integration managed already, it passes."""
+    if new.managed and not (stored is not None and stored.managed) and not operator:
+        raise Forbidden("managed: an integration is made managed by the operator: only an admin key may set it")
 
 
 def check_locks(stored: Definition, new: Definition, override: bool) -> None:

@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.model import network, timefmt
-from hub.model.integration import Definition, Integration, check_locks, keeps_queue, parse_definition, updated
+from hub.model.integration import (
+    Definition,
+    Integration,
+    check_locks,
+    check_managing,
+    keeps_queue,
+    parse_definition,
+    updated,
+)
 from hub.service import ids, reading
 from hub.store.base import IdTaken, Store, Transaction
 
@@ -34,8 +42,10 @@ async def held(tx: Transaction, group_id: str, name: str) -> Integration:
     return found
 
 
-async def create(store: Store, settings: Settings, group_id: str, body: Any) -> Integration:
+async def create(store: Store, settings: Settings, group_id: str, body: Any, operator: bool) -> Integration:
+    """A new integration; `operator` when an admin key asks (`check_managing`)."""
     definition = parse_definition(body, settings.hub_provider)
+    check_managing(None, definition, operator)
     _reachable(definition, settings)
     if await store.group(group_id) is None:  # created on first write, as upsert.group_for_write does
         await store.ensure_group(group_id, ids.new_channel_id())
@@ -49,8 +59,11 @@ async def create(store: Store, settings: Settings, group_id: str, body: Any) -> 
     return integration
 
 
-async def update(store: Store, settings: Settings, group_id: str, name: str, body: Any, override: bool) -> Integration:
-    """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`. The queue is
+async def update(
+    store: Store, settings: Settings, group_id: str, name: str, body: Any, override: bool, operator: bool
+) -> Integration:
+    """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`, and only the
+    `operator` (an admin key) makes an integration managed. The queue is
     emptied in the same transaction when the update ends what it was for (`keeps_queue`). A webhook is checked
     (`_reachable`) when the update gives one: one made while the local network was allowed stays as it was."""
     async with store.transaction(group_id) as tx:
@@ -58,6 +71,7 @@ async def update(store: Store, settings: Settings, group_id: str, name: str, bod
         definition = updated(integration.definition, body, settings.hub_provider)
         if isinstance(body, dict) and body.get("webhook") is not None:
             _reachable(definition, settings)
+        check_managing(integration.definition, definition, operator)
         check_locks(integration.definition, definition, override)
         if not keeps_queue(integration.definition, definition):
             await tx.clear_queue(name)

@@ -170,6 +170,22 @@ def test_only_an_admin_key_may_override_the_locks(client: TestClient, keys: Keys
     assert client.delete(f"{URL}/crm-customers?override=true").status_code == 204
 
 
+def test_only_an_admin_key_may_make_an_integration_managed(client: TestClient, keys: Keys) -> None:
+    """`managed` is the operator's lock: an app's key that set it on its own integration could change or delete
+    that integration no more, without the admin."""
+    crm = keys.app("crm", cld_1="2243")
+    made = client.post(URL, json=sample(provider="crm", managed=True), headers=crm)
+    assert made.status_code == 403 and made.headers["content-type"] == "application/problem+json"
+    assert "managed" in made.json()["detail"] and "admin" in made.json()["detail"]
+    assert client.post(URL, json=sample(provider="crm"), headers=crm).status_code == 201
+    assert client.put(f"{URL}/crm-customers", json={"managed": True}, headers=crm).status_code == 403
+    assert client.get(f"{URL}/crm-customers", headers=crm).json()["managed"] is False
+    assert client.put(f"{URL}/crm-customers", json={"managed": True}).json()["managed"] is True
+    read = client.get(f"{URL}/crm-customers", headers=crm).json()
+    echoed = {**{k: v for k, v in read.items() if k in ("managed", "default_schedule")}, "default_schedule": 60}
+    assert client.put(f"{URL}/crm-customers", json=echoed, headers=crm).status_code == 200  # managed as it was
+
+
 def test_allow_schedule_change_false_locks_the_schedule(client: TestClient) -> None:
     client.post(URL, json=sample(allow_schedule_change=False))
     refused = client.put(f"{URL}/crm-customers", json={"default_schedule": 60})

@@ -39,7 +39,7 @@ SETTINGS = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=25, leas
 
 async def define(store: SQLiteStore, **fields: Any) -> None:
     body = {"name": "out", "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "1"}
-    await integrations.create(store, SETTINGS, GROUP, {**body, **fields})
+    await integrations.create(store, SETTINGS, GROUP, {**body, **fields}, operator=True)
 
 
 async def write(store: SQLiteStore, key: str, **fields: Any) -> None:

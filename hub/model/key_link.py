@@ -282,7 +282,8 @@ class KeyLinkIn(BaseModel):
     realm: IdPart | None = None
     external_id: IdPart | None = None
     id: str | None = None
-    """The link's own id: names the link to move or delete on the collection path, else ignored."""
+    """The link's own id: names the link to move or delete on the collection path; on a link's own path, it must
+    be that link's."""
     created_at: str | None = None
     """Output fields a client may echo back; ignored."""
     group_id: str | None = None

@@ -192,7 +192,10 @@ async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:
 
 
 async def move(store: Store, settings: Settings, group_id: str, key: str, body: KeyLinkIn) -> KeyLink:
-    """Move a link to another record of its entity type, under the rules of a new link."""
+    """Move a link to another record of its entity type, under the rules of a new link. A body's `id` must be the
+    link's, if given: ignored, a client meaning another link moved this one."""
+    if body.id is not None and body.id != key:
+        raise _invalid("id", f"names another link than {key!r}")
     await reading.group_or_404(store, group_id)
     collection, provider = await _parts(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")

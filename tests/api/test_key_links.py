@@ -441,3 +441,15 @@ def test_names_beside_a_link_id_must_be_that_links(client: TestClient) -> None:
     own = {"entity_type": "ORGANIZATIONS", "provider": "hubspot", "realm": "7", "external_id": "h-1"}
     assert client.delete(f"{BASE}/key_links", params={"id": hubspot, **own}).status_code == 204
     assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF]
+
+
+def test_a_body_id_other_than_the_paths_link_is_refused(client: TestClient) -> None:
+    """`PUT …/key_links/{B}` with `"id": A` moved B, the body's `id` ignored: a client meaning A moved another link."""
+    org = create(client, "organizations", SF, HS, name="Acme")
+    other = create(client, "organizations", name="Other")
+    salesforce, hubspot = (links(client, provider=p)[0]["id"] for p in ("salesforce", "hubspot"))
+    moved = client.put(f"{BASE}/key_links/{salesforce}", json={"id": hubspot, "internal_id": other["id"]})
+    assert moved.status_code == 422 and moved.json()["errors"][0]["field"] == "id", moved.text
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF, HS]
+    echoed = client.put(f"{BASE}/key_links/{hubspot}", json={"id": hubspot, "internal_id": other["id"]})
+    assert echoed.status_code == 200 and app_ids(get(client, "organizations", other["id"], ids=True)) == [HS]

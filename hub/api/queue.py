@@ -150,7 +150,7 @@ async def retry_dead(request: Request) -> Response:
     body = validated(RetryIn, await optional_json(request, request.app.state.settings.max_body_bytes))
     store, settings = request.app.state.store, request.app.state.settings
     retried = await outbound.retry(store, settings, group_id, request.path_params["name"], body.items)
-    return JSONResponse({"retried": retried})
+    return JSONResponse({"retried": retried.done, "refused": retried.refused})
 
 
 BASE = "/api/v2/{group_id}/integrations/{name:segment}"

@@ -152,21 +152,36 @@ _NOT_HELD: dict[State, str] = {
     "dead": "dead after its last try: retry it (…/dead/retry) before leasing it again",
 }
 """Why an ack or fail refuses an item of the queue it does not hold, by the item's state."""
+_NOT_DEAD: dict[State, str] = {
+    "leased": "not dead: leased now",
+    "ready": "not dead: in the queue, due or waiting for its backoff",
+}
+"""Why a retry refuses an item, by its state."""
 
 
 async def _held_items(
     tx: Transaction, name: str, lease_id: str, numbers: Sequence[int], settled: Settled
 ) -> list[QueueItem]:
     """The items still held under `lease_id`: leased by it and not yet put back to the queue."""
+
+    def why_not(item: QueueItem) -> str | None:
+        return None if item.state == "leased" and item.lease_id == lease_id else _NOT_HELD[item.state]
+
+    return await _items(tx, name, numbers, settled, why_not)
+
+
+async def _items(
+    tx: Transaction, name: str, numbers: Sequence[int], settled: Settled, why_not: Callable[[QueueItem], str | None]
+) -> list[QueueItem]:
+    """The queue's items of these numbers that `why_not` takes (None), each other number refused in `settled`."""
     found = {item.item: item for item in await tx.queued_items(name, numbers)}
     out = []
     for number in dict.fromkeys(numbers):
         item = found.get(number)
-        if item is None:
-            settled.refused.append({"item": number, "reason": "no such item in this queue (acked already?)"})
-        elif item.state != "leased" or item.lease_id != lease_id:
-            settled.refused.append({"item": number, "reason": _NOT_HELD[item.state]})
-        else:
+        reason = "no such item in this queue (acked already?)" if item is None else why_not(item)
+        if reason is not None:
+            settled.refused.append({"item": number, "reason": reason})
+        elif item is not None:
             out.append(item)
     return out
 
@@ -285,21 +300,24 @@ async def retry(
     name: str,
     numbers: Sequence[int] | None,
     now: str | None = None,
-) -> list[int]:
-    """Put dead items (these, or up to 1000 of them when None) back in the queue, due now with 0 attempts."""
+) -> Settled:
+    """Put dead items (these, or up to 1000 of them when None) back in the queue, due now with 0 attempts; why
+    each other number was not, as an ack says."""
     now = now or timefmt.now()
     if numbers is None:
         await transact(store, group_id, partial(_reaped, settings, group_id, name, now))
         numbers = [i.item for i in await store.dead_items(group_id, name, 0, 1000)]
     wanted = numbers
 
-    async def work(tx: Transaction) -> list[int]:
+    async def work(tx: Transaction) -> Settled:
         await _reaped(settings, group_id, name, now, tx)
-        items = [i for i in await tx.queued_items(name, wanted) if i.state == "dead"]
+        settled = Settled()
+        items = await _items(tx, name, wanted, settled, lambda i: None if i.state == "dead" else _NOT_DEAD[i.state])
         for item in items:
             queue.revive(item, now)
         await tx.update_items(items)
-        return [i.item for i in items]
+        settled.done = [i.item for i in items]
+        return settled
 
     return await transact(store, group_id, work)
 

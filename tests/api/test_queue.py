@@ -188,7 +188,12 @@ def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_
     assert [(d["item"], d["attempts"], d["last_error"], d["kind"]) for d in dead] == [
         (1, 2, "failed (no reason given)", "create")
     ]
-    assert client.post(f"{URL}/out/dead/retry", json={"items": [1, 42]}).json() == {"retried": [1]}
+    post(client, "organizations", name="B")  # item 2, in the queue
+    retried = client.post(f"{URL}/out/dead/retry", json={"items": [1, 2, 42]}).json()
+    assert retried["retried"] == [1] and [(r["item"], r["reason"][:8]) for r in retried["refused"]] == [
+        (2, "not dead"),
+        (42, "no such "),
+    ]
     assert client.get(f"{URL}/out/dead").json()["dead"] == []
     assert lease(client)["items"][0]["attempt"] == 1
 
@@ -200,7 +205,7 @@ def test_an_item_whose_last_try_ran_out_is_dead_before_the_app_leases_again(clie
     post(client, "organizations", name="A")
     lease(client, seconds=1)
     time.sleep(1.05)
-    assert client.post(f"{URL}/out/dead/retry", json={"items": [1]}).json() == {"retried": [1]}
+    assert client.post(f"{URL}/out/dead/retry", json={"items": [1]}).json() == {"retried": [1], "refused": []}
     lease(client, seconds=1)
     time.sleep(1.05)
     [dead] = client.get(f"{URL}/out/dead").json()["dead"]
@@ -223,7 +228,7 @@ def test_retry_without_items_revives_every_dead_item(client: TestClient) -> None
     for name in "AB":
         post(client, "organizations", name=name)
     settle(client, "fail", lease(client))
-    assert client.post(f"{URL}/out/dead/retry").json() == {"retried": [1, 2]}
+    assert client.post(f"{URL}/out/dead/retry").json() == {"retried": [1, 2], "refused": []}
     assert len(lease(client)["items"]) == 2
 
 

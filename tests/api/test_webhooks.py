@@ -195,7 +195,7 @@ def test_after_max_attempts_the_items_are_dead_and_a_retry_by_hand_delivers_them
     assert [(d["attempts"], d["last_error"]) for d in dead] == [(3, "webhook answered HTTP 500")]
     assert len(receiver.requests) == 3
     receiver.fails = lambda n: False
-    assert client.post(f"{URL}/hook/dead/retry").json() == {"retried": [dead[0]["item"]]}
+    assert client.post(f"{URL}/hook/dead/retry").json() == {"retried": [dead[0]["item"]], "refused": []}
     wait_for(lambda: receiver.delivered() == ["A"])
 
 

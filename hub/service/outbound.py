@@ -140,7 +140,7 @@ def _backoff(settings: Settings) -> tuple[float, float]:
 
 @dataclass
 class Settled:
-    """Which items an ack or fail took, and why it refused the others."""
+    """Which items an ack, fail or retry took, and why it refused the others."""
 
     done: list[int] = field(default_factory=list)
     refused: list[dict[str, object]] = field(default_factory=list)
@@ -282,15 +282,13 @@ async def _put_back(
 async def dead(
     store: Store, settings: Settings, group_id: str, name: str, after: int, limit: int, now: str | None = None
 ) -> list[QueueItem]:
-    await transact(store, group_id, partial(_reaped, settings, group_id, name, now or timefmt.now()))
+    await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now or timefmt.now()))
     return list(await store.dead_items(group_id, name, after, limit))
 
 
-async def _reaped(settings: Settings, group_id: str, name: str, now: str, tx: Transaction) -> Integration:
-    """The outbound integration, its expired leases reaped (`_reap`)."""
-    integration = await _queue_of(tx, group_id, name)
-    await _reap(tx, settings, integration, now)
-    return integration
+async def _reap_queue(settings: Settings, group_id: str, name: str, now: str, tx: Transaction) -> None:
+    """Reap the expired leases of the outbound integration `name` (`_reap`); 404 or 409 as a lease."""
+    await _reap(tx, settings, await _queue_of(tx, group_id, name), now)
 
 
 async def retry(
@@ -305,12 +303,12 @@ async def retry(
     each other number was not, as an ack says."""
     now = now or timefmt.now()
     if numbers is None:
-        await transact(store, group_id, partial(_reaped, settings, group_id, name, now))
+        await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now))
         numbers = [i.item for i in await store.dead_items(group_id, name, 0, 1000)]
     wanted = numbers
 
     async def work(tx: Transaction) -> Settled:
-        await _reaped(settings, group_id, name, now, tx)
+        await _reap_queue(settings, group_id, name, now, tx)
         settled = Settled()
         items = await _items(tx, name, wanted, settled, lambda i: None if i.state == "dead" else _NOT_DEAD[i.state])
         for item in items:

@@ -118,9 +118,14 @@ INDEXES: dict[str, dict[str, Index]] = {
     },
     # The merges a record (or a tombstone pointing to it) took part in.
     "merges": {"members": ([("members", 1)], {})},
-    # By `_id` alone; created up front, as a transaction (the codes, the counts) writes them.
+    # By `_id` alone; created up front, as a transaction writes them (the codes, the counts, a new group) or a read
+    # transaction reads them (the providers): mongod makes a collection inside a transaction only under
+    # restrictions (never in a cross-shard one), and a transaction whose snapshot is older than a collection may
+    # not read it.
     "counters": {},
     "live_counts": {},
+    "groups": {},
+    "providers": {},
 }
 """Collection -> index name -> (keys, options); created idempotently at start-up."""
 

@@ -6,12 +6,16 @@ from typing import Any, cast
 
 from mongomock_motor import AsyncMongoMockClient
 
+from hub.model.change import Change
 from hub.model.field_index import FieldIndex
+from hub.model.ids import ExternalId
+from hub.model.record import Group, Record
 from hub.store.mongo import MongoStore
 
 BY_TYPE = [("group", 1), ("collection", 1)]
 REPLACED = [("apps", "apps"), ("updated", "updated_at"), ("created", "created_at")]
 """The indexes by (group, collection, key) that (group, collection, key, seq) replaced: (name's end, key)."""
+ID = ExternalId("sf", "r1", "1")
 
 
 async def test_an_index_a_newer_one_replaced_is_dropped_as_the_store_opens() -> None:
@@ -41,3 +45,19 @@ async def test_a_field_index_covers_the_records_of_its_entity_type_by_group_then
     made = present["field__people__email__address"]
     assert made["key"] == [("group", 1), ("fields.email.address", 1), ("seq", 1)]
     assert made["partialFilterExpression"] == {"collection": "people"}
+
+
+async def test_the_store_makes_every_collection_as_it_opens_and_no_write_makes_one() -> None:
+    """mongod makes a collection inside a transaction only under restrictions (never in a cross-shard one), and a
+    transaction whose snapshot predates a collection's creation may not read it. A group's first write stores the
+    group, and its first id of an app notes the provider: neither makes a collection."""
+    database = cast(Any, AsyncMongoMockClient()["hub"])
+    store = MongoStore(database=database, transactions=False)
+    await store.open()
+    made = set(await database.list_collection_names())
+    async with store.transaction("cld-1") as tx:
+        await tx.ensure_group(Group("cld-1", "org-1", new=True))
+        await tx.insert(Record("h1", "cld-1", "people", await tx.next_seq("people"), "ACTIVE", "t", "t", {}, [ID]))
+        await tx.add_change(Change("cld-1", "create", "people", "h1", [ID], "t"))
+    assert set(await database.list_collection_names()) == made
+    await store.close()

@@ -29,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -38,7 +38,7 @@ from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid
+from pymongo.errors import CollectionInvalid, OperationFailure
 from pymongo.read_concern import ReadConcern
 
 from hub.model import timefmt
@@ -72,8 +72,25 @@ CLAIM_WAIT = 2.0
 """How long, in seconds, a write transaction waits for its group's turn held by another process."""
 CLAIM_PAUSE, CLAIM_PAUSE_MAX = 0.001, 0.02
 """The first and the longest random pause, in seconds, between two claims of a group's turn."""
+NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
+"""The server's codes for a collection that exists already and an index that does not exist."""
 INDEXES = {**RECORD_INDEXES, **sync.INDEXES, **access.INDEXES}
 """Every collection's indexes (`mongo_query`, `mongo_sync`, `mongo_access` say why each)."""
+
+
+@contextmanager
+def done_meanwhile() -> Iterator[None]:
+    """Let a collection made or an index dropped by another process since this one looked pass: hubs opening one
+    database at once each list what exists, then act. PyMongo's CollectionInvalid comes from its own listing; the
+    server's NamespaceExists (mongod before 7.0, which makes `create` idempotent only from 7.0) and IndexNotFound
+    (`dropIndexes`, whose "ns not found" alone PyMongo lets pass) come from the race."""
+    try:
+        yield
+    except CollectionInvalid:
+        pass
+    except OperationFailure as error:
+        if error.code not in (NAMESPACE_EXISTS, INDEX_NOT_FOUND):
+            raise
 
 
 class MongoStore:
@@ -130,13 +147,14 @@ class MongoStore:
         existing = set(await self.db.list_collection_names())
         for collection, indexes in INDEXES.items():
             if collection not in existing:
-                with suppress(CollectionInvalid):  # another process made it meanwhile
+                with done_meanwhile():
                     await self.db.create_collection(collection)
             for name, (keys, options) in indexes.items():
                 await self.db[collection].create_index(keys, name=name, **options)
         for collection, names in RETIRED.items():
             for name in set(names) & set(await self.db[collection].index_information()):
-                await self.db[collection].drop_index(name)
+                with done_meanwhile():
+                    await self.db[collection].drop_index(name)
         await self._atomically(partial(counts.keep_counts, self.db))
 
     async def close(self) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from typing import Any, cast
+from unittest.mock import AsyncMock
 
+import pytest
 from mongomock_motor import AsyncMongoMockClient
+from pymongo.errors import OperationFailure
 
 from hub.model.change import Change
 from hub.model.field_index import FieldIndex
@@ -61,3 +64,33 @@ async def test_the_store_makes_every_collection_as_it_opens_and_no_write_makes_o
         await tx.add_change(Change("cld-1", "create", "people", "h1", [ID], "t"))
     assert set(await database.list_collection_names()) == made
     await store.close()
+
+
+async def test_what_another_hub_made_or_dropped_as_both_opened_is_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hubs opening one database at once each list what exists, then make what is missing and drop what is retired:
+    mongod before 7.0 refuses to make a collection made meanwhile (NamespaceExists, which PyMongo passes on: its
+    CollectionInvalid comes from its own listing first), and any refuses to drop an index dropped meanwhile
+    (IndexNotFound)."""
+    database = cast(Any, AsyncMongoMockClient()["hub"])
+    await MongoStore(database=database, transactions=False).open()
+    await database["records"].create_index([*BY_TYPE, ("apps", 1)], name="group_collection_apps")
+
+    async def made_meanwhile(name: str, **options: Any) -> None:
+        raise OperationFailure(f"Collection hub.{name} already exists.", code=48)
+
+    async def dropped_meanwhile(self: Any, name: str) -> None:
+        raise OperationFailure(f"index not found with name [{name}]", code=27)
+
+    monkeypatch.setattr(database, "list_collection_names", AsyncMock(return_value=[]))
+    monkeypatch.setattr(database, "create_collection", made_meanwhile)
+    monkeypatch.setattr(type(database["records"]), "drop_index", dropped_meanwhile)
+    store = MongoStore(database=database, transactions=False)
+    await store.open()
+    await store.close()
+
+    async def refused(name: str, **options: Any) -> None:
+        raise OperationFailure("not authorized on hub to execute command", code=13)
+
+    monkeypatch.setattr(database, "create_collection", refused)
+    with pytest.raises(OperationFailure, match="not authorized"):
+        await MongoStore(database=database, transactions=False).open()

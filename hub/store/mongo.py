@@ -34,7 +34,7 @@ from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
-from pymongo import AsyncMongoClient, WriteConcern
+from pymongo import AsyncMongoClient, ReadPreference, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -76,6 +76,13 @@ NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
 """The server's codes for a collection that exists already and an index that does not exist."""
 INDEXES = {**RECORD_INDEXES, **sync.INDEXES, **access.INDEXES}
 """Every collection's indexes (`mongo_query`, `mongo_sync`, `mongo_access` say why each)."""
+
+
+def transaction_options(write: bool) -> dict[str, Any]:
+    """Reads of one snapshot, from the primary whatever the URL's `readPreference` says (a transaction takes the
+    client's unless told, and PyMongo refuses its first command on any other); writes committed by a majority."""
+    options: dict[str, Any] = {"read_concern": ReadConcern("snapshot"), "read_preference": ReadPreference.PRIMARY}
+    return {**options, "write_concern": WriteConcern("majority")} if write else options
 
 
 @contextmanager
@@ -176,7 +183,7 @@ class MongoStore:
             yield None
             return
         async with self.db.client.start_session() as session:
-            await session.start_transaction(read_concern=ReadConcern("snapshot"))
+            await session.start_transaction(**transaction_options(write=False))
             try:
                 yield session
             finally:
@@ -239,9 +246,7 @@ class MongoStore:
         deadline = loop.time() + CLAIM_WAIT
         pause = CLAIM_PAUSE
         while True:
-            await session.start_transaction(
-                read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
-            )
+            await session.start_transaction(**transaction_options(write=True))
             try:
                 with races():
                     await sync.claim(self.db, session, group_id)
@@ -344,9 +349,7 @@ class MongoStore:
         if not self.transactions:
             return await work(None)
         async with self.db.client.start_session() as session:
-            return await session.with_transaction(
-                work, read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
-            )
+            return await session.with_transaction(work, **transaction_options(write=True))
 
     # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync)
 

@@ -7,10 +7,12 @@ run against one (HUB_TEST_MONGODB_URL).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace, TracebackType
 from typing import Any, cast
 
 import pytest
+from pymongo import ReadPreference
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from hub.store import mongo
@@ -24,6 +26,7 @@ class StubSession:
         self.calls: list[str] = []
         self.commit_errors = commit_errors
         self.in_transaction = False
+        self.started: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> StubSession:
         return self
@@ -33,9 +36,16 @@ class StubSession:
 
     async def start_transaction(self, **options: Any) -> None:
         assert options["read_concern"].level == "snapshot"
+        self.started.append(options)
         write_concern = options.get("write_concern")
         self.calls.append("start" if write_concern and write_concern.document == {"w": "majority"} else "start read")
         self.in_transaction = True
+
+    async def with_transaction(self, work: Callable[[StubSession], Awaitable[Any]], **options: Any) -> Any:
+        await self.start_transaction(**options)
+        done = await work(self)
+        await self.commit_transaction()
+        return done
 
     async def commit_transaction(self) -> None:
         self.calls.append("commit")
@@ -160,3 +170,22 @@ def test_lost_races_are_id_taken_and_other_errors_pass() -> None:
         raise BulkWriteError({"writeErrors": [{"index": 0, "code": 121, "errmsg": "invalid"}], "nInserted": 0})
     with pytest.raises(OperationFailure), races():
         raise OperationFailure("unauthorized", code=13)
+
+
+async def test_every_transaction_reads_from_the_primary_whatever_the_url_says() -> None:
+    """A URL may set `readPreference=secondaryPreferred` for the reads outside transactions; a transaction takes the
+    client's unless told, and PyMongo refuses its first command then ("read preference in a transaction must be
+    primary"): every read and write of the store failed."""
+    session = StubSession([])
+    store = store_with(session)
+    async with store.transaction("cld-1"):
+        pass
+    async with store._reading():
+        pass
+
+    async def work(used: Any) -> None:
+        assert used is session
+
+    await store._atomically(work)
+    assert len(session.started) == 3
+    assert all(options.get("read_preference") == ReadPreference.PRIMARY for options in session.started)

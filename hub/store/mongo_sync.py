@@ -350,6 +350,8 @@ async def waiting_for(
     hub_ids: Sequence[str],
     besides: Sequence[int],
 ) -> set[str]:
+    """Which of `hub_ids` other live items (not `besides`) still wait to deliver. A `find`, not `distinct`: it runs
+    in a transaction, where MongoDB allows `distinct` on unsharded collections only."""
     if not hub_ids:
         return set()
     where = {
@@ -359,7 +361,8 @@ async def waiting_for(
         "state": {"$ne": "dead"},
         "item": {"$nin": list(besides)},
     }
-    return {str(h) for h in await db["outbound_items"].distinct("hub_id", where, session=session)}
+    cursor = db["outbound_items"].find(where, {"hub_id": 1, "_id": 0}, session=session)
+    return {str(doc["hub_id"]) for doc in await cursor.to_list(None)}
 
 
 async def update_items(db: AsyncDatabase[Doc], session: Session, items: Sequence[QueueItem]) -> None:

@@ -38,7 +38,7 @@ from pymongo import AsyncMongoClient, ReadPreference, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, OperationFailure
+from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from hub.model import timefmt
@@ -74,6 +74,8 @@ CLAIM_PAUSE, CLAIM_PAUSE_MAX = 0.001, 0.02
 """The first and the longest random pause, in seconds, between two claims of a group's turn."""
 NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
 """The server's codes for a collection that exists already and an index that does not exist."""
+READ_TRIES = 3
+"""How many read-only transactions a read runs at most, the later ones after a transient error."""
 INDEXES = {**RECORD_INDEXES, **sync.INDEXES, **access.INDEXES}
 """Every collection's indexes (`mongo_query`, `mongo_sync`, `mongo_access` say why each)."""
 
@@ -190,6 +192,20 @@ class MongoStore:
                 if session.in_transaction:
                     await session.abort_transaction()
 
+    async def _read(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
+        """`work` in a read-only transaction (`_reading`), run again in a fresh one after a transient error, up to
+        READ_TRIES times: the driver retries a read cut off by a failover outside a transaction, never inside one,
+        and a collection's catalog changing under the snapshot (an index built) is one too (SnapshotUnavailable)."""
+        for _ in range(READ_TRIES - 1):
+            try:
+                async with self._reading() as session:
+                    return await work(session)
+            except PyMongoError as error:
+                if not error.has_error_label("TransientTransactionError"):
+                    raise
+        async with self._reading() as session:
+            return await work(session)
+
     async def group(self, group_id: str) -> Group | None:
         doc = await self.db["groups"].find_one({"_id": group_id})
         return Group(doc["_id"], doc["channel_id"]) if doc else None
@@ -261,29 +277,23 @@ class MongoStore:
             pause = min(pause * 2, CLAIM_PAUSE_MAX)
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-        async with self._reading() as session:
-            return await self.resolve(group_id, collection, hub_ids, session)
+        return await self._read(lambda session: self.resolve(group_id, collection, hub_ids, session))
 
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
-        async with self._reading() as session:
-            found = await self.match(group_id, collection, [ext], session)
+        found = await self._read(lambda session: self.match(group_id, collection, [ext], session))
         return found[0] if found else None
 
     async def links(self, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
-        async with self._reading() as session:
-            return await idmap.links(self.records, session, group_id, query)
+        return await self._read(lambda session: idmap.links(self.records, session, group_id, query))
 
     async def providers(self) -> list[str]:
-        async with self._reading() as session:
-            return await idmap.providers(self.db, session)
+        return await self._read(partial(idmap.providers, self.db))
 
     async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
-        async with self._reading() as session:
-            return await idmap.merges(self.db, session, group_id, collection, hub_id)
+        return await self._read(lambda session: idmap.merges(self.db, session, group_id, collection, hub_id))
 
     async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
-        async with self._reading() as session:
-            return await idmap.aliases(self.records, session, group_id, collection, hub_id)
+        return await self._read(lambda session: idmap.aliases(self.records, session, group_id, collection, hub_id))
 
     async def resolve(
         self,
@@ -332,8 +342,9 @@ class MongoStore:
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where = compile_list(group_id, collection, query)
-        async with self._reading() as session:
-            paged = where if query.start is None else {"$and": [where, compile_filter(collection, query.start)]}
+        paged = where if query.start is None else {"$and": [where, compile_filter(collection, query.start)]}
+
+        async def page(session: AsyncClientSession | None) -> tuple[list[Doc], int | None]:
             docs: list[Doc] = []
             if query.top > 0:  # MongoDB reads `limit(0)` as no limit
                 cursor = self.records.find(paged, session=session).sort(compile_order(query))
@@ -341,6 +352,9 @@ class MongoStore:
             total = await counts.kept_total(self.db, session, group_id, collection.name, query) if query.count else None
             if query.count and total is None:
                 total = await self.records.count_documents(where, session=session)
+            return docs, total
+
+        docs, total = await self._read(page)
         return [record(doc) for doc in docs], total
 
     async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
@@ -354,8 +368,7 @@ class MongoStore:
     # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync)
 
     async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
-        async with self._reading() as session:
-            return await sync.changes(self.db, session, group_id, after, limit)
+        return await self._read(lambda session: sync.changes(self.db, session, group_id, after, limit))
 
     async def prune_changes(self, before: str) -> int:
         """Group by group, each in a transaction of its own: its horizon rises as its changes go."""

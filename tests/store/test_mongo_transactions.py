@@ -189,3 +189,36 @@ async def test_every_transaction_reads_from_the_primary_whatever_the_url_says() 
     await store._atomically(work)
     assert len(session.started) == 3
     assert all(options.get("read_preference") == ReadPreference.PRIMARY for options in session.started)
+
+
+def reads_failing(*errors: Exception) -> Callable[[Any], Awaitable[str]]:
+    """A read that raises `errors` in turn, then answers."""
+    pending = list(errors)
+
+    async def work(session: Any) -> str:
+        session.calls.append("read")
+        if pending:
+            raise pending.pop(0)
+        return "page"
+
+    return work
+
+
+async def test_a_read_cut_off_by_a_transient_error_is_read_again_in_a_fresh_transaction() -> None:
+    """Inside a transaction the driver retries no read: a failover (the primary stepping down) or a collection's
+    catalog changing under the snapshot (SnapshotUnavailable, as an index is built) fails it with a
+    TransientTransactionError, which MongoDB says to answer by running the transaction again."""
+    session = StubSession([])
+    assert await store_with(session)._read(reads_failing(failure("TransientTransactionError"))) == "page"
+    assert session.calls == ["start read", "read", "abort", "end"] * 2
+
+
+async def test_a_read_is_tried_a_few_times_and_fails_otherwise_at_once() -> None:
+    session = StubSession([])
+    with pytest.raises(OperationFailure):
+        await store_with(session)._read(reads_failing(*[failure("TransientTransactionError")] * mongo.READ_TRIES))
+    assert session.calls.count("read") == mongo.READ_TRIES
+    session = StubSession([])
+    with pytest.raises(OperationFailure, match="unauthorized"):
+        await store_with(session)._read(reads_failing(OperationFailure("unauthorized", code=13)))
+    assert session.calls == ["start read", "read", "abort", "end"]

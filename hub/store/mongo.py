@@ -371,10 +371,13 @@ class MongoStore:
         return await self._read(lambda session: sync.changes(self.db, session, group_id, after, limit))
 
     async def prune_changes(self, before: str) -> int:
-        """Group by group, each in a transaction of its own: its horizon rises as its changes go."""
+        """Group by group, in transactions of at most `sync.PRUNE_CHUNK` changes each: the horizon rises as they go."""
         dropped = 0
         for group_id, seq in await sync.prune_cut(self.db, before):
-            dropped += await self._atomically(partial(sync.prune_group, self.db, group_id=group_id, seq=seq))
+            step = 0
+            while step < seq:
+                step = await sync.prune_step(self.db, group_id, seq)
+                dropped += await self._atomically(partial(sync.prune_group, self.db, group_id=group_id, seq=step))
         return dropped
 
     async def integrations(self, group_id: str) -> Sequence[Integration]:

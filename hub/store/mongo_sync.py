@@ -91,6 +91,10 @@ INDEXES: dict[str, dict[str, Index]] = {
 
 # The change feed
 
+PRUNE_CHUNK = 5000
+"""The most changes one pruning transaction drops: mongod aborts a transaction that outgrows 5% of its cache or runs
+past a minute, so a group's changes of a busy day or of an import, dropped in one, would never be dropped."""
+
 
 async def claim(db: AsyncDatabase[Doc], session: Session, group_id: str) -> None:
     """Take the group's turn: the first write of every write transaction of the group, in any process.
@@ -173,6 +177,15 @@ async def prune_cut(db: AsyncDatabase[Doc], before: str) -> list[tuple[str, int]
     """Per group, the newest seq of a change recorded before `before`: what pruning drops up to."""
     pipeline: list[Doc] = [{"$match": {"at": {"$lt": before}}}, {"$group": {"_id": "$group", "seq": {"$max": "$seq"}}}]
     return sorted((doc["_id"], int(doc["seq"])) for doc in await aggregated(db["changes"].aggregate(pipeline)))
+
+
+async def prune_step(db: AsyncDatabase[Doc], group_id: str, seq: int) -> int:
+    """Where the next transaction of a prune up to `seq` stops: at the PRUNE_CHUNK-th change of the group left
+    at or below `seq` (an index walk), or at `seq` itself when fewer are left."""
+    where = {"group": group_id, "seq": {"$lte": seq}}
+    cursor = db["changes"].find(where, {"seq": 1, "_id": 0}).sort("seq", 1).skip(PRUNE_CHUNK - 1).limit(1)
+    found = await cursor.to_list(None)
+    return int(found[0]["seq"]) if found else seq
 
 
 async def prune_group(db: AsyncDatabase[Doc], session: Session, group_id: str, seq: int) -> int:

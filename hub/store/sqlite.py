@@ -471,7 +471,7 @@ class SQLiteStore:
         return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
 
     async def add_key(self, key: ApiKey) -> None:
-        await self._whole(lambda c: access.add_key(c, key))
+        await self._whole(lambda c: _in_transaction(c, access.add_key, key))
 
     async def add_first_admin_key(self, key: ApiKey) -> bool:
         return await self._whole(lambda c: _in_transaction(c, access.add_first_admin_key, key))
@@ -483,13 +483,13 @@ class SQLiteStore:
         return await self._read(access.keys)
 
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
-        return await self._whole(lambda c: access.revoke_key(c, key_id, revoked_at))
+        return await self._whole(lambda c: _in_transaction(c, access.revoke_key, key_id, revoked_at))
 
     async def connect(self, connection: Connection) -> Connection:
-        return await self._whole(lambda c: access.connect(c, connection))
+        return await self._whole(lambda c: _in_transaction(c, access.connect, connection))
 
     async def disconnect(self, provider: str, group_id: str) -> bool:
-        return await self._whole(lambda c: access.disconnect(c, provider, group_id))
+        return await self._whole(lambda c: _in_transaction(c, access.disconnect, provider, group_id))
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await self._read(access.connections, provider)

@@ -1,6 +1,8 @@
 """The SQLite side of access: API keys and app-group connections, as functions of a connection.
 
-SQLiteStore calls these on its reader threads or its single writer thread. A key
+SQLiteStore calls these on its reader threads or its single writer thread, each write in a
+transaction of its own: a file another process holds past the busy wait is said to be busy (not
+sqlite3's error), and a connect reads back the row it inserted or found in the same snapshot. A key
 keeps only the hash of its secret; an app holds one realm per group it is connected to.
 """
 

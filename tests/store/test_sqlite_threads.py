@@ -1,18 +1,21 @@
 """The SQLite adapter's threads and connections: whole transactions on the writer, committed in groups, groups
-read once, and stores on one file (each with its own threads, as processes would be) racing for the first
-admin key."""
+read once, stores on one file (each with its own threads, as processes would be) racing for the first admin
+key, and writes that meet another process's write lock."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.errors import Conflict
+from hub.errors import Conflict, Unavailable
+from hub.model.access import ApiKey, Connection
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.record import Record
@@ -324,3 +327,38 @@ async def test_a_store_closed_at_once_closes_every_connection_and_leaves_no_wal(
             await store.ensure_group(f"g{n}", "org-1")
         await store.close()
         assert sorted(p.name for p in tmp_path.iterdir()) == ["hub.db"], n
+
+
+async def test_key_and_connection_writes_meeting_a_locked_file_say_it_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hub keys create`, `keys revoke`, `connect` and `disconnect` wrote outside a transaction: another process
+    holding the file's write lock past the busy wait (a hub's batch, `hub index add`) gave sqlite3's traceback,
+    `database is locked`, where every other write says the file is busy (and a connect read its row apart from
+    writing it: a disconnect between the two gave a TypeError)."""
+    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    store = SQLiteStore(str(tmp_path / "hub.db"))
+    await store.open()
+    now = "2026-01-01T00:00:00.000000Z"
+    key = ApiKey("hk_0123456789abcdef", "crm", "hash", now)
+    writes: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.add_key(key),
+        lambda: store.revoke_key(key.key_id, now),
+        lambda: store.connect(Connection("crm", "g", "1", now)),
+        lambda: store.disconnect("crm", "g"),
+    ]
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as another process's write holds it
+    try:
+        for write in writes:
+            with pytest.raises(Unavailable, match="busy"):
+                await write()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        for write in writes:
+            await write()
+        assert (await store.key(key.key_id)) == replace(key, revoked_at=now) and not await store.connections("crm")
+    finally:
+        await store.close()

@@ -25,8 +25,9 @@ ERRORS = {
     410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
     415: "The body is not declared as JSON.",
     422: "The body is well-formed but breaks the collection's model; `errors` names each field.",
-    503: "The store was busy past its wait: another process (`hub import`, `hub index add`, another hub) held the"
-    " SQLite file's write lock; nothing was written, and `Retry-After` says when to try again.",
+    503: "The store could not take the write now, and `Retry-After` says when to try again. On SQLite, another"
+    " process (`hub import`, `hub index add`, another hub) held the file's write lock past the wait: nothing was"
+    " written. On MongoDB, the server never said whether a commit was made: the detail says so.",
 }
 READ_ERRORS = (400, 401, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)

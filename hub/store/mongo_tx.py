@@ -17,6 +17,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from hub.errors import Unavailable
 from hub.model import timefmt
 from hub.model.change import Change
 from hub.model.connect import Directions
@@ -81,14 +82,22 @@ async def upsert(collection: AsyncCollection[Doc], key: Doc, update: Doc) -> Doc
 
 
 async def commit(session: AsyncClientSession) -> None:
+    """Commit, again while the outcome is unknown (the commit is idempotent). Still unknown after COMMIT_TRIES, it
+    is a 503 that says the write may have been made: a client writing again by the same ids changes nothing twice,
+    but one creating a record without ids would make a second."""
     for attempt in range(COMMIT_TRIES):
         try:
             with races():
                 await session.commit_transaction()
             return
         except PyMongoError as error:
-            if attempt == COMMIT_TRIES - 1 or not error.has_error_label("UnknownTransactionCommitResult"):
+            if not error.has_error_label("UnknownTransactionCommitResult"):
                 raise
+            if attempt == COMMIT_TRIES - 1:
+                raise Unavailable(
+                    "MongoDB did not say whether the write was committed: it may have been made."
+                    " Read it back (or write again by the same ids) before creating anything anew"
+                ) from error
 
 
 class MongoTransaction:

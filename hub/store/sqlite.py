@@ -234,7 +234,7 @@ class SQLiteStore:
             undo.push_async_callback(self._write, lambda c: c.close())
             await self._write(lambda c: _in_transaction(c, carry_codes))
             await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
-            await self._write(keep_counts)
+            await self._write(lambda c: _in_transaction(c, keep_counts))
             await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
             page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
             await self._write(lambda c: c.execute(f"PRAGMA journal_size_limit={self._wal_pages * page}"))

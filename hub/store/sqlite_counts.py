@@ -120,21 +120,15 @@ PROVIDERS = "CREATE INDEX IF NOT EXISTS link_counts_providers ON link_counts (pr
 
 
 def keep_counts(conn: sqlite3.Connection) -> None:
-    """Make each table of counts and its triggers if the database has none, counting what it holds, in one
-    transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for table, schema, fill in _KEPT:
-            made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-            for statement in (*schema, *fill) if made is None else ():
-                conn.execute(statement)
-        for trigger in COUNTED_BY_STORE:
-            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-        conn.execute(PROVIDERS)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    """Make each table of counts and its triggers if the database has none, counting what it holds (run in one
+    transaction: `sqlite._in_transaction`)."""
+    for table, schema, fill in _KEPT:
+        made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        for statement in (*schema, *fill) if made is None else ():
+            conn.execute(statement)
+    for trigger in COUNTED_BY_STORE:
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute(PROVIDERS)
 
 
 def listed(record: Record) -> bool:

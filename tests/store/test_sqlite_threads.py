@@ -362,3 +362,26 @@ async def test_key_and_connection_writes_meeting_a_locked_file_say_it_is_busy(
         assert (await store.key(key.key_id)) == replace(key, revoked_at=now) and not await store.connections("crm")
     finally:
         await store.close()
+
+
+async def test_opening_a_file_another_process_holds_says_it_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening takes the write lock (codes carried over, counts kept): met past the busy wait, it is said as any
+    write says it, and the store opens once the lock is free."""
+    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    path = str(tmp_path / "hub.db")
+    made = SQLiteStore(path)
+    await made.open()
+    await made.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as another process's write holds it
+    try:
+        with pytest.raises(Unavailable, match="busy"):
+            await SQLiteStore(path).open()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    reopened = SQLiteStore(path)
+    await reopened.open()
+    await reopened.close()

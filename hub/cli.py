@@ -77,6 +77,13 @@ def port_number(text: str) -> int:
     return port
 
 
+def host_name(text: str) -> str:
+    """An address to listen on given on the command line: never empty, which binds every interface (0.0.0.0)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address: name one, e.g. 127.0.0.1 (or 0.0.0.0 for all)")
+    return text
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything else is done: an address taken or unknown is said as any failed
     command says why (exit 1), and a fresh store gets no admin key for a hub that never served."""
@@ -300,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     serve = commands.add_parser("serve", parents=[store], help="serve the HTTP API")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--host", type=host_name, default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=port_number, default=8000, help="port to listen on (default 8000)")
 
     load = commands.add_parser("import", parents=[store], help="upsert many records from a JSON-lines file")

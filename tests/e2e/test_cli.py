@@ -173,6 +173,18 @@ def test_serve_refuses_a_port_it_cannot_listen_on_before_making_a_key(
     assert not store.exists()  # no admin key was made for a hub that never served
 
 
+@pytest.mark.parametrize("host", ["", " "])
+def test_serve_refuses_an_empty_host_rather_than_listen_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str
+) -> None:
+    """An empty address binds every interface: `--host "$HOST"`, the variable unset, served the hub to the network."""
+    store = tmp_path / "hub.db"
+    with pytest.raises(SystemExit) as usage:
+        main(["serve", "--host", host, "--port", "0", "--store", f"sqlite:///{store}"])
+    assert usage.value.code == 2 and f"{host!r} is not an address" in capsys.readouterr().err
+    assert not store.exists()
+
+
 def test_keys_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["keys"])

@@ -6,7 +6,12 @@ import os
 import re
 from dataclasses import dataclass
 
+from pydantic import TypeAdapter, ValidationError
+
+from hub.model.ids import IdPart
 from hub.model.numbers import whole
+
+_ID_PART = TypeAdapter(IdPart)
 
 
 class BadSetting(ValueError):
@@ -77,8 +82,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         """Refuse, naming it, a setting the hub would misbehave with rather than run on it."""
-        if not self.hub_provider.strip():
-            raise BadSetting("hub_provider must not be empty")
+        try:  # the hub's own ids pass as an app's do: past 255 characters, an id array read and sent back was a 422
+            _ID_PART.validate_python(self.hub_provider)
+        except ValidationError:
+            raise BadSetting("hub_provider must be an id part: 1 to 255 characters, not spaces alone") from None
         for name, value in vars(self).items():
             least = 1 if name in _AT_LEAST_ONE else 0
             if isinstance(value, int | float) and value < least:

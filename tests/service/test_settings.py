@@ -37,3 +37,11 @@ def test_a_background_task_s_period_or_timeout_of_zero_is_refused(name: str, mes
     with pytest.raises(BadSetting) as refused:
         Settings(**{name: 0})
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("provider", ["", "  ", "p" * 256])
+def test_the_hub_provider_is_an_id_part(provider: str) -> None:
+    """Over 255 characters, every record's id array sent back as read was refused with 422 (its hub id's provider)."""
+    with pytest.raises(BadSetting, match="hub_provider must be an id part: 1 to 255 characters"):
+        Settings(hub_provider=provider)
+    assert Settings(hub_provider="p" * 255).hub_provider == "p" * 255

@@ -120,12 +120,18 @@ class Read:
 def check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}", allowed=sorted(allowed))
+        raise BadRequest(f"unknown query parameter(s): {_quoted(unknown)}", allowed=sorted(allowed))
     multi_items = getattr(params, "multi_items", None)
     if multi_items is not None:
         repeated = sorted(name for name, count in Counter(name for name, _ in multi_items()).items() if count > 1)
         if repeated:
-            raise BadRequest(f"query parameter(s) given more than once: {', '.join(repeated)}")
+            raise BadRequest(f"query parameter(s) given more than once: {_quoted(repeated)}")
+
+
+def _quoted(names: list[str]) -> str:
+    """Parameter names, each quoted: bare, an empty name (`?=1`) or a blank one showed as nothing at all, and one
+    holding a comma as two."""
+    return ", ".join(repr(name) for name in names)
 
 
 def parse_read(collection: Collection, params: Mapping[str, str], allowed: frozenset[str] = ONE_PARAMS) -> Read:

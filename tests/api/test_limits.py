@@ -188,7 +188,13 @@ def test_malformed_opts_and_options_are_400(client: TestClient, params: dict[str
 
 
 def test_a_parameter_given_twice_is_400(client: TestClient) -> None:
-    problem(client.get(f"{PEOPLE}?$top=1&$top=2"), 400, "more than once: $top")
+    problem(client.get(f"{PEOPLE}?$top=1&$top=2"), 400, "more than once: '$top'")
+
+
+def test_unknown_query_parameters_are_named_quoted(client: TestClient) -> None:
+    """An empty or blank name showed as nothing (`unknown query parameter(s): ,  , x`), one with a comma as two."""
+    body = problem(client.get(f"{PEOPLE}?=1&%20=2&a,b=3"), 400)
+    assert body["detail"] == "unknown query parameter(s): '', ' ', 'a,b'"
 
 
 def test_a_body_that_is_not_json_gets_415_or_400(client: TestClient) -> None:

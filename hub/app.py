@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from hub.api import changes, connect, integrations, key_links, merges, openapi, problems, queue, resources
 from hub.api.auth import AuthMiddleware, check_routes
 from hub.api.headers import SingleHeaders
+from hub.api.pacing import PacedBody
 from hub.api.paths import PercentEncoding
 from hub.config import Settings
 from hub.service.access import Authenticator
@@ -65,7 +66,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     check_routes(routes)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(PercentEncoding), Middleware(SingleHeaders), Middleware(AuthMiddleware)],
+        middleware=[
+            Middleware(PacedBody),
+            Middleware(PercentEncoding),
+            Middleware(SingleHeaders),
+            Middleware(AuthMiddleware),
+        ],
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )

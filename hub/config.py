@@ -28,8 +28,9 @@ _AT_LEAST_ONE = (
     "prune_interval_seconds",
     "webhook_timeout_seconds",
 )
-_ABOVE_ZERO = ("webhook_poll_seconds",)
-"""A background task's period: at 0 it ran again at once, without end, spinning a core while the hub was idle."""
+POLL_LEAST = 0.01
+"""The shortest `webhook_poll_seconds`: at 0 (or a nanosecond) the task ran again at once, without end, spinning a
+core while the hub was idle."""
 _NOT_BEFORE = (("default_top", "max_top"), ("lease_seconds", "max_lease_seconds"))
 _NOT_AFTER = (("retry_backoff_seconds", "retry_backoff_max_seconds"),)
 
@@ -90,8 +91,8 @@ class Settings:
             least = 1 if name in _AT_LEAST_ONE else 0
             if isinstance(value, int | float) and value < least:
                 raise BadSetting(f"{name} must be at least {least}, not {value}")
-            if name in _ABOVE_ZERO and value <= 0:
-                raise BadSetting(f"{name} must be above 0, not {value:g}")
+        if self.webhook_poll_seconds < POLL_LEAST:
+            raise BadSetting(f"webhook_poll_seconds must be at least {POLL_LEAST:g}, not {self.webhook_poll_seconds:g}")
         for low, high in (*_NOT_BEFORE, *_NOT_AFTER):
             if getattr(self, low) > getattr(self, high):
                 raise BadSetting(f"{low} ({getattr(self, low)}) must not be more than {high} ({getattr(self, high)})")

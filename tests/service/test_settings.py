@@ -27,7 +27,7 @@ def test_a_flag_is_true_or_false(monkeypatch: pytest.MonkeyPatch) -> None:
     ("name", "message"),
     [
         ("prune_interval_seconds", "prune_interval_seconds must be at least 1, not 0"),
-        ("webhook_poll_seconds", "webhook_poll_seconds must be above 0, not 0"),
+        ("webhook_poll_seconds", "webhook_poll_seconds must be at least 0.01, not 0"),
         ("webhook_timeout_seconds", "webhook_timeout_seconds must be at least 1, not 0"),
     ],
 )
@@ -37,6 +37,14 @@ def test_a_background_task_s_period_or_timeout_of_zero_is_refused(name: str, mes
     with pytest.raises(BadSetting) as refused:
         Settings(**{name: 0})
     assert str(refused.value) == message
+
+
+def test_a_webhook_poll_of_a_nanosecond_is_refused() -> None:
+    """Above 0 was not enough: a nanosecond spun a core as 0 did."""
+    with pytest.raises(BadSetting) as refused:
+        Settings(webhook_poll_seconds=1e-9)
+    assert str(refused.value) == "webhook_poll_seconds must be at least 0.01, not 1e-09"
+    assert Settings(webhook_poll_seconds=0.01).webhook_poll_seconds == 0.01
 
 
 @pytest.mark.parametrize("provider", ["", "  ", "p" * 256])

@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         *openapi.ROUTES,
     ]
     check_routes(routes)
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(PacedBody),
@@ -75,3 +75,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a path with a trailing slash is a 404, not a 307 to `http://` + `Host`
+    return app

@@ -38,6 +38,8 @@ def test_the_problem_shape_is_locked(client: TestClient) -> None:
         ("GET", "/nowhere", None, 404, ["/nowhere"]),
         ("PATCH", f"{BASE}/people", None, 405, []),
         ("GET", f"{BASE}/spaceships", None, 404, ["spaceships"]),
+        ("GET", f"{BASE}/people/", None, 404, ["people/"]),  # not a 307 to an `http://` URL built from `Host`
+        ("POST", f"{BASE}/people/", {"people": {}}, 404, ["people/"]),
         ("GET", "/api/v2/bad group!/people", None, 400, ["group"]),
         ("POST", "/api/v2/cld-1%0A/people", {"people": {}}, 400, ["group"]),  # `$` matched before a final newline
         ("POST", f"{BASE}/people", b"{not json", 400, ["JSON"]),

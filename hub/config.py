@@ -27,6 +27,7 @@ _AT_LEAST_ONE = (
     "lease_seconds",
     "prune_interval_seconds",
     "webhook_timeout_seconds",
+    "request_head_seconds",
 )
 POLL_LEAST = 0.01
 """The shortest `webhook_poll_seconds`: at 0 (or a nanosecond) the task ran again at once, without end, spinning a
@@ -80,6 +81,8 @@ class Settings:
     not make the hub reach what the internet cannot."""
     max_json_depth: int = 32
     key_cache_seconds: int = 5
+    request_head_seconds: int = 10
+    """How long `hub serve` waits for a request head, from the connection or its first byte after an answer."""
 
     def __post_init__(self) -> None:
         """Refuse, naming it, a setting the hub would misbehave with rather than run on it."""

@@ -49,3 +49,25 @@ def test_an_unparsable_request_is_a_problem_naming_why(hub: Server, request_head
     problem = orjson.loads(body)
     assert problem["status"] == 400 and problem["title"] == "Bad request"
     assert why in problem["detail"], problem
+
+
+def test_a_request_head_unfinished_past_its_time_is_a_408_and_the_connection_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client could hold a connection open with half a request head, or none yet, for as long as it liked (only a
+    connection idle after an answer was closed): enough of them used up the hub's file descriptors."""
+    monkeypatch.setenv("HUB_REQUEST_HEAD_SECONDS", "1")
+    with running_hub(tmp_path / "hub.db") as server:
+        address = urlsplit(server.url)
+        for sent in (b"GET /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\n", b""):
+            with socket.create_connection((address.hostname, address.port), timeout=5) as slow:
+                slow.sendall(sent)  # and nothing more
+                answer = b""
+                while chunk := slow.recv(65536):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408") and b"content-type: application/problem+json" in head.lower()
+            problem = orjson.loads(body)
+            assert problem["status"] == 408 and "within 1 second" in problem["detail"], problem
+        status, _, _ = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status == b"HTTP/1.1 200 OK"  # a head sent at once is answered as ever

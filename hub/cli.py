@@ -24,7 +24,7 @@ import uvicorn
 from hub.api.protocol import ProblemH11Protocol
 from hub.api.render import Renderer
 from hub.app import create_app
-from hub.config import BadSetting, Settings
+from hub.config import BadSetting, Settings, misspelt
 from hub.errors import BadRequest, HubError
 from hub.model.access import ApiKey
 from hub.model.collections import COLLECTIONS
@@ -355,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = Settings.from_env(store=args.store)
+        for typo, meant in misspelt(os.environ):
+            print(f"hub: {typo} names no setting and is ignored (did you mean {meant}?)", file=sys.stderr)
         if args.command == "serve":
             serve(settings, args.host, args.port)
         elif args.command == "import":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
@@ -110,3 +112,11 @@ class Settings:
                 values[name] = _parsed(f"HUB_{name.upper()}", raw, str(field.type))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def misspelt(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Each HUB_* variable that names no setting but nearly names one, with the one it nearly names: a typo left
+    the setting at its default without a word. Others (`HUB_KEY`, a shell's own) are no near miss and pass."""
+    known = [f"HUB_{name.upper()}" for name in Settings.__dataclass_fields__]
+    missed = (v for v in sorted(environ) if v.startswith("HUB_") and v not in known)
+    return [(v, close[0]) for v in missed if (close := difflib.get_close_matches(v, known, n=1, cutoff=0.85))]

@@ -238,3 +238,19 @@ def test_the_password_of_a_store_url_is_never_printed(capsys: pytest.CaptureFixt
     """A store that could not be opened was named by its whole URL, the MongoDB password in it included."""
     code, out, err = run(capsys, "keys", "list", "--store", url)
     assert code == 1 and "hub:***@127.0.0.1:1" in err and "s3cret" not in out + err, err
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant(
+    store: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`HUB_MAX_TOPP=5` was ignored without a word, the setting left at its default; a variable of the shell's own
+    (`HUB_KEY`, as the README's examples set it) is no setting's near miss and is left alone."""
+    monkeypatch.setenv("HUB_MAX_TOPP", "5")
+    monkeypatch.setenv("HUB_WEBHOOK_POL_SECONDS", "5")
+    monkeypatch.setenv("HUB_KEY", "hk_1.secret")
+    code, _, err = run(capsys, "keys", "list", "--store", store)
+    assert code == 0
+    assert err.splitlines() == [
+        "hub: HUB_MAX_TOPP names no setting and is ignored (did you mean HUB_MAX_TOP?)",
+        "hub: HUB_WEBHOOK_POL_SECONDS names no setting and is ignored (did you mean HUB_WEBHOOK_POLL_SECONDS?)",
+    ]

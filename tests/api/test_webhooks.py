@@ -150,6 +150,18 @@ def wait_for(check: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
+def dead_items(client: TestClient) -> list[dict[str, Any]]:
+    """The dead items of the integration `hook`."""
+    items: list[dict[str, Any]] = client.get(f"{URL}/hook/dead").json()["dead"]
+    return items
+
+
+def wait_for_dead(client: TestClient, seconds: float = 10) -> list[dict[str, Any]]:
+    """The dead items of the integration `hook`, once there are any."""
+    wait_for(lambda: dead_items(client) != [], seconds)
+    return dead_items(client)
+
+
 def test_batches_are_signed_and_a_refused_batch_is_retried_until_taken(client: TestClient, receiver: Receiver) -> None:
     receiver.fails = lambda n: n % 3 == 1  # the 2nd, 5th, 8th… POST answers 500
     define(client, receiver, batch_size=2, max_attempts=5)
@@ -172,7 +184,7 @@ def test_batches_are_signed_and_a_refused_batch_is_retried_until_taken(client: T
     assert {i["item"] for i in receiver.requests[1]["body"]["items"]} <= {i["item"] for i in retried}
     time.sleep(0.2)
     assert len(receiver.delivered()) == len(names)  # nothing taken twice
-    assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+    assert dead_items(client) == []
 
 
 def test_a_name_beyond_latin_1_is_sent_percent_encoded(client: TestClient, receiver: Receiver) -> None:
@@ -190,8 +202,7 @@ def test_after_max_attempts_the_items_are_dead_and_a_retry_by_hand_delivers_them
     receiver.fails = lambda n: True
     define(client, receiver, max_attempts=3)
     post(client, "organizations", name="A")
-    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
-    dead = client.get(f"{URL}/hook/dead").json()["dead"]
+    dead = wait_for_dead(client)
     assert [(d["attempts"], d["last_error"]) for d in dead] == [(3, "webhook answered HTTP 500")]
     assert len(receiver.requests) == 3
     receiver.fails = lambda n: False
@@ -239,8 +250,7 @@ def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, recei
     define(client, receiver, max_attempts=2)
     client.put(f"{URL}/hook", json={"webhook": {"url": "http://127.0.0.1:9/closed", "secret": SECRET}})
     post(client, "organizations", name="A")
-    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
-    assert "webhook POST failed" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+    assert "webhook POST failed" in wait_for_dead(client)[0]["last_error"]
 
 
 @pytest.mark.parametrize("settings", [1], indirect=True)  # webhook_timeout_seconds
@@ -252,8 +262,7 @@ def test_a_post_answered_slower_than_the_timeout_fails_however_its_bytes_trickle
     define(client, receiver, max_attempts=1)
     client.put(f"{URL}/hook", json={"webhook": {"url": dripping, "secret": SECRET}})
     post(client, "organizations", name="A")
-    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
-    assert "timed out" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+    assert "timed out" in wait_for_dead(client, seconds=4)[0]["last_error"]
 
 
 def test_removing_the_webhook_stops_the_posts_and_leaves_the_unsent_items_to_lease(
@@ -270,7 +279,7 @@ def test_removing_the_webhook_stops_the_posts_and_leaves_the_unsent_items_to_lea
     wait_for(lambda: len(receiver.requests) == 1)
     time.sleep(0.3)  # a few polls
     assert receiver.delivered() == ["0"] and len(receiver.requests) == 1  # the batch on its way counts: acked
-    assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+    assert dead_items(client) == []
     left = [client.post(f"{URL}/hook/lease").json()["items"] for _ in range(5)]
     assert [(i["record"]["name"], i["attempt"]) for items in left for i in items] == [(str(n), 1) for n in range(1, 5)]
 
@@ -282,8 +291,7 @@ def test_a_url_the_client_refuses_fails_the_batch_like_a_connection_error(
     define(client, receiver, max_attempts=1)
     client.put(f"{URL}/hook", json={"webhook": {"url": "http://256.1.1.1/hook", "secret": SECRET}})
     post(client, "organizations", name="A")
-    wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=3)
-    assert "webhook POST failed: InvalidURL" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+    assert "webhook POST failed: InvalidURL" in wait_for_dead(client, seconds=3)[0]["last_error"]
 
 
 def test_no_webhook_is_sent_before_consent(client: TestClient, receiver: Receiver) -> None:
@@ -338,8 +346,7 @@ def test_a_host_on_the_local_network_is_not_posted_to_unless_allowed(settings: S
         define(allowed, receiver, max_attempts=1)
     with admin_client(create_app(replace(settings, webhook_local_network=False))) as client:
         post(client, "organizations", name="A")
-        wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [])
-        [dead] = client.get(f"{URL}/hook/dead").json()["dead"]
+        [dead] = wait_for_dead(client)
         assert dead["last_error"] == "webhook POST refused: its host is on the hub's own machine or network"
         assert client.put(f"{URL}/hook", json={"batch_size": 5}).status_code == 200  # kept, as it was made
     assert receiver.requests == []
@@ -365,9 +372,9 @@ def test_a_name_is_resolved_once_for_its_check_and_its_connection(
     with admin_client(create_app(replace(settings, webhook_local_network=False, webhook_timeout_seconds=1))) as client:
         define(client, replace(receiver, url=f"http://rebind.example:{port}/hook"), max_attempts=1)
         post(client, "organizations", name="A")
-        wait_for(lambda: receiver.requests != [] or client.get(f"{URL}/hook/dead").json()["dead"] != [])
+        wait_for(lambda: receiver.requests != [] or dead_items(client) != [])
         assert receiver.requests == []
-        [dead] = client.get(f"{URL}/hook/dead").json()["dead"]
+        [dead] = dead_items(client)
         assert dead["last_error"].startswith("webhook POST failed:"), dead
 
 
@@ -387,8 +394,7 @@ def test_a_host_name_that_resolves_slowly_fails_the_batch_within_the_timeout(
     with admin_client(create_app(replace(settings, webhook_local_network=False, webhook_timeout_seconds=1))) as client:
         define(client, receiver, max_attempts=1, webhook={"url": "http://hook.example/hook", "secret": SECRET})
         post(client, "organizations", name="A")
-        wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
-        assert "timed out" in client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+        assert "timed out" in wait_for_dead(client, seconds=4)[0]["last_error"]
 
 
 def test_a_host_name_the_resolver_cannot_encode_fails_the_batch_like_a_url_the_client_refuses(
@@ -400,8 +406,7 @@ def test_a_host_name_the_resolver_cannot_encode_fails_the_batch_like_a_url_the_c
     with admin_client(create_app(replace(settings, webhook_local_network=False, webhook_timeout_seconds=1))) as client:
         define(client, receiver, max_attempts=1, webhook={"url": url, "secret": SECRET})
         post(client, "organizations", name="A")
-        wait_for(lambda: client.get(f"{URL}/hook/dead").json()["dead"] != [], seconds=4)
-        error = client.get(f"{URL}/hook/dead").json()["dead"][0]["last_error"]
+        error = wait_for_dead(client, seconds=4)[0]["last_error"]
         assert error.startswith("webhook POST failed: ConnectError: "), error
 
 
@@ -418,5 +423,5 @@ def test_a_batch_cut_off_by_a_shutdown_is_sent_at_the_next_start_as_the_same_try
     receiver.delay = 0
     with admin_client(create_app(settings)) as client:
         wait_for(lambda: len(receiver.requests) == 2, seconds=5)
-        assert client.get(f"{URL}/hook/dead").json()["dead"] == []
+        assert dead_items(client) == []
     assert [r["body"]["items"][0]["attempt"] for r in receiver.requests] == [1, 1]

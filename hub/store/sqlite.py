@@ -298,6 +298,10 @@ class SQLiteStore:
             queued = asyncio.get_running_loop().run_in_executor(self._writer, fn, self._conn)
         return await queued
 
+    async def _whole_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` as a whole unit of writing (`_whole`) in a transaction of its own (`_in_transaction`)."""
+        return await self._whole(lambda c: _in_transaction(c, fn, *args))
+
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -332,7 +336,7 @@ class SQLiteStore:
         return found
 
     async def ensure_group(self, group_id: str, channel_id: str) -> Group:
-        group = self._groups[group_id] = await self._whole(lambda c: _in_transaction(c, _group, group_id, channel_id))
+        group = self._groups[group_id] = await self._whole_transaction(_group, group_id, channel_id)
         return group
 
     @asynccontextmanager
@@ -401,7 +405,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> list[T | HubError | IdTaken]:
             return [item(conn, work) for work in works]
 
-        return await self._whole(lambda conn: _in_transaction(conn, run))
+        return await self._whole_transaction(run)
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         return await self._read(_get, group_id, collection, hub_ids)
@@ -451,7 +455,7 @@ class SQLiteStore:
         return await self._read(sqlite_sync.changes, group_id, after, limit)
 
     async def prune_changes(self, before: str) -> int:
-        return await self._whole(lambda c: _in_transaction(c, sqlite_sync.prune_changes, before))
+        return await self._whole_transaction(sqlite_sync.prune_changes, before)
 
     async def integrations(self, group_id: str) -> Sequence[Integration]:
         return await self._read(sqlite_sync.integrations, group_id)
@@ -471,10 +475,10 @@ class SQLiteStore:
         return await self._read(sqlite_sync.field_sync, group_id, collection, list(ids))
 
     async def add_key(self, key: ApiKey) -> None:
-        await self._whole(lambda c: _in_transaction(c, access.add_key, key))
+        await self._whole_transaction(access.add_key, key)
 
     async def add_first_admin_key(self, key: ApiKey) -> bool:
-        return await self._whole(lambda c: _in_transaction(c, access.add_first_admin_key, key))
+        return await self._whole_transaction(access.add_first_admin_key, key)
 
     async def key(self, key_id: str) -> ApiKey | None:
         return await self._read(access.key, key_id)
@@ -483,13 +487,13 @@ class SQLiteStore:
         return await self._read(access.keys)
 
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
-        return await self._whole(lambda c: _in_transaction(c, access.revoke_key, key_id, revoked_at))
+        return await self._whole_transaction(access.revoke_key, key_id, revoked_at)
 
     async def connect(self, connection: Connection) -> Connection:
-        return await self._whole(lambda c: _in_transaction(c, access.connect, connection))
+        return await self._whole_transaction(access.connect, connection)
 
     async def disconnect(self, provider: str, group_id: str) -> bool:
-        return await self._whole(lambda c: _in_transaction(c, access.disconnect, provider, group_id))
+        return await self._whole_transaction(access.disconnect, provider, group_id)
 
     async def connections(self, provider: str | None = None) -> Sequence[Connection]:
         return await self._read(access.connections, provider)
@@ -498,10 +502,10 @@ class SQLiteStore:
         return await self._read(fields.field_indexes)
 
     async def add_field_index(self, index: FieldIndex) -> bool:
-        return await self._whole(lambda c: _in_transaction(c, fields.add_field_index, index))
+        return await self._whole_transaction(fields.add_field_index, index)
 
     async def drop_field_index(self, index: FieldIndex) -> bool:
-        return await self._whole(lambda c: _in_transaction(c, fields.drop_field_index, index))
+        return await self._whole_transaction(fields.drop_field_index, index)
 
 
 def _begin(conn: sqlite3.Connection) -> None:

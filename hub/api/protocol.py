@@ -75,24 +75,19 @@ class ProblemH11Protocol(H11Protocol):
             self.head_timer = None
 
     def _head_too_slow(self) -> None:
-        """Answer 408 (written as it is: h11 answers only a request it has) and close."""
         self.head_timer = None
         seconds = f"{self.head_seconds:g} second{'' if self.head_seconds == 1 else 's'}"
-        body = dumps(problem_body(408, "Request timeout", f"the request head did not arrive whole within {seconds}"))
-        head = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+        detail = f"the request head did not arrive whole within {seconds}"
+        self._close_with(408, "Request Timeout", "Request timeout", detail)
+
+    def _close_with(self, status: int, reason: str, title: str, detail: str) -> None:
+        """Answer a problem and close, the answer written as it is: h11 answers only a request it has whole."""
+        body = dumps(problem_body(status, title, detail))
+        head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
         self.transport.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         refusal = getattr(self.conn, "refusal", None)
         reason = str(refusal)[:MAX_REASON] if refusal is not None else msg
-        body = dumps(problem_body(400, "Bad request", f"the request is not valid HTTP/1.1: {reason}"))
-        headers = [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        answer = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
-        for event in (answer, h11.Data(data=body), h11.EndOfMessage()):
-            self.transport.write(self.conn.send(event) or b"")
-        self.transport.close()
+        self._close_with(400, "Bad Request", "Bad request", f"the request is not valid HTTP/1.1: {reason}")

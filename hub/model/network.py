@@ -31,8 +31,8 @@ NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 def _embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address that an IPv6 one reaches: mapped, 6to4, NAT64 or IPv4-compatible (`::127.0.0.1`); a
     local NAT64 prefix counts as reaching an unspecified one (local)."""
-    if address.ipv4_mapped is not None or address.sixtofour is not None:
-        return address.ipv4_mapped or address.sixtofour
+    if (embedded := address.ipv4_mapped or address.sixtofour) is not None:
+        return embedded
     if address in NAT64_LOCAL:
         return ipaddress.IPv4Address(0)
     if address in NAT64 or 1 < int(address) < 2**32:

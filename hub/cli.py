@@ -66,7 +66,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     made = _with_store(settings, access.first_admin_key)
     if made is not None:
         _show_key(made, "This store had no admin key, so the hub made one. It is shown only this once:")
-    run_server(create_app(settings), listening, settings.request_head_seconds)
+    run_server(create_app(settings), listening, settings)
 
 
 def port_number(text: str) -> int:
@@ -104,7 +104,7 @@ GC_YOUNG = 50_000
 """New objects between two collections of the youngest generation (CPython's default: 700)."""
 
 
-def run_server(app: Any, sock: socket.socket, head_seconds: float = Settings.request_head_seconds) -> None:
+def run_server(app: Any, sock: socket.socket, settings: Settings | None = None) -> None:
     """Serve an ASGI app the way the hub is served (the benchmark serves its ceiling with this too).
 
     Python's cycle collector ran every 700 new objects, and a batch of 1,000 makes hundreds of
@@ -114,7 +114,8 @@ def run_server(app: Any, sock: socket.socket, head_seconds: float = Settings.req
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
-    protocol = ProblemH11Protocol.waiting(head_seconds)
+    settings = settings or Settings()
+    protocol = ProblemH11Protocol.waiting(settings.request_head_seconds, settings.request_body_min_rate)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", server_header=False, http=protocol))
     host, port = sock.getsockname()[:2]
     logging.getLogger("uvicorn.error").info("serving on http://%s:%d (CTRL+C to stop)", host, port)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
@@ -77,9 +77,15 @@ def _allowed(request: Request) -> list[str]:
     return sorted(methods)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The answer to a request whose client went before its body arrived whole (or was cut off by `hub serve` as too
+    slow): no one reads it, but without it the request ended in a traceback logged as the hub's own error."""
+    return problem(400, "Bad request", "the client went away before its request body arrived whole")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the hub failed to handle this request; it has been logged")
 
 
-HANDLERS = {HubError: hub_error, HTTPException: http_error, Exception: server_error}
+HANDLERS = {HubError: hub_error, HTTPException: http_error, ClientDisconnect: client_gone, Exception: server_error}

@@ -17,6 +17,10 @@ MAX_REASON = 200
 """The most of the parser's reason a refusal quotes (it may quote the whole request line)."""
 
 
+def _seconds(seconds: float) -> str:
+    return f"{seconds:g} second{'' if seconds == 1 else 's'}"
+
+
 class _Connection(h11.Connection):
     """h11's connection, keeping why it last refused what the client sent (uvicorn drops the reason)."""
 
@@ -37,21 +41,29 @@ class ProblemH11Protocol(H11Protocol):
 
     And a request head must arrive whole within `head_seconds` of the connection, or of its first byte after an
     answer: uvicorn closes only a connection idle after an answer, so one opened and left silent, or sent half a
-    head, held a file descriptor for as long as its client liked, and enough of them used them all up.
+    head, held a file descriptor for as long as its client liked, and enough of them used them all up. Its body
+    must then arrive at `body_rate` bytes a second on average, after a first `head_seconds` (`_body_check`).
     """
 
     head_seconds: float = Settings.request_head_seconds
+    body_rate: float = Settings.request_body_min_rate
 
     @classmethod
-    def waiting(cls, head_seconds: float) -> type[ProblemH11Protocol]:
-        """The protocol waiting `head_seconds` for a request head (uvicorn takes a class, and makes it itself)."""
-        return type(cls.__name__, (cls,), {"head_seconds": head_seconds})
+    def waiting(cls, head_seconds: float, body_rate: float) -> type[ProblemH11Protocol]:
+        """The protocol waiting `head_seconds` for a request head, and its body at `body_rate` bytes a second
+        (uvicorn takes a class, and makes it itself)."""
+        return type(cls.__name__, (cls,), {"head_seconds": head_seconds, "body_rate": body_rate})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         size = self.config.h11_max_incomplete_event_size
         self.conn = _Connection(h11.SERVER, DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if size is None else size)
         self.head_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.body_since = 0.0
+        """When the body's time started: its head's arrival, or the last time the hub held the client back."""
+        self.body_bytes = 0
+        """What arrived of the body since `body_since`."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -64,9 +76,17 @@ class ProblemH11Protocol(H11Protocol):
             self.head_timer = self.loop.call_later(self.head_seconds, self._head_too_slow)
         elif not unfinished and self.head_timer is not None:
             self._stop_head_timer()
+        if self.conn.their_state is not h11.SEND_BODY:
+            self._stop_body_timer()
+        elif self.body_timer is None:
+            self.body_since, self.body_bytes = self.loop.time(), 0
+            self.body_timer = self.loop.call_at(self._body_due(), self._body_check)
+        else:
+            self.body_bytes += len(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_body_timer()
         super().connection_lost(exc)
 
     def _stop_head_timer(self) -> None:
@@ -74,10 +94,49 @@ class ProblemH11Protocol(H11Protocol):
             self.head_timer.cancel()
             self.head_timer = None
 
+    def _stop_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+
+    def _body_due(self) -> float:
+        """When the body must have arrived whole if nothing more of it does."""
+        return self.body_since + self.head_seconds + self.body_bytes / self.body_rate
+
+    def _body_check(self) -> None:
+        """End a request whose body is late; else look again when it would be.
+
+        Without this, a client that sent a head and then its body a byte at a time (or, once answered, went on
+        sending a body the hub never read) held its connection for as long as it liked: each byte put off
+        uvicorn's keep-alive timeout. A rate, not a pause between two reads, bounds how long a body of at most
+        `max_body_bytes` can take. While the hub holds the client back (it has not read what came, or owes an
+        `Expect: 100-continue` its answer), the time is the hub's, and the count starts over.
+        """
+        self.body_timer = None
+        cycle = self.cycle
+        if cycle is not None and (self.flow.read_paused or cycle.waiting_for_100_continue):
+            self.body_since, self.body_bytes = self.loop.time(), 0
+        elif self.loop.time() >= self._body_due():
+            self._body_too_slow()
+            return
+        self.body_timer = self.loop.call_at(self._body_due(), self._body_check)
+
+    def _body_too_slow(self) -> None:
+        """Close the connection, with a 408 if the request has had no answer; the app's request ends as a disconnect."""
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            self.transport.close()
+            return
+        if cycle is not None:  # its reads end, and whatever it sends after is dropped (not written after the 408)
+            cycle.disconnected = True
+            cycle.message_event.set()
+        rate = f"{self.body_rate:g} byte{'' if self.body_rate == 1 else 's'}"
+        detail = f"the request body did not arrive at {rate} a second, after a first {_seconds(self.head_seconds)}"
+        self._close_with(408, "Request Timeout", "Request timeout", detail)
+
     def _head_too_slow(self) -> None:
         self.head_timer = None
-        seconds = f"{self.head_seconds:g} second{'' if self.head_seconds == 1 else 's'}"
-        detail = f"the request head did not arrive whole within {seconds}"
+        detail = f"the request head did not arrive whole within {_seconds(self.head_seconds)}"
         self._close_with(408, "Request Timeout", "Request timeout", detail)
 
     def _close_with(self, status: int, reason: str, title: str, detail: str) -> None:

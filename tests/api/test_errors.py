@@ -157,3 +157,44 @@ def test_an_encoded_body_is_refused_naming_its_encoding(client: TestClient, comp
     assert_problem(client.post(f"{BASE}/people", content=body, headers=headers), 415, "Content-Encoding", "gzip")
     plain = client.post(f"{BASE}/people", json={"people": {}}, headers={"content-encoding": "identity"})
     assert plain.status_code == 201 and plain.json()["people"]["code"] == "PE1", plain.text
+
+
+def test_a_client_gone_before_its_body_arrived_whole_writes_nothing_and_is_no_server_error(client: TestClient) -> None:
+    """A client that went (or that `hub serve` cut off as too slow) mid-body ended its request in a ClientDisconnect
+    the hub logged, with a traceback, as its own unhandled error."""
+    body = orjson.dumps({"people": {"id": [ext("crm", "gone-1")], "first_name": "Ann"}})
+    arriving = [
+        {"type": "http.request", "body": body[:20], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+    assert client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "here")]}}).status_code == 201
+
+    async def receive() -> dict[str, Any]:
+        return arriving.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers.append((b"authorization", f"Bearer {client.auth.token}".encode()))  # type: ignore[union-attr]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"{BASE}/people",
+        "raw_path": f"{BASE}/people".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    assert client.portal is not None
+    client.portal.call(client.app, scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert orjson.loads(sent[1]["body"])["detail"] == "the client went away before its request body arrived whole"
+    listed = client.get(f"{BASE}/people", headers={"CONNEC-EXTERNAL-IDS": "true"}).json()["people"]
+    assert [e["id"] for p in listed for e in p["id"] if e["provider"] == "crm"] == ["here"]

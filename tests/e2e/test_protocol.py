@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx2
 import orjson
 import pytest
 
@@ -71,3 +74,70 @@ def test_a_request_head_unfinished_past_its_time_is_a_408_and_the_connection_end
             assert problem["status"] == 408 and "within 1 second" in problem["detail"], problem
         status, _, _ = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status == b"HTTP/1.1 200 OK"  # a head sent at once is answered as ever
+
+
+def _answer(connection: socket.socket) -> bytes:
+    """All the hub sends until it closes the connection."""
+    answer = b""
+    while chunk := connection.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_request_body_arriving_too_slowly_is_a_408_and_the_connection_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client could send a head, then its body a byte at a time (or none of it), and hold the connection for as
+    long as it liked. A body now arrives at `request_body_min_rate` bytes a second, after a first
+    `request_head_seconds`; one that does is served however it is cut."""
+    monkeypatch.setenv("HUB_REQUEST_HEAD_SECONDS", "1")
+    monkeypatch.setenv("HUB_REQUEST_BODY_MIN_RATE", "100")
+    with running_hub(tmp_path / "hub.db") as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        body = orjson.dumps({"people": {"id": [{"realm": "r", "provider": "crm", "id": "slow-1"}], "first_name": "A"}})
+        head = (
+            f"POST /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.admin}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        for parts, pause in (([body[:10]], 0.0), ([body[i : i + 1] for i in range(len(body))], 0.05)):  # 20 bytes/s
+            with socket.create_connection(address, timeout=5) as slow:
+                slow.sendall(head)
+                started = time.monotonic()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the hub stopped listening
+                    for part in parts:
+                        slow.sendall(part)
+                        time.sleep(pause)
+                answer = _answer(slow)
+            assert 1 <= time.monotonic() - started < 3
+            answer_head, _, problem = answer.partition(b"\r\n\r\n")
+            assert answer_head.startswith(b"HTTP/1.1 408") and b"application/problem+json" in answer_head.lower()
+            assert "did not arrive at 100 bytes a second, after a first 1 second" in orjson.loads(problem)["detail"]
+        with socket.create_connection(address, timeout=5) as steady:  # 400 bytes/s, over longer than a second
+            steady.sendall(head)
+            for start in range(0, len(body), 20):
+                steady.sendall(body[start : start + 20])
+                time.sleep(0.05)
+            assert _answer(steady).startswith(b"HTTP/1.1 201")
+        ids = {**server.headers, "CONNEC-EXTERNAL-IDS": "true"}
+        left = httpx2.get(f"{server.url}/api/v2/cld-1/people", headers=ids)
+        assert [e["id"] for p in left.json()["people"] for e in p["id"] if e["provider"] == "crm"] == ["slow-1"]
+
+
+def test_a_body_sent_on_after_its_answer_is_cut_off_when_too_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request answered before its body was read (a 401) left a connection that each byte sent on kept open: it
+    put off uvicorn's keep-alive timeout."""
+    monkeypatch.setenv("HUB_REQUEST_HEAD_SECONDS", "1")
+    monkeypatch.setenv("HUB_REQUEST_BODY_MIN_RATE", "100")
+    with running_hub(tmp_path / "hub.db") as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        with socket.create_connection(address, timeout=5) as slow:
+            slow.sendall(b"POST /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+            assert slow.recv(65536).startswith(b"HTTP/1.1 401")
+            started = time.monotonic()
+            with pytest.raises((BrokenPipeError, ConnectionResetError)):
+                while time.monotonic() - started < 4:
+                    slow.sendall(b"x")
+                    time.sleep(0.05)
+            assert time.monotonic() - started < 3

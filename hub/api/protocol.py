@@ -22,13 +22,19 @@ def _seconds(seconds: float) -> str:
 
 
 class _Connection(h11.Connection):
-    """h11's connection, keeping why it last refused what the client sent (uvicorn drops the reason)."""
+    """h11's connection, keeping why it last refused what the client sent (uvicorn drops the reason), and refusing
+    a request head over its limit however it came: h11 holds to the limit only while a head is incomplete, so one
+    that arrived in a single read (up to 256 KiB) passed."""
 
     refusal: h11.RemoteProtocolError | None = None
 
     def next_event(self) -> Any:
         try:
-            return super().next_event()
+            unread = len(self._receive_buffer)
+            event = super().next_event()
+            if isinstance(event, h11.Request) and unread - len(self._receive_buffer) > self._max_incomplete_event_size:
+                raise h11.RemoteProtocolError("request head too long", error_status_hint=431)
+            return event
         except h11.RemoteProtocolError as error:
             self.refusal = error
             raise
@@ -148,5 +154,10 @@ class ProblemH11Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         refusal = getattr(self.conn, "refusal", None)
+        if refusal is not None and refusal.error_status_hint == 431:  # h11's own hint, for a head over its limit
+            limit = self.conn._max_incomplete_event_size
+            detail = f"the request head (its line and headers) is over {limit} bytes"
+            self._close_with(431, "Request Header Fields Too Large", "Request header fields too large", detail)
+            return
         reason = str(refusal)[:MAX_REASON] if refusal is not None else msg
         self._close_with(400, "Bad Request", "Bad request", f"the request is not valid HTTP/1.1: {reason}")

@@ -54,6 +54,29 @@ def test_an_unparsable_request_is_a_problem_naming_why(hub: Server, request_head
     assert why in problem["detail"], problem
 
 
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_request_head_over_16_kib_is_a_431_however_it_arrives(hub: Server, parts: int) -> None:
+    """h11 held to its limit only while a head was incomplete: one arriving whole in a single read was served. (In
+    two parts, the head is cut short: the hub refuses it as its first 17,000 bytes are in, and reads no more.)"""
+    head = f"GET /api/v2/cld-1/people?$filter=first_name%20eq%20'{'a' * 70_000}' HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    sent = [head] if parts == 1 else [head[:8_500], head[8_500:17_000]]
+    address = urlsplit(hub.url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        for part in sent:
+            connection.sendall(part)
+            time.sleep(0.1)
+        answer = _answer(connection)
+    status, _, rest = answer.partition(b"\r\n")
+    assert status == b"HTTP/1.1 431 Request Header Fields Too Large", answer[:300]
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert b"content-type: application/problem+json" in headers.lower()
+    assert orjson.loads(body)["detail"] == "the request head (its line and headers) is over 16384 bytes"
+    status, _, _ = exchange(
+        hub, f"GET /api/v2/cld-1/people?x={'a' * 16_000} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert status.startswith(b"HTTP/1.1 4") and b"431" not in status  # a head within the limit reaches the app
+
+
 def test_a_request_head_unfinished_past_its_time_is_a_408_and_the_connection_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

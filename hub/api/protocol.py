@@ -23,8 +23,8 @@ def _seconds(seconds: float) -> str:
 
 class _Connection(h11.Connection):
     """h11's connection, keeping why it last refused what the client sent (uvicorn drops the reason), and refusing
-    a request head over its limit however it came: h11 holds to the limit only while a head is incomplete, so one
-    that arrived in a single read (up to 256 KiB) passed."""
+    what h11 lets through: a request head over its limit that arrived in a single read (h11 holds to the limit
+    only while a head is incomplete; a read takes up to 256 KiB), and a request framed twice (`_framed_twice`)."""
 
     refusal: h11.RemoteProtocolError | None = None
 
@@ -32,12 +32,23 @@ class _Connection(h11.Connection):
         try:
             unread = len(self._receive_buffer)
             event = super().next_event()
-            if isinstance(event, h11.Request) and unread - len(self._receive_buffer) > self._max_incomplete_event_size:
-                raise h11.RemoteProtocolError("request head too long", error_status_hint=431)
+            if isinstance(event, h11.Request):
+                if unread - len(self._receive_buffer) > self._max_incomplete_event_size:
+                    raise h11.RemoteProtocolError("request head too long", error_status_hint=431)
+                if _framed_twice(event):
+                    raise h11.RemoteProtocolError("a request must not have both Content-Length and Transfer-Encoding")
             return event
         except h11.RemoteProtocolError as error:
             self.refusal = error
             raise
+
+
+def _framed_twice(request: h11.Request) -> bool:
+    """Whether a request gives both a Content-Length and a Transfer-Encoding: h11 reads it by the latter and keeps
+    the connection, where RFC 9112 (6.3) asks a server that reads it at all to close the connection after: a proxy
+    in front reading it by the length would take the rest of its body for the next request (request smuggling)."""
+    names = {name for name, _ in request.headers}
+    return b"content-length" in names and b"transfer-encoding" in names
 
 
 class ProblemH11Protocol(H11Protocol):

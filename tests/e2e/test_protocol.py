@@ -43,6 +43,10 @@ def exchange(server: Server, request: bytes) -> tuple[bytes, dict[bytes, bytes],
         (b"GET /api/v2/cld-1/people/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n", "illegal request line"),
         (b"GET /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nHost: y\r\n", "multiple Host"),
         (b"POST /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n", "Content-Length"),
+        (
+            b"POST /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "both Content-Length and Transfer-Encoding",
+        ),
     ],
 )
 def test_an_unparsable_request_is_a_problem_naming_why(hub: Server, request_head: bytes, why: str) -> None:

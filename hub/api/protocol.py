@@ -17,8 +17,8 @@ MAX_REASON = 200
 """The most of the parser's reason a refusal quotes (it may quote the whole request line)."""
 
 
-def _seconds(seconds: float) -> str:
-    return f"{seconds:g} second{'' if seconds == 1 else 's'}"
+def _some(number: float, unit: str) -> str:
+    return f"{number:g} {unit}{'' if number == 1 else 's'}"
 
 
 class _Connection(h11.Connection):
@@ -147,13 +147,13 @@ class ProblemH11Protocol(H11Protocol):
         if cycle is not None:  # its reads end, and whatever it sends after is dropped (not written after the 408)
             cycle.disconnected = True
             cycle.message_event.set()
-        rate = f"{self.body_rate:g} byte{'' if self.body_rate == 1 else 's'}"
-        detail = f"the request body did not arrive at {rate} a second, after a first {_seconds(self.head_seconds)}"
+        rate, first = _some(self.body_rate, "byte"), _some(self.head_seconds, "second")
+        detail = f"the request body did not arrive at {rate} a second, after a first {first}"
         self._close_with(408, "Request Timeout", "Request timeout", detail)
 
     def _head_too_slow(self) -> None:
         self.head_timer = None
-        detail = f"the request head did not arrive whole within {_seconds(self.head_seconds)}"
+        detail = f"the request head did not arrive whole within {_some(self.head_seconds, 'second')}"
         self._close_with(408, "Request Timeout", "Request timeout", detail)
 
     def _close_with(self, status: int, reason: str, title: str, detail: str) -> None:

@@ -163,3 +163,13 @@ COLLECTIONS: dict[str, Collection] = {
         Collection("organizations", "OR", OrganizationFields),
     )
 }
+
+REFERENCES: list[tuple[str, str, str]] = [
+    (c.name, name, target) for c in COLLECTIONS.values() for name, target in c.references.items()
+]
+"""Every reference field: the entity type holding it, its name, and the entity type it refers to."""
+
+
+def referring(target: str) -> list[tuple[str, str]]:
+    """The entity types and fields that refer to records of `target`."""
+    return [(collection, name) for collection, name, to in REFERENCES if to == target]

@@ -27,7 +27,7 @@ from hub.model.key_link import (
     stable_id,
 )
 from hub.model.record import Record
-from hub.service import changes, reading
+from hub.service import changes, reading, references
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -212,10 +212,12 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
         await tx.forget_directions(kind, [ext])  # connected to the record it left, not to this one
         unlinked: tuple[Record, Kind] = (holder, "unlink")
         linked: tuple[Record, Kind] = (target, "link")
+        now = timefmt.now()
         for record, change in (unlinked, linked):
-            record.updated_at = timefmt.now()
+            record.updated_at = now
             await tx.save(record, [])
             await changes.record_current(tx, change, kind, record.hub_id, key_link=key)
+        await references.ids_left(tx, kind, [holder.hub_id], now)
         return await _written(tx, kind, ext)
 
     return await transact(store, group_id, work)
@@ -232,5 +234,6 @@ async def delete(store: Store, group_id: str, key: str) -> None:
         holder.updated_at = timefmt.now()
         await tx.save(holder, [])
         await changes.record_current(tx, "unlink", kind, holder.hub_id, key_link=key)
+        await references.ids_left(tx, kind, [holder.hub_id], holder.updated_at)
 
     await transact(store, group_id, work)

@@ -208,6 +208,7 @@ async def unmerge(
         fresh = await tx.get(collection.name, entry.members)
         for hub_id in entry.members:
             await changes.record(tx, "unmerge", collection.name, fresh[hub_id], merge_id=entry.merge_id)
+        await references.ids_left(tx, collection.name, entry.members, now)
         return [fresh[h] for h in entry.members], entry
 
     return await transact(store, group_id, work)

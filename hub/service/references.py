@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
-from hub.model.collections import COLLECTIONS, Collection
+from hub.model.collections import COLLECTIONS, Collection, referring
 from hub.model.ids import ExternalId, ensure_one_per_app
 from hub.model.record import Group, Record
 from hub.service import changes
@@ -65,3 +66,32 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
     await tx.insert(record)
     await changes.record(tx, "create", target.name, record, placeholder=True)
     return record.hub_id
+
+
+async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: str) -> None:
+    """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one) after
+    ids of theirs left them: an undo gave them back to the records it restored, a key link moved or was deleted.
+
+    A reference shows the ids its record holds, and an app syncing by them keeps the reference as its own id: one
+    that left the record names another record now, or none. Nothing of the referring record changed, so nothing was
+    sent, and the app kept a person's organization as the one it was merged with, or the one its id moved to. Ids
+    added to a record (a link, a merge) need none of this: the ids a reference showed still name its record.
+    """
+    named = {hub_id: [hub_id, *await tx.aliases(target, hub_id)] for hub_id in dict.fromkeys(hub_ids)}
+    for collection, fields in _referring_fields(target).items():
+        touched: dict[str, tuple[Record, list[str]]] = {}
+        for name in fields:
+            for record in await tx.referrers(collection, name, [h for ids in named.values() for h in ids]):
+                touched.setdefault(record.hub_id, (record, []))[1].append(name)
+        for record, names in touched.values():
+            record.updated_at = now
+            await tx.save(record, [])
+            await changes.record(tx, "update", collection, record, references=names)
+
+
+def _referring_fields(target: str) -> dict[str, list[str]]:
+    """The reference fields referring to `target`, by the entity type holding them."""
+    by_collection: dict[str, list[str]] = {}
+    for collection, name in referring(target):
+        by_collection.setdefault(collection, []).append(name)
+    return by_collection

@@ -63,6 +63,10 @@ class Transaction(Protocol):
     async def aliases(self, collection: str, hub_id: str) -> list[str]:
         """The hub ids of the tombstones that point to this record."""
 
+    async def referrers(self, collection: str, field: str, hub_ids: Sequence[str]) -> list[Record]:
+        """The live records of `collection` whose reference `field` holds one of `hub_ids` as given (no merge
+        followed), in code order; an index lookup."""
+
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         """Link these already-held ids to record `hub_id` instead; each link keeps its created_at.
 

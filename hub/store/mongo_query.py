@@ -59,7 +59,7 @@ from typing import Any
 import orjson
 
 from hub.model import timefmt
-from hub.model.collections import Collection
+from hub.model.collections import REFERENCES, Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
 from hub.model.key_link import LinkQuery, position_number, position_of, position_parts
@@ -115,6 +115,15 @@ INDEXES: dict[str, dict[str, Index]] = {
         "group_ids_id": ([("group", 1), ("ids.id", 1)], {}),
         # Key links made in a span of time.
         "group_ids_created": ([("group", 1), ("ids.created_at", 1)], {}),
+        # Every reference field, as a field index (`mongo_fields`) would have it: the records referring to one whose
+        # id left it (`referrers`), and a `$filter` on the field.
+        **{
+            f"ref__{collection}__{name}": (
+                [("group", 1), (f"fields.{name}", 1), ("seq", 1)],
+                {"partialFilterExpression": {"collection": collection}},
+            )
+            for collection, name, _ in REFERENCES
+        },
     },
     # The merges a record (or a tombstone pointing to it) took part in.
     "merges": {"members": ([("members", 1)], {})},

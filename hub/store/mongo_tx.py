@@ -32,7 +32,7 @@ from hub.store import mongo_idmap as idmap
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_idmap import one_per_app
-from hub.store.mongo_query import counter_key, document, entries, id_key, index_fields
+from hub.store.mongo_query import counter_key, document, entries, id_key, index_fields, record
 
 if TYPE_CHECKING:
     from hub.store.mongo import MongoStore
@@ -204,6 +204,17 @@ class MongoTransaction:
     async def aliases(self, collection: str, hub_id: str) -> list[str]:
         with races():
             return await idmap.aliases(self._records, self._session, self.group_id, collection, hub_id)
+
+    async def referrers(self, collection: str, field: str, hub_ids: Sequence[str]) -> list[Record]:
+        where = {
+            "group": self.group_id,
+            f"fields.{field}": {"$in": list(hub_ids)},
+            "collection": collection,
+            "merged_into": None,
+        }
+        with races():
+            found = await self._records.find(where, session=self._session).sort("seq").to_list(None)
+        return [record(doc) for doc in found]
 
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         with races():

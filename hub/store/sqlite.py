@@ -173,6 +173,12 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
     return found
 
 
+def _referrers(
+    conn: sqlite3.Connection, group_id: str, collection: str, field: str, hub_ids: list[str]
+) -> list[Record]:
+    return _records(conn, fields.referrers(conn, group_id, collection, field, hub_ids))
+
+
 _HELD = ", ".join("r." + c for c in RECORD_COLUMNS.split(", "))
 
 
@@ -233,7 +239,7 @@ class SQLiteStore:
             self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
             undo.push_async_callback(self._write, lambda c: c.close())
             await self._write(lambda c: _in_transaction(c, carry_codes))
-            await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA))
+            await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA + fields.REFERENCE_INDEXES))
             await self._write(lambda c: _in_transaction(c, keep_counts))
             await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
             page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
@@ -600,6 +606,9 @@ class SQLiteTransaction:
 
     async def aliases(self, collection: str, hub_id: str) -> list[str]:
         return await self._run(idmap.aliases, self.group_id, collection, hub_id)
+
+    async def referrers(self, collection: str, field: str, hub_ids: Sequence[str]) -> list[Record]:
+        return await self._run(_referrers, self.group_id, collection, field, list(hub_ids))
 
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         await self._run(idmap.move_ids, self.group_id, collection, ids, hub_id)

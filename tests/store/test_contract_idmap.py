@@ -314,3 +314,22 @@ async def test_providers_are_those_holding_an_id_in_any_group_sorted(open_store:
     assert await other.providers() == ["ab", "hs", "sf"]
     await insert(other, rec(2, [ext("zd", "2")]))
     assert await store.providers() == ["ab", "hs", "sf", "zd"]
+
+
+async def test_the_records_referring_to_some_records_are_the_live_ones_of_that_field_group_and_type(
+    store: Store,
+) -> None:
+    org, other = rec(1, collection="organizations"), rec(2, collection="organizations")
+    ann, bob = rec(1, organization_id=org.hub_id), rec(2, organization_id=other.hub_id)
+    cid, gone = rec(3, organization_id=org.hub_id, status="ARCHIVED"), rec(4, organization_id=org.hub_id)
+    elsewhere = rec(1, group="cld-2", organization_id=org.hub_id)
+    await insert(store, org, other, ann, bob, cid, gone, elsewhere)
+    async with store.transaction(G) as tx:
+        await tx.merge(ann, [gone])  # a tombstone refers to nothing
+    async with store.transaction(G) as tx:
+        found = await tx.referrers("people", "organization_id", [org.hub_id, "not-a-record"])
+        assert [(r.seq, r.status) for r in found] == [(1, "ACTIVE"), (3, "ARCHIVED")]  # in code order
+        assert found[0].ids == [] and found[0].fields["organization_id"] == org.hub_id  # whole records
+        assert [r.seq for r in await tx.referrers("people", "organization_id", [org.hub_id, other.hub_id])] == [1, 2, 3]
+        assert await tx.referrers("organizations", "organization_id", [org.hub_id]) == []
+        assert await tx.referrers("people", "organization_id", []) == []

@@ -24,7 +24,7 @@ import pytest
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
-from hub.store import sqlite_idmap, sqlite_pages, sqlite_sync
+from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_sync
 from hub.store.sqlite import SQLiteStore, _match
 from tests.store.contract import PEOPLE, G, ext, insert, rec
 
@@ -302,3 +302,12 @@ def steps(conn: sqlite3.Connection, run: Callable[[], object]) -> int:
     finally:
         conn.set_progress_handler(None, 1)
     return count
+
+
+@pytest.mark.parametrize("count", [1, 3, 1001])
+def test_the_records_referring_to_some_records_are_found_by_the_reference_index(database: Path, count: int) -> None:
+    """An undo, a key link moved or deleted, looks for the people of the organizations whose ids left them."""
+    hub_ids = [f"h{n}" for n in range(count)]
+    for plan in plans(database, lambda conn: sqlite_fields.referrers(conn, G, "people", "organization_id", hub_ids)):
+        assert "USING INDEX records_ref__people__organization_id (group_id=? AND <expr>=?)" in plan, plan
+        assert "SCAN records" not in plan, plan

@@ -32,7 +32,7 @@ from hub.model.field_index import field_index
 from hub.model.numbers import whole
 from hub.progress import Progress
 from hub.service import access, bulk, field_indexes
-from hub.store import shown, store_from_url
+from hub.store import own_files, shown, store_from_url
 from hub.store.base import Store
 
 T = TypeVar("T")
@@ -162,6 +162,7 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
     """Write every live record of the collection, one per line, as a GET with `CONNEC-EXTERNAL-IDS: true` shows it."""
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to export to", path)
+    _not_the_store(settings, path)
     progress = Progress(f"exporting {collection}", stream=io.StringIO() if quiet else None)
 
     async def export(store: Store, stream: IO[bytes]) -> None:
@@ -177,6 +178,15 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
             _with_store(settings, lambda store: export(store, stream))
     finally:
         progress.finish()
+
+
+def _not_the_store(settings: Settings, path: str) -> None:
+    """BadRequest if `path` is a file the store keeps its data in (by name, through a link, or as a hard link to
+    it): `hub export --group cld-1 hub.db` replaced the default store's database with the export, saying nothing."""
+    for own in own_files(settings.store):
+        same = os.path.exists(own) and os.path.exists(path) and os.path.samefile(own, path)
+        if same or os.path.realpath(own) == os.path.realpath(path):
+            raise BadRequest(f"{path} is the store's own file ({own}): export to another file")
 
 
 @contextmanager

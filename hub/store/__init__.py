@@ -29,13 +29,26 @@ def _database(url: str) -> str:
         raise BadRequest(f"malformed store URL {shown(url)!r}: {error}") from error
 
 
+def _sqlite_path(url: str) -> str | None:
+    """The database file a `sqlite://` URL names; None for another store."""
+    if not url.startswith("sqlite://"):
+        return None
+    return url.removeprefix("sqlite://").removeprefix("/") or "hub.db"
+
+
+def own_files(url: str) -> list[str]:
+    """The files the store a URL names keeps its data in: a SQLite database with its WAL and shared memory (none
+    for MongoDB). A command writing a file of its own must not write one of these: it would replace the store."""
+    path = _sqlite_path(url)
+    return [] if path is None else [path, f"{path}-wal", f"{path}-shm"]
+
+
 def store_from_url(url: str) -> Store:
     """`sqlite:///path/to/file.db` (relative), `sqlite:////abs/path.db`, or `mongodb://host:port/db?replicaSet=rs0`."""
-    if url.startswith("sqlite://"):
+    if (path := _sqlite_path(url)) is not None:
         from hub.store.sqlite import SQLiteStore
 
-        path = url.removeprefix("sqlite://").removeprefix("/")
-        return SQLiteStore(path or "hub.db")
+        return SQLiteStore(path)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from hub.store.mongo import MongoStore
 

@@ -112,6 +112,21 @@ def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any
     assert kept.read_text() == "{}\n" and sorted(p.name for p in tmp_path.iterdir()) == ["hub.db", "kept.jsonl"]
 
 
+@pytest.mark.parametrize("name", ["hub.db", "hub.db-wal", "link.db"])
+def test_an_export_onto_the_store_s_own_file_is_refused(tmp_path: Path, capsys: Any, name: str) -> None:
+    """`hub export --group cld-1 hub.db` (the default store) renamed the export onto the database: every record,
+    key and link was lost, and the command said it had succeeded."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    (tmp_path / "link.db").symlink_to(tmp_path / "hub.db")
+    before = listed(url)
+    capsys.readouterr()
+    assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(tmp_path / name)]) == 1
+    assert "the store's own file" in capsys.readouterr().err
+    assert listed(url) == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
 @pytest.mark.parametrize(
     ("command", "says"),
     [

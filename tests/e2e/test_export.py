@@ -112,6 +112,20 @@ def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any
     assert kept.read_text() == "{}\n" and sorted(p.name for p in tmp_path.iterdir()) == ["hub.db", "kept.jsonl"]
 
 
+async def test_an_export_does_not_move_a_group_to_another_store(tmp_path: Path, store: Store) -> None:
+    """README: the file is no copy of the store; a fresh one (SQLite or MongoDB) refuses each line, by its hub id,
+    and holds nothing after."""
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    await asyncio.to_thread(fill, url)
+    out = tmp_path / "people.jsonl"
+    assert await asyncio.to_thread(main, ["export", "--group", GROUP, "--store", url, "--quiet", str(out)]) == 0
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    report = await bulk.import_records(store, Settings(), GROUP, COLLECTIONS["people"], lines)
+    assert (report.created, report.updated, report.unchanged, len(report.errors)) == (0, 0, 0, len(lines))
+    assert all("holds no record yet" in error.detail for _, error in report.errors)
+    assert await store.group(GROUP) is None
+
+
 @pytest.mark.parametrize("name", ["hub.db", "hub.db-wal", "link.db"])
 def test_an_export_onto_the_store_s_own_file_is_refused(tmp_path: Path, capsys: Any, name: str) -> None:
     """`hub export --group cld-1 hub.db` (the default store) renamed the export onto the database: every record,

@@ -34,6 +34,7 @@ from hub.progress import Progress
 from hub.service import access, bulk, field_indexes
 from hub.store import own_files, shown, store_from_url
 from hub.store.base import Store
+from hub.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
 
@@ -186,16 +187,15 @@ def _not_the_store(settings: Settings, path: str) -> None:
     for own in own_files(settings.store):
         same = os.path.exists(own) and os.path.exists(path) and os.path.samefile(own, path)
         if same or os.path.realpath(own) == os.path.realpath(path):
-            raise BadRequest(f"{path} is the store's own file ({own}): export to another file")
+            raise BadRequest(f"{path} is the store's own file ({own}): write to another file")
 
 
 @contextmanager
 def _export_stream(path: str) -> Iterator[IO[bytes]]:
-    """Where an export writes. A file is written under a name of its own beside it and renamed to it once whole:
-    an export that fails leaves no file that could pass for a whole one, and the one it would have replaced as it
-    was. Standard output (`-`), and a pipe, a device or a symbolic link named as the file (`/dev/stdout`,
-    `>(gzip > people.jsonl.gz)`), are written through as they are: renamed onto, they were replaced by a regular
-    file (`/dev/stdout`, `/dev/null` themselves) or the export failed, having written nothing."""
+    """Where an export writes. A file is written whole before it takes its name (`_whole_file`). Standard output
+    (`-`), and a pipe, a device or a symbolic link named as the file (`/dev/stdout`, `>(gzip > people.jsonl.gz)`),
+    are written through as they are: renamed onto, they were replaced by a regular file (`/dev/stdout`,
+    `/dev/null` themselves) or the export failed, having written nothing."""
     if path == "-":
         try:
             yield sys.stdout.buffer
@@ -206,15 +206,39 @@ def _export_stream(path: str) -> Iterator[IO[bytes]]:
         with open(path, "wb") as stream:
             yield stream
         return
+    with _whole_file(path) as part, open(part, "wb") as stream:
+        yield stream
+
+
+@contextmanager
+def _whole_file(path: str) -> Iterator[str]:
+    """A name beside `path` to write a file under, renamed to `path` once it is whole: a command that fails leaves
+    no file that could pass for a whole one, and the one it would have replaced as it was."""
     part = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
     try:
-        with open(part, "wb") as stream:
-            yield stream
+        yield part
     except BaseException:
         if os.path.exists(part):
             os.unlink(part)
         raise
     os.replace(part, path)
+
+
+def backup_file(settings: Settings, path: str) -> None:
+    """Copy the SQLite store, as one committed state, to a new database file at `path`."""
+    if not own_files(settings.store):
+        raise BadRequest("hub backup copies a SQLite store; back up MongoDB with its own tools (mongodump, snapshots)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "a directory, not a file to back up to", path)
+    _not_the_store(settings, path)
+
+    async def copy(store: Store, part: str) -> None:
+        assert isinstance(store, SQLiteStore)
+        await store.backup(part)
+
+    with _whole_file(path) as part:
+        _with_store(settings, lambda store: copy(store, part))
+    print(f"backed up to {path}")
 
 
 def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
@@ -326,6 +350,9 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="one record body per line, as POSTed to the collection (- for standard input)")
     load.add_argument("--group", required=True, help="the group to import into, e.g. cld-1234")
 
+    copy = commands.add_parser("backup", parents=[store], help="copy the SQLite store to a new database file")
+    copy.add_argument("file", help="the copy: a SQLite database, served as it is with --store sqlite:///<file>")
+
     dump = commands.add_parser("export", parents=[store], help="write every live record to a JSON-lines file")
     dump.add_argument("file", help="one record per line, as a GET with id arrays shows it (- for standard output)")
     dump.add_argument("--group", required=True, help="the group to export, e.g. cld-1234")
@@ -374,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             return import_file(settings, args.file, args.group, args.collection, args.quiet)
         elif args.command == "export":
             export_file(settings, args.file, args.group, args.collection, args.quiet)
+        elif args.command == "backup":
+            backup_file(settings, args.file)
         elif args.command == "keys" and args.action == "create":
             create_key(settings, args.provider)
         elif args.command == "keys" and args.action == "list":

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from typing import Any, TypeVar
 
 import orjson
@@ -328,6 +328,17 @@ class SQLiteStore:
                 conn.execute("COMMIT")
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def backup(self, target: str) -> None:
+        """Copy the whole database to the new file `target`, as one committed state (SQLite's online backup, in a
+        read transaction): writers, in this process or another, go on meanwhile, and a copy of the files would
+        not be a database (a WAL copied apart from the file it belongs to)."""
+
+        def copy(conn: sqlite3.Connection) -> None:
+            with closing(sqlite3.connect(target)) as out:
+                conn.backup(out)
+
+        await self._read(copy)
 
     async def group(self, group_id: str) -> Group | None:
         def load(conn: sqlite3.Connection) -> Group | None:

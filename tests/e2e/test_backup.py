@@ -1,0 +1,89 @@
+"""`hub backup` copies the SQLite store, as one committed state, to a database the hub serves as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from hub.app import create_app
+from hub.cli import main
+from hub.config import Settings
+from tests.conftest import admin_client
+from tests.e2e.server import running_hub
+from tests.e2e.test_export import GROUP, PEOPLE, fill, listed
+
+
+def _history(url: str) -> tuple[Any, Any]:
+    """The group's change feed and key links, which an export does not carry."""
+    with admin_client(create_app(Settings(store=url))) as client:
+        feed = client.get(f"/api/v2/{GROUP}/changes", params={"limit": 1000}).json()["changes"]
+        links = client.get(f"/api/v2/{GROUP}/key_links", params={"$top": 1000}).json()["key_links"]
+        return feed, links
+
+
+def test_a_backup_is_the_store_as_it_was(tmp_path: Path, capsys: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    before = listed(url), _history(url)
+    assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
+    assert "backed up to" in capsys.readouterr().out
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert (listed(copy), _history(copy)) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no part left behind
+
+
+def test_a_backup_taken_while_the_hub_writes_holds_whole_requests(tmp_path: Path) -> None:
+    """Copying the files under a running hub copies a database file without its WAL (or half of one)."""
+    with running_hub(tmp_path / "hub.db") as server:
+        writing = threading.Event()
+        written: list[int] = []
+
+        answers: list[int] = []
+        copied = threading.Event()
+
+        def write() -> None:
+            with httpx2.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
+                while len(written) < 40 or not copied.is_set():
+                    n = len(written)
+                    batch = [{"id": [{"realm": "r", "provider": "app", "id": f"{n}-{i}"}]} for i in range(20)]
+                    answers.append(client.post(PEOPLE, json={"people": batch}).status_code)
+                    written.append(n)
+                    writing.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert writing.wait(20)
+        assert main(["backup", "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(tmp_path / "copy.db")]) == 0
+        copied.set()
+        writer.join(60)
+    assert set(answers) == {200}
+    with sqlite3.connect(tmp_path / "copy.db") as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        records = copy.execute("SELECT count(*) FROM records WHERE collection = 'people'").fetchone()[0]
+        links = copy.execute("SELECT count(*) FROM external_ids WHERE collection = 'people'").fetchone()[0]
+    assert records == links and records % 20 == 0 and 0 < records <= 20 * len(written)  # whole batches only
+
+
+@pytest.mark.parametrize(
+    ("store", "target", "says"),
+    [
+        ("sqlite:///{dir}/hub.db", "{dir}/hub.db", "is the store's own file"),
+        ("sqlite:///{dir}/hub.db", "{dir}/hub.db-wal", "is the store's own file"),
+        ("sqlite:///{dir}/hub.db", "{dir}", "a directory"),
+        ("mongodb://localhost:27017/hub", "{dir}/copy.db", "back up MongoDB with its own tools"),
+    ],
+)
+def test_a_backup_that_would_replace_the_store_or_cannot_be_made_is_refused(
+    tmp_path: Path, capsys: Any, store: str, target: str, says: str
+) -> None:
+    url = store.format(dir=tmp_path)
+    if url.startswith("sqlite"):
+        fill(url)
+    assert main(["backup", "--store", url, target.format(dir=tmp_path)]) == 1
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "copy.db").exists()

@@ -32,7 +32,7 @@ def settings(request: Request) -> Settings:
 def group_id(request: Request) -> str:
     """The checked group id; the CONNEC-EXTERNAL-IDS header is checked here too, before anything is written."""
     given: str = request.path_params["group_id"]
-    if not GROUP_ID.match(given):
+    if not GROUP_ID.fullmatch(given):
         raise BadRequest(f"malformed group id {given!r}: {GROUP_ID_SHAPE}")
     wants_ids(request.headers)
     return given

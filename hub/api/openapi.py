@@ -19,6 +19,7 @@ from hub.api import openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import (
     ERRORS,
+    GROUP,
     ID_PART,
     IDS_HEADER,
     READ_ERRORS,
@@ -38,7 +39,6 @@ from hub.model.filter import MAX_DEPTH
 from hub.model.ids import ExternalIdIn
 from hub.model.keyset import MAX_POSITION
 from hub.model.query import MAX_ORDER_KEYS, check_params
-from hub.model.record import GROUP_ID
 
 
 def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
@@ -117,7 +117,7 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
 
 def _parameters(settings: Settings) -> dict[str, Any]:
     return {
-        "group": param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234"),
+        "group": GROUP,
         "id": param(
             "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.api.openapi_parts import (
+    GROUP,
     ID_PART,
     IDS_HEADER,
     READ_ERRORS,
@@ -60,7 +61,6 @@ def _schemas(schemas: dict[str, Any]) -> None:
 
 
 def _key_link_paths(settings: Settings) -> dict[str, Any]:
-    group = param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1")
     link = param("link_id", "path", {"type": "string", "minLength": 1}, "a key link's id")
     one = {"type": "object", "properties": {"key_links": schema_ref("KeyLink")}, "required": ["key_links"]}
     body = {
@@ -96,7 +96,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
     tags = ["key_links"]
     return {
         "/api/v2/{group_id}/key_links": {
-            "parameters": [group],
+            "parameters": [GROUP],
             "get": {
                 "operationId": "search_key_links",
                 "tags": tags,
@@ -135,7 +135,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
             },
         },
         "/api/v2/{group_id}/key_links/{link_id}": {
-            "parameters": [group, link],
+            "parameters": [GROUP, link],
             "get": {
                 "operationId": "get_key_link",
                 "tags": tags,
@@ -197,7 +197,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
     prefix = name.title()
     base = f"/api/v2/{{group_id}}/{name}/{{id}}"
     common = [
-        param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1"),
+        GROUP,
         param(
             "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
         ),

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.api.render import HEADER
 from hub.model.query import MAX_PARAM
+from hub.model.record import GROUP_ID
 
 REF = "#/components/schemas/{model}"
 ID_PART = {"type": "string", "maxLength": MAX_PARAM, "pattern": r"\S"}
@@ -55,6 +56,8 @@ def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]
     return out
 
 
+GROUP = param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234")
+"""The group of every path under `/api/v2/{group_id}/`, as the hub checks it (any other is a 400)."""
 IDS_HEADER = param(HEADER.upper(), "header", {"enum": ["true", "false"]}, "true: `id` and references as id arrays")
 """The header of every operation that answers records."""
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.api.openapi_parts import READ_ERRORS, REF, WRITE_ERRORS, json_body, linked, param, responses, schema_ref
+from hub.api.openapi_parts import (
+    GROUP,
+    READ_ERRORS,
+    REF,
+    WRITE_ERRORS,
+    json_body,
+    linked,
+    param,
+    responses,
+    schema_ref,
+)
 from hub.api.queue import LeaseIn, RetryIn, SettleIn
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
@@ -12,7 +22,6 @@ from hub.model.connect import ConnectIn
 from hub.model.integration import Definition
 from hub.model.numbers import MAX_WHOLE
 
-GROUP = param("group_id", "path", {"type": "string"}, "a group, e.g. cld-1")
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
 NO_CONTENT = {"description": "done; no body"}
 OBJECT = {"type": "object"}

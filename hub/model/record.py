@@ -8,8 +8,9 @@ from typing import Any
 
 from hub.model.ids import ExternalId
 
-GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-r"""`\Z`, not `$`, which also matches before a final newline: `cld-1\n` was a group of its own."""
+GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+r"""Matched with `fullmatch`: `$` alone also matches before a final newline (`cld-1\n` was a group of its own), and
+`\Z` is no end in ECMA-262, the regular expressions of the API description's JSON Schema."""
 GROUP_ID_SHAPE = "1 to 64 letters, digits, '.', '_' and '-', the first a letter or digit"
 """What a group id looks like (`GROUP_ID`), as refusals say."""
 

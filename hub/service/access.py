@@ -69,7 +69,7 @@ async def connect(store: Store, provider: str, group_id: str, realm: str, hub_pr
     """Connect an app to a group with its realm there; the group is created if new."""
     check_provider(provider, hub_provider)
     check_realm(realm)
-    if not GROUP_ID.match(group_id):
+    if not GROUP_ID.fullmatch(group_id):
         raise Invalid(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
     await store.group(group_id) or await store.ensure_group(group_id, idsvc.new_channel_id())
     held = await store.connect(Connection(provider, group_id, realm, timefmt.now()))

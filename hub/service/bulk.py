@@ -58,7 +58,7 @@ async def import_records(
     An item may be a HubError already (e.g. a line that is not JSON): it is counted as refused.
     `progress` is told how many items are done after each chunk.
     """
-    if not GROUP_ID.match(group_id):
+    if not GROUP_ID.fullmatch(group_id):
         raise Invalid(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
     size = chunk or settings.max_batch
     report = Imported()

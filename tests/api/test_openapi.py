@@ -138,3 +138,16 @@ def test_an_id_part_of_spaces_alone_in_a_query_is_refused_as_described(client: T
         assert not re.search(pattern, " ") and re.search(pattern, "2243")
     assert client.get(f"{BASE}/people", params={"opts[provider]": "crm", "opts[realm]": " "}).status_code == 400
     assert client.get(f"{BASE}/key_links", params={"realm": " "}).status_code == 400
+
+
+def test_every_group_id_is_described_as_the_hub_checks_it(client: TestClient) -> None:
+    """JSON Schema patterns are ECMA-262: Python's `\\Z` is an invalid escape there (ajv refused the description) or a
+    literal `Z` (`cld-1234` did not match); and most paths let any string through, where the hub answers 400."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (path for path in paths if "{group_id}" in path):
+        [pattern] = [p["schema"].get("pattern") for p in paths[path]["parameters"] if p["name"] == "group_id"]
+        assert pattern is not None and "\\Z" not in pattern, path
+        assert re.search(pattern, "cld-1234") and not re.search(pattern, "-cld") and not re.search(pattern, "cld 1")
+    for path in ("changes", "key_links", "integrations", "people/x/merges"):
+        assert client.get(f"/api/v2/-cld/{path}").status_code == 400, path
+    assert client.get("/api/v2/cld-1%0A/people").status_code == 400

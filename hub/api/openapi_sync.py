@@ -6,6 +6,7 @@ from typing import Any
 
 from hub.api.openapi_parts import (
     GROUP,
+    ID_PART,
     READ_ERRORS,
     REF,
     WRITE_ERRORS,
@@ -218,8 +219,8 @@ def _connect(name: str) -> dict[str, Any]:
             "parameters": [
                 GROUP,
                 param("id", "path", {"type": "string", "minLength": 1}, "a hub id, or an app's id with opts[...]"),
-                param("opts[provider]", "query", {"type": "string", "minLength": 1}, "an app: the path id is its"),
-                param("opts[realm]", "query", {"type": "string", "minLength": 1}, "the app's realm"),
+                param("opts[provider]", "query", ID_PART, "an app: the path id is its"),
+                param("opts[realm]", "query", ID_PART, "the app's realm"),
             ],
             "post": {
                 "operationId": f"connect_{name}",

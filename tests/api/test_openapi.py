@@ -151,3 +151,16 @@ def test_every_group_id_is_described_as_the_hub_checks_it(client: TestClient) ->
     for path in ("changes", "key_links", "integrations", "people/x/merges"):
         assert client.get(f"/api/v2/-cld/{path}").status_code == 400, path
     assert client.get("/api/v2/cld-1%0A/people").status_code == 400
+
+
+def test_a_connect_by_an_app_id_part_of_spaces_alone_is_refused_as_described(client: TestClient) -> None:
+    """Connect described opts[provider]/opts[realm] as any non-empty string: " " (a 400) or one over 255 characters."""
+    declared = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/people/{id}/connect"]["parameters"]
+    for name in ("opts[provider]", "opts[realm]"):
+        schema = next(p["schema"] for p in declared if p["name"] == name)
+        assert not re.search(schema["pattern"], " ") and schema["maxLength"] == 255, name
+    a = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}}).json()["people"]["id"]
+    body = {"provider": "crm", "realm": "2243", "id": "c1"}
+    for realm in (" ", "r" * 256):
+        by_app = {"opts[provider]": "crm", "opts[realm]": realm}
+        assert client.post(f"{BASE}/people/{a}/connect", params=by_app, json=body).status_code == 400

@@ -21,7 +21,8 @@ ERRORS = {
     404: "No such group (or one the key's app is not connected to), collection, record, key link or integration.",
     409: "It clashes with what is stored: one record would hold two ids of the same app, or a reference ids of several"
     " records; an external id linked already; a merge or undo that cannot be done; an integration name taken or"
-    " locked (`managed`, `allow_schedule_change`); a queue an inbound integration has not, or one awaiting consent.",
+    " locked (`managed`, `allow_schedule_change`); a queue an inbound integration has not, or one awaiting consent;"
+    " a write that kept losing races with concurrent ones (on MongoDB) until its tries ran out: try again.",
     413: "The body, or the batch, is over its limit.",
     410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
     415: "The body is not declared as JSON.",
@@ -32,9 +33,9 @@ ERRORS = {
 }
 READ_ERRORS = (400, 401, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
-UNLINK_ERRORS = (*READ_ERRORS, 403, 503)
+UNLINK_ERRORS = (*READ_ERRORS, 403, 409, 503)
 """Those of a write without a body (an archive, an unlink): nothing to be too large, of the wrong type or invalid,
-but a store busy past its wait as for any write."""
+but a store busy past its wait, or races lost until the tries ran out, as for any write."""
 
 
 def schema_ref(component: str) -> dict[str, str]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from hub.model.collections import COLLECTIONS
+from hub.service import transact
+from hub.store.base import IdTaken
 from tests.api.helpers import BASE, IDS, ext
 from tests.conftest import Keys
 
@@ -164,3 +167,30 @@ def test_a_connect_by_an_app_id_part_of_spaces_alone_is_refused_as_described(cli
     for realm in (" ", "r" * 256):
         by_app = {"opts[provider]": "crm", "opts[realm]": realm}
         assert client.post(f"{BASE}/people/{a}/connect", params=by_app, json=body).status_code == 400
+
+
+def test_an_archive_and_an_unlink_declare_the_409_of_races_they_kept_losing(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write re-runs after a concurrent writer took its record first (MongoDB) and, out of tries, answers
+    `409 … try again`: an archive and an unlink can, and their descriptions did not list it."""
+    doc = client.get("/openapi.json").json()["paths"]
+    a = client.post(f"{BASE}/organizations", json={"organizations": {"id": [ext("crm", "o1")]}}).json()
+    link = client.get(f"{BASE}/key_links", params={"external_id": "o1"}).json()["key_links"][0]["id"]
+
+    async def lost(*args: object) -> None:
+        raise IdTaken
+
+    monkeypatch.setattr(transact, "once", lost)
+    monkeypatch.setattr(transact, "BACKOFF", 0)
+    for path, method, answer in (
+        (
+            "/api/v2/{group_id}/organizations/{id}",
+            "delete",
+            client.delete(f"{BASE}/organizations/{a['organizations']['id']}"),
+        ),
+        ("/api/v2/{group_id}/key_links/{link_id}", "delete", client.delete(f"{BASE}/key_links/{link}")),
+        ("/api/v2/{group_id}/key_links", "delete", client.delete(f"{BASE}/key_links", params={"id": link})),
+    ):
+        assert answer.status_code == 409 and "try again" in answer.json()["detail"], answer.text
+        assert "409" in doc[path][method]["responses"], (method, path)

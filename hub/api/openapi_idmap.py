@@ -204,7 +204,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
         param("opts[provider]", "query", ID_PART, "an app: the path id is that app's"),
         param("opts[realm]", "query", ID_PART, "the app's realm"),
     ]
-    record_ref = {"oneOf": [{"type": "string", "minLength": 1}, schema_ref("IdArrayIn")]}
+    record_ref = {"oneOf": [{"type": "string", "pattern": r"\S", "description": "a hub id"}, schema_ref("IdArrayIn")]}
     merge_body = {
         "type": "object",
         "properties": {

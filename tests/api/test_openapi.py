@@ -194,3 +194,14 @@ def test_an_archive_and_an_unlink_declare_the_409_of_races_they_kept_losing(
     ):
         assert answer.status_code == 409 and "try again" in answer.json()["detail"], answer.text
         assert "409" in doc[path][method]["responses"], (method, path)
+
+
+def test_a_merge_naming_a_record_by_spaces_alone_is_refused_as_described(client: TestClient) -> None:
+    """The description let a hub id of spaces alone through (minLength 1), which the hub answers with 422."""
+    schema = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/people/{id}/merge"]["post"]
+    records = schema["requestBody"]["content"]["application/json"]["schema"]["properties"]["records"]
+    [hub_id] = [s for s in records["items"]["oneOf"] if s.get("type") == "string"]
+    a = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}}).json()["people"]["id"]
+    refused = client.post(f"{BASE}/people/{a}/merge", json={"records": [" "]})
+    assert refused.status_code == 422 and "records[0]" in refused.json()["detail"], refused.text
+    assert not re.search(hub_id["pattern"], " ") and re.search(hub_id["pattern"], a)

@@ -39,9 +39,10 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int, optional: bool = False) -> Any:
     """The parsed body; 415 unless it is declared JSON (or undeclared) and not encoded, 413 past `limit` bytes, 400
-    if it is not JSON or nests deeper than the `max_json_depth` setting."""
+    if it is not JSON or nests deeper than the `max_json_depth` setting. An empty body is a 400 too, or, where the
+    body is `optional`, an empty object."""
     content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json(content_type):
         raise UnsupportedMediaType(f"the body must be application/json, not {content_type[:100]!r}")
@@ -57,6 +58,8 @@ async def read_json(request: Request, limit: int) -> Any:
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
     if not body:
+        if optional:
+            return {}
         raise BadRequest("the request needs a JSON body")
     try:
         value = orjson.loads(body)

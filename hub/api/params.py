@@ -35,7 +35,8 @@ def validated(model: type[M], body: Any) -> M:
 
 
 async def optional_json(request: Request, limit: int) -> Any:
-    """The JSON body, or an empty object when the request has none."""
+    """The JSON body, or an empty object when the request has none: no body declared (whatever its type), or one
+    that came empty (streamed in chunks, as clients send a stream, or a `Content-Length` of `00`)."""
     if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
         return {}
-    return await read_json(request, limit)
+    return await read_json(request, limit, optional=True)

@@ -232,6 +232,17 @@ def test_retry_without_items_revives_every_dead_item(client: TestClient) -> None
     assert len(lease(client)["items"]) == 2
 
 
+def test_a_lease_and_a_retry_take_an_empty_body_sent_in_chunks_as_none(client: TestClient) -> None:
+    """Both take no body; one streamed empty (chunked, as clients send a stream) was a 400 "needs a JSON body"."""
+    integration(client, max_attempts=1)
+    post(client, "organizations", name="A")
+    streamed = client.post(f"{URL}/out/lease", content=iter([]), headers={"content-type": "application/json"})
+    assert streamed.status_code == 200 and len(streamed.json()["items"]) == 1, streamed.text
+    settle(client, "fail", streamed.json())
+    revived = client.post(f"{URL}/out/dead/retry", content=iter([]))
+    assert revived.status_code == 200 and revived.json() == {"retried": [1], "refused": []}, revived.text
+
+
 def test_consent_holds_the_queue_back_until_given(client: TestClient) -> None:
     integration(client, consent_type="gdpr-double-opt-in")
     post(client, "organizations", name="A")

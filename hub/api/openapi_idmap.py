@@ -23,7 +23,8 @@ from hub.model.collections import COLLECTIONS
 from hub.model.fields import MAX_IDS
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
 
-NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31}
+NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+"""A number `integration_systems` or `entity_types` gives (`StableId`)."""
 NO_CONTENT = {"description": "done; no body"}
 
 

@@ -13,8 +13,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
@@ -31,6 +32,11 @@ _LISTED = "\x1e"
 def stable_id(name: str) -> int:
     """A positive 31-bit number derived from a name: the same in every store and on every run."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") >> 1
+
+
+StableId = Annotated[int, Field(ge=0, lt=2**31)]
+"""A number `stable_id` may give, as a body or query names a system or entity type by it: another names none, and
+one past 64 bits, echoed in a refusal, could not be written as JSON."""
 
 
 def by_stable_id(names: Iterable[str], number: int) -> str | None:
@@ -275,10 +281,10 @@ class KeyLinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     entity_type: IdPart | None = None
-    integration_entity_type_id: int | None = None
+    integration_entity_type_id: StableId | None = None
     internal_id: IdPart | None = None
     provider: IdPart | None = None
-    integration_system_id: int | None = None
+    integration_system_id: StableId | None = None
     realm: IdPart | None = None
     external_id: IdPart | None = None
     id: str | None = None

@@ -13,7 +13,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.model.key_link import stable_id
 from tests.api.records import BASE, app_ids, create, ext, get
-from tests.conftest import admin_client
+from tests.conftest import Keys, admin_client
 
 SF = ext("salesforce", "eu", "0012D")
 HS = ext("hubspot", "7", "h-1")
@@ -453,3 +453,16 @@ def test_a_body_id_other_than_the_paths_link_is_refused(client: TestClient) -> N
     assert app_ids(get(client, "organizations", org["id"], ids=True)) == [SF, HS]
     echoed = client.put(f"{BASE}/key_links/{hubspot}", json={"id": hubspot, "internal_id": other["id"]})
     assert echoed.status_code == 200 and app_ids(get(client, "organizations", other["id"], ids=True)) == [HS]
+
+
+def test_a_system_or_entity_type_number_past_31_bits_is_a_422_naming_it(client: TestClient, keys: Keys) -> None:
+    """The numbers are 31 bits (`stable_id`). One past 64 bits in a DELETE's query, by an app's key, was refused
+    with a 403 that echoed it, which JSON rendering cannot write: a 500."""
+    create(client, "people", ext("crm", "2243", "1"), first_name="A")
+    crm = keys.app("crm", g1="2243")
+    named = {"entity_type": "people", "realm": "2243", "external_id": "1"}
+    for field in ("integration_system_id", "integration_entity_type_id"):
+        for number in (str(10**25), str(-(10**25)), str(2**31)):
+            refused = client.delete(f"{BASE}/key_links", params={**named, field: number}, headers=crm)
+            assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
+    assert len(links(client, provider="crm")) == 1

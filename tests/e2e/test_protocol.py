@@ -168,3 +168,23 @@ def test_a_body_sent_on_after_its_answer_is_cut_off_when_too_slow(
                     slow.sendall(b"x")
                     time.sleep(0.05)
             assert time.monotonic() - started < 3
+
+
+def test_a_pipelined_request_whose_body_stops_is_cut_off_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request sent behind another on one connection is read only once the first is answered, and its body timed
+    only from the next bytes to arrive: one whose body stopped before then held the connection for ever."""
+    monkeypatch.setenv("HUB_REQUEST_HEAD_SECONDS", "1")
+    monkeypatch.setenv("HUB_REQUEST_BODY_MIN_RATE", "100")
+    with running_hub(tmp_path / "hub.db") as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        first = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+        second = (
+            f"POST /api/v2/cld-1/people HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.admin}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"people"'
+        ).encode()
+        with socket.create_connection(address, timeout=5) as slow:
+            slow.sendall(first + second)  # and nothing more
+            started = time.monotonic()
+            answer = _answer(slow)
+        assert time.monotonic() - started < 3
+        assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 408 Request Timeout" in answer

@@ -15,7 +15,7 @@ import sys
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -32,7 +32,7 @@ from hub.model.field_index import field_index
 from hub.model.numbers import whole
 from hub.progress import Progress
 from hub.service import access, bulk, field_indexes
-from hub.store import own_files, shown, store_from_url
+from hub.store import beside, own_files, shown, store_from_url
 from hub.store.base import Store
 from hub.store.sqlite import SQLiteStore
 
@@ -238,6 +238,9 @@ def backup_file(settings: Settings, path: str) -> None:
 
     with _whole_file(path) as part:
         _with_store(settings, lambda store: copy(store, part))
+        for left in beside(path):  # left by the file the copy replaces: SQLite would read the copy with them
+            with suppress(FileNotFoundError):
+                os.unlink(left)
     print(f"backed up to {path}")
 
 

@@ -37,10 +37,16 @@ def _sqlite_path(url: str) -> str | None:
 
 
 def own_files(url: str) -> list[str]:
-    """The files the store a URL names keeps its data in: a SQLite database with its WAL and shared memory (none
-    for MongoDB). A command writing a file of its own must not write one of these: it would replace the store."""
+    """The files the store a URL names keeps its data in: a SQLite database and the files beside it (none for
+    MongoDB). A command writing a file of its own must not write one of these: it would replace the store."""
     path = _sqlite_path(url)
-    return [] if path is None else [path, f"{path}-wal", f"{path}-shm"]
+    return [] if path is None else [path, *beside(path)]
+
+
+def beside(path: str) -> list[str]:
+    """The files SQLite keeps beside a database file: its WAL, shared memory and rollback journal. Left by a process
+    that ended with the file open, they are read as part of whatever file bears its name next."""
+    return [f"{path}-wal", f"{path}-shm", f"{path}-journal"]
 
 
 def store_from_url(url: str) -> Store:

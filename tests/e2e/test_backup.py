@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -67,6 +68,23 @@ def test_a_backup_taken_while_the_hub_writes_holds_whole_requests(tmp_path: Path
         records = copy.execute("SELECT count(*) FROM records WHERE collection = 'people'").fetchone()[0]
         links = copy.execute("SELECT count(*) FROM external_ids WHERE collection = 'people'").fetchone()[0]
     assert records == links and records % 20 == 0 and 0 < records <= 20 * len(written)  # whole batches only
+
+
+def test_a_backup_replacing_a_database_is_not_read_with_the_journal_that_one_left(tmp_path: Path) -> None:
+    """A database left open by a process that ended (a copy served, then killed) keeps its WAL beside it: renamed
+    to its name, the new copy was read with that WAL, the old file's last writes laid over it."""
+    url, copy = f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "copy.db"
+    fill(url)
+    assert main(["backup", "--store", url, str(copy)]) == 0
+    with sqlite3.connect(copy) as served:  # the copy written to, as by a hub, and left as a crash leaves it
+        served.execute("PRAGMA wal_autocheckpoint=0")
+        served.execute("DELETE FROM records")
+        served.commit()
+        shutil.copy(f"{copy}-wal", tmp_path / "left")
+    served.close()
+    shutil.copy(tmp_path / "left", f"{copy}-wal")
+    assert main(["backup", "--store", url, str(copy)]) == 0
+    assert listed(f"sqlite:///{copy}") == listed(url)
 
 
 @pytest.mark.parametrize(

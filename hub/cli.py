@@ -237,6 +237,7 @@ def backup_file(settings: Settings, path: str) -> None:
         await store.backup(part)
 
     with _whole_file(path) as part:
+        open(part, "wb").close()  # a directory not there or not writable, said as for an export (not SQLite's error)
         _with_store(settings, lambda store: copy(store, part))
         for left in beside(path):  # left by the file the copy replaces: SQLite would read the copy with them
             with suppress(FileNotFoundError):

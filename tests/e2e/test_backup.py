@@ -93,6 +93,7 @@ def test_a_backup_replacing_a_database_is_not_read_with_the_journal_that_one_lef
         ("sqlite:///{dir}/hub.db", "{dir}/hub.db", "is the store's own file"),
         ("sqlite:///{dir}/hub.db", "{dir}/hub.db-wal", "is the store's own file"),
         ("sqlite:///{dir}/hub.db", "{dir}", "a directory"),
+        ("sqlite:///{dir}/hub.db", "{dir}/none/copy.db", "No such file or directory"),
         ("mongodb://localhost:27017/hub", "{dir}/copy.db", "back up MongoDB with its own tools"),
     ],
 )

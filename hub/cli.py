@@ -226,8 +226,11 @@ def _whole_file(path: str) -> Iterator[str]:
 
 def backup_file(settings: Settings, path: str) -> None:
     """Copy the SQLite store, as one committed state, to a new database file at `path`."""
-    if not own_files(settings.store):
+    files = own_files(settings.store)
+    if not files:
         raise BadRequest("hub backup copies a SQLite store; back up MongoDB with its own tools (mongodump, snapshots)")
+    if not os.path.isfile(files[0]):  # opened, it would be made: an empty store backed up as if it were the one meant
+        raise BadRequest(f"no SQLite store at {files[0]}: nothing to back up")
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to back up to", path)
     _not_the_store(settings, path)

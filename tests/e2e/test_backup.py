@@ -106,3 +106,12 @@ def test_a_backup_that_would_replace_the_store_or_cannot_be_made_is_refused(
     assert main(["backup", "--store", url, target.format(dir=tmp_path)]) == 1
     assert says in capsys.readouterr().err
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_backup_of_a_store_not_there_is_refused_and_makes_none(tmp_path: Path, capsys: Any) -> None:
+    """Opening the store made it: a store URL mistyped (or `hub.db` in another directory) was backed up as an empty
+    store, and the copy, said to be a backup, held nothing."""
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 1
+    assert f"no SQLite store at {tmp_path / 'typo.db'}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import sys
 import time
 from array import array
@@ -241,6 +242,7 @@ def backup_file(settings: Settings, path: str) -> None:
 
     with _whole_file(path) as part:
         open(part, "wb").close()  # a directory not there or not writable, said as for an export (not SQLite's error)
+        os.chmod(part, stat.S_IMODE(os.stat(files[0]).st_mode))  # before a byte is in: no more readable than the store
         _with_store(settings, lambda store: copy(store, part))
         for left in beside(path):  # left by the file the copy replaces: SQLite would read the copy with them
             with suppress(FileNotFoundError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,13 @@ def test_a_backup_of_a_store_not_there_is_refused_and_makes_none(tmp_path: Path,
     assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 1
     assert f"no SQLite store at {tmp_path / 'typo.db'}" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_backup_is_no_more_readable_than_the_store(tmp_path: Path) -> None:
+    """The copy holds all the store does (records, keys): made with the process's umask, a store only its owner could
+    read was copied to one everyone could."""
+    url, store = f"sqlite:///{tmp_path / 'hub.db'}", tmp_path / "hub.db"
+    fill(url)
+    store.chmod(0o600)
+    assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
+    assert stat.S_IMODE((tmp_path / "copy.db").stat().st_mode) == 0o600

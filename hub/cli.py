@@ -33,9 +33,8 @@ from hub.model.field_index import field_index
 from hub.model.numbers import whole
 from hub.progress import Progress
 from hub.service import access, bulk, field_indexes
-from hub.store import beside, own_files, shown, store_from_url
+from hub.store import beside, own_files, shown, sqlite, store_from_url
 from hub.store.base import Store
-from hub.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
 
@@ -236,14 +235,10 @@ def backup_file(settings: Settings, path: str) -> None:
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to back up to", path)
     _not_the_store(settings, path)
 
-    async def copy(store: Store, part: str) -> None:
-        assert isinstance(store, SQLiteStore)
-        await store.backup(part)
-
     with _whole_file(path) as part:
         open(part, "wb").close()  # a directory not there or not writable, said as for an export (not SQLite's error)
         os.chmod(part, stat.S_IMODE(os.stat(files[0]).st_mode))  # before a byte is in: no more readable than the store
-        _with_store(settings, lambda store: copy(store, part))
+        sqlite.backup(files[0], part)
         for left in beside(path):  # left by the file the copy replaces: SQLite would read the copy with them
             with suppress(FileNotFoundError):
                 os.unlink(left)

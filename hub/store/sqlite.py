@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from hub.errors import HubError, Unavailable
+from hub.errors import BadRequest, HubError, Unavailable
 from hub.model import timefmt
 from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
@@ -97,6 +97,18 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def backup(path: str, target: str) -> None:
+    """Copy the whole database at `path` to the new file `target`, as one committed state (SQLite's online backup, in
+    a read transaction): writers, in any process, go on meanwhile, and a copy of the files would not be a database (a
+    WAL copied apart from the file it belongs to). A connection of its own that only reads: opened as a store, the
+    file took the write lock first (its schema brought up to date), and a long write made the backup fail."""
+    try:
+        with closing(_connect(path)) as conn, closing(sqlite3.connect(target)) as out:
+            conn.backup(out)
+    except sqlite3.Error as error:  # not a database, or one busy past BUSY_MS: said, not a traceback
+        raise BadRequest(f"cannot back up the store {path}: {error}") from error
 
 
 def _connect_writer(path: str) -> sqlite3.Connection:
@@ -328,17 +340,6 @@ class SQLiteStore:
                 conn.execute("COMMIT")
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
-
-    async def backup(self, target: str) -> None:
-        """Copy the whole database to the new file `target`, as one committed state (SQLite's online backup, in a
-        read transaction): writers, in this process or another, go on meanwhile, and a copy of the files would
-        not be a database (a WAL copied apart from the file it belongs to)."""
-
-        def copy(conn: sqlite3.Connection) -> None:
-            with closing(sqlite3.connect(target)) as out:
-                conn.backup(out)
-
-        await self._read(copy)
 
     async def group(self, group_id: str) -> Group | None:
         def load(conn: sqlite3.Connection) -> Group | None:

@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import stat
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from hub.app import create_app
 from hub.cli import main
 from hub.config import Settings
+from hub.store import sqlite
 from tests.conftest import admin_client
 from tests.e2e.server import running_hub
 from tests.e2e.test_export import GROUP, PEOPLE, fill, listed
@@ -126,3 +128,18 @@ def test_a_backup_is_no_more_readable_than_the_store(tmp_path: Path) -> None:
     store.chmod(0o600)
     assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
     assert stat.S_IMODE((tmp_path / "copy.db").stat().st_mode) == 0o600
+
+
+def test_a_backup_waits_for_no_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened as a store, the file's schema brought up to date, the backup took the write lock first: a long write
+    (an undo of an organization's 20,000 people takes 20 s) made it fail once `BUSY_MS` ran out."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    before = listed(url)
+    monkeypatch.setattr(sqlite, "BUSY_MS", 100)
+    with closing(sqlite3.connect(tmp_path / "hub.db", isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")  # a write under way, its lock held, as a hub's
+        writer.execute("DELETE FROM records")
+        assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
+        writer.execute("ROLLBACK")
+    assert listed(f"sqlite:///{tmp_path / 'copy.db'}") == before

@@ -23,6 +23,11 @@ class FieldIndex:
     path: tuple[str, ...]
 
     @property
+    def reference(self) -> bool:
+        """Whether the field is a reference, which every store indexes always (its index has the same keys)."""
+        return len(self.path) == 1 and self.path[0] in COLLECTIONS[self.collection].references
+
+    @property
     def slug(self) -> str:
         """The name a store gives the index, after its own prefix: `people__email__address`."""
         return "__".join((self.collection, *self.path))

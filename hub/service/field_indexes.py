@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from hub.errors import BadRequest, NotFound
-from hub.model.collections import COLLECTIONS
+from hub.errors import NotFound
 from hub.model.field_index import FieldIndex
 from hub.store.base import Store
 
 
 async def add_index(store: Store, index: FieldIndex) -> bool:
-    """Index the field; False if it was indexed already (nothing changes). A reference field is refused: every
-    store indexes it always, and a second index would cost each write for nothing."""
-    if len(index.path) == 1 and index.path[0] in COLLECTIONS[index.collection].references:
-        raise BadRequest(f"{index} is a reference field: the store indexes it always")
-    return await store.add_field_index(index)
+    """Index the field; False if it was indexed already (nothing changes), as a reference field is always."""
+    return not index.reference and await store.add_field_index(index)
 
 
 async def drop_index(store: Store, index: FieldIndex) -> None:

@@ -154,16 +154,16 @@ class MongoStore:
                     " (mongod --replSet rs0, then rs.initiate() once; docker compose up does both)"
                 )
         existing = set(await self.db.list_collection_names())
+        for collection, names in RETIRED.items():
+            for name in set(names) & set(await self.db[collection].index_information()):
+                with done_meanwhile():
+                    await self.db[collection].drop_index(name)
         for collection, indexes in INDEXES.items():
             if collection not in existing:
                 with done_meanwhile():
                     await self.db.create_collection(collection)
             for name, (keys, options) in indexes.items():
                 await self.db[collection].create_index(keys, name=name, **options)
-        for collection, names in RETIRED.items():
-            for name in set(names) & set(await self.db[collection].index_information()):
-                with done_meanwhile():
-                    await self.db[collection].drop_index(name)
         await self._atomically(partial(counts.keep_counts, self.db))
 
     async def close(self) -> None:

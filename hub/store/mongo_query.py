@@ -139,10 +139,17 @@ INDEXES: dict[str, dict[str, Index]] = {
 """Collection -> index name -> (keys, options); created idempotently at start-up."""
 
 RETIRED: dict[str, tuple[str, ...]] = {
-    "records": ("group_collection_apps", "group_collection_updated", "group_collection_created")
+    "records": (
+        "group_collection_apps",
+        "group_collection_updated",
+        "group_collection_created",
+        *(f"field__{collection}__{name}" for collection, name, _ in REFERENCES),
+    )
 }
-"""Indexes an older hub made that others replaced (those with `_seq` give their records in code order after the
-rest of their key, which one without the code sorted): dropped as a store opens."""
+"""Indexes an older hub made that others replaced, dropped as a store opens, before it makes its own: those with
+`_seq` give their records in code order after the rest of their key, which one without the code sorted; a field
+index of a reference field (`hub index add people organization_id`) has the keys of its `ref__` index, and MongoDB
+refuses a second index of the same keys under another name (IndexOptionsConflict)."""
 
 _TOP = {"id": "_id", "status": "status", "created_at": "created_at", "updated_at": "updated_at"}
 _CMP = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}

@@ -25,13 +25,15 @@ from hub.store.sqlite_query import RECORD_COLUMNS, declared
 PREFIX = "records_field__"
 
 REFERENCE_INDEXES = "".join(
+    f"DROP INDEX IF EXISTS {PREFIX}{collection}__{name};\n"
     f"CREATE INDEX IF NOT EXISTS records_ref__{collection}__{name} ON records (group_id, {declared((name,))}, seq)"
     f" WHERE collection = '{collection}' AND merged_into IS NULL AND {declared((name,))} IS NOT NULL;\n"
     for collection, name, _ in REFERENCES
 )
 """Every reference field is indexed as a field index is, always, but for the records without a reference (most
 people have no organization: each would cost every write an index entry): ids leaving a record find the records
-that refer to it (`referrers`), and a `$filter` comparing the field reads the index too."""
+that refer to it (`referrers`), and a `$filter` comparing the field reads the index too. A field index of one, made
+before, is dropped: the same keys kept twice."""
 
 
 def referrers(conn: sqlite3.Connection, group_id: str, collection: str, field: str, hub_ids: list[str]) -> list[Any]:

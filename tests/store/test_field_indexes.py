@@ -11,6 +11,7 @@ import pytest
 from hub.model.field_index import FieldIndex
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
+from hub.service import field_indexes
 from hub.store import sqlite_pages
 from hub.store.base import Store
 from hub.store.sqlite import SQLiteStore
@@ -18,6 +19,7 @@ from tests.store.contract import FILTERS, ORDERS, PEOPLE, G, OpenStore, codes, e
 from tests.store.test_sqlite_plans import plans, steps, written
 
 EMAIL, LAST, FIRST = (FieldIndex("people", path) for path in (("email", "address"), ("last_name",), ("first_name",)))
+ORGANIZATION = FieldIndex("people", ("organization_id",))
 
 
 async def test_a_store_keeps_the_field_indexes_it_is_asked_for(open_store: OpenStore) -> None:
@@ -31,6 +33,18 @@ async def test_a_store_keeps_the_field_indexes_it_is_asked_for(open_store: OpenS
     assert await other.drop_field_index(LAST) is True
     assert await store.drop_field_index(LAST) is False
     assert list(await store.field_indexes()) == [EMAIL]
+
+
+async def test_a_reference_field_is_indexed_always_and_takes_no_field_index(open_store: OpenStore) -> None:
+    """Every reference field has an index of its own, of the keys a field index of it has. MongoDB refuses a second
+    index of the same keys under another name (IndexOptionsConflict, which mongomock does not raise): a field index of
+    `organization_id` made before kept the store from opening, and one asked for after failed."""
+    store = await open_store()
+    assert await store.add_field_index(ORGANIZATION) is True  # as `hub index add` made it before
+    other = await open_store()  # the hub opening the store after
+    assert list(await other.field_indexes()) == []
+    assert await field_indexes.add_index(other, ORGANIZATION) is False  # `hub index add`: indexed already
+    assert list(await other.field_indexes()) == []
 
 
 @pytest.fixture(params=["indexed-before", "indexed-after"])

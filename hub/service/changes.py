@@ -14,7 +14,7 @@ from hub.model import timefmt
 from hub.model.change import Change, Kind, cursor, position
 from hub.model.record import Group, Record
 from hub.service import outbound, reading
-from hub.store.base import Store, Transaction, WritesInBulk
+from hub.store.base import Store, Transaction, WritesInBulk, offers
 
 log = logging.getLogger("hub")
 
@@ -32,10 +32,15 @@ async def record(tx: Transaction, kind: Kind, collection: str, record: Record, *
     return change
 
 
-async def record_each(tx: WritesInBulk, made: Sequence[tuple[Kind, str, Record]]) -> None:
-    """`record` each (kind, collection, record), with no details, in one write of the feed and of the queues."""
-    changes = [_change(kind, collection, record, {}) for kind, collection, record in made]
-    await tx.add_changes(changes)
+async def record_each(tx: Transaction, made: Sequence[tuple[Kind, str, Record]], **details: Any) -> None:
+    """`record` each (kind, collection, record), each with `details`, in one write of the feed (on a store that
+    writes in bulk) and of the queues."""
+    changes = [_change(kind, collection, record, details) for kind, collection, record in made]
+    if offers(tx, WritesInBulk):
+        await tx.add_changes(changes)
+    else:
+        for change in changes:
+            await tx.add_change(change)
     await outbound.enqueue(tx, [(change, record) for change, (_, _, record) in zip(changes, made, strict=True)])
 
 

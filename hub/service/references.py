@@ -77,16 +77,19 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
     sent, and the app kept a person's organization as the one it was merged with, or the one its id moved to. Ids
     added to a record (a link, a merge) need none of this: the ids a reference showed still name its record.
     """
-    named = {hub_id: [hub_id, *await tx.aliases(target, hub_id)] for hub_id in dict.fromkeys(hub_ids)}
+    named = [h for hub_id in dict.fromkeys(hub_ids) for h in (hub_id, *await tx.aliases(target, hub_id))]
     for collection, fields in _referring_fields(target).items():
         touched: dict[str, tuple[Record, list[str]]] = {}
         for name in fields:
-            for record in await tx.referrers(collection, name, [h for ids in named.values() for h in ids]):
+            for record in await tx.referrers(collection, name, named):
                 touched.setdefault(record.hub_id, (record, []))[1].append(name)
+        await tx.touch(collection, list(touched), now)
+        by_fields: dict[tuple[str, ...], list[Record]] = {}
         for record, names in touched.values():
             record.updated_at = now
-            await tx.save(record, [])
-            await changes.record(tx, "update", collection, record, references=names)
+            by_fields.setdefault(tuple(names), []).append(record)
+        for through, records in by_fields.items():
+            await changes.record_each(tx, [("update", collection, r) for r in records], references=list(through))
 
 
 def _referring_fields(target: str) -> dict[str, list[str]]:

@@ -67,6 +67,9 @@ class Transaction(Protocol):
         """The live records of `collection` whose reference `field` holds one of `hub_ids` as given (no merge
         followed), in code order; an index lookup."""
 
+    async def touch(self, collection: str, hub_ids: Sequence[str], updated_at: str) -> None:
+        """Set the records' `updated_at`, nothing else: one write for them all, however many (`referrers`)."""
+
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         """Link these already-held ids to record `hub_id` instead; each link keeps its created_at.
 

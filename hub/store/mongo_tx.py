@@ -216,6 +216,11 @@ class MongoTransaction:
             found = await self._records.find(where, session=self._session).sort("seq").to_list(None)
         return [record(doc) for doc in found]
 
+    async def touch(self, collection: str, hub_ids: Sequence[str], updated_at: str) -> None:
+        where = {"_id": {"$in": list(hub_ids)}, "group": self.group_id, "collection": collection}
+        with races():
+            await self._records.update_many(where, {"$set": {"updated_at": updated_at}}, session=self._session)
+
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         with races():
             was = await counts.before(

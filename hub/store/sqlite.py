@@ -185,6 +185,16 @@ def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequ
     return found
 
 
+def _touch(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: list[str], updated_at: str) -> None:
+    """One statement: in a savepoint (group commit), a statement per record grew dearer with each, as SQLite's
+    in-memory sub-journal grew (an undo touching 20,000 people took 15 s, now a fraction of a second)."""
+    conn.execute(
+        "UPDATE records SET updated_at = ? WHERE hub_id IN (SELECT value FROM json_each(?))"
+        " AND group_id = ? AND collection = ?",
+        (updated_at, orjson.dumps(hub_ids).decode(), group_id, collection),
+    )
+
+
 def _referrers(
     conn: sqlite3.Connection, group_id: str, collection: str, field: str, hub_ids: list[str]
 ) -> list[Record]:
@@ -621,6 +631,9 @@ class SQLiteTransaction:
 
     async def referrers(self, collection: str, field: str, hub_ids: Sequence[str]) -> list[Record]:
         return await self._run(_referrers, self.group_id, collection, field, list(hub_ids))
+
+    async def touch(self, collection: str, hub_ids: Sequence[str], updated_at: str) -> None:
+        await self._run(_touch, self.group_id, collection, list(hub_ids), updated_at)
 
     async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
         await self._run(idmap.move_ids, self.group_id, collection, ids, hub_id)

@@ -116,17 +116,34 @@ def add_change(conn: sqlite3.Connection, change: Change) -> int:
 
 
 def add_changes(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
-    """`add_change` each change in one statement: the writer alone inserts, and no trigger inserts into `changes`,
-    so their seqs are the consecutive numbers up to the connection's last inserted rowid."""
-    if not changes:
-        return
-    conn.executemany(_ADD_CHANGE, [_change_row(change) for change in changes])
-    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-    for seq, change in enumerate(changes, start=last - len(changes) + 1):
-        change.seq = seq
+    """`add_change` each change: the writer alone inserts, and no trigger inserts into `changes`, so their seqs are
+    the consecutive numbers up to the connection's last inserted rowid."""
+    if changes:
+        last = insert_all(conn, _CHANGES, [_change_row(change) for change in changes])
+        for seq, change in enumerate(changes, start=last - len(changes) + 1):
+            change.seq = seq
 
 
-_ADD_CHANGE = "INSERT INTO changes (group_id, kind, collection, hub_id, ids, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+ROWS_AT_ONCE = 70
+"""The rows one INSERT of `insert_all` takes: within the 999 values a statement could bind before SQLite 3.32."""
+
+
+def insert_all(conn: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Insert the rows `ROWS_AT_ONCE` a statement, in order; the rowid of the last.
+
+    Not one statement a row (`executemany`): in a savepoint, as group commit runs each transaction, every statement
+    cost more than the one before, SQLite's in-memory sub-journal growing with them. An undo recording 20,000 people
+    as updated spent 1.0 s enqueueing them, 40,000 6.7 s; a statement per 70 rows keeps that growth out of sight.
+    """
+    marks = f"({', '.join('?' * len(rows[0]))})"
+    for start in range(0, len(rows), ROWS_AT_ONCE):
+        part = rows[start : start + ROWS_AT_ONCE]
+        conn.execute(f"INSERT INTO {into} VALUES {', '.join([marks] * len(part))}", [v for row in part for v in row])
+    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+_CHANGES = "changes (group_id, kind, collection, hub_id, ids, details, at)"
+_ADD_CHANGE = f"INSERT INTO {_CHANGES} VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def _change_row(change: Change) -> tuple[str, ...]:
@@ -274,11 +291,11 @@ def _row(item: QueueItem) -> tuple[Any, ...]:
 
 
 def enqueue(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
-    for item in items:
-        row = conn.execute(
-            f"INSERT INTO outbound_items ({_ITEM_COLUMNS}) VALUES ({', '.join('?' * 13)}) RETURNING item", _row(item)
-        ).fetchone()
-        item.item = int(row[0])
+    """Insert the items, numbered in order: the writer alone inserts, so their numbers are consecutive."""
+    if items:
+        last = insert_all(conn, f"outbound_items ({_ITEM_COLUMNS})", [_row(item) for item in items])
+        for number, item in enumerate(items, start=last - len(items) + 1):
+            item.item = number
 
 
 def due_items(conn: sqlite3.Connection, group_id: str, integration: str, now: str, limit: int) -> list[QueueItem]:

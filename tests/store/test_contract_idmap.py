@@ -10,7 +10,7 @@ import pytest
 
 from hub.model.history import Match, MergeEntry, Snapshot, Undo
 from hub.model.key_link import KeyLink, LinkQuery
-from hub.model.query import ListQuery
+from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
 from hub.store.base import IdTaken, Store
 from tests.store.contract import PEOPLE, G, OpenStore, at, ext, insert, one, rec
@@ -333,3 +333,17 @@ async def test_the_records_referring_to_some_records_are_the_live_ones_of_that_f
         assert [r.seq for r in await tx.referrers("people", "organization_id", [org.hub_id, other.hub_id])] == [1, 2, 3]
         assert await tx.referrers("organizations", "organization_id", [org.hub_id]) == []
         assert await tx.referrers("people", "organization_id", []) == []
+
+
+async def test_touching_records_sets_their_update_time_alone(store: Store) -> None:
+    ann, bob, cid = rec(1, first_name="Ann"), rec(2, first_name="Bob"), rec(3, group="cld-2")
+    await insert(store, ann, bob, cid)
+    async with store.transaction(G) as tx:
+        await tx.touch("people", [ann.hub_id, cid.hub_id, "not-a-record"], at(9))  # cid is of another group
+        await tx.touch("people", [], at(9))
+    found = await store.get(G, "people", [ann.hub_id, bob.hub_id])
+    assert (found[ann.hub_id].updated_at, found[ann.hub_id].fields) == (at(9), {"first_name": "Ann"})
+    assert found[bob.hub_id].updated_at == at(2) and (await one(store, cid)).updated_at == at(3)
+    query, _ = parse_list(PEOPLE, {"$filter": f"updated_at gt '{at(8)}'"}, 100, 1000)
+    page, _ = await store.list(G, PEOPLE, query)  # the index of update times follows
+    assert [r.hub_id for r in page] == [ann.hub_id]

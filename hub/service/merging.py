@@ -208,7 +208,9 @@ async def unmerge(
         fresh = await tx.get(collection.name, entry.members)
         for hub_id in entry.members:
             await changes.record(tx, "unmerge", collection.name, fresh[hub_id], merge_id=entry.merge_id)
-        await references.ids_left(tx, collection.name, entry.members, now)
+        restored = [snapshot.hub_id for snapshot in entry.before[1:]]
+        gave_back = any(snapshot.ids for snapshot in entry.before[1:])  # else no id left the survivor
+        await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now)
         return [fresh[h] for h in entry.members], entry
 
     return await transact(store, group_id, work)

@@ -69,8 +69,9 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
 
 
 async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: str) -> None:
-    """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one) after
-    ids of theirs left them: an undo gave them back to the records it restored, a key link moved or was deleted.
+    """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one), whose
+    references show other ids now: ids left them (an undo gave them back to the records it restored, a key link moved
+    or was deleted), or an undo made them records again (a reference to one showed its survivor).
 
     A reference shows the ids its record holds, and an app syncing by them keeps the reference as its own id: one
     that left the record names another record now, or none. Nothing of the referring record changed, so nothing was

@@ -117,3 +117,16 @@ def test_the_people_updated_so_are_enqueued_for_an_outbound_integration(client: 
     assert client.delete(f"{BASE}/key_links/{_link(client, 'crm', 'o1')}").status_code == 204
     items = client.post(f"{BASE}/integrations/out/lease").json()["items"]
     assert [(i["kind"], i["record"]["id"]) for i in items] == [("update", _person(client, person)["id"])]
+
+
+def test_an_undo_giving_back_no_id_records_nothing_of_the_survivor_s_people(client: TestClient) -> None:
+    """The survivor lost no id, so its people show what they showed; those of the restored record show it again."""
+    one = _org(client, "crm", "o1", "One")
+    two = post(client, "organizations", name="Two").json()["organizations"]
+    of_one = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o1")]).json()["people"]
+    of_two = post(client, "people", [ext("crm", "p2")], organization_id=hub_id(two)).json()["people"]
+    merged = client.post(f"{ORGS}/{hub_id(one)}/merge", json={"records": [hub_id(two)]}).json()
+    since = _cursor(client)
+    assert client.post(f"{ORGS}/{hub_id(one)}/unmerge", json={"merge_id": merged["merge"]["id"]}).status_code == 200
+    updated = [h for kind, h, _ in _feed(client, since) if kind == "update"]
+    assert updated == [hub_id(of_two)] and hub_id(of_one) not in updated

@@ -170,6 +170,10 @@ REFERENCES: list[tuple[str, str, str]] = [
 """Every reference field: the entity type holding it, its name, and the entity type it refers to."""
 
 
-def referring(target: str) -> list[tuple[str, str]]:
-    """The entity types and fields that refer to records of `target`."""
-    return [(collection, name) for collection, name, to in REFERENCES if to == target]
+def referring(target: str) -> dict[str, list[str]]:
+    """The fields that refer to records of `target`, by the entity type holding them."""
+    by_collection: dict[str, list[str]] = {}
+    for collection, name, to in REFERENCES:
+        if to == target:
+            by_collection.setdefault(collection, []).append(name)
+    return by_collection

@@ -79,7 +79,7 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
     added to a record (a link, a merge) need none of this: the ids a reference showed still name its record.
     """
     named = [h for hub_id in dict.fromkeys(hub_ids) for h in (hub_id, *await tx.aliases(target, hub_id))]
-    for collection, fields in _referring_fields(target).items():
+    for collection, fields in referring(target).items():
         touched: dict[str, tuple[Record, list[str]]] = {}
         for name in fields:
             for record in await tx.referrers(collection, name, named):
@@ -91,11 +91,3 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
             by_fields.setdefault(tuple(names), []).append(record)
         for through, records in by_fields.items():
             await changes.record_each(tx, [("update", collection, r) for r in records], references=list(through))
-
-
-def _referring_fields(target: str) -> dict[str, list[str]]:
-    """The reference fields referring to `target`, by the entity type holding them."""
-    by_collection: dict[str, list[str]] = {}
-    for collection, name in referring(target):
-        by_collection.setdefault(collection, []).append(name)
-    return by_collection

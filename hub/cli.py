@@ -393,6 +393,10 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+PIPE_CLOSED = 128 + 13
+"""The status of a command whose standard output was closed before it was done: a shell's for SIGPIPE."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -427,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     except BadSetting as error:
         print(f"hub: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `hub export - | head`: the reader had what it wanted; said nothing, as other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor by Python flushing it at exit
+        return PIPE_CLOSED
     except OSError as error:  # a file to import that is not there, a directory to export to…
         where = f": {error.filename}" if error.filename else ""
         print(f"hub: {error.strerror or error}{where}", file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +251,17 @@ def test_an_export_to_a_pipe_or_a_link_writes_through_it(tmp_path: Path, capsys:
     assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(link)]) == 0
     assert link.is_symlink() and target.read_bytes() == piped
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "hub.db", "link.jsonl", "target.jsonl"]
+
+
+def test_an_export_whose_reader_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`hub export - | head` ended in "hub: Broken pipe" on standard error, as if the export had failed."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    lines = tmp_path / "people.jsonl"
+    lines.write_text("".join(f'{{"id": [{{"provider": "a", "realm": "r", "id": "p{n}"}}]}}\n' for n in range(3000)))
+    assert main(["import", "--group", GROUP, "--store", url, "--quiet", str(lines)]) == 0
+    export = [sys.executable, "-m", "hub.cli", "export", "--group", GROUP, "--store", url, "--quiet", "-"]
+    with subprocess.Popen(export, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as running:
+        assert running.stdout is not None and running.stderr is not None
+        assert running.stdout.read(10)  # and no more: the reader goes
+        running.stdout.close()
+        assert running.stderr.read() == b"" and running.wait(30) == 141

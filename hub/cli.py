@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import errno
 import gc
 import io
@@ -248,8 +249,11 @@ def backup_file(settings: Settings, path: str) -> None:
 def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
     """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item); the number
     of the line each item came from is added to `numbers`, so a refused item is named by its line, blank ones
-    skipped."""
+    skipped. A UTF-8 byte order mark opening the file (as Windows tools write one) is passed over: orjson refused
+    the first line for it."""
     for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)
         if line.strip():
             numbers.append(number)
             try:

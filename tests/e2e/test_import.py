@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -182,6 +183,16 @@ def test_the_progress_counts_a_last_line_without_its_newline(tmp_path: Path, cap
     assert main(["import", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]) == 0
     out, err = capsys.readouterr()
     assert orjson.loads(out)["created"] == 2 and " 2/2 " in err.splitlines()[-1], err
+
+
+def test_a_file_opening_with_a_byte_order_mark_is_imported_whole(tmp_path: Path, capsys: Any) -> None:
+    """Windows tools open a UTF-8 file with a byte order mark: its first line was refused as "not JSON"."""
+    source = tmp_path / "people.jsonl"
+    source.write_bytes(codecs.BOM_UTF8 + b'{"first_name": "A"}\n{"first_name": "\xef\xbb\xbfB"}\n')
+    assert (
+        main(["import", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", "--quiet", str(source)]) == 0
+    )
+    assert orjson.loads(capsys.readouterr().out)["created"] == 2
 
 
 def test_an_import_that_meets_a_locked_file_says_so_and_runs_again_whole(

@@ -13,6 +13,9 @@ from hub.api.json import dumps
 from hub.api.problems import problem_body
 from hub.config import Settings
 
+HELD = 0.25
+"""How often the body's time starts over while the hub holds its client back (`_body_check`)."""
+
 MAX_REASON = 200
 """The most of the parser's reason a refusal quotes (it may quote the whole request line)."""
 
@@ -102,9 +105,9 @@ class ProblemH11Protocol(H11Protocol):
             self._stop_head_timer()
         if self.conn.their_state is not h11.SEND_BODY:
             self._stop_body_timer()
-        elif self.body_timer is None:
+        elif self.body_timer is None:  # looked at soon: the hub may hold the client back from the start
             self.body_since, self.body_bytes = self.loop.time(), 0
-            self.body_timer = self.loop.call_at(self._body_due(), self._body_check)
+            self.body_timer = self.loop.call_later(HELD, self._body_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -132,13 +135,16 @@ class ProblemH11Protocol(H11Protocol):
         sending a body the hub never read) held its connection for as long as it liked: each byte put off
         uvicorn's keep-alive timeout. A rate, not a pause between two reads, bounds how long a body of at most
         `max_body_bytes` can take. While the hub holds the client back (it has not read what came, or owes an
-        `Expect: 100-continue` its answer), the time is the hub's, and the count starts over.
+        `Expect: 100-continue` its answer), the time is the hub's: the count starts over, every `HELD` seconds until
+        the hub lets the client go on, so that the client has nearly its whole first time from then.
         """
         self.body_timer = None
         cycle = self.cycle
         if cycle is not None and (self.flow.read_paused or cycle.waiting_for_100_continue):
             self.body_since, self.body_bytes = self.loop.time(), 0
-        elif self.loop.time() >= self._body_due():
+            self.body_timer = self.loop.call_later(HELD, self._body_check)
+            return
+        if self.loop.time() >= self._body_due():
             self._body_too_slow()
             return
         self.body_timer = self.loop.call_at(self._body_due(), self._body_check)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import orjson
 import pytest
+import uvicorn
 
-from tests.e2e.server import Server, running_hub
+from hub.api.protocol import ProblemH11Protocol
+from tests.e2e.server import Server, free_port, running_hub
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +193,37 @@ def test_a_pipelined_request_whose_body_stops_is_cut_off_too(tmp_path: Path, mon
             answer = _answer(slow)
         assert time.monotonic() - started < 3
         assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 408 Request Timeout" in answer
+
+
+def test_a_body_the_hub_asks_for_late_has_its_time_from_the_100_continue() -> None:
+    """A client sending `Expect: 100-continue` waits for the hub's go-ahead. Its body's time started with its
+    head: an app that asked for the body 0.9 s in (its 100 sent then) left it 0.1 s of a first second."""
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.9)  # a request waiting its turn before it reads its body
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+    port = free_port()
+    protocol = ProblemH11Protocol.waiting(1, 100)
+    config = uvicorn.Config(slow, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 60\r\n\r\n")
+            assert client.recv(100).startswith(b"HTTP/1.1 100")
+            time.sleep(0.4)  # the 100's way back, and the client's own pace
+            client.sendall(b"x" * 60)
+            assert client.recv(1000).startswith(b"HTTP/1.1 200"), "cut off past its first second from the head"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.errors import BadRequest
-from hub.model.collections import COLLECTIONS, META_KINDS
+from hub.model.collections import COLLECTIONS, META_KINDS, REFERENCES
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FieldIndex:
     @property
     def reference(self) -> bool:
         """Whether the field is a reference, which every store indexes always (its index has the same keys)."""
-        return len(self.path) == 1 and self.path[0] in COLLECTIONS[self.collection].references
+        return self in REFERENCE_FIELDS
 
     @property
     def slug(self) -> str:
@@ -34,6 +34,11 @@ class FieldIndex:
 
     def __str__(self) -> str:
         return f"{self.collection} {'/'.join(self.path)}"
+
+
+REFERENCE_FIELDS = [FieldIndex(collection, (name,)) for collection, name, _ in REFERENCES]
+"""The reference fields, each of which every store indexes always, under a name of its own (`records_ref__<slug>`,
+`ref__<slug>`): the records referring to a record are looked up by it."""
 
 
 def field_index(collection: str, field: str) -> FieldIndex:

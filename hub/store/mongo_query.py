@@ -59,7 +59,8 @@ from typing import Any
 import orjson
 
 from hub.model import timefmt
-from hub.model.collections import REFERENCES, Collection
+from hub.model.collections import Collection
+from hub.model.field_index import REFERENCE_FIELDS
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
 from hub.model.key_link import LinkQuery, position_number, position_of, position_parts
@@ -118,11 +119,11 @@ INDEXES: dict[str, dict[str, Index]] = {
         # Every reference field, as a field index (`mongo_fields`) would have it: the records referring to one whose
         # id left it (`referrers`), and a `$filter` on the field.
         **{
-            f"ref__{collection}__{name}": (
-                [("group", 1), (f"fields.{name}", 1), ("seq", 1)],
-                {"partialFilterExpression": {"collection": collection}},
+            f"ref__{index.slug}": (
+                [("group", 1), (f"fields.{index.path[0]}", 1), ("seq", 1)],
+                {"partialFilterExpression": {"collection": index.collection}},
             )
-            for collection, name, _ in REFERENCES
+            for index in REFERENCE_FIELDS
         },
     },
     # The merges a record (or a tombstone pointing to it) took part in.
@@ -143,7 +144,7 @@ RETIRED: dict[str, tuple[str, ...]] = {
         "group_collection_apps",
         "group_collection_updated",
         "group_collection_created",
-        *(f"field__{collection}__{name}" for collection, name, _ in REFERENCES),
+        *(f"field__{index.slug}" for index in REFERENCE_FIELDS),
     )
 }
 """Indexes an older hub made that others replaced, dropped as a store opens, before it makes its own: those with

@@ -18,17 +18,16 @@ from typing import Any
 
 import orjson
 
-from hub.model.collections import REFERENCES
-from hub.model.field_index import FieldIndex, named
+from hub.model.field_index import REFERENCE_FIELDS, FieldIndex, named
 from hub.store.sqlite_query import RECORD_COLUMNS, declared
 
 PREFIX = "records_field__"
 
 REFERENCE_INDEXES = "".join(
-    f"DROP INDEX IF EXISTS {PREFIX}{collection}__{name};\n"
-    f"CREATE INDEX IF NOT EXISTS records_ref__{collection}__{name} ON records (group_id, {declared((name,))}, seq)"
-    f" WHERE collection = '{collection}' AND merged_into IS NULL AND {declared((name,))} IS NOT NULL;\n"
-    for collection, name, _ in REFERENCES
+    f"DROP INDEX IF EXISTS {PREFIX}{index.slug};\n"
+    f"CREATE INDEX IF NOT EXISTS records_ref__{index.slug} ON records (group_id, {declared(index.path)}, seq)"
+    f" WHERE collection = '{index.collection}' AND merged_into IS NULL AND {declared(index.path)} IS NOT NULL;\n"
+    for index in REFERENCE_FIELDS
 )
 """Every reference field is indexed as a field index is, always, but for the records without a reference (most
 people have no organization: each would cost every write an index entry): ids leaving a record find the records

@@ -769,10 +769,16 @@ def _insert_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> set[str
 
 
 def _update_rows(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
+    """The status is set apart, on the rows where it changes: a row updated by a statement naming `status` runs
+    `live_counts_record_turn`, and in a savepoint (group commit) that cost a batch's update 20-35 µs, against 7."""
     if saves:
         conn.executemany(
-            "UPDATE records SET status = ?, updated_at = ?, data = ?, placeholder = ? WHERE hub_id = ?",
-            [(r.status, r.updated_at, orjson.dumps(r.fields).decode(), int(r.placeholder), r.hub_id) for r, _ in saves],
+            "UPDATE records SET updated_at = ?, data = ?, placeholder = ? WHERE hub_id = ?",
+            [(r.updated_at, orjson.dumps(r.fields).decode(), int(r.placeholder), r.hub_id) for r, _ in saves],
+        )
+        conn.executemany(
+            "UPDATE records SET status = ? WHERE hub_id = ? AND status IS NOT ?",
+            [(r.status, r.hub_id, r.status) for r, _ in saves],
         )
 
 

@@ -179,9 +179,18 @@ def parse_definition(body: Any, hub_provider: str, stored: Definition | None = N
     return definition
 
 
+SHOWN_ONLY = ("created_at", "updated_at", "consented_at")
+"""What an answer shows beside the definition: the hub's to keep, passed over in an update."""
+
+
 def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     """The stored definition with a partial update applied (a given `webhook` replaces the old one; `null` sets a
-    field back to its default, which for most is none)."""
+    field back to its default, which for most is none).
+
+    An integration sent back as it was read is taken as it is: its times are passed over, and its webhook, shown
+    without the secret, keeps the stored secret while it keeps the stored URL (at another URL the secret is
+    asked for: the old one was given for the old address).
+    """
     if not isinstance(changes, dict):
         raise Invalid("an integration update must be a JSON object")
     if "name" in changes and changes["name"] != stored.name:
@@ -189,6 +198,11 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
             "name: an integration is addressed by its name and cannot be renamed; create a new one",
             errors=[{"field": "name", "message": "cannot be changed"}],
         )
+    changes = {k: v for k, v in changes.items() if k not in SHOWN_ONLY}
+    webhook = changes.get("webhook")
+    kept = stored.webhook
+    if isinstance(webhook, dict) and "secret" not in webhook and kept is not None and webhook.get("url") == kept.url:
+        changes["webhook"] = {**webhook, "secret": kept.secret}
     merged = {k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None}
     return parse_definition(merged, hub_provider, stored)
 

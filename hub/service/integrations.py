@@ -65,11 +65,14 @@ async def update(
     """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`, and only the
     `operator` (an admin key) makes an integration managed. The queue is
     emptied in the same transaction when the update ends what it was for (`keeps_queue`). A webhook is checked
-    (`_reachable`) when the update gives one: one made while the local network was allowed stays as it was."""
+    (`_reachable`) when the update gives another: one made while the local network was allowed stays as it was.
+    An update that changes nothing writes nothing: `updated_at` says when the definition last changed."""
     async with store.transaction(group_id) as tx:
         integration = await held(tx, group_id, name)
         definition = updated(integration.definition, body, settings.hub_provider)
-        if isinstance(body, dict) and body.get("webhook") is not None:
+        if definition == integration.definition:
+            return integration
+        if definition.webhook is not None and definition.webhook != integration.definition.webhook:
             _reachable(definition, settings)
         check_managing(integration.definition, definition, operator)
         check_locks(integration.definition, definition, override)

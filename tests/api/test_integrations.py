@@ -142,6 +142,27 @@ def test_a_webhook_can_be_replaced_and_removed(client: TestClient) -> None:
     assert client.put(f"{URL}/crm-customers", json={"webhook": None}).json()["webhook"] is None
 
 
+def test_an_integration_sent_back_as_read_is_taken_and_changes_nothing(client: TestClient) -> None:
+    """The answer's times and its webhook without the secret were a 422 when sent back; a PUT that changed nothing
+    moved `updated_at`."""
+    client.post(URL, json=sample())
+    read = client.get(f"{URL}/crm-customers").json()
+    again = client.put(f"{URL}/crm-customers", json=read)
+    assert again.status_code == 200, again.text
+    assert again.json() == read  # updated_at included
+    edited = client.put(f"{URL}/crm-customers", json={**read, "batch_size": 7})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["batch_size"] == 7 and edited.json()["updated_at"] != read["updated_at"]
+    assert edited.json()["created_at"] == read["created_at"] and edited.json()["webhook"] == read["webhook"]
+
+
+def test_a_webhook_sent_without_its_secret_keeps_it_only_at_the_same_url(client: TestClient) -> None:
+    client.post(URL, json=sample())
+    moved = client.put(f"{URL}/crm-customers", json={"webhook": {"url": "https://other.example/hook"}})
+    assert moved.status_code == 422 and moved.json()["errors"][0]["field"] == "webhook.secret", moved.text
+    assert client.get(f"{URL}/crm-customers").json()["webhook"] == {"url": "https://crm.example/hub-webhook"}
+
+
 def test_a_managed_integration_only_lets_its_schedule_change_unless_overridden(client: TestClient) -> None:
     client.post(URL, json=sample(managed=True))
     assert client.put(f"{URL}/crm-customers", json={"default_schedule": 60}).status_code == 200

@@ -187,6 +187,16 @@ def test_batches_are_signed_and_a_refused_batch_is_retried_until_taken(client: T
     assert dead_items(client) == []
 
 
+def test_an_integration_sent_back_as_read_keeps_signing_with_its_secret(client: TestClient, receiver: Receiver) -> None:
+    """The answer shows the webhook without its secret: sent back so, with an edit, the stored secret stays."""
+    define(client, receiver)
+    read = client.get(f"{URL}/hook").json()
+    assert client.put(f"{URL}/hook", json={**read, "batch_size": 3}).status_code == 200
+    post(client, "organizations", name="org")
+    wait_for(lambda: receiver.delivered() == ["org"])
+    assert receiver.requests[0]["signed"]
+
+
 def test_a_name_beyond_latin_1_is_sent_percent_encoded(client: TestClient, receiver: Receiver) -> None:
     """A header holds Latin-1 at most: each POST of `sync €` failed before it left, and its items died."""
     define(client, receiver, name="sync €")

@@ -117,7 +117,9 @@ def run_server(app: Any, sock: socket.socket, settings: Settings | None = None) 
     gc.freeze()
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
     settings = settings or Settings()
-    protocol = ProblemH11Protocol.waiting(settings.request_head_seconds, settings.request_body_min_rate)
+    protocol = ProblemH11Protocol.waiting(
+        settings.request_head_seconds, settings.request_body_min_rate, settings.response_stall_seconds
+    )
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", server_header=False, http=protocol))
     host, port = sock.getsockname()[:2]
     logging.getLogger("uvicorn.error").info("serving on http://%s:%d (CTRL+C to stop)", host, port)

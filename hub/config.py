@@ -31,6 +31,7 @@ _AT_LEAST_ONE = (
     "webhook_timeout_seconds",
     "request_head_seconds",
     "request_body_min_rate",
+    "response_stall_seconds",
 )
 POLL_LEAST = 0.01
 """The shortest `webhook_poll_seconds`: at 0 (or a nanosecond) the task ran again at once, without end, spinning a
@@ -88,6 +89,8 @@ class Settings:
     """How long `hub serve` waits for a request head, from the connection or its first byte after an answer."""
     request_body_min_rate: int = 1024
     """The bytes a second a request body must arrive at, on average, after a first `request_head_seconds`."""
+    response_stall_seconds: int = 60
+    """How long `hub serve` waits on a client that leaves an answer unread, before it drops the connection."""
 
     def __post_init__(self) -> None:
         """Refuse, naming it, a setting the hub would misbehave with rather than run on it."""

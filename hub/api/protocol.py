@@ -62,17 +62,20 @@ class ProblemH11Protocol(H11Protocol):
     And a request head must arrive whole within `head_seconds` of the connection, or of its first byte after an
     answer: uvicorn closes only a connection idle after an answer, so one opened and left silent, or sent half a
     head, held a file descriptor for as long as its client liked, and enough of them used them all up. Its body
-    must then arrive at `body_rate` bytes a second on average, after a first `head_seconds` (`_body_check`).
+    must then arrive at `body_rate` bytes a second on average, after a first `head_seconds` (`_body_check`). An
+    answer its client leaves unread for `stall_seconds` ends the connection (`pause_writing`).
     """
 
     head_seconds: float = Settings.request_head_seconds
     body_rate: float = Settings.request_body_min_rate
+    stall_seconds: float = Settings.response_stall_seconds
 
     @classmethod
-    def waiting(cls, head_seconds: float, body_rate: float) -> type[ProblemH11Protocol]:
-        """The protocol waiting `head_seconds` for a request head, and its body at `body_rate` bytes a second
-        (uvicorn takes a class, and makes it itself)."""
-        return type(cls.__name__, (cls,), {"head_seconds": head_seconds, "body_rate": body_rate})
+    def waiting(cls, head_seconds: float, body_rate: float, stall_seconds: float) -> type[ProblemH11Protocol]:
+        """The protocol waiting `head_seconds` for a request head, its body at `body_rate` bytes a second, and
+        `stall_seconds` for its client to read on an answer (uvicorn takes a class, and makes it itself)."""
+        attributes = {"head_seconds": head_seconds, "body_rate": body_rate, "stall_seconds": stall_seconds}
+        return type(cls.__name__, (cls,), attributes)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -84,6 +87,7 @@ class ProblemH11Protocol(H11Protocol):
         """When the body's time started: its head's arrival, or the last time the hub held the client back."""
         self.body_bytes = 0
         """What arrived of the body since `body_since`."""
+        self.stall_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -112,7 +116,20 @@ class ProblemH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
         self._stop_body_timer()
+        self._stop_stall_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The client reads the answer slower than it comes: unless it reads enough for the hub to write on within
+        `stall_seconds`, the connection is dropped (`abort`: a close would wait to write what is held). Without
+        this, a client that stopped reading held its connection, and the rest of the answer, as long as it liked."""
+        super().pause_writing()
+        if self.stall_timer is None:
+            self.stall_timer = self.loop.call_later(self.stall_seconds, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        self._stop_stall_timer()
+        super().resume_writing()
 
     def _stop_head_timer(self) -> None:
         if self.head_timer is not None:
@@ -123,6 +140,11 @@ class ProblemH11Protocol(H11Protocol):
         if self.body_timer is not None:
             self.body_timer.cancel()
             self.body_timer = None
+
+    def _stop_stall_timer(self) -> None:
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
+            self.stall_timer = None
 
     def _body_due(self) -> float:
         """When the body must have arrived whole if nothing more of it does."""

@@ -210,7 +210,7 @@ def test_a_body_the_hub_asks_for_late_has_its_time_from_the_100_continue() -> No
         await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
     port = free_port()
-    protocol = ProblemH11Protocol.waiting(1, 100)
+    protocol = ProblemH11Protocol.waiting(1, 100, 60)
     config = uvicorn.Config(slow, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -227,3 +227,24 @@ def test_a_body_the_hub_asks_for_late_has_its_time_from_the_100_continue() -> No
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_client_that_leaves_its_answers_unread_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that stopped reading held its connection, and the answers still to send, for as long as it liked."""
+    monkeypatch.setenv("HUB_RESPONSE_STALL_SECONDS", "1")
+    asked = 100  # answers of about 80 KB each: far more than the socket buffers hold
+    with running_hub(tmp_path / "hub.db") as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        with socket.socket() as reader:
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.settimeout(5)
+            reader.connect(address)
+            reader.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * asked)
+            time.sleep(2.5)  # reading nothing
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := reader.recv(1 << 20):
+                    answer += chunk
+        assert 0 < answer.count(b"HTTP/1.1 200 OK") < asked
+        status, _, _ = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status == b"HTTP/1.1 200 OK"

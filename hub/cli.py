@@ -217,7 +217,9 @@ def _export_stream(path: str) -> Iterator[IO[bytes]]:
 def _whole_file(path: str) -> Iterator[str]:
     """A name beside `path` to write a file under, renamed to `path` once it is whole: a command that fails leaves
     no file that could pass for a whole one, and the one it would have replaced as it was."""
-    part = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
+    folder, name = os.path.split(path)
+    _drop_parts_left(folder, name)
+    part = os.path.join(folder, f".{name}.{os.getpid()}.part")
     try:
         yield part
     except BaseException:
@@ -225,6 +227,28 @@ def _whole_file(path: str) -> Iterator[str]:
             os.unlink(part)
         raise
     os.replace(part, path)
+
+
+def _drop_parts_left(folder: str, name: str) -> None:
+    """Remove what a killed export or backup to `name` left (`.name.<pid>.part`, its process gone): nothing else
+    would, and each run killed left another. One whose process runs is another command's, writing now."""
+    with suppress(OSError):
+        for entry in os.scandir(folder or "."):
+            pid = entry.name.removeprefix(f".{name}.").removesuffix(".part")
+            if entry.name == f".{name}.{pid}.part" and pid.isdigit() and pid.isascii() and not _running(int(pid)):
+                with suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs; another user's does, and so does a number no process can have (left alone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass
+    return True
 
 
 def backup_file(settings: Settings, path: str) -> None:

@@ -128,6 +128,20 @@ async def test_an_export_does_not_move_a_group_to_another_store(tmp_path: Path, 
     assert await store.group(GROUP) is None
 
 
+def test_what_a_killed_export_left_goes_with_the_next_one(tmp_path: Path) -> None:
+    """An export killed mid-way leaves its `.part` file: each one stayed, as no later export had its pid."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    killed = tmp_path / f".people.jsonl.{ended}.part"
+    kept = [tmp_path / f".other.jsonl.{ended}.part", tmp_path / f".people.jsonl.{os.getppid()}.part"]
+    for left in (killed, *kept):  # another file's; and one whose process runs, its export writing perhaps
+        left.write_bytes(b'{"half": ')
+    assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(tmp_path / "people.jsonl")]) == 0
+    assert sorted(p for p in tmp_path.iterdir() if p.name.endswith(".part")) == sorted(kept)
+    assert len(listed(url)) == len((tmp_path / "people.jsonl").read_bytes().splitlines())
+
+
 @pytest.mark.parametrize("name", ["hub.db", "hub.db-wal", "link.db"])
 def test_an_export_onto_the_store_s_own_file_is_refused(tmp_path: Path, capsys: Any, name: str) -> None:
     """`hub export --group cld-1 hub.db` (the default store) renamed the export onto the database: every record,

@@ -181,12 +181,13 @@ class ProblemH11Protocol(H11Protocol):
             cycle.disconnected = True
             cycle.message_event.set()
         rate, first = _some(self.body_rate, "byte"), _some(self.head_seconds, "second")
-        detail = f"the request body did not arrive at {rate} a second, after a first {first}"
-        self._close_with(408, "Request Timeout", "Request timeout", detail)
+        self._timed_out(f"the request body did not arrive at {rate} a second, after a first {first}")
 
     def _head_too_slow(self) -> None:
         self.head_timer = None
-        detail = f"the request head did not arrive whole within {_some(self.head_seconds, 'second')}"
+        self._timed_out(f"the request head did not arrive whole within {_some(self.head_seconds, 'second')}")
+
+    def _timed_out(self, detail: str) -> None:
         self._close_with(408, "Request Timeout", "Request timeout", detail)
 
     def _close_with(self, status: int, reason: str, title: str, detail: str) -> None:

@@ -86,8 +86,9 @@ async def merge(
 def _keeps_placeholder(ask: Merge) -> bool:
     """Whether a merge of placeholders leaves one: an explicit merge choosing nothing leaves one holding ids only,
     which the real record fills in on arriving (answered 201, recorded as its create, which integrations sending
-    creates only send). An upsert's merge is the real record arriving."""
-    return ask.trigger == "request" and not ask.values and ask.status is None
+    creates only send). An upsert's merge is the real record arriving. A field chosen null chooses nothing: it
+    clears what placeholders do not hold (nested objects come null when all their members are)."""
+    return ask.trigger == "request" and all(v is None for v in ask.values.values()) and ask.status is None
 
 
 async def matches(

@@ -133,16 +133,18 @@ def test_a_merge_giving_an_app_two_ids_is_refused_and_writes_nothing(client: Tes
     assert history(client, a["id"]) == []
 
 
+@pytest.mark.parametrize("nothing", [{}, {"fields": {}}, {"fields": {"name": None, "address": {"city": None}}}])
 def test_a_merge_of_placeholders_choosing_nothing_leaves_a_placeholder_the_real_record_fills(
-    client: TestClient,
+    client: TestClient, nothing: dict[str, Any]
 ) -> None:
     """Two references to the same organization by two apps' ids made two placeholders. Merged, they hold ids only,
     still; the survivor had stopped being a placeholder, so the real record's arrival answered 200 and the feed
-    recorded an update, which an integration sending creates only never sent."""
+    recorded an update, which an integration sending creates only never sent. Fields chosen null choose nothing:
+    they made the placeholders a real record holding nothing."""
     first = create(client, "people", first_name="Ann", organization_id=[SF])["organization_id"]
     second = create(client, "people", first_name="Bo", organization_id=[HS])["organization_id"]
     chosen = create(client, "people", first_name="Cy", organization_id=[ZO])["organization_id"]
-    merge(client, first, second)
+    assert merge(client, first, second, **nothing)["organizations"]["placeholder"] is True
     real = client.post(f"{BASE}/organizations", json={"organizations": {"id": [HS], "name": "Acme"}})
     assert (real.status_code, real.json()["result"], real.json()["organizations"]["id"]) == (201, "created", first)
     kinds = [c["kind"] for c in client.get(f"{BASE}/changes").json()["changes"] if c["id"] == first]

@@ -52,7 +52,8 @@ async def connect(
         kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
         same = all(kept.get(name, BOTH_WAYS) == way for name, way in request.directions.items())
         values = await upsert.as_stored(tx, collection, record, values)
-        filled = record.placeholder and bool(values)  # its values came: the real record, as an upsert fills it in
+        # its values came (a status is one): the real record, as an upsert fills it in
+        filled = record.placeholder and (bool(values) or status is not None)
         if not new and same and not filled and upsert.holds(record, values, status):
             return  # connected so already, a placeholder too: answered, not recorded (see `upsert.unchanged`)
         kind: Kind = (

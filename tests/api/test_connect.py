@@ -219,3 +219,18 @@ def test_connecting_again_naming_a_field_at_the_directions_it_had_records_nothin
     both = sample(field_values=[{"field": "industry"}, {"field": "is_customer", "sync_to_hub": True}])
     assert connect(client, acme, both).status_code == 204
     assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []
+
+
+def test_connecting_a_placeholder_with_a_status_alone_fills_it_in(client: TestClient) -> None:
+    """A status is a value as much as any field: it was written, yet the record stayed a placeholder (an `archive` or
+    `link` recorded of it, sent to no integration), where an upsert of that status alone fills it in."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o9")]).json()["people"]
+    placeholder = {"id": person["organization_id"]}
+    client.post(f"{BASE}/integrations", json=OUT_TO_ERP)
+    archived = sample(field_values=[{"field": "status", "value": "ARCHIVED"}])
+    assert connect(client, placeholder, archived).status_code == 204
+    now = fetch(client, placeholder)
+    assert now["status"] == "ARCHIVED" and "placeholder" not in now
+    changes = client.get(f"{BASE}/changes").json()["changes"]
+    assert [c["kind"] for c in changes if c["collection"] == "organizations"] == ["create", "create"]
+    assert [i["kind"] for i in client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]] == ["create"]

@@ -23,6 +23,8 @@ class Directions(NamedTuple):
 
 BOTH_WAYS = Directions(to_hub=True, to_app=True)
 """The directions of a field no connect named."""
+FIELD_VALUES = "field_values."
+"""Where a connect body holds its values: a problem with one names it from there (`field_values.name`)."""
 
 
 class FieldValue(BaseModel):
@@ -73,8 +75,8 @@ def parse_connect(collection: Collection, body: Any) -> Connection:
     try:  # every value is checked, the app's own (not synced to the hub) too; those synced are written
         parse_write(collection, {i.field: i.value for i in given})
     except Invalid as error:
-        prefixed = [{**e, "field": f"field_values.{e['field']}"} for e in error.extra.get("errors", [])]
-        raise Invalid(error.detail, errors=prefixed) from None
+        raise_invalid([{**e, "field": FIELD_VALUES + e["field"]} for e in error.extra["errors"]])
+        raise
     write = parse_write(collection, {i.field: i.value for i in given if i.sync_to_hub})
     directions = {i.field: Directions(i.sync_to_hub, i.sync_to_app) for i in request.field_values}
     return Connection(ExternalId(request.provider, request.realm, request.id), write, directions)

@@ -12,7 +12,7 @@ from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.change import Kind, archives
 from hub.model.collections import Collection
-from hub.model.connect import BOTH_WAYS, parse_connect
+from hub.model.connect import BOTH_WAYS, FIELD_VALUES, parse_connect
 from hub.model.ids import ensure_one_per_app
 from hub.service import changes, reading, references, upsert
 from hub.service.transact import transact
@@ -46,7 +46,7 @@ async def connect(
             )
         new = [] if request.ext in record.ids else [request.ext]
         ensure_one_per_app([*record.ids, *new], records=[hub_id])
-        refs = await references.resolve(tx, settings, group, collection, request.write.references)
+        refs = await references.resolve(tx, settings, group, collection, request.write.references, FIELD_VALUES)
         values = {**request.write.fields, **refs}
         status = values.pop("status", None)
         kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})

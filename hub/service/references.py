@@ -17,29 +17,38 @@ from hub.store.base import Transaction
 
 
 async def resolve(
-    tx: Transaction, settings: Settings, group: Group, collection: Collection, given: dict[str, Any]
+    tx: Transaction,
+    settings: Settings,
+    group: Group,
+    collection: Collection,
+    given: dict[str, Any],
+    prefix: str = "",
 ) -> dict[str, str]:
-    """Each reference as the hub id of its live record; an unknown id array gets a placeholder."""
+    """Each reference as the hub id of its live record; an unknown id array gets a placeholder.
+
+    A problem names the field as the body does: `prefix` is where the fields sit in it (a connect's `field_values.`).
+    """
     resolved: dict[str, str] = {}
     for name, value in given.items():
         target = COLLECTIONS[collection.references[name]]
+        where = prefix + name
         if isinstance(value, str):
             value = [ExternalId(settings.hub_provider, group.channel_id, value)]
-        ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=name)
-        ensure_one_per_app(ids, field=name)
-        matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=name)
+        ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=where)
+        ensure_one_per_app(ids, field=where)
+        matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=where)
         if len(matched) > 1:
             raise Conflict(
-                f"{name}: these ids belong to {len(matched)} different {target.name} records; merge them first",
+                f"{where}: these ids belong to {len(matched)} different {target.name} records; merge them first",
                 records=[r.hub_id for r in matched],
             )
         if not matched:
-            resolved[name] = await _placeholder(tx, group, target, ids, name)
+            resolved[name] = await _placeholder(tx, group, target, ids, where)
             continue
         record = matched[0]
         new = [e for e in ids if e not in record.ids]
         if new:
-            ensure_one_per_app([*record.ids, *new], records=[record.hub_id], field=name)
+            ensure_one_per_app([*record.ids, *new], records=[record.hub_id], field=where)
             record.updated_at = timefmt.now()
             await tx.save(record, new)
             await changes.record_current(tx, "link", target.name, record.hub_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -234,3 +235,24 @@ def test_connecting_a_placeholder_with_a_status_alone_fills_it_in(client: TestCl
     changes = client.get(f"{BASE}/changes").json()["changes"]
     assert [c["kind"] for c in changes if c["collection"] == "organizations"] == ["create", "create"]
     assert [i["kind"] for i in client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]] == ["create"]
+
+
+def test_a_bad_reference_value_is_named_where_the_body_holds_it(client: TestClient) -> None:
+    """A reference the store refused (an unknown hub id, two ids of one app) was named `organization_id`, and a
+    value's problem named it so in `detail`: a connect body has no such field, its values are in `field_values`."""
+    person = post(client, "people", [ext("crm", "p1")], first_name="Ann").json()["people"]
+    url = f"{BASE}/people/{hub_id(person)}/connect"
+    for value, status in [
+        ("no-such-hub-id", 422),
+        ([ext("erp", "O7", "726"), ext("erp", "O8", "726")], 409),
+        ([{"provider": "connec", "realm": "org-elsewhere", "id": "x"}], 422),
+        ([{"provider": "erp"}], 422),
+    ]:
+        body = {**ERP, "id": "P1", "field_values": [{"field": "organization_id", "value": value}]}
+        response = client.post(url, json=body)
+        assert response.status_code == status, response.text
+        problem = response.json()
+        assert "field_values.organization_id" in problem["detail"], problem
+        assert not re.search(r"(?<!field_values\.)organization_id", problem["detail"]), problem
+        assert all(e["field"].startswith("field_values.organization_id") for e in problem.get("errors", [])), problem
+    assert app_ids(client.get(f"{BASE}/people/{hub_id(person)}", headers=IDS).json()["people"]) == [ext("crm", "p1")]

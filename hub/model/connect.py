@@ -7,10 +7,9 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.errors import Invalid
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId, IdPart
-from hub.model.payload import parse_write, problems, raise_invalid
+from hub.model.payload import parse_write, parse_write_at, problems, raise_invalid
 from hub.model.record import Write
 
 
@@ -72,11 +71,7 @@ def parse_connect(collection: Collection, body: Any) -> Connection:
     if errors:
         raise_invalid(errors)
     given = [i for i in request.field_values if "value" in i.model_fields_set]
-    try:  # every value is checked, the app's own (not synced to the hub) too; those synced are written
-        parse_write(collection, {i.field: i.value for i in given})
-    except Invalid as error:
-        raise_invalid([{**e, "field": FIELD_VALUES + e["field"]} for e in error.extra["errors"]])
-        raise
+    parse_write_at(collection, {i.field: i.value for i in given}, FIELD_VALUES)  # the app's own values checked too
     write = parse_write(collection, {i.field: i.value for i in given if i.sync_to_hub})
     directions = {i.field: Directions(i.sync_to_hub, i.sync_to_app) for i in request.field_values}
     return Connection(ExternalId(request.provider, request.realm, request.id), write, directions)

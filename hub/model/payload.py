@@ -85,6 +85,15 @@ def parse_write(collection: Collection, body: Any) -> Write:
     return Write(ids=ids, hub_ids=hub_ids, fields=fields, references=references)
 
 
+def parse_write_at(collection: Collection, body: dict[str, Any], where: str) -> Write:
+    """`parse_write` of fields a request body holds at `where` (a merge's `fields.`): its problems name them so."""
+    try:
+        return parse_write(collection, body)
+    except Invalid as error:
+        raise_invalid([{**e, "field": where + e["field"]} for e in error.extra["errors"]])
+        raise
+
+
 def _held(value: dict[str, Any]) -> dict[str, Any] | None:
     """A nested object without its null members, and null (the field cleared) if none is left: kept as given,
     `{"address": null}` passed for a value, and a merge took it over another record's real address."""
@@ -95,6 +104,10 @@ def _held(value: dict[str, Any]) -> dict[str, Any] | None:
         if member is not None:
             kept[name] = member
     return kept or None
+
+
+CHOSEN = "fields."
+"""Where a merge body holds the values it chooses: a problem with one names it from there (`fields.name`)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,7 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise Invalid("dry_run: true or false", errors=[{"field": "dry_run", "message": "expected a boolean"}])
-    return MergeAsk(records, parse_write(collection, chosen), dry_run)
+    return MergeAsk(records, parse_write_at(collection, chosen, CHOSEN), dry_run)
 
 
 def parse_unmerge(body: Any) -> str:

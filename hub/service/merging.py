@@ -18,7 +18,7 @@ from hub.model.collections import Collection
 from hub.model.history import Match, MergeEntry, Snapshot, Undo, unmerged_survivor
 from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
-from hub.model.payload import MergeAsk
+from hub.model.payload import CHOSEN, MergeAsk
 from hub.model.record import Group, Record
 from hub.service import changes, reading, references
 from hub.service import ids as idsvc
@@ -159,7 +159,8 @@ async def merge_records(
             records += [r for r in found if all(r.hub_id != known.hub_id for known in records)]
         if len(records) < 2:
             raise Invalid(f"records: they name only the record {records[0].hub_id} itself; nothing to merge")
-        values = {**ask.write.fields, **await references.resolve(tx, settings, group, collection, ask.write.references)}
+        refs = await references.resolve(tx, settings, group, collection, ask.write.references, CHOSEN)
+        values = {**ask.write.fields, **refs}
         status = values.pop("status", None)
         why = await matches(tx, settings, group, collection, records, app_ids, hub_ids)
         survivor, entry = await merge(tx, group, collection, records, Merge(values, status, [], why, actor, "request"))

@@ -166,7 +166,8 @@ def test_a_merge_of_placeholders_choosing_nothing_leaves_a_placeholder_the_real_
         ({"records": [[ext("nobody", "r", "1")]]}, 422, "no organizations record holds"),
         ({"records": [[{"provider": "x"}]]}, 422, "records[0]"),
         ({"records": ["SELF"]}, 422, "nothing to merge"),
-        ({"records": ["OTHER"], "fields": {"color": "red"}}, 422, "color"),
+        ({"records": ["OTHER"], "fields": {"color": "red"}}, 422, '"field":"fields.color"'),
+        ({"records": ["OTHER"], "fields": {"name": 5}}, 422, "invalid field(s): fields.name"),  # named `name` alone
         ({"records": ["OTHER"], "fields": {"id": "x"}}, 422, "fields"),
         ({"records": ["OTHER"], "fields": []}, 422, "fields"),  # an empty list, 0, "" or false merged as nothing chosen
         ({"records": ["OTHER"], "fields": 0}, 422, "fields"),
@@ -188,6 +189,16 @@ def test_bad_merge_requests_are_refused(client: TestClient, body: Any, status: i
     assert response.headers["content-type"] == "application/problem+json"
     assert words in response.text
     assert history(client, a["id"]) == []
+
+
+def test_a_chosen_reference_the_hub_refuses_is_named_where_the_body_holds_it(client: TestClient) -> None:
+    """A merge's chosen `organization_id` the store refused was named `organization_id`, not where the body has it."""
+    a = client.post(f"{BASE}/people", json={"people": {"id": [SF], "first_name": "Ann"}}).json()["people"]
+    b = client.post(f"{BASE}/people", json={"people": {"id": [HS], "first_name": "Ann"}}).json()["people"]
+    body = {"records": [b["id"]], "fields": {"organization_id": "no-such-record"}}
+    response = client.post(f"{BASE}/people/{a['id']}/merge", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("fields.organization_id: "), response.text
 
 
 def test_merge_paths_check_record_group_and_parameters(client: TestClient) -> None:

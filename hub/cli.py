@@ -234,10 +234,19 @@ def _drop_parts_left(folder: str, name: str) -> None:
     would, and each run killed left another. One whose process runs is another command's, writing now."""
     with suppress(OSError):
         for entry in os.scandir(folder or "."):
-            pid = entry.name.removeprefix(f".{name}.").removesuffix(".part")
-            if entry.name == f".{name}.{pid}.part" and pid.isdigit() and pid.isascii() and not _running(int(pid)):
+            pid = _part_of(entry, name)
+            if pid is not None and not _running(pid):
                 with suppress(OSError):
                     os.unlink(entry.path)
+
+
+def _part_of(entry: os.DirEntry[str], name: str) -> int | None:
+    """The pid of the run whose part for `name` `entry` is: a regular file named as `_whole_file` names it, the pid
+    as `str` writes it (`.name.042.part` is no run's); None for any other entry (a link, a pipe, a directory)."""
+    pid = entry.name.removeprefix(f".{name}.").removesuffix(".part")
+    if not (pid.isascii() and pid.isdigit()) or entry.name != f".{name}.{int(pid)}.part":
+        return None
+    return int(pid) if entry.is_file(follow_symlinks=False) else None
 
 
 def _running(pid: int) -> bool:

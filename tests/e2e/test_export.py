@@ -142,6 +142,21 @@ def test_what_a_killed_export_left_goes_with_the_next_one(tmp_path: Path) -> Non
     assert len(listed(url)) == len((tmp_path / "people.jsonl").read_bytes().splitlines())
 
 
+def test_only_a_file_a_killed_export_could_have_left_goes(tmp_path: Path) -> None:
+    """A name with a dead pid that no export writes (a pid with a leading zero), and a link, a pipe or a directory
+    named like a part, are none of its leftovers: an export made none of them, and the first two were removed."""
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    (tmp_path / f".people.jsonl.0{ended}.part").write_bytes(b"mine")
+    (tmp_path / f".people.jsonl.{ended}.part").symlink_to(tmp_path / "hub.db")
+    os.mkfifo(tmp_path / f".people.jsonl.{ended + 1}.part")
+    (tmp_path / f".people.jsonl.{ended + 2}.part").mkdir()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(tmp_path / "people.jsonl")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == kept
+
+
 @pytest.mark.parametrize("name", ["hub.db", "hub.db-wal", "link.db"])
 def test_an_export_onto_the_store_s_own_file_is_refused(tmp_path: Path, capsys: Any, name: str) -> None:
     """`hub export --group cld-1 hub.db` (the default store) renamed the export onto the database: every record,

@@ -120,12 +120,27 @@ class ProblemH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:
-        """The client reads the answer slower than it comes: unless it reads enough for the hub to write on within
-        `stall_seconds`, the connection is dropped (`abort`: a close would wait to write what is held). Without
-        this, a client that stopped reading held its connection, and the rest of the answer, as long as it liked."""
+        """The client reads the answer slower than it comes: unless it takes some of what the hub holds for it
+        within each `stall_seconds`, the connection is dropped (`_stall_check`). Without this, a client that stopped
+        reading held its connection, and the rest of the answer, as long as it liked."""
         super().pause_writing()
         if self.stall_timer is None:
-            self.stall_timer = self.loop.call_later(self.stall_seconds, self.transport.abort)
+            self._watch_stall(self.transport.get_write_buffer_size())
+
+    def _watch_stall(self, held: int) -> None:
+        self.stall_timer = self.loop.call_later(self.stall_seconds, self._stall_check, held)
+
+    def _stall_check(self, held: int) -> None:
+        """Drop the connection if its client took nothing of the `held` bytes in `stall_seconds` (`abort`: a close
+        would wait to write them), else watch on, as nginx's `send_timeout` does: a slow but steady reader of a large
+        answer (a page of 1,000 records, megabytes the sockets hold little of) reads it down to where writing
+        resumes only after many periods, and was dropped mid-answer."""
+        now = self.transport.get_write_buffer_size()
+        if now < held:
+            self._watch_stall(now)
+        else:
+            self.stall_timer = None
+            self.transport.abort()
 
     def resume_writing(self) -> None:
         self._stop_stall_timer()

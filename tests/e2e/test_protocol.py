@@ -248,3 +248,43 @@ def test_a_client_that_leaves_its_answers_unread_is_dropped(tmp_path: Path, monk
         assert 0 < answer.count(b"HTTP/1.1 200 OK") < asked
         status, _, _ = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status == b"HTTP/1.1 200 OK"
+
+
+class _LittleBuffered(ProblemH11Protocol):
+    """The protocol on a socket whose kernel holds little of an answer, as a slow network's does: the rest waits in
+    the transport, beyond what pauses writing, until the client reads it."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        super().connection_made(transport)
+
+
+def test_a_slow_but_steady_reader_of_a_large_answer_is_not_dropped() -> None:
+    """The stall timer ran from the pause to the resume of writing: a client reading a large answer steadily, but
+    for longer than `stall_seconds` before what was held came down to 16 KiB, was dropped mid-answer."""
+    size = 3_000_000
+
+    async def large(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
+        await send({"type": "http.response.body", "body": b"x" * size})
+
+    port = free_port()
+    protocol = type("Stalling", (_LittleBuffered,), {"stall_seconds": 1})
+    config = uvicorn.Config(large, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer, started = b"", time.monotonic()
+            while chunk := client.recv(16384):  # 1.5 MB a second: 2 s in all, taking some at every moment
+                answer += chunk
+                time.sleep(max(0.0, started + len(answer) / 1_500_000 - time.monotonic()))
+        assert answer.endswith(b"\r\n\r\n" + b"x" * size), f"dropped after {len(answer)} bytes"
+    finally:
+        server.should_exit = True
+        thread.join(10)

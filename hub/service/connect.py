@@ -52,8 +52,9 @@ async def connect(
         kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
         same = all(kept.get(name, BOTH_WAYS) == way for name, way in request.directions.items())
         values = await upsert.as_stored(tx, collection, record, values)
-        # its values came (a status is one): the real record, as an upsert fills it in
-        filled = record.placeholder and (bool(values) or status is not None)
+        # its values came (a status is one; a null is none, as a merge's chosen null): the real record, as an upsert
+        # fills it in
+        filled = record.placeholder and (any(v is not None for v in values.values()) or status is not None)
         if not new and same and not filled and upsert.holds(record, values, status):
             return  # connected so already, a placeholder too: answered, not recorded (see `upsert.unchanged`)
         kind: Kind = (

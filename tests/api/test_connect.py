@@ -256,3 +256,20 @@ def test_a_bad_reference_value_is_named_where_the_body_holds_it(client: TestClie
         assert not re.search(r"(?<!field_values\.)organization_id", problem["detail"]), problem
         assert all(e["field"].startswith("field_values.organization_id") for e in problem.get("errors", [])), problem
     assert app_ids(client.get(f"{BASE}/people/{hub_id(person)}", headers=IDS).json()["people"]) == [ext("crm", "p1")]
+
+
+def test_connecting_a_placeholder_with_only_nulls_leaves_a_placeholder(client: TestClient) -> None:
+    """A null is no value (as a merge's chosen null is none): the placeholder became a real record holding nothing,
+    recorded as its create, and the real record arriving after was an update, which creates-only integrations never
+    sent."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o9")]).json()["people"]
+    placeholder = {"id": person["organization_id"]}
+    client.post(f"{BASE}/integrations", json=OUT_TO_ERP)
+    nulls = sample(field_values=[{"field": "name", "value": None}, {"field": "address", "value": {"city": None}}])
+    assert connect(client, placeholder, nulls).status_code == 204
+    assert fetch(client, placeholder)["placeholder"] is True
+    arrived = post(client, "organizations", [ext("crm", "o9")], name="Acme")
+    assert arrived.status_code == 201 and arrived.json()["result"] == "created"
+    changes = client.get(f"{BASE}/changes").json()["changes"]
+    assert [c["kind"] for c in changes if c["collection"] == "organizations"] == ["create", "link", "create"]
+    assert [i["kind"] for i in client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]] == ["create"]

@@ -230,14 +230,16 @@ def _whole_file(path: str) -> Iterator[str]:
 
 
 def _drop_parts_left(folder: str, name: str) -> None:
-    """Remove what a killed export or backup to `name` left (`.name.<pid>.part`, its process gone): nothing else
-    would, and each run killed left another. One whose process runs is another command's, writing now."""
+    """Remove what a killed export or backup to `name` left (`.name.<pid>.part`, its process gone, and the journal
+    SQLite kept beside a backup's): nothing else would, and each run killed left another. One whose process runs
+    is another command's, writing now."""
     with suppress(OSError):
         for entry in os.scandir(folder or "."):
             pid = _part_of(entry, name)
             if pid is not None and not _running(pid):
-                with suppress(OSError):
-                    os.unlink(entry.path)
+                for left in (entry.path, *beside(entry.path)):
+                    with suppress(OSError):
+                        os.unlink(left)
 
 
 def _part_of(entry: os.DirEntry[str], name: str) -> int | None:

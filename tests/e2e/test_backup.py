@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -39,6 +41,18 @@ def test_a_backup_is_the_store_as_it_was(tmp_path: Path, capsys: Any) -> None:
     copy = f"sqlite:///{tmp_path / 'copy.db'}"
     assert (listed(copy), _history(copy)) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no part left behind
+
+
+def test_a_backup_removes_the_part_and_journal_a_killed_one_left(tmp_path: Path) -> None:
+    """A backup killed mid-way leaves its part and the rollback journal SQLite kept beside it; the part went with
+    the next run, the journal stayed."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    for left in (f".copy.db.{ended}.part", f".copy.db.{ended}.part-journal"):
+        (tmp_path / left).write_bytes(b"half")
+    assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_a_backup_taken_while_the_hub_writes_holds_whole_requests(tmp_path: Path) -> None:

@@ -229,14 +229,20 @@ def _whole_file(path: str) -> Iterator[str]:
     os.replace(part, path)
 
 
+PART_IDLE = 600
+"""Seconds a part must have gone unwritten to count as a killed run's: an export or backup writes on until it ends."""
+
+
 def _drop_parts_left(folder: str, name: str) -> None:
     """Remove what a killed export or backup to `name` left (`.name.<pid>.part`, its process gone, and the journal
     SQLite kept beside a backup's): nothing else would, and each run killed left another. One whose process runs
-    is another command's, writing now."""
+    is another command's, writing now; so is one written to in the last `PART_IDLE` seconds, whose pid may be of
+    another machine or container sharing the directory (`docker compose run hub export …` beside a running one)."""
+    idle_since = time.time() - PART_IDLE
     with suppress(OSError):
         for entry in os.scandir(folder or "."):
             pid = _part_of(entry, name)
-            if pid is not None and not _running(pid):
+            if pid is not None and not _running(pid) and entry.stat(follow_symlinks=False).st_mtime < idle_since:
                 for left in (entry.path, *beside(entry.path)):
                     with suppress(OSError):
                         os.unlink(left)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import httpx2
 import pytest
 
 from hub.app import create_app
-from hub.cli import main
+from hub.cli import PART_IDLE, main
 from hub.config import Settings
 from hub.store import sqlite
 from tests.conftest import admin_client
@@ -51,6 +53,7 @@ def test_a_backup_removes_the_part_and_journal_a_killed_one_left(tmp_path: Path)
     ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
     for left in (f".copy.db.{ended}.part", f".copy.db.{ended}.part-journal"):
         (tmp_path / left).write_bytes(b"half")
+        os.utime(tmp_path / left, (time.time() - PART_IDLE - 1,) * 2)
     assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 

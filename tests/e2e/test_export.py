@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from hub.app import create_app
-from hub.cli import main
+from hub.cli import PART_IDLE, main
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.payload import parse_write
@@ -134,9 +135,15 @@ def test_what_a_killed_export_left_goes_with_the_next_one(tmp_path: Path) -> Non
     fill(url)
     ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
     killed = tmp_path / f".people.jsonl.{ended}.part"
-    kept = [tmp_path / f".other.jsonl.{ended}.part", tmp_path / f".people.jsonl.{os.getppid()}.part"]
-    for left in (killed, *kept):  # another file's; and one whose process runs, its export writing perhaps
+    kept = [
+        tmp_path / f".other.jsonl.{ended}.part",  # another file's
+        tmp_path / f".people.jsonl.{os.getppid()}.part",  # its process runs: its export may be writing
+        tmp_path / f".people.jsonl.{ended + 1}.part",  # written just now: by a run in another container, perhaps
+    ]
+    for left in (killed, *kept):
         left.write_bytes(b'{"half": ')
+        if left != kept[-1]:
+            os.utime(left, (time.time() - PART_IDLE - 1,) * 2)
     assert main(["export", "--group", GROUP, "--store", url, "--quiet", str(tmp_path / "people.jsonl")]) == 0
     assert sorted(p for p in tmp_path.iterdir() if p.name.endswith(".part")) == sorted(kept)
     assert len(listed(url)) == len((tmp_path / "people.jsonl").read_bytes().splitlines())

@@ -4,9 +4,10 @@ On SQLite a run of plain items (app ids only, none named by another item) is wri
 (`hub/service/batch.py`), and an item of it that turns out to merge, or to name the record another
 item names, runs alone in its place. These tests post random batches over a small pool of ids
 (creates, updates, one id twice in a batch, two records named by one item, an app's second id on a
-record (409), placeholders made by references and filled in, a record named by its hub id, archives
-and revivals, a field an app does not sync into the hub, invalid items) to one hub as batches and
-to another item by item, then compare every answer, every record and the change feed.
+record (409), placeholders made by references and filled in, a record or an organization named by its hub id,
+archives and revivals, a field an app does not sync into the hub, invalid items) to one hub as batches and
+to another item by item, then compare every answer, every record, the change feed, the key links, the items
+of an outbound queue and the lists' totals (kept by counts on SQLite).
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ from tests.api.helpers import BASE, IDS, ext
 from tests.conftest import admin_client, mongomock_store
 
 APPS = (("sf", "2243"), ("hs", "9"), ("erp", "726"), ("crm", "1"))
+QUEUE = {
+    "name": "to-hs",
+    "entity": "people",
+    "direction": "outbound",
+    "provider": "hs",
+    "realm": "9",
+    "include_update": True,
+    "batch_size": 1000,
+    "filter": "first_name ne 'F1'",
+}
+"""An outbound integration sending every change of a person whose first name is not F1 (the filter reads each
+record as its change left it)."""
 ROUNDS, ITEMS = 12, 12
 
 
@@ -62,8 +75,10 @@ class Items:
         if roll < 0.18:
             return {"by_code": f"PE{self.rng.randrange(1, 8)}", **body}
         body["id"] = self.some_ids()
-        if self.rng.random() < 0.15:
+        if (ref := self.rng.random()) < 0.15:
             body["organization_id"] = [ext("sf", f"org{self.rng.randrange(4)}")]
+        elif ref < 0.2:
+            body["organization_id"] = {"by_code": f"OR{self.rng.randrange(1, 5)}"}
         if self.rng.random() < 0.1:
             body["status"] = self.rng.choice(["ARCHIVED", "ACTIVE"])
         return body
@@ -73,14 +88,21 @@ class Items:
 
 
 def resolved(client: TestClient, item: dict[str, Any]) -> dict[str, Any]:
-    """The item as this hub takes it: a `by_code` becomes the hub id of that record (an unknown code, an id no
-    record has)."""
-    if "by_code" not in item:
-        return item
+    """The item as this hub takes it: a `by_code` becomes the hub id of that person, or of that organization in
+    `organization_id`."""
     body = {k: v for k, v in item.items() if k != "by_code"}
-    found = client.get(f"{BASE}/people", params={"$filter": f"code eq '{item['by_code']}' and status ne 'x'"})
-    people = found.json()["people"]
-    return {**body, "id": people[0]["id"] if people else "00000000-0000-7000-8000-000000000000"}
+    if "by_code" in item:
+        body["id"] = hub_id_of(client, "people", item["by_code"])
+    if isinstance(reference := item.get("organization_id"), dict):
+        body["organization_id"] = hub_id_of(client, "organizations", reference["by_code"])
+    return body
+
+
+def hub_id_of(client: TestClient, collection: str, code: str) -> str:
+    """The hub id of the record with this code (an unknown code, an id no record has)."""
+    found = client.get(f"{BASE}/{collection}", params={"$filter": f"code eq '{code}' and status ne 'x'"})
+    records = found.json()[collection]
+    return str(records[0]["id"]) if records else "00000000-0000-7000-8000-000000000000"
 
 
 def answer(status: int, body: dict[str, Any]) -> tuple[Any, ...]:
@@ -96,22 +118,48 @@ def app_ids(ids: Any) -> list[tuple[str, str, str]]:
     return [(e["provider"], e["realm"], e["id"]) for e in ids if e["provider"] != "connec"]
 
 
+def shown(record: dict[str, Any]) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
+    """A record shown with id arrays, without the hub's own ids and times."""
+    fields = {k: v for k, v in record.items() if k not in ("id", "created_at", "updated_at", "channel_id")}
+    if isinstance(fields.get("organization_id"), list):
+        fields["organization_id"] = app_ids(fields["organization_id"])
+    return app_ids(record["id"]), fields
+
+
 def state(client: TestClient) -> dict[str, Any]:
-    """Every record (archived ones too) by code, and the change feed, without the hub's own ids and times."""
+    """Every record (archived ones too) by code, the change feed, the key links, the queue and the totals, without
+    the hub's own ids and times."""
     records = {}
     for collection in ("people", "organizations"):
         listed = client.get(
             f"{BASE}/{collection}", params={"$top": "1000", "$filter": "status ne 'x'"}, headers=IDS
         ).json()
-        for record in listed[collection]:
-            shown = {k: v for k, v in record.items() if k not in ("id", "created_at", "updated_at", "channel_id")}
-            if isinstance(shown.get("organization_id"), list):
-                shown["organization_id"] = app_ids(shown["organization_id"])
-            records[record["code"]] = (app_ids(record["id"]), shown)
+        records.update((record["code"], shown(record)) for record in listed[collection])
     feed = client.get(f"{BASE}/changes", params={"limit": "1000"}).json()
     assert not feed["more"]
     changes = [(c["kind"], c["collection"], app_ids(c["ids"]), sorted(c["details"])) for c in feed["changes"]]
-    return {"records": records, "changes": changes, "links": links(client)}
+    return {"records": records, "changes": changes, "links": links(client), "queue": queue(client), **totals(client)}
+
+
+def queue(client: TestClient) -> list[tuple[Any, ...]]:
+    """Every item of the outbound queue, in order, with its record as handed out."""
+    items = client.post(f"{BASE}/integrations/{QUEUE['name']}/lease", json={"limit": 1000}).json()["items"]
+    assert len(items) < 1000
+    return [(i["kind"], i["cursor"], shown(i["record"])) for i in items]
+
+
+def totals(client: TestClient) -> dict[str, list[int]]:
+    """The totals of the plain list and of each app's (held, not held), as read with each page."""
+    found = {}
+    for collection in ("people", "organizations"):
+        apps = [
+            {"opts[provider]": p, "opts[realm]": r, "opts[linked]": held} for p, r in APPS for held in ("true", "false")
+        ]
+        asked: list[dict[str, str]] = [{}, *apps]
+        pages = [client.get(f"{BASE}/{collection}", params={"$top": "1000", **ask}).json() for ask in asked]
+        assert all(page["pagination"]["total"] == len(page[collection]) for page in pages)
+        found[collection] = [page["pagination"]["total"] for page in pages]
+    return found
 
 
 def links(client: TestClient) -> list[tuple[str, str, str, str]]:
@@ -138,6 +186,7 @@ def test_a_batch_writes_what_its_items_would_one_at_a_time(hubs: tuple[TestClien
             },
         )
         assert connected.status_code == 204, connected.text
+        assert client.post(f"{BASE}/integrations", json=QUEUE).status_code == 201
     for _ in range(ROUNDS):
         orgs = [items.org() for _ in range(2)]
         people = [items.item() for _ in range(ITEMS)]

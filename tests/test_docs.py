@@ -47,3 +47,25 @@ def test_the_merge_entry_example_is_what_a_merge_records(client: TestClient) -> 
     assert re.fullmatch(re.escape(actor).replace("…", ".+"), entry["actor"]), (actor, entry["actor"])
     before = re.search(r"<each record before: ([^>]*)>", example)
     assert before is not None and before.group(1).split(", ") == list(entry["before"][0])
+
+
+def test_the_change_feed_section_names_every_key_of_details(client: TestClient) -> None:
+    """`merge_id` (on a merge and its undo) and `key_link` (on a key link's link and unlink) were recorded but never
+    named, so a reader could not know it may look a merge up, or tell a key link's change from a connect's."""
+    base = "/api/v2/cld-1"
+    a = client.post(f"{base}/organizations", json={"organizations": {"name": "A"}}).json()["organizations"]["id"]
+    b = client.post(f"{base}/organizations", json={"organizations": {"name": "B"}}).json()["organizations"]["id"]
+    for org in ([{"provider": "crm", "realm": "1", "id": "o"}], a):  # a placeholder, then a person of A
+        assert client.post(f"{base}/people", json={"people": {"organization_id": org}}).status_code == 201
+    link = {"entity_type": "organizations", "internal_id": a, "provider": "crm", "realm": "2", "external_id": "k"}
+    made = client.post(f"{base}/key_links", json=link).json()["key_links"]
+    connect = {"provider": "erp", "realm": "2", "id": "c", "field_values": [{"field": "notes", "value": "n"}]}
+    assert client.post(f"{base}/organizations/{a}/connect", json=connect).status_code == 204
+    merge = client.post(f"{base}/organizations/{a}/merge", json={"records": [b]}).json()["merge"]["id"]
+    assert client.post(f"{base}/organizations/{a}/unmerge", json={"merge_id": merge}).status_code == 200
+    assert client.delete(f"{base}/key_links/{made['id']}").status_code == 204
+    recorded = {key for change in client.get(f"{base}/changes").json()["changes"] for key in change["details"]}
+    section = README.split("## Change feed", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r'[`"](\w+)(?:`|"?:)', section))  # `name`, `name: …` or "name": …
+    assert recorded == {"placeholder", "connected", "fields", "merged", "merge_id", "key_link", "references"}
+    assert recorded <= named, f"the Change feed section does not name {sorted(recorded - named)}"

@@ -58,6 +58,7 @@ def render_item(delivery: Delivery, item: QueueItem, record: dict[str, Any]) -> 
         "changed_at": timefmt.display(item.changed_at),
         "attempt": item.attempts + 1,
         "collection": item.collection,
+        "details": item.details,
         "record": record,
     }
 
@@ -84,6 +85,7 @@ def _dead(group_id: str, item: QueueItem) -> dict[str, Any]:
         "id": item.hub_id,
         "attempts": item.attempts,
         "last_error": item.last_error,
+        "details": item.details,
     }
 
 

@@ -7,8 +7,8 @@ An acked item leaves the queue, unless its integration is continuous.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from hub.model import timefmt
 from hub.model.change import Change
@@ -36,6 +36,9 @@ class QueueItem:
     last_error: str | None = None
     item: int = 0
     """Assigned by the store when the item is enqueued."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """The change's, as the feed shows them (a merge's `merged`…): kept with the item, which may outlive the change
+    in the feed, since an app keeping records by hub id learns from them which records a merge took away."""
 
 
 def wanted(definition: Definition, change: Change, record: Record) -> bool:
@@ -62,6 +65,7 @@ def enqueued(change: Change, integration: str) -> QueueItem:
         change.hub_id,
         change.at,
         available_at=change.at,
+        details=change.details,
     )
 
 

@@ -12,7 +12,7 @@ The layout, besides `records`:
     integrations:     {_id: '["<group>","<name>"]', group, name, entity, direction, webhook: bool,
                        definition: {...}, created_at, updated_at, consented_at}
     outbound_items:   {group, item, integration, change_seq, kind, collection, hub_id,
-                       changed_at, state, attempts, available_at, lease_id, lease_until, last_error}
+                       changed_at, details, state, attempts, available_at, lease_id, lease_until, last_error}
     field_sync:       {_id: <id key of the app's id>, group, collection, provider, realm, id,
                        fields: {<field>: {to_hub, to_app}}}
 
@@ -275,6 +275,7 @@ def _item_doc(item: QueueItem) -> Doc:
         "collection": item.collection,
         "hub_id": item.hub_id,
         "changed_at": item.changed_at,
+        "details": item.details,
         **{name: getattr(item, name) for name in _STATE},
     }
 
@@ -295,6 +296,7 @@ def _item(doc: Doc) -> QueueItem:
         doc.get("lease_until"),
         doc.get("last_error"),
         int(doc["item"]),
+        doc.get("details", {}),  # none kept with items queued before they were
     )
 
 

@@ -261,6 +261,7 @@ class SQLiteStore:
             self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
             undo.push_async_callback(self._write, lambda c: c.close())
             await self._write(lambda c: _in_transaction(c, carry_codes))
+            await self._write(lambda c: _in_transaction(c, sqlite_sync.carry_item_details))
             await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA + fields.REFERENCE_INDEXES))
             await self._write(lambda c: _in_transaction(c, keep_counts))
             await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))

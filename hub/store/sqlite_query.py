@@ -114,11 +114,16 @@ for the total of `status eq 'ACTIVE'`, counted from the few listed records it le
 the hash of its secret; an app holds one realm per group it is connected to."""
 
 
+def lacks_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether `table` is there without `column`: a database written before the column was added to it."""
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    return bool(columns) and column not in columns
+
+
 def carry_codes(conn: sqlite3.Connection) -> None:
     """Give each link of a database written before links carried their record's code number its record's, before
     `SCHEMA` makes the index over them (one UPDATE over the links, in the caller's transaction)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(external_ids)")}
-    if columns and "seq" not in columns:
+    if lacks_column(conn, "external_ids", "seq"):
         conn.execute("ALTER TABLE external_ids ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
         conn.execute(
             "UPDATE external_ids SET seq = (SELECT r.seq FROM records AS r WHERE r.hub_id = external_ids.hub_id)"

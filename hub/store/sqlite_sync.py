@@ -17,7 +17,7 @@ from hub.model.connect import Directions
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration
 from hub.model.queue import QueueItem
-from hub.store.sqlite_query import each_id, id_array
+from hub.store.sqlite_query import each_id, id_array, lacks_column
 
 SYNC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS outbound_items (
     lease_id TEXT,
     lease_until TEXT,
     last_error TEXT,
+    details TEXT NOT NULL DEFAULT '{}',
     UNIQUE (group_id, integration, change_seq)
 );
 CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integration, state, available_at, item);
@@ -263,13 +264,23 @@ def clear_queue(conn: sqlite3.Connection, group_id: str, name: str) -> None:
 
 _ITEM_COLUMNS = (
     "group_id, integration, change_seq, kind, collection, hub_id, changed_at,"
-    " state, attempts, available_at, lease_id, lease_until, last_error"
+    " state, attempts, available_at, lease_id, lease_until, last_error, details"
 )
 _ITEM = f"SELECT {_ITEM_COLUMNS}, item FROM outbound_items WHERE group_id = ? AND integration = ?"
 
 
+def carry_item_details(conn: sqlite3.Connection) -> None:
+    """Give the queue of a database written before items kept their change's details a column for them: the items
+    queued then show none."""
+    if lacks_column(conn, "outbound_items", "details"):
+        conn.execute("ALTER TABLE outbound_items ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
+
+
 def _items(rows: list[Any]) -> list[QueueItem]:
-    return [QueueItem(*row) for row in rows]
+    return [
+        QueueItem(*row[:-2], item=row[-1], details=orjson.loads(row[-2]))  # type: ignore[misc]  # 13 columns before
+        for row in rows
+    ]
 
 
 def _row(item: QueueItem) -> tuple[Any, ...]:
@@ -287,6 +298,7 @@ def _row(item: QueueItem) -> tuple[Any, ...]:
         item.lease_id,
         item.lease_until,
         item.last_error,
+        orjson.dumps(item.details).decode(),
     )
 
 

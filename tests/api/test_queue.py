@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -343,3 +344,33 @@ def test_nothing_is_lost_when_the_hub_restarts_mid_way(settings: Settings) -> No
         time.sleep(1.1)
         again = lease(client)
         assert kinds(again) == [("create", "B")] and again["items"][0]["attempt"] == 2
+
+
+def test_an_item_carries_its_change_s_details_so_an_app_learns_what_a_merge_took_away(client: TestClient) -> None:
+    """An app keeping records by hub id had no way to learn from its queue that a merge took one away: the feed's
+    `merged` was not on the item, and the merged-away record's own items show the survivor."""
+    integration(client, include_update=True, max_attempts=1)
+    kept = hub_id(post(client, "organizations", [ext("crm", "a")], name="Kept").json()["organizations"])
+    gone = hub_id(post(client, "organizations", [ext("erp", "b")], name="Gone").json()["organizations"])
+    merged = client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [gone]})
+    assert merged.status_code == 200, merged.text
+    given = lease(client)
+    assert [(i["kind"], i["details"]) for i in given["items"]] == [
+        ("create", {}),
+        ("create", {}),
+        ("merge", {"merged": [gone], "merge_id": merged.json()["merge"]["id"]}),
+    ]
+    settle(client, "fail", given)
+    assert [d["details"] for d in client.get(f"{URL}/out/dead").json()["dead"]][-1]["merged"] == [gone]
+
+
+def test_items_queued_before_they_kept_details_show_none(settings: Settings) -> None:
+    """A SQLite store written before items kept their change's details gets the column as it opens."""
+    with admin_client(create_app(settings)) as client:
+        integration(client)
+        post(client, "organizations", name="Old")
+    with sqlite3.connect(settings.store.removeprefix("sqlite:///")) as conn:
+        conn.execute("ALTER TABLE outbound_items DROP COLUMN details")
+    with admin_client(create_app(settings)) as client:
+        post(client, "organizations", name="New")
+        assert [(i["record"]["name"], i["details"]) for i in lease(client)["items"]] == [("Old", {}), ("New", {})]

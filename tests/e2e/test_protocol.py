@@ -195,6 +195,23 @@ def test_a_pipelined_request_whose_body_stops_is_cut_off_too(tmp_path: Path, mon
         assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 408 Request Timeout" in answer
 
 
+@contextlib.contextmanager
+def serving(app: Any, protocol: type[ProblemH11Protocol]) -> Iterator[int]:
+    """An ASGI app served by uvicorn with `protocol`, on a thread; its port."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_a_body_the_hub_asks_for_late_has_its_time_from_the_100_continue() -> None:
     """A client sending `Expect: 100-continue` waits for the hub's go-ahead. Its body's time started with its
     head: an app that asked for the body 0.9 s in (its 100 sent then) left it 0.1 s of a first second."""
@@ -209,24 +226,15 @@ def test_a_body_the_hub_asks_for_late_has_its_time_from_the_100_continue() -> No
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
-    port = free_port()
-    protocol = ProblemH11Protocol.waiting(1, 100, 60)
-    config = uvicorn.Config(slow, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 60\r\n\r\n")
-            assert client.recv(100).startswith(b"HTTP/1.1 100")
-            time.sleep(0.4)  # the 100's way back, and the client's own pace
-            client.sendall(b"x" * 60)
-            assert client.recv(1000).startswith(b"HTTP/1.1 200"), "cut off past its first second from the head"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with (
+        serving(slow, ProblemH11Protocol.waiting(1, 100, 60)) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as client,
+    ):
+        client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 60\r\n\r\n")
+        assert client.recv(100).startswith(b"HTTP/1.1 100")
+        time.sleep(0.4)  # the 100's way back, and the client's own pace
+        client.sendall(b"x" * 60)
+        assert client.recv(1000).startswith(b"HTTP/1.1 200"), "cut off past its first second from the head"
 
 
 def test_a_client_that_leaves_its_answers_unread_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,15 +276,7 @@ def test_a_slow_but_steady_reader_of_a_large_answer_is_not_dropped() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
         await send({"type": "http.response.body", "body": b"x" * size})
 
-    port = free_port()
-    protocol = type("Stalling", (_LittleBuffered,), {"stall_seconds": 1})
-    config = uvicorn.Config(large, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.01)
+    with serving(large, type("Stalling", (_LittleBuffered,), {"stall_seconds": 1})) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -285,6 +285,3 @@ def test_a_slow_but_steady_reader_of_a_large_answer_is_not_dropped() -> None:
                 answer += chunk
                 time.sleep(max(0.0, started + len(answer) / 1_500_000 - time.monotonic()))
         assert answer.endswith(b"\r\n\r\n" + b"x" * size), f"dropped after {len(answer)} bytes"
-    finally:
-        server.should_exit = True
-        thread.join(10)

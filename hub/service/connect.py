@@ -5,14 +5,12 @@ hub/service/directions.py is where those directions are then honoured.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.change import Kind, archives
 from hub.model.collections import Collection
-from hub.model.connect import BOTH_WAYS, FIELD_VALUES, parse_connect
+from hub.model.connect import BOTH_WAYS, FIELD_VALUES, Connection
 from hub.model.ids import ensure_one_per_app
 from hub.service import changes, reading, references, upsert
 from hub.service.transact import transact
@@ -26,10 +24,9 @@ async def connect(
     collection: Collection,
     key: str,
     app: tuple[str, str] | None,
-    body: Any,
+    request: Connection,
 ) -> None:
     """Link the app's id to the record (409 as when adding an id), apply the values for the hub, keep directions."""
-    request = parse_connect(collection, body)
     if request.ext.provider == settings.hub_provider:
         raise Invalid(f"provider: {settings.hub_provider!r} is the hub itself, not an app")
     group = await reading.group_or_404(store, group_id)

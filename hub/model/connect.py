@@ -44,7 +44,7 @@ class ConnectIn(BaseModel):
     field_values: Annotated[list[FieldValue], Field(max_length=100)] = []
 
 
-class Connection(NamedTuple):
+class ConnectAsk(NamedTuple):
     """A validated connect request: the app's id, the values for the hub, every field's directions."""
 
     ext: ExternalId
@@ -52,7 +52,7 @@ class Connection(NamedTuple):
     directions: dict[str, Directions]
 
 
-def parse_connect(collection: Collection, body: Any) -> Connection:
+def parse_connect(collection: Collection, body: Any) -> ConnectAsk:
     """Validate a connect body; only values marked `sync_to_hub` (and given) are written to the record."""
     try:
         request = ConnectIn.model_validate(body)
@@ -74,7 +74,7 @@ def parse_connect(collection: Collection, body: Any) -> Connection:
     parse_write_at(collection, {i.field: i.value for i in given}, FIELD_VALUES)  # the app's own values checked too
     write = parse_write(collection, {i.field: i.value for i in given if i.sync_to_hub})
     directions = {i.field: Directions(i.sync_to_hub, i.sync_to_app) for i in request.field_values}
-    return Connection(ExternalId(request.provider, request.realm, request.id), write, directions)
+    return ConnectAsk(ExternalId(request.provider, request.realm, request.id), write, directions)
 
 
 def blocked_into_hub(directions: Iterable[Mapping[str, Directions]]) -> set[str]:

@@ -10,7 +10,7 @@ from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.change import Kind, archives
 from hub.model.collections import Collection
-from hub.model.connect import BOTH_WAYS, FIELD_VALUES, Connection
+from hub.model.connect import BOTH_WAYS, FIELD_VALUES, ConnectAsk
 from hub.model.ids import ensure_one_per_app
 from hub.service import changes, reading, references, upsert
 from hub.service.transact import transact
@@ -24,30 +24,30 @@ async def connect(
     collection: Collection,
     key: str,
     app: tuple[str, str] | None,
-    request: Connection,
+    ask: ConnectAsk,
 ) -> None:
     """Link the app's id to the record (409 as when adding an id), apply the values for the hub, keep directions."""
-    if request.ext.provider == settings.hub_provider:
+    if ask.ext.provider == settings.hub_provider:
         raise Invalid(f"provider: {settings.hub_provider!r} is the hub itself, not an app")
     group = await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> None:
         record = await reading.locate_in(tx, collection, key, app)
         hub_id = record.hub_id
-        holders = [r.hub_id for r in await tx.match(collection.name, [request.ext]) if r.hub_id != hub_id]
+        holders = [r.hub_id for r in await tx.match(collection.name, [ask.ext]) if r.hub_id != hub_id]
         if holders:
             raise Conflict(
-                f"{request.ext.provider} (realm {request.ext.realm}) id {request.ext.id} is linked to another"
+                f"{ask.ext.provider} (realm {ask.ext.realm}) id {ask.ext.id} is linked to another"
                 f" {collection.name} record",
                 records=[hub_id, *holders],
             )
-        new = [] if request.ext in record.ids else [request.ext]
+        new = [] if ask.ext in record.ids else [ask.ext]
         ensure_one_per_app([*record.ids, *new], records=[hub_id])
-        refs = await references.resolve(tx, settings, group, collection, request.write.references, FIELD_VALUES)
-        values = {**request.write.fields, **refs}
+        refs = await references.resolve(tx, settings, group, collection, ask.write.references, FIELD_VALUES)
+        values = {**ask.write.fields, **refs}
         status = values.pop("status", None)
-        kept = (await tx.field_sync(collection.name, [request.ext])).get(request.ext, {})
-        same = all(kept.get(name, BOTH_WAYS) == way for name, way in request.directions.items())
+        kept = (await tx.field_sync(collection.name, [ask.ext])).get(ask.ext, {})
+        same = all(kept.get(name, BOTH_WAYS) == way for name, way in ask.directions.items())
         values = await upsert.as_stored(tx, collection, record, values)
         # its values came (a status is one; a null is none, as a merge's chosen null): the real record, as an upsert
         # fills it in
@@ -63,8 +63,8 @@ async def connect(
         if filled:
             record.placeholder = False
         await tx.save(record, new)
-        await tx.set_field_sync(collection.name, request.ext, request.directions)
-        details = {"connected": request.ext.as_json(), "fields": sorted(request.directions)}
+        await tx.set_field_sync(collection.name, ask.ext, ask.directions)
+        details = {"connected": ask.ext.as_json(), "fields": sorted(ask.directions)}
         await changes.record_current(tx, kind, collection.name, hub_id, **details)
 
     await transact(store, group_id, work)

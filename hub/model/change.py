@@ -12,7 +12,6 @@ from hub.model.ids import ExternalId
 from hub.model.numbers import whole
 
 Kind = Literal["create", "update", "archive", "merge", "unmerge", "link", "unlink"]
-KINDS: tuple[Kind, ...] = ("create", "update", "archive", "merge", "unmerge", "link", "unlink")
 
 
 def archives(status: str | None, was: str) -> bool:

@@ -23,6 +23,7 @@ from hub.model.fields import (
     Website,
     parse_datetime,
 )
+from hub.model.filter import Value
 from hub.model.numbers import whole
 
 Status = Literal["ACTIVE", "INACTIVE", "ARCHIVED"]
@@ -112,6 +113,12 @@ class Collection:
         is no code of this collection (or too long a number for them)."""
         number = whole(code.removeprefix(self.code_prefix)) if code.startswith(self.code_prefix) else None
         return -1 if number is None else number
+
+    def operand(self, path: tuple[str, ...], value: Value) -> Value:
+        """A `$filter` value as the stores compare it: a code (`PE12`) as its number, which is what they keep."""
+        if path == ("code",) and isinstance(value, str):
+            return self.code_number(value)
+        return value
 
     @property
     def top_fields(self) -> set[str]:

@@ -26,13 +26,6 @@ def value_of(collection: Collection, record: Record, path: tuple[str, ...]) -> A
     return value if isinstance(value, str | int | float | bool) else None
 
 
-def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Value:
-    """A code literal (`PE12`) compares as its number, as the stores store it."""
-    if path == ("code",) and isinstance(value, str):
-        return collection.code_number(value)
-    return value
-
-
 def _rank(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, int | float) else (1, value)
 
@@ -51,10 +44,10 @@ def _compare(op: str, left: Any, right: Value) -> bool:
 def _truth(collection: Collection, record: Record, node: Node) -> bool:
     if isinstance(node, Comparison):
         value = value_of(collection, record, node.field)
-        return _compare(node.op, value, _literal(collection, node.field, node.value))
+        return _compare(node.op, value, collection.operand(node.field, node.value))
     if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`
         value = value_of(collection, record, node.field)
-        return any(_compare("eq", value, _literal(collection, node.field, v)) for v in node.values)
+        return any(_compare("eq", value, collection.operand(node.field, v)) for v in node.values)
     if isinstance(node, Not):
         return not _truth(collection, record, node.item)
     results = (_truth(collection, record, item) for item in node.items)  # node is an And or an Or

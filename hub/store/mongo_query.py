@@ -61,7 +61,7 @@ import orjson
 from hub.model import timefmt
 from hub.model.collections import Collection
 from hub.model.field_index import REFERENCE_FIELDS
-from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
+from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import ExternalId
 from hub.model.key_link import LinkQuery, position_number, position_of, position_parts
 from hub.model.query import ListQuery
@@ -165,12 +165,6 @@ def field(path: tuple[str, ...]) -> str:
     return "fields." + ".".join(path)
 
 
-def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Value:
-    if path == ("code",) and isinstance(value, str):
-        return collection.code_number(value)
-    return value
-
-
 def _truth(collection: Collection, node: Node) -> tuple[Query, Query]:
     """(where `node` is true, where it is false): each the other's complement, as every filter is true or false
     (README, "Fetch a collection").
@@ -180,7 +174,7 @@ def _truth(collection: Collection, node: Node) -> tuple[Query, Query]:
     outcomes, so that `not` swaps them, rather than wrapped in `$nor`: an index serves `$not` of a range.
     """
     if isinstance(node, Comparison):
-        path, value = field(node.field), _literal(collection, node.field, node.value)
+        path, value = field(node.field), collection.operand(node.field, node.value)
         if node.op == "eq":
             return {path: value}, {path: {"$ne": value}}
         if node.op == "ne":
@@ -189,7 +183,7 @@ def _truth(collection: Collection, node: Node) -> tuple[Query, Query]:
         return {path: {op: value}}, {path: {"$not": {op: value}}}
     if isinstance(node, In):
         path = field(node.field)
-        values = [_literal(collection, node.field, v) for v in node.values]
+        values = [collection.operand(node.field, v) for v in node.values]
         return {path: {"$in": values}}, {path: {"$nin": values}}
     if isinstance(node, Not):
         true, false = _truth(collection, node.item)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from hub.model.collections import Collection
-from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
+from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import NUL, ExternalId
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery
@@ -187,12 +187,6 @@ def declared(path: tuple[str, ...], table: str = "") -> str:
     return f"json_extract({table}data, '$." + ".".join(path) + "')"
 
 
-def _literal(collection: Collection, path: tuple[str, ...], value: Value) -> Any:
-    if path == ("code",) and isinstance(value, str):
-        return collection.code_number(value)
-    return value
-
-
 def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str:
     """The SQL condition true where the filter is; false or NULL where it is not.
 
@@ -201,10 +195,10 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
     must turn it into false (`IS TRUE`) before negating; the other conditions stay as plain as the indexes need.
     """
     if isinstance(node, Comparison):
-        params.append(_literal(collection, node.field, node.value))
+        params.append(collection.operand(node.field, node.value))
         return f"{column(collection, node.field)} {_OPS[node.op]} ?"
     if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`; SQL's `IN (a, NULL)` is never false
-        known = [_literal(collection, node.field, v) for v in node.values if v is not None]
+        known = [collection.operand(node.field, v) for v in node.values if v is not None]
         params.extend(known)
         listed = f"{column(collection, node.field)} IN ({', '.join('?' * len(known))})"
         return f"({listed} OR {column(collection, node.field)} IS NULL)" if None in node.values else listed

@@ -43,10 +43,10 @@ async def list_records(request: Request) -> Response:
         query = replace(query, app=None) if query.linked else replace(query, linked=True)
     view = await reading.fetch_page(store, group_id, collection, query)
     records = _renderer(request, view.group, collection, read).all(view)
-    return JSONResponse({collection.name: records, "pagination": _pagination(request, collection, query, view)})
+    return JSONResponse({collection.name: records, "pagination": _pagination(request, query, view)})
 
 
-def _pagination(request: Request, collection: Collection, query: ListQuery, view: reading.View) -> dict[str, Any]:
+def _pagination(request: Request, query: ListQuery, view: reading.View) -> dict[str, Any]:
     """`{skip, top, total}` and the `next` link: a `$skiptoken` after the page's last record (its code, and under
     `$orderby` its sort values), so that the next page starts there however deep it is and whatever left the list
     before it. Where the last record's sort values are too long for a link, or make it longer than a request may
@@ -56,7 +56,7 @@ def _pagination(request: Request, collection: Collection, query: ListQuery, view
     if len(view.records) < query.top:
         return context.token_pagination(request, query.skip, query.top, view.total, None, resumed)
     for shown in range(len(view.records), 0, -1):
-        if (token := query.token(collection, view.records[shown - 1], shown)) is None:
+        if (token := query.token(view.records[shown - 1], shown)) is None:
             continue
         paged = context.token_pagination(request, query.skip, query.top, view.total, token, resumed)
         if len(paged.get("next", "")) <= context.MAX_LINK:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from hub.model.collections import META_KINDS, Collection
+from hub.model.collections import META_KINDS
 from hub.model.filter import And, Comparison, Node, Or, Value
 from hub.model.matching import value_of
 from hub.model.numbers import MAX_DIGITS
@@ -42,9 +42,9 @@ class OtherOrder(Foreign):
     """A position this hub made for another `$orderby`."""
 
 
-def position(collection: Collection, order: Order, record: Record) -> str | None:
+def position(order: Order, record: Record) -> str | None:
     """The position of a page in `order` that ended with `record`, for its `$skiptoken` (None if too long)."""
-    values = [value_of(collection, record, path) for path, _ in order]
+    values = [value_of(record, path) for path, _ in order]
     made = base64.urlsafe_b64encode(orjson.dumps([record.seq, _fingerprint(order), values])).rstrip(b"=").decode()
     return made if len(made) <= MAX_POSITION else None
 

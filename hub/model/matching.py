@@ -14,7 +14,7 @@ from hub.model.filter import Comparison, In, Node, Not, Or, Value
 from hub.model.record import Record
 
 
-def value_of(collection: Collection, record: Record, path: tuple[str, ...]) -> Any:
+def value_of(record: Record, path: tuple[str, ...]) -> Any:
     """A field's value as filters compare it and `$orderby` sorts by it: null where the record has none."""
     meta = {"id": record.hub_id, "code": record.seq, "status": record.status}
     meta |= {"created_at": record.created_at, "updated_at": record.updated_at}
@@ -43,10 +43,10 @@ def _compare(op: str, left: Any, right: Value) -> bool:
 
 def _truth(collection: Collection, record: Record, node: Node) -> bool:
     if isinstance(node, Comparison):
-        value = value_of(collection, record, node.field)
+        value = value_of(record, node.field)
         return _compare(node.op, value, collection.operand(node.field, node.value))
     if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`
-        value = value_of(collection, record, node.field)
+        value = value_of(record, node.field)
         return any(_compare("eq", value, collection.operand(node.field, v)) for v in node.values)
     if isinstance(node, Not):
         return not _truth(collection, record, node.item)

@@ -88,10 +88,10 @@ class ListQuery:
             return Comparison(("code",), "gt", self.after)
         return keyset.after(self.order, self.after_values, self.after)
 
-    def token(self, collection: Collection, last: Record, shown: int) -> str | None:
+    def token(self, last: Record, shown: int) -> str | None:
         """The `$skiptoken` of the page after one that showed `shown` records, `last` the last of them; None if
         its sort values are too long for a link (`keyset.MAX_POSITION`)."""
-        where = keyset.position(collection, self.order, last) if self.order else str(last.seq)
+        where = keyset.position(self.order, last) if self.order else str(last.seq)
         return None if where is None else f"{where}.{min(self.skip + shown, MAX_WHOLE)}"  # a count this hub reads
 
 

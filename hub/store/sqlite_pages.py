@@ -158,7 +158,7 @@ def _rows(
         start, starts = f"{code} > ?", [query.after]
     elif query.start is not None:  # after the sort values of the last record of the page before
         start = compile_filter(collection, query.start, starts)
-    order = compile_order(collection, query)
+    order = compile_order(query)
     chosen_by = order if query.order else f"{'+' if picked == 'sort' else ''}{code} {'DESC' if backwards else 'ASC'}"
     # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
     # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there

@@ -172,7 +172,7 @@ _COLUMNS = {"id": "r.hub_id", "status": "r.status", "created_at": "r.created_at"
 _OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
-def column(collection: Collection, path: tuple[str, ...]) -> str:
+def column(path: tuple[str, ...]) -> str:
     """The SQL expression of a field; paths are checked against the model before this."""
     if path == ("code",):
         return "r.seq"
@@ -196,12 +196,12 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
     """
     if isinstance(node, Comparison):
         params.append(collection.operand(node.field, node.value))
-        return f"{column(collection, node.field)} {_OPS[node.op]} ?"
+        return f"{column(node.field)} {_OPS[node.op]} ?"
     if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`; SQL's `IN (a, NULL)` is never false
         known = [collection.operand(node.field, v) for v in node.values if v is not None]
         params.extend(known)
-        listed = f"{column(collection, node.field)} IN ({', '.join('?' * len(known))})"
-        return f"({listed} OR {column(collection, node.field)} IS NULL)" if None in node.values else listed
+        listed = f"{column(node.field)} IN ({', '.join('?' * len(known))})"
+        return f"({listed} OR {column(node.field)} IS NULL)" if None in node.values else listed
     if isinstance(node, Not):
         return f"NOT (({compile_filter(collection, node.item, params)}) IS TRUE)"
     joiner = " AND " if isinstance(node, And) else " OR "
@@ -224,8 +224,8 @@ def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tup
     return " AND ".join(where), params
 
 
-def compile_order(collection: Collection, query: ListQuery) -> str:
-    keys = [f"{column(collection, path)} {'DESC' if desc else 'ASC'}" for path, desc in query.order]
+def compile_order(query: ListQuery) -> str:
+    keys = [f"{column(path)} {'DESC' if desc else 'ASC'}" for path, desc in query.order]
     return ", ".join([*keys, "r.seq ASC"])
 
 

@@ -60,8 +60,9 @@ def principal(request: Request) -> Principal:
 GROUP_PREFIX = "/api/v2/{group_id}/"
 """How every path with a group begins."""
 _IN_GROUP = re.compile(r"/api/v2/([^/]+)/")
-_PARAMETER = re.compile(r"\{[^}]+\}")
 """GROUP_PREFIX as the router matches it: a path parameter is one or more characters other than '/'."""
+_PARAMETER = re.compile(r"\{[^}]+\}")
+"""A parameter of a route's path as declared (`{id:segment}`), for `check_routes`."""
 
 
 def check_routes(routes: Sequence[BaseRoute]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 _STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 _second: tuple[int, str] = (-1, "")
@@ -19,23 +19,18 @@ def now() -> str:
     return f"{_second[1]}.{micros:06d}Z"
 
 
-def canonical(value: str | datetime | date) -> str:
+def canonical(value: str) -> str:
     """Parse an ISO 8601 date or datetime (naive means UTC) into the stored form.
 
     Raises ValueError, saying why, on anything else.
     """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an ISO 8601 date or datetime") from None
-    elif isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = datetime(value.year, value.month, value.day)
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or datetime") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:

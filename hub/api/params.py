@@ -31,7 +31,6 @@ def validated(model: type[M], body: Any) -> M:
         return model.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
-        raise
 
 
 async def optional_json(request: Request, limit: int) -> Any:

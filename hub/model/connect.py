@@ -58,7 +58,6 @@ def parse_connect(collection: Collection, body: Any) -> ConnectAsk:
         request = ConnectIn.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
-        raise
     errors = []
     seen: set[str] = set()
     for n, item in enumerate(request.field_values):

@@ -172,7 +172,6 @@ def parse_definition(body: Any, hub_provider: str, stored: Definition | None = N
         definition = Definition.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
-        raise
     errors = _rules(definition, hub_provider, stored)
     if errors:
         raise_invalid(errors)

@@ -305,7 +305,6 @@ def parse_key_link(body: object) -> KeyLinkIn:
         return KeyLinkIn.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
-        raise
 
 
 IDENTIFYING = frozenset(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,7 +26,8 @@ def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
-def raise_invalid(errors: list[dict[str, str]]) -> None:
+def raise_invalid(errors: list[dict[str, str]]) -> NoReturn:
+    """422 listing every field that is wrong: unknown ones apart from those holding a bad value."""
     unknown = [e["field"] for e in errors if e["message"] == "unknown field"]
     invalid = [f"{e['field']}: {e['message']}" for e in errors if e["message"] != "unknown field"]
     parts = [f"unknown field(s): {', '.join(unknown)}"] if unknown else []
@@ -46,7 +47,6 @@ def parse_id_array(value: Any, field: str = "id") -> list[ExternalId]:
         return unique(e.key() for e in _ID_ARRAY.validate_python(value))
     except ValidationError as error:
         raise_invalid(problems(error, field))
-        raise
 
 
 def parse_write(collection: Collection, body: Any) -> Write:
@@ -68,7 +68,6 @@ def parse_write(collection: Collection, body: Any) -> Write:
         model = collection.model.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
-        raise
     fields = model.model_dump(exclude_unset=True)
     for name, value in fields.items():
         if isinstance(value, dict):
@@ -91,7 +90,6 @@ def parse_write_at(collection: Collection, body: dict[str, Any], where: str) -> 
         return parse_write(collection, body)
     except Invalid as error:
         raise_invalid([{**e, "field": where + e["field"]} for e in error.extra["errors"]])
-        raise
 
 
 def _held(value: dict[str, Any]) -> dict[str, Any] | None:

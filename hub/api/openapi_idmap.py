@@ -8,9 +8,9 @@ from hub.api.openapi_parts import (
     GROUP,
     ID_PART,
     IDS_HEADER,
+    NO_BODY_WRITE_ERRORS,
     READ_ERRORS,
     REF,
-    UNLINK_ERRORS,
     WRITE_ERRORS,
     json_body,
     linked,
@@ -132,7 +132,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                     _link_query(n) if n != "id" else param(n, "query", ID_PART, "a link id")
                     for n in sorted(IDENTIFYING)
                 ],
-                "responses": {"204": NO_CONTENT, **responses({}, (*UNLINK_ERRORS, 422))},
+                "responses": {"204": NO_CONTENT, **responses({}, (*NO_BODY_WRITE_ERRORS, 422))},
             },
         },
         "/api/v2/{group_id}/key_links/{link_id}": {
@@ -154,7 +154,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "delete_key_link",
                 "tags": tags,
                 "summary": "Unlink the id; the record stays",
-                "responses": {"204": NO_CONTENT, **responses({}, UNLINK_ERRORS)},
+                "responses": {"204": NO_CONTENT, **responses({}, NO_BODY_WRITE_ERRORS)},
             },
         },
     }

@@ -33,9 +33,9 @@ ERRORS = {
 }
 READ_ERRORS = (400, 401, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
-UNLINK_ERRORS = (*READ_ERRORS, 403, 409, 503)
-"""Those of a write without a body (an archive, an unlink): nothing to be too large, of the wrong type or invalid,
-but a store busy past its wait, or races lost until the tries ran out, as for any write."""
+NO_BODY_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
+"""Those of a write without a body (an archive, an unlink, a consent): nothing to be too large, of the wrong type or
+invalid, but a store busy past its wait, or races lost until the tries ran out, as for any write."""
 
 
 def schema_ref(component: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Any
 from hub.api.openapi_parts import (
     GROUP,
     ID_PART,
+    NO_BODY_WRITE_ERRORS,
     READ_ERRORS,
     REF,
     WRITE_ERRORS,
@@ -26,12 +27,6 @@ from hub.model.numbers import MAX_WHOLE
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
 NO_CONTENT = {"description": "done; no body"}
 OBJECT = {"type": "object"}
-OWN_ERRORS = (*WRITE_ERRORS,)
-"""An integration's own endpoints: 403 when it is another app's."""
-NO_BODY_ERRORS = (400, 401, 403, 404, 409)
-"""Those of a call without a body: nothing to be too large, of the wrong type or invalid."""
-NO_BODY_WRITE_ERRORS = (*NO_BODY_ERRORS, 503)
-"""Those of a write without a body, which may find the store busy past its wait as any write."""
 
 
 def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
@@ -150,7 +145,7 @@ def _integrations() -> dict[str, Any]:
                 "summary": "Change some fields of an integration",
                 "parameters": [override],
                 "requestBody": _body(OBJECT),
-                "responses": responses({200: ("the integration", one)}, OWN_ERRORS),
+                "responses": responses({200: ("the integration", one)}, WRITE_ERRORS),
             },
             "delete": {
                 "operationId": "delete_integration",
@@ -181,7 +176,7 @@ def _queue(settings: Settings) -> dict[str, Any]:
             "tags": ["sync"],
             "summary": summary,
             # without a body, the dead list: it settles the leases that ran out first, a write
-            "responses": responses({200: ("done", answer)}, OWN_ERRORS if body is not None else NO_BODY_WRITE_ERRORS),
+            "responses": responses({200: ("done", answer)}, WRITE_ERRORS if body is not None else NO_BODY_WRITE_ERRORS),
         }
         if body is not None:
             out["requestBody"] = _body(schema_ref(body), required=body == "SettleIn")

@@ -10,7 +10,6 @@ from starlette.routing import Route
 
 from hub.api import context
 from hub.api.json import JSONResponse
-from hub.config import Settings
 from hub.model import timefmt
 from hub.model.change import Change, cursor
 from hub.model.query import check_params, whole_param
@@ -35,11 +34,11 @@ def render(group: Group, hub_provider: str, change: Change) -> dict[str, Any]:
 
 
 async def list_changes(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = context.settings(request)
     group_id = context.group_id(request)
     check_params(request.query_params, PARAMS)
     limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
-    found = await changes.page(request.app.state.store, group_id, request.query_params.get("since"), limit)
+    found = await changes.page(context.store(request), group_id, request.query_params.get("since"), limit)
     return JSONResponse(
         {
             "changes": [render(found.group, settings.hub_provider, c) for c in found.changes],

@@ -9,21 +9,20 @@ from starlette.routing import Route
 from hub.api import context, paths
 from hub.api.auth import principal
 from hub.api.json import read_json
-from hub.config import Settings
 from hub.model.connect import parse_connect
 from hub.model.query import APP_PARAMS
 from hub.service import connect
 
 
 async def connect_record(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = context.settings(request)
     group_id, collection = context.group_id(request), context.collection(request)
     read = await context.path_read(request, collection, group_id, APP_PARAMS)
     body = await read_json(request, settings.max_body_bytes)
     asked = parse_connect(collection, body)
     context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
     principal(request).ensure_may_claim(group_id, [asked.ext, *asked.write.claimed()], settings.hub_provider)
-    store = request.app.state.store
+    store = context.store(request)
     await connect.connect(store, settings, group_id, collection, request.path_params["id"], read.app, asked)
     return Response(status_code=204)
 

@@ -46,7 +46,7 @@ def owned(endpoint: Endpoint) -> Endpoint:
         who = principal(request)
         if not who.admin:
             group_id = context.group_id(request)
-            found = await integrations.get(request.app.state.store, group_id, _name(request))
+            found = await integrations.get(context.store(request), group_id, _name(request))
             app = found.definition
             who.ensure_own_app(group_id, app.provider, app.realm, "use the integrations")
         return await endpoint(request)
@@ -79,7 +79,7 @@ async def list_integrations(request: Request) -> Response:
     """The group's integrations an app may reach (its own; the admin's: all), as `owned` guards each one."""
     check_params(request.query_params, frozenset())
     group_id, who = context.group_id(request), principal(request)
-    found = await integrations.all_of(request.app.state.store, group_id)
+    found = await integrations.all_of(context.store(request), group_id)
     own = [i for i in found if who.acts_for(group_id, i.definition.provider, i.definition.realm)]
     return JSONResponse({"integrations": [render(i) for i in own]})
 
@@ -87,9 +87,9 @@ async def list_integrations(request: Request) -> Response:
 async def create_integration(request: Request) -> Response:
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset())
-    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    body = await read_json(request, context.settings(request).max_body_bytes)
     _check_app(request, group_id, body)
-    store, settings, operator = request.app.state.store, request.app.state.settings, principal(request).admin
+    store, settings, operator = context.store(request), context.settings(request), principal(request).admin
     created = await integrations.create(store, settings, group_id, body, operator)
     location = f"{request.url.path}/{quote(created.name, safe='')}"  # a name may hold `?`, `#`, `%` or `€`
     return JSONResponse(render(created), status_code=201, headers={"location": location})
@@ -97,16 +97,16 @@ async def create_integration(request: Request) -> Response:
 
 async def get_integration(request: Request) -> Response:
     check_params(request.query_params, frozenset())
-    found = await integrations.get(request.app.state.store, context.group_id(request), _name(request))
+    found = await integrations.get(context.store(request), context.group_id(request), _name(request))
     return JSONResponse(render(found))
 
 
 async def update_integration(request: Request) -> Response:
     group_id = context.group_id(request)
     override = _override(request)
-    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    body = await read_json(request, context.settings(request).max_body_bytes)
     _check_app(request, group_id, body)
-    store, settings = request.app.state.store, request.app.state.settings
+    store, settings = context.store(request), context.settings(request)
     operator = principal(request).admin
     changed = await integrations.update(store, settings, group_id, _name(request), body, override, operator)
     return JSONResponse(render(changed))
@@ -115,13 +115,13 @@ async def update_integration(request: Request) -> Response:
 async def delete_integration(request: Request) -> Response:
     group_id = context.group_id(request)
     override = _override(request)
-    await integrations.delete(request.app.state.store, group_id, _name(request), override)
+    await integrations.delete(context.store(request), group_id, _name(request), override)
     return Response(status_code=204)
 
 
 async def consent(request: Request) -> Response:
     check_params(request.query_params, frozenset())
-    given = await integrations.consent(request.app.state.store, context.group_id(request), _name(request))
+    given = await integrations.consent(context.store(request), context.group_id(request), _name(request))
     return JSONResponse(render(given))
 
 

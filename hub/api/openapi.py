@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import openapi_idmap, openapi_sync
+from hub.api import context, openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import (
     ERRORS,
@@ -327,7 +327,7 @@ def document(settings: Settings) -> dict[str, Any]:
 
 async def openapi_json(request: Request) -> Response:
     check_params(request.query_params, frozenset())
-    return JSONResponse(document(request.app.state.settings))
+    return JSONResponse(document(context.settings(request)))
 
 
 ROUTES = [Route("/openapi.json", openapi_json, methods=["GET"])]

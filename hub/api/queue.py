@@ -14,7 +14,6 @@ from hub.api.integrations import owned
 from hub.api.json import JSONResponse, read_json
 from hub.api.params import optional_json, validated
 from hub.api.render import Renderer
-from hub.config import Settings
 from hub.errors import Invalid
 from hub.model import timefmt
 from hub.model.change import cursor
@@ -94,7 +93,7 @@ def _settled(settled: Settled, done: str) -> dict[str, Any]:
 
 
 async def lease(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = context.settings(request)
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset())
     asked = validated(LeaseIn, await optional_json(request, settings.max_body_bytes))
@@ -103,7 +102,7 @@ async def lease(request: Request) -> Response:
             f"seconds: a lease lasts at most {settings.max_lease_seconds} seconds",
             errors=[{"field": "seconds", "message": f"at most {settings.max_lease_seconds}"}],
         )
-    store = request.app.state.store
+    store = context.store(request)
     given = await outbound.lease(store, settings, group_id, request.path_params["name"], asked.seconds, asked.limit)
     delivery = await outbound.delivery(store, given.integration, given.items)
     return JSONResponse(
@@ -118,39 +117,39 @@ async def lease(request: Request) -> Response:
 async def _settle_body(request: Request) -> tuple[str, SettleIn]:
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset())
-    return group_id, validated(SettleIn, await read_json(request, request.app.state.settings.max_body_bytes))
+    return group_id, validated(SettleIn, await read_json(request, context.settings(request).max_body_bytes))
 
 
 async def ack(request: Request) -> Response:
     group_id, body = await _settle_body(request)
     name = request.path_params["name"]
-    settled = await outbound.ack(request.app.state.store, group_id, name, body.lease, body.items)
+    settled = await outbound.ack(context.store(request), group_id, name, body.lease, body.items)
     return JSONResponse(_settled(settled, "acked"))
 
 
 async def fail(request: Request) -> Response:
     group_id, body = await _settle_body(request)
-    settings: Settings = request.app.state.settings
+    settings = context.settings(request)
     name = request.path_params["name"]
-    settled = await outbound.fail(request.app.state.store, settings, group_id, name, body.lease, body.items, body.error)
+    settled = await outbound.fail(context.store(request), settings, group_id, name, body.lease, body.items, body.error)
     return JSONResponse(_settled(settled, "failed"))
 
 
 async def list_dead(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = context.settings(request)
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset({"after", "limit"}))
     after = whole_param(request.query_params, "after", 0, 0, MAX_WHOLE)
     limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
-    items = await outbound.dead(request.app.state.store, settings, group_id, request.path_params["name"], after, limit)
+    items = await outbound.dead(context.store(request), settings, group_id, request.path_params["name"], after, limit)
     return JSONResponse({"dead": [_dead(group_id, i) for i in items]})
 
 
 async def retry_dead(request: Request) -> Response:
     group_id = context.group_id(request)
     check_params(request.query_params, frozenset())
-    body = validated(RetryIn, await optional_json(request, request.app.state.settings.max_body_bytes))
-    store, settings = request.app.state.store, request.app.state.settings
+    body = validated(RetryIn, await optional_json(request, context.settings(request).max_body_bytes))
+    store, settings = context.store(request), context.settings(request)
     retried = await outbound.retry(store, settings, group_id, request.path_params["name"], body.items)
     return JSONResponse({"retried": retried.done, "refused": retried.refused})
 

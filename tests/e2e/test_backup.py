@@ -18,8 +18,9 @@ import httpx2
 import pytest
 
 from hub.app import create_app
-from hub.cli import PART_IDLE, main
+from hub.cli import main
 from hub.config import Settings
+from hub.files import PART_IDLE
 from hub.store import sqlite
 from tests.conftest import admin_client
 from tests.e2e.server import running_hub

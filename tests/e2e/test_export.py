@@ -14,8 +14,9 @@ import orjson
 import pytest
 
 from hub.app import create_app
-from hub.cli import PART_IDLE, main
+from hub.cli import main
 from hub.config import Settings
+from hub.files import PART_IDLE
 from hub.model.collections import COLLECTIONS
 from hub.model.payload import parse_write
 from hub.service import bulk

@@ -1,0 +1,97 @@
+"""`hub keys …`, `hub connect`, `hub disconnect`, `hub index …`: each opens the store (`with_store`, as every
+command does), calls hub.service and says what was done."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from hub.config import Settings
+from hub.errors import BadRequest
+from hub.model.access import ApiKey
+from hub.model.field_index import field_index
+from hub.service import access, field_indexes
+from hub.store import shown, store_from_url
+from hub.store.base import Store
+
+T = TypeVar("T")
+
+
+def with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = store_from_url(settings.store)
+        try:
+            await store.open()
+        except Exception as error:  # a file that cannot be made, a server not there: said, not a traceback
+            raise BadRequest(f"cannot open the store {shown(settings.store)}: {error}") from error
+        try:
+            return await use(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def show_key(made: access.NewKey, heading: str) -> None:
+    print(heading)
+    print(f"  key id:  {made.key.key_id}")
+    print(f"  secret:  {made.secret}")
+    print(f"  header:  Authorization: Bearer {made.token}")
+    print("  (HTTP Basic works too: the key id as user name, the secret as password.)", flush=True)
+
+
+def create_key(settings: Settings, provider: str | None) -> None:
+    made = with_store(settings, lambda store: access.create_key(store, provider, settings.hub_provider))
+    who = f"app {provider}" if provider else "the admin"
+    show_key(made, f"A new key for {who}. The secret is shown only this once:")
+
+
+def list_keys(settings: Settings) -> None:
+    async def gather(store: Store) -> tuple[list[ApiKey], dict[str, list[str]]]:
+        groups: dict[str, list[str]] = {}
+        for c in await store.connections():
+            groups.setdefault(c.provider, []).append(f"{c.group_id} (realm {c.realm})")
+        return list(await store.keys()), groups
+
+    keys, groups = with_store(settings, gather)
+    print(f"{'KEY ID':<20} {'FOR':<24} {'CREATED':<28} {'REVOKED':<28} GROUPS")
+    for key in keys:
+        who = key.provider or "(admin)"
+        where = "(all)" if key.admin else ", ".join(groups.get(who, [])) or "(none)"
+        print(f"{key.key_id:<20} {who:<24} {key.created_at:<28} {key.revoked_at or '-':<28} {where}")
+
+
+def revoke_key(settings: Settings, key_id: str) -> None:
+    with_store(settings, lambda store: access.revoke_key(store, key_id))
+    print(f"revoked {key_id}; a running hub refuses it within {settings.key_cache_seconds} s")
+
+
+def connect(settings: Settings, provider: str, group_id: str, realm: str) -> None:
+    with_store(settings, lambda store: access.connect(store, provider, group_id, realm, settings.hub_provider))
+    print(f"{provider} is connected to {group_id} with realm {realm}")
+
+
+def disconnect(settings: Settings, provider: str, group_id: str) -> None:
+    with_store(settings, lambda store: access.disconnect(store, provider, group_id))
+    print(f"{provider} is no longer connected to {group_id}")
+
+
+def list_indexes(settings: Settings) -> None:
+    indexes = with_store(settings, lambda store: store.field_indexes())
+    print("\n".join(str(index) for index in indexes) or "(no field is indexed)")
+
+
+def add_index(settings: Settings, collection: str, field: str) -> None:
+    index, started = field_index(collection, field), time.monotonic()
+    print(f"indexing {index} (every record of the entity type is read once)", file=sys.stderr)
+    added = with_store(settings, lambda store: field_indexes.add_index(store, index))
+    print(f"{index} is indexed ({time.monotonic() - started:.1f} s)" if added else f"{index} was indexed already")
+
+
+def drop_index(settings: Settings, collection: str, field: str) -> None:
+    index = field_index(collection, field)
+    with_store(settings, lambda store: field_indexes.drop_index(store, index))
+    print(f"{index} is no longer indexed")

@@ -1,5 +1,5 @@
 """`hub keys …`, `hub connect`, `hub disconnect`, `hub index …`: each opens the store (`with_store`, as every
-command does), calls hub.service and says what was done."""
+command does), calls one hub.service function and says what was done."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import TypeVar
 
 from hub.config import Settings
 from hub.errors import BadRequest
-from hub.model.access import ApiKey
 from hub.model.field_index import field_index
 from hub.service import access, field_indexes
 from hub.store import shown, store_from_url
@@ -50,17 +49,12 @@ def create_key(settings: Settings, provider: str | None) -> None:
 
 
 def list_keys(settings: Settings) -> None:
-    async def gather(store: Store) -> tuple[list[ApiKey], dict[str, list[str]]]:
-        groups: dict[str, list[str]] = {}
-        for c in await store.connections():
-            groups.setdefault(c.provider, []).append(f"{c.group_id} (realm {c.realm})")
-        return list(await store.keys()), groups
-
-    keys, groups = with_store(settings, gather)
+    keys, connections = with_store(settings, access.list_keys)
     print(f"{'KEY ID':<20} {'FOR':<24} {'CREATED':<28} {'REVOKED':<28} GROUPS")
     for key in keys:
         who = key.provider or "(admin)"
-        where = "(all)" if key.admin else ", ".join(groups.get(who, [])) or "(none)"
+        groups = ", ".join(f"{c.group_id} (realm {c.realm})" for c in connections.get(who, []))
+        where = "(all)" if key.admin else groups or "(none)"
         print(f"{key.key_id:<20} {who:<24} {key.created_at:<28} {key.revoked_at or '-':<28} {where}")
 
 
@@ -80,7 +74,7 @@ def disconnect(settings: Settings, provider: str, group_id: str) -> None:
 
 
 def list_indexes(settings: Settings) -> None:
-    indexes = with_store(settings, lambda store: store.field_indexes())
+    indexes = with_store(settings, field_indexes.list_indexes)
     print("\n".join(str(index) for index in indexes) or "(no field is indexed)")
 
 

@@ -60,6 +60,14 @@ async def first_admin_key(store: Store) -> NewKey | None:
     return made if await store.add_first_admin_key(made.key) else None
 
 
+async def list_keys(store: Store) -> tuple[list[ApiKey], dict[str, list[Connection]]]:
+    """Every key, revoked ones included, oldest first, and each app's connections by provider: `hub keys list`."""
+    connections: dict[str, list[Connection]] = {}
+    for connection in await store.connections():
+        connections.setdefault(connection.provider, []).append(connection)
+    return list(await store.keys()), connections
+
+
 async def revoke_key(store: Store, key_id: str) -> None:
     if not KEY_ID.match(key_id) or not await store.revoke_key(key_id, timefmt.now()):
         raise NotFound(f"no live key {key_id}")

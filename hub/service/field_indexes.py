@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hub.errors import NotFound
 from hub.model.field_index import FieldIndex
 from hub.store.base import Store
+
+
+async def list_indexes(store: Store) -> Sequence[FieldIndex]:
+    """The fields indexed, by entity type and field."""
+    return await store.field_indexes()
 
 
 async def add_index(store: Store, index: FieldIndex) -> bool:

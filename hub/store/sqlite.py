@@ -30,15 +30,12 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, closing
 from typing import Any, TypeVar
 
-import orjson
-
 from hub.errors import BadRequest, HubError, Unavailable
-from hub.model import timefmt
 from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
@@ -54,12 +51,14 @@ from hub.model.record import Group, Record
 from hub.store import sqlite_access as access
 from hub.store import sqlite_fields as fields
 from hub.store import sqlite_idmap as idmap
+from hub.store import sqlite_records as records
 from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
-from hub.store.sqlite_counts import count_added, keep_counts, listed, listed_among
+from hub.store.sqlite_counts import keep_counts
 from hub.store.sqlite_pages import read_page
-from hub.store.sqlite_query import RECORD_COLUMNS, SCHEMA, carry_codes, delete_ids, each_id, id_array
+from hub.store.sqlite_query import SCHEMA, carry_codes
+from hub.store.sqlite_tx import SQLiteTransaction, Work
 
 T = TypeVar("T")
 log = logging.getLogger("hub")
@@ -71,8 +70,6 @@ BUSY_MS = 10_000
 """How long a write waits for another process (another hub, `hub import`, `hub index add`) to let go of the file."""
 WAL_PAGES = 16_384
 """The WAL pages (64 MiB) past which the writer catches up the checkpoint between two units, so the WAL starts over."""
-Work = Callable[["SQLiteTransaction"], Awaitable[T]]
-"""The work of a use case's transaction (see `RunsTransactions`)."""
 
 
 def _drive(work: Awaitable[T]) -> T:
@@ -136,96 +133,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
     """Undo the open transaction, if a failed COMMIT left one."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")
-
-
-def _group(conn: sqlite3.Connection, group_id: str, channel_id: str) -> Group:
-    """The group as stored, stored with `channel_id` if new."""
-    conn.execute("INSERT OR IGNORE INTO groups VALUES (?, ?, ?)", (group_id, channel_id, timefmt.now()))
-    return Group(*conn.execute("SELECT group_id, channel_id FROM groups WHERE group_id = ?", (group_id,)).fetchone())
-
-
-def _record(r: Any) -> Record:
-    """A row of `records` (its first columns in `RECORD_COLUMNS` order) as a Record without its ids."""
-    return Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]), [], r[8], bool(r[9]))
-
-
-def _records(conn: sqlite3.Connection, rows: list[Any]) -> list[Record]:
-    """Rows of `records` as Records, each with its ids in link order (one query for all)."""
-    records = [_record(r) for r in rows]
-    if records:
-        by_id = {r.hub_id: r for r in records}
-        marks = ",".join("?" * len(by_id))
-        for hub_id, provider, realm, ext_id in conn.execute(
-            f"SELECT hub_id, provider, realm, ext_id FROM external_ids WHERE hub_id IN ({marks}) ORDER BY link",
-            list(by_id),
-        ):
-            by_id[hub_id].ids.append(ExternalId(provider, realm, ext_id))
-    return records
-
-
-def _get(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-    """Records by hub id, following tombstones to their survivors."""
-    found: dict[str, Record] = {}
-    wanted = {h: h for h in hub_ids}
-    for _ in range(8):
-        if not wanted:
-            break
-        current = list(set(wanted.values()))
-        rows = conn.execute(
-            # The unary + keeps the planner on the hub id index: for ten ids or more it would otherwise
-            # pick records_created and read every record of the group.
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE hub_id IN ({','.join('?' * len(current))})"
-            " AND +group_id = ? AND +collection = ?",
-            [*current, group_id, collection],
-        ).fetchall()
-        live = {r.hub_id: r for r in _records(conn, [row for row in rows if row[8] is None])}
-        onward = {row[0]: row[8] for row in rows if row[8] is not None}
-        found.update({asked: live[now] for asked, now in wanted.items() if now in live})
-        wanted = {asked: onward[now] for asked, now in wanted.items() if now in onward}
-    return found
-
-
-def _touch(conn: sqlite3.Connection, group_id: str, collection: str, hub_ids: list[str], updated_at: str) -> None:
-    """One statement: in a savepoint (group commit), a statement per record grew dearer with each, as SQLite's
-    in-memory sub-journal grew (an undo touching 20,000 people took 15 s, now a fraction of a second)."""
-    conn.execute(
-        "UPDATE records SET updated_at = ? WHERE hub_id IN (SELECT value FROM json_each(?))"
-        " AND group_id = ? AND collection = ?",
-        (updated_at, orjson.dumps(hub_ids).decode(), group_id, collection),
-    )
-
-
-def _referrers(
-    conn: sqlite3.Connection, group_id: str, collection: str, field: str, hub_ids: list[str]
-) -> list[Record]:
-    return _records(conn, fields.referrers(conn, group_id, collection, field, hub_ids))
-
-
-_HELD = ", ".join("r." + c for c in RECORD_COLUMNS.split(", "))
-
-
-def _match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
-    """The records holding any of `ids`, oldest code first, each with its ids in link order.
-
-    One statement (so one snapshot even outside a transaction): matching is on every write's and
-    every GET's path, and each statement and row costs the reader or writer thread a round trip
-    through the GIL that the event loop waits on. An app id always names a live record (a merge
-    moves the ids to its survivor). The ids are one JSON array, each looked up in the unique index
-    from it (`each_id`).
-    """
-    if not ids:
-        return []
-    rows = conn.execute(
-        f"SELECT {_HELD}, e.provider, e.realm, e.ext_id FROM records AS r JOIN external_ids AS e ON e.hub_id = r.hub_id"
-        f" WHERE r.hub_id IN (SELECT k.hub_id FROM {each_id('external_ids', 'k')}) ORDER BY r.seq, e.link",
-        [id_array(ids), group_id, collection],
-    ).fetchall()
-    found: dict[str, Record] = {}
-    for row in rows:
-        if row[0] not in found:
-            found[row[0]] = _record(row)
-        found[row[0]].ids.append(ExternalId(*row[10:]))
-    return list(found.values())
 
 
 class SQLiteStore:
@@ -365,7 +272,7 @@ class SQLiteStore:
         return found
 
     async def ensure_group(self, group_id: str, channel_id: str) -> Group:
-        group = self._groups[group_id] = await self._whole_transaction(_group, group_id, channel_id)
+        group = self._groups[group_id] = await self._whole_transaction(records.ensure_group, group_id, channel_id)
         return group
 
     @asynccontextmanager
@@ -437,7 +344,7 @@ class SQLiteStore:
         return await self._whole_transaction(run)
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-        return await self._read(_get, group_id, collection, hub_ids)
+        return await self._read(records.get, group_id, collection, hub_ids)
 
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
         """The record holding an app's id: the lookups queued meanwhile share a reader's hand-off (`grouped`)."""
@@ -452,7 +359,7 @@ class SQLiteStore:
             outcomes: list[Record | Raised | None] = []
             for group_id, collection, ext in group:
                 try:
-                    found = _match(conn, group_id, collection, [ext])
+                    found = records.match(conn, group_id, collection, [ext])
                 except Exception as error:
                     outcomes.append(Raised(error))
                 else:
@@ -476,7 +383,7 @@ class SQLiteStore:
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         def page(conn: sqlite3.Connection) -> tuple[list[Record], int | None]:
             rows, total = read_page(conn, group_id, collection, query)
-            return _records(conn, rows), total
+            return records.from_rows(conn, rows), total
 
         return await self._read(page)
 
@@ -560,235 +467,3 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
         _rollback(conn)
         raise
     return result
-
-
-class SQLiteTransaction:
-    """Writes on the writer thread inside one BEGIN IMMEDIATE … COMMIT.
-
-    `direct`: the transaction's work runs on the writer thread itself (`run_transaction`),
-    so each statement runs at once; otherwise each is handed to the writer thread.
-    """
-
-    def __init__(self, store: SQLiteStore, group_id: str, direct: bool = False) -> None:
-        self._store = store
-        self.group_id = group_id
-        self._direct = direct
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        def run(conn: sqlite3.Connection) -> T:
-            try:
-                return fn(conn, *args)
-            except sqlite3.IntegrityError as error:
-                if "UNIQUE" in str(error):
-                    raise IdTaken(str(error)) from error
-                raise
-
-        if self._direct:
-            if threading.get_ident() != self._store._writer_thread:
-                raise RuntimeError("a transaction run by run_transaction was used outside its work")
-            return run(self._store._conn)
-        return await self._store._write(run)
-
-    async def get(self, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-        return await self._run(_get, self.group_id, collection, hub_ids)
-
-    async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
-        return await self._run(_match, self.group_id, collection, ids)
-
-    async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
-        return await self._run(idmap.links, self.group_id, query)
-
-    async def ensure_group(self, group: Group) -> Group:
-        return await self._run(_group, group.group_id, group.channel_id)
-
-    async def next_seq(self, collection: str) -> int:
-        return await self.next_seqs(collection, 1)
-
-    async def next_seqs(self, collection: str, count: int) -> int:
-        def bump(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "INSERT INTO counters VALUES (?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET seq = seq + excluded.seq RETURNING seq",
-                (self.group_id, collection, count),
-            ).fetchone()
-            return int(row[0]) - count + 1
-
-        return await self._run(bump)
-
-    async def insert(self, record: Record) -> None:
-        await self._run(_write, [(record, None)])
-
-    async def save(self, record: Record, new_ids: Sequence[ExternalId]) -> None:
-        await self._run(_write, [(record, new_ids)])
-
-    async def write_many(self, writes: Sequence[tuple[Record, Sequence[ExternalId] | None]]) -> None:
-        await self._run(_write, writes)
-
-    async def merge(self, survivor: Record, merged: Sequence[Record]) -> None:
-        await self._run(_merge, survivor, merged)
-
-    async def aliases(self, collection: str, hub_id: str) -> list[str]:
-        return await self._run(idmap.aliases, self.group_id, collection, hub_id)
-
-    async def referrers(self, collection: str, field: str, hub_ids: Sequence[str]) -> list[Record]:
-        return await self._run(_referrers, self.group_id, collection, field, list(hub_ids))
-
-    async def touch(self, collection: str, hub_ids: Sequence[str], updated_at: str) -> None:
-        await self._run(_touch, self.group_id, collection, list(hub_ids), updated_at)
-
-    async def move_ids(self, collection: str, ids: Sequence[ExternalId], hub_id: str) -> None:
-        await self._run(idmap.move_ids, self.group_id, collection, ids, hub_id)
-
-    async def unlink(self, collection: str, ids: Sequence[ExternalId]) -> None:
-        await self._run(delete_ids, "external_ids", self.group_id, collection, ids)
-
-    async def restore(self, record: Record, aliases: Sequence[str]) -> None:
-        await self._run(idmap.restore, record, aliases)
-
-    async def merge_entry(self, merge_id: str) -> MergeEntry | None:
-        return await self._run(idmap.merge_entry, self.group_id, merge_id)
-
-    async def put_merge(self, entry: MergeEntry) -> None:
-        await self._run(idmap.put_merge, entry)
-
-    async def add_change(self, change: Change) -> int:
-        return await self._run(sqlite_sync.add_change, change)
-
-    async def add_changes(self, changes: Sequence[Change]) -> None:
-        await self._run(sqlite_sync.add_changes, changes)
-
-    async def alone(self, work: Work[T]) -> T | HubError:
-        """`work` in a savepoint of its own inside this one, as `run_each` runs an item."""
-
-        def run(conn: sqlite3.Connection) -> T | HubError:
-            outcome = self._store._attempt(conn, self.group_id, work)
-            if not isinstance(outcome, Raised):
-                return outcome
-            if isinstance(outcome.error, HubError):
-                return outcome.error
-            raise outcome.error
-
-        return await self._run(run)
-
-    async def integration(self, name: str) -> Integration | None:
-        return await self._run(sqlite_sync.integration, self.group_id, name)
-
-    async def outbound_integrations(self, collection: str) -> Sequence[Integration]:
-        return await self._run(sqlite_sync.outbound_integrations, self.group_id, collection)
-
-    async def put_integration(self, integration: Integration, new: bool) -> None:
-        await self._run(sqlite_sync.put_integration, integration, new)
-
-    async def delete_integration(self, name: str) -> None:
-        await self._run(sqlite_sync.delete_integration, self.group_id, name)
-
-    async def clear_queue(self, integration: str) -> None:
-        await self._run(sqlite_sync.clear_queue, self.group_id, integration)
-
-    async def enqueue(self, items: Sequence[QueueItem]) -> None:
-        await self._run(sqlite_sync.enqueue, list(items))
-
-    async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
-        return await self._run(sqlite_sync.due_items, self.group_id, integration, now, limit)
-
-    async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
-        return await self._run(sqlite_sync.expired_items, self.group_id, integration, now, limit)
-
-    async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
-        return await self._run(sqlite_sync.queued_items, self.group_id, integration, list(items))
-
-    async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
-        return await self._run(sqlite_sync.waiting_for, self.group_id, integration, list(hub_ids), list(besides))
-
-    async def update_items(self, items: Sequence[QueueItem]) -> None:
-        await self._run(sqlite_sync.update_items, list(items))
-
-    async def remove_items(self, integration: str, items: Sequence[int]) -> None:
-        await self._run(sqlite_sync.remove_items, self.group_id, integration, list(items))
-
-    async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
-        await self._run(sqlite_sync.set_field_sync, self.group_id, collection, ext, dict(directions))
-
-    async def forget_directions(self, collection: str, ids: Sequence[ExternalId]) -> None:
-        await self._run(delete_ids, "field_sync", self.group_id, collection, ids)
-
-    async def field_sync(self, collection: str, ids: Sequence[ExternalId]) -> dict[ExternalId, dict[str, Directions]]:
-        return await self._run(sqlite_sync.field_sync, self.group_id, collection, list(ids))
-
-
-def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[ExternalId]]], listed: set[str]) -> None:
-    """Link each record's ids to it (in the order given: link order); `listed`: the hub ids of those listed."""
-    now = timefmt.now()
-    rows = [
-        (r.group_id, r.collection, e.provider, e.realm, e.id, r.hub_id, now, r.seq) for r, ids in links for e in ids
-    ]
-    if rows:  # most updates link nothing new; an empty executemany still costs a statement
-        conn.executemany(
-            "INSERT INTO external_ids (group_id, collection, provider, realm, ext_id, hub_id, created_at, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        count_added(conn, "link_counts", (row[:4] for row in rows))
-        count_added(conn, "live_counts", (row[:4] for row in rows if row[5] in listed))
-
-
-def _write(conn: sqlite3.Connection, writes: Sequence[tuple[Record, Sequence[ExternalId] | None]]) -> None:
-    """Insert each (record, None) and save each (record, new ids), then link the ids each brings in the order
-    given: link order follows the writes, not the statements (a batch's inserts are one, its updates another)."""
-    shown = _insert_rows(conn, [r for r, new_ids in writes if new_ids is None])
-    saves = [(r, new_ids) for r, new_ids in writes if new_ids is not None]
-    _update_rows(conn, saves)
-    shown |= listed_among(conn, [r.hub_id for r, new_ids in saves if new_ids])
-    _link(conn, [(r, r.ids if new_ids is None else new_ids) for r, new_ids in writes], shown)
-
-
-def _insert_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> set[str]:
-    """Insert the records' rows (not their ids); the hub ids of those listed, which `live_counts` now counts."""
-    if not records:
-        return set()
-    conn.executemany(
-        f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                r.hub_id,
-                r.group_id,
-                r.collection,
-                r.seq,
-                r.status,
-                r.created_at,
-                r.updated_at,
-                orjson.dumps(r.fields).decode(),
-                r.merged_into,
-                int(r.placeholder),
-            )
-            for r in records
-        ],
-    )
-    shown = [r for r in records if listed(r)]
-    count_added(conn, "live_counts", ((r.group_id, r.collection, "", "") for r in shown))
-    return {r.hub_id for r in shown}
-
-
-def _update_rows(conn: sqlite3.Connection, saves: Sequence[tuple[Record, Sequence[ExternalId]]]) -> None:
-    """The status is set apart, on the rows where it changes: a row updated by a statement naming `status` runs
-    `live_counts_record_turn`, and in a savepoint (group commit) that cost a batch's update 20-35 µs, against 7."""
-    if saves:
-        conn.executemany(
-            "UPDATE records SET updated_at = ?, data = ?, placeholder = ? WHERE hub_id = ?",
-            [(r.updated_at, orjson.dumps(r.fields).decode(), int(r.placeholder), r.hub_id) for r, _ in saves],
-        )
-        conn.executemany(
-            "UPDATE records SET status = ? WHERE hub_id = ? AND status IS NOT ?",
-            [(r.status, r.hub_id, r.status) for r, _ in saves],
-        )
-
-
-def _merge(conn: sqlite3.Connection, survivor: Record, merged: Sequence[Record]) -> None:
-    for other in merged:
-        moved = (survivor.hub_id, survivor.seq, other.hub_id)
-        conn.execute("UPDATE external_ids SET hub_id = ?, seq = ? WHERE hub_id = ?", moved)
-        for where in ("hub_id = ?", "merged_into = ?"):
-            conn.execute(
-                f"UPDATE records SET merged_into = ?, updated_at = ? WHERE {where}",
-                (survivor.hub_id, survivor.updated_at, other.hub_id),
-            )

@@ -24,8 +24,8 @@ import pytest
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
-from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_sync
-from hub.store.sqlite import SQLiteStore, _match
+from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_records, sqlite_sync
+from hub.store.sqlite import SQLiteStore
 from tests.store.contract import PEOPLE, G, ext, insert, rec
 
 GIVEN = {"collection": "people", "hub_id": "h", "provider": "sf", "realm": "r1", "ext_id": "1"}
@@ -77,7 +77,7 @@ def test_a_search_by_external_id_or_record_reads_their_index(database: Path, giv
 def test_the_records_holding_some_ids_are_found_by_each_id(database: Path, count: int) -> None:
     """Asked as or'ed terms, three ids or more made SQLite read the group's ids (and 1,000 terms is its limit)."""
     ids = [ext("sf", str(n)) for n in range(count)]
-    [plan] = plans(database, lambda conn: _match(conn, G, "people", ids))
+    [plan] = plans(database, lambda conn: sqlite_records.match(conn, G, "people", ids))
     assert "SEARCH k USING INDEX sqlite_autoindex_external_ids_1 (group_id=? AND collection=? AND provider=?" in plan
     assert "SCAN k" not in plan and "SCAN r" not in plan and "SCAN e" not in plan, plan
 

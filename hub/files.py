@@ -25,7 +25,7 @@ from hub.errors import BadRequest
 from hub.model.collections import COLLECTIONS
 from hub.progress import Progress
 from hub.service import bulk
-from hub.store import beside, own_files, sqlite
+from hub.store import beside, own_files, sqlite_conn
 from hub.store.base import Store
 
 
@@ -185,7 +185,7 @@ def backup_file(settings: Settings, path: str) -> None:
     with _whole_file(path) as part:
         open(part, "wb").close()  # a directory not there or not writable, said as for an export (not SQLite's error)
         os.chmod(part, stat.S_IMODE(os.stat(files[0]).st_mode))  # before a byte is in: no more readable than the store
-        sqlite.backup(files[0], part)
+        sqlite_conn.backup(files[0], part)
         for left in beside(path):  # left by the file the copy replaces: SQLite would read the copy with them
             with suppress(FileNotFoundError):
                 os.unlink(left)

@@ -32,10 +32,10 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager, closing
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
-from hub.errors import BadRequest, HubError, Unavailable
+from hub.errors import HubError
 from hub.model.access import ApiKey, Connection
 from hub.model.change import Change
 from hub.model.collections import Collection
@@ -49,10 +49,10 @@ from hub.model.query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import sqlite_access as access
+from hub.store import sqlite_conn, sqlite_sync
 from hub.store import sqlite_fields as fields
 from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_records as records
-from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
 from hub.store.sqlite_counts import keep_counts
@@ -66,8 +66,6 @@ GROUP_COMMIT = 64
 """The most works one commit holds (`run_transaction`): the first of a group waits for the rest to run."""
 GROUP_FIND = 64
 """The most lookups by app id one hand-off to a reader thread runs (`find`)."""
-BUSY_MS = 10_000
-"""How long a write waits for another process (another hub, `hub import`, `hub index add`) to let go of the file."""
 WAL_PAGES = 16_384
 """The WAL pages (64 MiB) past which the writer catches up the checkpoint between two units, so the WAL starts over."""
 
@@ -85,54 +83,6 @@ def _drive(work: Awaitable[T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coroutine.close()
     raise RuntimeError("the work of a transaction awaited something besides its transaction")
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
-def backup(path: str, target: str) -> None:
-    """Copy the whole database at `path` to the new file `target`, as one committed state (SQLite's online backup, in
-    a read transaction): writers, in any process, go on meanwhile, and a copy of the files would not be a database (a
-    WAL copied apart from the file it belongs to). A connection of its own that only reads: opened as a store, the
-    file took the write lock first (its schema brought up to date), and a long write made the backup fail."""
-    try:
-        with closing(_connect(path)) as conn, closing(sqlite3.connect(target)) as out:
-            conn.backup(out)
-    except sqlite3.Error as error:  # not a database, or one busy past BUSY_MS: said, not a traceback
-        raise BadRequest(f"cannot back up the store {path}: {error}") from error
-
-
-def _connect_writer(path: str) -> sqlite3.Connection:
-    """The writer's connection: what a batch writes stays in memory until it commits.
-
-    A batch item's savepoint keeps the original of each page it changes in a sub-journal,
-    a temporary file by default: in memory, an item's inserts cost half as much. And the
-    default 2 MiB page cache fills with a batch's dirty pages, so SQLite spilled them to the
-    WAL in mid-transaction and read back pages it had just let go; 64 MiB holds a batch of
-    1,000. Readers keep the defaults: their large sorts may still spill to disk.
-    """
-    conn = _connect(path)
-    conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")
-    return conn
-
-
-def _checkpoint(conn: sqlite3.Connection) -> int:
-    """Copy what it can of the WAL into the database file: the pages the WAL holds."""
-    _, pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return int(pages)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Undo the open transaction, if a failed COMMIT left one."""
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
 
 
 class SQLiteStore:
@@ -165,19 +115,19 @@ class SQLiteStore:
             self._readers = ThreadPoolExecutor(self._readers_count, thread_name_prefix="hub-sqlite-reader")
             undo.callback(self._readers.shutdown)
             self._reader_conns: list[sqlite3.Connection] = []
-            self._conn = await self._write(lambda _: _connect_writer(self.path), connected=False)
+            self._conn = await self._write(lambda _: sqlite_conn.connect_writer(self.path), connected=False)
             undo.push_async_callback(self._write, lambda c: c.close())
-            await self._write(lambda c: _in_transaction(c, carry_codes))
-            await self._write(lambda c: _in_transaction(c, sqlite_sync.carry_item_details))
+            await self._write(lambda c: sqlite_conn.in_transaction(c, carry_codes))
+            await self._write(lambda c: sqlite_conn.in_transaction(c, sqlite_sync.carry_item_details))
             await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA + fields.REFERENCE_INDEXES))
-            await self._write(lambda c: _in_transaction(c, keep_counts))
+            await self._write(lambda c: sqlite_conn.in_transaction(c, keep_counts))
             await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
             page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
             await self._write(lambda c: c.execute(f"PRAGMA journal_size_limit={self._wal_pages * page}"))
             self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-checkpoint")
             undo.callback(self._checkpointer.shutdown)
             loop = asyncio.get_running_loop()
-            self._checkpoint_conn = await loop.run_in_executor(self._checkpointer, _connect, self.path)
+            self._checkpoint_conn = await loop.run_in_executor(self._checkpointer, sqlite_conn.connect, self.path)
             self._checkpoints = asyncio.create_task(self._checkpoint_forever())
             undo.pop_all()
 
@@ -198,8 +148,11 @@ class SQLiteStore:
         while True:
             await asyncio.sleep(self._checkpoint_seconds)
             try:
-                if await loop.run_in_executor(self._checkpointer, _checkpoint, self._checkpoint_conn) > self._wal_pages:
-                    await self._whole(_checkpoint)
+                if (
+                    await loop.run_in_executor(self._checkpointer, sqlite_conn.checkpoint, self._checkpoint_conn)
+                    > self._wal_pages
+                ):
+                    await self._whole(sqlite_conn.checkpoint)
             except sqlite3.Error:
                 log.exception("checkpointing the SQLite WAL failed; trying again later")
 
@@ -235,13 +188,13 @@ class SQLiteStore:
         return await queued
 
     async def _whole_transaction(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(conn, *args)` as a whole unit of writing (`_whole`) in a transaction of its own (`_in_transaction`)."""
-        return await self._whole(lambda c: _in_transaction(c, fn, *args))
+        """`fn(conn, *args)` as a whole unit of writing (`_whole`) in a transaction of its own (`in_transaction`)."""
+        return await self._whole(lambda c: sqlite_conn.in_transaction(c, fn, *args))
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _connect(self.path)
+            conn = self._local.conn = sqlite_conn.connect(self.path)
             self._reader_conns.append(conn)
         return conn
 
@@ -278,12 +231,12 @@ class SQLiteStore:
     @asynccontextmanager
     async def transaction(self, group_id: str) -> AsyncIterator[SQLiteTransaction]:
         async with self._write_lock:
-            await self._write(_begin)
+            await self._write(sqlite_conn.begin)
             try:
                 yield SQLiteTransaction(self, group_id)
                 await self._write(lambda c: c.execute("COMMIT"))
             except BaseException:
-                await asyncio.shield(self._write(_rollback))
+                await asyncio.shield(self._write(sqlite_conn.rollback))
                 raise
 
     async def run_transaction(self, group_id: str, work: Work[T]) -> T:
@@ -306,7 +259,7 @@ class SQLiteStore:
 
         def commit(conn: sqlite3.Connection) -> list[Any]:
             try:
-                return _in_transaction(conn, run)
+                return sqlite_conn.in_transaction(conn, run)
             except Exception as error:  # BEGIN, COMMIT or an undo failed: nothing of the group was written
                 return [Raised(error)] * len(group)
 
@@ -442,28 +395,3 @@ class SQLiteStore:
 
     async def drop_field_index(self, index: FieldIndex) -> bool:
         return await self._whole_transaction(fields.drop_field_index, index)
-
-
-def _begin(conn: sqlite3.Connection) -> None:
-    """Begin a write transaction; Unavailable if another process held the file's write lock for all of `BUSY_MS`
-    (sqlite3's "database is locked" was a traceback in the CLI and a 500 in the API)."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-            raise
-        raise Unavailable(
-            f"the SQLite file is busy: another process held its write lock for over {BUSY_MS / 1000:g} s; try again"
-        ) from error
-
-
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn` on the writer connection as one transaction of its own."""
-    _begin(conn)
-    try:
-        result = fn(conn, *args)
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-    return result

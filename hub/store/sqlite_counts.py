@@ -121,7 +121,7 @@ PROVIDERS = "CREATE INDEX IF NOT EXISTS link_counts_providers ON link_counts (pr
 
 def keep_counts(conn: sqlite3.Connection) -> None:
     """Make each table of counts and its triggers if the database has none, counting what it holds (run in one
-    transaction: `sqlite._in_transaction`)."""
+    transaction: `sqlite_conn.in_transaction`)."""
     for table, schema, fill in _KEPT:
         made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
         for statement in (*schema, *fill) if made is None else ():

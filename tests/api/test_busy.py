@@ -14,7 +14,7 @@ from tests.conftest import admin_client
 
 
 def test_a_write_meeting_a_locked_file_is_a_503_to_retry(settings: Settings, monkeypatch: Any) -> None:
-    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    monkeypatch.setattr("hub.store.sqlite_conn.BUSY_MS", 100)
     with admin_client(create_app(settings)) as client:
         assert client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1")]}}).status_code == 201
         with _locked(settings):  # another process's write: `hub import`, `hub index add`
@@ -29,7 +29,7 @@ def test_every_write_declares_the_503_it_may_answer(settings: Settings, monkeypa
     """Writes without a body (an archive, an unlink, dropping an integration, a consent) answered 503 on a locked
     file as any write does, and their description listed no 503; a read never writes, so never answers it, but the
     dead list, which settles the leases that ran out first."""
-    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    monkeypatch.setattr("hub.store.sqlite_conn.BUSY_MS", 100)
     with admin_client(create_app(settings)) as client:
         paths = client.get("/openapi.json").json()["paths"]
         for path, operations in paths.items():

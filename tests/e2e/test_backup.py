@@ -21,7 +21,7 @@ from hub.app import create_app
 from hub.cli import main
 from hub.config import Settings
 from hub.files import PART_IDLE
-from hub.store import sqlite
+from hub.store import sqlite_conn
 from tests.conftest import admin_client
 from tests.e2e.server import running_hub
 from tests.e2e.test_export import GROUP, PEOPLE, fill, listed
@@ -154,7 +154,7 @@ def test_a_backup_waits_for_no_writer(tmp_path: Path, monkeypatch: pytest.Monkey
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     fill(url)
     before = listed(url)
-    monkeypatch.setattr(sqlite, "BUSY_MS", 100)
+    monkeypatch.setattr(sqlite_conn, "BUSY_MS", 100)
     with closing(sqlite3.connect(tmp_path / "hub.db", isolation_level=None)) as writer:
         writer.execute("BEGIN IMMEDIATE")  # a write under way, its lock held, as a hub's
         writer.execute("DELETE FROM records")

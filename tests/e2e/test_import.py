@@ -211,7 +211,7 @@ def test_an_import_that_meets_a_locked_file_says_so_and_runs_again_whole(
             return super().__iter__()
 
     lines = b"".join(orjson.dumps({"id": [ext(f"p{n}")]}) + b"\n" for n in range(3))
-    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    monkeypatch.setattr("hub.store.sqlite_conn.BUSY_MS", 100)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(LockedOnceOpen(lines)))
     args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{db}", "-"]
     assert main(args) == 1

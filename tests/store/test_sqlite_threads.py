@@ -336,7 +336,7 @@ async def test_key_and_connection_writes_meeting_a_locked_file_say_it_is_busy(
     holding the file's write lock past the busy wait (a hub's batch, `hub index add`) gave sqlite3's traceback,
     `database is locked`, where every other write says the file is busy (and a connect read its row apart from
     writing it: a disconnect between the two gave a TypeError)."""
-    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    monkeypatch.setattr("hub.store.sqlite_conn.BUSY_MS", 100)
     store = SQLiteStore(str(tmp_path / "hub.db"))
     await store.open()
     now = "2026-01-01T00:00:00.000000Z"
@@ -369,7 +369,7 @@ async def test_opening_a_file_another_process_holds_says_it_is_busy(
 ) -> None:
     """Opening takes the write lock (codes carried over, counts kept): met past the busy wait, it is said as any
     write says it, and the store opens once the lock is free."""
-    monkeypatch.setattr("hub.store.sqlite.BUSY_MS", 100)
+    monkeypatch.setattr("hub.store.sqlite_conn.BUSY_MS", 100)
     path = str(tmp_path / "hub.db")
     made = SQLiteStore(path)
     await made.open()

@@ -49,8 +49,7 @@ async def connect(
         kept = (await tx.field_sync(collection.name, [ask.ext])).get(ask.ext, {})
         same = all(kept.get(name, BOTH_WAYS) == way for name, way in ask.directions.items())
         values = await upsert.as_stored(tx, collection, record, values)
-        # its values came (a status is one; a null is none, as a merge's chosen null): the real record, as an upsert
-        # fills it in
+        # its values came (a status is one, a null none): the real record, as an upsert's would fill it in
         filled = record.placeholder and (any(v is not None for v in values.values()) or status is not None)
         if not new and same and not filled and upsert.holds(record, values, status):
             return  # connected so already, a placeholder too: answered, not recorded (see `upsert.unchanged`)

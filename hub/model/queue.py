@@ -96,8 +96,12 @@ def release(item: QueueItem) -> None:
 
 
 def rearm(item: QueueItem, now: str, schedule: int) -> None:
-    """A continuous integration's delivered item: due again `schedule` seconds from now, with a clean slate."""
-    item.state, item.attempts, item.last_error = "ready", 0, None
+    """A continuous integration's delivered item: due again `schedule` seconds from now, with a clean slate.
+
+    Its details go: they were delivered with the change, and each period sends the record, not the change again.
+    Kept, a merge's `merged` told the app every period to drop the records it took away, even once an undo had
+    restored them."""
+    item.state, item.attempts, item.last_error, item.details = "ready", 0, None, {}
     item.lease_id = item.lease_until = None
     item.available_at = timefmt.shift(now, schedule)
 

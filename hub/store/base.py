@@ -133,7 +133,8 @@ class Transaction(Protocol):
         waiting to deliver (ready or leased)."""
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
-        """Store the state, attempts, availability, lease and last error of these items (by group and number)."""
+        """Store the state, attempts, availability, lease, last error and details of these items (by group and
+        number)."""
 
     async def remove_items(self, integration: str, items: Sequence[int]) -> None:
         """Take items off the queue (delivered)."""

@@ -262,7 +262,7 @@ async def clear_queue(db: AsyncDatabase[Doc], session: Session, group_id: str, n
 
 # The outbound queue
 
-_STATE = ("state", "attempts", "available_at", "lease_id", "lease_until", "last_error")
+_STATE = ("state", "attempts", "available_at", "lease_id", "lease_until", "last_error", "details")
 
 
 def _item_doc(item: QueueItem) -> Doc:
@@ -275,7 +275,6 @@ def _item_doc(item: QueueItem) -> Doc:
         "collection": item.collection,
         "hub_id": item.hub_id,
         "changed_at": item.changed_at,
-        "details": item.details,
         **{name: getattr(item, name) for name in _STATE},
     }
 

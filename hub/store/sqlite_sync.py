@@ -298,8 +298,12 @@ def _row(item: QueueItem) -> tuple[Any, ...]:
         item.lease_id,
         item.lease_until,
         item.last_error,
-        orjson.dumps(item.details).decode(),
+        _json(item.details),
     )
+
+
+def _json(details: dict[str, Any]) -> str:
+    return orjson.dumps(details).decode()
 
 
 def enqueue(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
@@ -346,8 +350,11 @@ def waiting_for(
 def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
     conn.executemany(
         "UPDATE outbound_items SET state = ?, attempts = ?, available_at = ?, lease_id = ?, lease_until = ?,"
-        " last_error = ? WHERE item = ?",
-        [(i.state, i.attempts, i.available_at, i.lease_id, i.lease_until, i.last_error, i.item) for i in items],
+        " last_error = ?, details = ? WHERE item = ?",
+        [
+            (i.state, i.attempts, i.available_at, i.lease_id, i.lease_until, i.last_error, _json(i.details), i.item)
+            for i in items
+        ],
     )
 
 

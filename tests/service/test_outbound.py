@@ -14,7 +14,7 @@ from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.record import Write
-from hub.service import integrations, outbound, upsert
+from hub.service import integrations, merging, outbound, upsert
 from hub.store.sqlite import SQLiteStore
 
 GROUP = "cld-1"
@@ -137,6 +137,30 @@ async def test_a_continuous_integration_sends_each_record_once_a_period_however_
     await outbound.ack(store, GROUP, "out", both.lease_id, [i.item for i in both.items], now=at(2002))
     await outbound.ack(store, GROUP, "out", newer.lease_id, [i.item for i in newer.items], now=at(2002))
     assert len(items) == 3 and len((await lease(store, 3000)).items) == 2
+
+
+async def test_a_continuous_integration_resends_records_not_the_details_of_changes_delivered_already(
+    store: SQLiteStore,
+) -> None:
+    """A merge's item came back each period with its `merged`, telling the app to drop the record it took away, even
+    after an undo had restored it: a resend is the record's, the change was delivered once."""
+    await write(store, "k", name="K")
+    await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write([ExternalId("crm", "1", "g")], [], {"name": "G"}, {}))
+    await define(store, include_update=True, continuous=True, default_schedule=300)
+    both = [ExternalId("erp", "1", "k"), ExternalId("crm", "1", "g")]
+    merged = await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write(both, [], {}, {}))
+    first = await lease(store, 0)
+    assert [(i.kind, i.details["merged"]) for i in first.items] == [("merge", merged.merged)]
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    survivor = merged.record.hub_id
+    await merging.unmerge(store, GROUP, ORGS, survivor, None, first.items[0].details["merge_id"], "test")
+    undone = await lease(store, 10)
+    await outbound.ack(store, GROUP, "out", undone.lease_id, [i.item for i in undone.items], now=at(15))
+    again = await lease(store, 320)
+    assert {i.hub_id: (i.kind, i.details) for i in again.items} == {
+        survivor: ("merge", {}),
+        merged.merged[0]: ("unmerge", {}),
+    }
 
 
 async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:

@@ -141,11 +141,11 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
         if isinstance(entry, str):
             if not entry.strip():
                 raise Invalid(
-                    f"records[{index}]: an empty hub id", errors=[{"field": f"records[{index}]", "message": "empty"}]
+                    f"records.{index}: an empty hub id", errors=[{"field": f"records.{index}", "message": "empty"}]
                 )
             records.append(entry.strip())
         else:
-            records.append(parse_id_array(entry, field=f"records[{index}]"))
+            records.append(parse_id_array(entry, field=f"records.{index}"))
     chosen = body.get("fields")
     if chosen is None:  # nothing chosen; `[]`, `0`, `""` and `false` are refused as any other non-object is
         chosen = {}

@@ -146,7 +146,7 @@ async def merge_records(
         hub_ids = [(await reading.locate_in(tx, collection, key, app)).hub_id]
         records = await idsvc.holders(tx, collection.name, [], hub_ids, field="id")
         for index, named in enumerate(ask.records):
-            where = f"records[{index}]"
+            where = f"records.{index}"
             apps, hubs = ([], [named]) if isinstance(named, str) else idsvc.split(named, group, settings.hub_provider)
             found = await idsvc.holders(tx, collection.name, apps, hubs, field=where)
             if not found:

@@ -118,10 +118,10 @@ def add_change(conn: sqlite3.Connection, change: Change) -> int:
 
 def add_changes(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
     """`add_change` each change: the writer alone inserts, and no trigger inserts into `changes`, so their seqs are
-    the consecutive numbers up to the connection's last inserted rowid."""
+    consecutive (`insert_all`)."""
     if changes:
-        last = insert_all(conn, _CHANGES, [_change_row(change) for change in changes])
-        for seq, change in enumerate(changes, start=last - len(changes) + 1):
+        first = insert_all(conn, _CHANGES, [_change_row(change) for change in changes])
+        for seq, change in enumerate(changes, start=first):
             change.seq = seq
 
 
@@ -130,7 +130,8 @@ ROWS_AT_ONCE = 70
 
 
 def insert_all(conn: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]]) -> int:
-    """Insert the rows `ROWS_AT_ONCE` a statement, in order; the rowid of the last.
+    """Insert the rows `ROWS_AT_ONCE` a statement, in order; the rowid of the first (the others follow it, where the
+    writer alone inserts into the table and no trigger does).
 
     Not one statement a row (`executemany`): in a savepoint, as group commit runs each transaction, every statement
     cost more than the one before, SQLite's in-memory sub-journal growing with them. An undo recording 20,000 people
@@ -140,7 +141,7 @@ def insert_all(conn: sqlite3.Connection, into: str, rows: Sequence[Sequence[Any]
     for start in range(0, len(rows), ROWS_AT_ONCE):
         part = rows[start : start + ROWS_AT_ONCE]
         conn.execute(f"INSERT INTO {into} VALUES {', '.join([marks] * len(part))}", [v for row in part for v in row])
-    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0]) - len(rows) + 1
 
 
 _CHANGES = "changes (group_id, kind, collection, hub_id, ids, details, at)"
@@ -309,8 +310,8 @@ def _json(details: dict[str, Any]) -> str:
 def enqueue(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
     """Insert the items, numbered in order: the writer alone inserts, so their numbers are consecutive."""
     if items:
-        last = insert_all(conn, f"outbound_items ({_ITEM_COLUMNS})", [_row(item) for item in items])
-        for number, item in enumerate(items, start=last - len(items) + 1):
+        first = insert_all(conn, f"outbound_items ({_ITEM_COLUMNS})", [_row(item) for item in items])
+        for number, item in enumerate(items, start=first):
             item.item = number
 
 

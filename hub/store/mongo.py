@@ -20,8 +20,9 @@ runs in a read-only transaction at snapshot read concern, so it sees a merge or 
 committing meanwhile whole or not at all, as the port promises.
 
 The layout and the indexes are described in `mongo_query` (records, the id map),
-`mongo_sync` (the change feed, integrations, the queue, field sync) and `mongo_access`
-(API keys, connections); the transaction's writes are in `mongo_tx`.
+`mongo_sync` (the change feed, integrations, field sync), `mongo_queue` (the outbound queue)
+and `mongo_access` (API keys, connections), and made as the store opens by `mongo_schema`;
+the transaction's writes are in `mongo_tx`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ from pymongo import AsyncMongoClient, ReadPreference, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from hub.model import timefmt
@@ -58,10 +59,12 @@ from hub.store import mongo_access as access
 from hub.store import mongo_counts as counts
 from hub.store import mongo_fields as fields
 from hub.store import mongo_idmap as idmap
+from hub.store import mongo_queue as queue
+from hub.store import mongo_records as records
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
-from hub.store.mongo_query import INDEXES as RECORD_INDEXES
-from hub.store.mongo_query import RETIRED, compile_filter, compile_list, compile_order, id_key, record
+from hub.store.mongo_query import compile_filter, compile_list, compile_order, record
+from hub.store.mongo_schema import prepare
 from hub.store.mongo_tx import MongoTransaction, commit, races, upsert
 
 T = TypeVar("T")
@@ -72,12 +75,8 @@ CLAIM_WAIT = 2.0
 """How long, in seconds, a write transaction waits for its group's turn held by another process."""
 CLAIM_PAUSE, CLAIM_PAUSE_MAX = 0.001, 0.02
 """The first and the longest random pause, in seconds, between two claims of a group's turn."""
-NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
-"""The server's codes for a collection that exists already and an index that does not exist."""
 READ_TRIES = 3
 """How many read-only transactions a read runs at most, the later ones after a transient error."""
-INDEXES = {**RECORD_INDEXES, **sync.INDEXES, **access.INDEXES}
-"""Every collection's indexes (`mongo_query`, `mongo_sync`, `mongo_access` say why each)."""
 
 
 def transaction_options(write: bool) -> dict[str, Any]:
@@ -85,21 +84,6 @@ def transaction_options(write: bool) -> dict[str, Any]:
     client's unless told, and PyMongo refuses its first command on any other); writes committed by a majority."""
     options: dict[str, Any] = {"read_concern": ReadConcern("snapshot"), "read_preference": ReadPreference.PRIMARY}
     return {**options, "write_concern": WriteConcern("majority")} if write else options
-
-
-@contextmanager
-def done_meanwhile() -> Iterator[None]:
-    """Let a collection made or an index dropped by another process since this one looked pass: hubs opening one
-    database at once each list what exists, then act. PyMongo's CollectionInvalid comes from its own listing; the
-    server's NamespaceExists (mongod before 7.0, which makes `create` idempotent only from 7.0) and IndexNotFound
-    (`dropIndexes`, whose "ns not found" alone PyMongo lets pass) come from the race."""
-    try:
-        yield
-    except CollectionInvalid:
-        pass
-    except OperationFailure as error:
-        if error.code not in (NAMESPACE_EXISTS, INDEX_NOT_FOUND):
-            raise
 
 
 class MongoStore:
@@ -153,17 +137,7 @@ class MongoStore:
                     "the MongoDB server is standalone: the hub needs transactions, which need a replica set"
                     " (mongod --replSet rs0, then rs.initiate() once; docker compose up does both)"
                 )
-        existing = set(await self.db.list_collection_names())
-        for collection, names in RETIRED.items():
-            for name in set(names) & set(await self.db[collection].index_information()):
-                with done_meanwhile():
-                    await self.db[collection].drop_index(name)
-        for collection, indexes in INDEXES.items():
-            if collection not in existing:
-                with done_meanwhile():
-                    await self.db.create_collection(collection)
-            for name, (keys, options) in indexes.items():
-                await self.db[collection].create_index(keys, name=name, **options)
+        await prepare(self.db)
         await self._atomically(partial(counts.keep_counts, self.db))
 
     async def close(self) -> None:
@@ -277,10 +251,10 @@ class MongoStore:
             pause = min(pause * 2, CLAIM_PAUSE_MAX)
 
     async def get(self, group_id: str, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
-        return await self._read(lambda session: self.resolve(group_id, collection, hub_ids, session))
+        return await self._read(lambda session: records.resolve(self.records, session, group_id, collection, hub_ids))
 
     async def find(self, group_id: str, collection: str, ext: ExternalId) -> Record | None:
-        found = await self._read(lambda session: self.match(group_id, collection, [ext], session))
+        found = await self._read(lambda session: records.match(self.records, session, group_id, collection, [ext]))
         return found[0] if found else None
 
     async def links(self, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:
@@ -294,51 +268,6 @@ class MongoStore:
 
     async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
         return await self._read(lambda session: idmap.aliases(self.records, session, group_id, collection, hub_id))
-
-    async def resolve(
-        self,
-        group_id: str,
-        collection: str,
-        hub_ids: Sequence[str],
-        session: AsyncClientSession | None,
-        fetched: Sequence[Doc] = (),
-    ) -> dict[str, Record]:
-        """Records by hub id, following tombstones to their survivors (`fetched`: documents already read)."""
-        found: dict[str, Record] = {}
-        known: dict[str, Doc] = {doc["_id"]: doc for doc in fetched}
-        wanted = {h: h for h in dict.fromkeys(hub_ids)}
-        for _ in range(8):
-            missing = [h for h in dict.fromkeys(wanted.values()) if h not in known]
-            if missing:
-                where = {"_id": {"$in": missing}, "group": group_id, "collection": collection}
-                known.update({d["_id"]: d for d in await self.records.find(where, session=session).to_list(None)})
-            live: dict[str, Record] = {}
-            onward: dict[str, str] = {}
-            for asked, current in wanted.items():
-                doc = known.get(current)
-                if doc is None or doc.get("group") != group_id or doc.get("collection") != collection:
-                    continue
-                if doc.get("merged_into") is None:
-                    found[asked] = live.setdefault(current, record(doc))
-                else:
-                    onward[asked] = doc["merged_into"]
-            if not onward:
-                break
-            wanted = onward
-        return found
-
-    async def match(
-        self, group_id: str, collection: str, ids: Sequence[ExternalId], session: AsyncClientSession | None
-    ) -> list[Record]:
-        """The distinct records holding any of `ids`, in the order of the first id each holds."""
-        if not ids:
-            return []
-        keys = [id_key(group_id, collection, e) for e in ids]
-        docs = await self.records.find({"keys": {"$exists": True, "$in": keys}}, session=session).to_list(None)
-        holder = {key: doc["_id"] for doc in docs for key in doc.get("keys") or []}
-        hub_ids = [holder[key] for key in keys if key in holder]
-        found = await self.resolve(group_id, collection, hub_ids, session, fetched=docs)
-        return list({r.hub_id: r for r in found.values()}.values())
 
     async def list(self, group_id: str, collection: Collection, query: ListQuery) -> tuple[list[Record], int | None]:
         where = compile_list(group_id, collection, query)
@@ -365,7 +294,7 @@ class MongoStore:
         async with self.db.client.start_session() as session:
             return await session.with_transaction(work, **transaction_options(write=True))
 
-    # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync)
+    # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync, mongo_queue)
 
     async def changes(self, group_id: str, after: int, limit: int) -> tuple[int, Sequence[Change]]:
         return await self._read(lambda session: sync.changes(self.db, session, group_id, after, limit))
@@ -390,7 +319,7 @@ class MongoStore:
         return await sync.webhook_integrations(self.db, None)
 
     async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
-        return await sync.dead_items(self.db, None, group_id, integration, after, limit)
+        return await queue.dead_items(self.db, None, group_id, integration, after, limit)
 
     async def field_sync(
         self, group_id: str, collection: str, ids: Sequence[ExternalId]

@@ -46,8 +46,9 @@ document per recorded merge: `{_id: <merge id>, group, collection, at, members: 
 ...], entry: {...}}`, `entry` being MergeEntry.as_json()), and `providers` (`_id` = a
 provider that was ever linked: the candidates of the list of providers, each then checked
 by one index lookup for an id it still holds), `live_counts` (the totals of unfiltered pages,
-kept by every write: `mongo_counts`). The change feed, integrations, the queue and
-field sync are laid out in `mongo_sync`, keys and connections in `mongo_access`.
+kept by every write: `mongo_counts`). The change feed, integrations and field sync are
+laid out in `mongo_sync`, the outbound queue in `mongo_queue`, keys and connections in
+`mongo_access`; `mongo_schema` makes them all as the store opens.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import mongo_counts as counts
 from hub.store import mongo_idmap as idmap
+from hub.store import mongo_queue as queue
+from hub.store import mongo_records as records
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_idmap import one_per_app
@@ -112,11 +114,11 @@ class MongoTransaction:
 
     async def get(self, collection: str, hub_ids: Sequence[str]) -> dict[str, Record]:
         with races():
-            return await self._store.resolve(self.group_id, collection, hub_ids, self._session)
+            return await records.resolve(self._records, self._session, self.group_id, collection, hub_ids)
 
     async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
         with races():
-            return await self._store.match(self.group_id, collection, ids, self._session)
+            return await records.match(self._records, self._session, self.group_id, collection, ids)
 
     async def ensure_group(self, group: Group) -> Group:
         update = {"$setOnInsert": {"channel_id": group.channel_id, "created_at": timefmt.now()}}
@@ -254,7 +256,7 @@ class MongoTransaction:
         with races():
             await idmap.put_merge(self._db, self._session, entry)
 
-    # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync)
+    # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync, mongo_queue)
 
     async def add_change(self, change: Change) -> int:
         """The seq is taken inside the transaction, on purpose (unlike the codes): see `mongo_sync.add_change`."""
@@ -279,35 +281,35 @@ class MongoTransaction:
 
     async def clear_queue(self, integration: str) -> None:
         with races():
-            await sync.clear_queue(self._db, self._session, self.group_id, integration)
+            await queue.clear_queue(self._db, self._session, self.group_id, integration)
 
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
         with races():
-            await sync.enqueue(self._db, self._session, self.group_id, items)
+            await queue.enqueue(self._db, self._session, self.group_id, items)
 
     async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
         with races():
-            return await sync.due_items(self._db, self._session, self.group_id, integration, now, limit)
+            return await queue.due_items(self._db, self._session, self.group_id, integration, now, limit)
 
     async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
         with races():
-            return await sync.expired_items(self._db, self._session, self.group_id, integration, now, limit)
+            return await queue.expired_items(self._db, self._session, self.group_id, integration, now, limit)
 
     async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
         with races():
-            return await sync.queued_items(self._db, self._session, self.group_id, integration, items)
+            return await queue.queued_items(self._db, self._session, self.group_id, integration, items)
 
     async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
         with races():
-            return await sync.waiting_for(self._db, self._session, self.group_id, integration, hub_ids, besides)
+            return await queue.waiting_for(self._db, self._session, self.group_id, integration, hub_ids, besides)
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
         with races():
-            await sync.update_items(self._db, self._session, items)
+            await queue.update_items(self._db, self._session, items)
 
     async def remove_items(self, integration: str, items: Sequence[int]) -> None:
         with races():
-            await sync.remove_items(self._db, self._session, self.group_id, integration, items)
+            await queue.remove_items(self._db, self._session, self.group_id, integration, items)
 
     async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
         with races():

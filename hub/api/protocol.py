@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
@@ -18,6 +18,10 @@ HELD = 0.25
 
 MAX_REASON = 200
 """The most of the parser's reason a refusal quotes (it may quote the whole request line)."""
+
+Timer = Literal["head", "body", "stall"]
+"""What a connection's timers time: its request head (`_head_too_slow`), its body (`_body_check`), and its answer
+left unread (`_stall_check`)."""
 
 
 def _some(number: float, unit: str) -> str:
@@ -81,20 +85,19 @@ class ProblemH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         size = self.config.h11_max_incomplete_event_size
         self.conn = _Connection(h11.SERVER, DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if size is None else size)
-        self.head_timer: asyncio.TimerHandle | None = None
-        self.body_timer: asyncio.TimerHandle | None = None
+        self.timers: dict[Timer, asyncio.TimerHandle] = {}
+        """The timers running, each by what it times."""
         self.body_since = 0.0
         """When the body's time started: its head's arrival, or the last time the hub held the client back."""
         self.body_bytes = 0
         """What arrived of the body since `body_since`."""
-        self.stall_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.head_timer = self.loop.call_later(self.head_seconds, self._head_too_slow)
+        self.timers["head"] = self.loop.call_later(self.head_seconds, self._head_too_slow)
 
     def data_received(self, data: bytes) -> None:
-        if self.body_timer is not None:
+        if "body" in self.timers:
             self.body_bytes += len(data)
         super().data_received(data)
 
@@ -103,20 +106,19 @@ class ProblemH11Protocol(H11Protocol):
         request sent behind another (pipelined) is read from what came before, with nothing more to come perhaps."""
         super().handle_events()
         unfinished = self.conn.their_state == h11.IDLE and bool(self.conn.trailing_data[0])
-        if unfinished and self.head_timer is None:
-            self.head_timer = self.loop.call_later(self.head_seconds, self._head_too_slow)
-        elif not unfinished and self.head_timer is not None:
-            self._stop_head_timer()
+        if unfinished and "head" not in self.timers:
+            self.timers["head"] = self.loop.call_later(self.head_seconds, self._head_too_slow)
+        elif not unfinished:
+            self._stop("head")
         if self.conn.their_state is not h11.SEND_BODY:
-            self._stop_body_timer()
-        elif self.body_timer is None:  # looked at soon: the hub may hold the client back from the start
+            self._stop("body")
+        elif "body" not in self.timers:  # looked at soon: the hub may hold the client back from the start
             self.body_since, self.body_bytes = self.loop.time(), 0
-            self.body_timer = self.loop.call_later(HELD, self._body_check)
+            self.timers["body"] = self.loop.call_later(HELD, self._body_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
-        self._stop_body_timer()
-        self._stop_stall_timer()
+        for timer in list(self.timers):
+            self._stop(timer)
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -124,11 +126,11 @@ class ProblemH11Protocol(H11Protocol):
         within each `stall_seconds`, the connection is dropped (`_stall_check`). Without this, a client that stopped
         reading held its connection, and the rest of the answer, as long as it liked."""
         super().pause_writing()
-        if self.stall_timer is None:
+        if "stall" not in self.timers:
             self._watch_stall(self.transport.get_write_buffer_size())
 
     def _watch_stall(self, held: int) -> None:
-        self.stall_timer = self.loop.call_later(self.stall_seconds, self._stall_check, held)
+        self.timers["stall"] = self.loop.call_later(self.stall_seconds, self._stall_check, held)
 
     def _stall_check(self, held: int) -> None:
         """Drop the connection if its client took nothing of the `held` bytes in `stall_seconds` (`abort`: a close
@@ -139,27 +141,18 @@ class ProblemH11Protocol(H11Protocol):
         if now < held:
             self._watch_stall(now)
         else:
-            self.stall_timer = None
+            self.timers.pop("stall", None)
             self.transport.abort()
 
     def resume_writing(self) -> None:
-        self._stop_stall_timer()
+        self._stop("stall")
         super().resume_writing()
 
-    def _stop_head_timer(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-
-    def _stop_body_timer(self) -> None:
-        if self.body_timer is not None:
-            self.body_timer.cancel()
-            self.body_timer = None
-
-    def _stop_stall_timer(self) -> None:
-        if self.stall_timer is not None:
-            self.stall_timer.cancel()
-            self.stall_timer = None
+    def _stop(self, timer: Timer) -> None:
+        """Cancel the timer, if it runs."""
+        handle = self.timers.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
 
     def _body_due(self) -> float:
         """When the body must have arrived whole if nothing more of it does."""
@@ -175,16 +168,16 @@ class ProblemH11Protocol(H11Protocol):
         `Expect: 100-continue` its answer), the time is the hub's: the count starts over, every `HELD` seconds until
         the hub lets the client go on, so that the client has nearly its whole first time from then.
         """
-        self.body_timer = None
+        self.timers.pop("body", None)
         cycle = self.cycle
         if cycle is not None and (self.flow.read_paused or cycle.waiting_for_100_continue):
             self.body_since, self.body_bytes = self.loop.time(), 0
-            self.body_timer = self.loop.call_later(HELD, self._body_check)
+            self.timers["body"] = self.loop.call_later(HELD, self._body_check)
             return
         if self.loop.time() >= self._body_due():
             self._body_too_slow()
             return
-        self.body_timer = self.loop.call_at(self._body_due(), self._body_check)
+        self.timers["body"] = self.loop.call_at(self._body_due(), self._body_check)
 
     def _body_too_slow(self) -> None:
         """Close the connection, with a 408 if the request has had no answer; the app's request ends as a disconnect."""
@@ -199,7 +192,7 @@ class ProblemH11Protocol(H11Protocol):
         self._timed_out(f"the request body did not arrive at {rate} a second, after a first {first}")
 
     def _head_too_slow(self) -> None:
-        self.head_timer = None
+        self.timers.pop("head", None)
         self._timed_out(f"the request head did not arrive whole within {_some(self.head_seconds, 'second')}")
 
     def _timed_out(self, detail: str) -> None:

@@ -299,12 +299,8 @@ def _row(item: QueueItem) -> tuple[Any, ...]:
         item.lease_id,
         item.lease_until,
         item.last_error,
-        _json(item.details),
+        orjson.dumps(item.details).decode(),
     )
-
-
-def _json(details: dict[str, Any]) -> str:
-    return orjson.dumps(details).decode()
 
 
 def enqueue(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
@@ -353,7 +349,16 @@ def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
         "UPDATE outbound_items SET state = ?, attempts = ?, available_at = ?, lease_id = ?, lease_until = ?,"
         " last_error = ?, details = ? WHERE item = ?",
         [
-            (i.state, i.attempts, i.available_at, i.lease_id, i.lease_until, i.last_error, _json(i.details), i.item)
+            (
+                i.state,
+                i.attempts,
+                i.available_at,
+                i.lease_id,
+                i.lease_until,
+                i.last_error,
+                orjson.dumps(i.details).decode(),
+                i.item,
+            )
             for i in items
         ],
     )

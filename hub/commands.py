@@ -80,7 +80,8 @@ def list_indexes(settings: Settings) -> None:
 
 def add_index(settings: Settings, collection: str, field: str) -> None:
     index, started = field_index(collection, field), time.monotonic()
-    print(f"indexing {index} (every record of the entity type is read once)", file=sys.stderr)
+    if not index.reference:  # a reference field is indexed always: nothing is read
+        print(f"indexing {index} (every record of the entity type is read once)", file=sys.stderr)
     added = with_store(settings, lambda store: field_indexes.add_index(store, index))
     print(f"{index} is indexed ({time.monotonic() - started:.1f} s)" if added else f"{index} was indexed already")
 

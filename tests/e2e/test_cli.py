@@ -124,6 +124,17 @@ def test_an_indexed_field_is_listed_filtered_by_and_dropped(store: str, capsys: 
     assert run(capsys, "index", "list", "--store", store)[1] == "(no field is indexed)\n"
 
 
+def test_a_reference_field_is_said_to_be_indexed_already_and_nothing_more(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every store indexes a reference field always: nothing is read, so no "indexing …" comes before."""
+    assert run(capsys, "index", "add", "people", "organization_id", "--store", store) == (
+        0,
+        "people organization_id was indexed already\n",
+        "",
+    )
+
+
 def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: pytest.CaptureFixture[str]) -> None:
     connect = ["connect", "--provider", "crm", "--group", "cld-1", "--store", store, "--realm"]
     assert run(capsys, *connect, "2243")[0] == 0

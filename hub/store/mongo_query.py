@@ -40,8 +40,7 @@ Key link searches by app or external id use non-unique multikey indexes over the
 the entries (`ids.provider`, `ids.realm`, `ids.id`), always queried inside `$elemMatch` so
 that the bounds of the parts combine on one entry.
 
-Besides `records`: `groups` (`_id` = group id), `counters` (the codes; one more numbers
-the outbound queue's items), `merges` (one
+Besides `records`: `groups` (`_id` = group id), `counters` (the codes), `merges` (one
 document per recorded merge: `{_id: <merge id>, group, collection, at, members: [<hub id>,
 ...], entry: {...}}`, `entry` being MergeEntry.as_json()), and `providers` (`_id` = a
 provider that was ever linked: the candidates of the list of providers, each then checked

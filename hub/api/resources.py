@@ -81,7 +81,8 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
     """What validates an item and allows it for the caller; the request is read once, not per item of a batch.
 
     The checker's `by` is the id of the app writing, if the path names it: written by, so claimed as the body's
-    ids are (an app writing by another app's id wrote as that app, its sync directions and all).
+    ids are (an app writing by another app's id wrote as that app, its sync directions and all). An app's key
+    writes from its app whatever names the record (a hub id too): its directions hold.
     """
     settings, group_id, caller = context.settings(request), context.group_id(request), principal(request)
 
@@ -90,6 +91,7 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
         if by is not None and by not in write.ids:
             write.ids.append(by)
         caller.ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
+        write.writer = caller.app_in(group_id)
         return write
 
     return check

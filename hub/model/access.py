@@ -66,6 +66,12 @@ class Principal:
         """Who made a change, as the merge history records it: the app (or admin) and the key."""
         return f"{self.provider or 'admin'} (key {self.key_id})"
 
+    def app_in(self, group_id: str) -> tuple[str, str] | None:
+        """The app (provider, realm) this key speaks for in the group; None for the admin, who speaks for none."""
+        if self.provider is None or group_id not in self.realms:
+            return None
+        return self.provider, self.realms[group_id]
+
     def sees(self, group_id: str) -> bool:
         return self.admin or group_id in self.realms
 

@@ -56,6 +56,8 @@ class Write:
     fields: dict[str, Any]
     references: dict[str, str | list[ExternalId]]
     """Reference fields as given: a hub id, or an id array; None clears (kept in `fields`)."""
+    writer: tuple[str, str] | None = None
+    """The app (provider, realm) whose key made the write: it writes from that app whatever ids name its record."""
 
     def claimed(self) -> list[ExternalId]:
         """Every id this write matches by or adds, its references' included."""

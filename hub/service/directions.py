@@ -23,7 +23,8 @@ async def inbound(
     """`write` without the fields a writing app does not sync into the hub.
 
     The writing apps are those whose ids the write carries (the body's id array, and
-    the app a `PUT …?opts[provider]=…&opts[realm]=…` is addressed by). For each, the
+    the app a `PUT …?opts[provider]=…&opts[realm]=…` is addressed by), and the app whose
+    key made it (`write.writer`), however it names the record. For each, the
     directions are those it was connected with on the records the write names; when
     several apps write at once, a field any of them does not sync into the hub is left
     alone.
@@ -35,7 +36,7 @@ async def inbound_each(
     tx: Transaction, collection: str, writes: Sequence[tuple[list[Record], list[ExternalId], Write]]
 ) -> list[Write]:
     """`inbound` of each (matched records, ids, write), with one lookup of directions for all."""
-    helds = [_held(matched, ids) for matched, ids, _ in writes]
+    helds = [_held(matched, ids, write.writer) for matched, ids, write in writes]
     wanted = [e for held in helds for e in held]
     found = await tx.field_sync(collection, wanted) if wanted else {}
     return [
@@ -44,9 +45,9 @@ async def inbound_each(
     ]
 
 
-def _held(matched: list[Record], ids: list[ExternalId]) -> list[ExternalId]:
-    """The ids the writing apps (those of `ids`) hold on the matched records."""
-    apps = {e.app for e in ids}
+def _held(matched: list[Record], ids: list[ExternalId], writer: tuple[str, str] | None) -> list[ExternalId]:
+    """The ids the writing apps (those of `ids`, and the `writer`) hold on the matched records."""
+    apps = {e.app for e in ids} | ({writer} if writer else set())
     return [e for record in matched for e in record.ids if e.app in apps]
 
 

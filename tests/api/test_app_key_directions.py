@@ -1,0 +1,67 @@
+"""An app's key speaks for the app: every write made with it holds its sync directions, however it names the record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.api.helpers import BASE, IDS, ext, hub_id, post
+from tests.conftest import FIXTURES, Keys
+
+ORGS = f"{BASE}/organizations"
+ERP = {"opts[provider]": "erp", "opts[realm]": "726"}
+
+
+def connected(client: TestClient) -> tuple[dict[str, Any], dict[str, str]]:
+    """An organization connected to erp (its notes and status erp's own, not synced into the hub), and erp's key."""
+    acme = post(client, "organizations", [ext("crm", "o1")], name="Acme", notes="the hub's note").json()
+    body = json.loads((FIXTURES / "sync" / "connect.json").read_text())
+    body["field_values"].append({"field": "status", "sync_to_hub": False})
+    assert client.post(f"{ORGS}/{hub_id(acme['organizations'])}/connect", json=body).status_code == 204
+    return acme["organizations"], Keys(client).app("erp", cld_1="726")
+
+
+def notes(client: TestClient, record: dict[str, Any]) -> str:
+    return str(client.get(f"{ORGS}/{hub_id(record)}").json()["organizations"]["notes"])
+
+
+def put(client: TestClient, record: dict[str, Any], key: dict[str, str], **fields: Any) -> Any:
+    """The answer to a PUT of `fields` to the record by its hub id, with `key`."""
+    return client.put(f"{ORGS}/{hub_id(record)}", json={"organizations": fields}, headers=key).json()
+
+
+def test_a_put_by_hub_id_with_the_apps_key_leaves_the_fields_it_does_not_sync_into_the_hub(client: TestClient) -> None:
+    acme, erp = connected(client)
+    for body in ({"notes": "erp's"}, {"id": hub_id(acme), "notes": "erp's"}, {"id": [acme["id"][-1]], "notes": "x"}):
+        written = client.put(f"{ORGS}/{hub_id(acme)}", json={"organizations": body}, headers=erp)
+        assert (written.status_code, written.json()["result"]) == (200, "unchanged"), written.text
+    assert put(client, acme, erp, notes="x", name="B")["organizations"]["name"] == "B"
+    assert notes(client, acme) == "the hub's note"
+    by_own_id = client.put(f"{ORGS}/C-1001", params=ERP, json={"organizations": {"notes": "x"}}, headers=erp)
+    assert by_own_id.json()["result"] == "unchanged"
+
+
+def test_a_post_and_a_batch_by_hub_id_with_the_apps_key_leave_them_too(client: TestClient) -> None:
+    acme, erp = connected(client)
+    one = client.post(ORGS, json={"organizations": {"id": hub_id(acme), "notes": "x"}}, headers=erp)
+    assert one.json()["result"] == "unchanged", one.text
+    items = [{"id": [acme["id"][-1]], "notes": "x", "industry": "Retail"}, {"id": hub_id(acme), "notes": "y"}]
+    results = client.post(ORGS, json={"organizations": items}, headers={**erp, **IDS}).json()["results"]
+    assert [r["result"] for r in results] == ["updated", "unchanged"], results
+    assert notes(client, acme) == "the hub's note"
+    # The admin's write by hub id names no app: not bound by erp's directions.
+    assert put(client, acme, {}, notes="admin's")["result"] == "updated"
+    assert notes(client, acme) == "admin's"
+
+
+def test_a_connect_with_the_apps_key_sets_its_directions_and_keeps_those_it_does_not_name(client: TestClient) -> None:
+    acme, erp = connected(client)
+    url = f"{ORGS}/{hub_id(acme)}/connect"
+    again = {"provider": "erp", "realm": "726", "id": "C-1001", "field_values": [{"field": "name", "value": "N"}]}
+    assert client.post(url, json=again, headers=erp).status_code == 204
+    assert put(client, acme, erp, notes="x")["result"] == "unchanged"
+    turned = {**again, "field_values": [{"field": "notes", "value": "erp's, into the hub now"}]}
+    assert client.post(url, json=turned, headers=erp).status_code == 204
+    assert notes(client, acme) == "erp's, into the hub now"

@@ -212,14 +212,22 @@ async def _reread(tx: Transaction, record: Record) -> Record:
 
 
 async def archive(
-    store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None
+    store: Store,
+    group_id: str,
+    collection: Collection,
+    key: str,
+    app: tuple[str, str] | None,
+    writer: tuple[str, str] | None = None,
 ) -> reading.View:
-    """Set a record's status to ARCHIVED; its ids stay linked."""
+    """Set a record's status to ARCHIVED; its ids stay linked. From an app's key (`writer`), a write of the status
+    from that app: left alone where the app does not sync its status into the hub, as a `PUT` of it would be."""
     group = await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> Record:
         current = await reading.locate_in(tx, collection, key, app)
-        if current.status == "ARCHIVED":  # archived already: nothing to record (see `unchanged`)
+        asked = Write([], [], {"status": "ARCHIVED"}, {}, writer)
+        written = await directions.inbound(tx, collection.name, [current], [], asked)
+        if current.status == "ARCHIVED" or not written.fields:  # nothing to record (see `unchanged`)
             return current
         current.status = "ARCHIVED"
         current.updated_at = timefmt.now()

@@ -65,3 +65,16 @@ def test_a_connect_with_the_apps_key_sets_its_directions_and_keeps_those_it_does
     turned = {**again, "field_values": [{"field": "notes", "value": "erp's, into the hub now"}]}
     assert client.post(url, json=turned, headers=erp).status_code == 204
     assert notes(client, acme) == "erp's, into the hub now"
+
+
+def test_a_delete_with_the_apps_key_leaves_the_status_it_does_not_sync_into_the_hub(client: TestClient) -> None:
+    """DELETE sets the status, as a PUT of it does: with erp's key, which keeps its status its own, it archived the
+    record all the same (a PUT of the status left it)."""
+    acme, erp = connected(client)
+    assert put(client, acme, erp, status="ARCHIVED")["result"] == "unchanged"
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    for url, params in ((f"{ORGS}/{hub_id(acme)}", {}), (f"{ORGS}/C-1001", ERP)):
+        deleted = client.delete(url, params=params, headers=erp)
+        assert (deleted.status_code, deleted.json()["organizations"]["status"]) == (200, "ACTIVE"), deleted.text
+    assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []
+    assert client.delete(f"{ORGS}/{hub_id(acme)}").json()["organizations"]["status"] == "ARCHIVED"  # the admin's

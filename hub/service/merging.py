@@ -20,7 +20,7 @@ from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.payload import CHOSEN, MergeAsk
 from hub.model.record import Group, Record
-from hub.service import changes, reading, references
+from hub.service import changes, directions, reading, references
 from hub.service import ids as idsvc
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
@@ -159,8 +159,9 @@ async def merge_records(
             records += [r for r in found if all(r.hub_id != known.hub_id for known in records)]
         if len(records) < 2:
             raise Invalid(f"records: they name only the record {records[0].hub_id} itself; nothing to merge")
-        refs = await references.resolve(tx, settings, group, collection, ask.write.references, CHOSEN)
-        values = {**ask.write.fields, **refs}
+        chosen = await directions.inbound(tx, collection.name, records, [], ask.write)  # an app key's: its own kept
+        refs = await references.resolve(tx, settings, group, collection, chosen.references, CHOSEN)
+        values = {**chosen.fields, **refs}
         status = values.pop("status", None)
         why = await matches(tx, settings, group, collection, records, app_ids, hub_ids)
         survivor, entry = await merge(tx, group, collection, records, Merge(values, status, [], why, actor, "request"))

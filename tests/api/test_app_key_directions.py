@@ -78,3 +78,15 @@ def test_a_delete_with_the_apps_key_leaves_the_status_it_does_not_sync_into_the_
         assert (deleted.status_code, deleted.json()["organizations"]["status"]) == (200, "ACTIVE"), deleted.text
     assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []
     assert client.delete(f"{ORGS}/{hub_id(acme)}").json()["organizations"]["status"] == "ARCHIVED"  # the admin's
+
+
+def test_a_merge_with_the_apps_key_leaves_the_chosen_fields_it_does_not_sync_into_the_hub(client: TestClient) -> None:
+    """A merge's chosen values are written as an update's are: with erp's key, erp's own notes overwrote the hub's."""
+    acme, erp = connected(client)
+    other = post(client, "organizations", [ext("mail", "m2")], name="Other", notes="other's").json()["organizations"]
+    asked = {"records": [hub_id(other)], "fields": {"notes": "erp's", "name": "Merged"}}
+    merged = client.post(f"{ORGS}/{hub_id(acme)}/merge", json=asked, headers=erp)
+    assert merged.status_code == 200, merged.text
+    survivor = merged.json()["organizations"]
+    assert (survivor["name"], survivor["notes"]) == ("Merged", "the hub's note")
+    assert merged.json()["merge"]["requested"] == {"name": "Merged"}

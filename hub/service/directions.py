@@ -1,7 +1,7 @@
 """The per-field sync directions an app was connected with (see connect.py), honoured both ways.
 
 - Into the hub: an inbound write from the app leaves alone the fields it does not sync
-  into the hub (`inbound`, called by the upsert).
+  into the hub (`inbound`, called by the upsert, the archive and an explicit merge).
 - Out to the app: its queue and webhooks leave out the fields that do not sync to it
   (`outbound.delivery` asks `hidden`).
 """

@@ -19,16 +19,19 @@ from hub.store.base import Store, Transaction, WritesInBulk, offers
 log = logging.getLogger("hub")
 
 
-async def record(tx: Transaction, kind: Kind, collection: str, record: Record, **details: Any) -> Change:
+async def record(
+    tx: Transaction, kind: Kind, collection: str, record: Record, also: Sequence[Record] = (), **details: Any
+) -> Change:
     """Record one change of `record` (as it is after the change) in the transaction that makes it.
 
     Being written by the same transaction, a change is never lost (the write committed
     without it) nor a phantom (it committed without the write); so are the items it puts
-    on the outbound queues that want it.
+    on the outbound queues that want it: those whose filter `record`, or one of `also`, matches
+    (`outbound.reaches`).
     """
     change = _change(kind, collection, record, details)
     await tx.add_change(change)
-    await outbound.enqueue(tx, [(change, record)])
+    await outbound.enqueue(tx, [(change, record, also)])
     return change
 
 
@@ -41,7 +44,7 @@ async def record_each(tx: Transaction, made: Sequence[tuple[Kind, str, Record]],
     else:
         for change in changes:
             await tx.add_change(change)
-    await outbound.enqueue(tx, [(change, record) for change, (_, _, record) in zip(changes, made, strict=True)])
+    await outbound.enqueue(tx, [(change, record, ()) for change, (_, _, record) in zip(changes, made, strict=True)])
 
 
 def _change(kind: Kind, collection: str, record: Record, details: dict[str, Any]) -> Change:

@@ -46,7 +46,8 @@ async def merge(
     Placeholders merged into a record that is no placeholder (an upsert's merge, or values chosen) are that
     record's creation: a `create` follows the `merge`, as when one placeholder is filled in, so an integration
     sending creates only sends the record, which it had never seen. A merge setting the status to ARCHIVED is
-    followed by an `archive`, as an update setting it is one."""
+    followed by an `archive`, as an update setting it is one. The `merge` reaches every integration whose filter
+    the survivor, or a record merged away as it was, matches: an app sent that record must drop its copy."""
     ordered = survivor_first(records)
     placeholders = all(r.placeholder for r in ordered)
     held = merged_ids(ordered, ask.new_ids)
@@ -75,7 +76,7 @@ async def merge(
         Snapshot.of(fresh),
     )
     await tx.put_merge(entry)
-    await changes.record(tx, "merge", collection.name, fresh, merged=entry.merged, merge_id=entry.merge_id)
+    await changes.record(tx, "merge", collection.name, fresh, others, merged=entry.merged, merge_id=entry.merge_id)
     if placeholders and not fresh.placeholder:
         await changes.record(tx, "create", collection.name, fresh)
     elif archives(ask.status, before[0].status):
@@ -189,6 +190,10 @@ async def unmerge(
 
     Refused (409, saying why) once the merge cannot be undone as recorded: undone already,
     its survivor merged away since, or one of the ids it moved held elsewhere since.
+
+    Each restored record's `unmerge` reaches the integrations whose filter it matches; the survivor's reaches too
+    those its merge reached (it matched before the undo, or a restored record matches): an app holding the
+    survivor must learn which ids left it, or it holds them twice once a restored record comes.
     """
     await reading.group_or_404(store, group_id)
 
@@ -209,9 +214,11 @@ async def unmerge(
         entry.undone = Undo(now, actor)
         await tx.put_merge(entry)
         fresh = await tx.get(collection.name, entry.members)
-        for hub_id in entry.members:
-            await changes.record(tx, "unmerge", collection.name, fresh[hub_id], merge_id=entry.merge_id)
         restored = [snapshot.hub_id for snapshot in entry.before[1:]]
+        also = {entry.survivor: [survivor, *(fresh[h] for h in restored)]}
+        for hub_id in entry.members:
+            record = fresh[hub_id]
+            await changes.record(tx, "unmerge", collection.name, record, also.get(hub_id, []), merge_id=entry.merge_id)
         gave_back = any(snapshot.ids for snapshot in entry.before[1:])  # else no id left the survivor
         await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now)
         return [fresh[h] for h in entry.members], entry

@@ -21,7 +21,7 @@ from hub.errors import Conflict
 from hub.model import queue, timefmt
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
-from hub.model.integration import Integration, filter_of
+from hub.model.integration import Definition, Integration, filter_of
 from hub.model.matching import matches
 from hub.model.queue import QueueItem, State
 from hub.model.record import Group, Record
@@ -34,22 +34,28 @@ REAP = 1000
 """How many expired leases one lease call puts back at most (the rest go with the next calls)."""
 
 
-async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record]]) -> None:
-    """Queue each change (of the record as it left it) for every outbound integration that wants it and whose
-    filter the record matches; the integrations of a collection are read once."""
+async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Sequence[Record]]]) -> None:
+    """Queue each change (of the record as it left it, with the others that concern it: see `reaches`) for every
+    outbound integration that wants it; the integrations of a collection are read once."""
     items = []
     wanting: dict[str, Sequence[Integration]] = {}
-    for change, record in changes:
+    for change, record, also in changes:
         if change.collection not in wanting:
             wanting[change.collection] = await tx.outbound_integrations(change.collection)
         for integration in wanting[change.collection]:
-            definition = integration.definition
-            if queue.wanted(definition, change, record) and matches(
-                COLLECTIONS[change.collection], record, filter_of(definition)
-            ):
-                items.append(queue.enqueued(change, definition.name))
+            if reaches(integration.definition, change, record, also):
+                items.append(queue.enqueued(change, integration.definition.name))
     if items:
         await tx.enqueue(items)
+
+
+def reaches(definition: Definition, change: Change, record: Record, also: Sequence[Record]) -> bool:
+    """Whether the integration wants the change and its filter matches the record as the change left it, or one of
+    `also`: the records of a merge as they were, which an app may hold (none of them a placeholder, never sent).
+    An app sent a record a merge took away must learn of the merge, whether the survivor matches or not."""
+    node = filter_of(definition)
+    held = [r for r in (record, *also) if not r.placeholder]
+    return queue.wanted(definition, change, record) and any(matches(COLLECTIONS[r.collection], r, node) for r in held)
 
 
 async def _queue_of(tx: Transaction, group_id: str, name: str) -> Integration:

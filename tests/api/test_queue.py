@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
-from tests.api.helpers import BASE, IDS, ext, hub_id, post
+from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
 from tests.conftest import admin_client
 
 URL = f"{BASE}/integrations"
@@ -374,3 +374,83 @@ def test_items_queued_before_they_kept_details_show_none(settings: Settings) -> 
     with admin_client(create_app(settings)) as client:
         post(client, "organizations", name="New")
         assert [(i["record"]["name"], i["details"]) for i in lease(client)["items"]] == [("Old", {}), ("New", {})]
+
+
+def _app_holds_a_customer_that_a_merge_takes_away(client: TestClient) -> tuple[str, str]:
+    """A non-customer (the oldest, so the survivor) and a customer the app was sent; (survivor, customer)."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    kept = hub_id(
+        post(client, "organizations", [ext("erp", "a")], name="Kept", is_customer=False).json()["organizations"]
+    )
+    gone = hub_id(
+        post(client, "organizations", [ext("mail", "b")], name="Gone", is_customer=True).json()["organizations"]
+    )
+    given = lease(client)
+    assert kinds(given) == [("create", "Gone")]
+    settle(client, "ack", given)
+    return kept, gone
+
+
+@pytest.mark.parametrize("by", ["upsert", "merge"])
+def test_a_merge_reaches_a_filtered_integration_that_held_a_record_it_took_away(client: TestClient, by: str) -> None:
+    """The survivor left out by the filter, the merge was not enqueued: an app sent the merged-away customer never
+    learnt it went, and kept two copies of one company (its own, and the survivor's once it matched)."""
+    kept, gone = _app_holds_a_customer_that_a_merge_takes_away(client)
+    if by == "upsert":
+        merged = post(client, "organizations", [ext("erp", "a"), ext("mail", "b")], is_customer=False)
+    else:
+        merged = client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [gone]})
+    assert merged.status_code == 200, merged.text
+    items = lease(client)["items"]
+    assert [(i["kind"], i["details"]["merged"], hub_id(i["record"])) for i in items] == [("merge", [gone], kept)]
+
+
+def test_a_merge_filling_a_placeholder_in_reaches_an_integration_that_held_the_record_it_took_away(
+    client: TestClient,
+) -> None:
+    """The placeholder is older, so it survives, and the write leaves it out of the filter: the customer the app
+    was sent went, unannounced."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    real = hub_id(post(client, "organizations", [ext("mail", "r")], name="R", is_customer=True).json()["organizations"])
+    settle(client, "ack", lease(client))
+    merged = post(client, "organizations", [ext("erp", "o1"), ext("mail", "r")], is_customer=False)
+    assert merged.status_code == 200 and merged.json()["merged"] == [real], merged.text
+    assert [(i["kind"], i["details"]["merged"]) for i in lease(client)["items"]] == [("merge", [real])]
+
+
+def test_an_undo_reaches_an_integration_its_merge_reached_with_the_survivor_and_the_restored_records_it_matches(
+    client: TestClient,
+) -> None:
+    """The survivor left out by the filter before and after, its `unmerge` was not sent: an app holding it since the
+    merge kept the restored customer's ids on it, and got them again on the customer."""
+    kept, gone = _app_holds_a_customer_that_a_merge_takes_away(client)
+    merge = client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [gone]}).json()["merge"]
+    settle(client, "ack", lease(client))
+    undone = client.post(f"{BASE}/organizations/{kept}/unmerge", json={"merge_id": merge["id"]})
+    assert undone.status_code == 200, undone.text
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in items] == [
+        ("unmerge", kept, [ext("erp", "a")]),
+        ("unmerge", gone, [ext("mail", "b")]),
+    ]
+
+
+def test_an_undo_leaving_the_survivor_out_of_the_filter_still_tells_the_app_which_ids_left_it(
+    client: TestClient,
+) -> None:
+    """The merge chose a value that made the survivor match; its undo takes it back: the app holding the survivor
+    learns the ids it gave back. The restored record, left out by the filter, is not sent."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    kept = hub_id(post(client, "organizations", [ext("erp", "a")], name="Kept").json()["organizations"])
+    gone = hub_id(post(client, "organizations", [ext("mail", "b")], name="Gone").json()["organizations"])
+    body = {"records": [gone], "fields": {"is_customer": True}}
+    merge = client.post(f"{BASE}/organizations/{kept}/merge", json=body).json()["merge"]
+    given = lease(client)
+    assert kinds(given) == [("merge", "Kept")]
+    settle(client, "ack", given)
+    client.post(f"{BASE}/organizations/{kept}/unmerge", json={"merge_id": merge["id"]})
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in items] == [
+        ("unmerge", kept, [ext("erp", "a")])
+    ]

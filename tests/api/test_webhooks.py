@@ -23,7 +23,7 @@ from hub.config import Settings
 from hub.errors import Unavailable
 from hub.service import outbound
 from hub.service.webhooks import sign
-from tests.api.helpers import BASE, post
+from tests.api.helpers import BASE, hub_id, post
 from tests.conftest import admin_client
 
 SECRET = "a-secret-of-sixteen-or-more"
@@ -261,6 +261,22 @@ def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, recei
     client.put(f"{URL}/hook", json={"webhook": {"url": "http://127.0.0.1:9/closed", "secret": SECRET}})
     post(client, "organizations", name="A")
     assert "webhook POST failed" in wait_for_dead(client)[0]["last_error"]
+
+
+def test_a_merge_is_posted_to_a_filtered_webhook_that_was_sent_the_record_it_took_away(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """The survivor left out by the filter, the merge was never posted: the app kept the customer it had been sent
+    beside the survivor, two copies of one company."""
+    define(client, receiver, filter="is_customer eq true", include_update=True)
+    kept = post(client, "organizations", name="Kept", is_customer=False).json()["organizations"]
+    gone = post(client, "organizations", name="Gone", is_customer=True).json()["organizations"]
+    wait_for(lambda: receiver.delivered() == ["Gone"])
+    merged = client.post(f"{BASE}/organizations/{hub_id(kept)}/merge", json={"records": [hub_id(gone)]})
+    assert merged.status_code == 200, merged.text
+    wait_for(lambda: len(receiver.delivered()) == 2)
+    item = receiver.requests[-1]["body"]["items"][0]
+    assert (item["kind"], item["details"]["merged"], hub_id(item["record"])) == ("merge", [hub_id(gone)], hub_id(kept))
 
 
 @pytest.mark.parametrize("settings", [1], indirect=True)  # webhook_timeout_seconds

@@ -39,6 +39,9 @@ class QueueItem:
     details: dict[str, Any] = field(default_factory=dict)
     """The change's, as the feed shows them (a merge's `merged`…): kept with the item, which may outlive the change
     in the feed, since an app keeping records by hub id learns from them which records a merge took away."""
+    resend: bool = False
+    """A continuous integration's item delivered already and due again: it sends the record, only while the record
+    matches the filter (an update taking it out is not enqueued, and came a period after the ack)."""
 
 
 def wanted(definition: Definition, change: Change, record: Record) -> bool:
@@ -101,7 +104,7 @@ def rearm(item: QueueItem, now: str, schedule: int) -> None:
     Its details go: they were delivered with the change, and each period sends the record, not the change again.
     Kept, a merge's `merged` told the app every period to drop the records it took away, even once an undo had
     restored them."""
-    item.state, item.attempts, item.last_error, item.details = "ready", 0, None, {}
+    item.state, item.attempts, item.last_error, item.details, item.resend = "ready", 0, None, {}, True
     item.lease_id = item.lease_until = None
     item.available_at = timefmt.shift(now, schedule)
 

@@ -102,7 +102,7 @@ async def lease(
         definition = integration.definition
         await _reap(tx, settings, integration, now)
         items = list(await tx.due_items(name, now, min(limit or definition.batch_size, definition.batch_size)))
-        items = await _without_placeholders(tx, name, items)
+        items = await _deliverable(tx, integration, items)
         lease_id = uuid.uuid4().hex
         until = timefmt.shift(now, seconds or settings.lease_seconds)
         for item in items:
@@ -126,18 +126,26 @@ async def _reap(tx: Transaction, settings: Settings, integration: Integration, n
     await tx.update_items(expired)
 
 
-async def _without_placeholders(tx: Transaction, name: str, items: list[QueueItem]) -> list[QueueItem]:
-    """The items but those whose record is a placeholder now, which leave the queue: nothing of a placeholder is sent
-    (`queue.wanted`), yet an undone merge turns the placeholders it filled in back into placeholders after their
-    changes were enqueued. Sent, one was an app's to write back, filling it in empty; its filling-in comes as a
-    create."""
+async def _deliverable(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
+    """The items but those whose record is a placeholder now, or a resend's record that left the filter, which leave
+    the queue. Nothing of a placeholder is sent (`queue.wanted`), yet an undone merge turns the placeholders it filled
+    in back into placeholders after their changes were enqueued. Sent, one was an app's to write back, filling it in
+    empty; its filling-in comes as a create. A resend sends its record while it matches (`QueueItem.resend`)."""
     found: dict[tuple[str, str], Record] = {}
     for collection in {item.collection for item in items}:
         records = await tx.get(collection, [item.hub_id for item in items if item.collection == collection])
         found.update({(collection, hub_id): record for hub_id, record in records.items()})
-    gone = {i.item for i in items if (r := found.get((i.collection, i.hub_id))) is not None and r.placeholder}
-    await tx.remove_items(name, list(gone))
-    return [item for item in items if item.item not in gone]
+    node = filter_of(integration.definition)
+
+    def gone(item: QueueItem) -> bool:
+        record = found.get((item.collection, item.hub_id))
+        if record is None:
+            return False
+        return record.placeholder or (item.resend and not matches(COLLECTIONS[item.collection], record, node))
+
+    dropped = [item.item for item in items if gone(item)]
+    await tx.remove_items(integration.name, dropped)
+    return [item for item in items if item.item not in dropped]
 
 
 def _backoff(settings: Settings) -> tuple[float, float]:

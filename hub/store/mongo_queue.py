@@ -3,7 +3,7 @@
 Each function works with the session it is handed, like `mongo_sync`'s. The layout:
 
     outbound_items:   {group, item, integration, change_seq, kind, collection, hub_id,
-                       changed_at, details, state, attempts, available_at, lease_id, lease_until, last_error}
+                       changed_at, details, resend, state, attempts, available_at, lease_id, lease_until, last_error}
 
 Items are numbered per group from the group's `feeds` document, under the group's turn
 (`mongo_sync` says why).
@@ -50,7 +50,7 @@ INDEXES: dict[str, dict[str, Index]] = {
 """Collection -> index name -> (keys, options), created with the others as the store opens (`mongo_schema`)."""
 
 
-_STATE = ("state", "attempts", "available_at", "lease_id", "lease_until", "last_error", "details")
+_STATE = ("state", "attempts", "available_at", "lease_id", "lease_until", "last_error", "details", "resend")
 
 
 def _item_doc(item: QueueItem) -> Doc:
@@ -84,6 +84,7 @@ def _item(doc: Doc) -> QueueItem:
         doc.get("last_error"),
         int(doc["item"]),
         doc.get("details", {}),  # none kept with items queued before they were
+        bool(doc.get("resend", False)),  # nor whether they were resends
     )
 
 

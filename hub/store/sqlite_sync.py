@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS outbound_items (
     lease_until TEXT,
     last_error TEXT,
     details TEXT NOT NULL DEFAULT '{}',
+    resend INTEGER NOT NULL DEFAULT 0,
     UNIQUE (group_id, integration, change_seq)
 );
 CREATE INDEX IF NOT EXISTS outbound_ready ON outbound_items (group_id, integration, state, available_at, item);
@@ -265,21 +266,24 @@ def clear_queue(conn: sqlite3.Connection, group_id: str, name: str) -> None:
 
 _ITEM_COLUMNS = (
     "group_id, integration, change_seq, kind, collection, hub_id, changed_at,"
-    " state, attempts, available_at, lease_id, lease_until, last_error, details"
+    " state, attempts, available_at, lease_id, lease_until, last_error, details, resend"
 )
 _ITEM = f"SELECT {_ITEM_COLUMNS}, item FROM outbound_items WHERE group_id = ? AND integration = ?"
 
 
 def carry_item_details(conn: sqlite3.Connection) -> None:
-    """Give the queue of a database written before items kept their change's details a column for them: the items
-    queued then show none."""
+    """Give the queue of a database written before items kept their change's details, or whether they are resends,
+    columns for them: the items queued then show no details, and none of them is a resend (as `_again` once armed
+    them, they all were; one handed out once more, whatever the filter, ends its resends at its ack)."""
     if lacks_column(conn, "outbound_items", "details"):
         conn.execute("ALTER TABLE outbound_items ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
+    if lacks_column(conn, "outbound_items", "resend"):
+        conn.execute("ALTER TABLE outbound_items ADD COLUMN resend INTEGER NOT NULL DEFAULT 0")
 
 
 def _items(rows: list[Any]) -> list[QueueItem]:
     return [
-        QueueItem(*row[:-2], item=row[-1], details=orjson.loads(row[-2]))  # type: ignore[misc]  # 13 columns before
+        QueueItem(*row[:-3], item=row[-1], details=orjson.loads(row[-3]), resend=bool(row[-2]))  # type: ignore[misc]
         for row in rows
     ]
 
@@ -300,6 +304,7 @@ def _row(item: QueueItem) -> tuple[Any, ...]:
         item.lease_until,
         item.last_error,
         orjson.dumps(item.details).decode(),
+        item.resend,
     )
 
 
@@ -347,7 +352,7 @@ def waiting_for(
 def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
     conn.executemany(
         "UPDATE outbound_items SET state = ?, attempts = ?, available_at = ?, lease_id = ?, lease_until = ?,"
-        " last_error = ?, details = ? WHERE item = ?",
+        " last_error = ?, details = ?, resend = ? WHERE item = ?",
         [
             (
                 i.state,
@@ -357,6 +362,7 @@ def update_items(conn: sqlite3.Connection, items: list[QueueItem]) -> None:
                 i.lease_until,
                 i.last_error,
                 orjson.dumps(i.details).decode(),
+                i.resend,
                 i.item,
             )
             for i in items

@@ -365,12 +365,14 @@ def test_an_item_carries_its_change_s_details_so_an_app_learns_what_a_merge_took
 
 
 def test_items_queued_before_they_kept_details_show_none(settings: Settings) -> None:
-    """A SQLite store written before items kept their change's details gets the column as it opens."""
+    """A SQLite store written before items kept their change's details (or whether they are resends) gets the
+    columns as it opens."""
     with admin_client(create_app(settings)) as client:
         integration(client)
         post(client, "organizations", name="Old")
     with sqlite3.connect(settings.store.removeprefix("sqlite:///")) as conn:
         conn.execute("ALTER TABLE outbound_items DROP COLUMN details")
+        conn.execute("ALTER TABLE outbound_items DROP COLUMN resend")
     with admin_client(create_app(settings)) as client:
         post(client, "organizations", name="New")
         assert [(i["record"]["name"], i["details"]) for i in lease(client)["items"]] == [("Old", {}), ("New", {})]

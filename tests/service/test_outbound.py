@@ -110,6 +110,23 @@ async def test_a_continuous_integration_resends_on_its_schedule_while_the_record
     assert (await lease(store, 10_000)).items == []
 
 
+async def test_a_continuous_integration_does_not_resend_a_record_that_left_the_filter_since_its_ack(
+    store: SQLiteStore,
+) -> None:
+    """Whether the record still matched was asked at the ack alone: one that left the filter (its update not sent)
+    went out once more, as it is now, a period later. A change not sent yet still is."""
+    await define(store, include_update=True, continuous=True, default_schedule=300, filter="is_customer eq true")
+    await write(store, "a", name="A", is_customer=True)
+    await write(store, "b", name="B", is_customer=True)
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    a, b = (i.hub_id for i in first.items)
+    await write(store, "a", name="A2")
+    await write(store, "a", is_customer=False)
+    again = await lease(store, 305)
+    assert [(i.kind, i.hub_id) for i in again.items] == [("update", a), ("create", b)]
+
+
 async def test_a_continuous_integration_sends_each_record_once_a_period_however_often_it_changed(
     store: SQLiteStore,
 ) -> None:

@@ -331,7 +331,7 @@ async def test_updated_items_keep_their_new_state(store: Store) -> None:
         assert await numbers(tx.expired_items("q", at(5), 10)) == [n]
         found.state, found.attempts, found.available_at, found.last_error = "ready", 2, at(6), "boom"
         found.lease_id = found.lease_until = None
-        found.details = {"merged": ["hub-0"]}
+        found.details, found.resend = {"merged": ["hub-0"]}, True
         await tx.update_items([found])
         await tx.update_items([])
     async with store.transaction(G) as tx:

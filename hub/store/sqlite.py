@@ -49,7 +49,7 @@ from hub.model.query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import sqlite_access as access
-from hub.store import sqlite_conn, sqlite_sync
+from hub.store import sqlite_conn, sqlite_queue, sqlite_sync
 from hub.store import sqlite_fields as fields
 from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_records as records
@@ -118,8 +118,12 @@ class SQLiteStore:
             self._conn = await self._write(lambda _: sqlite_conn.connect_writer(self.path), connected=False)
             undo.push_async_callback(self._write, lambda c: c.close())
             await self._write(lambda c: sqlite_conn.in_transaction(c, carry_codes))
-            await self._write(lambda c: sqlite_conn.in_transaction(c, sqlite_sync.carry_item_details))
-            await self._write(lambda c: c.executescript(SCHEMA + sqlite_sync.SYNC_SCHEMA + fields.REFERENCE_INDEXES))
+            await self._write(lambda c: sqlite_conn.in_transaction(c, sqlite_queue.carry_item_details))
+            await self._write(
+                lambda c: c.executescript(
+                    SCHEMA + sqlite_sync.SYNC_SCHEMA + sqlite_queue.QUEUE_SCHEMA + fields.REFERENCE_INDEXES
+                )
+            )
             await self._write(lambda c: sqlite_conn.in_transaction(c, keep_counts))
             await self._write(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
             page = (await self._write(lambda c: c.execute("PRAGMA page_size").fetchone()))[0]
@@ -356,7 +360,7 @@ class SQLiteStore:
         return await self._read(sqlite_sync.webhook_integrations)
 
     async def dead_items(self, group_id: str, integration: str, after: int, limit: int) -> Sequence[QueueItem]:
-        return await self._read(sqlite_sync.dead_items, group_id, integration, after, limit)
+        return await self._read(sqlite_queue.dead_items, group_id, integration, after, limit)
 
     async def field_sync(
         self, group_id: str, collection: str, ids: Sequence[ExternalId]

@@ -23,8 +23,8 @@ from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 from hub.store import sqlite_idmap as idmap
+from hub.store import sqlite_queue, sqlite_sync
 from hub.store import sqlite_records as records
-from hub.store import sqlite_sync
 from hub.store.base import IdTaken
 from hub.store.grouped import Raised
 from hub.store.sqlite_query import delete_ids
@@ -155,31 +155,32 @@ class SQLiteTransaction:
         await self._run(sqlite_sync.put_integration, integration, new)
 
     async def delete_integration(self, name: str) -> None:
+        await self._run(sqlite_queue.clear_queue, self.group_id, name)
         await self._run(sqlite_sync.delete_integration, self.group_id, name)
 
     async def clear_queue(self, integration: str) -> None:
-        await self._run(sqlite_sync.clear_queue, self.group_id, integration)
+        await self._run(sqlite_queue.clear_queue, self.group_id, integration)
 
     async def enqueue(self, items: Sequence[QueueItem]) -> None:
-        await self._run(sqlite_sync.enqueue, list(items))
+        await self._run(sqlite_queue.enqueue, list(items))
 
     async def due_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
-        return await self._run(sqlite_sync.due_items, self.group_id, integration, now, limit)
+        return await self._run(sqlite_queue.due_items, self.group_id, integration, now, limit)
 
     async def expired_items(self, integration: str, now: str, limit: int) -> Sequence[QueueItem]:
-        return await self._run(sqlite_sync.expired_items, self.group_id, integration, now, limit)
+        return await self._run(sqlite_queue.expired_items, self.group_id, integration, now, limit)
 
     async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
-        return await self._run(sqlite_sync.queued_items, self.group_id, integration, list(items))
+        return await self._run(sqlite_queue.queued_items, self.group_id, integration, list(items))
 
     async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
-        return await self._run(sqlite_sync.waiting_for, self.group_id, integration, list(hub_ids), list(besides))
+        return await self._run(sqlite_queue.waiting_for, self.group_id, integration, list(hub_ids), list(besides))
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
-        await self._run(sqlite_sync.update_items, list(items))
+        await self._run(sqlite_queue.update_items, list(items))
 
     async def remove_items(self, integration: str, items: Sequence[int]) -> None:
-        await self._run(sqlite_sync.remove_items, self.group_id, integration, list(items))
+        await self._run(sqlite_queue.remove_items, self.group_id, integration, list(items))
 
     async def set_field_sync(self, collection: str, ext: ExternalId, directions: Mapping[str, Directions]) -> None:
         await self._run(sqlite_sync.set_field_sync, self.group_id, collection, ext, dict(directions))

@@ -24,7 +24,7 @@ import pytest
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
-from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_records, sqlite_sync
+from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_queue, sqlite_records, sqlite_sync
 from hub.store.sqlite import SQLiteStore
 from tests.store.contract import PEOPLE, G, ext, insert, rec
 
@@ -104,7 +104,7 @@ def test_the_changes_to_prune_are_found_by_their_time(database: Path) -> None:
 
 
 def test_dead_items_are_listed_from_their_own_index_in_number_order(database: Path) -> None:
-    [plan] = plans(database, lambda conn: sqlite_sync.dead_items(conn, G, "crm", 0, 100))
+    [plan] = plans(database, lambda conn: sqlite_queue.dead_items(conn, G, "crm", 0, 100))
     assert plan.endswith("USING INDEX outbound_dead (group_id=? AND integration=? AND item>?)"), plan
     assert "TEMP B-TREE" not in plan, plan  # in number order as the index holds them
 

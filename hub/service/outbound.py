@@ -143,8 +143,8 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
             return False
         return record.placeholder or (item.resend and not matches(COLLECTIONS[item.collection], record, node))
 
-    dropped = [item.item for item in items if gone(item)]
-    await tx.remove_items(integration.name, dropped)
+    dropped = {item.item for item in items if gone(item)}
+    await tx.remove_items(integration.name, list(dropped))
     return [item for item in items if item.item not in dropped]
 
 

@@ -74,6 +74,12 @@ def ensure_may_write_by(request: Request, group_id: str, by: ExternalId | None) 
         principal(request).ensure_may_claim(group_id, [by], settings(request).hub_provider)
 
 
+def writer(request: Request, group_id: str, read: Read) -> tuple[str, str] | None:
+    """The app a write addressed by its path speaks for, whose sync directions hold: the key's app, or else the app
+    whose id the path names the record by (the admin writing by an app's id writes as that app, as a `PUT` by it)."""
+    return principal(request).app_in(group_id) or read.app
+
+
 def renderer(request: Request, group: Group, collection: Collection, select: frozenset[str] | None = None) -> Renderer:
     return Renderer(group, collection, settings(request).hub_provider, wants_ids(request.headers), select)
 

@@ -38,7 +38,7 @@ async def merge(request: Request) -> Response:
     named = [ext for given in ask.records if isinstance(given, list) for ext in given]
     context.ensure_may_write_by(request, group_id, read.by(key))
     principal(request).ensure_may_claim(group_id, [*named, *ask.write.claimed()], settings.hub_provider)
-    ask.write.writer = principal(request).app_in(group_id)  # chosen by the app: its sync directions hold
+    ask.write.writer = context.writer(request, group_id, read)  # chosen by that app: its sync directions hold
     store, actor = context.store(request), context.actor(request)
     view, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
     shown = entry.as_json()

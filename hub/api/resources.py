@@ -197,7 +197,7 @@ async def archive_record(request: Request) -> Response:
     store, _, group_id, collection = _context(request)
     read = await context.path_read(request, collection, group_id)
     context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
-    writer = principal(request).app_in(group_id)
+    writer = context.writer(request, group_id, read)
     view = await upsert.archive(store, group_id, collection, request.path_params["id"], read.app, writer)
     return _one(request, collection, view, read)
 

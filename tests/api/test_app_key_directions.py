@@ -90,3 +90,22 @@ def test_a_merge_with_the_apps_key_leaves_the_chosen_fields_it_does_not_sync_int
     survivor = merged.json()["organizations"]
     assert (survivor["name"], survivor["notes"]) == ("Merged", "the hub's note")
     assert merged.json()["merge"]["requested"] == {"name": "Merged"}
+
+
+def test_the_admins_delete_and_merge_by_the_apps_id_write_from_the_app_as_its_put_by_it_does(
+    client: TestClient,
+) -> None:
+    """A write the admin addresses by an app's id is from that app (a sync engine holding the admin key speaks for
+    the app it names): its PUT was, while its DELETE archived and its merge wrote the app's own values."""
+    acme, _ = connected(client)
+    other = post(client, "organizations", [ext("mail", "m2")], name="Other", notes="other's").json()["organizations"]
+    asked = {"records": [hub_id(other)], "fields": {"notes": "erp's", "name": "Merged"}}
+    merged = client.post(f"{ORGS}/C-1001/merge", params=ERP, json=asked)
+    assert merged.status_code == 200, merged.text
+    assert (merged.json()["organizations"]["notes"], merged.json()["merge"]["requested"]) == (
+        "the hub's note",
+        {"name": "Merged"},
+    )
+    deleted = client.delete(f"{ORGS}/C-1001", params=ERP)
+    assert (deleted.status_code, deleted.json()["organizations"]["status"]) == (200, "ACTIVE"), deleted.text
+    assert client.get(f"{ORGS}/{hub_id(acme)}").json()["organizations"]["status"] == "ACTIVE"

@@ -89,6 +89,8 @@ async def lease(
 
     Items whose lease ran out first go back to the queue as failed tries, so they come
     back after their backoff from when it ran out (or die); no item is handed out while a lease on it holds.
+    The items that leave the queue instead of going out (`_deliverable`) make room for the next due ones: a lease
+    short of its batch means nothing more is due (a webhook stops at an empty one until its next poll).
     """
     now = now or timefmt.now()
 
@@ -101,13 +103,19 @@ async def lease(
             )
         definition = integration.definition
         await _reap(tx, settings, integration, now)
-        items = list(await tx.due_items(name, now, min(limit or definition.batch_size, definition.batch_size)))
-        items = await _deliverable(tx, integration, items)
+        wanted = min(limit or definition.batch_size, definition.batch_size)
         lease_id = uuid.uuid4().hex
         until = timefmt.shift(now, seconds or settings.lease_seconds)
-        for item in items:
-            queue.lease(item, lease_id, until)
-        await tx.update_items(items)
+        items: list[QueueItem] = []
+        while len(items) < wanted:  # the items that leave the queue make room for those due behind them
+            due = list(await tx.due_items(name, now, wanted - len(items)))
+            kept = await _deliverable(tx, integration, due)
+            for item in kept:
+                queue.lease(item, lease_id, until)
+            await tx.update_items(kept)  # leased: the next read of due items passes them over
+            items += kept
+            if len(kept) == len(due):  # none left: the batch is full, or nothing more is due
+                break
         return Lease(integration, lease_id, until, items)
 
     return await transact(store, group_id, work)

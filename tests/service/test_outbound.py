@@ -127,6 +127,26 @@ async def test_a_continuous_integration_does_not_resend_a_record_that_left_the_f
     assert [(i.kind, i.hub_id) for i in again.items] == [("update", a), ("create", b)]
 
 
+async def test_resends_a_lease_drops_make_room_for_the_items_due_behind_them(store: SQLiteStore) -> None:
+    """A lease read `batch_size` due items, then dropped the resends whose records had left the filter: it handed
+    out nothing while an item was due, and a webhook took the empty lease for an empty queue until its next poll."""
+    filtered = {"filter": "is_customer eq true", "batch_size": 2}
+    await define(store, include_update=True, continuous=True, default_schedule=300, **filtered)
+    for key in "ab":
+        await write(store, key, name=key.upper(), is_customer=True)
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    await write(store, "c", name="C", is_customer=True)
+    c = await lease(store, 10)
+    for key in "ab":
+        await write(store, key, is_customer=False)
+    await outbound.fail(store, SETTINGS, GROUP, "out", c.lease_id, [c.items[0].item], "boom", at(310))  # due at 320
+    again = await lease(store, 400)
+    assert [(i.kind, i.hub_id) for i in again.items] == [("create", c.items[0].hub_id)]
+    await outbound.ack(store, GROUP, "out", again.lease_id, [again.items[0].item], now=at(401))
+    assert [i.hub_id for i in (await lease(store, 10_000)).items] == [c.items[0].hub_id]  # a's and b's left
+
+
 async def test_a_continuous_integration_sends_each_record_once_a_period_however_often_it_changed(
     store: SQLiteStore,
 ) -> None:

@@ -239,6 +239,8 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "operationId": f"update_{name}",
                 "tags": tags,
                 "summary": "Partial update; ids in the body are added",
+                "description": "Fields the writing app (its key's, or the app whose id names the record or is in the"
+                " body) keeps its own by connect's sync directions are left alone.",
                 "parameters": [*p["app"], p["select"]],
                 "requestBody": {"required": True, **json_body(update_body | {"additionalProperties": False})},
                 "responses": responses(
@@ -250,8 +252,10 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "operationId": f"archive_{name}",
                 "tags": tags,
                 "summary": "Archive: the status becomes ARCHIVED, the ids stay linked",
+                "description": "A write of the status from the app whose key makes it, or whose id names the record:"
+                " where that app keeps its status its own (connect's sync directions), the record is left as it is.",
                 "parameters": [*p["app"], p["select"]],
-                "responses": responses({200: ("the archived record", one)}, NO_BODY_WRITE_ERRORS),
+                "responses": responses({200: ("the record, archived", one)}, NO_BODY_WRITE_ERRORS),
             },
         },
     }

@@ -18,6 +18,7 @@ from hub.model.integration import (
     parse_definition,
     updated,
 )
+from hub.model.record import Group
 from hub.service import ids, reading
 from hub.store.base import IdTaken, Store, Transaction
 
@@ -47,12 +48,16 @@ async def create(store: Store, settings: Settings, group_id: str, body: Any, ope
     definition = parse_definition(body, settings.hub_provider)
     check_managing(None, definition, operator)
     _reachable(definition, settings)
-    if await store.group(group_id) is None:  # created on first write, as upsert.group_for_write does
-        await store.ensure_group(group_id, ids.new_channel_id())
+    # A new group is stored by the transaction that stores the integration, as `upsert.stored` does: stored before
+    # it, in a transaction of its own, it stayed when the definition's failed (the hub killed between the two, the
+    # file busy past the timeout), and the group's reads answered as if it held data.
+    group = await store.group(group_id) or Group(group_id, ids.new_channel_id(), new=True)
     now = timefmt.now()
     integration = Integration(group_id, definition, now, now)
     try:
         async with store.transaction(group_id) as tx:
+            if group.new:
+                await tx.ensure_group(group)
             await tx.put_integration(integration, new=True)
     except IdTaken:
         raise Conflict(f"an integration named {definition.name!r} exists already in group {group_id}") from None

@@ -72,9 +72,9 @@ class Prepared:
 
 
 def prepare(settings: Settings, group: Group, write: Write) -> Prepared:
-    """Split the write's ids into apps' and the hub's own; a malformed or doubled app id raises here."""
+    """Split the write's ids into apps' and the hub's own; a malformed id raises here. Two ids of one app are
+    refused in the transaction (`_apply`), where the 409 can name the records they are held by."""
     ids, hub_ids = idsvc.split(write.ids, group, settings.hub_provider)
-    ensure_one_per_app(ids)
     return Prepared(write, ids, [*write.hub_ids, *hub_ids])
 
 
@@ -176,6 +176,7 @@ async def _apply(
     if anchor is not None:
         hub_ids = [(await reading.locate_in(tx, collection, *anchor)).hub_id, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
+    ensure_one_per_app(ids, records=[r.hub_id for r in matched])  # before anything is written (a placeholder)
     write = await directions.inbound(tx, collection.name, matched, ids, write)
     refs = await references.resolve(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}

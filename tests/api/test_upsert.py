@@ -85,6 +85,23 @@ def test_one_app_never_holds_two_ids_on_one_record(client: TestClient) -> None:
     assert linked.status_code == 409
 
 
+def test_a_body_with_two_ids_of_one_app_names_the_records_holding_them(client: TestClient) -> None:
+    """The README's 409 names the records involved; a body giving both ids itself answered `"records": []`, as its
+    check ran before the records were looked up. Alone or in a batch, the same answer."""
+    a = hub_id(post(client, "people", [ext("crm", "17")]).json()["people"])
+    b = hub_id(post(client, "people", [ext("crm", "18")]).json()["people"])
+    body = {"id": [ext("crm", "17"), ext("crm", "18")], "first_name": "C"}
+    alone = client.post(f"{BASE}/people", json={"people": body})
+    assert alone.status_code == 409 and alone.json()["records"] == sorted([a, b])
+    assert alone.json()["clashes"] == [{"provider": "crm", "realm": "2243", "ids": ["17", "18"]}]
+    plain = {"id": [ext("crm", "19")]}
+    batch = client.post(f"{BASE}/people", json={"people": [plain, body, {"id": [ext("crm", "1"), ext("crm", "2")]}]})
+    first, refused, new = batch.json()["results"]
+    assert first["status"] == 201 and refused["error"] == alone.json()
+    assert new["status"] == 409 and new["error"]["records"] == []
+    assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 3
+
+
 def test_an_id_given_twice_is_one_id(client: TestClient) -> None:
     """A new record given one id twice (or a reference given one twice) failed its unique index on each of eight
     tries: a 409 "kept changing under concurrent writes" that no retry could clear."""

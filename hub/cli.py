@@ -117,7 +117,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port_number, default=8000, help="port to listen on (default 8000)")
 
     load = commands.add_parser("import", parents=[store], help="upsert many records from a JSON-lines file")
-    load.add_argument("file", help="one record body per line, as POSTed to the collection (- for standard input)")
+    load.add_argument(
+        "file",
+        help='one record per line, as an item of a batch POST, not wrapped in {"people": …} (- for standard input)',
+    )
     load.add_argument("--group", required=True, help="the group to import into, e.g. cld-1234")
 
     copy = commands.add_parser("backup", parents=[store], help="copy the SQLite store to a new database file")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from hub.config import Settings
+from hub.files import import_file
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -69,3 +72,22 @@ def test_the_change_feed_section_names_every_key_of_details(client: TestClient) 
     named = set(re.findall(r'[`"](\w+)(?:`|"?:)', section))  # `name`, `name: …` or "name": …
     assert recorded == {"placeholder", "connected", "fields", "merged", "merge_id", "key_link", "references"}
     assert recorded <= named, f"the Change feed section does not name {sorted(recorded - named)}"
+
+
+def test_the_line_hub_import_reads_is_the_one_the_readme_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README said "one record body per line, as POSTed", and a line as POSTed (`{"people": {...}}`) was refused
+    as an unknown field `people`: a line is a record as a batch item holds it."""
+    said = re.search(r"`hub import` reads JSON lines.*?\(`(\{.*?\})`, not\s+`(\{.*?\})`", README, re.S)
+    assert said is not None
+    record, wrapped = said.group(1), said.group(2).replace("…", json.dumps(json.loads(said.group(1))))
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
+    for line, status in ((record, 0), (wrapped, 1)):
+        (tmp_path / "people.jsonl").write_text(line + "\n")
+        assert import_file(settings, str(tmp_path / "people.jsonl"), "cld-1234", "people", quiet=True) == status
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out == [
+        {"created": 1, "updated": 0, "unchanged": 0, "failed": 0},
+        {"created": 0, "updated": 0, "unchanged": 0, "failed": 1},
+    ]

@@ -164,6 +164,27 @@ def _rules(definition: Definition, hub_provider: str, stored: Definition | None)
     return errors
 
 
+STAND_INS = {"name": "x", "entity": next(iter(COLLECTIONS)), "direction": "outbound", "provider": "x", "realm": "x"}
+"""What a required field that is wrong on its own stands for while the rules between fields are judged."""
+
+
+def _rules_beside(
+    body: dict[str, Any], wrong: set[str], hub_provider: str, stored: Definition | None
+) -> list[dict[str, str]]:
+    """The errors of the rules between fields (and of the fields `_rules` checks) on the fields not wrong on their
+    own, so that one 422 names every wrong field: each wrong one left out, or a stand-in for a required one (which
+    fires no rule: a wrong `entity` leaves the filter unjudged)."""
+    kept = {k: v for k, v in body.items() if k not in wrong}
+    kept.update({k: v for k, v in STAND_INS.items() if k in wrong})
+    if "entity" in wrong:
+        kept.pop("filter", None)
+    try:
+        definition = Definition.model_validate(kept)
+    except ValidationError:
+        return []
+    return [e for e in _rules(definition, hub_provider, stored) if e["field"] not in wrong]
+
+
 def parse_definition(body: Any, hub_provider: str, stored: Definition | None = None) -> Definition:
     """A validated definition (`stored`: the one it updates), or a 422 listing every field that is wrong."""
     if not isinstance(body, dict):
@@ -171,7 +192,8 @@ def parse_definition(body: Any, hub_provider: str, stored: Definition | None = N
     try:
         definition = Definition.model_validate(body)
     except ValidationError as error:
-        raise_invalid(problems(error))
+        wrong = problems(error)
+        raise_invalid(wrong + _rules_beside(body, {e["field"].split(".")[0] for e in wrong}, hub_provider, stored))
     errors = _rules(definition, hub_provider, stored)
     if errors:
         raise_invalid(errors)

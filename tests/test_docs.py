@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import fields
 from pathlib import Path
 
@@ -91,3 +92,15 @@ def test_the_line_hub_import_reads_is_the_one_the_readme_shows(
         {"created": 1, "updated": 0, "unchanged": 0, "failed": 0},
         {"created": 0, "updated": 0, "unchanged": 0, "failed": 1},
     ]
+
+
+def test_the_examples_show_hub_ids_and_a_channel_as_the_hub_makes_them() -> None:
+    """The examples' hub ids were version 4 uuids where the README says they are version 7, the same organization
+    had two hub ids (the path of a PUT and its answer), and group cld-1234 two channels."""
+    ids = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", README)
+    assert ids and all(uuid.UUID(i).version == 7 for i in ids), [i for i in ids if uuid.UUID(i).version != 7]
+    assert len(set(re.findall(r"\borg-[0-9a-z]+\b", README))) == 1
+    put = _example_after("### Update: `PUT /api/v2/{group_id}/{collection}/{id}`")
+    path_id = re.search(r"organizations/([0-9a-f-]{36})", put)
+    answer = README.split(put, 1)[1].split("```\n")[2]  # the block after the request's
+    assert path_id is not None and f'"provider":"connec","id":"{path_id.group(1)}"' in answer

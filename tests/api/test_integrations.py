@@ -334,3 +334,13 @@ def test_a_webhook_on_the_hubs_own_machine_or_network_is_refused(client: TestCli
 def test_a_webhook_on_the_internet_is_taken_by_its_address_too(client: TestClient) -> None:
     made = client.post(URL, json=sample(webhook={"url": "http://93.184.216.34:8080/hook", "secret": "s" * 16}))
     assert made.status_code == 201, made.text
+
+
+def test_an_integration_creates_its_group_whose_lists_are_empty(client: TestClient) -> None:
+    """README's Words: a group is created by its first integration too; read, it is empty, not a 404."""
+    assert client.get("/api/v2/cld-new/people").status_code == 404
+    assert client.post("/api/v2/cld-new/integrations", json=sample()).status_code == 201
+    assert client.get("/api/v2/cld-new/people").json() == {
+        "people": [],
+        "pagination": {"skip": 0, "top": 100, "total": 0},
+    }

@@ -173,6 +173,13 @@ def test_code_is_ordered_against_a_code_of_its_collection_only(people: TestClien
     assert code in response.json()["detail"]
 
 
+def test_a_code_past_the_last_but_of_18_digits_is_no_error(people: TestClient) -> None:
+    """The README's "past any code" read as past the last code in use; it is a number longer than a code can be."""
+    for code in ("PE999", "PE999999999999999999"):
+        response = people.get(f"{BASE}/people", params={"$filter": f"code gt '{code}'"})
+        assert response.status_code == 200 and response.json()["people"] == []
+
+
 @pytest.mark.parametrize(
     "expression",
     [

@@ -104,3 +104,16 @@ def test_the_examples_show_hub_ids_and_a_channel_as_the_hub_makes_them() -> None
     path_id = re.search(r"organizations/([0-9a-f-]{36})", put)
     answer = README.split(put, 1)[1].split("```\n")[2]  # the block after the request's
     assert path_id is not None and f'"provider":"connec","id":"{path_id.group(1)}"' in answer
+
+
+def test_the_errors_section_names_a_connects_fields_as_it_answers(client: TestClient) -> None:
+    """The Errors section named `field_values.0.field` alone, while a refused value is named by its field's name."""
+    said = README.split("A `field` is the member's path in the body", 1)[1].split("\n\n", 1)[0]
+    named = re.findall(r"`(field_values\.[\w.]+)`", said)
+    org = client.post("/api/v2/cld-1/organizations", json={"organizations": {"name": "A"}}).json()["organizations"]
+    answered = []
+    for entry in ({"field": "colour", "value": 1}, {"field": "annual_revenue", "value": "lots"}):
+        body = {"provider": "erp", "realm": "1", "id": "e", "field_values": [entry]}
+        answer = client.post(f"/api/v2/cld-1/organizations/{org['id']}/connect", json=body).json()
+        answered += [e["field"] for e in answer["errors"]]
+    assert named == answered

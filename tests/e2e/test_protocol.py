@@ -63,6 +63,14 @@ def test_an_unparsable_request_is_a_problem_naming_why(hub: Server, request_head
     assert why in problem["detail"], problem
 
 
+def test_an_http_1_0_request_is_served(hub: Server) -> None:
+    """The Limits table said a request that is not HTTP/1.1 is a 400: one of HTTP/1.0 is answered as any other."""
+    status, headers, body = exchange(
+        hub, f"GET /api/v2/cld-1/people HTTP/1.0\r\nAuthorization: Bearer {hub.admin}\r\n\r\n".encode()
+    )
+    assert status.endswith(b" 404 Not Found") and headers[b"content-type"] == b"application/problem+json", body
+
+
 @pytest.mark.parametrize("parts", [1, 2])
 def test_a_request_head_over_16_kib_is_a_431_however_it_arrives(hub: Server, parts: int) -> None:
     """h11 held to its limit only while a head was incomplete: one arriving whole in a single read was served. (In

@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hub: {error.strerror or error}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: what was committed stays (an import, whole batches), said without a traceback
-        print("\nhub: interrupted; what was written before stays (an import can be run again)", file=sys.stderr)
+        if args.command != "serve":  # a server stopped so has said it shut down, and wrote nothing half
+            print("\nhub: interrupted; what was written before stays (an import can be run again)", file=sys.stderr)
         return 130
     return 0
 

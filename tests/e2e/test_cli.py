@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.cli import listen, main
 from hub.config import Settings
+from tests.e2e.server import free_port, wait_until_up
 
 
 @pytest.fixture
@@ -265,3 +269,18 @@ def test_a_misspelt_setting_is_named_with_the_one_meant(
         "hub: HUB_MAX_TOPP names no setting and is ignored (did you mean HUB_MAX_TOP?)",
         "hub: HUB_WEBHOOK_POL_SECONDS names no setting and is ignored (did you mean HUB_WEBHOOK_POLL_SECONDS?)",
     ]
+
+
+def test_serve_stopped_with_ctrl_c_says_nothing_of_imports(tmp_path: Path) -> None:
+    """`./scripts/serve`, the README's first command, stopped as its log says (CTRL+C) ended with "hub: interrupted;
+    what was written before stays (an import can be run again)": the message of an import, for a server."""
+    port = free_port()
+    command = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--store", f"sqlite:///{tmp_path}/h.db"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process=process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 130 and "Finished server process" in err
+    assert "import" not in err and "Traceback" not in err, err

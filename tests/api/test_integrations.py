@@ -76,6 +76,7 @@ def test_names_are_unique_in_a_group_not_across_groups(client: TestClient) -> No
         ({"name": ""}, "name"),
         ({"name": "x" * 129}, "name"),
         ({"name": "a/b"}, "name"),
+        ({"name": "a\tb"}, "name"),  # no control character, as the README says
         ({"name": ...}, "name"),
         ({"entity": "invoices"}, "entity"),
         ({"entity": ...}, "entity"),

@@ -117,3 +117,13 @@ def test_the_errors_section_names_a_connects_fields_as_it_answers(client: TestCl
         answer = client.post(f"/api/v2/cld-1/organizations/{org['id']}/connect", json=body).json()
         answered += [e["field"] for e in answer["errors"]]
     assert named == answered
+
+
+def test_the_settings_from_the_environment_are_the_ones_the_readme_says() -> None:
+    """ "each setting can also come from the environment", beside `--host` and `--port`, read as HUB_HOST and
+    HUB_PORT, which the hub does not read: the section says so, and every variable it lists is a setting."""
+    section = README.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    assert "`HUB_PORT` is not read" in section
+    names = {f"HUB_{field.name.upper()}" for field in fields(Settings)}
+    assert "HUB_PORT" not in names and "HUB_HOST" not in names
+    assert set(re.findall(r"^\| `(HUB_\w+)` \|", section, re.M)) <= names

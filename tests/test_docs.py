@@ -127,3 +127,12 @@ def test_the_settings_from_the_environment_are_the_ones_the_readme_says() -> Non
     names = {f"HUB_{field.name.upper()}" for field in fields(Settings)}
     assert "HUB_PORT" not in names and "HUB_HOST" not in names
     assert set(re.findall(r"^\| `(HUB_\w+)` \|", section, re.M)) <= names
+
+
+def test_the_readme_says_where_the_hub_command_is() -> None:
+    """The sections use `hub connect`, `hub keys create`… and `./scripts/serve` puts no `hub` on the PATH: a first
+    reader typing them got "command not found". The scripts install it as .venv/bin/hub (a console script)."""
+    opening = README.split("\n## ", 1)[0]
+    assert "`.venv/bin/hub`" in opening
+    assert 'hub = "hub.cli:main"' in (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert ".venv/bin/hub serve" in (Path(__file__).parent.parent / "scripts" / "serve").read_text()

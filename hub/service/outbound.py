@@ -51,11 +51,18 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
 
 def reaches(definition: Definition, change: Change, record: Record, also: Sequence[Record]) -> bool:
     """Whether the integration wants the change and its filter matches the record as the change left it, or one of
-    `also`: the records of a merge as they were, which an app may hold (none of them a placeholder, never sent).
-    An app sent a record a merge took away must learn of the merge, whether the survivor matches or not."""
+    `also`: the records of a merge as they were, which an app may hold. A merge or its undo moves ids between
+    records, so it reaches too an app holding an id of its own on any of them, matching or not: the app must learn
+    where its ids went, or it keeps two copies of one record. Placeholders count for neither: none is ever sent."""
+    if not queue.wanted(definition, change, record):
+        return False
     node = filter_of(definition)
-    held = [r for r in (record, *also) if not r.placeholder]
-    return queue.wanted(definition, change, record) and any(matches(COLLECTIONS[r.collection], r, node) for r in held)
+    moves = change.kind in ("merge", "unmerge")
+    return any(
+        matches(COLLECTIONS[r.collection], r, node) or (moves and any(e.app == definition.app for e in r.ids))
+        for r in (record, *also)
+        if not r.placeholder
+    )
 
 
 async def _queue_of(tx: Transaction, group_id: str, name: str) -> Integration:

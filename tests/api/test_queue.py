@@ -456,3 +456,44 @@ def test_an_undo_leaving_the_survivor_out_of_the_filter_still_tells_the_app_whic
     assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in items] == [
         ("unmerge", kept, [ext("erp", "a")])
     ]
+
+
+def test_a_merge_of_a_record_holding_the_apps_id_reaches_it_though_none_of_the_records_matches(
+    client: TestClient,
+) -> None:
+    """A customer the app was sent, and linked its id to, merged into a non-customer B: the app holds B. B merged in
+    turn into A, neither matching, was not enqueued: the app kept B beside A, two copies of one company."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    a = hub_id(post(client, "organizations", [ext("sales", "a")], name="A").json()["organizations"])
+    b = hub_id(post(client, "organizations", [ext("erp", "b")], name="B").json()["organizations"])
+    d = post(client, "organizations", [ext("mail", "d")], name="D", is_customer=True).json()["organizations"]
+    settle(client, "ack", lease(client))
+    assert post(client, "organizations", [ext("mail", "d"), ext("crm", "D-1", "1")]).status_code == 200  # linked back
+    merged = client.post(f"{BASE}/organizations/{b}/merge", json={"records": [hub_id(d)], "fields": {"name": "B"}})
+    assert merged.json()["organizations"].get("is_customer") is True
+    client.put(f"{BASE}/organizations/{b}", json={"organizations": {"is_customer": False}})
+    settle(client, "ack", lease(client))
+    assert client.post(f"{BASE}/organizations/{a}/merge", json={"records": [b]}).status_code == 200
+    items = lease(client)["items"]
+    assert [(i["kind"], i["details"]["merged"], hub_id(i["record"])) for i in items] == [("merge", [b], a)]
+
+
+def test_a_merge_and_its_undo_of_the_apps_own_records_reach_it_though_the_filter_leaves_them_out(
+    client: TestClient,
+) -> None:
+    """The app's own record (its id linked, never sent: out of the filter) merged away: its id names the survivor
+    now; undone, it names the restored record again. Both moves reach the app, or it looks its id up in vain."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    kept = hub_id(post(client, "organizations", [ext("erp", "k")], name="Kept").json()["organizations"])
+    own = hub_id(post(client, "organizations", [ext("crm", "C-1", "1")], name="Own").json()["organizations"])
+    assert lease(client)["items"] == []
+    merge = client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [own]}).json()["merge"]
+    given = lease(client)
+    assert [(i["kind"], hub_id(i["record"])) for i in given["items"]] == [("merge", kept)]
+    settle(client, "ack", given)
+    client.post(f"{BASE}/organizations/{kept}/unmerge", json={"merge_id": merge["id"]})
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in items] == [
+        ("unmerge", kept, [ext("erp", "k")]),
+        ("unmerge", own, [ext("crm", "C-1", "1")]),
+    ]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
@@ -293,6 +293,16 @@ class KeyLinkIn(BaseModel):
     created_at: str | None = None
     """Output fields a client may echo back; ignored."""
     group_id: str | None = None
+
+    @field_validator("entity_type", "internal_id", "provider", "realm", "external_id", mode="before")
+    @classmethod
+    def _not_fractional(cls, value: object) -> object:
+        """A number is taken for the id it writes only if it is whole: a fraction, or a whole number past 64 bits
+        (parsed as a fraction), was kept as Python writes it (`1.10` as `1.1`, `12345678901234567890123` as
+        `1.2345678901234568e+22`), an id the app never sent and could not find the link by."""
+        if isinstance(value, float):
+            raise ValueError("a number names an id only if it is whole and within 64 bits; send the id as a string")
+        return value
 
 
 def parse_key_link(body: object) -> KeyLinkIn:

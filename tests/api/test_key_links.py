@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -308,6 +309,18 @@ def test_post_accepts_the_numbers_and_the_wrapped_form(client: TestClient) -> No
     response = client.post(f"{BASE}/key_links", json={"key_links": body})
     assert response.status_code == 201, response.text
     assert response.json()["key_links"]["external_id"] == "1015"
+
+
+@pytest.mark.parametrize("number", ["1.10", "1e2", "12345678901234567890123"])
+def test_an_id_written_as_a_fraction_is_a_422_not_another_id(client: TestClient, number: str) -> None:
+    """Taken as text, `1.10` was linked as `1.1` and a whole number past 64 bits as `1.2345678901234568e+22`: ids the
+    app never sent, which a search by the id it holds did not find."""
+    body = json.dumps({**link_body(create(client, "organizations", name="Acme")), "external_id": None})
+    response = client.post(f"{BASE}/key_links", content=body.replace("null", number))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "external_id"
+    assert links(client) == []
 
 
 def test_post_validates_record_and_ids(client: TestClient) -> None:

@@ -22,6 +22,7 @@ from hub.model import queue, timefmt
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
 from hub.model.integration import Definition, Integration, filter_of
+from hub.model.key_link import parse_link_id
 from hub.model.matching import matches
 from hub.model.queue import QueueItem, State
 from hub.model.record import Group, Record
@@ -51,18 +52,23 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
 
 def reaches(definition: Definition, change: Change, record: Record, also: Sequence[Record]) -> bool:
     """Whether the integration wants the change and its filter matches the record as the change left it, or one of
-    `also`: the records of a merge as they were, which an app may hold. A merge or its undo moves ids between
-    records, so it reaches too an app holding an id of its own on any of them, matching or not: the app must learn
-    where its ids went, or it keeps two copies of one record. Placeholders count for neither: none is ever sent."""
+    `also`: the records of a merge as they were, which an app may hold; or the change moves an id of the app's
+    (`moves_ids_of`), matching or not. Placeholders count for neither: none is ever sent."""
     if not queue.wanted(definition, change, record):
         return False
     node = filter_of(definition)
-    moves = change.kind in ("merge", "unmerge")
-    return any(
-        matches(COLLECTIONS[r.collection], r, node) or (moves and any(e.app == definition.app for e in r.ids))
-        for r in (record, *also)
-        if not r.placeholder
-    )
+    held = [r for r in (record, *also) if not r.placeholder]
+    return any(matches(COLLECTIONS[r.collection], r, node) for r in held) or moves_ids_of(definition, change, held)
+
+
+def moves_ids_of(definition: Definition, change: Change, records: Sequence[Record]) -> bool:
+    """Whether the change moves an id of the integration's app: a merge or its undo holding one on any of its
+    records, or the link, move or unlink of a key link of the app's. The app must learn where its ids went (or that
+    one names nothing now), or it keeps two copies of one record, or looks its id up on the record it left."""
+    if change.kind in ("merge", "unmerge"):
+        return any(e.app == definition.app for r in records for e in r.ids)
+    named = parse_link_id(str(change.details.get("key_link", "")))
+    return named is not None and named[1].app == definition.app
 
 
 async def _queue_of(tx: Transaction, group_id: str, name: str) -> Integration:

@@ -497,3 +497,28 @@ def test_a_merge_and_its_undo_of_the_apps_own_records_reach_it_though_the_filter
         ("unmerge", kept, [ext("erp", "k")]),
         ("unmerge", own, [ext("crm", "C-1", "1")]),
     ]
+
+
+def test_a_key_link_of_the_apps_id_moved_or_deleted_reaches_it_though_the_filter_leaves_the_records_out(
+    client: TestClient,
+) -> None:
+    """A key link move takes the app's id from one record to another, as a merge does: the app's own record (its id
+    linked, never sent: out of the filter) moved to another was not enqueued, and the app looked its id up on the
+    record it left. Deleted, the app was not told its id names nothing now. Another app's link is not the app's."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    own = hub_id(post(client, "organizations", [ext("crm", "C-1", "1")], name="Own").json()["organizations"])
+    other = hub_id(post(client, "organizations", [ext("erp", "o")], name="Other").json()["organizations"])
+    assert lease(client)["items"] == []
+    link = client.get(f"{BASE}/key_links", params={"provider": "crm"}).json()["key_links"][0]["id"]
+    assert client.put(f"{BASE}/key_links/{link}", json={"internal_id": other}).status_code == 200
+    given = lease(client)
+    assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in given["items"]] == [
+        ("unlink", own, []),
+        ("link", other, [ext("crm", "C-1", "1"), ext("erp", "o")]),
+    ]
+    settle(client, "ack", given)
+    assert client.delete(f"{BASE}/key_links/{link}").status_code == 204
+    erp = client.get(f"{BASE}/key_links", params={"provider": "erp"}).json()["key_links"][0]["id"]
+    assert client.delete(f"{BASE}/key_links/{erp}").status_code == 204
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in items] == [("unlink", other, [])]

@@ -19,6 +19,7 @@ from hub.model.key_link import (
     KeyLinkIn,
     parse_key_link,
     parse_link_id,
+    parse_link_query,
     parse_search,
     stable_id,
 )
@@ -137,7 +138,7 @@ async def delete_named_link(request: Request) -> Response:
     check_params(request.query_params, IDENTIFYING)
     settings, store = context.settings(request), context.store(request)
     group_id = context.group_id(request)
-    named = await key_links.identify(store, settings, _own_system(request, parse_key_link(dict(request.query_params))))
+    named = await key_links.identify(store, settings, _own_system(request, parse_link_query(request.query_params)))
     await key_links.delete(store, group_id, _may_touch(request, group_id, named))
     return Response(status_code=204)
 

@@ -317,6 +317,13 @@ def parse_key_link(body: object) -> KeyLinkIn:
         raise_invalid(problems(error))
 
 
+def parse_link_query(params: Mapping[str, str]) -> KeyLinkIn:
+    """The link a query string names (a DELETE on the collection path), its numbers read as a search reads them, in
+    ASCII digits (a 400 for any other): read as a JSON number is, ` 5`, `+5` and `5.0` passed, and `1_0` was 10."""
+    numbers = {name: _number(params, name) for name in ("integration_entity_type_id", "integration_system_id")}
+    return parse_key_link({**params, **{name: n for name, n in numbers.items() if n is not None}})
+
+
 IDENTIFYING = frozenset(
     {"id", "entity_type", "integration_entity_type_id", "provider", "integration_system_id", "realm", "external_id"}
 )

@@ -421,6 +421,27 @@ def test_put_and_delete_on_the_collection_name_the_link_in_body_or_query(client:
     assert client.delete(f"{BASE}/key_links", params={"internal_id": org["id"]}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("param", "name"), [("integration_system_id", "salesforce"), ("integration_entity_type_id", "organizations")]
+)
+@pytest.mark.parametrize("written", [" {}", "+{}", "{}.0", "{}_0"])
+def test_a_number_in_a_delete_query_is_ascii_digits_as_in_a_search(
+    client: TestClient, param: str, name: str, written: str
+) -> None:
+    """Read as a JSON number is, the query took ` 5`, `+5` and `5.0`, and `1_0` as 10: a DELETE unlinked by what a
+    search of the same parameters refuses (`400`)."""
+    create(client, "organizations", SF, name="Acme")
+    named = {"entity_type": "organizations", "provider": "salesforce", "realm": "eu", "external_id": "0012D"}
+    query = {**named, param: written.format(stable_id(name))}
+    query.pop("provider" if param == "integration_system_id" else "entity_type")
+    response = client.delete(f"{BASE}/key_links", params=query)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert param in response.json()["detail"]
+    assert client.get(f"{BASE}/key_links", params={param: written.format(stable_id(name))}).status_code == 400
+    assert len(links(client)) == 1
+
+
 def test_a_link_whose_parts_hold_the_separator_is_read_moved_and_deleted_by_its_id(client: TestClient) -> None:
     """A link id joins its parts with U+001F; an external id holding one split into five parts, and the link listed
     with that id answered 404 to GET, PUT and DELETE. Other links keep the ids they always had."""
@@ -468,14 +489,16 @@ def test_a_body_id_other_than_the_paths_link_is_refused(client: TestClient) -> N
     assert echoed.status_code == 200 and app_ids(get(client, "organizations", other["id"], ids=True)) == [HS]
 
 
-def test_a_system_or_entity_type_number_past_31_bits_is_a_422_naming_it(client: TestClient, keys: Keys) -> None:
+def test_a_system_or_entity_type_number_past_31_bits_is_refused_naming_it(client: TestClient, keys: Keys) -> None:
     """The numbers are 31 bits (`stable_id`). One past 64 bits in a DELETE's query, by an app's key, was refused
     with a 403 that echoed it, which JSON rendering cannot write: a 500."""
     create(client, "people", ext("crm", "2243", "1"), first_name="A")
     crm = keys.app("crm", g1="2243")
     named = {"entity_type": "people", "realm": "2243", "external_id": "1"}
     for field in ("integration_system_id", "integration_entity_type_id"):
-        for number in (str(10**25), str(-(10**25)), str(2**31)):
+        for number in (str(10**25), str(-(10**25))):  # no whole number of a query string, as in a search
             refused = client.delete(f"{BASE}/key_links", params={**named, field: number}, headers=crm)
-            assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
+            assert refused.status_code == 400 and field in refused.json()["detail"], refused.text
+        refused = client.delete(f"{BASE}/key_links", params={**named, field: str(2**31)}, headers=crm)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
     assert len(links(client, provider="crm")) == 1

@@ -67,7 +67,8 @@ def moves_ids_of(definition: Definition, change: Change, records: Sequence[Recor
     one names nothing now), or it keeps two copies of one record, or looks its id up on the record it left."""
     if change.kind in ("merge", "unmerge"):
         return any(e.app == definition.app for r in records for e in r.ids)
-    named = parse_link_id(str(change.details.get("key_link", "")))
+    key = change.details.get("key_link")  # on the changes of key links alone
+    named = parse_link_id(key) if isinstance(key, str) else None
     return named is not None and named[1].app == definition.app
 
 

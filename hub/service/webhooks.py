@@ -46,8 +46,10 @@ async def _post(
     """POST one batch within `webhook_timeout_seconds`; None when the app took it (2xx), else why not.
 
     The client's timeout bounds each read and write, not the POST: an answer that trickled in a byte at a time
-    held the batch without end, past its lease, and the integration's delivery with it. A host on the hub's own
-    machine or network is not connected to unless the operator allows it (`webhook_transport`).
+    held the batch without end, past its lease, and the integration's delivery with it. Only the answer's status
+    is read, not its body: a huge one filled the hub's memory until the timeout, then failed a batch the app had
+    taken. A host on the hub's own machine or network is not connected to unless the operator allows it
+    (`webhook_transport`).
     """
     seconds = settings.webhook_timeout_seconds
     headers = {
@@ -58,7 +60,8 @@ async def _post(
     }
     try:
         async with asyncio.timeout(seconds):
-            response = await client.post(webhook.url, content=body, headers=headers)
+            async with client.stream("POST", webhook.url, content=body, headers=headers) as response:
+                status = response.status_code
     except TimeoutError:
         return f"webhook POST failed: no answer within {seconds:g} seconds (timed out)"
     except webhook_transport.LocalAddress:  # logged with the address; the app learns none
@@ -67,9 +70,9 @@ async def _post(
         if not isinstance(error, httpx2.HTTPError):  # e.g. InvalidURL for a URL the client refuses; or a bug
             log.exception("the webhook POST of integration %r raised", name)
         return f"webhook POST failed: {type(error).__name__}: {error}"
-    if 200 <= response.status_code < 300:
+    if 200 <= status < 300:
         return None
-    return f"webhook answered HTTP {response.status_code}"
+    return f"webhook answered HTTP {status}"
 
 
 async def deliver(

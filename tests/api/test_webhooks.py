@@ -120,6 +120,37 @@ def dripping() -> Iterator[str]:
 
 
 @pytest.fixture
+def endless() -> Iterator[tuple[str, list[bytes]]]:
+    """The URL of an endpoint that answers `200 OK` at once, then a body that never ends (it says a gigabyte); and
+    what it was sent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent: list[bytes] = []
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            sent.append(conn.recv(65536))
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n")
+                while True:
+                    conn.sendall(b"x" * 1024)
+                    time.sleep(0.05)
+            except OSError:  # the hub closed the connection
+                pass
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed at the end of the test
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook", sent
+    listener.close()
+
+
+@pytest.fixture
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     return Settings(
         store=f"sqlite:///{tmp_path / 'hub.db'}",
@@ -289,6 +320,21 @@ def test_a_post_answered_slower_than_the_timeout_fails_however_its_bytes_trickle
     client.put(f"{URL}/hook", json={"webhook": {"url": dripping, "secret": SECRET}})
     post(client, "organizations", name="A")
     assert "timed out" in wait_for_dead(client, seconds=4)[0]["last_error"]
+
+
+@pytest.mark.parametrize("settings", [1], indirect=True)  # webhook_timeout_seconds
+def test_a_2xx_answer_acks_the_batch_without_its_body_being_read(
+    client: TestClient, receiver: Receiver, endless: tuple[str, list[bytes]]
+) -> None:
+    """The hub read an answer's body whole: a huge one filled its memory (gigabytes within the timeout on
+    loopback), and one that never ended failed, then killed, a batch the app had taken."""
+    url, sent = endless
+    define(client, receiver, max_attempts=1, webhook={"url": url, "secret": SECRET})
+    post(client, "organizations", name="A")
+    wait_for(lambda: sent != [])
+    time.sleep(1.5)  # past the timeout
+    assert dead_items(client) == [] and len(sent) == 1
+    assert client.post(f"{URL}/hook/lease").json()["items"] == []  # acked
 
 
 def test_removing_the_webhook_stops_the_posts_and_leaves_the_unsent_items_to_lease(

@@ -13,9 +13,9 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx2
@@ -30,6 +30,7 @@ from hub.store.base import Store
 
 log = logging.getLogger("hub")
 
+T = TypeVar("T")
 SIGNATURE = "X-Hub-Signature-256"
 Render = Callable[[Delivery], list[dict[str, Any]]]
 """How the api layer shows leased items (the same shape as a lease's answer)."""
@@ -88,39 +89,50 @@ async def deliver(
     group_id, name = integration.group_id, integration.name
     delivered = 0
 
+    async def release(lease: outbound.Lease) -> None:
+        await outbound.release(store, group_id, name, lease.lease_id, [i.item for i in lease.items])
+
+    async def leased() -> outbound.Lease:
+        """The next batch; a stop while it is leased puts its items back untried, as a stop during its POST does."""
+        return await _whole(outbound.lease(store, settings, group_id, name, seconds=seconds), release)
+
     async def send(lease: outbound.Lease) -> bool:
         """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
         integration no longer sends webhooks or no longer has the queue they were leased from (the lease was taken
         before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew)."""
         nonlocal delivered
-        items = render(await outbound.delivery(store, lease.integration, lease.items))
-        body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
         numbers = [i.item for i in lease.items]
+        try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
+            items = render(await outbound.delivery(store, lease.integration, lease.items))
+            body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
+            webhook = await target(lease)
+            error = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
+        except asyncio.CancelledError:
+            await release(lease)
+            raise
+        if webhook is None:
+            await release(lease)
+            return False
+        if error is None:
+            delivered += len((await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))).done)
+        else:
+            await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, error))
+        return True
+
+    async def target(lease: outbound.Lease) -> Webhook | None:
+        """The webhook to POST the batch to: the integration's now, if it still sends them from the same queue."""
         current = await store.integration(group_id, name)
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
-        webhook = current.definition.webhook if current is not None and sends else None
-        if webhook is None:
-            await outbound.release(store, group_id, name, lease.lease_id, numbers)
-            return False
-        try:
-            error = await _post(client, settings, webhook, name, lease.lease_id, body)
-        except asyncio.CancelledError:  # the hub stops: its next start sends the batch again at once, the same try
-            await outbound.release(store, group_id, name, lease.lease_id, numbers)
-            raise
-        if error is None:
-            delivered += len((await outbound.ack(store, group_id, name, lease.lease_id, numbers)).done)
-        else:
-            await outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, error)
-        return True
+        return current.definition.webhook if current is not None and sends else None
 
     async def worker(first: outbound.Lease | None) -> None:
         with _stops_on_change(group_id, name):
-            lease = first or await outbound.lease(store, settings, group_id, name, seconds=seconds)
+            lease = first or await leased()
             while lease.items and await send(lease):
-                lease = await outbound.lease(store, settings, group_id, name, seconds=seconds)
+                lease = await leased()
 
     with _stops_on_change(group_id, name):
-        first = await outbound.lease(store, settings, group_id, name, seconds=seconds)
+        first = await leased()
         if first.items:
             parallel = first.integration.definition.parallel
             ended = await asyncio.gather(
@@ -130,6 +142,24 @@ async def deliver(
             if failed:  # raised once every worker has ended: the next poll's never run beside one still POSTing
                 raise failed[0]
     return delivered
+
+
+async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:
+    """A lease, ack or fail run to its end, a stop (a cancel) passed on only after it, and after `undo` of what it did.
+
+    Cut off, its write could commit all the same, out of the delivery's sight: a lease left its items leased, and an
+    ack or fail its batch, until the lease ran out, a failed try (dead after `max_attempts`) of a batch never sent,
+    or taken by the app already.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        done = None if task.cancelled() or task.exception() is not None else task.result()
+        if undo is not None and done is not None:
+            await undo(done)
+        raise
 
 
 @contextmanager

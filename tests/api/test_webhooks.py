@@ -497,3 +497,39 @@ def test_a_batch_cut_off_by_a_shutdown_is_sent_at_the_next_start_as_the_same_try
         wait_for(lambda: len(receiver.requests) == 2, seconds=5)
         assert dead_items(client) == []
     assert [r["body"]["items"][0]["attempt"] for r in receiver.requests] == [1, 1]
+
+
+@pytest.mark.parametrize("step", ["lease", "delivery", "ack"])
+def test_a_stop_during_a_batchs_store_work_leaves_no_item_leased_out_of_sight(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """A stop cut off the lease (or the read of its records, or the ack) of a batch: a lease whose write committed
+    all the same was lost to the delivery, its items sent at the next start only once it ran out, a failed try (dead
+    at `max_attempts: 1`) of a batch never sent; an ack cut off left a batch the app took to be sent again."""
+    stopped, slowed = threading.Event(), getattr(outbound, step)
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        if step == "ack":  # the ack starts late: the stop comes first
+            await asyncio.sleep(0.5)
+        done = await slowed(*args, **kwargs)
+        if step != "ack" and not stopped.is_set():  # done, but the stop comes before its answer
+            stopped.set()
+            await asyncio.sleep(0.5)
+        return done
+
+    monkeypatch.setattr(outbound, step, slow)
+    with admin_client(create_app(settings)) as client:
+        define(client, receiver, max_attempts=1)
+        post(client, "organizations", name="A")
+        wait_for(stopped.is_set if step != "ack" else lambda: receiver.requests != [])
+    monkeypatch.undo()
+    with admin_client(create_app(settings)) as client:
+        if step == "ack":
+            body = receiver.requests[0]["body"]
+            taken = {"lease": body["lease"], "items": [body["items"][0]["item"]]}
+            refused = client.post(f"{URL}/hook/ack", json=taken).json()["refused"]
+            assert [r["reason"] for r in refused] == ["no such item in this queue (acked already?)"]
+        else:
+            wait_for(lambda: receiver.delivered() == ["A"], seconds=3)
+            assert [i["attempt"] for r in receiver.requests for i in r["body"]["items"]] == [1]
+        assert dead_items(client) == []

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from hub.model.collections import Collection
+from hub.model.collections import META_KINDS, Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import NUL, ExternalId
 from hub.model.key_link import LinkQuery
@@ -196,7 +196,7 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
     """
     if isinstance(node, Comparison):
         params.append(collection.operand(node.field, node.value))
-        return f"{column(node.field)} {_OPS[node.op]} ?"
+        return f"{column(node.field)} {_operator(node)} ?"
     if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`; SQL's `IN (a, NULL)` is never false
         known = [collection.operand(node.field, v) for v in node.values if v is not None]
         params.extend(known)
@@ -207,6 +207,16 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
     return "(" + joiner.join(compile_filter(collection, item, params) for item in node.items) + ")"
+
+
+def _operator(node: Comparison) -> str:
+    """The SQL operator of a comparison: `eq` a value of a declared field is `=`, which tells SQLite the field is not
+    null, as the index of a reference field holds only records having one (`IS` read the group's records for
+    `organization_id eq` an organization); the record's own columns keep `IS`, which their partial indexes are on
+    (`status IS 'ARCHIVED'`). Both are false where the field is null, and a `not` makes either two-valued."""
+    if node.op == "eq" and node.value is not None and node.field[0] not in META_KINDS:
+        return "="
+    return _OPS[node.op]
 
 
 def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tuple[str, list[Any]]:

@@ -311,3 +311,12 @@ def test_the_records_referring_to_some_records_are_found_by_the_reference_index(
     for plan in plans(database, lambda conn: sqlite_fields.referrers(conn, G, "people", "organization_id", hub_ids)):
         assert "USING INDEX records_ref__people__organization_id (group_id=? AND <expr>=?)" in plan, plan
         assert "SCAN records" not in plan, plan
+
+
+@pytest.mark.parametrize("expression", ["organization_id eq 'h1'", "organization_id in ('h1', 'h2')"])
+def test_a_page_by_a_reference_reads_the_reference_index(database: Path, expression: str) -> None:
+    """The reference index holds only records with a reference (`IS NOT NULL`), which `organization_id IS ?` does not
+    tell SQLite: `eq` one organization, the usual case, read the group's records."""
+    query = parse_list(PEOPLE, {"$filter": expression}, 100, 1000)[0]
+    for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
+        assert "records_ref__people__organization_id" in plan or "live_counts" in plan, plan

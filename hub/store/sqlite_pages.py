@@ -8,7 +8,8 @@ record's code number (`external_ids_held`): the app's records in code order, how
 and wherever they lie. Walking the group's records in code order, each looked up among the app's
 links, found a page of an app holding the newest 20,000 of 1M records past the million it lacks
 (0.75-1.26 s), and an app holding 5 at the start of the code order had its last page looked for from
-the end (1.4 s).
+the end (1.4 s). But a filtered one whose matches are few (`_picked`) reads them by the filter: from the
+links, `email/address eq …` walked every link of the app past the index that finds the one record.
 
 Where the counts are kept (an unfiltered page, `sqlite_counts`), they also say how to find the page:
 
@@ -53,7 +54,8 @@ def read_page(
         total = _matching(conn, group_id, collection, query) if query.count else None
         window = [query.top, query.offset]
         picked = None if total is None else _picked(total, sum(window), listed_in(conn, group_id, collection.name))
-        return _rows(conn, group_id, collection, query, window, linked and not query.order, picked), total
+        from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
+        return _rows(conn, group_id, collection, query, window, from_links, picked), total
     total, listed = kept
     shown = total if query.count else None
     if (left := total - query.offset) <= 0:

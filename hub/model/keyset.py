@@ -75,6 +75,41 @@ def after(order: Order, values: Sequence[Value], seq: int) -> Node:
     the stores' own (no merge is followed, as `$filter` follows them for a reference), and the first key's range
     is given on its own too, so that an index on it starts the page where it is.
     """
+    following = _following(order, values, seq)
+    (path, desc), value = order[0], values[0]
+    if value is None:
+        return _all([Comparison(path, "eq", None), following]) if desc else following
+    start: Node = Comparison(path, "le" if desc else "ge", value)
+    if _nulls_follow(path, desc, value):
+        start = Or((start, Comparison(path, "eq", None)))
+    return _all([start, following])
+
+
+def parts(order: Order, values: Sequence[Value], seq: int) -> tuple[tuple[Node, Order], ...]:
+    """`after`, as the parts of it that come one after another in `order`, each a range of an index on the first key,
+    with the order its records come in: under a descending one, from the token's value down, then the nulls, in
+    the order of the other keys. Their OR is no range of an index, and SQLite read every record before the token to
+    find the page (28,261 steps at 4,000 records, 389 now); and ordered by the key they all lack, the nulls were
+    sorted from the group's records rather than read from the index in code order."""
+    (path, desc), value = order[0], values[0]
+    if desc and value is None:
+        return ((after(order, values, seq), order[1:]),)
+    if not _nulls_follow(path, desc, value):
+        return ((after(order, values, seq), order),)
+    return (
+        (_all([Comparison(path, "le", value), _following(order, values, seq)]), order),
+        (Comparison(path, "eq", None), order[1:]),
+    )
+
+
+def _nulls_follow(path: tuple[str, ...], desc: bool, value: Value) -> bool:
+    """Whether nulls of the first key come after a record where it is `value`: last descending, where a declared
+    field may be null (a record's own fields never are)."""
+    return desc and value is not None and path[0] not in META_KINDS
+
+
+def _following(order: Order, values: Sequence[Value], seq: int) -> Node:
+    """The records after one of sort values `values` and code `seq`: past it on a key, the keys before it the same."""
     terms: list[Node] = []
     same: list[Node] = []
     for (path, desc), value in zip(order, values, strict=True):
@@ -82,14 +117,7 @@ def after(order: Order, values: Sequence[Value], seq: int) -> Node:
             terms.append(_all([*same, past]))
         same.append(Comparison(path, "eq", value))
     terms.append(_all([*same, Comparison(("code",), "gt", seq)]))
-    following = terms[0] if len(terms) == 1 else Or(tuple(terms))
-    (path, desc), value = order[0], values[0]
-    if value is None:
-        return _all([Comparison(path, "eq", None), following]) if desc else following
-    start: Node = Comparison(path, "le" if desc else "ge", value)
-    if desc and path[0] not in META_KINDS:  # the nulls still to come
-        start = Or((start, Comparison(path, "eq", None)))
-    return _all([start, following])
+    return terms[0] if len(terms) == 1 else Or(tuple(terms))
 
 
 def _past(path: tuple[str, ...], desc: bool, value: Value) -> Node | None:

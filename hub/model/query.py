@@ -88,6 +88,14 @@ class ListQuery:
             return Comparison(("code",), "gt", self.after)
         return keyset.after(self.order, self.after_values, self.after)
 
+    @property
+    def starts(self) -> tuple[tuple[Node, keyset.Order], ...]:
+        """`start` as parts that follow one another in the page's order, each with the order its records come in, so
+        that an index on the first sort key reads each from where it starts (`keyset.parts`); none without a token."""
+        if self.after is None or not self.order:
+            return () if (start := self.start) is None else ((start, self.order),)
+        return keyset.parts(self.order, self.after_values, self.after)
+
     def token(self, last: Record, shown: int) -> str | None:
         """The `$skiptoken` of the page after one that showed `shown` records, `last` the last of them; None if
         its sort values are too long for a link (`keyset.MAX_POSITION`)."""

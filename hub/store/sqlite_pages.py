@@ -39,6 +39,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from hub.model.collections import Collection
+from hub.model.keyset import Order
 from hub.model.query import ListQuery
 from hub.store.sqlite_counts import count_rows, few, fewer_counted, kept_total, listed_in, nearly_all, unfiltered_total
 from hub.store.sqlite_query import CODE_INDEX, RECORD_COLUMNS, compile_filter, compile_list, compile_order
@@ -155,18 +156,33 @@ def _rows(
         code, held = "e.seq", [group_id, collection.name, *query.app]
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
     where, params = compile_list(group_id, collection, query)
-    start, starts = "true", []
-    if query.after is not None and not query.order:  # in code order: the code of the links it comes from, if so
-        start, starts = f"{code} > ?", [query.after]
-    elif query.start is not None:  # after the sort values of the last record of the page before
-        start = compile_filter(collection, query.start, starts)
     order = compile_order(query)
-    chosen_by = order if query.order else f"{'+' if picked == 'sort' else ''}{code} {'DESC' if backwards else 'ASC'}"
-    # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
-    # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
-    # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).
-    statement = (
-        f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM {found}"
-        f" {start} AND {where} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
-    )
-    return conn.execute(statement, [*held, *starts, *params, *window]).fetchall()
+    code_order = f"{'+' if picked == 'sort' else ''}{code} {'DESC' if backwards else 'ASC'}"
+    rows: list[Any] = []
+    for start, starts, in_order in _starts(collection, query, code):
+        chosen_by = compile_order(replace(query, order=in_order)) if query.order else code_order
+        # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
+        # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
+        # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).
+        statement = (
+            f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM {found}"
+            f" {start} AND {where} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
+        )
+        rows += conn.execute(statement, [*held, *starts, *params, window[0] - len(rows), window[1]]).fetchall()
+        if len(rows) >= window[0]:
+            break
+    return rows
+
+
+def _starts(collection: Collection, query: ListQuery, code: str) -> list[tuple[str, list[Any], Order]]:
+    """Where the page starts, as SQL conditions (with their parameters, and the order their records come in) whose
+    records follow one another in its order, each read only if those before leave the page short (`ListQuery.starts`):
+    a descending key's values from the token's down, then its nulls. A page after a token passes over none, so each
+    part reads on from where the one before ended."""
+    if query.after is not None and not query.order:  # in code order: the code of the links it comes from, if so
+        return [(f"{code} > ?", [query.after], ())]
+    made: list[tuple[str, list[Any], Order]] = []
+    for part, in_order in query.starts:  # after the sort values of the last record of the page before
+        params: list[Any] = []
+        made.append((compile_filter(collection, part, params), params, in_order))
+    return made or [("true", [], query.order)]

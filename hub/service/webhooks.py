@@ -125,7 +125,10 @@ async def deliver(
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
         return current.definition.webhook if current is not None and sends else None
 
+    taken: list[outbound.Lease] = []  # the first batch, once a worker has it: it settles or puts it back
+
     async def worker(first: outbound.Lease | None) -> None:
+        taken.extend([first] if first else [])
         with _stops_on_change(group_id, name):
             lease = first or await leased()
             while lease.items and await send(lease):
@@ -135,9 +138,14 @@ async def deliver(
         first = await leased()
         if first.items:
             parallel = first.integration.definition.parallel
-            ended = await asyncio.gather(
-                worker(first), *(worker(None) for _ in range(parallel - 1)), return_exceptions=True
-            )
+            try:
+                ended = await asyncio.gather(
+                    worker(first), *(worker(None) for _ in range(parallel - 1)), return_exceptions=True
+                )
+            except asyncio.CancelledError:  # a stop before its worker started cancelled it unstarted: put it back
+                if not taken:
+                    await release(first)
+                raise
             failed = [error for error in ended if isinstance(error, BaseException)]
             if failed:  # raised once every worker has ended: the next poll's never run beside one still POSTing
                 raise failed[0]

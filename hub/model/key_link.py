@@ -297,11 +297,14 @@ class KeyLinkIn(BaseModel):
     @field_validator("entity_type", "internal_id", "provider", "realm", "external_id", mode="before")
     @classmethod
     def _not_fractional(cls, value: object) -> object:
-        """A number is taken for the id it writes only if it is whole: a fraction, or a whole number past 64 bits
-        (parsed as a fraction), was kept as Python writes it (`1.10` as `1.1`, `12345678901234567890123` as
+        """A number is taken for the id it writes only if it is an integer: one with a point or an exponent, or past
+        64 bits (parsed as a float), was kept as Python writes it (`1.10` as `1.1`, `12345678901234567890123` as
         `1.2345678901234568e+22`), an id the app never sent and could not find the link by."""
         if isinstance(value, float):
-            raise ValueError("a number names an id only if it is whole and within 64 bits; send the id as a string")
+            raise ValueError(
+                "a number names an id only if it is an integer (no point, no exponent) within 64 bits;"
+                " send the id as a string"
+            )
         return value
 
 

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -90,10 +91,29 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+@contextmanager
+def raw_endpoint(handle: Callable[[socket.socket], None]) -> Iterator[str]:
+    """The URL of a loopback endpoint that hands each connection to `handle`, on a thread of its own."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed at the end of the test
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    finally:
+        listener.close()
+
+
 @pytest.fixture
 def dripping() -> Iterator[str]:
     """The URL of an endpoint that answers a byte every 0.2 s, without end: no single read waits a second."""
-    listener = socket.create_server(("127.0.0.1", 0))
 
     def drip(conn: socket.socket) -> None:
         with conn:
@@ -106,24 +126,14 @@ def dripping() -> Iterator[str]:
             except OSError:  # the hub gave up and closed the connection
                 pass
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:  # closed at the end of the test
-                return
-            threading.Thread(target=drip, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
-    listener.close()
+    with raw_endpoint(drip) as url:
+        yield url
 
 
 @pytest.fixture
 def endless() -> Iterator[tuple[str, list[bytes]]]:
     """The URL of an endpoint that answers `200 OK` at once, then a body that never ends (it says a gigabyte); and
     what it was sent."""
-    listener = socket.create_server(("127.0.0.1", 0))
     sent: list[bytes] = []
 
     def answer(conn: socket.socket) -> None:
@@ -137,17 +147,8 @@ def endless() -> Iterator[tuple[str, list[bytes]]]:
             except OSError:  # the hub closed the connection
                 pass
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:  # closed at the end of the test
-                return
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook", sent
-    listener.close()
+    with raw_endpoint(answer) as url:
+        yield url, sent
 
 
 @pytest.fixture

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from hub.config import Settings
 from hub.model import timefmt
@@ -24,14 +20,6 @@ T0 = "2030-01-01T00:00:00.000000Z"
 
 def at(seconds: float) -> str:
     return timefmt.shift(T0, seconds)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(str(tmp_path / "hub.db"))
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 SETTINGS = Settings(retry_backoff_seconds=10, retry_backoff_max_seconds=25, lease_seconds=30)

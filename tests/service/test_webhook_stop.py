@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -19,14 +17,6 @@ from hub.store.sqlite import SQLiteStore
 
 GROUP = "cld-1"
 SETTINGS = Settings(lease_seconds=30, webhook_timeout_seconds=5)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(str(tmp_path / "hub.db"))
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 @pytest.mark.parametrize("depth", range(5))

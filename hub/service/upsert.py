@@ -218,10 +218,10 @@ async def archive(
     collection: Collection,
     key: str,
     app: tuple[str, str] | None,
-    writer: tuple[str, str] | None = None,
+    writer: tuple[str, str] | None,
 ) -> reading.View:
-    """Set a record's status to ARCHIVED; its ids stay linked. From an app's key (`writer`), a write of the status
-    from that app: left alone where the app does not sync its status into the hub, as a `PUT` of it would be."""
+    """Set a record's status to ARCHIVED; its ids stay linked. A write of the status from the `writer` app (its key
+    made it, or its id names the record): left alone where it does not sync its status into the hub, as a `PUT`."""
     group = await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> Record:

@@ -156,11 +156,11 @@ def _rows(
         code, held = "e.seq", [group_id, collection.name, *query.app]
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
     where, params = compile_list(group_id, collection, query)
-    order = compile_order(query)
+    order = compile_order(query.order)
     code_order = f"{'+' if picked == 'sort' else ''}{code} {'DESC' if backwards else 'ASC'}"
     rows: list[Any] = []
     for start, starts, in_order in _starts(collection, query, code):
-        chosen_by = compile_order(replace(query, order=in_order)) if query.order else code_order
+        chosen_by = compile_order(in_order) if query.order else code_order
         # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
         # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
         # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).

@@ -12,6 +12,7 @@ from hub.model.collections import META_KINDS, Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import NUL, ExternalId
 from hub.model.key_link import LinkQuery
+from hub.model.keyset import Order
 from hub.model.query import ListQuery
 
 SCHEMA = """
@@ -234,8 +235,9 @@ def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tup
     return " AND ".join(where), params
 
 
-def compile_order(query: ListQuery) -> str:
-    keys = [f"{column(path)} {'DESC' if desc else 'ASC'}" for path, desc in query.order]
+def compile_order(order: Order) -> str:
+    """The ORDER BY of records in `order`, ties broken by code."""
+    keys = [f"{column(path)} {'DESC' if desc else 'ASC'}" for path, desc in order]
     return ", ".join([*keys, "r.seq ASC"])
 
 

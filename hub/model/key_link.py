@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
@@ -34,9 +34,10 @@ def stable_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") >> 1
 
 
-StableId = Annotated[int, Field(ge=0, lt=2**31)]
+StableId = Annotated[int, Strict(), Field(ge=0, lt=2**31)]
 """A number `stable_id` may give, as a body or query names a system or entity type by it: another names none, and
-one past 64 bits, echoed in a refusal, could not be written as JSON."""
+one past 64 bits, echoed in a refusal, could not be written as JSON. Strict: `true` was taken for 1, `"5"` and
+`5.0` for 5."""
 
 
 def by_stable_id(names: Iterable[str], number: int) -> str | None:

@@ -323,6 +323,21 @@ def test_an_id_written_as_a_fraction_is_a_422_not_another_id(client: TestClient,
     assert links(client) == []
 
 
+@pytest.mark.parametrize("number", ['"%d"', "%d.0"])
+def test_a_system_or_type_number_must_be_a_json_integer(client: TestClient, number: str) -> None:
+    """`"<n>"` or `<n>.0` was taken for n (and `true` for 1): a body saying something else than the link it made."""
+    create(client, "organizations", SF, name="Known")  # salesforce holds a link: its number names it
+    org = create(client, "organizations", name="Acme")
+    body = {**link_body(org), "integration_system_id": None}
+    del body["provider"]
+    text = json.dumps(body).replace("null", number.replace("%d", str(stable_id("salesforce"))))
+    response = client.post(f"{BASE}/key_links", content=text)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "integration_system_id"
+    assert links(client, external_id="new-1") == []
+
+
 def test_post_validates_record_and_ids(client: TestClient) -> None:
     org = create(client, "organizations", SF, name="Acme")
     other = create(client, "organizations", name="Other")

@@ -79,8 +79,7 @@ async def connect(store: Store, provider: str, group_id: str, realm: str, hub_pr
     check_realm(realm)
     if not GROUP_ID.fullmatch(group_id):
         raise Invalid(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
-    await store.group(group_id) or await store.ensure_group(group_id, idsvc.new_channel_id())
-    held = await store.connect(Connection(provider, group_id, realm, timefmt.now()))
+    held = await store.connect(Connection(provider, group_id, realm, timefmt.now()), idsvc.new_channel_id())
     if held.realm != realm:
         raise Conflict(
             f"{provider} is connected to {group_id} with realm {held.realm!r}; disconnect it first to change the realm"

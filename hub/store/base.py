@@ -232,8 +232,10 @@ class Store(Protocol):
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
         """Mark a live key revoked; False if no live key has this id."""
 
-    async def connect(self, connection: Connection) -> Connection:
-        """Connect an app to a group; if it already is, nothing changes and the stored connection is returned."""
+    async def connect(self, connection: Connection, channel_id: str) -> Connection:
+        """Connect an app to a group, the group made with `channel_id` if new; if the app is connected already,
+        nothing changes and the stored connection is returned. SQLite writes both in one transaction; MongoDB the
+        group first (a crash between leaves an empty group, and connecting again completes it)."""
 
     async def disconnect(self, provider: str, group_id: str) -> bool:
         """Remove an app's connection to a group; False if there was none."""

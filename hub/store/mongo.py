@@ -343,7 +343,8 @@ class MongoStore:
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
         return await access.revoke_key(self.db, key_id, revoked_at)
 
-    async def connect(self, connection: Connection) -> Connection:
+    async def connect(self, connection: Connection, channel_id: str) -> Connection:
+        await self.ensure_group(connection.group_id, channel_id)
         return await access.connect(self.db, connection)
 
     async def disconnect(self, provider: str, group_id: str) -> bool:

@@ -382,8 +382,8 @@ class SQLiteStore:
     async def revoke_key(self, key_id: str, revoked_at: str) -> bool:
         return await self._whole_transaction(access.revoke_key, key_id, revoked_at)
 
-    async def connect(self, connection: Connection) -> Connection:
-        return await self._whole_transaction(access.connect, connection)
+    async def connect(self, connection: Connection, channel_id: str) -> Connection:
+        return await self._whole_transaction(access.connect, connection, channel_id)
 
     async def disconnect(self, provider: str, group_id: str) -> bool:
         return await self._whole_transaction(access.disconnect, provider, group_id)

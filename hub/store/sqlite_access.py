@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from hub.model.access import ApiKey, Connection
+from hub.store.sqlite_records import ensure_group
 
 _KEY = "key_id, provider, secret_hash, created_at, revoked_at"
 _CONNECTION = "provider, group_id, realm, created_at"
@@ -49,7 +50,8 @@ def revoke_key(conn: sqlite3.Connection, key_id: str, revoked_at: str) -> bool:
     return conn.execute(sql, (revoked_at, key_id)).rowcount == 1
 
 
-def connect(conn: sqlite3.Connection, c: Connection) -> Connection:
+def connect(conn: sqlite3.Connection, c: Connection, channel_id: str) -> Connection:
+    ensure_group(conn, c.group_id, channel_id)
     conn.execute(
         f"INSERT OR IGNORE INTO connections ({_CONNECTION}) VALUES (?, ?, ?, ?)",
         (c.provider, c.group_id, c.realm, c.created_at),

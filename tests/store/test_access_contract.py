@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 from hub.model.access import ApiKey, Connection
+from hub.model.record import Group
 from hub.store.base import Store
+from hub.store.sqlite import SQLiteStore
 
 # `store` is the contract suites' fixture (tests/store/conftest.py): a fresh, empty store of each
 # adapter (SQLite, MongoDB on mongomock, and a real MongoDB if HUB_TEST_MONGODB_URL names one).
@@ -59,10 +64,10 @@ async def test_a_key_id_is_unique(store: Store) -> None:
 
 async def test_connections_keep_the_first_realm_and_list_by_provider(store: Store) -> None:
     first = Connection("crm", "cld-1", "2243", "2024-01-01T00:00:00.000000Z")
-    assert await store.connect(first) == first
-    assert await store.connect(Connection("crm", "cld-1", "9999", "2024-01-02T00:00:00.000000Z")) == first
-    await store.connect(Connection("crm", "cld-0", "7", "t"))
-    await store.connect(Connection("erp", "cld-1", "7", "t"))
+    assert await store.connect(first, "org-1") == first
+    assert await store.connect(Connection("crm", "cld-1", "9999", "2024-01-02T00:00:00.000000Z"), "org-2") == first
+    await store.connect(Connection("crm", "cld-0", "7", "t"), "org-3")
+    await store.connect(Connection("erp", "cld-1", "7", "t"), "org-4")
     assert [(c.group_id, c.realm) for c in await store.connections("crm")] == [("cld-0", "7"), ("cld-1", "2243")]
     assert [(c.provider, c.group_id) for c in await store.connections()] == [
         ("crm", "cld-0"),
@@ -72,3 +77,20 @@ async def test_connections_keep_the_first_realm_and_list_by_provider(store: Stor
     assert await store.disconnect("crm", "cld-1") and not await store.disconnect("crm", "cld-1")
     assert [c.group_id for c in await store.connections("crm")] == ["cld-0"]
     assert list(await store.connections("nobody")) == []
+    assert [await store.group(g) for g in ("cld-0", "cld-1")] == [Group("cld-0", "org-3"), Group("cld-1", "org-1")]
+
+
+async def test_a_connection_refused_leaves_no_group_behind(tmp_path: Path) -> None:
+    """The group a connection makes is written in its transaction: a connect that failed after making the group
+    left a group no app was connected to."""
+    store = SQLiteStore(str(tmp_path / "hub.db"))
+    await store.open()
+    try:
+        refuse = "CREATE TRIGGER refuse BEFORE INSERT ON connections BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        with closing(sqlite3.connect(store.path)) as conn:
+            conn.execute(refuse)
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            await store.connect(Connection("crm", "cld-1", "2243", "2024-01-01T00:00:00.000000Z"), "org-1")
+        assert await store.group("cld-1") is None
+    finally:
+        await store.close()

@@ -344,7 +344,7 @@ async def test_key_and_connection_writes_meeting_a_locked_file_say_it_is_busy(
     writes: list[Callable[[], Awaitable[object]]] = [
         lambda: store.add_key(key),
         lambda: store.revoke_key(key.key_id, now),
-        lambda: store.connect(Connection("crm", "g", "1", now)),
+        lambda: store.connect(Connection("crm", "g", "1", now), "org-1"),
         lambda: store.disconnect("crm", "g"),
     ]
     holder = sqlite3.connect(store.path, isolation_level=None)

@@ -72,17 +72,19 @@ def enqueued(change: Change, integration: str) -> QueueItem:
     )
 
 
-def backoff(attempts: int, base: float, cap: float) -> float:
-    """Seconds to wait before the next try after `attempts` failures: base, 2·base, 4·base… up to cap."""
-    return float(min(cap, base * 2 ** max(attempts - 1, 0)))
+def backoff(attempts: int, base: float, cap: float, least: float = 0.0) -> float:
+    """Seconds to wait before the next try after `attempts` failures: base, 2·base, 4·base…, or `least` (the wait the
+    app asked for) when longer; up to cap either way, so that no app parks an item for ever."""
+    return float(min(cap, max(least, base * 2 ** max(attempts - 1, 0))))
 
 
 def lease(item: QueueItem, lease_id: str, until: str) -> None:
     item.state, item.lease_id, item.lease_until = "leased", lease_id, until
 
 
-def fail(item: QueueItem, now: str, error: str, max_attempts: int, base: float, cap: float) -> None:
-    """One more failed try: back to the queue after the backoff, or dead after `max_attempts`."""
+def fail(item: QueueItem, now: str, error: str, max_attempts: int, base: float, cap: float, least: float = 0.0) -> None:
+    """One more failed try: back to the queue after the backoff (`least` at least, up to cap), or dead after
+    `max_attempts`."""
     item.attempts += 1
     item.last_error = error[:1000]
     item.lease_id = item.lease_until = None
@@ -90,7 +92,7 @@ def fail(item: QueueItem, now: str, error: str, max_attempts: int, base: float, 
         item.state = "dead"
     else:
         item.state = "ready"
-        item.available_at = timefmt.shift(now, backoff(item.attempts, base, cap))
+        item.available_at = timefmt.shift(now, backoff(item.attempts, base, cap, least))
 
 
 def release(item: QueueItem) -> None:

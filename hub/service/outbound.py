@@ -277,12 +277,14 @@ async def fail(
     numbers: Sequence[int],
     error: str,
     now: str | None = None,
+    wait: float = 0.0,
 ) -> Settled:
-    """Not delivered: each item comes back after its backoff, or is dead after `max_attempts` tries."""
+    """Not delivered: each item comes back after its backoff, or `wait` seconds when longer (what the app asked for:
+    a webhook's `Retry-After`), up to `retry_backoff_max_seconds`; or is dead after `max_attempts` tries."""
     now = now or timefmt.now()
 
     def failed(integration: Integration, item: QueueItem) -> None:
-        queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings))
+        queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings), least=wait)
 
     return await _put_back(store, group_id, name, lease_id, numbers, failed)
 

@@ -2,19 +2,22 @@
 
 Each batch is leased like an app's own lease (so a webhook and a pulling app never get
 the same item while a lease holds), POSTed as JSON with an HMAC-SHA256 signature of the
-body, and acked on a 2xx answer or failed otherwise (backoff, then dead after
-`max_attempts`). Up to `parallel` batches of one integration are in flight at once.
+body, and acked on a 2xx answer or failed otherwise (backoff, or the app's `Retry-After` when longer, then dead
+after `max_attempts`). Up to `parallel` batches of one integration are in flight at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -32,6 +35,8 @@ log = logging.getLogger("hub")
 
 T = TypeVar("T")
 SIGNATURE = "X-Hub-Signature-256"
+THROTTLED = frozenset({429, 503})
+"""Too many requests, unavailable for now: the answers whose `Retry-After` a failed batch waits out."""
 Render = Callable[[Delivery], list[dict[str, Any]]]
 """How the api layer shows leased items (the same shape as a lease's answer)."""
 
@@ -41,16 +46,39 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a batch was not delivered (the items' last error), and the seconds the app asked the hub to wait first."""
+
+    error: str
+    wait: float = 0.0
+
+
+def retry_after(value: str | None, now: datetime) -> float:
+    """The seconds a `Retry-After` value asks to wait from `now`: delta-seconds, or an HTTP-date; 0 for none, for a
+    value that is neither (a negative number) and for a date past."""
+    text = (value or "").strip()
+    if text.isascii() and text.isdigit():
+        return float(text)  # infinite past a float's range: the backoff's cap bounds it
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:  # a date in `-0000`: UTC all the same
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
 async def _post(
     client: httpx2.AsyncClient, settings: Settings, webhook: Webhook, name: str, lease: str, body: bytes
-) -> str | None:
+) -> Refusal | None:
     """POST one batch within `webhook_timeout_seconds`; None when the app took it (2xx), else why not.
 
     The client's timeout bounds each read and write, not the POST: an answer that trickled in a byte at a time
     held the batch without end, past its lease, and the integration's delivery with it. Only the answer's status
     is read, not its body: a huge one filled the hub's memory until the timeout, then failed a batch the app had
     taken. A host on the hub's own machine or network is not connected to unless the operator allows it
-    (`webhook_transport`).
+    (`webhook_transport`). A `Retry-After` is read from a 429 or 503 (`THROTTLED`), the answers that mean "later".
     """
     seconds = settings.webhook_timeout_seconds
     headers = {
@@ -62,18 +90,19 @@ async def _post(
     try:
         async with asyncio.timeout(seconds):
             async with client.stream("POST", webhook.url, content=body, headers=headers) as response:
-                status = response.status_code
+                status, later = response.status_code, response.headers.get("retry-after")
     except TimeoutError:
-        return f"webhook POST failed: no answer within {seconds:g} seconds (timed out)"
+        return Refusal(f"webhook POST failed: no answer within {seconds:g} seconds (timed out)")
     except webhook_transport.LocalAddress:  # logged with the address; the app learns none
-        return "webhook POST refused: its host is on the hub's own machine or network"
+        return Refusal("webhook POST refused: its host is on the hub's own machine or network")
     except Exception as error:  # whatever the POST raised fails the batch, not the delivery task
         if not isinstance(error, httpx2.HTTPError):  # e.g. InvalidURL for a URL the client refuses; or a bug
             log.exception("the webhook POST of integration %r raised", name)
-        return f"webhook POST failed: {type(error).__name__}: {error}"
+        return Refusal(f"webhook POST failed: {type(error).__name__}: {error}")
     if 200 <= status < 300:
         return None
-    return f"webhook answered HTTP {status}"
+    wait = retry_after(later, datetime.now(UTC)) if status in THROTTLED else 0.0
+    return Refusal(f"webhook answered HTTP {status}", wait)
 
 
 async def deliver(
@@ -106,17 +135,18 @@ async def deliver(
             items = render(await outbound.delivery(store, lease.integration, lease.items))
             body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
             webhook = await target(lease)
-            error = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
+            refusal = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
         except asyncio.CancelledError:
             await release(lease)
             raise
         if webhook is None:
             await release(lease)
             return False
-        if error is None:
+        if refusal is None:
             delivered += len((await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))).done)
         else:
-            await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, error))
+            why, wait = refusal.error, refusal.wait
+            await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))
         return True
 
     async def target(lease: outbound.Lease) -> Webhook | None:

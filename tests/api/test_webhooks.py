@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import hmac
 import json
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,12 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from hub.errors import Unavailable
+from hub.model import timefmt
+from hub.model.queue import QueueItem
 from hub.service import outbound
 from hub.service.webhooks import sign
 from tests.api.helpers import BASE, hub_id, post
-from tests.conftest import admin_client
+from tests.conftest import Keys, admin_client
 
 SECRET = "a-secret-of-sixteen-or-more"
 URL = f"{BASE}/integrations"
@@ -33,9 +37,11 @@ URL = f"{BASE}/integrations"
 
 @dataclass
 class Receiver:
-    """An app's webhook endpoint: records every POST, answers 500 when `fails(n)` says so for the n-th."""
+    """An app's webhook endpoint: records every POST, answers 500 when `fails(n)` says so for the n-th, else what
+    `answers(n, body)` says (a status and headers; 204 by default)."""
 
     fails: Callable[[int], bool] = lambda n: False
+    answers: Callable[[int, dict[str, Any]], tuple[int, dict[str, str]]] = lambda n, body: (204, {})
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
@@ -43,13 +49,13 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
-    def handle(self, headers: Any, body: bytes) -> int:
+    def handle(self, headers: Any, body: bytes) -> tuple[int, dict[str, str]]:
         with self.lock:
             n = len(self.requests)
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         time.sleep(self.delay)
-        status = 500 if self.fails(n) else 204
+        status, extra = (500, {}) if self.fails(n) else self.answers(n, json.loads(body))
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         with self.lock:
             self.in_flight -= 1
@@ -61,7 +67,7 @@ class Receiver:
                     "body": json.loads(body),
                 }
             )
-        return status
+        return status, extra
 
     def delivered(self) -> list[str]:
         """Names of the records in the batches the receiver took (2xx), in order."""
@@ -75,8 +81,10 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
-            self.send_response(target.handle(self.headers, body))
-            self.send_header("content-length", "0")
+            status, headers = target.handle(self.headers, body)
+            self.send_response(status)
+            for header in {**headers, "content-length": "0"}.items():
+                self.send_header(*header)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -286,6 +294,53 @@ def test_a_worker_the_store_refuses_does_not_leave_the_others_running_beyond_par
     client.post(f"{URL}/hook/consent")
     wait_for(lambda: len(receiver.delivered()) == 6)
     assert receiver.most_in_flight <= 2
+
+
+def http_date(seconds: float) -> str:
+    """The time `seconds` from now as an HTTP-date, to the second."""
+    return email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "later", "wait"),
+    [
+        (429, lambda: "120", 120),
+        (503, lambda: http_date(120), 120),
+        (429, lambda: "86400", 3600),  # retry_backoff_max_seconds: no app parks an item for ever
+    ],
+    ids=["seconds", "date", "capped"],
+)
+def test_a_throttled_batch_is_not_due_again_before_the_time_the_app_named(
+    client: TestClient, receiver: Receiver, settings: Settings, status: int, later: Callable[[], str], wait: int
+) -> None:
+    """A `Retry-After` was ignored: the batch came back after the queue's own backoff, here at once, and the app
+    asking for a pause was sent it again and again until its items were dead."""
+    receiver.answers = lambda n, body: (status, {"Retry-After": later()})
+    define(client, receiver, max_attempts=3)
+    post(client, "organizations", name="A")
+    wait_for(lambda: receiver.requests != [])
+    time.sleep(0.3)  # a few polls
+    assert len(receiver.requests) == 1
+    assert client.put(f"{URL}/hook", json={"webhook": None}).status_code == 200
+    keys = Keys(client)
+
+    def due(seconds: float) -> list[QueueItem]:
+        at = timefmt.shift(timefmt.now(), seconds)
+        return keys.run(outbound.lease, keys.store, settings, "cld-1", "hook", None, None, at).items
+
+    assert due(wait - 10) == []
+    [item] = due(wait + 10)
+    assert (item.attempts, item.last_error) == (1, f"webhook answered HTTP {status}")  # the try counts
+
+
+@pytest.mark.parametrize(("status", "later"), [(429, "-5"), (503, "in a minute"), (500, "120")])
+def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
+    client: TestClient, receiver: Receiver, status: int, later: str
+) -> None:
+    receiver.answers = lambda n, body: (status, {"Retry-After": later}) if n == 0 else (204, {})
+    define(client, receiver)
+    post(client, "organizations", name="A")
+    wait_for(lambda: receiver.delivered() == ["A"])
 
 
 def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, receiver: Receiver) -> None:

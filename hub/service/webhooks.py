@@ -3,7 +3,8 @@
 Each batch is leased like an app's own lease (so a webhook and a pulling app never get
 the same item while a lease holds), POSTed as JSON with an HMAC-SHA256 signature of the
 body, and acked on a 2xx answer or failed otherwise (backoff, or the app's `Retry-After` when longer, then dead
-after `max_attempts`). Up to `parallel` batches of one integration are in flight at once.
+after `max_attempts`); a batch too large for the app (413) goes again in smaller ones. Up to `parallel` batches
+of one integration are in flight at once.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def sign(secret: str, body: bytes) -> str:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a batch was not delivered (the items' last error), and the seconds the app asked the hub to wait first."""
+    """Why a batch was not delivered (the items' last error), the status the app answered, if it did, and the seconds
+    it asked the hub to wait first."""
 
     error: str
+    status: int | None = None
     wait: float = 0.0
 
 
@@ -102,7 +105,7 @@ async def _post(
     if 200 <= status < 300:
         return None
     wait = retry_after(later, datetime.now(UTC)) if status in THROTTLED else 0.0
-    return Refusal(f"webhook answered HTTP {status}", wait)
+    return Refusal(f"webhook answered HTTP {status}", status, wait)
 
 
 async def deliver(
@@ -117,19 +120,25 @@ async def deliver(
     seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
     group_id, name = integration.group_id, integration.name
     delivered = 0
+    size: int | None = None  # the most items a batch: `batch_size`, until a 413 halves the batch it answered
 
     async def release(lease: outbound.Lease) -> None:
         await outbound.release(store, group_id, name, lease.lease_id, [i.item for i in lease.items])
 
     async def leased() -> outbound.Lease:
         """The next batch; a stop while it is leased puts its items back untried, as a stop during its POST does."""
-        return await _whole(outbound.lease(store, settings, group_id, name, seconds=seconds), release)
+        return await _whole(outbound.lease(store, settings, group_id, name, seconds=seconds, limit=size), release)
 
     async def send(lease: outbound.Lease) -> bool:
         """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
         integration no longer sends webhooks or no longer has the queue they were leased from (the lease was taken
-        before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew)."""
-        nonlocal delivered
+        before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew).
+
+        A batch too large for the app (413) is put back untried, and the delivery leases half as many items a batch
+        from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
+        smaller batch is a lease of its own, held for a POST of its own: one lease for all of them would run out.
+        """
+        nonlocal delivered, size
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
             items = render(await outbound.delivery(store, lease.integration, lease.items))
@@ -144,6 +153,9 @@ async def deliver(
             return False
         if refusal is None:
             delivered += len((await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))).done)
+        elif refusal.status == 413 and len(numbers) > 1:
+            size = min(size or len(numbers), len(numbers) // 2)
+            await _whole(release(lease))
         else:
             why, wait = refusal.error, refusal.wait
             await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))

@@ -343,6 +343,28 @@ def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
     wait_for(lambda: receiver.delivered() == ["A"])
 
 
+def test_a_batch_too_large_for_the_app_goes_again_in_halves_down_to_one_item(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """A 413 was retried like any other answer, the same batch each time, until its items were dead: records the app
+    would take in smaller batches never reached it. A single item too large fails as before."""
+
+    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        names = [i["record"]["name"] for i in body["items"]]
+        return (413, {}) if len(names) > 2 or "huge" in names else (204, {})
+
+    receiver.answers = answers
+    define(client, receiver, batch_size=4, max_attempts=1, consent_type="explicit")
+    for name in ("0", "1", "2", "huge"):
+        post(client, "organizations", name=name)
+    client.post(f"{URL}/hook/consent")  # all four are due at once
+    [dead] = wait_for_dead(client)
+    assert [len(r["body"]["items"]) for r in receiver.requests] == [4, 2, 2, 1, 1]
+    assert receiver.delivered() == ["0", "1", "2"]
+    assert {i["attempt"] for r in receiver.requests for i in r["body"]["items"]} == {1}  # a split counts no try
+    assert (dead["attempts"], dead["last_error"]) == (1, "webhook answered HTTP 413")
+
+
 def test_an_unreachable_webhook_counts_as_a_failed_try(client: TestClient, receiver: Receiver) -> None:
     define(client, receiver, max_attempts=2)
     client.put(f"{URL}/hook", json={"webhook": {"url": "http://127.0.0.1:9/closed", "secret": SECRET}})

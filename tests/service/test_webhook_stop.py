@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -11,34 +13,49 @@ import pytest
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
+from hub.model.integration import Integration
 from hub.model.record import Write
 from hub.service import integrations, outbound, upsert, webhooks
+from hub.store.base import Store
 from hub.store.sqlite import SQLiteStore
+from tests.conftest import mongomock_store
 
 GROUP = "cld-1"
 SETTINGS = Settings(lease_seconds=30, webhook_timeout_seconds=5)
 
 
+@pytest.fixture
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """SQLite, or the MongoDB adapter when a test asks: a stop can cut off its writes between two of them, where
+    SQLite commits a use case in one go."""
+    kind = getattr(request, "param", "sqlite")
+    opened = SQLiteStore(str(tmp_path / "hub.db")) if kind == "sqlite" else mongomock_store()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def define(store: Store, records: int, **fields: Any) -> Integration:
+    """The webhook integration `out` (dead at its first failed try), and as many records queued for it."""
+    body = {"name": "out", "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "1"}
+    webhook = {"url": "https://app.example/hook", "secret": "s" * 32}
+    await integrations.create(
+        store, SETTINGS, GROUP, {**body, "webhook": webhook, "max_attempts": 1, **fields}, operator=True
+    )
+    for n in range(records):
+        write = Write([ExternalId("erp", "1", str(n))], [], {"name": str(n)}, {})
+        await upsert.upsert(store, SETTINGS, GROUP, COLLECTIONS["organizations"], write)
+    return next(i for i in await store.webhook_integrations() if i.name == "out")
+
+
 @pytest.mark.parametrize("depth", range(5))
 async def test_a_stop_just_after_the_first_lease_puts_its_batch_back(
-    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, depth: int
+    store: Store, monkeypatch: pytest.MonkeyPatch, depth: int
 ) -> None:
     """A stop that came once the first batch was leased and handed to the workers, before they started, cancelled
     them unstarted: the batch stayed leased, out of sight, until the lease ran out (a failed try; dead at
     `max_attempts: 1`)."""
-    body = {"name": "out", "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "1"}
-    webhook = {"url": "https://app.example/hook", "secret": "s" * 32}
-    await integrations.create(
-        store, SETTINGS, GROUP, {**body, "webhook": webhook, "parallel": 2, "max_attempts": 1}, operator=True
-    )
-    await upsert.upsert(
-        store,
-        SETTINGS,
-        GROUP,
-        COLLECTIONS["organizations"],
-        Write([ExternalId("erp", "1", "a")], [], {"name": "A"}, {}),
-    )
-    integration = next(i for i in await store.webhook_integrations() if i.name == "out")
+    integration = await define(store, 1, parallel=2)
     loop = asyncio.get_running_loop()
     real, calls = outbound.lease, []
     delivery: asyncio.Task[int] | None = None
@@ -65,3 +82,36 @@ async def test_a_stop_just_after_the_first_lease_puts_its_batch_back(
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "mongomock"], indirect=True)
+@pytest.mark.parametrize("depth", range(5))
+async def test_a_stop_as_a_batch_too_large_is_put_back_leaves_none_of_it_leased(
+    store: Store, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    """A batch the app answered 413 is put back untried, to go again in smaller ones: a stop cutting that off must
+    not leave it leased, out of sight, to come back as a failed try once the lease runs out."""
+    integration = await define(store, 2, batch_size=2)
+    loop = asyncio.get_running_loop()
+    real = outbound.release
+    delivery: asyncio.Task[int] | None = None
+
+    def later(steps: int) -> None:
+        assert delivery is not None
+        if steps == 0:
+            delivery.cancel()
+        else:
+            loop.call_soon(later, steps - 1)
+
+    async def release(*args: Any) -> outbound.Settled:
+        loop.call_soon(later, depth)
+        return await real(*args)
+
+    monkeypatch.setattr(outbound, "release", release)
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(413))) as client:
+        delivery = asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: []))
+        with pytest.raises(asyncio.CancelledError):
+            await delivery
+    monkeypatch.undo()
+    again = await outbound.lease(store, SETTINGS, GROUP, "out")
+    assert [i.attempts for i in again.items] == [0, 0]

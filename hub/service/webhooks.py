@@ -110,16 +110,17 @@ async def _post(
 
 async def deliver(
     store: Store, settings: Settings, client: httpx2.AsyncClient, integration: Integration, render: Render
-) -> int:
-    """Send every due item of one integration, `parallel` batches at a time; how many were delivered.
+) -> float:
+    """Send every due item of one integration, `parallel` batches at a time; the seconds the app asked to be sent
+    nothing more (`Retry-After`, capped as the backoff is), 0 if it did not.
 
     One lease first: an idle integration costs one transaction a poll. When it finds
-    items, `parallel` workers each lease and send batches until the queue is empty; a worker
-    that fails (the store refused a lease) ends alone, and the delivery only once all have.
+    items, `parallel` workers each lease and send batches until the queue is empty, or the app throttles them; a
+    worker that fails (the store refused a lease) ends alone, and the delivery only once all have.
     """
     seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
     group_id, name = integration.group_id, integration.name
-    delivered = 0
+    pause = 0.0  # set by a throttled batch: the workers lease no more
     size: int | None = None  # the most items a batch: `batch_size`, until a 413 halves the batch it answered
 
     async def release(lease: outbound.Lease) -> None:
@@ -138,7 +139,7 @@ async def deliver(
         from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
         smaller batch is a lease of its own, held for a POST of its own: one lease for all of them would run out.
         """
-        nonlocal delivered, size
+        nonlocal pause, size
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
             items = render(await outbound.delivery(store, lease.integration, lease.items))
@@ -152,12 +153,13 @@ async def deliver(
             await release(lease)
             return False
         if refusal is None:
-            delivered += len((await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))).done)
+            await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))
         elif refusal.status == 413 and len(numbers) > 1:
             size = min(size or len(numbers), len(numbers) // 2)
             await _whole(release(lease))
         else:
             why, wait = refusal.error, refusal.wait
+            pause = max(pause, min(wait, settings.retry_backoff_max_seconds))
             await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))
         return True
 
@@ -173,7 +175,7 @@ async def deliver(
         taken.extend([first] if first else [])
         with _stops_on_change(group_id, name):
             lease = first or await leased()
-            while lease.items and await send(lease):
+            while lease.items and await send(lease) and not pause:
                 lease = await leased()
 
     with _stops_on_change(group_id, name):
@@ -191,7 +193,7 @@ async def deliver(
             failed = [error for error in ended if isinstance(error, BaseException)]
             if failed:  # raised once every worker has ended: the next poll's never run beside one still POSTing
                 raise failed[0]
-    return delivered
+    return pause
 
 
 async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:
@@ -224,8 +226,11 @@ def _stops_on_change(group_id: str, name: str) -> Iterator[None]:
 
 async def deliver_forever(store: Store, settings: Settings, render: Render) -> None:
     """The background task of the app's lifespan: every `webhook_poll_seconds`, start a delivery for each
-    webhook integration that has none running, until cancelled."""
-    running: dict[tuple[str, str], asyncio.Task[int]] = {}
+    webhook integration that has none running and was not throttled (`held`: until when, on the loop's clock),
+    until cancelled."""
+    running: dict[tuple[str, str], asyncio.Task[float]] = {}
+    held: dict[tuple[str, str], float] = {}
+    loop = asyncio.get_running_loop()
     timeout = httpx2.Timeout(settings.webhook_timeout_seconds)
     connect = webhook_transport.transport(settings.webhook_local_network)
     async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False, transport=connect) as client:
@@ -238,11 +243,12 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
                     targets = []
                 for integration in targets:
                     key = (integration.group_id, integration.name)
-                    if not integration.sends_webhooks or key in running:
+                    if not integration.sends_webhooks or key in running or held.get(key, 0.0) > loop.time():
                         continue
+                    held.pop(key, None)
                     task = asyncio.create_task(deliver(store, settings, client, integration, render))
                     running[key] = task
-                    task.add_done_callback(functools.partial(_finished, running, key))
+                    task.add_done_callback(functools.partial(_finished, running, held, key))
                 await asyncio.sleep(settings.webhook_poll_seconds)
         finally:
             for task in running.values():
@@ -250,7 +256,16 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
             await asyncio.gather(*running.values(), return_exceptions=True)
 
 
-def _finished(running: dict[tuple[str, str], asyncio.Task[int]], key: tuple[str, str], task: asyncio.Task[int]) -> None:
+def _finished(
+    running: dict[tuple[str, str], asyncio.Task[float]],
+    held: dict[tuple[str, str], float],
+    key: tuple[str, str],
+    task: asyncio.Task[float],
+) -> None:
     running.pop(key, None)
-    if not task.cancelled() and task.exception() is not None:
+    if task.cancelled():
+        return
+    if task.exception() is not None:
         log.error("webhook delivery of %s/%s failed", *key, exc_info=task.exception())
+    elif task.result() > 0:
+        held[key] = task.get_loop().time() + task.result()

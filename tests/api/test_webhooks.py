@@ -333,6 +333,27 @@ def test_a_throttled_batch_is_not_due_again_before_the_time_the_app_named(
     assert (item.attempts, item.last_error) == (1, f"webhook answered HTTP {status}")  # the try counts
 
 
+def test_a_throttled_integration_is_sent_nothing_more_until_the_time_the_app_named(
+    client: TestClient, receiver: Receiver, settings: Settings
+) -> None:
+    """After a 429 the delivery went on with the next batches, each POSTed to an app asking for a pause and each
+    a try counted; they now wait untried, the integration's deliveries held off until the time the app named."""
+    receiver.answers = lambda n, body: (429, {"Retry-After": "120"})
+    define(client, receiver, batch_size=1, webhook=None)
+    post(client, "organizations", name="A")
+    post(client, "organizations", name="B")  # due with A: the delivery that met the 429 went on to it
+    webhook = {"url": receiver.url, "secret": SECRET}
+    assert client.put(f"{URL}/hook", json={"webhook": webhook}).status_code == 200
+    wait_for(lambda: receiver.requests != [])
+    post(client, "organizations", name="C")  # due later: the next poll's delivery sent it
+    time.sleep(0.3)  # a few polls
+    assert len(receiver.requests) == 1
+    assert client.put(f"{URL}/hook", json={"webhook": None, "batch_size": 10}).status_code == 200
+    keys = Keys(client)
+    items = keys.run(outbound.lease, keys.store, settings, "cld-1", "hook", None, None, timefmt.now()).items
+    assert [item.attempts for item in items] == [0, 0]  # B and C untried; A waits for its time
+
+
 @pytest.mark.parametrize(("status", "later"), [(429, "-5"), (503, "in a minute"), (500, "120")])
 def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
     client: TestClient, receiver: Receiver, status: int, later: str

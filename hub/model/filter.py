@@ -274,3 +274,37 @@ def map_values(node: Node, fn: Callable[[tuple[str, ...], Value], Value]) -> Nod
     if isinstance(node, Not):
         return Not(map_values(node.item, fn))
     return type(node)(tuple(map_values(item, fn) for item in node.items))
+
+
+def joined(node: Node) -> Node:
+    """`node` with the items of each `or` that compare one field for equality (`eq`, `in`) made one `in` of their
+    values, where the first of them stood: `f eq 'a' or f eq 'b'` is `f in ('a', 'b')`, which a store reads from
+    an index on the field, one lookup per value. SQLite makes an `IN` of or'ed `=` itself, but not of the `IS` that
+    `eq` is on a record's own fields: `updated_at eq … or updated_at eq …` read the group's records."""
+    if isinstance(node, Not):
+        return Not(joined(node.item))
+    if not isinstance(node, And | Or):
+        return node
+    items = [joined(item) for item in node.items]
+    if isinstance(node, And):
+        return And(tuple(items))
+    same: dict[object, list[Node]] = {}
+    for n, item in enumerate(items):
+        equality = _equality(item)
+        same.setdefault(n if equality is None else equality[0], []).append(item)
+    return _combine(Or, [_one_in(group) for group in same.values()])
+
+
+def _equality(node: Node) -> tuple[tuple[str, ...], tuple[Value, ...]] | None:
+    """The field and values of a comparison for equality (`eq`, `in`); None for any other node."""
+    if isinstance(node, Comparison) and node.op == "eq":
+        return node.field, (node.value,)
+    return (node.field, node.values) if isinstance(node, In) else None
+
+
+def _one_in(items: list[Node]) -> Node:
+    """The one `in` of equalities of one field (of one item, that item)."""
+    if len(items) == 1:
+        return items[0]
+    equalities = [equality for item in items if (equality := _equality(item)) is not None]
+    return In(equalities[0][0], tuple(value for _, values in equalities for value in values))

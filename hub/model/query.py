@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from hub.errors import BadRequest, Invalid
 from hub.model import keyset, timefmt
 from hub.model.collections import META_KINDS, Collection, Kind
-from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, map_values, parse_filter
+from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, joined, map_values, parse_filter
 from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import MAX_WHOLE, whole
 from hub.model.record import Record
@@ -291,7 +291,7 @@ def parse_list(
     node = None
     if params.get("$filter", "").strip():
         try:
-            node = bind_filter(collection, parse_filter(params["$filter"]))
+            node = joined(bind_filter(collection, parse_filter(params["$filter"])))
         except Invalid as error:
             raise BadRequest(error.detail) from None
         check_types(collection, node)

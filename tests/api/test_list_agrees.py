@@ -121,6 +121,8 @@ class Queries:
         kind = self.kinds[field]
         if rng.random() < 0.25:
             return f"{field} in ({', '.join(self.value(kind, False) for _ in range(rng.randint(1, 3)))})"
+        if rng.random() < 0.15:  # read as one `in`
+            return "(" + " or ".join(f"{field} eq {self.value(kind, False)}" for _ in range(rng.randint(2, 3))) + ")"
         op = rng.choice(["eq", "ne"] if kind == "reference" else ["eq", "ne", "gt", "ge", "lt", "le"])
         return f"{field} {op} {self.value(kind, op not in ('eq', 'ne'))}"
 

@@ -18,6 +18,7 @@ from hub.model.filter import (
     Or,
     Value,
     fields_of,
+    joined,
     map_values,
     parse_filter,
 )
@@ -265,6 +266,20 @@ def test_map_values() -> None:
     )
     assert seen == [(("name",), "bob"), (("n",), 1), (("n",), 2), (("name",), "x")]
     assert node == parse_filter("name eq 'bob' and not (n in (1, 2) or name ne 'x')")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a eq 1 or a eq 2", "a in (1, 2)"),
+        ("a eq 1 or b eq 2 or a in (3, null) or a gt 4", "a in (1, 3, null) or b eq 2 or a gt 4"),
+        ("not (a eq 1 or a eq null) and (b in (1) or b eq 2)", "not (a in (1, null)) and b in (1, 2)"),
+        ("a eq 1 or a ne 2 or b eq 3", "a eq 1 or a ne 2 or b eq 3"),
+        ("(a eq 1 and b eq 2) or a eq 3", "(a eq 1 and b eq 2) or a eq 3"),
+    ],
+)
+def test_joined_makes_one_in_of_the_or_ed_equalities_of_a_field(text: str, expected: str) -> None:
+    assert joined(parse_filter(text)) == parse_filter(expected)
 
 
 # --- robustness ---------------------------------------------------------------

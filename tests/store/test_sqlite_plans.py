@@ -320,3 +320,15 @@ def test_a_page_by_a_reference_reads_the_reference_index(database: Path, express
     query = parse_list(PEOPLE, {"$filter": expression}, 100, 1000)[0]
     for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
         assert "records_ref__people__organization_id" in plan or "live_counts" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("field", "index"), [("updated_at", "records_live_updated"), ("created_at", "records_created")]
+)
+def test_a_page_of_or_ed_times_reads_the_time_index_at_each(database: Path, field: str, index: str) -> None:
+    """`eq` is `IS` on a record's own fields, and SQLite makes no `IN` of or'ed `IS`: `updated_at eq … or updated_at
+    eq …` read the group's records (88,123 steps at 4,000 records; 225 as an `in`)."""
+    times = " or ".join(f"{field} eq '2020-01-0{day}T00:00:00Z'" for day in (1, 3))
+    query = parse_list(PEOPLE, {"$filter": times}, 100, 1000)[0]
+    for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
+        assert f"{index} (group_id=? AND collection=? AND {field}=?)" in plan or "live_counts" in plan, plan

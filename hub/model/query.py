@@ -7,11 +7,12 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import get_args
 
 from hub.errors import BadRequest, Invalid
 from hub.model import keyset, timefmt
-from hub.model.collections import META_KINDS, Collection, Kind
-from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, joined, map_values, parse_filter
+from hub.model.collections import META_KINDS, Collection, Kind, Status
+from hub.model.filter import And, Comparison, In, Node, Not, Or, Value, fields_of, joined, map_values, parse_filter
 from hub.model.ids import NUL, ExternalId
 from hub.model.numbers import MAX_WHOLE, whole
 from hub.model.record import Record
@@ -109,6 +110,42 @@ orders any two such values, of whatever types, one way or the other)."""
 
 _OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
 """Each status a listed (not archived) record may have and the other one."""
+
+_STATUSES: frozenset[Value] = frozenset(get_args(Status))
+
+
+def _without_listed(node: Node) -> Node | None:
+    """`node` without the conditions on `status` that say a record is listed (`status ne 'ARCHIVED'`, `status in
+    ('ACTIVE', 'INACTIVE')`), if they are the whole filter or items of its `and` and no other item names the status:
+    a list shows just those records anyway (None if nothing is left). A store then pages and counts the records as
+    for no such filter, from the kept counts, where it read every record of the group to test its status."""
+    items = node.items if isinstance(node, And) else (node,)
+    said = [item for item in items if fields_of(item) == {("status",)}]
+    rest = [item for item in items if ("status",) not in fields_of(item)]
+    statuses = [found for item in said if (found := _statuses(item)) is not None]
+    if not said or len(said) + len(rest) < len(items) or len(statuses) < len(said):
+        return node
+    if frozenset.intersection(*statuses) != frozenset(_OTHER_LISTED):
+        return node
+    return None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+
+
+def _statuses(node: Node) -> frozenset[Value] | None:
+    """The statuses a record has where `node`, a condition on `status` alone, holds (None: one of an order)."""
+    if isinstance(node, Comparison):
+        if node.op not in ("eq", "ne"):
+            return None
+        return _STATUSES & {node.value} if node.op == "eq" else _STATUSES - {node.value}
+    if isinstance(node, In):
+        return _STATUSES & set(node.values)
+    if isinstance(node, Not):
+        inner = _statuses(node.item)
+        return None if inner is None else _STATUSES - inner
+    parts = [found for item in node.items if (found := _statuses(item)) is not None]
+    if len(parts) < len(node.items):
+        return None
+    return frozenset.union(*parts) if isinstance(node, Or) else frozenset.intersection(*parts)
+
 
 _TOKEN = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})")  # not \d: it takes every script's digits, as int does
 
@@ -295,6 +332,7 @@ def parse_list(
         except Invalid as error:
             raise BadRequest(error.detail) from None
         check_types(collection, node)
+        node = _without_listed(node)
     order = _order(collection, params.get("$orderby", ""))
     linked_raw = params.get("opts[linked]")
     if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):

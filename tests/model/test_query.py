@@ -1,10 +1,12 @@
-"""The complement of a page's query: the records it leaves out, when a filter as simple as its own finds them."""
+"""How a page's query is read: the complement of its filter, when a filter as simple as its own finds the records it
+leaves out, and the conditions on the status that say no more than that a record is listed."""
 
 from __future__ import annotations
 
 import pytest
 
 from hub.model.collections import COLLECTIONS
+from hub.model.filter import fields_of
 from hub.model.query import ListQuery, parse_list
 
 PEOPLE = COLLECTIONS["people"]
@@ -51,3 +53,33 @@ def test_an_order_comparison_of_a_field_every_record_has_or_a_listed_status_has_
 )
 def test_any_other_query_has_none(params: dict[str, str]) -> None:
     assert query(params).complement() is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "left"),
+    [
+        ("status ne 'ARCHIVED'", ""),
+        ("status in ('ACTIVE', 'INACTIVE')", ""),
+        ("status eq 'ACTIVE' or status eq 'INACTIVE' or status eq 'NONE'", ""),
+        ("not (status in ('ARCHIVED', null)) and code gt 1", "code gt 1"),
+        ("status ne 'ARCHIVED' and code gt 1 and status ne 'NONE' and code lt 9", "code gt 1 and code lt 9"),
+    ],
+)
+def test_the_conditions_that_a_record_is_listed_are_left_out_of_its_filter(expression: str, left: str) -> None:
+    page = query({"$filter": expression})
+    assert page == query({"$filter": left}) and not page.include_archived
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "status ne 'ARCHIVED' and status ne 'INACTIVE'",
+        "status ne 'ARCHIVED' and (status eq 'ACTIVE' or code gt 1)",  # the status is named elsewhere too
+        "status ne 'ARCHIVED' or code gt 1",
+        "status ne 'NONE'",  # archived ones too
+        "status gt 'AB'",
+    ],
+)
+def test_other_conditions_on_the_status_are_kept(expression: str) -> None:
+    page = query({"$filter": expression})
+    assert page.filter is not None and ("status",) in fields_of(page.filter) and page.include_archived

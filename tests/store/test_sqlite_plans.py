@@ -26,6 +26,7 @@ from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
 from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_queue, sqlite_records, sqlite_sync
 from hub.store.sqlite import SQLiteStore
+from hub.store.sqlite_query import CODE_INDEX
 from tests.store.contract import PEOPLE, G, ext, insert, rec
 
 GIVEN = {"collection": "people", "hub_id": "h", "provider": "sf", "realm": "r1", "ext_id": "1"}
@@ -332,3 +333,15 @@ def test_a_page_of_or_ed_times_reads_the_time_index_at_each(database: Path, fiel
     query = parse_list(PEOPLE, {"$filter": times}, 100, 1000)[0]
     for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
         assert f"{index} (group_id=? AND collection=? AND {field}=?)" in plan or "live_counts" in plan, plan
+
+
+@pytest.mark.parametrize("expression", ["status ne 'ARCHIVED'", "status in ('ACTIVE', 'INACTIVE')"])
+def test_a_page_of_the_statuses_a_listed_record_has_is_counted_from_the_kept_counts(
+    database: Path, expression: str
+) -> None:
+    """A list shows just those records anyway: the total was counted from the group's records (32,263 steps at 4,000
+    records; 250 now, as for no filter)."""
+    query = parse_list(PEOPLE, {"$filter": expression}, 100, 1000)[0]
+    found = plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))
+    assert found[0].startswith("SEARCH live_counts USING PRIMARY KEY"), found
+    assert len(found) == 2 and f"INDEX {CODE_INDEX} (group_id=? AND collection=?)" in found[1], found

@@ -144,7 +144,9 @@ def _rows(
 ) -> list[Any]:
     """The page's rows, chosen by rowid (from the app's links if `from_links`: CROSS JOIN keeps them the outer loop)
     in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order; a
-    filtered one as `picked` says (a code order no index gives, a unary `+`, to sort; the code index to walk)."""
+    filtered one as `picked` says (to sort: an order and a start no index gives, a unary `+`, so that the filter's
+    index finds the few matching, where SQLite walked the group in the index of the order or of the start; to walk:
+    the code index)."""
     walked = picked == "walk" and not query.order
     found, code, held = f"records r {f'INDEXED BY {CODE_INDEX} ' if walked else ''}WHERE", "r.seq", []
     if from_links and query.app is not None:
@@ -157,16 +159,17 @@ def _rows(
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
     where, params = compile_list(group_id, collection, query)
     order = compile_order(query.order)
-    code_order = f"{'+' if picked == 'sort' else ''}{code} {'DESC' if backwards else 'ASC'}"
+    apart = picked == "sort"
+    code_order = f"{'+' * apart}{code} {'DESC' if backwards else 'ASC'}"
     rows: list[Any] = []
     for start, starts, in_order in _starts(collection, query, code):
-        chosen_by = compile_order(in_order) if query.order else code_order
+        chosen_by = compile_order(in_order, apart) if query.order else code_order
         # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
         # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
         # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).
         statement = (
             f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT r.rowid FROM {found}"
-            f" {start} AND {where} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
+            f" {f'+({start})' if apart else start} AND {where} ORDER BY {chosen_by} LIMIT ? OFFSET ?) ORDER BY {order}"
         )
         rows += conn.execute(statement, [*held, *starts, *params, window[0] - len(rows), window[1]]).fetchall()
         if len(rows) >= window[0]:

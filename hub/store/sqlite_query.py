@@ -235,10 +235,11 @@ def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tup
     return " AND ".join(where), params
 
 
-def compile_order(order: Order) -> str:
-    """The ORDER BY of records in `order`, ties broken by code."""
-    keys = [f"{column(path)} {'DESC' if desc else 'ASC'}" for path, desc in order]
-    return ", ".join([*keys, "r.seq ASC"])
+def compile_order(order: Order, sorted_apart: bool = False) -> str:
+    """The ORDER BY of records in `order`, ties broken by code; `sorted_apart`, of keys kept off every index (a unary
+    `+`), so that SQLite finds the records by the filter's index and sorts them rather than walk an index in order."""
+    keys = [f"{'+' * sorted_apart}{column(path)} {'DESC' if desc else 'ASC'}" for path, desc in order]
+    return ", ".join([*keys, f"{'+' * sorted_apart}r.seq ASC"])
 
 
 def compile_links(group_id: str, query: LinkQuery, since: str | None = None) -> tuple[str, str, list[Any]]:

@@ -110,6 +110,7 @@ BY_EMAIL = sorted(range(1, 401), key=_email)
     [
         ({"$filter": "email/address eq 'p250@x.io'"}, [250]),
         ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')"}, [7, 399]),
+        ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')", "$orderby": "updated_at desc"}, [399, 7]),
         ({"$filter": "email/address eq 'p250@x.io'", "opts[provider]": "sf", "opts[realm]": "r1"}, [250]),
         ({"$orderby": "email/address desc"}, BY_EMAIL[::-1][:5]),
         (
@@ -117,7 +118,7 @@ BY_EMAIL = sorted(range(1, 401), key=_email)
             [n for n in BY_EMAIL if _email(n) >= "p398"][:5],
         ),
     ],
-    ids=["eq", "in", "eq-of-an-app", "orderby", "orderby-range"],
+    ids=["eq", "in", "in-by-another-order", "eq-of-an-app", "orderby", "orderby-range"],
 )
 async def test_a_page_by_an_indexed_field_reads_the_index_not_the_group(
     tmp_path: Path, params: dict[str, str], codes_found: list[int]

@@ -198,16 +198,27 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
     if isinstance(node, Comparison):
         params.append(collection.operand(node.field, node.value))
         return f"{column(node.field)} {_operator(node)} ?"
-    if isinstance(node, In):  # `f in (a, null)` is `f eq a or f eq null`; SQL's `IN (a, NULL)` is never false
-        known = [collection.operand(node.field, v) for v in node.values if v is not None]
-        params.extend(known)
-        listed = f"{column(node.field)} IN ({', '.join('?' * len(known))})"
-        return f"({listed} OR {column(node.field)} IS NULL)" if None in node.values else listed
+    if isinstance(node, In):
+        return _among(collection, node, params)
     if isinstance(node, Not):
         return f"NOT (({compile_filter(collection, node.item, params)}) IS TRUE)"
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
     return "(" + joiner.join(compile_filter(collection, item, params) for item in node.items) + ")"
+
+
+def _among(collection: Collection, node: In, params: list[Any]) -> str:
+    """The SQL condition of `f in (…)`. `f in (a, null)` is `f eq a or f eq null` (SQL's `IN (a, NULL)` is never
+    false), but a record's own fields are never null: there the null is left out, and a single value left is the
+    `eq` it is, as its index is read (`status in ('INACTIVE', null)` reads the inactive records' own). SQLite read
+    the group's records for the OR, and for `status IN (…)`, which no partial index of a status serves."""
+    known = [value for value in node.values if value is not None]
+    own = node.field[0] in META_KINDS
+    if len(known) == 1 and (own or None not in node.values):
+        return compile_filter(collection, Comparison(node.field, "eq", known[0]), params)
+    params.extend(collection.operand(node.field, value) for value in known)
+    listed = f"{column(node.field)} IN ({', '.join('?' * len(known))})"
+    return f"({listed} OR {column(node.field)} IS NULL)" if None in node.values and not own else listed
 
 
 def _operator(node: Comparison) -> str:

@@ -96,6 +96,8 @@ FILTERS = [
     ("not (first_name gt 'Bob' or last_name eq 'Lee')", ["PE2", "PE3"]),
     ("code eq 'PE2'", ["PE2"]),
     ("code in ('PE1', 'PE3', 'XX1')", ["PE1", "PE3"]),
+    ("code in ('PE3', null)", ["PE3"]),
+    ("not (code in ('PE3', null))", ["PE1", "PE2"]),
     ("code gt 'PE1'", ["PE2", "PE3"]),
     ("code eq 'OR1'", []),
     ("created_at ge 2020-01-02", ["PE2", "PE3"]),
@@ -104,6 +106,8 @@ FILTERS = [
     ("status ne 'ACTIVE'", ["PE2", "PE4"]),
     ("status eq 'ACTIVE'", ["PE1", "PE3"]),
     ("status eq 'INACTIVE'", ["PE2"]),
+    ("status in ('INACTIVE', null)", ["PE2"]),
+    ("updated_at in ('2020-01-02T00:00:00Z', null)", ["PE2"]),
     ("status in ('ACTIVE', 'ARCHIVED') and last_name eq 'Lee'", ["PE1", "PE4"]),
 ]
 """Filters of the `people` records, and the codes each lists."""

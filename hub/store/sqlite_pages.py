@@ -34,11 +34,13 @@ the code index when nearly all match.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import replace
 from typing import Any, Literal
 
 from hub.model.collections import Collection
+from hub.model.filter import fields_of
 from hub.model.keyset import Order
 from hub.model.query import ListQuery
 from hub.store.sqlite_counts import count_rows, few, fewer_counted, kept_total, listed_in, nearly_all, unfiltered_total
@@ -54,7 +56,7 @@ def read_page(
     if kept is None:
         total = _matching(conn, group_id, collection, query) if query.count else None
         window = [query.top, query.offset]
-        picked = None if total is None else _picked(total, sum(window), listed_in(conn, group_id, collection.name))
+        picked = _how(conn, group_id, collection, query, total)
         from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
         return _rows(conn, group_id, collection, query, window, from_links, picked), total
     total, listed = kept
@@ -117,6 +119,37 @@ def _count(conn: sqlite3.Connection, group_id: str, collection: Collection, quer
 
 
 Picked = Literal["sort", "walk"]
+
+
+def _how(
+    conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, total: int | None
+) -> Picked | None:
+    """How a filtered page is best found: by the index of its order if its filter names the order's first field
+    (None: as SQLite plans it), else as its count says (`_picked`), or, left uncounted, as far as "few" goes
+    (`_few`)."""
+    if _in_its_order(query):
+        return None
+    window, listed = query.top + query.offset, listed_in(conn, group_id, collection.name)
+    return (
+        _picked(total, window, listed) if total is not None else _few(conn, group_id, collection, query, window, listed)
+    )
+
+
+def _in_its_order(query: ListQuery) -> bool:
+    """Whether the page's order (code order without `$orderby`) starts with a field its filter names: the index of
+    that order finds the matching records in their order, few or many, where sorting them apart read them all."""
+    first = query.order[0][0] if query.order else ("code",)
+    return query.filter is not None and first in fields_of(query.filter)
+
+
+def _few(
+    conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, window: int, listed: int
+) -> Picked | None:
+    """To "sort" a page left uncounted (`$count=false`) if it matches few records (`_picked`), else as SQLite plans
+    it: its matches are counted only as far as "few" goes (`sqrt(window * listed)` rows at most). Not counted, a
+    page of the two records an `in (…)` on an indexed field picks walked the group (48,083 VM steps at 4,000)."""
+    most = math.isqrt(window * listed) + 1  # past it, few() no longer holds
+    return "sort" if few(_count(conn, group_id, collection, query, most), window, listed) else None
 
 
 def _picked(matching: int, window: int, listed: int) -> Picked | None:

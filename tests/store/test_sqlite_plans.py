@@ -347,13 +347,39 @@ def test_a_page_of_the_statuses_a_listed_record_has_is_counted_from_the_kept_cou
     assert len(found) == 2 and f"INDEX {CODE_INDEX} (group_id=? AND collection=?)" in found[1], found
 
 
+@pytest.mark.parametrize(
+    ("params", "index"),
+    [
+        ({"$filter": "updated_at ge '2020-01-01T00:00:00Z'", "$orderby": "updated_at"}, "records_live_updated"),
+        ({"$filter": "created_at lt '2030-01-01T00:00:00Z'", "$orderby": "created_at desc"}, "records_created"),
+        ({"$filter": "code ge 'PE2'"}, CODE_INDEX),
+    ],
+    ids=["updated_at", "created_at", "code"],
+)
+@pytest.mark.parametrize("count", ["true", "false"], ids=["counted", "uncounted"])
+def test_a_page_filtered_on_the_field_of_its_order_reads_that_index_in_order(
+    database: Path, params: dict[str, str], index: str, count: str
+) -> None:
+    """The few records a sync's `updated_at ge <time>` picks were read and sorted apart (up to `sqrt(window *
+    listed)` of them: 10,000 at 1M) where the index of the order finds them in order, the page's first at once."""
+    query = parse_list(PEOPLE, {**params, "$count": count}, 100, 1000)[0]
+    page = plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))[-1]
+    chosen = page.split(" / ")[2]  # the step choosing the page's rows
+    assert f"USING INDEX {index} (group_id=? AND collection=? AND" in chosen, page
+    assert page.split(" / ").count("USE TEMP B-TREE FOR ORDER BY") == 1, page  # the page's 100 rows alone
+
+
 @pytest.mark.parametrize("orderby", ["", "updated_at", "created_at desc", "code desc"])
 @pytest.mark.parametrize("after", [False, True], ids=["first", "after-token"])
-def test_a_sorted_page_of_few_records_reads_the_index_of_its_filter(database: Path, orderby: str, after: bool) -> None:
+@pytest.mark.parametrize("count", ["true", "false"], ids=["counted", "uncounted"])
+def test_a_sorted_page_of_few_records_reads_the_index_of_its_filter(
+    database: Path, orderby: str, after: bool, count: str
+) -> None:
     """SQLite walked the index of the order (after a token, from the token's place in it, in code order too) to the
     few records an `in` picks: 4,190 and 40,190 steps at 400 and 4,000 records (64,055 at 4,000 after a token); 233
-    (286) at both now."""
-    params = {"$filter": "organization_id in ('h1', 'h2')", "$orderby": orderby}
+    (286) at both now. Without the total (`$count=false`) it is counted all the same, up to what "few" allows: a
+    page that was not counted was not known to be of few records (4,883 and 48,083 steps)."""
+    params = {"$filter": "organization_id in ('h1', 'h2')", "$orderby": orderby, "$count": count}
     if after:
         params["$skiptoken"] = str(parse_list(PEOPLE, params, 100, 1000)[0].token(rec(2), 1))
     query = parse_list(PEOPLE, params, 100, 1000)[0]

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from hub.model.collections import Collection
 from hub.model.field_index import REFERENCE_FIELDS, FieldIndex, named
 from hub.store.sqlite_query import RECORD_COLUMNS, declared
 
@@ -44,6 +45,13 @@ def referrers(conn: sqlite3.Connection, group_id: str, collection: str, field: s
         [group_id, orjson.dumps(hub_ids).decode(), collection],
     ).fetchall()
     return sorted(rows, key=lambda row: row[3])
+
+
+def indexed_fields(conn: sqlite3.Connection, collection: Collection) -> set[tuple[str, ...]]:
+    """The fields of `collection` a page's filter finds by an index: a record's own times and code, its references,
+    and the declared fields indexed with `hub index add`."""
+    indexes = [index for index in (*REFERENCE_FIELDS, *field_indexes(conn)) if index.collection == collection.name]
+    return {("updated_at",), ("created_at",), ("code",), *(index.path for index in indexes)}
 
 
 def field_indexes(conn: sqlite3.Connection) -> list[FieldIndex]:

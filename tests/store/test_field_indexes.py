@@ -111,6 +111,7 @@ BY_EMAIL = sorted(range(1, 401), key=_email)
         ({"$filter": "email/address eq 'p250@x.io'"}, [250]),
         ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')"}, [7, 399]),
         ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')", "$orderby": "updated_at desc"}, [399, 7]),
+        ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')", "$count": "false"}, [7, 399]),
         ({"$filter": "email/address eq 'p250@x.io'", "opts[provider]": "sf", "opts[realm]": "r1"}, [250]),
         ({"$orderby": "email/address desc"}, BY_EMAIL[::-1][:5]),
         (
@@ -118,7 +119,7 @@ BY_EMAIL = sorted(range(1, 401), key=_email)
             [n for n in BY_EMAIL if _email(n) >= "p398"][:5],
         ),
     ],
-    ids=["eq", "in", "in-by-another-order", "eq-of-an-app", "orderby", "orderby-range"],
+    ids=["eq", "in", "in-by-another-order", "in-uncounted", "eq-of-an-app", "orderby", "orderby-range"],
 )
 async def test_a_page_by_an_indexed_field_reads_the_index_not_the_group(
     tmp_path: Path, params: dict[str, str], codes_found: list[int]
@@ -137,7 +138,8 @@ async def test_a_page_by_an_indexed_field_reads_the_index_not_the_group(
     assert unindexed > 5_000 and indexed < 1_000, (unindexed, indexed)
     query = parse_list(PEOPLE, params, 5, 1000)[0]
     for plan in plans(path, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
-        assert "records_field__people__email__address" in plan or "live_counts" in plan, plan
+        indexes = ("records_field__people__email__address", "live_counts", "sqlite_master")  # which fields are indexed
+        assert any(index in plan for index in indexes), plan
 
 
 def _person(n: int) -> Record:

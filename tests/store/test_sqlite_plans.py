@@ -348,6 +348,30 @@ def test_a_page_of_the_statuses_a_listed_record_has_is_counted_from_the_kept_cou
 
 
 @pytest.mark.parametrize(
+    ("found", "counted"),
+    [
+        ("organization_id in ('h1', 'h2')", True),
+        ("updated_at lt '2020-01-01T00:00:00Z' and last_name eq 'x'", True),
+        ("last_name in ('x', 'y')", False),
+        ("organization_id in ('h1', null)", False),
+        ("organization_id eq 'h1' or last_name eq 'x'", False),
+        ("updated_at ne '2020-01-01T00:00:00Z'", False),
+    ],
+)
+def test_an_uncounted_page_counts_only_what_an_index_finds(database: Path, found: str, counted: bool) -> None:
+    """A page left uncounted counts its matches as far as "few" goes to know it may read them by its filter's index;
+    a filter no index serves is not counted: its count read the group's records until that many matched, where the
+    page's walk stops at the page's (10,000 matches among 1M, where a page holds 100)."""
+    query = parse_list(PEOPLE, {"$filter": found, "$count": "false"}, 100, 1000)[0]
+    conn = sqlite3.connect(database, isolation_level=None)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    sqlite_pages.read_page(conn, G, PEOPLE, query)
+    conn.close()
+    assert any("COUNT(*)" in sql and "LIMIT" in sql for sql in statements) == counted, statements
+
+
+@pytest.mark.parametrize(
     ("params", "index"),
     [
         ({"$filter": "updated_at ge '2020-01-01T00:00:00Z'", "$orderby": "updated_at"}, "records_live_updated"),

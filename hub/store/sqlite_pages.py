@@ -147,26 +147,33 @@ def _few(
     conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, window: int, listed: int
 ) -> Picked | None:
     """To "sort" a page left uncounted (`$count=false`) if it matches few records (`_picked`), else as SQLite plans
-    it: the matches of a filter an index serves (`_indexed`) are counted only as far as "few" goes (`sqrt(window *
-    listed)` rows at most). Not counted, a page of the two records an `in (…)` on an indexed field picks walked the
-    group (48,083 VM steps at 4,000). Any other filter is not counted: its count would read the group's records up
-    to that many matches, where a walk stops at the page's."""
-    if query.filter is None or not _indexed(query.filter, indexed_fields(conn, collection)):
+    it. Not counted, a page of the two records an `in (…)` on an indexed field picks walked the group (48,083 VM
+    steps at 4,000 records). What is counted is the part of the filter an index serves (`_indexed`), and only as far
+    as "few" goes (`sqrt(window * listed)` rows at most): it matches at least the records the whole filter does, and
+    it is read from its index, where counting the whole filter read the group's records until that many matched
+    (those of an `and` with a field no index serves), and a walk would have stopped at the page's."""
+    part = None if query.filter is None else _indexed(query.filter, indexed_fields(conn, collection))
+    if part is None:
         return None
     most = math.isqrt(window * listed) + 1  # past it, few() no longer holds
-    return "sort" if few(_count(conn, group_id, collection, query, most), window, listed) else None
+    counted = _count(conn, group_id, collection, replace(query, filter=part), most)
+    return "sort" if few(counted, window, listed) else None
 
 
-def _indexed(node: Node, fields: set[tuple[str, ...]]) -> bool:
-    """Whether an index finds the records where `node` holds: a comparison (but `ne`) or an `in (…)` of an indexed
-    field, not null (a reference's index holds none), an `and` having one, an `or` all of whose items are."""
+def _indexed(node: Node, fields: set[tuple[str, ...]]) -> Node | None:
+    """The part of `node` an index finds the records of, if any: a comparison (but `ne`) or an `in (…)` of an
+    indexed field, not null (a reference's index holds none); the items of an `and` that are; an `or` all of whose
+    items are."""
     if isinstance(node, Comparison):
-        return node.field in fields and node.op != "ne" and node.value is not None
+        return node if node.field in fields and node.op != "ne" and node.value is not None else None
     if isinstance(node, In):
-        return node.field in fields and None not in node.values
+        return node if node.field in fields and None not in node.values else None
+    if isinstance(node, Or):
+        return node if all(_indexed(item, fields) is not None for item in node.items) else None
     if isinstance(node, And):
-        return any(_indexed(item, fields) for item in node.items)
-    return isinstance(node, Or) and all(_indexed(item, fields) for item in node.items)
+        parts = [part for item in node.items if (part := _indexed(item, fields)) is not None]
+        return None if not parts else parts[0] if len(parts) == 1 else And(tuple(parts))
+    return None
 
 
 def _picked(matching: int, window: int, listed: int) -> Picked | None:

@@ -48,6 +48,22 @@ async def define(store: Store, records: int, **fields: Any) -> Integration:
     return next(i for i in await store.webhook_integrations() if i.name == "out")
 
 
+def cancel_later(deliveries: list[asyncio.Task[float]], steps: int) -> None:
+    """Cancel the delivery once the loop has run `steps` more turns: a stop at each point of the work under way."""
+    if steps == 0:
+        deliveries[0].cancel()
+    else:
+        asyncio.get_running_loop().call_soon(cancel_later, deliveries, steps - 1)
+
+
+async def stopped(store: Store, integration: Integration, answer: int, deliveries: list[asyncio.Task[float]]) -> None:
+    """Run the delivery, added to `deliveries`, until its stop (`cancel_later`), the app answering `answer`."""
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(answer))) as client:
+        deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
+        with pytest.raises(asyncio.CancelledError):
+            await deliveries[0]
+
+
 @pytest.mark.parametrize("depth", range(5))
 async def test_a_stop_just_after_the_first_lease_puts_its_batch_back(
     store: Store, monkeypatch: pytest.MonkeyPatch, depth: int
@@ -56,29 +72,17 @@ async def test_a_stop_just_after_the_first_lease_puts_its_batch_back(
     them unstarted: the batch stayed leased, out of sight, until the lease ran out (a failed try; dead at
     `max_attempts: 1`)."""
     integration = await define(store, 1, parallel=2)
-    loop = asyncio.get_running_loop()
-    real, calls = outbound.lease, []
-    delivery: asyncio.Task[int] | None = None
-
-    def later(steps: int) -> None:
-        assert delivery is not None
-        if steps == 0:
-            delivery.cancel()
-        else:
-            loop.call_soon(later, steps - 1)
+    real, calls, deliveries = outbound.lease, [], []
 
     async def lease(*args: Any, **kwargs: Any) -> outbound.Lease:
         given = await real(*args, **kwargs)
         calls.append(given)
         if len(calls) == 1:
-            loop.call_soon(later, depth)
+            asyncio.get_running_loop().call_soon(cancel_later, deliveries, depth)
         return given
 
     monkeypatch.setattr(outbound, "lease", lease)
-    async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(500))) as client:
-        delivery = asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: []))
-        with pytest.raises(asyncio.CancelledError):
-            await delivery
+    await stopped(store, integration, 500, deliveries)
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0]
@@ -92,26 +96,14 @@ async def test_a_stop_as_a_batch_too_large_is_put_back_leaves_none_of_it_leased(
     """A batch the app answered 413 is put back untried, to go again in smaller ones: a stop cutting that off must
     not leave it leased, out of sight, to come back as a failed try once the lease runs out."""
     integration = await define(store, 2, batch_size=2)
-    loop = asyncio.get_running_loop()
-    real = outbound.release
-    delivery: asyncio.Task[int] | None = None
-
-    def later(steps: int) -> None:
-        assert delivery is not None
-        if steps == 0:
-            delivery.cancel()
-        else:
-            loop.call_soon(later, steps - 1)
+    real, deliveries = outbound.release, []
 
     async def release(*args: Any) -> outbound.Settled:
-        loop.call_soon(later, depth)
+        asyncio.get_running_loop().call_soon(cancel_later, deliveries, depth)
         return await real(*args)
 
     monkeypatch.setattr(outbound, "release", release)
-    async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(413))) as client:
-        delivery = asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: []))
-        with pytest.raises(asyncio.CancelledError):
-            await delivery
+    await stopped(store, integration, 413, deliveries)
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0, 0]

@@ -133,7 +133,8 @@ async def deliver(
     async def send(lease: outbound.Lease) -> bool:
         """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
         integration no longer sends webhooks or no longer has the queue they were leased from (the lease was taken
-        before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew).
+        before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew), or
+        another worker's batch was throttled while this one was leased.
 
         A batch too large for the app (413) is put back untried, and the delivery leases half as many items a batch
         from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
@@ -164,10 +165,12 @@ async def deliver(
         return True
 
     async def target(lease: outbound.Lease) -> Webhook | None:
-        """The webhook to POST the batch to: the integration's now, if it still sends them from the same queue."""
+        """The webhook to POST the batch to: the integration's now, if it still sends them from the same queue and
+        the app has not asked for a pause since. A worker leasing as another's batch met a 429 POSTed what it
+        leased all the same, a try counted of items that were to wait untried."""
         current = await store.integration(group_id, name)
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
-        return current.definition.webhook if current is not None and sends else None
+        return current.definition.webhook if current is not None and sends and not pause else None
 
     taken: list[outbound.Lease] = []  # the first batch, once a worker has it: it settles or puts it back
 

@@ -354,6 +354,43 @@ def test_a_throttled_integration_is_sent_nothing_more_until_the_time_the_app_nam
     assert [item.attempts for item in items] == [0, 0]  # B and C untried; A waits for its time
 
 
+def test_a_batch_leased_while_another_worker_was_throttled_is_not_sent(
+    client: TestClient, receiver: Receiver, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `parallel` above 1, a worker whose lease was under way when another's batch met a 429 POSTed the batch
+    it leased all the same, to an app asking for a pause, a try counted; it now goes back to wait untried."""
+
+    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        if body["items"][0]["record"]["name"] == "A":
+            time.sleep(0.2)  # answered while the other worker leases its next batch
+            return 429, {"Retry-After": "120"}
+        return 204, {}
+
+    calls = 0
+    lease = outbound.lease
+
+    async def slow_third(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # the second worker's next batch, after it sent B: the 429 comes meanwhile
+            await asyncio.sleep(0.4)
+        return await lease(*args, **kwargs)
+
+    monkeypatch.setattr(outbound, "lease", slow_third)
+    receiver.answers = answers
+    define(client, receiver, batch_size=1, parallel=2, consent_type="explicit")
+    for name in ("A", "B", "C", "D"):
+        post(client, "organizations", name=name)
+    client.post(f"{URL}/hook/consent")  # all four are due at once
+    wait_for(lambda: calls >= 3)
+    time.sleep(0.7)  # the slow lease and a few polls
+    assert sorted(r["body"]["items"][0]["record"]["name"] for r in receiver.requests) == ["A", "B"]
+    assert client.put(f"{URL}/hook", json={"webhook": None, "batch_size": 10}).status_code == 200
+    keys = Keys(client)
+    items = keys.run(lease, keys.store, settings, "cld-1", "hook", None, None, timefmt.now()).items
+    assert [item.attempts for item in items] == [0, 0]  # C and D untried; A waits for its time
+
+
 @pytest.mark.parametrize(("status", "later"), [(429, "-5"), (503, "in a minute"), (500, "120")])
 def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
     client: TestClient, receiver: Receiver, status: int, later: str

@@ -227,12 +227,15 @@ def _stops_on_change(group_id: str, name: str) -> Iterator[None]:
         log.info("webhook delivery of %s/%s stopped: %s", group_id, name, error.detail)
 
 
+Hold = tuple[float, Integration]
+"""Until when, on the loop's clock, a throttled integration is sent nothing, and the integration as it was then."""
+
+
 async def deliver_forever(store: Store, settings: Settings, render: Render) -> None:
     """The background task of the app's lifespan: every `webhook_poll_seconds`, start a delivery for each
-    webhook integration that has none running and was not throttled (`held`: until when, on the loop's clock),
-    until cancelled."""
+    webhook integration that has none running and was not throttled (`held`), until cancelled."""
     running: dict[tuple[str, str], asyncio.Task[float]] = {}
-    held: dict[tuple[str, str], float] = {}
+    held: dict[tuple[str, str], Hold] = {}
     loop = asyncio.get_running_loop()
     timeout = httpx2.Timeout(settings.webhook_timeout_seconds)
     connect = webhook_transport.transport(settings.webhook_local_network)
@@ -246,12 +249,12 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
                     targets = []
                 for integration in targets:
                     key = (integration.group_id, integration.name)
-                    if not integration.sends_webhooks or key in running or held.get(key, 0.0) > loop.time():
+                    if not integration.sends_webhooks or key in running or _holds(held.get(key), integration, loop):
                         continue
                     held.pop(key, None)
                     task = asyncio.create_task(deliver(store, settings, client, integration, render))
                     running[key] = task
-                    task.add_done_callback(functools.partial(_finished, running, held, key))
+                    task.add_done_callback(functools.partial(_finished, running, held, integration))
                 await asyncio.sleep(settings.webhook_poll_seconds)
         finally:
             for task in running.values():
@@ -259,16 +262,23 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
             await asyncio.gather(*running.values(), return_exceptions=True)
 
 
+def _holds(hold: Hold | None, integration: Integration, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether a pause holds the integration off: its time is not past, and the integration keeps the queue of the
+    one throttled. Kept by name alone, it held off one deleted and made anew, or given another app, since."""
+    return hold is not None and hold[0] > loop.time() and integration.keeps_queue_of(hold[1])
+
+
 def _finished(
     running: dict[tuple[str, str], asyncio.Task[float]],
-    held: dict[tuple[str, str], float],
-    key: tuple[str, str],
+    held: dict[tuple[str, str], Hold],
+    integration: Integration,
     task: asyncio.Task[float],
 ) -> None:
+    key = (integration.group_id, integration.name)
     running.pop(key, None)
     if task.cancelled():
         return
     if task.exception() is not None:
         log.error("webhook delivery of %s/%s failed", *key, exc_info=task.exception())
     elif task.result() > 0:
-        held[key] = task.get_loop().time() + task.result()
+        held[key] = (task.get_loop().time() + task.result(), integration)

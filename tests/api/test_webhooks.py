@@ -391,6 +391,26 @@ def test_a_batch_leased_while_another_worker_was_throttled_is_not_sent(
     assert [item.attempts for item in items] == [0, 0]  # C and D untried; A waits for its time
 
 
+@pytest.mark.parametrize("change", ["provider", "recreated"])
+def test_a_pause_does_not_hold_off_the_integration_made_anew_or_given_another_app(
+    client: TestClient, receiver: Receiver, change: str
+) -> None:
+    """The pause was kept by the integration's name: one deleted and made anew, or given another app, with a queue
+    of its own, was sent nothing until the time the old app had named (up to `retry_backoff_max_seconds`)."""
+    receiver.answers = lambda n, body: (429, {"Retry-After": "120"}) if n == 0 else (204, {})
+    define(client, receiver)
+    post(client, "organizations", name="A")
+    wait_for(lambda: receiver.requests != [])
+    time.sleep(0.2)  # the delivery ends and holds the integration off
+    if change == "provider":
+        assert client.put(f"{URL}/hook", json={"provider": "erp"}).status_code == 200
+    else:
+        assert client.delete(f"{URL}/hook").status_code == 204
+        define(client, receiver, provider="erp")
+    post(client, "organizations", name="B")
+    wait_for(lambda: receiver.delivered() == ["B"], seconds=3)
+
+
 @pytest.mark.parametrize(("status", "later"), [(429, "-5"), (503, "in a minute"), (500, "120")])
 def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
     client: TestClient, receiver: Receiver, status: int, later: str

@@ -111,8 +111,8 @@ async def _post(
 async def deliver(
     store: Store, settings: Settings, client: httpx2.AsyncClient, integration: Integration, render: Render
 ) -> float:
-    """Send every due item of one integration, `parallel` batches at a time; the seconds the app asked to be sent
-    nothing more (`Retry-After`, capped as the backoff is), 0 if it did not.
+    """Send every due item of one integration, `parallel` batches at a time; the seconds left of the pause the app
+    asked for (`Retry-After`, capped as the backoff is, counted from its answer), 0 if it did not.
 
     One lease first: an idle integration costs one transaction a poll. When it finds
     items, `parallel` workers each lease and send batches until the queue is empty, or the app throttles them; a
@@ -120,7 +120,8 @@ async def deliver(
     """
     seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
     group_id, name = integration.group_id, integration.name
-    pause = 0.0  # set by a throttled batch: the workers lease no more
+    loop = asyncio.get_running_loop()
+    paused_until = 0.0  # on the loop's clock, set by a throttled batch: the workers lease no more
     size: int | None = None  # the most items a batch: `batch_size`, until a 413 halves the batch it answered
 
     async def release(lease: outbound.Lease) -> None:
@@ -140,7 +141,7 @@ async def deliver(
         from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
         smaller batch is a lease of its own, held for a POST of its own: one lease for all of them would run out.
         """
-        nonlocal pause, size
+        nonlocal paused_until, size
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
             items = render(await outbound.delivery(store, lease.integration, lease.items))
@@ -159,8 +160,9 @@ async def deliver(
             size = min(size or len(numbers), len(numbers) // 2)
             await _whole(release(lease))
         else:
-            why, wait = refusal.error, refusal.wait
-            pause = max(pause, min(wait, settings.retry_backoff_max_seconds))
+            why, wait = refusal.error, min(refusal.wait, settings.retry_backoff_max_seconds)
+            if wait:
+                paused_until = max(paused_until, loop.time() + wait)
             await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))
         return True
 
@@ -170,7 +172,7 @@ async def deliver(
         leased all the same, a try counted of items that were to wait untried."""
         current = await store.integration(group_id, name)
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
-        return current.definition.webhook if current is not None and sends and not pause else None
+        return current.definition.webhook if current is not None and sends and not paused_until else None
 
     taken: list[outbound.Lease] = []  # the first batch, once a worker has it: it settles or puts it back
 
@@ -178,7 +180,7 @@ async def deliver(
         taken.extend([first] if first else [])
         with _stops_on_change(group_id, name):
             lease = first or await leased()
-            while lease.items and await send(lease) and not pause:
+            while lease.items and await send(lease) and not paused_until:
                 lease = await leased()
 
     with _stops_on_change(group_id, name):
@@ -196,7 +198,7 @@ async def deliver(
             failed = [error for error in ended if isinstance(error, BaseException)]
             if failed:  # raised once every worker has ended: the next poll's never run beside one still POSTing
                 raise failed[0]
-    return pause
+    return max(paused_until - loop.time(), 0.0)  # from the answer: batches in flight beside it took a while
 
 
 async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:

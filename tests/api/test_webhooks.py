@@ -411,6 +411,29 @@ def test_a_pause_does_not_hold_off_the_integration_made_anew_or_given_another_ap
     wait_for(lambda: receiver.delivered() == ["B"], seconds=3)
 
 
+def test_a_pause_counts_from_the_answer_that_asked_for_it(client: TestClient, receiver: Receiver) -> None:
+    """The pause counted from the end of the delivery: a batch still in flight beside the throttled one (up to
+    `webhook_timeout_seconds`) held the integration off that much longer than the app had asked."""
+    posted: list[tuple[str, float]] = []
+
+    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        name = body["items"][0]["record"]["name"]
+        if name == "B":
+            time.sleep(0.8)  # in flight for most of A's pause
+        posted.append((name, time.monotonic()))
+        throttled = [named for named, _ in posted] == ["A"]  # A's first POST, answered long before B's
+        return (429, {"Retry-After": "1"}) if throttled else (204, {})
+
+    receiver.answers = answers
+    define(client, receiver, batch_size=1, parallel=2, consent_type="explicit")
+    for name in ("A", "B"):
+        post(client, "organizations", name=name)
+    client.post(f"{URL}/hook/consent")  # both are due at once
+    wait_for(lambda: len(receiver.delivered()) == 2)
+    [(_, first), (_, again)] = [(name, at) for name, at in posted if name == "A"]
+    assert again - first < 1.5  # 1 s and a few polls, not 1 s after B's answer
+
+
 @pytest.mark.parametrize(("status", "later"), [(429, "-5"), (503, "in a minute"), (500, "120")])
 def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
     client: TestClient, receiver: Receiver, status: int, later: str

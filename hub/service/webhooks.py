@@ -116,7 +116,7 @@ async def deliver(
 
     One lease first: an idle integration costs one transaction a poll. When it finds
     items, `parallel` workers each lease and send batches until the queue is empty, or the app throttles them; a
-    worker that fails (the store refused a lease) ends alone, and the delivery only once all have.
+    worker that fails (the store refused a lease) ends alone, logged, and the delivery only once all have.
     """
     seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
     group_id, name = integration.group_id, integration.name
@@ -195,9 +195,9 @@ async def deliver(
                 if not taken:
                     await release(first)
                 raise
-            failed = [error for error in ended if isinstance(error, BaseException)]
-            if failed:  # raised once every worker has ended: the next poll's never run beside one still POSTing
-                raise failed[0]
+            for error in ended:  # once every worker has ended: the next poll's never run beside one still POSTing
+                if isinstance(error, BaseException):  # logged, not raised: a pause asked for meanwhile still holds
+                    log.error("a webhook worker of %s/%s failed", group_id, name, exc_info=error)
     return max(paused_until - loop.time(), 0.0)  # from the answer: batches in flight beside it took a while
 
 

@@ -434,6 +434,40 @@ def test_a_pause_counts_from_the_answer_that_asked_for_it(client: TestClient, re
     assert again - first < 1.5  # 1 s and a few polls, not 1 s after B's answer
 
 
+def test_a_pause_holds_when_another_worker_of_the_delivery_failed(
+    client: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker the store refused (a lease meeting a locked SQLite file) raised out of the delivery, and the pause
+    another worker's 429 had asked for went with it: the next poll POSTed the next batch to the throttled app."""
+
+    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        if body["items"][0]["record"]["name"] == "A":
+            time.sleep(0.2)  # answered while the other worker's lease is refused
+            return 429, {"Retry-After": "120"}
+        return 204, {}
+
+    calls = 0
+    lease = outbound.lease
+
+    async def refused_third(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # the second worker's next batch, after it sent B: refused once the 429 is in
+            await asyncio.sleep(0.4)
+            raise Unavailable("the store is busy")
+        return await lease(*args, **kwargs)
+
+    monkeypatch.setattr(outbound, "lease", refused_third)
+    receiver.answers = answers
+    define(client, receiver, batch_size=1, parallel=2, consent_type="explicit")
+    for name in ("A", "B", "C"):
+        post(client, "organizations", name=name)
+    client.post(f"{URL}/hook/consent")  # all three are due at once
+    wait_for(lambda: calls >= 3)
+    time.sleep(0.7)  # the refused lease and a few polls
+    assert sorted(r["body"]["items"][0]["record"]["name"] for r in receiver.requests) == ["A", "B"]
+
+
 @pytest.mark.parametrize(("status", "later"), [(429, "-5"), (503, "in a minute"), (500, "120")])
 def test_a_retry_after_unparseable_negative_or_on_another_answer_is_ignored(
     client: TestClient, receiver: Receiver, status: int, later: str

@@ -354,15 +354,16 @@ def test_a_throttled_integration_is_sent_nothing_more_until_the_time_the_app_nam
     assert [item.attempts for item in items] == [0, 0]  # B and C untried; A waits for its time
 
 
-def test_a_batch_leased_while_another_worker_was_throttled_is_not_sent(
-    client: TestClient, receiver: Receiver, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With `parallel` above 1, a worker whose lease was under way when another's batch met a 429 POSTed the batch
-    it leased all the same, to an app asking for a pause, a try counted; it now goes back to wait untried."""
+def throttle_during_third_lease(
+    client: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, names: str, third: Callable[[], None]
+) -> Callable[[], int]:
+    """Two workers, a batch of one each of the records `names`, all due at once: the app answers A with a 429 (after
+    0.2 s) while the third lease, the second worker's next after it sent B, waits 0.4 s, then does `third()` (it
+    may raise) and leases. How many leases were asked for, as it goes."""
 
     def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
         if body["items"][0]["record"]["name"] == "A":
-            time.sleep(0.2)  # answered while the other worker leases its next batch
+            time.sleep(0.2)
             return 429, {"Retry-After": "120"}
         return 204, {}
 
@@ -372,17 +373,28 @@ def test_a_batch_leased_while_another_worker_was_throttled_is_not_sent(
     async def slow_third(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        if calls == 3:  # the second worker's next batch, after it sent B: the 429 comes meanwhile
+        if calls == 3:
             await asyncio.sleep(0.4)
+            third()
         return await lease(*args, **kwargs)
 
     monkeypatch.setattr(outbound, "lease", slow_third)
     receiver.answers = answers
     define(client, receiver, batch_size=1, parallel=2, consent_type="explicit")
-    for name in ("A", "B", "C", "D"):
+    for name in names:
         post(client, "organizations", name=name)
-    client.post(f"{URL}/hook/consent")  # all four are due at once
-    wait_for(lambda: calls >= 3)
+    client.post(f"{URL}/hook/consent")  # all are due at once
+    return lambda: calls
+
+
+def test_a_batch_leased_while_another_worker_was_throttled_is_not_sent(
+    client: TestClient, receiver: Receiver, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `parallel` above 1, a worker whose lease was under way when another's batch met a 429 POSTed the batch
+    it leased all the same, to an app asking for a pause, a try counted; it now goes back to wait untried."""
+    lease = outbound.lease
+    calls = throttle_during_third_lease(client, receiver, monkeypatch, "ABCD", lambda: None)
+    wait_for(lambda: calls() >= 3)
     time.sleep(0.7)  # the slow lease and a few polls
     assert sorted(r["body"]["items"][0]["record"]["name"] for r in receiver.requests) == ["A", "B"]
     assert client.put(f"{URL}/hook", json={"webhook": None, "batch_size": 10}).status_code == 200
@@ -440,30 +452,11 @@ def test_a_pause_holds_when_another_worker_of_the_delivery_failed(
     """A worker the store refused (a lease meeting a locked SQLite file) raised out of the delivery, and the pause
     another worker's 429 had asked for went with it: the next poll POSTed the next batch to the throttled app."""
 
-    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
-        if body["items"][0]["record"]["name"] == "A":
-            time.sleep(0.2)  # answered while the other worker's lease is refused
-            return 429, {"Retry-After": "120"}
-        return 204, {}
+    def refused() -> None:
+        raise Unavailable("the store is busy")
 
-    calls = 0
-    lease = outbound.lease
-
-    async def refused_third(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 3:  # the second worker's next batch, after it sent B: refused once the 429 is in
-            await asyncio.sleep(0.4)
-            raise Unavailable("the store is busy")
-        return await lease(*args, **kwargs)
-
-    monkeypatch.setattr(outbound, "lease", refused_third)
-    receiver.answers = answers
-    define(client, receiver, batch_size=1, parallel=2, consent_type="explicit")
-    for name in ("A", "B", "C"):
-        post(client, "organizations", name=name)
-    client.post(f"{URL}/hook/consent")  # all three are due at once
-    wait_for(lambda: calls >= 3)
+    calls = throttle_during_third_lease(client, receiver, monkeypatch, "ABC", refused)
+    wait_for(lambda: calls() >= 3)
     time.sleep(0.7)  # the refused lease and a few polls
     assert sorted(r["body"]["items"][0]["record"]["name"] for r in receiver.requests) == ["A", "B"]
 

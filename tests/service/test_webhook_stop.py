@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,29 @@ async def test_a_stop_as_a_batch_too_large_is_put_back_leaves_none_of_it_leased(
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0, 0]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "mongomock"], indirect=True)
+@pytest.mark.parametrize("depth", range(3))
+async def test_a_stop_as_a_batch_no_longer_sent_is_put_back_leaves_none_of_it_leased(
+    store: Store, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    """A batch leased before a PUT removed the integration's webhook is put back unsent: a stop cutting that off
+    must not leave it leased, out of sight, to come back as a failed try once the lease runs out."""
+    integration = await define(store, 1)
+    await integrations.update(store, SETTINGS, GROUP, "out", {"webhook": None}, override=False, operator=True)
+    real, deliveries = outbound.release, []
+
+    async def release(*args: Any) -> outbound.Settled:
+        asyncio.get_running_loop().call_soon(cancel_later, deliveries, depth)
+        await asyncio.sleep(0)  # a store's write takes turns of the loop before it commits
+        return await real(*args)
+
+    monkeypatch.setattr(outbound, "release", release)
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(204))) as client:
+        deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
+        with contextlib.suppress(asyncio.CancelledError):  # a stop past the release finds the delivery ended
+            await deliveries[0]
+    monkeypatch.undo()
+    again = await outbound.lease(store, SETTINGS, GROUP, "out")
+    assert [i.attempts for i in again.items] == [0]

@@ -152,7 +152,7 @@ async def deliver(
             await release(lease)
             raise
         if webhook is None:
-            await release(lease)
+            await _whole(release(lease))
             return False
         if refusal is None:
             await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))

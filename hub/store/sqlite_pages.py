@@ -28,8 +28,10 @@ After a `$skiptoken`, records before it may have gone since: only the total boun
 `$orderby` the token holds the last record's sort values too, and the page starts after them (`keyset`).
 
 A filtered page counts its matches first (`_matching`, from the records it leaves out where those are found
-as simply), and the count says how to find the page in code order (`_picked`): sort the few matching, or walk
-the code index when nearly all match.
+as simply), and the count says how to find the page (`_picked`): sort the few matching, in any order, or walk
+the code index when nearly all match (in code order). Left uncounted (`$count=false`), it counts the part of its
+filter an index serves, only as far as "few" goes (`_few`). A page whose order starts with a field its filter
+names is read in that field's index, counted or not (`_in_its_order`).
 """
 
 from __future__ import annotations
@@ -177,9 +179,9 @@ def _indexed(node: Node, fields: set[tuple[str, ...]]) -> Node | None:
 
 
 def _picked(matching: int, window: int, listed: int) -> Picked | None:
-    """How a filtered page whose query matches `matching` of the `listed` records is best found in code order:
-    "sort" the few matching, read by the filter's own index; "walk" the code index when nearly all match (it
-    passes over no more than the others); or as SQLite plans it (None).
+    """How a filtered page whose query matches `matching` of the `listed` records is best found: "sort" the few
+    matching, read by the filter's own index, in any order; "walk" the code index when nearly all match (it passes
+    over no more than the others; `_rows` walks it in code order only); or as SQLite plans it (None).
 
     Left to plan it without statistics of the data, SQLite walked the group to find the two records of an
     `in (…)` on an indexed field (`sqlite_fields`), and read and sorted every record of an initial sync

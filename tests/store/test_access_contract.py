@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 
 import pytest
 
 from hub.model.access import ApiKey, Connection
 from hub.model.record import Group
 from hub.store.base import Store
-from hub.store.sqlite import SQLiteStore
 
 # `store` is the contract suites' fixture (tests/store/conftest.py): a fresh, empty store of each
 # adapter (SQLite, MongoDB on mongomock, and a real MongoDB if HUB_TEST_MONGODB_URL names one).
@@ -78,19 +74,3 @@ async def test_connections_keep_the_first_realm_and_list_by_provider(store: Stor
     assert [c.group_id for c in await store.connections("crm")] == ["cld-0"]
     assert list(await store.connections("nobody")) == []
     assert [await store.group(g) for g in ("cld-0", "cld-1")] == [Group("cld-0", "org-3"), Group("cld-1", "org-1")]
-
-
-async def test_a_connection_refused_leaves_no_group_behind(tmp_path: Path) -> None:
-    """The group a connection makes is written in its transaction: a connect that failed after making the group
-    left a group no app was connected to."""
-    store = SQLiteStore(str(tmp_path / "hub.db"))
-    await store.open()
-    try:
-        refuse = "CREATE TRIGGER refuse BEFORE INSERT ON connections BEGIN SELECT RAISE(ABORT, 'refused'); END"
-        with closing(sqlite3.connect(store.path)) as conn:
-            conn.execute(refuse)
-        with pytest.raises(sqlite3.IntegrityError, match="refused"):
-            await store.connect(Connection("crm", "cld-1", "2243", "2024-01-01T00:00:00.000000Z"), "org-1")
-        assert await store.group("cld-1") is None
-    finally:
-        await store.close()

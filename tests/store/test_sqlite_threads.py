@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,17 @@ async def test_a_work_that_raises_leaves_nothing(store: SQLiteStore) -> None:
     with pytest.raises(ValueError):
         await store.run_transaction("g", work)
     assert await store.find("g", "people", APP) is None
+
+
+async def test_a_connection_refused_leaves_no_group_behind(store: SQLiteStore) -> None:
+    """The group a connection makes is written in its transaction: a connect that failed after making the group
+    left a group no app was connected to."""
+    refuse = "CREATE TRIGGER refuse BEFORE INSERT ON connections BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    with closing(sqlite3.connect(store.path)) as conn:
+        conn.execute(refuse)
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        await store.connect(Connection("crm", "cld-1", "2243", "2024-01-01T00:00:00.000000Z"), "org-1")
+    assert await store.group("cld-1") is None
 
 
 async def test_a_work_that_awaits_anything_else_is_refused_and_leaves_nothing(store: SQLiteStore) -> None:

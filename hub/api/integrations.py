@@ -107,21 +107,24 @@ async def update_integration(request: Request) -> Response:
     body = await read_json(request, context.settings(request).max_body_bytes)
     _check_app(request, group_id, body)
     store, settings = context.store(request), context.settings(request)
-    operator = principal(request).admin
-    changed = await integrations.update(store, settings, group_id, _name(request), body, override, operator)
+    who = principal(request)
+    changed = await integrations.update(
+        store, settings, group_id, _name(request), body, override, who.admin, caller=who
+    )
     return JSONResponse(render(changed))
 
 
 async def delete_integration(request: Request) -> Response:
     group_id = context.group_id(request)
     override = _override(request)
-    await integrations.delete(context.store(request), group_id, _name(request), override)
+    await integrations.delete(context.store(request), group_id, _name(request), override, caller=principal(request))
     return Response(status_code=204)
 
 
 async def consent(request: Request) -> Response:
     check_params(request.query_params, frozenset())
-    given = await integrations.consent(context.store(request), context.group_id(request), _name(request))
+    store, who = context.store(request), principal(request)
+    given = await integrations.consent(store, context.group_id(request), _name(request), caller=who)
     return JSONResponse(render(given))
 
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.api import context
+from hub.api.auth import principal
 from hub.api.integrations import owned
 from hub.api.json import JSONResponse, read_json
 from hub.api.params import optional_json, validated
@@ -103,7 +104,8 @@ async def lease(request: Request) -> Response:
             errors=[{"field": "seconds", "message": f"at most {settings.max_lease_seconds}"}],
         )
     store = context.store(request)
-    given = await outbound.lease(store, settings, group_id, request.path_params["name"], asked.seconds, asked.limit)
+    name, who = request.path_params["name"], principal(request)
+    given = await outbound.lease(store, settings, group_id, name, asked.seconds, asked.limit, caller=who)
     delivery = await outbound.delivery(store, given.integration, given.items)
     return JSONResponse(
         {
@@ -123,7 +125,9 @@ async def _settle_body(request: Request) -> tuple[str, SettleIn]:
 async def ack(request: Request) -> Response:
     group_id, body = await _settle_body(request)
     name = request.path_params["name"]
-    settled = await outbound.ack(context.store(request), group_id, name, body.lease, body.items)
+    settled = await outbound.ack(
+        context.store(request), group_id, name, body.lease, body.items, caller=principal(request)
+    )
     return JSONResponse(_settled(settled, "acked"))
 
 
@@ -131,7 +135,8 @@ async def fail(request: Request) -> Response:
     group_id, body = await _settle_body(request)
     settings = context.settings(request)
     name = request.path_params["name"]
-    settled = await outbound.fail(context.store(request), settings, group_id, name, body.lease, body.items, body.error)
+    store, who = context.store(request), principal(request)
+    settled = await outbound.fail(store, settings, group_id, name, body.lease, body.items, body.error, caller=who)
     return JSONResponse(_settled(settled, "failed"))
 
 
@@ -141,7 +146,8 @@ async def list_dead(request: Request) -> Response:
     check_params(request.query_params, frozenset({"after", "limit"}))
     after = whole_param(request.query_params, "after", 0, 0, MAX_WHOLE)
     limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
-    items = await outbound.dead(context.store(request), settings, group_id, request.path_params["name"], after, limit)
+    store, name = context.store(request), request.path_params["name"]
+    items = await outbound.dead(store, settings, group_id, name, after, limit, caller=principal(request))
     return JSONResponse({"dead": [_dead(group_id, i) for i in items]})
 
 
@@ -150,7 +156,8 @@ async def retry_dead(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     body = validated(RetryIn, await optional_json(request, context.settings(request).max_body_bytes))
     store, settings = context.store(request), context.settings(request)
-    retried = await outbound.retry(store, settings, group_id, request.path_params["name"], body.items)
+    name = request.path_params["name"]
+    retried = await outbound.retry(store, settings, group_id, name, body.items, caller=principal(request))
     return JSONResponse({"retried": retried.done, "refused": retried.refused})
 
 

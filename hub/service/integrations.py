@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
 from hub.model import network, timefmt
+from hub.model.access import Principal
 from hub.model.integration import (
     Definition,
     Integration,
@@ -35,11 +36,15 @@ async def get(store: Store, group_id: str, name: str) -> Integration:
     return found
 
 
-async def held(tx: Transaction, group_id: str, name: str) -> Integration:
-    """The integration, read inside a write transaction; 404 if there is none."""
+async def held(tx: Transaction, group_id: str, name: str, caller: Principal | None = None) -> Integration:
+    """The integration, read inside a write transaction; 404 if there is none, 403 if it is not the `caller`'s app's
+    (None: the hub's own delivery task). The API's guard (`owned`) checked the caller before the transaction; an
+    admin giving the integration to another app in between had the old app lease, ack or change the new one's."""
     found = await tx.integration(name)
     if found is None:
         raise NotFound(f"no integration {name!r} in group {group_id}")
+    if caller is not None:
+        caller.ensure_own_app(group_id, found.definition.provider, found.definition.realm, "use the integrations")
     return found
 
 
@@ -65,7 +70,15 @@ async def create(store: Store, settings: Settings, group_id: str, body: Any, ope
 
 
 async def update(
-    store: Store, settings: Settings, group_id: str, name: str, body: Any, override: bool, operator: bool
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    name: str,
+    body: Any,
+    override: bool,
+    operator: bool,
+    *,
+    caller: Principal | None = None,
 ) -> Integration:
     """A partial update; the locks of `managed` and `allow_schedule_change` hold unless `override`, and only the
     `operator` (an admin key) makes an integration managed. The queue is
@@ -73,7 +86,7 @@ async def update(
     (`_reachable`) when the update gives another: one made while the local network was allowed stays as it was.
     An update that changes nothing writes nothing: `updated_at` says when the definition last changed."""
     async with store.transaction(group_id) as tx:
-        integration = await held(tx, group_id, name)
+        integration = await held(tx, group_id, name, caller)
         definition = updated(integration.definition, body, settings.hub_provider)
         if definition == integration.definition:
             return integration
@@ -99,19 +112,19 @@ def _reachable(definition: Definition, settings: Settings) -> None:
         raise Invalid(f"invalid field(s): webhook.url: {why}", errors=[{"field": "webhook.url", "message": why}])
 
 
-async def delete(store: Store, group_id: str, name: str, override: bool) -> None:
+async def delete(store: Store, group_id: str, name: str, override: bool, *, caller: Principal | None = None) -> None:
     """Drop the integration and its queue; a managed one only with `override`."""
     async with store.transaction(group_id) as tx:
-        integration = await held(tx, group_id, name)
+        integration = await held(tx, group_id, name, caller)
         if integration.definition.managed and not override:
             raise Conflict(f"{name!r} is managed: it cannot be deleted here")
         await tx.delete_integration(name)
 
 
-async def consent(store: Store, group_id: str, name: str) -> Integration:
+async def consent(store: Store, group_id: str, name: str, *, caller: Principal | None = None) -> Integration:
     """Record that the app consented: from now on its queue is handed out (see `Integration.needs_consent`)."""
     async with store.transaction(group_id) as tx:
-        integration = await held(tx, group_id, name)
+        integration = await held(tx, group_id, name, caller)
         if integration.consented_at is None:
             integration.consented_at = integration.updated_at = timefmt.now()
             await tx.put_integration(integration, new=False)

@@ -19,6 +19,7 @@ from functools import partial
 from hub.config import Settings
 from hub.errors import Conflict
 from hub.model import queue, timefmt
+from hub.model.access import Principal
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
 from hub.model.integration import Definition, Integration, filter_of
@@ -72,8 +73,8 @@ def moves_ids_of(definition: Definition, change: Change, records: Sequence[Recor
     return named is not None and named[1].app == definition.app
 
 
-async def _queue_of(tx: Transaction, group_id: str, name: str) -> Integration:
-    return _outbound(await held(tx, group_id, name))
+async def _queue_of(tx: Transaction, group_id: str, name: str, caller: Principal | None) -> Integration:
+    return _outbound(await held(tx, group_id, name, caller))
 
 
 def _outbound(integration: Integration) -> Integration:
@@ -98,6 +99,8 @@ async def lease(
     seconds: int | None = None,
     limit: int | None = None,
     now: str | None = None,
+    *,
+    caller: Principal | None = None,
 ) -> Lease:
     """Hand out up to `batch_size` (or `limit`) due items under one lease of `seconds`.
 
@@ -109,7 +112,7 @@ async def lease(
     now = now or timefmt.now()
 
     async def work(tx: Transaction) -> Lease:
-        integration = await _queue_of(tx, group_id, name)
+        integration = await _queue_of(tx, group_id, name, caller)
         if integration.needs_consent:
             raise Conflict(
                 f"{name!r} waits for the app's consent ({integration.definition.consent_type}):"
@@ -223,7 +226,14 @@ async def _items(
 
 
 async def ack(
-    store: Store, group_id: str, name: str, lease_id: str, numbers: Sequence[int], now: str | None = None
+    store: Store,
+    group_id: str,
+    name: str,
+    lease_id: str,
+    numbers: Sequence[int],
+    now: str | None = None,
+    *,
+    caller: Principal | None = None,
 ) -> Settled:
     """Delivered: the items leave the queue; a continuous integration's come back after `default_schedule`
     seconds, as long as their record still matches the filter.
@@ -235,7 +245,7 @@ async def ack(
 
     async def work(tx: Transaction) -> Settled:
         settled = Settled()
-        integration = await _queue_of(tx, group_id, name)
+        integration = await _queue_of(tx, group_id, name, caller)
         items = await _held_items(tx, name, lease_id, numbers, settled)
         again = await _again(tx, integration, items) if integration.definition.continuous else []
         for item in again:
@@ -278,6 +288,8 @@ async def fail(
     error: str,
     now: str | None = None,
     wait: float = 0.0,
+    *,
+    caller: Principal | None = None,
 ) -> Settled:
     """Not delivered: each item comes back after its backoff, or `wait` seconds when longer (what the app asked for:
     a webhook's `Retry-After`), up to `retry_backoff_max_seconds`; or is dead after `max_attempts` tries."""
@@ -286,7 +298,7 @@ async def fail(
     def failed(integration: Integration, item: QueueItem) -> None:
         queue.fail(item, now, error, integration.definition.max_attempts, *_backoff(settings), least=wait)
 
-    return await _put_back(store, group_id, name, lease_id, numbers, failed)
+    return await _put_back(store, group_id, name, lease_id, numbers, failed, caller)
 
 
 async def release(store: Store, group_id: str, name: str, lease_id: str, numbers: Sequence[int]) -> Settled:
@@ -301,12 +313,13 @@ async def _put_back(
     lease_id: str,
     numbers: Sequence[int],
     change: Callable[[Integration, QueueItem], None],
+    caller: Principal | None = None,
 ) -> Settled:
     """Apply `change` to each item still held under `lease_id` (see `_held_items`), in one transaction."""
 
     async def work(tx: Transaction) -> Settled:
         settled = Settled()
-        integration = await _queue_of(tx, group_id, name)
+        integration = await _queue_of(tx, group_id, name, caller)
         items = await _held_items(tx, name, lease_id, numbers, settled)
         for item in items:
             change(integration, item)
@@ -318,15 +331,25 @@ async def _put_back(
 
 
 async def dead(
-    store: Store, settings: Settings, group_id: str, name: str, after: int, limit: int, now: str | None = None
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    name: str,
+    after: int,
+    limit: int,
+    now: str | None = None,
+    *,
+    caller: Principal | None = None,
 ) -> list[QueueItem]:
-    await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now or timefmt.now()))
+    await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now or timefmt.now(), caller))
     return list(await store.dead_items(group_id, name, after, limit))
 
 
-async def _reap_queue(settings: Settings, group_id: str, name: str, now: str, tx: Transaction) -> None:
-    """Reap the expired leases of the outbound integration `name` (`_reap`); 404 or 409 as a lease."""
-    await _reap(tx, settings, await _queue_of(tx, group_id, name), now)
+async def _reap_queue(
+    settings: Settings, group_id: str, name: str, now: str, caller: Principal | None, tx: Transaction
+) -> None:
+    """Reap the expired leases of the outbound integration `name` (`_reap`); 404, 403 or 409 as a lease."""
+    await _reap(tx, settings, await _queue_of(tx, group_id, name, caller), now)
 
 
 async def retry(
@@ -336,17 +359,19 @@ async def retry(
     name: str,
     numbers: Sequence[int] | None,
     now: str | None = None,
+    *,
+    caller: Principal | None = None,
 ) -> Settled:
     """Put dead items (these, or up to 1000 of them when None) back in the queue, due now with 0 attempts; why
     each other number was not, as an ack says."""
     now = now or timefmt.now()
     if numbers is None:
-        await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now))
+        await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now, caller))
         numbers = [i.item for i in await store.dead_items(group_id, name, 0, 1000)]
     wanted = numbers
 
     async def work(tx: Transaction) -> Settled:
-        await _reap_queue(settings, group_id, name, now, tx)
+        await _reap_queue(settings, group_id, name, now, caller, tx)
         settled = Settled()
         items = await _items(tx, name, wanted, settled, lambda i: None if i.state == "dead" else _NOT_DEAD[i.state])
         for item in items:

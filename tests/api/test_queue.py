@@ -12,8 +12,13 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.model.collections import COLLECTIONS
+from hub.model.integration import Integration
+from hub.model.payload import parse_write
+from hub.service import integrations, upsert
+from hub.store.base import Store
 from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
-from tests.conftest import admin_client
+from tests.conftest import Keys, admin_client
 
 URL = f"{BASE}/integrations"
 
@@ -522,3 +527,45 @@ def test_a_key_link_of_the_apps_id_moved_or_deleted_reaches_it_though_the_filter
     assert client.delete(f"{BASE}/key_links/{erp}").status_code == 204
     items = lease(client)["items"]
     assert [(i["kind"], hub_id(i["record"]), app_ids(i["record"])) for i in items] == [("unlink", other, [])]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "lease", None),
+        ("POST", "ack", {"lease": "0" * 32, "items": [1]}),
+        ("POST", "fail", {"lease": "0" * 32, "items": [1]}),
+        ("GET", "dead", None),
+        ("POST", "dead/retry", None),
+        ("POST", "consent", None),
+        ("PUT", "", {"batch_size": 1}),
+        ("DELETE", "", None),
+    ],
+)
+def test_an_integration_given_to_another_app_as_its_old_app_calls_is_not_the_old_apps(
+    client: TestClient, keys: Keys, monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: Any
+) -> None:
+    """The app was checked before its call's transaction: an admin giving the integration to another app in
+    between had the old app lease the new app's items (an ack lost them to it), consent for it, or change it."""
+    crm = keys.app("crm", cld_1="1")
+    integration(client, consent_type="erp-flow" if path == "consent" else "none")
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    checked = integrations.get
+
+    async def given_away(store: Store, group_id: str, name: str) -> Integration:
+        found = await checked(store, group_id, name)
+        await integrations.update(store, settings, group_id, name, {"provider": "erp", "realm": "77"}, False, True)
+        write = parse_write(COLLECTIONS["organizations"], {"name": "Acme"})
+        await upsert.upsert(store, settings, group_id, COLLECTIONS["organizations"], write)
+        return found
+
+    monkeypatch.setattr(integrations, "get", given_away)
+    answer = client.request(method, "/".join(filter(None, [f"{URL}/out", path])), json=body, headers=crm)
+    assert answer.status_code == 403, answer.text
+    assert answer.headers["content-type"] == "application/problem+json" and "'erp'" in answer.json()["detail"]
+    monkeypatch.undo()
+    shown = client.get(f"{URL}/out").json()
+    assert (shown["provider"], shown["batch_size"], shown["consented_at"]) == ("erp", 100, None)
+    if path == "consent":
+        assert client.post(f"{URL}/out/consent").status_code == 200  # the new app's to give
+    assert kinds(lease(client)) == [("create", "Acme")]  # still the new app's to lease

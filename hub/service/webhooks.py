@@ -144,9 +144,9 @@ async def deliver(
         nonlocal paused_until, size
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
-            items = render(await outbound.delivery(store, lease.integration, lease.items))
+            found, webhook = await read(lease)
+            items = render(found)
             body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
-            webhook = await target(lease)
             refusal = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
         except asyncio.CancelledError:
             await release(lease)
@@ -165,6 +165,16 @@ async def deliver(
                 paused_until = max(paused_until, loop.time() + wait)
             await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))
         return True
+
+    async def read(lease: outbound.Lease) -> tuple[Delivery, Webhook | None]:
+        """The batch's records and the webhook to POST them to (`target`). The store failing here is the hub's fault,
+        not the app's: the batch goes back at once, untried, and the error ends the worker, logged; left leased, it
+        waited out its lease and came back as a failed try (dead after `max_attempts`) of a batch never sent."""
+        try:
+            return await outbound.delivery(store, lease.integration, lease.items), await target(lease)
+        except Exception:
+            await _whole(release(lease))
+            raise
 
     async def target(lease: outbound.Lease) -> Webhook | None:
         """The webhook to POST the batch to: the integration's now, if it still sends them from the same queue and

@@ -1,4 +1,4 @@
-"""A delivery stopped at any step leaves no batch leased out of sight."""
+"""A delivery stopped at any step, or failed by its own store, leaves no batch leased out of sight."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import httpx2
 import pytest
 
 from hub.config import Settings
+from hub.errors import Unavailable
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
@@ -131,6 +132,26 @@ async def test_a_stop_as_a_batch_no_longer_sent_is_put_back_leaves_none_of_it_le
         deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
         with contextlib.suppress(asyncio.CancelledError):  # a stop past the release finds the delivery ended
             await deliveries[0]
+    monkeypatch.undo()
+    again = await outbound.lease(store, SETTINGS, GROUP, "out")
+    assert [i.attempts for i in again.items] == [0]
+
+
+@pytest.mark.parametrize("step", ["delivery", "integration"])
+async def test_a_store_error_as_a_batch_is_read_puts_it_back_untried_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """The store failing as a worker read the batch's records (or the webhook to POST them to) left the batch leased
+    until its lease ran out, a failed try (dead at `max_attempts: 1`) of a batch never sent: the hub's own store
+    failing is not the app's fault."""
+    integration = await define(store, 1)
+
+    async def refused(*args: Any) -> Any:
+        raise Unavailable("the store is busy")
+
+    monkeypatch.setattr(outbound if step == "delivery" else store, step, refused)
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(204))) as client:
+        await webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0]

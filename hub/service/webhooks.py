@@ -149,7 +149,7 @@ async def deliver(
             body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
             refusal = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
         except asyncio.CancelledError:
-            await release(lease)
+            await _whole(release(lease))
             raise
         if webhook is None:
             await _whole(release(lease))
@@ -203,7 +203,7 @@ async def deliver(
                 )
             except asyncio.CancelledError:  # a stop before its worker started cancelled it unstarted: put it back
                 if not taken:
-                    await release(first)
+                    await _whole(release(first))
                 raise
             for error in ended:  # once every worker has ended: the next poll's never run beside one still POSTing
                 if isinstance(error, BaseException):  # logged, not raised: a pause asked for meanwhile still holds
@@ -216,17 +216,21 @@ async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None
 
     Cut off, its write could commit all the same, out of the delivery's sight: a lease left its items leased, and an
     ack or fail its batch, until the lease ran out, a failed try (dead after `max_attempts`) of a batch never sent,
-    or taken by the app already.
+    or taken by the app already. A second stop changes nothing: it cut off the wait for the work, or the undo.
     """
     task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        done = None if task.cancelled() or task.exception() is not None else task.result()
-        if undo is not None and done is not None:
-            await undo(done)
-        raise
+    stop: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])  # unlike a shield, never cancels the work
+        except asyncio.CancelledError as error:
+            stop = error
+    if stop is None:
+        return task.result()
+    done = None if task.cancelled() or task.exception() is not None else task.result()
+    if undo is not None and done is not None:
+        await _whole(undo(done))
+    raise stop
 
 
 @contextmanager

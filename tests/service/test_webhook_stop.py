@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,18 @@ def cancel_later(deliveries: list[asyncio.Task[float]], steps: int) -> None:
         asyncio.get_running_loop().call_soon(cancel_later, deliveries, steps - 1)
 
 
+def stopped_again(deliveries: list[asyncio.Task[float]]) -> Callable[..., Awaitable[outbound.Settled]]:
+    """`outbound.release`, the delivery stopped again as it begins: a second stop as a batch is put back."""
+    real = outbound.release
+
+    async def release(*args: Any) -> outbound.Settled:
+        deliveries[0].cancel()
+        await asyncio.sleep(0)  # a store's write takes turns of the loop before it commits
+        return await real(*args)
+
+    return release
+
+
 async def stopped(store: Store, integration: Integration, answer: int, deliveries: list[asyncio.Task[float]]) -> None:
     """Run the delivery, added to `deliveries`, until its stop (`cancel_later`), the app answering `answer`."""
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(answer))) as client:
@@ -66,15 +78,18 @@ async def stopped(store: Store, integration: Integration, answer: int, deliverie
             await deliveries[0]
 
 
+@pytest.mark.parametrize("stops", [1, 2])
 @pytest.mark.parametrize("depth", range(5))
 async def test_a_stop_just_after_the_first_lease_puts_its_batch_back(
-    store: Store, monkeypatch: pytest.MonkeyPatch, depth: int
+    store: Store, monkeypatch: pytest.MonkeyPatch, depth: int, stops: int
 ) -> None:
     """A stop that came once the first batch was leased and handed to the workers, before they started, cancelled
     them unstarted: the batch stayed leased, out of sight, until the lease ran out (a failed try; dead at
-    `max_attempts: 1`)."""
+    `max_attempts: 1`). A second stop as the batch was put back cut that off: the put-back now runs whole."""
     integration = await define(store, 1, parallel=2)
     real, calls, deliveries = outbound.lease, [], []
+    if stops == 2:
+        monkeypatch.setattr(outbound, "release", stopped_again(deliveries))
 
     async def lease(*args: Any, **kwargs: Any) -> outbound.Lease:
         given = await real(*args, **kwargs)
@@ -152,6 +167,55 @@ async def test_a_store_error_as_a_batch_is_read_puts_it_back_untried_at_once(
     monkeypatch.setattr(outbound if step == "delivery" else store, step, refused)
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(204))) as client:
         await webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])
+    monkeypatch.undo()
+    again = await outbound.lease(store, SETTINGS, GROUP, "out")
+    assert [i.attempts for i in again.items] == [0]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "mongomock"], indirect=True)
+async def test_a_second_stop_as_a_batch_cut_off_is_put_back_leaves_none_of_it_leased(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop during a POST puts its batch back; a second stop (a cancel of the delivery again) cut that put-back
+    off, the one put-back not run whole: the batch stayed leased, to come back as a failed try once its lease ran
+    out."""
+    integration = await define(store, 1)
+    deliveries: list[asyncio.Task[float]] = []
+    posted = asyncio.Event()
+
+    async def unanswered(request: httpx2.Request) -> httpx2.Response:
+        posted.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+    monkeypatch.setattr(outbound, "release", stopped_again(deliveries))
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(unanswered)) as client:
+        deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
+        await posted.wait()
+        deliveries[0].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await deliveries[0]
+    monkeypatch.undo()
+    again = await outbound.lease(store, SETTINGS, GROUP, "out")
+    assert [i.attempts for i in again.items] == [0]
+
+
+async def test_a_second_stop_during_a_lease_leaves_none_of_it_leased(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lease is run whole, and put back if a stop came during it; a second stop cut off the wait for the lease,
+    which committed out of the delivery's sight and was never put back."""
+    integration = await define(store, 1)
+    real, deliveries = outbound.lease, []
+
+    async def lease(*args: Any, **kwargs: Any) -> outbound.Lease:
+        for _ in range(2):
+            deliveries[0].cancel()
+            await asyncio.sleep(0)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(outbound, "lease", lease)
+    await stopped(store, integration, 204, deliveries)
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0]

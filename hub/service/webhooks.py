@@ -15,7 +15,7 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -263,11 +263,12 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
                 except Exception:
                     log.exception("listing the webhook integrations failed; trying again later")
                     targets = []
+                else:
+                    _forget(held, targets, loop)
                 for integration in targets:
                     key = (integration.group_id, integration.name)
-                    if not integration.sends_webhooks or key in running or _holds(held.get(key), integration, loop):
+                    if not integration.sends_webhooks or key in running or key in held:
                         continue
-                    held.pop(key, None)
                     task = asyncio.create_task(deliver(store, settings, client, integration, render))
                     running[key] = task
                     task.add_done_callback(functools.partial(_finished, running, held, integration))
@@ -278,10 +279,19 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
             await asyncio.gather(*running.values(), return_exceptions=True)
 
 
-def _holds(hold: Hold | None, integration: Integration, loop: asyncio.AbstractEventLoop) -> bool:
+def _holds(hold: Hold, integration: Integration, loop: asyncio.AbstractEventLoop) -> bool:
     """Whether a pause holds the integration off: its time is not past, and the integration keeps the queue of the
     one throttled. Kept by name alone, it held off one deleted and made anew, or given another app, since."""
-    return hold is not None and hold[0] > loop.time() and integration.keeps_queue_of(hold[1])
+    return hold[0] > loop.time() and integration.keeps_queue_of(hold[1])
+
+
+def _forget(held: dict[tuple[str, str], Hold], targets: Sequence[Integration], loop: asyncio.AbstractEventLoop) -> None:
+    """Drop each pause that holds nothing off now (`_holds`): past, or of an integration that is gone, made anew or
+    has no webhook since. Dropped only as the next delivery began, the pause of one deleted for good stayed for the
+    life of the process."""
+    listed = {(i.group_id, i.name): i for i in targets}
+    for key in [key for key, hold in held.items() if key not in listed or not _holds(hold, listed[key], loop)]:
+        del held[key]
 
 
 def _finished(

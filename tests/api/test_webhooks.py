@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ from hub.config import Settings
 from hub.errors import Unavailable
 from hub.model import timefmt
 from hub.model.queue import QueueItem
-from hub.service import outbound
+from hub.service import outbound, webhooks
 from hub.service.webhooks import sign
 from tests.api.helpers import BASE, hub_id, post
 from tests.conftest import Keys, admin_client
@@ -754,3 +755,28 @@ def test_a_stop_during_a_batchs_store_work_leaves_no_item_leased_out_of_sight(
             wait_for(lambda: receiver.delivered() == ["A"], seconds=3)
             assert [i["attempt"] for r in receiver.requests for i in r["body"]["items"]] == [1]
         assert dead_items(client) == []
+
+
+def test_the_pause_of_an_integration_deleted_is_forgotten(
+    client: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery task kept each pause an app asked for, that of an integration deleted for good too, for the life
+    of the process: with integrations made, throttled and deleted, its memory only grew."""
+    kept: list[dict[tuple[str, str], webhooks.Hold]] = []  # the delivery task's pauses, once a delivery has ended
+    finished = webhooks._finished
+
+    def finishing(running: Any, held: dict[tuple[str, str], webhooks.Hold], *args: Any) -> None:
+        kept[:] = [held]
+        finished(running, held, *args)
+
+    def held(name: str) -> bool:
+        return kept != [] and ("cld-1", name) in kept[0]
+
+    monkeypatch.setattr(webhooks, "_finished", finishing)
+    receiver.answers = lambda n, body: (429, {"Retry-After": "120"})
+    for name in ("hook0", "hook1", "hook2"):
+        define(client, receiver, name=name)
+        post(client, "organizations", name=name)
+        wait_for(functools.partial(held, name))
+        assert client.delete(f"{URL}/{name}").status_code == 204
+    wait_for(lambda: kept[0] == {}, seconds=3)

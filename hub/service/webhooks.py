@@ -280,9 +280,16 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
 
 
 def _holds(hold: Hold, integration: Integration, loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether a pause holds the integration off: its time is not past, and the integration keeps the queue of the
-    one throttled. Kept by name alone, it held off one deleted and made anew, or given another app, since."""
-    return hold[0] > loop.time() and integration.keeps_queue_of(hold[1])
+    """Whether a pause holds the integration off: its time is not past, the integration keeps the queue of the one
+    throttled, and its webhook the URL that asked for the pause. Kept by name alone, it held off one deleted and made
+    anew, or given another app, since; and a receiver at a new URL, which never asked for it."""
+    until, throttled = hold
+    return until > loop.time() and integration.keeps_queue_of(throttled) and _url(integration) == _url(throttled)
+
+
+def _url(integration: Integration) -> str | None:
+    webhook = integration.definition.webhook
+    return None if webhook is None else webhook.url
 
 
 def _forget(held: dict[tuple[str, str], Hold], targets: Sequence[Integration], loop: asyncio.AbstractEventLoop) -> None:

@@ -438,6 +438,26 @@ def test_a_pause_does_not_hold_off_the_integration_made_anew_or_given_another_ap
     wait_for(lambda: receiver.delivered() == ["B"])  # not the 120 s the old app named
 
 
+@pytest.mark.parametrize("url", ["new", "kept"])
+def test_a_pause_is_the_receivers_that_asked_for_it(client: TestClient, receiver: Receiver, url: str) -> None:
+    """A PUT giving the webhook another URL, a receiver that never asked for a pause, kept the old one's: the new
+    receiver was sent nothing until the time the old had named (up to `retry_backoff_max_seconds`). A PUT that keeps
+    the URL keeps the pause."""
+    receiver.answers = lambda n, body: (429, {"Retry-After": "120"}) if n == 0 else (204, {})
+    define(client, receiver)
+    post(client, "organizations", name="A")
+    wait_for(lambda: receiver.requests != [])
+    time.sleep(0.2)  # the delivery ends and holds the integration off
+    webhook = {"url": f"{receiver.url}?{url}" if url == "new" else receiver.url, "secret": SECRET}
+    assert client.put(f"{URL}/hook", json={"webhook": webhook}).status_code == 200
+    post(client, "organizations", name="B")
+    if url == "new":
+        wait_for(lambda: receiver.delivered() == ["B"])  # not the 120 s the old receiver named
+    else:
+        time.sleep(0.3)  # a few polls
+        assert len(receiver.requests) == 1
+
+
 def test_a_pause_counts_from_the_answer_that_asked_for_it(client: TestClient, receiver: Receiver) -> None:
     """The pause counted from the end of the delivery: a batch still in flight beside the throttled one (up to
     `webhook_timeout_seconds`) held the integration off that much longer than the app had asked."""

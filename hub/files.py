@@ -181,15 +181,26 @@ def backup_file(settings: Settings, path: str) -> None:
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to back up to", path)
     _not_the_store(settings, path)
+    target = _backup_target(path)
 
-    with _whole_file(path) as part:
+    with _whole_file(target) as part:
         open(part, "wb").close()  # a directory not there or not writable, said as for an export (not SQLite's error)
         os.chmod(part, stat.S_IMODE(os.stat(files[0]).st_mode))  # before a byte is in: no more readable than the store
         sqlite_conn.backup(files[0], part)
-        for left in beside(path):  # left by the file the copy replaces: SQLite would read the copy with them
+        for left in beside(target):  # left by the file the copy replaces: SQLite would read the copy with them
             with suppress(FileNotFoundError):
                 os.unlink(left)
     print(f"backed up to {path}")
+
+
+def _backup_target(path: str) -> str:
+    """The file a backup to `path` is renamed onto: the one a symbolic link named so points to (renamed onto the link,
+    the copy replaced it and left its file as it was). BadRequest for a pipe, a device or a socket, which a database
+    cannot be written into (renamed onto, `hub backup /dev/null` run as root made /dev/null a database file)."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    if os.path.exists(target) and not os.path.isfile(target):
+        raise BadRequest(f"{path} is not a regular file: a backup is a SQLite database file of its own")
+    return target
 
 
 def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:

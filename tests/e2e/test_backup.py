@@ -129,6 +129,33 @@ def test_a_backup_that_would_replace_the_store_or_cannot_be_made_is_refused(
     assert not (tmp_path / "copy.db").exists()
 
 
+def test_a_backup_to_a_link_writes_the_file_it_names(tmp_path: Path, capsys: Any) -> None:
+    """Renamed onto, the link named as the copy was replaced by a file of its own, and the file it named (on the backup
+    disk) was left as it was: the next restore from there served an old store."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "disk" / "copy.db").write_bytes(b"an old copy")
+    (tmp_path / "latest.db").symlink_to(tmp_path / "disk" / "copy.db")
+    assert main(["backup", "--store", url, str(tmp_path / "latest.db")]) == 0
+    assert "backed up to" in capsys.readouterr().out
+    assert (tmp_path / "latest.db").is_symlink()
+    assert listed(f"sqlite:///{tmp_path / 'disk' / 'copy.db'}") == listed(url)
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["copy.db"]
+
+
+def test_a_backup_to_a_pipe_or_a_device_is_refused_and_leaves_it(tmp_path: Path, capsys: Any) -> None:
+    """Renamed onto, a pipe (or, run as root, `/dev/null` itself) was replaced by a database file: SQLite cannot
+    write a database into either, so the command says so and leaves it."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    os.mkfifo(tmp_path / "pipe")
+    assert main(["backup", "--store", url, str(tmp_path / "pipe")]) == 1
+    assert f"hub: {tmp_path / 'pipe'} is not a regular file" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "pipe").lstat().st_mode)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
 def test_a_backup_of_a_store_not_there_is_refused_and_makes_none(tmp_path: Path, capsys: Any) -> None:
     """Opening the store made it: a store URL mistyped (or `hub.db` in another directory) was backed up as an empty
     store, and the copy, said to be a backup, held nothing."""

@@ -239,8 +239,10 @@ class SQLiteStore:
             try:
                 yield SQLiteTransaction(self, group_id)
                 await self._write(lambda c: c.execute("COMMIT"))
-            except BaseException:
+            except BaseException as error:
                 await asyncio.shield(self._write(sqlite_conn.rollback))
+                if said := sqlite_conn.unwritable(error):
+                    raise said from error
                 raise
 
     async def run_transaction(self, group_id: str, work: Work[T]) -> T:
@@ -259,7 +261,10 @@ class SQLiteStore:
         """Each work of the group in a savepoint of one transaction: its result, or what it raised."""
 
         def run(conn: sqlite3.Connection) -> list[Any]:
-            return [self._attempt(conn, group_id, work) for group_id, work in group]
+            outcomes = [self._attempt(conn, group_id, work) for group_id, work in group]
+            return [
+                Raised(sqlite_conn.unwritable(o.error) or o.error) if isinstance(o, Raised) else o for o in outcomes
+            ]
 
         def commit(conn: sqlite3.Connection) -> list[Any]:
             try:

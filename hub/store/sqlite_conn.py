@@ -83,7 +83,22 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -
     try:
         result = fn(conn, *args)
         conn.execute("COMMIT")
-    except BaseException:
+    except BaseException as error:
         rollback(conn)
+        if said := unwritable(error):
+            raise said from error
         raise
     return result
+
+
+UNWRITABLE = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL)
+"""SQLite's (primary) codes of a write the file cannot take until an operator acts: opened read-only, disk full."""
+
+
+def unwritable(error: BaseException) -> Unavailable | None:
+    """Unavailable naming `error` if it says the file cannot take writes, else None. A file this process may read
+    but not write (a store run by another user, a read-only disk) opens, and only its first write fails; so does a
+    write to a full disk: sqlite3's error was a traceback in the CLI and a 500 in the API."""
+    if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF in UNWRITABLE:
+        return Unavailable(f"the SQLite file cannot be written: {error}")
+    return None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +147,32 @@ def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: py
     assert run(capsys, *connect, "2243")[0] == 0
     code, _, err = run(capsys, *connect, "9999")
     assert code == 1 and "disconnect it first" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["keys", "create", "--admin"],
+        ["connect", "--provider", "crm", "--group", "cld-1", "--realm", "1"],
+        ["index", "add", "people", "last_name"],
+        ["import", "--group", "cld-1", "--quiet", "-"],
+    ],
+)
+def test_a_store_this_process_cannot_write_is_said_without_a_traceback(
+    store: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """A store file the user may read but not write (the service's, run by an operator as themselves; a read-only
+    disk) opens, and the first write failed with sqlite3's traceback, `attempt to write a readonly database`."""
+    assert run(capsys, "keys", "list", "--store", store)[0] == 0  # the store made, its schema written
+
+    def read_only(path: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+
+    monkeypatch.setattr("hub.store.sqlite_conn.connect_writer", read_only)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"first_name": "Ann"}\n')))
+    code, _, err = run(capsys, *argv, "--store", store)
+    last = err.splitlines()[-1]
+    assert code == 1 and last.startswith("hub: the SQLite file cannot be written: attempt to write a readonly"), err
 
 
 @pytest.mark.parametrize(

@@ -125,9 +125,11 @@ def _whole_file(path: str) -> Iterator[str]:
     part = os.path.join(folder, f".{name}.{os.getpid()}.part")
     try:
         yield part
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(part):
             os.unlink(part)
+        if isinstance(error, OSError) and error.filename == part:  # the part not made: said of the file asked for
+            raise OSError(error.errno, error.strerror, path) from error
         raise
     os.replace(part, path)
 

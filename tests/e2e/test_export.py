@@ -205,6 +205,18 @@ def test_a_file_or_store_that_cannot_be_used_is_said_without_a_traceback(
     assert says in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("command", [["export", "--group", GROUP, "--quiet"], ["backup"]])
+def test_a_file_that_cannot_be_made_is_named_as_given(tmp_path: Path, capsys: Any, command: list[str]) -> None:
+    """The file is made under a name of its own first: a folder not there was said of that name, which the command
+    line never gave (`No such file or directory: nodir/.out.jsonl.4242.part`)."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    target = tmp_path / "nodir" / "out.jsonl"
+    capsys.readouterr()
+    assert main([*command, "--store", url, str(target)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"hub: No such file or directory: {target}"
+
+
 @pytest.fixture(params=["sqlite", "mongomock"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     opened: Store = SQLiteStore(str(tmp_path / "hub.db")) if request.param == "sqlite" else mongomock_store()

@@ -74,8 +74,7 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
 
     async def export(store: Store, stream: IO[bytes]) -> None:
         async for page in bulk.export_records(store, group_id, COLLECTIONS[collection]):
-            if page.total is not None:
-                progress.total = page.total
+            progress.total = page.total
             render = Renderer(page.group, COLLECTIONS[collection], settings.hub_provider, ids=True, select=None)
             stream.write(b"".join(orjson.dumps(record) + b"\n" for record in render.all(page)))
             progress(progress.done + len(page.records))

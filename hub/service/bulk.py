@@ -93,17 +93,21 @@ async def export_records(store: Store, group_id: str, collection: Collection) ->
     A placeholder holds only ids, which the records referring to it show; its line would import back as an
     upsert of a record with its ids, which fills a placeholder in: a create of an empty record, sent on.
 
-    The first page's `total` counts the records there were as it was read. Not a snapshot: each
+    Each page's `total` is the records there were as the first page was read, less the placeholders left out
+    so far: what the export writes, as far as it knows (counted with them, it ended short of its total). A page
+    of placeholders alone comes with no records, for its total. Not a snapshot: each
     page shows its records as it read them, so a record merged away before its page came is left
     out (its survivor is in some page, as that page found it), and one created meanwhile shows if
     its code is still ahead. No record shows twice: a record's code never changes.
     """
-    after = 0
+    after, total = 0, 0
     while True:
         query = ListQuery(top=EXPORT_PAGE, include_archived=True, count=after == 0, after=after)
         page = await reading.fetch_page(store, group_id, collection, query)
-        if shown := [r for r in page.records if not r.placeholder]:
-            yield replace(page, records=shown)
+        shown = [r for r in page.records if not r.placeholder]
+        total = (page.total or 0 if after == 0 else total) - (len(page.records) - len(shown))
+        if page.records:
+            yield replace(page, records=shown, total=total)
         if len(page.records) < EXPORT_PAGE:
             return
         after = page.records[-1].seq

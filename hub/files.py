@@ -208,14 +208,14 @@ def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
     """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item); the number
     of the line each item came from is added to `numbers`, so a refused item is named by its line, blank ones
     skipped. A UTF-8 byte order mark opening the file (as Windows tools write one) is passed over: orjson refused
-    the first line for it."""
+    the first line for it. Each is parsed without its line break: a line cut short was said to end on `line 2`."""
     for number, line in enumerate(stream, start=1):
         if number == 1:
             line = line.removeprefix(codecs.BOM_UTF8)
         if line.strip():
             numbers.append(number)
             try:
-                yield orjson.loads(line)
+                yield orjson.loads(line.rstrip(b"\r\n"))
             except orjson.JSONDecodeError as error:
                 yield BadRequest(f"not JSON: {error}")
 

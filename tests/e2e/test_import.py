@@ -234,6 +234,16 @@ def test_a_refused_item_is_said_on_one_line_whatever_its_file_holds(tmp_path: Pa
     assert capsys.readouterr().err == "line 1: 422 unknown field(s): a\\nb\\x1b[31m\n"
 
 
+def test_a_line_cut_short_is_placed_within_its_own_line(tmp_path: Path, capsys: Any) -> None:
+    """Parsed with its newline, a line cut short was said to end at `line 2 column 1` of itself: a line the file's
+    line 3 does not have, read as the file's line 2."""
+    source = tmp_path / "people.jsonl"
+    source.write_bytes(b'{"first_name": "Ann"}\r\n\n{"first_name": \n')
+    args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]
+    assert main(args) == 1
+    assert capsys.readouterr().err == "line 3: 400 not JSON: unexpected end of data: line 1 column 16 (char 15)\n"
+
+
 def test_an_interrupted_import_says_so_without_a_traceback(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
     """Ctrl-C printed asyncio's KeyboardInterrupt traceback."""
 

@@ -4,6 +4,7 @@ command does), calls one hub.service function and says what was done."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -13,13 +14,17 @@ from hub.config import Settings
 from hub.errors import BadRequest
 from hub.model.field_index import field_index
 from hub.service import access, field_indexes
-from hub.store import shown, store_from_url
+from hub.store import own_files, shown, store_from_url
 from hub.store.base import Store
 
 T = TypeVar("T")
 
 
-def with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(settings: Settings, use: Callable[[Store], Awaitable[T]], *, new: bool = True) -> T:
+    """Run `use` on the store opened; a SQLite file not there is made only if `new` (see `stored`)."""
+    if not new:
+        stored(settings)
+
     async def run() -> T:
         store = store_from_url(settings.store)
         try:
@@ -32,6 +37,15 @@ def with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
             await store.close()
 
     return asyncio.run(run())
+
+
+def stored(settings: Settings) -> None:
+    """BadRequest if the store is a SQLite file not there: opened, it would be made, and a command that reads or undoes
+    (a list, an export, a backup, a revoke) showed an empty store's nothing as the one meant, for a mistyped `--store`
+    or `hub.db` in another directory, and left a new file behind."""
+    files = own_files(settings.store)
+    if files and not os.path.isfile(files[0]):
+        raise BadRequest(f"no SQLite store at {files[0]} (check --store or HUB_STORE)")
 
 
 def show_key(made: access.NewKey, heading: str) -> None:
@@ -49,7 +63,7 @@ def create_key(settings: Settings, provider: str | None) -> None:
 
 
 def list_keys(settings: Settings) -> None:
-    keys, connections = with_store(settings, access.list_keys)
+    keys, connections = with_store(settings, access.list_keys, new=False)
     print(f"{'KEY ID':<20} {'FOR':<24} {'CREATED':<28} {'REVOKED':<28} GROUPS")
     for key in keys:
         who = key.provider or "(admin)"
@@ -59,7 +73,7 @@ def list_keys(settings: Settings) -> None:
 
 
 def revoke_key(settings: Settings, key_id: str) -> None:
-    with_store(settings, lambda store: access.revoke_key(store, key_id))
+    with_store(settings, lambda store: access.revoke_key(store, key_id), new=False)
     print(f"revoked {key_id}; a running hub refuses it within {settings.key_cache_seconds} s")
 
 
@@ -69,12 +83,12 @@ def connect(settings: Settings, provider: str, group_id: str, realm: str) -> Non
 
 
 def disconnect(settings: Settings, provider: str, group_id: str) -> None:
-    with_store(settings, lambda store: access.disconnect(store, provider, group_id))
+    with_store(settings, lambda store: access.disconnect(store, provider, group_id), new=False)
     print(f"{provider} is no longer connected to {group_id}")
 
 
 def list_indexes(settings: Settings) -> None:
-    indexes = with_store(settings, field_indexes.list_indexes)
+    indexes = with_store(settings, field_indexes.list_indexes, new=False)
     print("\n".join(str(index) for index in indexes) or "(no field is indexed)")
 
 
@@ -88,5 +102,5 @@ def add_index(settings: Settings, collection: str, field: str) -> None:
 
 def drop_index(settings: Settings, collection: str, field: str) -> None:
     index = field_index(collection, field)
-    with_store(settings, lambda store: field_indexes.drop_index(store, index))
+    with_store(settings, lambda store: field_indexes.drop_index(store, index), new=False)
     print(f"{index} is no longer indexed")

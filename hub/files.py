@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 
 from hub.api.render import Renderer
-from hub.commands import with_store
+from hub.commands import stored, with_store
 from hub.config import Settings
 from hub.errors import BadRequest
 from hub.model.collections import COLLECTIONS
@@ -70,6 +70,7 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to export to", path)
     _not_the_store(settings, path)
+    stored(settings)
     progress = Progress(f"exporting {collection}", stream=io.StringIO() if quiet else None)
 
     async def export(store: Store, stream: IO[bytes]) -> None:
@@ -177,8 +178,7 @@ def backup_file(settings: Settings, path: str) -> None:
     files = own_files(settings.store)
     if not files:
         raise BadRequest("hub backup copies a SQLite store; back up MongoDB with its own tools (mongodump, snapshots)")
-    if not os.path.isfile(files[0]):  # opened, it would be made: an empty store backed up as if it were the one meant
-        raise BadRequest(f"no SQLite store at {files[0]}: nothing to back up")
+    stored(settings)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to back up to", path)
     _not_the_store(settings, path)

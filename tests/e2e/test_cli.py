@@ -26,6 +26,13 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hub.db'}"
 
 
+@pytest.fixture
+def made(store: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """The store, made (empty of keys): a command that reads or undoes refuses a store not there."""
+    assert run(capsys, "connect", "--provider", "erp", "--group", "cld-0", "--realm", "1", "--store", store)[0] == 0
+    return store
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -99,9 +106,9 @@ def test_an_admin_key_reaches_every_group(store: str, capsys: pytest.CaptureFixt
     ],
 )
 def test_bad_commands_say_why_and_exit_1(
-    store: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    made: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    code, _, err = run(capsys, *argv, "--store", store)
+    code, _, err = run(capsys, *argv, "--store", made)
     assert code == 1 and message in err
 
 
@@ -159,18 +166,17 @@ def test_connecting_again_keeps_the_realm_or_says_why_not(store: str, capsys: py
     ],
 )
 def test_a_store_this_process_cannot_write_is_said_without_a_traceback(
-    store: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+    made: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
 ) -> None:
     """A store file the user may read but not write (the service's, run by an operator as themselves; a read-only
     disk) opens, and the first write failed with sqlite3's traceback, `attempt to write a readonly database`."""
-    assert run(capsys, "keys", "list", "--store", store)[0] == 0  # the store made, its schema written
 
     def read_only(path: str) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
 
     monkeypatch.setattr("hub.store.sqlite_conn.connect_writer", read_only)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"first_name": "Ann"}\n')))
-    code, _, err = run(capsys, *argv, "--store", store)
+    code, _, err = run(capsys, *argv, "--store", made)
     last = err.splitlines()[-1]
     assert code == 1 and last.startswith("hub: the SQLite file cannot be written: attempt to write a readonly"), err
 
@@ -284,14 +290,14 @@ def test_the_password_of_a_store_url_is_never_printed(capsys: pytest.CaptureFixt
 
 
 def test_a_misspelt_setting_is_named_with_the_one_meant(
-    store: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    made: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`HUB_MAX_TOPP=5` was ignored without a word, the setting left at its default; a variable of the shell's own
     (`HUB_KEY`, as the README's examples set it) is no setting's near miss and is left alone."""
     monkeypatch.setenv("HUB_MAX_TOPP", "5")
     monkeypatch.setenv("HUB_WEBHOOK_POL_SECONDS", "5")
     monkeypatch.setenv("HUB_KEY", "hk_1.secret")
-    code, _, err = run(capsys, "keys", "list", "--store", store)
+    code, _, err = run(capsys, "keys", "list", "--store", made)
     assert code == 0
     assert err.splitlines() == [
         "hub: HUB_MAX_TOPP names no setting and is ignored (did you mean HUB_MAX_TOP?)",
@@ -312,3 +318,26 @@ def test_serve_stopped_with_ctrl_c_says_nothing_of_imports(tmp_path: Path) -> No
         _, err = process.communicate(timeout=20)
     assert process.returncode == 130 and "Finished server process" in err
     assert "import" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["keys", "list"],
+        ["keys", "revoke", "hk_0123456789abcdef"],
+        ["disconnect", "--provider", "crm", "--group", "cld-1"],
+        ["index", "list"],
+        ["index", "drop", "people", "email/address"],
+        ["export", "--group", "cld-1", "out.jsonl"],
+    ],
+)
+def test_a_command_that_reads_or_undoes_refuses_a_store_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """Opening the store made it: a mistyped `--store` listed an empty store's keys or indexes as the ones meant
+    (`hub keys list` showed no keys at all), and left an empty database file behind."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv, "--store", f"sqlite:///{tmp_path / 'typo.db'}")
+    assert (code, out) == (1, "")
+    assert f"no SQLite store at {tmp_path / 'typo.db'}" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

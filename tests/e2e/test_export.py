@@ -123,6 +123,7 @@ def test_an_export_imports_back_into_its_group_changing_nothing(tmp_path: Path, 
 
 def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any) -> None:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
     assert main(["export", "--group", "nobody", "--store", url, str(tmp_path / "out.jsonl")]) == 1
     assert "no group nobody" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()  # no file that could pass for an export

@@ -84,7 +84,8 @@ def connect(settings: Settings, provider: str, group_id: str, realm: str) -> Non
 
 def disconnect(settings: Settings, provider: str, group_id: str) -> None:
     with_store(settings, lambda store: access.disconnect(store, provider, group_id), new=False)
-    print(f"{provider} is no longer connected to {group_id}")
+    within = f"a running hub refuses it within {settings.key_cache_seconds} s"
+    print(f"{provider} is no longer connected to {group_id}; {within}")
 
 
 def list_indexes(settings: Settings) -> None:

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import IO, TextIO, TypeVar
 
 from hub.config import Settings
 from hub.errors import BadRequest
@@ -48,6 +48,15 @@ def stored(settings: Settings) -> None:
         raise BadRequest(f"no SQLite store at {files[0]} (check --store or HUB_STORE)")
 
 
+def standard(stream: TextIO | None, name: str) -> IO[bytes]:
+    """The bytes of standard input or output; BadRequest if the process started with it closed (`<&-`, `>&-`), which
+    Python leaves as None: `import -` and `export -` ended in an AttributeError traceback, and a key's secret,
+    shown once, went nowhere."""
+    if stream is None:
+        raise BadRequest(f"standard {name} is closed: name a file, or open it")
+    return stream.buffer
+
+
 def show_key(made: access.NewKey, heading: str) -> None:
     print(heading)
     print(f"  key id:  {made.key.key_id}")
@@ -57,6 +66,7 @@ def show_key(made: access.NewKey, heading: str) -> None:
 
 
 def create_key(settings: Settings, provider: str | None) -> None:
+    standard(sys.stdout, "output")  # before the key is made: its secret is shown there only
     made = with_store(settings, lambda store: access.create_key(store, provider, settings.hub_provider))
     who = f"app {provider}" if provider else "the admin"
     show_key(made, f"A new key for {who}. The secret is shown only this once:")

@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 
 from hub.api.render import Renderer
-from hub.commands import stored, with_store
+from hub.commands import standard, stored, with_store
 from hub.config import Settings
 from hub.errors import BadRequest
 from hub.model.collections import COLLECTIONS
@@ -31,7 +31,7 @@ from hub.store.base import Store
 
 def import_file(settings: Settings, path: str, group_id: str, collection: str, quiet: bool) -> int:
     """Upsert every line of a JSON-lines file as a batch POST would; 1 if any item was refused."""
-    stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    stream: IO[bytes] = standard(sys.stdin, "input") if path == "-" else open(path, "rb")  # noqa: SIM115
     total = _count_lines(stream)
     progress = Progress(f"importing {collection}", total, stream=io.StringIO() if quiet else None)
     numbers = array("Q")  # one line number per item: 8 bytes each, not an int object each
@@ -103,10 +103,11 @@ def _export_stream(path: str) -> Iterator[IO[bytes]]:
     are written through as they are: renamed onto, they were replaced by a regular file (`/dev/stdout`,
     `/dev/null` themselves) or the export failed, having written nothing."""
     if path == "-":
+        out = standard(sys.stdout, "output")
         try:
-            yield sys.stdout.buffer
+            yield out
         finally:
-            sys.stdout.buffer.flush()
+            out.flush()
         return
     if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
         with open(path, "wb") as stream:

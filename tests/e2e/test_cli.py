@@ -342,3 +342,25 @@ def test_a_command_that_reads_or_undoes_refuses_a_store_not_there(
     assert (code, out) == (1, "")
     assert f"no SQLite store at {tmp_path / 'typo.db'}" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "closed"),
+    [
+        (["keys", "create", "--admin"], "stdout"),
+        (["export", "--group", "cld-0", "-"], "stdout"),
+        (["import", "--group", "cld-0", "-"], "stdin"),
+    ],
+)
+def test_a_standard_stream_closed_is_said_and_no_key_is_made_for_it(
+    made: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], closed: str
+) -> None:
+    """Started with it closed (`>&-`, `<&-`), Python leaves the stream None: `export -` and `import -` ended in an
+    AttributeError traceback, and `keys create` made a key whose secret, shown once, went nowhere."""
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, closed, None)
+        code = main([*argv, "--store", made])
+    err = capsys.readouterr().err
+    name = "output" if closed == "stdout" else "input"
+    assert code == 1 and f"hub: standard {name} is closed" in err and "Traceback" not in err, err
+    assert run(capsys, "keys", "list", "--store", made)[1].count("\n") == 1  # the heading alone: no key

@@ -180,6 +180,8 @@ def backup_file(settings: Settings, path: str) -> None:
     if not files:
         raise BadRequest("hub backup copies a SQLite store; back up MongoDB with its own tools (mongodump, snapshots)")
     stored(settings)
+    if path == "-":  # standard output, as export and import read it: a file named `-` was written
+        raise BadRequest("hub backup writes a database file, which standard output (-) cannot take: name a file")
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "a directory, not a file to back up to", path)
     _not_the_store(settings, path)

@@ -188,3 +188,13 @@ def test_a_backup_waits_for_no_writer(tmp_path: Path, monkeypatch: pytest.Monkey
         assert main(["backup", "--store", url, str(tmp_path / "copy.db")]) == 0
         writer.execute("ROLLBACK")
     assert listed(f"sqlite:///{tmp_path / 'copy.db'}") == before
+
+
+def test_a_backup_to_standard_output_is_refused(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """`-` names standard output to export and import; to backup it named a file `-`, which no one looked for."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    monkeypatch.chdir(tmp_path)
+    assert main(["backup", "--store", url, "-"]) == 1
+    assert "standard output (-) cannot take" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub.db"]

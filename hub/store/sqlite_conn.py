@@ -16,13 +16,35 @@ BUSY_MS = 10_000
 """How long a write waits for another process (another hub, `hub import`, `hub index add`) to let go of the file."""
 
 
+class NotAStore(sqlite3.DatabaseError):
+    """A SQLite file of another application, named as the store (a mistyped `--store`)."""
+
+
+HUB_TABLES = frozenset({"groups", "records", "api_keys"})
+"""Tables of every hub file (`groups` is made first: a file the hub began and stopped making has it)."""
+
+
 def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        _ours(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _ours(conn: sqlite3.Connection, path: str) -> None:
+    """NotAStore if the file holds tables, none of them the hub's: opened as a store, another application's database
+    was switched to WAL and given the hub's tables beside its own."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not tables & HUB_TABLES:
+        shown = ", ".join(sorted(tables)[:5])
+        raise NotAStore(f"{path} is a SQLite database of something else (its tables: {shown}), not the hub's store")
 
 
 def backup(path: str, target: str) -> None:

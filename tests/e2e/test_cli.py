@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -364,3 +365,23 @@ def test_a_standard_stream_closed_is_said_and_no_key_is_made_for_it(
     name = "output" if closed == "stdout" else "input"
     assert code == 1 and f"hub: standard {name} is closed" in err and "Traceback" not in err, err
     assert run(capsys, "keys", "list", "--store", made)[1].count("\n") == 1  # the heading alone: no key
+
+
+@pytest.mark.parametrize("argv", [["keys", "list"], ["keys", "create", "--admin"], ["backup", "copy.db"]])
+def test_another_applications_sqlite_file_is_refused_and_left_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """Opened as the store, another application's database (a mistyped `--store`) was switched to WAL and given the
+    hub's tables beside its own."""
+    other = tmp_path / "places.sqlite"
+    with closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+        conn.commit()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv, "--store", f"sqlite:///{other}")
+    assert code == 1 and "is a SQLite database of something else (its tables: moz_places)" in err, err
+    assert "Traceback" not in err and "secret" not in out
+    with closing(sqlite3.connect(other)) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        assert (tables, conn.execute("PRAGMA journal_mode").fetchone()[0]) == (["moz_places"], "delete")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["places.sqlite"]

@@ -195,6 +195,21 @@ def test_a_file_opening_with_a_byte_order_mark_is_imported_whole(tmp_path: Path,
     assert orjson.loads(capsys.readouterr().out)["created"] == 2
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_file_is_refused_whole_saying_so(tmp_path: Path, capsys: Any, encoding: str) -> None:
+    """Notepad's "Unicode": each line was refused alone, for `surrogates not allowed` or as not JSON."""
+    source = tmp_path / "people.jsonl"
+    text = '{"first_name": "A"}\n{"first_name": "B"}\n'
+    source.write_bytes(text.encode(encoding) if encoding == "utf-16" else codecs.BOM_UTF16_BE + text.encode(encoding))
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    assert main(["import", "--group", GROUP, "--store", url, "--quiet", str(source)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [
+        "hub: the file is UTF-16 (it opens with its byte order mark): hub import reads UTF-8"
+    ]
+    assert main(["export", "--group", GROUP, "--store", url, "-"]) == 1  # no group: nothing was written
+
+
 def test_an_import_that_meets_a_locked_file_says_so_and_runs_again_whole(
     tmp_path: Path, capsys: Any, monkeypatch: Any
 ) -> None:

@@ -448,3 +448,13 @@ def test_a_page_of_values_of_a_records_own_field_or_null_reads_its_index(
     query = parse_list(PEOPLE, {"$filter": expression}, 100, 1000)[0]
     for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
         assert index in plan or "live_counts" in plan, plan
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 1001])
+def test_the_records_touched_are_found_by_their_hub_id(database: Path, count: int) -> None:
+    """A key link of an organization moved or deleted, an undo, touches the people of the organizations whose ids left
+    them: SQLite read the group's people for it, however few it touched (100,150 steps of its machine at 10k records,
+    1,000,150 at 100k)."""
+    hub_ids = [f"h{n}" for n in range(count)]
+    [plan] = plans(database, lambda conn: sqlite_records.touch(conn, G, "people", hub_ids, "2030-01-01T00:00:00Z"))
+    assert plan.startswith("SEARCH records USING INDEX sqlite_autoindex_records_1 (hub_id=?)"), plan

@@ -47,7 +47,14 @@ from hub.model.keyset import Order
 from hub.model.query import ListQuery
 from hub.store.sqlite_counts import count_rows, few, fewer_counted, kept_total, listed_in, nearly_all, unfiltered_total
 from hub.store.sqlite_fields import indexed_fields
-from hub.store.sqlite_query import CODE_INDEX, RECORD_COLUMNS, compile_filter, compile_list, compile_order
+from hub.store.sqlite_query import (
+    CODE_INDEX,
+    RECORD_COLUMNS,
+    by_hub_id,
+    compile_filter,
+    compile_list,
+    compile_order,
+)
 
 
 def read_page(
@@ -132,6 +139,8 @@ def _how(
     (`_few`)."""
     if _in_its_order(query):
         return None
+    if by_hub_id(query.filter):
+        return "sort"  # the records of the ids it names, however many match: a walk would read the group's
     window, listed = query.top + query.offset, listed_in(conn, group_id, collection.name)
     return (
         _picked(total, window, listed) if total is not None else _few(conn, group_id, collection, query, window, listed)

@@ -231,10 +231,27 @@ def _operator(node: Comparison) -> str:
     return _OPS[node.op]
 
 
+def by_hub_id(node: Node | None) -> bool:
+    """Whether a filter picks its records by hub id: `id eq` a value or `id in (…)`, an `and` holding one, an `or` of
+    them. Those records are no more than the ids it names, found by the hub id index."""
+    if isinstance(node, Comparison):
+        return node.field == ("id",) and node.op == "eq" and node.value is not None
+    if isinstance(node, In):
+        return node.field == ("id",)
+    if isinstance(node, And | Or):
+        found = [by_hub_id(item) for item in node.items]
+        return any(found) if isinstance(node, And) else all(found)
+    return False
+
+
 def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (with its parameters) of a page of live records."""
+    """The WHERE clause (with its parameters) of a page of live records. Of one picked by hub id (`by_hub_id`), the
+    group and collection are kept off every index (a unary `+`): without statistics of the data, SQLite reckoned
+    three ids or more dearer to look up than the group's records to read, and read those (`id in (…)` five ids:
+    280,309 steps of its machine at 10k records, 2,800,309 at 100k)."""
     params: list[Any] = [group_id, collection.name]
-    where = ["r.group_id = ?", "r.collection = ?", "r.merged_into IS NULL"]
+    off = "+" * by_hub_id(query.filter)
+    where = [f"{off}r.group_id = ?", f"{off}r.collection = ?", "r.merged_into IS NULL"]
     if not query.include_archived:
         where.append("r.status != 'ARCHIVED'")
     if query.app is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -458,3 +459,24 @@ def test_the_records_touched_are_found_by_their_hub_id(database: Path, count: in
     hub_ids = [f"h{n}" for n in range(count)]
     [plan] = plans(database, lambda conn: sqlite_records.touch(conn, G, "people", hub_ids, "2030-01-01T00:00:00Z"))
     assert plan.startswith("SEARCH records USING INDEX sqlite_autoindex_records_1 (hub_id=?)"), plan
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "id in ('h1', 'h2', 'h3')",
+        "id eq 'h1' or id eq 'h2' or id eq 'h3'",
+        "id in ('h1', 'h2', 'h3') and last_name eq 'x'",
+    ],
+)
+@pytest.mark.parametrize("count", ["true", "false"], ids=["counted", "uncounted"])
+@pytest.mark.parametrize("app", [None, ("sf", "r1")], ids=["all", "linked"])
+def test_a_page_of_records_named_by_hub_id_reads_the_hub_id_index(
+    database: Path, expression: str, count: str, app: tuple[str, str] | None
+) -> None:
+    """Three hub ids or more, SQLite reckoned the group's records cheaper to read than the ids to look up: `id in
+    (…)` five ids took 280,309 steps of its machine at 10k records and 2,800,309 at 100k (454 at both now)."""
+    query = replace(parse_list(PEOPLE, {"$filter": expression, "$count": count}, 100, 1000)[0], app=app)
+    for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
+        assert "USING INDEX sqlite_autoindex_records_1 (hub_id=?)" in plan, plan
+        assert "SCAN" not in plan, plan

@@ -7,6 +7,7 @@ An acked item leaves the queue, unless its integration is continuous.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,18 +45,27 @@ class QueueItem:
     matches the filter (an update taking it out is not enqueued, and came a period after the ack)."""
 
 
-def wanted(definition: Definition, change: Change, record: Record) -> bool:
+def wanted(definition: Definition, change: Change, record: Record, also: Sequence[Record] = ()) -> bool:
     """Whether an outbound integration takes this kind of change of `record`, as the change left it (its filter is
-    checked apart).
+    checked apart); `also` are the records of a merge or its undo as they were before it.
 
     Creates always; every other kind (update, merge, archive, link…) only with
     `include_update`. Nothing of a placeholder is sent, its creation nor an id linked to it: it holds nothing but
     ids, and an app writing back what it was sent filled it in, a create of an empty record sent on as if the app
-    had made it; its filling-in arrives as a create.
+    had made it; its filling-in arrives as a create. But for the undo that makes a record apps were sent a
+    placeholder again (`placeholder_again`).
     """
-    if record.placeholder:
+    if record.placeholder and not placeholder_again(change, record, also):
         return False
     return change.kind == "create" or definition.include_update
+
+
+def placeholder_again(change: Change, record: Record, also: Sequence[Record]) -> bool:
+    """Whether the change is the undo of a merge that had filled the placeholder `record` in: apps were sent it, real,
+    and its `unmerge`, showing it a placeholder, is all that tells them to drop their copy (they kept it beside the
+    restored record, two copies of one)."""
+    was = [r for r in also if r.hub_id == record.hub_id]
+    return change.kind == "unmerge" and record.placeholder and any(not r.placeholder for r in was)
 
 
 def enqueued(change: Change, integration: str) -> QueueItem:

@@ -55,7 +55,7 @@ def reaches(definition: Definition, change: Change, record: Record, also: Sequen
     """Whether the integration wants the change and its filter matches the record as the change left it, or one of
     `also`: the records of a merge as they were, which an app may hold; or the change moves an id of the app's
     (`moves_ids_of`), matching or not. Placeholders count for neither: none is ever sent."""
-    if not queue.wanted(definition, change, record):
+    if not queue.wanted(definition, change, record, also):
         return False
     node = filter_of(definition)
     held = [r for r in (record, *also) if not r.placeholder]
@@ -155,7 +155,8 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     """The items but those whose record is a placeholder now, or a resend's record that left the filter, which leave
     the queue. Nothing of a placeholder is sent (`queue.wanted`), yet an undone merge turns the placeholders it filled
     in back into placeholders after their changes were enqueued. Sent, one was an app's to write back, filling it in
-    empty; its filling-in comes as a create. A resend sends its record while it matches (`QueueItem.resend`)."""
+    empty; its filling-in comes as a create. The undo's own `unmerge` of it goes (`queue.placeholder_again`), once:
+    it tells an app that was sent the record to drop it. A resend sends its record while it matches."""
     found: dict[tuple[str, str], Record] = {}
     for collection in {item.collection for item in items}:
         records = await tx.get(collection, [item.hub_id for item in items if item.collection == collection])
@@ -166,7 +167,9 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
         record = found.get((item.collection, item.hub_id))
         if record is None:
             return False
-        return record.placeholder or (item.resend and not matches(COLLECTIONS[item.collection], record, node))
+        if record.placeholder:
+            return item.kind != "unmerge" or item.resend
+        return item.resend and not matches(COLLECTIONS[item.collection], record, node)
 
     dropped = {item.item for item in items if gone(item)}
     await tx.remove_items(integration.name, list(dropped))

@@ -569,3 +569,25 @@ def test_an_integration_given_to_another_app_as_its_old_app_calls_is_not_the_old
     if path == "consent":
         assert client.post(f"{URL}/out/consent").status_code == 200  # the new app's to give
     assert kinds(lease(client)) == [("create", "Acme")]  # still the new app's to lease
+
+
+def test_the_undo_of_a_merge_that_filled_a_placeholder_in_tells_the_app_holding_it_to_drop_it(
+    client: TestClient,
+) -> None:
+    """A real organization merged into the placeholder people referred to made it real, and the app was sent it. The
+    undo made it a placeholder again, and its `unmerge` was never sent (nothing of a placeholder is): the app kept
+    it beside the restored organization, two copies of one company."""
+    integration(client, include_update=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    real = hub_id(post(client, "organizations", [ext("mail", "m1")], name="Acme").json()["organizations"])
+    held = hub_id(client.get(f"{BASE}/organizations?$filter=name eq null", headers=IDS).json()["organizations"][0])
+    merge = client.post(f"{BASE}/organizations/{held}/merge", json={"records": [real]}).json()["merge"]
+    given = lease(client)
+    assert [(i["kind"], hub_id(i["record"])) for i in given["items"]] == [("create", held), ("merge", held)]
+    settle(client, "ack", given)
+    client.post(f"{BASE}/organizations/{held}/unmerge", json={"merge_id": merge["id"]})
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), i["record"].get("placeholder")) for i in items] == [
+        ("unmerge", held, True),
+        ("unmerge", real, None),
+    ]

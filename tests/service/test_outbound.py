@@ -195,3 +195,23 @@ async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStor
     leases = await asyncio.gather(*(lease(store, 0) for _ in range(6)))
     handed = [i.item for given in leases for i in given.items]
     assert len(handed) == len(set(handed)) == 10
+
+
+async def test_a_continuous_integration_sends_a_placeholder_again_once_never_each_period(store: SQLiteStore) -> None:
+    """The undo of a merge that filled a placeholder in sends its `unmerge` (the app drops the copy it was sent); a
+    resend of it would show the app, each period, a record holding ids alone, to write back as an empty one."""
+    reference = {"organization_id": [ExternalId("erp", "1", "o")]}
+    person = Write([ExternalId("erp", "1", "p")], [], {"first_name": "Ada"}, reference)
+    placeholder = (await upsert.upsert(store, SETTINGS, GROUP, COLLECTIONS["people"], person)).record.fields
+    await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write([ExternalId("mail", "1", "m")], [], {"name": "Acme"}, {}))
+    both = [ExternalId("erp", "1", "o"), ExternalId("mail", "1", "m")]
+    merged = await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write(both, [], {}, {}))
+    survivor, restored = merged.record.hub_id, merged.merged[0]
+    assert survivor == placeholder["organization_id"]
+    merge_id = (await store.merges(GROUP, ORGS.name, survivor))[0].merge_id
+    await define(store, include_update=True, continuous=True, default_schedule=300)
+    await merging.unmerge(store, GROUP, ORGS, survivor, None, merge_id, "test")
+    undone = await lease(store, 10)
+    assert [(i.kind, i.hub_id) for i in undone.items] == [("unmerge", survivor), ("unmerge", restored)]
+    await outbound.ack(store, GROUP, "out", undone.lease_id, [i.item for i in undone.items], now=at(15))
+    assert [i.hub_id for i in (await lease(store, 320)).items] == [restored]

@@ -39,7 +39,7 @@ class Transaction(Protocol):
         """Live records by hub id; a tombstone's hub id maps to its survivor."""
 
     async def match(self, collection: str, ids: Sequence[ExternalId]) -> list[Record]:
-        """The distinct records holding any of these external ids."""
+        """The distinct records holding any of these external ids, oldest code first."""
 
     async def links(self, query: LinkQuery) -> tuple[list[KeyLink], int]:
         """A key link search as `Store.links`, seeing what the transaction wrote."""

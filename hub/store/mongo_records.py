@@ -54,7 +54,7 @@ async def resolve(
 async def match(
     records: AsyncCollection[Doc], session: Session, group_id: str, collection: str, ids: Sequence[ExternalId]
 ) -> list[Record]:
-    """The distinct records holding any of `ids`, in the order of the first id each holds."""
+    """The distinct records holding any of `ids`, oldest code first (as SQLite gives them: a 409 names them so)."""
     if not ids:
         return []
     keys = [id_key(group_id, collection, e) for e in ids]
@@ -62,4 +62,4 @@ async def match(
     holder = {key: doc["_id"] for doc in docs for key in doc.get("keys") or []}
     hub_ids = [holder[key] for key in keys if key in holder]
     found = await resolve(records, session, group_id, collection, hub_ids, fetched=docs)
-    return list({r.hub_id: r for r in found.values()}.values())
+    return sorted({r.hub_id: r for r in found.values()}.values(), key=lambda r: r.seq)

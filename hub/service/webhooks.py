@@ -110,9 +110,11 @@ async def _post(
 
 async def deliver(
     store: Store, settings: Settings, client: httpx2.AsyncClient, integration: Integration, render: Render
-) -> float:
-    """Send every due item of one integration, `parallel` batches at a time; the seconds left of the pause the app
-    asked for (`Retry-After`, capped as the backoff is, counted from its answer), 0 if it did not.
+) -> Hold | None:
+    """Send every due item of one integration, `parallel` batches at a time; the pause the app asked for
+    (`Retry-After`, capped as the backoff is, counted from its answer), None if it did not. The pause holds the
+    integration as the throttled POST found it: kept with the one the delivery began with, the pause a receiver
+    asked for after a PUT moved the webhook to it was taken for the old URL's, and dropped at the next poll.
 
     One lease first: an idle integration costs one transaction a poll. When it finds
     items, `parallel` workers each lease and send batches until the queue is empty, or the app throttles them; a
@@ -122,6 +124,7 @@ async def deliver(
     group_id, name = integration.group_id, integration.name
     loop = asyncio.get_running_loop()
     paused_until = 0.0  # on the loop's clock, set by a throttled batch: the workers lease no more
+    throttled = integration  # as the POST of that batch found it: the URL that asked for the pause
     size: int | None = None  # the most items a batch: `batch_size`, until a 413 halves the batch it answered
 
     async def release(lease: outbound.Lease) -> None:
@@ -141,17 +144,18 @@ async def deliver(
         from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
         smaller batch is a lease of its own, held for a POST of its own: one lease for all of them would run out.
         """
-        nonlocal paused_until, size
+        nonlocal paused_until, size, throttled
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
-            found, webhook = await read(lease)
+            found, current = await read(lease)
             items = render(found)
             body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
+            webhook = None if current is None else current.definition.webhook
             refusal = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
         except asyncio.CancelledError:
             await _whole(release(lease))
             raise
-        if webhook is None:
+        if current is None or webhook is None:
             await _whole(release(lease))
             return False
         if refusal is None:
@@ -162,27 +166,28 @@ async def deliver(
         else:
             why, wait = refusal.error, min(refusal.wait, settings.retry_backoff_max_seconds)
             if wait:
-                paused_until = max(paused_until, loop.time() + wait)
+                paused_until, throttled = max(paused_until, loop.time() + wait), current
             await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))
         return True
 
-    async def read(lease: outbound.Lease) -> tuple[Delivery, Webhook | None]:
-        """The batch's records and the webhook to POST them to (`target`). The store failing here is the hub's fault,
-        not the app's: the batch goes back at once, untried, and the error ends the worker, logged; left leased, it
-        waited out its lease and came back as a failed try (dead after `max_attempts`) of a batch never sent."""
+    async def read(lease: outbound.Lease) -> tuple[Delivery, Integration | None]:
+        """The batch's records and the integration whose webhook to POST them to (`target`). The store failing here
+        is the hub's fault, not the app's: the batch goes back at once, untried, and the error ends the worker, logged;
+        left leased, it waited out its lease and came back as a failed try (dead after `max_attempts`) of a batch never
+        sent."""
         try:
             return await outbound.delivery(store, lease.integration, lease.items), await target(lease)
         except Exception:
             await _whole(release(lease))
             raise
 
-    async def target(lease: outbound.Lease) -> Webhook | None:
-        """The webhook to POST the batch to: the integration's now, if it still sends them from the same queue and
-        the app has not asked for a pause since. A worker leasing as another's batch met a 429 POSTed what it
+    async def target(lease: outbound.Lease) -> Integration | None:
+        """The integration whose webhook to POST the batch to, as it is now: if it still sends them from the same
+        queue and the app has not asked for a pause since. A worker leasing as another's batch met a 429 POSTed what it
         leased all the same, a try counted of items that were to wait untried."""
         current = await store.integration(group_id, name)
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
-        return current.definition.webhook if current is not None and sends and not paused_until else None
+        return current if sends and not paused_until else None
 
     taken: list[outbound.Lease] = []  # the first batch, once a worker has it: it settles or puts it back
 
@@ -208,7 +213,7 @@ async def deliver(
             for error in ended:  # once every worker has ended: the next poll's never run beside one still POSTing
                 if isinstance(error, BaseException):  # logged, not raised: a pause asked for meanwhile still holds
                     log.error("a webhook worker of %s/%s failed", group_id, name, exc_info=error)
-    return max(paused_until - loop.time(), 0.0)  # from the answer: batches in flight beside it took a while
+    return (paused_until, throttled) if paused_until else None  # from the answer: batches in flight took a while
 
 
 async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:
@@ -250,7 +255,7 @@ Hold = tuple[float, Integration]
 async def deliver_forever(store: Store, settings: Settings, render: Render) -> None:
     """The background task of the app's lifespan: every `webhook_poll_seconds`, start a delivery for each
     webhook integration that has none running and was not throttled (`held`), until cancelled."""
-    running: dict[tuple[str, str], asyncio.Task[float]] = {}
+    running: dict[tuple[str, str], asyncio.Task[Hold | None]] = {}
     held: dict[tuple[str, str], Hold] = {}
     loop = asyncio.get_running_loop()
     timeout = httpx2.Timeout(settings.webhook_timeout_seconds)
@@ -302,10 +307,10 @@ def _forget(held: dict[tuple[str, str], Hold], targets: Sequence[Integration], l
 
 
 def _finished(
-    running: dict[tuple[str, str], asyncio.Task[float]],
+    running: dict[tuple[str, str], asyncio.Task[Hold | None]],
     held: dict[tuple[str, str], Hold],
     integration: Integration,
-    task: asyncio.Task[float],
+    task: asyncio.Task[Hold | None],
 ) -> None:
     key = (integration.group_id, integration.name)
     running.pop(key, None)
@@ -313,5 +318,5 @@ def _finished(
         return
     if task.exception() is not None:
         log.error("webhook delivery of %s/%s failed", *key, exc_info=task.exception())
-    elif task.result() > 0:
-        held[key] = (task.get_loop().time() + task.result(), integration)
+    elif (hold := task.result()) is not None:
+        held[key] = hold

@@ -458,6 +458,33 @@ def test_a_pause_is_the_receivers_that_asked_for_it(client: TestClient, receiver
         assert len(receiver.requests) == 1
 
 
+def test_a_pause_is_kept_for_the_url_that_asked_for_it_when_a_put_moved_it_during_the_delivery(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """A PUT giving the webhook another URL while a delivery ran: its next batch went to the new URL, which asked for
+    a pause, and the pause was kept for the URL the delivery had started with: taken for the old receiver's, it was
+    dropped at the next poll, and the new receiver, which had asked for 120 s, was sent the next batch at once."""
+    moved = {"url": f"{receiver.url}?new", "secret": SECRET}
+
+    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        if n == 0:  # the first batch, to the URL the delivery started with: the webhook moves meanwhile
+            assert client.put(f"{URL}/hook", json={"webhook": moved}).status_code == 200
+            return 204, {}
+        return 429, {"Retry-After": "120"}
+
+    receiver.answers = answers
+    define(client, receiver, batch_size=1, webhook=None)
+    post(client, "organizations", name="A")
+    post(client, "organizations", name="B")
+    webhook = {"url": f"{receiver.url}?old", "secret": SECRET}
+    assert client.put(f"{URL}/hook", json={"webhook": webhook}).status_code == 200
+    wait_for(lambda: len(receiver.requests) == 2)
+    time.sleep(0.2)  # the delivery ends and holds the integration off
+    post(client, "organizations", name="C")
+    time.sleep(0.3)  # a few polls
+    assert len(receiver.requests) == 2
+
+
 def test_a_pause_counts_from_the_answer_that_asked_for_it(client: TestClient, receiver: Receiver) -> None:
     """The pause counted from the end of the delivery: a batch still in flight beside the throttled one (up to
     `webhook_timeout_seconds`) held the integration off that much longer than the app had asked."""

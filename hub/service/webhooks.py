@@ -276,7 +276,7 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
                         continue
                     task = asyncio.create_task(deliver(store, settings, client, integration, render))
                     running[key] = task
-                    task.add_done_callback(functools.partial(_finished, running, held, integration))
+                    task.add_done_callback(functools.partial(_finished, running, held, key))
                 await asyncio.sleep(settings.webhook_poll_seconds)
         finally:
             for task in running.values():
@@ -309,10 +309,9 @@ def _forget(held: dict[tuple[str, str], Hold], targets: Sequence[Integration], l
 def _finished(
     running: dict[tuple[str, str], asyncio.Task[Hold | None]],
     held: dict[tuple[str, str], Hold],
-    integration: Integration,
+    key: tuple[str, str],
     task: asyncio.Task[Hold | None],
 ) -> None:
-    key = (integration.group_id, integration.name)
     running.pop(key, None)
     if task.cancelled():
         return

@@ -207,17 +207,27 @@ def _backup_target(path: str) -> str:
     return target
 
 
+_WIDE = (
+    ("UTF-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+    ("UTF-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+)
+"""The encodings an import names by their byte order marks, UTF-32 first: its little-endian mark opens with UTF-16's."""
+
+
 def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
     """Each non-blank line parsed, or the problem of a line that is not JSON (refused like a bad item); the number
     of the line each item came from is added to `numbers`, so a refused item is named by its line, blank ones
     skipped. A UTF-8 byte order mark opening the file (as Windows tools write one) is passed over: orjson refused
     the first line for it. Each is parsed without its line break: a line cut short was said to end on `line 2`.
-    A UTF-16 file (its byte order mark) is refused whole, before anything is written: each line was refused alone,
-    for `surrogates not allowed` or as not JSON."""
+    A UTF-16 or UTF-32 file (its byte order mark) is refused whole, before anything is written: each line was
+    refused alone, for `surrogates not allowed` or as not JSON."""
     for number, line in enumerate(stream, start=1):
         if number == 1:
-            if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                raise BadRequest("the file is UTF-16 (it opens with its byte order mark): hub import reads UTF-8")
+            for encoding, marks in _WIDE:
+                if line.startswith(marks):
+                    raise BadRequest(
+                        f"the file is {encoding} (it opens with its byte order mark): hub import reads UTF-8"
+                    )
             line = line.removeprefix(codecs.BOM_UTF8)
         if line.strip():
             numbers.append(number)

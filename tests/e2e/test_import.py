@@ -195,17 +195,26 @@ def test_a_file_opening_with_a_byte_order_mark_is_imported_whole(tmp_path: Path,
     assert orjson.loads(capsys.readouterr().out)["created"] == 2
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
-def test_a_utf16_file_is_refused_whole_saying_so(tmp_path: Path, capsys: Any, encoding: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "mark", "named"),
+    [
+        ("utf-16-le", codecs.BOM_UTF16_LE, "UTF-16"),
+        ("utf-16-be", codecs.BOM_UTF16_BE, "UTF-16"),
+        ("utf-32-le", codecs.BOM_UTF32_LE, "UTF-32"),  # its mark opens with UTF-16 LE's
+        ("utf-32-be", codecs.BOM_UTF32_BE, "UTF-32"),
+    ],
+)
+def test_a_utf16_or_utf32_file_is_refused_whole_saying_so(
+    tmp_path: Path, capsys: Any, encoding: str, mark: bytes, named: str
+) -> None:
     """Notepad's "Unicode": each line was refused alone, for `surrogates not allowed` or as not JSON."""
     source = tmp_path / "people.jsonl"
-    text = '{"first_name": "A"}\n{"first_name": "B"}\n'
-    source.write_bytes(text.encode(encoding) if encoding == "utf-16" else codecs.BOM_UTF16_BE + text.encode(encoding))
+    source.write_bytes(mark + '{"first_name": "A"}\n{"first_name": "B"}\n'.encode(encoding))
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     assert main(["import", "--group", GROUP, "--store", url, "--quiet", str(source)]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.splitlines() == [
-        "hub: the file is UTF-16 (it opens with its byte order mark): hub import reads UTF-8"
+        f"hub: the file is {named} (it opens with its byte order mark): hub import reads UTF-8"
     ]
     assert main(["export", "--group", GROUP, "--store", url, "-"]) == 1  # no group: nothing was written
 

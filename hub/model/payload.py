@@ -16,12 +16,20 @@ from hub.model.record import Write
 _ID_ARRAY = TypeAdapter(list[ExternalIdIn])
 
 
+_SAID = {
+    "extra_forbidden": "unknown field",
+    "int_type": 'expected an integer within 64 bits (not 5.0, "5" or true)',
+}
+"""Pydantic's errors said in the hub's words: JSON is read with integers past 64 bits as floats, so "Input should
+be a valid integer" answered an integer too."""
+
+
 def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """One `{field, message}` per pydantic error, the field as a dotted path."""
     out = []
     for item in error.errors(include_url=False):
         path = ".".join(str(p) for p in (prefix, *item["loc"]) if p not in ("", HUB_ID, ID_ARRAY))
-        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
+        message = _SAID.get(item["type"]) or item["msg"].removeprefix("Value error, ")
         out.append({"field": path or "(body)", "message": message})
     return out
 

@@ -243,6 +243,29 @@ def test_a_value_of_another_type_is_422_not_read_as_one(client: TestClient, fiel
     nothing_written(client)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/v2/cld-1/organizations",
+            '{"organizations": {"number_of_employees": 99999999999999999999}}',
+            "number_of_employees",
+        ),
+        ("/api/v2/cld-1/organizations", '{"organizations": {"number_of_employees": 5.0}}', "number_of_employees"),
+        ("/api/v2/cld-1/integrations/out/lease", '{"seconds": 99999999999999999999}', "seconds"),
+        ("/api/v2/cld-1/integrations/out/ack", '{"lease": "l", "items": [18446744073709551616]}', "items.0"),
+    ],
+)
+def test_an_integer_past_64_bits_or_with_a_point_is_said_to_be_one(
+    client: TestClient, path: str, body: str, field: str
+) -> None:
+    """JSON reads an integer past 64 bits as a float: "Input should be a valid integer" answered one that was."""
+    definition = {"name": "out", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "1"}
+    assert client.post("/api/v2/cld-1/integrations", json=definition).status_code == 201
+    sent = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    problem(sent, 422, f'{field}: expected an integer within 64 bits (not 5.0, "5" or true)')
+
+
 def test_a_whole_number_is_a_number_with_a_fraction_too(client: TestClient) -> None:
     made = client.post("/api/v2/cld-1/organizations", json={"organizations": {"annual_revenue": 5}})
     assert made.status_code == 201 and made.json()["organizations"]["annual_revenue"] == 5

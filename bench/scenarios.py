@@ -113,6 +113,10 @@ def settle(url: str, env: dict[str, str]) -> None:
         answer.read()
 
 
+LONGEST = 4
+"""How many times its duration a run that completed no request is stretched to, doubling it each time."""
+
+
 def measure(
     options: Options, server: Server, scenario: Scenario, size: int, run: str, env: dict[str, str], round_: int
 ) -> Row:
@@ -125,7 +129,11 @@ def measure(
         settle(server.url, env)
     name = f"{size}-{scenario.name}" + (f"-round{round_ + 1}" if options.rounds > 1 else "")
     spy = _profile(options, server, name) if options.profile else None
-    result = wrk.run(*load, options.seconds, options.connections, options.threads, {**common, "BENCH_RUN": run})
+    seconds = options.seconds
+    result = wrk.run(*load, seconds, options.connections, options.threads, {**common, "BENCH_RUN": run})
+    while result.requests == 0 and seconds < LONGEST * options.seconds:
+        seconds *= 2  # no request came back within the run (a batch of 1,000 on a loaded machine): no figures
+        result = wrk.run(*load, seconds, options.connections, options.threads, {**common, "BENCH_RUN": run})
     if spy is not None:
         spy.wait(60)
     rss, peak = server.memory()

@@ -71,3 +71,27 @@ def test_the_table_shows_each_figure_of_its_median_round() -> None:
     share = verdicts["get at 1,000 ≥ 40% of the ceiling"]
     assert share.measured == "400 of 900 req/s = 44%" and share.met
     assert verdicts["hub memory at 1,000 < 500 MB"].measured == "peak RSS 3 MB"  # the highest peak of any round
+
+
+@pytest.mark.parametrize(("answered", "durations"), [([0, 0, 5], [1, 2, 4]), ([0, 0, 0], [1, 2, 4]), ([3], [1])])
+def test_a_run_that_completed_no_request_is_run_again_for_longer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answered: list[int], durations: list[int]
+) -> None:
+    """A batch of 1,000 on a loaded machine can take longer than a one-second run: it had no figures at all. Each
+    run again lasts twice as long, up to four times the duration asked for."""
+    ran: list[int] = []
+
+    def run(*args: object, **kwargs: object) -> wrk.Result:
+        ran.append(int(str(args[3])))
+        return wrk.Result(answered[len(ran) - 1], 1.0, 1000, 2000, 3000, 0, 0)
+
+    class Up:
+        url = "http://127.0.0.1:1"
+
+        def memory(self) -> tuple[int, int]:
+            return 1, 2
+
+    monkeypatch.setattr(wrk, "run", run)
+    options = scenarios.Options("wrk", 1, 0, 1, 1, tmp_path, ("ceiling",), 1)
+    row = scenarios.measure(options, Up(), scenarios.CEILING, 10, "r", {}, 0)  # type: ignore[arg-type]
+    assert ran == durations and row.result.requests == answered[-1]

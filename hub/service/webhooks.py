@@ -120,21 +120,62 @@ async def deliver(
     items, `parallel` workers each lease and send batches until the queue is empty, or the app throttles them; a
     worker that fails (the store refused a lease) ends alone, logged, and the delivery only once all have.
     """
-    seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
-    group_id, name = integration.group_id, integration.name
-    loop = asyncio.get_running_loop()
-    paused_until = 0.0  # on the loop's clock, set by a throttled batch: the workers lease no more
-    throttled = integration  # as the POST of that batch found it: the URL that asked for the pause
-    size: int | None = None  # the most items a batch: `batch_size`, until a 413 halves the batch it answered
+    return await _Delivery(store, settings, client, render, integration).run()
 
-    async def release(lease: outbound.Lease) -> None:
-        await outbound.release(store, group_id, name, lease.lease_id, [i.item for i in lease.items])
 
-    async def leased() -> outbound.Lease:
+class _Delivery:
+    """One delivery of an integration's queue: what its workers share, the batch size and the pause."""
+
+    def __init__(
+        self, store: Store, settings: Settings, client: httpx2.AsyncClient, render: Render, integration: Integration
+    ) -> None:
+        self.store, self.settings, self.client, self.render = store, settings, client, render
+        self.group_id, self.name = integration.group_id, integration.name
+        self.seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
+        self.loop = asyncio.get_running_loop()
+        self.paused_until = 0.0  # on the loop's clock, set by a throttled batch: the workers lease no more
+        self.throttled = integration  # as the POST of that batch found it: the URL that asked for the pause
+        self.size: int | None = None  # the most items a batch: `batch_size`, until a 413 halves the batch it answered
+        self.taken: list[outbound.Lease] = []  # the first batch, once a worker has it: it settles or puts it back
+
+    async def run(self) -> Hold | None:
+        with _stops_on_change(self.group_id, self.name):
+            first = await self.leased()
+            if first.items:
+                parallel = first.integration.definition.parallel
+                try:
+                    ended = await asyncio.gather(
+                        self.worker(first), *(self.worker(None) for _ in range(parallel - 1)), return_exceptions=True
+                    )
+                except asyncio.CancelledError:  # a stop before its worker started cancelled it unstarted: put it back
+                    if not self.taken:
+                        await _whole(self.release(first))
+                    raise
+                for error in ended:  # once every worker has ended: the next poll's never run beside one still POSTing
+                    if isinstance(error, BaseException):  # logged, not raised: a pause asked for meanwhile still holds
+                        log.error("a webhook worker of %s/%s failed", self.group_id, self.name, exc_info=error)
+        if not self.paused_until:
+            return None
+        return self.paused_until, self.throttled  # counted from the answer: batches in flight took a while
+
+    async def worker(self, first: outbound.Lease | None) -> None:
+        self.taken.extend([first] if first else [])
+        with _stops_on_change(self.group_id, self.name):
+            lease = first or await self.leased()
+            while lease.items and await self.send(lease) and not self.paused_until:
+                lease = await self.leased()
+
+    async def release(self, lease: outbound.Lease) -> None:
+        await outbound.release(self.store, self.group_id, self.name, lease.lease_id, [i.item for i in lease.items])
+
+    async def leased(self) -> outbound.Lease:
         """The next batch; a stop while it is leased puts its items back untried, as a stop during its POST does."""
-        return await _whole(outbound.lease(store, settings, group_id, name, seconds=seconds, limit=size), release)
+        batch = outbound.lease(
+            self.store, self.settings, self.group_id, self.name, seconds=self.seconds, limit=self.size
+        )
+        return await _whole(batch, self.release)
 
-    async def send(lease: outbound.Lease) -> bool:
+    async def send(self, lease: outbound.Lease) -> bool:
         """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
         integration no longer sends webhooks or no longer has the queue they were leased from (the lease was taken
         before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew), or
@@ -144,76 +185,56 @@ async def deliver(
         from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
         smaller batch is a lease of its own, held for a POST of its own: one lease for all of them would run out.
         """
-        nonlocal paused_until, size, throttled
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
-            found, current = await read(lease)
-            items = render(found)
-            body = orjson.dumps({"group_id": group_id, "integration": name, "lease": lease.lease_id, "items": items})
+            found, current = await self.read(lease)
+            items = self.render(found)
+            body = {"group_id": self.group_id, "integration": self.name, "lease": lease.lease_id, "items": items}
             webhook = None if current is None else current.definition.webhook
-            refusal = None if webhook is None else await _post(client, settings, webhook, name, lease.lease_id, body)
+            refusal = None
+            if webhook is not None:
+                refusal = await _post(
+                    self.client, self.settings, webhook, self.name, lease.lease_id, orjson.dumps(body)
+                )
         except asyncio.CancelledError:
-            await _whole(release(lease))
+            await _whole(self.release(lease))
             raise
         if current is None or webhook is None:
-            await _whole(release(lease))
+            await _whole(self.release(lease))
             return False
         if refusal is None:
-            await _whole(outbound.ack(store, group_id, name, lease.lease_id, numbers))
+            await _whole(outbound.ack(self.store, self.group_id, self.name, lease.lease_id, numbers))
         elif refusal.status == 413 and len(numbers) > 1:
-            size = min(size or len(numbers), len(numbers) // 2)
-            await _whole(release(lease))
+            self.size = min(self.size or len(numbers), len(numbers) // 2)
+            await _whole(self.release(lease))
         else:
-            why, wait = refusal.error, min(refusal.wait, settings.retry_backoff_max_seconds)
+            why, wait = refusal.error, min(refusal.wait, self.settings.retry_backoff_max_seconds)
             if wait:
-                paused_until, throttled = max(paused_until, loop.time() + wait), current
-            await _whole(outbound.fail(store, settings, group_id, name, lease.lease_id, numbers, why, wait=wait))
+                self.paused_until, self.throttled = max(self.paused_until, self.loop.time() + wait), current
+            failed = outbound.fail(
+                self.store, self.settings, self.group_id, self.name, lease.lease_id, numbers, why, wait=wait
+            )
+            await _whole(failed)
         return True
 
-    async def read(lease: outbound.Lease) -> tuple[Delivery, Integration | None]:
+    async def read(self, lease: outbound.Lease) -> tuple[Delivery, Integration | None]:
         """The batch's records and the integration whose webhook to POST them to (`target`). The store failing here
         is the hub's fault, not the app's: the batch goes back at once, untried, and the error ends the worker, logged;
         left leased, it waited out its lease and came back as a failed try (dead after `max_attempts`) of a batch never
         sent."""
         try:
-            return await outbound.delivery(store, lease.integration, lease.items), await target(lease)
+            return await outbound.delivery(self.store, lease.integration, lease.items), await self.target(lease)
         except Exception:
-            await _whole(release(lease))
+            await _whole(self.release(lease))
             raise
 
-    async def target(lease: outbound.Lease) -> Integration | None:
+    async def target(self, lease: outbound.Lease) -> Integration | None:
         """The integration whose webhook to POST the batch to, as it is now: if it still sends them from the same
         queue and the app has not asked for a pause since. A worker leasing as another's batch met a 429 POSTed what it
         leased all the same, a try counted of items that were to wait untried."""
-        current = await store.integration(group_id, name)
+        current = await self.store.integration(self.group_id, self.name)
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
-        return current if sends and not paused_until else None
-
-    taken: list[outbound.Lease] = []  # the first batch, once a worker has it: it settles or puts it back
-
-    async def worker(first: outbound.Lease | None) -> None:
-        taken.extend([first] if first else [])
-        with _stops_on_change(group_id, name):
-            lease = first or await leased()
-            while lease.items and await send(lease) and not paused_until:
-                lease = await leased()
-
-    with _stops_on_change(group_id, name):
-        first = await leased()
-        if first.items:
-            parallel = first.integration.definition.parallel
-            try:
-                ended = await asyncio.gather(
-                    worker(first), *(worker(None) for _ in range(parallel - 1)), return_exceptions=True
-                )
-            except asyncio.CancelledError:  # a stop before its worker started cancelled it unstarted: put it back
-                if not taken:
-                    await _whole(release(first))
-                raise
-            for error in ended:  # once every worker has ended: the next poll's never run beside one still POSTing
-                if isinstance(error, BaseException):  # logged, not raised: a pause asked for meanwhile still holds
-                    log.error("a webhook worker of %s/%s failed", group_id, name, exc_info=error)
-    return (paused_until, throttled) if paused_until else None  # from the answer: batches in flight took a while
+        return current if sends and not self.paused_until else None
 
 
 async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:

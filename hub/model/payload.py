@@ -18,10 +18,12 @@ _ID_ARRAY = TypeAdapter(list[ExternalIdIn])
 
 _SAID = {
     "extra_forbidden": "unknown field",
+    "model_type": "Input should be a JSON object",
     "int_type": 'expected an integer within 64 bits (not 5.0, "5" or true)',
 }
-"""Pydantic's errors said in the hub's words: JSON is read with integers past 64 bits as floats, so "Input should
-be a valid integer" answered an integer too."""
+"""Pydantic's messages said in the body's words: its own for a model named the hub's classes ("a valid dictionary
+or instance of Email"), which a client never sees; and JSON is read with integers past 64 bits as floats, so "Input
+should be a valid integer" answered an integer too."""
 
 
 def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:

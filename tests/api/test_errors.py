@@ -78,6 +78,45 @@ def test_bad_requests(client: TestClient, method: str, path: str, body: Any, sta
     assert_problem(client.request(method, path, content=content), status, *words)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/people", {"people": {"email": "ada@example.com"}}, "email"),
+        ("/people", {"people": {"id": ["x"]}}, "id.0"),
+        ("/people", {"people": {"organization_id": [5]}}, "organization_id.0"),
+        (
+            "/integrations",
+            {
+                "name": "s",
+                "entity": "people",
+                "direction": "outbound",
+                "provider": "crm",
+                "realm": "1",
+                "webhook": "https://crm.example/hook",
+            },
+            "webhook",
+        ),
+        ("/integrations/sync/lease", [], "(body)"),
+        ("/integrations/sync/ack", "17", "(body)"),
+        (
+            "/people/{id}/connect",
+            {"provider": "erp", "realm": "1", "id": "e", "field_values": ["notes"]},
+            "field_values.0",
+        ),
+    ],
+)
+def test_a_value_that_must_be_an_object_is_said_so_in_json_words(
+    client: TestClient, path: str, body: Any, field: str
+) -> None:
+    """Pydantic's message named the hub's own classes, `a valid dictionary or instance of Email` (or `LeaseIn`,
+    `ExternalIdIn`…): Python words, not the body's, for a client that sent `"email": "ada@example.com"`."""
+    made = client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}}).json()["people"]["id"]
+    sync = {"name": "sync", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "1"}
+    assert client.post(f"{BASE}/integrations", json=sync).status_code == 201
+    problem = assert_problem(client.post(BASE + path.format(id=made), json=body), 422)
+    assert problem["errors"] == [{"field": field, "message": "Input should be a JSON object"}], problem
+
+
 def test_read_only_output_fields_echoed_back_are_ignored(client: TestClient) -> None:
     created = client.post(f"{BASE}/people", json={"people": {"first_name": "Ada"}}).json()["people"]
     echoed = {**created, "last_name": "Lovelace"}

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema
 
 from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
@@ -21,9 +21,15 @@ from hub.model.query import bind_filter, check_types
 Direction = Literal["inbound", "outbound"]
 
 
-def _not_a_dot_segment(name: str) -> str:
-    """Refuse `.` and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached
-    the integration its Location named."""
+_NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f]")
+
+
+def _a_path_segment(name: str) -> str:
+    """Refuse `/` and control characters, said in words (a pattern's refusal was the regular expression), and `.`
+    and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached the integration
+    its Location named."""
+    if _NOT_IN_A_NAME.search(name):
+        raise ValueError("must not hold '/' or a control character (U+0000 to U+001F)")
     if name in (".", ".."):
         raise ValueError("must not be '.' or '..' (a URL path drops those)")
     return name
@@ -31,8 +37,9 @@ def _not_a_dot_segment(name: str) -> str:
 
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^/\x00-\x1f]+$"),
-    AfterValidator(_not_a_dot_segment),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(_a_path_segment),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^/\x00-\x1f]+$"}),
 ]
 MAX_SCHEDULE = 31 * 24 * 3600
 

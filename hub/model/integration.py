@@ -21,7 +21,9 @@ from hub.model.query import bind_filter, check_types
 Direction = Literal["inbound", "outbound"]
 
 
-_NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f]")
+_NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
+"""`/` and Unicode's control characters (Cc): DEL and the C1 controls passed, U+009B opening a terminal's escape
+sequence where a log shows the name."""
 
 
 def _a_path_segment(name: str) -> str:
@@ -29,7 +31,7 @@ def _a_path_segment(name: str) -> str:
     and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached the integration
     its Location named."""
     if _NOT_IN_A_NAME.search(name):
-        raise ValueError("must not hold '/' or a control character (U+0000 to U+001F)")
+        raise ValueError("must not hold '/' or a control character (U+0000 to U+001F, U+007F to U+009F)")
     if name in (".", ".."):
         raise ValueError("must not be '.' or '..' (a URL path drops those)")
     return name
@@ -39,7 +41,7 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
     AfterValidator(_a_path_segment),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^/\x00-\x1f]+$"}),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^/\x00-\x1f\x7f-\x9f]+$"}),
 ]
 MAX_SCHEDULE = 31 * 24 * 3600
 

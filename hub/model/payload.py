@@ -62,7 +62,7 @@ def parse_id_array(value: Any, field: str = "id") -> list[ExternalId]:
 def parse_write(collection: Collection, body: Any) -> Write:
     """Validate one record body; the id array may hold the hub's own ids too."""
     if not isinstance(body, dict):
-        raise Invalid(f"a {collection.name} record must be a JSON object")
+        raise Invalid(f"a record of {collection.name} must be a JSON object")
     body = {k: v for k, v in body.items() if k not in READ_ONLY}
     ids: list[ExternalId] = []
     hub_ids: list[str] = []

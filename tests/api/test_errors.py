@@ -237,3 +237,12 @@ def test_a_client_gone_before_its_body_arrived_whole_writes_nothing_and_is_no_se
     assert orjson.loads(sent[1]["body"])["detail"] == "the client went away before its request body arrived whole"
     listed = client.get(f"{BASE}/people", headers={"CONNEC-EXTERNAL-IDS": "true"}).json()["people"]
     assert [e["id"] for p in listed for e in p["id"] if e["provider"] == "crm"] == ["here"]
+
+
+@pytest.mark.parametrize("collection", ["people", "organizations"])
+def test_a_record_that_is_not_an_object_is_said_so_in_plain_words(client: TestClient, collection: str) -> None:
+    """It read "a organizations record must be a JSON object", alone and for each such item of a batch."""
+    said = f"a record of {collection} must be a JSON object"
+    assert assert_problem(client.post(f"{BASE}/{collection}", json={collection: "x"}), 422)["detail"] == said
+    batch = client.post(f"{BASE}/{collection}", json={collection: [{}, 5]})
+    assert batch.status_code == 200 and batch.json()["results"][1]["error"]["detail"] == said, batch.text

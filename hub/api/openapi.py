@@ -81,7 +81,7 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     record = schema_ref(f"{prefix}Record")
     schemas[f"{prefix}Record"] = {
         "type": "object",
-        "description": f"A {collection.name} record as the hub shows it; `$select` may leave out all but `id`.",
+        "description": f"A record of {collection.name} as the hub shows it; `$select` may leave out all but `id`.",
         "properties": {**fields, **refs, **meta},
         "required": ["id"],
     }

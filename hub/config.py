@@ -120,9 +120,17 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
+_OPTIONS = {"HUB_HOST": "hub serve --host", "HUB_PORT": "hub serve --port"}
+"""Variables a container's conventions suggest for what only the command line sets."""
+
+
 def misspelt(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """Each HUB_* variable that names no setting but nearly names one, with the one it nearly names: a typo left
-    the setting at its default without a word. Others (`HUB_KEY`, a shell's own) are no near miss and pass."""
+    the setting at its default without a word; so did `HUB_PORT`, which names an option of `hub serve`. Others
+    (`HUB_KEY`, a shell's own) are no near miss and pass."""
     known = [f"HUB_{name.upper()}" for name in Settings.__dataclass_fields__]
-    missed = (v for v in sorted(environ) if v.startswith("HUB_") and v not in known)
-    return [(v, close[0]) for v in missed if (close := difflib.get_close_matches(v, known, n=1, cutoff=0.85))]
+    missed = [v for v in sorted(environ) if v.startswith("HUB_") and v not in known]
+    meant = {
+        v: _OPTIONS.get(v) or next(iter(difflib.get_close_matches(v, known, n=1, cutoff=0.85)), "") for v in missed
+    }
+    return [(v, meant[v]) for v in missed if meant[v]]

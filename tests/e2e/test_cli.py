@@ -299,10 +299,12 @@ def test_a_misspelt_setting_is_named_with_the_one_meant(
     monkeypatch.setenv("HUB_MAX_TOPP", "5")
     monkeypatch.setenv("HUB_WEBHOOK_POL_SECONDS", "5")
     monkeypatch.setenv("HUB_KEY", "hk_1.secret")
+    monkeypatch.setenv("HUB_PORT", "9000")  # a container's convention: only `hub serve --port` sets it
     code, _, err = run(capsys, "keys", "list", "--store", made)
     assert code == 0
     assert err.splitlines() == [
         "hub: HUB_MAX_TOPP names no setting and is ignored (did you mean HUB_MAX_TOP?)",
+        "hub: HUB_PORT names no setting and is ignored (did you mean hub serve --port?)",
         "hub: HUB_WEBHOOK_POL_SECONDS names no setting and is ignored (did you mean HUB_WEBHOOK_POLL_SECONDS?)",
     ]
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,14 +14,24 @@ from starlette.routing import Route
 from hub.api import context
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
-from hub.api.params import flag
+from hub.api.params import flag, optional_json, validated
 from hub.errors import Forbidden
 from hub.model import timefmt
-from hub.model.integration import Integration
+from hub.model.integration import ConsentType, Integration
 from hub.model.query import check_params
 from hub.service import integrations
 
 OVERRIDE = frozenset({"override"})
+
+
+class ConsentIn(BaseModel):
+    """A consent's optional body: the flow the app showed its user, refused if the integration now awaits another."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    consent_type: ConsentType | None = None
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -124,7 +135,8 @@ async def delete_integration(request: Request) -> Response:
 async def consent(request: Request) -> Response:
     check_params(request.query_params, frozenset())
     store, who = context.store(request), principal(request)
-    given = await integrations.consent(store, context.group_id(request), _name(request), caller=who)
+    asked = validated(ConsentIn, await optional_json(request, context.settings(request).max_body_bytes))
+    given = await integrations.consent(store, context.group_id(request), _name(request), asked.consent_type, caller=who)
     return JSONResponse(render(given))
 
 

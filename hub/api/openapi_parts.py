@@ -34,7 +34,7 @@ ERRORS = {
 READ_ERRORS = (400, 401, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 NO_BODY_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
-"""Those of a write without a body (an archive, an unlink, a consent): nothing to be too large, of the wrong type or
+"""Those of a write without a body (an archive, an unlink): nothing to be too large, of the wrong type or
 invalid, but a store busy past its wait, or races lost until the tries ran out, as for any write."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.api.integrations import ConsentIn
 from hub.api.openapi_parts import (
     GROUP,
     ID_PART,
@@ -30,7 +31,7 @@ OBJECT = {"type": "object"}
 
 
 def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
-    for model in (Definition, ConnectIn, LeaseIn, SettleIn, RetryIn):
+    for model in (Definition, ConnectIn, ConsentIn, LeaseIn, SettleIn, RetryIn):
         found = model.model_json_schema(ref_template=REF)
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
@@ -160,8 +161,9 @@ def _integrations() -> dict[str, Any]:
             "post": {
                 "operationId": "consent_integration",
                 "tags": ["sync"],
-                "summary": "Record the app's consent",
-                "responses": responses({200: ("the integration", one)}, NO_BODY_WRITE_ERRORS),
+                "summary": "Record the app's consent (to the flow named, if one is)",
+                "requestBody": _body(schema_ref("ConsentIn"), required=False),
+                "responses": responses({200: ("the integration", one)}, WRITE_ERRORS),
             },
         },
     }

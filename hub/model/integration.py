@@ -72,6 +72,12 @@ class Webhook(BaseModel):
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 
+ConsentType = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(without_nul)
+]
+"""A consent flow's name (`none`: the integration needs no consent)."""
+
+
 class Definition(BaseModel):
     """What a client sets; the defaults are what an integration gets when a field is left out."""
 
@@ -89,9 +95,7 @@ class Definition(BaseModel):
     parallel: Annotated[int, Field(ge=1, le=16)] = 1
     include_update: bool = False
     continuous: bool = False
-    consent_type: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(without_nul)
-    ] = "none"
+    consent_type: ConsentType = "none"
     managed: bool = False
     allow_schedule_change: bool = True
     notes: Text | None = None

@@ -121,10 +121,17 @@ async def delete(store: Store, group_id: str, name: str, override: bool, *, call
         await tx.delete_integration(name)
 
 
-async def consent(store: Store, group_id: str, name: str, *, caller: Principal | None = None) -> Integration:
-    """Record that the app consented: from now on its queue is handed out (see `Integration.needs_consent`)."""
+async def consent(
+    store: Store, group_id: str, name: str, flow: str | None = None, *, caller: Principal | None = None
+) -> Integration:
+    """Record that the app consented (to `flow`, if named): from now on its queue is handed out (see
+    `Integration.needs_consent`). A consent naming another flow than the integration's is refused: its
+    `consent_type` changed since the app showed it, and the consent was given to what it replaced."""
     async with store.transaction(group_id) as tx:
         integration = await held(tx, group_id, name, caller)
+        if flow is not None and flow != integration.definition.consent_type:
+            awaited = integration.definition.consent_type
+            raise Conflict(f"{name!r} awaits consent to {awaited!r}, not {flow!r}: read it again and ask for that one")
         if integration.consented_at is None:
             integration.consented_at = integration.updated_at = timefmt.now()
             await tx.put_integration(integration, new=False)

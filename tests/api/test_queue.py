@@ -277,6 +277,26 @@ def test_a_consent_holds_for_its_flow_alone(client: TestClient, before: str) -> 
     assert kinds(lease(client)) == [("create", "B")]  # no flow, no consent needed
 
 
+def test_a_consent_naming_a_flow_is_refused_if_the_integration_awaits_another(client: TestClient) -> None:
+    """The flow changed after the app showed it (gdpr-v1 to gdpr-v2): a consent to the first was taken for the second,
+    which its user never saw. A body naming the flow makes that a 409; a body that is no consent is refused too (any
+    body was taken, `garbage` or `{"consent_type": "other"}` alike)."""
+    integration(client, consent_type="gdpr-v1")
+    post(client, "organizations", name="A")
+    assert client.put(f"{URL}/out", json={"consent_type": "gdpr-v2"}).status_code == 200
+    stale = client.post(f"{URL}/out/consent", json={"consent_type": "gdpr-v1"})
+    assert stale.status_code == 409 and "'gdpr-v2', not 'gdpr-v1'" in stale.json()["detail"], stale.text
+    assert client.get(f"{URL}/out").json()["consented_at"] is None
+    for body, status in ((b"garbage", 400), (b"[]", 422), (b'{"flow": "gdpr-v2"}', 422), (b'{"consent_type": 2}', 422)):
+        refused = client.post(f"{URL}/out/consent", content=body, headers={"content-type": "application/json"})
+        assert refused.status_code == status, (body, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert client.post(f"{URL}/out/lease").status_code == 409  # nothing consented yet
+    given = client.post(f"{URL}/out/consent", json={"consent_type": "gdpr-v2"})
+    assert given.status_code == 200 and given.json()["consented_at"].endswith("Z"), given.text
+    assert kinds(lease(client)) == [("create", "A")]
+
+
 def test_an_inbound_integration_has_no_queue(client: TestClient) -> None:
     integration(client, direction="inbound")
     post(client, "organizations", name="A")

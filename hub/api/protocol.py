@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Literal
 
 import h11
@@ -18,6 +19,8 @@ HELD = 0.25
 
 MAX_REASON = 200
 """The most of the parser's reason a refusal quotes (it may quote the whole request line)."""
+_BYTES = re.compile(r"""bytearray\(b('.*?'|".*?")\)""")
+"""How h11 quotes what it received (`bytearray(b'GET /a b HTTP/1.1')`): Python's words, the quoted text kept."""
 
 Timer = Literal["head", "body", "stall"]
 """What a connection's timers time: its request head (`_head_too_slow`), its body (`_body_check`), and its answer
@@ -212,5 +215,5 @@ class ProblemH11Protocol(H11Protocol):
             detail = f"the request head (its line and headers) is over {limit} bytes"
             self._close_with(431, "Request Header Fields Too Large", "Request header fields too large", detail)
             return
-        reason = str(refusal)[:MAX_REASON] if refusal is not None else msg
+        reason = _BYTES.sub(r"\1", str(refusal))[:MAX_REASON] if refusal is not None else msg
         self._close_with(400, "Bad Request", "Bad request", f"the request is not valid HTTP/1.1: {reason}")

@@ -63,6 +63,16 @@ def test_an_unparsable_request_is_a_problem_naming_why(hub: Server, request_head
     assert why in problem["detail"], problem
 
 
+def test_an_illegal_request_line_is_quoted_as_sent_not_as_python_shows_bytes(hub: Server) -> None:
+    """It read `illegal request line: bytearray(b'GET /a b HTTP/1.1')`: Python's words for the bytes received."""
+    _, _, body = exchange(hub, b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
+    detail = orjson.loads(body)["detail"]
+    assert detail == "the request is not valid HTTP/1.1: illegal request line: 'GET /a b HTTP/1.1'", detail
+    _, _, body = exchange(hub, b"GET /a' b HTTP/1.1\r\nHost: x\r\n\r\n")  # quoted in double quotes
+    detail = orjson.loads(body)["detail"]
+    assert detail.startswith('the request is not valid HTTP/1.1: illegal request line: "GET /a'), detail
+
+
 def test_an_http_1_0_request_is_served(hub: Server) -> None:
     """The Limits table said a request that is not HTTP/1.1 is a 400: one of HTTP/1.0 is answered as any other."""
     status, headers, body = exchange(

@@ -21,7 +21,8 @@ from hub.model.integration import (
 )
 from hub.model.record import Group
 from hub.service import ids, reading
-from hub.store.base import IdTaken, Store, Transaction
+from hub.service.transact import transact
+from hub.store.base import Store, Transaction
 
 
 async def all_of(store: Store, group_id: str) -> Sequence[Integration]:
@@ -59,13 +60,15 @@ async def create(store: Store, settings: Settings, group_id: str, body: Any, ope
     group = await store.group(group_id) or Group(group_id, ids.new_channel_id(), new=True)
     now = timefmt.now()
     integration = Integration(group_id, definition, now, now)
-    try:
-        async with store.transaction(group_id) as tx:
-            if group.new:
-                await tx.ensure_group(group)
-            await tx.put_integration(integration, new=True)
-    except IdTaken:
-        raise Conflict(f"an integration named {definition.name!r} exists already in group {group_id}") from None
+
+    async def work(tx: Transaction) -> None:
+        if await tx.integration(definition.name) is not None:
+            raise Conflict(f"an integration named {definition.name!r} exists already in group {group_id}")
+        if group.new:
+            await tx.ensure_group(group)
+        await tx.put_integration(integration, new=True)
+
+    await transact(store, group_id, work)
     return integration
 
 
@@ -85,7 +88,8 @@ async def update(
     emptied in the same transaction when the update ends what it was for (`keeps_queue`). A webhook is checked
     (`_reachable`) when the update gives another: one made while the local network was allowed stays as it was.
     An update that changes nothing writes nothing: `updated_at` says when the definition last changed."""
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> Integration:
         integration = await held(tx, group_id, name, caller)
         definition = updated(integration.definition, body, settings.hub_provider)
         if definition == integration.definition:
@@ -98,7 +102,9 @@ async def update(
             await tx.clear_queue(name)
         integration.redefine(definition, timefmt.now())
         await tx.put_integration(integration, new=False)
-    return integration
+        return integration
+
+    return await transact(store, group_id, work)
 
 
 def _reachable(definition: Definition, settings: Settings) -> None:
@@ -114,11 +120,14 @@ def _reachable(definition: Definition, settings: Settings) -> None:
 
 async def delete(store: Store, group_id: str, name: str, override: bool, *, caller: Principal | None = None) -> None:
     """Drop the integration and its queue; a managed one only with `override`."""
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> None:
         integration = await held(tx, group_id, name, caller)
         if integration.definition.managed and not override:
             raise Conflict(f"{name!r} is managed: it cannot be deleted here")
         await tx.delete_integration(name)
+
+    await transact(store, group_id, work)
 
 
 async def consent(
@@ -127,7 +136,8 @@ async def consent(
     """Record that the app consented (to `flow`, if named): from now on its queue is handed out (see
     `Integration.needs_consent`). A consent naming another flow than the integration's is refused: its
     `consent_type` changed since the app showed it, and the consent was given to what it replaced."""
-    async with store.transaction(group_id) as tx:
+
+    async def work(tx: Transaction) -> Integration:
         integration = await held(tx, group_id, name, caller)
         if flow is not None and flow != integration.definition.consent_type:
             awaited = integration.definition.consent_type
@@ -135,4 +145,6 @@ async def consent(
         if integration.consented_at is None:
             integration.consented_at = integration.updated_at = timefmt.now()
             await tx.put_integration(integration, new=False)
-    return integration
+        return integration
+
+    return await transact(store, group_id, work)

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 from pymongo import MongoClient
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -30,6 +29,7 @@ from hub.config import Settings
 from hub.service import access
 from hub.store.base import Store
 from hub.store.mongo import MongoStore
+from tests.store.sessions import SessionChecked
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 MONGODB_URL = os.environ.get("HUB_TEST_MONGODB_URL")
@@ -41,8 +41,9 @@ if "mongodb" in API_STORES and not MONGODB_URL:
 
 
 def mongomock_store() -> MongoStore:
-    """The MongoDB adapter on an in-memory mongomock database (no sessions, so no transactions)."""
-    return MongoStore(database=cast(Any, AsyncMongoMockClient()["hub"]), transactions=False)
+    """The MongoDB adapter on an in-memory mongomock database, its transactions on sessions that check each operation
+    is made in the transaction it belongs to (`tests.store.sessions`); nothing is rolled back."""
+    return MongoStore(database=cast(Any, SessionChecked()))
 
 
 T = TypeVar("T")
@@ -128,6 +129,8 @@ def client(settings: Settings, store_kind: str) -> Iterator[TestClient]:
         store = MongoStore(with_database(str(MONGODB_URL), database))
     with admin_client(create_app(settings, store=store), raise_server_exceptions=False) as test_client:
         yield test_client
+    if isinstance(store, MongoStore) and isinstance(store.db, SessionChecked):
+        assert store.db.faults == [], "what a real server's transaction would refuse or run outside it"
     if store_kind == "mongodb":
         with MongoClient(str(MONGODB_URL)) as admin:
             admin.drop_database(database)

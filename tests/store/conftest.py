@@ -1,5 +1,8 @@
 """The stores the contract suites run against: SQLite, MongoDB on mongomock, and a real MongoDB if one is named.
 
+On mongomock the store runs its transactions on sessions that check each operation is made in the
+transaction it belongs to (`tests.store.sessions`); nothing is rolled back there.
+
 Set HUB_TEST_MONGODB_URL (e.g. mongodb://localhost:27017/?replicaSet=rs0) to run the suites
 against a real server too; each test then works in a database of its own and drops it.
 """
@@ -14,7 +17,6 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 from pymongo import AsyncMongoClient
 
 from hub.model.record import Record
@@ -22,6 +24,7 @@ from hub.store.base import Store
 from hub.store.mongo import MongoStore
 from hub.store.sqlite import SQLiteStore
 from tests.store.contract import OpenStore, write_people
+from tests.store.sessions import SessionChecked
 
 REAL_URL = os.environ.get("HUB_TEST_MONGODB_URL")
 KINDS = ["sqlite", "mongomock", *(["mongodb"] if REAL_URL else [])]
@@ -41,7 +44,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[OpenStore]:
     """Opens stores on one shared backing (a file, a mock database, a real database), like several hub processes."""
     opened: list[Store] = []
-    mock_db = AsyncMongoMockClient()["hub"]
+    mock_db = SessionChecked()
     name = f"hub_test_{uuid.uuid4().hex[:12]}"
 
     async def make() -> Store:
@@ -49,7 +52,7 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[OpenStore]:
         if kind == "sqlite":
             store = SQLiteStore(str(tmp_path / "hub.db"))
         elif kind == "mongomock":
-            store = MongoStore(database=cast(Any, mock_db), transactions=False)
+            store = MongoStore(database=cast(Any, mock_db))
         else:
             store = MongoStore(_real_db_url(str(REAL_URL), name))
         await store.open()
@@ -59,6 +62,7 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[OpenStore]:
     yield make
     for store in opened:
         await store.close()
+    assert mock_db.faults == [], "what a real server's transaction would refuse or run outside it"
     if kind == "mongodb":
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(str(REAL_URL))
         await client.drop_database(name)

@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Middleware(SingleHeaders),
             Middleware(AuthMiddleware),
         ],
-        exception_handlers=problems.HANDLERS,
+        exception_handlers={**problems.HANDLERS, **dict.fromkeys(chosen.unreachable, problems.unreachable)},
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # a path with a trailing slash is a 404, not a 307 to `http://` + `Host`

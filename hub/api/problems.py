@@ -83,6 +83,12 @@ async def client_gone(request: Request, exc: Exception) -> Response:
     return problem(400, "Bad request", "the client went away before its request body arrived whole")
 
 
+async def unreachable(request: Request, exc: Exception) -> Response:
+    """A store out of reach (`Store.unreachable`): a 503 that says to try again, the cause logged for the operator."""
+    log.warning("the store could not be reached on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(Unavailable("the store cannot be reached now: try again later"))
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the hub failed to handle this request; it has been logged")

@@ -153,6 +153,10 @@ class Store(Protocol):
     whole or not at all, so no read shows an id on two records or on none.
     """
 
+    unreachable: tuple[type[Exception], ...]
+    """The errors by which the store says it cannot be reached now (a server gone, the network): the API answers
+    them with a 503, as it does a store busy past its wait, and logs them."""
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -39,7 +39,7 @@ from pymongo import AsyncMongoClient, ReadPreference, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from hub.model import timefmt
@@ -94,6 +94,11 @@ class MongoStore:
     (mongomock): each write then applies on its own as it comes, nothing is rolled back, and
     reads run without a snapshot.
     """
+
+    unreachable: tuple[type[Exception], ...] = (ConnectionFailure,)
+    """No server selected in time, a connection lost or timed out, the pool exhausted: what the driver raises once its
+    own retries are spent. Inside a write transaction they come labelled transient, and the use case is run again
+    (`races`) before a 409 says to try again."""
 
     def __init__(
         self, url: str | None = None, *, database: AsyncDatabase[Doc] | None = None, transactions: bool = True

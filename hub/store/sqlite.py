@@ -88,6 +88,9 @@ def _drive(work: Awaitable[T]) -> T:
 class SQLiteStore:
     """The storage port over one SQLite file."""
 
+    unreachable: tuple[type[Exception], ...] = ()
+    """A file is always at hand: what keeps a write out (a lock held, a read-only disk) is an Unavailable already."""
+
     def __init__(
         self, path: str, readers: int = 2, checkpoint_seconds: float = 0.2, wal_pages: int = WAL_PAGES
     ) -> None:

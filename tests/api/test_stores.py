@@ -6,7 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.config import Settings
+from tests.conftest import admin_client, mongomock_store
 
 PEOPLE = "/api/v2/cld-1/people"
 ORGS = "/api/v2/cld-1/organizations"
@@ -102,3 +107,26 @@ def test_concurrent_creates_of_one_external_id_make_one_record(client: TestClien
         statuses = sorted(pool.map(lambda _: client.post(PEOPLE, json=item).status_code, range(16)))
     assert statuses == [200] * 15 + [201]
     assert client.get(PEOPLE).json()["pagination"]["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "lost", [ServerSelectionTimeoutError("no servers found yet"), AutoReconnect("connection reset")]
+)
+def test_a_mongodb_server_out_of_reach_is_a_503_not_a_500(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, lost: Exception
+) -> None:
+    """The driver gives up on a server it cannot reach (a failover, the network) with errors of its own, which came
+    out as 500s; SQLite's store answers a file it cannot take a write on with a 503, which says to try again."""
+    store = mongomock_store()
+    with admin_client(create_app(settings, store=store), raise_server_exceptions=False) as client:
+        assert client.post(PEOPLE, json={"people": {"first_name": "Ann"}}).status_code == 201  # the key known since
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise lost
+
+        monkeypatch.setattr(store, "list", unreachable)
+        refused = client.get(PEOPLE)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["detail"] == "the store cannot be reached now: try again later"
+    assert str(lost) in caplog.text  # the operator learns why

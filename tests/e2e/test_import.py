@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.cli import main
 from hub.config import Settings
+from hub.service import bulk
 from tests.conftest import admin_client
 
 GROUP = "cld-1"
@@ -142,16 +143,29 @@ def test_import_stores_what_the_api_stores(stores: dict[str, Path], tmp_path: Pa
 
 
 def test_import_in_small_chunks_and_from_standard_input(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """`HUB_MAX_BATCH` items at a time, each chunk through `batch.upsert_many`: the chunks store what one batch POST
+    does, and each refused item is named by its own line, not by its place in its chunk."""
     by_api, by_import = tmp_path / "api.db", tmp_path / "import.db"
     with ExitStack() as stack:
-        prepare(stack, by_api).post(PEOPLE, json={"people": ITEMS})
+        batch = prepare(stack, by_api).post(PEOPLE, json={"people": ITEMS})
         prepare(stack, by_import)
+    refused = [2 * n + 1 for n, result in enumerate(batch.json()["results"]) if result["status"] >= 400]
     lines = b"".join(orjson.dumps(item) + b"\n\n" for item in ITEMS)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
     monkeypatch.setenv("HUB_MAX_BATCH", "4")
+    chunks: list[int] = []
+    upsert_many = bulk.upsert_many
+
+    async def counted(store: Any, settings: Any, group_id: str, collection: Any, writes: Any, actor: str) -> Any:
+        chunks.append(len(writes))
+        return await upsert_many(store, settings, group_id, collection, writes, actor)
+
+    monkeypatch.setattr(bulk, "upsert_many", counted)
     assert main(["import", "--group", GROUP, "--store", f"sqlite:///{by_import}", "-"]) == 1
     _, err = capsys.readouterr()
     assert "importing people" in err
+    assert chunks == [4] * (len(ITEMS) // 4) + [len(ITEMS) % 4]
+    assert [int(line.split(":")[0].split()[1]) for line in err.splitlines() if line.startswith("line ")] == refused
     assert dump(by_import) == dump(by_api)
 
 

@@ -3,6 +3,7 @@ without (however the records were written), and on SQLite such a page reads the 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -151,6 +152,23 @@ def _person(n: int) -> Record:
 NAMELESS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
 
+async def _last_name_indexed(path: Path, size: int) -> Path:
+    await written(path, (_person(n) for n in range(1, size + 1)))
+    store = SQLiteStore(str(path))
+    await store.open()
+    await store.add_field_index(LAST)
+    await store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def last_name_indexed(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """SQLite databases of 400 and 4,000 `_person`s, the last name indexed, by their size: made once for the pages
+    read from them (a few seconds each, one record a transaction), which only read."""
+    folder = tmp_path_factory.mktemp("last-name-indexed")
+    return {size: asyncio.run(_last_name_indexed(folder / f"{size}.db", size)) for size in (400, 4_000)}
+
+
 @pytest.mark.parametrize(
     ("orderby", "after", "codes_found", "bounded"),
     [
@@ -162,8 +180,8 @@ NAMELESS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
     ],
     ids=["named", "into-the-nulls", "among-the-nulls", "then-email", "then-email-into-the-nulls"],
 )
-async def test_a_page_after_a_token_descending_reads_the_index_from_the_token(
-    tmp_path: Path, orderby: str, after: int, codes_found: list[int], bounded: bool
+def test_a_page_after_a_token_descending_reads_the_index_from_the_token(
+    last_name_indexed: dict[int, Path], orderby: str, after: int, codes_found: list[int], bounded: bool
 ) -> None:
     """A descending key's page starts at the token's value, or among the nulls that follow every value: read as one
     range with them (`x <= v OR x IS NULL`), it was no range of the index, and SQLite read every record before the
@@ -171,12 +189,7 @@ async def test_a_page_after_a_token_descending_reads_the_index_from_the_token(
     sorted from the group's records (SQLite ties the field's index with the group's `records_created` and takes
     that), but only on the page that reaches them."""
     taken = []
-    for size in (400, 4_000):
-        path = await written(tmp_path / f"{size}.db", (_person(n) for n in range(1, size + 1)))
-        store = SQLiteStore(str(path))
-        await store.open()
-        await store.add_field_index(LAST)
-        await store.close()
+    for path in last_name_indexed.values():
         token = parse_list(PEOPLE, {"$orderby": orderby}, 5, 1000)[0].token(_person(after), 5)
         assert token is not None
         found, steps_taken = _page(path, {"$orderby": orderby, "$skiptoken": token})

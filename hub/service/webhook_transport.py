@@ -8,8 +8,10 @@ rebinding), and the POST went into the hub's network.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
+import ssl
 from collections.abc import Iterable
 
 import httpcore2
@@ -21,6 +23,13 @@ log = logging.getLogger("hub")
 
 LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
 """The pool's bounds: httpx's own defaults."""
+
+
+@functools.cache
+def _verified() -> ssl.SSLContext:
+    """The TLS context every webhook client verifies certificates with, made once a process: loading the CA bundle
+    takes some 30 ms, and each transport made its own (the public-only one two, the first thrown away)."""
+    return httpx2.create_ssl_context()
 
 
 class LocalAddress(Exception):
@@ -70,9 +79,9 @@ class _Transport(httpx2.AsyncHTTPTransport):
     """httpx's transport over a pool that connects by `_PublicOnly` (the transport takes no backend of its own)."""
 
     def __init__(self) -> None:
-        super().__init__(limits=LIMITS)
+        super().__init__(verify=_verified(), limits=LIMITS)
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx2.create_ssl_context(),
+            ssl_context=_verified(),
             max_connections=LIMITS.max_connections,
             max_keepalive_connections=LIMITS.max_keepalive_connections,
             keepalive_expiry=LIMITS.keepalive_expiry,
@@ -83,4 +92,4 @@ class _Transport(httpx2.AsyncHTTPTransport):
 def transport(local_network: bool) -> httpx2.AsyncHTTPTransport:
     """The webhook client's transport. Either way the client connects directly: proxy variables in the
     environment are not used, as a proxy would resolve names out of the hub's sight."""
-    return httpx2.AsyncHTTPTransport(limits=LIMITS) if local_network else _Transport()
+    return httpx2.AsyncHTTPTransport(verify=_verified(), limits=LIMITS) if local_network else _Transport()

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.server import TOKEN, Server
+from tests.e2e.server import Server, running_hub
 
 BASE = "/api/v2/race"
 IDS = {"CONNEC-EXTERNAL-IDS": "true"}
@@ -23,36 +19,10 @@ EXPECTED = {("salesforce", "a"), ("hubspot", "b"), ("zoho", "c")}
 CYCLES = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--store", f"sqlite:///{tmp_path}/hub.db"]
-    with (tmp_path / "server.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/openapi.json").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.1)
-            found = TOKEN.search((tmp_path / "server.log").read_text())
-            assert found, "the first start prints the admin key"
-            yield Server(url, found.group(1))
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with running_hub(tmp_path / "hub.db") as running:
+        yield running
 
 
 def _ids_seen(records: list[dict[str, Any]]) -> Counter[tuple[str, str]]:

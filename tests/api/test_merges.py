@@ -294,6 +294,22 @@ def test_undo_keeps_what_changed_since_the_merge(client: TestClient) -> None:
     assert after["notes"] == "later" and "industry" not in after and after["name"] == "Acme"
 
 
+def test_undo_gives_back_a_placeholder_merged_away_as_a_placeholder(client: TestClient) -> None:
+    """A placeholder merged into a real record and given back by the undo is what it was: the ids of a reference
+    alone, which the real record's arrival fills in (a create), and which an app pulling what it lacks passes over."""
+    real = create(client, "organizations", SF, name="Acme")
+    held = create(client, "people", ext("crm", "1", "p"), organization_id=[HS])["organization_id"]
+    entry = merge(client, real["id"], held)["merge"]
+    unmerge(client, real["id"], entry["id"])
+    assert get(client, "organizations", held).get("placeholder") is True
+    arrived = client.post(f"{BASE}/organizations", json={"organizations": {"id": [HS], "name": "Acme Inc"}})
+    assert (arrived.status_code, arrived.json()["result"], arrived.json()["organizations"]["id"]) == (
+        201,
+        "created",
+        held,
+    )
+
+
 def test_undo_is_refused_once_an_id_moved_again(client: TestClient) -> None:
     a = create(client, "organizations", SF, name="Acme")
     b = create(client, "organizations", HS, name="Acme Inc")

@@ -55,9 +55,14 @@ class ListQuery:
 
     @property
     def kept(self) -> bool:
-        """Whether the stores' kept counts give the total: they count listed records, in all and per app, but
-        not those a filter picks or archived ones."""
-        return self.filter is None and not self.include_archived
+        """Whether the stores' kept counts give the total: they count listed records, in all and per app, but not
+        those a filter picks; the archived ones a query without a filter lists too (`include_archived`: a filter
+        admitting every status, an export) are counted apart, in their own index (`archived`)."""
+        return self.filter is None
+
+    def archived(self) -> ListQuery:
+        """The query listing exactly the archived records of this one unfiltered: those the kept counts leave out."""
+        return replace(self, filter=Comparison(("status",), "eq", "ARCHIVED"), include_archived=True)
 
     def total_of(self, every: int, held: int) -> int:
         """The total from the kept counts: `every` listed record, `held` those holding an id of `app`."""
@@ -114,20 +119,23 @@ _OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
 _STATUSES: frozenset[Value] = frozenset(get_args(Status))
 
 
-def _without_listed(node: Node) -> Node | None:
-    """`node` without the conditions on `status` that say a record is listed (`status ne 'ARCHIVED'`, `status in
-    ('ACTIVE', 'INACTIVE')`), if they are the whole filter or items of its `and` and no other item names the status:
-    a list shows just those records anyway (None if nothing is left). A store then pages and counts the records as
-    for no such filter, from the kept counts, where it read every record of the group to test its status."""
+def _by_status(node: Node) -> tuple[Node | None, bool]:
+    """`node` without the conditions on `status` that say no more than that a record is listed (`status ne
+    'ARCHIVED'`, `status in ('ACTIVE', 'INACTIVE')`) or that it may have any status (`status ne null`), if they are
+    the whole filter or items of its `and` and no other item names the status (None if nothing is left); and whether
+    the page lists archived records (the filter names the status and those conditions do not leave them out). A store
+    then pages and counts the records as for no such filter, from the kept counts (and the archived ones, if listed,
+    in their own index), where it read every record of the group to test its status."""
     items = node.items if isinstance(node, And) else (node,)
     said = [item for item in items if fields_of(item) == {("status",)}]
     rest = [item for item in items if ("status",) not in fields_of(item)]
     statuses = [found for item in said if (found := _statuses(item)) is not None]
     if not said or len(said) + len(rest) < len(items) or len(statuses) < len(said):
-        return node
-    if frozenset.intersection(*statuses) != frozenset(_OTHER_LISTED):
-        return node
-    return None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+        return node, ("status",) in fields_of(node)
+    admitted = frozenset.intersection(*statuses)
+    if admitted not in (_STATUSES, frozenset(_OTHER_LISTED)):
+        return node, True
+    return None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest)), admitted == _STATUSES
 
 
 def _statuses(node: Node) -> frozenset[Value] | None:
@@ -325,14 +333,14 @@ def parse_list(
     collection: Collection, params: Mapping[str, str], default_top: int, max_top: int
 ) -> tuple[ListQuery, Read]:
     read = parse_read(collection, params, LIST_PARAMS)
-    node = None
+    node, include_archived = None, False
     if params.get("$filter", "").strip():
         try:
             node = joined(bind_filter(collection, parse_filter(params["$filter"])))
         except Invalid as error:
             raise BadRequest(error.detail) from None
         check_types(collection, node)
-        node = _without_listed(node)
+        node, include_archived = _by_status(node)
     order = _order(collection, params.get("$orderby", ""))
     linked_raw = params.get("opts[linked]")
     if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
@@ -351,7 +359,7 @@ def parse_list(
         top=top,
         app=read.app,
         linked=linked_raw != "false",
-        include_archived=node is not None and ("status",) in fields_of(node),
+        include_archived=include_archived,
         count=params.get("$count") != "false",
         after=after,
         after_values=after_values,

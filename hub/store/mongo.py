@@ -283,13 +283,23 @@ class MongoStore:
             if query.top > 0:  # MongoDB reads `limit(0)` as no limit
                 cursor = self.records.find(paged, session=session).sort(compile_order(query))
                 docs = await cursor.skip(query.offset).limit(query.top).to_list(None)
-            total = await counts.kept_total(self.db, session, group_id, collection.name, query) if query.count else None
-            if query.count and total is None:
-                total = await self.records.count_documents(where, session=session)
-            return docs, total
+            return docs, await self._total(session, group_id, collection, query, where) if query.count else None
 
         docs, total = await self._read(page)
         return [record(doc) for doc in docs], total
+
+    async def _total(
+        self, session: AsyncClientSession | None, group_id: str, collection: Collection, query: ListQuery, where: Doc
+    ) -> int:
+        """The total of a page: from the kept counts if they count it, plus the archived records it lists (counted in
+        their own index: a page of every status counted the group's records), else counted (`where` finds them)."""
+        total = await counts.kept_total(self.db, session, group_id, collection.name, query)
+        if total is None:
+            return await self.records.count_documents(where, session=session)
+        if query.include_archived:
+            archived = compile_list(group_id, collection, query.archived())
+            total += await self.records.count_documents(archived, session=session)
+        return total
 
     async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """`work` in a write transaction of its own, re-run by the driver after a transient error

@@ -76,7 +76,8 @@ async def adjust_after(db: AsyncDatabase[Doc], session: Session, was: Sequence[D
 async def kept_total(
     db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, query: ListQuery
 ) -> int | None:
-    """The total of a page from the counts; None for a query they do not count (a filter) or before they are kept."""
+    """The total of a page's listed records from the counts (not the archived ones it lists: `ListQuery.kept`); None
+    for a query they do not count (a filter) or before they are kept."""
     if not query.kept:
         return None
     every = _key(group_id, collection, "")

@@ -156,14 +156,14 @@ def count_added(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[str, 
 
 
 def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int] | None:
-    """The total of a page from the kept counts, and how many records a plain list of the collection shows;
-    None for a query they do not count (a filter)."""
+    """The total of a page's listed records from the kept counts (the archived ones it lists are not: `ListQuery.kept`),
+    and how many records a plain list of the collection shows; None for a query they do not count (a filter)."""
     return unfiltered_total(conn, group_id, collection, query) if query.kept else None
 
 
 def unfiltered_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int]:
-    """The total of the page's query without its filter (which must not list archived records), and how many
-    records a plain list of the collection shows, from the kept counts."""
+    """The total of the page's query without its filter, of listed records alone, and how many records a plain list
+    of the collection shows, from the kept counts."""
     every = listed_in(conn, group_id, collection)
     held = _count(conn, group_id, collection, *query.app) if query.app is not None else 0
     return query.total_of(every, held), every

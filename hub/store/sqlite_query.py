@@ -109,10 +109,11 @@ it involved, so a record's merges are an index lookup. `records_live_updated` ho
 (tombstones are never listed) with their status and code number, so an incremental
 sync (`updated_at gt …`) picks its page and counts its total from the index alone. `records_archived` holds
 the archived records alone, in code order: `status eq 'ARCHIVED'` (`IS`, as `$filter` compiles `eq`, so that
-SQLite sees the partial index serves it) read the group's records (660 ms at 1M records, 2.2 ms now), and an
-archive is a rare write. `records_inactive` holds the inactive ones as well, for `status eq 'INACTIVE'` and
-for the total of `status eq 'ACTIVE'`, counted from the few listed records it leaves out. An API key keeps only
-the hash of its secret; an app holds one realm per group it is connected to."""
+SQLite sees the partial index serves it) read the group's records (660 ms at 1M records, 2.2 ms now), as did the
+total of a page of every status, the kept count plus these; an archive is a rare write. `records_inactive` holds the
+inactive ones as well, for `status eq 'INACTIVE'` and for the total of `status eq 'ACTIVE'`, counted from the few
+listed records it leaves out. An API key keeps only the hash of its secret; an app holds one realm per group it is
+connected to."""
 
 
 def lacks_column(conn: sqlite3.Connection, table: str, column: str) -> bool:

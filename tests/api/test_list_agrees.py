@@ -299,3 +299,30 @@ def _matcher_agrees(client: TestClient, collection: str, text: str, expected: se
     archived = "status" in text
     picked = {kind.code(r.seq) for r in records if (archived or r.status != "ARCHIVED") and matches(kind, r, node)}
     assert picked == expected, text
+
+
+STATUS_FILTERS = [
+    "status ne null",
+    "status in ('ACTIVE', 'INACTIVE', 'ARCHIVED')",
+    "status eq 'ACTIVE' or status eq 'INACTIVE' or status eq 'ARCHIVED'",
+    "status ne null and code gt 3",
+]
+"""Filters on the status that a store answers from its kept counts and each status's own index."""
+
+
+@pytest.mark.parametrize("text", STATUS_FILTERS)
+def test_a_filter_on_the_status_answers_as_readme_says(client: TestClient, text: str) -> None:
+    """Every page, followed by `next`, in code order and in others, of the records and of an app's either way."""
+    written = _write(client, random.Random(7))
+    for collection in written:
+        readme = Readme(client, collection)
+        for order in ([], [("code", True)], [("status", False)]):
+            for linked in (None, (APPS[0], True), (APPS[0], False)):
+                for top in ("2", "100"):
+                    params = {"$filter": text, "$top": top}
+                    params |= {"$orderby": ",".join(f"{f} {'desc' if d else 'asc'}" for f, d in order)} if order else {}
+                    if linked:
+                        (provider, realm), held = linked
+                        params |= {"opts[provider]": provider, "opts[realm]": realm, "opts[linked]": str(held).lower()}
+                    expected = readme.listed(text, order, linked)
+                    assert _walk(client, collection, params) == (expected, {len(expected)}), params

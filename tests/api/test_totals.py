@@ -8,7 +8,8 @@ moved and deleted), then compare each total and page with the same query through
 changes nothing, which each store counts and pages by reading records: so on SQLite the ways
 it finds a page with the counts (stopping at the total, from the end, from an app's links) are
 checked too; and with a filter that leaves none out, which SQLite counts from those it leaves out, and with
-`status eq 'ACTIVE'` and `'INACTIVE'`, which together list the same records.
+`status eq 'ACTIVE'` and `'INACTIVE'`, which together list the same records; and a filter admitting every status,
+which lists the archived ones too, against the same filter counted by reading the records.
 """
 
 from __future__ import annotations
@@ -71,9 +72,32 @@ async def listed(reader: httpx2.AsyncClient, collection: str, **params: str) -> 
     assert (active, inactive) == (len(some), len(others)) and sorted([*some, *others]) == sorted(every), (params, every)
     assert (await codes(**{"$top": "2"}))[1] == every[:2]
     assert (await codes(**{"$top": "3", "$skip": str(max(0, total - 2))}))[1] == every[-2:]
+
+    async def agree(expression: str, expected: list[str]) -> None:
+        """A filter on the status alone, which the stores answer from the kept counts and the statuses' own indexes,
+        against the same statuses and `id ne 'none'`, which they count by reading the records; and its first and last
+        pages."""
+        given = {"$filter": expression}
+        assert await codes(**given) == (len(expected), expected), (params, expression)
+        assert await codes(**{"$filter": f"id ne 'none' and ({expression})"}) == (len(expected), expected), params
+        assert (await codes(**given, **{"$top": "2"}))[1] == expected[:2]
+        assert (await codes(**given, **{"$top": "3", "$skip": str(max(0, len(expected) - 2))}))[1] == expected[-2:]
+
+    archived = (await codes(**{"$filter": "status eq 'ARCHIVED'"}))[1]
+    for expression in EVERY_STATUS:
+        await agree(expression, sorted([*every, *archived], key=number))
     if params.get("opts[linked]") == "true":  # sorted otherwise than in code order: from the links if they are few
         assert (await codes(**{"$orderby": "code desc"}))[1] == every[::-1]
     return every
+
+
+EVERY_STATUS = ("status ne null", "status in ('ACTIVE', 'INACTIVE', 'ARCHIVED')")
+"""Filters admitting every status: archived records are listed too."""
+
+
+def number(code: str) -> int:
+    """The number of a record's code, the order of a page without `$orderby`."""
+    return int(code[2:])
 
 
 async def found(reader: httpx2.AsyncClient, **params: str) -> None:

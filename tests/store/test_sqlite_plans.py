@@ -480,3 +480,49 @@ def test_a_page_of_records_named_by_hub_id_reads_the_hub_id_index(
     for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
         assert "USING INDEX sqlite_autoindex_records_1 (hub_id=?)" in plan, plan
         assert "SCAN" not in plan, plan
+
+
+@pytest.fixture
+async def statuses(tmp_path: Path) -> Path:
+    """400 people, every tenth inactive and every fiftieth archived; the even ones linked to sf."""
+
+    def status(n: int) -> str:
+        return "ARCHIVED" if n % 50 == 7 else "INACTIVE" if n % 10 == 3 else "ACTIVE"
+
+    people = (rec(n, [ext("sf", str(n))] if n % 2 == 0 else [], status=status(n)) for n in range(1, 401))
+    return await written(tmp_path / "hub.db", people)
+
+
+APP_PAGES = [{}, {"opts[linked]": "true"}, {"opts[linked]": "false"}]
+"""A page of every record, of those an app holds, and of those it lacks."""
+
+
+def page_steps(path: Path, params: dict[str, str]) -> int:
+    """The steps of SQLite's machine a page of 10 people (and its total) takes, with sf's records if it says."""
+    app = {"opts[provider]": "sf", "opts[realm]": "r1"} if "opts[linked]" in params else {}
+    query = parse_list(PEOPLE, {"$top": "10", **app, **params}, 100, 1000)[0]
+    conn = sqlite3.connect(path, isolation_level=None)
+    taken = steps(conn, lambda: sqlite_pages.read_page(conn, G, PEOPLE, query))
+    conn.close()
+    return taken
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "status ne null",
+        "status in ('ACTIVE', 'INACTIVE', 'ARCHIVED')",
+        "status eq 'ACTIVE' or status eq 'INACTIVE' or status eq 'ARCHIVED'",
+        "not (status eq 'x')",
+    ],
+)
+@pytest.mark.parametrize("app", APP_PAGES, ids=["all", "linked", "lacked"])
+def test_a_page_of_every_status_is_counted_from_the_kept_counts_and_the_archived_index(
+    statuses: Path, expression: str, app: dict[str, str]
+) -> None:
+    """Such a page (an initial sync that wants the archived records too) counted the group's records for its total
+    (84-179 ms a page at 100k records): it takes what a page of listed records takes and what the count of the
+    archived ones does, where a count of the 400 records takes thousands of steps more."""
+    listed = page_steps(statuses, {**app})
+    archived = page_steps(statuses, {**app, "$filter": "status eq 'ARCHIVED'"})
+    assert page_steps(statuses, {**app, "$filter": expression}) < listed + archived + 200, (listed, archived)

@@ -85,6 +85,15 @@ class ListQuery:
             return None
         return replace(self, filter=replace(node, op=_FLIPPED[node.op]))
 
+    def by_status(self) -> tuple[ListQuery, ...]:
+        """The queries of one status each whose records together are this one's, if its filter is `status in (…)`
+        (as `parse_list` writes `status ne 'ACTIVE'` too): a store counts and reads each from its status's own index,
+        where an `IN` of statuses read every record of the group; none for any other filter."""
+        node = self.filter
+        if not isinstance(node, In) or node.field != ("status",):
+            return ()
+        return tuple(replace(self, filter=Comparison(node.field, "eq", value)) for value in dict.fromkeys(node.values))
+
     @property
     def start(self) -> Node | None:
         """Where a page after a `$skiptoken` starts, as a condition the total leaves out (None: at its `offset`)."""
@@ -117,15 +126,18 @@ _OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
 """Each status a listed (not archived) record may have and the other one."""
 
 _STATUSES: frozenset[Value] = frozenset(get_args(Status))
+_LISTED: frozenset[Value] = frozenset(_OTHER_LISTED)
 
 
 def _by_status(node: Node) -> tuple[Node | None, bool]:
-    """`node` without the conditions on `status` that say no more than that a record is listed (`status ne
-    'ARCHIVED'`, `status in ('ACTIVE', 'INACTIVE')`) or that it may have any status (`status ne null`), if they are
-    the whole filter or items of its `and` and no other item names the status (None if nothing is left); and whether
-    the page lists archived records (the filter names the status and those conditions do not leave them out). A store
-    then pages and counts the records as for no such filter, from the kept counts (and the archived ones, if listed,
-    in their own index), where it read every record of the group to test its status."""
+    """`node` with its conditions on `status`, if they are the whole filter or items of its `and` and no other item
+    names the status, made the one condition saying which statuses they admit: `status eq` one, `status in (…)` two
+    (`status ne 'ACTIVE'` is `status in ('INACTIVE', 'ARCHIVED')`), and none at all where they say no more than that a
+    record is listed (`status ne 'ARCHIVED'`, `status in ('ACTIVE', 'INACTIVE')`) or that it may have any status
+    (`status ne null`) (None if nothing is left); and whether the page lists archived records (the filter names the
+    status and, if any, does not leave them out). A store then pages and counts such records as for no filter, from
+    the kept counts (and the archived ones, if listed, in their own index), and the others by the indexes of their
+    statuses (`ListQuery.by_status`), where it read every record of the group to test its status."""
     items = node.items if isinstance(node, And) else (node,)
     said = [item for item in items if fields_of(item) == {("status",)}]
     rest = [item for item in items if ("status",) not in fields_of(item)]
@@ -133,9 +145,12 @@ def _by_status(node: Node) -> tuple[Node | None, bool]:
     if not said or len(said) + len(rest) < len(items) or len(statuses) < len(said):
         return node, ("status",) in fields_of(node)
     admitted = frozenset.intersection(*statuses)
-    if admitted not in (_STATUSES, frozenset(_OTHER_LISTED)):
-        return node, True
-    return None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest)), admitted == _STATUSES
+    if not admitted:
+        return node, True  # no record: left as it is
+    if admitted not in (_STATUSES, _LISTED):
+        ordered = tuple(status for status in get_args(Status) if status in admitted)
+        rest.append(Comparison(("status",), "eq", ordered[0]) if len(ordered) == 1 else In(("status",), ordered))
+    return None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest)), admitted != _LISTED
 
 
 def _statuses(node: Node) -> frozenset[Value] | None:

@@ -292,7 +292,11 @@ class MongoStore:
         self, session: AsyncClientSession | None, group_id: str, collection: Collection, query: ListQuery, where: Doc
     ) -> int:
         """The total of a page: from the kept counts if they count it, plus the archived records it lists (counted in
-        their own index: a page of every status counted the group's records), else counted (`where` finds them)."""
+        their own index: a page of every status counted the group's records); of several statuses, the sum of each's,
+        counted in its own index (`ListQuery.by_status`: an `$in` reads none); else counted (`where` finds them)."""
+        if parts := query.by_status():
+            each = [compile_list(group_id, collection, part) for part in parts]
+            return sum([await self.records.count_documents(one, session=session) for one in each])
         total = await counts.kept_total(self.db, session, group_id, collection.name, query)
         if total is None:
             return await self.records.count_documents(where, session=session)

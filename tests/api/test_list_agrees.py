@@ -306,6 +306,10 @@ STATUS_FILTERS = [
     "status in ('ACTIVE', 'INACTIVE', 'ARCHIVED')",
     "status eq 'ACTIVE' or status eq 'INACTIVE' or status eq 'ARCHIVED'",
     "status ne null and code gt 3",
+    "status in ('ARCHIVED', 'INACTIVE')",
+    "status eq 'ARCHIVED' or status eq 'INACTIVE'",
+    "status ne 'ACTIVE'",
+    "status in ('ACTIVE', 'ARCHIVED')",
 ]
 """Filters on the status that a store answers from its kept counts and each status's own index."""
 

@@ -8,8 +8,8 @@ moved and deleted), then compare each total and page with the same query through
 changes nothing, which each store counts and pages by reading records: so on SQLite the ways
 it finds a page with the counts (stopping at the total, from the end, from an app's links) are
 checked too; and with a filter that leaves none out, which SQLite counts from those it leaves out, and with
-`status eq 'ACTIVE'` and `'INACTIVE'`, which together list the same records; and a filter admitting every status,
-which lists the archived ones too, against the same filter counted by reading the records.
+`status eq 'ACTIVE'` and `'INACTIVE'`, which together list the same records; and filters admitting every status,
+which list the archived ones too, or two statuses, against the same filters counted by reading the records.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ async def listed(reader: httpx2.AsyncClient, collection: str, **params: str) -> 
     archived = (await codes(**{"$filter": "status eq 'ARCHIVED'"}))[1]
     for expression in EVERY_STATUS:
         await agree(expression, sorted([*every, *archived], key=number))
+    for expression in ("status in ('ARCHIVED', 'INACTIVE')", "status ne 'ACTIVE'"):
+        await agree(expression, sorted([*others, *archived], key=number))
+    await agree("status in ('ARCHIVED', 'ACTIVE')", sorted([*some, *archived], key=number))
     if params.get("opts[linked]") == "true":  # sorted otherwise than in code order: from the links if they are few
         assert (await codes(**{"$orderby": "code desc"}))[1] == every[::-1]
     return every

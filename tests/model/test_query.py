@@ -103,3 +103,26 @@ def test_the_conditions_that_a_record_may_have_any_status_are_left_out_of_its_fi
     """Archived records are listed then, as the filter names the status."""
     page = query({"$filter": expression})
     assert page == replace(query({"$filter": left}), include_archived=True)
+
+
+@pytest.mark.parametrize(
+    ("expression", "read"),
+    [
+        ("status ne 'ACTIVE'", "status in ('INACTIVE', 'ARCHIVED')"),
+        ("not (status eq 'ACTIVE')", "status in ('INACTIVE', 'ARCHIVED')"),
+        ("status eq 'ARCHIVED' or status eq 'INACTIVE'", "status in ('INACTIVE', 'ARCHIVED')"),
+        ("status in ('ARCHIVED', null, 'INACTIVE', 'NONE')", "status in ('INACTIVE', 'ARCHIVED')"),
+        ("status ne 'ACTIVE' and status ne 'ARCHIVED'", "status eq 'INACTIVE'"),
+        ("status ne 'INACTIVE' and code gt 1", "code gt 1 and status in ('ACTIVE', 'ARCHIVED')"),
+    ],
+)
+def test_the_conditions_on_the_status_are_read_as_the_statuses_they_admit(expression: str, read: str) -> None:
+    assert query({"$filter": expression}) == query({"$filter": read})
+
+
+def test_a_filter_of_several_statuses_is_the_union_of_a_query_of_each() -> None:
+    page = query({"$filter": "status ne 'ACTIVE'", "$top": "7", "$skiptoken": "5.9"})
+    each = [query({"$filter": f"status eq '{s}'", "$top": "7", "$skiptoken": "5.9"}) for s in ("INACTIVE", "ARCHIVED")]
+    assert page.by_status() == tuple(each)
+    assert query({"$filter": "status eq 'INACTIVE'"}).by_status() == ()
+    assert query({"$filter": "status ne 'ACTIVE' and code gt 1"}).by_status() == ()

@@ -526,3 +526,22 @@ def test_a_page_of_every_status_is_counted_from_the_kept_counts_and_the_archived
     listed = page_steps(statuses, {**app})
     archived = page_steps(statuses, {**app, "$filter": "status eq 'ARCHIVED'"})
     assert page_steps(statuses, {**app, "$filter": expression}) < listed + archived + 200, (listed, archived)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "status in ('ARCHIVED', 'INACTIVE')",
+        "status eq 'ARCHIVED' or status eq 'INACTIVE'",
+        "status ne 'ACTIVE'",
+    ],
+)
+@pytest.mark.parametrize("params", [*APP_PAGES, {"$orderby": "updated_at desc"}, {"$skiptoken": "200.30"}], ids=str)
+def test_a_page_of_the_archived_and_inactive_records_reads_the_index_of_each(
+    statuses: Path, expression: str, params: dict[str, str]
+) -> None:
+    """Each of the two statuses has a partial index of its own, which an `IN` does not read: such a page counted the
+    group's records (46 ms at 100k records, 11,000 of them archived or inactive). Its total is the sum of a count in
+    each index, and its rows are merged from the two: it takes about what a page of each status takes."""
+    each = [page_steps(statuses, {**params, "$filter": f"status eq '{status}'"}) for status in ("ARCHIVED", "INACTIVE")]
+    assert page_steps(statuses, {**params, "$filter": expression}) < sum(each) + 200, each

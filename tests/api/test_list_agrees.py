@@ -278,15 +278,23 @@ def test_lists_answer_as_readme_says(client: TestClient, store_kind: str, indexe
         for _ in range(40):
             text, order = queries.filter() if rng.random() < 0.9 else None, queries.order()
             linked = (rng.choice(APPS), rng.random() < 0.5) if rng.random() < 0.3 else None
-            params = {"$top": rng.choice(["2", "5", "100"])} | ({"$filter": text} if text else {})
-            params |= {"$orderby": ",".join(f"{f} {'desc' if d else 'asc'}" for f, d in order)} if order else {}
-            if linked:
-                (provider, realm), held = linked
-                params |= {"opts[provider]": provider, "opts[realm]": realm, "opts[linked]": str(held).lower()}
+            params = _params(text, rng.choice(["2", "5", "100"]), order, linked)
             expected = readme.listed(text, order, linked)
             assert _walk(client, collection, params) == (expected, {len(expected)}), params
             if text and "id " not in text and "id in" not in text:
                 _matcher_agrees(client, collection, text, set(readme.listed(text, [], None)))
+
+
+def _params(
+    text: str | None, top: str, order: list[tuple[str, bool]], linked: tuple[Any, bool] | None
+) -> dict[str, str]:
+    """The query string of a list: its filter, page size, `$orderby` and app (`linked`: the app and whether held)."""
+    params = {"$top": top} | ({"$filter": text} if text else {})
+    params |= {"$orderby": ",".join(f"{f} {'desc' if d else 'asc'}" for f, d in order)} if order else {}
+    if linked:
+        (provider, realm), held = linked
+        params |= {"opts[provider]": provider, "opts[realm]": realm, "opts[linked]": str(held).lower()}
+    return params
 
 
 def _matcher_agrees(client: TestClient, collection: str, text: str, expected: set[str]) -> None:
@@ -323,10 +331,6 @@ def test_a_filter_on_the_status_answers_as_readme_says(client: TestClient, text:
         for order in ([], [("code", True)], [("status", False)]):
             for linked in (None, (APPS[0], True), (APPS[0], False)):
                 for top in ("2", "100"):
-                    params = {"$filter": text, "$top": top}
-                    params |= {"$orderby": ",".join(f"{f} {'desc' if d else 'asc'}" for f, d in order)} if order else {}
-                    if linked:
-                        (provider, realm), held = linked
-                        params |= {"opts[provider]": provider, "opts[realm]": realm, "opts[linked]": str(held).lower()}
+                    params = _params(text, top, order, linked)
                     expected = readme.listed(text, order, linked)
                     assert _walk(client, collection, params) == (expected, {len(expected)}), params

@@ -129,8 +129,10 @@ def misspelt(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     the setting at its default without a word; so did `HUB_PORT`, which names an option of `hub serve`. Others
     (`HUB_KEY`, a shell's own) are no near miss and pass."""
     known = [f"HUB_{name.upper()}" for name in Settings.__dataclass_fields__]
-    missed = [v for v in sorted(environ) if v.startswith("HUB_") and v not in known]
-    meant = {
-        v: _OPTIONS.get(v) or next(iter(difflib.get_close_matches(v, known, n=1, cutoff=0.85)), "") for v in missed
-    }
-    return [(v, meant[v]) for v in missed if meant[v]]
+    missed = (v for v in sorted(environ) if v.startswith("HUB_") and v not in known)
+    return [(v, meant) for v in missed if (meant := _OPTIONS.get(v) or _nearest(v, known))]
+
+
+def _nearest(variable: str, known: list[str]) -> str | None:
+    close = difflib.get_close_matches(variable, known, n=1, cutoff=0.85)
+    return close[0] if close else None

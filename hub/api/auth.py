@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.paths import FIXED
-from hub.api.problems import error_response
+from hub.api.problems import error_response, unreachable
 from hub.errors import HubError, Unauthorized
 from hub.model.access import Principal
 from hub.service.access import Authenticator
@@ -126,7 +126,9 @@ def rechecking(receive: Receive, authenticator: Authenticator, header: str | Non
 
 
 class AuthMiddleware:
-    """401 without a live key; 404, exactly as for a missing group, for a group the key's app is not connected to."""
+    """401 without a live key; 404, exactly as for a missing group, for a group the key's app is not connected to.
+    A store out of reach while it reads a key it has not cached is the 503 any route gives (`problems.unreachable`):
+    the app's exception handlers answer for the routes alone, and it came out a 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -141,6 +143,9 @@ class AuthMiddleware:
             who = await admitted(authenticator, header, scope["path"])
         except HubError as refused:
             await error_response(refused)(scope, receive, send)
+            return
+        except authenticator.store.unreachable as lost:
+            await (await unreachable(Request(scope), lost))(scope, receive, send)
             return
         _admit(scope.setdefault("state", {}), who)
         await self.app(scope, rechecking(receive, authenticator, header, scope), send)

@@ -6,12 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
-from tests.conftest import admin_client, mongomock_store
+from tests.conftest import Keys, admin_client, mongomock_store
 
 PEOPLE = "/api/v2/cld-1/people"
 ORGS = "/api/v2/cld-1/organizations"
@@ -130,3 +130,24 @@ def test_a_mongodb_server_out_of_reach_is_a_503_not_a_500(
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["detail"] == "the store cannot be reached now: try again later"
     assert str(lost) in caplog.text  # the operator learns why
+
+
+@pytest.mark.parametrize("lost", [ServerSelectionTimeoutError("no servers found yet"), NetworkTimeout("timed out")])
+def test_a_key_read_from_a_mongodb_server_out_of_reach_is_a_503_not_a_500(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, lost: Exception
+) -> None:
+    """A key the hub has not cached (the first request after a start, or past `key_cache_seconds`) is read before any
+    route runs: the store's errors there came out as 500s, where the same request with a known key was a 503."""
+    store = mongomock_store()
+    with admin_client(create_app(settings, store=store), raise_server_exceptions=False) as client:
+        fresh = Keys(client).new().token
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise lost
+
+        monkeypatch.setattr(store, "key", unreachable)
+        refused = client.get(PEOPLE, headers={"Authorization": f"Bearer {fresh}"})
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["detail"] == "the store cannot be reached now: try again later"
+    assert str(lost) in caplog.text

@@ -65,7 +65,7 @@ from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_query import compile_filter, compile_list, compile_order, record
 from hub.store.mongo_schema import prepare
-from hub.store.mongo_tx import MongoTransaction, commit, races, upsert
+from hub.store.mongo_tx import MongoTransaction, commit, races, transient, upsert
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -98,7 +98,8 @@ class MongoStore:
     unreachable: tuple[type[Exception], ...] = (ConnectionFailure,)
     """No server selected in time, a connection lost or timed out, the pool exhausted: what the driver raises once its
     own retries are spent. Inside a write transaction they come labelled transient, and the use case is run again
-    (`races`) before a 409 says to try again."""
+    (`races`) before a 409 says to try again; but for no server selected in time, which waited its whole timeout
+    (`mongo_tx.transient`)."""
 
     def __init__(
         self, url: str | None = None, *, database: AsyncDatabase[Doc] | None = None, transactions: bool = True
@@ -180,7 +181,7 @@ class MongoStore:
                 async with self._reading() as session:
                     return await work(session)
             except PyMongoError as error:
-                if not error.has_error_label("TransientTransactionError"):
+                if not transient(error):
                     raise
         async with self._reading() as session:
             return await work(session)

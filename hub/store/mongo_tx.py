@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
 from hub.errors import Unavailable
 from hub.model import timefmt
@@ -47,6 +47,13 @@ UPSERT_TRIES = 5
 """Upserts that lost the race to create their document are re-run as updates."""
 
 
+def transient(error: PyMongoError) -> bool:
+    """Whether an error in a transaction is one to run it again for, as the driver labels it: but not a server
+    selection that timed out, which it labels so too. It waited the whole timeout (30 s unless set) for a server, so
+    each run again waited as long, and the last answered 409 as for concurrent writes: it is unreachable (a 503)."""
+    return error.has_error_label("TransientTransactionError") and not isinstance(error, ServerSelectionTimeoutError)
+
+
 @contextmanager
 def races() -> Iterator[None]:
     """Report a lost race (unique index, write conflict) as IdTaken; let anything else through."""
@@ -60,7 +67,7 @@ def races() -> Iterator[None]:
             raise IdTaken(str(error)) from error
         raise
     except PyMongoError as error:
-        if error.has_error_label("TransientTransactionError"):
+        if transient(error):
             raise IdTaken(str(error)) from error
         raise
 

@@ -151,3 +151,28 @@ def test_a_key_read_from_a_mongodb_server_out_of_reach_is_a_503_not_a_500(
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["detail"] == "the store cannot be reached now: try again later"
     assert str(lost) in caplog.text
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["write", "read"])
+def test_no_mongodb_server_selected_in_a_transaction_is_a_503_at_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, write: bool
+) -> None:
+    """In a transaction the driver labels a server selection that timed out transient, as it does a write conflict:
+    taken for a race lost, a write ran again, each run waiting the selection timeout (30 s unless set), eight times
+    before a 409 that blamed concurrent writes, and a read three times before its 503."""
+    store = mongomock_store()
+    with admin_client(create_app(settings, store=store), raise_server_exceptions=False) as client:
+        assert client.post(PEOPLE, json={"people": {"first_name": "Ann"}}).status_code == 201
+        tries: list[str] = []
+
+        def unselected(collection: str, method: str, session: Any, args: tuple[Any, ...]) -> None:
+            if session is not None and session.in_transaction:
+                tries.append(f"{collection}.{method}")
+                raise ServerSelectionTimeoutError("no servers", {"errorLabels": ["TransientTransactionError"]})
+
+        monkeypatch.setattr(store.db, "check", unselected)
+        item = {"people": {"first_name": "Bob"}}
+        refused = client.post(PEOPLE, json=item) if write else client.get(PEOPLE)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert refused.json()["detail"] == "the store cannot be reached now: try again later"
+    assert len(tries) == 1, tries

@@ -176,7 +176,9 @@ async def _apply(
     if anchor is not None:
         hub_ids = [(await reading.locate_in(tx, collection, *anchor)).hub_id, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
-    ensure_one_per_app(ids, records=[r.hub_id for r in matched])  # before anything is written (a placeholder)
+    # the ids' own clash refused before a reference writes a placeholder; one the matched records' merge would make is
+    # found by `merging.merge`, after it, and rolled back with the transaction
+    ensure_one_per_app(ids, records=[r.hub_id for r in matched])
     write = await directions.inbound(tx, collection.name, matched, ids, write)
     refs = await references.resolve(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}

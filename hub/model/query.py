@@ -302,6 +302,8 @@ def check_types(collection: Collection, node: Node) -> None:
         if not _of_type(collection, path, value):
             wanted = _wanted(collection, path)[1]
             raise BadRequest(f"$filter: {'/'.join(path)} is compared with {wanted}, not {value!r}")
+        if path == ("status",) and value is not None and value not in _STATUSES:  # `'archived'` listed nothing
+            raise BadRequest(f"$filter: status is 'ACTIVE', 'INACTIVE' or 'ARCHIVED', not {value!r}")
         return value
 
     map_values(node, check)

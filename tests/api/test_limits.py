@@ -145,6 +145,8 @@ def test_json_nested_deeper_than_the_limit_is_400(client: TestClient) -> None:
         ("nope eq 1", ("unknown field 'nope'",)),
         ("first_name eq", ("expected a value",)),
         ("updated_at gt 'yesterday'", ("needs a date",)),
+        ("status eq 'archived'", ("status is 'ACTIVE', 'INACTIVE' or 'ARCHIVED', not 'archived'",)),  # listed none
+        ("not (status in ('ACTIVE', 'Inactive'))", ("not 'Inactive'",)),
     ],
 )
 def test_filters_too_complex_or_malformed_are_400(client: TestClient, expression: str, words: tuple[str, ...]) -> None:

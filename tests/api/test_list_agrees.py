@@ -146,12 +146,12 @@ class Readme:
 
     def __init__(self, client: TestClient, collection: str) -> None:
         self.client, self.collection = client, collection
-        every = client.get(f"{BASE}/{collection}", params={"$filter": "status ne 'none'", "$top": "1000"})
+        every = client.get(f"{BASE}/{collection}", params={"$filter": "status ne null", "$top": "1000"})
         self.records: list[dict[str, Any]] = every.json()[collection]
         self.held = {app: self._held(app) for app in APPS}
 
     def _held(self, app: tuple[str, str]) -> set[str]:
-        params = {"opts[provider]": app[0], "opts[realm]": app[1], "$filter": "status ne 'none'", "$top": "1000"}
+        params = {"opts[provider]": app[0], "opts[realm]": app[1], "$filter": "status ne null", "$top": "1000"}
         return {r["code"] for r in self.client.get(f"{BASE}/{self.collection}", params=params).json()[self.collection]}
 
     def value(self, record: dict[str, Any], path: str) -> Any:

@@ -167,7 +167,9 @@ class Walk:
         return body
 
     def any_person(self) -> str | None:
-        people = self.client.get(f"{BASE}/people", params={"$top": "1000", "$filter": "status ne 'x'"}).json()["people"]
+        people = self.client.get(f"{BASE}/people", params={"$top": "1000", "$filter": "status ne null"}).json()[
+            "people"
+        ]
         return str(self.rng.choice(people)["id"]) if people else None
 
     def step(self) -> None:

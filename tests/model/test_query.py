@@ -47,7 +47,7 @@ def test_an_order_comparison_of_a_field_every_record_has_or_a_listed_status_has_
         {"$filter": "code in ('PE1', 'PE2')"},
         {"$filter": "updated_at gt 2020-01-01 and code gt 'PE1'"},
         {"$filter": "not (updated_at gt 2020-01-01)"},
-        {"$filter": "status gt 'A'"},  # archived records are listed then, which the kept count leaves out
+        {"$filter": "status gt 'ACTIVE'"},  # archived records are listed then, which the kept count leaves out
         {"$filter": "status ne 'ACTIVE'"},
         {"$filter": "status eq 'ARCHIVED'"},
         {},
@@ -63,9 +63,9 @@ def test_any_other_query_has_none(params: dict[str, str]) -> None:
     [
         ("status ne 'ARCHIVED'", ""),
         ("status in ('ACTIVE', 'INACTIVE')", ""),
-        ("status eq 'ACTIVE' or status eq 'INACTIVE' or status eq 'NONE'", ""),
+        ("status eq 'ACTIVE' or status eq 'INACTIVE' or status eq null", ""),
         ("not (status in ('ARCHIVED', null)) and code gt 1", "code gt 1"),
-        ("status ne 'ARCHIVED' and code gt 1 and status ne 'NONE' and code lt 9", "code gt 1 and code lt 9"),
+        ("status ne 'ARCHIVED' and code gt 1 and status ne null and code lt 9", "code gt 1 and code lt 9"),
     ],
 )
 def test_the_conditions_that_a_record_is_listed_are_left_out_of_its_filter(expression: str, left: str) -> None:
@@ -79,7 +79,7 @@ def test_the_conditions_that_a_record_is_listed_are_left_out_of_its_filter(expre
         "status ne 'ARCHIVED' and status ne 'INACTIVE'",
         "status ne 'ARCHIVED' and (status eq 'ACTIVE' or code gt 1)",  # the status is named elsewhere too
         "status ne 'ARCHIVED' or code gt 1",
-        "status gt 'AB'",
+        "status gt 'ACTIVE'",
     ],
 )
 def test_other_conditions_on_the_status_are_kept(expression: str) -> None:
@@ -90,7 +90,6 @@ def test_other_conditions_on_the_status_are_kept(expression: str) -> None:
 @pytest.mark.parametrize(
     ("expression", "left"),
     [
-        ("status ne 'NONE'", ""),
         ("status ne null", ""),
         ("status in ('ACTIVE', 'INACTIVE', 'ARCHIVED')", ""),
         ("status eq 'ACTIVE' or status eq 'INACTIVE' or status eq 'ARCHIVED'", ""),
@@ -111,7 +110,7 @@ def test_the_conditions_that_a_record_may_have_any_status_are_left_out_of_its_fi
         ("status ne 'ACTIVE'", "status in ('INACTIVE', 'ARCHIVED')"),
         ("not (status eq 'ACTIVE')", "status in ('INACTIVE', 'ARCHIVED')"),
         ("status eq 'ARCHIVED' or status eq 'INACTIVE'", "status in ('INACTIVE', 'ARCHIVED')"),
-        ("status in ('ARCHIVED', null, 'INACTIVE', 'NONE')", "status in ('INACTIVE', 'ARCHIVED')"),
+        ("status in ('ARCHIVED', null, 'INACTIVE')", "status in ('INACTIVE', 'ARCHIVED')"),
         ("status ne 'ACTIVE' and status ne 'ARCHIVED'", "status eq 'INACTIVE'"),
         ("status ne 'INACTIVE' and code gt 1", "code gt 1 and status in ('ACTIVE', 'ARCHIVED')"),
     ],

@@ -32,7 +32,10 @@ async def once(store: Store, group_id: str, work: Callable[[Transaction], Awaita
 
 
 def _kept_changing() -> Conflict:
-    return Conflict("the ids of these records kept changing under concurrent writes; try again")
+    """What a write that lost every try answers: to races with concurrent writes (the ids it named moved, the group's
+    turn held elsewhere), or, on MongoDB, to a connection lost mid-write each time; whatever it wrote (an integration
+    holds no ids)."""
+    return Conflict("the write met concurrent writes (or lost the store) on every try; try again")
 
 
 async def each(

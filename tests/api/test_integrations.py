@@ -399,3 +399,27 @@ def test_a_write_that_loses_its_group_s_turn_is_run_again_as_every_write_is(
         answer = write()
         assert answer.status_code in (200, 201, 204) and lost, answer.text
     assert client.get(URL).json()["integrations"] == []
+
+
+def test_a_write_that_loses_every_try_says_so_without_naming_ids(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its tries a write answered "the ids of these records kept changing under concurrent writes", whatever it
+    wrote: an integration holds no ids, and a MongoDB connection lost mid-write ends the same way."""
+    assert client.post(URL, json=sample()).status_code == 201
+    store = client.app.state.store  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def losing(group_id: str) -> AsyncIterator[Transaction]:
+        raise IdTaken("another process holds the group's turn")
+        yield  # pragma: no cover
+
+    async def run_losing(group_id: str, work: Any) -> Any:
+        raise IdTaken("another process holds the group's turn")
+
+    monkeypatch.setattr(store, "transaction", losing)
+    if getattr(store, "run_transaction", None) is not None:
+        monkeypatch.setattr(store, "run_transaction", run_losing)
+    answer = client.put(f"{URL}/crm-customers", json={"batch_size": 10})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["detail"] == "the write met concurrent writes (or lost the store) on every try; try again"

@@ -4,8 +4,9 @@
 every API test runs on the SQLite adapter and on the MongoDB adapter over mongomock, so the
 one `./scripts/test` that CI calls checks the HTTP surface on both. `HUB_TEST_STORE=sqlite`
 runs one of them; `mongodb` runs them on the server at HUB_TEST_MONGODB_URL, each test in a
-database of its own. A test marked `needs_transactions` (rollback, unique multikey indexes,
-concurrent writers) is skipped on mongomock, which has none of them.
+database of its own. On mongomock each transaction is checked and rolled back as a server's would be
+(`tests.store.sessions`); what it cannot show (unique multikey indexes, concurrent writers) the store
+contract suite checks on SQLite and a real server.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ if "mongodb" in API_STORES and not MONGODB_URL:
 
 def mongomock_store() -> MongoStore:
     """The MongoDB adapter on an in-memory mongomock database, its transactions on sessions that check each operation
-    is made in the transaction it belongs to (`tests.store.sessions`); nothing is rolled back."""
+    is made in the transaction it belongs to, and a transaction that aborts rolled back (`tests.store.sessions`)."""
     return MongoStore(database=cast(Any, SessionChecked()))
 
 
@@ -107,10 +108,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(params=API_STORES)
 def store_kind(request: pytest.FixtureRequest) -> str:
-    kind = str(request.param)
-    if kind == "mongomock" and request.node.get_closest_marker("needs_transactions"):
-        pytest.skip("mongomock cannot show transactions, unique multikey indexes or concurrent writers")
-    return kind
+    return str(request.param)
 
 
 def with_database(url: str, name: str) -> str:

@@ -95,7 +95,6 @@ def test_a_dry_run_previews_the_merge(client: TestClient) -> None:
     assert out["merge"]["moves"] == [{"id": HS, "from": b["id"], "to": a["id"]}]
 
 
-@pytest.mark.needs_transactions  # a dry run writes, then leaves its transaction: only a rollback undoes it
 def test_a_dry_run_writes_nothing(client: TestClient) -> None:
     a = create(client, "organizations", SF, name="Acme")
     b = create(client, "organizations", HS, name="Acme Inc", industry="Tech")
@@ -107,7 +106,6 @@ def test_a_dry_run_writes_nothing(client: TestClient) -> None:
     assert history(client, a["id"]) == [] and history(client, b["id"]) == []
 
 
-@pytest.mark.needs_transactions  # the placeholder the dry run makes is undone by a rollback alone
 def test_a_dry_run_shows_a_new_reference_as_the_merge_would(client: TestClient) -> None:
     """The survivor's references were read after the dry run left its transaction: a placeholder it made was gone,
     and its reference showed as a bare hub id (one the real merge would not make) for an id array."""

@@ -309,7 +309,6 @@ def test_an_app_id_holding_a_slash_or_percent_is_one_path_segment(client: TestCl
     assert client.delete(path, params=app).json()["people"]["status"] == "ARCHIVED"
 
 
-@pytest.mark.needs_transactions  # the group is stored in the refused write's transaction: only a rollback undoes it
 def test_a_refused_write_creates_no_group(client: TestClient) -> None:
     """A write refused (409, 422) stored its group all the same: its reads then answered 200, empty, not 404."""
     fresh = "/api/v2/fresh"

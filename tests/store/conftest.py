@@ -1,7 +1,7 @@
 """The stores the contract suites run against: SQLite, MongoDB on mongomock, and a real MongoDB if one is named.
 
 On mongomock the store runs its transactions on sessions that check each operation is made in the
-transaction it belongs to (`tests.store.sessions`); nothing is rolled back there.
+transaction it belongs to, and rolls back a transaction that aborts (`tests.store.sessions`).
 
 Set HUB_TEST_MONGODB_URL (e.g. mongodb://localhost:27017/?replicaSet=rs0) to run the suites
 against a real server too; each test then works in a database of its own and drops it.

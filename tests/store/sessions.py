@@ -8,16 +8,24 @@ transaction it refuses an operation without the transaction's session, a second 
 started meanwhile (a read of the store's own, which sees none of the first one's writes), an
 operation a transaction may not run (an index or a collection made, a count from metadata,
 `distinct`, `$out`/`$merge`), and a write to a collection that does not exist yet (mongod would
-make it inside the transaction, which it does only under restrictions). Nothing is rolled back.
+make it inside the transaction, which it does only under restrictions).
+
+A transaction that aborts is rolled back, as on a server: each write inside it keeps the documents it
+is about to change (those its filter matches, as they were) and notes those it adds, and an abort puts
+them back (`Journal`), so a refused request or a dry run leaves nothing behind here either. What a
+server's snapshot isolation and write conflicts add is not shown: the group's turn (`mongo_sync.claim`)
+keeps write transactions of a group one at a time only where a server refuses the second claim.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+from mongomock.filtering import filter_applies
 from mongomock_motor import AsyncMongoMockClient
 
 OUTSIDE = frozenset({"providers"})
@@ -52,6 +60,8 @@ WRITES = frozenset(
         "bulk_write",
     }
 )
+FILTERED = WRITES - {"insert_one", "insert_many", "bulk_write"}
+"""The writes that change the documents their first argument (`filter`) matches."""
 
 _open: contextvars.ContextVar[Session | None] = contextvars.ContextVar("open_transaction", default=None)
 
@@ -60,12 +70,54 @@ class Fault(AssertionError):
     """Something a real server would refuse in a transaction, or run outside it."""
 
 
+class Journal:
+    """What a transaction's writes replaced: each document as it was before the first write to it (None: it was
+    not there), by collection and `_id`, to be put back if the transaction aborts."""
+
+    def __init__(self) -> None:
+        self.before: dict[tuple[str, Any], dict[str, Any] | None] = {}
+
+    async def around(
+        self,
+        database: SessionChecked,
+        collection: str,
+        method: str,
+        write: Awaitable[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Run `write` (the `method` call with `args`, `kwargs`), keeping what it changes."""
+        documents = database.documents(collection)
+        if method in FILTERED:
+            matched = args[0] if args else kwargs["filter"]
+            for key, document in list(documents.items()):
+                if filter_applies(matched, document):
+                    self.before.setdefault((collection, key), copy.deepcopy(document))
+        there = set(documents)
+        try:
+            return await write
+        finally:
+            for key in documents.keys() - there:
+                self.before.setdefault((collection, key), None)
+
+    def roll_back(self, database: SessionChecked) -> None:
+        for (collection, key), document in self.before.items():
+            documents = database.documents(collection)
+            if document is not None:
+                documents[key] = document
+            elif key in documents:
+                del documents[key]
+        self.before.clear()
+
+
 class Session:
-    """A client session whose transaction mongomock cannot run: it marks the operations made inside it."""
+    """A client session whose transaction mongomock cannot run: it marks the operations made inside it and keeps
+    what they change (`Journal`), to roll it back on an abort."""
 
     def __init__(self, database: SessionChecked) -> None:
         self._database = database
         self.in_transaction = False
+        self.journal = Journal()
         self._outer: contextvars.Token[Session | None] | None = None
 
     async def __aenter__(self) -> Session:
@@ -81,20 +133,28 @@ class Session:
         self.in_transaction = True
         self._outer = _open.set(self)
 
-    async def _end(self) -> None:
+    async def commit_transaction(self) -> None:
+        self.journal.before.clear()
+        self._end()
+
+    async def abort_transaction(self) -> None:
+        self.journal.roll_back(self._database)
+        self._end()
+
+    def _end(self) -> None:
         self.in_transaction = False
         if self._outer is not None:
             _open.reset(self._outer)
             self._outer = None
 
-    commit_transaction = abort_transaction = _end
-
     async def with_transaction(self, work: Callable[[Session], Awaitable[Any]], **options: Any) -> Any:
         await self.start_transaction(**options)
         try:
             done = await work(self)
-        finally:
-            await self._end()
+        except BaseException:
+            await self.abort_transaction()
+            raise
+        await self.commit_transaction()
         return done
 
 
@@ -109,8 +169,11 @@ class Collection:
             return target
 
         def checked(*args: Any, **kwargs: Any) -> Any:
-            self._database.check(self._name, method, kwargs.pop("session", None), args)
-            return target(*args, **kwargs)
+            session = kwargs.pop("session", None)
+            self._database.check(self._name, method, session, args)
+            if method not in WRITES or session is None or not session.in_transaction:
+                return target(*args, **kwargs)
+            return session.journal.around(self._database, self._name, method, target(*args, **kwargs), args, kwargs)
 
         return checked
 
@@ -146,6 +209,10 @@ class SessionChecked:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.mock, name)
 
+    def documents(self, collection: str) -> Any:
+        """The collection's documents as mongomock keeps them: its `_id` to the document itself."""
+        return self.mock[collection]._store._documents
+
     def fault(self, what: str) -> None:
         self.faults.append(what)
         raise Fault(what)
@@ -168,6 +235,8 @@ class SessionChecked:
             self.fault(f"{collection}.{method} ran outside the open transaction")
         if method in REFUSED:
             self.fault(f"{collection}.{method} inside a transaction")
+        if method == "bulk_write":
+            self.fault(f"{collection}.bulk_write inside a transaction: this mock cannot roll it back")
         if method in WRITES and collection not in self._made:
             self.fault(f"{collection}.{method} made the collection inside a transaction")
         if method == "aggregate" and any("$out" in stage or "$merge" in stage for stage in args[0]):

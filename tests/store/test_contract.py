@@ -1,7 +1,7 @@
 """The storage port's promises on records, checked against every adapter: SQLite, MongoDB on mongomock, a real MongoDB.
 
 The stores are made in conftest.py (HUB_TEST_MONGODB_URL adds a real server). What mongomock
-cannot show (unique multikey indexes, transactions, concurrent writers) is skipped for the
+cannot show (unique multikey indexes, concurrent writers) is skipped for the
 mock only, saying so. The id map's promises are in test_contract_idmap.py.
 """
 
@@ -182,7 +182,6 @@ async def test_merge_moves_ids_to_the_survivor_and_hub_ids_resolve_through_tombs
 
 
 async def test_a_transaction_that_raises_writes_nothing(kind: str, store: Store) -> None:
-    mock_cannot_show(kind, "transactions or their rollback")
     ann, bob = rec(1, [ext("sf", "1")], first_name="Ann"), rec(2, [ext("hs", "2")])
     await insert(store, ann, bob)
     new = rec(3, [ext("zd", "3")])
@@ -248,7 +247,6 @@ async def test_concurrent_numbering_from_several_stores_never_repeats(open_store
 
 
 async def test_a_rolled_back_number_is_given_back(kind: str, store: Store) -> None:
-    mock_cannot_show(kind, "a rollback: without transactions each write lands as it comes")
     with pytest.raises(RuntimeError):
         async with store.transaction(G) as tx:
             assert await tx.next_seq("people") == 1

@@ -1,7 +1,7 @@
 """The storage port's sync promises on every store: the change feed, integrations, the outbound queue, field sync.
 
 Stores come from conftest.py (SQLite, MongoDB on mongomock, a real MongoDB if
-HUB_TEST_MONGODB_URL names one). What mongomock cannot show (a rollback, concurrent
+HUB_TEST_MONGODB_URL names one). What mongomock cannot show (concurrent
 transactions committing in feed order) is skipped for the mock alone, saying so.
 """
 
@@ -69,7 +69,6 @@ async def test_one_transaction_s_changes_take_consecutive_places(store: Store) -
 
 
 async def test_a_rolled_back_change_is_never_seen(kind: str, store: Store) -> None:
-    mock_cannot_show(kind, "a rollback: without transactions each write lands as it comes")
     with pytest.raises(RuntimeError):
         async with store.transaction(G) as tx:
             await tx.add_change(change(1))

@@ -36,7 +36,7 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_DEPTH
-from hub.model.ids import ExternalIdIn
+from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn
 from hub.model.keyset import MAX_POSITION
 from hub.model.query import MAX_ORDER_KEYS, check_params
 
@@ -284,7 +284,7 @@ def document(settings: Settings) -> dict[str, Any]:
             **TypeAdapter(list[ExternalIdIn]).json_schema(ref_template=REF),
             "maxItems": MAX_IDS,
             "description": f"{{realm, provider, id}} entries a write names, at most {MAX_IDS} (a record may come to"
-            " hold more over several writes)",
+            f" hold more over several writes, up to {MAX_RECORD_IDS})",
         },
     }
     paths: dict[str, Any] = {}

@@ -80,16 +80,31 @@ def app_clashes(ids: Iterable[ExternalId]) -> dict[tuple[str, str], list[Externa
     return {app: held for app, held in by_app.items() if len(held) > 1}
 
 
-def ensure_one_per_app(ids: Iterable[ExternalId], records: Iterable[str] = (), field: str | None = None) -> None:
-    """Refuse (409) an id set that gives one record two ids of the same app; `field` names the reference whose
-    record it is, where that is not the record written (a person's 409 over its organization's ids read as its own).
+MAX_RECORD_IDS = 1000
+"""The most app ids one record may hold, however it came to them (writes, merges, links). It bounds the record: its
+fields are bounded by their model, and on MongoDB each id costs its document at most 8.6 KB (README, Limits),
+so a record stays well under the 16 MB a document may hold; without it, merges grew a record past that, stored on
+SQLite and a 500 on MongoDB."""
+
+
+def ensure_holdable(ids: Iterable[ExternalId], records: Iterable[str] = (), field: str | None = None) -> None:
+    """Refuse (409) an id set one record may not hold: two ids of the same app, or more than MAX_RECORD_IDS ids;
+    `field` names the reference whose record it is, where that is not the record written (a person's 409 over its
+    organization's ids read as its own).
     """
+    where = f"{field}: " if field else ""
     clashes = app_clashes(ids)
     if clashes:
         apps = ", ".join(f"{p}/{r}: {', '.join(e.id for e in held)}" for (p, r), held in clashes.items())
-        where = f"{field}: " if field else ""
         raise Conflict(
             f"{where}one record would hold two ids of the same app ({apps})",
             records=sorted(set(records)),
             clashes=[{"provider": p, "realm": r, "ids": [e.id for e in held]} for (p, r), held in clashes.items()],
+        )
+    held = len(unique(ids))
+    if held > MAX_RECORD_IDS:
+        raise Conflict(
+            f"{where}one record would hold {held} ids, more than the {MAX_RECORD_IDS} a record may hold",
+            records=sorted(set(records)),
+            limit=MAX_RECORD_IDS,
         )

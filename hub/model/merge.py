@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hub.model.ids import ExternalId, ensure_one_per_app
+from hub.model.ids import ExternalId, ensure_holdable
 from hub.model.record import Record
 
 
@@ -33,7 +33,7 @@ def merge_fields(ordered: Sequence[Record], requested: dict[str, Any]) -> dict[s
 
 
 def merged_ids(ordered: Sequence[Record], new: Sequence[ExternalId]) -> list[ExternalId]:
-    """Every id the survivor holds after the merge; 409 if one app would hold two."""
+    """Every id the survivor holds after the merge; 409 if one record may not hold them all (`ensure_holdable`)."""
     ids = [ext for record in ordered for ext in record.ids] + list(new)
-    ensure_one_per_app(ids, records=[r.hub_id for r in ordered])
+    ensure_holdable(ids, records=[r.hub_id for r in ordered])
     return list(dict.fromkeys(ids))

@@ -11,7 +11,7 @@ from hub.model import timefmt
 from hub.model.change import Kind, archives
 from hub.model.collections import Collection
 from hub.model.connect import BOTH_WAYS, FIELD_VALUES, ConnectAsk
-from hub.model.ids import ensure_one_per_app
+from hub.model.ids import ensure_holdable
 from hub.service import changes, reading, references, upsert
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
@@ -42,7 +42,7 @@ async def connect(
                 records=[hub_id, *holders],
             )
         new = [] if ask.ext in record.ids else [ask.ext]
-        ensure_one_per_app([*record.ids, *new], records=[hub_id])
+        ensure_holdable([*record.ids, *new], records=[hub_id])
         refs = await references.resolve(tx, settings, group, collection, ask.write.references, FIELD_VALUES)
         values = {**ask.write.fields, **refs}
         status = values.pop("status", None)

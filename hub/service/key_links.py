@@ -13,7 +13,7 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
 from hub.model.change import Kind
 from hub.model.collections import COLLECTIONS
-from hub.model.ids import ExternalId, ensure_one_per_app
+from hub.model.ids import ExternalId, ensure_holdable
 from hub.model.key_link import (
     KeyLink,
     KeyLinkIn,
@@ -174,7 +174,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
                 internal_id=holders[0].hub_id,
                 key_link=link_id(collection, ext),
             )
-        ensure_one_per_app([*record.ids, ext], records=[record.hub_id])
+        ensure_holdable([*record.ids, ext], records=[record.hub_id])
         record.updated_at = timefmt.now()
         await tx.save(record, [ext])
         await changes.record_current(tx, "link", collection, record.hub_id, key_link=link_id(collection, ext))
@@ -207,7 +207,7 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
         target = await _record(tx, kind, internal_id)
         if target.hub_id == holder.hub_id:
             return await _written(tx, kind, ext)
-        ensure_one_per_app([*target.ids, ext], records=[target.hub_id])
+        ensure_holdable([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)
         await tx.forget_directions(kind, [ext])  # connected to the record it left, not to this one
         unlinked: tuple[Record, Kind] = (holder, "unlink")

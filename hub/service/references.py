@@ -9,7 +9,7 @@ from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS, Collection, referring
-from hub.model.ids import ExternalId, ensure_one_per_app
+from hub.model.ids import ExternalId, ensure_holdable
 from hub.model.record import Group, Record
 from hub.service import changes
 from hub.service import ids as idsvc
@@ -35,7 +35,7 @@ async def resolve(
         if isinstance(value, str):
             value = [ExternalId(settings.hub_provider, group.channel_id, value)]
         ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=where)
-        ensure_one_per_app(ids, field=where)
+        ensure_holdable(ids, field=where)
         matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=where)
         if len(matched) > 1:
             raise Conflict(
@@ -48,7 +48,7 @@ async def resolve(
         record = matched[0]
         new = [e for e in ids if e not in record.ids]
         if new:
-            ensure_one_per_app([*record.ids, *new], records=[record.hub_id], field=where)
+            ensure_holdable([*record.ids, *new], records=[record.hub_id], field=where)
             record.updated_at = timefmt.now()
             await tx.save(record, new)
             await changes.record_current(tx, "link", target.name, record.hub_id)

@@ -12,7 +12,7 @@ from hub.model import timefmt
 from hub.model.change import Kind, archives
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
-from hub.model.ids import ExternalId, ensure_one_per_app
+from hub.model.ids import ExternalId, ensure_holdable
 from hub.model.merge import merged_ids
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, merging, reading, references
@@ -149,7 +149,7 @@ def update_record(
 
     The change is a `create` where it fills in a placeholder, an `archive` where it sets the status to ARCHIVED,
     as a DELETE does (a feed reader mirroring archives saw an `update`), else an `update`. 409 if the record holds
-    another id of one of the apps, before anything changes.
+    another id of one of the apps, or would hold more ids than a record may, before anything changes.
     """
     held = merged_ids([record], ids)
     kind: Kind = "create" if record.placeholder else "update"
@@ -178,7 +178,7 @@ async def _apply(
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
     # the ids' own clash refused before a reference writes a placeholder; one the matched records' merge would make is
     # found by `merging.merge`, after it, and rolled back with the transaction
-    ensure_one_per_app(ids, records=[r.hub_id for r in matched])
+    ensure_holdable(ids, records=[r.hub_id for r in matched])
     write = await directions.inbound(tx, collection.name, matched, ids, write)
     refs = await references.resolve(tx, settings, group, collection, write.references)
     values = {**write.fields, **refs}

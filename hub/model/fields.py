@@ -15,6 +15,7 @@ from pydantic import (
     Strict,
     StringConstraints,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
 )
 
@@ -82,9 +83,25 @@ def _reference_kind(value: object) -> str | None:
     return HUB_ID if isinstance(value, str) else ID_ARRAY if isinstance(value, list) else None
 
 
+MAX_IDS_KEY = "max_ids"
+"""The validation context's key for the most ids an id array may hold, MAX_IDS unless given (`payload.parse_write`)."""
+
+
+def _within_max_ids(ids: list[ExternalIdIn], info: ValidationInfo) -> list[ExternalIdIn]:
+    limit = (info.context or {}).get(MAX_IDS_KEY, MAX_IDS)
+    if len(ids) > limit:
+        raise ValueError(f"at most {limit} ids")
+    return ids
+
+
 RefValue = Annotated[
     Annotated[HubIdText, Tag(HUB_ID)]
-    | Annotated[list[ExternalIdIn], Field(min_length=1, max_length=MAX_IDS), Tag(ID_ARRAY)],
+    | Annotated[
+        list[ExternalIdIn],
+        Field(min_length=1, json_schema_extra={"maxItems": MAX_IDS}),
+        AfterValidator(_within_max_ids),
+        Tag(ID_ARRAY),
+    ],
     Discriminator(
         _reference_kind, custom_error_type="reference", custom_error_message="expected a hub id or an id array"
     ),

@@ -9,11 +9,16 @@ from pydantic import TypeAdapter, ValidationError
 
 from hub.errors import Invalid
 from hub.model.collections import READ_ONLY, Collection
-from hub.model.fields import HUB_ID, ID_ARRAY, MAX_IDS
-from hub.model.ids import ExternalId, ExternalIdIn, unique
+from hub.model.fields import HUB_ID, ID_ARRAY, MAX_IDS, MAX_IDS_KEY
+from hub.model.ids import MAX_RECORD_IDS, ExternalId, ExternalIdIn, unique
 from hub.model.record import Write
 
 _ID_ARRAY = TypeAdapter(list[ExternalIdIn])
+
+
+EXPORTED_IDS = MAX_RECORD_IDS + 1
+"""The ids of a record as `hub export` writes it (its apps' and its hub id), which `hub import` takes back: in its
+id and in a reference's, which shows the referenced record's every id."""
 
 
 _SAID = {
@@ -46,21 +51,22 @@ def raise_invalid(errors: list[dict[str, str]]) -> NoReturn:
     raise Invalid("; ".join(parts), errors=errors)
 
 
-def parse_id_array(value: Any, field: str = "id") -> list[ExternalId]:
+def parse_id_array(value: Any, field: str = "id", max_ids: int = MAX_IDS) -> list[ExternalId]:
     """An id array (or a lone id object) as a list of ids, each once (an id given twice is the same id; a new
     record's then failed its unique index on every try, a 409 no retry could clear); malformed entries are a 422."""
     if isinstance(value, dict):
         value = [value]
-    if isinstance(value, list) and len(value) > MAX_IDS:
-        raise Invalid(f"{field}: at most {MAX_IDS} ids", errors=[{"field": field, "message": "too many ids"}])
+    if isinstance(value, list) and len(value) > max_ids:
+        raise Invalid(f"{field}: at most {max_ids} ids", errors=[{"field": field, "message": "too many ids"}])
     try:
         return unique(e.key() for e in _ID_ARRAY.validate_python(value))
     except ValidationError as error:
         raise_invalid(problems(error, field))
 
 
-def parse_write(collection: Collection, body: Any) -> Write:
-    """Validate one record body; the id array may hold the hub's own ids too."""
+def parse_write(collection: Collection, body: Any, max_ids: int = MAX_IDS) -> Write:
+    """Validate one record body; the id array may hold the hub's own ids too. Its id arrays, references' included,
+    hold at most `max_ids` ids: MAX_IDS for a request, more for an import (`EXPORTED_IDS`)."""
     if not isinstance(body, dict):
         raise Invalid(f"a record of {collection.name} must be a JSON object")
     body = {k: v for k, v in body.items() if k not in READ_ONLY}
@@ -73,9 +79,9 @@ def parse_write(collection: Collection, body: Any) -> Write:
         if isinstance(given, str):
             hub_ids.append(given.strip())
         elif given is not None:
-            ids = parse_id_array(given)
+            ids = parse_id_array(given, max_ids=max_ids)
     try:
-        model = collection.model.model_validate(body)
+        model = collection.model.model_validate(body, context={MAX_IDS_KEY: max_ids})
     except ValidationError as error:
         raise_invalid(problems(error))
     fields = model.model_dump(exclude_unset=True)

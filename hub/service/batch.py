@@ -28,7 +28,7 @@ from hub.errors import HubError
 from hub.model.change import Kind
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
-from hub.model.ids import ExternalId, app_clashes
+from hub.model.ids import MAX_RECORD_IDS, ExternalId, app_clashes
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, reading
 from hub.service.transact import each
@@ -98,7 +98,8 @@ def _runs(collection: Collection, prepared: dict[int, Prepared]) -> list[list[in
     extends = False
     for index, p in prepared.items():
         plain = bool(p.ids) and not p.hub_ids and not p.write.references and all(named[e] == 1 for e in p.ids)
-        plain = plain and not app_clashes(p.ids)  # refused alone, naming the records its ids are held by
+        plain = plain and not app_clashes(p.ids) and len(p.ids) <= MAX_RECORD_IDS  # refused alone, naming the
+        # records its ids are held by, or the bound (an import's item may name more)
         if plain and extends:
             runs[-1].append(index)
         else:

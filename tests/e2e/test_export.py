@@ -18,6 +18,7 @@ from hub.cli import main
 from hub.config import Settings
 from hub.files import PART_IDLE
 from hub.model.collections import COLLECTIONS
+from hub.model.fields import MAX_IDS
 from hub.model.payload import parse_write
 from hub.service import bulk
 from hub.service.batch import upsert_many
@@ -119,6 +120,27 @@ def test_an_export_imports_back_into_its_group_changing_nothing(tmp_path: Path, 
     assert main(["import", "--group", GROUP, "--store", url, "--quiet", str(out)]) == 0
     assert orjson.loads(capsys.readouterr().out) == {"created": 0, "updated": 0, "unchanged": 9, "failed": 0}
     assert listed(url) == before  # not a time moved
+
+
+def test_a_record_holding_more_ids_than_a_write_names_imports_back(tmp_path: Path, capsys: Any) -> None:
+    """A record comes to hold more than MAX_IDS ids over several writes, and a reference shows all of its record's:
+    their lines were refused (`422`, at most 100 ids), so an export could not be imported back whole."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    many = [ext("o1", f"app{n}") for n in range(MAX_IDS + 50)]  # one id per app
+    with admin_client(create_app(Settings(store=url))) as client:
+        for start in (0, MAX_IDS - 1):  # the second names the record by one id it holds, and adds the rest
+            body = {"organizations": {"id": many[start : start + MAX_IDS], "name": "Big"}}
+            assert client.post(f"/api/v2/{GROUP}/organizations", json=body).status_code in (200, 201)
+        body = {"people": {"id": [ext("p1")], "organization_id": [many[0]]}}
+        assert client.post(PEOPLE, json=body).status_code == 201
+    for collection, field in (("organizations", "id"), ("people", "organization_id")):
+        out = tmp_path / f"{collection}.jsonl"
+        command = ["--group", GROUP, "--collection", collection, "--store", url, "--quiet", str(out)]
+        assert main(["export", *command]) == 0
+        assert len(orjson.loads(out.read_bytes())[field]) == len(many) + 1  # the hub id last
+        capsys.readouterr()
+        assert main(["import", *command]) == 0
+        assert orjson.loads(capsys.readouterr().out) == {"created": 0, "updated": 0, "unchanged": 1, "failed": 0}
 
 
 def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any) -> None:

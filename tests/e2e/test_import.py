@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.cli import main
 from hub.config import Settings
+from hub.model.ids import MAX_RECORD_IDS
 from hub.service import bulk
 from tests.conftest import admin_client
 
@@ -270,6 +271,27 @@ def test_a_refused_item_is_said_on_one_line_whatever_its_file_holds(tmp_path: Pa
     args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]
     assert main(args) == 1
     assert capsys.readouterr().err == "line 1: 422 unknown field(s): a\\nb\\x1b[31m\n"
+
+
+def test_a_line_holds_what_an_export_writes_and_no_record_more_than_it_may_hold(tmp_path: Path, capsys: Any) -> None:
+    """An import takes id arrays as long as an export writes (a record's every id and its hub id), not a request's
+    100; more app ids than a record may hold are refused, on the batch path of plain items too."""
+    many = [ext("x", f"app{n}") for n in range(MAX_RECORD_IDS + 2)]
+    fresh = [ext("y", f"app{n}") for n in range(MAX_RECORD_IDS + 1)]  # a create, written with the next line
+    source = tmp_path / "people.jsonl"
+    lines = [{"id": fresh}, {"id": [ext("z")]}, {"id": many[:MAX_RECORD_IDS]}, {"id": many[MAX_RECORD_IDS - 1 : -1]}]
+    lines.append({"id": many})
+    source.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    args = ["import", "--quiet", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", str(source)]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert orjson.loads(out) == {"created": 2, "updated": 0, "unchanged": 0, "failed": 3}
+    over = f"409 one record would hold {MAX_RECORD_IDS + 1} ids, more than the {MAX_RECORD_IDS} a record may hold"
+    assert err.splitlines() == [
+        f"line 1: {over}",
+        f"line 4: {over}",
+        f"line 5: 422 id: at most {MAX_RECORD_IDS + 1} ids",
+    ]
 
 
 def test_a_line_cut_short_is_placed_within_its_own_line(tmp_path: Path, capsys: Any) -> None:

@@ -20,6 +20,7 @@ from hub.model import timefmt
 from hub.model.change import cursor
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import without_nul
+from hub.model.integration import MAX_BATCH_SIZE
 from hub.model.numbers import MAX_WHOLE
 from hub.model.query import check_params, whole_param
 from hub.model.queue import QueueItem
@@ -33,7 +34,11 @@ class LeaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     seconds: Annotated[int, Field(ge=1)] | None = None
-    limit: Annotated[int, Field(ge=1)] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)] | None = Field(
+        None,
+        description="the most items to hand out; the integration's batch_size if lower (an admin may change it)",
+    )
+    """Past MAX_BATCH_SIZE a 422: no lease can hand that many out, and a client asking for it has a bug to hear of."""
 
 
 class SettleIn(BaseModel):

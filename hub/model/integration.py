@@ -44,6 +44,8 @@ Name = Annotated[
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^/\x00-\x1f\x7f-\x9f]+$"}),
 ]
 MAX_SCHEDULE = 31 * 24 * 3600
+MAX_BATCH_SIZE = 1000
+"""The most items one lease (and one webhook POST) hands out."""
 
 
 def _url(value: str) -> str:
@@ -91,7 +93,7 @@ class Definition(BaseModel):
     filter: Annotated[str, StringConstraints(max_length=2000)] | None = None
     default_schedule: Annotated[int, Field(ge=0, le=MAX_SCHEDULE)] = 0
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
-    batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)] = 100
     parallel: Annotated[int, Field(ge=1, le=16)] = 1
     include_update: bool = False
     continuous: bool = False

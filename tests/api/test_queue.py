@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
-from hub.model.integration import Integration
+from hub.model.integration import MAX_BATCH_SIZE, Integration
 from hub.model.payload import parse_write
 from hub.service import integrations, upsert
 from hub.store.base import Store
@@ -160,6 +160,21 @@ def test_a_lease_hands_out_at_most_batch_size_and_nothing_twice_while_it_holds(c
     names = [name for x in (first, second, third) for _, name in kinds(x)]
     assert names == [str(n) for n in range(7)]
     assert lease(client)["items"] == []
+
+
+def test_a_lease_limit_past_the_largest_batch_size_is_422_and_said_in_the_api_description(client: TestClient) -> None:
+    """A limit the hub can never hand out (no integration's batch is that large) went unchecked, as `10**30` did;
+    one up to it is a cap, met by batch_size (which an admin may lower under the app)."""
+    integration(client, batch_size=MAX_BATCH_SIZE)
+    post(client, "organizations", name="A")
+    for limit in (10**30, MAX_BATCH_SIZE + 1):
+        refused = client.post(f"{URL}/out/lease", json={"limit": limit})
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == "limit"
+    assert f"limit: Input should be less than or equal to {MAX_BATCH_SIZE}" in refused.json()["detail"]
+    assert kinds(lease(client, limit=MAX_BATCH_SIZE)) == [("create", "A")]
+    described = client.get("/openapi.json").json()["components"]["schemas"]["LeaseIn"]["properties"]["limit"]
+    assert described["anyOf"][0]["maximum"] == MAX_BATCH_SIZE and "batch_size" in described["description"]
 
 
 def test_ack_removes_items_and_refuses_what_the_lease_does_not_hold(client: TestClient) -> None:

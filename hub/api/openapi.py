@@ -283,8 +283,8 @@ def document(settings: Settings) -> dict[str, Any]:
         "IdArrayIn": {
             **TypeAdapter(list[ExternalIdIn]).json_schema(ref_template=REF),
             "maxItems": MAX_IDS,
-            "description": f"{{realm, provider, id}} entries a write names, at most {MAX_IDS} (a record may come to"
-            f" hold more over several writes, up to {MAX_RECORD_IDS})",
+            "description": f"{{realm, provider, id}} entries a write names, at most {MAX_IDS}: the {MAX_RECORD_IDS}"
+            " app ids a record may hold and its hub id, so a record or a reference is written back as read",
         },
     }
     paths: dict[str, Any] = {}

@@ -20,8 +20,8 @@ from hub.api.openapi_parts import (
 )
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
-from hub.model.fields import MAX_IDS
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
+from hub.model.merge import MAX_MERGED
 
 NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 """A number `integration_systems` or `entity_types` gives (`StableId`)."""
@@ -209,7 +209,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
     merge_body = {
         "type": "object",
         "properties": {
-            "records": {"type": "array", "items": record_ref, "minItems": 1, "maxItems": MAX_IDS},
+            "records": {"type": "array", "items": record_ref, "minItems": 1, "maxItems": MAX_MERGED},
             "fields": {
                 "anyOf": [{"allOf": [schema_ref(f"{prefix}Write"), {"not": {"required": ["id"]}}]}, {"type": "null"}],
                 "description": "chosen values (the ids follow the records: not chosen here)",

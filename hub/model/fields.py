@@ -15,15 +15,16 @@ from pydantic import (
     Strict,
     StringConstraints,
     Tag,
-    ValidationInfo,
     WithJsonSchema,
 )
 
 from hub.model import timefmt
-from hub.model.ids import ExternalIdIn, without_nul
+from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn, without_nul
 
 MAX_TEXT = 4096
-MAX_IDS = 100
+MAX_IDS = MAX_RECORD_IDS + 1
+"""The most ids an id array names: every id a record may hold and its hub id, so that a record, or a reference, is
+written back (a PUT, `hub import`) as it is read (the external-ids header, `hub export`)."""
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(without_nul)]
 Integer = Annotated[int, Strict(), Field(ge=-(2**63), lt=2**63)]
@@ -83,25 +84,9 @@ def _reference_kind(value: object) -> str | None:
     return HUB_ID if isinstance(value, str) else ID_ARRAY if isinstance(value, list) else None
 
 
-MAX_IDS_KEY = "max_ids"
-"""The validation context's key for the most ids an id array may hold, MAX_IDS unless given (`payload.parse_write`)."""
-
-
-def _within_max_ids(ids: list[ExternalIdIn], info: ValidationInfo) -> list[ExternalIdIn]:
-    limit = (info.context or {}).get(MAX_IDS_KEY, MAX_IDS)
-    if len(ids) > limit:
-        raise ValueError(f"at most {limit} ids")
-    return ids
-
-
 RefValue = Annotated[
     Annotated[HubIdText, Tag(HUB_ID)]
-    | Annotated[
-        list[ExternalIdIn],
-        Field(min_length=1, json_schema_extra={"maxItems": MAX_IDS}),
-        AfterValidator(_within_max_ids),
-        Tag(ID_ARRAY),
-    ],
+    | Annotated[list[ExternalIdIn], Field(min_length=1, max_length=MAX_IDS), Tag(ID_ARRAY)],
     Discriminator(
         _reference_kind, custom_error_type="reference", custom_error_message="expected a hub id or an id array"
     ),

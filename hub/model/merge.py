@@ -8,6 +8,9 @@ from typing import Any
 from hub.model.ids import ExternalId, ensure_holdable
 from hub.model.record import Record
 
+MAX_MERGED = 100
+"""The most records one merge request names to merge in (each kept whole in the merge's history)."""
+
 
 def survivor_first(records: Sequence[Record]) -> list[Record]:
     """The records with the survivor (the oldest) first, the others newest first."""

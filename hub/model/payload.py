@@ -9,16 +9,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from hub.errors import Invalid
 from hub.model.collections import READ_ONLY, Collection
-from hub.model.fields import HUB_ID, ID_ARRAY, MAX_IDS, MAX_IDS_KEY
-from hub.model.ids import MAX_RECORD_IDS, ExternalId, ExternalIdIn, unique
+from hub.model.fields import HUB_ID, ID_ARRAY, MAX_IDS
+from hub.model.ids import ExternalId, ExternalIdIn, unique
+from hub.model.merge import MAX_MERGED
 from hub.model.record import Write
 
 _ID_ARRAY = TypeAdapter(list[ExternalIdIn])
-
-
-EXPORTED_IDS = MAX_RECORD_IDS + 1
-"""The ids of a record as `hub export` writes it (its apps' and its hub id), which `hub import` takes back: in its
-id and in a reference's, which shows the referenced record's every id."""
 
 
 _SAID = {
@@ -51,22 +47,21 @@ def raise_invalid(errors: list[dict[str, str]]) -> NoReturn:
     raise Invalid("; ".join(parts), errors=errors)
 
 
-def parse_id_array(value: Any, field: str = "id", max_ids: int = MAX_IDS) -> list[ExternalId]:
+def parse_id_array(value: Any, field: str = "id") -> list[ExternalId]:
     """An id array (or a lone id object) as a list of ids, each once (an id given twice is the same id; a new
     record's then failed its unique index on every try, a 409 no retry could clear); malformed entries are a 422."""
     if isinstance(value, dict):
         value = [value]
-    if isinstance(value, list) and len(value) > max_ids:
-        raise Invalid(f"{field}: at most {max_ids} ids", errors=[{"field": field, "message": "too many ids"}])
+    if isinstance(value, list) and len(value) > MAX_IDS:
+        raise Invalid(f"{field}: at most {MAX_IDS} ids", errors=[{"field": field, "message": "too many ids"}])
     try:
         return unique(e.key() for e in _ID_ARRAY.validate_python(value))
     except ValidationError as error:
         raise_invalid(problems(error, field))
 
 
-def parse_write(collection: Collection, body: Any, max_ids: int = MAX_IDS) -> Write:
-    """Validate one record body; the id array may hold the hub's own ids too. Its id arrays, references' included,
-    hold at most `max_ids` ids: MAX_IDS for a request, more for an import (`EXPORTED_IDS`)."""
+def parse_write(collection: Collection, body: Any) -> Write:
+    """Validate one record body; the id array may hold the hub's own ids too."""
     if not isinstance(body, dict):
         raise Invalid(f"a record of {collection.name} must be a JSON object")
     body = {k: v for k, v in body.items() if k not in READ_ONLY}
@@ -79,9 +74,9 @@ def parse_write(collection: Collection, body: Any, max_ids: int = MAX_IDS) -> Wr
         if isinstance(given, str):
             hub_ids.append(given.strip())
         elif given is not None:
-            ids = parse_id_array(given, max_ids=max_ids)
+            ids = parse_id_array(given)
     try:
-        model = collection.model.model_validate(body, context={MAX_IDS_KEY: max_ids})
+        model = collection.model.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
     fields = model.model_dump(exclude_unset=True)
@@ -147,10 +142,10 @@ def parse_merge(collection: Collection, body: Any) -> MergeAsk:
     """Validate a merge request; 422 naming what is wrong."""
     body = _object(body, {"records", "fields", "dry_run"}, "a merge request")
     given = body.get("records")
-    if not isinstance(given, list) or not given or len(given) > MAX_IDS:
+    if not isinstance(given, list) or not given or len(given) > MAX_MERGED:
         raise Invalid(
-            f"records: a list of 1 to {MAX_IDS} records to merge in, each a hub id or an id array",
-            errors=[{"field": "records", "message": f"expected a list of 1 to {MAX_IDS} records"}],
+            f"records: a list of 1 to {MAX_MERGED} records to merge in, each a hub id or an id array",
+            errors=[{"field": "records", "message": f"expected a list of 1 to {MAX_MERGED} records"}],
         )
     records: list[str | list[ExternalId]] = []
     for index, entry in enumerate(given):

@@ -19,7 +19,7 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import HubError, Invalid
 from hub.model.collections import Collection
-from hub.model.payload import EXPORTED_IDS, parse_write
+from hub.model.payload import parse_write
 from hub.model.query import ListQuery
 from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Write
 from hub.service import reading
@@ -71,7 +71,7 @@ async def import_records(
                 writes.append(item)
                 continue
             try:
-                writes.append(parse_write(collection, item, EXPORTED_IDS))
+                writes.append(parse_write(collection, item))
             except HubError as error:
                 writes.append(error)
         results = await upsert_many(store, settings, group_id, collection, writes, ACTOR)

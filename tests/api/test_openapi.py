@@ -9,6 +9,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from hub.model.collections import COLLECTIONS
+from hub.model.ids import MAX_RECORD_IDS
 from hub.service import transact
 from hub.store.base import IdTaken
 from tests.api.helpers import BASE, IDS, ext
@@ -83,14 +84,19 @@ def test_a_read_of_dead_items_declares_no_answer_about_a_body(client: TestClient
     assert {"413", "415", "422"} <= set(doc[f"{base}/ack"]["post"]["responses"])
 
 
-def test_a_record_shown_may_hold_more_ids_than_a_write_names(client: TestClient) -> None:
-    """100 app ids and the hub's own: the answer is a valid IdArray, a write of 101 is not a valid IdArrayIn."""
+def test_a_record_shown_with_every_id_it_may_hold_is_a_write_s_id_array(client: TestClient) -> None:
+    """MAX_RECORD_IDS app ids and the hub's own: the answer's id array is a valid IdArrayIn (a write of it passes), one
+    more id is not. The description said at most 100, fewer than a record shows."""
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    ids = [ext(f"app{n}", "z") for n in range(100)]
+    ids = [ext(f"app{n}", "z") for n in range(MAX_RECORD_IDS)]
     shown = client.post(f"{BASE}/organizations", json={"organizations": {"id": ids}}, headers=IDS).json()
-    assert len(shown["organizations"]["id"]) == 101 and "maxItems" not in schemas["IdArray"]
-    assert schemas["IdArrayIn"]["maxItems"] == 100
-    refused = client.post(f"{BASE}/organizations", json={"organizations": {"id": [*ids, ext("app100", "z")]}})
+    assert len(shown["organizations"]["id"]) == MAX_RECORD_IDS + 1 == schemas["IdArrayIn"]["maxItems"]
+    assert "maxItems" not in schemas["IdArray"]
+    again = client.post(f"{BASE}/organizations", json={"organizations": shown["organizations"]}, headers=IDS)
+    assert again.status_code == 200 and again.json()["organizations"] == shown["organizations"], again.text
+    refused = client.post(
+        f"{BASE}/organizations", json={"organizations": {"id": [*shown["organizations"]["id"], ext("x", "z")]}}
+    )
     assert refused.status_code == 422
 
 

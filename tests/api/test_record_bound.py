@@ -1,15 +1,17 @@
-"""A record holds at most MAX_RECORD_IDS ids: every write that would give it more is a 409 naming the bound, on every
-store alike, and writes nothing."""
+"""A record's size is bounded: its strings by their length, its id arrays by MAX_IDS (a 422), and the ids it holds by
+MAX_RECORD_IDS, however it comes to them (a 409 naming the bound); on every store alike, writing nothing. What is
+read of a record is written back as read."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
-from hub.model.fields import MAX_IDS
+from hub.model.fields import MAX_IDS, MAX_TEXT
 from hub.model.ids import MAX_RECORD_IDS
-from tests.api.records import BASE, app_ids, create, ext, get
+from tests.api.records import BASE, IDS, app_ids, create, ext, get
 
 ORGS = f"{BASE}/organizations"
 
@@ -20,11 +22,8 @@ def app(n: int) -> dict[str, str]:
 
 
 def full(client: TestClient) -> dict[str, Any]:
-    """An organization holding MAX_RECORD_IDS ids, written MAX_IDS at a time (each write names it by one it holds)."""
-    record = create(client, "organizations", *(app(n) for n in range(MAX_IDS)), name="Big")
-    for start in range(MAX_IDS - 1, MAX_RECORD_IDS - 1, MAX_IDS - 1):
-        stop = min(start + MAX_IDS, MAX_RECORD_IDS)
-        create(client, "organizations", *(app(n) for n in range(start, stop)))
+    """An organization holding MAX_RECORD_IDS ids."""
+    record = create(client, "organizations", *(app(n) for n in range(MAX_RECORD_IDS)), name="Big")
     assert len(app_ids(get(client, "organizations", record["id"], ids=True))) == MAX_RECORD_IDS
     return record
 
@@ -55,3 +54,35 @@ def test_a_write_giving_a_record_more_ids_than_it_may_hold_is_409(client: TestCl
     assert len(app_ids(after)) == MAX_RECORD_IDS and after["name"] == "Big"
     assert app_ids(get(client, "organizations", other["id"], ids=True)) == [one]  # not merged away
     assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"first_name": "x" * (MAX_TEXT + 1)}, "first_name"),
+        ({"address": {"city": "x" * (MAX_TEXT + 1)}}, "address.city"),
+        ({"id": [ext("crm", "r", "x" * 256)]}, "id.0.id"),
+        ({"id": [ext("crm", "r", str(n)) for n in range(MAX_IDS + 1)]}, "id"),
+        ({"organization_id": "x" * 256}, "organization_id"),
+        ({"organization_id": [ext(f"app{n}", "r", "o1") for n in range(MAX_IDS + 1)]}, "organization_id"),
+    ],
+)
+def test_strings_and_id_arrays_over_their_length_are_422(client: TestClient, body: dict[str, Any], field: str) -> None:
+    response = client.post(f"{BASE}/people", json={"people": body})
+    assert response.status_code == 422, response.text
+    found = response.json()
+    assert field in found["detail"] or any(e["field"].startswith(field) for e in found.get("errors", []))
+    assert client.get(f"{BASE}/people").status_code == 404  # nothing written, not even its group
+
+
+def test_a_record_holding_every_id_it_may_is_written_back_as_read(client: TestClient) -> None:
+    """Read with the external-ids header, its id array and a reference to it show every id and the hub id, MAX_IDS
+    in all: a PUT of each as read changes nothing (a write's id arrays held 100 ids, fewer than a record may)."""
+    record = full(client)
+    person = create(client, "people", ext("crm", "r", "p1"), organization_id=[app(0)])
+    for collection, hub_id in (("organizations", record["id"]), ("people", person["id"])):
+        read = get(client, collection, hub_id, ids=True)
+        assert len(read["organization_id" if collection == "people" else "id"]) == MAX_IDS
+        written = client.put(f"{BASE}/{collection}/{hub_id}", json={collection: read}, headers=IDS)
+        assert written.status_code == 200, written.text
+        assert written.json()[collection] == read

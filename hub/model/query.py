@@ -57,8 +57,37 @@ class ListQuery:
     def kept(self) -> bool:
         """Whether the stores' kept counts give the total: they count listed records, in all and per app, but not
         those a filter picks; the archived ones a query without a filter lists too (`include_archived`: a filter
-        admitting every status, an export) are counted apart, in their own index (`archived`)."""
+        admitting every status, an export) are counted apart: kept as well without an app (`statuses`), else in their
+        own index (`archived`)."""
         return self.filter is None
+
+    @property
+    def statuses(self) -> tuple[Status, ...] | None:
+        """The statuses whose records are exactly this query's, if its filter says no more than which (`status eq`
+        one, or several as `by_status` splits them; every status for one listing the archived records too without a
+        filter) and it has no app: its total is then a sum of kept counts (`total_by_status`), where counting the
+        records of each status in its own index grew with them. None for any other query (the counts of a status
+        are not kept per app; those of a plain list are `kept`)."""
+        if self.app is not None or (self.filter is None and not self.include_archived):
+            return None
+        if self.filter is None:
+            return get_args(Status)
+        found: list[Status] = []
+        for part in self.by_status() or (self,):
+            node = part.filter
+            if not isinstance(node, Comparison) or node.field != ("status",) or node.op != "eq":
+                return None
+            if (status := _STATUS_OF.get(node.value)) is None:  # `status eq null`: no record has it
+                return None
+            found.append(status)
+        return tuple(found)
+
+    def total_by_status(self, listed: int, apart: Mapping[str, int]) -> int:
+        """The total of a query of `statuses` from the kept counts: `apart` says how many records (not merged away)
+        have each status counted apart (`COUNTED_APART`), `listed` how many a plain list shows, the active ones
+        among them being those less the inactive."""
+        inactive = apart.get("INACTIVE", 0)
+        return sum(apart.get(s, 0) if s in COUNTED_APART else listed - inactive for s in self.statuses or ())
 
     def archived(self) -> ListQuery:
         """The query listing exactly the archived records of this one unfiltered: those the kept counts leave out."""
@@ -126,7 +155,13 @@ _OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
 """Each status a listed (not archived) record may have and the other one."""
 
 _STATUSES: frozenset[Value] = frozenset(get_args(Status))
+_STATUS_OF: dict[Value, Status] = {status: status for status in get_args(Status)}
 _LISTED: frozenset[Value] = frozenset(_OTHER_LISTED)
+
+COUNTED_APART: tuple[Status, ...] = ("INACTIVE", "ARCHIVED")
+"""The statuses whose records (not merged away) the stores count apart, per group and collection, as every write
+changes them: with the count of listed records they give the total of any filter on the status alone. Those of
+`ACTIVE` are the listed records less the inactive ones, so the usual write, of an active record, changes none."""
 
 
 def _by_status(node: Node) -> tuple[Node | None, bool]:

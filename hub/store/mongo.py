@@ -292,9 +292,14 @@ class MongoStore:
     async def _total(
         self, session: AsyncClientSession | None, group_id: str, collection: Collection, query: ListQuery, where: Doc
     ) -> int:
-        """The total of a page: from the kept counts if they count it, plus the archived records it lists (counted in
-        their own index: a page of every status counted the group's records); of several statuses, the sum of each's,
-        counted in its own index (`ListQuery.by_status`: an `$in` reads none); else counted (`where` finds them)."""
+        """The total of a page: from the kept counts if they count it (those of statuses too, of a query of statuses
+        alone without an app: `ListQuery.statuses`), plus the archived records it lists (counted in their own index: a
+        page of every status counted the group's records); of several statuses, the sum of each's, counted in its own
+        index (`ListQuery.by_status`: an `$in` reads none); else counted (`where` finds them)."""
+        if query.statuses is not None:
+            kept = await counts.status_total(self.db, session, group_id, collection.name, query)
+            if kept is not None:
+                return kept
         if parts := query.by_status():
             each = [compile_list(group_id, collection, part) for part in parts]
             return sum([await self.records.count_documents(one, session=session) for one in each])

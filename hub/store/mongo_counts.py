@@ -10,9 +10,14 @@ is in one place (`_counted`), whatever the write did: a create, an archive or a 
 an unmerge, ids moved or unlinked. The write transactions of a group already take turns
 (`MongoStore.transaction`), so the count documents add no write conflicts.
 
+`status_counts` holds, per group, collection and status but `ACTIVE` (`query.COUNTED_APART`), how
+many records not merged away have it, what SQLite's `status_counts` keeps, by the same rule: with the
+count of listed records they give the total of a filter on the status alone, without an app
+(`ListQuery.statuses`), which `count_documents` counted record by record in the status's index.
+
 A database written before the counts were kept is counted once, as the hub opens it, in one
-transaction that also writes the marker document; until the marker exists, pages count their
-totals as a filtered page does.
+transaction that also writes the marker document of each collection of counts it lacks; until the
+marker exists, pages count their totals as a filtered page does.
 """
 
 from __future__ import annotations
@@ -26,31 +31,38 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hub.model.query import ListQuery
+from hub.model.query import COUNTED_APART, ListQuery
 from hub.store.mongo_query import aggregated, app_key
 
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
 COUNTS = "live_counts"
+STATUSES = "status_counts"
 MARKER = "counted"
-"""The `_id` of the document saying the counts are kept (the others' `_id`s are JSON arrays)."""
+"""The `_id` of the document saying a collection's counts are kept (the others' `_id`s are JSON arrays)."""
 COUNTED = {"group": 1, "collection": 1, "status": 1, "merged_into": 1, "apps": 1}
 """What of a record document its counts depend on."""
 _LIVE: Doc = {"merged_into": None, "status": {"$ne": "ARCHIVED"}}
 
 
-def _key(group_id: str, collection: str, app: str) -> str:
-    """The `_id` of a count: an app's (`app` is its `app_key`), or every listed record's (`app` empty)."""
-    return orjson.dumps([group_id, collection, app]).decode()
+def _key(group_id: str, collection: str, what: str) -> str:
+    """The `_id` of a count: in `live_counts` an app's (`what` is its `app_key`) or every listed record's (`what`
+    empty); in `status_counts` a status's."""
+    return orjson.dumps([group_id, collection, what]).decode()
 
 
-def _counted(docs: Iterable[Doc]) -> Counter[str]:
-    """What these record documents count for: each listed one once in all, and once per app it holds an id of."""
-    counts: Counter[str] = Counter()
+def _counted(docs: Iterable[Doc]) -> Counter[tuple[str, str]]:
+    """What these record documents count for, as (collection of counts, `_id`): each listed one once in all and once
+    per app it holds an id of; each not merged away once under its status, if `COUNTED_APART`."""
+    counts: Counter[tuple[str, str]] = Counter()
     for doc in docs:
-        if doc.get("merged_into") is None and doc.get("status") != "ARCHIVED":
+        if doc.get("merged_into") is not None:
+            continue
+        if doc.get("status") != "ARCHIVED":
             for app in ("", *(doc.get("apps") or [])):
-                counts[_key(doc["group"], doc["collection"], app)] += 1
+                counts[COUNTS, _key(doc["group"], doc["collection"], app)] += 1
+        if doc.get("status") in COUNTED_APART:
+            counts[STATUSES, _key(doc["group"], doc["collection"], doc["status"])] += 1
     return counts
 
 
@@ -63,9 +75,9 @@ async def adjust(db: AsyncDatabase[Doc], session: Session, was: Sequence[Doc], n
     """Move the counts by what the documents a write changed count now (`now`) less what they counted (`was`)."""
     delta = _counted(now)
     delta.subtract(_counted(was))
-    for key, n in sorted(delta.items()):
+    for (counts, key), n in sorted(delta.items()):
         if n:
-            await db[COUNTS].update_one({"_id": key}, {"$inc": {"n": n}}, upsert=True, session=session)
+            await db[counts].update_one({"_id": key}, {"$inc": {"n": n}}, upsert=True, session=session)
 
 
 async def adjust_after(db: AsyncDatabase[Doc], session: Session, was: Sequence[Doc]) -> None:
@@ -82,34 +94,63 @@ async def kept_total(
         return None
     every = _key(group_id, collection, "")
     held = _key(group_id, collection, app_key(*query.app)) if query.app is not None else None
-    wanted = [MARKER, every, *([held] if held else [])]
-    found = {
-        doc["_id"]: int(doc.get("n", 0))
-        for doc in await db[COUNTS].find({"_id": {"$in": wanted}}, session=session).to_list(None)
-    }
+    found = await _found(db[COUNTS], session, [MARKER, every, *([held] if held else [])])
     if MARKER not in found:
         return None
     return query.total_of(found.get(every, 0), found.get(held, 0) if held else 0)
 
 
+async def status_total(
+    db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, query: ListQuery
+) -> int | None:
+    """The total of a query of some statuses (`ListQuery.statuses`) from the counts of records listed and of each
+    status counted apart; None before both are kept."""
+    every = _key(group_id, collection, "")
+    apart = {_key(group_id, collection, status): status for status in COUNTED_APART}
+    listed = await _found(db[COUNTS], session, [MARKER, every])
+    statuses = await _found(db[STATUSES], session, [MARKER, *apart])
+    if MARKER not in listed or MARKER not in statuses:
+        return None
+    return query.total_by_status(listed.get(every, 0), {status: statuses.get(key, 0) for key, status in apart.items()})
+
+
+async def _found(counts: AsyncCollection[Doc], session: Session, keys: list[str]) -> dict[str, int]:
+    """The counts of these `_id`s that `counts` holds (its marker's as 0)."""
+    return {
+        doc["_id"]: int(doc.get("n", 0))
+        for doc in await counts.find({"_id": {"$in": keys}}, session=session).to_list(None)
+    }
+
+
+_LISTED: list[Doc] = [{"$match": _LIVE}, {"$group": {"_id": {"g": "$group", "c": "$collection"}, "n": {"$sum": 1}}}]
+_APPS: list[Doc] = [
+    {"$match": {**_LIVE, "apps": {"$exists": True}}},
+    {"$unwind": "$apps"},
+    {"$group": {"_id": {"g": "$group", "c": "$collection", "a": "$apps"}, "n": {"$sum": 1}}},
+]
+_APART: list[Doc] = [
+    {"$match": {"merged_into": None, "status": {"$in": list(COUNTED_APART)}}},
+    {"$group": {"_id": {"g": "$group", "c": "$collection", "a": "$status"}, "n": {"$sum": 1}}},
+]
+_FILLS: dict[str, tuple[list[Doc], ...]] = {COUNTS: (_LISTED, _APPS), STATUSES: (_APART,)}
+"""Each collection of counts and the aggregations counting what a database holds for it (`_id.a`: what `_key`
+names besides the group and collection)."""
+
+
 async def keep_counts(db: AsyncDatabase[Doc], session: Session) -> None:
-    """Count what the database holds and write the marker, unless it is there (the counts are kept already).
+    """Count what the database holds and write the marker of each collection of counts, unless it is there (its counts
+    are kept already).
 
     Run by `MongoStore.open` in a transaction of its own: a write committing meanwhile in another
     process touches a count this writes, so one of the two is re-run on the other's outcome.
     """
-    counts = db[COUNTS]
-    if await counts.find_one({"_id": MARKER}, session=session) is not None:
-        return
-    every: list[Doc] = [{"$match": _LIVE}, {"$group": {"_id": {"g": "$group", "c": "$collection"}, "n": {"$sum": 1}}}]
-    apps: list[Doc] = [
-        {"$match": {**_LIVE, "apps": {"$exists": True}}},
-        {"$unwind": "$apps"},
-        {"$group": {"_id": {"g": "$group", "c": "$collection", "a": "$apps"}, "n": {"$sum": 1}}},
-    ]
-    made = [{"_id": MARKER}]
-    for pipeline in (every, apps):
-        for doc in await aggregated(db["records"].aggregate(pipeline, session=session)):
-            made.append({"_id": _key(doc["_id"]["g"], doc["_id"]["c"], doc["_id"].get("a", "")), "n": doc["n"]})
-    await counts.delete_many({}, session=session)
-    await counts.insert_many(made, session=session)
+    for name, pipelines in _FILLS.items():
+        counts = db[name]
+        if await counts.find_one({"_id": MARKER}, session=session) is not None:
+            continue
+        made = [{"_id": MARKER}]
+        for pipeline in pipelines:
+            for doc in await aggregated(db["records"].aggregate(pipeline, session=session)):
+                made.append({"_id": _key(doc["_id"]["g"], doc["_id"]["c"], doc["_id"].get("a", "")), "n": doc["n"]})
+        await counts.delete_many({}, session=session)
+        await counts.insert_many(made, session=session)

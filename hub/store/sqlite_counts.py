@@ -12,6 +12,14 @@ are counted by the statements that insert them (`count_added`), a count changed 
 statement: per row, as triggers do, counting was half the cost of a batch's inserts (a
 create's record and link rows took 27 µs, 13.5 µs without the three triggers).
 
+The records of each status but `ACTIVE` are counted too (`status_counts`, per group, collection and status, of
+records not merged away: `query.COUNTED_APART`), inserted ones by `count_added` and a trigger following a
+status changed, a merge or an unmerge: with the count of listed records they give the total of a filter on the
+status alone (`status eq 'INACTIVE'`, `status ne 'ACTIVE'`, and a page of every status, which lists the archived
+records too), without an app (`ListQuery.statuses`). Counted in each status's index, that total grew with the
+records of the status. Active records, most of them, are the listed ones less the inactive: their writes change
+none of these counts.
+
 A filtered page still counts its matching rows: the filter may name any field. Where the rows it leaves out
 are found as simply (a range of a record's own time or code, a key link search's span of time) and are few,
 it counts those instead, less a kept count (`fewer_counted`).
@@ -31,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from hub.model.key_link import LinkQuery
-from hub.model.query import ListQuery
+from hub.model.query import COUNTED_APART, ListQuery
 from hub.model.record import Record
 
 
@@ -44,7 +52,12 @@ def _holder_live(hub_id: str) -> str:
     return f"EXISTS (SELECT 1 FROM records AS r WHERE r.hub_id = {hub_id} AND {_live('r')})"
 
 
-_ADD = "ON CONFLICT (group_id, collection, provider, realm) DO UPDATE SET n = n + excluded.n"
+def _add(key: str) -> str:
+    """What makes an insert into a table of counts add its `n` to the row of its key (`group_id, collection, key`)."""
+    return f"ON CONFLICT (group_id, collection, {key}) DO UPDATE SET n = n + excluded.n"
+
+
+_ADD = _add("provider, realm")
 
 
 def _table(name: str) -> str:
@@ -96,6 +109,39 @@ _FILL = (
 """The counts of a database written before they were kept (once, as the table is made)."""
 
 
+def _apart(row: str) -> str:
+    """The status a records row (`OLD`, `NEW`, an alias) is counted under in `status_counts`, or NULL: that of a record
+    not merged away, if `COUNTED_APART`."""
+    statuses = ", ".join(f"'{status}'" for status in COUNTED_APART)
+    return f"IIF({row}.merged_into IS NULL AND {row}.status IN ({statuses}), {row}.status, NULL)"
+
+
+_ADD_STATUS = _add("status")
+
+STATUS_SCHEMA = (
+    """CREATE TABLE status_counts (
+        group_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (group_id, collection, status)
+    ) WITHOUT ROWID""",
+    f"""CREATE TRIGGER status_counts_turn AFTER UPDATE OF status, merged_into ON records
+    WHEN {_apart("OLD")} IS NOT {_apart("NEW")}
+    BEGIN
+        INSERT INTO status_counts SELECT OLD.group_id, OLD.collection, OLD.status, -1
+        WHERE {_apart("OLD")} IS NOT NULL {_ADD_STATUS};
+        INSERT INTO status_counts SELECT NEW.group_id, NEW.collection, NEW.status, 1
+        WHERE {_apart("NEW")} IS NOT NULL {_ADD_STATUS};
+    END""",
+)
+"""A record is counted under its status while it has one counted apart and is not merged away."""
+
+_STATUS_FILL = (
+    f"""INSERT INTO status_counts SELECT group_id, collection, status, COUNT(*) FROM records AS r
+    WHERE {_apart("r")} IS NOT NULL GROUP BY group_id, collection, status""",
+)
+
 LINK_SCHEMA = (
     _table("link_counts"),
     f"""CREATE TRIGGER link_counts_out AFTER DELETE ON external_ids BEGIN
@@ -109,7 +155,11 @@ _LINK_FILL = (
     FROM external_ids GROUP BY group_id, collection, provider, realm""",
 )
 
-_KEPT = (("live_counts", SCHEMA, _FILL), ("link_counts", LINK_SCHEMA, _LINK_FILL))
+_KEPT = (
+    ("live_counts", SCHEMA, _FILL),
+    ("link_counts", LINK_SCHEMA, _LINK_FILL),
+    ("status_counts", STATUS_SCHEMA, _STATUS_FILL),
+)
 """Each table of counts, what makes it and its triggers, and what counts what a database already holds."""
 
 COUNTED_BY_STORE = ("live_counts_record_in", "live_counts_link_in", "link_counts_in")
@@ -136,6 +186,11 @@ def listed(record: Record) -> bool:
     return record.merged_into is None and record.status != "ARCHIVED"
 
 
+def counted_apart(record: Record) -> bool:
+    """Whether a record as written counts in `status_counts` (`_apart`)."""
+    return record.merged_into is None and record.status in COUNTED_APART
+
+
 def listed_among(conn: sqlite3.Connection, hub_ids: Sequence[str]) -> set[str]:
     """The hub ids, of those given, of records listed as stored."""
     if not hub_ids:
@@ -145,14 +200,17 @@ def listed_among(conn: sqlite3.Connection, hub_ids: Sequence[str]) -> set[str]:
     return {str(hub_id) for (hub_id,) in found}
 
 
-def count_added(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[str, str, str, str]]) -> None:
-    """Count one more in `table` for each (group, collection, provider, realm) given, once per key however often
-    it is given: what the rows one statement inserted add (a record listed: `live_counts` of no app; a link:
-    `link_counts`, and `live_counts` if its record is listed). Called by that statement's caller, in its
-    transaction, so the counts change with the rows they count."""
+def count_added(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[str, ...]]) -> None:
+    """Count one more in `table` for each key given (group, collection, provider, realm; in `status_counts` group,
+    collection, status), once per key however often it is given: what the rows one statement inserted add (a record
+    listed: `live_counts` of no app; one `counted_apart`: `status_counts`; a link: `link_counts`, and `live_counts`
+    if its record is listed). Called by that statement's caller, in its transaction, so the counts change with the
+    rows they count."""
     added = Counter(rows)
     if added:
-        conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) {_ADD}", [(*key, n) for key, n in added.items()])
+        marks = ", ".join("?" * (len(next(iter(added))) + 1))
+        add = _ADD_STATUS if table == "status_counts" else _ADD
+        conn.executemany(f"INSERT INTO {table} VALUES ({marks}) {add}", [(*key, n) for key, n in added.items()])
 
 
 def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int] | None:
@@ -167,6 +225,15 @@ def unfiltered_total(conn: sqlite3.Connection, group_id: str, collection: str, q
     every = listed_in(conn, group_id, collection)
     held = _count(conn, group_id, collection, *query.app) if query.app is not None else 0
     return query.total_of(every, held), every
+
+
+def status_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> int:
+    """The total of a query of some statuses (`ListQuery.statuses`), from the kept counts of records listed and of each
+    status counted apart."""
+    apart = conn.execute(
+        "SELECT status, n FROM status_counts WHERE group_id = ? AND collection = ?", (group_id, collection)
+    )
+    return query.total_by_status(listed_in(conn, group_id, collection), {str(s): int(n) for s, n in apart})
 
 
 def few(matching: int, window: int, among: int) -> bool:

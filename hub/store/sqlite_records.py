@@ -14,7 +14,7 @@ from hub.model import timefmt
 from hub.model.ids import ExternalId
 from hub.model.record import Group, Record
 from hub.store import sqlite_fields as fields
-from hub.store.sqlite_counts import count_added, listed, listed_among
+from hub.store.sqlite_counts import count_added, counted_apart, listed, listed_among
 from hub.store.sqlite_query import RECORD_COLUMNS, each_id, id_array
 
 
@@ -136,7 +136,8 @@ def write(conn: sqlite3.Connection, writes: Sequence[tuple[Record, Sequence[Exte
 
 
 def _insert_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> set[str]:
-    """Insert the records' rows (not their ids); the hub ids of those listed, which `live_counts` now counts."""
+    """Insert the records' rows (not their ids), counted in `status_counts` if so; the hub ids of those listed, which
+    `live_counts` now counts."""
     if not records:
         return set()
     conn.executemany(
@@ -159,6 +160,7 @@ def _insert_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> set[str
     )
     shown = [r for r in records if listed(r)]
     count_added(conn, "live_counts", ((r.group_id, r.collection, "", "") for r in shown))
+    count_added(conn, "status_counts", ((r.group_id, r.collection, r.status) for r in records if counted_apart(r)))
     return {r.hub_id for r in shown}
 
 

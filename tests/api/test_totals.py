@@ -1,15 +1,15 @@
 """A page's `total` is the number of records its query lists, whatever wrote them.
 
-The totals of unfiltered pages (plain, and `opts[linked]` either way) come from kept counts:
-on SQLite triggers keep them, on MongoDB each write of record documents. These tests write in
-every way that lists a record or stops listing it, or gives or takes an app's id (creates,
-placeholders, merges by upsert and by request, unmerges, archives and revivals, key links made,
-moved and deleted), then compare each total and page with the same query through a filter that
-changes nothing, which each store counts and pages by reading records: so on SQLite the ways
-it finds a page with the counts (stopping at the total, from the end, from an app's links) are
-checked too; and with a filter that leaves none out, which SQLite counts from those it leaves out, and with
-`status eq 'ACTIVE'` and `'INACTIVE'`, which together list the same records; and filters admitting every status,
-which list the archived ones too, or two statuses, against the same filters counted by reading the records.
+The totals of unfiltered pages (plain, and `opts[linked]` either way) and, without an app, of a filter on the
+status alone come from kept counts: on SQLite triggers keep them, on MongoDB each write of record documents. These
+tests write in every way that lists a record or stops listing it, changes its status, or gives or takes an app's id
+(creates, placeholders, batches, imports, merges by upsert and by request, unmerges, archives and revivals, statuses
+changed by upsert and PUT, key links made, moved and deleted), then compare each total and page with the same query
+through a filter that changes nothing, which each store counts and pages by reading records: so on SQLite the ways
+it finds a page with the counts (stopping at the total, from the end, from an app's links) are checked too; and with
+a filter that leaves none out, which SQLite counts from those it leaves out, and with `status eq 'ACTIVE'` and
+`'INACTIVE'`, which together list the same records; and filters admitting every status, which list the archived
+ones too, or two statuses, or the archived alone, against the same filters counted by reading the records.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import asyncio
 import random
 import sqlite3
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +29,8 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.model.collections import COLLECTIONS
+from hub.service.bulk import import_records
 from hub.store import mongo_counts as counts
 from hub.store import sqlite_counts
 from hub.store.mongo import MongoStore
@@ -84,6 +87,7 @@ async def listed(reader: httpx2.AsyncClient, collection: str, **params: str) -> 
         assert (await codes(**given, **{"$top": "3", "$skip": str(max(0, len(expected) - 2))}))[1] == expected[-2:]
 
     archived = (await codes(**{"$filter": "status eq 'ARCHIVED'"}))[1]
+    await agree("status eq 'ARCHIVED'", archived)
     for expression in EVERY_STATUS:
         await agree(expression, sorted([*every, *archived], key=number))
     for expression in ("status in ('ARCHIVED', 'INACTIVE')", "status ne 'ACTIVE'"):
@@ -173,14 +177,40 @@ class Walk:
         return str(self.rng.choice(people)["id"]) if people else None
 
     def step(self) -> None:
-        kind = self.rng.choice(["upsert", "upsert", "batch", "archive", "merge", "unmerge", "link", "move", "unlink"])
-        getattr(self, kind)()
+        kinds = [
+            "upsert",
+            "upsert",
+            "batch",
+            "imported",
+            "put",
+            "archive",
+            "merge",
+            "unmerge",
+            "link",
+            "move",
+            "unlink",
+        ]
+        getattr(self, self.rng.choice(kinds))()
 
     def upsert(self) -> None:
         self.client.post(f"{BASE}/people", json={"people": self.body()}, headers=IDS)
 
     def batch(self) -> None:
         self.client.post(f"{BASE}/people", json={"people": [self.body() for _ in range(3)]}, headers=IDS)
+
+    def imported(self) -> None:
+        """Records written by `hub import`, in chunks of two."""
+        app = self.client.app.state  # type: ignore[attr-defined]
+        items = [self.body() for _ in range(3)]
+        assert self.client.portal is not None
+        done = partial(import_records, app.store, app.settings, "cld-1", COLLECTIONS["people"], items, chunk=2)
+        self.client.portal.call(done)
+
+    def put(self) -> None:
+        """A record's status changed (or not) by PUT, and its fields."""
+        if target := self.any_person():
+            body = {"status": self.rng.choice(["ARCHIVED", "ACTIVE", "INACTIVE"]), "last_name": "Q"}
+            self.client.put(f"{BASE}/people/{target}", json={"people": body})
 
     def archive(self) -> None:
         if target := self.any_person():
@@ -247,13 +277,17 @@ def forget_counts_sqlite(path: Path, tables: tuple[str, ...]) -> None:
         for table in tables:
             kept_by = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?"
             triggers = conn.execute(kept_by, [f"{table}%"]).fetchall()
-            assert len(triggers) == {"live_counts": 3, "link_counts": 1}[table]
+            assert len(triggers) == {"live_counts": 3, "link_counts": 1, "status_counts": 1}[table]
             for (name,) in triggers:
                 conn.execute(f"DROP TRIGGER {name}")
             conn.execute(f"DROP TABLE {table}")
 
 
-@pytest.mark.parametrize("tables", [("live_counts", "link_counts"), ("link_counts",)], ids=["none", "no-link-counts"])
+@pytest.mark.parametrize(
+    "tables",
+    [("live_counts", "link_counts", "status_counts"), ("link_counts",), ("status_counts",)],
+    ids=["none", "no-link-counts", "no-status-counts"],
+)
 def test_a_sqlite_database_written_before_counts_were_kept_counts_right_when_opened(
     tmp_path: Path, tables: tuple[str, ...]
 ) -> None:
@@ -307,8 +341,11 @@ def test_a_sqlite_database_written_before_links_carried_codes_lists_apps_records
         keeps_counting(client)
 
 
-def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_counted(settings: Settings) -> None:
-    """What `MongoStore.open` does with a database that has no counts: count what it holds, once.
+@pytest.mark.parametrize("dropped", [(counts.COUNTS, counts.STATUSES), (counts.STATUSES,)], ids=["none", "no-statuses"])
+def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_counted(
+    settings: Settings, dropped: tuple[str, ...]
+) -> None:
+    """What `MongoStore.open` does with a database that has no counts, or none of statuses: count what it holds, once.
 
     Called here by hand: mongomock cannot reopen a database (it refuses to make the partial unique
     index of the ids again over records without ids, which mongod accepts). That `open` calls it
@@ -316,11 +353,13 @@ def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_co
     """
     database = cast(Any, AsyncMongoMockClient()["hub"])
     with admin_client(create_app(settings, MongoStore(database=database, transactions=False))) as client:
-        assert asyncio.run(database[counts.COUNTS].find_one({"_id": counts.MARKER})) is not None
+        for name in (counts.COUNTS, counts.STATUSES):
+            assert asyncio.run(database[name].find_one({"_id": counts.MARKER})) is not None
         walk = Walk(client, 3)
         for _ in range(40):
             walk.step()
-        asyncio.run(database[counts.COUNTS].drop())
+        for name in dropped:
+            asyncio.run(database[name].drop())
         asyncio.run(counts.keep_counts(database, None))
         keeps_counting(client)
 

@@ -183,6 +183,13 @@ def check_file(db: Path, acks: Acks) -> None:
         links = {row[:4]: row[4] for row in conn.execute(every_link)}
         kept_links = {row[:4]: row[4] for row in conn.execute("SELECT * FROM link_counts WHERE n != 0")}
         assert kept_links == links, "the kept counts of links drifted from the links"
+        of_status = (
+            "SELECT group_id, collection, status, COUNT(*) FROM records"
+            " WHERE merged_into IS NULL AND status IN ('INACTIVE', 'ARCHIVED') GROUP BY 1, 2, 3"
+        )
+        by_status = {row[:3]: row[3] for row in conn.execute(of_status)}
+        kept_statuses = {row[:3]: row[3] for row in conn.execute("SELECT * FROM status_counts WHERE n != 0")}
+        assert kept_statuses == by_status, "the kept counts of statuses drifted from the records"
     finally:
         conn.close()
     for crm_id, name in acks.imported.items():

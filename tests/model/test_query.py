@@ -125,3 +125,31 @@ def test_a_filter_of_several_statuses_is_the_union_of_a_query_of_each() -> None:
     assert page.by_status() == tuple(each)
     assert query({"$filter": "status eq 'INACTIVE'"}).by_status() == ()
     assert query({"$filter": "status ne 'ACTIVE' and code gt 1"}).by_status() == ()
+
+
+APP = {"opts[provider]": "sf", "opts[realm]": "r1"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "statuses", "total"),
+    [
+        ("status eq 'INACTIVE'", ("INACTIVE",), 10),
+        ("status eq 'ACTIVE'", ("ACTIVE",), 90),
+        ("status ne 'ACTIVE'", ("INACTIVE", "ARCHIVED"), 13),
+        ("status eq 'ACTIVE' or status eq 'ARCHIVED'", ("ACTIVE", "ARCHIVED"), 93),
+        ("status ne null", ("ACTIVE", "INACTIVE", "ARCHIVED"), 103),
+        ("status in ('ACTIVE', 'INACTIVE')", None, None),
+        ("status eq null", None, None),
+        ("status ne 'ACTIVE' and code gt 1", None, None),
+        ("code gt 1", None, None),
+    ],
+)
+def test_a_filter_on_the_status_alone_is_totalled_from_the_count_of_each_status(
+    expression: str, statuses: tuple[str, ...] | None, total: int | None
+) -> None:
+    """Of 100 records listed, 10 inactive, and 3 archived; a plain list (`kept`) and an app's page are counted
+    otherwise."""
+    page = query({"$filter": expression, "$skiptoken": "5.9"})
+    assert page.statuses == statuses
+    assert (page.total_by_status(100, {"INACTIVE": 10, "ARCHIVED": 3}) if statuses else None) == total
+    assert query({"$filter": expression, **APP}).statuses is None

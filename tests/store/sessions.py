@@ -15,6 +15,10 @@ is about to change (those its filter matches, as they were) and notes those it a
 them back (`Journal`), so a refused request or a dry run leaves nothing behind here either. What a
 server's snapshot isolation and write conflicts add is not shown: the group's turn (`mongo_sync.claim`)
 keeps write transactions of a group one at a time only where a server refuses the second claim.
+
+Every write, in a transaction or not, is refused whole, as mongod refuses it, when a document it writes is larger
+than a BSON document may be (16 MiB): an insert with PyMongo's `DocumentTooLarge`, an update or a replacement with
+the server's `WriteError` (17419; 17420 for the document an upsert adds), the documents as they stand after it.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+import bson
 from mongomock.filtering import filter_applies
 from mongomock_motor import AsyncMongoMockClient
+from pymongo.errors import DocumentTooLarge, WriteError
 
 OUTSIDE = frozenset({"providers"})
 """Collections a use case writes outside its transaction on purpose (`MongoStore.register` says why)."""
@@ -62,12 +68,22 @@ WRITES = frozenset(
 )
 FILTERED = WRITES - {"insert_one", "insert_many", "bulk_write"}
 """The writes that change the documents their first argument (`filter`) matches."""
+MAX_BSON_SIZE = 16 * 1024 * 1024
+"""The largest document mongod stores (its `maxBsonObjectSize`)."""
 
 _open: contextvars.ContextVar[Session | None] = contextvars.ContextVar("open_transaction", default=None)
 
 
 class Fault(AssertionError):
     """Something a real server would refuse in a transaction, or run outside it."""
+
+
+def _candidates(documents: Any, matched: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """The documents a filter may match: the one its `_id` names, where it names one (most writes), else all."""
+    key = matched.get("_id")
+    if isinstance(key, str | int):
+        return [(key, documents[key])] if key in documents else []
+    return list(documents.items())
 
 
 class Journal:
@@ -90,7 +106,7 @@ class Journal:
         documents = database.documents(collection)
         if method in FILTERED:
             matched = args[0] if args else kwargs["filter"]
-            for key, document in list(documents.items()):
+            for key, document in _candidates(documents, matched):
                 if filter_applies(matched, document):
                     self.before.setdefault((collection, key), copy.deepcopy(document))
         there = set(documents)
@@ -99,6 +115,11 @@ class Journal:
         finally:
             for key in documents.keys() - there:
                 self.before.setdefault((collection, key), None)
+
+    def keep(self, other: Journal) -> None:
+        """Take in what a later write replaced: a document's first state before the transaction stays."""
+        for key, document in other.before.items():
+            self.before.setdefault(key, document)
 
     def roll_back(self, database: SessionChecked) -> None:
         for (collection, key), document in self.before.items():
@@ -171,9 +192,10 @@ class Collection:
         def checked(*args: Any, **kwargs: Any) -> Any:
             session = kwargs.pop("session", None)
             self._database.check(self._name, method, session, args)
-            if method not in WRITES or session is None or not session.in_transaction:
+            if method not in WRITES:
                 return target(*args, **kwargs)
-            return session.journal.around(self._database, self._name, method, target(*args, **kwargs), args, kwargs)
+            journal = session.journal if session is not None and session.in_transaction else None
+            return self._database.written(self._name, method, target(*args, **kwargs), args, kwargs, journal)
 
         return checked
 
@@ -217,6 +239,31 @@ class SessionChecked:
         self.faults.append(what)
         raise Fault(what)
 
+    async def written(
+        self,
+        collection: str,
+        method: str,
+        write: Awaitable[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        journal: Journal | None,
+    ) -> Any:
+        """Run `write`, undone and refused if a document it leaves is larger than MAX_BSON_SIZE; what it changed is
+        kept in the transaction's `journal`, if it runs in one."""
+        own = Journal()
+        try:
+            done = await own.around(self, collection, method, write, args, kwargs)
+            documents = self.documents(collection)
+            for (_, key), before in own.before.items():
+                size = len(bson.encode(documents[key])) if key in documents else 0
+                if size > MAX_BSON_SIZE:
+                    own.roll_back(self)
+                    raise _too_large(method, size, added=before is None)
+            return done
+        finally:
+            if journal is not None:
+                journal.keep(own)
+
     async def create_collection(self, name: str) -> Any:
         if _open.get() is not None:
             self.fault(f"collection {name} made inside a transaction")
@@ -241,3 +288,15 @@ class SessionChecked:
             self.fault(f"{collection}.{method} made the collection inside a transaction")
         if method == "aggregate" and any("$out" in stage or "$merge" in stage for stage in args[0]):
             self.fault(f"{collection}.aggregate with $out or $merge inside a transaction")
+
+
+def _too_large(method: str, size: int, added: bool) -> Exception:
+    """What refuses a write leaving a document of `size` bytes: PyMongo itself for an insert, else the server."""
+    if method.startswith("insert"):
+        return DocumentTooLarge(
+            f"BSON document too large ({size} bytes) - the connected server supports BSON document sizes up to"
+            f" {MAX_BSON_SIZE} bytes."
+        )
+    if added:
+        return WriteError(f"Document to upsert is larger than {MAX_BSON_SIZE}", 17420)
+    return WriteError(f"Resulting document after update is larger than {MAX_BSON_SIZE}", 17419)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from pymongo.errors import DocumentTooLarge, WriteError
 
 from hub.store.mongo import MongoStore
 from tests.store.contract import G, ext, rec
-from tests.store.sessions import Fault, SessionChecked
+from tests.store.sessions import MAX_BSON_SIZE, Fault, SessionChecked
 
 
 @pytest.fixture
@@ -56,3 +57,24 @@ async def test_what_a_transaction_may_not_run_is_refused(checked: tuple[MongoSto
         async with store.transaction(G) as tx:
             await database["unmade"].insert_one({"x": 1}, session=tx._session)
     assert len(database.faults) == 2
+
+
+async def test_a_write_leaving_a_document_over_16_mib_is_refused_whole(
+    checked: tuple[MongoStore, SessionChecked],
+) -> None:
+    """As mongod refuses it (PyMongo itself, for an insert), in a transaction or not; nothing of it stays."""
+    store, database = checked
+    big = "x" * MAX_BSON_SIZE
+    merges = database["merges"]
+    with pytest.raises(DocumentTooLarge, match="BSON document too large"):
+        await merges.insert_one({"_id": 1, "big": big})
+    await merges.insert_one({"_id": 1, "small": "y"})
+    with pytest.raises(WriteError, match="after update is larger") as error:
+        await merges.update_one({"_id": 1}, {"$set": {"big": big}})
+    assert error.value.code == 17419
+    with pytest.raises(WriteError, match="to upsert is larger") as error:
+        async with store.transaction(G) as tx:
+            await merges.replace_one({"_id": 2}, {"big": big}, upsert=True, session=tx._session)
+    assert error.value.code == 17420
+    assert await merges.find({}).to_list(None) == [{"_id": 1, "small": "y"}]
+    assert database.faults == []

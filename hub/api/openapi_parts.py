@@ -20,7 +20,8 @@ ERRORS = {
     " lock with `override=true` (an admin key's alone).",
     404: "No such group (or one the key's app is not connected to), collection, record, key link or integration.",
     409: "It clashes with what is stored: one record would hold two ids of the same app, or a reference ids of several"
-    " records; an external id linked already; a merge or undo that cannot be done; an integration name taken or"
+    " records; an external id linked already; a merge or undo that cannot be done (a merge whose history would pass"
+    " its bound, `limit`: merge fewer records at once); an integration name taken or"
     " locked (`managed`, `allow_schedule_change`); a queue an inbound integration has not, or one awaiting consent;"
     " a write that kept losing races with concurrent ones (on MongoDB) until its tries ran out: try again.",
     413: "The body, or the batch, is over its limit.",

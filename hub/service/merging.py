@@ -15,7 +15,7 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
 from hub.model.change import archives
 from hub.model.collections import Collection
-from hub.model.history import Match, MergeEntry, Snapshot, Undo, unmerged_survivor
+from hub.model.history import Match, MergeEntry, Snapshot, Undo, ensure_recordable, unmerged_survivor
 from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.payload import CHOSEN, MergeAsk
@@ -41,7 +41,8 @@ class Merge:
 async def merge(
     tx: Transaction, group: Group, collection: Collection, records: Sequence[Record], ask: Merge
 ) -> tuple[Record, MergeEntry]:
-    """Merge the records into the oldest and record it; 409 (before any write) if an app would hold two ids.
+    """Merge the records into the oldest and record it; 409 (before any write) if an app would hold two ids, and
+    409 (the transaction's writes rolled back) if the merge's history would pass its bound (`ensure_recordable`).
 
     Placeholders merged into a record that is no placeholder (an upsert's merge, or values chosen) are that
     record's creation: a `create` follows the `merge`, as when one placeholder is filled in, so an integration
@@ -76,6 +77,7 @@ async def merge(
         before,
         Snapshot.of(fresh),
     )
+    ensure_recordable(entry)  # after the writes that make `fresh`, which the transaction rolls back
     await tx.put_merge(entry)
     await changes.record(tx, "merge", collection.name, fresh, others, merged=entry.merged, merge_id=entry.merge_id)
     if placeholders and not fresh.placeholder:

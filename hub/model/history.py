@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
+
 from hub.errors import Conflict
-from hub.model.docsize import document_size
 from hub.model.ids import ExternalId
 from hub.model.record import Record
 
 ANONYMOUS = "anonymous"
 """The actor of a change when the caller is not known."""
 MAX_ENTRY_BYTES = 14 * 1024 * 1024
-"""The most a merge's history entry may take as a MongoDB document (`document_size`), which holds 16 MiB: the rest is
+"""The most a merge's history entry may take as a MongoDB document (BSON), which holds 16 MiB: the rest is
 room for the members it is stored with (at most 50 KB) and its undo's mark. The entry keeps every record of the merge
 whole, so a merge of many large records passed 16 MiB (a 500 on MongoDB, stored on SQLite). Any two records fit: two
 at their bounds (1000 ids of 255 four-byte characters a part, every text at its length) take 12.9 MiB."""
@@ -188,7 +189,7 @@ class MergeEntry:
 
 def ensure_recordable(entry: MergeEntry) -> None:
     """Refuse (409) a merge whose entry would take more than MAX_ENTRY_BYTES: fewer records at once fit."""
-    size = document_size(entry.as_json())
+    size = len(bson.encode(entry.as_json()))  # the measure on every store, so that each refuses alike
     if size > MAX_ENTRY_BYTES:
         raise Conflict(
             f"this merge's history, every record of it as it was, would take {size} bytes, more than the"

@@ -193,7 +193,7 @@ def ensure_recordable(entry: MergeEntry) -> None:
     if size > MAX_ENTRY_BYTES:
         raise Conflict(
             f"this merge's history, every record of it as it was, would take {size} bytes, more than the"
-            f" {MAX_ENTRY_BYTES} (14 MiB) a merge may record: merge fewer records at once",
+            f" {MAX_ENTRY_BYTES} ({MAX_ENTRY_BYTES // 2**20} MiB) a merge may record: merge fewer records at once",
             records=entry.members,
             limit=MAX_ENTRY_BYTES,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
@@ -87,7 +87,7 @@ so a record stays well under the 16 MB a document may hold; without it, merges g
 SQLite and a 500 on MongoDB."""
 
 
-def ensure_holdable(ids: Iterable[ExternalId], records: Iterable[str] = (), field: str | None = None) -> None:
+def ensure_holdable(ids: Sequence[ExternalId], records: Iterable[str] = (), field: str | None = None) -> None:
     """Refuse (409) an id set one record may not hold: two ids of the same app, or more than MAX_RECORD_IDS ids;
     `field` names the reference whose record it is, where that is not the record written (a person's 409 over its
     organization's ids read as its own).

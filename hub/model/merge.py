@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hub.model.ids import ExternalId, ensure_holdable
+from hub.model.ids import ExternalId, ensure_holdable, unique
 from hub.model.record import Record
 
 MAX_MERGED = 100
@@ -37,6 +37,6 @@ def merge_fields(ordered: Sequence[Record], requested: dict[str, Any]) -> dict[s
 
 def merged_ids(ordered: Sequence[Record], new: Sequence[ExternalId]) -> list[ExternalId]:
     """Every id the survivor holds after the merge; 409 if one record may not hold them all (`ensure_holdable`)."""
-    ids = [ext for record in ordered for ext in record.ids] + list(new)
+    ids = unique([*(ext for record in ordered for ext in record.ids), *new])
     ensure_holdable(ids, records=[r.hub_id for r in ordered])
-    return list(dict.fromkeys(ids))
+    return ids

@@ -116,12 +116,19 @@ class ListQuery:
 
     def by_status(self) -> tuple[ListQuery, ...]:
         """The queries of one status each whose records together are this one's, if its filter is `status in (…)`
-        (as `parse_list` writes `status ne 'ACTIVE'` too): a store counts and reads each from its status's own index,
-        where an `IN` of statuses read every record of the group; none for any other filter."""
+        (as `parse_list` writes `status ne 'ACTIVE'` too), alone or an item of its `and` (each query then has the
+        other items and its status): a store counts and reads each from its status's own index, where an `IN` of
+        statuses read every record of the group; none for any other filter."""
         node = self.filter
-        if not isinstance(node, In) or node.field != ("status",):
+        items = node.items if isinstance(node, And) else () if node is None else (node,)
+        among = [item for item in items if isinstance(item, In) and item.field == ("status",)]
+        if len(among) != 1:
             return ()
-        return tuple(replace(self, filter=Comparison(node.field, "eq", value)) for value in dict.fromkeys(node.values))
+        parts = []
+        for value in dict.fromkeys(among[0].values):
+            each = tuple(Comparison(("status",), "eq", value) if item is among[0] else item for item in items)
+            parts.append(replace(self, filter=each[0] if len(each) == 1 else And(each)))
+        return tuple(parts)
 
     @property
     def start(self) -> Node | None:

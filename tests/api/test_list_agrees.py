@@ -318,6 +318,8 @@ STATUS_FILTERS = [
     "status eq 'ARCHIVED' or status eq 'INACTIVE'",
     "status ne 'ACTIVE'",
     "status in ('ACTIVE', 'ARCHIVED')",
+    "status ne 'ACTIVE' and code gt 3",
+    "(status eq 'ARCHIVED' or status eq 'INACTIVE') and code le 9 and code ne 5",
 ]
 """Filters on the status that a store answers from its kept counts and each status's own index."""
 

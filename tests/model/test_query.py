@@ -124,7 +124,9 @@ def test_a_filter_of_several_statuses_is_the_union_of_a_query_of_each() -> None:
     each = [query({"$filter": f"status eq '{s}'", "$top": "7", "$skiptoken": "5.9"}) for s in ("INACTIVE", "ARCHIVED")]
     assert page.by_status() == tuple(each)
     assert query({"$filter": "status eq 'INACTIVE'"}).by_status() == ()
-    assert query({"$filter": "status ne 'ACTIVE' and code gt 1"}).by_status() == ()
+    beside = [query({"$filter": f"code gt 1 and status eq '{s}'"}) for s in ("INACTIVE", "ARCHIVED")]
+    assert query({"$filter": "status ne 'ACTIVE' and code gt 1"}).by_status() == tuple(beside)
+    assert query({"$filter": "status ne 'ACTIVE' or code gt 1"}).by_status() == ()
 
 
 APP = {"opts[provider]": "sf", "opts[realm]": "r1"}

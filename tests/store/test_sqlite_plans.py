@@ -482,14 +482,23 @@ def test_a_page_of_records_named_by_hub_id_reads_the_hub_id_index(
         assert "SCAN" not in plan, plan
 
 
+MADE = "2020-01-01T"
+
+
 @pytest.fixture
 async def statuses(tmp_path: Path) -> Path:
-    """400 people, every tenth inactive and every fiftieth archived; the even ones linked to sf."""
+    """400 people, every tenth inactive and every fiftieth archived; the even ones linked to sf; made and written a
+    minute apart (`MADE`)."""
 
     def status(n: int) -> str:
         return "ARCHIVED" if n % 50 == 7 else "INACTIVE" if n % 10 == 3 else "ACTIVE"
 
-    people = (rec(n, [ext("sf", str(n))] if n % 2 == 0 else [], status=status(n)) for n in range(1, 401))
+    def person(n: int) -> Record:
+        made = f"{MADE}{n // 60:02d}:{n % 60:02d}:00.000000Z"
+        person = rec(n, [ext("sf", str(n))] if n % 2 == 0 else [], status=status(n))
+        return replace(person, created_at=made, updated_at=made)
+
+    people = (person(n) for n in range(1, 401))
     return await written(tmp_path / "hub.db", people)
 
 
@@ -577,3 +586,33 @@ def test_the_total_of_a_page_by_status_alone_is_read_from_the_kept_counts(status
     conn.close()
     assert page.startswith(f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN") and not others, statements
     assert kept and all(plan.startswith("SEARCH") and "USING PRIMARY KEY" in plan for plan in kept), kept
+
+
+@pytest.mark.parametrize("other", ["code gt 40", "code le 390 and code gt 20", "last_name eq 'x'"])
+@pytest.mark.parametrize("params", [*APP_PAGES, {"$orderby": "updated_at desc"}, {"$skiptoken": "200.30"}], ids=str)
+def test_a_page_of_two_statuses_and_another_condition_reads_the_index_of_each_status(
+    statuses: Path, other: str, params: dict[str, str]
+) -> None:
+    """Beside another condition, the statuses were an `IN` that no partial index serves: such a page read and counted
+    the group's records. Where the condition names the code or a field no index serves, it is the union of a query
+    of each status with the condition, as without it."""
+    each = [
+        page_steps(statuses, {**params, "$filter": f"status eq '{status}' and {other}"})
+        for status in ("ARCHIVED", "INACTIVE")
+    ]
+    assert page_steps(statuses, {**params, "$filter": f"status ne 'ACTIVE' and {other}"}) < sum(each) + 200, each
+
+
+@pytest.mark.parametrize(
+    ("field", "index"), [("created_at", "records_created"), ("updated_at", "records_live_updated")]
+)
+def test_two_statuses_beside_a_field_with_an_index_of_its_own_are_read_in_that_index(
+    statuses: Path, field: str, index: str
+) -> None:
+    """Its index finds the few records of a recent time, where each status's index reads all of that status's (at 100k
+    records, 11,000 of them archived or inactive: 0.8 ms a page, 17 ms read from each status's index)."""
+    recent = parse_list(PEOPLE, {"$filter": f"status ne 'ACTIVE' and {field} gt '{MADE}06:30:00Z'"}, 100, 1000)[0]
+    read = plans(statuses, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, recent))
+    found = [plan for plan in read if " r " in plan]
+    assert found and all(f"INDEX {index} (group_id=? AND collection=? AND {field}>?)" in plan for plan in found), found
+    assert not any("records_inactive" in plan or "records_archived" in plan for plan in found), found

@@ -12,15 +12,16 @@ from hub.api import context, paths
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
 from hub.model.collections import Collection
+from hub.model.history import HISTORY_PARAMS, parse_history
 from hub.model.payload import parse_merge, parse_unmerge
 from hub.model.query import APP_PARAMS, Read
 from hub.model.record import Record
 from hub.service import merging, reading
 
 
-async def _path(request: Request) -> tuple[str, Collection, str, Read]:
+async def _path(request: Request, allowed: frozenset[str] = APP_PARAMS) -> tuple[str, Collection, str, Read]:
     collection, group_id = context.collection(request), context.group_id(request)
-    read = await context.path_read(request, collection, group_id, APP_PARAMS)
+    read = await context.path_read(request, collection, group_id, allowed)
     return group_id, collection, request.path_params["id"], read
 
 
@@ -49,9 +50,14 @@ async def merge(request: Request) -> Response:
 
 
 async def history(request: Request) -> Response:
-    group_id, collection, key, read = await _path(request)
-    entries = await merging.history(context.store(request), group_id, collection, key, read.app)
-    return JSONResponse({"merges": [e.as_json() for e in entries]})
+    """A page of the record's merges, and `next` (a `$skiptoken` naming the last merge shown) while more follow:
+    no total, which would read every merge of the record."""
+    group_id, collection, key, read = await _path(request, HISTORY_PARAMS)
+    page = parse_history(request.query_params)
+    entries, more = await merging.history(context.store(request), group_id, collection, key, read.app, page)
+    token = page.token(entries[-1], len(entries)) if more else None
+    pagination = context.token_pagination(request, page.skip, page.top, None, token, True)
+    return JSONResponse({"merges": [e.as_json() for e in entries], "pagination": pagination})
 
 
 async def unmerge(request: Request) -> Response:

@@ -20,6 +20,7 @@ from hub.api.openapi_parts import (
 )
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
+from hub.model.history import HISTORY_TOKEN, HISTORY_TOP, MAX_HISTORY_TOP
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
 from hub.model.merge import MAX_MERGED
 
@@ -236,7 +237,38 @@ def _merge_paths(name: str) -> dict[str, Any]:
         },
         "required": [name, "merge"],
     }
-    history = {"type": "object", "properties": {"merges": {"type": "array", "items": schema_ref("MergeEntry")}}}
+    pagination = {
+        "type": "object",
+        "properties": {
+            "skip": {"type": "integer", "description": "how many merges came before the page"},
+            "top": {"type": "integer"},
+            "total": {"type": "null", "description": "not counted: a count would read every merge of the record"},
+            "next": {
+                "type": "string",
+                "description": "the URL of the next page (with a `$skiptoken`); absent on the last",
+            },
+        },
+        "required": ["skip", "top", "total"],
+    }
+    history = {
+        "type": "object",
+        "properties": {"merges": {"type": "array", "items": schema_ref("MergeEntry")}, "pagination": pagination},
+        "required": ["merges", "pagination"],
+    }
+    page = [
+        param(
+            "$top",
+            "query",
+            {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY_TOP},
+            f"page size (default {HISTORY_TOP}: each entry holds every record of its merge)",
+        ),
+        param(
+            "$skiptoken",
+            "query",
+            {"type": "string", "pattern": f"^{HISTORY_TOKEN.pattern}$"},
+            "the merge the page before ended with, as its `next` link gives it",
+        ),
+    ]
     unmerge_body = {
         "type": "object",
         "properties": {"merge_id": {"type": "string", "pattern": r"\S"}},  # spaces alone are refused
@@ -261,8 +293,9 @@ def _merge_paths(name: str) -> dict[str, Any]:
             "get": {
                 "operationId": f"merge_history_{name}",
                 "tags": tags,
-                "summary": "Every merge this record took part in",
-                "responses": responses({200: ("the merges", history)}, READ_ERRORS),
+                "summary": "A page of the merges this record (or one merged into it) took part in, newest first",
+                "parameters": page,
+                "responses": responses({200: ("a page of the merges", history)}, READ_ERRORS),
             },
         },
         f"{base}/unmerge": {

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import bson
 
-from hub.errors import Conflict
+from hub.errors import BadRequest, Conflict
 from hub.model.ids import ExternalId
+from hub.model.numbers import MAX_WHOLE
+from hub.model.query import APP_PARAMS, skiptoken, whole_param
 from hub.model.record import Record
 
 ANONYMOUS = "anonymous"
@@ -185,6 +188,43 @@ class MergeEntry:
             Snapshot.from_json(data["after"]),
             None if undone is None else Undo(undone["at"], undone["actor"]),
         )
+
+
+HISTORY_TOP, MAX_HISTORY_TOP = 10, 20
+"""The entries of a page of merge history, by default and at most: an entry holds every record of its merge as it
+was, up to MAX_ENTRY_BYTES, so a page of the lists' hundred could answer over a gigabyte; twenty stay under 300 MB."""
+HISTORY_PARAMS = APP_PARAMS | {"$top", "$skiptoken"}
+HISTORY_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64})\.([0-9]{1,18})")
+"""A merge id (made by the hub, a UUID) and how many entries came before the page."""
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of a record's merge history, newest first."""
+
+    top: int = HISTORY_TOP
+    after: str | None = None
+    """The merge the page starts after (a `$skiptoken`): its place is found from an index, and a merge is never
+    deleted, so merges and undos since the page before neither shift the walk nor end it."""
+    skip: int = 0
+    """How many entries came before the page when its token was made."""
+
+    def token(self, last: MergeEntry, shown: int) -> str:
+        """The `$skiptoken` of the page after one that showed `shown` entries, `last` the last of them."""
+        return f"{last.merge_id}.{min(self.skip + shown, MAX_WHOLE)}"  # a count this hub reads
+
+
+def parse_history(params: Mapping[str, str]) -> HistoryPage:
+    """`$top` and `$skiptoken` of a page of merge history (the parameters are checked with the path's,
+    `HISTORY_PARAMS`: no `$skip`, which would read every entry it passes over)."""
+    top = whole_param(params, "$top", HISTORY_TOP, 1, MAX_HISTORY_TOP)
+    made = skiptoken(params, HISTORY_TOKEN, False, "$skip")
+    return HistoryPage(top, *made) if made else HistoryPage(top)
+
+
+def unknown_merge(merge_id: str) -> BadRequest:
+    """The error of a `$skiptoken` naming no merge of the record's group and collection."""
+    return BadRequest(f"$skiptoken: no merge {merge_id!r} here: pass the next link of a page as it is")
 
 
 def ensure_recordable(entry: MergeEntry) -> None:

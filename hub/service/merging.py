@@ -15,7 +15,7 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
 from hub.model.change import archives
 from hub.model.collections import Collection
-from hub.model.history import Match, MergeEntry, Snapshot, Undo, ensure_recordable, unmerged_survivor
+from hub.model.history import HistoryPage, Match, MergeEntry, Snapshot, Undo, ensure_recordable, unmerged_survivor
 from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.payload import CHOSEN, MergeAsk
@@ -272,9 +272,10 @@ async def _undoable(tx: Transaction, entry: MergeEntry, current: dict[str, Recor
 
 
 async def history(
-    store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None
-) -> list[MergeEntry]:
-    """The merges of a record (and of the records merged into it), newest first."""
+    store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None, page: HistoryPage
+) -> tuple[list[MergeEntry], bool]:
+    """A page of the merges of a record (and of the records merged into it), newest first, and whether more
+    follow."""
     await reading.group_or_404(store, group_id)
     record = await reading.locate(store, group_id, collection, key, app)
-    return await store.merges(group_id, collection.name, record.hub_id)
+    return await store.merges(group_id, collection.name, record.hub_id, page)

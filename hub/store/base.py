@@ -12,7 +12,7 @@ from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
 from hub.model.field_index import FieldIndex
-from hub.model.history import MergeEntry
+from hub.model.history import HistoryPage, MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
@@ -183,8 +183,12 @@ class Store(Protocol):
     async def providers(self) -> list[str]:
         """Every provider that holds an id in any group, sorted."""
 
-    async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
-        """The recorded merges of a live record or of any tombstone pointing to it, newest first."""
+    async def merges(
+        self, group_id: str, collection: str, hub_id: str, page: HistoryPage
+    ) -> tuple[list[MergeEntry], bool]:
+        """A page of the recorded merges of a live record or of any tombstone pointing to it, newest first (in the
+        order they were recorded), and whether more follow; a 400 if the page starts after no merge of the group
+        and collection (`unknown_merge`). Only the page's entries are read: one may take megabytes."""
 
     async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
         """The hub ids merged into the live record `hub_id` (its tombstones), oldest code first."""

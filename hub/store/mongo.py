@@ -48,7 +48,7 @@ from hub.model.change import Change
 from hub.model.collections import Collection
 from hub.model.connect import Directions
 from hub.model.field_index import FieldIndex
-from hub.model.history import MergeEntry
+from hub.model.history import HistoryPage, MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
@@ -269,8 +269,10 @@ class MongoStore:
     async def providers(self) -> list[str]:
         return await self._read(partial(idmap.providers, self.db))
 
-    async def merges(self, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
-        return await self._read(lambda session: idmap.merges(self.db, session, group_id, collection, hub_id))
+    async def merges(
+        self, group_id: str, collection: str, hub_id: str, page: HistoryPage
+    ) -> tuple[list[MergeEntry], bool]:
+        return await self._read(lambda session: idmap.merges(self.db, session, group_id, collection, hub_id, page))
 
     async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
         return await self._read(lambda session: idmap.aliases(self.records, session, group_id, collection, hub_id))

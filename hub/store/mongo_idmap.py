@@ -15,12 +15,21 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hub.model.history import MergeEntry
+from hub.model.history import HistoryPage, MergeEntry, unknown_merge
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.record import Record
 from hub.store.base import IdTaken
-from hub.store.mongo_query import aggregated, compile_links, ext, id_key, link_order, link_position, set_ids
+from hub.store.mongo_query import (
+    HISTORY_ORDER,
+    aggregated,
+    compile_links,
+    ext,
+    id_key,
+    link_order,
+    link_position,
+    set_ids,
+)
 
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
@@ -156,13 +165,27 @@ async def put_merge(db: AsyncDatabase[Doc], session: Session, entry: MergeEntry)
 
 
 async def merges(
-    db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, hub_id: str
-) -> list[MergeEntry]:
-    """The merges of a record and of the tombstones pointing to it, newest first."""
+    db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, hub_id: str, page: HistoryPage
+) -> tuple[list[MergeEntry], bool]:
+    """A page of the merges of a record and of the tombstones pointing to it, newest first (`HISTORY_ORDER`), and
+    whether more follow.
+
+    The page's merge ids come from the `members_at` index, bounded below the merge the page starts after; only then
+    are the page's entries fetched, by id, so that none is sent but those shown (one may take megabytes)."""
     involved = [hub_id, *await aliases(db["records"], session, group_id, collection, hub_id)]
-    where = {"members": {"$in": involved}, "group": group_id, "collection": collection}
-    docs = await db["merges"].find(where, session=session).sort([("at", -1), ("_id", -1)]).to_list(None)
-    return [MergeEntry.from_json(doc["entry"]) for doc in docs]
+    where: Doc = {"members": {"$in": involved}, "group": group_id, "collection": collection}
+    if page.after is not None:
+        start = await db["merges"].find_one(
+            {"_id": page.after, "group": group_id, "collection": collection}, {"at": 1}, session=session
+        )
+        if start is None:
+            raise unknown_merge(page.after)
+        where |= {"at": {"$lte": start["at"]}, "$nor": [{"at": start["at"], "_id": {"$gte": page.after}}]}
+    found = db["merges"].find(where, {"_id": 1}, session=session).sort(HISTORY_ORDER).limit(page.top + 1)
+    shown = [doc["_id"] for doc in await found.to_list(None)]
+    docs = await db["merges"].find({"_id": {"$in": shown[: page.top]}}, session=session).to_list(None)
+    entries = {doc["_id"]: MergeEntry.from_json(doc["entry"]) for doc in docs}
+    return [entries[merge_id] for merge_id in shown[: page.top]], len(shown) > page.top
 
 
 async def links(

@@ -87,6 +87,9 @@ def counter_key(group_id: str, collection: str) -> str:
 
 Index = tuple[list[tuple[str, int]], dict[str, Any]]
 
+HISTORY_ORDER = [("at", -1), ("_id", -1)]
+"""A record's merge history, newest first: by time, then merge id (both kept as an undo replaces the entry)."""
+
 INDEXES: dict[str, dict[str, Index]] = {
     "records": {
         # An external id belongs to at most one record per group and collection; a key link by its id.
@@ -127,8 +130,9 @@ INDEXES: dict[str, dict[str, Index]] = {
             for index in REFERENCE_FIELDS
         },
     },
-    # The merges a record (or a tombstone pointing to it) took part in.
-    "merges": {"members": ([("members", 1)], {})},
+    # The merges a record (or a tombstone pointing to it) took part in, in the order of its history (`HISTORY_ORDER`):
+    # mongod reads each hub id's run from the page's start and merges the runs in order, stopping at the page's end.
+    "merges": {"members_at": ([("members", 1), *HISTORY_ORDER], {})},
     # By `_id` alone; created up front, as a transaction writes them (the codes, the counts, a new group) or a read
     # transaction reads them (the providers): mongod makes a collection inside a transaction only under
     # restrictions (never in a cross-shard one), and a transaction whose snapshot is older than a collection may
@@ -147,12 +151,14 @@ RETIRED: dict[str, tuple[str, ...]] = {
         "group_collection_updated",
         "group_collection_created",
         *(f"field__{index.slug}" for index in REFERENCE_FIELDS),
-    )
+    ),
+    "merges": ("members",),
 }
 """Indexes an older hub made that others replaced, dropped as a store opens, before it makes its own: those with
 `_seq` give their records in code order after the rest of their key, which one without the code sorted; a field
 index of a reference field (`hub index add people organization_id`) has the keys of its `ref__` index, and MongoDB
-refuses a second index of the same keys under another name (IndexOptionsConflict)."""
+refuses a second index of the same keys under another name (IndexOptionsConflict); `members` found a record's
+merges but not in the order of its history, which `members_at` pages through."""
 
 _TOP = {"id": "_id", "status": "status", "created_at": "created_at", "updated_at": "updated_at"}
 _CMP = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}

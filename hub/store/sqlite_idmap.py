@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from hub.model.collections import COLLECTIONS
-from hub.model.history import MergeEntry
+from hub.model.history import HistoryPage, MergeEntry, unknown_merge
 from hub.model.ids import ExternalId
 from hub.model.key_link import KeyLink, LinkQuery, position_number, position_of, position_parts
 from hub.model.record import Record
@@ -20,18 +20,15 @@ from hub.store.sqlite_counts import count_rows, counted_apps, counted_links, few
 from hub.store.sqlite_query import WHERE_ID, compile_links
 
 _LINK = "SELECT collection, hub_id, provider, realm, ext_id, created_at, link"
+_ALIASES = "SELECT hub_id FROM records WHERE merged_into = ? AND +group_id = ? AND +collection = ?"
+"""The records merged into one, found by `records_merged`. Left to itself, SQLite walked the group's records in code
+order to spare a sort of those few (0.3 s at 1M records, once or more in every merge); the unary `+` keeps it off
+that index."""
 
 
 def aliases(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str) -> list[str]:
-    """The records merged into `hub_id`, oldest code first: a few, found by `records_merged`.
-
-    Left to itself, SQLite walked the group's records in code order to spare a sort of those
-    few (0.3 s at 1M records, once or more in every merge); the unary `+` keeps it off that index.
-    """
-    rows = conn.execute(
-        "SELECT hub_id FROM records WHERE merged_into = ? AND +group_id = ? AND +collection = ? ORDER BY seq",
-        (hub_id, group_id, collection),
-    )
+    """The records merged into `hub_id`, oldest code first (`_ALIASES`)."""
+    rows = conn.execute(f"{_ALIASES} ORDER BY seq", (hub_id, group_id, collection))
     return [row[0] for row in rows]
 
 
@@ -82,15 +79,41 @@ def put_merge(conn: sqlite3.Connection, entry: MergeEntry) -> None:
     )
 
 
-def merges(conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str) -> list[MergeEntry]:
-    involved = [hub_id, *aliases(conn, group_id, collection, hub_id)]
-    marks = ",".join("?" * len(involved))
+def merges(
+    conn: sqlite3.Connection, group_id: str, collection: str, hub_id: str, page: HistoryPage
+) -> tuple[list[MergeEntry], bool]:
+    """A page of the merges of `hub_id` and of the records merged into it, by recorded order (`seq`) newest first,
+    and whether more follow.
+
+    The page's merges are found from `merge_members` by (hub id, merge seq), each record's from below the merge the
+    page starts after, and only the page's entries are read. The records merged into it come from a subquery, not
+    one bound value each: a record merged into many times could pass SQLite's limit on those (32,766 as built by
+    default)."""
+    start = None
+    if page.after is not None:
+        row = conn.execute(
+            "SELECT seq FROM merges WHERE merge_id = ? AND group_id = ? AND collection = ?",
+            (page.after, group_id, collection),
+        ).fetchone()
+        if row is None:
+            raise unknown_merge(page.after)
+        start = row[0]
+    found = [
+        seq
+        for (seq,) in conn.execute(
+            f"SELECT DISTINCT merge_seq FROM merge_members WHERE hub_id IN (SELECT ? UNION ALL {_ALIASES})"
+            + " AND merge_seq < ?" * (start is not None)
+            + " ORDER BY merge_seq DESC LIMIT ?",
+            [hub_id, hub_id, group_id, collection, *([start] if start is not None else []), page.top + 1],
+        )
+    ]
+    shown = found[: page.top]
     rows = conn.execute(
-        "SELECT DISTINCT m.seq, m.body FROM merge_members mm JOIN merges m ON m.seq = mm.merge_seq"
-        f" WHERE mm.hub_id IN ({marks}) AND m.group_id = ? AND m.collection = ? ORDER BY m.seq DESC",
-        [*involved, group_id, collection],
+        f"SELECT body FROM merges WHERE seq IN ({','.join('?' * len(shown))}) AND group_id = ? AND collection = ?"
+        " ORDER BY seq DESC",
+        [*shown, group_id, collection],
     )
-    return [MergeEntry.from_json(orjson.loads(body)) for _, body in rows]
+    return [MergeEntry.from_json(orjson.loads(body)) for (body,) in rows], len(found) > page.top
 
 
 def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[list[KeyLink], int]:

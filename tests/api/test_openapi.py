@@ -211,3 +211,12 @@ def test_a_merge_naming_a_record_by_spaces_alone_is_refused_as_described(client:
     refused = client.post(f"{BASE}/people/{a}/merge", json={"records": [" "]})
     assert refused.status_code == 422 and "records.0" in refused.json()["detail"], refused.text
     assert not re.search(hub_id["pattern"], " ") and re.search(hub_id["pattern"], a)
+
+
+def test_the_merge_history_declares_its_page_as_the_hub_checks_it(client: TestClient) -> None:
+    described = client.get("/openapi.json", auth=None).json()["paths"]["/api/v2/{group_id}/people/{id}/merges"]["get"]
+    params = {p["name"]: p["schema"] for p in described["parameters"]}
+    assert params["$top"] == {"type": "integer", "minimum": 1, "maximum": 20} and "$skip" not in params
+    assert re.fullmatch(params["$skiptoken"]["pattern"].strip("^$"), "01a24ed1-95c0-77de-9bbf-629ad982964c.10")
+    answer = described["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["required"] == ["merges", "pagination"]

@@ -8,6 +8,7 @@ from typing import Any
 from hub.config import Settings
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
+from hub.model.history import HistoryPage
 from hub.model.ids import ExternalId
 from hub.model.record import Write
 from hub.service import integrations, merging, outbound, upsert
@@ -208,7 +209,7 @@ async def test_a_continuous_integration_sends_a_placeholder_again_once_never_eac
     merged = await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write(both, [], {}, {}))
     survivor, restored = merged.record.hub_id, merged.merged[0]
     assert survivor == placeholder["organization_id"]
-    merge_id = (await store.merges(GROUP, ORGS.name, survivor))[0].merge_id
+    merge_id = (await store.merges(GROUP, ORGS.name, survivor, HistoryPage()))[0][0].merge_id
     await define(store, include_update=True, continuous=True, default_schedule=300)
     await merging.unmerge(store, GROUP, ORGS, survivor, None, merge_id, "test")
     undone = await lease(store, 10)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hub.model.history import Match, MergeEntry, Snapshot, Undo
+from hub.errors import BadRequest
+from hub.model.history import HistoryPage, Match, MergeEntry, Snapshot, Undo
 from hub.model.key_link import KeyLink, LinkQuery
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
@@ -274,6 +275,10 @@ async def test_a_merge_entry_reads_back_whole_and_is_replaced_by_its_id(store: S
         assert await tx.merge_entry("m-1") is None
 
 
+async def history(store: Store, hub_id: str, group: str = G, collection: str = "people") -> list[MergeEntry]:
+    return (await store.merges(group, collection, hub_id, HistoryPage()))[0]
+
+
 async def test_a_record_s_merges_are_its_own_and_its_tombstones_newest_first(store: Store) -> None:
     a, b, c, d = rec(1, [ext("sf", "a")]), rec(2, [ext("hs", "b")]), rec(3, [ext("zd", "c")]), rec(4)
     await insert(store, a, b, c, d)
@@ -284,14 +289,38 @@ async def test_a_record_s_merges_are_its_own_and_its_tombstones_newest_first(sto
         await tx.merge(a, [b])
         await tx.put_merge(second)
         await tx.put_merge(elsewhere)
-    assert await store.merges(G, "people", a.hub_id) == [second, first]  # first: of b and c, now a's aliases
-    assert await store.merges(G, "people", d.hub_id) == [elsewhere]
-    assert await store.merges(G, "organizations", a.hub_id) == []
-    assert await store.merges("cld-2", "people", a.hub_id) == []
+    assert await history(store, a.hub_id) == [second, first]  # first: of b and c, now a's aliases
+    assert await history(store, d.hub_id) == [elsewhere]
+    assert await history(store, a.hub_id, collection="organizations") == []
+    assert await history(store, a.hub_id, group="cld-2") == []
     first.undone = Undo(at(20), "undoer")
     async with store.transaction(G) as tx:
         await tx.put_merge(first)
-    assert await store.merges(G, "people", a.hub_id) == [second, first]
+    assert await history(store, a.hub_id) == [second, first]
+
+
+async def test_a_record_s_merges_come_in_pages_after_the_merge_each_starts_after(store: Store) -> None:
+    """A page starts after a merge, wherever it lies now: an undo (which replaces its entry) and merges recorded
+    since move no page; a merge of another group or collection starts none."""
+    a, *others = [rec(n) for n in range(1, 7)]
+    await insert(store, a, *others)
+    made = [entry(f"m-{n}", 10 + n, a, other) for n, other in enumerate(others)]
+    async with store.transaction(G) as tx:
+        for recorded, other in zip(made, others, strict=True):
+            await tx.merge(a, [other])
+            await tx.put_merge(recorded)
+    newest = made[::-1]
+    assert await store.merges(G, "people", a.hub_id, HistoryPage(top=2)) == (newest[:2], True)
+    assert await store.merges(G, "people", a.hub_id, HistoryPage(top=5)) == (newest, False)
+    made[3].undone = Undo(at(30), "undoer")
+    async with store.transaction(G) as tx:
+        await tx.put_merge(made[3])
+    assert await store.merges(G, "people", a.hub_id, HistoryPage(2, "m-3", 2)) == (newest[2:4], True)
+    assert await store.merges(G, "people", a.hub_id, HistoryPage(3, "m-2", 3)) == (newest[3:], False)
+    assert await store.merges(G, "people", a.hub_id, HistoryPage(3, "m-0", 5)) == ([], False)
+    for group, collection, after in ((G, "people", "m-9"), ("cld-2", "people", "m-1"), (G, "organizations", "m-1")):
+        with pytest.raises(BadRequest, match="no merge"):
+            await store.merges(group, collection, a.hub_id, HistoryPage(2, after))
 
 
 # Providers

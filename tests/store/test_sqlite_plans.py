@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from hub.model.history import HistoryPage, MergeEntry, Snapshot
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery, parse_list
 from hub.model.record import Record
 from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_queue, sqlite_records, sqlite_sync
 from hub.store.sqlite import SQLiteStore
 from hub.store.sqlite_query import CODE_INDEX, RECORD_COLUMNS
-from tests.store.contract import PEOPLE, G, ext, insert, rec
+from tests.store.contract import PEOPLE, G, at, ext, insert, rec
 
 GIVEN = {"collection": "people", "hub_id": "h", "provider": "sf", "realm": "r1", "ext_id": "1"}
 SEARCHES = [dict(c) for n in range(len(GIVEN) + 1) for c in itertools.combinations(GIVEN.items(), n)]
@@ -87,6 +88,32 @@ def test_the_records_holding_some_ids_are_found_by_each_id(database: Path, count
 def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database: Path) -> None:
     [plan] = plans(database, lambda conn: sqlite_idmap.aliases(conn, G, "people", "h"))
     assert plan.split(" / ")[0].endswith("USING INDEX records_merged (merged_into=?)"), plan
+
+
+@pytest.mark.parametrize("after", [None, "m-2"], ids=["first", "after-token"])
+async def test_a_page_of_merge_history_reads_each_record_s_merges_from_where_it_starts(
+    tmp_path: Path, after: str | None
+) -> None:
+    """The merges of a record and of its tombstones, from `merge_members` by (hub id, merge seq) below the merge the
+    page starts after (not past every newer merge), then the entries of the page alone, by seq (one may take
+    megabytes)."""
+    survivor, *merged = rec(1), rec(2), rec(3)
+    store = SQLiteStore(str(tmp_path / "hub.db"))
+    await store.open()
+    await insert(store, survivor, *merged)
+    async with store.transaction(G) as tx:
+        for n, other in enumerate(merged, 1):
+            before = [Snapshot.of(survivor), Snapshot.of(other)]
+            await tx.put_merge(MergeEntry(f"m-{n}", G, "people", at(n), "tester", "request", [], {}, before, before[0]))
+    await store.close()
+    page = HistoryPage(10, after)
+    found = plans(tmp_path / "hub.db", lambda conn: sqlite_idmap.merges(conn, G, "people", survivor.hub_id, page))
+    *start, members, bodies = found
+    assert start == (["SEARCH merges USING INDEX sqlite_autoindex_merges_1 (merge_id=?)"] if after else [])
+    assert "SEARCH merge_members USING PRIMARY KEY (hub_id=?" + " AND merge_seq<?" * bool(after) + ")" in members
+    assert "SEARCH records USING INDEX records_merged (merged_into=?)" in members
+    assert "SCAN merge" not in members and "SCAN records" not in members, members
+    assert bodies == "SEARCH merges USING INTEGER PRIMARY KEY (rowid=?)", bodies
 
 
 @pytest.mark.parametrize("status", ["ARCHIVED", "INACTIVE"])

@@ -11,8 +11,7 @@ import bson
 
 from hub.errors import BadRequest, Conflict
 from hub.model.ids import ExternalId
-from hub.model.numbers import MAX_WHOLE
-from hub.model.query import APP_PARAMS, skiptoken, whole_param
+from hub.model.query import APP_PARAMS, made_token, skiptoken, whole_param
 from hub.model.record import Record
 
 ANONYMOUS = "anonymous"
@@ -211,7 +210,7 @@ class HistoryPage:
 
     def token(self, last: MergeEntry, shown: int) -> str:
         """The `$skiptoken` of the page after one that showed `shown` entries, `last` the last of them."""
-        return f"{last.merge_id}.{min(self.skip + shown, MAX_WHOLE)}"  # a count this hub reads
+        return made_token(last.merge_id, self.skip + shown)
 
 
 def parse_history(params: Mapping[str, str]) -> HistoryPage:

@@ -23,7 +23,7 @@ from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, IdPart
 from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.payload import problems, raise_invalid
-from hub.model.query import MAX_PARAM, check_params, skiptoken, window
+from hub.model.query import MAX_PARAM, check_params, made_token, skiptoken, window
 
 _SEP = "\x1f"
 _LISTED = "\x1e"
@@ -168,7 +168,7 @@ class LinkQuery:
 
     def token(self, last: KeyLink, shown: int) -> str:
         """The `$skiptoken` of the page after one that showed `shown` links, `last` the last of them."""
-        return f"{last.position}.{self.skip + shown}"
+        return made_token(last.position, self.skip + shown)
 
     @property
     def spanned(self) -> bool:

@@ -151,7 +151,7 @@ class ListQuery:
         """The `$skiptoken` of the page after one that showed `shown` records, `last` the last of them; None if
         its sort values are too long for a link (`keyset.MAX_POSITION`)."""
         where = keyset.position(self.order, last) if self.order else str(last.seq)
-        return None if where is None else f"{where}.{min(self.skip + shown, MAX_WHOLE)}"  # a count this hub reads
+        return None if where is None else made_token(where, self.skip + shown)
 
 
 _FLIPPED = {"gt": "le", "ge": "lt", "lt": "ge", "le": "gt"}
@@ -292,6 +292,12 @@ def skiptoken(params: Mapping[str, str], shape: re.Pattern[str], clash: bool, wi
     if not (made := shape.fullmatch(token)):
         raise BadRequest(f"$skiptoken {token[:40]!r} is not one this hub made: pass the next link of a page as it is")
     return made[1], int(made[2])
+
+
+def made_token(where: str, before: int) -> str:
+    """The `$skiptoken` of a page starting after `where`, `before` items before it: the count no more than a token may
+    say (`MAX_WHOLE`), so that the hub reads back every next link it gives."""
+    return f"{where}.{min(before, MAX_WHOLE)}"
 
 
 def window(params: Mapping[str, str], default_top: int, max_top: int) -> tuple[int, int]:

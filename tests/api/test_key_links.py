@@ -130,6 +130,16 @@ def test_search_pages_like_the_resource_lists(client: TestClient) -> None:
     assert "next" not in last["pagination"]
 
 
+def test_the_count_a_token_carries_stays_one_the_hub_reads(client: TestClient) -> None:
+    """Past 18 digits, the next link's count was one the hub refuses (a 400 for following the link it gave)."""
+    create(client, "organizations", *(ext(f"app{n}", "r", str(n)) for n in range(5)), name="Acme")
+    first = client.get(f"{BASE}/key_links", params={"$top": 2}).json()["pagination"]["next"]
+    position = parse_qs(urlsplit(first).query)["$skiptoken"][0].split(".")[0]
+    deep = client.get(f"{BASE}/key_links", params={"$top": 2, "$skiptoken": f"{position}.{'9' * 18}"}).json()
+    assert deep["pagination"]["skip"] == 10**18 - 1
+    assert client.get(deep["pagination"]["next"]).status_code == 200
+
+
 def walk(client: TestClient, url: str, between: Callable[[], object] = lambda: None) -> tuple[list[str], list[int]]:
     """Every external id along the next links, and each page's skip; `between` runs after each page."""
     ids: list[str] = []

@@ -24,6 +24,7 @@ from hub.commands import (
     drop_index,
     list_indexes,
     list_keys,
+    recount,
     revoke_key,
     show_key,
     with_store,
@@ -149,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--group", required=True, help="the group id, e.g. cld-1234")
     link.add_argument("--realm", required=True, help="the app's own tenant id for this group, e.g. 2243")
 
+    commands.add_parser("recount", parents=[store], help="count again what the totals of pages are read from")
     index = commands.add_parser("index", help="indexes on declared fields, read by $filter and $orderby")
     indexes = index.add_subparsers(dest="action", required=True)
     indexes.add_parser("list", parents=[store], help="the fields indexed")
@@ -192,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             (add_index if args.action == "add" else drop_index)(settings, args.collection, args.field)
         elif args.command == "connect":
             connect(settings, args.provider, args.group, args.realm)
+        elif args.command == "recount":
+            recount(settings)
         else:
             disconnect(settings, args.provider, args.group)
     except HubError as error:

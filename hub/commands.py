@@ -111,6 +111,11 @@ def add_index(settings: Settings, collection: str, field: str) -> None:
     print(f"{index} is indexed ({time.monotonic() - started:.1f} s)" if added else f"{index} was indexed already")
 
 
+def recount(settings: Settings) -> None:
+    with_store(settings, lambda store: store.recount(), new=False)
+    print("the kept counts are counted again from the records (totals of lists and key link searches)")
+
+
 def drop_index(settings: Settings, collection: str, field: str) -> None:
     index = field_index(collection, field)
     with_store(settings, lambda store: field_indexes.drop_index(store, index), new=False)

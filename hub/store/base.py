@@ -261,6 +261,11 @@ class Store(Protocol):
     async def drop_field_index(self, index: FieldIndex) -> bool:
         """Stop keeping a field's index; False if there was none."""
 
+    async def recount(self) -> None:
+        """Count again, from the records and their ids, every count the store keeps (listed records, per app and per
+        status; links per app), in one transaction: a hub from before a count was kept, writing the same database
+        meanwhile, added nothing to it (`hub recount`)."""
+
 
 @runtime_checkable
 class RunsTransactions(Protocol):

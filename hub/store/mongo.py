@@ -388,3 +388,6 @@ class MongoStore:
 
     async def drop_field_index(self, index: FieldIndex) -> bool:
         return await fields.drop_field_index(self.db, index)
+
+    async def recount(self) -> None:
+        await self._atomically(partial(counts.keep_counts, self.db, again=True))

@@ -137,16 +137,16 @@ _FILLS: dict[str, tuple[list[Doc], ...]] = {COUNTS: (_LISTED, _APPS), STATUSES: 
 names besides the group and collection)."""
 
 
-async def keep_counts(db: AsyncDatabase[Doc], session: Session) -> None:
+async def keep_counts(db: AsyncDatabase[Doc], session: Session, again: bool = False) -> None:
     """Count what the database holds and write the marker of each collection of counts, unless it is there (its counts
-    are kept already).
+    are kept already) and this is not a count `again` (`hub recount`).
 
     Run by `MongoStore.open` in a transaction of its own: a write committing meanwhile in another
     process touches a count this writes, so one of the two is re-run on the other's outcome.
     """
     for name, pipelines in _FILLS.items():
         counts = db[name]
-        if await counts.find_one({"_id": MARKER}, session=session) is not None:
+        if not again and await counts.find_one({"_id": MARKER}, session=session) is not None:
             continue
         made = [{"_id": MARKER}]
         for pipeline in pipelines:

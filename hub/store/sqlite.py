@@ -55,7 +55,7 @@ from hub.store import sqlite_idmap as idmap
 from hub.store import sqlite_records as records
 from hub.store.base import IdTaken
 from hub.store.grouped import Grouped, Raised
-from hub.store.sqlite_counts import keep_counts
+from hub.store.sqlite_counts import keep_counts, recount
 from hub.store.sqlite_pages import read_page
 from hub.store.sqlite_query import SCHEMA, carry_codes
 from hub.store.sqlite_tx import SQLiteTransaction, Work
@@ -409,3 +409,6 @@ class SQLiteStore:
 
     async def drop_field_index(self, index: FieldIndex) -> bool:
         return await self._whole_transaction(fields.drop_field_index, index)
+
+    async def recount(self) -> None:
+        await self._whole_transaction(recount)

@@ -181,6 +181,14 @@ def keep_counts(conn: sqlite3.Connection) -> None:
     conn.execute(PROVIDERS)
 
 
+def recount(conn: sqlite3.Connection) -> None:
+    """Count again what each table of counts holds, from the records and their ids (in one transaction)."""
+    for table, _, fill in _KEPT:
+        conn.execute(f"DELETE FROM {table}")
+        for statement in fill:
+            conn.execute(statement)
+
+
 def listed(record: Record) -> bool:
     """Whether a record as written is listed (`_live`): what its row and its links count in `live_counts`."""
     return record.merged_into is None and record.status != "ARCHIVED"

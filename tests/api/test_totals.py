@@ -27,6 +27,7 @@ import pytest
 from mongomock_motor import AsyncMongoMockClient
 from starlette.testclient import TestClient
 
+from hub import cli
 from hub.app import create_app
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
@@ -362,6 +363,45 @@ def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_co
             asyncio.run(database[name].drop())
         asyncio.run(counts.keep_counts(database, None))
         keeps_counting(client)
+
+
+def test_hub_recount_counts_again_what_a_sqlite_database_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Counts gone wrong (as a hub from before one was kept leaves it, writing the same database) are counted again
+    from the records and their ids by `hub recount`."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
+    with admin_client(create_app(settings)) as client:
+        walk = Walk(client, 3)
+        for _ in range(25):
+            walk.step()
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        conn.execute("UPDATE live_counts SET n = n + 3")
+        conn.execute("UPDATE link_counts SET n = n * 2")
+        conn.execute("DELETE FROM status_counts")
+    with admin_client(create_app(settings)) as client, pytest.raises(AssertionError):
+        assert_totals_right(client)
+    assert cli.main(["recount", "--store", settings.store]) == 0
+    assert "counted again" in capsys.readouterr().out
+    with admin_client(create_app(settings)) as client:
+        assert_totals_right(client)
+        assert_link_totals_right(client)
+
+
+def test_a_mongodb_store_recounts_what_it_holds(settings: Settings) -> None:
+    database = cast(Any, AsyncMongoMockClient()["hub"])
+    store = MongoStore(database=database, transactions=False)
+    with admin_client(create_app(settings, store)) as client:
+        walk = Walk(client, 3)
+        for _ in range(25):
+            walk.step()
+        asyncio.run(database[counts.COUNTS].update_many({"_id": {"$ne": counts.MARKER}}, {"$inc": {"n": 3}}))
+        asyncio.run(database[counts.STATUSES].delete_many({"_id": {"$ne": counts.MARKER}}))
+        with pytest.raises(AssertionError):
+            assert_totals_right(client)
+        client.portal.call(store.recount)  # type: ignore[union-attr]
+        assert_totals_right(client)
+        assert_link_totals_right(client)
 
 
 def keeps_counting(client: TestClient) -> None:

@@ -42,7 +42,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from hub.model.collections import Collection
-from hub.model.filter import And, Comparison, In, Node, Or, fields_of
+from hub.model.filter import And, Comparison, In, Node, Or, Value, fields_of
 from hub.model.keyset import Order
 from hub.model.query import ListQuery
 from hub.store.sqlite_counts import (
@@ -316,8 +316,7 @@ def _merged(
         where, found = compile_list(group_id, collection, part)
         if part.start is not None:  # its parameters come first, as it does
             where = f"{compile_filter(collection, part.start, params)} AND {where}"
-        items = part.filter.items if isinstance(part.filter, And) else (part.filter,)
-        status = next(item.value for item in items if isinstance(item, Comparison) and item.field == ("status",))
+        status = _status(part)
         index = STATUS_INDEXES.get(status) if isinstance(status, str) else None
         table = f"records r INDEXED BY {index}" if index else "records r"
         chosen.append(f"SELECT r.rowid AS found, {', '.join([*keys, 'r.seq'])} FROM {table} WHERE {where}")
@@ -329,6 +328,14 @@ def _merged(
         f" ORDER BY {compile_order(query.order)}"
     )
     return conn.execute(statement, [*params, *window]).fetchall()
+
+
+def _status(part: ListQuery) -> Value:
+    """The status a part of `ListQuery.by_status` is of: the value of its `status eq`, which its statement says (so
+    the status's partial index serves it), not of another condition on the status beside it (`status gt 'ARCHIVED'`,
+    for which SQLite finds no plan in the archived records' index)."""
+    items = part.filter.items if isinstance(part.filter, And) else (part.filter,)
+    return next(i.value for i in items if isinstance(i, Comparison) and i.field == ("status",) and i.op == "eq")
 
 
 def _starts(collection: Collection, query: ListQuery, code: str) -> list[tuple[str, list[Any], Order]]:

@@ -321,6 +321,7 @@ STATUS_FILTERS = [
     "status ne 'ACTIVE' and code gt 3",
     "(status eq 'ARCHIVED' or status eq 'INACTIVE') and code le 9 and code ne 5",
     "status gt 'ARCHIVED' and status in ('ARCHIVED', 'INACTIVE') and code gt 3",
+    "id in (null) and status ne 'ACTIVE' and code gt 3",
 ]
 """Filters on the status that a store answers from its kept counts and each status's own index."""
 

@@ -494,6 +494,7 @@ def test_the_records_touched_are_found_by_their_hub_id(database: Path, count: in
         "id in ('h1', 'h2', 'h3')",
         "id eq 'h1' or id eq 'h2' or id eq 'h3'",
         "id in ('h1', 'h2', 'h3') and last_name eq 'x'",
+        "id in ('h1', 'h2', 'h3') and status ne 'ACTIVE' and last_name eq 'x'",
     ],
 )
 @pytest.mark.parametrize("count", ["true", "false"], ids=["counted", "uncounted"])

@@ -186,9 +186,10 @@ class Store(Protocol):
     async def merges(
         self, group_id: str, collection: str, hub_id: str, page: HistoryPage
     ) -> tuple[list[MergeEntry], bool]:
-        """A page of the recorded merges of a live record or of any tombstone pointing to it, newest first (in the
-        order they were recorded), and whether more follow; a 400 if the page starts after no merge of the group
-        and collection (`unknown_merge`). Only the page's entries are read: one may take megabytes."""
+        """A page of the recorded merges of a live record or of any tombstone pointing to it (of its survivor, for a
+        record merged away), newest first (in the order they were recorded), and whether more follow; a 400 if the
+        page starts after no merge of the group and collection (`unknown_merge`). Only the page's entries are read:
+        one may take megabytes."""
 
     async def aliases(self, group_id: str, collection: str, hub_id: str) -> list[str]:
         """The hub ids merged into the live record `hub_id` (its tombstones), oldest code first."""

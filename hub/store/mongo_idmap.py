@@ -171,7 +171,10 @@ async def merges(
     whether more follow.
 
     The page's merge ids come from the `members_at` index, bounded below the merge the page starts after; only then
-    are the page's entries fetched, by id, so that none is sent but those shown (one may take megabytes)."""
+    are the page's entries fetched, by id, so that none is sent but those shown (one may take megabytes). A record
+    merged away has its survivor's (`merged_into` names it), read in the same snapshot."""
+    held = await db["records"].find_one({"_id": hub_id}, {"merged_into": 1}, session=session)
+    hub_id = (held or {}).get("merged_into") or hub_id
     involved = [hub_id, *await aliases(db["records"], session, group_id, collection, hub_id)]
     where: Doc = {"members": {"$in": involved}, "group": group_id, "collection": collection}
     if page.after is not None:

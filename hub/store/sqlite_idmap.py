@@ -88,7 +88,10 @@ def merges(
     The page's merges are found from `merge_members` by (hub id, merge seq), each record's from below the merge the
     page starts after, and only the page's entries are read. The records merged into it come from a subquery, not
     one bound value each: a record merged into many times could pass SQLite's limit on those (32,766 as built by
-    default)."""
+    default). A record merged away has its survivor's (`merged_into` names it: a merge re-points older tombstones),
+    read in the same snapshot: one merged since the caller found it showed the merges it took part in alone."""
+    held = conn.execute("SELECT merged_into FROM records WHERE hub_id = ?", (hub_id,)).fetchone()
+    hub_id = held[0] if held and held[0] else hub_id
     start = None
     if page.after is not None:
         row = conn.execute(

@@ -280,6 +280,7 @@ async def history(store: Store, hub_id: str, group: str = G, collection: str = "
 
 
 async def test_a_record_s_merges_are_its_own_and_its_tombstones_newest_first(store: Store) -> None:
+    """Those of a record merged away are its survivor's."""
     a, b, c, d = rec(1, [ext("sf", "a")]), rec(2, [ext("hs", "b")]), rec(3, [ext("zd", "c")]), rec(4)
     await insert(store, a, b, c, d)
     first, second, elsewhere = entry("m-1", 10, b, c), entry("m-2", 11, a, b), entry("m-3", 12, d)
@@ -290,6 +291,8 @@ async def test_a_record_s_merges_are_its_own_and_its_tombstones_newest_first(sto
         await tx.put_merge(second)
         await tx.put_merge(elsewhere)
     assert await history(store, a.hub_id) == [second, first]  # first: of b and c, now a's aliases
+    # a record merged away (since it was found: a merge may commit between) has its survivor's, c's first among them
+    assert await history(store, c.hub_id) == await history(store, b.hub_id) == [second, first]
     assert await history(store, d.hub_id) == [elsewhere]
     assert await history(store, a.hub_id, collection="organizations") == []
     assert await history(store, a.hub_id, group="cld-2") == []

@@ -94,9 +94,9 @@ def test_the_tombstones_of_a_record_are_found_by_the_merged_into_index(database:
 async def test_a_page_of_merge_history_reads_each_record_s_merges_from_where_it_starts(
     tmp_path: Path, after: str | None
 ) -> None:
-    """The merges of a record and of its tombstones, from `merge_members` by (hub id, merge seq) below the merge the
-    page starts after (not past every newer merge), then the entries of the page alone, by seq (one may take
-    megabytes)."""
+    """The merges of a record and of its tombstones (its survivor's, if merged away: found by its hub id), from
+    `merge_members` by (hub id, merge seq) below the merge the page starts after (not past every newer merge), then
+    the entries of the page alone, by seq (one may take megabytes)."""
     survivor, *merged = rec(1), rec(2), rec(3)
     store = SQLiteStore(str(tmp_path / "hub.db"))
     await store.open()
@@ -108,7 +108,8 @@ async def test_a_page_of_merge_history_reads_each_record_s_merges_from_where_it_
     await store.close()
     page = HistoryPage(10, after)
     found = plans(tmp_path / "hub.db", lambda conn: sqlite_idmap.merges(conn, G, "people", survivor.hub_id, page))
-    *start, members, bodies = found
+    survivor_of, *start, members, bodies = found
+    assert survivor_of == "SEARCH records USING INDEX sqlite_autoindex_records_1 (hub_id=?)", survivor_of
     assert start == (["SEARCH merges USING INDEX sqlite_autoindex_merges_1 (merge_id=?)"] if after else [])
     assert "SEARCH merge_members USING PRIMARY KEY (hub_id=?" + " AND merge_seq<?" * bool(after) + ")" in members
     assert "SEARCH records USING INDEX records_merged (merged_into=?)" in members

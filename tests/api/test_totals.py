@@ -272,6 +272,16 @@ def test_every_total_counts_what_the_query_lists_after_any_write(
             assert_link_totals_right(client)
 
 
+def walked(tmp_path: Path, seed: int, steps: int) -> Settings:
+    """The settings of a SQLite store in `tmp_path` written by a walk of `steps` steps, its hub stopped."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
+    with admin_client(create_app(settings)) as client:
+        walk = Walk(client, seed)
+        for _ in range(steps):
+            walk.step()
+    return settings
+
+
 def forget_counts_sqlite(path: Path, tables: tuple[str, ...]) -> None:
     """Make the SQLite database as it was before these counts were kept: no such table, none of its triggers."""
     with sqlite3.connect(path) as conn:
@@ -293,11 +303,7 @@ def test_a_sqlite_database_written_before_counts_were_kept_counts_right_when_ope
     tmp_path: Path, tables: tuple[str, ...]
 ) -> None:
     """The counts of an older database are made from what it holds, once, as the hub opens it."""
-    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
-    with admin_client(create_app(settings)) as client:
-        walk = Walk(client, 3)
-        for _ in range(40):
-            walk.step()
+    settings = walked(tmp_path, 3, 40)
     forget_counts_sqlite(tmp_path / "hub.db", tables)
     with admin_client(create_app(settings)) as client:
         keeps_counting(client)
@@ -308,11 +314,7 @@ def test_a_sqlite_database_whose_triggers_counted_each_row_inserted_counts_each_
 ) -> None:
     """Rows inserted were counted by triggers, one per row, before the store counted them as it inserts them: an
     older database's triggers go as the hub opens it, or each record and link made after would count twice."""
-    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
-    with admin_client(create_app(settings)) as client:
-        walk = Walk(client, 6)
-        for _ in range(20):
-            walk.step()
+    settings = walked(tmp_path, 6, 20)
     older = (
         ("live_counts_record_in", "records", "live_counts", "'', ''"),
         ("live_counts_link_in", "external_ids", "live_counts", "NEW.provider, NEW.realm"),
@@ -330,11 +332,7 @@ def test_a_sqlite_database_whose_triggers_counted_each_row_inserted_counts_each_
 
 def test_a_sqlite_database_written_before_links_carried_codes_lists_apps_records_when_opened(tmp_path: Path) -> None:
     """The code number each link carries is given to the links of an older database, once, as the hub opens it."""
-    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
-    with admin_client(create_app(settings)) as client:
-        walk = Walk(client, 5)
-        for _ in range(40):
-            walk.step()
+    settings = walked(tmp_path, 5, 40)
     with sqlite3.connect(tmp_path / "hub.db") as conn:
         conn.execute("DROP INDEX external_ids_held")
         conn.execute("ALTER TABLE external_ids DROP COLUMN seq")
@@ -370,11 +368,7 @@ def test_hub_recount_counts_again_what_a_sqlite_database_holds(
 ) -> None:
     """Counts gone wrong (as a hub from before one was kept leaves it, writing the same database) are counted again
     from the records and their ids by `hub recount`."""
-    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
-    with admin_client(create_app(settings)) as client:
-        walk = Walk(client, 3)
-        for _ in range(25):
-            walk.step()
+    settings = walked(tmp_path, 3, 25)
     with sqlite3.connect(tmp_path / "hub.db") as conn:
         conn.execute("UPDATE live_counts SET n = n + 3")
         conn.execute("UPDATE link_counts SET n = n * 2")

@@ -13,7 +13,7 @@ from typing import IO, TextIO, TypeVar
 from hub.config import Settings
 from hub.errors import BadRequest
 from hub.model.field_index import field_index
-from hub.service import access, field_indexes
+from hub.service import access, counts, field_indexes
 from hub.store import own_files, shown, store_from_url
 from hub.store.base import Store
 
@@ -112,7 +112,7 @@ def add_index(settings: Settings, collection: str, field: str) -> None:
 
 
 def recount(settings: Settings) -> None:
-    with_store(settings, lambda store: store.recount(), new=False)
+    with_store(settings, counts.recount, new=False)
     print("the kept counts are counted again from the records (totals of lists and key link searches)")
 
 

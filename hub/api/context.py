@@ -14,7 +14,7 @@ from hub.errors import BadRequest, NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId
-from hub.model.query import ONE_PARAMS, Read, parse_read
+from hub.model.query import ONE_PARAMS, Read, Selected, parse_read
 from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Group
 from hub.store.base import Store
 
@@ -80,7 +80,7 @@ def writer(request: Request, group_id: str, read: Read) -> tuple[str, str] | Non
     return principal(request).app_in(group_id) or read.app
 
 
-def renderer(request: Request, group: Group, collection: Collection, select: frozenset[str] | None = None) -> Renderer:
+def renderer(request: Request, group: Group, collection: Collection, select: Selected | None = None) -> Renderer:
     return Renderer(group, collection, settings(request).hub_provider, wants_ids(request.headers), select)
 
 

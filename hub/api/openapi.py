@@ -130,7 +130,7 @@ def _parameters(settings: Settings) -> dict[str, Any]:
             "$select",
             "query",
             {"type": "string", "pattern": r"[^\s,]"},  # at least one name: `$select=` alone is a 400
-            "fields to show, comma-separated (`id` always stays)",
+            "fields to show, comma-separated (`id` always stays); `email/address` a part of an object field",
         ),
         "listing": [
             param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),

@@ -8,6 +8,7 @@ from typing import Any
 from hub.errors import BadRequest
 from hub.model import timefmt
 from hub.model.collections import Collection
+from hub.model.query import Selected
 from hub.model.record import Group, Record
 from hub.service.reading import View
 
@@ -29,9 +30,7 @@ class Renderer:
     collection and hub id), as the read or write that fetched it found them.
     """
 
-    def __init__(
-        self, group: Group, collection: Collection, hub_provider: str, ids: bool, select: frozenset[str] | None
-    ):
+    def __init__(self, group: Group, collection: Collection, hub_provider: str, ids: bool, select: Selected | None):
         self.group = group
         self.collection = collection
         self.hub_provider = hub_provider
@@ -68,11 +67,28 @@ class Renderer:
         if record.placeholder:  # an app pulling what it lacks passes it over: there is nothing in it to import
             out["placeholder"] = True
         if self.select is not None:
-            out = {k: v for k, v in out.items() if k in ("id", "placeholder") or k in self.select}
+            out = _picked(out, self.select | _KEPT)
         return out
 
     def all(self, view: View) -> list[dict[str, Any]]:
         return [self.record(r, view.refs) for r in view.records]
+
+
+_KEPT: Selected = frozenset({("id",), ("placeholder",)})
+"""What a record shows whatever `$select` says: its id, and whether it is a placeholder."""
+
+
+def _picked(shown: dict[str, Any], paths: Selected) -> dict[str, Any]:
+    """The parts of a record as shown (or of an object field of it) that `paths` name, in its order: a path of one
+    name takes that part whole, a longer one the parts it names of an object (none: the object is left out)."""
+    picked: dict[str, Any] = {}
+    for key, value in shown.items():
+        inner = frozenset(path[1:] for path in paths if len(path) > 1 and path[0] == key)
+        if (key,) in paths:
+            picked[key] = value
+        elif inner and isinstance(value, dict) and (part := _picked(value, inner)):
+            picked[key] = part
+    return picked
 
 
 def _display(out: dict[str, Any], path: tuple[str, ...]) -> None:

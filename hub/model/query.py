@@ -215,12 +215,20 @@ def _statuses(node: Node) -> frozenset[Value] | None:
 _TOKEN = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})")  # not \d: it takes every script's digits, as int does
 
 
+Selected = frozenset[tuple[str, ...]]
+"""The fields a read shows (`$select`): each a path, a top-level field or a part of an object field."""
+
+
+_SHOWN_ALWAYS = frozenset({"group_id", "channel_id", "resource_type"})
+"""Fields every record shows beside those of its entity type."""
+
+
 @dataclass(frozen=True)
 class Read:
     """What a read asks for besides the page: the app whose ids key it, and the fields to show."""
 
     app: tuple[str, str] | None
-    select: frozenset[str] | None
+    select: Selected | None
 
     def by(self, key: str) -> ExternalId | None:
         """The app id a path's `key` is, if the path names its record by an app's id."""
@@ -259,15 +267,16 @@ def parse_read(collection: Collection, params: Mapping[str, str], allowed: froze
     return Read(app, _select(collection, params.get("$select")))
 
 
-def _select(collection: Collection, text: str | None) -> frozenset[str] | None:
+def _select(collection: Collection, text: str | None) -> Selected | None:
+    """The fields `$select` names, each as `$filter` names it: `email` whole, `email/address` alone in its object."""
     if text is None:
         return None
-    names = frozenset(n.strip() for n in text.split(",") if n.strip())
-    known = collection.top_fields | {"group_id", "channel_id", "resource_type"}
-    unknown = sorted(names - known)
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    known = {*collection.kinds, *((name,) for name in collection.top_fields | _SHOWN_ALWAYS)}
+    unknown = sorted(name for name in names if tuple(name.split("/")) not in known)
     if unknown or not names:
         raise BadRequest(f"$select: unknown field(s): {', '.join(unknown) or '(none given)'}")
-    return names
+    return frozenset(tuple(name.split("/")) for name in names)
 
 
 def whole_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

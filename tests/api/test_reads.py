@@ -98,6 +98,32 @@ def test_orderby_and_select(people: TestClient) -> None:
     assert one.json()["people"] == {"id": one.json()["people"]["id"], "email": {"address": "bo@example.com"}}
 
 
+def test_select_names_a_part_of_an_object_field_as_filter_does(people: TestClient) -> None:
+    """`email/address` shows the address alone, in its object; a record without it shows no `email`; the whole
+    object named beside one of its parts shows whole."""
+    post(people, "people", [ext("crm", "9")], first_name="Fy", email={"address": "fy@x.io", "address2": "f@y.io"})
+    crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    one = people.get(f"{BASE}/people/9", params={**crm, "$select": "email/address,first_name"}).json()["people"]
+    assert one == {"id": one["id"], "first_name": "Fy", "email": {"address": "fy@x.io"}}
+    listed = people.get(f"{BASE}/people", params={"$select": "email/address", "$orderby": "first_name"}).json()
+    assert [{k: v for k, v in p.items() if k != "id"} for p in listed["people"]] == [
+        {"email": {"address": "ada@example.com"}},
+        {"email": {"address": "bo@example.com"}},
+        {"email": {"address": "cy@example.org"}},
+        {},
+        {"email": {"address": "ed@example.com"}},
+        {"email": {"address": "fy@x.io"}},
+    ]
+    whole = people.get(f"{BASE}/people/9", params={**crm, "$select": "email/address, email"}).json()["people"]
+    assert whole["email"] == {"address": "fy@x.io", "address2": "f@y.io"}
+
+
+@pytest.mark.parametrize("select", ["email/nothing", "first_name/part", "email/", "/email", "organization_id/id"])
+def test_select_of_a_part_no_field_has_is_a_400_naming_it(people: TestClient, select: str) -> None:
+    answer = people.get(f"{BASE}/people", params={"$select": select})
+    assert answer.status_code == 400 and select in answer.json()["detail"], answer.json()
+
+
 def test_an_update_or_an_archive_answers_with_the_fields_select_asks_for(people: TestClient) -> None:
     crm = {"opts[provider]": "crm", "opts[realm]": "2243"}
     put = people.put(f"{BASE}/people/1", params={**crm, "$select": "last_name"}, json={"people": {"last_name": "Z"}})

@@ -26,6 +26,11 @@ MAX_PARAM = 255
 """The longest `opts[provider]`/`opts[realm]`, as for any id part."""
 
 
+StatusCounts = tuple[int, Mapping[str, int]]
+"""Kept counts of records (of all, or of those holding an app's ids): how many are listed, and how many (not merged
+away) have each status counted apart (`COUNTED_APART`)."""
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """A page of a collection: filter, order, window and the `opts[linked]` app filter."""
@@ -57,18 +62,17 @@ class ListQuery:
     def kept(self) -> bool:
         """Whether the stores' kept counts give the total: they count listed records, in all and per app, but not
         those a filter picks; the archived ones a query without a filter lists too (`include_archived`: a filter
-        admitting every status, an export) are counted apart: kept as well without an app (`statuses`), else in their
-        own index (`archived`)."""
+        admitting every status, an export) are kept apart, in all and per app (`statuses`)."""
         return self.filter is None
 
     @property
     def statuses(self) -> tuple[Status, ...] | None:
-        """The statuses whose records are exactly this query's, if its filter says no more than which (`status eq`
-        one, or several as `by_status` splits them; every status for one listing the archived records too without a
-        filter) and it has no app: its total is then a sum of kept counts (`total_by_status`), where counting the
-        records of each status in its own index grew with them. None for any other query (the counts of a status
-        are not kept per app; those of a plain list are `kept`)."""
-        if self.app is not None or (self.filter is None and not self.include_archived):
+        """The statuses whose records are exactly this query's (an app's, with `opts[linked]`), if its filter says no
+        more than which (`status eq` one, or several as `by_status` splits them; every status for one listing the
+        archived records too without a filter): its total is then a sum of kept counts (`total_by_status`), where
+        counting the records of each status in its own index grew with them. None for any other query (those of a
+        plain list are `kept`)."""
+        if self.filter is None and not self.include_archived:
             return None
         if self.filter is None:
             return get_args(Status)
@@ -82,16 +86,17 @@ class ListQuery:
             found.append(status)
         return tuple(found)
 
-    def total_by_status(self, listed: int, apart: Mapping[str, int]) -> int:
-        """The total of a query of `statuses` from the kept counts: `apart` says how many records (not merged away)
-        have each status counted apart (`COUNTED_APART`), `listed` how many a plain list shows, the active ones
-        among them being those less the inactive."""
+    def total_by_status(self, every: StatusCounts, held: StatusCounts) -> int:
+        """The total of a query of `statuses` from the kept counts of every record and of those holding an id of the
+        query's app (`held`, unread without an app)."""
+        return self.total_of(self._of_statuses(*every), self._of_statuses(*held) if self.app is not None else 0)
+
+    def _of_statuses(self, listed: int, apart: Mapping[str, int]) -> int:
+        """How many records have one of `statuses`: `apart` says how many (not merged away) have each status counted
+        apart (`COUNTED_APART`), `listed` how many a plain list shows, the active ones among them being those less
+        the inactive."""
         inactive = apart.get("INACTIVE", 0)
         return sum(apart.get(s, 0) if s in COUNTED_APART else listed - inactive for s in self.statuses or ())
-
-    def archived(self) -> ListQuery:
-        """The query listing exactly the archived records of this one unfiltered: those the kept counts leave out."""
-        return replace(self, filter=Comparison(("status",), "eq", "ARCHIVED"), include_archived=True)
 
     def total_of(self, every: int, held: int) -> int:
         """The total from the kept counts: `every` listed record, `held` those holding an id of `app`."""
@@ -101,15 +106,12 @@ class ListQuery:
 
     def complement(self) -> ListQuery | None:
         """The query listing exactly the listed records of this one unfiltered that it leaves out, if its filter is
-        an order comparison (never with null) of a field every record has (`updated_at gt …`, `code le …`), or
-        says which of the two listed statuses a record has: then its total is the kept count of the query
-        unfiltered less the complement's, which an initial sync (`updated_at gt` a time before any record) counts
-        from the few records before the time, not the many after, and `status eq 'ACTIVE'` from the inactive."""
+        an order comparison (never with null) of a field every record has (`updated_at gt …`, `code le …`): then its
+        total is the kept count of the query unfiltered less the complement's, which an initial sync (`updated_at gt`
+        a time before any record) counts from the few records before the time, not the many after."""
         node = self.filter
         if not isinstance(node, Comparison) or len(node.field) != 1:
             return None
-        if node.field == ("status",) and node.op == "eq" and node.value in _OTHER_LISTED:
-            return replace(self, filter=replace(node, value=_OTHER_LISTED[node.value]))  # neither lists archived ones
         if self.include_archived or node.op not in _FLIPPED or node.field[0] not in META_KINDS:
             return None
         return replace(self, filter=replace(node, op=_FLIPPED[node.op]))
@@ -158,12 +160,11 @@ _FLIPPED = {"gt": "le", "ge": "lt", "lt": "ge", "le": "gt"}
 """Each order comparison and the one true exactly where it is false, for two values neither of them null (SQLite
 orders any two such values, of whatever types, one way or the other)."""
 
-_OTHER_LISTED = {"ACTIVE": "INACTIVE", "INACTIVE": "ACTIVE"}
-"""Each status a listed (not archived) record may have and the other one."""
 
 _STATUSES: frozenset[Value] = frozenset(get_args(Status))
 _STATUS_OF: dict[Value, Status] = {status: status for status in get_args(Status)}
-_LISTED: frozenset[Value] = frozenset(_OTHER_LISTED)
+_LISTED: frozenset[Value] = frozenset({"ACTIVE", "INACTIVE"})
+"""The statuses a listed (not archived) record may have."""
 
 COUNTED_APART: tuple[Status, ...] = ("INACTIVE", "ARCHIVED")
 """The statuses whose records (not merged away) the stores count apart, per group and collection, as every write

@@ -295,23 +295,17 @@ class MongoStore:
         self, session: AsyncClientSession | None, group_id: str, collection: Collection, query: ListQuery, where: Doc
     ) -> int:
         """The total of a page: from the kept counts if they count it (those of statuses too, of a query of statuses
-        alone without an app: `ListQuery.statuses`), plus the archived records it lists (counted in their own index: a
-        page of every status counted the group's records); of several statuses, the sum of each's, counted in its own
-        index (`ListQuery.by_status`: an `$in` reads none); else counted (`where` finds them)."""
+        alone: `ListQuery.statuses`, an app's or not, a page of every status among them); of several statuses beside
+        another condition, the sum of each's, counted in its own index (`ListQuery.by_status`: an `$in` reads none);
+        else counted (`where` finds them, as for a page before its database's counts are kept)."""
         if query.statuses is not None:
             kept = await counts.status_total(self.db, session, group_id, collection.name, query)
-            if kept is not None:
-                return kept
-        if parts := query.by_status():
+        elif parts := query.by_status():
             each = [compile_list(group_id, collection, part) for part in parts]
             return sum([await self.records.count_documents(one, session=session) for one in each])
-        total = await counts.kept_total(self.db, session, group_id, collection.name, query)
-        if total is None:
-            return await self.records.count_documents(where, session=session)
-        if query.include_archived:
-            archived = compile_list(group_id, collection, query.archived())
-            total += await self.records.count_documents(archived, session=session)
-        return total
+        else:
+            kept = await counts.kept_total(self.db, session, group_id, collection.name, query)
+        return kept if kept is not None else await self.records.count_documents(where, session=session)
 
     async def _atomically(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """`work` in a write transaction of its own, re-run by the driver after a transient error

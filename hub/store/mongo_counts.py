@@ -12,8 +12,9 @@ an unmerge, ids moved or unlinked. The write transactions of a group already tak
 
 `status_counts` holds, per group, collection and status but `ACTIVE` (`query.COUNTED_APART`), how
 many records not merged away have it, what SQLite's `status_counts` keeps, by the same rule: with the
-count of listed records they give the total of a filter on the status alone, without an app
-(`ListQuery.statuses`), which `count_documents` counted record by record in the status's index.
+count of listed records they give the total of a filter on the status alone (`ListQuery.statuses`),
+which `count_documents` counted record by record in the status's index. `app_status_counts` holds the
+same per app (of the records holding an id of it), for an app's page (`opts[linked]`).
 
 A database written before the counts were kept is counted once, as the hub opens it, in one
 transaction that also writes the marker document of each collection of counts it lacks; until the
@@ -38,6 +39,7 @@ Doc = dict[str, Any]
 Session = AsyncClientSession | None
 COUNTS = "live_counts"
 STATUSES = "status_counts"
+APP_STATUSES = "app_status_counts"
 MARKER = "counted"
 """The `_id` of the document saying a collection's counts are kept (the others' `_id`s are JSON arrays)."""
 COUNTED = {"group": 1, "collection": 1, "status": 1, "merged_into": 1, "apps": 1}
@@ -47,22 +49,31 @@ _LIVE: Doc = {"merged_into": None, "status": {"$ne": "ARCHIVED"}}
 
 def _key(group_id: str, collection: str, what: str) -> str:
     """The `_id` of a count: in `live_counts` an app's (`what` is its `app_key`) or every listed record's (`what`
-    empty); in `status_counts` a status's."""
+    empty); in `status_counts` a status's; in `app_status_counts` a status's among an app's (`_held`)."""
     return orjson.dumps([group_id, collection, what]).decode()
+
+
+def _held(status: str, app: str) -> str:
+    """What `_key` names of the count of a status among the records holding an id of an app (its `app_key`): a
+    status holds no space."""
+    return f"{status} {app}"
 
 
 def _counted(docs: Iterable[Doc]) -> Counter[tuple[str, str]]:
     """What these record documents count for, as (collection of counts, `_id`): each listed one once in all and once
-    per app it holds an id of; each not merged away once under its status, if `COUNTED_APART`."""
+    per app it holds an id of; each not merged away once under its status, if `COUNTED_APART`, in all and per app."""
     counts: Counter[tuple[str, str]] = Counter()
     for doc in docs:
         if doc.get("merged_into") is not None:
             continue
+        apps = doc.get("apps") or []
         if doc.get("status") != "ARCHIVED":
-            for app in ("", *(doc.get("apps") or [])):
+            for app in ("", *apps):
                 counts[COUNTS, _key(doc["group"], doc["collection"], app)] += 1
-        if doc.get("status") in COUNTED_APART:
-            counts[STATUSES, _key(doc["group"], doc["collection"], doc["status"])] += 1
+        if (status := doc.get("status")) in COUNTED_APART:
+            counts[STATUSES, _key(doc["group"], doc["collection"], status)] += 1
+            for app in apps:
+                counts[APP_STATUSES, _key(doc["group"], doc["collection"], _held(status, app))] += 1
     return counts
 
 
@@ -104,14 +115,20 @@ async def status_total(
     db: AsyncDatabase[Doc], session: Session, group_id: str, collection: str, query: ListQuery
 ) -> int | None:
     """The total of a query of some statuses (`ListQuery.statuses`) from the counts of records listed and of each
-    status counted apart; None before both are kept."""
-    every = _key(group_id, collection, "")
+    status counted apart, of all and of those holding an id of the query's app; None before they are kept."""
+    app = app_key(*query.app) if query.app is not None else None
+    every, held = _key(group_id, collection, ""), _key(group_id, collection, app or "")
     apart = {_key(group_id, collection, status): status for status in COUNTED_APART}
-    listed = await _found(db[COUNTS], session, [MARKER, every])
+    apart_held = {_key(group_id, collection, _held(status, app or "")): status for status in COUNTED_APART}
+    listed = await _found(db[COUNTS], session, [MARKER, every, held])
     statuses = await _found(db[STATUSES], session, [MARKER, *apart])
-    if MARKER not in listed or MARKER not in statuses:
+    statuses_held = await _found(db[APP_STATUSES], session, [MARKER, *apart_held]) if app else {MARKER: 0}
+    if MARKER not in listed or MARKER not in statuses or MARKER not in statuses_held:
         return None
-    return query.total_by_status(listed.get(every, 0), {status: statuses.get(key, 0) for key, status in apart.items()})
+    return query.total_by_status(
+        (listed.get(every, 0), {status: statuses.get(key, 0) for key, status in apart.items()}),
+        (listed.get(held, 0), {status: statuses_held.get(key, 0) for key, status in apart_held.items()}),
+    )
 
 
 async def _found(counts: AsyncCollection[Doc], session: Session, keys: list[str]) -> dict[str, int]:
@@ -132,7 +149,21 @@ _APART: list[Doc] = [
     {"$match": {"merged_into": None, "status": {"$in": list(COUNTED_APART)}}},
     {"$group": {"_id": {"g": "$group", "c": "$collection", "a": "$status"}, "n": {"$sum": 1}}},
 ]
-_FILLS: dict[str, tuple[list[Doc], ...]] = {COUNTS: (_LISTED, _APPS), STATUSES: (_APART,)}
+_APPS_APART: list[Doc] = [
+    {"$match": {"merged_into": None, "status": {"$in": list(COUNTED_APART)}, "apps": {"$exists": True}}},
+    {"$unwind": "$apps"},
+    {
+        "$group": {
+            "_id": {"g": "$group", "c": "$collection", "a": {"$concat": ["$status", " ", "$apps"]}},
+            "n": {"$sum": 1},
+        }
+    },
+]
+_FILLS: dict[str, tuple[list[Doc], ...]] = {
+    COUNTS: (_LISTED, _APPS),
+    STATUSES: (_APART,),
+    APP_STATUSES: (_APPS_APART,),
+}
 """Each collection of counts and the aggregations counting what a database holds for it (`_id.a`: what `_key`
 names besides the group and collection)."""
 

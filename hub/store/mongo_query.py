@@ -45,10 +45,10 @@ document per recorded merge: `{_id: <merge id>, group, collection, at, members: 
 ...], entry: {...}}`, `entry` being MergeEntry.as_json()), and `providers` (`_id` = a
 provider that was ever linked: the candidates of the list of providers, each then checked
 by one index lookup for an id it still holds), `live_counts` (the totals of unfiltered pages,
-kept by every write: `mongo_counts`) and `status_counts` (those of a filter on the status
-alone, kept alike). The change feed, integrations and field sync are laid out in `mongo_sync`,
-the outbound queue in `mongo_queue`, keys and connections in `mongo_access`; `mongo_schema`
-makes them all as the store opens.
+kept by every write: `mongo_counts`) and `status_counts` and `app_status_counts` (those of a
+filter on the status alone, of all records and of an app's, kept alike). The change feed,
+integrations and field sync are laid out in `mongo_sync`, the outbound queue in `mongo_queue`,
+keys and connections in `mongo_access`; `mongo_schema` makes them all as the store opens.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ INDEXES: dict[str, dict[str, Index]] = {
     "counters": {},
     "live_counts": {},
     "status_counts": {},
+    "app_status_counts": {},
     "groups": {},
     "providers": {},
 }

@@ -16,9 +16,10 @@ The records of each status but `ACTIVE` are counted too (`status_counts`, per gr
 records not merged away: `query.COUNTED_APART`), inserted ones by `count_added` and a trigger following a
 status changed, a merge or an unmerge: with the count of listed records they give the total of a filter on the
 status alone (`status eq 'INACTIVE'`, `status ne 'ACTIVE'`, and a page of every status, which lists the archived
-records too), without an app (`ListQuery.statuses`). Counted in each status's index, that total grew with the
-records of the status. Active records, most of them, are the listed ones less the inactive: their writes change
-none of these counts.
+records too: `ListQuery.statuses`). Counted in each status's index, that total grew with the records of the status.
+Active records, most of them, are the listed ones less the inactive: their writes change none of these counts.
+`app_status_counts` keeps the same per app, of the links of such records (the total of an app's page by status,
+`opts[linked]`, was counted record by record, each looked up among the app's links).
 
 A filtered page still counts its matching rows: the filter may name any field. Where the rows it leaves out
 are found as simply (a range of a record's own time or code, a key link search's span of time) and are few,
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from hub.model.key_link import LinkQuery
-from hub.model.query import COUNTED_APART, ListQuery
+from hub.model.query import COUNTED_APART, ListQuery, StatusCounts
 from hub.model.record import Record
 
 
@@ -142,6 +143,52 @@ _STATUS_FILL = (
     WHERE {_apart("r")} IS NOT NULL GROUP BY group_id, collection, status""",
 )
 
+_ADD_APP_STATUS = _add("provider, realm, status")
+
+
+def _holder_apart(link: str, n: int) -> str:
+    """The row of `app_status_counts` adding `n` for the link (`OLD`, `NEW`) under its record's status, if counted
+    apart (none otherwise)."""
+    return f"""INSERT INTO app_status_counts
+        SELECT {link}.group_id, {link}.collection, {link}.provider, {link}.realm, r.status, {n}
+        FROM records AS r WHERE r.hub_id = {link}.hub_id AND {_apart("r")} IS NOT NULL {_ADD_APP_STATUS};"""
+
+
+APP_STATUS_SCHEMA = (
+    """CREATE TABLE app_status_counts (
+        group_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        realm TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (group_id, collection, provider, realm, status)
+    ) WITHOUT ROWID""",
+    f"""CREATE TRIGGER app_status_counts_turn AFTER UPDATE OF status, merged_into ON records
+    WHEN {_apart("OLD")} IS NOT {_apart("NEW")}
+    BEGIN
+        INSERT INTO app_status_counts SELECT group_id, collection, provider, realm, OLD.status, -1
+        FROM external_ids WHERE hub_id = NEW.hub_id AND {_apart("OLD")} IS NOT NULL {_ADD_APP_STATUS};
+        INSERT INTO app_status_counts SELECT group_id, collection, provider, realm, NEW.status, 1
+        FROM external_ids WHERE hub_id = NEW.hub_id AND {_apart("NEW")} IS NOT NULL {_ADD_APP_STATUS};
+    END""",
+    f"""CREATE TRIGGER app_status_counts_link_out AFTER DELETE ON external_ids BEGIN
+        {_holder_apart("OLD", -1)}
+    END""",
+    f"""CREATE TRIGGER app_status_counts_link_moved AFTER UPDATE OF hub_id ON external_ids BEGIN
+        {_holder_apart("OLD", -1)}
+        {_holder_apart("NEW", 1)}
+    END""",
+)
+"""A link is counted under its record's status, per app, while the record has one counted apart and is not merged
+away (`status_counts` per app): links inserted by `count_added`, the rest by these triggers."""
+
+_APP_STATUS_FILL = (
+    f"""INSERT INTO app_status_counts SELECT e.group_id, e.collection, e.provider, e.realm, r.status, COUNT(*)
+    FROM external_ids AS e JOIN records AS r ON r.hub_id = e.hub_id WHERE {_apart("r")} IS NOT NULL
+    GROUP BY e.group_id, e.collection, e.provider, e.realm, r.status""",
+)
+
 LINK_SCHEMA = (
     _table("link_counts"),
     f"""CREATE TRIGGER link_counts_out AFTER DELETE ON external_ids BEGIN
@@ -159,6 +206,7 @@ _KEPT = (
     ("live_counts", SCHEMA, _FILL),
     ("link_counts", LINK_SCHEMA, _LINK_FILL),
     ("status_counts", STATUS_SCHEMA, _STATUS_FILL),
+    ("app_status_counts", APP_STATUS_SCHEMA, _APP_STATUS_FILL),
 )
 """Each table of counts, what makes it and its triggers, and what counts what a database already holds."""
 
@@ -199,26 +247,37 @@ def counted_apart(record: Record) -> bool:
     return record.merged_into is None and record.status in COUNTED_APART
 
 
-def listed_among(conn: sqlite3.Connection, hub_ids: Sequence[str]) -> set[str]:
-    """The hub ids, of those given, of records listed as stored."""
+def statuses_among(conn: sqlite3.Connection, hub_ids: Sequence[str]) -> dict[str, str]:
+    """The status of each record, of those given, not merged away as stored: what its links count under."""
     if not hub_ids:
-        return set()
+        return {}
     marks = ",".join("?" * len(hub_ids))
-    found = conn.execute(f"SELECT r.hub_id FROM records AS r WHERE r.hub_id IN ({marks}) AND {_live('r')}", hub_ids)
-    return {str(hub_id) for (hub_id,) in found}
+    found = conn.execute(
+        f"SELECT hub_id, status FROM records WHERE hub_id IN ({marks}) AND merged_into IS NULL", list(hub_ids)
+    )
+    return {str(hub_id): str(status) for hub_id, status in found}
 
 
 def count_added(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[str, ...]]) -> None:
     """Count one more in `table` for each key given (group, collection, provider, realm; in `status_counts` group,
-    collection, status), once per key however often it is given: what the rows one statement inserted add (a record
-    listed: `live_counts` of no app; one `counted_apart`: `status_counts`; a link: `link_counts`, and `live_counts`
-    if its record is listed). Called by that statement's caller, in its transaction, so the counts change with the
-    rows they count."""
+    collection, status; in `app_status_counts` both), once per key however often it is given: what the rows one
+    statement inserted add (a record listed: `live_counts` of no app; one `counted_apart`: `status_counts`; a link:
+    `link_counts`, `live_counts` if its record is listed, `app_status_counts` if it is counted apart). Called by
+    that statement's caller, in its transaction, so the counts change with the rows they count."""
     added = Counter(rows)
     if added:
         marks = ", ".join("?" * (len(next(iter(added))) + 1))
-        add = _ADD_STATUS if table == "status_counts" else _ADD
+        add = _ADDS[table]
         conn.executemany(f"INSERT INTO {table} VALUES ({marks}) {add}", [(*key, n) for key, n in added.items()])
+
+
+_ADDS = {
+    "live_counts": _ADD,
+    "link_counts": _ADD,
+    "status_counts": _ADD_STATUS,
+    "app_status_counts": _ADD_APP_STATUS,
+}
+"""What makes an insert into each table of counts add to the row of its key."""
 
 
 def kept_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> tuple[int, int] | None:
@@ -237,11 +296,18 @@ def unfiltered_total(conn: sqlite3.Connection, group_id: str, collection: str, q
 
 def status_total(conn: sqlite3.Connection, group_id: str, collection: str, query: ListQuery) -> int:
     """The total of a query of some statuses (`ListQuery.statuses`), from the kept counts of records listed and of each
-    status counted apart."""
+    status counted apart, of all and of those holding an id of the query's app."""
     apart = conn.execute(
         "SELECT status, n FROM status_counts WHERE group_id = ? AND collection = ?", (group_id, collection)
     )
-    return query.total_by_status(listed_in(conn, group_id, collection), {str(s): int(n) for s, n in apart})
+    every: StatusCounts = (listed_in(conn, group_id, collection), {str(s): int(n) for s, n in apart})
+    if query.app is None:
+        return query.total_by_status(every, (0, {}))
+    held = conn.execute(
+        "SELECT status, n FROM app_status_counts WHERE group_id = ? AND collection = ? AND provider = ? AND realm = ?",
+        (group_id, collection, *query.app),
+    )
+    return query.total_by_status(every, (_count(conn, group_id, collection, *query.app), dict(held.fetchall())))
 
 
 def few(matching: int, window: int, among: int) -> bool:

@@ -76,6 +76,8 @@ def read_page(
     kept = _kept(conn, group_id, collection, query)
     if kept is None:
         total = _matching(conn, group_id, collection, query) if query.count else None
+        if total is not None and total <= query.offset:  # none on the page: its walk passed over every record read
+            return [], total
         window = [query.top, query.offset]
         if parts := _by_status(conn, collection, query):
             return _merged(conn, group_id, collection, query, parts, window), total
@@ -99,15 +101,13 @@ def read_page(
 
 def _kept(conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery) -> tuple[int, int] | None:
     """The total of an unfiltered page from the kept counts, and how many records a plain list shows (None for a
-    filtered one); of one listing archived records too, plus those, kept as well (`status_counts`), or with an app
-    counted in their own index (`records_archived`): a page of every status (`status ne null`, an initial sync that
-    wants the archived records too) counted the group's records (84-179 ms at 100k records)."""
+    filtered one); of one listing archived records too, plus those, kept as well (`status_counts`, an app's in
+    `app_status_counts`): a page of every status (`status ne null`, an initial sync that wants the archived records
+    too) counted the group's records (84-179 ms at 100k records)."""
     kept = kept_total(conn, group_id, collection.name, query)
     if kept is None or not query.include_archived:
         return kept
-    if query.statuses is not None:
-        return status_total(conn, group_id, collection.name, query), kept[1]
-    return kept[0] + _count(conn, group_id, collection, query.archived(), None), kept[1]
+    return status_total(conn, group_id, collection.name, query), kept[1]
 
 
 TAIL_MOST = 10_000
@@ -139,8 +139,8 @@ def _matching(conn: sqlite3.Connection, group_id: str, collection: Collection, q
     """How many records a filtered page's query matches (counted: the filter may name any field), or those it leaves
     out (`ListQuery.complement`) where they are fewer (`fewer_counted`): an initial sync by `updated_at gt` a time
     before every record counted all of them for every page (278 ms at 1M records; 796 ms for an app's records,
-    `opts[linked]`, each looked up among its links). One of statuses alone, without an app, is read from the kept
-    counts (`ListQuery.statuses`); with one, a query of several statuses is the sum of those of each
+    `opts[linked]`, each looked up among its links). One of statuses alone is read from the kept counts, an app's
+    too (`ListQuery.statuses`); one of several statuses beside another condition is the sum of those of each
     (`ListQuery.by_status`), each counted in its status's own index."""
     if query.statuses is not None:
         return status_total(conn, group_id, collection.name, query)

@@ -109,10 +109,9 @@ it involved, so a record's merges are an index lookup. `records_live_updated` ho
 (tombstones are never listed) with their status and code number, so an incremental
 sync (`updated_at gt …`) picks its page and counts its total from the index alone. `records_archived` holds
 the archived records alone, in code order: `status eq 'ARCHIVED'` (`IS`, as `$filter` compiles `eq`, so that
-SQLite sees the partial index serves it) read the group's records (660 ms at 1M records, 2.2 ms now), as did the
-total of an app's page of every status, the kept count plus these; an archive is a rare write. `records_inactive`
-holds the inactive ones as well, for `status eq 'INACTIVE'` and for the total of an app's `status eq 'ACTIVE'`, counted
-from the few listed records it leaves out (without an app, such totals are kept: `sqlite_counts.STATUS_SCHEMA`). An
+SQLite sees the partial index serves it) read the group's records (660 ms at 1M records, 2.2 ms now); an archive is
+a rare write. `records_inactive` holds the inactive ones as well, for `status eq 'INACTIVE'` (the totals of such
+filters are kept: `sqlite_counts.STATUS_SCHEMA`, `APP_STATUS_SCHEMA`). An
 API key keeps only the hash of its secret; an app holds one realm per group it is
 connected to."""
 

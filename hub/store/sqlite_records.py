@@ -5,16 +5,17 @@ transaction (the store's own, or a use case's `SQLiteTransaction`)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from hub.model import timefmt
 from hub.model.ids import ExternalId
+from hub.model.query import COUNTED_APART
 from hub.model.record import Group, Record
 from hub.store import sqlite_fields as fields
-from hub.store.sqlite_counts import count_added, counted_apart, listed, listed_among
+from hub.store.sqlite_counts import count_added, counted_apart, listed, statuses_among
 from hub.store.sqlite_query import RECORD_COLUMNS, each_id, id_array
 
 
@@ -109,8 +110,14 @@ def match(conn: sqlite3.Connection, group_id: str, collection: str, ids: Sequenc
     return list(found.values())
 
 
-def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[ExternalId]]], listed: set[str]) -> None:
-    """Link each record's ids to it (in the order given: link order); `listed`: the hub ids of those listed."""
+def _link(
+    conn: sqlite3.Connection,
+    links: Sequence[tuple[Record, Sequence[ExternalId]]],
+    listed: set[str],
+    apart: Mapping[str, str],
+) -> None:
+    """Link each record's ids to it (in the order given: link order); `listed`: the hub ids of those listed, `apart`
+    the status of those counted apart (`counted_apart`)."""
     now = timefmt.now()
     rows = [
         (r.group_id, r.collection, e.provider, e.realm, e.id, r.hub_id, now, r.seq) for r, ids in links for e in ids
@@ -123,16 +130,21 @@ def _link(conn: sqlite3.Connection, links: Sequence[tuple[Record, Sequence[Exter
         )
         count_added(conn, "link_counts", (row[:4] for row in rows))
         count_added(conn, "live_counts", (row[:4] for row in rows if row[5] in listed))
+        count_added(conn, "app_status_counts", ((*row[:4], apart[row[5]]) for row in rows if row[5] in apart))
 
 
 def write(conn: sqlite3.Connection, writes: Sequence[tuple[Record, Sequence[ExternalId] | None]]) -> None:
     """Insert each (record, None) and save each (record, new ids), then link the ids each brings in the order
     given: link order follows the writes, not the statements (a batch's inserts are one, its updates another)."""
-    shown = _insert_rows(conn, [r for r, new_ids in writes if new_ids is None])
+    inserted = [r for r, new_ids in writes if new_ids is None]
+    shown = _insert_rows(conn, inserted)
     saves = [(r, new_ids) for r, new_ids in writes if new_ids is not None]
     _update_rows(conn, saves)
-    shown |= listed_among(conn, [r.hub_id for r, new_ids in saves if new_ids])
-    _link(conn, [(r, r.ids if new_ids is None else new_ids) for r, new_ids in writes], shown)
+    stored = statuses_among(conn, [r.hub_id for r, new_ids in saves if new_ids])
+    shown |= {hub_id for hub_id, status in stored.items() if status != "ARCHIVED"}
+    apart = {r.hub_id: r.status for r in inserted if counted_apart(r)}
+    apart |= {hub_id: status for hub_id, status in stored.items() if status in COUNTED_APART}
+    _link(conn, [(r, r.ids if new_ids is None else new_ids) for r, new_ids in writes], shown, apart)
 
 
 def _insert_rows(conn: sqlite3.Connection, records: Sequence[Record]) -> set[str]:

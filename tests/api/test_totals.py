@@ -288,7 +288,9 @@ def forget_counts_sqlite(path: Path, tables: tuple[str, ...]) -> None:
         for table in tables:
             kept_by = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?"
             triggers = conn.execute(kept_by, [f"{table}%"]).fetchall()
-            assert len(triggers) == {"live_counts": 3, "link_counts": 1, "status_counts": 1}[table]
+            assert (
+                len(triggers) == {"live_counts": 3, "link_counts": 1, "status_counts": 1, "app_status_counts": 3}[table]
+            )
             for (name,) in triggers:
                 conn.execute(f"DROP TRIGGER {name}")
             conn.execute(f"DROP TABLE {table}")
@@ -296,8 +298,13 @@ def forget_counts_sqlite(path: Path, tables: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize(
     "tables",
-    [("live_counts", "link_counts", "status_counts"), ("link_counts",), ("status_counts",)],
-    ids=["none", "no-link-counts", "no-status-counts"],
+    [
+        ("live_counts", "link_counts", "status_counts", "app_status_counts"),
+        ("link_counts",),
+        ("status_counts",),
+        ("app_status_counts",),
+    ],
+    ids=["none", "no-link-counts", "no-status-counts", "no-app-status-counts"],
 )
 def test_a_sqlite_database_written_before_counts_were_kept_counts_right_when_opened(
     tmp_path: Path, tables: tuple[str, ...]
@@ -340,7 +347,11 @@ def test_a_sqlite_database_written_before_links_carried_codes_lists_apps_records
         keeps_counting(client)
 
 
-@pytest.mark.parametrize("dropped", [(counts.COUNTS, counts.STATUSES), (counts.STATUSES,)], ids=["none", "no-statuses"])
+@pytest.mark.parametrize(
+    "dropped",
+    [(counts.COUNTS, counts.STATUSES, counts.APP_STATUSES), (counts.STATUSES,), (counts.APP_STATUSES,)],
+    ids=["none", "no-statuses", "no-app-statuses"],
+)
 def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_counted(
     settings: Settings, dropped: tuple[str, ...]
 ) -> None:
@@ -352,7 +363,7 @@ def test_a_mongodb_database_written_before_counts_were_kept_counts_right_once_co
     """
     database = cast(Any, AsyncMongoMockClient()["hub"])
     with admin_client(create_app(settings, MongoStore(database=database, transactions=False))) as client:
-        for name in (counts.COUNTS, counts.STATUSES):
+        for name in (counts.COUNTS, counts.STATUSES, counts.APP_STATUSES):
             assert asyncio.run(database[name].find_one({"_id": counts.MARKER})) is not None
         walk = Walk(client, 3)
         for _ in range(40):
@@ -373,6 +384,7 @@ def test_hub_recount_counts_again_what_a_sqlite_database_holds(
         conn.execute("UPDATE live_counts SET n = n + 3")
         conn.execute("UPDATE link_counts SET n = n * 2")
         conn.execute("DELETE FROM status_counts")
+        conn.execute("UPDATE app_status_counts SET n = n + 1")
     with admin_client(create_app(settings)) as client, pytest.raises(AssertionError):
         assert_totals_right(client)
     assert cli.main(["recount", "--store", settings.store]) == 0
@@ -391,6 +403,7 @@ def test_a_mongodb_store_recounts_what_it_holds(settings: Settings) -> None:
             walk.step()
         asyncio.run(database[counts.COUNTS].update_many({"_id": {"$ne": counts.MARKER}}, {"$inc": {"n": 3}}))
         asyncio.run(database[counts.STATUSES].delete_many({"_id": {"$ne": counts.MARKER}}))
+        asyncio.run(database[counts.APP_STATUSES].update_many({"_id": {"$ne": counts.MARKER}}, {"$inc": {"n": 1}}))
         with pytest.raises(AssertionError):
             assert_totals_right(client)
         client.portal.call(store.recount)  # type: ignore[union-attr]

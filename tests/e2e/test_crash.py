@@ -190,6 +190,14 @@ def check_file(db: Path, acks: Acks) -> None:
         by_status = {row[:3]: row[3] for row in conn.execute(of_status)}
         kept_statuses = {row[:3]: row[3] for row in conn.execute("SELECT * FROM status_counts WHERE n != 0")}
         assert kept_statuses == by_status, "the kept counts of statuses drifted from the records"
+        of_app_status = (
+            "SELECT e.group_id, e.collection, e.provider, e.realm, r.status, COUNT(*) FROM external_ids e"
+            " JOIN records r ON r.hub_id = e.hub_id WHERE r.merged_into IS NULL"
+            " AND r.status IN ('INACTIVE', 'ARCHIVED') GROUP BY 1, 2, 3, 4, 5"
+        )
+        by_app_status = {row[:5]: row[5] for row in conn.execute(of_app_status)}
+        kept_app_statuses = {row[:5]: row[5] for row in conn.execute("SELECT * FROM app_status_counts WHERE n != 0")}
+        assert kept_app_statuses == by_app_status, "the kept counts of statuses per app drifted from the records"
     finally:
         conn.close()
     for crm_id, name in acks.imported.items():

@@ -220,3 +220,15 @@ def test_the_merge_history_declares_its_page_as_the_hub_checks_it(client: TestCl
     assert re.fullmatch(params["$skiptoken"]["pattern"].strip("^$"), "01a24ed1-95c0-77de-9bbf-629ad982964c.10")
     answer = described["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer["required"] == ["merges", "pagination"]
+
+
+def test_an_integration_s_entity_is_described_as_the_collections_it_may_name(client: TestClient) -> None:
+    """The description let any text of up to 450 characters through, where the hub takes a collection's name alone."""
+    described = client.get("/openapi.json").json()["components"]["schemas"]["Definition"]["properties"]["entity"]
+    assert described["enum"] == list(COLLECTIONS)
+    definition = {"name": "sync", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    refused = client.post(f"{BASE}/integrations", json={**definition, "entity": "0"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "entity", refused.text
+    for entity in described["enum"]:
+        made = client.post(f"{BASE}/integrations", json={**definition, "name": entity, "entity": entity})
+        assert made.status_code == 201, made.text

@@ -19,6 +19,8 @@ ERRORS = {
     " system by another number than its own (`integration_system_id`), reach another app's integration, or lift a"
     " lock with `override=true` (an admin key's alone).",
     404: "No such group (or one the key's app is not connected to), collection, record, key link or integration.",
+    408: "On `hub serve`: the request head did not arrive whole in time, or its body too slowly; the connection is"
+    " closed.",
     409: "It clashes with what is stored: one record would hold two ids of the same app, or a reference ids of several"
     " records; an external id linked already; a merge or undo that cannot be done (a merge whose history would pass"
     " its bound, `limit`: merge fewer records at once); an integration name taken or"
@@ -28,6 +30,8 @@ ERRORS = {
     410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
     415: "The body is not declared as JSON.",
     422: "The body is well-formed but breaks the collection's model; `errors` names each field.",
+    431: "On `hub serve`: the request head (its line and headers) is over 16 KiB, as a long `$filter` in text"
+    " beyond ASCII is once percent-encoded; the connection is closed.",
     503: "The store could not take the write now, and `Retry-After` says when to try again. On SQLite, another"
     " process (`hub import`, `hub index add`, another hub) held the file's write lock past the wait: nothing was"
     " written. On MongoDB, the server never said whether a commit was made: the detail says so.",
@@ -37,6 +41,8 @@ WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 NO_BODY_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
 """Those of a write without a body (an archive, an unlink): nothing to be too large, of the wrong type or
 invalid, but a store busy past its wait, or races lost until the tries ran out, as for any write."""
+SERVED_ERRORS = (408, 431)
+"""Those `hub serve` answers any request with before a route sees it (`protocol.py`): every operation may get them."""
 
 
 def schema_ref(component: str) -> dict[str, str]:
@@ -53,7 +59,7 @@ def param(name: str, where: str, schema: dict[str, Any], description: str) -> di
 
 def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {str(code): {"description": text, **json_body(schema)} for code, (text, schema) in ok.items()}
-    for code in errors:
+    for code in (*errors, *SERVED_ERRORS):
         out[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     return out
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -232,3 +234,17 @@ def test_an_integration_s_entity_is_described_as_the_collections_it_may_name(cli
     for entity in described["enum"]:
         made = client.post(f"{BASE}/integrations", json={**definition, "name": entity, "entity": entity})
         assert made.status_code == 201, made.text
+
+
+def test_every_operation_declares_what_hub_serve_answers_a_request_it_cannot_read_whole(client: TestClient) -> None:
+    """`hub serve` answers a request head over 16 KiB with 431, and one arriving too slowly with 408, before any
+    route: no operation declared them, though a `$filter` within its 2000 characters, in text beyond ASCII, is over
+    16 KiB percent-encoded (`€` is `%E2%82%AC`)."""
+    doc = client.get("/openapi.json", auth=None).json()
+    [described] = [p for p in doc["paths"]["/api/v2/{group_id}/people"]["get"]["parameters"] if p["name"] == "$filter"]
+    assert len(quote("€" * described["schema"]["maxLength"])) > DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            if method != "parameters":
+                assert {"408", "431"} <= set(operation["responses"]), (method, path)
+    assert {"E408", "E431"} <= set(doc["components"]["responses"])

@@ -27,11 +27,18 @@ or instance of Email"), which a client never sees; and JSON is read with integer
 should be a valid integer" answered an integer too."""
 
 
+def member(name: str | int) -> str:
+    """A step of a field's path: a member named by the empty string as `""`, told from the object holding it (left
+    out, `{"email": {"": 1}}` had `email` said to be unknown, and `{"": 1}` the body itself)."""
+    return '""' if name == "" else str(name)
+
+
 def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """One `{field, message}` per pydantic error, the field as a dotted path."""
     out = []
     for item in error.errors(include_url=False):
-        path = ".".join(str(p) for p in (prefix, *item["loc"]) if p not in ("", HUB_ID, ID_ARRAY))
+        steps = [member(p) for p in item["loc"] if p not in (HUB_ID, ID_ARRAY)]
+        path = ".".join([prefix, *steps] if prefix else steps)
         message = _SAID.get(item["type"]) or item["msg"].removeprefix("Value error, ")
         out.append({"field": path or "(body)", "message": message})
     return out
@@ -134,7 +141,7 @@ def _object(body: Any, keys: set[str], what: str) -> dict[str, Any]:
         raise Invalid(f"{what} must be a JSON object")
     unknown = sorted(set(body) - keys)
     if unknown:
-        raise_invalid([{"field": name, "message": "unknown field"} for name in unknown])
+        raise_invalid([{"field": member(name), "message": "unknown field"} for name in unknown])
     return body
 
 

@@ -254,3 +254,28 @@ def test_a_record_that_is_not_an_object_is_said_so_in_plain_words(client: TestCl
     assert assert_problem(client.post(f"{BASE}/{collection}", json={collection: "x"}), 422)["detail"] == said
     batch = client.post(f"{BASE}/{collection}", json={collection: [{}, 5]})
     assert batch.status_code == 200 and batch.json()["results"][1]["error"]["detail"] == said, batch.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/people", {"people": {"first_name": "Ann", "": 1}}, '""'),
+        ("/people", {"people": {"email": {"address": "ann@example.com", "": 1}}}, 'email.""'),
+        ("/people", {"people": {"id": [{**ext("crm", "c1"), "": 1}]}}, 'id.0.""'),
+        ("/people/{id}/merge", {"records": ["x"], "": 1}, '""'),
+        ("/people/{id}/connect", {"provider": "erp", "realm": "1", "id": "e", "": 1}, '""'),
+        (
+            "/integrations",
+            {"name": "n", "entity": "people", "direction": "outbound", "provider": "a", "realm": "1", "": 1},
+            '""',
+        ),
+        ("/key_links", {"": 1}, '""'),
+    ],
+)
+def test_a_member_named_by_the_empty_string_is_named_so(client: TestClient, path: str, body: Any, field: str) -> None:
+    """The empty name was left out of the path: `{"email": {"": 1}}` was said to have `email` unknown, and `{"": 1}`
+    the body itself ("(body)"), or nothing at all ("unknown field(s): ")."""
+    made = client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}}).json()["people"]["id"]
+    problem = assert_problem(client.post(BASE + path.format(id=made), json=body), 422)
+    assert problem["errors"] == [{"field": field, "message": "unknown field"}], problem
+    assert problem["detail"] == f"unknown field(s): {field}"

@@ -29,7 +29,8 @@ ERRORS = {
     413: "The body, or the batch, is over its limit.",
     410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
     415: "The body is not declared as JSON.",
-    422: "The body is well-formed but breaks the collection's model; `errors` names each field.",
+    422: "The body is well-formed but breaks the collection's model; `errors` names each field at fault (a body that"
+    " is no object, or values refused together, such as a merge naming one record, is said in `detail` alone).",
     431: "On `hub serve`: the request head (its line and headers) is over 16 KiB, as a long `$filter` in text"
     " beyond ASCII is once percent-encoded; the connection is closed.",
     503: "The store could not take the write now, and `Retry-After` says when to try again. On SQLite, another"

@@ -135,6 +135,11 @@ def counted_people(db: Path) -> int:
         conn.close()
 
 
+def counts(conn: sqlite3.Connection, statement: str) -> dict[tuple[Any, ...], int]:
+    """The rows of a statement ending in a count, as {the rest of the row: the count}."""
+    return {tuple(row[:-1]): int(row[-1]) for row in conn.execute(statement)}
+
+
 def check_file(db: Path, acks: Acks) -> None:
     conn = sqlite3.connect(db)
     try:
@@ -167,37 +172,31 @@ def check_file(db: Path, acks: Acks) -> None:
             "SELECT e.ext_id FROM external_ids e JOIN records r ON r.hub_id = e.hub_id WHERE e.seq != r.seq"
         ).fetchall()
         assert miscoded == [], f"links not carrying their record's code: {miscoded}"
-        counted = {
-            row[:4]: row[4]
-            for row in conn.execute(
-                "SELECT group_id, collection, '', '', COUNT(*) FROM records"
-                " WHERE merged_into IS NULL AND status != 'ARCHIVED' GROUP BY 1, 2"
-                " UNION ALL SELECT e.group_id, e.collection, e.provider, e.realm, COUNT(*) FROM external_ids e"
-                " JOIN records r ON r.hub_id = e.hub_id WHERE r.merged_into IS NULL AND r.status != 'ARCHIVED'"
-                " GROUP BY 1, 2, 3, 4"
-            )
-        }
-        kept = {row[:4]: row[4] for row in conn.execute("SELECT * FROM live_counts WHERE n != 0")}
-        assert kept == counted, "the kept counts of listed records drifted from the records"
+        listed = (
+            "SELECT group_id, collection, '', '', COUNT(*) FROM records"
+            " WHERE merged_into IS NULL AND status != 'ARCHIVED' GROUP BY 1, 2"
+            " UNION ALL SELECT e.group_id, e.collection, e.provider, e.realm, COUNT(*) FROM external_ids e"
+            " JOIN records r ON r.hub_id = e.hub_id WHERE r.merged_into IS NULL AND r.status != 'ARCHIVED'"
+            " GROUP BY 1, 2, 3, 4"
+        )
         every_link = "SELECT group_id, collection, provider, realm, COUNT(*) FROM external_ids GROUP BY 1, 2, 3, 4"
-        links = {row[:4]: row[4] for row in conn.execute(every_link)}
-        kept_links = {row[:4]: row[4] for row in conn.execute("SELECT * FROM link_counts WHERE n != 0")}
-        assert kept_links == links, "the kept counts of links drifted from the links"
         of_status = (
             "SELECT group_id, collection, status, COUNT(*) FROM records"
             " WHERE merged_into IS NULL AND status IN ('INACTIVE', 'ARCHIVED') GROUP BY 1, 2, 3"
         )
-        by_status = {row[:3]: row[3] for row in conn.execute(of_status)}
-        kept_statuses = {row[:3]: row[3] for row in conn.execute("SELECT * FROM status_counts WHERE n != 0")}
-        assert kept_statuses == by_status, "the kept counts of statuses drifted from the records"
         of_app_status = (
             "SELECT e.group_id, e.collection, e.provider, e.realm, r.status, COUNT(*) FROM external_ids e"
             " JOIN records r ON r.hub_id = e.hub_id WHERE r.merged_into IS NULL"
             " AND r.status IN ('INACTIVE', 'ARCHIVED') GROUP BY 1, 2, 3, 4, 5"
         )
-        by_app_status = {row[:5]: row[5] for row in conn.execute(of_app_status)}
-        kept_app_statuses = {row[:5]: row[5] for row in conn.execute("SELECT * FROM app_status_counts WHERE n != 0")}
-        assert kept_app_statuses == by_app_status, "the kept counts of statuses per app drifted from the records"
+        for table, counting, what in (
+            ("live_counts", listed, "listed records"),
+            ("link_counts", every_link, "links"),
+            ("status_counts", of_status, "statuses"),
+            ("app_status_counts", of_app_status, "statuses per app"),
+        ):
+            kept = counts(conn, f"SELECT * FROM {table} WHERE n != 0")
+            assert kept == counts(conn, counting), f"the kept counts of {what} drifted from the records and links"
     finally:
         conn.close()
     for crm_id, name in acks.imported.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import get_args
 
@@ -121,14 +121,38 @@ class ListQuery:
         (as `parse_list` writes `status ne 'ACTIVE'` too), alone or an item of its `and` (each query then has the
         other items and its status): a store counts and reads each from its status's own index, where an `IN` of
         statuses read every record of the group; none for any other filter."""
-        node = self.filter
-        items = node.items if isinstance(node, And) else () if node is None else (node,)
-        among = [item for item in items if isinstance(item, In) and item.field == ("status",)]
-        if len(among) != 1:
+        among = self._among(lambda item: item.field == ("status",))
+        if among is None:
             return ()
+        return self._each(among, [Comparison(("status",), "eq", value) for value in dict.fromkeys(among.values)])
+
+    def or_null(self) -> tuple[tuple[str, ...], tuple[ListQuery, ...]] | None:
+        """The declared field of the filter's `f in (…, null)`, alone or an item of its `and`, with a query of each of
+        its values and one of its null, whose records together are this one's: a store whose index of the field holds
+        its nulls reads each from it, in code order, where SQLite read the group's records for `f IN (…) OR f IS
+        NULL`. None for any other filter."""
+        among = self._among(lambda item: None in item.values and item.field[0] not in META_KINDS)
+        if among is None or all(value is None for value in among.values):
+            return None
+        return among.field, self._each(among, [Comparison(among.field, "eq", v) for v in dict.fromkeys(among.values)])
+
+    @property
+    def _items(self) -> tuple[Node, ...]:
+        """The conditions of the filter that must all hold: the items of its `and`, or itself."""
+        node = self.filter
+        return node.items if isinstance(node, And) else () if node is None else (node,)
+
+    def _among(self, chosen: Callable[[In], bool]) -> In | None:
+        """The one `in (…)` of the filter, or of the items of its `and`, that is `chosen`; None if there are none or
+        several."""
+        among = [item for item in self._items if isinstance(item, In) and chosen(item)]
+        return among[0] if len(among) == 1 else None
+
+    def _each(self, among: In, nodes: Sequence[Node]) -> tuple[ListQuery, ...]:
+        """A query for each of `nodes`, as this one with the node in place of `among`."""
         parts = []
-        for value in dict.fromkeys(among[0].values):
-            each = tuple(Comparison(("status",), "eq", value) if item is among[0] else item for item in items)
+        for one in nodes:
+            each = tuple(one if item is among else item for item in self._items)
             parts.append(replace(self, filter=each[0] if len(each) == 1 else And(each)))
         return tuple(parts)
 

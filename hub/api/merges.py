@@ -54,8 +54,7 @@ async def history(request: Request) -> Response:
     no total, which would read every merge of the record."""
     group_id, collection, key, read = await _path(request, HISTORY_PARAMS)
     page = parse_history(request.query_params)
-    entries, more = await merging.history(context.store(request), group_id, collection, key, read.app, page)
-    token = page.token(entries[-1], len(entries)) if more else None
+    entries, token = await merging.history(context.store(request), group_id, collection, key, read.app, page)
     pagination = context.token_pagination(request, page.skip, page.top, None, token, True)
     return JSONResponse({"merges": [e.as_json() for e in entries], "pagination": pagination})
 

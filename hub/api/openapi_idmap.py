@@ -266,7 +266,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
             "$skiptoken",
             "query",
             {"type": "string", "pattern": f"^{HISTORY_TOKEN.pattern}$"},
-            "the merge the page before ended with, as its `next` link gives it",
+            "the record whose history was walked and the merge the page before ended with, as its `next` link gives it",
         ),
     ]
     unmerge_body = {

@@ -193,8 +193,9 @@ HISTORY_TOP, MAX_HISTORY_TOP = 10, 20
 """The entries of a page of merge history, by default and at most: an entry holds every record of its merge as it
 was, up to MAX_ENTRY_BYTES, so a page of the lists' hundred could answer over a gigabyte; twenty stay under 300 MB."""
 HISTORY_PARAMS = APP_PARAMS | {"$top", "$skiptoken"}
-HISTORY_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64})\.([0-9]{1,18})")
-"""A merge id (made by the hub, a UUID) and how many entries came before the page."""
+HISTORY_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64})\.([0-9]{1,18})")
+"""The hub id of the record whose history was walked and a merge id (both made by the hub, UUIDs), and how many
+entries came before the page."""
 
 
 @dataclass(frozen=True)
@@ -207,10 +208,15 @@ class HistoryPage:
     deleted, so merges and undos since the page before neither shift the walk nor end it."""
     skip: int = 0
     """How many entries came before the page when its token was made."""
+    record: str | None = None
+    """The record whose history the walk showed (a survivor, as a path's id names one): the merge `after` alone
+    cannot tell a token of this walk from another record's, as a merge undone since may have taken it out of the
+    history the walk goes on in."""
 
-    def token(self, last: MergeEntry, shown: int) -> str:
-        """The `$skiptoken` of the page after one that showed `shown` entries, `last` the last of them."""
-        return made_token(last.merge_id, self.skip + shown)
+    def token(self, record: str, last: MergeEntry, shown: int) -> str:
+        """The `$skiptoken` of the page after one of `record`'s history that showed `shown` entries, `last` the last
+        of them."""
+        return made_token(f"{record}.{last.merge_id}", self.skip + shown)
 
 
 def parse_history(params: Mapping[str, str]) -> HistoryPage:
@@ -218,12 +224,18 @@ def parse_history(params: Mapping[str, str]) -> HistoryPage:
     `HISTORY_PARAMS`: no `$skip`, which would read every entry it passes over)."""
     top = whole_param(params, "$top", HISTORY_TOP, 1, MAX_HISTORY_TOP)
     made = skiptoken(params, HISTORY_TOKEN, False, "$skip")
-    return HistoryPage(top, *made) if made else HistoryPage(top)
+    if made is None:
+        return HistoryPage(top)
+    record, after = made[0].split(".")
+    return HistoryPage(top, after, made[1], record)
 
 
 def unknown_merge(merge_id: str) -> BadRequest:
-    """The error of a `$skiptoken` naming no merge of the record's group and collection."""
-    return BadRequest(f"$skiptoken: no merge {merge_id!r} here: pass the next link of a page as it is")
+    """The error of a `$skiptoken` naming no merge of the record's group and collection, or made in a walk of
+    another record's history."""
+    return BadRequest(
+        f"$skiptoken: no merge {merge_id!r} in this record's history: pass the next link of a page as it is"
+    )
 
 
 def ensure_recordable(entry: MergeEntry) -> None:

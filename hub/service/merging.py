@@ -15,7 +15,16 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.model import timefmt
 from hub.model.change import archives
 from hub.model.collections import Collection
-from hub.model.history import HistoryPage, Match, MergeEntry, Snapshot, Undo, ensure_recordable, unmerged_survivor
+from hub.model.history import (
+    HistoryPage,
+    Match,
+    MergeEntry,
+    Snapshot,
+    Undo,
+    ensure_recordable,
+    unknown_merge,
+    unmerged_survivor,
+)
 from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
 from hub.model.payload import CHOSEN, MergeAsk
@@ -273,9 +282,18 @@ async def _undoable(tx: Transaction, entry: MergeEntry, current: dict[str, Recor
 
 async def history(
     store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None, page: HistoryPage
-) -> tuple[list[MergeEntry], bool]:
-    """A page of the merges of a record (and of the records merged into it), newest first, and whether more
-    follow."""
+) -> tuple[list[MergeEntry], str | None]:
+    """A page of the merges of a record (and of the records merged into it), newest first, and the `$skiptoken` of
+    the page after while more follow.
+
+    A token goes on only the walk of this record's history: the record it was made for is this one, or merged into
+    it since (its history is in this one's), found by its hub id. A merge undone since leaves the walk's record as
+    it was, whatever it took out of the history."""
     await reading.group_or_404(store, group_id)
     record = await reading.locate(store, group_id, collection, key, app)
-    return await store.merges(group_id, collection.name, record.hub_id, page)
+    if page.after is not None and page.record is not None:
+        walked = (await store.get(group_id, collection.name, [page.record])).get(page.record)
+        if walked is None or walked.hub_id != record.hub_id:
+            raise unknown_merge(page.after)
+    entries, more = await store.merges(group_id, collection.name, record.hub_id, page)
+    return entries, page.token(record.hub_id, entries[-1], len(entries)) if more else None

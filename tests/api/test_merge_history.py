@@ -52,10 +52,10 @@ def test_the_history_comes_in_pages_newest_first_with_no_next_on_the_last(client
     shown, pages = walk(client, f"{BASE}/organizations/{acme}/merges?$top=2")
     assert shown == made[::-1]
     assert [(p["skip"], p["top"], p["total"]) for p in pages] == [(0, 2, None), (2, 2, None), (4, 2, None)]
-    assert parse_qs(urlsplit(pages[0]["next"]).query)["$skiptoken"] == [f"{made[3]}.2"]
+    assert parse_qs(urlsplit(pages[0]["next"]).query)["$skiptoken"] == [f"{acme}.{made[3]}.2"]
     assert "next" not in pages[-1]
     deep = client.get(
-        f"{BASE}/organizations/{acme}/merges", params={"$top": "2", "$skiptoken": f"{made[4]}.{'9' * 18}"}
+        f"{BASE}/organizations/{acme}/merges", params={"$top": "2", "$skiptoken": f"{acme}.{made[4]}.{'9' * 18}"}
     )
     assert deep.json()["pagination"]["skip"] == 10**18 - 1 and client.get(deep.json()["pagination"]["next"]).is_success
     full, pages = walk(client, f"{BASE}/organizations/{acme}/merges?$top=5")
@@ -102,6 +102,30 @@ def test_a_walk_goes_on_after_the_record_is_merged_into_another(client: TestClie
     assert rest == made[1::-1]
 
 
+def test_a_walk_goes_on_when_the_merge_that_brought_its_place_in_is_undone(client: TestClient, acme: str) -> None:
+    own = merged_into(client, acme, 1)
+    other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]
+    theirs = merged_into(client, other, 1)
+    joined = client.post(f"{BASE}/organizations/{acme}/merge", json={"records": [other]}).json()["merge"]["id"]
+    first = client.get(f"{BASE}/organizations/{acme}/merges", params={"$top": "2"}).json()
+    assert [e["id"] for e in first["merges"]] == [joined, *theirs]  # the page ends on a merge of the other's
+    undo = client.post(f"{BASE}/organizations/{acme}/unmerge", json={"merge_id": joined})
+    assert undo.status_code == 200, undo.text
+    rest, _ = walk(client, first["pagination"]["next"])  # that merge left the history; the walk did not
+    assert rest == own
+
+
+def test_a_token_of_another_records_history_is_a_400(client: TestClient, acme: str) -> None:
+    merged_into(client, acme, 3)
+    other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]
+    merged_into(client, other, 3)
+    theirs = client.get(f"{BASE}/organizations/{other}/merges", params={"$top": "1"}).json()["pagination"]["next"]
+    token = parse_qs(urlsplit(theirs).query)["$skiptoken"][0]
+    answer = client.get(f"{BASE}/organizations/{acme}/merges", params={"$skiptoken": token})
+    assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
+    assert "$skiptoken" in answer.json()["detail"] and "this record's history" in answer.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("query", "says"),
     [
@@ -109,7 +133,7 @@ def test_a_walk_goes_on_after_the_record_is_merged_into_another(client: TestClie
         ({"$top": str(MAX_TOP + 1)}, "$top must be a whole number from 1 to 20"),
         ({"$top": "ten"}, "$top must be a whole number"),
         ({"$skiptoken": "nope"}, "$skiptoken 'nope' is not one this hub made"),
-        ({"$skiptoken": "0190f0e0-0000-7000-8000-000000000000.2"}, "$skiptoken: no merge"),
+        ({"$skiptoken": "{acme}.0190f0e0-0000-7000-8000-000000000000.2"}, "$skiptoken: no merge"),
         ({"$skip": "2"}, "unknown query parameter(s): '$skip'"),
     ],
 )
@@ -117,6 +141,7 @@ def test_a_bad_page_is_a_400_naming_the_parameter(
     client: TestClient, acme: str, query: dict[str, str], says: str
 ) -> None:
     merged_into(client, acme, 1)
-    answer = client.get(f"{BASE}/organizations/{acme}/merges", params=query)
+    params = {name: value.format(acme=acme) for name, value in query.items()}
+    answer = client.get(f"{BASE}/organizations/{acme}/merges", params=params)
     assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
     assert says in answer.json()["detail"], answer.json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -100,12 +101,30 @@ def pagination(request: Request, skip: int, top: int, total: int | None) -> dict
 
 
 def token_pagination(
-    request: Request, skip: int, top: int, total: int | None, token: str | None, resumed: bool
+    request: Request,
+    skip: int,
+    top: int,
+    total: int | None,
+    tokens: Iterable[str] | None,
+    resumed: bool,
+    skippable: bool = True,
 ) -> dict[str, Any]:
-    """`{skip, top, total}`, and `next` by `$skiptoken` (`token`, given when the page is full) while the total says
-    more follow or, on a page `resumed` from a token, while pages come full: what was removed since the first page
-    makes the `skip` a token carries too high to trust, and a walk must not stop short."""
+    """`{skip, top, total}`, and `next` by `$skiptoken` while the total says more follow or, on a page `resumed` from a
+    token, while pages come full: what was removed since the first page makes the `skip` a token carries too high to
+    trust, and a walk must not stop short.
+
+    `tokens` (None unless the page is full) each start the next page after an item of it, the last item's first: the
+    link carries the first that keeps it within `MAX_LINK`, the next page showing again what followed its item. Where
+    none does, `next` goes by `$skip`, no longer than the request that came in; a page that takes no `$skip` keeps the
+    last token's, the only way on."""
     out: dict[str, Any] = {"skip": skip, "top": top, "total": total}
-    if token is not None and (resumed or skip + top < (total or 0)):
-        out["next"] = str(request.url.remove_query_params("$skip").include_query_params(**{"$skiptoken": token}))
-    return out
+    if tokens is None or not (resumed or skip + top < (total or 0)):
+        return out
+    link = None
+    for token in tokens:
+        link = str(request.url.remove_query_params("$skip").include_query_params(**{"$skiptoken": token}))
+        if len(link) <= MAX_LINK:
+            return out | {"next": link}
+    if skippable:
+        return pagination(request, skip, top, total)
+    return out if link is None else out | {"next": link}

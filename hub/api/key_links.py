@@ -81,8 +81,8 @@ async def search(request: Request) -> Response:
     given = parse_search(request.query_params, settings.default_top, settings.max_top)
     links, total = await key_links.search(context.store(request), settings, context.group_id(request), given)
     query = given.query
-    token = query.token(links[-1], len(links)) if len(links) == query.top else None
-    pagination = context.token_pagination(request, query.skip, query.top, total, token, query.after is not None)
+    tokens = [query.token(links[-1], len(links))] if len(links) == query.top else None
+    pagination = context.token_pagination(request, query.skip, query.top, total, tokens, query.after is not None)
     return JSONResponse({"key_links": [link_json(link) for link in links], "pagination": pagination})
 
 

@@ -55,7 +55,8 @@ async def history(request: Request) -> Response:
     group_id, collection, key, read = await _path(request, HISTORY_PARAMS)
     page = parse_history(request.query_params)
     entries, token = await merging.history(context.store(request), group_id, collection, key, read.app, page)
-    pagination = context.token_pagination(request, page.skip, page.top, None, token, True)
+    tokens = None if token is None else [token]
+    pagination = context.token_pagination(request, page.skip, page.top, None, tokens, True, skippable=False)
     return JSONResponse({"merges": [e.as_json() for e in entries], "pagination": pagination})
 
 

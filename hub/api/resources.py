@@ -53,15 +53,9 @@ def _pagination(request: Request, query: ListQuery, view: reading.View) -> dict[
     be (`context.MAX_LINK`), the token is the last one's whose are not: the next page shows again what followed
     that record rather than pass over any. The next `$skip` only where no record's fit."""
     resumed = query.after is not None or not query.count  # no total to end a walk: full pages go on
-    if len(view.records) < query.top:
-        return context.token_pagination(request, query.skip, query.top, view.total, None, resumed)
-    for shown in range(len(view.records), 0, -1):
-        if (token := query.token(view.records[shown - 1], shown)) is None:
-            continue
-        paged = context.token_pagination(request, query.skip, query.top, view.total, token, resumed)
-        if len(paged.get("next", "")) <= context.MAX_LINK:
-            return paged
-    return context.pagination(request, query.skip, query.top, view.total)
+    made = (query.token(view.records[shown - 1], shown) for shown in range(len(view.records), 0, -1))
+    tokens = (token for token in made if token is not None) if len(view.records) == query.top else None
+    return context.token_pagination(request, query.skip, query.top, view.total, tokens, resumed)
 
 
 async def get_record(request: Request) -> Response:

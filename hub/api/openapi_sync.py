@@ -22,7 +22,7 @@ from hub.api.queue import LeaseIn, RetryIn, SettleIn
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import ConnectIn
-from hub.model.integration import Definition
+from hub.model.integration import SHOWN_ONLY, Definition
 from hub.model.numbers import MAX_WHOLE
 
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
@@ -35,6 +35,7 @@ def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
         found = model.model_json_schema(ref_template=REF)
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
+    schemas["DefinitionUpdate"] = _update(schemas["Definition"], schemas["Webhook"])
     seconds = schemas["LeaseIn"]["properties"]["seconds"]["anyOf"][0]
     seconds["maximum"] = settings.max_lease_seconds  # the running hub's setting, checked by the endpoint
     schemas["Integration"] = {
@@ -49,6 +50,35 @@ def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
         },
         "required": ["name", "provider", "realm"],
     }
+
+
+UPDATE = (
+    "A partial update of a Definition: a member given replaces the stored one (`webhook` whole), `null` sets it back to"
+    " its default (none, for most), and one left out stays. An integration sent back as read is taken: `created_at`,"
+    " `updated_at` and `consented_at` are passed over, and a `webhook` without its `secret` keeps the stored one while"
+    " its `url` is the stored one. Refused (422) beyond what this schema says: another `name` (an integration is not"
+    " renamed), a `webhook` without its `secret` at another `url`, and an update leaving a definition that breaks a"
+    " rule of Definition's (the hub's own `provider`; `include_update`, `continuous` or `webhook` on an inbound"
+    " integration; `continuous` without `include_update` or without a `default_schedule` above 0; a `filter` the"
+    " entity's fields cannot take); a change a lock forbids (`managed`, `allow_schedule_change`) is a 409."
+)
+
+
+def _update(definition: dict[str, Any], webhook: dict[str, Any]) -> dict[str, Any]:
+    """The body of a `PUT` (`integration.updated`): `definition`'s members, none required nor defaulted (one left out
+    stays as stored), those with a default also `null`, which sets them back to it (a required one has none: `null`
+    leaves it out, and the definition without it is refused); a webhook whose secret may be left out; and the
+    times an answer shows, passed over."""
+    members: dict[str, Any] = {}
+    for name, schema in definition["properties"].items():
+        schema = {k: v for k, v in schema.items() if k != "default"}
+        if name == "webhook":
+            schema = {"anyOf": [{**webhook, "required": ["url"]}, {"type": "null"}]}
+        elif name not in definition["required"] and {"type": "null"} not in schema.get("anyOf", []):
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        members[name] = schema
+    members.update({name: {"description": "as an answer shows it; passed over"} for name in SHOWN_ONLY})
+    return {"type": "object", "description": UPDATE, "properties": members, "additionalProperties": False}
 
 
 def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
@@ -145,7 +175,7 @@ def _integrations() -> dict[str, Any]:
                 "tags": ["sync"],
                 "summary": "Change some fields of an integration",
                 "parameters": [override],
-                "requestBody": _body(OBJECT),
+                "requestBody": _body(schema_ref("DefinitionUpdate")),
                 "responses": responses({200: ("the integration", one)}, WRITE_ERRORS),
             },
             "delete": {

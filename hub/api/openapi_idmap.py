@@ -62,20 +62,27 @@ def _schemas(schemas: dict[str, Any]) -> None:
     }
 
 
+NAMED_IN_FULL = [
+    [kind, app, "realm", "external_id"]
+    for kind in ("entity_type", "integration_entity_type_id")
+    for app in ("provider", "integration_system_id")
+]
+"""The members naming a link in full, any one list of them (as `service.key_links` requires them): its entity type
+and its app, each by name or by number, its realm and its external id."""
+
+
+def _link_body(*needed: list[str]) -> dict[str, Any]:
+    """A key link body, bare or as `{"key_links": …}`, giving the members of one of the lists `needed`, none `null`
+    (which the hub reads as left out)."""
+    given = [{"required": names, "properties": {n: {"not": {"type": "null"}} for n in names}} for names in needed]
+    link = {"allOf": [schema_ref("KeyLinkIn"), {"anyOf": given}]}
+    wrapped = {"type": "object", "properties": {"key_links": link}, "required": ["key_links"]}
+    return {"required": True, **json_body({"oneOf": [link, wrapped]})}
+
+
 def _key_link_paths(settings: Settings) -> dict[str, Any]:
     link = param("link_id", "path", {"type": "string", "minLength": 1}, "a key link's id")
     one = {"type": "object", "properties": {"key_links": schema_ref("KeyLink")}, "required": ["key_links"]}
-    body = {
-        "required": True,
-        **json_body(
-            {
-                "oneOf": [
-                    schema_ref("KeyLinkIn"),
-                    {"type": "object", "properties": {"key_links": schema_ref("KeyLinkIn")}, "required": ["key_links"]},
-                ]
-            }
-        ),
-    }
     page = {
         "type": "object",
         "properties": {
@@ -110,7 +117,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "create_key_link",
                 "tags": tags,
                 "summary": "Link an app id to an existing record",
-                "requestBody": body,
+                "requestBody": _link_body(*[[*names, "internal_id"] for names in NAMED_IN_FULL]),
                 "responses": linked(
                     responses({201: ("the new link", one)}, WRITE_ERRORS),
                     201,
@@ -122,7 +129,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "move_named_key_link",
                 "tags": tags,
                 "summary": "Move the link the body names to the record `internal_id`",
-                "requestBody": body,
+                "requestBody": _link_body(*[[*names, "internal_id"] for names in [*NAMED_IN_FULL, ["id"]]]),
                 "responses": responses({200: ("the moved link", one)}, WRITE_ERRORS),
             },
             "delete": {
@@ -148,7 +155,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "move_key_link",
                 "tags": tags,
                 "summary": "Move the link to the record `internal_id`",
-                "requestBody": body,
+                "requestBody": _link_body(["internal_id"]),
                 "responses": responses({200: ("the moved link", one)}, WRITE_ERRORS),
             },
             "delete": {

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema_rs
 from starlette.testclient import TestClient
 
-from tests.api.records import BASE
+from tests.api.records import BASE, create, ext
 
 INTEGRATION = "/api/v2/{group_id}/integrations/{name}"
 
@@ -58,3 +58,44 @@ def test_an_integration_update_is_described_as_the_definition_s_members_each_opt
     for body, told in beyond:  # what the schema cannot say, its description does
         assert valid.is_valid(body) and told in schema["description"], body
         assert client.put(f"{BASE}/integrations/sync", json=body).status_code == 422, body
+
+
+def test_a_key_link_body_is_described_with_the_members_each_operation_needs(client: TestClient) -> None:
+    """KeyLinkIn was described with no member required, where each operation needs some: a link named in full (its
+    entity type and app by name or number), the record, or the link's id."""
+    create(client, "organizations", ext("crm", "x", "c1"), name="Acme")  # crm, an integration system
+    a, b, c, d = (create(client, "organizations", name=name)["id"] for name in "ABCD")
+    kind = client.get("/api/v2/entity_types", params={"entity_type_name": "organizations"}).json()["entity_types"]
+    system = client.get("/api/v2/integration_systems", params={"system_name": "crm"}).json()["integration_systems"]
+    by_names = {"entity_type": "organizations", "provider": "crm", "realm": "r", "external_id": "a", "internal_id": a}
+    by_numbers = {
+        "integration_entity_type_id": kind[0]["integration_entity_type_id"],
+        "integration_system_id": system[0]["integration_system_id"],
+        "realm": "r",
+        "external_id": "b",
+    }
+    create_link, _ = body_schema(client, "/api/v2/{group_id}/key_links", "post")
+    for body in [by_names, {"key_links": {**by_numbers, "internal_id": b}}]:
+        assert create_link.is_valid(body), body
+        assert client.post(f"{BASE}/key_links", json=body).status_code == 201, body
+    for body in [by_numbers, {**by_names, "external_id": None}, {**by_names, "provider": None}, {"internal_id": a}]:
+        assert not create_link.is_valid(body), body
+        assert client.post(f"{BASE}/key_links", json=body).status_code == 422, body
+    link = client.get(f"{BASE}/key_links", params={"provider": "crm", "external_id": "a"}).json()["key_links"][0]
+    move_named, _ = body_schema(client, "/api/v2/{group_id}/key_links", "put")
+    move, _ = body_schema(client, "/api/v2/{group_id}/key_links/{link_id}", "put")
+    for valid, url, body in [
+        (move_named, f"{BASE}/key_links", {"id": link["id"], "internal_id": c}),
+        (move_named, f"{BASE}/key_links", {**by_numbers, "internal_id": d}),
+        (move, f"{BASE}/key_links/{link['id']}", {"internal_id": a}),
+    ]:
+        assert valid.is_valid(body), body
+        assert client.put(url, json=body).status_code == 200, body
+    for valid, url, body in [
+        (move_named, f"{BASE}/key_links", {"internal_id": c}),
+        (move_named, f"{BASE}/key_links", {"id": link["id"]}),
+        (move_named, f"{BASE}/key_links", {"id": None, "internal_id": c}),
+        (move, f"{BASE}/key_links/{link['id']}", {"id": link["id"]}),
+    ]:
+        assert not valid.is_valid(body), body
+        assert client.put(url, json=body).status_code == 422, body

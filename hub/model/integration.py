@@ -19,10 +19,9 @@ from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter, check_types
 
 Direction = Literal["inbound", "outbound"]
-Entity = Annotated[
-    str, StringConstraints(min_length=1, max_length=450), WithJsonSchema({"type": "string", "enum": list(COLLECTIONS)})
-]
-"""A collection's name, described as one: `_rules` refuses any other text (with every other wrong field) in one 422."""
+Entity = Annotated[str, WithJsonSchema({"type": "string", "enum": list(COLLECTIONS)})]
+"""A collection's name, described as one: `_rules` refuses any other text, whatever its length (with every other
+wrong field), in one 422."""
 
 
 _NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
@@ -163,7 +162,9 @@ def _rules(definition: Definition, hub_provider: str, stored: Definition | None)
     if d.provider == hub_provider:
         errors.append({"field": "provider", "message": f"{hub_provider!r} is the hub itself, not an app"})
     if d.entity not in COLLECTIONS:
-        errors.append({"field": "entity", "message": f"no collection {d.entity!r}; one of {', '.join(COLLECTIONS)}"})
+        errors.append(
+            {"field": "entity", "message": f"no collection {d.entity[:40]!r}; one of {', '.join(COLLECTIONS)}"}
+        )
     elif d.filter is not None and d.filter.strip():
         try:
             bound = bound_filter(d.entity, d.filter)

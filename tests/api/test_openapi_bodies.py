@@ -99,3 +99,16 @@ def test_a_key_link_body_is_described_with_the_members_each_operation_needs(clie
     ]:
         assert not valid.is_valid(body), body
         assert client.put(url, json=body).status_code == 422, body
+
+
+def test_an_integration_s_entity_is_a_collection_s_name_of_whatever_length(client: TestClient) -> None:
+    """Beside its collections, `entity` kept a bound of 450 characters that meant nothing: a longer name was refused
+    for its length, where any other is refused for naming no collection."""
+    valid, _ = body_schema(client, "/api/v2/{group_id}/integrations", "post")
+    definition = {"name": "sync", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    for entity in ("invoices", "x" * 451):
+        assert not valid.is_valid({**definition, "entity": entity})
+        refused = client.post(f"{BASE}/integrations", json={**definition, "entity": entity}).json()
+        [error] = refused["errors"]
+        assert error["field"] == "entity" and error["message"].startswith("no collection"), error
+        assert len(refused["detail"]) < 200, refused["detail"]

@@ -23,6 +23,7 @@ from hub.model.collections import COLLECTIONS
 from hub.model.history import HISTORY_TOKEN, HISTORY_TOP, MAX_HISTORY_TOP
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
 from hub.model.merge import MAX_MERGED
+from hub.model.query import MAX_PARAM
 
 NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 """A number `integration_systems` or `entity_types` gives (`StableId`)."""
@@ -33,7 +34,8 @@ def _link_query(name: str) -> dict[str, Any]:
     if name in ("integration_entity_type_id", "integration_system_id"):
         return param(name, "query", NUMBER, "the number `entity_types` or `integration_systems` gives it")
     if name in ("created_after", "created_before"):
-        return param(name, "query", {"type": "string", "format": "date-time"}, "linked after or before this moment")
+        moment = {"type": "string", "format": "date-time", "maxLength": MAX_PARAM}
+        return param(name, "query", moment, "linked after or before this moment")
     return param(name, "query", ID_PART, "must match")
 
 

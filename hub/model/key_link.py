@@ -215,6 +215,10 @@ SEARCH_PARAMS = frozenset(
     }
 )
 _MATCHED = frozenset({"entity_type", "internal_id", "provider", "realm", "external_id"})
+_BOUNDED = _MATCHED | {"created_after", "created_before"}
+"""The text parameters of a search, each at most `MAX_PARAM` characters: an id part can be no longer, and a moment
+needs far less (ISO 8601 took any number of decimals, and a search so long its next link passed the request head's
+limit)."""
 """The search parameters matched against an id part, each 1-255 characters."""
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.([0-9]{1,18})")
 
@@ -245,8 +249,8 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
     for name in SEARCH_PARAMS - {"$top", "$skip"}:
         if name in params and not params[name].strip():
             raise BadRequest(f"{name} must not be empty")
-    for name in sorted(_MATCHED & set(params)):
-        if len(params[name]) > MAX_PARAM:  # as described: a longer one could only ever match nothing
+    for name in sorted(_BOUNDED & set(params)):
+        if len(params[name]) > MAX_PARAM:  # as described: a longer id part could only ever match nothing
             raise BadRequest(f"{name} holds at most {MAX_PARAM} characters")
     collection = None
     nothing = False

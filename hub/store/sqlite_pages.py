@@ -179,9 +179,16 @@ def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -
         return ()
     if (parts := query.by_status()) and not _beside_index(conn, collection, query, ("status",)):
         return tuple((part, _status_index(part)) for part in parts)
-    if (split := query.or_null()) and holds_nulls(conn, collection, split[0]):
+    if (split := query.or_null()) and len(split[1]) <= MOST_PARTS and holds_nulls(conn, collection, split[0]):
         return () if _beside_index(conn, collection, query, split[0]) else tuple((part, None) for part in split[1])
     return ()
+
+
+MOST_PARTS = 20
+"""The most values (the null among them) of an `in (…, null)` read apart (`_parts`); one of more is read as SQLite
+plans it. Each part is a SELECT of the page's statement, carrying the rest of the filter and the start: a `$filter`
+holds hundreds of values, past SQLite's 500 SELECTs in one statement (a 500), and parts of a long filter each passed
+1,000 parameters, of 32,766 in a statement as SQLite is built by default."""
 
 
 def _beside_index(conn: sqlite3.Connection, collection: Collection, query: ListQuery, field: tuple[str, ...]) -> bool:

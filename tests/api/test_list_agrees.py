@@ -372,3 +372,17 @@ def test_a_filter_of_values_or_null_answers_as_readme_says(client: TestClient, s
                     params = _params(text, "2", order, linked)
                     expected = readme.listed(text, order, linked)
                     assert _walk(client, collection, params) == (expected, {len(expected)}), params
+
+
+def test_an_in_of_hundreds_of_values_or_null_answers_as_readme_says(client: TestClient, store_kind: str) -> None:
+    """As many values as a `$filter` holds: on SQLite, a query of each and one of null are more than one statement
+    unites (500), and each carries the rest of the filter's parameters."""
+    _write(client, random.Random(11))
+    if store_kind == "sqlite":
+        store = client.app.state.store  # type: ignore[attr-defined]
+        client.portal.call(store.add_field_index, FieldIndex("organizations", ("number_of_employees",)))  # type: ignore[union-attr]
+    readme = Readme(client, "organizations")
+    text = f"number_of_employees in ({','.join(map(str, range(500)))},null) and code in ({','.join('12345')})"
+    for order in ([], [("name", True)]):
+        expected = readme.listed(text, order, None)
+        assert _walk(client, "organizations", _params(text, "2", order, None)) == (expected, {len(expected)})

@@ -209,9 +209,9 @@ class HistoryPage:
     skip: int = 0
     """How many entries came before the page when its token was made."""
     record: str | None = None
-    """The record whose history the walk showed (a survivor, as a path's id names one): the merge `after` alone
-    cannot tell a token of this walk from another record's, as a merge undone since may have taken it out of the
-    history the walk goes on in."""
+    """The hub id of the record whose history the walk showed, as the path named it (a merged-away one stands for its
+    survivor): the merge `after` alone cannot tell a token of this walk from another record's, as a merge undone
+    since may have taken it out of the history the walk goes on in."""
 
     def token(self, record: str, last: MergeEntry, shown: int) -> str:
         """The `$skiptoken` of the page after one of `record`'s history that showed `shown` entries, `last` the last

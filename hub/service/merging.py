@@ -286,9 +286,10 @@ async def history(
     """A page of the merges of a record (and of the records merged into it), newest first, and the `$skiptoken` of
     the page after while more follow.
 
-    A token goes on only the walk of this record's history: the record it was made for is this one, or merged into
-    it since (its history is in this one's), found by its hub id. A merge undone since leaves the walk's record as
-    it was, whatever it took out of the history."""
+    A token goes on only the walk of this record's history: the hub id it was made for names this record still, as
+    the path's does (a path's merged-away id is kept as given: its merge undone, it names the record given back, whose
+    history is the rest of the walk, where the survivor's id would name another), or names one merged into it since
+    (its history is in this one's)."""
     await reading.group_or_404(store, group_id)
     record = await reading.locate(store, group_id, collection, key, app)
     if page.after is not None and page.record is not None:
@@ -296,4 +297,5 @@ async def history(
         if walked is None or walked.hub_id != record.hub_id:
             raise unknown_merge(page.after)
     entries, more = await store.merges(group_id, collection.name, record.hub_id, page)
-    return entries, page.token(record.hub_id, entries[-1], len(entries)) if more else None
+    named = record.hub_id if app is not None else key
+    return entries, page.token(named, entries[-1], len(entries)) if more else None

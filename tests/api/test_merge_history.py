@@ -115,6 +115,19 @@ def test_a_walk_goes_on_when_the_merge_that_brought_its_place_in_is_undone(clien
     assert rest == own
 
 
+def test_a_walk_by_a_merged_away_id_goes_on_when_its_merge_is_undone(client: TestClient, acme: str) -> None:
+    other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]
+    theirs = merged_into(client, other, 3)
+    joined = client.post(f"{BASE}/organizations/{acme}/merge", json={"records": [other]}).json()["merge"]["id"]
+    later = merged_into(client, acme, 2)
+    first = client.get(f"{BASE}/organizations/{other}/merges", params={"$top": "2"}).json()
+    assert [e["id"] for e in first["merges"]] == later[::-1]  # the survivor's history
+    undo = client.post(f"{BASE}/organizations/{acme}/unmerge", json={"merge_id": joined})
+    assert undo.status_code == 200, undo.text
+    rest, _ = walk(client, first["pagination"]["next"])  # the path's id names the other again: its own history
+    assert rest == [joined, *theirs[::-1]]
+
+
 def test_a_token_of_another_records_history_is_a_400(client: TestClient, acme: str) -> None:
     merged_into(client, acme, 3)
     other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]

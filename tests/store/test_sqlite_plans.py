@@ -513,6 +513,27 @@ def test_a_page_of_values_of_an_indexed_field_or_null_reads_its_index(
     assert all(step in (index, "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)") for step in read), steps
 
 
+@pytest.mark.parametrize("order", ["last_name", "last_name desc", "last_name desc, first_name"])
+def test_a_page_of_values_or_null_in_the_order_of_their_field_reads_its_index_in_order(
+    database: Path, order: str
+) -> None:
+    """Read per value and for the nulls, and merged in the field's order, each part was read from the group's records
+    and sorted (at 20k records, 1.7 ms a page uncounted, 46 ms so merged): the field's index gives the page in its
+    order."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    sqlite_fields.add_field_index(conn, FieldIndex("people", ("last_name",)))
+    conn.close()
+    params = {"$filter": "last_name in ('x', 'y', null)", "$orderby": order, "$count": "false"}
+    query = parse_list(PEOPLE, params, 100, 1000)[0]
+    steps = [
+        step
+        for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))
+        for step in plan.split(" / ")
+    ]
+    read = [step for step in steps if step.startswith(("SEARCH r ", "SCAN r"))]
+    assert all("records_field__people__last_name" in step or "(rowid=?)" in step for step in read), steps
+
+
 @pytest.mark.parametrize("count", [0, 1, 3, 1001])
 def test_the_records_touched_are_found_by_their_hub_id(database: Path, count: int) -> None:
     """A key link of an organization moved or deleted, an undo, touches the people of the organizations whose ids left

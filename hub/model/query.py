@@ -203,9 +203,8 @@ def _by_status(node: Node) -> tuple[Node | None, bool]:
     record is listed (`status ne 'ARCHIVED'`, `status in ('ACTIVE', 'INACTIVE')`) or that it may have any status
     (`status ne null`) (None if nothing is left); and whether the page lists archived records (the filter names the
     status and, if any, does not leave them out). A store then counts such records from the kept counts, as for no
-    filter (the archived ones too, if listed, kept apart), and pages them from the indexes of their statuses (the
-    archived ones from their own; `ListQuery.by_status`), where it read every record of the group to test its
-    status."""
+    filter (the archived ones too, if listed, kept apart), and pages the inactive and archived ones from their
+    statuses' own indexes (`ListQuery.by_status`), where it read every record of the group to test its status."""
     items = node.items if isinstance(node, And) else (node,)
     said = [item for item in items if fields_of(item) == {("status",)}]
     rest = [item for item in items if ("status",) not in fields_of(item)]

@@ -28,7 +28,7 @@ ERRORS = {
     " a write that kept losing races with concurrent ones (on MongoDB) until its tries ran out: try again.",
     413: "The body, or the batch, is over its limit.",
     410: "The cursor is older than what the change feed keeps (`horizon` is the oldest still good).",
-    415: "The body is not declared as JSON.",
+    415: "The body is not declared as JSON, or is declared in another charset than UTF-8, or is encoded.",
     422: "The body is well-formed but breaks the collection's model; `errors` names each field at fault (a body that"
     " is no object, or values refused together, such as a merge naming one record, is said in `detail` alone).",
     431: "On `hub serve`: the request head (its line and headers) is over 16 KiB, as a long `$filter` in text"

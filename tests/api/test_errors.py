@@ -206,6 +206,28 @@ def test_an_encoded_body_is_refused_naming_its_encoding(client: TestClient, comp
     assert plain.status_code == 201 and plain.json()["people"]["code"] == "PE1", plain.text
 
 
+@pytest.mark.parametrize("charset", ["latin-1", "ISO-8859-1", '"utf-16"'])
+def test_a_body_declared_in_another_charset_than_utf8_is_refused_naming_it(client: TestClient, charset: str) -> None:
+    """JSON is UTF-8 (RFC 8259): a charset parameter was passed over and the body read as UTF-8 all the same, so a
+    Latin-1 body got a 400 in the JSON parser's words ("str is not valid UTF-8: surrogates not allowed")."""
+    assert client.post(f"{BASE}/people", json={"people": {"first_name": "Ann"}}).status_code == 201
+    body = '{"people": {"first_name": "Renée"}}'.encode("latin-1")
+    headers = {"content-type": f"application/json; charset={charset}"}
+    assert_problem(client.post(f"{BASE}/people", content=body, headers=headers), 415, "UTF-8", charset.strip('"'))
+    assert client.get(f"{BASE}/people").json()["pagination"]["total"] == 1
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_a_body_declared_utf8_or_opening_with_a_byte_order_mark_is_read(client: TestClient, charset: str) -> None:
+    """A byte order mark opening a body was "not valid JSON", where RFC 8259 lets a parser pass it over (and `hub
+    import` does)."""
+    body = "\ufeff".encode() + '{"people": {"first_name": "Renée"}}'.encode()
+    answer = client.post(
+        f"{BASE}/people", content=body, headers={"content-type": f"application/json; charset={charset}"}
+    )
+    assert answer.status_code == 201 and answer.json()["people"]["first_name"] == "Renée", answer.text
+
+
 def test_a_client_gone_before_its_body_arrived_whole_writes_nothing_and_is_no_server_error(client: TestClient) -> None:
     """A client that went (or that `hub serve` cut off as too slow) mid-body ended its request in a ClientDisconnect
     the hub logged, with a traceback, as its own unhandled error."""

@@ -190,6 +190,10 @@ class _Parser:
         op = op_token.text.lower() if op_token.kind == "word" else ""
         if op == "in":
             return self.count(In(field, self.in_values()), token.pos)
+        if op_token.text == "(":  # OData's startswith(…), contains(…): "unknown operator '('" said nothing of it
+            raise _error(
+                f"no function {token.text!r}: compare a field with {', '.join(_CANONICAL)} or in (…)", token.pos
+            )
         if op not in OPERATORS:
             raise _error(f"unknown operator {op_token.shown()}", op_token.pos)
         value_pos = self.peek().pos

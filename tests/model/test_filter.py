@@ -166,6 +166,8 @@ def test_dates_quoted_and_unquoted_are_strings(date: str) -> None:
         ("", "empty expression", 0),
         ("   ", "empty expression", 0),
         ("a foo 1", "unknown operator 'foo'", 2),
+        ("startswith(name, 'M')", "no function 'startswith': compare a field with eq, ne, gt, ge, lt, le or in", 0),
+        ("a eq 1 or contains(a, 'x')", "no function 'contains'", 10),
         ("a = 1", "unexpected character '='", 2),
         ("a eq 'abc", "unterminated string", 5),
         ("a eq 'it''s", "unterminated string", 5),

@@ -184,7 +184,7 @@ class LinkQuery:
 
 def foreign_position(position: str) -> BadRequest:
     """The error of a `$skiptoken` whose position its store never gave (one made up, or another store's)."""
-    return BadRequest(f"$skiptoken: {position!r} is no position of a link here: pass the next link as it is")
+    return BadRequest(f"$skiptoken: {position!r} is no position of a link here: pass the next link of a page as it is")
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ async def one(store: Store, group_id: str, key: str) -> KeyLink:
     found, _ = await store.links(group_id, _of(*named)) if named else ([], 0)
     if found:
         return found[0]
-    raise NotFound(f"no key link {key}")
+    raise _no_link(key)
 
 
 def _of(collection: str, ext: ExternalId) -> LinkQuery:
@@ -183,11 +183,16 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
     return await transact(store, group_id, work)
 
 
+def _no_link(key: str) -> NotFound:
+    """The 404 of a link id naming no link, quoted and cut to 40 characters (a path of thousands came back whole)."""
+    return NotFound(f"no key link {key[:40]!r}{'…' * (len(key) > 40)}")
+
+
 async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:
     named = parse_link_id(key)
     holders = await tx.match(named[0], [named[1]]) if named else []
     if named is None or not holders:
-        raise NotFound(f"no key link {key}")
+        raise _no_link(key)
     return named[0], named[1], holders[0]
 
 

@@ -301,6 +301,10 @@ def test_an_unknown_group_or_link_is_404(client: TestClient) -> None:
         response = client.get(f"{BASE}/key_links/{link_id}")
         assert response.status_code == 404, link_id
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == f"no key link {link_id!r}"
+    long_id = "x" * 5000  # named, not echoed whole
+    for response in (client.get(f"{BASE}/key_links/{long_id}"), client.delete(f"{BASE}/key_links/{long_id}")):
+        assert response.status_code == 404 and response.json()["detail"] == f"no key link {'x' * 40!r}…", response.text
 
 
 def test_post_links_an_external_id_to_a_record(client: TestClient) -> None:

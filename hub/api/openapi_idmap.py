@@ -23,10 +23,12 @@ from hub.model.collections import COLLECTIONS
 from hub.model.history import HISTORY_TOKEN, HISTORY_TOP, MAX_HISTORY_TOP
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
 from hub.model.merge import MAX_MERGED
+from hub.model.numbers import MAX_WHOLE
 from hub.model.query import MAX_PARAM
 
-NUMBER = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
-"""A number `integration_systems` or `entity_types` gives (`StableId`)."""
+NUMBER = {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}
+"""A number `integration_systems` or `entity_types` gives (`StableId`, below 2^31) as a search takes it: any whole
+number the hub reads (one no app or entity type has matches no link)."""
 NO_CONTENT = {"description": "done; no body"}
 
 

@@ -151,6 +151,18 @@ def test_an_id_part_of_spaces_alone_in_a_query_is_refused_as_described(client: T
     assert client.get(f"{BASE}/key_links", params={"realm": " "}).status_code == 400
 
 
+@pytest.mark.parametrize("name", ["integration_system_id", "integration_entity_type_id"])
+def test_a_key_link_search_by_number_is_described_as_the_hub_takes_it(client: TestClient, name: str) -> None:
+    """Described as at most 2^31 - 1 (the numbers the hub gives), while a search takes any number of up to 18 digits
+    and answers it an empty page."""
+    parameters = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/key_links"]["get"]["parameters"]
+    schema = next(p["schema"] for p in parameters if p["name"] == name)
+    assert client.post(f"{BASE}/organizations", json={"organizations": {"id": [ext("crm", "1")]}}).status_code == 201
+    for number, status in ((schema["maximum"], 200), (schema["maximum"] + 1, 400)):
+        answer = client.get(f"{BASE}/key_links", params={name: str(number)})
+        assert answer.status_code == status and (status == 400 or answer.json()["key_links"] == []), answer.text
+
+
 def test_every_group_id_is_described_as_the_hub_checks_it(client: TestClient) -> None:
     """JSON Schema patterns are ECMA-262: Python's `\\Z` is an invalid escape there (ajv refused the description) or a
     literal `Z` (`cld-1234` did not match); and most paths let any string through, where the hub answers 400."""

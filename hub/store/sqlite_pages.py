@@ -75,12 +75,12 @@ def read_page(
     linked = query.app is not None and query.linked
     kept = _kept(conn, group_id, collection, query)
     if kept is None:
-        parts = _parts(conn, collection, query)
+        parts, merged = _parts(conn, collection, query)
         total = _matching(conn, group_id, collection, query, tuple(p for p, _ in parts)) if query.count else None
         if total is not None and total <= query.offset:  # none on the page: its walk passed over every record read
             return [], total
         window = [query.top, query.offset]
-        if parts:
+        if merged:
             return _merged(conn, group_id, collection, query, parts, window), total
         picked = _how(conn, group_id, collection, query, total)
         from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
@@ -162,8 +162,9 @@ Part = tuple[ListQuery, str | None]
 """A query whose records are some of a page's, and the index it is read from (None: as SQLite plans it)."""
 
 
-def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -> tuple[Part, ...]:
-    """The queries whose records together are `query`'s, each read from an index of its own: one per status
+def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -> tuple[tuple[Part, ...], bool]:
+    """The queries whose records together are `query`'s, each counted and read from an index of its own (and whether
+    the page's rows are read as their union, `_merged`, or as one query): one per status
     (`ListQuery.by_status`, read from the status's index if it has one: `_status_index`), unless another condition of
     its filter names a field with an index of its own other than the code (which each status's index holds): SQLite
     reads that index once for all the statuses (updated_at's holds the status), where a query per status read it once
@@ -172,21 +173,21 @@ def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -
     records than the group's: `and code gt …` 23 -> 1 ms, `and last_name eq …` 307 -> 72 ms. Else the values and the
     null of `f in (…, null)`, `f` a field whose index holds its nulls (`ListQuery.or_null`): SQLite read the group's
     records for the `OR` of both (at 100k records, 2,000 lacking a last name, its total took 143 ms, and 7 ms so split);
-    but not under an `$orderby` starting with `f`, whose index gives the page in order (`_in_its_order`): merged, each
-    part was read from the group's records and sorted (at 20k records, 1.7 ms a page uncounted, 46 ms so split).
+    under an `$orderby` starting with `f`, whose index gives the page in order (`_in_its_order`), only counted so:
+    merged, each part was read from the group's records and sorted (at 20k records, 1.7 ms a page uncounted, 46 ms).
     Nor is a filter picking its records by hub id (`by_hub_id`) split: the hub id index finds those few, where each
     status's index, its group kept off it, was scanned whole (every group's records of that status), and `id in (null)`
     found no plan at all in it."""
     if by_hub_id(query.filter):
-        return ()
+        return (), False
     if (parts := query.by_status()) and not _beside_index(conn, collection, query, ("status",)):
-        return tuple((part, _status_index(part)) for part in parts)
+        return tuple((part, _status_index(part)) for part in parts), True
     if (split := query.or_null()) and len(split[1]) <= MOST_PARTS and holds_nulls(conn, collection, split[0]):
+        if _beside_index(conn, collection, query, split[0]):
+            return (), False
         in_its_order = bool(query.order) and query.order[0][0] == split[0]
-        if in_its_order or _beside_index(conn, collection, query, split[0]):
-            return ()
-        return tuple((part, None) for part in split[1])
-    return ()
+        return tuple((part, None) for part in split[1]), not in_its_order
+    return (), False
 
 
 MOST_PARTS = 20

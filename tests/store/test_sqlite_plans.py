@@ -514,16 +514,18 @@ def test_a_page_of_values_of_an_indexed_field_or_null_reads_its_index(
 
 
 @pytest.mark.parametrize("order", ["last_name", "last_name desc", "last_name desc, first_name"])
+@pytest.mark.parametrize("count", ["true", "false"], ids=["counted", "uncounted"])
 def test_a_page_of_values_or_null_in_the_order_of_their_field_reads_its_index_in_order(
-    database: Path, order: str
+    database: Path, order: str, count: str
 ) -> None:
     """Read per value and for the nulls, and merged in the field's order, each part was read from the group's records
     and sorted (at 20k records, 1.7 ms a page uncounted, 46 ms so merged): the field's index gives the page in its
-    order."""
+    order. Its total is counted per value and for the nulls all the same (counted as one `OR`, it read the group's
+    records: 75 ms at 100k records, 4 ms per part)."""
     conn = sqlite3.connect(database, isolation_level=None)
     sqlite_fields.add_field_index(conn, FieldIndex("people", ("last_name",)))
     conn.close()
-    params = {"$filter": "last_name in ('x', 'y', null)", "$orderby": order, "$count": "false"}
+    params = {"$filter": "last_name in ('x', 'y', null)", "$orderby": order, "$count": count}
     query = parse_list(PEOPLE, params, 100, 1000)[0]
     steps = [
         step

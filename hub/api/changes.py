@@ -12,7 +12,7 @@ from hub.api import context
 from hub.api.json import JSONResponse
 from hub.model import timefmt
 from hub.model.change import Change, cursor
-from hub.model.query import check_params, whole_param
+from hub.model.paging import check_params, whole_param
 from hub.model.record import Group
 from hub.service import changes
 

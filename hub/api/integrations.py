@@ -18,7 +18,7 @@ from hub.api.params import flag, optional_json, validated
 from hub.errors import Forbidden
 from hub.model import timefmt
 from hub.model.integration import ConsentType, Integration
-from hub.model.query import check_params
+from hub.model.paging import check_params
 from hub.service import integrations
 
 OVERRIDE = frozenset({"override"})

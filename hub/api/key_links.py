@@ -23,7 +23,7 @@ from hub.model.key_link import (
     parse_search,
     stable_id,
 )
-from hub.model.query import check_params
+from hub.model.paging import check_params
 from hub.service import key_links
 
 

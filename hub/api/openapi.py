@@ -38,7 +38,8 @@ from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_DEPTH
 from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn
 from hub.model.keyset import MAX_POSITION
-from hub.model.query import MAX_ORDER_KEYS, check_params
+from hub.model.paging import check_params
+from hub.model.query import MAX_ORDER_KEYS
 
 
 def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ from starlette.requests import Request
 
 from hub.api.json import read_json
 from hub.errors import BadRequest
+from hub.model.paging import check_params
 from hub.model.payload import problems, raise_invalid
-from hub.model.query import check_params
 
 
 def flag(request: Request, name: str, allowed: frozenset[str]) -> bool:

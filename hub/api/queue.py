@@ -22,7 +22,7 @@ from hub.model.collections import COLLECTIONS
 from hub.model.ids import without_nul
 from hub.model.integration import MAX_BATCH_SIZE
 from hub.model.numbers import MAX_WHOLE
-from hub.model.query import check_params, whole_param
+from hub.model.paging import check_params, whole_param
 from hub.model.queue import QueueItem
 from hub.service import outbound
 from hub.service.outbound import Delivery, Settled

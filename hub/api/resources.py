@@ -19,8 +19,9 @@ from hub.config import Settings
 from hub.errors import HubError, Invalid, PayloadTooLarge
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId
+from hub.model.list_query import ListQuery
 from hub.model.payload import parse_write
-from hub.model.query import ListQuery, Read, parse_list, parse_read
+from hub.model.query import Read, parse_list, parse_read
 from hub.model.record import Group, Write
 from hub.service import batch, reading, upsert
 from hub.store.base import Store

@@ -11,7 +11,8 @@ import bson
 
 from hub.errors import BadRequest, Conflict
 from hub.model.ids import ExternalId
-from hub.model.query import APP_PARAMS, made_token, skiptoken, whole_param
+from hub.model.paging import made_token, skiptoken, whole_param
+from hub.model.query import APP_PARAMS
 from hub.model.record import Record
 
 ANONYMOUS = "anonymous"

@@ -22,8 +22,9 @@ from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId, IdPart
 from hub.model.numbers import MAX_DIGITS, whole
+from hub.model.paging import check_params, made_token, skiptoken, window
 from hub.model.payload import problems, raise_invalid
-from hub.model.query import MAX_PARAM, check_params, made_token, skiptoken, window
+from hub.model.query import MAX_PARAM
 
 _SEP = "\x1f"
 _LISTED = "\x1e"

@@ -19,8 +19,8 @@ from typing import Any
 from hub.config import Settings
 from hub.errors import HubError, Invalid
 from hub.model.collections import Collection
+from hub.model.list_query import ListQuery
 from hub.model.payload import parse_write
-from hub.model.query import ListQuery
 from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Write
 from hub.service import reading
 from hub.service.batch import upsert_many

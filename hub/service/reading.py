@@ -9,7 +9,7 @@ from hub.errors import NotFound
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
-from hub.model.query import ListQuery
+from hub.model.list_query import ListQuery
 from hub.model.record import Group, Record
 from hub.store.base import Store, Transaction
 

@@ -16,7 +16,7 @@ from hub.model.history import HistoryPage, MergeEntry
 from hub.model.ids import ExternalId
 from hub.model.integration import Integration
 from hub.model.key_link import KeyLink, LinkQuery
-from hub.model.query import ListQuery
+from hub.model.list_query import ListQuery
 from hub.model.queue import QueueItem
 from hub.model.record import Group, Record
 

@@ -32,7 +32,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hub.model.query import COUNTED_APART, ListQuery
+from hub.model.list_query import COUNTED_APART, ListQuery
 from hub.store.mongo_query import aggregated, app_key
 
 Doc = dict[str, Any]

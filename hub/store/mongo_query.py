@@ -65,7 +65,7 @@ from hub.model.field_index import REFERENCE_FIELDS
 from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import ExternalId
 from hub.model.key_link import LinkQuery, position_number, position_of, position_parts
-from hub.model.query import ListQuery
+from hub.model.list_query import ListQuery
 from hub.model.record import Record
 
 Query = dict[str, Any]

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from hub.model.key_link import LinkQuery
-from hub.model.query import COUNTED_APART, ListQuery, StatusCounts
+from hub.model.list_query import COUNTED_APART, ListQuery, StatusCounts
 from hub.model.record import Record
 
 

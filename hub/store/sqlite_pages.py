@@ -44,7 +44,7 @@ from typing import Any, Literal
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Or, fields_of
 from hub.model.keyset import Order
-from hub.model.query import ListQuery
+from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import (
     count_rows,
     few,

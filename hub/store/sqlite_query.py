@@ -13,7 +13,7 @@ from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import NUL, ExternalId
 from hub.model.key_link import LinkQuery
 from hub.model.keyset import Order
-from hub.model.query import ListQuery
+from hub.model.list_query import ListQuery
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS groups (

@@ -12,7 +12,7 @@ import orjson
 
 from hub.model import timefmt
 from hub.model.ids import ExternalId
-from hub.model.query import COUNTED_APART
+from hub.model.list_query import COUNTED_APART
 from hub.model.record import Group, Record
 from hub.store import sqlite_fields as fields
 from hub.store.sqlite_counts import count_added, counted_apart, listed, statuses_among

@@ -14,8 +14,9 @@ from starlette.testclient import TestClient
 from hub.model.collections import COLLECTIONS
 from hub.model.field_index import FieldIndex
 from hub.model.filter import Comparison, In, Not, Or, parse_filter
+from hub.model.list_query import ListQuery
 from hub.model.matching import matches
-from hub.model.query import ListQuery, bind_filter
+from hub.model.query import bind_filter
 from tests.api.helpers import BASE, ext
 
 APPS = [("crm", "1"), ("erp", "2")]

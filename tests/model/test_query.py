@@ -10,7 +10,8 @@ import pytest
 
 from hub.model.collections import COLLECTIONS
 from hub.model.filter import fields_of
-from hub.model.query import ListQuery, parse_list
+from hub.model.list_query import ListQuery
+from hub.model.query import parse_list
 
 PEOPLE = COLLECTIONS["people"]
 

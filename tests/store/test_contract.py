@@ -13,8 +13,9 @@ from dataclasses import replace
 import pytest
 
 from hub.model.filter import Comparison, Not
+from hub.model.list_query import ListQuery
 from hub.model.matching import matches
-from hub.model.query import ListQuery, parse_list
+from hub.model.query import parse_list
 from hub.model.record import Record
 from hub.store.base import IdTaken, Store
 from tests.store.contract import (

@@ -11,7 +11,8 @@ import pytest
 from hub.errors import BadRequest
 from hub.model.history import HistoryPage, Match, MergeEntry, Snapshot, Undo
 from hub.model.key_link import KeyLink, LinkQuery
-from hub.model.query import ListQuery, parse_list
+from hub.model.list_query import ListQuery
+from hub.model.query import parse_list
 from hub.model.record import Record
 from hub.store.base import IdTaken, Store
 from tests.store.contract import PEOPLE, G, OpenStore, at, ext, insert, one, rec

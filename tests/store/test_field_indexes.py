@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hub.model.field_index import FieldIndex
-from hub.model.query import ListQuery, parse_list
+from hub.model.list_query import ListQuery
+from hub.model.query import parse_list
 from hub.model.record import Record
 from hub.service import field_indexes
 from hub.store import sqlite_pages

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.filter import And, Comparison, In, Node, Not, Or
+from hub.model.list_query import ListQuery
 from hub.model.matching import matches
-from hub.model.query import ListQuery
 from hub.model.record import Write
 from hub.service import upsert
 from hub.store.sqlite import SQLiteStore

@@ -9,8 +9,8 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import ExternalId
 from hub.model.key_link import LinkQuery
+from hub.model.list_query import ListQuery
 from hub.model.payload import parse_merge
-from hub.model.query import ListQuery
 from hub.model.record import Write
 from hub.service import merging, upsert
 from hub.store.base import Store

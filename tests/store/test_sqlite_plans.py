@@ -26,7 +26,8 @@ import pytest
 from hub.model.field_index import FieldIndex
 from hub.model.history import HistoryPage, MergeEntry, Snapshot
 from hub.model.key_link import LinkQuery
-from hub.model.query import ListQuery, parse_list
+from hub.model.list_query import ListQuery
+from hub.model.query import parse_list
 from hub.model.record import Record
 from hub.store import sqlite_fields, sqlite_idmap, sqlite_pages, sqlite_queue, sqlite_records, sqlite_sync
 from hub.store.sqlite import SQLiteStore

@@ -13,7 +13,7 @@ from hub.errors import BadRequest, Gone
 from hub.model import timefmt
 from hub.model.change import Change, Kind, cursor, position
 from hub.model.record import Group, Record
-from hub.service import outbound, reading
+from hub.service import enqueuing, reading
 from hub.store.base import Store, Transaction, WritesInBulk, offers
 
 log = logging.getLogger("hub")
@@ -27,11 +27,11 @@ async def record(
     Being written by the same transaction, a change is never lost (the write committed
     without it) nor a phantom (it committed without the write); so are the items it puts
     on the outbound queues that want it: those whose filter `record`, or one of `also`, matches
-    (`outbound.reaches`).
+    (`enqueuing.reaches`).
     """
     change = _change(kind, collection, record, details)
     await tx.add_change(change)
-    await outbound.enqueue(tx, [(change, record, also)])
+    await enqueuing.enqueue(tx, [(change, record, also)])
     return change
 
 
@@ -44,7 +44,7 @@ async def record_each(tx: Transaction, made: Sequence[tuple[Kind, str, Record]],
     else:
         for change in changes:
             await tx.add_change(change)
-    await outbound.enqueue(tx, [(change, record, ()) for change, (_, _, record) in zip(changes, made, strict=True)])
+    await enqueuing.enqueue(tx, [(change, record, ()) for change, (_, _, record) in zip(changes, made, strict=True)])
 
 
 def _change(kind: Kind, collection: str, record: Record, details: dict[str, Any]) -> Change:

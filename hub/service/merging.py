@@ -57,7 +57,7 @@ async def merge(
     record's creation: a `create` follows the `merge`, as when one placeholder is filled in, so an integration
     sending creates only sends the record, which it had never seen. A merge setting the status to ARCHIVED is
     followed by an `archive`, as an update setting it is one. The `merge` reaches every integration whose filter
-    the survivor, or a record merged away as it was, matches, and every app with an id on one (`outbound.reaches`):
+    the survivor, or a record merged away as it was, matches, and every app with an id on one (`enqueuing.reaches`):
     an app sent that record, or holding it, must drop its copy."""
     ordered = survivor_first(records)
     placeholders = all(r.placeholder for r in ordered)
@@ -206,7 +206,7 @@ async def unmerge(
     Each restored record's `unmerge` reaches the integrations whose filter it matches; the survivor's reaches too
     those its merge reached (it matched before the undo, or a restored record matches): an app holding the
     survivor must learn which ids left it, or it holds them twice once a restored record comes. Each also reaches
-    every app with an id on the records concerned (`outbound.reaches`).
+    every app with an id on the records concerned (`enqueuing.reaches`).
     """
     await reading.group_or_404(store, group_id)
 

@@ -19,7 +19,7 @@ async def connect_record(request: Request) -> Response:
     group_id, collection = context.group_id(request), context.collection(request)
     read = await context.path_read(request, collection, group_id, APP_PARAMS)
     body = await read_json(request, settings.max_body_bytes)
-    asked = parse_connect(collection, body)
+    asked = parse_connect(collection, body, settings.hub_provider)
     context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
     principal(request).ensure_may_claim(group_id, [asked.ext, *asked.write.claimed()], settings.hub_provider)
     store = context.store(request)

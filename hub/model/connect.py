@@ -52,13 +52,15 @@ class ConnectAsk(NamedTuple):
     directions: dict[str, Directions]
 
 
-def parse_connect(collection: Collection, body: Any) -> ConnectAsk:
+def parse_connect(collection: Collection, body: Any, hub_provider: str) -> ConnectAsk:
     """Validate a connect body; only values marked `sync_to_hub` (and given) are written to the record."""
     try:
         request = ConnectIn.model_validate(body)
     except ValidationError as error:
         raise_invalid(problems(error))
     errors = []
+    if request.provider == hub_provider:  # its ids are the hub's own: no app to connect
+        errors.append({"field": "provider", "message": f"{hub_provider!r} is the hub itself, not an app"})
     seen: set[str] = set()
     for n, item in enumerate(request.field_values):
         where = f"field_values.{n}.field"

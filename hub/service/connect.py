@@ -6,7 +6,7 @@ hub/service/directions.py is where those directions are then honoured.
 from __future__ import annotations
 
 from hub.config import Settings
-from hub.errors import Conflict, Invalid
+from hub.errors import Conflict
 from hub.model import timefmt
 from hub.model.change import Kind, archives
 from hub.model.collections import Collection
@@ -27,8 +27,6 @@ async def connect(
     ask: ConnectAsk,
 ) -> None:
     """Link the app's id to the record (409 as when adding an id), apply the values for the hub, keep directions."""
-    if ask.ext.provider == settings.hub_provider:
-        raise Invalid(f"provider: {settings.hub_provider!r} is the hub itself, not an app")
     group = await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> None:

@@ -78,7 +78,7 @@ def test_bad_bodies_are_422_naming_the_field(client: TestClient) -> None:
     acme = org(client, name="Acme")
     for body, field in [
         (sample(id=""), "id"),
-        (sample(provider="connec"), None),
+        (sample(provider="connec"), "provider"),
         (sample(colour="red"), "colour"),
         (sample(field_values=[{"field": "colour", "value": 1}]), "field_values.0.field"),
         (sample(field_values=[{"field": "name"}, {"field": "name"}]), "field_values.1.field"),
@@ -273,3 +273,13 @@ def test_connecting_a_placeholder_with_only_nulls_leaves_a_placeholder(client: T
     changes = client.get(f"{BASE}/changes").json()["changes"]
     assert [c["kind"] for c in changes if c["collection"] == "organizations"] == ["create", "link", "create"]
     assert [i["kind"] for i in client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]] == ["create"]
+
+
+def test_the_hubs_own_provider_is_named_beside_the_other_fields_at_fault(client: TestClient) -> None:
+    """It was said in `detail` alone, and only once the body's other faults were mended: a client reading `errors`
+    found no field to mend."""
+    acme = org(client, name="Acme")
+    body = sample(provider="connec", field_values=[{"field": "colour"}])
+    problem = connect(client, acme, body).json()
+    assert [e["field"] for e in problem["errors"]] == ["provider", "field_values.0.field"], problem
+    assert "provider: 'connec' is the hub itself, not an app" in problem["detail"]

@@ -23,7 +23,9 @@ async def connect_record(request: Request) -> Response:
     context.ensure_may_write_by(request, group_id, read.by(request.path_params["id"]))
     principal(request).ensure_may_claim(group_id, [asked.ext, *asked.write.claimed()], settings.hub_provider)
     store = context.store(request)
-    await connect.connect(store, settings, group_id, collection, request.path_params["id"], read.app, asked)
+    await connect.connect(
+        store, settings, group_id, collection, request.path_params["id"], read.app, asked, context.actor(request)
+    )
     return Response(status_code=204)
 
 

@@ -12,7 +12,7 @@ from hub.model.change import Kind, archives
 from hub.model.collections import Collection
 from hub.model.connect import BOTH_WAYS, FIELD_VALUES, ConnectAsk
 from hub.model.ids import ensure_holdable
-from hub.service import changes, reading, references, upsert
+from hub.service import changes, merging, reading, references, upsert
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -25,20 +25,27 @@ async def connect(
     key: str,
     app: tuple[str, str] | None,
     ask: ConnectAsk,
+    actor: str,
 ) -> None:
-    """Link the app's id to the record (409 as when adding an id), apply the values for the hub, keep directions."""
+    """Link the app's id to the record (409 as when adding an id), apply the values for the hub, keep directions.
+    A placeholder holding the id (a reference to it made one) is merged with the record first, as an upsert naming
+    both would merge them: it stood for the record the app now names."""
     group = await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> None:
         record = await reading.locate_in(tx, collection, key, app)
-        hub_id = record.hub_id
-        holders = [r.hub_id for r in await tx.match(collection.name, [ask.ext]) if r.hub_id != hub_id]
-        if holders:
+        holders = [r for r in await tx.match(collection.name, [ask.ext]) if r.hub_id != record.hub_id]
+        if holders and all(r.placeholder for r in holders):
+            why = await merging.matches(tx, settings, group, collection, [record, *holders], [ask.ext], [record.hub_id])
+            merge = merging.Merge({}, None, [], why, actor, "connect")
+            record, _ = await merging.merge(tx, group, collection, [record, *holders], merge)
+        elif holders:
             raise Conflict(
                 f"{ask.ext.provider} (realm {ask.ext.realm}) id {ask.ext.id} is linked to another"
                 f" {collection.name} record",
-                records=[hub_id, *holders],
+                records=[record.hub_id, *(r.hub_id for r in holders)],
             )
+        hub_id = record.hub_id
         new = [] if ask.ext in record.ids else [ask.ext]
         ensure_holdable([*record.ids, *new], records=[hub_id])
         refs = await references.resolve(tx, settings, group, collection, ask.write.references, FIELD_VALUES)

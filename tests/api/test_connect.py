@@ -182,6 +182,39 @@ def test_connecting_again_as_connected_already_records_nothing(client: TestClien
     assert [c["kind"] for c in client.get(f"{BASE}/changes", params={"since": start}).json()["changes"]] == ["update"]
 
 
+def test_an_id_a_placeholder_holds_is_connected_by_merging_the_placeholder_in(client: TestClient) -> None:
+    """A person written first names its organization by the ERP's id, which makes a placeholder holding it; the
+    organization, known to the hub by another app, then connected to that id was a `409` naming the placeholder,
+    where an upsert naming both ids merges them: the integration had to merge by hand first."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ERP]).json()["people"]
+    acme = org(client, name="Acme")
+    assert connect(client, acme, sample()).status_code == 204
+    now = fetch(client, acme)  # its hub id, or the placeholder's it merged into, names it
+    assert sorted(map(str, app_ids(now))) == sorted(map(str, [ext("crm", "o1"), ERP]))
+    assert now["name"] == "O'Connell, Okuneva and Bayer"
+    assert not now.get("placeholder") and client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1
+    referred = client.get(f"{BASE}/people/{hub_id(person)}").json()["people"]["organization_id"]
+    assert referred == now["id"][-1]["id"]  # the person's organization is the connected one
+    [merge] = client.get(f"{BASE}/organizations/{hub_id(acme)}/merges").json()["merges"]
+    placeholder = hub_id({"id": person["organization_id"]})
+    assert merge["trigger"] == "connect" and {merge["survivor"], *merge["merged"]} == {hub_id(acme), placeholder}
+    kinds = [c["kind"] for c in client.get(f"{BASE}/changes").json()["changes"] if c["collection"] == "organizations"]
+    assert kinds[-2:] == ["merge", "update"]  # the merge moving the id, then the connect's values
+
+
+def test_a_placeholder_whose_ids_clash_with_the_record_s_is_not_merged_in(client: TestClient) -> None:
+    """Merged in, the record would hold two ids of one app: a `409` naming them, and nothing written."""
+    post(client, "people", [ext("crm", "p1")], organization_id=[ERP, ext("crm", "o2")])
+    acme = org(client, name="Acme")  # crm's o1
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    refused = connect(client, acme, sample())
+    assert refused.status_code == 409, refused.text
+    assert (
+        fetch(client, acme)["name"] == "Acme" and client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 2
+    )
+    assert client.get(f"{BASE}/changes", params={"since": start}).json()["changes"] == []
+
+
 def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) -> None:
     """It wrote the values but kept the record a placeholder, recorded a `link` only, and a later POST of the app's
     id answered `201 created`: integrations that send creates never had the connected values."""

@@ -7,6 +7,7 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.errors import Invalid
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId, IdPart
 from hub.model.payload import parse_write, parse_write_at, problems, raise_invalid
@@ -62,17 +63,21 @@ def parse_connect(collection: Collection, body: Any, hub_provider: str) -> Conne
     if request.provider == hub_provider:  # its ids are the hub's own: no app to connect
         errors.append({"field": "provider", "message": f"{hub_provider!r} is the hub itself, not an app"})
     seen: set[str] = set()
+    fields = collection.model.model_fields
     for n, item in enumerate(request.field_values):
         where = f"field_values.{n}.field"
-        if item.field not in collection.model.model_fields:
+        if item.field not in fields:
             errors.append({"field": where, "message": f"{collection.name} have no field {item.field!r}"})
         elif item.field in seen:
             errors.append({"field": where, "message": f"{item.field!r} is given twice"})
         seen.add(item.field)
+    given = [i for i in request.field_values if "value" in i.model_fields_set]
+    try:  # the app's own values are checked too, and beside the faults above, all named in one 422
+        parse_write_at(collection, {i.field: i.value for i in given if i.field in fields}, FIELD_VALUES)
+    except Invalid as error:
+        errors += error.extra["errors"]
     if errors:
         raise_invalid(errors)
-    given = [i for i in request.field_values if "value" in i.model_fields_set]
-    parse_write_at(collection, {i.field: i.value for i in given}, FIELD_VALUES)  # the app's own values checked too
     write = parse_write(collection, {i.field: i.value for i in given if i.sync_to_hub})
     directions = {i.field: Directions(i.sync_to_hub, i.sync_to_app) for i in request.field_values}
     return ConnectAsk(ExternalId(request.provider, request.realm, request.id), write, directions)

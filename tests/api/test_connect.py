@@ -96,6 +96,17 @@ def test_bad_bodies_are_422_naming_the_field(client: TestClient) -> None:
     assert client.post(f"{BASE}/organizations/{hub_id(acme)}/connect?$select=name", json=sample()).status_code == 400
 
 
+def test_every_field_at_fault_is_named_in_one_422(client: TestClient) -> None:
+    """An unknown field beside a bad value of a known one named the unknown field alone: the bad value came out in a
+    second 422, once the first was mended (README: a 422 lists every field at fault)."""
+    acme = org(client, name="Acme")
+    values = [{"field": "colour", "value": 1}, {"field": "annual_revenue", "value": "lots"}]
+    response = connect(client, acme, sample(provider="connec", field_values=values))
+    assert response.status_code == 422, response.text
+    named = {e["field"] for e in response.json()["errors"]}
+    assert named == {"provider", "field_values.0.field", "field_values.annual_revenue"}, response.json()
+
+
 def test_an_inbound_write_from_the_app_leaves_the_fields_it_does_not_sync_into_the_hub(client: TestClient) -> None:
     acme = org(client, name="Acme", notes="the hub's note")
     connect(client, acme, sample())

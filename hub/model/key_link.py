@@ -216,11 +216,11 @@ SEARCH_PARAMS = frozenset(
     }
 )
 _MATCHED = frozenset({"entity_type", "internal_id", "provider", "realm", "external_id"})
+"""The search parameters matched against an id part, each 1-255 characters."""
 _BOUNDED = _MATCHED | {"created_after", "created_before"}
 """The text parameters of a search, each at most `MAX_PARAM` characters: an id part can be no longer, and a moment
 needs far less (ISO 8601 took any number of decimals, and a search so long its next link passed the request head's
 limit)."""
-"""The search parameters matched against an id part, each 1-255 characters."""
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.([0-9]{1,18})")
 
 

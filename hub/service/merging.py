@@ -292,7 +292,7 @@ async def history(
     (its history is in this one's)."""
     await reading.group_or_404(store, group_id)
     record = await reading.locate(store, group_id, collection, key, app)
-    if page.after is not None and page.record is not None:
+    if page.after is not None and page.record not in (None, record.hub_id):  # the record walked, or another?
         walked = (await store.get(group_id, collection.name, [page.record])).get(page.record)
         if walked is None or walked.hub_id != record.hub_id:
             raise unknown_merge(page.after)

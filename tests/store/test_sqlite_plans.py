@@ -484,6 +484,17 @@ def test_a_page_of_values_of_a_records_own_field_or_null_reads_its_index(
         assert index in plan or "_counts USING PRIMARY KEY" in plan, plan
 
 
+def records_read_with_last_name_indexed(database: Path, params: dict[str, str]) -> list[str]:
+    """The steps reading `records` (a search or a scan) of every statement a page of people asked by `params` runs,
+    `last_name` indexed with `hub index add`."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    sqlite_fields.add_field_index(conn, FieldIndex("people", ("last_name",)))
+    conn.close()
+    query = parse_list(PEOPLE, params, 100, 1000)[0]
+    found = plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))
+    return [step for plan in found for step in plan.split(" / ") if step.startswith(("SEARCH r ", "SCAN r"))]
+
+
 @pytest.mark.parametrize(
     "expression",
     [
@@ -499,19 +510,10 @@ def test_a_page_of_values_of_an_indexed_field_or_null_reads_its_index(
     """The index of `hub index add` holds the records lacking the field too, but `f IN (…) OR f IS NULL` read the
     group's records (its total 143 ms at 100k records, 2,000 of them lacking a last name; 7 ms now): each value and
     the null are read from the index, in code order."""
-    conn = sqlite3.connect(database, isolation_level=None)
-    sqlite_fields.add_field_index(conn, FieldIndex("people", ("last_name",)))
-    conn.close()
-    query = parse_list(PEOPLE, {"$filter": expression, "$count": count}, 100, 1000)[0]
-    steps = [
-        step
-        for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))
-        for step in plan.split(" / ")
-    ]
-    read = [step for step in steps if step.startswith(("SEARCH r ", "SCAN r"))]
+    read = records_read_with_last_name_indexed(database, {"$filter": expression, "$count": count})
     index = "SEARCH r USING INDEX records_field__people__last_name (group_id=? AND <expr>=?)"
-    assert steps.count(index) >= 2, steps  # each value and the null: counted, or read for the page
-    assert all(step in (index, "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)") for step in read), steps
+    assert read.count(index) >= 2, read  # each value and the null: counted, or read for the page
+    assert all(step in (index, "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)") for step in read), read
 
 
 @pytest.mark.parametrize("order", ["last_name", "last_name desc", "last_name desc, first_name"])
@@ -523,18 +525,9 @@ def test_a_page_of_values_or_null_in_the_order_of_their_field_reads_its_index_in
     and sorted (at 20k records, 1.7 ms a page uncounted, 46 ms so merged): the field's index gives the page in its
     order. Its total is counted per value and for the nulls all the same (counted as one `OR`, it read the group's
     records: 75 ms at 100k records, 4 ms per part)."""
-    conn = sqlite3.connect(database, isolation_level=None)
-    sqlite_fields.add_field_index(conn, FieldIndex("people", ("last_name",)))
-    conn.close()
     params = {"$filter": "last_name in ('x', 'y', null)", "$orderby": order, "$count": count}
-    query = parse_list(PEOPLE, params, 100, 1000)[0]
-    steps = [
-        step
-        for plan in plans(database, lambda conn: sqlite_pages.read_page(conn, G, PEOPLE, query))
-        for step in plan.split(" / ")
-    ]
-    read = [step for step in steps if step.startswith(("SEARCH r ", "SCAN r"))]
-    assert all("records_field__people__last_name" in step or "(rowid=?)" in step for step in read), steps
+    read = records_read_with_last_name_indexed(database, params)
+    assert all("records_field__people__last_name" in step or "(rowid=?)" in step for step in read), read
 
 
 @pytest.mark.parametrize("count", [0, 1, 3, 1001])

@@ -135,53 +135,65 @@ class MergeAsk:
     dry_run: bool = False
 
 
-def _object(body: Any, keys: set[str], what: str) -> dict[str, Any]:
-    """The body as an object of known keys only; 422 otherwise."""
+def _object(body: Any, keys: set[str], what: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The body as an object (422 if it is none), and a problem for each member it holds beyond `keys`: named beside
+    the problems of its other members, all in one 422."""
     if not isinstance(body, dict):
         raise Invalid(f"{what} must be a JSON object")
-    unknown = sorted(set(body) - keys)
-    if unknown:
-        raise_invalid([{"field": member(name), "message": "unknown field"} for name in unknown])
-    return body
+    return body, [{"field": member(name), "message": "unknown field"} for name in sorted(set(body) - keys)]
 
 
 def parse_merge(collection: Collection, body: Any) -> MergeAsk:
-    """Validate a merge request; 422 naming what is wrong."""
-    body = _object(body, {"records", "fields", "dry_run"}, "a merge request")
-    given = body.get("records")
-    if not isinstance(given, list) or not given or len(given) > MAX_MERGED:
-        raise Invalid(
-            f"records: a list of 1 to {MAX_MERGED} records to merge in, each a hub id or an id array",
-            errors=[{"field": "records", "message": f"expected a list of 1 to {MAX_MERGED} records"}],
-        )
-    records: list[str | list[ExternalId]] = []
-    for index, entry in enumerate(given):
-        if isinstance(entry, str):
-            if not entry.strip():
-                raise Invalid(
-                    f"records.{index}: an empty hub id", errors=[{"field": f"records.{index}", "message": "empty"}]
-                )
-            records.append(entry.strip())
-        else:
-            records.append(parse_id_array(entry, field=f"records.{index}"))
+    """Validate a merge request; one 422 naming every member at fault (records, chosen fields, dry_run)."""
+    body, errors = _object(body, {"records", "fields", "dry_run"}, "a merge request")
+    records = _merged_records(body.get("records"), errors)
     chosen = body.get("fields")
     if chosen is None:  # nothing chosen; `[]`, `0`, `""` and `false` are refused as any other non-object is
         chosen = {}
+    write = None
     if not isinstance(chosen, dict) or "id" in chosen:
-        raise Invalid(
-            "fields: an object of chosen field values (the ids follow the records, they are not chosen)",
-            errors=[{"field": "fields", "message": "expected an object without id"}],
-        )
+        message = "expected an object of chosen field values, without id (the ids follow the records)"
+        errors.append({"field": "fields", "message": message})
+    else:
+        try:
+            write = parse_write_at(collection, chosen, CHOSEN)
+        except Invalid as error:
+            errors += error.extra["errors"]
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
-        raise Invalid("dry_run: true or false", errors=[{"field": "dry_run", "message": "expected a boolean"}])
-    return MergeAsk(records, parse_write_at(collection, chosen, CHOSEN), dry_run)
+        errors.append({"field": "dry_run", "message": "expected true or false"})
+    if errors or write is None:
+        raise_invalid(errors)
+    return MergeAsk(records, write, dry_run)
+
+
+def _merged_records(given: Any, errors: list[dict[str, str]]) -> list[str | list[ExternalId]]:
+    """A merge's `records`, each a hub id or an id array; what is wrong with them is added to `errors`."""
+    if not isinstance(given, list) or not given or len(given) > MAX_MERGED:
+        message = f"expected a list of 1 to {MAX_MERGED} records to merge in, each a hub id or an id array"
+        errors.append({"field": "records", "message": message})
+        return []
+    records: list[str | list[ExternalId]] = []
+    for index, entry in enumerate(given):
+        if isinstance(entry, str) and not entry.strip():
+            errors.append({"field": f"records.{index}", "message": "an empty hub id"})
+        elif isinstance(entry, str):
+            records.append(entry.strip())
+        else:
+            try:
+                records.append(parse_id_array(entry, field=f"records.{index}"))
+            except Invalid as error:
+                errors += error.extra["errors"]
+    return records
 
 
 def parse_unmerge(body: Any) -> str:
-    """The id of the merge an unmerge request names."""
-    merge_id = _object(body, {"merge_id"}, 'an unmerge request ({"merge_id": "…"})').get("merge_id")
+    """The id of the merge an unmerge request names; one 422 naming every member at fault."""
+    body, errors = _object(body, {"merge_id"}, 'an unmerge request ({"merge_id": "…"})')
+    merge_id = body.get("merge_id")
     if not isinstance(merge_id, str) or not merge_id.strip():
-        message = "required" if merge_id is None else "expected a non-empty string"
-        raise Invalid("merge_id: the id of the merge to undo", errors=[{"field": "merge_id", "message": message}])
-    return merge_id.strip()
+        message = "required" if merge_id is None else "expected a non-empty string: the id of the merge to undo"
+        errors.append({"field": "merge_id", "message": message})
+    elif not errors:
+        return merge_id.strip()
+    raise_invalid(errors)

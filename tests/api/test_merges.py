@@ -189,6 +189,20 @@ def test_bad_merge_requests_are_refused(client: TestClient, body: Any, status: i
     assert history(client, a["id"]) == []
 
 
+def test_a_merge_body_names_every_member_at_fault_in_one_answer(client: TestClient) -> None:
+    """A merge body stopped at its first fault: a client mending it learned of the next one only by sending it again."""
+    a = create(client, "organizations", SF, name="Acme")
+    body = {"records": [" ", [{"provider": "x"}]], "fields": {"name": 5, "color": "red"}, "dry_run": "yes", "why": 1}
+    response = client.post(f"{BASE}/organizations/{a['id']}/merge", json=body)
+    assert response.status_code == 422, response.text
+    named = {e["field"] for e in response.json()["errors"]}
+    assert {"records.0", "records.1.0.realm", "fields.name", "fields.color", "dry_run", "why"} <= named, named
+    assert history(client, a["id"]) == []
+    undo = client.post(f"{BASE}/organizations/{a['id']}/unmerge", json={"merge_id": 5, "why": 1})
+    assert undo.status_code == 422, undo.text
+    assert {e["field"] for e in undo.json()["errors"]} == {"merge_id", "why"}
+
+
 def test_a_chosen_reference_the_hub_refuses_is_named_where_the_body_holds_it(client: TestClient) -> None:
     """A merge's chosen `organization_id` the store refused was named `organization_id`, not where the body has it."""
     a = client.post(f"{BASE}/people", json={"people": {"id": [SF], "first_name": "Ann"}}).json()["people"]

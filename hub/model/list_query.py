@@ -81,15 +81,17 @@ class ListQuery:
     def _of_statuses(self, listed: int, apart: Mapping[str, int]) -> int:
         """How many records have one of `statuses`: `apart` says how many (not merged away) have each status counted
         apart (`COUNTED_APART`), `listed` how many a plain list shows, the active ones among them being those less
-        the inactive."""
+        the inactive (none, should counts gone wrong say fewer: see `total_of`)."""
         inactive = apart.get("INACTIVE", 0)
-        return sum(apart.get(s, 0) if s in COUNTED_APART else listed - inactive for s in self.statuses or ())
+        return sum(apart.get(s, 0) if s in COUNTED_APART else max(0, listed - inactive) for s in self.statuses or ())
 
     def total_of(self, every: int, held: int) -> int:
-        """The total from the kept counts: `every` listed record, `held` those holding an id of `app`."""
+        """The total from the kept counts: `every` listed record, `held` those holding an id of `app`. Never below
+        zero: counts gone wrong (a hub from before one was kept writing the same store) may be too low until `hub
+        recount`, and a negative total left a client paging to it nowhere to stop."""
         if self.app is None:
             return every
-        return held if self.linked else every - held
+        return held if self.linked else max(0, every - held)
 
     def complement(self) -> ListQuery | None:
         """The query listing exactly the listed records of this one unfiltered that it leaves out, if its filter is

@@ -333,7 +333,7 @@ def fewer_counted(
     if some < FLIP_AFTER:
         return some
     others = left_out(FLIP_AFTER)
-    return whole() - others if others < FLIP_AFTER else matching(None)
+    return max(0, whole() - others) if others < FLIP_AFTER else matching(None)  # kept counts may be too low
 
 
 def count_rows(conn: sqlite3.Connection, found: str, params: list[Any], most: int | None) -> int:

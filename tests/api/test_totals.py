@@ -394,6 +394,32 @@ def test_hub_recount_counts_again_what_a_sqlite_database_holds(
         assert_link_totals_right(client)
 
 
+def test_a_total_from_counts_gone_wrong_is_never_below_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts gone too low (as a hub from before one was kept leaves them) gave negative totals, every listed record
+    less those an app holds, the inactive ones, or those a filter leaves out, until `hub recount`: no list holds
+    fewer than none."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
+    with admin_client(create_app(settings)) as client:
+        written = [
+            client.post(f"{BASE}/people", json={"people": {"id": [ext("sf", str(n), "2243")], "status": status}})
+            for n, status in enumerate(["INACTIVE", "ACTIVE", "ACTIVE", "ACTIVE"])
+        ]
+    first = written[0].json()["people"]["updated_at"]
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        conn.execute("UPDATE live_counts SET n = 0 WHERE provider = ''")
+    monkeypatch.setattr(sqlite_counts, "FLIP_AFTER", 2)  # counted as the listed records less the one left out
+    unlinked = {"opts[provider]": "sf", "opts[realm]": "2243", "opts[linked]": "false"}
+    with admin_client(create_app(settings)) as client:
+        for params in (
+            unlinked,
+            {"$filter": "status eq 'ACTIVE'"},
+            {**unlinked, "$filter": "status eq 'ACTIVE'"},
+            {"$filter": f"updated_at gt '{first}'"},
+        ):
+            answer = client.get(f"{BASE}/people", params=params)
+            assert answer.status_code == 200 and answer.json()["pagination"]["total"] == 0, (params, answer.text)
+
+
 def test_a_mongodb_store_recounts_what_it_holds(settings: Settings) -> None:
     database = cast(Any, AsyncMongoMockClient()["hub"])
     store = MongoStore(database=database, transactions=False)

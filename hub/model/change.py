@@ -10,6 +10,7 @@ from typing import Any, Literal
 from hub.errors import BadRequest
 from hub.model.ids import ExternalId
 from hub.model.numbers import whole
+from hub.model.record import Record
 
 Kind = Literal["create", "update", "archive", "merge", "unmerge", "link", "unlink"]
 
@@ -32,6 +33,22 @@ class Change:
     at: str
     details: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
+    touched: frozenset[str] | None = field(default=None, compare=False)
+    """Of an update, what it gave new values as an app receives the record (`written`); None where not known. Not
+    kept in the feed: it only spares an app's queue an update of fields that do not sync to it (`enqueuing`)."""
+
+
+def written(record: Record, values: dict[str, Any], status: str | None, linked: bool) -> frozenset[str]:
+    """What a write of `values` and `status` to `record` changes, as an app receives it: the fields it gives another
+    value (a null: none), `status`, `id` where it links ids (the id array an app is sent), and `archive` where it
+    takes the record out of ARCHIVED: an app is sent every archive, whatever syncs to it (its kind says it), so it
+    must learn the record is back, though its status does not sync to it."""
+    fields = {name for name, value in values.items() if record.fields.get(name) != value}
+    moved = bool(status) and status != record.status
+    unarchived = moved and record.status == "ARCHIVED"
+    return frozenset(
+        {*fields, *(["status"] if moved else []), *(["id"] if linked else []), *(["archive"] if unarchived else [])}
+    )
 
 
 _PREFIX = "c1"

@@ -152,7 +152,7 @@ class _Pending:
     collection: Collection
     writes: list[tuple[Record, list[ExternalId] | None]] = field(default_factory=list)
     """Each record to create (with None) or to update (with the ids it gains), in the items' order."""
-    made: list[tuple[Kind, str, Record]] = field(default_factory=list)
+    made: list[changes.Made] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     """Every plain item's outcome (their referenced records are read once, at the end)."""
 
@@ -161,6 +161,7 @@ class _Pending:
         values = dict(write.fields)
         status = values.pop("status", None)
         kind: Kind = "create"
+        touched = None
         if not matched:
             record = new_record(self.group, self.collection, 0, values, status, ids)  # its code comes with `write`
             self.writes.append((record, None))
@@ -171,11 +172,11 @@ class _Pending:
             return outcome
         else:
             record = matched[0]
-            new_ids, kind = update_record(record, ids, values, status)
+            new_ids, kind, touched = update_record(record, ids, values, status)
             self.writes.append((record, new_ids))
             record.ids = [*record.ids, *new_ids]
             outcome = Outcome(record, created=kind == "create")
-        self.made.append((kind, self.collection.name, record))
+        self.made.append((kind, self.collection.name, record, touched))
         self.outcomes.append(outcome)
         return outcome
 

@@ -20,41 +20,58 @@ log = logging.getLogger("hub")
 
 
 async def record(
-    tx: Transaction, kind: Kind, collection: str, record: Record, also: Sequence[Record] = (), **details: Any
+    tx: Transaction,
+    kind: Kind,
+    collection: str,
+    record: Record,
+    also: Sequence[Record] = (),
+    *,
+    touched: frozenset[str] | None = None,
+    **details: Any,
 ) -> Change:
-    """Record one change of `record` (as it is after the change) in the transaction that makes it.
+    """Record one change of `record` (as it is after the change) in the transaction that makes it; an update names
+    what it `touched` (`Change.touched`).
 
     Being written by the same transaction, a change is never lost (the write committed
     without it) nor a phantom (it committed without the write); so are the items it puts
     on the outbound queues that want it: those whose filter `record`, or one of `also`, matches
     (`enqueuing.reaches`).
     """
-    change = _change(kind, collection, record, details)
+    change = _change(kind, collection, record, details, touched)
     await tx.add_change(change)
     await enqueuing.enqueue(tx, [(change, record, also)])
     return change
 
 
-async def record_each(tx: Transaction, made: Sequence[tuple[Kind, str, Record]], **details: Any) -> None:
-    """`record` each (kind, collection, record), each with `details`, in one write of the feed (on a store that
-    writes in bulk) and of the queues."""
-    changes = [_change(kind, collection, record, details) for kind, collection, record in made]
+Made = tuple[Kind, str, Record, frozenset[str] | None]
+"""A change to record: its kind, collection, record (as the change left it) and what it touched (`record`)."""
+
+
+async def record_each(tx: Transaction, made: Sequence[Made], **details: Any) -> None:
+    """`record` each (kind, collection, record, touched), each with `details`, in one write of the feed (on a store
+    that writes in bulk) and of the queues."""
+    changes = [_change(kind, collection, record, details, touched) for kind, collection, record, touched in made]
     if offers(tx, WritesInBulk):
         await tx.add_changes(changes)
     else:
         for change in changes:
             await tx.add_change(change)
-    await enqueuing.enqueue(tx, [(change, record, ()) for change, (_, _, record) in zip(changes, made, strict=True)])
+    await enqueuing.enqueue(tx, [(change, item[2], ()) for change, item in zip(changes, made, strict=True)])
 
 
-def _change(kind: Kind, collection: str, record: Record, details: dict[str, Any]) -> Change:
-    return Change(record.group_id, kind, collection, record.hub_id, list(record.ids), timefmt.now(), details)
+def _change(
+    kind: Kind, collection: str, record: Record, details: dict[str, Any], touched: frozenset[str] | None
+) -> Change:
+    now = timefmt.now()
+    return Change(record.group_id, kind, collection, record.hub_id, list(record.ids), now, details, touched=touched)
 
 
-async def record_current(tx: Transaction, kind: Kind, collection: str, hub_id: str, **details: Any) -> Change:
+async def record_current(
+    tx: Transaction, kind: Kind, collection: str, hub_id: str, *, touched: frozenset[str] | None = None, **details: Any
+) -> Change:
     """Record a change of the record as the transaction now holds it (ids included)."""
     current = (await tx.get(collection, [hub_id]))[hub_id]
-    return await record(tx, kind, collection, current, **details)
+    return await record(tx, kind, collection, current, touched=touched, **details)
 
 
 @dataclass

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from hub.model import queue
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
+from hub.model.connect import hidden_from_app
+from hub.model.filter import fields_of
+from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration, filter_of
 from hub.model.key_link import parse_link_id
 from hub.model.matching import matches
@@ -22,17 +25,48 @@ from hub.store.base import Transaction
 
 async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Sequence[Record]]]) -> None:
     """Queue each change (of the record as it left it, with the others that concern it: see `reaches`) for every
-    outbound integration that wants it; the integrations of a collection are read once."""
-    items = []
+    outbound integration that wants it and is sent something new by it (`_unseen`); the integrations of a collection
+    are read once, and so are the directions of their apps' ids."""
+    reached: list[tuple[Change, Record, Definition]] = []
     wanting: dict[str, Sequence[Integration]] = {}
     for change, record, also in changes:
         if change.collection not in wanting:
             wanting[change.collection] = await tx.outbound_integrations(change.collection)
-        for integration in wanting[change.collection]:
-            if reaches(integration.definition, change, record, also):
-                items.append(queue.enqueued(change, integration.definition.name))
+        reached += [
+            (change, record, integration.definition)
+            for integration in wanting[change.collection]
+            if reaches(integration.definition, change, record, also)
+        ]
+    unseen = await _unseen(tx, reached)
+    items = [queue.enqueued(change, d.name) for n, (change, _, d) in enumerate(reached) if n not in unseen]
     if items:
         await tx.enqueue(items)
+
+
+async def _unseen(tx: Transaction, reached: Sequence[tuple[Change, Record, Definition]]) -> set[int]:
+    """Which of the (change, record, integration) are updates of fields that do not sync out to the integration's
+    app alone (`hidden_from_app`), or of none, and of none its filter looks at (`_filters_on`): sent, they would
+    show the app nothing new but the record's `updated_at`. The directions are those of the app's id on the record
+    (a record holding none was never connected to it), read at once for all the updates that name what they
+    touched."""
+    asked: dict[int, tuple[str, ExternalId | None, frozenset[str]]] = {}
+    for n, (change, record, definition) in enumerate(reached):
+        if change.kind == "update" and change.touched is not None and not _filters_on(definition, change.touched):
+            ext = next((e for e in record.ids if e.app == definition.app), None)
+            asked[n] = (change.collection, ext, change.touched)
+    hidden: dict[tuple[str, ExternalId | None], frozenset[str]] = {}
+    for collection in {c for c, _, _ in asked.values()}:
+        wanted = list(dict.fromkeys(ext for c, ext, _ in asked.values() if c == collection and ext is not None))
+        for ext, directions in (await tx.field_sync(collection, wanted) if wanted else {}).items():
+            hidden[(collection, ext)] = hidden_from_app(directions)
+    return {n for n, (c, ext, touched) in asked.items() if touched <= hidden.get((c, ext), frozenset())}
+
+
+def _filters_on(definition: Definition, touched: frozenset[str]) -> bool:
+    """Whether the integration's filter names a touched field, or `updated_at`, which every update moves: the update
+    may bring the record into the filter, and the app, never sent it, must be, whatever the update changed."""
+    node = filter_of(definition)
+    return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
 
 
 def reaches(definition: Definition, change: Change, record: Record, also: Sequence[Record]) -> bool:

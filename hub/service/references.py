@@ -99,4 +99,5 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
             record.updated_at = now
             by_fields.setdefault(tuple(names), []).append(record)
         for through, records in by_fields.items():
-            await changes.record_each(tx, [("update", collection, r) for r in records], references=list(through))
+            made: list[changes.Made] = [("update", collection, r, frozenset(through)) for r in records]
+            await changes.record_each(tx, made, references=list(through))

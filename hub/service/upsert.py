@@ -9,7 +9,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.model import timefmt
-from hub.model.change import Kind, archives
+from hub.model.change import Kind, archives, written
 from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId, ensure_holdable
@@ -144,14 +144,16 @@ async def as_stored(tx: Transaction, collection: Collection, record: Record, val
 
 def update_record(
     record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None
-) -> tuple[list[ExternalId], Kind]:
-    """Apply an upsert to the one record it matched: (the ids it links anew, the change it makes).
+) -> tuple[list[ExternalId], Kind, frozenset[str]]:
+    """Apply an upsert to the one record it matched: (the ids it links anew, the change it makes, what it touched).
 
     The change is a `create` where it fills in a placeholder, an `archive` where it sets the status to ARCHIVED,
     as a DELETE does (a feed reader mirroring archives saw an `update`), else an `update`. 409 if the record holds
     another id of one of the apps, or would hold more ids than a record may, before anything changes.
     """
     held = merged_ids([record], ids)
+    new_ids = [e for e in held if e not in record.ids]
+    touched = written(record, values, status, bool(new_ids))
     kind: Kind = "create" if record.placeholder else "update"
     if kind == "update" and archives(status, record.status):
         kind = "archive"
@@ -159,7 +161,7 @@ def update_record(
     record.placeholder = False
     record.status = status or record.status
     record.updated_at = timefmt.now()
-    return [e for e in held if e not in record.ids], kind
+    return new_ids, kind, touched
 
 
 async def _apply(
@@ -199,13 +201,13 @@ async def _apply(
     values = await as_stored(tx, collection, record, values)
     if unchanged(record, ids, values, status):
         return Outcome(await _reread(tx, record) if refers_to_itself else record, created=False, changed=False)
-    new_ids, kind = update_record(record, ids, values, status)
+    new_ids, kind, touched = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
     if refers_to_itself:
         record = await _reread(tx, record)
     else:  # as a re-read would show them: in link order, the new ones last
         record.ids = [*record.ids, *new_ids]
-    await changes.record(tx, kind, collection.name, record)
+    await changes.record(tx, kind, collection.name, record, touched=touched)
     return Outcome(record, created=kind == "create")
 
 

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
@@ -136,7 +137,8 @@ def test_the_apps_queue_leaves_out_the_fields_that_do_not_sync_to_it(client: Tes
     post(client, "organizations", [ext("crm", "o1")], annual_revenue=3.5)
     to_erp = client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]
     to_crm = client.post(f"{BASE}/integrations/to-crm/lease").json()["items"]
-    assert [i["kind"] for i in to_erp] == [i["kind"] for i in to_crm] == ["link", "update"]
+    assert [i["kind"] for i in to_crm] == ["link", "update"]
+    assert [i["kind"] for i in to_erp] == ["link"]  # the update shows erp nothing new
     assert all("annual_revenue" not in i["record"] for i in to_erp)
     assert all(i["record"]["annual_revenue"] == 3.5 for i in to_crm)
     assert to_erp[0]["record"]["name"] == "O'Connell, Okuneva and Bayer"
@@ -327,3 +329,91 @@ def test_the_hubs_own_provider_is_named_beside_the_other_fields_at_fault(client:
     problem = connect(client, acme, body).json()
     assert [e["field"] for e in problem["errors"]] == ["provider", "field_values.0.field"], problem
     assert "provider: 'connec' is the hub itself, not an app" in problem["detail"]
+
+
+def queued(client: TestClient, name: str, record: dict[str, Any]) -> list[str]:
+    """The kinds of the items of the integration's queue that name the record, leased and acked."""
+    lease = client.post(f"{BASE}/integrations/{name}/lease", json={"limit": 1000}).json()
+    client.post(
+        f"{BASE}/integrations/{name}/ack", json={"lease": lease["lease"], "items": [i["item"] for i in lease["items"]]}
+    )
+    return [i["kind"] for i in lease["items"] if hub_id(i["record"]) == hub_id(record)]
+
+
+def written_by_crm(client: TestClient, how: str, record: dict[str, Any], **fields: Any) -> None:
+    """Write the fields to the record as crm: by a POST, a batch, a PUT, or a connect of its id."""
+    crm = ext("crm", "o1")
+    if how == "post":
+        response = post(client, "organizations", [crm], **fields)
+    elif how == "batch":  # two plain items: written together as one run
+        items = [{"id": [crm], **fields}, {"id": [ext("crm", "o2")], "name": "Other"}]
+        response = client.post(f"{BASE}/organizations", json={"organizations": items})
+    elif how == "put":
+        response = client.put(f"{BASE}/organizations/{hub_id(record)}", json={"organizations": fields})
+    else:
+        response = connect(
+            client, record, {**crm, "field_values": [{"field": k, "value": v} for k, v in fields.items()]}
+        )
+    assert response.status_code < 300, response.text
+
+
+@pytest.mark.parametrize("how", ["post", "batch", "put", "connect"])
+def test_an_update_of_fields_that_do_not_sync_to_an_app_is_not_queued_for_it(client: TestClient, how: str) -> None:
+    """It reached the app as an `update` showing nothing new to it: each write of a field it does not receive came as
+    one more item, sent and applied for nothing. A write of a field it receives brings its update as before."""
+    acme = org(client, name="Acme")
+    for name, provider, realm in (("to-erp", "erp", "726"), ("to-crm", "crm", "2243")):
+        body = {"name": name, "entity": "organizations", "direction": "outbound", "provider": provider, "realm": realm}
+        assert client.post(f"{BASE}/integrations", json={**body, "include_update": True}).status_code == 201
+    assert connect(client, acme, sample()).status_code == 204  # annual_revenue does not sync to erp
+    assert queued(client, "to-erp", acme) == queued(client, "to-crm", acme) == ["link"]
+    written_by_crm(client, how, acme, annual_revenue=3.5)
+    assert queued(client, "to-erp", acme) == []
+    assert queued(client, "to-crm", acme) == ["update"]
+    written_by_crm(client, how, acme, annual_revenue=4.5, industry="Retail")
+    assert queued(client, "to-erp", acme) == queued(client, "to-crm", acme) == ["update"]
+
+
+def test_a_connect_that_starts_a_field_syncing_out_to_the_app_queues_an_update_for_it(client: TestClient) -> None:
+    """The app is sent the field it now receives; a change of what syncs into the hub alone shows it nothing new."""
+    acme = org(client, name="Acme", annual_revenue=2.5)
+    client.post(f"{BASE}/integrations", json={**OUT_TO_ERP, "include_update": True})
+    assert connect(client, acme, sample()).status_code == 204  # annual_revenue does not sync to erp
+    assert queued(client, "to-erp", acme) == ["link"]
+    into_hub = sample(field_values=[{"field": "notes", "sync_to_hub": True}])
+    assert connect(client, acme, into_hub).status_code == 204
+    assert queued(client, "to-erp", acme) == []
+    assert connect(client, acme, sample(field_values=[{"field": "annual_revenue"}])).status_code == 204
+    leased = client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]
+    assert [(i["kind"], i["record"]["annual_revenue"]) for i in leased] == [("update", 2.5)]
+
+
+@pytest.mark.parametrize("how", ["post", "batch", "put", "connect"])
+def test_a_record_leaving_archived_reaches_an_app_its_status_does_not_sync_to(client: TestClient, how: str) -> None:
+    """The app is sent each archive whatever syncs to it (its kind tells it): the record coming back is news too,
+    though the app is not sent its status; another status (INACTIVE) is not."""
+    acme = org(client, name="Acme")
+    client.post(f"{BASE}/integrations", json={**OUT_TO_ERP, "include_update": True})
+    hidden = sample(field_values=[{"field": "status", "sync_to_app": False}])
+    assert connect(client, acme, hidden).status_code == 204
+    assert client.delete(f"{BASE}/organizations/{hub_id(acme)}").status_code == 200
+    assert queued(client, "to-erp", acme) == ["link", "archive"]
+    written_by_crm(client, how, acme, status="ACTIVE")
+    assert queued(client, "to-erp", acme) == ["update"]
+    written_by_crm(client, how, acme, status="INACTIVE")
+    assert queued(client, "to-erp", acme) == []
+
+
+@pytest.mark.parametrize("how", ["post", "batch", "put", "connect"])
+def test_an_update_of_a_field_the_app_does_not_receive_reaches_it_where_its_filter_names_the_field(
+    client: TestClient, how: str
+) -> None:
+    """The write may bring the record into the filter, and the app was never sent it: passed over as showing the
+    app nothing new, the record it now wants never came."""
+    acme = org(client, name="Acme", annual_revenue=1.0)
+    filtered = {**OUT_TO_ERP, "include_update": True, "filter": "annual_revenue gt 5"}
+    assert client.post(f"{BASE}/integrations", json=filtered).status_code == 201
+    assert connect(client, acme, sample()).status_code == 204  # annual_revenue does not sync to erp
+    assert queued(client, "to-erp", acme) == []  # left out by the filter
+    written_by_crm(client, how, acme, annual_revenue=6.0)
+    assert queued(client, "to-erp", acme) == ["update"]

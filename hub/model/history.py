@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -210,14 +212,25 @@ class HistoryPage:
     skip: int = 0
     """How many entries came before the page when its token was made."""
     record: str | None = None
-    """The hub id of the record whose history the walk showed, as the path named it (a merged-away one stands for its
-    survivor): the merge `after` alone cannot tell a token of this walk from another record's, as a merge undone
-    since may have taken it out of the history the walk goes on in."""
+    """The walk, as the path named its record (`walk`): the merge `after` alone cannot tell a token of this walk from
+    another record's, as a merge undone since may have taken it out of the history the walk goes on in."""
 
     def token(self, record: str, last: MergeEntry, shown: int) -> str:
         """The `$skiptoken` of the page after one of `record`'s history that showed `shown` entries, `last` the last
         of them."""
         return made_token(f"{record}.{last.merge_id}", self.skip + shown)
+
+
+def walk(key: str, app: tuple[str, str] | None) -> str:
+    """What a `$skiptoken` names the walk by: the hub id the path gives (a merged-away one stands for its survivor),
+    or, for a path naming the record by an app's id, a digest of that id, which may hold any character and be too
+    long for a token. Either goes on naming the walk's record wherever a merge or its undo takes it: an app's id
+    taken to the survivor names it, and once the merge is undone, the record given back, as a merged-away hub id
+    does; the survivor's hub id, kept, would name another record."""
+    if app is None:
+        return key
+    digest = hashlib.blake2b("\0".join([*app, key]).encode(), digest_size=16).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def parse_history(params: Mapping[str, str]) -> HistoryPage:

@@ -24,6 +24,7 @@ from hub.model.history import (
     ensure_recordable,
     unknown_merge,
     unmerged_survivor,
+    walk,
 )
 from hub.model.ids import ExternalId
 from hub.model.merge import merge_fields, merged_ids, survivor_first
@@ -286,16 +287,15 @@ async def history(
     """A page of the merges of a record (and of the records merged into it), newest first, and the `$skiptoken` of
     the page after while more follow.
 
-    A token goes on only the walk of this record's history: the hub id it was made for names this record still, as
-    the path's does (a path's merged-away id is kept as given: its merge undone, it names the record given back, whose
-    history is the rest of the walk, where the survivor's id would name another), or names one merged into it since
-    (its history is in this one's)."""
+    A token goes on only the walk of this record's history: it names the walk as the path does (`walk`: a merge
+    undone since gives a path's merged-away id, or an app's id, back to the record whose history is the rest of the
+    walk), or names a record that is this one still or was merged into it since (its history is in this one's)."""
     await reading.group_or_404(store, group_id)
     record = await reading.locate(store, group_id, collection, key, app)
-    if page.after is not None and page.record not in (None, record.hub_id):  # the record walked, or another?
+    named = walk(key, app)
+    if page.after is not None and page.record not in (None, named, record.hub_id):  # the record walked, or another?
         walked = (await store.get(group_id, collection.name, [page.record])).get(page.record)
         if walked is None or walked.hub_id != record.hub_id:
             raise unknown_merge(page.after)
     entries, more = await store.merges(group_id, collection.name, record.hub_id, page)
-    named = record.hub_id if app is not None else key
     return entries, page.token(named, entries[-1], len(entries)) if more else None

@@ -128,6 +128,26 @@ def test_a_walk_by_a_merged_away_id_goes_on_when_its_merge_is_undone(client: Tes
     assert rest == [joined, *theirs[::-1]]
 
 
+def test_a_walk_by_an_apps_id_goes_on_when_the_merge_that_took_the_id_is_undone(client: TestClient, acme: str) -> None:
+    """The token named the record the app's id was on, its survivor; given back by the undo, the id names the other
+    record, and the next link the hub had just given was a 400 naming no merge, in the middle of the walk."""
+    other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]
+    theirs = merged_into(client, other, 3)
+    joined = client.post(f"{BASE}/organizations/{acme}/merge", json={"records": [other]}).json()["merge"]["id"]
+    later = merged_into(client, acme, 2)
+    by_app = {"opts[provider]": "hubspot", "opts[realm]": "7", "$top": "2"}
+    first = client.get(f"{BASE}/organizations/other/merges", params=by_app).json()
+    assert [e["id"] for e in first["merges"]] == later[::-1]  # the survivor's history
+    undo = client.post(f"{BASE}/organizations/{acme}/unmerge", json={"merge_id": joined})
+    assert undo.status_code == 200, undo.text
+    rest, _ = walk(client, first["pagination"]["next"])  # the app's id names the other again: its own history
+    assert rest == [joined, *theirs[::-1]]
+    by_other_app = {"opts[provider]": "salesforce", "opts[realm]": "eu", "$top": "2"}
+    token = parse_qs(urlsplit(first["pagination"]["next"]).query)["$skiptoken"][0]
+    answer = client.get(f"{BASE}/organizations/acme/merges", params={**by_other_app, "$skiptoken": token})
+    assert answer.status_code == 400 and "this record's history" in answer.json()["detail"]  # another walk's token
+
+
 def test_a_token_of_another_records_history_is_a_400(client: TestClient, acme: str) -> None:
     merged_into(client, acme, 3)
     other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]

@@ -47,17 +47,17 @@ def referrers(conn: sqlite3.Connection, group_id: str, collection: str, field: s
     return sorted(rows, key=lambda row: row[3])
 
 
-def indexed_fields(conn: sqlite3.Connection, collection: Collection) -> set[tuple[str, ...]]:
+def indexed_fields(collection: Collection, declared: list[FieldIndex]) -> set[tuple[str, ...]]:
     """The fields of `collection` a page's filter finds by an index: a record's own times and code, its references,
-    and the declared fields indexed with `hub index add`."""
-    indexes = [index for index in (*REFERENCE_FIELDS, *field_indexes(conn)) if index.collection == collection.name]
+    and the declared fields indexed with `hub index add` (`declared`, as `field_indexes` reads them)."""
+    indexes = [index for index in (*REFERENCE_FIELDS, *declared) if index.collection == collection.name]
     return {("updated_at",), ("created_at",), ("code",), *(index.path for index in indexes)}
 
 
-def holds_nulls(conn: sqlite3.Connection, collection: Collection, path: tuple[str, ...]) -> bool:
-    """Whether the field has an index that holds the records lacking it too: one of `hub index add`, not a
-    reference's (`REFERENCE_INDEXES`)."""
-    return FieldIndex(collection.name, path) in field_indexes(conn)
+def holds_nulls(collection: Collection, path: tuple[str, ...], declared: list[FieldIndex]) -> bool:
+    """Whether the field has an index that holds the records lacking it too: one of `hub index add` (`declared`),
+    not a reference's (`REFERENCE_INDEXES`)."""
+    return FieldIndex(collection.name, path) in declared
 
 
 def field_indexes(conn: sqlite3.Connection) -> list[FieldIndex]:

@@ -55,7 +55,7 @@ from hub.store.sqlite_counts import (
     status_total,
     unfiltered_total,
 )
-from hub.store.sqlite_fields import holds_nulls, indexed_fields
+from hub.store.sqlite_fields import field_indexes, holds_nulls, indexed_fields
 from hub.store.sqlite_query import (
     CODE_INDEX,
     RECORD_COLUMNS,
@@ -178,12 +178,18 @@ def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -
     Nor is a filter picking its records by hub id (`by_hub_id`) split: the hub id index finds those few, where each
     status's index, its group kept off it, was scanned whole (every group's records of that status), and `id in (null)`
     found no plan at all in it."""
-    if by_hub_id(query.filter):
+    parts, split = query.by_status(), query.or_null()
+    if by_hub_id(query.filter) or not (parts or split):
         return (), False
-    if (parts := query.by_status()) and not _beside_index(conn, collection, query, ("status",)):
+    # the catalog (the indexes of `hub index add`), read once for the page, and only if a field besides the status
+    # and the code may have an index of its own
+    named = fields_of(query.filter) if query.filter is not None else set()
+    declared = field_indexes(conn) if split or named - {("status",), ("code",)} else []
+    indexed = indexed_fields(collection, declared)
+    if parts and not _beside_index(query, ("status",), indexed):
         return tuple((part, _status_index(part)) for part in parts), True
-    if (split := query.or_null()) and len(split[1]) <= MOST_PARTS and holds_nulls(conn, collection, split[0]):
-        if _beside_index(conn, collection, query, split[0]):
+    if split and len(split[1]) <= MOST_PARTS and holds_nulls(collection, split[0], declared):
+        if _beside_index(query, split[0], indexed):
             return (), False
         in_its_order = bool(query.order) and query.order[0][0] == split[0]
         return tuple((part, None) for part in split[1]), not in_its_order
@@ -197,11 +203,11 @@ holds hundreds of values, past SQLite's 500 SELECTs in one statement (a 500), an
 1,000 parameters, of 32,766 in a statement as SQLite is built by default."""
 
 
-def _beside_index(conn: sqlite3.Connection, collection: Collection, query: ListQuery, field: tuple[str, ...]) -> bool:
-    """Whether a condition of the page's filter on another field than `field` names one with an index of its own,
-    other than the code (each index the page is split by holds it)."""
+def _beside_index(query: ListQuery, field: tuple[str, ...], indexed: set[tuple[str, ...]]) -> bool:
+    """Whether a condition of the page's filter on another field than `field` names one with an index of its own
+    (`indexed`), other than the code (each index the page is split by holds it)."""
     others = fields_of(query.filter) - {field, ("code",)} if query.filter is not None else set()
-    return bool(others) and bool(others & indexed_fields(conn, collection))
+    return bool(others & indexed)
 
 
 def _count(conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, most: int | None) -> int:
@@ -248,7 +254,7 @@ def _few(
     counted without the app of `opts[linked]`, whose records a sort reads it all to find: looked up among the app's
     links, each of its records had the count of an app holding 4 read all those it matches (150,256 steps at 4,000
     records)."""
-    part = None if query.filter is None else _indexed(query.filter, indexed_fields(conn, collection))
+    part = None if query.filter is None else _indexed(query.filter, indexed_fields(collection, field_indexes(conn)))
     if part is None:
         return None
     most = math.isqrt(window * listed) + 1  # past it, few() no longer holds

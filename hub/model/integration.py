@@ -226,7 +226,8 @@ SHOWN_ONLY = ("created_at", "updated_at", "consented_at")
 
 def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     """The stored definition with a partial update applied (a given `webhook` replaces the old one; `null` sets a
-    field back to its default, which for most is none).
+    field back to its default, which for most is none; given to a field no definition has, it is refused as any
+    value of it is).
 
     An integration sent back as it was read is taken as it is: its times are passed over, and its webhook, shown
     without the secret, keeps the stored secret while it keeps the stored URL (at another URL the secret is
@@ -244,7 +245,8 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     kept = stored.webhook
     if isinstance(webhook, dict) and "secret" not in webhook and kept is not None and webhook.get("url") == kept.url:
         changes["webhook"] = {**webhook, "secret": kept.secret}
-    merged = {k: v for k, v in {**stored.model_dump(), **changes}.items() if v is not None}
+    given = {**stored.model_dump(), **changes}
+    merged = {k: v for k, v in given.items() if v is not None or k not in Definition.model_fields}
     return parse_definition(merged, hub_provider, stored)
 
 

@@ -151,6 +151,16 @@ def test_an_update_is_validated_like_a_create(client: TestClient) -> None:
     assert client.get(f"{URL}/crm-customers").json()["include_update"] is True
 
 
+def test_an_update_naming_an_unknown_field_is_refused_even_as_null(client: TestClient) -> None:
+    """`null` sets a field back to its default; given to a field no integration has, it was dropped with the other
+    nulls, and the update answered 200 as if the field were known (a misspelt `notez: null` cleared nothing)."""
+    client.post(URL, json=sample())
+    refused = client.put(f"{URL}/crm-customers", json={"notez": None, "batch_size": 10})
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"] == [{"field": "notez", "message": "unknown field"}], refused.text
+    assert client.get(f"{URL}/crm-customers").json()["batch_size"] == 50
+
+
 def test_a_webhook_can_be_replaced_and_removed(client: TestClient) -> None:
     client.post(URL, json=sample())
     new = {"url": "http://erp.example:9/hook", "secret": "another-long-secret"}

@@ -154,11 +154,14 @@ def bound_filter(entity: str, text: str) -> Node:
 
 
 def _rules(definition: Definition, hub_provider: str, stored: Definition | None) -> list[dict[str, str]]:
-    """The seed's cross-field rules, and the ones each effect needs. A filter an update keeps (`stored`'s, on the
-    same entity) is not checked for its values' types: one stored before that check is evaluated as it was, and an
-    update leaving it (a managed integration's schedule) was refused for it."""
+    """The seed's cross-field rules, and the ones each effect needs. An update keeps the name (`stored`'s), which
+    addresses the integration, and is judged here with the other fields, so that one 422 names them all. A filter an
+    update keeps (`stored`'s, on the same entity) is not checked for its values' types: one stored before that check
+    is evaluated as it was, and an update leaving it (a managed integration's schedule) was refused for it."""
     d = definition
     errors = []
+    if stored is not None and d.name != stored.name:
+        errors.append({"field": "name", "message": "cannot be changed: it addresses the integration; create a new one"})
     if d.provider == hub_provider:
         errors.append({"field": "provider", "message": f"{hub_provider!r} is the hub itself, not an app"})
     if d.entity not in COLLECTIONS:
@@ -235,11 +238,6 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     """
     if not isinstance(changes, dict):
         raise Invalid("an integration update must be a JSON object")
-    if "name" in changes and changes["name"] != stored.name:
-        raise Invalid(
-            "name: an integration is addressed by its name and cannot be renamed; create a new one",
-            errors=[{"field": "name", "message": "cannot be changed"}],
-        )
     changes = {k: v for k, v in changes.items() if k not in SHOWN_ONLY}
     webhook = changes.get("webhook")
     kept = stored.webhook

@@ -161,6 +161,16 @@ def test_an_update_naming_an_unknown_field_is_refused_even_as_null(client: TestC
     assert client.get(f"{URL}/crm-customers").json()["batch_size"] == 50
 
 
+def test_a_rename_is_named_in_the_one_422_with_every_other_wrong_field(client: TestClient) -> None:
+    """A new `name` was refused alone, before the other fields were looked at: the client put it right and met
+    the next 422. The name it was created with, spaces around it or not, is no rename."""
+    client.post(URL, json=sample())
+    refused = client.put(f"{URL}/crm-customers", json={"name": "renamed", "batch_size": 0, "continuous": True})
+    assert refused.status_code == 422, refused.text
+    assert sorted(e["field"] for e in refused.json()["errors"]) == ["batch_size", "name"]
+    assert client.put(f"{URL}/crm-customers", json={"name": " crm-customers ", "notes": "x"}).status_code == 200
+
+
 def test_a_webhook_can_be_replaced_and_removed(client: TestClient) -> None:
     client.post(URL, json=sample())
     new = {"url": "http://erp.example:9/hook", "secret": "another-long-secret"}

@@ -219,6 +219,22 @@ def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_
     assert lease(client)["items"][0]["attempt"] == 1
 
 
+def test_a_new_max_attempts_is_judged_at_each_items_next_failure(client: TestClient) -> None:
+    """README: raised, it leaves the dead items dead; lowered under the tries an item has failed, the item waiting
+    for its next try gets it, and dies if it fails."""
+    integration(client, max_attempts=3)
+    post(client, "organizations", name="A")
+    settle(client, "fail", lease(client))
+    settle(client, "fail", lease(client))
+    assert client.put(f"{URL}/out", json={"max_attempts": 1}).status_code == 200
+    last = lease(client)
+    assert [i["attempt"] for i in last["items"]] == [3]
+    settle(client, "fail", last)
+    assert [d["attempts"] for d in client.get(f"{URL}/out/dead").json()["dead"]] == [3]
+    assert client.put(f"{URL}/out", json={"max_attempts": 100}).status_code == 200
+    assert lease(client)["items"] == [] and len(client.get(f"{URL}/out/dead").json()["dead"]) == 1
+
+
 def test_an_item_whose_last_try_ran_out_is_dead_before_the_app_leases_again(client: TestClient) -> None:
     """An item whose lease ran out on its last try stayed leased until the app's next lease: while the app was
     down, the dead list, where an operator looks, did not show it, and a retry did not revive it."""

@@ -350,11 +350,17 @@ def test_bad_queue_requests_are_422_or_400(client: TestClient) -> None:
 
 
 def test_deleting_an_integration_drops_its_queue(client: TestClient) -> None:
+    """A lease held as it goes is settled by nothing: an ack of it is a 404 (no integration), and once one is made
+    anew under the name, each of its items is refused as no item of that queue (README)."""
     integration(client)
     post(client, "organizations", name="A")
+    held = lease(client)
     client.delete(f"{URL}/out")
+    gone = client.post(f"{URL}/out/ack", json={"lease": held["lease"], "items": [held["items"][0]["item"]]})
+    assert gone.status_code == 404 and "no integration 'out'" in gone.json()["detail"], gone.text
     integration(client)
     assert lease(client)["items"] == []
+    assert all(r["reason"].startswith("no such item") for r in settle(client, "ack", held)["refused"])
 
 
 @pytest.mark.parametrize(

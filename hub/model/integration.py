@@ -131,8 +131,10 @@ class Integration:
         return self.definition.consent_type != "none" and self.consented_at is None
 
     def redefine(self, definition: Definition, now: str) -> None:
-        """Take an updated definition. A consent is given to one flow: a new `consent_type` drops it."""
-        if definition.consent_type != self.definition.consent_type:
+        """Take an updated definition. A consent is given by one app to one flow: a new `consent_type` drops it, and
+        so does another app (`provider` or `realm`), whose user never saw the flow."""
+        old = self.definition
+        if (definition.consent_type, definition.app) != (old.consent_type, old.app):
             self.consented_at = None
         self.definition, self.updated_at = definition, now
 

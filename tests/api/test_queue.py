@@ -308,6 +308,22 @@ def test_a_consent_holds_for_its_flow_alone(client: TestClient, before: str) -> 
     assert kinds(lease(client)) == [("create", "B")]  # no flow, no consent needed
 
 
+@pytest.mark.parametrize("app", [{"provider": "erp"}, {"realm": "2"}])
+def test_a_consent_is_the_apps_that_gave_it(client: TestClient, app: dict[str, str]) -> None:
+    """An integration given to another app kept the consent its old app had recorded: the new app's queue went out
+    under a flow its own user never saw."""
+    integration(client, consent_type="gdpr")
+    assert client.post(f"{URL}/out/consent").json()["consented_at"] is not None
+    moved = client.put(f"{URL}/out", json=app)
+    assert moved.status_code == 200 and moved.json()["consented_at"] is None, moved.text
+    post(client, "organizations", name="A")
+    refused = client.post(f"{URL}/out/lease")
+    assert refused.status_code == 409 and "consent" in refused.json()["detail"], refused.text
+    client.post(f"{URL}/out/consent")
+    assert kinds(lease(client)) == [("create", "A")]
+    assert client.put(f"{URL}/out", json={"entity": "people"}).json()["consented_at"] is not None  # the same app
+
+
 def test_a_consent_naming_a_flow_is_refused_if_the_integration_awaits_another(client: TestClient) -> None:
     """The flow changed after the app showed it (gdpr-v1 to gdpr-v2): a consent to the first was taken for the second,
     which its user never saw. A body naming the flow makes that a 409; a body that is no consent is refused too (any

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 
 def local(host: str) -> bool:
@@ -16,10 +17,22 @@ def local(host: str) -> bool:
     try:
         address = ipaddress.ip_address(name.split("%")[0])  # an IPv6 zone (`fe80::1%eth0`) is no part of it
     except ValueError:
-        return False  # a name: what it resolves to is looked at as it is POSTed to
+        if (older := _older_ipv4(name)) is None:
+            return False  # a name: what it resolves to is looked at as it is POSTed to
+        address = older
     if isinstance(address, ipaddress.IPv6Address) and (embedded := _embedded(address)) is not None:
         address = embedded
     return not address.is_global or address.is_multicast  # Python 3.11 counts 224.0.0.1 and ff02::1 global
+
+
+def _older_ipv4(name: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address in one of its older forms (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1`), read as the
+    resolver reads them before any lookup (`inet_aton`, parsing alone): `ipaddress` takes none of them for an
+    address, and such a URL was taken, its batches refused only as they were POSTed."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(name))
+    except (OSError, ValueError):  # not an address in any form (ValueError: a NUL in it)
+        return None
 
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")

@@ -353,6 +353,12 @@ def test_an_integration_stored_with_a_filter_of_another_type_is_still_updated(cl
         "http://[::127.0.0.1]/hook",  # IPv4-compatible
         "http://224.0.0.1/hook",  # multicast: Python 3.11 counts these global
         "http://[ff02::1]/hook",
+        # The older forms of an IPv4 address, which the resolver reads as the address before any lookup.
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://0x7f000001/hook",
+        "http://0177.0.0.1/hook",
+        "http://10.1.515/hook",
     ],
 )
 def test_a_webhook_on_the_hubs_own_machine_or_network_is_refused(client: TestClient, url: str) -> None:

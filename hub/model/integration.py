@@ -53,8 +53,8 @@ MAX_BATCH_SIZE = 1000
 
 def _url(value: str) -> str:
     """An absolute http(s) URL the webhook's client can POST to: a bad port, whitespace or a control character
-    passed here and then made every delivery raise."""
-    if re.search(r"[\x00-\x20\x7f]", value):
+    passed here and then made every delivery raise. Whitespace is Unicode's (a no-break space too), as README says."""
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", value) or any(c.isspace() for c in value):
         raise ValueError("must not hold whitespace or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -112,6 +112,8 @@ def test_names_are_unique_in_a_group_not_across_groups(client: TestClient) -> No
                 "http://127.0.0.1:0/",
                 "https://x.example/\n",
                 "https://x.exa mple/",
+                "https://x.example/a\u00a0hook",  # whitespace beyond ASCII's: a no-break space, an ideographic one
+                "https://x\u3000y.example/",
             )
         ),
         ({"webhook": {"url": "https://x.example/", "secret": "short"}}, "webhook.secret"),

@@ -36,6 +36,7 @@ def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
     schemas["DefinitionUpdate"] = _update(schemas["Definition"], schemas["Webhook"])
+    schemas["Definition"]["properties"].update(_SHOWN)  # an integration as read is taken by a POST too
     seconds = schemas["LeaseIn"]["properties"]["seconds"]["anyOf"][0]
     seconds["maximum"] = settings.max_lease_seconds  # the running hub's setting, checked by the endpoint
     schemas["Integration"] = {
@@ -64,6 +65,10 @@ UPDATE = (
 )
 
 
+_SHOWN = {name: {"description": "as an answer shows it; passed over"} for name in SHOWN_ONLY}
+"""The times an answer shows beside a definition, taken back in a body and passed over."""
+
+
 def _update(definition: dict[str, Any], webhook: dict[str, Any]) -> dict[str, Any]:
     """The body of a `PUT` (`integration.updated`): `definition`'s members, none required nor defaulted (one left out
     stays as stored), those with a default also `null`, which sets them back to it (a required one has none: `null`
@@ -77,7 +82,7 @@ def _update(definition: dict[str, Any], webhook: dict[str, Any]) -> dict[str, An
         elif name not in definition["required"] and {"type": "null"} not in schema.get("anyOf", []):
             schema = {"anyOf": [schema, {"type": "null"}]}
         members[name] = schema
-    members.update({name: {"description": "as an answer shows it; passed over"} for name in SHOWN_ONLY})
+    members.update(_SHOWN)
     return {"type": "object", "description": UPDATE, "properties": members, "additionalProperties": False}
 
 

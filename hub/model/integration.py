@@ -211,9 +211,12 @@ def _rules_beside(
 
 
 def parse_definition(body: Any, hub_provider: str, stored: Definition | None = None) -> Definition:
-    """A validated definition (`stored`: the one it updates), or a 422 listing every field that is wrong."""
+    """A validated definition (`stored`: the one it updates), or a 422 listing every field that is wrong. The times
+    an answer shows (`SHOWN_ONLY`) are passed over: an integration as read is taken back, by a PUT or, copied to
+    another group, by a POST."""
     if not isinstance(body, dict):
         raise Invalid("an integration must be a JSON object")
+    body = {k: v for k, v in body.items() if k not in SHOWN_ONLY}
     try:
         definition = Definition.model_validate(body)
     except ValidationError as error:
@@ -226,7 +229,7 @@ def parse_definition(body: Any, hub_provider: str, stored: Definition | None = N
 
 
 SHOWN_ONLY = ("created_at", "updated_at", "consented_at")
-"""What an answer shows beside the definition: the hub's to keep, passed over in an update."""
+"""What an answer shows beside the definition: the hub's to keep, passed over in a definition given."""
 
 
 def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
@@ -234,17 +237,17 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     field back to its default, which for most is none; given to a field no definition has, it is refused as any
     value of it is).
 
-    An integration sent back as it was read is taken as it is: its times are passed over, and its webhook, shown
+    An integration sent back as it was read is taken as it is: its times are passed over (`parse_definition`), and
+    its webhook, shown
     without the secret, keeps the stored secret while it keeps the stored URL (at another URL the secret is
     asked for: the old one was given for the old address).
     """
     if not isinstance(changes, dict):
         raise Invalid("an integration update must be a JSON object")
-    changes = {k: v for k, v in changes.items() if k not in SHOWN_ONLY}
     webhook = changes.get("webhook")
     kept = stored.webhook
     if isinstance(webhook, dict) and "secret" not in webhook and kept is not None and webhook.get("url") == kept.url:
-        changes["webhook"] = {**webhook, "secret": kept.secret}
+        changes = {**changes, "webhook": {**webhook, "secret": kept.secret}}
     given = {**stored.model_dump(), **changes}
     merged = {k: v for k, v in given.items() if v is not None or k not in Definition.model_fields}
     return parse_definition(merged, hub_provider, stored)

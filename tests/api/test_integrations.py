@@ -194,6 +194,25 @@ def test_an_integration_sent_back_as_read_is_taken_and_changes_nothing(client: T
     assert edited.json()["created_at"] == read["created_at"] and edited.json()["webhook"] == read["webhook"]
 
 
+def test_an_integration_as_read_is_taken_by_a_post_too(client: TestClient) -> None:
+    """Copied as read to another group (or name), its times were unknown fields, a 422: they are the hub's, passed
+    over, and the copy has its own; a webhook, read without its secret, still needs it."""
+    client.post(URL, json=sample(webhook=None, consent_type="gdpr"))
+    assert client.post(f"{URL}/crm-customers/consent").status_code == 200
+    read = client.get(f"{URL}/crm-customers").json()
+    assert read["consented_at"] is not None
+    copied = client.post(URL, json={**read, "name": "copy"})
+    assert copied.status_code == 201, copied.text
+    assert copied.json()["created_at"] != read["created_at"] and copied.json()["consented_at"] is None
+    assert {k: v for k, v in copied.json().items() if not k.endswith("_at")} == {
+        **{k: v for k, v in read.items() if not k.endswith("_at")},
+        "name": "copy",
+    }
+    with_webhook = client.post(URL, json={**sample(), "name": "hooked"})
+    refused = client.post(URL, json={**with_webhook.json(), "name": "hooked-copy"})
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["webhook.secret"]
+
+
 def test_a_webhook_sent_without_its_secret_keeps_it_only_at_the_same_url(client: TestClient) -> None:
     client.post(URL, json=sample())
     moved = client.put(f"{URL}/crm-customers", json={"webhook": {"url": "https://other.example/hook"}})

@@ -112,3 +112,15 @@ def test_an_integration_s_entity_is_a_collection_s_name_of_whatever_length(clien
         [error] = refused["errors"]
         assert error["field"] == "entity" and error["message"].startswith("no collection"), error
         assert len(refused["detail"]) < 200, refused["detail"]
+
+
+def test_an_integration_as_read_is_described_as_taken_by_a_post(client: TestClient) -> None:
+    """A POST's body was a Definition refusing every other member: the times of an integration as read, which the hub
+    passes over, were described as refused."""
+    valid, _ = body_schema(client, "/api/v2/{group_id}/integrations", "post")
+    definition = {"name": "sync", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    assert client.post(f"{BASE}/integrations", json=definition).status_code == 201
+    copy = {**client.get(f"{BASE}/integrations/sync").json(), "name": "copy"}
+    assert valid.is_valid(copy), copy
+    assert client.post(f"{BASE}/integrations", json=copy).status_code == 201
+    assert not valid.is_valid({**definition, "color": "red"})

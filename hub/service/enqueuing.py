@@ -14,12 +14,13 @@ from hub.model import queue
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import hidden_from_app
-from hub.model.filter import fields_of
+from hub.model.filter import Node, fields_of
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration, filter_of
 from hub.model.key_link import parse_link_id
 from hub.model.matching import matches
 from hub.model.record import Record
+from hub.service.reading import through_merges
 from hub.store.base import Transaction
 
 
@@ -28,14 +29,15 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
     outbound integration that wants it and is sent something new by it (`_unseen`); the integrations of a collection
     are read once, and so are the directions of their apps' ids."""
     reached: list[tuple[Change, Record, Definition]] = []
-    wanting: dict[str, Sequence[Integration]] = {}
+    wanting: dict[str, list[tuple[Definition, Node | None]]] = {}
     for change, record, also in changes:
         if change.collection not in wanting:
-            wanting[change.collection] = await tx.outbound_integrations(change.collection)
+            integrations = await tx.outbound_integrations(change.collection)
+            wanting[change.collection] = [(i.definition, await bound_filter(tx, i)) for i in integrations]
         reached += [
-            (change, record, integration.definition)
-            for integration in wanting[change.collection]
-            if reaches(integration.definition, change, record, also)
+            (change, record, definition)
+            for definition, node in wanting[change.collection]
+            if reaches(definition, node, change, record, also)
         ]
     unseen = await _unseen(tx, reached)
     items = [queue.enqueued(change, d.name) for n, (change, _, d) in enumerate(reached) if n not in unseen]
@@ -69,13 +71,24 @@ def _filters_on(definition: Definition, touched: frozenset[str]) -> bool:
     return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
 
 
-def reaches(definition: Definition, change: Change, record: Record, also: Sequence[Record]) -> bool:
-    """Whether the integration wants the change and its filter matches the record as the change left it, or one of
-    `also`: the records of a merge as they were, which an app may hold; or the change moves an id of the app's
-    (`moves_ids_of`), matching or not. Placeholders count for neither: none is ever sent."""
+async def bound_filter(tx: Transaction, integration: Integration) -> Node | None:
+    """The integration's filter as a list's `$filter` is read (`reading.through_merges`): a hub id it compares a
+    reference field to stands for that record and every record merged into it. Compared as given, `organization_id
+    eq 'O'` left out of the queue the people of an organization merged into O, which a list by the same filter
+    shows."""
+    node = filter_of(integration.definition)
+    if node is None:
+        return None
+    return await through_merges(tx.get, tx.aliases, COLLECTIONS[integration.definition.entity], node)
+
+
+def reaches(definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record]) -> bool:
+    """Whether the integration wants the change and its filter (`node`, as `bound_filter` reads it) matches the
+    record as the change left it, or one of `also`: the records of a merge as they were, which an app may hold; or
+    the change moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither: none is
+    ever sent."""
     if not queue.wanted(definition, change, record, also):
         return False
-    node = filter_of(definition)
     held = [r for r in (record, *also) if not r.placeholder]
     return any(matches(COLLECTIONS[r.collection], r, node) for r in held) or moves_ids_of(definition, change, held)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from hub.errors import NotFound
 from hub.model.collections import Collection
@@ -66,6 +67,9 @@ def _found(record: Record | None, collection: Collection, key: str, app: tuple[s
 
 Get = Callable[[str, Sequence[str]], Awaitable[dict[str, Record]]]
 """Live records of a collection by hub id: `Transaction.get`, or `Store.get` of one group."""
+Aliases = Callable[[str, str], Awaitable[list[str]]]
+"""The hub ids of the records merged into a live record of a collection: `Transaction.aliases`, or `Store.aliases` of
+one group."""
 
 
 async def referenced(get: Get, collection: Collection, records: list[Record]) -> dict[tuple[str, str], Record]:
@@ -99,21 +103,22 @@ async def fetch_one(store: Store, group_id: str, collection: Collection, key: st
 async def fetch_page(store: Store, group_id: str, collection: Collection, query: ListQuery) -> View:
     group = await group_or_404(store, group_id)
     if query.filter is not None:
-        query = replace(query, filter=await _through_merges(store, group_id, collection, query.filter))
+        get, aliases = partial(store.get, group_id), partial(store.aliases, group_id)
+        query = replace(query, filter=await through_merges(get, aliases, collection, query.filter))
     records, total = await store.list(group_id, collection, query)
     return await view(store, group, collection, records, total)
 
 
-async def _through_merges(store: Store, group_id: str, collection: Collection, node: Node) -> Node:
+async def through_merges(get: Get, aliases: Aliases, collection: Collection, node: Node) -> Node:
     """`node` with each hub id a reference field is compared to (`eq`, `ne`, `in`) standing for the record it names
     now and every record merged into that one: a record refers to the one it was given, which a merge may since
     have made a tombstone, and shows the survivor. `organization_id eq 'O'` left out the people of an
     organization merged into O, all shown with O, and `eq` the merged one's id found them. The record's own `id`
     is taken so too: a merged-away hub id names its survivor, as a GET by it answers."""
     if isinstance(node, Not):
-        return Not(await _through_merges(store, group_id, collection, node.item))
+        return Not(await through_merges(get, aliases, collection, node.item))
     if isinstance(node, And | Or):
-        return type(node)(tuple([await _through_merges(store, group_id, collection, item) for item in node.items]))
+        return type(node)(tuple([await through_merges(get, aliases, collection, item) for item in node.items]))
     field = node.field[0] if len(node.field) == 1 else None
     target = collection.name if field == "id" else collection.references.get(field or "")
     if target is None or (isinstance(node, Comparison) and node.op not in ("eq", "ne")):
@@ -121,7 +126,7 @@ async def _through_merges(store: Store, group_id: str, collection: Collection, n
     given = [node.value] if isinstance(node, Comparison) else list(node.values)
     same: list[Value] = []
     for value in given:
-        same.extend(await _one_and_merged(store, group_id, target, value) if isinstance(value, str) else [value])
+        same.extend(await _one_and_merged(get, aliases, target, value) if isinstance(value, str) else [value])
     values = tuple(dict.fromkeys(same))
     if values == tuple(given):
         return node
@@ -131,9 +136,9 @@ async def _through_merges(store: Store, group_id: str, collection: Collection, n
     return Not(same_record) if isinstance(node, Comparison) and node.op == "ne" else same_record
 
 
-async def _one_and_merged(store: Store, group_id: str, collection: str, hub_id: str) -> list[str]:
+async def _one_and_merged(get: Get, aliases: Aliases, collection: str, hub_id: str) -> list[str]:
     """The live record `hub_id` names (itself, or the survivor of its merge) and the records merged into it."""
-    found = (await store.get(group_id, collection, [hub_id])).get(hub_id)
+    found = (await get(collection, [hub_id])).get(hub_id)
     if found is None:
         return [hub_id]
-    return [found.hub_id, *await store.aliases(group_id, collection, found.hub_id)]
+    return [found.hub_id, *await aliases(collection, found.hub_id)]

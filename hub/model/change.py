@@ -36,6 +36,14 @@ class Change:
     touched: frozenset[str] | None = field(default=None, compare=False)
     """Of an update, what it gave new values as an app receives the record (`written`); None where not known. Not
     kept in the feed: it only spares an app's queue an update of fields that do not sync to it (`enqueuing`)."""
+    shown: tuple[tuple[str, str], frozenset[str]] | None = field(default=None, compare=False)
+    """Of a connect, its app and the fields it starts or stops sending that app: touched for that app alone."""
+
+    def touched_for(self, app: tuple[str, str]) -> frozenset[str] | None:
+        """What the update touched as `app` receives the record (`touched`, and what it now shows the app)."""
+        if self.touched is None or self.shown is None or self.shown[0] != app:
+            return self.touched
+        return self.touched | self.shown[1]
 
 
 def written(record: Record, values: dict[str, Any], status: str | None, linked: bool) -> frozenset[str]:

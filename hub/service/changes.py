@@ -27,17 +27,18 @@ async def record(
     also: Sequence[Record] = (),
     *,
     touched: frozenset[str] | None = None,
+    shown: tuple[tuple[str, str], frozenset[str]] | None = None,
     **details: Any,
 ) -> Change:
     """Record one change of `record` (as it is after the change) in the transaction that makes it; an update names
-    what it `touched` (`Change.touched`).
+    what it `touched` (`Change.touched`), a connect what it `shown` its app anew.
 
     Being written by the same transaction, a change is never lost (the write committed
     without it) nor a phantom (it committed without the write); so are the items it puts
     on the outbound queues that want it: those whose filter `record`, or one of `also`, matches
     (`enqueuing.reaches`).
     """
-    change = _change(kind, collection, record, details, touched)
+    change = _change(kind, collection, record, details, touched, shown)
     await tx.add_change(change)
     await enqueuing.enqueue(tx, [(change, record, also)])
     return change
@@ -60,18 +61,31 @@ async def record_each(tx: Transaction, made: Sequence[Made], **details: Any) -> 
 
 
 def _change(
-    kind: Kind, collection: str, record: Record, details: dict[str, Any], touched: frozenset[str] | None
+    kind: Kind,
+    collection: str,
+    record: Record,
+    details: dict[str, Any],
+    touched: frozenset[str] | None,
+    shown: tuple[tuple[str, str], frozenset[str]] | None = None,
 ) -> Change:
     now = timefmt.now()
-    return Change(record.group_id, kind, collection, record.hub_id, list(record.ids), now, details, touched=touched)
+    ids = list(record.ids)
+    return Change(record.group_id, kind, collection, record.hub_id, ids, now, details, touched=touched, shown=shown)
 
 
 async def record_current(
-    tx: Transaction, kind: Kind, collection: str, hub_id: str, *, touched: frozenset[str] | None = None, **details: Any
+    tx: Transaction,
+    kind: Kind,
+    collection: str,
+    hub_id: str,
+    *,
+    touched: frozenset[str] | None = None,
+    shown: tuple[tuple[str, str], frozenset[str]] | None = None,
+    **details: Any,
 ) -> Change:
     """Record a change of the record as the transaction now holds it (ids included)."""
     current = (await tx.get(collection, [hub_id]))[hub_id]
-    return await record(tx, kind, collection, current, touched=touched, **details)
+    return await record(tx, kind, collection, current, touched=touched, shown=shown, **details)
 
 
 @dataclass

@@ -61,9 +61,9 @@ async def connect(
         kind: Kind = (
             "create" if filled else "archive" if archives(status, record.status) else "link" if new else "update"
         )
-        # what an app is sent anew: the values, and the fields the app now receives, or no longer does
+        # what an app is sent anew: the values, and for this app the fields it now receives, or no longer does
         shown = {name for name, way in ask.directions.items() if kept.get(name, BOTH_WAYS).to_app != way.to_app}
-        touched = written(record, values, status, bool(new)) | shown
+        touched = written(record, values, status, bool(new))
         record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
@@ -72,6 +72,8 @@ async def connect(
         await tx.save(record, new)
         await tx.set_field_sync(collection.name, ask.ext, ask.directions)
         details = {"connected": ask.ext.as_json(), "fields": sorted(ask.directions)}
-        await changes.record_current(tx, kind, collection.name, hub_id, touched=touched, **details)
+        await changes.record_current(
+            tx, kind, collection.name, hub_id, touched=touched, shown=(ask.ext.app, frozenset(shown)), **details
+        )
 
     await transact(store, group_id, work)

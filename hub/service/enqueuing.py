@@ -53,9 +53,10 @@ async def _unseen(tx: Transaction, reached: Sequence[tuple[Change, Record, Defin
     touched."""
     asked: dict[int, tuple[str, ExternalId | None, frozenset[str]]] = {}
     for n, (change, record, definition) in enumerate(reached):
-        if change.kind == "update" and change.touched is not None and not _filters_on(definition, change.touched):
+        touched = change.touched_for(definition.app)
+        if change.kind == "update" and touched is not None and not _filters_on(definition, touched):
             ext = next((e for e in record.ids if e.app == definition.app), None)
-            asked[n] = (change.collection, ext, change.touched)
+            asked[n] = (change.collection, ext, touched)
     hidden: dict[tuple[str, ExternalId | None], frozenset[str]] = {}
     for collection in {c for c, _, _ in asked.values()}:
         wanted = list(dict.fromkeys(ext for c, ext, _ in asked.values() if c == collection and ext is not None))

@@ -375,15 +375,19 @@ def test_an_update_of_fields_that_do_not_sync_to_an_app_is_not_queued_for_it(cli
 
 
 def test_a_connect_that_starts_a_field_syncing_out_to_the_app_queues_an_update_for_it(client: TestClient) -> None:
-    """The app is sent the field it now receives; a change of what syncs into the hub alone shows it nothing new."""
+    """The app is sent the field it now receives; a change of what syncs into the hub alone shows it nothing new, and
+    a change of what syncs to one app shows another app nothing new (crm was sent an update of it too)."""
     acme = org(client, name="Acme", annual_revenue=2.5)
     client.post(f"{BASE}/integrations", json={**OUT_TO_ERP, "include_update": True})
+    to_crm = {**OUT_TO_ERP, "name": "to-crm", "provider": "crm", "realm": "2243", "include_update": True}
+    client.post(f"{BASE}/integrations", json=to_crm)
     assert connect(client, acme, sample()).status_code == 204  # annual_revenue does not sync to erp
-    assert queued(client, "to-erp", acme) == ["link"]
+    assert queued(client, "to-erp", acme) == queued(client, "to-crm", acme) == ["link"]
     into_hub = sample(field_values=[{"field": "notes", "sync_to_hub": True}])
     assert connect(client, acme, into_hub).status_code == 204
-    assert queued(client, "to-erp", acme) == []
+    assert queued(client, "to-erp", acme) == queued(client, "to-crm", acme) == []
     assert connect(client, acme, sample(field_values=[{"field": "annual_revenue"}])).status_code == 204
+    assert queued(client, "to-crm", acme) == []
     leased = client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]
     assert [(i["kind"], i["record"]["annual_revenue"]) for i in leased] == [("update", 2.5)]
 

@@ -110,16 +110,23 @@ async def _reap(tx: Transaction, settings: Settings, integration: Integration, n
 
 
 async def _deliverable(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
-    """The items but those whose record is a placeholder now, or a resend's record that left the filter, which leave
-    the queue. Nothing of a placeholder is sent (`queue.wanted`), yet an undone merge turns the placeholders it filled
-    in back into placeholders after their changes were enqueued. Sent, one was an app's to write back, filling it in
-    empty; its filling-in comes as a create. The undo's own `unmerge` of it goes (`queue.placeholder_again`), once:
-    it tells an app that was sent the record to drop it. A resend sends its record while it matches."""
+    """The items but those whose record is a placeholder now, and the resends of records that left the filter or that
+    a change of the lease sends, which leave the queue. Nothing of a placeholder is sent (`queue.wanted`), yet an
+    undone merge turns the placeholders it filled in back into placeholders after their changes were enqueued. Sent,
+    one was an app's to write back, filling it in empty; its filling-in comes as a create. The undo's own `unmerge`
+    of it goes (`queue.placeholder_again`), once: it tells an app that was sent the record to drop it. A resend sends
+    its record while it matches, unless a change of the record goes out in the same lease: that shows the record as
+    it is, and its ack arms the next resend (`_again`); both went, the app got the record twice in one batch."""
     found: dict[tuple[str, str], Record] = {}
     for collection in {item.collection for item in items}:
         records = await tx.get(collection, [item.hub_id for item in items if item.collection == collection])
         found.update({(collection, hub_id): record for hub_id, record in records.items()})
     node = await bound_filter(tx, integration)
+    changed = {
+        (i.collection, found[(i.collection, i.hub_id)].hub_id)
+        for i in items
+        if not i.resend and (i.collection, i.hub_id) in found
+    }
 
     def gone(item: QueueItem) -> bool:
         record = found.get((item.collection, item.hub_id))
@@ -127,7 +134,8 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
             return False
         if record.placeholder:
             return item.kind != "unmerge" or item.resend
-        return item.resend and not matches(COLLECTIONS[item.collection], record, node)
+        sent = (item.collection, record.hub_id) in changed
+        return item.resend and (sent or not matches(COLLECTIONS[item.collection], record, node))
 
     dropped = {item.item for item in items if gone(item)}
     await tx.remove_items(integration.name, list(dropped))

@@ -189,6 +189,21 @@ async def test_a_continuous_integration_resends_records_not_the_details_of_chang
     }
 
 
+async def test_a_resend_due_beside_a_change_of_its_record_is_not_sent_twice_in_one_lease(store: SQLiteStore) -> None:
+    """The record's resend, due, and its update, not yet leased, went out in one batch: the record twice, as it is
+    now. The update goes alone, and its ack arms the next resend."""
+    await define(store, include_update=True, continuous=True, default_schedule=300)
+    await write(store, "a", name="A")
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))  # due at 305
+    await write(store, "a", name="A2")
+    both = await lease(store, 400)
+    assert [i.kind for i in both.items] == ["update"]
+    await outbound.ack(store, GROUP, "out", both.lease_id, [i.item for i in both.items], now=at(401))
+    assert (await lease(store, 700)).items == []
+    assert [i.item for i in (await lease(store, 701)).items] == [i.item for i in both.items]
+
+
 async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:
     await define(store, batch_size=3)
     for n in range(10):

@@ -116,8 +116,14 @@ def dead_items(conn: sqlite3.Connection, group_id: str, integration: str, after:
 
 
 def queued_items(conn: sqlite3.Connection, group_id: str, integration: str, items: list[int]) -> list[QueueItem]:
-    query = f"{_ITEM} AND item IN ({', '.join('?' * len(items))}) ORDER BY item"
-    return _items(conn.execute(query, (group_id, integration, *items)).fetchall()) if items else []
+    """The items of the integration among `items`, each looked up by its number. Past a few numbers SQLite read
+    every item of the integration (by `outbound_records`) and sorted them, for every ack, fail and retry: the
+    unary `+` keeps the group and integration off the indexes."""
+    query = (
+        f"SELECT {_ITEM_COLUMNS}, item FROM outbound_items WHERE item IN ({', '.join('?' * len(items))})"
+        " AND +group_id = ? AND +integration = ? ORDER BY item"
+    )
+    return _items(conn.execute(query, (*items, group_id, integration)).fetchall()) if items else []
 
 
 def waiting_for(

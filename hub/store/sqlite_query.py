@@ -69,6 +69,7 @@ DROP INDEX IF EXISTS external_ids_by_app;
 CREATE INDEX IF NOT EXISTS external_ids_of_app ON external_ids (group_id, collection, provider, realm);
 CREATE INDEX IF NOT EXISTS external_ids_ext ON external_ids (group_id, ext_id);
 CREATE INDEX IF NOT EXISTS external_ids_created ON external_ids (group_id, created_at);
+CREATE INDEX IF NOT EXISTS external_ids_app_created ON external_ids (group_id, collection, provider, realm, created_at);
 CREATE INDEX IF NOT EXISTS external_ids_held ON external_ids (group_id, collection, provider, realm, seq);
 CREATE TABLE IF NOT EXISTS merges (
     seq INTEGER PRIMARY KEY,
@@ -279,6 +280,13 @@ def compile_order(order: Order, sorted_apart: bool = False) -> str:
     return ", ".join([*keys, f"{'+' * sorted_apart}r.seq ASC"])
 
 
+def timed_index(query: LinkQuery) -> str:
+    """The index holding a search's links in the order of their time: its app's in its entity type, where it names
+    them, else the group's (whose other links a search by app or entity type would pass over)."""
+    named = None not in (query.collection, query.provider, query.realm)
+    return "external_ids_app_created" if named else "external_ids_created"
+
+
 def compile_links(group_id: str, query: LinkQuery, since: str | None = None) -> tuple[str, str, list[Any]]:
     """The table (with the index to read it by, if it must be that one) and the WHERE clause (with its parameters)
     of a key link search; with `since`, of its links made then or later.
@@ -292,17 +300,19 @@ def compile_links(group_id: str, query: LinkQuery, since: str | None = None) -> 
     Left to itself the planner walked the group's links in link order, or counted them in a covering index, to
     find those few: 0.1-0.3 s each at 1M links, instead of 0.1 ms. So an external id names its index, and for a
     record the other columns are kept off every index but the record's (a unary `+`). A span of time is read
-    from (group, created_at), from `since` on if it is given: the span's own start is then kept off the index,
-    or the planner would start there and pass over every page before.
+    from its time index (`timed_index`), from `since` on if it is given: the span's own start is then kept off the
+    index, or the planner would start there and pass over every page before.
     """
     table = "external_ids"
+    by_record = query.ext_id is None and query.hub_id is not None
     if query.ext_id is not None:
         table += " INDEXED BY external_ids_ext"
     elif query.kept and None not in (query.collection, query.provider, query.realm):
         table += " INDEXED BY external_ids_of_app"
     elif query.kept and query.collection is not None:
         table += " INDEXED BY external_ids_by_type"
-    by_record = query.ext_id is None and query.hub_id is not None
+    elif query.spanned and not by_record:
+        table += f" INDEXED BY {timed_index(query)}"
     where: list[str] = []
     params: list[Any] = []
     for term, value in (

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id
+from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
 from tests.conftest import Keys
 
 PEOPLE = f"{BASE}/people"
@@ -70,3 +70,21 @@ def test_an_app_syncs_by_the_steps_the_readme_gives(client: TestClient) -> None:
     merged = client.post(PEOPLE, json={"people": same}, headers=crm).json()
     assert merged["merged"] and {e["provider"] for e in merged["people"]["id"]} == {"crm", "erp", "connec"}
     assert client.get(PEOPLE, headers=crm).json()["pagination"]["total"] == 8
+
+
+def test_a_placeholder_merged_into_a_held_organization_is_repointed_by_the_merge_alone(client: TestClient) -> None:
+    """Step 4: a person kept with a placeholder's hub id gets no item of its own when the placeholder is merged into
+    an organization the app holds; the merge's `details.merged` is what tells the app to repoint the reference."""
+    acme = post(client, "organizations", [ext("erp", "o1")], name="Acme").json()["organizations"]
+    person = post(client, "people", [ext("erp", "p1")], organization_id=[ext("shop", "o2")]).json()["people"]
+    placeholder = hub_id({"id": person["organization_id"]})
+    for entity in ("people", "organizations"):
+        body = {"name": entity, "entity": entity, "direction": "outbound", "provider": "crm", "realm": "2243"}
+        assert client.post(f"{BASE}/integrations", json={**body, "include_update": True}).status_code == 201
+    merged = client.post(f"{BASE}/organizations/{hub_id(acme)}/merge", json={"records": [placeholder]})
+    assert merged.status_code == 200, merged.text
+    leased = {e: client.post(f"{BASE}/integrations/{e}/lease").json()["items"] for e in ("people", "organizations")}
+    assert leased["people"] == []
+    assert [(i["kind"], i["details"]["merged"]) for i in leased["organizations"]] == [("merge", [placeholder])]
+    shown = client.get(f"{PEOPLE}/p1", params={"opts[provider]": "erp", "opts[realm]": "2243"}, headers=IDS).json()
+    assert hub_id({"id": shown["people"]["organization_id"]}) == hub_id(acme)

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Keys
 
 ERP = {"realm": "726", "provider": "erp", "id": "C-1001"}
 OUT_TO_ERP = {"name": "to-erp", "entity": "organizations", "direction": "outbound", "provider": "erp", "realm": "726"}
@@ -142,6 +142,20 @@ def test_the_apps_queue_leaves_out_the_fields_that_do_not_sync_to_it(client: Tes
     assert all("annual_revenue" not in i["record"] for i in to_erp)
     assert all(i["record"]["annual_revenue"] == 3.5 for i in to_crm)
     assert to_erp[0]["record"]["name"] == "O'Connell, Okuneva and Bayer"
+
+
+def test_the_apps_own_reads_show_the_fields_that_do_not_sync_to_it(client: TestClient) -> None:
+    """Directions out to the app shape its queue and webhooks alone: an app keeping up by the change feed or by
+    `updated_at` reads records whole, and must leave such fields out itself (README, step 4)."""
+    acme = org(client, name="Acme")
+    connect(client, acme, sample())
+    post(client, "organizations", [ext("crm", "o1")], annual_revenue=3.5)
+    erp = {**Keys(client).app("erp", cld_1="726"), **IDS}
+    by_id = client.get(
+        f"{BASE}/organizations/C-1001", params={"opts[provider]": "erp", "opts[realm]": "726"}, headers=erp
+    )
+    listed = client.get(f"{BASE}/organizations", headers=erp).json()["organizations"]
+    assert by_id.json()["organizations"]["annual_revenue"] == listed[0]["annual_revenue"] == 3.5
 
 
 def test_the_directions_follow_the_apps_id_through_a_merge(client: TestClient) -> None:

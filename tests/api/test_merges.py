@@ -131,6 +131,21 @@ def test_a_merge_giving_an_app_two_ids_is_refused_and_writes_nothing(client: Tes
     assert history(client, a["id"]) == []
 
 
+def test_duplicates_each_app_linked_to_the_others_copy_merge_once_one_app_drops_an_id(client: TestClient) -> None:
+    """The way out README gives for a 409 of two ids of one app: each app pulled the other's copy and linked its own
+    id to it; the 409 names each app's ids, and once one of them is unlinked the merge goes through."""
+    a = create(client, "organizations", SF, ext("hubspot", "7", "b2"), name="Acme")
+    b = create(client, "organizations", HS, ext("salesforce", "eu", "a2"), name="Acme Inc")
+    refused = merge(client, a["id"], b["id"], status=409)
+    clashes = {(c["provider"], tuple(c["ids"])) for c in refused["clashes"]}
+    assert clashes == {("salesforce", ("a", "a2")), ("hubspot", ("b2", "b"))}, refused
+    for provider, realm, dropped in (("salesforce", "eu", "a2"), ("hubspot", "7", "b2")):
+        unlink = {"entity_type": "organizations", "provider": provider, "realm": realm, "external_id": dropped}
+        assert client.delete(f"{BASE}/key_links", params=unlink).status_code == 204
+    merged = merge(client, a["id"], b["id"])["organizations"]
+    assert sorted(e["id"] for e in app_ids(get(client, "organizations", merged["id"], ids=True))) == ["a", "b"]
+
+
 @pytest.mark.parametrize("nothing", [{}, {"fields": {}}, {"fields": {"name": None, "address": {"city": None}}}])
 def test_a_merge_of_placeholders_choosing_nothing_leaves_a_placeholder_the_real_record_fills(
     client: TestClient, nothing: dict[str, Any]

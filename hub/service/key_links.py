@@ -7,6 +7,7 @@ id arrays, under the same rules as an upsert: one record per external id, one id
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid, NotFound
@@ -177,7 +178,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
         ensure_holdable([*record.ids, ext], records=[record.hub_id])
         record.updated_at = timefmt.now()
         await tx.save(record, [ext])
-        await changes.record_current(tx, "link", collection, record.hub_id, key_link=link_id(collection, ext))
+        await changes.record_current(tx, "link", collection, record.hub_id, **_named_in_changes(collection, ext))
         return await _written(tx, collection, ext)
 
     return await transact(store, group_id, work)
@@ -221,11 +222,17 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
         for record, change in (unlinked, linked):
             record.updated_at = now
             await tx.save(record, [])
-            await changes.record_current(tx, change, kind, record.hub_id, key_link=key)
+            await changes.record_current(tx, change, kind, record.hub_id, **_named_in_changes(kind, ext))
         await references.ids_left(tx, kind, [holder.hub_id], now)
         return await _written(tx, kind, ext)
 
     return await transact(store, group_id, work)
+
+
+def _named_in_changes(collection: str, ext: ExternalId) -> dict[str, Any]:
+    """The `details` of a key link's change: the link's id, and the app id it links, which an app reading an `unlink`
+    otherwise had to decode from the link's id to know which of its ids left the record."""
+    return {"key_link": link_id(collection, ext), "external_id": ext.as_json()}
 
 
 async def delete(store: Store, group_id: str, key: str) -> None:
@@ -238,7 +245,7 @@ async def delete(store: Store, group_id: str, key: str) -> None:
         await tx.forget_directions(kind, [ext])  # left behind, they held for the next record the id was linked to
         holder.updated_at = timefmt.now()
         await tx.save(holder, [])
-        await changes.record_current(tx, "unlink", kind, holder.hub_id, key_link=key)
+        await changes.record_current(tx, "unlink", kind, holder.hub_id, **_named_in_changes(kind, ext))
         await references.ids_left(tx, kind, [holder.hub_id], holder.updated_at)
 
     await transact(store, group_id, work)

@@ -235,6 +235,10 @@ def test_links_unlinks_explicit_merges_and_their_undo_are_in_the_feed(client: Te
         ("unmerge", b["id"]),
         ("unlink", a["id"]),
     ]
+    # each key link's change names the link and the app id it links: the id an `unlink` took off its record
+    named = {"key_link": link["id"], "external_id": {"provider": "sf", "realm": "eu", "id": "1"}}
+    linking = [c["details"] for c in feed(client)["changes"] if c["kind"] in ("link", "unlink")]
+    assert linking == [named] * 4, linking
 
 
 def test_a_write_that_archives_a_record_is_recorded_as_an_archive(client: TestClient) -> None:

@@ -131,7 +131,7 @@ def links(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> tuple[li
     parts = _parts(conn, group_id, query) if total != 0 else []
     if not parts:
         if query.after is not None:
-            position_number(query.after, query.after)  # a $skiptoken not of this hub is a 400 all the same
+            _after(query, query.after)  # a $skiptoken not of this hub is a 400 all the same
         return [], 0
     arms = [_page(group_id, part) for part in parts]
     rows = conn.execute(
@@ -206,16 +206,26 @@ def _parts(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> list[Li
 def _page(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
     """The SELECT of a search's links from its page on (after its `$skiptoken`), in no order yet, with its
     parameters."""
-    after = query.after
-    if after is not None and query.spanned:  # read from the token's time on
-        at, n = position_parts(after, 2)
+    if query.after is None:
+        table, where, params = compile_links(group_id, query)
+        return f"{_LINK} FROM {table} WHERE {where}", params
+    at, n = _after(query, query.after)
+    if at is not None:  # a span: read from the token's time on
         table, where, params = compile_links(group_id, query, since=at)
-        where, params = f"{where} AND (+created_at, link) > (?, ?)", [*params, at, position_number(after, n)]
+        where, params = f"{where} AND (+created_at, link) > (?, ?)", [*params, at, n]
     else:
         table, where, params = compile_links(group_id, query)
-        if after is not None:
-            where, params = f"{where} AND link > ?", [*params, position_number(after, after)]
+        where, params = f"{where} AND link > ?", [*params, n]
     return f"{_LINK} FROM {table} WHERE {where}", params
+
+
+def _after(query: LinkQuery, after: str) -> tuple[str | None, int]:
+    """The time (in a span of time, else None) and the number of the link a `$skiptoken` starts after; a 400 for a
+    token no such search of this hub made, read alike where no link is left after it."""
+    if query.spanned:
+        at, n = position_parts(after, 2)
+        return at, position_number(after, n)
+    return None, position_number(after, after)
 
 
 def providers(conn: sqlite3.Connection) -> list[str]:

@@ -197,6 +197,17 @@ def test_links_deleted_before_the_page_do_not_shift_it(twelve: TestClient, span:
 
 
 @pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
+def test_a_next_link_after_every_link_of_its_search_is_gone_is_an_empty_page(twelve: TestClient, span: str) -> None:
+    """A span's token, a time and a number, was read as a number alone once no link of the app was left: a 400
+    naming the next link the hub gave as no position of a link."""
+    first = twelve.get(f"{BASE}/key_links?provider=crm&$top=5{span}").json()
+    for link in links(twelve, provider="crm"):
+        assert twelve.delete(f"{BASE}/key_links/{link['id']}").status_code == 204
+    answer = twelve.get(first["pagination"]["next"])
+    assert answer.status_code == 200 and answer.json()["key_links"] == [], answer.text
+
+
+@pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
 def test_links_made_during_a_walk_show_on_later_pages(twelve: TestClient, span: str) -> None:
     made = iter(range(13, 15))  # after the first and the second page
 

@@ -161,7 +161,9 @@ async def merge_records(
         records = await idsvc.holders(tx, collection.name, [], hub_ids, field="id")
         for index, named in enumerate(ask.records):
             where = f"records.{index}"
-            apps, hubs = ([], [named]) if isinstance(named, str) else idsvc.split(named, group, settings.hub_provider)
+            apps, hubs = (
+                ([], [named]) if isinstance(named, str) else idsvc.split(named, group, settings.hub_provider, where)
+            )
             found = await idsvc.holders(tx, collection.name, apps, hubs, field=where)
             if not found:
                 raise Invalid(

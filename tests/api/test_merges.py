@@ -178,6 +178,7 @@ def test_a_merge_of_placeholders_choosing_nothing_leaves_a_placeholder_the_real_
         ({"records": ["no-such-record"]}, 422, "no organizations record"),
         ({"records": [[ext("nobody", "r", "1")]]}, 422, "no organizations record holds"),
         ({"records": [[{"provider": "x"}]]}, 422, "records.0"),  # named as every other place names a list member
+        ({"records": [[ext("connec", "elsewhere", "x")]]}, 422, '"field":"records.0"'),  # a hub id of no channel here
         ({"records": ["SELF"]}, 422, "nothing to merge"),
         ({"records": ["OTHER"], "fields": {"color": "red"}}, 422, '"field":"fields.color"'),
         ({"records": ["OTHER"], "fields": {"name": 5}}, 422, "invalid field(s): fields.name"),  # named `name` alone

@@ -326,14 +326,17 @@ def fewer_counted(
     `FLIP_AFTER` of each side are counted first: if those left out are fewer, the total is `whole()` less them,
     else all the matching rows are counted. So a query matching nearly everything (an initial sync, a span of
     time from before the first link) counts the few it leaves out, at a cost of 2 x `FLIP_AFTER` rows where
-    both sides are many."""
+    both sides are many. A kept count gone too low (a hub from before it wrote the same store) shows as fewer than
+    the `FLIP_AFTER` found already: then they are all counted, not given as 0 beside the rows a page shows."""
     if left_out is None:
         return matching(None)
     some = matching(FLIP_AFTER)
     if some < FLIP_AFTER:
         return some
     others = left_out(FLIP_AFTER)
-    return max(0, whole() - others) if others < FLIP_AFTER else matching(None)  # kept counts may be too low
+    if others < FLIP_AFTER and (total := whole() - others) >= some:
+        return total
+    return matching(None)
 
 
 def count_rows(conn: sqlite3.Connection, found: str, params: list[Any], most: int | None) -> int:

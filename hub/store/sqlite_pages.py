@@ -38,10 +38,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
+from functools import cache, partial
 from typing import Any, Literal
 
 from hub.model.collections import Collection
+from hub.model.field_index import FieldIndex
 from hub.model.filter import And, Comparison, In, Node, Or, fields_of
 from hub.model.keyset import Order
 from hub.model.list_query import ListQuery
@@ -75,14 +78,15 @@ def read_page(
     linked = query.app is not None and query.linked
     kept = _kept(conn, group_id, collection, query)
     if kept is None:
-        parts, merged = _parts(conn, collection, query)
+        declared = cache(partial(field_indexes, conn))  # the catalog, read once for the page if at all
+        parts, merged = _parts(collection, query, declared)
         total = _matching(conn, group_id, collection, query, tuple(p for p, _ in parts)) if query.count else None
         if total is not None and total <= query.offset:  # none on the page: its walk passed over every record read
             return [], total
         window = [query.top, query.offset]
         if merged:
             return _merged(conn, group_id, collection, query, parts, window), total
-        picked = _how(conn, group_id, collection, query, total)
+        picked = _how(conn, group_id, collection, query, total, declared)
         from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
         return _rows(conn, group_id, collection, query, window, from_links, picked), total
     total, listed = kept
@@ -162,7 +166,9 @@ Part = tuple[ListQuery, str | None]
 """A query whose records are some of a page's, and the index it is read from (None: as SQLite plans it)."""
 
 
-def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -> tuple[tuple[Part, ...], bool]:
+def _parts(
+    collection: Collection, query: ListQuery, declared: Callable[[], list[FieldIndex]]
+) -> tuple[tuple[Part, ...], bool]:
     """The queries whose records together are `query`'s, each counted and read from an index of its own (and whether
     the page's rows are read as their union, `_merged`, or as one query): one per status
     (`ListQuery.by_status`, read from the status's index if it has one: `_status_index`), unless another condition of
@@ -181,14 +187,14 @@ def _parts(conn: sqlite3.Connection, collection: Collection, query: ListQuery) -
     parts, split = query.by_status(), query.or_null()
     if by_hub_id(query.filter) or not (parts or split):
         return (), False
-    # the catalog (the indexes of `hub index add`), read once for the page, and only if a field besides the status
-    # and the code may have an index of its own
+    # the catalog (the indexes of `hub index add`), read only if a field besides the status and the code may have an
+    # index of its own
     named = fields_of(query.filter) if query.filter is not None else set()
-    declared = field_indexes(conn) if split or named - {("status",), ("code",)} else []
-    indexed = indexed_fields(collection, declared)
+    indexes = declared() if split or named - {("status",), ("code",)} else []
+    indexed = indexed_fields(collection, indexes)
     if parts and not _beside_index(query, ("status",), indexed):
         return tuple((part, _status_index(part)) for part in parts), True
-    if split and len(split[1]) <= MOST_PARTS and holds_nulls(collection, split[0], declared):
+    if split and len(split[1]) <= MOST_PARTS and holds_nulls(collection, split[0], indexes):
         if _beside_index(query, split[0], indexed):
             return (), False
         in_its_order = bool(query.order) and query.order[0][0] == split[0]
@@ -220,7 +226,12 @@ Picked = Literal["sort", "walk"]
 
 
 def _how(
-    conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, total: int | None
+    conn: sqlite3.Connection,
+    group_id: str,
+    collection: Collection,
+    query: ListQuery,
+    total: int | None,
+    declared: Callable[[], list[FieldIndex]],
 ) -> Picked | None:
     """How a filtered page is best found: by the index of its order if its filter names the order's first field
     (None: as SQLite plans it), else as its count says (`_picked`), or, left uncounted, as far as "few" goes
@@ -230,9 +241,9 @@ def _how(
     if by_hub_id(query.filter):
         return "sort"  # the records of the ids it names, however many match: a walk would read the group's
     window, listed = query.top + query.offset, listed_in(conn, group_id, collection.name)
-    return (
-        _picked(total, window, listed) if total is not None else _few(conn, group_id, collection, query, window, listed)
-    )
+    if total is not None:
+        return _picked(total, window, listed)
+    return _few(conn, group_id, collection, query, window, listed, declared)
 
 
 def _in_its_order(query: ListQuery) -> bool:
@@ -243,7 +254,13 @@ def _in_its_order(query: ListQuery) -> bool:
 
 
 def _few(
-    conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, window: int, listed: int
+    conn: sqlite3.Connection,
+    group_id: str,
+    collection: Collection,
+    query: ListQuery,
+    window: int,
+    listed: int,
+    declared: Callable[[], list[FieldIndex]],
 ) -> Picked | None:
     """To "sort" a page left uncounted (`$count=false`) if it matches few records (`_picked`), else as SQLite plans
     it. Not counted, a page of the two records an `in (…)` on an indexed field picks walked the group (48,083 VM
@@ -254,7 +271,7 @@ def _few(
     counted without the app of `opts[linked]`, whose records a sort reads it all to find: looked up among the app's
     links, each of its records had the count of an app holding 4 read all those it matches (150,256 steps at 4,000
     records)."""
-    part = None if query.filter is None else _indexed(query.filter, indexed_fields(collection, field_indexes(conn)))
+    part = None if query.filter is None else _indexed(query.filter, indexed_fields(collection, declared()))
     if part is None:
         return None
     most = math.isqrt(window * listed) + 1  # past it, few() no longer holds

@@ -33,7 +33,7 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
     for change, record, also in changes:
         if change.collection not in wanting:
             integrations = await tx.outbound_integrations(change.collection)
-            wanting[change.collection] = [(i.definition, await bound_filter(tx, i)) for i in integrations]
+            wanting[change.collection] = [(i.definition, await filter_through_merges(tx, i)) for i in integrations]
         reached += [
             (change, record, definition)
             for definition, node in wanting[change.collection]
@@ -72,7 +72,7 @@ def _filters_on(definition: Definition, touched: frozenset[str]) -> bool:
     return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
 
 
-async def bound_filter(tx: Transaction, integration: Integration) -> Node | None:
+async def filter_through_merges(tx: Transaction, integration: Integration) -> Node | None:
     """The integration's filter as a list's `$filter` is read (`reading.through_merges`): a hub id it compares a
     reference field to stands for that record and every record merged into it. Compared as given, `organization_id
     eq 'O'` left out of the queue the people of an organization merged into O, which a list by the same filter
@@ -84,10 +84,10 @@ async def bound_filter(tx: Transaction, integration: Integration) -> Node | None
 
 
 def reaches(definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record]) -> bool:
-    """Whether the integration wants the change and its filter (`node`, as `bound_filter` reads it) matches the
-    record as the change left it, or one of `also`: the records of a merge as they were, which an app may hold; or
-    the change moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither: none is
-    ever sent."""
+    """Whether the integration wants the change and its filter (`node`, as `filter_through_merges` reads it) matches
+    the record as the change left it, or one of `also`: the records of a merge as they were, which an app may hold;
+    or the change moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither: none
+    is ever sent."""
     if not queue.wanted(definition, change, record, also):
         return False
     held = [r for r in (record, *also) if not r.placeholder]

@@ -22,7 +22,7 @@ from hub.model.matching import matches
 from hub.model.queue import QueueItem, State
 from hub.model.record import Group, Record
 from hub.service import directions, reading
-from hub.service.enqueuing import bound_filter
+from hub.service.enqueuing import filter_through_merges
 from hub.service.integrations import held
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
@@ -121,7 +121,7 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     for collection in {item.collection for item in items}:
         records = await tx.get(collection, [item.hub_id for item in items if item.collection == collection])
         found.update({(collection, hub_id): record for hub_id, record in records.items()})
-    node = await bound_filter(tx, integration)
+    node = await filter_through_merges(tx, integration)
     changed = {
         (i.collection, found[(i.collection, i.hub_id)].hub_id)
         for i in items
@@ -231,7 +231,7 @@ async def _again(tx: Transaction, integration: Integration, items: list[QueueIte
     """The acked items of a continuous integration to hand out again: for each record that still matches the
     filter, its newest item, unless another item waits to deliver it already. Each change of a record had added
     an item that every ack armed again, so a record went out once per change it ever had, every period."""
-    node = await bound_filter(tx, integration)
+    node = await filter_through_merges(tx, integration)
     newest: dict[str, QueueItem] = {}
     named: dict[str, set[str]] = {}
     """Per record (a merged-away one as its survivor): its newest acked item, and the hub ids its items name."""

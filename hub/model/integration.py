@@ -238,9 +238,8 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     value of it is).
 
     An integration sent back as it was read is taken as it is: its times are passed over (`parse_definition`), and
-    its webhook, shown
-    without the secret, keeps the stored secret while it keeps the stored URL (at another URL the secret is
-    asked for: the old one was given for the old address).
+    its webhook, shown without the secret, keeps the stored secret while it keeps the stored URL (at another URL
+    the secret is asked for: the old one was given for the old address).
     """
     if not isinstance(changes, dict):
         raise Invalid("an integration update must be a JSON object")

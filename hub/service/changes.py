@@ -45,7 +45,7 @@ async def record(
 
 
 Made = tuple[Kind, str, Record, frozenset[str] | None]
-"""A change to record: its kind, collection, record (as the change left it) and what it touched (`record`)."""
+"""A change to record: its kind, collection, record (as the change left it) and what it touched (`Change.touched`)."""
 
 
 async def record_each(tx: Transaction, made: Sequence[Made], **details: Any) -> None:

@@ -23,38 +23,41 @@ from hub.model.record import Record
 from hub.service.reading import through_merges
 from hub.store.base import Transaction
 
+Reached = tuple[Change, Record, Definition, Node | None]
+"""A change, its record, and an integration it reaches, with that integration's filter (`filter_through_merges`)."""
+
 
 async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Sequence[Record]]]) -> None:
     """Queue each change (of the record as it left it, with the others that concern it: see `reaches`) for every
     outbound integration that wants it and is sent something new by it (`_unseen`); the integrations of a collection
     are read once, and so are the directions of their apps' ids."""
-    reached: list[tuple[Change, Record, Definition]] = []
+    reached: list[Reached] = []
     wanting: dict[str, list[tuple[Definition, Node | None]]] = {}
     for change, record, also in changes:
         if change.collection not in wanting:
             integrations = await tx.outbound_integrations(change.collection)
             wanting[change.collection] = [(i.definition, await filter_through_merges(tx, i)) for i in integrations]
         reached += [
-            (change, record, definition)
+            (change, record, definition, node)
             for definition, node in wanting[change.collection]
             if reaches(definition, node, change, record, also)
         ]
     unseen = await _unseen(tx, reached)
-    items = [queue.enqueued(change, d.name) for n, (change, _, d) in enumerate(reached) if n not in unseen]
+    items = [queue.enqueued(change, d.name) for n, (change, _, d, _) in enumerate(reached) if n not in unseen]
     if items:
         await tx.enqueue(items)
 
 
-async def _unseen(tx: Transaction, reached: Sequence[tuple[Change, Record, Definition]]) -> set[int]:
-    """Which of the (change, record, integration) are updates of fields that do not sync out to the integration's
-    app alone (`hidden_from_app`), or of none, and of none its filter looks at (`_filters_on`): sent, they would
-    show the app nothing new but the record's `updated_at`. The directions are those of the app's id on the record
+async def _unseen(tx: Transaction, reached: Sequence[Reached]) -> set[int]:
+    """Which of those reached are updates of fields that do not sync out to the integration's app alone
+    (`hidden_from_app`), or of none, and of none its filter looks at (`_filters_on`): sent, they would show the app
+    nothing new but the record's `updated_at`. The directions are those of the app's id on the record
     (a record holding none was never connected to it), read at once for all the updates that name what they
     touched."""
     asked: dict[int, tuple[str, ExternalId | None, frozenset[str]]] = {}
-    for n, (change, record, definition) in enumerate(reached):
+    for n, (change, record, definition, node) in enumerate(reached):
         touched = change.touched_for(definition.app)
-        if change.kind == "update" and touched is not None and not _filters_on(definition, touched):
+        if change.kind == "update" and touched is not None and not _filters_on(node, touched):
             ext = next((e for e in record.ids if e.app == definition.app), None)
             asked[n] = (change.collection, ext, touched)
     hidden: dict[tuple[str, ExternalId | None], frozenset[str]] = {}
@@ -65,10 +68,9 @@ async def _unseen(tx: Transaction, reached: Sequence[tuple[Change, Record, Defin
     return {n for n, (c, ext, touched) in asked.items() if touched <= hidden.get((c, ext), frozenset())}
 
 
-def _filters_on(definition: Definition, touched: frozenset[str]) -> bool:
-    """Whether the integration's filter names a touched field, or `updated_at`, which every update moves: the update
+def _filters_on(node: Node | None, touched: frozenset[str]) -> bool:
+    """Whether an integration's filter names a touched field, or `updated_at`, which every update moves: the update
     may bring the record into the filter, and the app, never sent it, must be, whatever the update changed."""
-    node = filter_of(definition)
     return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
 
 

@@ -18,9 +18,9 @@ from starlette.routing import Route
 from hub.api import context, openapi_idmap, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import (
+    APP_PART,
     ERRORS,
     GROUP,
-    ID_PART,
     IDS_HEADER,
     NO_BODY_WRITE_ERRORS,
     READ_ERRORS,
@@ -124,8 +124,8 @@ def _parameters(settings: Settings) -> dict[str, Any]:
         ),
         "ids": IDS_HEADER,
         "app": [
-            param("opts[provider]", "query", ID_PART, "an app: the path id, or opts[linked], is that app's"),
-            param("opts[realm]", "query", ID_PART, "the app's realm"),
+            param("opts[provider]", "query", APP_PART, "an app: the path id, or opts[linked], is that app's"),
+            param("opts[realm]", "query", APP_PART, "the app's realm"),
         ],
         "select": param(
             "$select",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.api.openapi_parts import (
+    APP_PART,
     GROUP,
     ID_PART,
     IDS_HEADER,
@@ -214,8 +215,8 @@ def _merge_paths(name: str) -> dict[str, Any]:
         param(
             "id", "path", {"type": "string", "minLength": 1}, "a hub id, or with opts[provider]/opts[realm] an app's id"
         ),
-        param("opts[provider]", "query", ID_PART, "an app: the path id is that app's"),
-        param("opts[realm]", "query", ID_PART, "the app's realm"),
+        param("opts[provider]", "query", APP_PART, "an app: the path id is that app's"),
+        param("opts[realm]", "query", APP_PART, "the app's realm"),
     ]
     record_ref = {"oneOf": [{"type": "string", "pattern": r"\S", "description": "a hub id"}, schema_ref("IdArrayIn")]}
     merge_body = {

@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from hub.api.render import HEADER
+from hub.model.ids import ID_PART_PATTERN
 from hub.model.query import MAX_PARAM
 from hub.model.record import GROUP_ID
 
 REF = "#/components/schemas/{model}"
 ID_PART = {"type": "string", "maxLength": MAX_PARAM, "pattern": r"\S"}
 """A query parameter naming an id part (`opts[provider]`, a key link search's `realm`…): spaces alone are a 400."""
+APP_PART = {**ID_PART, "pattern": ID_PART_PATTERN}
+"""`opts[provider]` and `opts[realm]`, which also refuse U+0000 (a key link search by it finds nothing)."""
 ERRORS = {
     400: "The request is malformed: a parameter, header or body that cannot be read.",
     401: "No key, a malformed Authorization header, or a key that is unknown, revoked or has another secret.",

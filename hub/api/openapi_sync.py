@@ -6,8 +6,8 @@ from typing import Any
 
 from hub.api.integrations import ConsentIn
 from hub.api.openapi_parts import (
+    APP_PART,
     GROUP,
-    ID_PART,
     NO_BODY_WRITE_ERRORS,
     READ_ERRORS,
     REF,
@@ -251,8 +251,8 @@ def _connect(name: str) -> dict[str, Any]:
             "parameters": [
                 GROUP,
                 param("id", "path", {"type": "string", "minLength": 1}, "a hub id, or an app's id with opts[...]"),
-                param("opts[provider]", "query", ID_PART, "an app: the path id is its"),
-                param("opts[realm]", "query", ID_PART, "the app's realm"),
+                param("opts[provider]", "query", APP_PART, "an app: the path id is its"),
+                param("opts[realm]", "query", APP_PART, "the app's realm"),
             ],
             "post": {
                 "operationId": f"connect_{name}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,7 +19,7 @@ from hub.errors import Invalid
 from hub.model import timefmt
 from hub.model.change import cursor
 from hub.model.collections import COLLECTIONS
-from hub.model.ids import without_nul
+from hub.model.ids import WithoutNul
 from hub.model.integration import MAX_BATCH_SIZE
 from hub.model.numbers import MAX_WHOLE
 from hub.model.paging import check_params, whole_param
@@ -46,7 +46,7 @@ class SettleIn(BaseModel):
 
     lease: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     items: Numbers
-    error: Annotated[str, StringConstraints(max_length=1000), AfterValidator(without_nul)] = "failed (no reason given)"
+    error: Annotated[str, StringConstraints(max_length=1000), WithoutNul] = "failed (no reason given)"
 
 
 class RetryIn(BaseModel):

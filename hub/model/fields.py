@@ -19,21 +19,21 @@ from pydantic import (
 )
 
 from hub.model import timefmt
-from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn, without_nul
+from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn, WithoutNul, without_nul
 
 MAX_TEXT = 4096
 MAX_IDS = MAX_RECORD_IDS + 1
 """The most ids an id array names: every id a record may hold and its hub id, so that a record, or a reference, is
 written back (a PUT, `hub import`) as it is read (the external-ids header, `hub export`)."""
 
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(without_nul)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), WithoutNul]
 Integer = Annotated[int, Strict(), Field(ge=-(2**63), lt=2**63)]
 """An integer every store can hold (64 bits). The number types are strict: `"5"` or `true` given for a number is
 refused, not read as one (a value an app sends as the wrong type is a bug it should hear about)."""
 Flag = Annotated[bool, Strict()]
 """True or false, and nothing read as either (`1`, `"yes"`)."""
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 
 
 def parse_datetime(value: object) -> str:
@@ -71,7 +71,7 @@ class Reference:
         self.target = target
 
 
-HubIdText = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(without_nul)]
+HubIdText = Annotated[str, StringConstraints(min_length=1, max_length=255), WithoutNul]
 
 
 HUB_ID, ID_ARRAY = "hub id", "id array"

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from hub.errors import Conflict
 
 NUL = "\x00"
+ID_PART_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+"""The pattern describing an id part: not blank, no U+0000."""
 
 
 def without_nul(text: str) -> str:
@@ -18,6 +30,21 @@ def without_nul(text: str) -> str:
     if NUL in text:
         raise ValueError("must not contain the character U+0000")
     return text
+
+
+class _WithoutNul:
+    """`without_nul` as a text's validator, described in its schema as a pattern beside its other bounds, so that a
+    client checking a body against /openapi.json finds what the hub would refuse."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(without_nul, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": r"^[^\x00]*$"}
+
+
+WithoutNul = _WithoutNul()
+"""Put in a text's `Annotated` to refuse U+0000 in it, and to say so."""
 
 
 def _not_blank(text: str) -> str:
@@ -33,7 +60,7 @@ IdPart = Annotated[
     StringConstraints(min_length=1, max_length=255),
     AfterValidator(without_nul),
     AfterValidator(_not_blank),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": ID_PART_PATTERN}),
 ]
 """An id part: 1-255 characters, not blank, no U+0000 (described so, for clients checking against the schema)."""
 

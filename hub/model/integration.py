@@ -14,7 +14,7 @@ from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
-from hub.model.ids import IdPart, without_nul
+from hub.model.ids import IdPart, WithoutNul
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter, check_types
 
@@ -77,9 +77,7 @@ class Webhook(BaseModel):
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 
-ConsentType = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(without_nul)
-]
+ConsentType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), WithoutNul]
 """A consent flow's name (`none`: the integration needs no consent)."""
 
 

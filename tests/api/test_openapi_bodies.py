@@ -124,3 +124,33 @@ def test_an_integration_as_read_is_described_as_taken_by_a_post(client: TestClie
     assert valid.is_valid(copy), copy
     assert client.post(f"{BASE}/integrations", json=copy).status_code == 201
     assert not valid.is_valid({**definition, "color": "red"})
+
+
+def test_a_text_holding_u0000_is_described_as_refused(client: TestClient) -> None:
+    """Ids were described without U+0000, as the hub takes them, but texts, emails, a reference's hub id, a consent
+    flow, a failure's reason and opts[provider]/opts[realm] were described as taking it, and were refused."""
+    person, _ = body_schema(client, "/api/v2/{group_id}/people", "post")
+    nul = "a\x00b"
+    for body in [
+        {"people": {"first_name": nul}},
+        {"people": {"email": {"address": "a\x00@b.com"}}},
+        {"people": {"organization_id": nul}},
+        {"people": {"address": {"city": nul}}},
+    ]:
+        assert not person.is_valid(body), body
+        assert client.post(f"{BASE}/people", json=body).status_code == 422, body
+    definition = {"name": "sync", "entity": "people", "direction": "inbound", "provider": "crm", "realm": "2243"}
+    assert client.post(f"{BASE}/integrations", json=definition).status_code == 201
+    consent, _ = body_schema(client, f"{INTEGRATION}/consent", "post")
+    assert not consent.is_valid({"consent_type": nul})
+    assert client.post(f"{BASE}/integrations/sync/consent", json={"consent_type": nul}).status_code == 422
+    fail, _ = body_schema(client, f"{INTEGRATION}/fail", "post")
+    assert not fail.is_valid({"lease": "l", "items": [1], "error": nul})
+    assert (
+        client.post(f"{BASE}/integrations/sync/fail", json={"lease": "l", "items": [1], "error": nul}).status_code
+        == 422
+    )
+    parameters = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/people"]["get"]["parameters"]
+    realm = next(p["schema"] for p in parameters if p["name"] == "opts[realm]")
+    assert not jsonschema_rs.is_valid(realm, nul) and jsonschema_rs.is_valid(realm, "2243")
+    assert client.get(f"{BASE}/people", params={"opts[provider]": "crm", "opts[realm]": nul}).status_code == 400

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, WithJsonSchema, field_validator
 
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
@@ -48,6 +48,14 @@ def by_stable_id(names: Iterable[str], number: int) -> str | None:
 def entity_type(name: str) -> str | None:
     """The collection an entity type name means, whatever its case."""
     return next((c for c in COLLECTIONS if c.lower() == name.strip().lower()), None)
+
+
+_ANY_CASE = "|".join("".join(f"[{ch.lower()}{ch.upper()}]" for ch in name) for name in COLLECTIONS)
+EntityTypeName = Annotated[
+    IdPart, WithJsonSchema({"type": "string", "maxLength": 255, "pattern": rf"^\s*(?:{_ANY_CASE})\s*$"})
+]
+"""An entity type as a key link body names it, described as `entity_type` reads it: a collection's name in any case,
+spaces around it passed over (any other text is a 422)."""
 
 
 @dataclass(frozen=True)
@@ -286,7 +294,7 @@ class KeyLinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
-    entity_type: IdPart | None = None
+    entity_type: EntityTypeName | None = None
     integration_entity_type_id: StableId | None = None
     internal_id: IdPart | None = None
     provider: IdPart | None = None

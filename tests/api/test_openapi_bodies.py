@@ -154,3 +154,19 @@ def test_a_text_holding_u0000_is_described_as_refused(client: TestClient) -> Non
     realm = next(p["schema"] for p in parameters if p["name"] == "opts[realm]")
     assert not jsonschema_rs.is_valid(realm, nul) and jsonschema_rs.is_valid(realm, "2243")
     assert client.get(f"{BASE}/people", params={"opts[provider]": "crm", "opts[realm]": nul}).status_code == 400
+
+
+def test_a_key_link_s_entity_type_is_described_as_the_names_it_may_take(client: TestClient) -> None:
+    """`entity_type` was described as any id part, where the hub takes a collection's name alone (in any case, spaces
+    around it passed over) and refuses every other text with a 422."""
+    create_link, _ = body_schema(client, "/api/v2/{group_id}/key_links", "post")
+    link = {"provider": "crm", "realm": "r"}
+    for n, name in enumerate(["organizations", " Organizations ", "ORGANIZATIONS"]):
+        record = create(client, "organizations", name=name)["id"]
+        body = {**link, "entity_type": name, "external_id": f"x{n}", "internal_id": record}
+        assert create_link.is_valid(body), body
+        assert client.post(f"{BASE}/key_links", json=body).status_code == 201, body
+    for name in ["0", "organization", "people organizations", "invoices"]:
+        body = {**link, "entity_type": name, "external_id": "y", "internal_id": record}
+        assert not create_link.is_valid(body), body
+        assert client.post(f"{BASE}/key_links", json=body).status_code == 422, body

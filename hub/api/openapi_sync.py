@@ -31,7 +31,7 @@ OBJECT = {"type": "object"}
 
 
 def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
-    for model in (Definition, ConnectIn, ConsentIn, LeaseIn, SettleIn, RetryIn):
+    for model in (Definition, ConsentIn, LeaseIn, SettleIn, RetryIn):
         found = model.model_json_schema(ref_template=REF)
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
@@ -245,7 +245,29 @@ def _queue(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _connect(name: str) -> dict[str, Any]:
+def _connect_in(collection: str, schemas: dict[str, Any]) -> str:
+    """Add ConnectIn as a connect on `collection` takes it: each of its `field_values` names a field of the
+    collection and gives a value that field takes (its schema as a write's); returns the schema's name."""
+    name = f"{collection.title()}ConnectIn"
+    connect = ConnectIn.model_json_schema(ref_template=REF)
+    value = connect.pop("$defs")["FieldValue"]
+    one_each = [
+        {
+            **value,
+            "properties": {
+                **value["properties"],
+                "field": {"const": field},
+                "value": schema_ref(f"{collection.title()}Write/properties/{field}"),
+            },
+        }
+        for field in COLLECTIONS[collection].model.model_fields
+    ]
+    values = {**connect["properties"]["field_values"], "items": {"oneOf": one_each}}
+    schemas[name] = {**connect, "title": name, "properties": {**connect["properties"], "field_values": values}}
+    return name
+
+
+def _connect(name: str, schemas: dict[str, Any]) -> dict[str, Any]:
     return {
         f"/api/v2/{{group_id}}/{name}/{{id}}/connect": {
             "parameters": [
@@ -258,7 +280,7 @@ def _connect(name: str) -> dict[str, Any]:
                 "operationId": f"connect_{name}",
                 "tags": [name],
                 "summary": "Link the record to an app's record and set values with their sync directions",
-                "requestBody": _body(schema_ref("ConnectIn")),
+                "requestBody": _body(schema_ref(_connect_in(name, schemas))),
                 "responses": {"204": NO_CONTENT, **responses({}, WRITE_ERRORS)},
             },
         }
@@ -270,5 +292,5 @@ def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
     _schemas(schemas, settings)
     out = {**_feed(settings), **_integrations(), **_queue(settings)}
     for name in COLLECTIONS:
-        out.update(_connect(name))
+        out.update(_connect(name, schemas))
     return out

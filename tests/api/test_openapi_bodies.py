@@ -170,3 +170,31 @@ def test_a_key_link_s_entity_type_is_described_as_the_names_it_may_take(client: 
         body = {**link, "entity_type": name, "external_id": "y", "internal_id": record}
         assert not create_link.is_valid(body), body
         assert client.post(f"{BASE}/key_links", json=body).status_code == 422, body
+
+
+def test_a_connect_s_values_are_described_as_the_fields_of_its_collection(client: TestClient) -> None:
+    """A connect's `field_values` were described as any field name (1-64 characters) with any value, where the hub
+    takes only the collection's fields, each with a value its field takes, and refuses the rest with a 422."""
+    valid, _ = body_schema(client, "/api/v2/{group_id}/organizations/{id}/connect", "post")
+    app = {"provider": "erp", "realm": "726"}
+    taken: list[Any] = [
+        [{"field": "name", "value": "Initech", "sync_to_app": False}],
+        [{"field": "number_of_employees", "value": 12}, {"field": "notes", "sync_to_hub": False}],
+        [{"field": "address", "value": {"city": "Paris"}}, {"field": "is_customer", "value": None}],
+    ]
+    for n, values in enumerate(taken):
+        body = {**app, "id": f"c{n}", "field_values": values}
+        org = create(client, "organizations", name=f"Acme {n}")["id"]
+        assert valid.is_valid(body), body
+        assert client.post(f"{BASE}/organizations/{org}/connect", json=body).status_code == 204, body
+    refused: list[Any] = [
+        [{"field": "first_name", "value": "Ann"}],  # a field of people
+        [{"field": "color", "value": "red"}],
+        [{"field": "number_of_employees", "value": "12"}],
+        [{"field": "is_customer", "value": 1}],
+        [{"field": "status", "value": "GONE"}],
+    ]
+    for values in refused:
+        body = {**app, "id": "c9", "field_values": values}
+        assert not valid.is_valid(body), body
+        assert client.post(f"{BASE}/organizations/{org}/connect", json=body).status_code == 422, body

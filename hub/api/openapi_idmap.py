@@ -77,11 +77,16 @@ and its app, each by name or by number, its realm and its external id."""
 
 
 def _link_body(*needed: list[str]) -> dict[str, Any]:
-    """A key link body, bare or as `{"key_links": …}`, giving the members of one of the lists `needed`, none `null`
-    (which the hub reads as left out)."""
+    """A key link body, bare or as `{"key_links": …}` alone, giving the members of one of the lists `needed`, none
+    `null` (which the hub reads as left out)."""
     given = [{"required": names, "properties": {n: {"not": {"type": "null"}} for n in names}} for names in needed]
     link = {"allOf": [schema_ref("KeyLinkIn"), {"anyOf": given}]}
-    wrapped = {"type": "object", "properties": {"key_links": link}, "required": ["key_links"]}
+    wrapped = {
+        "type": "object",
+        "properties": {"key_links": link},
+        "required": ["key_links"],
+        "additionalProperties": False,
+    }
     return {"required": True, **json_body({"oneOf": [link, wrapped]})}
 
 

@@ -198,3 +198,14 @@ def test_a_connect_s_values_are_described_as_the_fields_of_its_collection(client
         body = {**app, "id": "c9", "field_values": values}
         assert not valid.is_valid(body), body
         assert client.post(f"{BASE}/organizations/{org}/connect", json=body).status_code == 422, body
+
+
+def test_a_key_link_wrapped_in_key_links_is_described_with_nothing_beside_it(client: TestClient) -> None:
+    """`{"key_links": {...}}` was described as taking other members beside `key_links`, which the hub refuses."""
+    record = create(client, "organizations", name="A")["id"]
+    link = {"entity_type": "organizations", "provider": "crm", "realm": "r", "external_id": "x", "internal_id": record}
+    valid, _ = body_schema(client, "/api/v2/{group_id}/key_links", "post")
+    assert not valid.is_valid({"key_links": link, "note": "n"})
+    assert client.post(f"{BASE}/key_links", json={"key_links": link, "note": "n"}).status_code == 422
+    assert valid.is_valid({"key_links": link})
+    assert client.post(f"{BASE}/key_links", json={"key_links": link}).status_code == 201

@@ -42,6 +42,15 @@ def _link_query(name: str) -> dict[str, Any]:
     return param(name, "query", ID_PART, "must match")
 
 
+def _unlink_query(name: str) -> dict[str, Any]:
+    """A member of the link a `DELETE …/key_links` query names, described as the body member it is read as
+    (`parse_link_query`): not as a search's, which takes any number and text and finds nothing by them."""
+    if name == "id":
+        return param(name, "query", ID_PART, "a link id")
+    member = KeyLinkIn.model_json_schema()["properties"][name]["anyOf"][0]
+    return param(name, "query", member, "names the link, as in a key link body")
+
+
 def _schemas(schemas: dict[str, Any]) -> None:
     link_in = KeyLinkIn.model_json_schema(ref_template=REF)
     schemas["KeyLinkIn"] = link_in
@@ -146,10 +155,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "operationId": "delete_named_key_link",
                 "tags": tags,
                 "summary": "Unlink the id the query names; the record stays",
-                "parameters": [
-                    _link_query(n) if n != "id" else param(n, "query", ID_PART, "a link id")
-                    for n in sorted(IDENTIFYING)
-                ],
+                "parameters": [_unlink_query(n) for n in sorted(IDENTIFYING)],
                 "responses": {"204": NO_CONTENT, **responses({}, (*NO_BODY_WRITE_ERRORS, 422))},
             },
         },

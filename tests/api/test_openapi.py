@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import jsonschema_rs
 import pytest
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from starlette.routing import Route
@@ -261,3 +262,23 @@ def test_every_operation_declares_what_hub_serve_answers_a_request_it_cannot_rea
             if method != "parameters":
                 assert {"408", "431"} <= set(operation["responses"]), (method, path)
     assert {"E408", "E431"} <= set(doc["components"]["responses"])
+
+
+def test_an_unlink_by_a_query_is_described_as_the_hub_reads_it(client: TestClient) -> None:
+    """The query of `DELETE …/key_links` was described as a search's (any number of up to 18 digits, any text),
+    where the hub reads it as a key link body: a number past 2^31, an entity type that is no collection's name or
+    U+0000 in a part is a 422, as in a body."""
+    declared = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/key_links"]["delete"]["parameters"]
+    schemas = {p["name"]: p["schema"] for p in declared}
+    assert client.post(f"{BASE}/organizations", json={"organizations": {"id": [ext("crm", "1")]}}).status_code == 201
+    link = {"entity_type": "organizations", "provider": "crm", "realm": "2243", "external_id": "1"}
+    for name, value in [
+        ("integration_system_id", 2**31),
+        ("integration_entity_type_id", 2**31),
+        ("entity_type", "invoices"),
+        ("provider", "c\x00rm"),
+    ]:
+        assert not jsonschema_rs.is_valid(schemas[name], value), name
+        assert client.delete(f"{BASE}/key_links", params={**link, name: str(value)}).status_code == 422, name
+    assert all(jsonschema_rs.is_valid(schemas[name], value) for name, value in link.items())
+    assert client.delete(f"{BASE}/key_links", params=link).status_code == 204

@@ -56,6 +56,10 @@ EntityTypeName = Annotated[
 ]
 """An entity type as a key link body names it, described as `entity_type` reads it: a collection's name in any case,
 spaces around it passed over (any other text is a 422)."""
+EntityTypeId = Annotated[
+    StableId, WithJsonSchema({"type": "integer", "enum": [stable_id(name) for name in COLLECTIONS]})
+]
+"""An entity type as a key link body numbers it, described as the numbers `entity_types` gives (any other is a 422)."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,7 @@ class KeyLinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     entity_type: EntityTypeName | None = None
-    integration_entity_type_id: StableId | None = None
+    integration_entity_type_id: EntityTypeId | None = None
     internal_id: IdPart | None = None
     provider: IdPart | None = None
     integration_system_id: StableId | None = None

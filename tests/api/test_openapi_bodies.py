@@ -209,3 +209,19 @@ def test_a_key_link_wrapped_in_key_links_is_described_with_nothing_beside_it(cli
     assert client.post(f"{BASE}/key_links", json={"key_links": link, "note": "n"}).status_code == 422
     assert valid.is_valid({"key_links": link})
     assert client.post(f"{BASE}/key_links", json={"key_links": link}).status_code == 201
+
+
+def test_a_key_link_s_entity_type_number_is_described_as_one_of_the_collections(client: TestClient) -> None:
+    """`integration_entity_type_id` was described as any number below 2^31, where the hub takes only the numbers
+    `entity_types` gives, one per collection, and refuses every other with a 422."""
+    record = create(client, "organizations", name="A")["id"]
+    kinds = client.get("/api/v2/entity_types").json()["entity_types"]
+    number = next(k["integration_entity_type_id"] for k in kinds if k["entity_type_name"] == "organizations")
+    valid, _ = body_schema(client, "/api/v2/{group_id}/key_links", "post")
+    link = {"provider": "crm", "realm": "r", "external_id": "x", "internal_id": record}
+    for other in (0, number + 1):
+        assert not valid.is_valid({**link, "integration_entity_type_id": other}), other
+        answer = client.post(f"{BASE}/key_links", json={**link, "integration_entity_type_id": other})
+        assert answer.status_code == 422, answer.text
+    assert valid.is_valid({**link, "integration_entity_type_id": number})
+    assert client.post(f"{BASE}/key_links", json={**link, "integration_entity_type_id": number}).status_code == 201

@@ -70,8 +70,13 @@ def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]
 
 GROUP = param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234")
 """The group of every path under `/api/v2/{group_id}/`, as the hub checks it (any other is a 400)."""
-IDS_HEADER = param(HEADER.upper(), "header", {"enum": ["true", "false"]}, "true: `id` and references as id arrays")
-"""The header of every operation that answers records."""
+IDS_HEADER = param(
+    HEADER.upper(),
+    "header",
+    {"type": "string", "pattern": "^(?:[tT][rR][uU][eE]|[fF][aA][lL][sS][eE])$"},
+    "true (in any case): `id` and references as id arrays",
+)
+"""The header of every operation that answers records, in any case as `render.wants_ids` reads it."""
 
 
 def linked(out: dict[str, Any], code: int, operations: Sequence[str], parameters: dict[str, str]) -> dict[str, Any]:

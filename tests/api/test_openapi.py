@@ -282,3 +282,16 @@ def test_an_unlink_by_a_query_is_described_as_the_hub_reads_it(client: TestClien
         assert client.delete(f"{BASE}/key_links", params={**link, name: str(value)}).status_code == 422, name
     assert all(jsonschema_rs.is_valid(schemas[name], value) for name, value in link.items())
     assert client.delete(f"{BASE}/key_links", params=link).status_code == 204
+
+
+def test_the_external_ids_header_is_described_in_any_case_as_the_hub_reads_it(client: TestClient) -> None:
+    """The header was described as `true` or `false` alone, where the hub reads it in any case (`True`, `FALSE`),
+    as Connec! clients may send it, and refuses any other value with a 400."""
+    declared = client.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/people"]["parameters"]
+    schema = next(p["schema"] for p in declared if p["name"] == "CONNEC-EXTERNAL-IDS")
+    for value in ("true", "True", "FALSE", "false"):
+        assert jsonschema_rs.is_valid(schema, value), value
+        assert client.get(f"{BASE}/people", headers={"CONNEC-EXTERNAL-IDS": value}).status_code in (200, 404), value
+    for value in ("1", "yes", "truex"):
+        assert not jsonschema_rs.is_valid(schema, value), value
+        assert client.get(f"{BASE}/people", headers={"CONNEC-EXTERNAL-IDS": value}).status_code == 400, value

@@ -23,6 +23,7 @@ from hub.api.openapi_parts import (
     GROUP,
     IDS_HEADER,
     NO_BODY_WRITE_ERRORS,
+    NOT_BLANK,
     READ_ERRORS,
     REF,
     WRITE_ERRORS,
@@ -36,7 +37,7 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_DEPTH
-from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn
+from hub.model.ids import MAX_RECORD_IDS, SPACE, ExternalIdIn
 from hub.model.keyset import MAX_POSITION
 from hub.model.paging import check_params
 from hub.model.query import MAX_ORDER_KEYS
@@ -49,7 +50,7 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
     schemas.update(model.pop("$defs", {}))
     fields: dict[str, Any] = model["properties"]
     any_id = [{"type": "string", "description": "a hub id"}, schema_ref("IdArray")]
-    any_id_in = [{"type": "string", "pattern": r"\S", "description": "a hub id"}, schema_ref("IdArrayIn")]
+    any_id_in = [{"type": "string", "pattern": NOT_BLANK, "description": "a hub id"}, schema_ref("IdArrayIn")]
     schemas[f"{prefix}Write"] = {
         "type": "object",
         "description": f"One {collection.name} record to create or update. `id` is a hub id or an id array"
@@ -130,7 +131,7 @@ def _parameters(settings: Settings) -> dict[str, Any]:
         "select": param(
             "$select",
             "query",
-            {"type": "string", "pattern": r"[^\s,]"},  # at least one name: `$select=` alone is a 400
+            {"type": "string", "pattern": f"[^{SPACE},]"},  # at least one name: `$select=` alone is a 400
             "fields to show, comma-separated (`id` always stays); `email/address` a part of an object field",
         ),
         "listing": [

@@ -10,6 +10,7 @@ from hub.api.openapi_parts import (
     ID_PART,
     IDS_HEADER,
     NO_BODY_WRITE_ERRORS,
+    NOT_BLANK,
     READ_ERRORS,
     REF,
     WRITE_ERRORS,
@@ -229,7 +230,9 @@ def _merge_paths(name: str) -> dict[str, Any]:
         param("opts[provider]", "query", APP_PART, "an app: the path id is that app's"),
         param("opts[realm]", "query", APP_PART, "the app's realm"),
     ]
-    record_ref = {"oneOf": [{"type": "string", "pattern": r"\S", "description": "a hub id"}, schema_ref("IdArrayIn")]}
+    record_ref = {
+        "oneOf": [{"type": "string", "pattern": NOT_BLANK, "description": "a hub id"}, schema_ref("IdArrayIn")]
+    }
     merge_body = {
         "type": "object",
         "properties": {
@@ -294,7 +297,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
     ]
     unmerge_body = {
         "type": "object",
-        "properties": {"merge_id": {"type": "string", "pattern": r"\S"}},  # spaces alone are refused
+        "properties": {"merge_id": {"type": "string", "pattern": NOT_BLANK}},  # spaces alone are refused
         "required": ["merge_id"],
         "additionalProperties": False,
     }

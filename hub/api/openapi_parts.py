@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from hub.api.render import HEADER
-from hub.model.ids import ID_PART_PATTERN
+from hub.model.ids import ID_PART_PATTERN, SPACE
 from hub.model.query import MAX_PARAM
 from hub.model.record import GROUP_ID
 
 REF = "#/components/schemas/{model}"
-ID_PART = {"type": "string", "maxLength": MAX_PARAM, "pattern": r"\S"}
+NOT_BLANK = f"[^{SPACE}]"
+"""A pattern of a text holding more than whitespace, as the hub judges whitespace (`ids.SPACE`)."""
+ID_PART = {"type": "string", "maxLength": MAX_PARAM, "pattern": NOT_BLANK}
 """A query parameter naming an id part (`opts[provider]`, a key link search's `realm`…): spaces alone are a 400."""
 APP_PART = {**ID_PART, "pattern": ID_PART_PATTERN}
 """`opts[provider]` and `opts[realm]`, which also refuse U+0000 (a key link search by it finds nothing)."""

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from hub.model import timefmt
-from hub.model.ids import MAX_RECORD_IDS, ExternalIdIn, WithoutNul, without_nul
+from hub.model.ids import MAX_RECORD_IDS, SPACE, ExternalIdIn, WithoutNul, without_nul
 
 MAX_TEXT = 4096
 MAX_IDS = MAX_RECORD_IDS + 1
@@ -33,7 +33,7 @@ refused, not read as one (a value an app sends as the wrong type is a bug it sho
 Flag = Annotated[bool, Strict()]
 """True or false, and nothing read as either (`1`, `"yes"`)."""
 
-_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
+_EMAIL = re.compile(rf"^[^@{SPACE}\x00]+@[^@{SPACE}\x00]+\.[^@{SPACE}\x00]+$")
 
 
 def parse_datetime(value: object) -> str:

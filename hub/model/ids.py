@@ -20,7 +20,11 @@ from pydantic_core import CoreSchema, core_schema
 from hub.errors import Conflict
 
 NUL = "\x00"
-ID_PART_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""Whitespace as the hub judges it (`str.isspace`, what `strip` takes away), spelled out for a regex class: `\\s` is
+another set in another engine (ECMA's, which JSON Schema names, adds U+FEFF and leaves out U+001C-U+001F and
+U+0085), so a pattern with it described ids the hub refuses as blank as valid."""
+ID_PART_PATTERN = rf"^[^\x00]*[^{SPACE}\x00][^\x00]*$"
 """The pattern describing an id part: not blank, no U+0000."""
 
 

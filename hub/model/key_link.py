@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, With
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
-from hub.model.ids import ExternalId, IdPart
+from hub.model.ids import SPACE, ExternalId, IdPart
 from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.paging import check_params, made_token, skiptoken, window
 from hub.model.payload import problems, raise_invalid
@@ -52,7 +52,7 @@ def entity_type(name: str) -> str | None:
 
 _ANY_CASE = "|".join("".join(f"[{ch.lower()}{ch.upper()}]" for ch in name) for name in COLLECTIONS)
 EntityTypeName = Annotated[
-    IdPart, WithJsonSchema({"type": "string", "maxLength": 255, "pattern": rf"^\s*(?:{_ANY_CASE})\s*$"})
+    IdPart, WithJsonSchema({"type": "string", "maxLength": 255, "pattern": rf"^[{SPACE}]*(?:{_ANY_CASE})[{SPACE}]*$"})
 ]
 """An entity type as a key link body names it, described as `entity_type` reads it: a collection's name in any case,
 spaces around it passed over (any other text is a 422)."""

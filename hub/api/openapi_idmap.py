@@ -40,7 +40,7 @@ def _link_query(name: str) -> dict[str, Any]:
     if name in ("created_after", "created_before"):
         moment = {"type": "string", "format": "date-time", "maxLength": MAX_PARAM}
         return param(name, "query", moment, "linked after or before this moment")
-    return param(name, "query", ID_PART, "must match")
+    return param(name, "query", APP_PART, "must match")
 
 
 def _unlink_query(name: str) -> dict[str, Any]:

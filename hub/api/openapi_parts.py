@@ -16,7 +16,8 @@ NOT_BLANK = f"[^{SPACE}]"
 ID_PART = {"type": "string", "maxLength": MAX_PARAM, "pattern": NOT_BLANK}
 """A query parameter naming an id part (`opts[provider]`, a key link search's `realm`…): spaces alone are a 400."""
 APP_PART = {**ID_PART, "pattern": ID_PART_PATTERN}
-"""`opts[provider]` and `opts[realm]`, which also refuse U+0000 (a key link search by it finds nothing)."""
+"""A query parameter matched against an id part that also refuses U+0000, which no id holds: `opts[provider]`,
+`opts[realm]`, a key link search's `provider`, `realm`…"""
 ERRORS = {
     400: "The request is malformed: a parameter, header or body that cannot be read.",
     401: "No key, a malformed Authorization header, or a key that is unknown, revoked or has another secret.",

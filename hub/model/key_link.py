@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, With
 from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
-from hub.model.ids import SPACE, ExternalId, IdPart
+from hub.model.ids import NUL, SPACE, ExternalId, IdPart
 from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.paging import check_params, made_token, skiptoken, window
 from hub.model.payload import problems, raise_invalid
@@ -262,9 +262,11 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
     for name in SEARCH_PARAMS - {"$top", "$skip"}:
         if name in params and not params[name].strip():
             raise BadRequest(f"{name} must not be empty")
-    for name in sorted(_BOUNDED & set(params)):
-        if len(params[name]) > MAX_PARAM:  # as described: a longer id part could only ever match nothing
+    for name in sorted(_BOUNDED & set(params)):  # as described: such an id part could only ever match nothing
+        if len(params[name]) > MAX_PARAM:
             raise BadRequest(f"{name} holds at most {MAX_PARAM} characters")
+        if NUL in params[name]:  # refused as `opts[provider]`/`opts[realm]` are, where it answered an empty page
+            raise BadRequest(f"{name} must not contain the character U+0000")
     collection = None
     nothing = False
     if "entity_type" in params:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -185,6 +186,20 @@ def test_a_moment_longer_than_an_id_part_is_a_400(twelve: TestClient, name: str)
     assert twelve.get(f"{BASE}/key_links", params={name: moment}).status_code == 200
     answer = twelve.get(f"{BASE}/key_links", params={name: moment.replace("Z", "0Z")})
     assert answer.status_code == 400 and answer.json()["detail"] == f"{name} holds at most 255 characters", answer.text
+
+
+@pytest.mark.parametrize("name", ["provider", "realm", "external_id", "internal_id", "entity_type"])
+def test_a_search_naming_an_id_part_holding_u0000_is_a_400_as_described(twelve: TestClient, name: str) -> None:
+    """No id holds U+0000 (a write refuses it): a search by one answered an empty page, where `opts[provider]` and
+    `opts[realm]` refuse it, and the description said the parameter takes it."""
+    answer = twelve.get(f"{BASE}/key_links", params={name: "crm\x00"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"] == f"{name} must not contain the character U+0000"
+    described = {
+        p["name"]: p["schema"]
+        for p in twelve.get("/openapi.json").json()["paths"]["/api/v2/{group_id}/key_links"]["get"]["parameters"]
+    }
+    assert not re.search(described[name]["pattern"], "crm\x00") and re.search(described[name]["pattern"], "crm")
 
 
 @pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])

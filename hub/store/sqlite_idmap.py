@@ -206,15 +206,11 @@ def _parts(conn: sqlite3.Connection, group_id: str, query: LinkQuery) -> list[Li
 def _page(group_id: str, query: LinkQuery) -> tuple[str, list[Any]]:
     """The SELECT of a search's links from its page on (after its `$skiptoken`), in no order yet, with its
     parameters."""
-    if query.after is None:
-        table, where, params = compile_links(group_id, query)
-        return f"{_LINK} FROM {table} WHERE {where}", params
-    at, n = _after(query, query.after)
-    if at is not None:  # a span: read from the token's time on
-        table, where, params = compile_links(group_id, query, since=at)
+    at, n = (None, None) if query.after is None else _after(query, query.after)
+    table, where, params = compile_links(group_id, query, since=at)  # a span's page: read from the token's time on
+    if at is not None:
         where, params = f"{where} AND (+created_at, link) > (?, ?)", [*params, at, n]
-    else:
-        table, where, params = compile_links(group_id, query)
+    elif n is not None:
         where, params = f"{where} AND link > ?", [*params, n]
     return f"{_LINK} FROM {table} WHERE {where}", params
 

@@ -32,16 +32,19 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
     outbound integration that wants it and is sent something new by it (`_unseen`); the integrations of a collection
     are read once, and so are the directions of their apps' ids."""
     reached: list[Reached] = []
-    wanting: dict[str, list[tuple[Definition, Node | None]]] = {}
+    wanting: dict[str, Sequence[Integration]] = {}
+    filters: dict[str, Node | None] = {}  # each integration's, read (a store read per hub id it names) when wanted
     for change, record, also in changes:
         if change.collection not in wanting:
-            integrations = await tx.outbound_integrations(change.collection)
-            wanting[change.collection] = [(i.definition, await filter_through_merges(tx, i)) for i in integrations]
-        reached += [
-            (change, record, definition, node)
-            for definition, node in wanting[change.collection]
-            if reaches(definition, node, change, record, also)
-        ]
+            wanting[change.collection] = await tx.outbound_integrations(change.collection)
+        for integration in wanting[change.collection]:
+            definition = integration.definition
+            if not queue.wanted(definition, change, record, also):
+                continue
+            if definition.name not in filters:
+                filters[definition.name] = await filter_through_merges(tx, integration)
+            if reaches(definition, filters[definition.name], change, record, also):
+                reached.append((change, record, definition, filters[definition.name]))
     unseen = await _unseen(tx, reached)
     items = [queue.enqueued(change, d.name) for n, (change, _, d, _) in enumerate(reached) if n not in unseen]
     if items:
@@ -86,12 +89,10 @@ async def filter_through_merges(tx: Transaction, integration: Integration) -> No
 
 
 def reaches(definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record]) -> bool:
-    """Whether the integration wants the change and its filter (`node`, as `filter_through_merges` reads it) matches
-    the record as the change left it, or one of `also`: the records of a merge as they were, which an app may hold;
-    or the change moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither: none
-    is ever sent."""
-    if not queue.wanted(definition, change, record, also):
-        return False
+    """Whether a change the integration wants (`queue.wanted`) has its filter (`node`, as `filter_through_merges`
+    reads it) match the record as the change left it, or one of `also`: the records of a merge as they were, which
+    an app may hold; or moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither:
+    none is ever sent."""
     held = [r for r in (record, *also) if not r.placeholder]
     return any(matches(COLLECTIONS[r.collection], r, node) for r in held) or moves_ids_of(definition, change, held)
 

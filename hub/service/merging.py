@@ -217,7 +217,9 @@ async def unmerge(
         located = await reading.locate_in(tx, collection, key, app)
         entry = await tx.merge_entry(merge_id)
         current = await tx.get(collection.name, entry.members) if entry and entry.collection == collection.name else {}
-        if entry is None or (key not in entry.members and located.hub_id not in {r.hub_id for r in current.values()}):
+        # the record the path names must be one of the merge's now: by an app id, the key is that app's, and one
+        # spelling a member's hub id undid a merge of another record
+        if entry is None or located.hub_id not in {r.hub_id for r in current.values()}:
             raise NotFound(f"no merge {merge_id} of {collection.name} record {key}")
         survivor = await _undoable(tx, entry, current, collection)
         now = timefmt.now()

@@ -421,6 +421,20 @@ def test_unmerge_requests_are_checked(client: TestClient) -> None:
     assert client.post(f"{BASE}/people/{a['id']}/unmerge", json={"merge_id": entry["id"]}).status_code == 404
 
 
+def test_an_undo_by_an_app_id_that_spells_a_merged_hub_id_names_that_app_record(client: TestClient) -> None:
+    a = create(client, "organizations", SF, name="Acme")
+    b = create(client, "organizations", HS, name="Acme Inc")
+    entry = merge(client, a["id"], b["id"])["merge"]
+    create(client, "organizations", ext("zoho", "z", b["id"]), name="Other")  # an app keeping hub ids as its own
+    response = client.post(
+        f"{BASE}/organizations/{b['id']}/unmerge",
+        params={"opts[provider]": "zoho", "opts[realm]": "z"},
+        json={"merge_id": entry["id"]},
+    )
+    assert response.status_code == 404, response.text
+    assert get(client, "organizations", b["id"])["id"] == a["id"]
+
+
 def test_the_actor_is_the_key_that_asked(client: TestClient, keys: Keys) -> None:
     a = create(client, "organizations", SF, name="Acme")
     b = create(client, "organizations", HS, name="Acme Inc")

@@ -198,10 +198,10 @@ class MongoStore:
     async def register(self, ids: Sequence[ExternalId]) -> None:
         """Note the providers of ids about to be linked, for `providers()`; once per process each.
 
-        Outside the transaction, like the queue's item numbers: `providers` is shared by every
-        group, so no group's turn guards it, and inside, the first links of a new provider in
-        two groups' transactions at once would write one document and abort one of them. A provider
-        noted for a write that then rolls back is harmless: `providers()` checks each.
+        Outside the transaction, unlike the codes and the queue's item numbers (taken under the group's
+        turn): `providers` is shared by every group, so no group's turn guards it, and inside, the first
+        links of a new provider in two groups' transactions at once would write one document and abort one
+        of them. A provider noted for a write that then rolls back is harmless: `providers()` checks each.
         """
         for provider in sorted({e.provider for e in ids} - self._registered):
             await upsert(self.db["providers"], {"_id": provider}, {"$setOnInsert": {"since": timefmt.now()}})

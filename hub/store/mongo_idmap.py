@@ -1,8 +1,8 @@
 """The id map on MongoDB beyond plain upserts: ids moved between records (merges, key links
 moved, undos) or unlinked, tombstones restored, the merge history, and key link searches.
 
-Each function works with the session it is handed: a write transaction's, a snapshot
-session of one read, or None on a test double without sessions. The layout is described
+Each function works with the session it is handed: a write transaction's, a read-only
+transaction's (`MongoStore`), or None on a test double without sessions. The layout is described
 in `mongo_query`.
 """
 

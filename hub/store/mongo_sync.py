@@ -97,7 +97,7 @@ async def add_change(db: AsyncDatabase[Doc], session: Session, change: Change) -
     began, and none can take a seq until this one ends. A reader whose snapshot holds seq N
     holds every lower seq too, and a cursor past N never skips a change that commits later;
     a rolled-back transaction gives its number back, as on SQLite. (Taking the number with
-    an atomic `$inc` outside the transaction, as the codes do, would not do: T1 takes 10, T2
+    an atomic `$inc` outside the transaction would not do: T1 takes 10, T2
     takes 11 and commits first, and a reader past 11 never sees 10. The contract suite's
     racing reader catches that.) Without transactions (a test double) there is no claim and
     the `$inc` here is simply atomic.

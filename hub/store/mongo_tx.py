@@ -266,7 +266,7 @@ class MongoTransaction:
     # Sync: the change feed, integrations, the outbound queue, field sync (see mongo_sync, mongo_queue)
 
     async def add_change(self, change: Change) -> int:
-        """The seq is taken inside the transaction, on purpose (unlike the codes): see `mongo_sync.add_change`."""
+        """The seq is taken inside the transaction, under the group's turn: see `mongo_sync.add_change`."""
         with races():
             return await sync.add_change(self._db, self._session, change)
 

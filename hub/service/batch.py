@@ -31,18 +31,9 @@ from hub.model.history import ANONYMOUS
 from hub.model.ids import MAX_RECORD_IDS, ExternalId, app_clashes
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, reading
+from hub.service.groups import group_for_write, stored
 from hub.service.transact import each
-from hub.service.upsert import (
-    Outcome,
-    Prepared,
-    group_for_write,
-    new_record,
-    prepare,
-    stored,
-    unchanged,
-    update_record,
-    work_of,
-)
+from hub.service.upsert import Outcome, Prepared, new_record, prepare, unchanged, update_record, work_of
 from hub.store.base import RunsBatches, Store, Transaction, WritesInBulk, offers
 
 Result = Outcome | HubError

@@ -19,8 +19,7 @@ from hub.model.integration import (
     parse_definition,
     updated,
 )
-from hub.model.record import Group
-from hub.service import ids, reading
+from hub.service import groups, reading
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -54,18 +53,17 @@ async def create(store: Store, settings: Settings, group_id: str, body: Any, ope
     definition = parse_definition(body, settings.hub_provider)
     check_managing(None, definition, operator)
     _reachable(definition, settings)
-    # A new group is stored by the transaction that stores the integration, as `upsert.stored` does: stored before
-    # it, in a transaction of its own, it stayed when the definition's failed (the hub killed between the two, the
-    # file busy past the timeout), and the group's reads answered as if it held data.
-    group = await store.group(group_id) or Group(group_id, ids.new_channel_id(), new=True)
+    # A new group is stored by the transaction that stores the integration (`groups.stored`): stored before it, in a
+    # transaction of its own, it stayed when the definition's failed (the hub killed between the two, the file busy
+    # past the timeout), and the group's reads answered as if it held data.
+    group = await groups.group_for_write(store, group_id)
     now = timefmt.now()
     integration = Integration(group_id, definition, now, now)
 
     async def work(tx: Transaction) -> None:
         if await tx.integration(definition.name) is not None:
             raise Conflict(f"an integration named {definition.name!r} exists already in group {group_id}")
-        if group.new:
-            await tx.ensure_group(group)
+        await groups.stored(tx, group)
         await tx.put_integration(integration, new=True)
 
     await transact(store, group_id, work)

@@ -115,8 +115,9 @@ async def _parts(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str
     return collection, provider
 
 
-async def _named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
-    """The entity type and external id a body names in full; 422 naming what is missing."""
+async def named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
+    """The entity type and external id a body (a new link's, or one naming a link by its parts) names in full; 422
+    naming what is missing."""
     collection, provider = await _parts(store, settings, body)
     ext = ExternalId(
         require(provider, "provider"), require(body.realm, "realm"), require(body.external_id, "external_id")
@@ -124,19 +125,14 @@ async def _named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str
     return require(collection, "entity_type"), ext
 
 
-async def named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
-    """The entity type and external id a new link's body names; 422 naming what is missing."""
-    return await _named(store, settings, body)
-
-
 async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
     """The id of the link a body (or query) names: its `id`, or its entity type, app and external id; 422 for a
     name beside the `id` that is not its link's (ignored, a DELETE naming two links unlinked the `id`'s)."""
     if body.id is None:
-        collection, ext = await _named(store, settings, body)
+        collection, ext = await named(store, settings, body)
         return link_id(collection, ext)
-    named = parse_link_id(body.id)
-    if named is not None and (other := _differs(body, *await _parts(store, settings, body), *named)) is not None:
+    given = parse_link_id(body.id)
+    if given is not None and (other := _differs(body, *await _parts(store, settings, body), *given)) is not None:
         raise _invalid(other, f"names another link than id {body.id!r}")
     return body.id
 
@@ -163,7 +159,7 @@ async def _record(tx: Transaction, collection: str, hub_id: str) -> Record:
 async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkIn) -> KeyLink:
     """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken."""
     await reading.group_or_404(store, group_id)
-    collection, ext = await _named(store, settings, body)
+    collection, ext = await named(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
     async def work(tx: Transaction) -> KeyLink:

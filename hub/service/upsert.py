@@ -17,6 +17,7 @@ from hub.model.merge import merged_ids
 from hub.model.record import Group, Record, Write
 from hub.service import changes, directions, merging, reading, references
 from hub.service import ids as idsvc
+from hub.service.groups import group_for_write, stored
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -33,17 +34,6 @@ class Outcome:
     """The live records the record's reference fields point to, read in the same transaction."""
     changed: bool = True
     """False for a write that gave the record nothing new, answered and not recorded (`unchanged`)."""
-
-
-async def group_for_write(store: Store, group_id: str) -> Group:
-    """The group, or a new one with a channel generated for it, which the first write stores in its own transaction
-    (`stored`): a write refused left a group behind, whose reads then answered as if it held data."""
-    return await store.group(group_id) or Group(group_id, idsvc.new_channel_id(), new=True)
-
-
-async def stored(tx: Transaction, group: Group) -> Group:
-    """The group as stored, storing a new one in the transaction (a first write racing another finds its)."""
-    return await tx.ensure_group(group) if group.new else group
 
 
 async def upsert(

@@ -25,6 +25,7 @@ from hub.store.mongo_query import (
     aggregated,
     compile_links,
     ext,
+    holding,
     id_key,
     link_order,
     link_position,
@@ -61,8 +62,7 @@ async def _rewrite(
 async def _holders(
     records: AsyncCollection[Doc], session: Session, group_id: str, collection: str, ids: Sequence[ExternalId]
 ) -> list[Doc]:
-    keys = [id_key(group_id, collection, e) for e in ids]
-    return await records.find({"keys": {"$exists": True, "$in": keys}}, session=session).to_list(None)
+    return await records.find(holding([id_key(group_id, collection, e) for e in ids]), session=session).to_list(None)
 
 
 async def merge(records: AsyncCollection[Doc], session: Session, survivor: Record, merged: Sequence[Record]) -> None:

@@ -76,6 +76,12 @@ def id_key(group_id: str, collection: str, ext: ExternalId) -> str:
     return orjson.dumps([group_id, collection, ext.provider, ext.realm, ext.id]).decode()
 
 
+def holding(keys: list[str]) -> Query:
+    """The filter of the records holding any of these id keys (`id_key`), in the partial unique index: it holds only
+    the records that have `keys`, and the filter says so, so that the index is seen to serve it."""
+    return {"keys": {"$exists": True, "$in": keys}}
+
+
 def app_key(provider: str, realm: str) -> str:
     """The string `apps` holds for an app, for `opts[linked]` and the one-id-per-app rule."""
     return orjson.dumps([provider, realm]).decode()

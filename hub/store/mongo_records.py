@@ -12,7 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from hub.model.ids import ExternalId
 from hub.model.record import Record
-from hub.store.mongo_query import id_key, record
+from hub.store.mongo_query import holding, id_key, record
 
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
@@ -58,7 +58,7 @@ async def match(
     if not ids:
         return []
     keys = [id_key(group_id, collection, e) for e in ids]
-    docs = await records.find({"keys": {"$exists": True, "$in": keys}}, session=session).to_list(None)
+    docs = await records.find(holding(keys), session=session).to_list(None)
     holder = {key: doc["_id"] for doc in docs for key in doc.get("keys") or []}
     hub_ids = [holder[key] for key in keys if key in holder]
     found = await resolve(records, session, group_id, collection, hub_ids, fetched=docs)

@@ -34,7 +34,7 @@ from hub.store import mongo_records as records
 from hub.store import mongo_sync as sync
 from hub.store.base import IdTaken
 from hub.store.mongo_idmap import one_per_app
-from hub.store.mongo_query import counter_key, document, entries, id_key, index_fields, record
+from hub.store.mongo_query import counter_key, document, entries, holding, id_key, index_fields, record
 
 if TYPE_CHECKING:
     from hub.store.mongo import MongoStore
@@ -253,7 +253,7 @@ class MongoTransaction:
 
     def _holding(self, collection: str, ids: Sequence[ExternalId]) -> Doc:
         """The filter of the records holding any of `ids`."""
-        return {"keys": {"$in": [id_key(self.group_id, collection, e) for e in ids]}}
+        return holding([id_key(self.group_id, collection, e) for e in ids])
 
     async def merge_entry(self, merge_id: str) -> MergeEntry | None:
         with races():

@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
+def quoted(given: str) -> str:
+    """What a client sent, as a problem quotes it: cut to 40 characters, so that an id of thousands (a body bounds
+    it only by its size) does not come back whole."""
+    return f"{given[:40]!r}{'…' * (len(given) > 40)}"
+
+
 class HubError(Exception):
     """A failure the client caused or must know about, with its HTTP status."""
 

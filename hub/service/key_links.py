@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from hub.config import Settings
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import Conflict, Invalid, NotFound, quoted
 from hub.model import timefmt
 from hub.model.change import Kind
 from hub.model.collections import COLLECTIONS
@@ -182,7 +182,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
 
 def _no_link(key: str) -> NotFound:
     """The 404 of a link id naming no link, quoted and cut to 40 characters (a path of thousands came back whole)."""
-    return NotFound(f"no key link {key[:40]!r}{'…' * (len(key) > 40)}")
+    return NotFound(f"no key link {quoted(key)}")
 
 
 async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.config import Settings
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import Conflict, Invalid, NotFound, quoted
 from hub.model import timefmt
 from hub.model.change import archives
 from hub.model.collections import Collection
@@ -220,7 +220,7 @@ async def unmerge(
         # the record the path names must be one of the merge's now: by an app id, the key is that app's, and one
         # spelling a member's hub id undid a merge of another record
         if entry is None or located.hub_id not in {r.hub_id for r in current.values()}:
-            raise NotFound(f"no merge {merge_id} of {collection.name} record {key}")
+            raise NotFound(f"no merge {quoted(merge_id)} of {collection.name} record {key}")
         survivor = await _undoable(tx, entry, current, collection)
         now = timefmt.now()
         for snapshot in entry.before[1:]:

@@ -421,6 +421,13 @@ def test_unmerge_requests_are_checked(client: TestClient) -> None:
     assert client.post(f"{BASE}/people/{a['id']}/unmerge", json={"merge_id": entry["id"]}).status_code == 404
 
 
+def test_an_undo_naming_no_merge_quotes_its_id_cut_short(client: TestClient) -> None:
+    """The body bounds the id at its size alone (10 MiB): the 404 sent it all back, as a key link's once did."""
+    a = create(client, "organizations", SF, name="Acme")
+    problem = unmerge(client, a["id"], "x" * 100_000, status=404)
+    assert len(problem["detail"]) < 200 and f"no merge {'x' * 40!r}…" in problem["detail"]
+
+
 def test_an_undo_by_an_app_id_that_spells_a_merged_hub_id_names_that_app_record(client: TestClient) -> None:
     a = create(client, "organizations", SF, name="Acme")
     b = create(client, "organizations", HS, name="Acme Inc")

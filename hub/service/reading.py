@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
-from hub.errors import NotFound
+from hub.errors import NotFound, quoted
 from hub.model.collections import Collection
 from hub.model.filter import And, Comparison, In, Node, Not, Or, Value
 from hub.model.ids import ExternalId
@@ -61,7 +61,7 @@ async def locate_in(tx: Transaction, collection: Collection, key: str, app: tupl
 def _found(record: Record | None, collection: Collection, key: str, app: tuple[str, str] | None) -> Record:
     if record is None:
         owner = f"{app[0]} (realm {app[1]}) id" if app else "hub id"
-        raise NotFound(f"no {collection.name} record with {owner} {key}")
+        raise NotFound(f"no {collection.name} record with {owner} {quoted(key)}")
     return record
 
 

@@ -250,3 +250,11 @@ def test_bad_query_strings_are_400_naming_the_problem(
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert names_in_detail in response.json()["detail"]
+
+
+def test_a_404_quotes_the_path_id_cut_short(people: TestClient) -> None:
+    """A path id is bounded by the request line alone (16 KiB): the 404 sent it all back, by hub id or an app's."""
+    for params in ({}, {"opts[provider]": "crm", "opts[realm]": "2243"}):
+        answer = people.get(f"{BASE}/people/{'x' * 10_000}", params=params)
+        detail = answer.json()["detail"]
+        assert answer.status_code == 404 and len(detail) < 200 and f"{'x' * 40!r}…" in detail, detail

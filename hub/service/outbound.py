@@ -235,9 +235,11 @@ async def _again(tx: Transaction, integration: Integration, items: list[QueueIte
     newest: dict[str, QueueItem] = {}
     named: dict[str, set[str]] = {}
     """Per record (a merged-away one as its survivor): its newest acked item, and the hub ids its items name."""
+    entity = integration.definition.entity  # the collection of every item of its queue
+    held = await tx.get(entity, list({item.hub_id: None for item in items}))
     for item in items:
-        current = (await tx.get(item.collection, [item.hub_id])).get(item.hub_id)
-        if current is None or not matches(COLLECTIONS[item.collection], current, node):
+        current = held.get(item.hub_id)
+        if current is None or not matches(COLLECTIONS[entity], current, node):
             continue
         if current.hub_id not in newest or item.change_seq > newest[current.hub_id].change_seq:
             newest[current.hub_id] = item

@@ -111,7 +111,7 @@ async def lease(request: Request) -> Response:
     store = context.store(request)
     name, who = request.path_params["name"], principal(request)
     given = await outbound.lease(store, settings, group_id, name, asked.seconds, asked.limit, caller=who)
-    delivery = await outbound.delivery(store, given.integration, given.items)
+    delivery = await outbound.handed_out(store, given)
     return JSONResponse(
         {
             "lease": given.lease_id,

@@ -12,10 +12,11 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.errors import Unavailable
 from hub.model.collections import COLLECTIONS
 from hub.model.integration import MAX_BATCH_SIZE, Integration
 from hub.model.payload import parse_write
-from hub.service import integrations, upsert
+from hub.service import integrations, outbound, upsert
 from hub.store.base import Store
 from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
 from tests.conftest import Keys, admin_client
@@ -214,6 +215,23 @@ def test_ack_removes_items_and_refuses_what_the_lease_does_not_hold(client: Test
     assert settle(client, "ack", given, [a])["refused"][0]["item"] == a
     assert settle(client, "ack", given, [b])["acked"] == [b]
     assert lease(client)["items"] == []
+
+
+def test_a_lease_whose_records_the_store_fails_to_read_puts_its_items_back_untried(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store failing as a lease read its records (a 503) left the items leased, never seen by the app, until the
+    lease ran out: a failed try (dead at `max_attempts: 1`) of items never handed out."""
+    integration(client, max_attempts=1)
+    post(client, "organizations", name="A")
+
+    async def unreachable(*args: Any) -> Any:
+        raise Unavailable("the store is busy")
+
+    monkeypatch.setattr(outbound, "delivery", unreachable)
+    assert client.post(f"{URL}/out/lease").status_code == 503
+    monkeypatch.undo()
+    assert [(i["attempt"], i["record"]["name"]) for i in lease(client)["items"]] == [(1, "A")]
 
 
 def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_retried(client: TestClient) -> None:

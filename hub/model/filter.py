@@ -269,6 +269,18 @@ def fields_of(node: Node) -> set[tuple[str, ...]]:
     return set().union(*(fields_of(item) for item in node.items))
 
 
+def pinned(node: Node) -> set[tuple[str, ...]]:
+    """The fields `node` holds at one value in every record it matches: those of an `eq` (or an `in` of one value),
+    alone or under its `and`s."""
+    if isinstance(node, Comparison):
+        return {node.field} if node.op == "eq" else set()
+    if isinstance(node, In):
+        return {node.field} if len(node.values) == 1 else set()
+    if isinstance(node, And):
+        return set().union(*(pinned(item) for item in node.items))
+    return set()
+
+
 def map_values(node: Node, fn: Callable[[tuple[str, ...], Value], Value]) -> Node:
     """Copy ``node`` with each literal replaced by ``fn(field, value)`` (coercion)."""
     if isinstance(node, Comparison):

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from hub.model.collections import Collection
 from hub.model.field_index import FieldIndex
-from hub.model.filter import And, Comparison, In, Node, Or, fields_of
+from hub.model.filter import And, Comparison, In, Node, Or, fields_of, pinned
 from hub.model.keyset import Order
 from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import (
@@ -248,9 +248,12 @@ def _how(
 
 def _in_its_order(query: ListQuery) -> bool:
     """Whether the page's order (code order without `$orderby`) starts with a field its filter names: the index of
-    that order finds the matching records in their order, few or many, where sorting them apart read them all."""
-    first = query.order[0][0] if query.order else ("code",)
-    return query.filter is not None and first in fields_of(query.filter)
+    that order finds the matching records in their order, few or many, where sorting them apart read them all. A key
+    the filter holds at one value orders nothing (`_unpinned`): the next one says."""
+    if query.filter is None:
+        return False
+    order = _unpinned(query.order, query)
+    return (order[0][0] if order else ("code",)) in fields_of(query.filter)
 
 
 def _few(
@@ -322,7 +325,7 @@ def _rows(
     in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order; a
     filtered one as `picked` says (to sort: an order and a start no index gives, a unary `+`, so that the filter's
     index finds the few matching, where SQLite walked the group in the index of the order or of the start; to walk:
-    the code index)."""
+    the code index). Keys the filter holds at one value are left out of the order that finds them (`_unpinned`)."""
     walked = picked == "walk" and not query.order
     found, code, held = f"records r {f'INDEXED BY {CODE_INDEX} ' if walked else ''}WHERE", "r.seq", []
     if from_links and query.app is not None:
@@ -339,7 +342,7 @@ def _rows(
     code_order = f"{'+' * apart}{code} {'DESC' if backwards else 'ASC'}"
     rows: list[Any] = []
     for start, starts, in_order in _starts(collection, query, code):
-        chosen_by = compile_order(in_order, apart) if query.order else code_order
+        chosen_by = compile_order(_unpinned(in_order, query), apart) if query.order else code_order
         # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
         # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
         # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).
@@ -351,6 +354,15 @@ def _rows(
         if len(rows) >= window[0]:
             break
     return rows
+
+
+def _unpinned(order: Order, query: ListQuery) -> Order:
+    """`order` without the keys the page's filter holds at one value (`pinned`): they order none of its records, and
+    named in the ORDER BY they made SQLite walk the group's records and sort those matching, where the field's index
+    gives them in code order (`email/address eq … $orderby=email/address`: 4,106 steps of its machine at 400 records,
+    a tenth of them read by their own index)."""
+    steady = pinned(query.filter) if query.filter is not None else set()
+    return [(path, desc) for path, desc in order if path not in steady]
 
 
 def _merged(

@@ -116,12 +116,24 @@ BY_EMAIL = sorted(range(1, 401), key=_email)
         ({"$filter": "email/address in ('p7@x.io', 'p399@x.io')", "$count": "false"}, [7, 399]),
         ({"$filter": "email/address eq 'p250@x.io'", "opts[provider]": "sf", "opts[realm]": "r1"}, [250]),
         ({"$orderby": "email/address desc"}, BY_EMAIL[::-1][:5]),
+        ({"$filter": "email/address eq 'p250@x.io'", "$orderby": "email/address desc"}, [250]),
+        ({"$filter": "email/address eq 'p250@x.io'", "$orderby": "email/address, updated_at desc"}, [250]),
         (
             {"$orderby": "email/address", "$filter": "email/address ge 'p398'"},
             [n for n in BY_EMAIL if _email(n) >= "p398"][:5],
         ),
     ],
-    ids=["eq", "in", "in-by-another-order", "in-uncounted", "eq-of-an-app", "orderby", "orderby-range"],
+    ids=[
+        "eq",
+        "in",
+        "in-by-another-order",
+        "in-uncounted",
+        "eq-of-an-app",
+        "orderby",
+        "eq-by-itself",
+        "eq-by-itself-then-another",
+        "orderby-range",
+    ],
 )
 async def test_a_page_by_an_indexed_field_reads_the_index_not_the_group(
     tmp_path: Path, params: dict[str, str], codes_found: list[int]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.errors import NotFound
+from hub.errors import BadRequest, NotFound
 from hub.model.field_index import FieldIndex
 from hub.store.base import Store
 
@@ -20,6 +20,9 @@ async def add_index(store: Store, index: FieldIndex) -> bool:
 
 
 async def drop_index(store: Store, index: FieldIndex) -> None:
-    """Drop the field's index; NotFound if it has none."""
+    """Drop the field's index; NotFound if it has none, BadRequest for a reference field, whose index every store
+    keeps always (said to have none, an operator was told its filters read the group's records)."""
+    if index.reference:
+        raise BadRequest(f"{index} is a reference, indexed always: its index is not one to drop")
     if not await store.drop_field_index(index):
         raise NotFound(f"{index} has no index")

@@ -105,6 +105,7 @@ def test_an_admin_key_reaches_every_group(store: str, capsys: pytest.CaptureFixt
         (["index", "add", "people", "status"], "not a declared one"),
         (["index", "add", "organizations", "last_name"], "organizations has no field 'last_name'"),
         (["index", "drop", "people", "last_name"], "people last_name has no index"),
+        (["index", "drop", "people", "organization_id"], "people organization_id is a reference, indexed always"),
     ],
 )
 def test_bad_commands_say_why_and_exit_1(

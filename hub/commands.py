@@ -100,14 +100,20 @@ def disconnect(settings: Settings, provider: str, group_id: str) -> None:
 
 def list_indexes(settings: Settings) -> None:
     indexes = with_store(settings, field_indexes.list_indexes, new=False)
-    print("\n".join(str(index) for index in indexes) or "(no field is indexed)")
+    print("\n".join(f"{index}{' (a reference: indexed always)' * index.reference}" for index in indexes))
 
 
 def add_index(settings: Settings, collection: str, field: str) -> None:
     index, started = field_index(collection, field), time.monotonic()
-    if not index.reference:  # a reference field is indexed always: nothing is read
+
+    async def add(store: Store) -> bool:
+        """Index the field, saying first that every record is read, unless it is indexed already (nothing is)."""
+        if await field_indexes.indexed(store, index):
+            return False
         print(f"indexing {index} (every record of the entity type is read once)", file=sys.stderr)
-    added = with_store(settings, lambda store: field_indexes.add_index(store, index))
+        return await field_indexes.add_index(store, index)
+
+    added = with_store(settings, add)
     print(f"{index} is indexed ({time.monotonic() - started:.1f} s)" if added else f"{index} was indexed already")
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hub.errors import BadRequest, NotFound
-from hub.model.field_index import FieldIndex
+from hub.model.field_index import REFERENCE_FIELDS, FieldIndex
 from hub.store.base import Store
 
 
 async def list_indexes(store: Store) -> Sequence[FieldIndex]:
-    """The fields indexed, by entity type and field."""
-    return await store.field_indexes()
+    """The fields indexed, by entity type and field: the reference fields (indexed always) among those added."""
+    return sorted([*REFERENCE_FIELDS, *await store.field_indexes()], key=lambda index: (index.collection, index.path))
+
+
+async def indexed(store: Store, index: FieldIndex) -> bool:
+    """Whether the field is indexed: added already, or a reference field (indexed always)."""
+    return index.reference or index in await store.field_indexes()
 
 
 async def add_index(store: Store, index: FieldIndex) -> bool:

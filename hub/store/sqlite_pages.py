@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from hub.model.collections import Collection
 from hub.model.field_index import FieldIndex
-from hub.model.filter import And, Comparison, In, Node, Or, fields_of, pinned
+from hub.model.filter import And, Comparison, fields_of, pinned
 from hub.model.keyset import Order
 from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import (
@@ -59,6 +59,7 @@ from hub.store.sqlite_counts import (
     unfiltered_total,
 )
 from hub.store.sqlite_fields import field_indexes, holds_nulls, indexed_fields
+from hub.store.sqlite_indexed import count_query, indexed, kept_off
 from hub.store.sqlite_query import (
     CODE_INDEX,
     RECORD_COLUMNS,
@@ -80,15 +81,16 @@ def read_page(
     if kept is None:
         declared = cache(partial(field_indexes, conn))  # the catalog, read once for the page if at all
         parts, merged = _parts(collection, query, declared)
-        total = _matching(conn, group_id, collection, query, tuple(p for p, _ in parts)) if query.count else None
+        window = [query.top, query.offset]
+        off = frozenset() if parts else kept_off(conn, group_id, collection, query, sum(window), declared)
+        total = _matching(conn, group_id, collection, query, tuple(p for p, _ in parts), off) if query.count else None
         if total is not None and total <= query.offset:  # none on the page: its walk passed over every record read
             return [], total
-        window = [query.top, query.offset]
         if merged:
             return _merged(conn, group_id, collection, query, parts, window), total
-        picked = _how(conn, group_id, collection, query, total, declared)
+        picked = "sort" if off else _how(conn, group_id, collection, query, total, declared)  # off: few match
         from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
-        return _rows(conn, group_id, collection, query, window, from_links, picked), total
+        return _rows(conn, group_id, collection, query, window, from_links, picked, off), total
     total, listed = kept
     shown = total if query.count else None
     if (left := total - query.offset) <= 0:
@@ -141,7 +143,12 @@ def _lacked_after(
 
 
 def _matching(
-    conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, parts: tuple[ListQuery, ...]
+    conn: sqlite3.Connection,
+    group_id: str,
+    collection: Collection,
+    query: ListQuery,
+    parts: tuple[ListQuery, ...],
+    off: frozenset[tuple[str, ...]] = frozenset(),
 ) -> int:
     """How many records a filtered page's query matches (counted: the filter may name any field), or those it leaves
     out (`ListQuery.complement`) where they are fewer (`fewer_counted`): an initial sync by `updated_at gt` a time
@@ -149,15 +156,15 @@ def _matching(
     `opts[linked]`, each looked up among its links). One of statuses alone is read from the kept counts, an app's
     too (`ListQuery.statuses`); one of several statuses beside another condition is the sum of those of each
     (`parts`, as `_parts` reads it), each counted in its status's own index, as are the values and the null of an
-    `in (…, null)`."""
+    `in (…, null)`. Its conditions on the fields `off` are kept off their indexes (`kept_off`)."""
     if query.statuses is not None:
         return status_total(conn, group_id, collection.name, query)
     if parts:  # each of one status or value: split no further
         return sum(_matching(conn, group_id, collection, part, ()) for part in parts)
     other = query.complement()
     return fewer_counted(
-        lambda most: _count(conn, group_id, collection, query, most),
-        None if other is None else lambda most: _count(conn, group_id, collection, other, most),
+        lambda most: count_query(conn, group_id, collection, query, most, off),
+        None if other is None else lambda most: count_query(conn, group_id, collection, other, most),
         lambda: unfiltered_total(conn, group_id, collection.name, query)[0],
     )
 
@@ -216,12 +223,6 @@ def _beside_index(query: ListQuery, field: tuple[str, ...], indexed: set[tuple[s
     return bool(others & indexed)
 
 
-def _count(conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, most: int | None) -> int:
-    """How many records `query` matches (no more than `most`)."""
-    where, params = compile_list(group_id, collection, query)
-    return count_rows(conn, f"records r WHERE {where}", params, most)
-
-
 Picked = Literal["sort", "walk"]
 
 
@@ -267,35 +268,19 @@ def _few(
 ) -> Picked | None:
     """To "sort" a page left uncounted (`$count=false`) if it matches few records (`_picked`), else as SQLite plans
     it. Not counted, a page of the two records an `in (…)` on an indexed field picks walked the group (48,083 VM
-    steps at 4,000 records). What is counted is the part of the filter an index serves (`_indexed`), and only as far
+    steps at 4,000 records). What is counted is the part of the filter an index serves (`indexed`), and only as far
     as "few" goes (`sqrt(window * listed)` rows at most): it matches at least the records the whole filter does, and
     it is read from its index, where counting the whole filter read the group's records until that many matched
     (those of an `and` with a field no index serves), and a walk would have stopped at the page's. The part is
     counted without the app of `opts[linked]`, whose records a sort reads it all to find: looked up among the app's
     links, each of its records had the count of an app holding 4 read all those it matches (150,256 steps at 4,000
     records)."""
-    part = None if query.filter is None else _indexed(query.filter, indexed_fields(collection, declared()))
+    part = None if query.filter is None else indexed(query.filter, indexed_fields(collection, declared()))
     if part is None:
         return None
     most = math.isqrt(window * listed) + 1  # past it, few() no longer holds
-    counted = _count(conn, group_id, collection, replace(query, filter=part, app=None), most)
+    counted = count_query(conn, group_id, collection, replace(query, filter=part, app=None), most)
     return "sort" if few(counted, window, listed) else None
-
-
-def _indexed(node: Node, fields: set[tuple[str, ...]]) -> Node | None:
-    """The part of `node` an index finds the records of, if any: a comparison (but `ne`) or an `in (…)` of an
-    indexed field, not null (a reference's index holds none); the items of an `and` that are; an `or` all of whose
-    items are."""
-    if isinstance(node, Comparison):
-        return node if node.field in fields and node.op != "ne" and node.value is not None else None
-    if isinstance(node, In):
-        return node if node.field in fields and None not in node.values else None
-    if isinstance(node, Or):
-        return node if all(_indexed(item, fields) is not None for item in node.items) else None
-    if isinstance(node, And):
-        parts = [part for item in node.items if (part := _indexed(item, fields)) is not None]
-        return None if not parts else parts[0] if len(parts) == 1 else And(tuple(parts))
-    return None
 
 
 def _picked(matching: int, window: int, listed: int) -> Picked | None:
@@ -319,13 +304,15 @@ def _rows(
     window: list[int],
     from_links: bool,
     picked: Picked | None = None,
+    off: frozenset[tuple[str, ...]] = frozenset(),
     backwards: bool = False,
 ) -> list[Any]:
     """The page's rows, chosen by rowid (from the app's links if `from_links`: CROSS JOIN keeps them the outer loop)
     in code order (`backwards` from the end) unless `$orderby` says another, then read in the page's order; a
     filtered one as `picked` says (to sort: an order and a start no index gives, a unary `+`, so that the filter's
     index finds the few matching, where SQLite walked the group in the index of the order or of the start; to walk:
-    the code index). Keys the filter holds at one value are left out of the order that finds them (`_unpinned`)."""
+    the code index). Keys the filter holds at one value are left out of the order that finds them (`_unpinned`), and
+    its conditions on the fields `off` kept off their indexes (`kept_off`)."""
     walked = picked == "walk" and not query.order
     found, code, held = f"records r {f'INDEXED BY {CODE_INDEX} ' if walked else ''}WHERE", "r.seq", []
     if from_links and query.app is not None:
@@ -336,7 +323,7 @@ def _rows(
         )
         code, held = "e.seq", [group_id, collection.name, *query.app]
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
-    where, params = compile_list(group_id, collection, query)
+    where, params = compile_list(group_id, collection, query, off)
     order = compile_order(query.order)
     apart = picked == "sort"
     code_order = f"{'+' * apart}{code} {'DESC' if backwards else 'ASC'}"

@@ -196,8 +196,11 @@ def declared(path: tuple[str, ...], table: str = "") -> str:
     return f"json_extract({table}data, '$." + ".".join(path) + "')"
 
 
-def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str:
-    """The SQL condition true where the filter is; false or NULL where it is not.
+def compile_filter(
+    collection: Collection, node: Node, params: list[Any], off: frozenset[tuple[str, ...]] = frozenset()
+) -> str:
+    """The SQL condition true where the filter is; false or NULL where it is not; its conditions on the fields `off`
+    kept off their indexes (a unary `+`), so that SQLite reads another (`sqlite_indexed.kept_off`).
 
     A filter is two-valued (README, "Fetch a collection"), SQL three-valued: an order comparison with NULL is
     NULL. At the top of a WHERE, and under AND and OR, NULL leaves a record out as false would, so only a `not`
@@ -207,17 +210,17 @@ def compile_filter(collection: Collection, node: Node, params: list[Any]) -> str
         return f"r.status {_operator(node)} '{node.value}'"  # the index's own words: see STATUS_INDEXES
     if isinstance(node, Comparison):
         params.append(collection.operand(node.field, node.value))
-        return f"{column(node.field)} {_operator(node)} ?"
+        return f"{'+' * (node.field in off)}{column(node.field)} {_operator(node)} ?"
     if isinstance(node, In):
-        return _among(collection, node, params)
+        return _among(collection, node, params, off)
     if isinstance(node, Not):
-        return f"NOT (({compile_filter(collection, node.item, params)}) IS TRUE)"
+        return f"NOT (({compile_filter(collection, node.item, params, off)}) IS TRUE)"
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
-    return "(" + joiner.join(compile_filter(collection, item, params) for item in node.items) + ")"
+    return "(" + joiner.join(compile_filter(collection, item, params, off) for item in node.items) + ")"
 
 
-def _among(collection: Collection, node: In, params: list[Any]) -> str:
+def _among(collection: Collection, node: In, params: list[Any], off: frozenset[tuple[str, ...]]) -> str:
     """The SQL condition of `f in (…)`. `f in (a, null)` is `f eq a or f eq null` (SQL's `IN (a, NULL)` is never
     false), but a record's own fields are never null: there the null is left out, and a single value left is the
     `eq` it is, as its index is read (`status in ('INACTIVE', null)` reads the inactive records' own). SQLite read
@@ -225,10 +228,11 @@ def _among(collection: Collection, node: In, params: list[Any]) -> str:
     known = [value for value in node.values if value is not None]
     own = node.field[0] in META_KINDS
     if len(known) == 1 and (own or None not in node.values):
-        return compile_filter(collection, Comparison(node.field, "eq", known[0]), params)
+        return compile_filter(collection, Comparison(node.field, "eq", known[0]), params, off)
     params.extend(collection.operand(node.field, value) for value in known)
-    listed = f"{column(node.field)} IN ({', '.join('?' * len(known))})"
-    return f"({listed} OR {column(node.field)} IS NULL)" if None in node.values and not own else listed
+    term = f"{'+' * (node.field in off)}{column(node.field)}"
+    listed = f"{term} IN ({', '.join('?' * len(known))})"
+    return f"({listed} OR {term} IS NULL)" if None in node.values and not own else listed
 
 
 def _operator(node: Comparison) -> str:
@@ -254,14 +258,17 @@ def by_hub_id(node: Node | None) -> bool:
     return False
 
 
-def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (with its parameters) of a page of live records. Of one picked by hub id (`by_hub_id`), the
+def compile_list(
+    group_id: str, collection: Collection, query: ListQuery, off: frozenset[tuple[str, ...]] = frozenset()
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its parameters) of a page of live records, its filter's conditions on the fields `off`
+    kept off their indexes (`compile_filter`). Of one picked by hub id (`by_hub_id`), the
     group and collection are kept off every index (a unary `+`): without statistics of the data, SQLite reckoned
     three ids or more dearer to look up than the group's records to read, and read those (`id in (…)` five ids:
     280,309 steps of its machine at 10k records, 2,800,309 at 100k)."""
     params: list[Any] = [group_id, collection.name]
-    off = "+" * by_hub_id(query.filter)
-    where = [f"{off}r.group_id = ?", f"{off}r.collection = ?", "r.merged_into IS NULL"]
+    by_id = "+" * by_hub_id(query.filter)
+    where = [f"{by_id}r.group_id = ?", f"{by_id}r.collection = ?", "r.merged_into IS NULL"]
     if not query.include_archived:
         where.append("r.status != 'ARCHIVED'")
     if query.app is not None:
@@ -269,7 +276,7 @@ def compile_list(group_id: str, collection: Collection, query: ListQuery) -> tup
         where.append(exists if query.linked else f"NOT {exists}")
         params.extend(query.app)
     if query.filter is not None:
-        where.append(compile_filter(collection, query.filter, params))
+        where.append(compile_filter(collection, query.filter, params, off))
     return " AND ".join(where), params
 
 

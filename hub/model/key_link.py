@@ -116,7 +116,7 @@ def _listed(text: str) -> list[str] | None:
 
 
 def position_of(*parts: str | int) -> str:
-    """A `KeyLink.position` made of several parts (a time, a number, a record), in a `$skiptoken`'s letters."""
+    """A `KeyLink.position` made of several parts (a time, a number, a link's names), in a `$skiptoken`'s letters."""
     return _joined(str(part) for part in parts)
 
 

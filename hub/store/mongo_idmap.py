@@ -196,7 +196,9 @@ async def links(
 ) -> tuple[list[KeyLink], int]:
     [result] = await aggregated(records.aggregate(compile_links(group_id, query), session=session))
     page = [
-        KeyLink(d["collection"], d["_id"], ext(d["ids"]), d["ids"]["created_at"], link_position(d["ids"], d["_id"]))
+        KeyLink(
+            d["collection"], d["_id"], ext(d["ids"]), d["ids"]["created_at"], link_position(d["ids"], d["collection"])
+        )
         for d in result["page"]
     ]
     total = result["total"][0]["n"] if result["total"] else 0

@@ -266,28 +266,33 @@ def compile_links(group_id: str, query: LinkQuery) -> list[Query]:
     pipeline: list[Query] = [{"$match": where}, {"$project": {"collection": 1, "ids": 1}}, {"$unwind": "$ids"}]
     if entry:
         pipeline.append({"$match": {f"ids.{name}": value for name, value in entry.items()}})
-    order = {"ids.created_at": 1, "ids.n": 1, "_id": 1}
+    order = {field: 1 for field in LINK_ORDER}
     start = [] if query.after is None else [{"$match": _after(query.after)}]
     page = [*start, {"$sort": order}, {"$skip": query.offset}, {"$limit": max(query.top, 1)}]
     pipeline.append({"$facet": {"page": page, "total": [{"$count": "n"}]}})
     return pipeline
 
 
-def link_position(entry: Query, hub_id: str) -> str:
-    """A link's place in link order (`KeyLink.position`): its id entry's time and number, and its record."""
+LINK_ORDER = ("ids.created_at", "ids.n", "collection", "ids.provider", "ids.realm", "ids.id")
+"""Link order: when a link was made, its place in that write, then the link itself (links of several records made
+at one moment). Never its record: a link moved to another (a merge, a key link moved, an undo) keeps its place, where
+a tie broken by record put one shown last on a page and moved to a newer record on the next page again."""
+
+
+def link_position(entry: Query, collection: str) -> str:
+    """A link's place in link order (`KeyLink.position`): its id entry's time and number, and the link."""
     at, n = link_order(entry)
-    return position_of(at, n, hub_id)
+    return position_of(at, n, collection, entry["provider"], entry["realm"], entry["id"])
 
 
 def _after(position: str) -> Query:
-    """The id entries after `position` in link order (`compile_links` sorts by time, number, record)."""
-    at, n, hub_id = position_parts(position, 3)
-    number = position_number(position, n)
+    """The id entries after `position` in `LINK_ORDER`: past it in one field, equal in those before."""
+    at, n, *named = position_parts(position, len(LINK_ORDER))
+    values = [at, position_number(position, n), *named]
     return {
         "$or": [
-            {"ids.created_at": {"$gt": at}},
-            {"ids.created_at": at, "ids.n": {"$gt": number}},
-            {"ids.created_at": at, "ids.n": number, "_id": {"$gt": hub_id}},
+            {**dict(zip(LINK_ORDER[:k], values[:k], strict=True)), LINK_ORDER[k]: {"$gt": values[k]}}
+            for k in range(len(LINK_ORDER))
         ]
     }
 

@@ -426,6 +426,23 @@ def test_put_moves_a_link_to_another_record(client: TestClient) -> None:
     assert echoed.status_code == 200 and echoed.json()["key_links"]["internal_id"] == org["id"]
 
 
+@pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
+def test_a_link_moved_during_a_walk_keeps_its_place_in_it(client: TestClient, span: str) -> None:
+    """A moved link stays where it was made in link order: on MongoDB its place held its record's hub id, so a link
+    shown last on a page and then moved to a newer record came again on the next page."""
+    create(client, "organizations", SF, HS, name="Acme")
+    other = create(client, "organizations", name="Other")
+    moves = iter([SF])
+
+    def move_the_one_shown() -> None:
+        if (moved := next(moves, None)) is not None:
+            [link] = links(client, provider=moved["provider"])
+            assert client.put(f"{BASE}/key_links/{link['id']}", json={"internal_id": other["id"]}).status_code == 200
+
+    ids, _ = walk(client, f"{BASE}/key_links?$top=1{span}", move_the_one_shown)
+    assert ids == [SF["id"], HS["id"]]
+
+
 def test_put_follows_the_rules_of_a_new_link(client: TestClient) -> None:
     org = create(client, "organizations", SF, name="Acme")
     other = create(client, "organizations", ext("salesforce", "eu", "other"), name="Other")

@@ -220,7 +220,7 @@ async def unmerge(
         # the record the path names must be one of the merge's now: by an app id, the key is that app's, and one
         # spelling a member's hub id undid a merge of another record
         if entry is None or located.hub_id not in {r.hub_id for r in current.values()}:
-            raise NotFound(f"no merge {quoted(merge_id)} of {collection.name} record {key}")
+            raise NotFound(f"no merge {quoted(merge_id)} of {collection.name} record {quoted(key)}")
         survivor = await _undoable(tx, entry, current, collection)
         now = timefmt.now()
         for snapshot in entry.before[1:]:

@@ -10,7 +10,7 @@ from hub.api.problems import error_response
 from hub.api.render import HEADER
 from hub.errors import BadRequest
 
-SINGLE = frozenset({b"authorization", b"content-type", HEADER.encode()})
+SINGLE = frozenset({b"authorization", b"content-type", b"content-encoding", HEADER.encode()})
 """The headers the hub reads (Starlette's `Headers.get` takes the first of several and drops the rest)."""
 
 
@@ -19,7 +19,8 @@ class SingleHeaders:
 
     Two `Authorization` headers authenticated by the first, whatever the second said (a proxy that reads the last
     saw another caller); `CONNEC-EXTERNAL-IDS: true` and `: false` answered id arrays; two `Content-Type`s were
-    read as the first. The same value twice (a proxy adding what the client sent) means one thing, and passes.
+    read as the first, and `Content-Encoding: identity` then `: gzip` wrote a body said to be compressed as JSON.
+    The same value twice (a proxy adding what the client sent) means one thing, and passes.
     """
 
     def __init__(self, app: ASGIApp) -> None:

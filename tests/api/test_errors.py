@@ -180,10 +180,12 @@ def test_every_write_to_a_record_of_an_unknown_group_says_no_group(client: TestC
         ("authorization", [None, "Bearer hk_unknown.secret"]),
         ("connec-external-ids", ["true", "false"]),
         ("content-type", ["application/json", "text/plain"]),
+        ("content-encoding", ["identity", "gzip"]),
     ],
 )
 def test_a_header_read_once_given_twice_is_refused(client: TestClient, name: str, values: list[str | None]) -> None:
-    """Each was read as its first value: a second Authorization passed unseen, `true` and `false` answered arrays."""
+    """Each was read as its first value: a second Authorization passed unseen, `true` and `false` answered arrays, and
+    a body said to be gzip after `identity` was written as plain JSON."""
     client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}})
     token = client.auth.token  # type: ignore[union-attr]
     given = [(name, value or f"Bearer {token}") for value in values]

@@ -17,6 +17,7 @@ from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId
 from hub.model.query import ONE_PARAMS, Read, Selected, parse_read
 from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Group
+from hub.service import reading
 from hub.store.base import Store
 
 
@@ -52,12 +53,8 @@ def actor(request: Request) -> str:
 
 
 async def is_hub(request: Request, group_id: str, app: tuple[str, str] | None) -> bool:
-    """Whether `opts[provider]`/`opts[realm]` name the hub's own ids (its provider, the group's channel): the id
-    array shows the hub id as one entry among the apps', so a client may name a record by any entry of it."""
-    if app is None or app[0] != settings(request).hub_provider:
-        return False
-    group = await store(request).group(group_id)
-    return group is not None and group.channel_id == app[1]
+    """`reading.is_hub` for this request's store and settings."""
+    return await reading.is_hub(store(request), settings(request).hub_provider, group_id, app)
 
 
 async def path_read(

@@ -37,6 +37,15 @@ async def group_or_404(store: Store, group_id: str) -> Group:
     return group
 
 
+async def is_hub(store: Store, hub_provider: str, group_id: str, app: tuple[str, str] | None) -> bool:
+    """Whether `app` (`opts[provider]`, `opts[realm]`) names the hub's own ids in the group (its provider, the group's
+    channel): the id array shows the hub id as one entry among the apps', so a client may name a record by any entry."""
+    if app is None or app[0] != hub_provider:
+        return False
+    group = await store.group(group_id)
+    return group is not None and group.channel_id == app[1]
+
+
 async def locate(store: Store, group_id: str, collection: Collection, key: str, app: tuple[str, str] | None) -> Record:
     """The live record a path id names: a hub id (or alias), or app `app`'s id."""
     if app is None:

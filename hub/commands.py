@@ -1,5 +1,5 @@
-"""`hub keys …`, `hub connect`, `hub disconnect`, `hub index …`: each opens the store (`with_store`, as every
-command does), calls one hub.service function and says what was done."""
+"""`hub keys …`, `hub connect`, `hub disconnect`, `hub index …`, `hub recount`: each opens the store (`with_store`, as
+every command does), calls one hub.service function and says what was done."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ class Write:
     references: dict[str, str | list[ExternalId]]
     """Reference fields as given: a hub id, or an id array; None clears (kept in `fields`)."""
     writer: tuple[str, str] | None = None
-    """The app (provider, realm) whose key made the write: it writes from that app whatever ids name its record."""
+    """The app (provider, realm) the write is from, whatever ids name its record: the key's app, or the app whose id
+    an admin's archive or merge addresses the record by (`api.context.writer`)."""
 
     def claimed(self) -> list[ExternalId]:
         """Every id this write matches by or adds, its references' included."""

@@ -69,6 +69,11 @@ class UnsupportedMediaType(HubError):
     title = "Unsupported media type"
 
 
+class UnsupportedEncoding(UnsupportedMediaType):
+    """A body sent with a content coding the hub does not read (415): its answer says which it reads (RFC 9110,
+    12.5.3), telling a client it is the coding at fault and not the media type."""
+
+
 class Invalid(HubError):
     """The body or a parameter is well-formed but breaks the model (422)."""
 

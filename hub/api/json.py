@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from hub.errors import BadRequest, PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from hub.model.numbers import whole
 
 
@@ -70,7 +70,7 @@ async def read_json(request: Request, limit: int, optional: bool = False) -> Any
         raise UnsupportedMediaType(f"the body must be JSON in UTF-8, not in charset {charset[:100]!r}")
     encoding = request.headers.get("content-encoding", "identity")
     if encoding.strip().lower() != "identity":  # read as sent, gzip was "not valid JSON" and a plain body passed
-        raise UnsupportedMediaType(f"Content-Encoding {encoding[:100]!r} is not supported: send the body uncompressed")
+        raise UnsupportedEncoding(f"Content-Encoding {encoding[:100]!r} is not supported: send the body uncompressed")
     declared = whole(request.headers.get("content-length", ""))
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")

@@ -302,12 +302,20 @@ def document(settings: Settings) -> dict[str, Any]:
             "responses": responses({200: ("OpenAPI 3.1", {"type": "object"})}, (400,)),
         }
     }
-    challenge = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "the schemes the hub accepts"}}
+    headers = {
+        401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "the schemes the hub accepts"}},
+        415: {
+            "Accept-Encoding": {
+                "schema": {"const": "identity"},
+                "description": "on a body refused for its Content-Encoding alone: the hub reads bodies uncompressed",
+            }
+        },
+    }
     problems = {
         f"E{code}": {
             "description": text,
             **json_body(schema_ref("Problem"), "application/problem+json"),
-            **({"headers": challenge} if code == 401 else {}),
+            **({"headers": headers[code]} if code in headers else {}),
         }
         for code, text in ERRORS.items()
     }

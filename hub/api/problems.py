@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from hub.api.json import dumps
-from hub.errors import HubError, Unauthorized, Unavailable
+from hub.errors import HubError, Unauthorized, Unavailable, UnsupportedEncoding
 
 log = logging.getLogger("hub")
 
@@ -47,9 +47,11 @@ def from_error(error: HubError) -> dict[str, Any]:
 
 
 def _headers_of(error: HubError) -> dict[str, str] | None:
-    """The headers an error's answer carries besides its body: when to retry, how to authenticate."""
+    """The headers an error's answer carries besides its body: when to retry, how to authenticate, how to encode."""
     if isinstance(error, Unavailable):
         return {"retry-after": "1"}
+    if isinstance(error, UnsupportedEncoding):
+        return {"accept-encoding": "identity"}
     return {"www-authenticate": CHALLENGE} if isinstance(error, Unauthorized) else None
 
 

@@ -200,10 +200,16 @@ def test_a_header_read_once_given_twice_is_refused(client: TestClient, name: str
 
 @pytest.mark.parametrize("compress", [gzip.compress, lambda body: body])
 def test_an_encoded_body_is_refused_naming_its_encoding(client: TestClient, compress: Any) -> None:
-    """Read as sent: gzip was "not valid JSON: str is not valid UTF-8", and a plain body labelled gzip was written."""
+    """Read as sent: gzip was "not valid JSON: str is not valid UTF-8", and a plain body labelled gzip was written.
+    The refusal says, as RFC 9110 (12.5.3) asks, which coding the hub reads: a 415 for the media type says none."""
     headers = {"content-type": "application/json", "content-encoding": "gzip"}
     body = compress(b'{"people": {"first_name": "A"}}')
-    assert_problem(client.post(f"{BASE}/people", content=body, headers=headers), 415, "Content-Encoding", "gzip")
+    refused = client.post(f"{BASE}/people", content=body, headers=headers)
+    assert_problem(refused, 415, "Content-Encoding", "gzip")
+    assert refused.headers["accept-encoding"] == "identity"
+    typed = client.post(f"{BASE}/people", content=b"{}", headers={"content-type": "text/plain"})
+    assert_problem(typed, 415, "text/plain")
+    assert "accept-encoding" not in typed.headers
     plain = client.post(f"{BASE}/people", json={"people": {}}, headers={"content-encoding": "identity"})
     assert plain.status_code == 201 and plain.json()["people"]["code"] == "PE1", plain.text
 

@@ -310,6 +310,7 @@ def document(settings: Settings) -> dict[str, Any]:
                 "description": "on a body refused for its Content-Encoding alone: the hub reads bodies uncompressed",
             }
         },
+        503: {"Retry-After": {"schema": {"type": "integer"}, "description": "the seconds to wait before trying again"}},
     }
     problems = {
         f"E{code}": {

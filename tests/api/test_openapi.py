@@ -295,3 +295,11 @@ def test_the_external_ids_header_is_described_in_any_case_as_the_hub_reads_it(cl
     for value in ("1", "yes", "truex"):
         assert not jsonschema_rs.is_valid(schema, value), value
         assert client.get(f"{BASE}/people", headers={"CONNEC-EXTERNAL-IDS": value}).status_code == 400, value
+
+
+def test_the_headers_an_error_answer_carries_are_described(client: TestClient) -> None:
+    """Each header `problems` sends beside a problem is declared on its response: a 503 said nothing of `Retry-After`,
+    which tells a client when to try the write again."""
+    answers = client.get("/openapi.json", auth=None).json()["components"]["responses"]
+    declared = {code: set(answers[f"E{code}"].get("headers", {})) for code in (401, 415, 503)}
+    assert declared == {401: {"WWW-Authenticate"}, 415: {"Accept-Encoding"}, 503: {"Retry-After"}}

@@ -21,13 +21,13 @@ PARAMS = frozenset({"since", "limit"})
 
 def render(group: Group, hub_provider: str, change: Change) -> dict[str, Any]:
     """One change: the record's hub id, its whole id array (the hub's own last) as it was after the change."""
-    own = {"realm": group.channel_id, "provider": hub_provider, "id": change.hub_id}
+    own = group.own_id(hub_provider, change.hub_id)
     return {
         "cursor": cursor(group.group_id, change.seq),
         "kind": change.kind,
         "collection": change.collection,
         "id": change.hub_id,
-        "ids": [*(e.as_json() for e in change.ids), own],
+        "ids": [e.as_json() for e in (*change.ids, own)],
         "at": timefmt.display(change.at),
         "details": change.details,
     }

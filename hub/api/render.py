@@ -40,8 +40,7 @@ class Renderer:
     def id_of(self, record: Record) -> str | list[dict[str, str]]:
         if not self.ids:
             return record.hub_id
-        own = {"realm": self.group.channel_id, "provider": self.hub_provider, "id": record.hub_id}
-        return [*(e.as_json() for e in record.ids), own]
+        return [e.as_json() for e in (*record.ids, self.group.own_id(self.hub_provider, record.hub_id))]
 
     def record(self, record: Record, refs: Mapping[tuple[str, str], Record]) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -46,6 +46,10 @@ class Group:
     new: bool = field(default=False, compare=False)
     """Not stored yet: the first write to it stores it in its own transaction, so a refused one stores none."""
 
+    def own_id(self, hub_provider: str, hub_id: str) -> ExternalId:
+        """The hub's own id of a record of the group, the last entry of its id array as shown."""
+        return ExternalId(hub_provider, self.channel_id, hub_id)
+
 
 @dataclass
 class Write:

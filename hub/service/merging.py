@@ -121,7 +121,7 @@ async def matches(
             record.hub_id,
             [
                 *(
-                    ExternalId(settings.hub_provider, group.channel_id, h)
+                    group.own_id(settings.hub_provider, h)
                     for h in dict.fromkeys(hub_ids)
                     if h in named and named[h].hub_id == record.hub_id
                 ),

@@ -33,7 +33,7 @@ async def resolve(
         target = COLLECTIONS[collection.references[name]]
         where = prefix + name
         if isinstance(value, str):
-            value = [ExternalId(settings.hub_provider, group.channel_id, value)]
+            value = [group.own_id(settings.hub_provider, value)]
         ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=where)
         ensure_holdable(ids, field=where)
         matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=where)

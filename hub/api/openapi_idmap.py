@@ -204,7 +204,7 @@ def _global_paths() -> dict[str, Any]:
                 "tags": ["key_links"],
                 "summary": "The providers: the hub's own and those holding ids (an app sees its own and the hub's)",
                 "parameters": [param("system_name", "query", {"type": "string"}, "only this one (any case)")],
-                "responses": responses({200: ("the systems", listing("integration_systems", system))}, (400, 401)),
+                "responses": responses({200: ("the systems", listing("integration_systems", system))}, (400, 401, 503)),
             }
         },
         "/api/v2/entity_types": {
@@ -213,7 +213,7 @@ def _global_paths() -> dict[str, Any]:
                 "tags": ["key_links"],
                 "summary": "The collections",
                 "parameters": [param("entity_type_name", "query", {"type": "string"}, "only this one (any case)")],
-                "responses": responses({200: ("the entity types", listing("entity_types", kind))}, (400, 401)),
+                "responses": responses({200: ("the entity types", listing("entity_types", kind))}, (400, 401, 503)),
             }
         },
     }

@@ -39,11 +39,12 @@ ERRORS = {
     " is no object, or values refused together, such as a merge naming one record, is said in `detail` alone).",
     431: "On `hub serve`: the request head (its line and headers) is over 16 KiB, as a long `$filter` in text"
     " beyond ASCII is once percent-encoded; the connection is closed.",
-    503: "The store could not take the write now, and `Retry-After` says when to try again. On SQLite, another"
+    503: "The store could not take the request now, and `Retry-After` says when to try again. On SQLite, another"
     " process (`hub import`, `hub index add`, another hub) held the file's write lock past the wait: nothing was"
-    " written. On MongoDB, the server never said whether a commit was made: the detail says so.",
+    " written. On MongoDB, the server was out of reach (a read too), or never said whether a commit was made: the"
+    " detail says so.",
 }
-READ_ERRORS = (400, 401, 404)
+READ_ERRORS = (400, 401, 404, 503)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 NO_BODY_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
 """Those of a write without a body (an archive, an unlink): nothing to be too large, of the wrong type or

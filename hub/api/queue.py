@@ -110,8 +110,7 @@ async def lease(request: Request) -> Response:
         )
     store = context.store(request)
     name, who = request.path_params["name"], principal(request)
-    given = await outbound.lease(store, settings, group_id, name, asked.seconds, asked.limit, caller=who)
-    delivery = await outbound.handed_out(store, given)
+    given, delivery = await outbound.hand_out(store, settings, group_id, name, asked.seconds, asked.limit, caller=who)
     return JSONResponse(
         {
             "lease": given.lease_id,

@@ -366,14 +366,23 @@ class Delivery:
     """Per hub id, the fields that do not sync to the integration's app (connect), to leave out."""
 
 
-async def handed_out(store: Store, given: Lease) -> Delivery:
-    """A lease's items with their records, as an app's lease hands them out. The store failing as they are read is
-    the hub's fault, not the app's: the items go back untried (left leased, the app never having seen them, they
-    waited out the lease and came back as a failed try), as a webhook's batch does."""
+async def hand_out(
+    store: Store,
+    settings: Settings,
+    group_id: str,
+    name: str,
+    seconds: int | None,
+    limit: int | None,
+    *,
+    caller: Principal,
+) -> tuple[Lease, Delivery]:
+    """An app's lease (`lease`) and its items with their records. The store failing as they are read is the hub's
+    fault, not the app's: the items go back untried (left leased, the app never having seen them, they waited out the
+    lease and came back as a failed try), as a webhook's batch does."""
+    given = await lease(store, settings, group_id, name, seconds, limit, caller=caller)
     try:
-        return await delivery(store, given.integration, given.items)
+        return given, await delivery(store, given.integration, given.items)
     except Exception:
-        group_id, name = given.integration.group_id, given.integration.name
         await release(store, group_id, name, given.lease_id, [item.item for item in given.items])
         raise
 

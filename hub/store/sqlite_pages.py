@@ -64,6 +64,7 @@ from hub.store.sqlite_query import (
     CODE_INDEX,
     RECORD_COLUMNS,
     STATUS_INDEXES,
+    Fewest,
     by_hub_id,
     column,
     compile_filter,
@@ -82,15 +83,17 @@ def read_page(
         declared = cache(partial(field_indexes, conn))  # the catalog, read once for the page if at all
         parts, merged = _parts(collection, query, declared)
         window = [query.top, query.offset]
-        off = frozenset() if parts else kept_off(conn, group_id, collection, query, sum(window), declared)
-        total = _matching(conn, group_id, collection, query, tuple(p for p, _ in parts), off) if query.count else None
+        fewest = None if parts else kept_off(conn, group_id, collection, query, sum(window), declared)
+        total = (
+            _matching(conn, group_id, collection, query, tuple(p for p, _ in parts), fewest) if query.count else None
+        )
         if total is not None and total <= query.offset:  # none on the page: its walk passed over every record read
             return [], total
         if merged:
             return _merged(conn, group_id, collection, query, parts, window), total
-        picked = "sort" if off else _how(conn, group_id, collection, query, total, declared)  # off: few match
+        picked = "sort" if fewest is not None else _how(conn, group_id, collection, query, total, declared)  # few match
         from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
-        return _rows(conn, group_id, collection, query, window, from_links, picked, off), total
+        return _rows(conn, group_id, collection, query, window, from_links, picked, fewest), total
     total, listed = kept
     shown = total if query.count else None
     if (left := total - query.offset) <= 0:
@@ -148,7 +151,7 @@ def _matching(
     collection: Collection,
     query: ListQuery,
     parts: tuple[ListQuery, ...],
-    off: frozenset[tuple[str, ...]] = frozenset(),
+    fewest: Fewest | None = None,
 ) -> int:
     """How many records a filtered page's query matches (counted: the filter may name any field), or those it leaves
     out (`ListQuery.complement`) where they are fewer (`fewer_counted`): an initial sync by `updated_at gt` a time
@@ -156,14 +159,14 @@ def _matching(
     `opts[linked]`, each looked up among its links). One of statuses alone is read from the kept counts, an app's
     too (`ListQuery.statuses`); one of several statuses beside another condition is the sum of those of each
     (`parts`, as `_parts` reads it), each counted in its status's own index, as are the values and the null of an
-    `in (…, null)`. Its conditions on the fields `off` are kept off their indexes (`kept_off`)."""
+    `in (…, null)`. It is read as `fewest` says (`kept_off`)."""
     if query.statuses is not None:
         return status_total(conn, group_id, collection.name, query)
     if parts:  # each of one status or value: split no further
         return sum(_matching(conn, group_id, collection, part, ()) for part in parts)
     other = query.complement()
     return fewer_counted(
-        lambda most: count_query(conn, group_id, collection, query, most, off),
+        lambda most: count_query(conn, group_id, collection, query, most, fewest),
         None if other is None else lambda most: count_query(conn, group_id, collection, other, most),
         lambda: unfiltered_total(conn, group_id, collection.name, query)[0],
     )
@@ -304,7 +307,7 @@ def _rows(
     window: list[int],
     from_links: bool,
     picked: Picked | None = None,
-    off: frozenset[tuple[str, ...]] = frozenset(),
+    fewest: Fewest | None = None,
     backwards: bool = False,
 ) -> list[Any]:
     """The page's rows, chosen by rowid (from the app's links if `from_links`: CROSS JOIN keeps them the outer loop)
@@ -312,7 +315,7 @@ def _rows(
     filtered one as `picked` says (to sort: an order and a start no index gives, a unary `+`, so that the filter's
     index finds the few matching, where SQLite walked the group in the index of the order or of the start; to walk:
     the code index). Keys the filter holds at one value are left out of the order that finds them (`_unpinned`), and
-    its conditions on the fields `off` kept off their indexes (`kept_off`)."""
+    its filter read as `fewest` says (`kept_off`)."""
     walked = picked == "walk" and not query.order
     found, code, held = f"records r {f'INDEXED BY {CODE_INDEX} ' if walked else ''}WHERE", "r.seq", []
     if from_links and query.app is not None:
@@ -323,7 +326,7 @@ def _rows(
         )
         code, held = "e.seq", [group_id, collection.name, *query.app]
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
-    where, params = compile_list(group_id, collection, query, off)
+    where, params = compile_list(group_id, collection, query, fewest)
     order = compile_order(query.order)
     apart = picked == "sort"
     code_order = f"{'+' * apart}{code} {'DESC' if backwards else 'ASC'}"

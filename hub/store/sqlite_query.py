@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -258,16 +259,29 @@ def by_hub_id(node: Node | None) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Fewest:
+    """How a page's filter is read where one part of it picks few records, by that part's index, SQLite planning
+    without statistics of the data to read another (`sqlite_indexed.kept_off`): its conditions on the fields `off`
+    kept off their indexes (a unary `+`), and its `or` `union`, if that is the part, read as the union of the records
+    of its items, each by its own index (`union_of`)."""
+
+    off: frozenset[tuple[str, ...]] = frozenset()
+    union: Or | None = None
+
+
 def compile_list(
-    group_id: str, collection: Collection, query: ListQuery, off: frozenset[tuple[str, ...]] = frozenset()
+    group_id: str, collection: Collection, query: ListQuery, fewest: Fewest | None = None
 ) -> tuple[str, list[Any]]:
-    """The WHERE clause (with its parameters) of a page of live records, its filter's conditions on the fields `off`
-    kept off their indexes (`compile_filter`). Of one picked by hub id (`by_hub_id`), the
-    group and collection are kept off every index (a unary `+`): without statistics of the data, SQLite reckoned
-    three ids or more dearer to look up than the group's records to read, and read those (`id in (…)` five ids:
-    280,309 steps of its machine at 10k records, 2,800,309 at 100k)."""
+    """The WHERE clause (with its parameters) of a page of live records, read as `fewest` says if given. Of one
+    picked by hub id (`by_hub_id`) or by the union of an `or`'s items, the group and collection are kept off every
+    index (a unary `+`), so that the records are looked up by their rowid: without statistics of the data, SQLite
+    reckoned three ids or more dearer to look up than the group's records to read, and read those (`id in (…)` five
+    ids: 280,309 steps of its machine at 10k records, 2,800,309 at 100k), and walked the group's records for the
+    rowids of a union too."""
     params: list[Any] = [group_id, collection.name]
-    by_id = "+" * by_hub_id(query.filter)
+    union = None if fewest is None else fewest.union
+    by_id = "+" * (by_hub_id(query.filter) or union is not None)
     where = [f"{by_id}r.group_id = ?", f"{by_id}r.collection = ?", "r.merged_into IS NULL"]
     if not query.include_archived:
         where.append("r.status != 'ARCHIVED'")
@@ -275,9 +289,33 @@ def compile_list(
         exists = "EXISTS (SELECT 1 FROM external_ids e WHERE e.hub_id = r.hub_id AND e.provider = ? AND e.realm = ?)"
         where.append(exists if query.linked else f"NOT {exists}")
         params.extend(query.app)
-    if query.filter is not None:
-        where.append(compile_filter(collection, query.filter, params, off))
+    rest = query.filter
+    if union is not None:
+        where.append(f"r.rowid IN ({union_of(group_id, collection, union, params)})")
+        rest = _without(rest, union)
+    if rest is not None:
+        where.append(compile_filter(collection, rest, params, frozenset() if fewest is None else fewest.off))
     return " AND ".join(where), params
+
+
+def union_of(group_id: str, collection: Collection, node: Or, params: list[Any]) -> str:
+    """A compound SELECT of the rowids of the live records matching each item of `node` (a record matching two, once
+    each), each item with the terms its index is partial on, so that SQLite reads the item's index: of an SQL `OR`,
+    its OR optimisation finds no partial index of a field serving an item, and read the group's records."""
+    chosen = []
+    for item in node.items:
+        params.extend([group_id, collection.name])
+        chosen.append(
+            "SELECT r.rowid FROM records r WHERE r.group_id = ? AND r.collection = ? AND r.merged_into IS NULL"
+            f" AND {compile_filter(collection, item, params)}"
+        )
+    return " UNION ALL ".join(chosen)
+
+
+def _without(node: Node | None, item: Node) -> Node | None:
+    """`node` (the filter, or an `and`) without `item` (None if nothing is left: an `and` of `item` twice too)."""
+    left = tuple(each for each in node.items if each != item) if isinstance(node, And) else ()
+    return None if not left else left[0] if len(left) == 1 else And(left)
 
 
 def compile_order(order: Order, sorted_apart: bool = False) -> str:

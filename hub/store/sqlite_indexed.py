@@ -70,7 +70,7 @@ def kept_off(
     page sorts them), the others' conditions kept off their indexes (a unary `+`): a field of its `and`, or an `or`
     each of whose items an index serves, the filter or an item of its `and`, read as the union of its items' records
     (`Fewest`). The rows each part's index holds for its conditions are read in turn (`_fewest`; an `or`'s, of each
-    item in turn, a record matching two counted twice), no further than `sqrt(window x listed)` nor `FLIP_AFTER`, a
+    item in turn, a record matching two counted once), no further than `sqrt(window x listed)` nor `FLIP_AFTER`, a
     bound that does not grow with the data past 25M / window records. None (as SQLite plans it) where no part picks
     few, nor where the filter names fewer than two indexed fields and no such `or`. `INDEXED BY` could not say it: a
     field index is partial, and SQLite finds "no query solution" in one for a statement whose collection is a
@@ -99,12 +99,10 @@ def _rows_of(
     conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, most: int
 ) -> sqlite3.Cursor:
     """The rows (no more than `most`) the index of the filter of `query`, one part of a page's (`_candidates`), holds:
-    of an `or`, those of each item in turn (`union_of`; as the rowids of a page, they were all read before the first
-    was given)."""
+    of an `or`, its records' (`_union_rows`)."""
     if isinstance(query.filter, Or):
-        params: list[Any] = []
-        union = union_of(group_id, collection, query.filter, params)
-        return conn.execute(f"SELECT 1 FROM ({union}) LIMIT ?", [*params, most])
+        found, params = _union_rows(group_id, collection, query.filter)
+        return conn.execute(f"{found} LIMIT ?", [*params, most])
     where, params = compile_list(group_id, collection, replace(query, app=None, include_archived=True))
     return conn.execute(f"SELECT 1 FROM records r WHERE {where} LIMIT ?", [*params, most])
 
@@ -134,7 +132,7 @@ def _candidates(
     for item in dict.fromkeys(items):  # an item named twice is one condition
         if _read_by_index(item, fields):
             found.setdefault(item.field, []).append(item)
-        elif isinstance(item, Or) and all(_read_by_index(each, fields) for each in item.items):
+        elif read_apart(item, fields):
             found[item] = [item]
     if len(found) < 2 and not any(isinstance(key, Or) for key in found):
         return {}
@@ -144,6 +142,20 @@ def _candidates(
 def _read_by_index(node: Node, fields: set[tuple[str, ...]]) -> TypeGuard[Comparison | In]:
     """Whether `node` is one condition whose records an index finds (`indexed`)."""
     return isinstance(node, Comparison | In) and indexed(node, fields) is not None
+
+
+def read_apart(node: Node | None, fields: set[tuple[str, ...]]) -> TypeGuard[Or]:
+    """Whether `node` is an `or` each of whose items is one condition whose records an index finds (of the `fields`
+    indexed): its records are read by those indexes (`_union_rows`), counted by `kept_off` and found by rowid."""
+    return isinstance(node, Or) and all(_read_by_index(item, fields) for item in node.items)
+
+
+def _union_rows(group_id: str, collection: Collection, node: Or) -> tuple[str, list[Any]]:
+    """A SELECT (and its parameters) of the rowid of each record of an `or` (`read_apart`), of any status (a page tests
+    it after), read by its items' indexes in turn (`union_of`) and given as they are found, each once. As the rowids
+    of a page's `r.rowid IN (…)`, they were all read before the first was given."""
+    params: list[Any] = []
+    return f"SELECT DISTINCT found FROM ({union_of(group_id, collection, node, params)})", params
 
 
 BATCH = 64

@@ -306,7 +306,7 @@ def union_of(group_id: str, collection: Collection, node: Or, params: list[Any])
     for item in node.items:
         params.extend([group_id, collection.name])
         chosen.append(
-            "SELECT r.rowid FROM records r WHERE r.group_id = ? AND r.collection = ? AND r.merged_into IS NULL"
+            "SELECT r.rowid AS found FROM records r WHERE r.group_id = ? AND r.collection = ? AND r.merged_into IS NULL"
             f" AND {compile_filter(collection, item, params)}"
         )
     return " UNION ALL ".join(chosen)

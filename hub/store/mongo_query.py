@@ -106,6 +106,10 @@ INDEXES: dict[str, dict[str, Index]] = {
         # code's, as every order ends), from its start after a `$skiptoken` on, without sorting what follows.
         "group_collection_updated_seq": ([("group", 1), ("collection", 1), ("updated_at", 1), ("seq", 1)], {}),
         "group_collection_created_seq": ([("group", 1), ("collection", 1), ("created_at", 1), ("seq", 1)], {}),
+        # A page newest first: its ties by code still come ascending, an order neither index above gives read
+        # backward (mongod would sort every record of the group's type for each page).
+        "group_collection_updated_desc_seq": ([("group", 1), ("collection", 1), ("updated_at", -1), ("seq", 1)], {}),
+        "group_collection_created_desc_seq": ([("group", 1), ("collection", 1), ("created_at", -1), ("seq", 1)], {}),
         # `opts[linked]=true`: the records an app holds an id in, in code order.
         "group_collection_apps_seq": ([("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)], {}),
         # `status eq 'ARCHIVED'`: the archived records alone, in code order.

@@ -14,9 +14,10 @@ from hub.model.change import Change
 from hub.model.field_index import FieldIndex
 from hub.model.history import HistoryPage, MergeEntry, Snapshot
 from hub.model.ids import ExternalId
+from hub.model.list_query import ListQuery
 from hub.model.record import Group, Record
 from hub.store.mongo import MongoStore
-from tests.store.contract import G, at, insert, rec
+from tests.store.contract import PEOPLE, G, at, insert, rec
 
 BY_TYPE = [("group", 1), ("collection", 1)]
 REPLACED = [("apps", "apps"), ("updated", "updated_at"), ("created", "created_at")]
@@ -149,3 +150,33 @@ async def test_a_page_of_merge_history_is_read_in_the_order_of_the_members_index
     assert index == [("members", 1), *order] and set(where["members"]) == {"$in"} and shown == {"_id": 1}
     assert ("at" in where) == bool(after)  # after a token, from its place in the index
     assert fetched == {"_id": {"$in": [e.merge_id for e in entries]}}
+
+
+@pytest.mark.parametrize("key", ["code", "updated_at", "created_at"])
+@pytest.mark.parametrize("desc", [False, True], ids=["asc", "desc"])
+async def test_a_page_in_a_time_or_code_order_is_read_in_the_order_of_an_index(
+    monkeypatch: pytest.MonkeyPatch, key: str, desc: bool
+) -> None:
+    """mongod reads a page in an index's order (forward or backward) only if the index holds the page's sort keys, in
+    their directions or all reversed, after the group and collection: ties by code come ascending whichever way the
+    time goes, so a newest-first page needs an index of its own, or mongod sorts every record of the group's type
+    for each page. mongomock plans nothing, so the sort is checked against the indexes."""
+    database = cast(Any, AsyncMongoMockClient()["hub"])
+    store = MongoStore(database=database, transactions=False)
+    await store.open()
+    await insert(store, rec(1), rec(2))
+    asked: list[list[tuple[str, int]]] = []
+    sort = mongomock_motor.AsyncCursor.sort
+
+    def sorting(self: Any, keys: Any, *more: Any) -> Any:
+        asked.append(list(keys))
+        return sort(self, keys, *more)
+
+    monkeypatch.setattr(mongomock_motor.AsyncCursor, "sort", sorting)
+    records, _ = await store.list(G, PEOPLE, ListQuery(order=[((key,), desc)]))
+    indexes = [info["key"] for info in (await database["records"].index_information()).values()]
+    await store.close()
+    assert len(records) == 2
+    [order] = asked
+    reversed_order = [(name, -direction) for name, direction in order]
+    assert any(keys in ([*BY_TYPE, *order], [*BY_TYPE, *reversed_order]) for keys in indexes), order

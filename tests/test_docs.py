@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from hub.config import Settings
 from hub.files import import_file
+from hub.store.mongo_schema import INDEXES as MONGO_INDEXES
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -137,3 +138,30 @@ def test_the_readme_says_where_the_hub_command_is() -> None:
     assert "`.venv/bin/hub`" in opening
     assert 'hub = "hub.cli:main"' in (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert ".venv/bin/hub serve" in (Path(__file__).parent.parent / "scripts" / "serve").read_text()
+
+
+def _indexes_in_the_table() -> set[tuple[str, tuple[str, ...]]]:
+    """The MongoDB section's index table as (collection, keys): `a, b, c` / `d` is `a, b, c` and `a, b, d`."""
+    section = README.split("\n## MongoDB\n", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| index | why |", 1)[1].split("\n\n", 1)[0]
+    found = set()
+    for collection, first, others in re.findall(r"^\| `(\w+)`: `([^`]*)`((?: / `[^`]*`)*)", table, re.M):
+        keys = first.split(", ")
+        found.add((collection, tuple(keys)))
+        for other in re.findall(r"`([^`]*)`", others):
+            tail = other.split(", ")
+            found.add((collection, tuple(keys[: -len(tail)] + tail)))
+    return found
+
+
+def test_the_mongodb_section_lists_every_index_the_store_makes() -> None:
+    """The table left out the unique `first_admin` index of `api_keys`, which lets one first admin key in when hubs
+    start at once on a fresh store."""
+    made = set()
+    for collection, indexes in MONGO_INDEXES.items():
+        for name, (keys, _) in indexes.items():
+            shown = [f"{k} desc" if way == -1 else k for k, way in keys]
+            if name.startswith("ref__"):
+                shown = [re.sub(r"^fields\..*", "fields.<reference>", k) for k in shown]
+            made.add((collection, tuple(shown)))
+    assert made <= _indexes_in_the_table(), sorted(made - _indexes_in_the_table())

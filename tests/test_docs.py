@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from hub.cli import parser
 from hub.config import Settings
 from hub.files import import_file
 from hub.store.mongo_schema import INDEXES as MONGO_INDEXES
@@ -165,3 +168,23 @@ def test_the_mongodb_section_lists_every_index_the_store_makes() -> None:
                 shown = [re.sub(r"^fields\..*", "fields.<reference>", k) for k in shown]
             made.add((collection, tuple(shown)))
     assert made <= _indexes_in_the_table(), sorted(made - _indexes_in_the_table())
+
+
+def _commands(command: argparse.ArgumentParser, name: str) -> Iterator[tuple[str, list[str]]]:
+    """Each command of the command line (`hub keys create`) with its options."""
+    subparsers = [action for action in command._actions if isinstance(action, argparse._SubParsersAction)]
+    if not subparsers:
+        options = [option for action in command._actions for option in action.option_strings]
+        yield name, [option for option in options if option not in ("-h", "--help")]
+    for sub in subparsers:
+        for word, child in sub.choices.items():
+            yield from _commands(child, f"{name} {word}")
+
+
+def test_the_command_line_section_names_every_command_and_option() -> None:
+    """`hub import` and `hub export` took a `--quiet` the README never named."""
+    section = README.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    for command, options in _commands(parser(), "hub"):
+        assert command in section, f"{command} is not in the Command line section"
+        for option in options:
+            assert option in section, f"{command} {option} is not in the Command line section"

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hub.cli import parser
-from hub.config import Settings
+from hub.config import BadSetting, Settings
 from hub.files import import_file
 from hub.store.mongo_schema import INDEXES as MONGO_INDEXES
 
@@ -188,3 +188,22 @@ def test_the_command_line_section_names_every_command_and_option() -> None:
         assert command in section, f"{command} is not in the Command line section"
         for option in options:
             assert option in section, f"{command} {option} is not in the Command line section"
+
+
+def _refuses_zero(name: str) -> bool:
+    """Whether the setting must be at least 1 (not only at least another setting, as `max_top` is `default_top`)."""
+    try:
+        Settings(**{name: 0})  # type: ignore[arg-type]
+    except BadSetting as refused:
+        return str(refused).startswith(f"{name} must be at least")
+    return False
+
+
+def test_the_settings_said_to_be_at_least_one_are_those_the_hub_refuses_below_one() -> None:
+    """A bound given to a setting must be named where the README lists the bounds, or an operator learns of it only
+    from the refusal; the other whole-number settings take 0 (`key_cache_seconds` 0 reads the store every time)."""
+    start = "`prune_interval_seconds`, `lease_seconds`"
+    said = start + README.split(start, 1)[1].split("; `lease_seconds` is no", 1)[0]
+    named = {name.lower() for name in re.findall(r"`(?:HUB_)?(\w+)`", said)} - {"webhook_poll_seconds"}
+    whole = [f.name for f in fields(Settings) if f.type == "int"]
+    assert named == {name for name in whole if _refuses_zero(name)}

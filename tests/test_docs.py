@@ -207,3 +207,12 @@ def test_the_settings_said_to_be_at_least_one_are_those_the_hub_refuses_below_on
     named = {name.lower() for name in re.findall(r"`(?:HUB_)?(\w+)`", said)} - {"webhook_poll_seconds"}
     whole = [f.name for f in fields(Settings) if f.type == "int"]
     assert named == {name for name in whole if _refuses_zero(name)}
+
+
+def test_the_examples_marked_json_are_json() -> None:
+    """The lease example, marked `json`, held `{"…hub's own…"}`, an object with a key and no value: a reader
+    pasting it into a test or a mock server got a parse error."""
+    blocks = re.findall(r"```json\n(.*?)```", README, re.S)
+    assert blocks
+    for block in blocks:
+        json.loads(block)

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from hub.cli import parser
 from hub.config import BadSetting, Settings
 from hub.files import import_file
+from hub.model.integration import Definition
 from hub.store.mongo_schema import INDEXES as MONGO_INDEXES
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -216,3 +217,14 @@ def test_the_examples_marked_json_are_json() -> None:
     assert blocks
     for block in blocks:
         json.loads(block)
+
+
+def test_the_integration_table_has_a_row_for_each_field_with_its_bounds_and_default() -> None:
+    """Each field of a definition has its row in the Integrations table, and a whole number's row its bounds and
+    default as the model holds them, so a bound changed in the model is changed where an integrator reads it."""
+    table = README.split("| field | allowed (default) | effect |", 1)[1].split("\n\n", 1)[0]
+    rows = {name: row for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split(" | ")[0])}
+    for name, schema in Definition.model_json_schema()["properties"].items():
+        assert name in rows, f"{name} has no row in the Integrations table"
+        if "minimum" in schema and "maximum" in schema:  # written with an en dash, as the table writes ranges
+            assert f"{schema['minimum']}\u2013{schema['maximum']} ({schema['default']})" in rows[name], rows[name]

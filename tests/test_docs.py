@@ -228,3 +228,11 @@ def test_the_integration_table_has_a_row_for_each_field_with_its_bounds_and_defa
         assert name in rows, f"{name} has no row in the Integrations table"
         if "minimum" in schema and "maximum" in schema:  # written with an en dash, as the table writes ranges
             assert f"{schema['minimum']}\u2013{schema['maximum']} ({schema['default']})" in rows[name], rows[name]
+
+
+def test_the_tests_section_names_every_end_to_end_test() -> None:
+    """The Tests section says what each `tests/e2e/` file runs against a real process; one added without its line
+    leaves an operator not knowing what a slow or flaky run was checking."""
+    section = README.split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    e2e = sorted(path.name for path in (Path(__file__).parent / "e2e").glob("test_*.py"))
+    assert e2e and [name for name in e2e if f"`{name}`" not in section] == []

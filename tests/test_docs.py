@@ -236,3 +236,13 @@ def test_the_tests_section_names_every_end_to_end_test() -> None:
     section = README.split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
     e2e = sorted(path.name for path in (Path(__file__).parent / "e2e").glob("test_*.py"))
     assert e2e and [name for name in e2e if f"`{name}`" not in section] == []
+
+
+def test_the_layout_names_every_part_of_the_package() -> None:
+    """The Layout left out `config.py`, `errors.py` and `progress.py`: a newcomer looking for where a setting or a
+    problem+json is made found no entry."""
+    layout = README.split("\n## Layout\n", 1)[1]
+    package = Path(__file__).parent.parent / "hub"
+    parts = [f"{path.name}/" if path.is_dir() else path.name for path in package.iterdir()]
+    named = [part for part in parts if part.endswith((".py", "/")) and not part.startswith("__")]
+    assert named and [part for part in named if part not in layout] == []

@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -86,10 +86,7 @@ def link_id(collection: str, ext: ExternalId) -> str:
     split into more than four, and the link was listed by an id that GET, PUT and DELETE answered with 404. Such
     parts are a JSON array behind `_LISTED` instead, which no joined id begins with (they begin with a collection).
     """
-    parts = (collection, ext.provider, ext.realm, ext.id)
-    if any(_SEP in part for part in parts):
-        return _encoded(_LISTED + json.dumps(parts, separators=(",", ":")))
-    return _joined(parts)
+    return _joined((collection, ext.provider, ext.realm, ext.id))
 
 
 def parse_link_id(text: str) -> tuple[str, ExternalId] | None:
@@ -98,8 +95,7 @@ def parse_link_id(text: str) -> tuple[str, ExternalId] | None:
     Only the id as `link_id` writes it names its link: base64 decoding passes over stray characters and padding, and
     `…!!` or `…==` read, moved and deleted the link of `…`.
     """
-    decoded = _decoded(text) or ""
-    parts = _listed(decoded[1:]) if decoded.startswith(_LISTED) else decoded.split(_SEP)
+    parts = _split(text)
     if parts is None or len(parts) != 4 or parts[0] not in COLLECTIONS or not all(parts):
         return None
     named = parts[0], ExternalId(parts[1], parts[2], parts[3])
@@ -116,8 +112,9 @@ def _listed(text: str) -> list[str] | None:
 
 
 def position_of(*parts: str | int) -> str:
-    """A `KeyLink.position` made of several parts (a time, a number, a link's names), in a `$skiptoken`'s letters."""
-    return _joined(str(part) for part in parts)
+    """A `KeyLink.position` made of several parts (a time, a number, a link's names), in a `$skiptoken`'s letters,
+    written as a link id is (`_joined`): a link's names may hold the separator."""
+    return _joined([str(part) for part in parts])
 
 
 def position_parts(position: str, count: int) -> list[str]:
@@ -136,7 +133,10 @@ def position_number(position: str, text: str) -> int:
     return number
 
 
-def _joined(parts: Iterable[str]) -> str:
+def _joined(parts: Sequence[str]) -> str:
+    """The parts joined by `_SEP`, or, where one holds it, a JSON array behind `_LISTED` (`_split` reads either)."""
+    if any(_SEP in part for part in parts):
+        return _encoded(_LISTED + json.dumps(parts, separators=(",", ":")))
     return _encoded(_SEP.join(parts))
 
 
@@ -153,7 +153,9 @@ def _decoded(text: str) -> str | None:
 
 def _split(text: str) -> list[str] | None:
     decoded = _decoded(text)
-    return None if decoded is None else decoded.split(_SEP)
+    if decoded is None:
+        return None
+    return _listed(decoded[1:]) if decoded.startswith(_LISTED) else decoded.split(_SEP)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any, TypeGuard
 
 from hub.model.collections import Collection
-from hub.model.field_index import FieldIndex
+from hub.model.field_index import REFERENCE_FIELDS, FieldIndex
 from hub.model.filter import And, Comparison, In, Node, Or, fields_of
 from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import FLIP_AFTER, count_rows, few, listed_in
@@ -44,10 +44,11 @@ def count_query(
 
 def indexed(node: Node, fields: set[tuple[str, ...]]) -> Node | None:
     """The part of `node` an index finds the records of, if any: a comparison (but `ne`) or an `in (…)` of an
-    indexed field, not null (a reference's index holds none); the items of an `and` that are; an `or` all of whose
-    items are."""
+    indexed field, not null (a reference's index holds none; `eq null` is found in any other field's, `_nulls_found`);
+    the items of an `and` that are; an `or` all of whose items are."""
     if isinstance(node, Comparison):
-        return node if node.field in fields and node.op != "ne" and node.value is not None else None
+        known = node.value is not None or _nulls_found(node)
+        return node if node.field in fields and node.op != "ne" and known else None
     if isinstance(node, In):
         return node if node.field in fields and None not in node.values else None
     if isinstance(node, Or):
@@ -56,6 +57,18 @@ def indexed(node: Node, fields: set[tuple[str, ...]]) -> Node | None:
         parts = [part for item in node.items if (part := indexed(item, fields)) is not None]
         return None if not parts else parts[0] if len(parts) == 1 else And(tuple(parts))
     return None
+
+
+REFERENCE_PATHS = frozenset(index.path for index in REFERENCE_FIELDS)
+
+
+def _nulls_found(node: Comparison) -> bool:
+    """Whether the index of the field of an `eq null` finds its records: a declared field's holds the records lacking
+    it, and a record's own fields are never null, but a reference's holds only the records having one (a field of
+    that name in any entity type is taken for one). Not found so, `first_name eq null or last_name eq …` read the
+    group's records, and `first_name eq null and last_name gt …` the range of last names (104,624 and 40,271 steps of
+    SQLite's machine at 4,000 records; 1,780 and 323 now)."""
+    return node.op == "eq" and node.field not in REFERENCE_PATHS
 
 
 def kept_off(

@@ -33,14 +33,25 @@ def member(name: str | int) -> str:
     return '""' if name == "" else str(name)
 
 
+_BOUNDS = {
+    "less_than_equal": "at most {le}",
+    "greater_than_equal": "at least {ge}",
+    "string_too_long": "at most {max_length} characters",
+    "string_too_short": "at least {min_length} character(s)",
+}
+"""Pydantic's bounds said as the README's Limits says them (`limit: at most 1000`, not "Input should be less than or
+equal to 1000")."""
+
+
 def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """One `{field, message}` per pydantic error, the field as a dotted path."""
     out = []
     for item in error.errors(include_url=False):
         steps = [member(p) for p in item["loc"] if p not in (HUB_ID, ID_ARRAY)]
         path = ".".join([prefix, *steps] if prefix else steps)
-        message = _SAID.get(item["type"]) or item["msg"].removeprefix("Value error, ")
-        out.append({"field": path or "(body)", "message": message})
+        bound = _BOUNDS.get(item["type"])
+        said = bound.format(**item["ctx"]) if bound and "ctx" in item else _SAID.get(item["type"])
+        out.append({"field": path or "(body)", "message": said or item["msg"].removeprefix("Value error, ")})
     return out
 
 

@@ -117,10 +117,7 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     of it goes (`queue.placeholder_again`), once: it tells an app that was sent the record to drop it. A resend sends
     its record while it matches, unless a change of the record goes out in the same lease: that shows the record as
     it is, and its ack arms the next resend (`_again`); both went, the app got the record twice in one batch."""
-    found: dict[tuple[str, str], Record] = {}
-    for collection in {item.collection for item in items}:
-        records = await tx.get(collection, [item.hub_id for item in items if item.collection == collection])
-        found.update({(collection, hub_id): record for hub_id, record in records.items()})
+    found = await _records_of(tx, items)
     node = await filter_through_merges(tx, integration)
     changed = {
         (i.collection, found[(i.collection, i.hub_id)].hub_id)
@@ -140,6 +137,16 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     dropped = {item.item for item in items if gone(item)}
     await tx.remove_items(integration.name, list(dropped))
     return [item for item in items if item.item not in dropped]
+
+
+async def _records_of(tx: Transaction, items: Sequence[QueueItem]) -> dict[tuple[str, str], Record]:
+    """The items' records as they are now (a merged-away one as its survivor), by the collection and hub id each item
+    names: one read per collection, not one per item."""
+    found: dict[tuple[str, str], Record] = {}
+    for collection in {item.collection for item in items}:
+        records = await tx.get(collection, list({item.hub_id: None for item in items if item.collection == collection}))
+        found.update({(collection, hub_id): record for hub_id, record in records.items()})
+    return found
 
 
 def _backoff(settings: Settings) -> tuple[float, float]:
@@ -235,11 +242,10 @@ async def _again(tx: Transaction, integration: Integration, items: list[QueueIte
     newest: dict[str, QueueItem] = {}
     named: dict[str, set[str]] = {}
     """Per record (a merged-away one as its survivor): its newest acked item, and the hub ids its items name."""
-    entity = integration.definition.entity  # the collection of every item of its queue
-    held = await tx.get(entity, list({item.hub_id: None for item in items}))
+    found = await _records_of(tx, items)
     for item in items:
-        current = held.get(item.hub_id)
-        if current is None or not matches(COLLECTIONS[entity], current, node):
+        current = found.get((item.collection, item.hub_id))
+        if current is None or not matches(COLLECTIONS[item.collection], current, node):
             continue
         if current.hub_id not in newest or item.change_seq > newest[current.hub_id].change_seq:
             newest[current.hub_id] = item

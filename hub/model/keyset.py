@@ -63,13 +63,25 @@ def parse(order: Order, text: str) -> tuple[int, list[Value]]:
     return seq, values
 
 
+def codes_descend(order: Order) -> bool:
+    """Whether records of the same sort values come by code descending: in the direction of the last key, so that
+    a page by one key, descending, is its index (the key, then the code) read backward. Ties came by code ascending
+    whatever the keys, which no index read backward gives: MongoDB sorted the group's records of the type for each
+    page by a field index's field, descending (it keeps no order of a page beyond one index)."""
+    return bool(order) and order[-1][1]
+
+
 def _fingerprint(order: Order) -> int:
-    """A number of the order a position was made in: a token passed with another `$orderby` is refused."""
-    return zlib.crc32(orjson.dumps([["/".join(path), desc] for path, desc in order]))
+    """A number of the order a position was made in: a token passed with another `$orderby` is refused, as is one of
+    a descending order made while its ties came by code ascending (a walk going on from it would pass over some)."""
+    return zlib.crc32(
+        orjson.dumps([["/".join(path), desc] for path, desc in order] + ["code desc"] * codes_descend(order))
+    )
 
 
 def after(order: Order, values: Sequence[Value], seq: int) -> Node:
-    """The records that come after one of sort values `values` and code `seq`, in `order` and then code.
+    """The records that come after one of sort values `values` and code `seq`, in `order` and then code
+    (`codes_descend`).
 
     Null comes before every value, as both stores sort: first ascending, last descending. The comparisons are
     the stores' own (no merge is followed, as `$filter` follows them for a reference), and the first key's range
@@ -116,7 +128,7 @@ def _following(order: Order, values: Sequence[Value], seq: int) -> Node:
         if (past := _past(path, desc, value)) is not None:
             terms.append(_all([*same, past]))
         same.append(Comparison(path, "eq", value))
-    terms.append(_all([*same, Comparison(("code",), "gt", seq)]))
+    terms.append(_all([*same, Comparison(("code",), "lt" if codes_descend(order) else "gt", seq)]))
     return terms[0] if len(terms) == 1 else Or(tuple(terms))
 
 

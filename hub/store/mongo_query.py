@@ -65,6 +65,7 @@ from hub.model.field_index import REFERENCE_FIELDS
 from hub.model.filter import And, Comparison, In, Node, Not, Or
 from hub.model.ids import ExternalId
 from hub.model.key_link import LinkQuery, position_number, position_of, position_parts
+from hub.model.keyset import codes_descend
 from hub.model.list_query import ListQuery
 from hub.model.record import Record
 
@@ -103,13 +104,10 @@ INDEXES: dict[str, dict[str, Index]] = {
         # Codes are unique; also the default order of a page.
         "group_collection_seq": ([("group", 1), ("collection", 1), ("seq", 1)], {"unique": True}),
         # Incremental sync (`updated_at gt …`) and creation-time filters; a page in either time's order (then the
-        # code's, as every order ends), from its start after a `$skiptoken` on, without sorting what follows.
+        # code's, as every order ends: read backward, newest first), from its start after a `$skiptoken` on, without
+        # sorting what follows.
         "group_collection_updated_seq": ([("group", 1), ("collection", 1), ("updated_at", 1), ("seq", 1)], {}),
         "group_collection_created_seq": ([("group", 1), ("collection", 1), ("created_at", 1), ("seq", 1)], {}),
-        # A page newest first: its ties by code still come ascending, an order neither index above gives read
-        # backward (mongod would sort every record of the group's type for each page).
-        "group_collection_updated_desc_seq": ([("group", 1), ("collection", 1), ("updated_at", -1), ("seq", 1)], {}),
-        "group_collection_created_desc_seq": ([("group", 1), ("collection", 1), ("created_at", -1), ("seq", 1)], {}),
         # `opts[linked]=true`: the records an app holds an id in, in code order.
         "group_collection_apps_seq": ([("group", 1), ("collection", 1), ("apps", 1), ("seq", 1)], {}),
         # `status eq 'ARCHIVED'`: the archived records alone, in code order.
@@ -161,6 +159,8 @@ RETIRED: dict[str, tuple[str, ...]] = {
         "group_collection_apps",
         "group_collection_updated",
         "group_collection_created",
+        "group_collection_updated_desc_seq",
+        "group_collection_created_desc_seq",
         *(f"field__{index.slug}" for index in REFERENCE_FIELDS),
     ),
     "merges": ("members",),
@@ -169,7 +169,9 @@ RETIRED: dict[str, tuple[str, ...]] = {
 `_seq` give their records in code order after the rest of their key, which one without the code sorted; a field
 index of a reference field (`hub index add people organization_id`) has the keys of its `ref__` index, and MongoDB
 refuses a second index of the same keys under another name (IndexOptionsConflict); `members` found a record's
-merges but not in the order of its history, which `members_at` pages through."""
+merges but not in the order of its history, which `members_at` pages through; the `_desc_seq` time indexes gave a
+page newest first with its ties by code ascending, which now come descending (`codes_descend`), as the ascending
+ones read backward give them."""
 
 _TOP = {"id": "_id", "status": "status", "created_at": "created_at", "updated_at": "updated_at"}
 _CMP = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}
@@ -234,11 +236,11 @@ def compile_list(group_id: str, collection: Collection, query: ListQuery) -> Que
 
 
 def compile_order(query: ListQuery) -> list[tuple[str, int]]:
-    """The sort keys, then the code, as the SQLite adapter orders (a repeated field counts once)."""
+    """The sort keys, then the code (`codes_descend`), as the SQLite adapter orders (a repeated field counts once)."""
     keys: dict[str, int] = {}
     for path, desc in query.order:
         keys.setdefault(field(path), -1 if desc else 1)
-    keys.setdefault("seq", 1)
+    keys.setdefault("seq", -1 if codes_descend(query.order) else 1)
     return list(keys.items())
 
 

@@ -46,7 +46,7 @@ from typing import Any, Literal
 from hub.model.collections import Collection
 from hub.model.field_index import FieldIndex
 from hub.model.filter import And, Comparison, fields_of, pinned
-from hub.model.keyset import Order
+from hub.model.keyset import Order, codes_descend
 from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import (
     count_rows,
@@ -332,12 +332,13 @@ def _rows(
         code, held = "e.seq", [group_id, collection.name, *query.app]
         query = replace(query, app=None)  # the links are the app's: its records need not be looked for again
     where, params = compile_list(group_id, collection, query, fewest)
-    order = compile_order(query.order)
+    ties = codes_descend(query.order)
+    order = compile_order(query.order, ties)
     apart = picked == "sort"
     code_order = f"{'+' * apart}{code} {'DESC' if backwards else 'ASC'}"
     rows: list[Any] = []
     for start, starts, in_order in _starts(collection, query, code):
-        chosen_by = compile_order(_unpinned(in_order, query), apart) if query.order else code_order
+        chosen_by = compile_order(_unpinned(in_order, query), ties, apart) if query.order else code_order
         # The start comes before the filter: of two lower bounds on one column of an index, SQLite starts from the
         # first it reads, and a sync's `updated_at gt` a time long past had a page by `updated_at` read from there
         # to the token's time (70 ms half-way through 1M records, 0.3 ms from the token's).
@@ -383,10 +384,12 @@ def _merged(
         chosen.append(f"SELECT r.rowid AS found, {', '.join([*keys, 'r.seq'])} FROM {table} WHERE {where}")
         params += found
     order = [f"{n} {'DESC' if desc else 'ASC'}" for n, (_, desc) in enumerate(query.order, 2)]
-    merged = f"{' UNION ALL '.join(chosen)} ORDER BY {', '.join([*order, f'{len(keys) + 2} ASC'])} LIMIT ? OFFSET ?"
+    ties = codes_descend(query.order)
+    codes = f"{len(keys) + 2} {'DESC' if ties else 'ASC'}"
+    merged = f"{' UNION ALL '.join(chosen)} ORDER BY {', '.join([*order, codes])} LIMIT ? OFFSET ?"
     statement = (
         f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.rowid IN (SELECT found FROM ({merged}))"
-        f" ORDER BY {compile_order(query.order)}"
+        f" ORDER BY {compile_order(query.order, ties)}"
     )
     return conn.execute(statement, [*params, *window]).fetchall()
 

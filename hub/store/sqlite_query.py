@@ -318,11 +318,12 @@ def _without(node: Node | None, item: Node) -> Node | None:
     return None if not left else left[0] if len(left) == 1 else And(left)
 
 
-def compile_order(order: Order, sorted_apart: bool = False) -> str:
-    """The ORDER BY of records in `order`, ties broken by code; `sorted_apart`, of keys kept off every index (a unary
-    `+`), so that SQLite finds the records by the filter's index and sorts them rather than walk an index in order."""
+def compile_order(order: Order, codes_descend: bool, sorted_apart: bool = False) -> str:
+    """The ORDER BY of records in `order`, ties broken by code (descending if `codes_descend`, as the page's whole
+    order says: `order` may be a part of it); `sorted_apart`, of keys kept off every index (a unary `+`), so that
+    SQLite finds the records by the filter's index and sorts them rather than walk an index in order."""
     keys = [f"{'+' * sorted_apart}{column(path)} {'DESC' if desc else 'ASC'}" for path, desc in order]
-    return ", ".join([*keys, f"{'+' * sorted_apart}r.seq ASC"])
+    return ", ".join([*keys, f"{'+' * sorted_apart}r.seq {'DESC' if codes_descend else 'ASC'}"])
 
 
 def timed_index(query: LinkQuery) -> str:

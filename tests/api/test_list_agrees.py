@@ -201,7 +201,11 @@ class Readme:
         out = [r for r in self.records if archived or r["status"] != "ARCHIVED"]
         if linked is not None:
             out = [r for r in out if (r["code"] in self.held[linked[0]]) == linked[1]]
-        out = sorted((r for r in out if node is None or self.holds(r, node)), key=lambda r: self.value(r, "code"))
+        out = sorted(
+            (r for r in out if node is None or self.holds(r, node)),
+            key=lambda r: self.value(r, "code"),
+            reverse=bool(order) and order[-1][1],  # ties by code in the direction of the last key
+        )
         for path, desc in reversed(order):
             nulls = [r for r in out if self.value(r, path) is None]
             known = [r for r in out if r not in nulls]

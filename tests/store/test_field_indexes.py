@@ -188,8 +188,8 @@ def last_name_indexed(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Pat
     ("orderby", "after", "codes_found", "bounded"),
     [
         ("last_name desc", 11, [9, 8, 7, 6, 5], True),
-        ("last_name desc", 3, [2, 1, *NAMELESS[:3]], True),
-        ("last_name desc", 20, NAMELESS[2:7], True),
+        ("last_name desc", 3, [2, 1, *NAMELESS[::-1][:3]], True),  # ties by code descending, as the last key
+        ("last_name desc", 80, NAMELESS[::-1][3:8], True),
         ("last_name desc, email/address", 11, [9, 8, 7, 6, 5], True),
         ("last_name desc, email/address", 3, [2, 1, *sorted(NAMELESS, key=_email)[:3]], False),
     ],

@@ -22,6 +22,9 @@ from tests.store.contract import PEOPLE, G, at, insert, rec
 BY_TYPE = [("group", 1), ("collection", 1)]
 REPLACED = [("apps", "apps"), ("updated", "updated_at"), ("created", "created_at")]
 """The indexes by (group, collection, key) that (group, collection, key, seq) replaced: (name's end, key)."""
+NEWEST_FIRST = [("updated_desc_seq", "updated_at"), ("created_desc_seq", "created_at")]
+"""The indexes of a page newest first while its ties came by code ascending, which (…, time, seq) read backward gives
+now that they come descending."""
 ID = ExternalId("sf", "r1", "1")
 
 
@@ -31,10 +34,13 @@ async def test_an_index_a_newer_one_replaced_is_dropped_as_the_store_opens() -> 
     database = cast(Any, AsyncMongoMockClient()["hub"])
     for name, last in REPLACED:
         await database["records"].create_index([*BY_TYPE, (last, 1)], name=f"group_collection_{name}")
+    for name, last in NEWEST_FIRST:
+        await database["records"].create_index([*BY_TYPE, (last, -1), ("seq", 1)], name=f"group_collection_{name}")
     store = MongoStore(database=database, transactions=False)
     await store.open()
     present = await database["records"].index_information()
     await store.close()
+    assert not {f"group_collection_{name}" for name, _ in NEWEST_FIRST} & set(present)
     for name, last in REPLACED:
         assert f"group_collection_{name}" not in present
         assert present[f"group_collection_{name}_seq"]["key"] == [*BY_TYPE, (last, 1), ("seq", 1)]
@@ -152,18 +158,20 @@ async def test_a_page_of_merge_history_is_read_in_the_order_of_the_members_index
     assert fetched == {"_id": {"$in": [e.merge_id for e in entries]}}
 
 
-@pytest.mark.parametrize("key", ["code", "updated_at", "created_at"])
+@pytest.mark.parametrize("key", ["code", "updated_at", "created_at", "email/address", "organization_id"])
 @pytest.mark.parametrize("desc", [False, True], ids=["asc", "desc"])
-async def test_a_page_in_a_time_or_code_order_is_read_in_the_order_of_an_index(
+async def test_a_page_in_one_key_s_order_is_read_in_the_order_of_an_index(
     monkeypatch: pytest.MonkeyPatch, key: str, desc: bool
 ) -> None:
     """mongod reads a page in an index's order (forward or backward) only if the index holds the page's sort keys, in
-    their directions or all reversed, after the group and collection: ties by code come ascending whichever way the
-    time goes, so a newest-first page needs an index of its own, or mongod sorts every record of the group's type
-    for each page. mongomock plans nothing, so the sort is checked against the indexes."""
+    their directions or all reversed, after the group (and collection): ties by code come in the direction of the
+    key, so that a time's, a field index's or a reference's index read backward gives a page in descending order,
+    where mongod sorted every record of the group's type for each page of a field's. mongomock plans nothing, so
+    the sort is checked against the indexes."""
     database = cast(Any, AsyncMongoMockClient()["hub"])
     store = MongoStore(database=database, transactions=False)
     await store.open()
+    await store.add_field_index(FieldIndex("people", ("email", "address")))
     await insert(store, rec(1), rec(2))
     asked: list[list[tuple[str, int]]] = []
     sort = mongomock_motor.AsyncCursor.sort
@@ -173,10 +181,11 @@ async def test_a_page_in_a_time_or_code_order_is_read_in_the_order_of_an_index(
         return sort(self, keys, *more)
 
     monkeypatch.setattr(mongomock_motor.AsyncCursor, "sort", sorting)
-    records, _ = await store.list(G, PEOPLE, ListQuery(order=[((key,), desc)]))
+    records, _ = await store.list(G, PEOPLE, ListQuery(order=[(tuple(key.split("/")), desc)]))
     indexes = [info["key"] for info in (await database["records"].index_information()).values()]
     await store.close()
     assert len(records) == 2
     [order] = asked
     reversed_order = [(name, -direction) for name, direction in order]
-    assert any(keys in ([*BY_TYPE, *order], [*BY_TYPE, *reversed_order]) for keys in indexes), order
+    served = [[*by, *keys] for by in (BY_TYPE, BY_TYPE[:1]) for keys in (order, reversed_order)]
+    assert any(keys in served for keys in indexes), order

@@ -170,9 +170,9 @@ def _rules(definition: Definition, hub_provider: str, stored: Definition | None)
         )
     elif d.filter is not None and d.filter.strip():
         try:
-            bound = bound_filter(d.entity, d.filter)
+            bound_filter(d.entity, d.filter)  # raises on an unknown field or a text that is no date
             if stored is None or (stored.entity, stored.filter) != (d.entity, d.filter):
-                check_types(COLLECTIONS[d.entity], bound)
+                check_types(COLLECTIONS[d.entity], parse_filter(d.filter))
         except HubError as error:
             errors.append({"field": "filter", "message": error.detail})
     outbound_only = ("include_update", "continuous", "webhook")

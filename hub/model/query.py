@@ -82,7 +82,8 @@ def _path(collection: Collection, text: str, where: str) -> tuple[str, ...]:
 
 
 def bind_filter(collection: Collection, node: Node) -> Node:
-    """Check every field of a filter and put date literals in the stored form."""
+    """Check every field of a filter and put date literals in the stored form (a number too: `check_types` refuses
+    one given, but an integration's filter stored before it did still reads `20260101` as 2026-01-01)."""
     for path in fields_of(node):
         if path not in collection.kinds:
             raise BadRequest(f"$filter: unknown field {'/'.join(path)!r}")
@@ -113,7 +114,8 @@ def check_types(collection: Collection, node: Node) -> None:
     """Refuse a value of another type than its field's (null aside), naming both. The stores order values of two
     types apart (SQLite: numbers before text, `name gt 5` lists every name; MongoDB: never, it lists none) and
     SQLite holds true as 1 (`is_customer eq 1` found the customers only there): no answer would be the same on
-    both. A code is also its number (`code gt 5`)."""
+    both. A code is also its number (`code gt 5`). `node` is the filter as parsed, its fields known (`bind_filter`)
+    but its dates not yet in the stored form: a number there is none (`updated_at gt 20260101` read as a date)."""
 
     def check(path: tuple[str, ...], value: Value) -> Value:
         if not _of_type(collection, path, value):
@@ -170,10 +172,11 @@ def parse_list(
     node, include_archived = None, False
     if params.get("$filter", "").strip():
         try:
-            node = joined(bind_filter(collection, parse_filter(params["$filter"])))
+            parsed = parse_filter(params["$filter"])
+            node = joined(bind_filter(collection, parsed))
         except Invalid as error:
             raise BadRequest(error.detail) from None
-        check_types(collection, node)
+        check_types(collection, parsed)
         node, include_archived = status_condition(node)
     order = _order(collection, params.get("$orderby", ""))
     linked_raw = params.get("opts[linked]")

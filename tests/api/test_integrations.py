@@ -90,6 +90,7 @@ def test_names_are_unique_in_a_group_not_across_groups(client: TestClient) -> No
         ({"filter": "colour eq 'red'"}, "filter"),
         ({"filter": "number_of_employees gt '5'"}, "filter"),
         ({"filter": "status eq 'archived'"}, "filter"),
+        ({"filter": "updated_at gt 20260101"}, "filter"),  # a number, read as the date 2026-01-01
         ({"default_schedule": -1}, "default_schedule"),
         ({"default_schedule": "60"}, "default_schedule"),
         ({"max_attempts": 0}, "max_attempts"),

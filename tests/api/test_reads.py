@@ -175,6 +175,8 @@ def test_opts_linked_lists_what_an_app_holds_or_still_has_to_import(people: Test
         ("number_of_employees ne true", "number_of_employees"),
         ("status gt 0", "status"),
         ("id lt 5", "id"),
+        ("updated_at gt 20260101", "updated_at"),
+        ("created_at in ('2026-01-01', 20260101)", "created_at"),
     ],
 )
 def test_a_value_of_another_type_than_its_field_is_a_400(client: TestClient, expression: str, field: str) -> None:

@@ -37,3 +37,9 @@ def test_a_shift_past_the_years_1_to_9999_stops_at_their_ends(seconds: int) -> N
     """A retention counting back past year 1 overflowed, and the pruning task failed each time it ran."""
     assert timefmt.shift(timefmt.now(), -seconds) == timefmt.EARLIEST == "0001-01-01T00:00:00.000000Z"
     assert timefmt.shift(timefmt.now(), seconds) == timefmt.LATEST == "9999-12-31T23:59:59.999999Z"
+
+
+def test_digits_past_the_microsecond_are_dropped_not_rounded() -> None:
+    """As README says: a filter's `ge`/`lt` of one such time split the records in two, as a body's value stores."""
+    assert timefmt.canonical("2026-01-05T10:00:00.1234567Z") == "2026-01-05T10:00:00.123456Z"
+    assert timefmt.canonical("2026-01-05T10:00:00.999999999999+00:00") == "2026-01-05T10:00:00.999999Z"

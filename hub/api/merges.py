@@ -11,6 +11,7 @@ from starlette.routing import Route
 from hub.api import context, paths
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
+from hub.api.render import merge_entry
 from hub.model.collections import Collection
 from hub.model.history import HISTORY_PARAMS, parse_history
 from hub.model.payload import parse_merge, parse_unmerge
@@ -42,7 +43,7 @@ async def merge(request: Request) -> Response:
     ask.write.writer = context.writer(request, group_id, read)  # chosen by that app: its sync directions hold
     store, actor = context.store(request), context.actor(request)
     view, entry = await merging.merge_records(store, settings, group_id, collection, key, read.app, ask, actor)
-    shown = entry.as_json()
+    shown = merge_entry(collection, entry)
     if ask.dry_run:
         del shown["id"], shown["undone"]
     rendered = context.renderer(request, view.group, collection).record(view.records[0], view.refs)
@@ -57,7 +58,7 @@ async def history(request: Request) -> Response:
     entries, token = await merging.history(context.store(request), group_id, collection, key, read.app, page)
     tokens = None if token is None else [token]
     pagination = context.token_pagination(request, page.skip, page.top, None, tokens, True, skippable=False)
-    return JSONResponse({"merges": [e.as_json() for e in entries], "pagination": pagination})
+    return JSONResponse({"merges": [merge_entry(collection, e) for e in entries], "pagination": pagination})
 
 
 async def unmerge(request: Request) -> Response:
@@ -67,7 +68,7 @@ async def unmerge(request: Request) -> Response:
     store, actor = context.store(request), context.actor(request)
     records, entry = await merging.unmerge(store, group_id, collection, key, read.app, merge_id, actor)
     rendered = await _rendered(request, group_id, collection, records)
-    return JSONResponse({collection.name: rendered, "merge": entry.as_json()})
+    return JSONResponse({collection.name: rendered, "merge": merge_entry(collection, entry)})
 
 
 ROUTES = [

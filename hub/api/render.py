@@ -8,6 +8,7 @@ from typing import Any
 from hub.errors import BadRequest
 from hub.model import timefmt
 from hub.model.collections import Collection
+from hub.model.history import MergeEntry
 from hub.model.query import Selected
 from hub.model.record import Group, Record
 from hub.service.reading import View
@@ -88,6 +89,29 @@ def _picked(shown: dict[str, Any], paths: Selected) -> dict[str, Any]:
         elif inner and isinstance(value, dict) and (part := _picked(value, inner)):
             picked[key] = part
     return picked
+
+
+def merge_entry(collection: Collection, entry: MergeEntry) -> dict[str, Any]:
+    """A merge's history entry with its times and dates as the records show them: it keeps them in the stored form,
+    where a birth date a record shows as `1985-01-29T00:00:00Z` read `1985-01-29T00:00:00.000000Z`."""
+    out = entry.as_json()
+    out["at"] = timefmt.display(entry.at)
+    if entry.undone is not None:
+        out["undone"]["at"] = timefmt.display(entry.undone.at)
+    out["requested"] = _dated(collection, out["requested"])
+    for snapshot in (*out["before"], out["after"]):
+        snapshot["created_at"] = timefmt.display(snapshot["created_at"])
+        snapshot["updated_at"] = timefmt.display(snapshot["updated_at"])
+        snapshot["fields"] = _dated(collection, snapshot["fields"])
+    return out
+
+
+def _dated(collection: Collection, fields: dict[str, Any]) -> dict[str, Any]:
+    """A copy of stored fields with their dates shown as clients know them."""
+    out = dict(fields)
+    for path in collection.dates:
+        _display(out, path)
+    return out
 
 
 def _display(out: dict[str, Any], path: tuple[str, ...]) -> None:

@@ -148,6 +148,24 @@ def test_a_walk_by_an_apps_id_goes_on_when_the_merge_that_took_the_id_is_undone(
     assert answer.status_code == 400 and "this record's history" in answer.json()["detail"]  # another walk's token
 
 
+def test_an_entry_shows_times_and_dates_as_the_records_do(client: TestClient) -> None:
+    """The entry kept them in the stored form: a birth date the records show as `1985-01-29T00:00:00Z` read
+    `1985-01-29T00:00:00.000000Z` in its `before`, `after` and `requested`, so an app comparing them saw a change."""
+    ada = create(client, "people", first_name="Ada", birth_date="1985-01-29")
+    bo = create(client, "people", first_name="Bo", birth_date="1985-01-29T01:00:00+01:00")
+    body = {"records": [bo["id"]], "fields": {"birth_date": "1990-05-05T02:00:00+02:00"}}
+    merged = client.post(f"{BASE}/people/{ada['id']}/merge", json=body)
+    assert merged.status_code == 200, merged.text
+    undone = client.post(f"{BASE}/people/{ada['id']}/unmerge", json={"merge_id": merged.json()["merge"]["id"]})
+    assert undone.status_code == 200, undone.text
+    history = client.get(f"{BASE}/people/{ada['id']}/merges").json()["merges"]
+    for entry in (merged.json()["merge"], undone.json()["merge"], *history):
+        assert entry["requested"] == {"birth_date": "1990-05-05T00:00:00Z"}
+        assert [s["fields"]["birth_date"] for s in entry["before"]] == ["1985-01-29T00:00:00Z"] * 2
+        assert entry["after"]["fields"]["birth_date"] == "1990-05-05T00:00:00Z"
+    assert history[0]["before"][0]["created_at"] == ada["created_at"]
+
+
 def test_a_token_of_another_records_history_is_a_400(client: TestClient, acme: str) -> None:
     merged_into(client, acme, 3)
     other = create(client, "organizations", ext("hubspot", "7", "other"), name="Other")["id"]

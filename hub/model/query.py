@@ -93,8 +93,8 @@ def bind_filter(collection: Collection, node: Node) -> Node:
             return value
         try:
             return timefmt.canonical(str(value))
-        except ValueError:
-            raise BadRequest(f"$filter: {'/'.join(path)} needs a date, not {value!r}") from None
+        except ValueError as error:  # says why: not ISO 8601, a leap second, or beyond the years 1 to 9999 in UTC
+            raise BadRequest(f"$filter: {'/'.join(path)} needs a date: {error}") from None
 
     return map_values(node, normalise)
 

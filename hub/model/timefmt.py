@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
 _STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
+_LEAP = re.compile(r"(?<=[Tt ][0-9]{2}:[0-9]{2}:)60")
+"""The seconds of a leap second (`23:59:60`): ISO 8601 writes it, but Python's times and the stores' have none."""
 _second: tuple[int, str] = (-1, "")
 """The last whole second formatted, and its text: a write asks the time several times per record."""
 
@@ -30,13 +33,25 @@ def canonical(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date or datetime") from None
+        raise ValueError(_unread(value, text)) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         return _stored(parsed)
     except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
         raise ValueError(f"{value!r} falls outside the years 1 to 9999 in UTC") from None
+
+
+def _unread(value: str, text: str) -> str:
+    """Why `text` (`value` as given) is no time: a leap second is said as one, not as no ISO 8601."""
+    if _LEAP.search(text):
+        try:
+            datetime.fromisoformat(_LEAP.sub("59", text, count=1))
+        except ValueError:
+            pass
+        else:
+            return f"{value!r} is a leap second, which the hub's times do not hold: give :59.999999"
+    return f"{value!r} is not an ISO 8601 date or datetime"
 
 
 def _stored(moment: datetime) -> str:

@@ -126,7 +126,9 @@ def test_json_nested_deeper_than_the_limit_is_400(client: TestClient) -> None:
         ("(" * 40 + "first_name eq 'a'" + ")" * 40, ("nesting deeper",)),
         ("nope eq 1", ("unknown field 'nope'",)),
         ("first_name eq", ("expected a value",)),
-        ("updated_at gt 'yesterday'", ("needs a date",)),
+        ("updated_at gt 'yesterday'", ("needs a date", "'yesterday' is not an ISO 8601 date or datetime")),
+        ("created_at le '0001-01-01T00:00:00+01:00'", ("created_at needs a date", "outside the years 1 to 9999")),
+        ("updated_at lt 2016-12-31T23:59:60Z", ("updated_at needs a date", "a leap second")),
         ("status eq 'archived'", ("status is 'ACTIVE', 'INACTIVE' or 'ARCHIVED', not 'archived'",)),  # listed none
         ("not (status in ('ACTIVE', 'Inactive'))", ("not 'Inactive'",)),
     ],

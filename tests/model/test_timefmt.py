@@ -32,6 +32,15 @@ def test_a_moment_outside_the_years_1_to_9999_in_utc_is_refused(value: str) -> N
         timefmt.canonical(value)
 
 
+@pytest.mark.parametrize("value", ["2016-12-31T23:59:60Z", "2016-12-31T23:59:60.5+00:00", "2016-12-31 23:59:60"])
+def test_a_leap_second_is_refused_as_one_not_as_no_iso_8601(value: str) -> None:
+    """It is ISO 8601; the times here, as Python's and the stores', have no 61st second."""
+    with pytest.raises(ValueError, match="a leap second"):
+        timefmt.canonical(value)
+    with pytest.raises(ValueError, match="is not an ISO 8601"):  # a leap second of no day
+        timefmt.canonical(value.replace("-12-", "-13-"))
+
+
 @pytest.mark.parametrize("seconds", [10**12, 10**17, 10**18 - 1])
 def test_a_shift_past_the_years_1_to_9999_stops_at_their_ends(seconds: int) -> None:
     """A retention counting back past year 1 overflowed, and the pruning task failed each time it ran."""

@@ -150,11 +150,21 @@ def test_null_with_eq_and_ne() -> None:
         "2016-10-04",
         "2016-10-04T10:20",
         "2016-10-04T10:20:30.123+02:00",
+        "2026-01-05T10:00Z",  # README's bare forms
+        "2026-01-05T10:00:00.5+01:00",
     ],
 )
 def test_dates_quoted_and_unquoted_are_strings(date: str) -> None:
     assert parse_filter(f"updated_at ge '{date}'") == cmp("updated_at", "ge", date)
     assert parse_filter(f"updated_at ge {date}") == cmp("updated_at", "ge", date)
+
+
+@pytest.mark.parametrize("date", ["2026-01-05 10:00z", "2026-01-05t10:00Z", "2026-01-05T10:00:00+0100"])
+def test_other_iso_8601_forms_go_quoted(date: str) -> None:
+    """As README says: bare, they are no date of OData's form, and a 400 naming where."""
+    assert parse_filter(f"updated_at ge '{date}'") == cmp("updated_at", "ge", date)
+    with pytest.raises(Invalid, match="at position"):
+        parse_filter(f"updated_at ge {date}")
 
 
 # --- errors -------------------------------------------------------------------

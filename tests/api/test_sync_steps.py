@@ -72,6 +72,23 @@ def test_an_app_syncs_by_the_steps_the_readme_gives(client: TestClient) -> None:
     assert client.get(PEOPLE, headers=crm).json()["pagination"]["total"] == 8
 
 
+def test_a_sync_by_updated_at_ge_sees_every_record_of_one_write_where_gt_would_pass_over_some(
+    client: TestClient,
+) -> None:
+    """As step 4 says: an undo stamps the records it restores and its survivor with one time, so a poll by `gt` the
+    last time a page showed passed over the rest of them; `ge` shows them, the page's last again."""
+    made = [post(client, "people", first_name=f"P{n}").json()["people"] for n in range(4)]
+    merge = client.post(f"{PEOPLE}/{hub_id(made[0])}/merge", json={"records": [hub_id(r) for r in made[1:]]})
+    undo = client.post(f"{PEOPLE}/{hub_id(made[0])}/unmerge", json={"merge_id": merge.json()["merge"]["id"]})
+    assert {p["updated_at"] for p in undo.json()["people"]} == {undo.json()["merge"]["undone"]["at"]}
+    page = {"$orderby": "updated_at", "$count": "false", "$top": "2"}
+    last = client.get(PEOPLE, params=page).json()["people"][-1]["updated_at"]
+    after = {**page, "$filter": f"updated_at gt '{last}'"}
+    assert client.get(PEOPLE, params=after).json()["people"] == []
+    again = _walk(client, PEOPLE, {**page, "$filter": f"updated_at ge '{last}'"}, IDS)
+    assert len(again) == 4
+
+
 def test_a_placeholder_merged_into_a_held_organization_is_repointed_by_the_merge_alone(client: TestClient) -> None:
     """Step 4: a person kept with a placeholder's hub id gets no item of its own when the placeholder is merged into
     an organization the app holds; the merge's `details.merged` is what tells the app to repoint the reference."""

@@ -28,6 +28,8 @@ def canonical(value: str) -> str:
     Raises ValueError, saying why, on anything else.
     """
     text = value.strip()
+    if "\x00" in text:  # Python's parser ends an offset there: `…Z<U+0000>junk` was taken, the junk dropped
+        raise ValueError(f"{value!r} holds the character U+0000")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:

@@ -129,6 +129,7 @@ def test_json_nested_deeper_than_the_limit_is_400(client: TestClient) -> None:
         ("updated_at gt 'yesterday'", ("needs a date", "'yesterday' is not an ISO 8601 date or datetime")),
         ("created_at le '0001-01-01T00:00:00+01:00'", ("created_at needs a date", "outside the years 1 to 9999")),
         ("updated_at lt 2016-12-31T23:59:60Z", ("updated_at needs a date", "a leap second")),
+        ("updated_at gt '2016-12-31T10:00:00Z\x00 or 1'", ("updated_at needs a date", "U+0000")),
         ("status eq 'archived'", ("status is 'ACTIVE', 'INACTIVE' or 'ARCHIVED', not 'archived'",)),  # listed none
         ("not (status in ('ACTIVE', 'Inactive'))", ("not 'Inactive'",)),
     ],
@@ -288,7 +289,14 @@ def test_an_id_is_kept_as_given_spaces_and_all(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "fields", [{"last_name": "zed\u0000hidden"}, {"email": {"address": "a\u0000@x.io"}}, {"organization_id": "a\u0000"}]
+    "fields",
+    [
+        {"last_name": "zed\u0000hidden"},
+        {"email": {"address": "a\u0000@x.io"}},
+        {"organization_id": "a\u0000"},
+        {"birth_date": "1985-01-29T10:00:00Z\u0000hidden"},  # Python's parser ended the offset there: stored, cut
+        {"birth_date": "1985-01-29T10:00:00+01:00\u0000"},
+    ],
 )
 def test_a_text_holding_u0000_is_422(client: TestClient, fields: dict[str, Any]) -> None:
     """SQLite's JSON functions end a string at U+0000: `last_name eq 'zed'` found `zed<NUL>hidden`."""

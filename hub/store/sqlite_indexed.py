@@ -26,7 +26,7 @@ from hub.model.filter import And, Comparison, In, Node, Or, fields_of
 from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import FLIP_AFTER, count_rows, few, listed_in
 from hub.store.sqlite_fields import indexed_fields
-from hub.store.sqlite_query import Fewest, by_hub_id, compile_list, union_of
+from hub.store.sqlite_query import Fewest, by_hub_id, compile_list, items_apart, union_of
 
 
 def count_query(
@@ -159,8 +159,9 @@ def _read_by_index(node: Node, fields: set[tuple[str, ...]]) -> TypeGuard[Compar
 
 def read_apart(node: Node | None, fields: set[tuple[str, ...]]) -> TypeGuard[Or]:
     """Whether `node` is an `or` each of whose items is one condition whose records an index finds (of the `fields`
-    indexed): its records are read by those indexes (`_union_rows`), counted by `kept_off` and found by rowid."""
-    return isinstance(node, Or) and all(_read_by_index(item, fields) for item in node.items)
+    indexed; an `in (…, null)` as its values and its null, `items_apart`): its records are read by those indexes
+    (`_union_rows`), counted by `kept_off` and found by rowid."""
+    return isinstance(node, Or) and all(_read_by_index(item, fields) for item in items_apart(node))
 
 
 def _union_rows(group_id: str, collection: Collection, node: Or) -> tuple[str, list[Any]]:

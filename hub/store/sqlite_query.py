@@ -303,13 +303,27 @@ def union_of(group_id: str, collection: Collection, node: Or, params: list[Any])
     each), each item with the terms its index is partial on, so that SQLite reads the item's index: of an SQL `OR`,
     its OR optimisation finds no partial index of a field serving an item, and read the group's records."""
     chosen = []
-    for item in node.items:
+    for item in items_apart(node):
         params.extend([group_id, collection.name])
         chosen.append(
             "SELECT r.rowid AS found FROM records r WHERE r.group_id = ? AND r.collection = ? AND r.merged_into IS NULL"
             f" AND {compile_filter(collection, item, params)}"
         )
     return " UNION ALL ".join(chosen)
+
+
+def items_apart(node: Or) -> list[Node]:
+    """The items of an `or`, an `in (…, null)` among them as its values and its null: of `f IN (…) OR f IS NULL` SQLite
+    reads neither from the field's index, which holds both (a declared field's holds the records lacking it)."""
+    items: list[Node] = []
+    for item in node.items:
+        if isinstance(item, In) and None in item.values:
+            values = tuple(value for value in item.values if value is not None)
+            items += [In(item.field, values)] if values else []
+            items.append(Comparison(item.field, "eq", None))
+        else:
+            items.append(item)
+    return items
 
 
 def _without(node: Node | None, item: Node) -> Node | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
 from typing import Any, TypeGuard
 
@@ -26,7 +26,7 @@ from hub.model.filter import And, Comparison, In, Node, Or, fields_of
 from hub.model.list_query import ListQuery
 from hub.store.sqlite_counts import FLIP_AFTER, count_rows, few, listed_in
 from hub.store.sqlite_fields import indexed_fields
-from hub.store.sqlite_query import Fewest, by_hub_id, compile_list, items_apart, union_of
+from hub.store.sqlite_query import Fewest, by_hub_id, compile_list, equality_of, items_apart, union_of
 
 
 def count_query(
@@ -42,7 +42,7 @@ def count_query(
     return count_rows(conn, f"records r WHERE {where}", params, most)
 
 
-def indexed(node: Node, fields: set[tuple[str, ...]]) -> Node | None:
+def indexed(node: Node, fields: Set[tuple[str, ...]]) -> Node | None:
     """The part of `node` an index finds the records of, if any: a comparison (but `ne`) or an `in (…)` of an
     indexed field, not null (a reference's index holds none; `eq null` is found in any other field's, `_nulls_found`);
     the items of an `and` that are; an `or` all of whose items are."""
@@ -88,7 +88,7 @@ def kept_off(
     few, nor where the filter names fewer than two indexed fields and no such `or`. `INDEXED BY` could not say it: a
     field index is partial, and SQLite finds "no query solution" in one for a statement whose collection is a
     parameter."""
-    candidates = _candidates(collection, query, declared)
+    candidates, fields = _candidates(collection, query, declared)
     if not candidates:
         return None
     listed = listed_in(conn, group_id, collection.name)
@@ -96,7 +96,7 @@ def kept_off(
     rows = {}
     try:
         for key, node in candidates.items():  # the rows its index holds: the status is tested after
-            rows[key] = _rows_of(conn, group_id, collection, replace(query, filter=node), most)
+            rows[key] = _rows_of(conn, group_id, collection, replace(query, filter=node), most, fields)
         fewest = _fewest(rows, most)
     finally:
         for found in rows.values():
@@ -105,16 +105,21 @@ def kept_off(
         return None
     others = [fields_of(node) for key, node in candidates.items() if key != fewest[0]]
     off = frozenset(set().union(*others) - fields_of(candidates[fewest[0]]))
-    return Fewest(off, fewest[0] if isinstance(fewest[0], Or) else None)
+    return Fewest(off, fewest[0] if isinstance(fewest[0], Or) else None, fields)
 
 
 def _rows_of(
-    conn: sqlite3.Connection, group_id: str, collection: Collection, query: ListQuery, most: int
+    conn: sqlite3.Connection,
+    group_id: str,
+    collection: Collection,
+    query: ListQuery,
+    most: int,
+    fields: Set[tuple[str, ...]],
 ) -> sqlite3.Cursor:
     """The rows (no more than `most`) the index of the filter of `query`, one part of a page's (`_candidates`), holds:
-    of an `or`, its records' (`_union_rows`)."""
+    of an `or`, its records' (`_union_rows`, by the `fields` indexed)."""
     if isinstance(query.filter, Or):
-        found, params = _union_rows(group_id, collection, query.filter)
+        found, params = _union_rows(group_id, collection, query.filter, fields)
         return conn.execute(f"{found} LIMIT ?", [*params, most])
     where, params = compile_list(group_id, collection, replace(query, app=None, include_archived=True))
     return conn.execute(f"SELECT 1 FROM records r WHERE {where} LIMIT ?", [*params, most])
@@ -126,21 +131,20 @@ Candidate = tuple[str, ...] | Or
 
 def _candidates(
     collection: Collection, query: ListQuery, declared: Callable[[], list[FieldIndex]]
-) -> dict[Candidate, Node]:
+) -> tuple[dict[Candidate, Node], frozenset[tuple[str, ...]]]:
     """Each field an index finds records of (`indexed`) among the items of the page's `and`, with its conditions there
     (`updated_at gt … and updated_at lt …` is one range of its index), and each `or` there (or the filter) each of
-    whose items is a condition an index serves (an `and` among them is read as SQLite plans it, which may walk the
-    group's records: counting its rows would too); none if that is one field alone. None for a filter picking its
-    records by hub id (`by_hub_id`), whose index finds them; the catalog is read only if the filter names two fields
-    besides the status or holds an `or`."""
+    whose items an index serves (`read_apart`); none if that is one field alone. None for a filter picking its
+    records by hub id (`by_hub_id`), whose index finds them. With them, the fields indexed: the catalog is read only
+    if the filter names two fields besides the status or holds an `or`."""
     if query.filter is None or by_hub_id(query.filter):
-        return {}
+        return {}, frozenset()
     items = query.filter.items if isinstance(query.filter, And) else (query.filter,)
     named = {item.field for item in items if isinstance(item, Comparison | In)} - {("status",)}
     ors = [item for item in items if isinstance(item, Or)]
     if len(named) < 2 and not ors:
-        return {}
-    fields = indexed_fields(collection, declared())
+        return {}, frozenset()
+    fields = frozenset(indexed_fields(collection, declared()))
     found: dict[Candidate, list[Node]] = {}
     for item in dict.fromkeys(items):  # an item named twice is one condition
         if _read_by_index(item, fields):
@@ -148,28 +152,32 @@ def _candidates(
         elif read_apart(item, fields):
             found[item] = [item]
     if len(found) < 2 and not any(isinstance(key, Or) for key in found):
-        return {}
-    return {key: nodes[0] if len(nodes) == 1 else And(tuple(nodes)) for key, nodes in found.items()}
+        return {}, fields
+    return {key: nodes[0] if len(nodes) == 1 else And(tuple(nodes)) for key, nodes in found.items()}, fields
 
 
-def _read_by_index(node: Node, fields: set[tuple[str, ...]]) -> TypeGuard[Comparison | In]:
+def _read_by_index(node: Node, fields: Set[tuple[str, ...]]) -> TypeGuard[Comparison | In]:
     """Whether `node` is one condition whose records an index finds (`indexed`)."""
     return isinstance(node, Comparison | In) and indexed(node, fields) is not None
 
 
-def read_apart(node: Node | None, fields: set[tuple[str, ...]]) -> TypeGuard[Or]:
+def read_apart(node: Node | None, fields: Set[tuple[str, ...]]) -> TypeGuard[Or]:
     """Whether `node` is an `or` each of whose items is one condition whose records an index finds (of the `fields`
-    indexed; an `in (…, null)` as its values and its null, `items_apart`): its records are read by those indexes
-    (`_union_rows`), counted by `kept_off` and found by rowid."""
-    return isinstance(node, Or) and all(_read_by_index(item, fields) for item in items_apart(node))
+    indexed; an `in (…, null)` as its values and its null, `items_apart`), or an `and` holding an equality it finds
+    (`equality_of`): its records are read by those indexes (`_union_rows`), counted by `kept_off` and found by rowid.
+    An `and` with none (`first_name gt … and last_name gt …`) may be read by a range picking most: left to SQLite."""
+    return isinstance(node, Or) and all(
+        _read_by_index(item, fields) or (isinstance(item, And) and equality_of(item, fields) is not None)
+        for item in items_apart(node)
+    )
 
 
-def _union_rows(group_id: str, collection: Collection, node: Or) -> tuple[str, list[Any]]:
+def _union_rows(group_id: str, collection: Collection, node: Or, fields: Set[tuple[str, ...]]) -> tuple[str, list[Any]]:
     """A SELECT (and its parameters) of the rowid of each record of an `or` (`read_apart`), of any status (a page tests
     it after), read by its items' indexes in turn (`union_of`) and given as they are found, each once. As the rowids
     of a page's `r.rowid IN (…)`, they were all read before the first was given."""
     params: list[Any] = []
-    return f"SELECT DISTINCT found FROM ({union_of(group_id, collection, node, params)})", params
+    return f"SELECT DISTINCT found FROM ({union_of(group_id, collection, node, params, fields)})", params
 
 
 BATCH = 64

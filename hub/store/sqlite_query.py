@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from hub.model.collections import META_KINDS, Collection
-from hub.model.filter import And, Comparison, In, Node, Not, Or
+from hub.model.filter import And, Comparison, In, Node, Not, Or, fields_of
 from hub.model.ids import NUL, ExternalId
 from hub.model.key_link import LinkQuery
 from hub.model.keyset import Order
@@ -264,10 +264,11 @@ class Fewest:
     """How a page's filter is read where one part of it picks few records, by that part's index, SQLite planning
     without statistics of the data to read another (`sqlite_indexed.kept_off`): its conditions on the fields `off`
     kept off their indexes (a unary `+`), and its `or` `union`, if that is the part, read as the union of the records
-    of its items, each by its own index (`union_of`)."""
+    of its items, each by its own index (`union_of`; an `and` item by that of its equality of the fields `indexed`)."""
 
     off: frozenset[tuple[str, ...]] = frozenset()
     union: Or | None = None
+    indexed: frozenset[tuple[str, ...]] = frozenset()
 
 
 def compile_list(
@@ -290,26 +291,40 @@ def compile_list(
         where.append(exists if query.linked else f"NOT {exists}")
         params.extend(query.app)
     rest = query.filter
-    if union is not None:
-        where.append(f"r.rowid IN ({union_of(group_id, collection, union, params)})")
+    if fewest is not None and union is not None:
+        where.append(f"r.rowid IN ({union_of(group_id, collection, union, params, fewest.indexed)})")
         rest = _without(rest, union)
     if rest is not None:
         where.append(compile_filter(collection, rest, params, frozenset() if fewest is None else fewest.off))
     return " AND ".join(where), params
 
 
-def union_of(group_id: str, collection: Collection, node: Or, params: list[Any]) -> str:
+def union_of(group_id: str, collection: Collection, node: Or, params: list[Any], indexed: Set[tuple[str, ...]]) -> str:
     """A compound SELECT of the rowids of the live records matching each item of `node` (a record matching two, once
     each), each item with the terms its index is partial on, so that SQLite reads the item's index: of an SQL `OR`,
-    its OR optimisation finds no partial index of a field serving an item, and read the group's records."""
+    its OR optimisation finds no partial index of a field serving an item, and read the group's records. An `and`
+    item is read by the index of its equality (`equality_of` the fields `indexed`), its other fields kept off theirs:
+    SQLite took a range's index over an equality's."""
     chosen = []
     for item in items_apart(node):
         params.extend([group_id, collection.name])
+        off = fields_of(item) - {equality_of(item, indexed)} if isinstance(item, And) else frozenset()
         chosen.append(
             "SELECT r.rowid AS found FROM records r WHERE r.group_id = ? AND r.collection = ? AND r.merged_into IS NULL"
-            f" AND {compile_filter(collection, item, params)}"
+            f" AND {compile_filter(collection, item, params, frozenset(off))}"
         )
     return " UNION ALL ".join(chosen)
+
+
+def equality_of(node: And, indexed: Set[tuple[str, ...]]) -> tuple[str, ...] | None:
+    """The field of the first item of `node` that is an equality of an `indexed` field (`eq` a value, `in` values):
+    its index reads the records of `node` that hold that value, however the data grows around them."""
+    for item in node.items:
+        if isinstance(item, Comparison) and item.op == "eq" and item.value is not None and item.field in indexed:
+            return item.field
+        if isinstance(item, In) and None not in item.values and item.field in indexed:
+            return item.field
+    return None
 
 
 def items_apart(node: Or) -> list[Node]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from hub.api.access_log import KeysHidden
 from hub.api.protocol import ProblemH11Protocol
 from hub.app import create_app
 from hub.commands import (
@@ -95,6 +96,7 @@ def run_server(app: Any, sock: socket.socket, settings: Settings | None = None) 
         settings.request_head_seconds, settings.request_body_min_rate, settings.response_stall_seconds
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", server_header=False, http=protocol))
+    logging.getLogger("uvicorn.access").addFilter(KeysHidden())
     host, port = sock.getsockname()[:2]
     logging.getLogger("uvicorn.error").info("serving on http://%s:%d (CTRL+C to stop)", host, port)
     server.run(sockets=[sock])

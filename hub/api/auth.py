@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api.access_log import holds_key
 from hub.api.paths import FIXED
 from hub.api.problems import error_response, unreachable
 from hub.errors import HubError, Unauthorized
@@ -107,6 +108,12 @@ async def admitted(authenticator: Authenticator, header: str | None, path: str) 
     return who
 
 
+IN_QUERY = (
+    "an API key goes in the Authorization header (Basic, or Bearer <key id>.<secret>), not in the query string, which"
+    " the hub does not read and servers on the way may log"
+)
+
+
 def _admit(state: dict[str, object], who: Principal) -> None:
     state["principal"], state["actor"] = who, who.actor
 
@@ -140,6 +147,8 @@ class AuthMiddleware:
         authenticator: Authenticator = scope["app"].state.authenticator
         header = Headers(scope=scope).get("authorization")
         try:
+            if header is None and holds_key(scope["query_string"].decode("latin-1")):
+                raise Unauthorized(IN_QUERY)
             who = await admitted(authenticator, header, scope["path"])
         except HubError as refused:
             await error_response(refused)(scope, receive, send)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
@@ -32,6 +32,8 @@ class Server:
     url: str
     admin: str
     """The admin key's bearer token."""
+    logged: list[str] = field(default_factory=list)
+    """What `running_hub`'s process printed so far, a line an item (its access log among it)."""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -164,7 +166,7 @@ def running_hub(db: Path, *extra: str) -> Iterator[Server]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"hub did not start: {''.join(logged)}") from None
                 time.sleep(0.05)
-        yield Server(base, token)
+        yield Server(base, token, logged)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

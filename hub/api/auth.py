@@ -31,6 +31,9 @@ from hub.service.reading import no_group
 PUBLIC_PATHS = frozenset({"/openapi.json"})
 """Paths served without a key: nothing in them depends on, or tells of, any group."""
 MAX_HEADER = 512
+TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+"""A Bearer credential (RFC 6750): one token, so `<token> extra` or two tokens joined by a comma are malformed, not a
+secret that holds a space and is said to be wrong."""
 
 
 def credentials(header: str) -> tuple[str, str] | None:
@@ -45,7 +48,7 @@ def credentials(header: str) -> tuple[str, str] | None:
         except ValueError:
             return None
         key_id, sep, secret = decoded.partition(":")
-    elif scheme.lower() == "bearer":
+    elif scheme.lower() == "bearer" and TOKEN68.fullmatch(value):
         key_id, sep, secret = value.partition(".")
     else:
         return None

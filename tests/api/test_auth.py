@@ -45,6 +45,8 @@ def test_bearer_and_basic_both_authenticate(client: TestClient, keys: Keys) -> N
         ("Digest abc", "malformed"),
         ("Bearer hk_0123456789abcdef.wrong", "unknown or revoked"),
         ("Bearer x" * 100, "malformed"),
+        ("Bearer hk_0123456789abcdef.secret extra", "malformed"),  # a secret with a space was "unknown or revoked"
+        ("Bearer hk_0123456789abcdef.one, Bearer hk_0123456789abcdef.two", "malformed"),
     ],
 )
 def test_missing_malformed_or_unknown_keys_get_401(client: TestClient, header: str | None, detail: str) -> None:

@@ -89,7 +89,8 @@ def revoke_key(settings: Settings, key_id: str) -> None:
 
 def connect(settings: Settings, provider: str, group_id: str, realm: str) -> None:
     with_store(settings, lambda store: access.connect(store, provider, group_id, realm, settings.hub_provider))
-    print(f"{provider} is connected to {group_id} with realm {realm}")
+    within = f"a running hub lets it in within {settings.key_cache_seconds} s"
+    print(f"{provider} is connected to {group_id} with realm {realm}; {within}")
 
 
 def disconnect(settings: Settings, provider: str, group_id: str) -> None:

@@ -92,6 +92,10 @@ class Keys:
     def revoke(self, key_id: str) -> None:
         self.run(access.revoke_key, self.store, key_id)
 
+    def disconnect(self, provider: str, group_id: str) -> None:
+        self.run(access.disconnect, self.store, provider, group_id)
+        self.client.app.state.authenticator.forget()  # type: ignore[attr-defined]
+
 
 @contextmanager
 def admin_client(app: Starlette, **options: Any) -> Iterator[TestClient]:

@@ -308,6 +308,32 @@ def test_an_app_defines_and_uses_only_its_own_integrations(client: TestClient, k
     assert client.post(f"{url}/nothing/lease", headers=crm).status_code == 404
 
 
+def test_a_disconnected_app_finds_what_it_made_when_connected_again_with_its_realm(
+    client: TestClient, keys: Keys
+) -> None:
+    url = "/api/v2/cld-1/integrations"
+    body = {"name": "mine", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    crm = keys.app("crm", cld_1="2243")
+    assert client.post(url, json=body, headers=crm).status_code == 201
+    assert client.post(PEOPLE, json=person(ext("crm", "1")), headers=crm).status_code == 201
+    lease = client.post(f"{url}/mine/lease", headers=crm).json()
+    keys.disconnect("crm", "cld-1")
+    for method, path in (("GET", PEOPLE), ("POST", f"{url}/mine/ack"), ("GET", "/api/v2/cld-1/changes")):
+        assert client.request(method, path, headers=crm).status_code == 404, path
+    assert client.post(PEOPLE, json=person(first_name="Ada")).status_code == 201  # queued for the app meanwhile
+    keys.connect("crm", "cld-1", "2243")
+    acked = client.post(f"{url}/mine/ack", json={"lease": lease["lease"], "items": [1]}, headers=crm)
+    assert acked.json() == {"acked": [1], "refused": []}
+    assert [i["record"]["first_name"] for i in client.post(f"{url}/mine/lease", headers=crm).json()["items"]] == ["Ada"]
+    assert client.get(f"{PEOPLE}/1", params={"opts[provider]": "crm", "opts[realm]": "2243"}, headers=crm).is_success
+    keys.disconnect("crm", "cld-1")
+    keys.connect("crm", "cld-1", "9")  # another realm: another app in the group
+    assert client.get(url, headers=crm).json() == {"integrations": []}
+    assert client.post(f"{url}/mine/lease", headers=crm).status_code == 403
+    by_old = {"opts[provider]": "crm", "opts[realm]": "2243"}
+    assert client.put(f"{PEOPLE}/1", params=by_old, json=person(), headers=crm).status_code == 403
+
+
 @pytest.mark.parametrize("given", [{"provider": None}, {"realm": None}, {"provider": 7}, {"realm": ["2243"]}])
 def test_an_app_naming_no_app_in_a_definition_is_told_which_field_is_wrong(
     client: TestClient, keys: Keys, given: dict[str, object]

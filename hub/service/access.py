@@ -69,6 +69,11 @@ async def list_keys(store: Store) -> tuple[list[ApiKey], dict[str, list[Connecti
 
 
 async def revoke_key(store: Store, key_id: str) -> None:
+    """Refuse the key from now on. Its token (`<key id>.<secret>`, pasted whole from a leak) is refused naming the key
+    id alone: 'no live key' read as if the leaked key were revoked already, and showed the secret once more."""
+    named, dot, _ = key_id.partition(".")
+    if dot and KEY_ID.match(named):
+        raise Invalid(f"that is a key's token, its secret included: name the key by its id, hub keys revoke {named}")
     if not KEY_ID.match(key_id) or not await store.revoke_key(key_id, timefmt.now()):
         raise NotFound(f"no live key {key_id}")
 

@@ -87,6 +87,19 @@ def test_an_admin_key_reaches_every_group(store: str, capsys: pytest.CaptureFixt
         )
 
 
+def test_revoking_by_a_keys_token_names_its_id_and_not_its_secret(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A leaked key's token pasted whole was answered 'no live key', as if it were revoked already."""
+    token = token_of(run(capsys, "keys", "create", "--provider", "crm", "--store", store)[1])
+    key_id, secret = token.split(".")
+    code, _, err = run(capsys, "keys", "revoke", token, "--store", store)
+    assert code == 1 and f"hub keys revoke {key_id}" in err and secret not in err and "no live key" not in err
+    code, out, _ = run(capsys, "keys", "list", "--store", store)
+    assert re.search(rf"{key_id}\s+crm\s+\S+\s+-", out), out  # still live: nothing was revoked
+    assert run(capsys, "keys", "revoke", key_id, "--store", store)[0] == 0
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -118,7 +118,8 @@ def _run_work(
         pending = _Pending(kept, collection)
         results: list[Result] = []
         for p, records, write in zip(items, matched, writes, strict=True):
-            if len(records) > 1 or any(named[r.hub_id] > 1 for r in records):
+            # a merge, a record another item matches, or a placeholder filled in (its create names what merged into it)
+            if len(records) > 1 or any(named[r.hub_id] > 1 or r.placeholder for r in records):
                 await pending.write(tx)
                 results.append(await tx.alone(work_of(settings, kept, collection, p, None, actor)))
                 continue

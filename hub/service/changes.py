@@ -44,6 +44,14 @@ async def record(
     return change
 
 
+async def filled_in(tx: Transaction, collection: str, hub_id: str) -> dict[str, Any]:
+    """The details of the `create` that fills a placeholder in: the hub ids of the placeholders merged into it
+    (`merged`). Nothing of a placeholder is sent, their merge neither, while apps were sent the records referring to
+    each by its hub id: this create is the first they hear of the record those ids name now."""
+    aliases = await tx.aliases(collection, hub_id)
+    return {"merged": aliases} if aliases else {}
+
+
 Made = tuple[Kind, str, Record, frozenset[str] | None]
 """A change to record: its kind, collection, record (as the change left it) and what it touched (`Change.touched`)."""
 

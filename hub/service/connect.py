@@ -72,6 +72,8 @@ async def connect(
         await tx.save(record, new)
         await tx.set_field_sync(collection.name, ask.ext, ask.directions)
         details = {"connected": ask.ext.as_json(), "fields": sorted(ask.directions)}
+        if filled:
+            details.update(await changes.filled_in(tx, collection.name, hub_id))
         await changes.record_current(
             tx, kind, collection.name, hub_id, touched=touched, shown=(ask.ext.app, frozenset(shown)), **details
         )

@@ -91,7 +91,9 @@ async def merge(
     await tx.put_merge(entry)
     await changes.record(tx, "merge", collection.name, fresh, others, merged=entry.merged, merge_id=entry.merge_id)
     if placeholders and not fresh.placeholder:
-        await changes.record(tx, "create", collection.name, fresh)
+        await changes.record(
+            tx, "create", collection.name, fresh, **await changes.filled_in(tx, collection.name, fresh.hub_id)
+        )
     elif archives(ask.status, before[0].status):
         await changes.record(tx, "archive", collection.name, fresh)
     return fresh, entry

@@ -197,7 +197,8 @@ async def _apply(
         record = await _reread(tx, record)
     else:  # as a re-read would show them: in link order, the new ones last
         record.ids = [*record.ids, *new_ids]
-    await changes.record(tx, kind, collection.name, record, touched=touched)
+    merged = await changes.filled_in(tx, collection.name, record.hub_id) if kind == "create" else {}
+    await changes.record(tx, kind, collection.name, record, touched=touched, **merged)
     return Outcome(record, created=kind == "create")
 
 

@@ -154,6 +154,41 @@ def test_placeholders_filled_in_by_a_merge_are_sent_as_a_create(client: TestClie
     assert feed == ["create", "merge", "create"]  # the placeholder's, the merge of the two, the real record's
 
 
+@pytest.mark.parametrize("by", ["upsert", "batch", "connect", "merge"])
+def test_a_placeholder_filled_in_names_the_placeholders_merged_into_it(client: TestClient, by: str) -> None:
+    """Two apps' references made two placeholders of one organization, merged with nothing chosen: a placeholder is
+    left, and nothing of it is sent. The app was sent both people, each showing its organization by a hub id; the
+    real record's create is all it hears of the organization, so it names the hub id the merge took away, or the
+    person showing that one kept pointing at a record the app is never sent."""
+    integration(client, include_update=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("crm", "o2")])
+    held = client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"]
+    merged = client.post(f"{BASE}/organizations/{hub_id(held[0])}/merge", json={"records": [hub_id(held[1])]})
+    assert merged.status_code == 200 and merged.json()["organizations"]["placeholder"], merged.text
+    assert lease(client)["items"] == []
+    if by == "upsert":
+        filled = post(client, "organizations", [ext("erp", "o1")], name="Acme")
+    elif by == "batch":
+        body = {
+            "organizations": [{"id": [ext("erp", "o1")], "name": "Acme"}, {"id": [ext("erp", "o3")], "name": "Ink"}]
+        }
+        filled = client.post(f"{BASE}/organizations", json=body)
+    elif by == "merge":  # with a third placeholder, values chosen
+        third = post(client, "people", first_name="Cy", organization_id=[ext("hr", "o3")]).json()["people"]
+        body = {"records": [third["organization_id"]], "fields": {"name": "Acme"}}
+        filled = client.post(f"{BASE}/organizations/{hub_id(held[0])}/merge", json=body)
+    else:
+        body = {**ext("erp", "o1"), "field_values": [{"field": "name", "value": "Acme"}]}
+        filled = client.post(f"{BASE}/organizations/{hub_id(held[0])}/connect", json=body)
+    assert filled.status_code in (200, 201, 204), filled.text
+    items = lease(client)["items"]
+    created = next(i for i in items if i["kind"] == "create" and hub_id(i["record"]) == hub_id(held[0]))
+    assert hub_id(held[1]) in created["details"]["merged"]
+    feed = [c for c in client.get(f"{BASE}/changes").json()["changes"] if c["id"] == hub_id(held[0])]
+    assert feed[-1]["kind"] == "create" and feed[-1]["details"]["merged"] == created["details"]["merged"]
+
+
 def test_a_record_that_is_a_placeholder_again_is_not_handed_out(client: TestClient) -> None:
     """The merge that filled two placeholders in was undone before the lease: its create was handed out with the
     placeholder as it was again (ids alone), and the app writing back what it was sent filled it in, an empty

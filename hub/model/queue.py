@@ -61,11 +61,11 @@ def wanted(definition: Definition, change: Change, record: Record, also: Sequenc
 
 
 def placeholder_again(change: Change, record: Record, also: Sequence[Record]) -> bool:
-    """Whether the change is the undo of a merge that had filled the placeholder `record` in: apps were sent it, real,
-    and its `unmerge`, showing it a placeholder, is all that tells them to drop their copy (they kept it beside the
-    restored record, two copies of one)."""
-    was = [r for r in also if r.hub_id == record.hub_id]
-    return change.kind == "unmerge" and record.placeholder and any(not r.placeholder for r in was)
+    """Whether the change is the undo of a merge that made the placeholder `record` part of a real record: filled in
+    as the survivor, or taken away into a survivor real then (`also`, as the undo found it). Apps were sent that
+    record holding its ids, and its `unmerge`, showing it a placeholder, is all that tells them to drop their copy
+    (they kept it beside the restored record, two copies of one)."""
+    return change.kind == "unmerge" and record.placeholder and any(not r.placeholder for r in also)
 
 
 def enqueued(change: Change, integration: str) -> QueueItem:

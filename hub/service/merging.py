@@ -235,7 +235,9 @@ async def unmerge(
         await tx.put_merge(entry)
         fresh = await tx.get(collection.name, entry.members)
         restored = [snapshot.hub_id for snapshot in entry.before[1:]]
+        # a placeholder given its ids back was sent with the survivor holding them (`queue.placeholder_again`)
         also = {entry.survivor: [survivor, *(fresh[h] for h in restored)]}
+        also.update({h: [survivor] for h in restored if fresh[h].placeholder})
         for hub_id in entry.members:
             record = fresh[hub_id]
             await changes.record(tx, "unmerge", collection.name, record, also.get(hub_id, []), merge_id=entry.merge_id)

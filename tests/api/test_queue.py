@@ -738,3 +738,34 @@ def test_the_undo_of_a_merge_that_filled_a_placeholder_in_tells_the_app_holding_
         ("unmerge", held, True),
         ("unmerge", real, None),
     ]
+
+
+@pytest.mark.parametrize("filled", ["by the merge", "since"])
+def test_the_undo_giving_a_placeholder_its_ids_back_tells_the_app_holding_them(client: TestClient, filled: str) -> None:
+    """The placeholder a person's reference by the app's id made was merged into a real organization (or into a
+    placeholder filled in since), and the app was sent it holding that id. The undo gave the id back to the
+    placeholder, and the placeholder's `unmerge` was never sent (nothing of a placeholder is): the app kept its copy
+    under that id, which names a placeholder now, beside the organization it lacks again, two copies of one."""
+    integration(client, include_update=True)
+    if filled == "by the merge":
+        post(client, "organizations", [ext("erp", "o1")], name="Acme")
+    else:
+        post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("crm", "o2", "1")])
+    survivor, placeholder = (
+        hub_id(o) for o in client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"]
+    )
+    merge = client.post(f"{BASE}/organizations/{survivor}/merge", json={"records": [placeholder]}).json()["merge"]
+    if filled == "since":
+        post(client, "organizations", [ext("erp", "o1")], name="Acme")
+    given = lease(client)
+    assert ext("crm", "o2", "1") in given["items"][-1]["record"]["id"]
+    settle(client, "ack", given)
+    undone = client.post(f"{BASE}/organizations/{survivor}/unmerge", json={"merge_id": merge["id"]})
+    assert undone.status_code == 200, undone.text
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), i["record"].get("placeholder")) for i in items] == [
+        ("unmerge", survivor, None),
+        ("unmerge", placeholder, True),
+    ]
+    assert ext("crm", "o2", "1") in items[1]["record"]["id"]

@@ -118,8 +118,7 @@ def _run_work(
         pending = _Pending(kept, collection)
         results: list[Result] = []
         for p, records, write in zip(items, matched, writes, strict=True):
-            # a merge, a record another item matches, or a placeholder filled in (its create names what merged into it)
-            if len(records) > 1 or any(named[r.hub_id] > 1 or r.placeholder for r in records):
+            if len(records) > 1 or any(named[r.hub_id] > 1 for r in records) or await _took_in(tx, collection, records):
                 await pending.write(tx)
                 results.append(await tx.alone(work_of(settings, kept, collection, p, None, actor)))
                 continue
@@ -134,6 +133,14 @@ def _run_work(
         return results
 
     return work
+
+
+async def _took_in(tx: Transaction, collection: Collection, matched: list[Record]) -> bool:
+    """Whether the one record an item matches is a placeholder others were merged into: the create filling it in names
+    them (`changes.filled_in`), which the run's changes do not, so it is written alone. A placeholder none was merged
+    into (most: one per id an app referred to) is filled in with the run (alone, importing 4,000 organizations after
+    the people referring to them took 2,840 a second instead of 6,200-7,400)."""
+    return len(matched) == 1 and matched[0].placeholder and bool(await tx.aliases(collection.name, matched[0].hub_id))
 
 
 @dataclass

@@ -303,27 +303,30 @@ def union_of(group_id: str, collection: Collection, node: Or, params: list[Any],
     """A compound SELECT of the rowids of the live records matching each item of `node` (a record matching two, once
     each), each item with the terms its index is partial on, so that SQLite reads the item's index: of an SQL `OR`,
     its OR optimisation finds no partial index of a field serving an item, and read the group's records. An `and`
-    item is read by the index of its equality (`equality_of` the fields `indexed`), its other fields kept off theirs:
-    SQLite took a range's index over an equality's."""
+    item is read by the index of its equality (`equality_of` the fields `indexed`), the item as a whole kept off every
+    index: SQLite took a range's index over an equality's, that of the equality's own field too (`first_name eq …
+    and first_name gt …`)."""
     chosen = []
     for item in items_apart(node):
         params.extend([group_id, collection.name])
-        off = fields_of(item) - {equality_of(item, indexed)} if isinstance(item, And) else frozenset()
+        equality = equality_of(item, indexed) if isinstance(item, And) else None
+        found = "" if equality is None else f"{compile_filter(collection, equality, params)} AND "
+        off = frozenset() if equality is None else frozenset(fields_of(item))
         chosen.append(
             "SELECT r.rowid AS found FROM records r WHERE r.group_id = ? AND r.collection = ? AND r.merged_into IS NULL"
-            f" AND {compile_filter(collection, item, params, frozenset(off))}"
+            f" AND {found}{compile_filter(collection, item, params, off)}"
         )
     return " UNION ALL ".join(chosen)
 
 
-def equality_of(node: And, indexed: Set[tuple[str, ...]]) -> tuple[str, ...] | None:
-    """The field of the first item of `node` that is an equality of an `indexed` field (`eq` a value, `in` values):
-    its index reads the records of `node` that hold that value, however the data grows around them."""
+def equality_of(node: And, indexed: Set[tuple[str, ...]]) -> Comparison | In | None:
+    """The first item of `node` that is an equality of an `indexed` field (`eq` a value, `in` values): its index reads
+    the records of `node` that hold that value, however the data grows around them."""
     for item in node.items:
         if isinstance(item, Comparison) and item.op == "eq" and item.value is not None and item.field in indexed:
-            return item.field
+            return item
         if isinstance(item, In) and None not in item.values and item.field in indexed:
-            return item.field
+            return item
     return None
 
 

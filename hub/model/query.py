@@ -204,8 +204,14 @@ def parse_list(
     return query, read
 
 
+UNIQUE_KEYS = (("code",), ("id",))
+"""Sort keys no two records share: a key after one orders nothing."""
+
+
 def _order(collection: Collection, text: str) -> keyset.Order:
-    """The `$orderby` keys, each field once (the first says its direction: a repeat could change nothing)."""
+    """The `$orderby` keys, each field once (the first says its direction: a repeat could change nothing), none after
+    a key no two records share (`UNIQUE_KEYS`): MongoDB sorted the group's records for `code, updated_at desc`, whose
+    second key no index holds after the code."""
     parts = [p for p in text.split(",") if p.strip()]
     if len(parts) > MAX_ORDER_KEYS:
         raise BadRequest(f"$orderby: at most {MAX_ORDER_KEYS} fields, not {len(parts)}")
@@ -215,7 +221,9 @@ def _order(collection: Collection, text: str) -> keyset.Order:
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
             raise BadRequest(f"$orderby: expected 'field asc|desc', not {part.strip()!r}")
         order.setdefault(_path(collection, words[0], "$orderby"), len(words) == 2 and words[1].lower() == "desc")
-    return tuple(order.items())
+    keys = list(order)
+    last = next((n for n, path in enumerate(keys) if path in UNIQUE_KEYS), len(keys) - 1)
+    return tuple((path, order[path]) for path in keys[: last + 1])
 
 
 def _start(collection: Collection, order: keyset.Order, where: str) -> tuple[int, tuple[Value, ...]]:

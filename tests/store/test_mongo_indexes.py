@@ -14,7 +14,7 @@ from hub.model.change import Change
 from hub.model.field_index import FieldIndex
 from hub.model.history import HistoryPage, MergeEntry, Snapshot
 from hub.model.ids import ExternalId
-from hub.model.list_query import ListQuery
+from hub.model.query import parse_list
 from hub.model.record import Group, Record
 from hub.store.mongo import MongoStore
 from tests.store.contract import PEOPLE, G, at, insert, rec
@@ -158,7 +158,9 @@ async def test_a_page_of_merge_history_is_read_in_the_order_of_the_members_index
     assert fetched == {"_id": {"$in": [e.merge_id for e in entries]}}
 
 
-@pytest.mark.parametrize("key", ["code", "updated_at", "created_at", "email/address", "organization_id"])
+@pytest.mark.parametrize(
+    "key", ["code", "updated_at", "created_at", "email/address", "organization_id", "code, updated_at desc"]
+)
 @pytest.mark.parametrize("desc", [False, True], ids=["asc", "desc"])
 async def test_a_page_in_one_key_s_order_is_read_in_the_order_of_an_index(
     monkeypatch: pytest.MonkeyPatch, key: str, desc: bool
@@ -181,7 +183,9 @@ async def test_a_page_in_one_key_s_order_is_read_in_the_order_of_an_index(
         return sort(self, keys, *more)
 
     monkeypatch.setattr(mongomock_motor.AsyncCursor, "sort", sorting)
-    records, _ = await store.list(G, PEOPLE, ListQuery(order=[(tuple(key.split("/")), desc)]))
+    first, *more = key.split(",")
+    orderby = ",".join([f"{first} {'desc' if desc else 'asc'}", *more])  # keys after the code order nothing
+    records, _ = await store.list(G, PEOPLE, parse_list(PEOPLE, {"$orderby": orderby}, 100, 1000)[0])
     indexes = [info["key"] for info in (await database["records"].index_information()).values()]
     await store.close()
     assert len(records) == 2

@@ -89,7 +89,7 @@ async def merge(
     )
     ensure_recordable(entry)  # after the writes that make `fresh`, which the transaction rolls back
     await tx.put_merge(entry)
-    await changes.record(tx, "merge", collection.name, fresh, others, merged=entry.merged, merge_id=entry.merge_id)
+    await changes.record(tx, "merge", collection.name, fresh, others, merged=_told(entry), merge_id=entry.merge_id)
     if placeholders and not fresh.placeholder:
         await changes.record(
             tx, "create", collection.name, fresh, **await changes.filled_in(tx, collection.name, fresh.hub_id)
@@ -97,6 +97,16 @@ async def merge(
     elif archives(ask.status, before[0].status):
         await changes.record(tx, "archive", collection.name, fresh)
     return fresh, entry
+
+
+def _told(entry: MergeEntry) -> list[str]:
+    """The hub ids the `merge` change names as merged away: the records it took and, where it makes placeholders part
+    of a real record, the placeholders merged into them before. Those merges left a placeholder and were not sent,
+    while apps were sent the records referring to each by its hub id: this merge is the first they hear of the
+    record those ids name now (as the `create` filling one in is, `changes.filled_in`)."""
+    if entry.after.placeholder:
+        return entry.merged
+    return [*entry.merged, *(alias for s in entry.before if s.placeholder for alias in s.aliases)]
 
 
 def _keeps_placeholder(ask: Merge) -> bool:

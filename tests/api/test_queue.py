@@ -189,6 +189,40 @@ def test_a_placeholder_filled_in_names_the_placeholders_merged_into_it(client: T
     assert feed[-1]["kind"] == "create" and feed[-1]["details"]["merged"] == created["details"]["merged"]
 
 
+@pytest.mark.parametrize("older", ["placeholder", "real"])
+@pytest.mark.parametrize("by", ["merge", "upsert", "connect"])
+def test_a_merge_making_a_placeholder_real_names_the_placeholders_merged_into_it(
+    client: TestClient, by: str, older: str
+) -> None:
+    """Two apps' references made two placeholders of one organization, merged with nothing chosen: a placeholder is
+    left, and nothing of it is sent. The app was sent both people, each showing its organization by a hub id. A merge
+    of that placeholder with a real organization (older or newer) named only the record it took away: the person
+    showing the hub id merged into the placeholder before kept pointing at a record the app is never sent."""
+    integration(client, include_update=True)
+    if older == "real":
+        post(client, "organizations", [ext("hr", "h1")], name="Acme")
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("crm", "o2")])
+    if older == "placeholder":
+        post(client, "organizations", [ext("hr", "h1")], name="Acme")
+    first, second = (o["id"] for o in client.get(f"{BASE}/organizations?$filter=name eq null").json()["organizations"])
+    assert client.post(f"{BASE}/organizations/{first}/merge", json={"records": [second]}).status_code == 200
+    real = client.get(f"{BASE}/organizations?$filter=name eq 'Acme'").json()["organizations"][0]["id"]
+    settle(client, "ack", lease(client))
+    if by == "merge":
+        made = client.post(f"{BASE}/organizations/{real}/merge", json={"records": [first]})
+    elif by == "upsert":
+        made = post(client, "organizations", [ext("erp", "o1"), ext("hr", "h1")])
+    else:
+        made = client.post(f"{BASE}/organizations/{real}/connect", json={**ext("erp", "o1"), "field_values": []})
+    assert made.status_code in (200, 204), made.text
+    (item,) = lease(client)["items"]
+    survivor = hub_id(item["record"])
+    assert item["kind"] == "merge" and sorted(item["details"]["merged"]) == sorted({first, second, real} - {survivor})
+    feed = client.get(f"{BASE}/changes").json()["changes"]
+    assert feed[-1]["kind"] == "merge" and feed[-1]["details"]["merged"] == item["details"]["merged"]
+
+
 def test_a_record_that_is_a_placeholder_again_is_not_handed_out(client: TestClient) -> None:
     """The merge that filled two placeholders in was undone before the lease: its create was handed out with the
     placeholder as it was again (ids alone), and the app writing back what it was sent filled it in, an empty

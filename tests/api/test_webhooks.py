@@ -91,7 +91,10 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # the connections of many POSTs at once wait to be taken, not refused
+
+    server = Server(("127.0.0.1", 0), Handler)
     target.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -270,6 +273,23 @@ def test_at_most_parallel_batches_are_in_flight(client: TestClient, receiver: Re
     client.post(f"{URL}/hook/consent")  # all six are due at once
     wait_for(lambda: len(receiver.delivered()) == 6)
     assert receiver.most_in_flight == parallel
+
+
+@pytest.mark.parametrize("settings", [4], indirect=True)  # webhook_timeout_seconds
+def test_posts_in_flight_past_a_hundred_each_get_the_whole_timeout(client: TestClient, receiver: Receiver) -> None:
+    """The webhook client held 100 connections for every integration of the hub: a POST past them waited for one,
+    its timeout running, and failed as the app's try (sent again, dead after `max_attempts`) though the app answered
+    each within the timeout."""
+    receiver.delay = 2.5  # twice over the timeout: a POST that waited for another's connection timed out
+    for n in range(8):
+        define(client, receiver, name=f"hook{n}", batch_size=1, parallel=16, consent_type="explicit")
+    for n in range(16):
+        post(client, "organizations", name=str(n))
+    for n in range(8):  # all 128 are due at once
+        client.post(f"{URL}/hook{n}/consent")
+    wait_for(lambda: len(receiver.delivered()) == 128, seconds=30)
+    assert receiver.most_in_flight == 128
+    assert len(receiver.requests) == 128  # none failed, none sent twice
 
 
 def test_a_worker_the_store_refuses_does_not_leave_the_others_running_beyond_parallel(

@@ -144,9 +144,8 @@ class _Delivery:
             if first.items:
                 parallel = first.integration.definition.parallel
                 try:
-                    ended = await asyncio.gather(
-                        self.worker(first), *(self.worker(None) for _ in range(parallel - 1)), return_exceptions=True
-                    )
+                    workers = [self.worker(first, 0), *(self.worker(None, n) for n in range(1, parallel))]
+                    ended = await asyncio.gather(*workers, return_exceptions=True)
                 except asyncio.CancelledError:  # a stop before its worker started cancelled it unstarted: put it back
                     if not self.taken:
                         await _whole(self.release(first))
@@ -158,11 +157,13 @@ class _Delivery:
             return None
         return self.paused_until, self.throttled  # counted from the answer: batches in flight took a while
 
-    async def worker(self, first: outbound.Lease | None) -> None:
+    async def worker(self, first: outbound.Lease | None, rank: int) -> None:
+        """Send batches until the queue is empty; the `rank`-th worker of the delivery, from 0, ends once `parallel`
+        is lowered to it or below (`target`)."""
         self.taken.extend([first] if first else [])
         with _stops_on_change(self.group_id, self.name):
             lease = first or await self.leased()
-            while lease.items and await self.send(lease) and not self.paused_until:
+            while lease.items and await self.send(lease, rank) and not self.paused_until:
                 lease = await self.leased()
 
     async def release(self, lease: outbound.Lease) -> None:
@@ -175,11 +176,11 @@ class _Delivery:
         )
         return await _whole(batch, self.release)
 
-    async def send(self, lease: outbound.Lease) -> bool:
+    async def send(self, lease: outbound.Lease, rank: int) -> bool:
         """POST one leased batch and settle it by the answer; False, the items put back unsent, when the
         integration no longer sends webhooks or no longer has the queue they were leased from (the lease was taken
         before a PUT removed its webhook, or gave it to another app, or before it was deleted and made anew), or
-        another worker's batch was throttled while this one was leased.
+        another worker's batch was throttled while this one was leased, or `parallel` was lowered to `rank`.
 
         A batch too large for the app (413) is put back untried, and the delivery leases half as many items a batch
         from then on: its items go again in smaller batches, down to one, which fails like any other answer. Each
@@ -187,7 +188,7 @@ class _Delivery:
         """
         numbers = [i.item for i in lease.items]
         try:  # a stop while the batch is read or POSTed: the next start sends it again at once, the same try
-            found, current = await self.read(lease)
+            found, current = await self.read(lease, rank)
             items = self.render(found)
             body = {"group_id": self.group_id, "integration": self.name, "lease": lease.lease_id, "items": items}
             webhook = None if current is None else current.definition.webhook
@@ -217,24 +218,27 @@ class _Delivery:
             await _whole(failed)
         return True
 
-    async def read(self, lease: outbound.Lease) -> tuple[Delivery, Integration | None]:
+    async def read(self, lease: outbound.Lease, rank: int) -> tuple[Delivery, Integration | None]:
         """The batch's records and the integration whose webhook to POST them to (`target`). The store failing here
         is the hub's fault, not the app's: the batch goes back at once, untried, and the error ends the worker, logged;
         left leased, it waited out its lease and came back as a failed try (dead after `max_attempts`) of a batch never
         sent."""
         try:
-            return await outbound.delivery(self.store, lease.integration, lease.items), await self.target(lease)
+            return await outbound.delivery(self.store, lease.integration, lease.items), await self.target(lease, rank)
         except Exception:
             await _whole(self.release(lease))
             raise
 
-    async def target(self, lease: outbound.Lease) -> Integration | None:
+    async def target(self, lease: outbound.Lease, rank: int) -> Integration | None:
         """The integration whose webhook to POST the batch to, as it is now: if it still sends them from the same
-        queue and the app has not asked for a pause since. A worker leasing as another's batch met a 429 POSTed what it
-        leased all the same, a try counted of items that were to wait untried."""
+        queue, the app has not asked for a pause since, and the `rank`-th worker is within its `parallel`. A worker
+        leasing as another's batch met a 429 POSTed what it leased all the same, a try counted of items that were to
+        wait untried; and a delivery kept the workers it began with until the queue was empty, however long, after
+        the app asked for fewer POSTs at once."""
         current = await self.store.integration(self.group_id, self.name)
         sends = current is not None and current.sends_webhooks and current.keeps_queue_of(lease.integration)
-        return current if sends and not self.paused_until else None
+        within = current is not None and rank < current.definition.parallel
+        return current if sends and within and not self.paused_until else None
 
 
 async def _whole(work: Awaitable[T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:

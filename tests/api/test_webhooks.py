@@ -275,6 +275,24 @@ def test_at_most_parallel_batches_are_in_flight(client: TestClient, receiver: Re
     assert receiver.most_in_flight == parallel
 
 
+def test_a_lowered_parallel_holds_from_the_next_batch(client: TestClient, receiver: Receiver) -> None:
+    """A delivery kept the workers it began with until the queue was empty: an app that asked for fewer POSTs at
+    once (a PUT of `parallel`) got as many as before for as long as its backlog lasted."""
+    receiver.delay = 0.2
+    define(client, receiver, batch_size=1, parallel=4, consent_type="explicit")
+    for n in range(40):
+        post(client, "organizations", name=str(n))
+    client.post(f"{URL}/hook/consent")
+    wait_for(lambda: receiver.most_in_flight == 4)
+    assert client.put(f"{URL}/hook", json={"parallel": 1}).status_code == 200
+    time.sleep(0.5)  # the POSTs in flight at the PUT are answered
+    with receiver.lock:
+        receiver.most_in_flight = receiver.in_flight
+    wait_for(lambda: len(receiver.delivered()) == 40)
+    assert receiver.most_in_flight == 1
+    assert len(receiver.requests) == 40
+
+
 @pytest.mark.parametrize("settings", [4], indirect=True)  # webhook_timeout_seconds
 def test_posts_in_flight_past_a_hundred_each_get_the_whole_timeout(client: TestClient, receiver: Receiver) -> None:
     """The webhook client held 100 connections for every integration of the hub: a POST past them waited for one,

@@ -216,19 +216,20 @@ async def archive(
     writer: tuple[str, str] | None,
 ) -> reading.View:
     """Set a record's status to ARCHIVED; its ids stay linked. A write of the status from the `writer` app (its key
-    made it, or its id names the record): left alone where it does not sync its status into the hub, as a `PUT`."""
+    made it, or its id names the record): left alone where it does not sync its status into the hub, as a `PUT`.
+    A placeholder archived is filled in, its `create` recorded, as a `PUT` of the status fills it in: left one, the
+    real record arriving later was answered `201 created` yet archived."""
     group = await reading.group_or_404(store, group_id)
 
     async def work(tx: Transaction) -> Record:
         current = await reading.locate_in(tx, collection, key, app)
         asked = Write([], [], {"status": "ARCHIVED"}, {}, writer)
         written = await directions.inbound(tx, collection.name, [current], [], asked)
-        if current.status == "ARCHIVED" or not written.fields:  # nothing to record (see `unchanged`)
+        if not written.fields or unchanged(current, [], {}, "ARCHIVED"):  # nothing to record
             return current
-        current.status = "ARCHIVED"
-        current.updated_at = timefmt.now()
+        _, kind, touched = update_record(current, [], {}, "ARCHIVED")
         await tx.save(current, [])
-        await changes.record(tx, "archive", collection.name, current)
+        await changes.record(tx, kind, collection.name, current, touched=touched)
         return current
 
     # Re-run after a lost race: on a store with concurrent writers, any write of the group

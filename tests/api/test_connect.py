@@ -297,6 +297,23 @@ def test_connecting_a_placeholder_with_a_status_alone_fills_it_in(client: TestCl
     assert [i["kind"] for i in client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]] == ["create"]
 
 
+def test_archiving_a_placeholder_fills_it_in_as_a_write_of_its_status_does(client: TestClient) -> None:
+    """A DELETE archived a placeholder and left it one: the real organization arriving later was answered `201
+    created` yet ARCHIVED, out of every list, its create sent as an archived record; a PUT or connect of the status
+    alone fills the placeholder in. The DELETE does so too, and the organization arriving is an update of it."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o9")]).json()["people"]
+    client.post(f"{BASE}/integrations", json=OUT_TO_ERP)
+    placeholder = {"id": person["organization_id"]}
+    assert client.delete(f"{BASE}/organizations/{hub_id(fetch(client, placeholder))}").status_code == 200
+    now = fetch(client, placeholder)
+    assert now["status"] == "ARCHIVED" and "placeholder" not in now
+    arrived = post(client, "organizations", [ext("crm", "o9")], name="Acme")
+    assert arrived.status_code == 200 and arrived.json()["organizations"]["status"] == "ARCHIVED"
+    changes = client.get(f"{BASE}/changes").json()["changes"]
+    assert [c["kind"] for c in changes if c["collection"] == "organizations"] == ["create", "create", "update"]
+    assert [i["kind"] for i in client.post(f"{BASE}/integrations/to-erp/lease").json()["items"]] == ["create"]
+
+
 def test_a_bad_reference_value_is_named_where_the_body_holds_it(client: TestClient) -> None:
     """A reference the store refused (an unknown hub id, two ids of one app) was named `organization_id`, and a
     value's problem named it so in `detail`: a connect body has no such field, its values are in `field_values`."""

@@ -65,6 +65,8 @@ def _url(value: str) -> str:
         port = 0
     if port == 0:
         raise ValueError("the port must be a number from 1 to 65535")
+    if parts.username is not None or parts.password is not None:  # shown in every answer, to the app's key too
+        raise ValueError("must not hold a user or password: the hub signs each POST with the webhook's secret")
     return value
 
 

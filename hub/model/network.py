@@ -39,15 +39,18 @@ NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 """Where a NAT64 gateway reaches the IPv4 address in an address's last 32 bits."""
 NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 """The prefix a network gives its own NAT64 gateway (RFC 8215): whatever it reaches is that network's way out."""
+TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+"""IPv4-translated addresses (RFC 2765), reaching the IPv4 address in their last 32 bits as NAT64's do: Python counts
+`::ffff:0:127.0.0.1` global, and a webhook there was taken."""
 
 
 def _embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address that an IPv6 one reaches: mapped, 6to4, NAT64 or IPv4-compatible (`::127.0.0.1`); a
-    local NAT64 prefix counts as reaching an unspecified one (local)."""
+    """The IPv4 address that an IPv6 one reaches: mapped, 6to4, NAT64, translated or IPv4-compatible (`::127.0.0.1`);
+    a local NAT64 prefix counts as reaching an unspecified one (local)."""
     if (embedded := address.ipv4_mapped or address.sixtofour) is not None:
         return embedded
     if address in NAT64_LOCAL:
         return ipaddress.IPv4Address(0)
-    if address in NAT64 or 1 < int(address) < 2**32:
+    if address in NAT64 or address in TRANSLATED or 1 < int(address) < 2**32:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None

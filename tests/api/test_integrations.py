@@ -373,6 +373,7 @@ def test_an_integration_stored_with_a_filter_of_another_type_is_still_updated(cl
         "http://[64:ff9b:1::5db8:d822]/hook",  # a network's own NAT64 prefix
         "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
         "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[::ffff:0:127.0.0.1]/hook",  # IPv4-translated
         "http://224.0.0.1/hook",  # multicast: Python 3.11 counts these global
         "http://[ff02::1]/hook",
         # The older forms of an IPv4 address, which the resolver reads as the address before any lookup.
@@ -391,6 +392,15 @@ def test_a_webhook_on_the_hubs_own_machine_or_network_is_refused(client: TestCli
     assert client.post(URL, json=sample()).status_code == 201
     moved = client.put(f"{URL}/crm-customers", json={"webhook": {"url": url, "secret": "s" * 16}})
     assert moved.status_code == 422 and client.get(f"{URL}/crm-customers").json()["webhook"]["url"] != url
+
+
+@pytest.mark.parametrize("url", ["https://user:pass@example.com/hook", "https://user@example.com/hook"])
+def test_a_webhook_url_holding_credentials_is_refused(client: TestClient, url: str) -> None:
+    """A user and password in the URL were taken and shown back in every answer, to the app's key too, where the
+    webhook's secret is never shown: the hub signs each POST with the secret."""
+    made = client.post(URL, json=sample(webhook={"url": url, "secret": "s" * 16}))
+    assert made.status_code == 422 and made.json()["errors"][0]["field"] == "webhook.url", made.text
+    assert "user or password" in made.json()["detail"]
 
 
 def test_a_webhook_on_the_internet_is_taken_by_its_address_too(client: TestClient) -> None:

@@ -36,7 +36,11 @@ _AT_LEAST_ONE = (
 POLL_LEAST = 0.01
 """The shortest `webhook_poll_seconds`: at 0 (or a nanosecond) the task ran again at once, without end, spinning a
 core while the hub was idle."""
-_NOT_BEFORE = (("default_top", "max_top"), ("lease_seconds", "max_lease_seconds"))
+_NOT_BEFORE = (
+    ("default_top", "max_top"),
+    ("lease_seconds", "max_lease_seconds"),
+    ("webhook_timeout_seconds", "max_lease_seconds"),  # a webhook batch is leased for the timeout and 5 s
+)
 _NOT_AFTER = (("retry_backoff_seconds", "retry_backoff_max_seconds"),)
 
 
@@ -50,7 +54,9 @@ def _parsed(variable: str, raw: str, kind: str) -> object:
         return number
     if kind == "float":
         if not _DECIMAL.fullmatch(raw):
-            raise BadSetting(f"{variable}={raw!r} is not a number")
+            raise BadSetting(
+                f"{variable}={raw!r} is not a number in decimals: up to 18 digits, a point and up to 9 more"
+            )
         return float(raw)
     if kind == "bool":
         if raw not in ("true", "false"):

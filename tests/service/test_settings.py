@@ -53,3 +53,22 @@ def test_the_hub_provider_is_an_id_part(provider: str) -> None:
     with pytest.raises(BadSetting, match="hub_provider must be an id part: 1 to 255 characters"):
         Settings(hub_provider=provider)
     assert Settings(hub_provider="p" * 255).hub_provider == "p" * 255
+
+
+def test_a_webhook_timeout_past_the_longest_lease_is_refused() -> None:
+    """A webhook batch is leased for the timeout and 5 s: a timeout of 10^18 s left a batch whose POST a stop cut short
+    leased for ever, where the longest lease a request may ask for is `max_lease_seconds`."""
+    with pytest.raises(BadSetting) as refused:
+        Settings(webhook_timeout_seconds=10**18)
+    assert str(refused.value) == f"webhook_timeout_seconds ({10**18}) must not be more than max_lease_seconds (3600)"
+    assert Settings(webhook_timeout_seconds=3600).webhook_timeout_seconds == 3600
+
+
+def test_a_number_the_hub_does_not_read_says_which_form_it_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`1e300` was said to be "not a number"."""
+    monkeypatch.setenv("HUB_WEBHOOK_POLL_SECONDS", "1e300")
+    with pytest.raises(BadSetting) as refused:
+        Settings.from_env()
+    assert str(refused.value) == (
+        "HUB_WEBHOOK_POLL_SECONDS='1e300' is not a number in decimals: up to 18 digits, a point and up to 9 more"
+    )

@@ -8,7 +8,16 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
@@ -29,12 +38,17 @@ _NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
 sequence where a log shows the name."""
 
 
-def _a_path_segment(name: str) -> str:
-    """Refuse `/` and control characters, said in words (a pattern's refusal was the regular expression), and `.`
-    and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached the integration
-    its Location named."""
-    if _NOT_IN_A_NAME.search(name):
+def _without_slash_or_control(name: object) -> object:
+    """Refuse `/` and control characters, said in words (a pattern's refusal was the regular expression), before the
+    surrounding spaces are dropped: a control character at an end (a tab, U+0085) was dropped with them."""
+    if isinstance(name, str) and _NOT_IN_A_NAME.search(name):
         raise ValueError("must not hold '/' or a control character (U+0000 to U+001F, U+007F to U+009F)")
+    return name
+
+
+def _a_path_segment(name: str) -> str:
+    """Refuse `.` and `..`: clients drop such a path segment before sending, so `…/integrations/..` never reached the
+    integration its Location named."""
     if name in (".", ".."):
         raise ValueError("must not be '.' or '..' (a URL path drops those)")
     return name
@@ -43,6 +57,7 @@ def _a_path_segment(name: str) -> str:
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    BeforeValidator(_without_slash_or_control),
     AfterValidator(_a_path_segment),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^/\x00-\x1f\x7f-\x9f]+$"}),
 ]

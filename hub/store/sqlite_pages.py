@@ -90,7 +90,7 @@ def read_page(
         if total is not None and total <= query.offset:  # none on the page: its walk passed over every record read
             return [], total
         if merged:
-            return _merged(conn, group_id, collection, query, parts, window), total
+            return _merged(conn, group_id, collection, query, parts, window, declared), total
         picked = "sort" if fewest is not None else _how(conn, group_id, collection, query, total, declared)  # few match
         from_links = linked and not query.order and picked != "sort"  # the few matching are found by the filter
         return _rows(conn, group_id, collection, query, window, from_links, picked, fewest), total
@@ -239,7 +239,7 @@ def _how(
 ) -> Picked | None:
     """How a filtered page is best found: by the index of its order if its filter names the order's first field
     (None: as SQLite plans it), else as its count says (`_picked`), or, left uncounted, as far as "few" goes
-    (`_few`)."""
+    (`_matches_few`)."""
     if _in_its_order(query):
         return None
     if by_hub_id(query.filter):
@@ -247,7 +247,7 @@ def _how(
     window, listed = query.top + query.offset, listed_in(conn, group_id, collection.name)
     if total is not None:
         return _picked(total, window, listed)
-    return _few(conn, group_id, collection, query, window, listed, declared)
+    return "sort" if _matches_few(conn, group_id, collection, query, window, listed, declared) else None
 
 
 def _in_its_order(query: ListQuery) -> bool:
@@ -260,7 +260,7 @@ def _in_its_order(query: ListQuery) -> bool:
     return (order[0][0] if order else ("code",)) in fields_of(query.filter)
 
 
-def _few(
+def _matches_few(
     conn: sqlite3.Connection,
     group_id: str,
     collection: Collection,
@@ -268,27 +268,26 @@ def _few(
     window: int,
     listed: int,
     declared: Callable[[], list[FieldIndex]],
-) -> Picked | None:
-    """To "sort" a page left uncounted (`$count=false`) if it matches few records (`_picked`), else as SQLite plans
-    it. Not counted, a page of the two records an `in (…)` on an indexed field picks walked the group (48,083 VM
-    steps at 4,000 records). What is counted is the part of the filter an index serves (`indexed`), and only as far
-    as "few" goes (`sqrt(window * listed)` rows at most): it matches at least the records the whole filter does, and
-    it is read from its index, where counting the whole filter read the group's records until that many matched
-    (those of an `and` with a field no index serves), and a walk would have stopped at the page's. The part is
-    counted without the app of `opts[linked]`, whose records a sort reads it all to find: looked up among the app's
-    links, each of its records had the count of an app holding 4 read all those it matches (150,256 steps at 4,000
-    records). An `or` whose records its items' indexes find (`read_apart`) is not counted again: `kept_off` counted
-    them there, and found many; its SQL `OR` read the group's records until that many matched (of the five first
-    records and the 200 last, those between: 53,497 steps at 4,000 records)."""
+) -> bool:
+    """Whether a page left uncounted (`$count=false`), or a part of a merged one (`_merged`), matches few records
+    (`few`), to be sorted rather than planned by SQLite. Not counted, a page of the two records an `in (…)` on an
+    indexed field picks walked the group (48,083 VM steps at 4,000 records). What is counted is the part of the filter
+    an index serves (`indexed`), and only as far as "few" goes (`sqrt(window * listed)` rows at most): it matches at
+    least the records the whole filter does, and it is read from its index, where counting the whole filter read the
+    group's records until that many matched (those of an `and` with a field no index serves), and a walk would have
+    stopped at the page's. The part is counted without the app of `opts[linked]`, whose records a sort reads it all to
+    find: looked up among the app's links, each of its records had the count of an app holding 4 read all those it
+    matches (150,256 steps at 4,000 records). An `or` whose records its items' indexes find (`read_apart`) is not
+    counted again: `kept_off` counted them there, and found many; its SQL `OR` read the group's records until that many
+    matched (of the five first records and the 200 last, those between: 53,497 steps at 4,000 records)."""
     if query.filter is None:
-        return None
+        return False
     fields = indexed_fields(collection, declared())
     part = indexed(query.filter, fields)
     if part is None or read_apart(part, fields):
-        return None
+        return False
     most = math.isqrt(window * listed) + 1  # past it, few() no longer holds
-    counted = count_query(conn, group_id, collection, replace(query, filter=part, app=None), most)
-    return "sort" if few(counted, window, listed) else None
+    return few(count_query(conn, group_id, collection, replace(query, filter=part, app=None), most), window, listed)
 
 
 def _picked(matching: int, window: int, listed: int) -> Picked | None:
@@ -368,12 +367,17 @@ def _merged(
     query: ListQuery,
     parts: tuple[Part, ...],
     window: list[int],
+    declared: Callable[[], list[FieldIndex]],
 ) -> list[Any]:
     """The page's rows of a query that is the union of `parts` (`_parts`), each read from its own index from the
     page's start on, in the page's order (sorted, under an `$orderby` the index does not give: SQLite walked the group
     in the index of the order), and merged as SQLite reads them (the ORDER BY of a compound SELECT merges its parts,
     each in that order), from the index each names (SQLite finds the values and the null of a field in its index).
-    A part naming none is sorted where it matches few records (`_few_in`), else read as SQLite plans it."""
+    A part naming none is sorted where it matches few records (`_matches_few`), its sort keys kept off every index (a
+    unary `+`) so that its filter's index finds them, else read as SQLite plans it: in the order of another index,
+    SQLite walked each part to its records (`first_name in ('F3', null)` by `$orderby=code` or `updated_at desc` read
+    the group's records for one person: 6,766-8,394 steps of its machine at 400 records, 64,366-80,394 at 4,000;
+    461-510 now). A part matching many, the nulls of a field most records lack, is walked in order."""
     chosen: list[str] = []
     params: list[Any] = []
     keys = [column(path) for path, _ in query.order]
@@ -383,9 +387,8 @@ def _merged(
         if part.start is not None:  # its parameters come first, as it does
             where = f"{compile_filter(collection, part.start, params)} AND {where}"
         table = f"records r INDEXED BY {index}" if index else "records r"
-        apart = "+" * (
-            index is None and bool(query.order) and _few_in(conn, group_id, collection, part, window, listed)
-        )
+        sorted_apart = index is None and bool(query.order)
+        apart = "+" * (sorted_apart and _matches_few(conn, group_id, collection, part, sum(window), listed, declared))
         shown = ", ".join(apart + key for key in [*keys, "r.seq"])
         chosen.append(f"SELECT r.rowid AS found, {shown} FROM {table} WHERE {where}")
         params += found
@@ -398,19 +401,6 @@ def _merged(
         f" ORDER BY {compile_order(query.order, ties)}"
     )
     return conn.execute(statement, [*params, *window]).fetchall()
-
-
-def _few_in(
-    conn: sqlite3.Connection, group_id: str, collection: Collection, part: ListQuery, window: list[int], listed: int
-) -> bool:
-    """Whether a part of a merged page (`_merged`) matches few of the `listed` records (`few`, counted as far as that
-    goes), so that its sort keys are kept off every index (a unary `+`) and its records found by its filter's index
-    and sorted: in the order of another index, SQLite walked it to them (`first_name in ('F3', null)` by
-    `$orderby=code` or `updated_at desc` read the group's records for one person: 6,766-8,394 steps of its machine
-    at 400 records, 64,366-80,394 at 4,000; 461-510 now). A part matching many, the nulls of a field most records
-    lack, is walked in order."""
-    most = math.isqrt(sum(window) * listed) + 1  # past it, few() no longer holds
-    return few(count_query(conn, group_id, collection, part, most), sum(window), listed)
 
 
 def _status_index(part: ListQuery) -> str | None:

@@ -98,6 +98,12 @@ def test_orderby_and_select(people: TestClient) -> None:
     assert one.json()["people"] == {"id": one.json()["people"]["id"], "email": {"address": "bo@example.com"}}
 
 
+def test_a_field_named_again_in_orderby_keeps_its_first_direction(people: TestClient) -> None:
+    """A repeat orders nothing: the first names the direction, and the last key left says the ties' direction."""
+    again = people.get(f"{BASE}/people", params={"$orderby": "first_name, first_name desc"})
+    assert names(again) == ["Ada", "Bo", "Cy", "Di", "Ed"]
+
+
 def test_select_names_a_part_of_an_object_field_as_filter_does(people: TestClient) -> None:
     """`email/address` shows the address alone, in its object; a record without it shows no `email`; the whole
     object named beside one of its parts shows whole."""

@@ -21,7 +21,8 @@ APP_PART = {**ID_PART, "pattern": ID_PART_PATTERN}
 ERRORS = {
     400: "The request is malformed: a parameter, header or body that cannot be read.",
     401: "No key, a malformed Authorization header, or a key that is unknown, revoked or has another secret.",
-    403: "The key's app may not do this: add, claim or write by another app's id (named in `id`), name a key link's"
+    403: "The key's app may not do this: add, claim or write by another app's id (named in `id`; a record written"
+    " back as sent may hold other apps' ids it holds already), name a key link's"
     " system by another number than its own (`integration_system_id`), reach another app's integration, or lift a"
     " lock with `override=true` (an admin key's alone).",
     404: "No such group (or one the key's app is not connected to), collection, record, key link or integration.",

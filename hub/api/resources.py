@@ -85,8 +85,8 @@ def _checker(request: Request, collection: Collection) -> Callable[[Any, Externa
         write = parse_write(collection, item)
         if by is not None and by not in write.ids:
             write.ids.append(by)
-        caller.ensure_may_claim(group_id, write.claimed(), settings.hub_provider)
         write.writer = caller.app_in(group_id)
+        write.set_apart(lambda ext: caller.may_claim(group_id, ext, settings.hub_provider))
         return write
 
     return check
@@ -183,6 +183,7 @@ async def update_record(request: Request) -> Response:
     key = request.path_params["id"]
     item = _item(collection, await read_json(request, settings.max_body_bytes))
     by = read.by(key)
+    context.ensure_may_write_by(request, group_id, by)
     # 201 where it filled a placeholder in: the change feed has that as the record's create, and so does the answer
     status, body = await _write_one(request, collection, item, anchor=(key, read.app), by=by, read=read)
     return JSONResponse(body, status_code=status)

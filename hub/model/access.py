@@ -85,12 +85,7 @@ class Principal:
         """403 naming the first id this principal may not add or claim."""
         for ext in ids:
             if not self.may_claim(group_id, ext, hub_provider):
-                realm = self.realms.get(group_id)
-                raise Forbidden(
-                    f"app {self.provider!r} (realm {realm!r} in this group) may not add or claim the id"
-                    f" {ext.id!r} of provider {ext.provider!r} in realm {ext.realm!r}",
-                    id=ext.as_json(),
-                )
+                raise refused_claim((self.provider or "", self.realms.get(group_id, "")), ext)
 
     def acts_for(self, group_id: str, provider: str, realm: str) -> bool:
         """Whether `provider` in `realm` is this app as connected to the group (the admin acts for every app)."""
@@ -104,6 +99,16 @@ class Principal:
                 provider=provider,
                 realm=realm,
             )
+
+
+def refused_claim(app: tuple[str, str], ext: ExternalId, why: str = "") -> Forbidden:
+    """The 403 of an app (provider, realm) naming `ext`, an id it may not add or claim; `why` ends the detail."""
+    provider, realm = app
+    return Forbidden(
+        f"app {provider!r} (realm {realm!r} in this group) may not add or claim the id"
+        f" {ext.id!r} of provider {ext.provider!r} in realm {ext.realm!r}{why}",
+        id=ext.as_json(),
+    )
 
 
 def principal(key: ApiKey, connections: Iterable[Connection]) -> Principal:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.model.access import refused_claim
 from hub.model.ids import ExternalId
 
 GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -51,6 +53,10 @@ class Group:
         return ExternalId(hub_provider, self.channel_id, hub_id)
 
 
+ID = "id"
+"""Where a write's own id array sits in its body (`Write.foreign`)."""
+
+
 @dataclass
 class Write:
     """What one upsert asks for, validated but not yet resolved against the store."""
@@ -63,6 +69,31 @@ class Write:
     writer: tuple[str, str] | None = None
     """The app (provider, realm) the write is from, whatever ids name its record: the key's app, or the app whose id
     an admin's archive or merge addresses the record by (`api.context.writer`)."""
+
+    foreign: dict[str, list[ExternalId]] = field(default_factory=dict)
+    """Ids of other apps its app may not claim, by where the body names them (`id`, or a reference field): matched by
+    none, and passed over where the record the write's other ids match holds them already (a record written back as it
+    was sent, other apps' ids and all); refused (403) where it does not (`ensure_held`)."""
+
+    def set_apart(self, claimable: Callable[[ExternalId], bool]) -> None:
+        """Move the ids its app may not claim out of `ids` and the references' id arrays, into `foreign`."""
+        given = {ID: self.ids} | {k: v for k, v in self.references.items() if isinstance(v, list)}
+        for where, ids in given.items():
+            kept = [e for e in ids if claimable(e)]
+            if len(kept) < len(ids):
+                self.foreign[where] = [e for e in ids if not claimable(e)]
+                if where == ID:
+                    self.ids = kept
+                else:
+                    self.references[where] = kept
+
+    def ensure_held(self, where: str, matched: Iterable[Record]) -> None:
+        """403 naming the first other app's id at `where` that the records the write matched there do not hold."""
+        held = {e for record in matched for e in record.ids}
+        for ext in self.foreign.get(where, ()):
+            if ext not in held:  # only an app's key sets ids apart, and its write is from its app
+                why = f" (in {where}): another app's id is written only where its record holds it already"
+                raise refused_claim(self.writer or ("", ""), ext, why)
 
     def claimed(self) -> list[ExternalId]:
         """Every id this write matches by or adds, its references' included."""

@@ -89,6 +89,7 @@ def _runs(collection: Collection, prepared: dict[int, Prepared]) -> list[list[in
     extends = False
     for index, p in prepared.items():
         plain = bool(p.ids) and not p.hub_ids and not p.write.references and all(named[e] == 1 for e in p.ids)
+        plain = plain and not p.write.foreign  # other apps' ids are checked against the record it matches, alone
         # an item whose ids clash, or are more than a record may hold (an id array may name one more, for its hub
         # id), is refused alone: naming the records its ids are held by, or the bound
         plain = plain and not app_clashes(p.ids) and len(p.ids) <= MAX_RECORD_IDS

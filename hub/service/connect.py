@@ -48,7 +48,7 @@ async def connect(
         hub_id = record.hub_id
         new = [] if ask.ext in record.ids else [ask.ext]
         ensure_holdable([*record.ids, *new], records=[hub_id])
-        refs = await references.resolve(tx, settings, group, collection, ask.write.references, FIELD_VALUES)
+        refs = await references.resolve(tx, settings, group, collection, ask.write, FIELD_VALUES)
         values = {**ask.write.fields, **refs}
         status = values.pop("status", None)
         kept = (await tx.field_sync(collection.name, [ask.ext])).get(ask.ext, {})

@@ -188,7 +188,7 @@ async def merge_records(
         if len(records) < 2:
             raise Invalid(f"records: they name only the record {records[0].hub_id} itself; nothing to merge")
         chosen = await directions.inbound(tx, collection.name, records, [], ask.write)  # an app key's: its own kept
-        refs = await references.resolve(tx, settings, group, collection, chosen.references, CHOSEN)
+        refs = await references.resolve(tx, settings, group, collection, chosen, CHOSEN)
         values = {**chosen.fields, **refs}
         status = values.pop("status", None)
         why = await matches(tx, settings, group, collection, records, app_ids, hub_ids)

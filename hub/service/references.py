@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS, Collection, referring
 from hub.model.ids import ExternalId, ensure_holdable
-from hub.model.record import Group, Record
+from hub.model.record import Group, Record, Write
 from hub.service import changes
 from hub.service import ids as idsvc
 from hub.store.base import Transaction
@@ -21,15 +20,15 @@ async def resolve(
     settings: Settings,
     group: Group,
     collection: Collection,
-    given: dict[str, Any],
+    write: Write,
     prefix: str = "",
 ) -> dict[str, str]:
-    """Each reference as the hub id of its live record; an unknown id array gets a placeholder.
+    """Each reference of `write` as the hub id of its live record; an unknown id array gets a placeholder.
 
     A problem names the field as the body does: `prefix` is where the fields sit in it (a connect's `field_values.`).
     """
     resolved: dict[str, str] = {}
-    for name, value in given.items():
+    for name, value in write.references.items():
         target = COLLECTIONS[collection.references[name]]
         where = prefix + name
         if isinstance(value, str):
@@ -37,6 +36,7 @@ async def resolve(
         ids, hub_ids = idsvc.split(value, group, settings.hub_provider, field=where)
         ensure_holdable(ids, field=where)
         matched = await idsvc.holders(tx, target.name, ids, hub_ids, field=where)
+        write.ensure_held(name, matched)
         if len(matched) > 1:
             raise Conflict(
                 f"{where}: these ids belong to {len(matched)} different {target.name} records; merge them first",

@@ -14,7 +14,7 @@ from hub.model.collections import Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId, ensure_holdable
 from hub.model.merge import merged_ids
-from hub.model.record import Group, Record, Write
+from hub.model.record import ID, Group, Record, Write
 from hub.service import changes, directions, merging, reading, references
 from hub.service import ids as idsvc
 from hub.service.groups import group_for_write, stored
@@ -168,11 +168,12 @@ async def _apply(
     if anchor is not None:
         hub_ids = [(await reading.locate_in(tx, collection, *anchor)).hub_id, *hub_ids]
     matched = await idsvc.holders(tx, collection.name, ids, hub_ids)
+    write.ensure_held(ID, matched)
     # the ids' own clash refused before a reference writes a placeholder; one the matched records' merge would make is
     # found by `merging.merge`, after it, and rolled back with the transaction
     ensure_holdable(ids, records=[r.hub_id for r in matched])
     write = await directions.inbound(tx, collection.name, matched, ids, write)
-    refs = await references.resolve(tx, settings, group, collection, write.references)
+    refs = await references.resolve(tx, settings, group, collection, write)
     values = {**write.fields, **refs}
     status = values.pop("status", None)
     if not matched:

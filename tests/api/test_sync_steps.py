@@ -60,9 +60,9 @@ def test_an_app_syncs_by_the_steps_the_readme_gives(client: TestClient) -> None:
     assert again["result"] == "unchanged"
     assert client.get(f"{BASE}/changes", params={"since": feed[-1]["cursor"]}, headers=crm).json()["changes"] == []
     sent = client.get(f"{PEOPLE}/from-PE1", params=CRM, headers=crm).json()["people"]  # holds erp's id too
-    assert client.post(PEOPLE, json={"people": sent}, headers=crm).status_code == 403  # as step 4 says
-    mine = [e for e in sent["id"] if e["provider"] in ("crm", "connec")]
-    assert client.post(PEOPLE, json={"people": {**sent, "id": mine}}, headers=crm).json()["result"] == "unchanged"
+    assert client.post(PEOPLE, json={"people": sent}, headers=crm).json()["result"] == "unchanged"  # as step 4 says
+    others = [{**e, "id": "e-other"} if e["provider"] == "erp" else e for e in sent["id"]]  # one it does not hold
+    assert client.post(PEOPLE, json={"people": {**sent, "id": others}}, headers=crm).status_code == 403
 
     late = client.post(PEOPLE, json={"people": {"id": [ext("erp", "e9")], "first_name": "Crm 0"}}, headers=IDS)
     own = [e for e in late.json()["people"]["id"] if e["provider"] == "connec"]

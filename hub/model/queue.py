@@ -47,7 +47,7 @@ class QueueItem:
 
 def wanted(definition: Definition, change: Change, record: Record, also: Sequence[Record] = ()) -> bool:
     """Whether an outbound integration takes this kind of change of `record`, as the change left it (its filter is
-    checked apart); `also` are the records of a merge or its undo as they were before it.
+    checked apart); `also` are the records as they were before it (a merge's or its undo's, an update's).
 
     Creates always; every other kind (update, merge, archive, link…) only with
     `include_update`. Nothing of a placeholder is sent, its creation nor an id linked to it: it holds nothing but

@@ -161,7 +161,8 @@ class _Pending:
         values = dict(write.fields)
         status = values.pop("status", None)
         kind: Kind = "create"
-        touched = None
+        touched: frozenset[str] | None = None
+        also: tuple[Record, ...] = ()
         if not matched:
             record = new_record(self.group, self.collection, 0, values, status, ids)  # its code comes with `write`
             self.writes.append((record, None))
@@ -172,11 +173,12 @@ class _Pending:
             return outcome
         else:
             record = matched[0]
-            new_ids, kind, touched = update_record(record, ids, values, status)
+            new_ids, kind, touched, before = update_record(record, ids, values, status)
+            also = (before,)
             self.writes.append((record, new_ids))
             record.ids = [*record.ids, *new_ids]
             outcome = Outcome(record, created=kind == "create")
-        self.made.append((kind, self.collection.name, record, touched))
+        self.made.append((kind, self.collection.name, record, touched, also))
         self.outcomes.append(outcome)
         return outcome
 

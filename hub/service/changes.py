@@ -30,8 +30,9 @@ async def record(
     shown: tuple[tuple[str, str], frozenset[str]] | None = None,
     **details: Any,
 ) -> Change:
-    """Record one change of `record` (as it is after the change) in the transaction that makes it; an update names
-    what it `touched` (`Change.touched`), a connect what it `shown` its app anew.
+    """Record one change of `record` (as it is after the change) in the transaction that makes it; `also` are the
+    records as they were before it (a merge's, or the one an update changed); an update names what it `touched`
+    (`Change.touched`), a connect what it `shown` its app anew.
 
     Being written by the same transaction, a change is never lost (the write committed
     without it) nor a phantom (it committed without the write); so are the items it puts
@@ -52,20 +53,21 @@ async def filled_in(tx: Transaction, collection: str, hub_id: str) -> dict[str, 
     return {"merged": aliases} if aliases else {}
 
 
-Made = tuple[Kind, str, Record, frozenset[str] | None]
-"""A change to record: its kind, collection, record (as the change left it) and what it touched (`Change.touched`)."""
+Made = tuple[Kind, str, Record, frozenset[str] | None, Sequence[Record]]
+"""A change to record: its kind, collection, record (as the change left it), what it touched (`Change.touched`) and
+the records as they were before it (`record`'s `also`)."""
 
 
 async def record_each(tx: Transaction, made: Sequence[Made], **details: Any) -> None:
     """`record` each (kind, collection, record, touched), each with `details`, in one write of the feed (on a store
     that writes in bulk) and of the queues."""
-    changes = [_change(kind, collection, record, details, touched) for kind, collection, record, touched in made]
+    changes = [_change(kind, collection, record, details, touched) for kind, collection, record, touched, _ in made]
     if offers(tx, WritesInBulk):
         await tx.add_changes(changes)
     else:
         for change in changes:
             await tx.add_change(change)
-    await enqueuing.enqueue(tx, [(change, item[2], ()) for change, item in zip(changes, made, strict=True)])
+    await enqueuing.enqueue(tx, [(change, item[2], item[4]) for change, item in zip(changes, made, strict=True)])
 
 
 def _change(
@@ -86,6 +88,7 @@ async def record_current(
     kind: Kind,
     collection: str,
     hub_id: str,
+    also: Sequence[Record] = (),
     *,
     touched: frozenset[str] | None = None,
     shown: tuple[tuple[str, str], frozenset[str]] | None = None,
@@ -93,7 +96,7 @@ async def record_current(
 ) -> Change:
     """Record a change of the record as the transaction now holds it (ids included)."""
     current = (await tx.get(collection, [hub_id]))[hub_id]
-    return await record(tx, kind, collection, current, touched=touched, shown=shown, **details)
+    return await record(tx, kind, collection, current, also, touched=touched, shown=shown, **details)
 
 
 @dataclass

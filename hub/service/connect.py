@@ -5,6 +5,8 @@ hub/service/directions.py is where those directions are then honoured.
 
 from __future__ import annotations
 
+from copy import copy
+
 from hub.config import Settings
 from hub.errors import Conflict
 from hub.model import timefmt
@@ -64,6 +66,7 @@ async def connect(
         # what an app is sent anew: the values, and for this app the fields it now receives, or no longer does
         shown = {name for name, way in ask.directions.items() if kept.get(name, BOTH_WAYS).to_app != way.to_app}
         touched = written(record, values, status, bool(new))
+        before = copy(record)  # as `upsert.update_record` keeps it: a filter the record leaves hears of it
         record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
         record.updated_at = timefmt.now()
@@ -74,8 +77,9 @@ async def connect(
         details = {"connected": ask.ext.as_json(), "fields": sorted(ask.directions)}
         if filled:
             details.update(await changes.filled_in(tx, collection.name, hub_id))
+        shown_anew = (ask.ext.app, frozenset(shown))
         await changes.record_current(
-            tx, kind, collection.name, hub_id, touched=touched, shown=(ask.ext.app, frozenset(shown)), **details
+            tx, kind, collection.name, hub_id, [before], touched=touched, shown=shown_anew, **details
         )
 
     await transact(store, group_id, work)

@@ -90,9 +90,10 @@ async def filter_through_merges(tx: Transaction, integration: Integration) -> No
 
 def reaches(definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record]) -> bool:
     """Whether a change the integration wants (`queue.wanted`) has its filter (`node`, as `filter_through_merges`
-    reads it) match the record as the change left it, or one of `also`: the records of a merge as they were, which
-    an app may hold; or moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither:
-    none is ever sent."""
+    reads it) match the record as the change left it, or one of `also`, the records as they were before it (a
+    merge's, which an app may hold, or the record an update took out of the filter, which the app must hear has left
+    it: syncing `status eq 'ACTIVE'`, it kept archived records active); or moves an id of the app's (`moves_ids_of`),
+    matching or not. Placeholders count for neither: none is ever sent."""
     held = [r for r in (record, *also) if not r.placeholder]
     return any(matches(COLLECTIONS[r.collection], r, node) for r in held) or moves_ids_of(definition, change, held)
 

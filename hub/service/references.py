@@ -99,5 +99,5 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
             record.updated_at = now
             by_fields.setdefault(tuple(names), []).append(record)
         for through, records in by_fields.items():
-            made: list[changes.Made] = [("update", collection, r, frozenset(through)) for r in records]
+            made: list[changes.Made] = [("update", collection, r, frozenset(through), ()) for r in records]
             await changes.record_each(tx, made, references=list(through))

@@ -4,6 +4,7 @@ same rules (`new_record`, `update_record`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,13 +135,15 @@ async def as_stored(tx: Transaction, collection: Collection, record: Record, val
 
 def update_record(
     record: Record, ids: list[ExternalId], values: dict[str, Any], status: str | None
-) -> tuple[list[ExternalId], Kind, frozenset[str]]:
-    """Apply an upsert to the one record it matched: (the ids it links anew, the change it makes, what it touched).
+) -> tuple[list[ExternalId], Kind, frozenset[str], Record]:
+    """Apply an upsert to the one record it matched: (the ids it links anew, the change it makes, what it touched, the
+    record as it was: an integration whose filter it leaves is sent the change, `enqueuing.reaches`).
 
     The change is a `create` where it fills in a placeholder, an `archive` where it sets the status to ARCHIVED,
     as a DELETE does (a feed reader mirroring archives saw an `update`), else an `update`. 409 if the record holds
     another id of one of the apps, or would hold more ids than a record may, before anything changes.
     """
+    before = copy(record)  # its fields and ids are replaced below, never changed in place
     held = merged_ids([record], ids)
     new_ids = [e for e in held if e not in record.ids]
     touched = written(record, values, status, bool(new_ids))
@@ -151,7 +154,7 @@ def update_record(
     record.placeholder = False
     record.status = status or record.status
     record.updated_at = timefmt.now()
-    return new_ids, kind, touched
+    return new_ids, kind, touched, before
 
 
 async def _apply(
@@ -192,14 +195,14 @@ async def _apply(
     values = await as_stored(tx, collection, record, values)
     if unchanged(record, ids, values, status):
         return Outcome(await _reread(tx, record) if refers_to_itself else record, created=False, changed=False)
-    new_ids, kind, touched = update_record(record, ids, values, status)
+    new_ids, kind, touched, before = update_record(record, ids, values, status)
     await tx.save(record, new_ids)
     if refers_to_itself:
         record = await _reread(tx, record)
     else:  # as a re-read would show them: in link order, the new ones last
         record.ids = [*record.ids, *new_ids]
     merged = await changes.filled_in(tx, collection.name, record.hub_id) if kind == "create" else {}
-    await changes.record(tx, kind, collection.name, record, touched=touched, **merged)
+    await changes.record(tx, kind, collection.name, record, [before], touched=touched, **merged)
     return Outcome(record, created=kind == "create")
 
 
@@ -228,9 +231,9 @@ async def archive(
         written = await directions.inbound(tx, collection.name, [current], [], asked)
         if not written.fields or unchanged(current, [], {}, "ARCHIVED"):  # nothing to record
             return current
-        _, kind, touched = update_record(current, [], {}, "ARCHIVED")
+        _, kind, touched, before = update_record(current, [], {}, "ARCHIVED")
         await tx.save(current, [])
-        await changes.record(tx, kind, collection.name, current, touched=touched)
+        await changes.record(tx, kind, collection.name, current, [before], touched=touched)
         return current
 
     # Re-run after a lost race: on a store with concurrent writers, any write of the group

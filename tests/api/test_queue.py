@@ -69,7 +69,10 @@ def test_creates_matching_the_filter_are_enqueued_and_without_include_update_not
     assert item["cursor"] == next(c["cursor"] for c in changes if c["id"] == hub_id(acme))
 
 
-def test_with_include_update_every_change_after_which_the_record_matches_is_enqueued(client: TestClient) -> None:
+def test_with_include_update_every_change_before_or_after_which_the_record_matches_is_enqueued(
+    client: TestClient,
+) -> None:
+    """An update taking the record out of the filter too: an app syncing `is_customer eq true` must hear it left."""
     integration(client, filter="is_customer eq true", include_update=True)
     org = post(client, "organizations", [ext("erp", "1")], name="Acme").json()["organizations"]  # no match yet
     post(client, "organizations", [ext("erp", "1")], is_customer=True)  # matches after the change
@@ -77,7 +80,40 @@ def test_with_include_update_every_change_after_which_the_record_matches_is_enqu
     assert post(client, "organizations", [ext("erp", "1"), ext("mail", "2")]).json()["merged"]
     client.delete(f"{BASE}/organizations/{hub_id(org)}")
     post(client, "organizations", [ext("erp", "1")], is_customer=False)  # no longer matches
-    assert [i["kind"] for i in lease(client)["items"]] == ["update", "create", "merge", "archive"]
+    post(client, "organizations", [ext("erp", "1")], name="Acme Ltd")  # matched neither before nor after
+    items = lease(client)["items"]
+    assert [i["kind"] for i in items] == ["update", "create", "merge", "archive", "update"]
+    assert items[-1]["record"]["is_customer"] is False
+
+
+def test_every_write_taking_a_record_out_of_the_filter_sends_it_once(client: TestClient) -> None:
+    """An app syncing `status eq 'ACTIVE'` was never told of an archive (by DELETE, PUT, a batch, a connect's value):
+    it kept the record active. The change that takes it out goes, showing the record as it is now; later ones, none."""
+    integration(client, filter="status eq 'ACTIVE'", include_update=True)
+    made = [post(client, "organizations", [ext("erp", str(n))], name=f"O{n}").json()["organizations"] for n in range(4)]
+    settle(client, "ack", lease(client))
+    client.delete(f"{BASE}/organizations/{hub_id(made[0])}")
+    client.put(f"{BASE}/organizations/{hub_id(made[1])}", json={"organizations": {"status": "INACTIVE"}})
+    batch = [{"id": [ext("erp", "2")], "status": "ARCHIVED"}, {"id": [ext("erp", "9")], "status": "ARCHIVED"}]
+    assert [
+        r["status"] for r in client.post(f"{BASE}/organizations", json={"organizations": batch}).json()["results"]
+    ] == [
+        200,
+        201,
+    ]
+    connect = {**ext("crm", "c3", "1"), "field_values": [{"field": "status", "value": "INACTIVE"}]}
+    assert client.post(f"{BASE}/organizations/{hub_id(made[3])}/connect", json=connect).status_code == 204
+    left = lease(client)
+    assert [(i["kind"], i["record"]["name"], i["record"]["status"]) for i in left["items"]] == [
+        ("archive", "O0", "ARCHIVED"),
+        ("update", "O1", "INACTIVE"),
+        ("archive", "O2", "ARCHIVED"),
+        ("link", "O3", "INACTIVE"),
+    ]
+    settle(client, "ack", left)
+    for n in range(4):
+        post(client, "organizations", [ext("erp", str(n))], name=f"Renamed {n}")  # out of the filter before and after
+    assert lease(client)["items"] == []
 
 
 @pytest.mark.parametrize("named", ["survivor", "merged"])

@@ -94,16 +94,19 @@ async def test_a_continuous_integration_resends_on_its_schedule_while_the_record
     assert (await lease(store, 304)).items == []
     again = await lease(store, 305)
     assert [i.item for i in again.items] == [i.item for i in first.items]
-    await write(store, "a", is_customer=False)  # no longer matches: the next ack ends it
+    await write(store, "a", is_customer=False)  # no longer matches: sent once, showing so, and the next ack ends it
     await outbound.ack(store, GROUP, "out", again.lease_id, [i.item for i in again.items], now=at(306))
+    left = await lease(store, 307)
+    assert [(i.kind, i.resend) for i in left.items] == [("update", False)]
+    await outbound.ack(store, GROUP, "out", left.lease_id, [i.item for i in left.items], now=at(308))
     assert (await lease(store, 10_000)).items == []
 
 
 async def test_a_continuous_integration_does_not_resend_a_record_that_left_the_filter_since_its_ack(
     store: SQLiteStore,
 ) -> None:
-    """Whether the record still matched was asked at the ack alone: one that left the filter (its update not sent)
-    went out once more, as it is now, a period later. A change not sent yet still is."""
+    """Whether the record still matched was asked at the ack alone: one that left the filter went out once more, as it
+    is now, a period later. Its changes go, the one that took it out too, and its resend does not."""
     await define(store, include_update=True, continuous=True, default_schedule=300, filter="is_customer eq true")
     await write(store, "a", name="A", is_customer=True)
     await write(store, "b", name="B", is_customer=True)
@@ -113,7 +116,7 @@ async def test_a_continuous_integration_does_not_resend_a_record_that_left_the_f
     await write(store, "a", name="A2")
     await write(store, "a", is_customer=False)
     again = await lease(store, 305)
-    assert [(i.kind, i.hub_id) for i in again.items] == [("update", a), ("create", b)]
+    assert [(i.kind, i.hub_id, i.resend) for i in again.items] == [("update", a, False)] * 2 + [("create", b, True)]
 
 
 async def test_resends_a_lease_drops_make_room_for_the_items_due_behind_them(store: SQLiteStore) -> None:
@@ -129,6 +132,9 @@ async def test_resends_a_lease_drops_make_room_for_the_items_due_behind_them(sto
     c = await lease(store, 10)
     for key in "ab":
         await write(store, key, is_customer=False)
+    left = await lease(store, 20)  # their updates, which take them out of the filter
+    assert [(i.kind, i.resend) for i in left.items] == [("update", False)] * 2
+    await outbound.ack(store, GROUP, "out", left.lease_id, [i.item for i in left.items], now=at(21))
     await outbound.fail(store, SETTINGS, GROUP, "out", c.lease_id, [c.items[0].item], "boom", at(310))  # due at 320
     again = await lease(store, 400)
     assert [(i.kind, i.hub_id) for i in again.items] == [("create", c.items[0].hub_id)]

@@ -21,6 +21,7 @@ PROVIDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 KEY_ID = re.compile(r"^hk_[0-9a-f]{16}\Z")
 r"""`\Z`, not `$`: `$` also matches before a final newline, and `crm\n` was an app of its own."""
 MAX_REALM = 255
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,11 @@ def check_provider(provider: str, hub_provider: str) -> str:
 
 
 def check_realm(realm: str) -> str:
-    if not realm.strip() or len(realm) > MAX_REALM or realm != realm.strip():
-        raise Invalid(f"malformed realm {realm!r}: a non-empty string without surrounding spaces, at most {MAX_REALM}")
+    """An app's realm in a group: a control character in it (a newline) broke `hub keys list`'s table, and no app
+    writes ids in such a realm."""
+    if not realm.strip() or len(realm) > MAX_REALM or realm != realm.strip() or CONTROL.search(realm):
+        raise Invalid(
+            f"malformed realm {realm!r}: a non-empty string without surrounding spaces or control characters,"
+            f" at most {MAX_REALM}"
+        )
     return realm

@@ -112,6 +112,7 @@ def test_revoking_by_a_keys_token_names_its_id_and_not_its_secret(
         (["connect", "--provider", "crm", "--group", "cld-1\n", "--realm", "1"], "malformed group id"),
         (["connect", "--provider", "crm\n", "--group", "cld-1", "--realm", "1"], "malformed provider"),
         (["connect", "--provider", "crm", "--group", "cld-1", "--realm", " "], "malformed realm"),
+        (["connect", "--provider", "crm", "--group", "cld-1", "--realm", "22\n43"], "malformed realm"),
         (["disconnect", "--provider", "crm", "--group", "cld-1"], "not connected"),
         (["index", "add", "people", "email"], "people has no field 'email' holding one value"),
         (["index", "add", "people", "status"], "not a declared one"),

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from hub.errors import Conflict, Forbidden, HubError, Invalid
+from hub.model.access import CONTROL
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
@@ -69,7 +70,7 @@ MAX_BATCH_SIZE = 1000
 def _url(value: str) -> str:
     """An absolute http(s) URL the webhook's client can POST to: a bad port, whitespace or a control character
     passed here and then made every delivery raise. Whitespace is Unicode's (a no-break space too), as README says."""
-    if re.search(r"[\x00-\x1f\x7f-\x9f]", value) or any(c.isspace() for c in value):
+    if CONTROL.search(value) or any(c.isspace() for c in value):
         raise ValueError("must not hold whitespace or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -80,8 +81,10 @@ def _url(value: str) -> str:
         port = 0
     if port == 0:
         raise ValueError("the port must be a number from 1 to 65535")
-    if parts.username is not None or parts.password is not None:  # shown in every answer, to the app's key too
+    if parts.username is not None:  # a password comes with one; shown in every answer, to the app's key too
         raise ValueError("must not hold a user or password: the hub signs each POST with the webhook's secret")
+    if "#" in value:
+        raise ValueError("must not hold a fragment (#…): a client never sends it to the server")
     return value
 
 
@@ -124,6 +127,14 @@ class Definition(BaseModel):
     @property
     def app(self) -> tuple[str, str]:
         return (self.provider, self.realm)
+
+    @classmethod
+    def stored(cls, raw: dict[str, Any]) -> Definition:
+        """A definition as a store holds it, checked when it was written, by the rules of then. Checked again, one a
+        later rule refuses (a webhook URL with a fragment) failed every read of its group's integrations, and every
+        write of its entity, which reads them to enqueue."""
+        webhook = raw.get("webhook")
+        return cls.model_construct(**{**raw, "webhook": Webhook.model_construct(**webhook) if webhook else None})
 
 
 @dataclass

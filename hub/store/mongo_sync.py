@@ -182,7 +182,7 @@ def _integration_key(group_id: str, name: str) -> str:
 
 
 def _integration(doc: Doc) -> Integration:
-    definition = Definition.model_validate(doc["definition"])
+    definition = Definition.stored(doc["definition"])
     return Integration(doc["group"], definition, doc["created_at"], doc["updated_at"], doc.get("consented_at"))
 
 

@@ -179,7 +179,7 @@ _INTEGRATION = "SELECT group_id, definition, created_at, updated_at, consented_a
 
 
 def _integrations(rows: list[Any]) -> list[Integration]:
-    return [Integration(r[0], Definition.model_validate_json(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [Integration(r[0], Definition.stored(orjson.loads(r[1])), r[2], r[3], r[4]) for r in rows]
 
 
 def integrations(conn: sqlite3.Connection, group_id: str) -> list[Integration]:

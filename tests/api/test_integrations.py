@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from hub.app import create_app
+from hub.config import Settings
 from hub.store.base import IdTaken, Transaction
 from tests.api.helpers import BASE
-from tests.conftest import FIXTURES, Keys
+from tests.conftest import FIXTURES, Keys, admin_client
 
 URL = f"{BASE}/integrations"
 
@@ -395,13 +399,43 @@ def test_a_webhook_on_the_hubs_own_machine_or_network_is_refused(client: TestCli
     assert moved.status_code == 422 and client.get(f"{URL}/crm-customers").json()["webhook"]["url"] != url
 
 
-@pytest.mark.parametrize("url", ["https://user:pass@example.com/hook", "https://user@example.com/hook"])
-def test_a_webhook_url_holding_credentials_is_refused(client: TestClient, url: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://user:pass@example.com/hook", "user or password"),
+        ("https://user@example.com/hook", "user or password"),
+        ("https://:pass@example.com/hook", "user or password"),
+        ("https://example.com/hook#app-1", "fragment"),
+        ("https://example.com/hook#", "fragment"),
+    ],
+)
+def test_a_webhook_url_holding_credentials_or_a_fragment_is_refused(client: TestClient, url: str, said: str) -> None:
     """A user and password in the URL were taken and shown back in every answer, to the app's key too, where the
-    webhook's secret is never shown: the hub signs each POST with the secret."""
+    webhook's secret is never shown: the hub signs each POST with the secret. A fragment was taken and never sent
+    (an app telling its integrations apart by one got every POST alike)."""
     made = client.post(URL, json=sample(webhook={"url": url, "secret": "s" * 16}))
     assert made.status_code == 422 and made.json()["errors"][0]["field"] == "webhook.url", made.text
-    assert "user or password" in made.json()["detail"]
+    assert said in made.json()["detail"]
+
+
+def test_a_definition_stored_before_a_rule_refusing_it_is_still_read(tmp_path: Path) -> None:
+    """Definitions were checked again as they were read: one a later rule refuses (a webhook URL with a fragment,
+    stored by an earlier hub) failed every read of the group's integrations and every write of its entity (a 500).
+    Read, it is taken as stored; changed, the new definition meets today's rules."""
+    settings = Settings(store=f"sqlite:///{tmp_path / 'hub.db'}")
+    hooked = sample(entity="organizations", webhook={"url": "https://example.com/hook", "secret": "s" * 16})
+    with admin_client(create_app(settings)) as client:
+        assert client.post(URL, json=hooked).status_code == 201
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        definition = json.loads(conn.execute("SELECT definition FROM integrations").fetchone()[0])
+        definition["webhook"]["url"] = "https://example.com/hook#crm"
+        conn.execute("UPDATE integrations SET definition = ?", (json.dumps(definition),))
+    with admin_client(create_app(settings)) as client:
+        listed = client.get(URL)
+        assert listed.status_code == 200 and listed.json()["integrations"][0]["webhook"]["url"].endswith("#crm")
+        assert client.post(f"{BASE}/organizations", json={"organizations": {"name": "Acme"}}).status_code == 201
+        changed = client.put(f"{URL}/{hooked['name']}", json={"batch_size": 10})
+        assert changed.status_code == 422 and "fragment" in changed.json()["detail"], changed.text
 
 
 def test_a_webhook_on_the_internet_is_taken_by_its_address_too(client: TestClient) -> None:

@@ -59,8 +59,8 @@ the records as they were before it (`record`'s `also`)."""
 
 
 async def record_each(tx: Transaction, made: Sequence[Made], **details: Any) -> None:
-    """`record` each (kind, collection, record, touched), each with `details`, in one write of the feed (on a store
-    that writes in bulk) and of the queues."""
+    """`record` each change `made` (`Made`), each with `details`, in one write of the feed (on a store that writes in
+    bulk) and of the queues."""
     changes = [_change(kind, collection, record, details, touched) for kind, collection, record, touched, _ in made]
     if offers(tx, WritesInBulk):
         await tx.add_changes(changes)

@@ -7,6 +7,7 @@ several records, and the explicit one a client asks for.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,13 +59,15 @@ async def merge(
     record's creation: a `create` follows the `merge`, as when one placeholder is filled in, so an integration
     sending creates only sends the record, which it had never seen. A merge setting the status to ARCHIVED is
     followed by an `archive`, as an update setting it is one. The `merge` reaches every integration whose filter
-    the survivor, or a record merged away as it was, matches, and every app with an id on one (`enqueuing.reaches`):
-    an app sent that record, or holding it, must drop its copy."""
+    the survivor (before or after), or a record merged away as it was, matches, and every app with an id on one
+    (`enqueuing.reaches`): an app sent that record, or holding it, must drop its copy, or learn the survivor left
+    its filter."""
     ordered = survivor_first(records)
     placeholders = all(r.placeholder for r in ordered)
     held = merged_ids(ordered, ask.new_ids)
     before = [Snapshot.of(r, await tx.aliases(collection.name, r.hub_id)) for r in ordered]
     survivor, others = ordered[0], ordered[1:]
+    was = copy(survivor)  # its fields and status are replaced below: a filter it leaves hears of the merge
     now = timefmt.now()
     survivor.fields = merge_fields(ordered, ask.values)
     survivor.status = ask.status or survivor.status
@@ -89,7 +92,9 @@ async def merge(
     )
     ensure_recordable(entry)  # after the writes that make `fresh`, which the transaction rolls back
     await tx.put_merge(entry)
-    await changes.record(tx, "merge", collection.name, fresh, others, merged=_told(entry), merge_id=entry.merge_id)
+    await changes.record(
+        tx, "merge", collection.name, fresh, [was, *others], merged=_told(entry), merge_id=entry.merge_id
+    )
     if placeholders and not fresh.placeholder:
         await changes.record(
             tx, "create", collection.name, fresh, **await changes.filled_in(tx, collection.name, fresh.hub_id)

@@ -116,6 +116,20 @@ def test_every_write_taking_a_record_out_of_the_filter_sends_it_once(client: Tes
     assert lease(client)["items"] == []
 
 
+def test_a_merge_taking_the_survivor_out_of_the_filter_is_sent(client: TestClient) -> None:
+    """The survivor matched before the merge, the record merged into it never did, and the values chosen took the
+    survivor out: neither as the merge left them matched, and the app kept the survivor as it had it."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    acme = post(client, "organizations", [ext("erp", "1")], name="Acme", is_customer=True).json()["organizations"]
+    dup = post(client, "organizations", [ext("mail", "2")], name="Acme Inc").json()["organizations"]
+    settle(client, "ack", lease(client))
+    body = {"records": [hub_id(dup)], "fields": {"is_customer": False}}
+    assert client.post(f"{BASE}/organizations/{hub_id(acme)}/merge", json=body).status_code == 200
+    items = lease(client)["items"]
+    assert [(i["kind"], i["record"]["is_customer"]) for i in items] == [("merge", False)]
+    assert items[0]["details"]["merged"] == [hub_id(dup)]
+
+
 @pytest.mark.parametrize("named", ["survivor", "merged"])
 def test_a_filter_on_a_reference_follows_merges_as_a_lists_does(client: TestClient, named: str) -> None:
     """`organization_id eq 'O'` compared the hub id each person was given: an update of a person of an organization

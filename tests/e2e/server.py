@@ -134,8 +134,10 @@ class Process:
 
 
 @contextmanager
-def running_hub(db: Path, *extra: str) -> Iterator[Server]:
-    """Start `hub serve` on a fresh `db`; yield its URL and admin key; stop it (SIGKILL if it does not stop)."""
+def running_hub(db: Path, *extra: str, admin: str | None = None) -> Iterator[Server]:
+    """Start `hub serve` on a fresh `db`; yield its URL and admin key; stop it (SIGKILL if it does not stop).
+
+    `admin` is the admin key of a `db` served already (a second hub on the file): it prints none to be read."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--store", f"sqlite:///{db}", *extra],
@@ -145,7 +147,7 @@ def running_hub(db: Path, *extra: str) -> Iterator[Server]:
         text=True,
     )
     assert process.stdout is not None
-    token = next((found.group(1) for line in process.stdout if (found := TOKEN.search(line))), "")
+    token = admin or next((found.group(1) for line in process.stdout if (found := TOKEN.search(line))), "")
     # Both pipes are read to their end: left full (64 KiB, an access log line a request: about 500 requests), one
     # blocked the hub on its next write to it until the test's client timed out.
     logged: list[str] = []

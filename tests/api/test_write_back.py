@@ -96,3 +96,18 @@ def test_a_reference_naming_another_apps_id_its_record_does_not_hold_is_refused(
     results = client.post(PEOPLE, json={"people": batch}, headers=crm).json()["results"]
     assert [r["status"] for r in results] == [403, 201] and results[0]["error"]["id"] == ext("erp", "O-new")
     assert (_changes(client), client.get(ORGS).json()["pagination"]["total"]) == (before[0] + 1, before[1])
+
+
+def test_a_reference_the_app_does_not_sync_into_the_hub_is_left_alone_its_ids_unchecked(
+    client: TestClient, keys: Keys
+) -> None:
+    crm, sent = _sent(client, keys)
+    field_values = [{"field": "organization_id", "sync_to_hub": False}]
+    directions = {"provider": "crm", "realm": "2243", "id": "c1", "field_values": field_values}
+    assert client.post(f"{PEOPLE}/c1/connect", params=CRM, json=directions, headers=crm).status_code == 204
+    before = (_changes(client), client.get(ORGS).json()["pagination"]["total"])
+    for refs in ([ext("erp", "O-new")], [ext("erp", "O-new"), ext("crm", "o-new")]):
+        written = client.post(PEOPLE, json={"people": {**sent, "organization_id": refs}}, headers=crm)
+        assert written.status_code == 200 and written.json()["result"] == "unchanged", written.text
+        assert written.json()["people"]["organization_id"] == sent["organization_id"]
+    assert (_changes(client), client.get(ORGS).json()["pagination"]["total"]) == before  # no placeholder made

@@ -88,9 +88,15 @@ class Write:
                     self.references[where] = kept
 
     def ensure_held(self, where: str, matched: Iterable[Record]) -> None:
-        """403 naming the first other app's id at `where` that the records the write matched there do not hold."""
-        held = {e for record in matched for e in record.ids}
-        for ext in self.foreign.get(where, ()):
+        """403 naming the first other app's id at `where` that the record the write matched there holding the first of
+        them does not hold. A record written back as it was sent holds them all; ids split among the records the write
+        matched (an undo gave them back to two, a key link moved since) tell of a stale copy, and writing it merged the
+        records again, other apps' ids and all."""
+        foreign = self.foreign.get(where)
+        if not foreign:
+            return
+        held = next((set(record.ids) for record in matched if foreign[0] in record.ids), set())
+        for ext in foreign:
             if ext not in held:  # only an app's key sets ids apart, and its write is from its app
                 why = f" (in {where}): another app's id is written only where its record holds it already"
                 raise refused_claim(self.writer or ("", ""), ext, why)

@@ -111,3 +111,28 @@ def test_a_reference_the_app_does_not_sync_into_the_hub_is_left_alone_its_ids_un
         assert written.status_code == 200 and written.json()["result"] == "unchanged", written.text
         assert written.json()["people"]["organization_id"] == sent["organization_id"]
     assert (_changes(client), client.get(ORGS).json()["pagination"]["total"]) == before  # no placeholder made
+
+
+def test_a_copy_sent_before_an_undo_is_refused_rather_than_merging_the_records_again(
+    client: TestClient, keys: Keys
+) -> None:
+    """Sent while two records were merged, a person holds ids the undo gave back to two records: written back, its own
+    and hub ids named both, and the write merged them again, other apps' ids and all, undoing the undo."""
+    crm = {**keys.app("crm", cld_1="2243"), **IDS}
+    kept = client.post(PEOPLE, json={"people": {"id": [ext("other", "Z")]}}, headers=IDS).json()["people"]
+    client.post(PEOPLE, json={"people": {"id": [ext("crm", "c1"), ext("erp", "E1")]}}, headers=IDS)
+    merged = client.post(f"{PEOPLE}/c1/merge", params=CRM, json={"records": [hub_id(kept)]}).json()
+    sent = client.get(f"{PEOPLE}/c1", params=CRM, headers=crm).json()["people"]
+    assert {e["provider"] for e in sent["id"]} == {"other", "crm", "erp", "connec"}
+    undo = client.post(f"{PEOPLE}/{hub_id(kept)}/unmerge", json={"merge_id": merged["merge"]["id"]})
+    assert undo.status_code == 200, undo.text
+    before = _changes(client)
+    for written in (
+        client.post(PEOPLE, json={"people": sent}, headers=crm),
+        client.put(f"{PEOPLE}/c1", params=CRM, json={"people": sent}, headers=crm),
+        client.put(f"{PEOPLE}/{hub_id(sent)}", json={"people": sent}, headers=crm),
+    ):
+        _refused(written, ext("erp", "E1"), "id")
+    batch = client.post(PEOPLE, json={"people": [sent]}, headers=crm).json()["results"]
+    assert batch[0]["status"] == 403 and batch[0]["error"]["id"] == ext("erp", "E1")
+    assert _changes(client) == before and client.get(PEOPLE).json()["pagination"]["total"] == 2

@@ -98,6 +98,8 @@ class Process:
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
         """What the last run printed after the admin key (if it printed one)."""
+        self._printed: list[str] = []
+        self._reader: threading.Thread | None = None
 
     def start(self) -> None:
         command = [
@@ -121,6 +123,10 @@ class Process:
                 if found:
                     self.admin = found.group(1)
                     break
+        # read to its end as it comes: left full (64 KiB, an access log line a request), the pipe blocked the hub
+        self._printed = []
+        self._reader = threading.Thread(target=self._printed.extend, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
         wait_until_up(self.url, process=self.process)
 
     def kill(self) -> None:
@@ -128,8 +134,10 @@ class Process:
         assert self.process is not None
         self.process.kill()
         self.process.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(10)
+        self.output = "".join(self._printed)
         if self.process.stdout is not None:
-            self.output = self.process.stdout.read()
             self.process.stdout.close()
 
 

@@ -117,10 +117,10 @@ def position_of(*parts: str | int) -> str:
     return _joined([str(part) for part in parts])
 
 
-def position_parts(position: str, count: int) -> list[str]:
-    """The `count` parts of a position `position_of` made; a 400 for anything else."""
+def position_parts(position: str, *counts: int) -> list[str]:
+    """The parts of a position `position_of` made, as many as one of `counts`; a 400 for anything else."""
     parts = _split(position)
-    if parts is None or len(parts) != count:
+    if parts is None or len(parts) not in counts:
         raise foreign_position(position)
     return parts
 

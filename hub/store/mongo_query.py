@@ -291,14 +291,20 @@ def link_position(entry: Query, collection: str) -> str:
     return position_of(at, n, collection, entry["provider"], entry["realm"], entry["id"])
 
 
+EARLIER_LINK_ORDER = ("ids.created_at", "ids.n", "_id")
+"""Link order before `LINK_ORDER`, ties broken by the record: the order of a `$skiptoken` an earlier hub handed out."""
+
+
 def _after(position: str) -> Query:
-    """The id entries after `position` in `LINK_ORDER`: past it in one field, equal in those before."""
-    at, n, *named = position_parts(position, len(LINK_ORDER))
+    """The id entries after `position` in `LINK_ORDER`: past it in one field, equal in those before. A position an
+    earlier hub made (`EARLIER_LINK_ORDER`) is read in its order, so that a walk begun before the hub was upgraded
+    goes on from its place: refused, the app had no word of why, nor a place to go on from."""
+    at, n, *named = position_parts(position, len(LINK_ORDER), len(EARLIER_LINK_ORDER))
     values = [at, position_number(position, n), *named]
+    order = LINK_ORDER if len(values) == len(LINK_ORDER) else EARLIER_LINK_ORDER
     return {
         "$or": [
-            {**dict(zip(LINK_ORDER[:k], values[:k], strict=True)), LINK_ORDER[k]: {"$gt": values[k]}}
-            for k in range(len(LINK_ORDER))
+            {**dict(zip(order[:k], values[:k], strict=True)), order[k]: {"$gt": values[k]}} for k in range(len(order))
         ]
     }
 

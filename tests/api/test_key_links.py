@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.config import Settings
-from hub.model.key_link import stable_id
+from hub.model.key_link import position_of, position_parts, stable_id
 from tests.api.records import BASE, app_ids, create, ext, get
 from tests.conftest import Keys, admin_client
 
@@ -176,6 +176,23 @@ def test_next_starts_after_the_last_link_shown_and_walks_every_link_once(twelve:
     assert ids == [f"c{n}" for n in range(1, 13)] and skips == [0, 5, 10]
     ids, skips = walk(twelve, f"{BASE}/key_links?entity_type=people&$top=4{span}")
     assert ids == [x for n in range(1, 13) for x in (f"c{n}", f"e{n}")] and skips == [0, 4, 8, 12, 16, 20, 24]
+
+
+def test_a_mongodb_next_link_handed_out_before_links_were_ordered_by_their_names_goes_on(
+    twelve: TestClient, store_kind: str
+) -> None:
+    """A MongoDB hub before c66cea1 broke ties in link order by the record, and its `$skiptoken` held the last link's
+    time, number and hub id: an app walking the key links as the hub was upgraded got a 400 saying the hub never
+    made it. Its walk goes on after that link, each link shown once."""
+    if store_kind == "sqlite":
+        pytest.skip("SQLite's positions are the links' numbers, unchanged")
+    first = twelve.get(f"{BASE}/key_links?provider=crm&$top=5")
+    last = first.json()["key_links"][-1]
+    position = parse_qs(urlsplit(first.json()["pagination"]["next"]).query)["$skiptoken"][0].rsplit(".", 1)[0]
+    at, n, *_names = position_parts(position, 6)
+    earlier = position_of(at, n, last["internal_id"])
+    ids, skips = walk(twelve, f"{BASE}/key_links?provider=crm&$top=5&$skiptoken={earlier}.5")
+    assert ids == [f"c{n}" for n in range(6, 13)] and skips == [5, 10]
 
 
 @pytest.mark.parametrize("name", ["created_after", "created_before"])

@@ -234,7 +234,10 @@ def _start(collection: Collection, order: keyset.Order, where: str) -> tuple[int
     try:
         seq, values = keyset.parse(order, where)
     except keyset.OtherOrder:
-        raise BadRequest("$skiptoken was made for another $orderby: pass the next link of a page as it is") from None
+        raise BadRequest(
+            "$skiptoken was made for another $orderby, or by an earlier hub that ordered ties otherwise: pass the next"
+            " link of a page as it is, or start the walk again"
+        ) from None
     except keyset.Foreign:
         raise foreign from None
     if not all(_of_type(collection, path, value) for (path, _), value in zip(order, values, strict=True)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,15 @@ async def filled_in(tx: Transaction, collection: str, hub_id: str) -> dict[str, 
     each by its hub id: this create is the first they hear of the record those ids name now."""
     aliases = await tx.aliases(collection, hub_id)
     return {"merged": aliases} if aliases else {}
+
+
+def touch(record: Record, now: str) -> Record:
+    """Move the record's `updated_at` to `now`, as a change of its ids (or of what its references show) does; the
+    record as it was, for the change's `also`: an integration filtering on `updated_at` must hear of the record the
+    change takes out of its filter (`enqueuing.reaches`)."""
+    before = copy(record)
+    record.updated_at = now
+    return before
 
 
 Made = tuple[Kind, str, Record, frozenset[str] | None, Sequence[Record]]

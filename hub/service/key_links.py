@@ -172,9 +172,11 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
                 key_link=link_id(collection, ext),
             )
         ensure_holdable([*record.ids, ext], records=[record.hub_id])
-        record.updated_at = timefmt.now()
+        before = changes.touch(record, timefmt.now())
         await tx.save(record, [ext])
-        await changes.record_current(tx, "link", collection, record.hub_id, **_named_in_changes(collection, ext))
+        await changes.record_current(
+            tx, "link", collection, record.hub_id, [before], **_named_in_changes(collection, ext)
+        )
         return await _written(tx, collection, ext)
 
     return await transact(store, group_id, work)
@@ -216,9 +218,9 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
         linked: tuple[Record, Kind] = (target, "link")
         now = timefmt.now()
         for record, change in (unlinked, linked):
-            record.updated_at = now
+            before = changes.touch(record, now)
             await tx.save(record, [])
-            await changes.record_current(tx, change, kind, record.hub_id, **_named_in_changes(kind, ext))
+            await changes.record_current(tx, change, kind, record.hub_id, [before], **_named_in_changes(kind, ext))
         await references.ids_left(tx, kind, [holder.hub_id], now)
         return await _written(tx, kind, ext)
 
@@ -239,9 +241,9 @@ async def delete(store: Store, group_id: str, key: str) -> None:
         kind, ext, holder = await _holder(tx, key)
         await tx.unlink(kind, [ext])
         await tx.forget_directions(kind, [ext])  # left behind, they held for the next record the id was linked to
-        holder.updated_at = timefmt.now()
+        before = changes.touch(holder, timefmt.now())
         await tx.save(holder, [])
-        await changes.record_current(tx, "unlink", kind, holder.hub_id, **_named_in_changes(kind, ext))
+        await changes.record_current(tx, "unlink", kind, holder.hub_id, [before], **_named_in_changes(kind, ext))
         await references.ids_left(tx, kind, [holder.hub_id], holder.updated_at)
 
     await transact(store, group_id, work)

@@ -49,9 +49,9 @@ async def resolve(
         new = [e for e in ids if e not in record.ids]
         if new:
             ensure_holdable([*record.ids, *new], records=[record.hub_id], field=where)
-            record.updated_at = timefmt.now()
+            before = changes.touch(record, timefmt.now())
             await tx.save(record, new)
-            await changes.record_current(tx, "link", target.name, record.hub_id)
+            await changes.record_current(tx, "link", target.name, record.hub_id, [before])
         resolved[name] = record.hub_id
     return resolved
 
@@ -94,10 +94,10 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
             for record in await tx.referrers(collection, name, named):
                 touched.setdefault(record.hub_id, (record, []))[1].append(name)
         await tx.touch(collection, list(touched), now)
-        by_fields: dict[tuple[str, ...], list[Record]] = {}
+        by_fields: dict[tuple[str, ...], list[tuple[Record, Record]]] = {}
         for record, names in touched.values():
-            record.updated_at = now
-            by_fields.setdefault(tuple(names), []).append(record)
+            before = changes.touch(record, now)
+            by_fields.setdefault(tuple(names), []).append((record, before))
         for through, records in by_fields.items():
-            made: list[changes.Made] = [("update", collection, r, frozenset(through), ()) for r in records]
+            made: list[changes.Made] = [("update", collection, r, frozenset(through), (b,)) for r, b in records]
             await changes.record_each(tx, made, references=list(through))

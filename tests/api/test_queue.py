@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from hub.errors import Unavailable
+from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.integration import MAX_BATCH_SIZE, Integration
 from hub.model.payload import parse_write
@@ -128,6 +129,31 @@ def test_a_merge_taking_the_survivor_out_of_the_filter_is_sent(client: TestClien
     items = lease(client)["items"]
     assert [(i["kind"], i["record"]["is_customer"]) for i in items] == [("merge", False)]
     assert items[0]["details"]["merged"] == [hub_id(dup)]
+
+
+def test_a_change_of_ids_taking_a_record_out_of_a_filter_on_updated_at_sends_it(client: TestClient) -> None:
+    """Every change moves `updated_at`; those of ids (a key link made, moved or deleted, an id a reference links, the
+    update of a record referring to one an id left) were asked of the filter as they left the record alone: an app
+    syncing the records unchanged since a time never heard that these changed."""
+    made = {key: post(client, "organizations", [ext("erp", key)], name=key).json()["organizations"] for key in "abcd"}
+    person = post(client, "people", [ext("erp", "p")], organization_id=[ext("erp", "b")]).json()["people"]
+    since = timefmt.now()
+    integration(client, filter=f"updated_at lt '{since}'", include_update=True)
+    integration(client, "people", entity="people", filter=f"updated_at lt '{since}'", include_update=True)
+    link = {"entity_type": "organizations", "provider": "sf", "realm": "1", "external_id": "a"}
+    assert client.post(f"{BASE}/key_links", json={**link, "internal_id": hub_id(made["a"])}).status_code == 201
+    links = client.get(f"{BASE}/key_links", params={"provider": "erp"}).json()["key_links"]
+    erp = {link["external_id"]: link["id"] for link in links}
+    assert client.delete(f"{BASE}/key_links/{erp['b']}").status_code == 204
+    assert post(client, "people", [ext("erp", "q")], organization_id=[ext("erp", "c"), ext("mail", "c")]).is_success
+    assert client.put(f"{BASE}/key_links/{erp['d']}", json={"internal_id": hub_id(made["b"])}).status_code == 200
+    assert [(i["kind"], i["record"]["name"]) for i in lease(client)["items"]] == [
+        ("link", "a"),
+        ("unlink", "b"),
+        ("link", "c"),
+        ("unlink", "d"),
+    ]
+    assert [(i["kind"], hub_id(i["record"])) for i in lease(client, "people")["items"]] == [("update", hub_id(person))]
 
 
 @pytest.mark.parametrize("named", ["survivor", "merged"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
@@ -77,7 +77,9 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
     return record.hub_id
 
 
-async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: str) -> None:
+async def ids_left(
+    tx: Transaction, target: str, hub_ids: Iterable[str], now: str, read_as: Mapping[str, str] | None = None
+) -> None:
     """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one), whose
     references show other ids now: ids left them (an undo gave them back to the records it restored, a key link moved
     or was deleted), or an undo made them records again (a reference to one showed its survivor).
@@ -86,8 +88,18 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
     that left the record names another record now, or none. Nothing of the referring record changed, so nothing was
     sent, and the app kept a person's organization as the one it was merged with, or the one its id moved to. Ids
     added to a record (a link, a merge) need none of this: the ids a reference showed still name its record.
+
+    `read_as` names the record each of `hub_ids` (and each record merged into it) was read as before: an undo's
+    restored records, their survivor. Each update goes with the record as it read then (`changes.Made`), so an
+    integration filtering on the reference (`organization_id eq` the survivor) hears of the people the undo takes out.
     """
-    named = [h for hub_id in dict.fromkeys(hub_ids) for h in (hub_id, *await tx.aliases(target, hub_id))]
+    named: list[str] = []
+    was: dict[str, str] = {}
+    for hub_id in dict.fromkeys(hub_ids):
+        for h in (hub_id, *await tx.aliases(target, hub_id)):
+            named.append(h)
+            if read_as and hub_id in read_as:
+                was[h] = read_as[hub_id]
     for collection, fields in referring(target).items():
         touched: dict[str, tuple[Record, list[str]]] = {}
         for name in fields:
@@ -97,6 +109,7 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
         by_fields: dict[tuple[str, ...], list[tuple[Record, Record]]] = {}
         for record, names in touched.values():
             before = changes.touch(record, now)
+            before.fields = {**before.fields, **{n: was[v] for n in names if (v := before.fields.get(n)) in was}}
             by_fields.setdefault(tuple(names), []).append((record, before))
         for through, records in by_fields.items():
             made: list[changes.Made] = [("update", collection, r, frozenset(through), (b,)) for r, b in records]

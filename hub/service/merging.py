@@ -257,8 +257,7 @@ async def unmerge(
             record = fresh[hub_id]
             await changes.record(tx, "unmerge", collection.name, record, also.get(hub_id, []), merge_id=entry.merge_id)
         gave_back = any(snapshot.ids for snapshot in entry.before[1:])  # else no id left the survivor
-        read_as = {h: entry.survivor for h in restored}  # the references to them read as the survivor until now
-        await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now, read_as)
+        await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now, entry.members)
         return [fresh[h] for h in entry.members], entry
 
     return await transact(store, group_id, work)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
@@ -77,9 +78,7 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
     return record.hub_id
 
 
-async def ids_left(
-    tx: Transaction, target: str, hub_ids: Iterable[str], now: str, read_as: Mapping[str, str] | None = None
-) -> None:
+async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: str, parted: Sequence[str] = ()) -> None:
     """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one), whose
     references show other ids now: ids left them (an undo gave them back to the records it restored, a key link moved
     or was deleted), or an undo made them records again (a reference to one showed its survivor).
@@ -89,28 +88,36 @@ async def ids_left(
     sent, and the app kept a person's organization as the one it was merged with, or the one its id moved to. Ids
     added to a record (a link, a merge) need none of this: the ids a reference showed still name its record.
 
-    `read_as` names the record each of `hub_ids` (and each record merged into it) was read as before: an undo's
-    restored records, their survivor. Each update goes with the record as it read then (`changes.Made`), so an
-    integration filtering on the reference (`organization_id eq` the survivor) hears of the people the undo takes out.
+    `parted` are the records an undo parts (its survivor and those it restores): until it, a reference to one of them
+    read as any of them. Each update goes with the record as it read then (`_as_read`), so an integration filtering on
+    the reference (`organization_id eq` one of them) hears of the people the undo takes out.
     """
     named: list[str] = []
-    was: dict[str, str] = {}
+    parting: set[str] = set()  # the hub ids `parted` were read as until now, their aliases too
     for hub_id in dict.fromkeys(hub_ids):
-        for h in (hub_id, *await tx.aliases(target, hub_id)):
-            named.append(h)
-            if read_as and hub_id in read_as:
-                was[h] = read_as[hub_id]
+        aliases = [hub_id, *await tx.aliases(target, hub_id)]
+        named += aliases
+        if hub_id in parted:
+            parting.update(aliases)
     for collection, fields in referring(target).items():
         touched: dict[str, tuple[Record, list[str]]] = {}
         for name in fields:
             for record in await tx.referrers(collection, name, named):
                 touched.setdefault(record.hub_id, (record, []))[1].append(name)
         await tx.touch(collection, list(touched), now)
-        by_fields: dict[tuple[str, ...], list[tuple[Record, Record]]] = {}
+        by_fields: dict[tuple[str, ...], list[tuple[Record, list[Record]]]] = {}
         for record, names in touched.values():
-            before = changes.touch(record, now)
-            before.fields = {**before.fields, **{n: was[v] for n in names if (v := before.fields.get(n)) in was}}
+            before = _as_read(changes.touch(record, now), names, parting, parted)
             by_fields.setdefault(tuple(names), []).append((record, before))
         for through, records in by_fields.items():
-            made: list[changes.Made] = [("update", collection, r, frozenset(through), (b,)) for r, b in records]
+            made: list[changes.Made] = [("update", collection, r, frozenset(through), b) for r, b in records]
             await changes.record_each(tx, made, references=list(through))
+
+
+def _as_read(record: Record, names: Sequence[str], parting: set[str], parted: Sequence[str]) -> list[Record]:
+    """The record as it read before an undo parted the records its references (`names`) name: once naming each of
+    them, as a filter naming any one of them (read through merges) matched it."""
+    moved = [name for name in names if record.fields.get(name) in parting]
+    if not moved:
+        return [record]
+    return [replace(record, fields={**record.fields, **dict.fromkeys(moved, hub_id)}) for hub_id in parted]

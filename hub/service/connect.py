@@ -5,8 +5,6 @@ hub/service/directions.py is where those directions are then honoured.
 
 from __future__ import annotations
 
-from copy import copy
-
 from hub.config import Settings
 from hub.errors import Conflict
 from hub.model import timefmt
@@ -66,10 +64,9 @@ async def connect(
         # what an app is sent anew: the values, and for this app the fields it now receives, or no longer does
         shown = {name for name, way in ask.directions.items() if kept.get(name, BOTH_WAYS).to_app != way.to_app}
         touched = written(record, values, status, bool(new))
-        before = copy(record)  # as `upsert.update_record` keeps it: a filter the record leaves hears of it
+        before = changes.touch(record, timefmt.now())  # a filter the record leaves hears of it (`update_record`)
         record.status = status or record.status
         record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
-        record.updated_at = timefmt.now()
         if filled:
             record.placeholder = False
         await tx.save(record, new)

@@ -7,7 +7,6 @@ several records, and the explicit one a client asks for.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,12 +66,11 @@ async def merge(
     held = merged_ids(ordered, ask.new_ids)
     before = [Snapshot.of(r, await tx.aliases(collection.name, r.hub_id)) for r in ordered]
     survivor, others = ordered[0], ordered[1:]
-    was = copy(survivor)  # its fields and status are replaced below: a filter it leaves hears of the merge
     now = timefmt.now()
+    was = changes.touch(survivor, now)  # its fields and status are replaced below: a filter it leaves hears of it
     survivor.fields = merge_fields(ordered, ask.values)
     survivor.status = ask.status or survivor.status
     survivor.placeholder = placeholders and _keeps_placeholder(ask)
-    survivor.updated_at = now
     await tx.merge(survivor, others)
     already = {e for r in ordered for e in r.ids}
     await tx.save(survivor, [e for e in held if e not in already])

@@ -4,7 +4,6 @@ same rules (`new_record`, `update_record`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from copy import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,8 +142,8 @@ def update_record(
     as a DELETE does (a feed reader mirroring archives saw an `update`), else an `update`. 409 if the record holds
     another id of one of the apps, or would hold more ids than a record may, before anything changes.
     """
-    before = copy(record)  # its fields and ids are replaced below, never changed in place
     held = merged_ids([record], ids)
+    before = changes.touch(record, timefmt.now())  # its fields and ids are replaced below, never changed in place
     new_ids = [e for e in held if e not in record.ids]
     touched = written(record, values, status, bool(new_ids))
     kind: Kind = "create" if record.placeholder else "update"
@@ -153,7 +152,6 @@ def update_record(
     record.fields = {k: v for k, v in {**record.fields, **values}.items() if v is not None}
     record.placeholder = False
     record.status = status or record.status
-    record.updated_at = timefmt.now()
     return new_ids, kind, touched, before
 
 

@@ -7,7 +7,6 @@ import codecs
 import errno
 import io
 import os
-import re
 import stat
 import sys
 import time
@@ -23,6 +22,7 @@ from hub.commands import standard, stored, with_store
 from hub.config import Settings
 from hub.errors import BadRequest
 from hub.model.collections import COLLECTIONS
+from hub.model.ids import CONTROL
 from hub.progress import Progress
 from hub.service import bulk
 from hub.store import beside, own_files, sqlite_conn
@@ -237,13 +237,10 @@ def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
                 yield BadRequest(f"not JSON: {error}")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def _one_line(text: str) -> str:
     """`text` with its control characters escaped (`\\n`, `\\x1b`): a refused item's problem may quote the file
     (the name of an unknown field), and raw, a newline split its line and an escape sequence reached the terminal."""
-    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+    return CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
 
 
 def _count_lines(stream: IO[bytes]) -> int | None:

@@ -15,13 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hub.errors import Forbidden, Invalid
-from hub.model.ids import ExternalId
+from hub.model.ids import CONTROL, ExternalId
 
 PROVIDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 KEY_ID = re.compile(r"^hk_[0-9a-f]{16}\Z")
 r"""`\Z`, not `$`: `$` also matches before a final newline, and `crm\n` was an app of its own."""
 MAX_REALM = 255
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, NamedTuple
 
@@ -20,6 +21,8 @@ from pydantic_core import CoreSchema, core_schema
 from hub.errors import Conflict
 
 NUL = "\x00"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (C0, DEL and C1): refused in names a line or a table shows, escaped where quoted."""
 SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 """Whitespace as the hub judges it (`str.isspace`, what `strip` takes away), spelled out for a regex class: `\\s` is
 another set in another engine (ECMA's, which JSON Schema names, adds U+FEFF and leaves out U+001C-U+001F and

@@ -20,11 +20,10 @@ from pydantic import (
 )
 
 from hub.errors import Conflict, Forbidden, HubError, Invalid
-from hub.model.access import CONTROL
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
-from hub.model.ids import IdPart, WithoutNul
+from hub.model.ids import CONTROL, IdPart, WithoutNul
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter, check_types
 

@@ -64,6 +64,7 @@ def render_item(delivery: Delivery, item: QueueItem, record: dict[str, Any]) -> 
         "attempt": item.attempts + 1,
         "collection": item.collection,
         "details": item.details,
+        "matches": (item.collection, item.hub_id) not in delivery.unmatched,
         "record": record,
     }
 

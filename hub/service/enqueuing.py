@@ -20,7 +20,7 @@ from hub.model.integration import Definition, Integration, filter_of
 from hub.model.key_link import parse_link_id
 from hub.model.matching import matches
 from hub.model.record import Record
-from hub.service.reading import through_merges
+from hub.service.reading import Aliases, Get, through_merges
 from hub.store.base import Transaction
 
 Reached = tuple[Change, Record, Definition, Node | None]
@@ -42,7 +42,7 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
             if not queue.wanted(definition, change, record, also):
                 continue
             if definition.name not in filters:
-                filters[definition.name] = await filter_through_merges(tx, integration)
+                filters[definition.name] = await filter_through_merges(tx.get, tx.aliases, integration)
             if reaches(definition, filters[definition.name], change, record, also):
                 reached.append((change, record, definition, filters[definition.name]))
     unseen = await _unseen(tx, reached)
@@ -77,15 +77,15 @@ def _filters_on(node: Node | None, touched: frozenset[str]) -> bool:
     return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
 
 
-async def filter_through_merges(tx: Transaction, integration: Integration) -> Node | None:
-    """The integration's filter as a list's `$filter` is read (`reading.through_merges`): a hub id it compares a
-    reference field to stands for that record and every record merged into it. Compared as given, `organization_id
-    eq 'O'` left out of the queue the people of an organization merged into O, which a list by the same filter
-    shows."""
+async def filter_through_merges(get: Get, aliases: Aliases, integration: Integration) -> Node | None:
+    """The integration's filter as a list's `$filter` is read (`reading.through_merges`), by a transaction's reads or
+    the store's: a hub id it compares a reference field to stands for that record and every record merged into it.
+    Compared as given, `organization_id eq 'O'` left out of the queue the people of an organization merged into O,
+    which a list by the same filter shows."""
     node = filter_of(integration.definition)
     if node is None:
         return None
-    return await through_merges(tx.get, tx.aliases, COLLECTIONS[integration.definition.entity], node)
+    return await through_merges(get, aliases, COLLECTIONS[integration.definition.entity], node)
 
 
 def reaches(definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record]) -> bool:

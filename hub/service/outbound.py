@@ -118,7 +118,7 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     its record while it matches, unless a change of the record goes out in the same lease: that shows the record as
     it is, and its ack arms the next resend (`_again`); both went, the app got the record twice in one batch."""
     found = await _records_of(tx, items)
-    node = await filter_through_merges(tx, integration)
+    node = await filter_through_merges(tx.get, tx.aliases, integration)
     changed = {
         (i.collection, found[(i.collection, i.hub_id)].hub_id)
         for i in items
@@ -238,7 +238,7 @@ async def _again(tx: Transaction, integration: Integration, items: list[QueueIte
     """The acked items of a continuous integration to hand out again: for each record that still matches the
     filter, its newest item, unless another item waits to deliver it already. Each change of a record had added
     an item that every ack armed again, so a record went out once per change it ever had, every period."""
-    node = await filter_through_merges(tx, integration)
+    node = await filter_through_merges(tx.get, tx.aliases, integration)
     newest: dict[str, QueueItem] = {}
     named: dict[str, set[str]] = {}
     """Per record (a merged-away one as its survivor): its newest acked item, and the hub ids its items name."""
@@ -370,6 +370,10 @@ class Delivery:
     views: dict[str, reading.View]
     hidden: dict[str, frozenset[str]] = field(default_factory=dict)
     """Per hub id, the fields that do not sync to the integration's app (connect), to leave out."""
+    unmatched: frozenset[tuple[str, str]] = frozenset()
+    """The items' (collection, hub id) whose record the integration's filter does not match now, or is a placeholder:
+    an app keeping what its filter selects drops it (`matches: false`), not evaluating the filter itself, which
+    it could not on a field it does not receive."""
 
 
 async def hand_out(
@@ -407,4 +411,9 @@ async def delivery(store: Store, integration: Integration, items: Sequence[Queue
         views[collection] = await reading.view(store, group, COLLECTIONS[collection], list(records.values()))
         hidden.update(await directions.hidden(store, collection, list(records.values()), integration.definition.app))
     pairs = [(item, found[(item.collection, item.hub_id)]) for item in items if (item.collection, item.hub_id) in found]
-    return Delivery(group, integration, pairs, views, hidden)
+    get, aliases = partial(store.get, group.group_id), partial(store.aliases, group.group_id)
+    node = await filter_through_merges(get, aliases, integration)
+    unmatched = frozenset(
+        key for key, record in found.items() if record.placeholder or not matches(COLLECTIONS[key[0]], record, node)
+    )
+    return Delivery(group, integration, pairs, views, hidden, unmatched)

@@ -452,3 +452,23 @@ def test_an_update_of_a_field_the_app_does_not_receive_reaches_it_where_its_filt
     assert queued(client, "to-erp", acme) == []  # left out by the filter
     written_by_crm(client, how, acme, annual_revenue=6.0)
     assert queued(client, "to-erp", acme) == ["update"]
+
+
+def test_an_item_says_whether_its_record_matches_a_filter_on_a_field_the_app_does_not_receive(
+    client: TestClient,
+) -> None:
+    """The update taking the record out of `annual_revenue gt 5` is sent, but the app is never shown the field:
+    without `matches` it could not tell the record left, and kept it."""
+    acme = org(client, name="Acme", annual_revenue=1.0)
+    filtered = {**OUT_TO_ERP, "include_update": True, "filter": "annual_revenue gt 5"}
+    assert client.post(f"{BASE}/integrations", json=filtered).status_code == 201
+    assert connect(client, acme, sample()).status_code == 204  # annual_revenue does not sync to erp
+    shown = []
+    for revenue in (6.0, 1.0):
+        written_by_crm(client, "put", acme, annual_revenue=revenue)
+        leased = client.post(f"{BASE}/integrations/to-erp/lease").json()
+        shown += [(i["kind"], i["matches"], "annual_revenue" in i["record"]) for i in leased["items"]]
+        settle = {"lease": leased["lease"], "items": [i["item"] for i in leased["items"]]}
+        acked = client.post(f"{BASE}/integrations/to-erp/ack", json=settle)
+        assert acked.status_code == 200, acked.text
+    assert shown == [("update", True, False), ("update", False, False)]

@@ -92,7 +92,9 @@ def test_every_write_taking_a_record_out_of_the_filter_sends_it_once(client: Tes
     it kept the record active. The change that takes it out goes, showing the record as it is now; later ones, none."""
     integration(client, filter="status eq 'ACTIVE'", include_update=True)
     made = [post(client, "organizations", [ext("erp", str(n))], name=f"O{n}").json()["organizations"] for n in range(4)]
-    settle(client, "ack", lease(client))
+    created = lease(client)
+    assert [i["matches"] for i in created["items"]] == [True] * 4
+    settle(client, "ack", created)
     client.delete(f"{BASE}/organizations/{hub_id(made[0])}")
     client.put(f"{BASE}/organizations/{hub_id(made[1])}", json={"organizations": {"status": "INACTIVE"}})
     batch = [{"id": [ext("erp", "2")], "status": "ARCHIVED"}, {"id": [ext("erp", "9")], "status": "ARCHIVED"}]
@@ -105,11 +107,11 @@ def test_every_write_taking_a_record_out_of_the_filter_sends_it_once(client: Tes
     connect = {**ext("crm", "c3", "1"), "field_values": [{"field": "status", "value": "INACTIVE"}]}
     assert client.post(f"{BASE}/organizations/{hub_id(made[3])}/connect", json=connect).status_code == 204
     left = lease(client)
-    assert [(i["kind"], i["record"]["name"], i["record"]["status"]) for i in left["items"]] == [
-        ("archive", "O0", "ARCHIVED"),
-        ("update", "O1", "INACTIVE"),
-        ("archive", "O2", "ARCHIVED"),
-        ("link", "O3", "INACTIVE"),
+    assert [(i["kind"], i["record"]["name"], i["record"]["status"], i["matches"]) for i in left["items"]] == [
+        ("archive", "O0", "ARCHIVED", False),
+        ("update", "O1", "INACTIVE", False),
+        ("archive", "O2", "ARCHIVED", False),
+        ("link", "O3", "INACTIVE", False),
     ]
     settle(client, "ack", left)
     for n in range(4):
@@ -174,7 +176,8 @@ def test_a_filter_on_a_reference_follows_merges_as_a_lists_does(client: TestClie
     assert sorted(p["first_name"] for p in listed) == ["p1", "p2"]
     post(client, "people", [ext("hr", "p1")], first_name="Anna")
     post(client, "people", [ext("hr", "p2")], first_name="Bobby")
-    assert sorted(i["record"]["first_name"] for i in lease(client)["items"]) == ["Anna", "Bobby"]
+    items = lease(client)["items"]
+    assert sorted((i["record"]["first_name"], i["matches"]) for i in items) == [("Anna", True), ("Bobby", True)]
 
 
 @pytest.mark.parametrize(("named", "of"), [("survivor", "merged"), ("merged", "survivor")])
@@ -336,6 +339,25 @@ def test_a_record_that_is_a_placeholder_again_is_not_handed_out(client: TestClie
     assert lease(client)["items"] == []
     post(client, "organizations", [ext("erp", "o1")], name="Acme")  # the real record: its filling-in is sent
     assert kinds(lease(client)) == [("create", "Acme")]
+
+
+def test_the_unmerge_making_a_record_a_placeholder_again_says_it_matches_nothing(client: TestClient) -> None:
+    """The app was sent the record the merge filled in; the undo's `unmerge` shows it a placeholder again, to drop:
+    `matches: false` says so as it says of any record an app keeps no copy of."""
+    integration(client, include_update=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o")])
+    post(client, "organizations", [ext("mail", "m")], name="Acme")
+    merged = post(client, "organizations", [ext("erp", "o"), ext("mail", "m")]).json()
+    survivor = hub_id(merged["organizations"])
+    settle(client, "ack", lease(client))
+    history = client.get(f"{BASE}/organizations/{survivor}/merges").json()
+    undone = client.post(f"{BASE}/organizations/{survivor}/unmerge", json={"merge_id": history["merges"][0]["id"]})
+    assert undone.status_code == 200, undone.text
+    items = lease(client)["items"]
+    assert [(i["kind"], i["record"].get("placeholder", False), i["matches"]) for i in items] == [
+        ("unmerge", True, False),
+        ("unmerge", False, True),
+    ]
 
 
 def test_a_lease_hands_out_at_most_batch_size_and_nothing_twice_while_it_holds(client: TestClient) -> None:

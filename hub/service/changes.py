@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from hub.config import Settings
 from hub.errors import BadRequest, Gone
 from hub.model import timefmt
 from hub.model.change import Change, Kind, cursor, position
+from hub.model.filter import Node
 from hub.model.record import Group, Record
 from hub.service import enqueuing, reading
 from hub.store.base import Store, Transaction, WritesInBulk, offers
@@ -68,16 +69,20 @@ Made = tuple[Kind, str, Record, frozenset[str] | None, Sequence[Record]]
 the records as they were before it (`record`'s `also`)."""
 
 
-async def record_each(tx: Transaction, made: Sequence[Made], **details: Any) -> None:
+async def record_each(
+    tx: Transaction, made: Sequence[Made], earlier: Mapping[str, Node | None] | None = None, **details: Any
+) -> None:
     """`record` each change `made` (`Made`), each with `details`, in one write of the feed (on a store that writes in
-    bulk) and of the queues."""
+    bulk) and of the queues (`earlier`: filters as they read before, `enqueuing.enqueue`)."""
     changes = [_change(kind, collection, record, details, touched) for kind, collection, record, touched, _ in made]
     if offers(tx, WritesInBulk):
         await tx.add_changes(changes)
     else:
         for change in changes:
             await tx.add_change(change)
-    await enqueuing.enqueue(tx, [(change, item[2], item[4]) for change, item in zip(changes, made, strict=True)])
+    await enqueuing.enqueue(
+        tx, [(change, item[2], item[4]) for change, item in zip(changes, made, strict=True)], earlier
+    )
 
 
 def _change(

@@ -8,7 +8,7 @@ the change left it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hub.model import queue
 from hub.model.change import Change
@@ -27,10 +27,16 @@ Reached = tuple[Change, Record, Definition, Node | None]
 """A change, its record, and an integration it reaches, with that integration's filter (`filter_through_merges`)."""
 
 
-async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Sequence[Record]]]) -> None:
+async def enqueue(
+    tx: Transaction,
+    changes: Sequence[tuple[Change, Record, Sequence[Record]]],
+    earlier: Mapping[str, Node | None] | None = None,
+) -> None:
     """Queue each change (of the record as it left it, with the others that concern it: see `reaches`) for every
     outbound integration that wants it and is sent something new by it (`_unseen`); the integrations of a collection
-    are read once, and so are the directions of their apps' ids."""
+    are read once, and so are the directions of their apps' ids. `earlier` are integrations' filters as they read
+    before the changes, where a merge made them read otherwise (`references.merged_into`)."""
+    earlier = earlier or {}
     reached: list[Reached] = []
     wanting: dict[str, Sequence[Integration]] = {}
     filters: dict[str, Node | None] = {}  # each integration's, read (a store read per hub id it names) when wanted
@@ -43,7 +49,8 @@ async def enqueue(tx: Transaction, changes: Sequence[tuple[Change, Record, Seque
                 continue
             if definition.name not in filters:
                 filters[definition.name] = await filter_through_merges(tx.get, tx.aliases, integration)
-            if reaches(definition, filters[definition.name], change, record, also):
+            node = filters[definition.name]
+            if reaches(definition, node, change, record, also, earlier.get(definition.name, node)):
                 reached.append((change, record, definition, filters[definition.name]))
     unseen = await _unseen(tx, reached)
     items = [queue.enqueued(change, d.name) for n, (change, _, d, _) in enumerate(reached) if n not in unseen]
@@ -88,14 +95,19 @@ async def filter_through_merges(get: Get, aliases: Aliases, integration: Integra
     return await through_merges(get, aliases, COLLECTIONS[integration.definition.entity], node)
 
 
-def reaches(definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record]) -> bool:
+def reaches(
+    definition: Definition, node: Node | None, change: Change, record: Record, also: Sequence[Record], was: Node | None
+) -> bool:
     """Whether a change the integration wants (`queue.wanted`) has its filter (`node`, as `filter_through_merges`
-    reads it) match the record as the change left it, or one of `also`, the records as they were before it (a
-    merge's, which an app may hold, or the record an update took out of the filter, which the app must hear has left
-    it: syncing `status eq 'ACTIVE'`, it kept archived records active); or moves an id of the app's (`moves_ids_of`),
-    matching or not. Placeholders count for neither: none is ever sent."""
-    held = [r for r in (record, *also) if not r.placeholder]
-    return any(matches(COLLECTIONS[r.collection], r, node) for r in held) or moves_ids_of(definition, change, held)
+    reads it) match the record as the change left it, or its filter as it read before the change (`was`) match one
+    of `also`, the records as they were before it (a merge's, which an app may hold, or the record an update took out
+    of the filter, which the app must hear has left it: syncing `status eq 'ACTIVE'`, it kept archived records
+    active); or moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither: none is
+    ever sent."""
+    held = [(r, f) for r, f in [(record, node), *((r, was) for r in also)] if not r.placeholder]
+    return any(matches(COLLECTIONS[r.collection], r, f) for r, f in held) or moves_ids_of(
+        definition, change, [r for r, _ in held]
+    )
 
 
 def moves_ids_of(definition: Definition, change: Change, records: Sequence[Record]) -> bool:

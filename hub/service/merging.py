@@ -68,6 +68,7 @@ async def merge(
     survivor, others = ordered[0], ordered[1:]
     now = timefmt.now()
     was = changes.touch(survivor, now)  # its fields and status are replaced below: a filter it leaves hears of it
+    watched = await references.filters_on(tx, collection.name)  # as they read before the merge
     survivor.fields = merge_fields(ordered, ask.values)
     survivor.status = ask.status or survivor.status
     survivor.placeholder = placeholders and _keeps_placeholder(ask)
@@ -99,6 +100,7 @@ async def merge(
         )
     elif archives(ask.status, before[0].status):
         await changes.record(tx, "archive", collection.name, fresh)
+    await references.merged_into(tx, collection.name, fresh.hub_id, watched, now)
     return fresh, entry
 
 

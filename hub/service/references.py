@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS, Collection, referring
+from hub.model.filter import Node, fields_of
 from hub.model.ids import ExternalId, ensure_holdable
+from hub.model.integration import Integration, filter_of
+from hub.model.matching import matches
 from hub.model.record import Group, Record, Write
 from hub.service import changes
 from hub.service import ids as idsvc
+from hub.service.enqueuing import filter_through_merges
 from hub.store.base import Transaction
 
 
@@ -100,18 +104,82 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
         if hub_id in parted:
             parting.update(aliases)
     for collection, fields in referring(target).items():
-        touched: dict[str, tuple[Record, list[str]]] = {}
-        for name in fields:
-            for record in await tx.referrers(collection, name, named):
-                touched.setdefault(record.hub_id, (record, []))[1].append(name)
-        await tx.touch(collection, list(touched), now)
-        by_fields: dict[tuple[str, ...], list[tuple[Record, list[Record]]]] = {}
-        for record, names in touched.values():
-            before = _as_read(changes.touch(record, now), names, parting, parted)
-            by_fields.setdefault(tuple(names), []).append((record, before))
-        for through, records in by_fields.items():
-            made: list[changes.Made] = [("update", collection, r, frozenset(through), b) for r, b in records]
-            await changes.record_each(tx, made, references=list(through))
+        touched = await _referrers(tx, collection, fields, named)
+        await _updated(tx, collection, touched, now, lambda was, names: _as_read(was, names, parting, parted))
+
+
+Watched = dict[str, tuple[list[str], dict[str, tuple[Integration, Node | None]]]]
+"""Per collection referring to a merge's records: its fields referring to them, and by name the outbound integrations
+whose filter names one of those, each with its filter as it read before the merge (`filter_through_merges`)."""
+
+
+async def filters_on(tx: Transaction, target: str) -> Watched:
+    """The filters on references to records of `target`, as they read before a merge of such records
+    (`merged_into`): none in most groups, and a merge reads no referrer."""
+    watched: Watched = {}
+    for collection, fields in referring(target).items():
+        named: dict[str, tuple[Integration, Node | None]] = {}
+        for integration in await tx.outbound_integrations(collection):
+            node = filter_of(integration.definition)
+            if node is not None and any(path[0] in fields for path in fields_of(node)):
+                named[integration.name] = (integration, await filter_through_merges(tx.get, tx.aliases, integration))
+        if named:
+            watched[collection] = (fields, named)
+    return watched
+
+
+async def merged_into(tx: Transaction, target: str, hub_id: str, watched: Watched, now: str) -> None:
+    """Record as updated, at `now`, each record referring to a merge's survivor (`hub_id`) or a record merged into it
+    that a filter of `watched` matched before the merge and no longer does, or the other way. A reference to a
+    merged record reads as its survivor (`reading.through_merges`), so `organization_id eq 'O'` matches the people of
+    an organization merged into O from then on, and `ne 'O'` no longer does; but nothing of those people changed, so
+    an integration of people filtering so was never sent the ones it now wants, and kept those it no longer does.
+    Each update goes with the record as it was, judged by the filter as it read then (`enqueuing.enqueue`'s
+    `earlier`)."""
+    named = [hub_id, *await tx.aliases(target, hub_id)]
+    for collection, (fields, filters) in watched.items():
+        earlier = {name: node for name, (_, node) in filters.items()}
+        both = [(node, await filter_through_merges(tx.get, tx.aliases, i)) for i, node in filters.values()]
+        referrers = await _referrers(tx, collection, fields, named)
+        touched = {h: (r, names) for h, (r, names) in referrers.items() if any(_turned(r, *f) for f in both)}
+        await _updated(tx, collection, touched, now, lambda was, _: [was], earlier)
+
+
+def _turned(record: Record, was: Node | None, now: Node | None) -> bool:
+    """Whether a filter as it read before a merge (`was`) and as it reads since (`now`) tell the record apart."""
+    entity = COLLECTIONS[record.collection]
+    return matches(entity, record, was) != matches(entity, record, now)
+
+
+async def _referrers(
+    tx: Transaction, collection: str, fields: Sequence[str], named: Sequence[str]
+) -> dict[str, tuple[Record, list[str]]]:
+    """The records of `collection` whose fields refer to one of the `named` hub ids, with the fields that do."""
+    found: dict[str, tuple[Record, list[str]]] = {}
+    for name in fields:
+        for record in await tx.referrers(collection, name, named):
+            found.setdefault(record.hub_id, (record, []))[1].append(name)
+    return found
+
+
+async def _updated(
+    tx: Transaction,
+    collection: str,
+    touched: dict[str, tuple[Record, list[str]]],
+    now: str,
+    as_read: Callable[[Record, list[str]], list[Record]],
+    earlier: Mapping[str, Node | None] | None = None,
+) -> None:
+    """Record each record `touched` as updated through the reference fields named beside it, at `now`; the record as
+    it was goes with its change as `as_read` makes it of the record before and the fields (`changes.record_each`)."""
+    await tx.touch(collection, list(touched), now)
+    by_fields: dict[tuple[str, ...], list[tuple[Record, list[Record]]]] = {}
+    for record, names in touched.values():
+        before = as_read(changes.touch(record, now), names)
+        by_fields.setdefault(tuple(names), []).append((record, before))
+    for through, records in by_fields.items():
+        made: list[changes.Made] = [("update", collection, r, frozenset(through), b) for r, b in records]
+        await changes.record_each(tx, made, earlier, references=list(through))
 
 
 def _as_read(record: Record, names: Sequence[str], parting: set[str], parted: Sequence[str]) -> list[Record]:

@@ -202,6 +202,37 @@ def test_an_undo_taking_a_referrer_out_of_a_filter_on_the_reference_sends_it(
     ]
 
 
+@pytest.mark.parametrize(
+    ("filtered", "sent"),
+    [("eq '{kept}'", ("of gone", True)), ("eq '{gone}'", ("of kept", True)), ("ne '{kept}'", ("of gone", False))],
+)
+@pytest.mark.parametrize("how", ["merge", "upsert"])
+def test_a_merge_turning_a_filter_on_a_reference_sends_the_records_referring(
+    client: TestClient, filtered: str, sent: tuple[str, bool], how: str
+) -> None:
+    """A reference to a merged record reads as its survivor: `organization_id eq 'O'` matches the people of an
+    organization merged into O, `ne 'O'` no longer does, `eq` the merged one's id matches O's people. Nothing of those
+    people changed, so such an integration was never sent the people it now wants, and kept those it no longer
+    does: each is sent, as it matches now, and the people whose match the merge left as it was are not."""
+    kept = hub_id(post(client, "organizations", [ext("erp", "o")], name="O").json()["organizations"])
+    gone = hub_id(post(client, "organizations", [ext("mail", "b")], name="B").json()["organizations"])
+    other = hub_id(post(client, "organizations", [ext("erp", "c")], name="C").json()["organizations"])
+    for name, org in (("of kept", kept), ("of gone", gone), ("of other", other)):
+        assert post(client, "people", [ext("hr", name)], first_name=name, organization_id=org).status_code == 201
+    condition = "organization_id " + filtered.format(kept=kept, gone=gone)
+    integration(client, "people", entity="people", filter=condition, include_update=True)
+    if how == "merge":
+        assert client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [gone]}).status_code == 200
+    else:
+        assert post(client, "organizations", [ext("erp", "o"), ext("mail", "b")]).json()["merged"]
+    items = lease(client, "people")["items"]
+    assert [(i["kind"], i["record"]["first_name"], i["matches"], i["details"]) for i in items] == [
+        ("update", *sent, {"references": ["organization_id"]})
+    ]
+    listed = client.get(f"{BASE}/people", params={"$filter": condition}).json()["people"]
+    assert (sent[0] in [p["first_name"] for p in listed]) is sent[1]
+
+
 def test_a_filter_on_a_field_a_record_lacks_is_false_not_unknown(client: TestClient) -> None:
     """`not` enqueues what the filter leaves out, and `in (…, null)` takes in a record without the field."""
     integration(client, "small", filter="not (number_of_employees gt 10)")

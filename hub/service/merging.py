@@ -68,7 +68,7 @@ async def merge(
     survivor, others = ordered[0], ordered[1:]
     now = timefmt.now()
     was = changes.touch(survivor, now)  # its fields and status are replaced below: a filter it leaves hears of it
-    watched = await references.filters_on(tx, collection.name)  # as they read before the merge
+    watched = await references.watch(tx, collection.name)  # as they read before the merge
     survivor.fields = merge_fields(ordered, ask.values)
     survivor.status = ask.status or survivor.status
     survivor.placeholder = placeholders and _keeps_placeholder(ask)
@@ -100,7 +100,7 @@ async def merge(
         )
     elif archives(ask.status, before[0].status):
         await changes.record(tx, "archive", collection.name, fresh)
-    await references.merged_into(tx, collection.name, fresh.hub_id, watched, now)
+    await references.turned(tx, watched, [fresh.hub_id], now)
     return fresh, entry
 
 
@@ -239,6 +239,7 @@ async def unmerge(
         if entry is None or located.hub_id not in {r.hub_id for r in current.values()}:
             raise NotFound(f"no merge {quoted(merge_id)} of {collection.name} record {quoted(key)}")
         survivor = await _undoable(tx, entry, current, collection)
+        watched = await references.watch(tx, collection.name)  # as they read before the undo
         now = timefmt.now()
         for snapshot in entry.before[1:]:
             await tx.restore(snapshot.restored(group_id, collection.name, now), snapshot.aliases)
@@ -257,7 +258,8 @@ async def unmerge(
             record = fresh[hub_id]
             await changes.record(tx, "unmerge", collection.name, record, also.get(hub_id, []), merge_id=entry.merge_id)
         gave_back = any(snapshot.ids for snapshot in entry.before[1:])  # else no id left the survivor
-        await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now, entry.members)
+        await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now, watched.earlier)
+        await references.turned(tx, watched, [entry.survivor] * (not gave_back), now)
         return [fresh[h] for h in entry.members], entry
 
     return await transact(store, group_id, work)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from hub.config import Settings
 from hub.errors import Conflict, Invalid
@@ -82,7 +82,9 @@ async def _placeholder(tx: Transaction, group: Group, target: Collection, ids: l
     return record.hub_id
 
 
-async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: str, parted: Sequence[str] = ()) -> None:
+async def ids_left(
+    tx: Transaction, target: str, hub_ids: Iterable[str], now: str, earlier: Mapping[str, Node | None] | None = None
+) -> None:
     """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one), whose
     references show other ids now: ids left them (an undo gave them back to the records it restored, a key link moved
     or was deleted), or an undo made them records again (a reference to one showed its survivor).
@@ -92,61 +94,58 @@ async def ids_left(tx: Transaction, target: str, hub_ids: Iterable[str], now: st
     sent, and the app kept a person's organization as the one it was merged with, or the one its id moved to. Ids
     added to a record (a link, a merge) need none of this: the ids a reference showed still name its record.
 
-    `parted` are the records an undo parts (its survivor and those it restores): until it, a reference to one of them
-    read as any of them. Each update goes with the record as it read then (`_as_read`), so an integration filtering on
-    the reference (`organization_id eq` one of them) hears of the people the undo takes out.
+    `earlier` are the filters on references as they read before an undo (`Watched`): until it, a reference to any of
+    its records read as its survivor, and `organization_id eq` one of them matched them all.
     """
-    named: list[str] = []
-    parting: set[str] = set()  # the hub ids `parted` were read as until now, their aliases too
-    for hub_id in dict.fromkeys(hub_ids):
-        aliases = [hub_id, *await tx.aliases(target, hub_id)]
-        named += aliases
-        if hub_id in parted:
-            parting.update(aliases)
+    named = [alias for hub_id in dict.fromkeys(hub_ids) for alias in [hub_id, *await tx.aliases(target, hub_id)]]
     for collection, fields in referring(target).items():
-        touched = await _referrers(tx, collection, fields, named)
-        await _updated(tx, collection, touched, now, lambda was, names: _as_read(was, names, parting, parted))
+        await _updated(tx, collection, await _referrers(tx, collection, fields, named), now, earlier)
 
 
-Watched = dict[str, tuple[list[str], dict[str, tuple[Integration, Node | None]]]]
-"""Per collection referring to a merge's records: its fields referring to them, and by name the outbound integrations
-whose filter names one of those, each with its filter as it read before the merge (`filter_through_merges`)."""
+@dataclass
+class Watched:
+    """The outbound integrations whose filter names a field referring to records of `target`, by the collection
+    holding the field, with each filter as it read before a merge or its undo (`filter_through_merges`): a reference
+    to one of its records reads otherwise after it."""
+
+    target: str
+    integrations: dict[str, list[Integration]]
+    earlier: dict[str, Node | None]
 
 
-async def filters_on(tx: Transaction, target: str) -> Watched:
-    """The filters on references to records of `target`, as they read before a merge of such records
-    (`merged_into`): none in most groups, and a merge reads no referrer."""
-    watched: Watched = {}
+async def watch(tx: Transaction, target: str) -> Watched:
+    """The filters on references to records of `target`, as they read before a merge or an undo of such records:
+    none in most groups, and then `turned` reads no referrer."""
+    watched = Watched(target, {}, {})
     for collection, fields in referring(target).items():
-        named: dict[str, tuple[Integration, Node | None]] = {}
         for integration in await tx.outbound_integrations(collection):
             node = filter_of(integration.definition)
             if node is not None and any(path[0] in fields for path in fields_of(node)):
-                named[integration.name] = (integration, await filter_through_merges(tx.get, tx.aliases, integration))
-        if named:
-            watched[collection] = (fields, named)
+                watched.integrations.setdefault(collection, []).append(integration)
+                watched.earlier[integration.name] = await filter_through_merges(tx.get, tx.aliases, integration)
     return watched
 
 
-async def merged_into(tx: Transaction, target: str, hub_id: str, watched: Watched, now: str) -> None:
-    """Record as updated, at `now`, each record referring to a merge's survivor (`hub_id`) or a record merged into it
-    that a filter of `watched` matched before the merge and no longer does, or the other way. A reference to a
-    merged record reads as its survivor (`reading.through_merges`), so `organization_id eq 'O'` matches the people of
-    an organization merged into O from then on, and `ne 'O'` no longer does; but nothing of those people changed, so
-    an integration of people filtering so was never sent the ones it now wants, and kept those it no longer does.
-    Each update goes with the record as it was, judged by the filter as it read then (`enqueuing.enqueue`'s
-    `earlier`)."""
-    named = [hub_id, *await tx.aliases(target, hub_id)]
-    for collection, (fields, filters) in watched.items():
-        earlier = {name: node for name, (_, node) in filters.items()}
-        both = [(node, await filter_through_merges(tx.get, tx.aliases, i)) for i, node in filters.values()]
-        referrers = await _referrers(tx, collection, fields, named)
+async def turned(tx: Transaction, watched: Watched, hub_ids: Sequence[str], now: str) -> None:
+    """Record as updated, at `now`, each record referring to one of these records (or to a tombstone of one) that a
+    watched filter matched before the merge or undo and no longer does, or the other way. A reference to a merged
+    record reads as its survivor (`reading.through_merges`): after a merge into O, `organization_id eq 'O'` matches
+    the people of the organization merged away, `ne 'O'` no longer does; after its undo, the other way. Nothing of
+    those people changed, so an integration of people filtering so was never sent the ones it now wants, and kept
+    those it no longer does."""
+    if not watched.integrations or not hub_ids:
+        return
+    named = [alias for hub_id in hub_ids for alias in [hub_id, *await tx.aliases(watched.target, hub_id)]]
+    for collection, integrations in watched.integrations.items():
+        both = [(watched.earlier[i.name], await filter_through_merges(tx.get, tx.aliases, i)) for i in integrations]
+        referrers = await _referrers(tx, collection, referring(watched.target)[collection], named)
         touched = {h: (r, names) for h, (r, names) in referrers.items() if any(_turned(r, *f) for f in both)}
-        await _updated(tx, collection, touched, now, lambda was, _: [was], earlier)
+        await _updated(tx, collection, touched, now, watched.earlier)
 
 
 def _turned(record: Record, was: Node | None, now: Node | None) -> bool:
-    """Whether a filter as it read before a merge (`was`) and as it reads since (`now`) tell the record apart."""
+    """Whether a filter as it read before a merge or undo (`was`) and as it reads since (`now`) tell the record
+    apart."""
     entity = COLLECTIONS[record.collection]
     return matches(entity, record, was) != matches(entity, record, now)
 
@@ -167,25 +166,14 @@ async def _updated(
     collection: str,
     touched: dict[str, tuple[Record, list[str]]],
     now: str,
-    as_read: Callable[[Record, list[str]], list[Record]],
-    earlier: Mapping[str, Node | None] | None = None,
+    earlier: Mapping[str, Node | None] | None,
 ) -> None:
-    """Record each record `touched` as updated through the reference fields named beside it, at `now`; the record as
-    it was goes with its change as `as_read` makes it of the record before and the fields (`changes.record_each`)."""
+    """Record each record `touched` as updated through the reference fields named beside it, at `now`, with the
+    record as it was, judged by the filters as they read before (`earlier`, `enqueuing.enqueue`)."""
     await tx.touch(collection, list(touched), now)
-    by_fields: dict[tuple[str, ...], list[tuple[Record, list[Record]]]] = {}
+    by_fields: dict[tuple[str, ...], list[tuple[Record, Record]]] = {}
     for record, names in touched.values():
-        before = as_read(changes.touch(record, now), names)
-        by_fields.setdefault(tuple(names), []).append((record, before))
+        by_fields.setdefault(tuple(names), []).append((record, changes.touch(record, now)))
     for through, records in by_fields.items():
-        made: list[changes.Made] = [("update", collection, r, frozenset(through), b) for r, b in records]
+        made: list[changes.Made] = [("update", collection, r, frozenset(through), [b]) for r, b in records]
         await changes.record_each(tx, made, earlier, references=list(through))
-
-
-def _as_read(record: Record, names: Sequence[str], parting: set[str], parted: Sequence[str]) -> list[Record]:
-    """The record as it read before an undo parted the records its references (`names`) name: once naming each of
-    them, as a filter naming any one of them (read through merges) matched it."""
-    moved = [name for name in names if record.fields.get(name) in parting]
-    if not moved:
-        return [record]
-    return [replace(record, fields={**record.fields, **dict.fromkeys(moved, hub_id)}) for hub_id in parted]

@@ -233,6 +233,25 @@ def test_a_merge_turning_a_filter_on_a_reference_sends_the_records_referring(
     assert (sent[0] in [p["first_name"] for p in listed]) is sent[1]
 
 
+def test_an_undo_giving_no_ids_back_sends_the_survivors_referrers_a_filter_on_the_reference_no_longer_matches(
+    client: TestClient,
+) -> None:
+    """`organization_id eq 'B'`, B merged into O, matched O's people until the undo; B held no app id, so no id left O
+    and O's people were not recorded as updated: the app kept them."""
+    kept = hub_id(post(client, "organizations", [ext("erp", "o")], name="O").json()["organizations"])
+    gone = hub_id(post(client, "organizations", name="B").json()["organizations"])
+    for name, org in (("of kept", kept), ("of gone", gone)):
+        assert post(client, "people", [ext("hr", name)], first_name=name, organization_id=org).status_code == 201
+    integration(client, "people", entity="people", filter=f"organization_id eq '{gone}'", include_update=True)
+    merge = client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [gone]}).json()["merge"]
+    merged = lease(client, "people")
+    assert [(i["record"]["first_name"], i["matches"]) for i in merged["items"]] == [("of kept", True)]
+    settle(client, "ack", merged, name="people")
+    assert client.post(f"{BASE}/organizations/{kept}/unmerge", json={"merge_id": merge["id"]}).status_code == 200
+    items = lease(client, "people")["items"]
+    assert sorted((i["record"]["first_name"], i["matches"]) for i in items) == [("of gone", True), ("of kept", False)]
+
+
 def test_a_filter_on_a_field_a_record_lacks_is_false_not_unknown(client: TestClient) -> None:
     """`not` enqueues what the filter leaves out, and `in (…, null)` takes in a record without the field."""
     integration(client, "small", filter="not (number_of_employees gt 10)")

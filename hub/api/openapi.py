@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.api import context, openapi_idmap, openapi_sync
+from hub.api import context, openapi_idmap, openapi_queue, openapi_sync
 from hub.api.json import JSONResponse
 from hub.api.openapi_parts import (
     APP_PART,
@@ -329,6 +329,7 @@ def document(settings: Settings) -> dict[str, Any]:
         },
         "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,
+        "webhooks": openapi_queue.webhooks(),
         "components": {
             "schemas": schemas,
             "responses": problems,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.api import openapi_queue
 from hub.api.integrations import ConsentIn
 from hub.api.openapi_parts import (
     APP_PART,
     GROUP,
+    NAME,
     NO_BODY_WRITE_ERRORS,
+    OBJECT,
     READ_ERRORS,
     REF,
     WRITE_ERRORS,
@@ -18,27 +21,22 @@ from hub.api.openapi_parts import (
     responses,
     schema_ref,
 )
-from hub.api.queue import LeaseIn, RetryIn, SettleIn
+from hub.api.openapi_queue import KIND
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import ConnectIn
 from hub.model.integration import SHOWN_ONLY, Definition
-from hub.model.numbers import MAX_WHOLE
 
-NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
 NO_CONTENT = {"description": "done; no body"}
-OBJECT = {"type": "object"}
 
 
-def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
-    for model in (Definition, ConsentIn, LeaseIn, SettleIn, RetryIn):
+def _schemas(schemas: dict[str, Any]) -> None:
+    for model in (Definition, ConsentIn):
         found = model.model_json_schema(ref_template=REF)
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
     schemas["DefinitionUpdate"] = _update(schemas["Definition"], schemas["Webhook"])
     schemas["Definition"]["properties"].update(_SHOWN)  # an integration as read is taken by a POST too
-    seconds = schemas["LeaseIn"]["properties"]["seconds"]["anyOf"][0]
-    seconds["maximum"] = settings.max_lease_seconds  # the running hub's setting, checked by the endpoint
     schemas["Integration"] = {
         "type": "object",
         "description": "the definition as set (the webhook without its secret), and when it was made and changed",
@@ -95,7 +93,7 @@ def _feed(settings: Settings) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "cursor": {"type": "string"},
-            "kind": {"enum": ["create", "update", "merge", "unmerge", "archive", "link", "unlink"]},
+            "kind": KIND,
             "collection": {"enum": list(COLLECTIONS)},
             "id": {"type": "string"},
             "ids": schema_ref("IdArray"),
@@ -204,47 +202,6 @@ def _integrations() -> dict[str, Any]:
     }
 
 
-def _queue(settings: Settings) -> dict[str, Any]:
-    base = "/api/v2/{group_id}/integrations/{name}"
-
-    def operation(op: str, summary: str, body: str | None, answer: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "operationId": op,
-            "tags": ["sync"],
-            "summary": summary,
-            # without a body, the dead list: it settles the leases that ran out first, a write
-            "responses": responses({200: ("done", answer)}, WRITE_ERRORS if body is not None else NO_BODY_WRITE_ERRORS),
-        }
-        if body is not None:
-            out["requestBody"] = _body(schema_ref(body), required=body == "SettleIn")
-        return out
-
-    settled = {"type": "object", "properties": {"refused": {"type": "array"}}}
-    window = [
-        param("after", "query", {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}, "items numbered above this"),
-        param("limit", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "how many"),
-    ]
-    return {
-        base + "/lease": {
-            "parameters": [GROUP, NAME],
-            "post": operation("lease", "Lease a batch of the queue's items", "LeaseIn", OBJECT),
-        },
-        base + "/ack": {"parameters": [GROUP, NAME], "post": operation("ack", "Ack leased items", "SettleIn", settled)},
-        base + "/fail": {
-            "parameters": [GROUP, NAME],
-            "post": operation("fail", "Fail leased items; they come back later", "SettleIn", settled),
-        },
-        base + "/dead": {
-            "parameters": [GROUP, NAME],
-            "get": {**operation("list_dead", "The items past max_attempts", None, OBJECT), "parameters": window},
-        },
-        base + "/dead/retry": {
-            "parameters": [GROUP, NAME],
-            "post": operation("retry_dead", "Put dead items back in the queue", "RetryIn", OBJECT),
-        },
-    }
-
-
 def _connect_in(collection: str, schemas: dict[str, Any]) -> str:
     """Add ConnectIn as a connect on `collection` takes it: each of its `field_values` names a field of the
     collection and gives a value that field takes (its schema as a write's); returns the schema's name."""
@@ -289,8 +246,8 @@ def _connect(name: str, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
     """Every path of sync; adds the schemas they use to `schemas`."""
-    _schemas(schemas, settings)
-    out = {**_feed(settings), **_integrations(), **_queue(settings)}
+    _schemas(schemas)
+    out = {**_feed(settings), **_integrations(), **openapi_queue.paths(settings, schemas)}
     for name in COLLECTIONS:
         out.update(_connect(name, schemas))
     return out

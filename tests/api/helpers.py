@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema_rs
 from starlette.testclient import TestClient
 
 IDS = {"CONNEC-EXTERNAL-IDS": "true"}
@@ -28,3 +29,14 @@ def app_ids(record: dict[str, Any]) -> list[dict[str, str]]:
 
 def hub_id(record: dict[str, Any]) -> str:
     return next(e["id"] for e in record["id"] if e["provider"] == "connec")
+
+
+def described(doc: dict[str, Any], schema: dict[str, Any], value: Any) -> None:
+    """Raise unless `value` is valid under `schema`, a part of the OpenAPI `doc` whose refs it resolves."""
+    jsonschema_rs.validate({**schema, "components": doc["components"]}, value)
+
+
+def answer_schema(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    """The schema `doc` declares for the 200 answer of `method` on `path`."""
+    schema: dict[str, Any] = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    return schema

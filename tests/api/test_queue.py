@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from starlette.testclient import TestClient
 
@@ -19,7 +20,7 @@ from hub.model.integration import MAX_BATCH_SIZE, Integration
 from hub.model.payload import parse_write
 from hub.service import integrations, outbound, upsert
 from hub.store.base import Store
-from tests.api.helpers import BASE, IDS, app_ids, ext, hub_id, post
+from tests.api.helpers import BASE, IDS, answer_schema, app_ids, described, ext, hub_id, post
 from tests.conftest import Keys, admin_client
 
 URL = f"{BASE}/integrations"
@@ -408,6 +409,34 @@ def test_the_unmerge_making_a_record_a_placeholder_again_says_it_matches_nothing
         ("unmerge", True, False),
         ("unmerge", False, True),
     ]
+
+
+def test_the_queue_answers_as_its_description_says(client: TestClient) -> None:
+    """A lease's items were described as a bare object: a client generated from the description read none of
+    `item`, `matches` or `record`."""
+    doc = client.get("/openapi.json").json()
+    path = "/api/v2/{group_id}/integrations/{name}"
+
+    def check(suffix: str, method: str, answer: Any) -> None:
+        assert answer.status_code == 200, answer.text
+        described(doc, answer_schema(doc, path + suffix, method), answer.json())
+
+    integration(client, filter="is_customer eq true", include_update=True, max_attempts=1)
+    post(client, "organizations", [ext("erp", "1")], name="Acme", is_customer=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "2")])  # a placeholder, not sent
+    post(client, "organizations", [ext("erp", "1")], is_customer=False)
+    given = client.post(f"{URL}/out/lease")
+    check("/lease", "post", given)
+    assert [(i["kind"], i["matches"]) for i in given.json()["items"]] == [("create", False), ("update", False)]
+    first, second = (i["item"] for i in given.json()["items"])
+    check("/ack", "post", client.post(f"{URL}/out/ack", json={"lease": given.json()["lease"], "items": [first, 99]}))
+    check("/fail", "post", client.post(f"{URL}/out/fail", json={"lease": given.json()["lease"], "items": [second]}))
+    dead = client.get(f"{URL}/out/dead")
+    check("/dead", "get", dead)
+    assert [i["item"] for i in dead.json()["dead"]] == [second]
+    check("/dead/retry", "post", client.post(f"{URL}/out/dead/retry", json={"items": [second, first]}))
+    with pytest.raises(jsonschema_rs.ValidationError):  # the description says something
+        described(doc, answer_schema(doc, path + "/lease", "post"), {"lease": "l", "expires_at": "t", "items": [{}]})
 
 
 def test_a_lease_hands_out_at_most_batch_size_and_nothing_twice_while_it_holds(client: TestClient) -> None:

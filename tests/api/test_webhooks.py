@@ -29,7 +29,7 @@ from hub.model import timefmt
 from hub.model.queue import QueueItem
 from hub.service import outbound, webhooks
 from hub.service.webhooks import sign
-from tests.api.helpers import BASE, hub_id, post
+from tests.api.helpers import BASE, described, hub_id, post
 from tests.conftest import Keys, admin_client
 
 SECRET = "a-secret-of-sixteen-or-more"
@@ -223,6 +223,10 @@ def test_batches_are_signed_and_a_refused_batch_is_retried_until_taken(client: T
     assert first["body"]["group_id"] == "cld-1" and first["body"]["integration"] == "hook"
     item = first["body"]["items"][0]
     assert item["kind"] == "create" and item["record"]["id"][-1]["provider"] == "connec"
+    doc = client.get("/openapi.json").json()
+    delivery = doc["webhooks"]["queue"]["post"]
+    described(doc, delivery["requestBody"]["content"]["application/json"]["schema"], first["body"])
+    assert {p["name"].lower() for p in delivery["parameters"]} <= set(first["headers"])
     # A refused batch comes back with its attempt counted.
     retried = [i for r in receiver.requests[2:] for i in r["body"]["items"] if i["attempt"] == 2]
     assert {i["item"] for i in receiver.requests[1]["body"]["items"]} <= {i["item"] for i in retried}

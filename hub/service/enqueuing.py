@@ -35,7 +35,7 @@ async def enqueue(
     """Queue each change (of the record as it left it, with the others that concern it: see `reaches`) for every
     outbound integration that wants it and is sent something new by it (`_unseen`); the integrations of a collection
     are read once, and so are the directions of their apps' ids. `earlier` are integrations' filters as they read
-    before the changes, where a merge made them read otherwise (`references.merged_into`)."""
+    before the changes, where a merge or its undo made them read otherwise (`references.watch`)."""
     earlier = earlier or {}
     reached: list[Reached] = []
     wanting: dict[str, Sequence[Integration]] = {}
@@ -51,7 +51,7 @@ async def enqueue(
                 filters[definition.name] = await filter_through_merges(tx.get, tx.aliases, integration)
             node = filters[definition.name]
             if reaches(definition, node, change, record, also, earlier.get(definition.name, node)):
-                reached.append((change, record, definition, filters[definition.name]))
+                reached.append((change, record, definition, node))
     unseen = await _unseen(tx, reached)
     items = [queue.enqueued(change, d.name) for n, (change, _, d, _) in enumerate(reached) if n not in unseen]
     if items:

@@ -50,12 +50,23 @@ async def enqueue(
             if definition.name not in filters:
                 filters[definition.name] = await filter_through_merges(tx.get, tx.aliases, integration)
             node = filters[definition.name]
-            if reaches(definition, node, change, record, also, earlier.get(definition.name, node)):
+            was = earlier.get(definition.name, node)
+            if reaches(definition, node, change, record, also, was) or await _awaited(tx, definition, change, also):
                 reached.append((change, record, definition, node))
     unseen = await _unseen(tx, reached)
     items = [queue.enqueued(change, d.name) for n, (change, _, d, _) in enumerate(reached) if n not in unseen]
     if items:
         await tx.enqueue(items)
+
+
+async def _awaited(tx: Transaction, definition: Definition, change: Change, also: Sequence[Record]) -> bool:
+    """Whether a merge takes away a record an item of the integration still waits to deliver: the app may hold it
+    (that item taking it out of the filter not handed out yet), and the item, shown with the survivor, cannot tell
+    the app to drop the copy it keeps under the hub id taken away; only the merge's `merged` does."""
+    if change.kind != "merge":
+        return False
+    taken = [r.hub_id for r in also if r.hub_id != change.hub_id and not r.placeholder]
+    return bool(taken) and bool(await tx.waiting_for(definition.name, taken, []))
 
 
 async def _unseen(tx: Transaction, reached: Sequence[Reached]) -> set[int]:

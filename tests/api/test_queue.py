@@ -1002,3 +1002,20 @@ def test_the_undo_giving_a_placeholder_its_ids_back_tells_the_app_holding_them(c
         ("unmerge", placeholder, True),
     ]
     assert ext("crm", "o2", "1") in items[1]["record"]["id"]
+
+
+def test_a_merge_reaches_an_app_still_waiting_for_an_item_of_a_record_it_takes_away(client: TestClient) -> None:
+    """The app holds customer T; T stops being one and, before the app leases that update, is merged into S, which
+    never was one. Neither matched as merged, so the merge was not enqueued; the update, handed out, shows S with
+    `matches: false`: the app dropped S, which it never held, and kept T, which no list shows any more."""
+    integration(client, filter="is_customer eq true", include_update=True)
+    s = hub_id(post(client, "organizations", [ext("mail", "s")], name="S").json()["organizations"])
+    t = hub_id(post(client, "organizations", [ext("erp", "t")], name="T", is_customer=True).json()["organizations"])
+    settle(client, "ack", lease(client))
+    post(client, "organizations", [ext("erp", "t")], is_customer=False)
+    assert client.post(f"{BASE}/organizations/{s}/merge", json={"records": [t]}).status_code == 200
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), i["details"].get("merged"), i["matches"]) for i in items] == [
+        ("update", s, None, False),
+        ("merge", s, [t], False),
+    ]

@@ -14,7 +14,7 @@ from hub.model import queue
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import hidden_from_app
-from hub.model.filter import Node, fields_of
+from hub.model.filter import Node, fields_of, values_of
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration, filter_of
 from hub.model.key_link import parse_link_id
@@ -113,12 +113,22 @@ def reaches(
     reads it) match the record as the change left it, or its filter as it read before the change (`was`) match one
     of `also`, the records as they were before it (a merge's, which an app may hold, or the record an update took out
     of the filter, which the app must hear has left it: syncing `status eq 'ACTIVE'`, it kept archived records
-    active); or moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for neither: none is
-    ever sent."""
+    active); or moves an id of the app's (`moves_ids_of`), matching or not; or is a merge of records the filter names
+    by hub id (`_renames`). Placeholders count for none: none is ever sent."""
     held = [(r, f) for r, f in [(record, node), *((r, was) for r in also)] if not r.placeholder]
-    return any(matches(COLLECTIONS[r.collection], r, f) for r, f in held) or moves_ids_of(
-        definition, change, [r for r, _ in held]
+    return (
+        any(matches(COLLECTIONS[r.collection], r, f) for r, f in held)
+        or moves_ids_of(definition, change, [r for r, _ in held])
+        or (not record.placeholder and _renames(node, change))
     )
+
+
+def _renames(node: Node | None, change: Change) -> bool:
+    """Whether the filter names a merge's records by hub id (`id eq`, `ne`, `in`): read through merges, it now names
+    the survivor and every record the merge took away, so the records as they were before, judged by it as it reads
+    now, are misjudged (`id ne 'T'` selected the survivor S, `not (id in (S, T))` does not). The app may hold any of
+    them: the merge goes, and its `matches` says whether to keep the survivor."""
+    return change.kind == "merge" and node is not None and change.hub_id in values_of(node, ("id",))
 
 
 def moves_ids_of(definition: Definition, change: Change, records: Sequence[Record]) -> bool:

@@ -1019,3 +1019,21 @@ def test_a_merge_reaches_an_app_still_waiting_for_an_item_of_a_record_it_takes_a
         ("update", s, None, False),
         ("merge", s, [t], False),
     ]
+
+
+def test_a_merge_reaches_an_integration_whose_filter_names_the_id_of_one_of_its_records(client: TestClient) -> None:
+    """`id ne 'T'`: the app holds S. T merged into S, the filter reads `not (id in (S, T))` (a merged-away hub id
+    names its survivor, as in a list), so S as it was before the merge was judged out of it too: the merge was not
+    enqueued, and the app kept S, which a list by the filter no longer shows."""
+    s = hub_id(post(client, "organizations", [ext("mail", "s")], name="S").json()["organizations"])
+    t = hub_id(post(client, "organizations", [ext("erp", "t")], name="T").json()["organizations"])
+    integration(client, filter=f"id ne '{t}'", include_update=True)
+    post(client, "organizations", [ext("mail", "s")], name="S1")
+    settle(client, "ack", lease(client))
+    assert client.post(f"{BASE}/organizations/{s}/merge", json={"records": [t]}).status_code == 200
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), i["details"]["merged"], i["matches"]) for i in items] == [
+        ("merge", s, [t], False)
+    ]
+    listed = client.get(f"{BASE}/organizations", params={"$filter": f"id ne '{t}'"}).json()["organizations"]
+    assert listed == []

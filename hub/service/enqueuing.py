@@ -60,13 +60,14 @@ async def enqueue(
 
 
 async def _awaited(tx: Transaction, definition: Definition, change: Change, also: Sequence[Record]) -> bool:
-    """Whether a merge takes away a record an item of the integration still waits to deliver: the app may hold it
-    (that item taking it out of the filter not handed out yet), and the item, shown with the survivor, cannot tell
-    the app to drop the copy it keeps under the hub id taken away; only the merge's `merged` does."""
+    """Whether a merge takes away a record an item of the integration still waits to deliver (a dead one too, which
+    a retry by hand delivers): the app may hold it (that item taking it out of the filter not handed out yet), and
+    the item, shown with the survivor, cannot tell the app to drop the copy it keeps under the hub id taken away;
+    only the merge's `merged` does."""
     if change.kind != "merge":
         return False
     taken = [r.hub_id for r in also if r.hub_id != change.hub_id and not r.placeholder]
-    return bool(taken) and bool(await tx.waiting_for(definition.name, taken, []))
+    return bool(taken) and bool(await tx.waiting_for(definition.name, taken, [], dead=True))
 
 
 async def _unseen(tx: Transaction, reached: Sequence[Reached]) -> set[int]:

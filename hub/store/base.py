@@ -128,9 +128,11 @@ class Transaction(Protocol):
     async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
         """The integration's items of these numbers, in any state (unknown numbers are left out)."""
 
-    async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
+    async def waiting_for(
+        self, integration: str, hub_ids: Sequence[str], besides: Sequence[int], *, dead: bool = False
+    ) -> set[str]:
         """Those of these records that an item of the integration's queue, other than the items `besides`, is
-        waiting to deliver (ready or leased)."""
+        waiting to deliver (ready or leased; dead too with `dead`, as a retry by hand delivers it yet)."""
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
         """Store the state, attempts, availability, lease, last error and details of these items (by group and

@@ -156,18 +156,18 @@ async def waiting_for(
     integration: str,
     hub_ids: Sequence[str],
     besides: Sequence[int],
+    dead: bool,
 ) -> set[str]:
-    """Which of `hub_ids` other live items (not `besides`) still wait to deliver. A `find`, not `distinct`: it runs
-    in a transaction, where MongoDB allows `distinct` on unsharded collections only."""
+    """Which of `hub_ids` other live items (not `besides`; dead ones too with `dead`) still wait to deliver. A
+    `find`, not `distinct`: it runs in a transaction, where MongoDB allows `distinct` on unsharded collections only."""
     if not hub_ids:
         return set()
     where = {
         "group": group_id,
         "integration": integration,
         "hub_id": {"$in": list(hub_ids)},
-        "state": {"$ne": "dead"},
         "item": {"$nin": list(besides)},
-    }
+    } | ({} if dead else {"state": {"$ne": "dead"}})
     cursor = db["outbound_items"].find(where, {"hub_id": 1, "_id": 0}, session=session)
     return {str(doc["hub_id"]) for doc in await cursor.to_list(None)}
 

@@ -306,9 +306,11 @@ class MongoTransaction:
         with races():
             return await queue.queued_items(self._db, self._session, self.group_id, integration, items)
 
-    async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
+    async def waiting_for(
+        self, integration: str, hub_ids: Sequence[str], besides: Sequence[int], *, dead: bool = False
+    ) -> set[str]:
         with races():
-            return await queue.waiting_for(self._db, self._session, self.group_id, integration, hub_ids, besides)
+            return await queue.waiting_for(self._db, self._session, self.group_id, integration, hub_ids, besides, dead)
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
         with races():

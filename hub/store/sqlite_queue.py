@@ -127,13 +127,14 @@ def queued_items(conn: sqlite3.Connection, group_id: str, integration: str, item
 
 
 def waiting_for(
-    conn: sqlite3.Connection, group_id: str, integration: str, hub_ids: list[str], besides: list[int]
+    conn: sqlite3.Connection, group_id: str, integration: str, hub_ids: list[str], besides: list[int], dead: bool
 ) -> set[str]:
     if not hub_ids:
         return set()
+    live = "" if dead else " AND state != 'dead'"
     query = (
         "SELECT DISTINCT hub_id FROM outbound_items WHERE group_id = ? AND integration = ?"
-        f" AND hub_id IN ({', '.join('?' * len(hub_ids))}) AND state != 'dead'"
+        f" AND hub_id IN ({', '.join('?' * len(hub_ids))}){live}"
         f" AND item NOT IN ({', '.join('?' * len(besides))})"
     )
     return {str(row[0]) for row in conn.execute(query, (group_id, integration, *hub_ids, *besides))}

@@ -173,8 +173,11 @@ class SQLiteTransaction:
     async def queued_items(self, integration: str, items: Sequence[int]) -> Sequence[QueueItem]:
         return await self._run(sqlite_queue.queued_items, self.group_id, integration, list(items))
 
-    async def waiting_for(self, integration: str, hub_ids: Sequence[str], besides: Sequence[int]) -> set[str]:
-        return await self._run(sqlite_queue.waiting_for, self.group_id, integration, list(hub_ids), list(besides))
+    async def waiting_for(
+        self, integration: str, hub_ids: Sequence[str], besides: Sequence[int], *, dead: bool = False
+    ) -> set[str]:
+        ids, others = list(hub_ids), list(besides)
+        return await self._run(sqlite_queue.waiting_for, self.group_id, integration, ids, others, dead)
 
     async def update_items(self, items: Sequence[QueueItem]) -> None:
         await self._run(sqlite_queue.update_items, list(items))

@@ -1037,3 +1037,21 @@ def test_a_merge_reaches_an_integration_whose_filter_names_the_id_of_one_of_its_
     ]
     listed = client.get(f"{BASE}/organizations", params={"$filter": f"id ne '{t}'"}).json()["organizations"]
     assert listed == []
+
+
+def test_a_merge_reaches_an_app_whose_dead_item_of_a_record_it_takes_away_may_be_retried(client: TestClient) -> None:
+    """As above, the update taking T out of the filter dead: a retry by hand delivers it, showing S, and the app
+    kept T but for the merge."""
+    integration(client, filter="is_customer eq true", include_update=True, max_attempts=1)
+    s = hub_id(post(client, "organizations", [ext("mail", "s")], name="S").json()["organizations"])
+    t = hub_id(post(client, "organizations", [ext("erp", "t")], name="T", is_customer=True).json()["organizations"])
+    settle(client, "ack", lease(client))
+    post(client, "organizations", [ext("erp", "t")], is_customer=False)
+    settle(client, "fail", lease(client))
+    assert client.post(f"{BASE}/organizations/{s}/merge", json={"records": [t]}).status_code == 200
+    assert client.post(f"{URL}/out/dead/retry").json()["refused"] == []
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), i["details"].get("merged"), i["matches"]) for i in items] == [
+        ("merge", s, [t], False),
+        ("update", s, None, False),  # due again at the retry, after the merge
+    ]

@@ -400,3 +400,4 @@ async def test_the_records_waiting_for_delivery_are_those_with_a_live_item_besid
         assert await tx.waiting_for("q", asked, [numbered[0]]) == {"hub-1", "hub-2"}  # its other item waits
         assert await tx.waiting_for("q", asked, [numbered[0], numbered[3], numbered[1]]) == set()
         assert await tx.waiting_for("q", [], []) == set()
+        assert await tx.waiting_for("q", asked, [numbered[0]], dead=True) == {"hub-1", "hub-2", "hub-3"}

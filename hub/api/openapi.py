@@ -70,8 +70,10 @@ def _record_schemas(collection: Collection, schemas: dict[str, Any]) -> str:
         "updated_at": {"type": "string", "format": "date-time"},
         "group_id": {"type": "string"},
         "channel_id": {"type": "string"},
-        "resource_type": {"const": collection.name},
+        # each const states its type: client generators write a bare `{"const": true}` as code that fails to compile
+        "resource_type": {"type": "string", "const": collection.name},
         "placeholder": {
+            "type": "boolean",
             "const": True,
             "description": "only on a placeholder: a record that references named before any app sent it, holding"
             " nothing but ids (shown whatever `$select` says)",
@@ -306,7 +308,7 @@ def document(settings: Settings) -> dict[str, Any]:
         401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "the schemes the hub accepts"}},
         415: {
             "Accept-Encoding": {
-                "schema": {"const": "identity"},
+                "schema": {"type": "string", "const": "identity"},
                 "description": "on a body refused for its Content-Encoding alone: the hub reads bodies uncompressed",
             }
         },

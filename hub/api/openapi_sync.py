@@ -213,7 +213,7 @@ def _connect_in(collection: str, schemas: dict[str, Any]) -> str:
             **value,
             "properties": {
                 **value["properties"],
-                "field": {"const": field},
+                "field": {"type": "string", "const": field},
                 "value": schema_ref(f"{collection.title()}Write/properties/{field}"),
             },
         }

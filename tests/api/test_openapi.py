@@ -15,7 +15,7 @@ from hub.model.collections import COLLECTIONS
 from hub.model.ids import MAX_RECORD_IDS
 from hub.service import transact
 from hub.store.base import IdTaken
-from tests.api.helpers import BASE, IDS, ext
+from tests.api.helpers import BASE, IDS, answer_schema, described, ext
 from tests.conftest import Keys
 
 
@@ -317,3 +317,26 @@ def test_every_operation_may_answer_503(client: TestClient) -> None:
         if verb in {"get", "post", "put", "delete"} and "503" not in operation["responses"]
     ]
     assert lacking == []
+
+
+def _consts(node: object) -> list[dict[str, object]]:
+    """Every schema of `node` (a part of the description) that states a `const`."""
+    if isinstance(node, list):
+        return [found for child in node for found in _consts(child)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if "const" in node else []
+    return own + [found for child in node.values() for found in _consts(child)]
+
+
+def test_every_constant_states_its_type_as_a_placeholder_shows_it(client: TestClient) -> None:
+    """`placeholder` was `{"const": true}` alone: a client generator (openapi-python-client) wrote it as
+    `placeholder != Trueand …`, and the generated models did not import. Each const states its value's JSON type."""
+    doc = client.get("/openapi.json").json()
+    kinds = {bool: "boolean", str: "string"}
+    for schema in _consts(doc):
+        assert schema.get("type") == kinds[type(schema["const"])], schema
+    person = client.post(f"{BASE}/people", json={"people": {"organization_id": [ext("crm", "o1")]}}).json()
+    shown = client.get(f"{BASE}/organizations/{person['people']['organization_id']}").json()
+    assert shown["organizations"]["placeholder"] is True
+    described(doc, answer_schema(doc, "/api/v2/{group_id}/organizations/{id}", "get"), shown)

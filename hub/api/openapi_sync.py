@@ -204,17 +204,24 @@ def _integrations() -> dict[str, Any]:
 
 def _connect_in(collection: str, schemas: dict[str, Any]) -> str:
     """Add ConnectIn as a connect on `collection` takes it: each of its `field_values` names a field of the
-    collection and gives a value that field takes (its schema as a write's); returns the schema's name."""
-    name = f"{collection.title()}ConnectIn"
+    collection and gives a value that field takes (its schema as a write's); returns the schema's name.
+
+    Each alternative has a title of its own and holds the field's schema itself: client generators resolve a
+    reference to a whole component alone, and make one model per title.
+    """
+    prefix = collection.title()
+    name = f"{prefix}ConnectIn"
     connect = ConnectIn.model_json_schema(ref_template=REF)
     value = connect.pop("$defs")["FieldValue"]
+    written = schemas[f"{prefix}Write"]["properties"]
     one_each = [
         {
             **value,
+            "title": f"{prefix}{field.title().replace('_', '')}Value",
             "properties": {
                 **value["properties"],
                 "field": {"type": "string", "const": field},
-                "value": schema_ref(f"{collection.title()}Write/properties/{field}"),
+                "value": written[field],
             },
         }
         for field in COLLECTIONS[collection].model.model_fields

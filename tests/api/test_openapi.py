@@ -340,3 +340,38 @@ def test_every_constant_states_its_type_as_a_placeholder_shows_it(client: TestCl
     shown = client.get(f"{BASE}/organizations/{person['people']['organization_id']}").json()
     assert shown["organizations"]["placeholder"] is True
     described(doc, answer_schema(doc, "/api/v2/{group_id}/organizations/{id}", "get"), shown)
+
+
+def _refs(node: object) -> list[str]:
+    """Every `$ref` of `node`, a part of the description."""
+    if isinstance(node, list):
+        return [found for child in node for found in _refs(child)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["$ref"]] if "$ref" in node else []
+    return own + [found for child in node.values() for found in _refs(child)]
+
+
+def test_a_connect_body_is_described_as_client_generators_read_it(client: TestClient) -> None:
+    """Each of a connect's `field_values` was a `FieldValue` whose `value` referred into a write schema's
+    `properties`: openapi-python-client found no model under that name, nor told the alternatives, all titled
+    alike, apart, and left the connect operations out of the client. Every reference names a component, and each
+    alternative has a title of its own; the body the hub takes is still valid."""
+    doc = client.get("/openapi.json").json()
+    assert all(re.fullmatch(r"#/components/(schemas|responses)/\w+", ref) for ref in _refs(doc)), _refs(doc)
+    connect = doc["components"]["schemas"]["PeopleConnectIn"]
+    titles = [variant["title"] for variant in connect["properties"]["field_values"]["items"]["oneOf"]]
+    assert len(set(titles)) == len(titles) == len(COLLECTIONS["people"].model.model_fields), titles
+    a = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}}).json()["people"]["id"]
+    body = {
+        "provider": "crm",
+        "realm": "2243",
+        "id": "c1",
+        "field_values": [{"field": "first_name", "value": "Ann", "sync_to_app": False}, {"field": "status"}],
+    }
+    described(doc, {"$ref": "#/components/schemas/PeopleConnectIn"}, body)
+    assert client.post(f"{BASE}/people/{a}/connect", json=body).status_code == 204
+    refused = {**body, "field_values": [{"field": "first_name", "value": 1}]}
+    with pytest.raises(jsonschema_rs.ValidationError):
+        described(doc, {"$ref": "#/components/schemas/PeopleConnectIn"}, refused)
+    assert client.post(f"{BASE}/people/{a}/connect", json=refused).status_code == 422

@@ -36,19 +36,8 @@ def _schemas(schemas: dict[str, Any]) -> None:
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
     schemas["DefinitionUpdate"] = _update(schemas["Definition"], schemas["Webhook"])
+    schemas["Integration"] = _shown(schemas["Definition"])
     schemas["Definition"]["properties"].update(_SHOWN)  # an integration as read is taken by a POST too
-    schemas["Integration"] = {
-        "type": "object",
-        "description": "the definition as set (the webhook without its secret), and when it was made and changed",
-        "properties": {
-            "name": {"type": "string"},
-            "provider": {"type": "string"},
-            "realm": {"type": "string"},
-            "created_at": {"type": "string"},
-            "updated_at": {"type": "string"},
-        },
-        "required": ["name", "provider", "realm"],
-    }
 
 
 UPDATE = (
@@ -65,6 +54,38 @@ UPDATE = (
 
 _SHOWN = {name: {"description": "as an answer shows it; passed over"} for name in SHOWN_ONLY}
 """The times an answer shows beside a definition, taken back in a body and passed over."""
+
+
+def _shown(definition: dict[str, Any]) -> dict[str, Any]:
+    """An integration as an answer shows it: every member of `definition`, defaults filled in, the webhook without
+    its secret, and the times; each always shown, so a generated client reads each as typed."""
+    members = {
+        name: {k: v for k, v in schema.items() if k != "default"} for name, schema in definition["properties"].items()
+    }
+    url = {
+        "type": "object",
+        "properties": {"url": {"type": "string"}},
+        "required": ["url"],
+        "additionalProperties": False,
+    }
+    time = {"type": "string", "format": "date-time"}
+    members.update(
+        webhook={"anyOf": [url, {"type": "null"}], "description": "its url alone: the secret is never shown"},
+        created_at=time,
+        updated_at=time,
+        consented_at={
+            "anyOf": [time, {"type": "null"}],
+            "description": "when the app consented (null: not yet, or `none` needs none)",
+        },
+    )
+    return {
+        "type": "object",
+        "description": "the definition as set (the webhook without its secret), and when it was made, changed and"
+        " consented to",
+        "properties": members,
+        "required": list(members),
+        "additionalProperties": False,
+    }
 
 
 def _update(definition: dict[str, Any], webhook: dict[str, Any]) -> dict[str, Any]:

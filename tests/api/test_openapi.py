@@ -375,3 +375,29 @@ def test_a_connect_body_is_described_as_client_generators_read_it(client: TestCl
     with pytest.raises(jsonschema_rs.ValidationError):
         described(doc, {"$ref": "#/components/schemas/PeopleConnectIn"}, refused)
     assert client.post(f"{BASE}/people/{a}/connect", json=refused).status_code == 422
+
+
+def test_an_integration_is_described_with_every_member_the_hub_shows(client: TestClient) -> None:
+    """An integration was described by its name, app and times alone: a generated client read its `entity`,
+    `direction`, `webhook`, `consented_at`… as untyped extra members. Each member shown is described, and required,
+    as the hub always shows it, the webhook without its secret."""
+    doc = client.get("/openapi.json").json()
+    definition = {
+        "name": "sync",
+        "entity": "people",
+        "direction": "outbound",
+        "provider": "crm",
+        "realm": "2243",
+        "consent_type": "gdpr",
+        "webhook": {"url": "https://crm.example/hook", "secret": "s" * 16},
+    }
+    made = client.post(f"{BASE}/integrations", json=definition)
+    consented = client.post(f"{BASE}/integrations/sync/consent")
+    cleared = client.put(f"{BASE}/integrations/sync", json={"webhook": None})
+    schema = answer_schema(doc, "/api/v2/{group_id}/integrations/{name}", "get")
+    for answer in (made, consented, cleared):
+        assert answer.status_code in (200, 201), answer.text
+        described(doc, schema, answer.json())
+        assert set(doc["components"]["schemas"]["Integration"]["required"]) == set(answer.json())
+    with pytest.raises(jsonschema_rs.ValidationError):
+        described(doc, schema, {**made.json(), "webhook": definition["webhook"]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from hub.api.openapi_parts import (
     APP_PART,
@@ -21,7 +21,7 @@ from hub.api.openapi_parts import (
     schema_ref,
 )
 from hub.config import Settings
-from hub.model.collections import COLLECTIONS
+from hub.model.collections import COLLECTIONS, Status
 from hub.model.history import HISTORY_TOKEN, HISTORY_TOP, MAX_HISTORY_TOP
 from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
 from hub.model.merge import MAX_MERGED
@@ -70,10 +70,64 @@ def _schemas(schemas: dict[str, Any]) -> None:
         },
         "required": ["id", "entity_type", "internal_id", "provider", "realm", "external_id", "created_at"],
     }
-    schemas["MergeEntry"] = {
+    schemas["MergeEntry"] = _merge_entry()
+
+
+def _merge_entry() -> dict[str, Any]:
+    """A merge as its answers and history show it (`MergeEntry.as_json`), every member typed: an app's sync loop
+    reads `merged` and `undone`, and the undo takes `id`. A dry run leaves out `id` and `undone` (nothing recorded).
+    """
+    text, ids, hub_ids = {"type": "string"}, schema_ref("IdArray"), {"type": "array", "items": {"type": "string"}}
+    time = {"type": "string", "format": "date-time"}
+    snapshot = _all_required(
+        {
+            "id": text,
+            "seq": {"type": "integer", "description": "the number its code is made of"},
+            "status": {"enum": list(get_args(Status))},
+            "created_at": time,
+            "updated_at": time,
+            "fields": {"type": "object", "description": "its fields' values, by name; references by hub id"},
+            "ids": ids,
+            "placeholder": {"type": "boolean"},
+            "aliases": {**hub_ids, "description": "the hub ids merged into it before"},
+        },
+        "a record as it was before the merge (`before`), or as the merge left the survivor (`after`)",
+    )
+    moved = _all_required({"id": schema_ref("ExternalIdIn"), "from": text, "to": text}, "an app id the merge moved")
+    members = {
+        "id": {**text, "description": "the merge's id, which its undo names (not on a dry run)"},
+        "group_id": text,
+        "collection": {"enum": list(COLLECTIONS)},
+        "at": time,
+        "actor": {**text, "description": "the key that asked for it: `admin (key hk_…)`, `crm (key hk_…)`"},
+        "trigger": {"enum": ["request", "upsert", "connect"]},
+        "survivor": {**text, "description": "the hub id of the record kept"},
+        "merged": {**hub_ids, "description": "the hub ids merged away, now naming the survivor"},
+        "matched": {
+            "type": "array",
+            "items": _all_required({"record": text, "by": ids}, "a record of the merge and the ids that named it"),
+        },
+        "requested": {"type": "object", "description": "the values chosen"},
+        "moves": {"type": "array", "items": moved},
+        "before": {"type": "array", "items": snapshot, "description": "the survivor first, then the others"},
+        "after": snapshot,
+        "undone": {
+            "anyOf": [_all_required({"at": time, "actor": text}, "when and by whom it was undone"), {"type": "null"}],
+            "description": "null while it holds (not on a dry run)",
+        },
+    }
+    entry = _all_required(members, "one merge as recorded: who, when, why (the ids that matched), and every record")
+    entry["required"] = [name for name in members if name not in ("id", "undone")]
+    return entry
+
+
+def _all_required(members: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
         "type": "object",
-        "description": "one merge as recorded: who, when, why (the ids that matched), and every record before it",
-        "properties": {"id": {"type": "string"}, "actor": {"type": "string"}, "survivor": {"type": "string"}},
+        "description": description,
+        "properties": members,
+        "required": list(members),
+        "additionalProperties": False,
     }
 
 

@@ -401,3 +401,31 @@ def test_an_integration_is_described_with_every_member_the_hub_shows(client: Tes
         assert set(doc["components"]["schemas"]["Integration"]["required"]) == set(answer.json())
     with pytest.raises(jsonschema_rs.ValidationError):
         described(doc, schema, {**made.json(), "webhook": definition["webhook"]})
+
+
+def test_a_merge_is_described_with_every_member_the_hub_shows(client: TestClient) -> None:
+    """A merge was described by its id, actor and survivor alone: a generated client read `merged` (the hub ids to
+    drop), `undone` and the rest as untyped extra members. Each member is described, all but the `id` and `undone` a
+    dry run leaves out required, in the merge's, its dry run's, its undo's and its history's answers."""
+    doc = client.get("/openapi.json").json()
+    schema = doc["components"]["schemas"]["MergeEntry"]
+    base = "/api/v2/{group_id}/people/{id}"
+    a = client.post(f"{BASE}/people", json={"people": {"id": [ext("crm", "1")], "first_name": "A"}}).json()
+    b = client.post(f"{BASE}/people", json={"people": {"id": [ext("erp", "2")], "birth_date": "1985-01-29"}}).json()
+    a, b = a["people"]["id"], b["people"]["id"]
+    dry = client.post(f"{BASE}/people/{a}/merge", json={"records": [b], "dry_run": True})
+    merged = client.post(f"{BASE}/people/{a}/merge", json={"records": [b], "fields": {"last_name": "M"}})
+    undone = client.post(f"{BASE}/people/{a}/unmerge", json={"merge_id": merged.json()["merge"]["id"]})
+    history = client.get(f"{BASE}/people/{b}/merges")
+    for answer, path in ((dry, "/merge"), (merged, "/merge"), (undone, "/unmerge"), (history, "/merges")):
+        assert answer.status_code == 200, answer.text
+        described(doc, answer_schema(doc, base + path, "get" if path == "/merges" else "post"), answer.json())
+        for entry in answer.json()["merges"] if path == "/merges" else [answer.json()["merge"]]:
+            assert set(schema["required"]) <= set(entry) <= set(schema["properties"])
+    assert (
+        set(schema["properties"]) - set(schema["required"])
+        == {"id", "undone"}
+        == set(merged.json()["merge"]) - set(dry.json()["merge"])
+    )
+    with pytest.raises(jsonschema_rs.ValidationError):
+        described(doc, schema, {**merged.json()["merge"], "merged": b})

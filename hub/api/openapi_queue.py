@@ -148,9 +148,16 @@ def webhooks() -> dict[str, Any]:
                 "requestBody": {"required": True, **json_body(schema_ref("WebhookBatch"))},
                 "responses": {
                     "2XX": {"description": "every item of the batch delivered (the answer's body is not read)"},
+                    "413": {
+                        "description": "too large: the items are sent again at once in smaller batches (half as many"
+                        " each, down to one), no try counted; a batch of one item answered 413 fails as `default`"
+                    },
                     "429": {"description": "later: the items come back after `Retry-After` (or their backoff)"},
                     "503": {"description": "later, as 429"},
-                    "default": {"description": "not delivered: each item comes back after its backoff, or is dead"},
+                    "default": {
+                        "description": "not delivered (a 413 of one item too): each item comes back after its backoff,"
+                        " or is dead"
+                    },
                 },
             }
         }

@@ -870,3 +870,21 @@ def test_the_pause_of_an_integration_deleted_is_forgotten(
         wait_for(functools.partial(held, name))
         assert client.delete(f"{URL}/{name}").status_code == 204
     wait_for(lambda: kept[0] == {}, seconds=3)
+
+
+def test_the_description_of_the_webhook_says_what_a_413_does(client: TestClient, receiver: Receiver) -> None:
+    """`webhooks.queue` described a 413 under `default` alone (not delivered: each item comes back after its backoff,
+    or is dead), where the hub sends the items again at once in smaller batches, no try counted."""
+
+    def answers(n: int, body: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        return (413, {}) if len(body["items"]) > 1 else (204, {})
+
+    receiver.answers = answers
+    define(client, receiver, batch_size=2, max_attempts=1, consent_type="explicit")
+    for name in ("A", "B"):
+        post(client, "organizations", name=name)
+    client.post(f"{URL}/hook/consent")  # both are due at once
+    wait_for(lambda: sorted(receiver.delivered()) == ["A", "B"])
+    assert [r["status"] for r in receiver.requests] == [413, 204, 204] and dead_items(client) == []
+    said = client.get("/openapi.json").json()["webhooks"]["queue"]["post"]["responses"]
+    assert "smaller batches" in said["413"]["description"] and "413" in said["default"]["description"]

@@ -243,14 +243,14 @@ def _global_paths() -> dict[str, Any]:
     def listing(key: str, items: dict[str, Any]) -> dict[str, Any]:
         return {"type": "object", "properties": {key: {"type": "array", "items": items}}, "required": [key]}
 
-    system = {
-        "type": "object",
-        "properties": {"integration_system_id": {"type": "integer"}, "system_name": {"type": "string"}},
-    }
-    kind = {
-        "type": "object",
-        "properties": {"integration_entity_type_id": {"type": "integer"}, "entity_type_name": {"type": "string"}},
-    }
+    system = _all_required(
+        {"integration_system_id": {"type": "integer"}, "system_name": {"type": "string"}},
+        "an app holding ids (or the hub), and its number",
+    )
+    kind = _all_required(
+        {"integration_entity_type_id": {"type": "integer"}, "entity_type_name": {"type": "string"}},
+        "a collection, and its number",
+    )
     return {
         "/api/v2/integration_systems": {
             "get": {

@@ -153,7 +153,11 @@ def _feed(settings: Settings) -> dict[str, Any]:
 
 def _integrations() -> dict[str, Any]:
     one = schema_ref("Integration")
-    listing = {"type": "object", "properties": {"integrations": {"type": "array", "items": one}}}
+    listing = {
+        "type": "object",
+        "properties": {"integrations": {"type": "array", "items": one}},
+        "required": ["integrations"],
+    }
     override = param(
         "override",
         "query",

@@ -429,3 +429,25 @@ def test_a_merge_is_described_with_every_member_the_hub_shows(client: TestClient
     )
     with pytest.raises(jsonschema_rs.ValidationError):
         described(doc, schema, {**merged.json()["merge"], "merged": b})
+
+
+def test_the_members_a_system_an_entity_type_and_a_list_of_integrations_always_show_are_required(
+    client: TestClient,
+) -> None:
+    """Described as optional, a generated client typed each as maybe unset (`int | Unset`), though every answer shows
+    them: an app reading its system's number had to check for a value the hub never leaves out."""
+    doc = client.get("/openapi.json").json()
+    assert client.post(f"{BASE}/organizations", json={"organizations": {"id": [ext("crm", "1")]}}).status_code == 201
+    for path, key in (
+        ("/api/v2/integration_systems", "integration_systems"),
+        ("/api/v2/entity_types", "entity_types"),
+        ("/api/v2/{group_id}/integrations", "integrations"),
+    ):
+        answer = client.get(path.replace("{group_id}", "cld-1"))
+        schema = answer_schema(doc, path, "get")
+        described(doc, schema, answer.json())
+        assert schema["required"] == [key], path
+        items = schema["properties"][key]["items"]
+        shown = answer.json()[key]
+        if "$ref" not in items:
+            assert shown and all(set(items["required"]) == set(item) for item in shown), path

@@ -23,7 +23,7 @@ from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
-from hub.model.ids import CONTROL, IdPart, WithoutNul
+from hub.model.ids import CONTROL, SPACE, IdPart, WithoutNul
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter, check_types
 
@@ -54,12 +54,16 @@ def _a_path_segment(name: str) -> str:
     return name
 
 
+_NAME_PATTERN = rf"^(?![{SPACE}]*\.{{0,2}}[{SPACE}]*$)[^/\x00-\x1f\x7f-\x9f]+$"
+"""A name as described: no `/` or control character, and, once the surrounding spaces go, something other than
+nothing, `.` or `..` (ECMA-262, as JSON Schema patterns are: the lookahead refuses what `_a_path_segment` and the
+strip refuse)."""
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
     BeforeValidator(_without_slash_or_control),
     AfterValidator(_a_path_segment),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^/\x00-\x1f\x7f-\x9f]+$"}),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": _NAME_PATTERN}),
 ]
 MAX_SCHEDULE = 31 * 24 * 3600
 MAX_BATCH_SIZE = 1000

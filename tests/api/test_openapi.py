@@ -451,3 +451,25 @@ def test_the_members_a_system_an_entity_type_and_a_list_of_integrations_always_s
         shown = answer.json()[key]
         if "$ref" not in items:
             assert shown and all(set(items["required"]) == set(item) for item in shown), path
+
+
+def test_an_integration_s_name_is_described_as_the_hub_takes_it(client: TestClient) -> None:
+    """The description let `.`, `..` and a name of spaces alone through (any text without `/` or a control
+    character), which the hub refuses with 422: no name once the surrounding spaces go, or a path segment clients
+    drop."""
+    described = client.get("/openapi.json").json()["components"]["schemas"]["Definition"]["properties"]["name"]
+    definition = {"entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    for name, status in (
+        (".", 422),
+        ("..", 422),
+        (" .. ", 422),
+        ("   ", 422),
+        ("\u3000", 422),
+        ("...", 201),
+        (" .x", 201),
+        ("a b", 201),
+        ("x\u00a0", 201),
+    ):
+        answer = client.post(f"{BASE}/integrations", json={**definition, "name": name})
+        assert answer.status_code == status, (name, answer.text)
+        assert jsonschema_rs.is_valid(described, name) == (status == 201), name

@@ -91,12 +91,22 @@ def _url(value: str) -> str:
     return value
 
 
+_URL_PATTERN = rf"^[hH][tT][tT][pP][sS]?://[^/?#@{SPACE}\x00-\x1f\x7f-\x9f]+(?:[/?][^#{SPACE}\x00-\x1f\x7f-\x9f]*)?$"
+"""A webhook's URL as described: a scheme other than http(s), no authority, whitespace, a control character, a user
+or a fragment is refused, as `_url` refuses them; the port's range and the network are the hub's checks alone."""
+
+
 class Webhook(BaseModel):
     """Where the hub POSTs batches of the queue, and the secret it signs them with (never shown back)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_url)]
+    url: Annotated[
+        str,
+        StringConstraints(max_length=2048),
+        AfterValidator(_url),
+        WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": _URL_PATTERN}),
+    ]
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 

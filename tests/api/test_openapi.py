@@ -473,3 +473,31 @@ def test_an_integration_s_name_is_described_as_the_hub_takes_it(client: TestClie
         answer = client.post(f"{BASE}/integrations", json={**definition, "name": name})
         assert answer.status_code == status, (name, answer.text)
         assert jsonschema_rs.is_valid(described, name) == (status == 201), name
+
+
+def test_a_webhook_s_url_is_described_as_the_hub_takes_it(client: TestClient) -> None:
+    """The description let any text of up to 2048 characters through as a webhook's `url`, which the hub refuses
+    with 422 unless it is an http(s) URL without whitespace, a control character, a user or a fragment."""
+    doc = client.get("/openapi.json").json()
+    url = doc["components"]["schemas"]["Webhook"]["properties"]["url"]
+    definition = {"entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    for n, (given, status) in enumerate(
+        [
+            ("ftp://crm.example/hook", 422),
+            ("mailto:hook@crm.example", 422),
+            ("crm.example/hook", 422),
+            ("https://crm.example/a b", 422),
+            ("https://crm.example/a\u00a0b", 422),
+            ("https://crm.example/\x7f", 422),
+            ("https://crm.example/hook#part", 422),
+            ("https://user@crm.example/hook", 422),
+            ("https://user:secret@crm.example/hook", 422),
+            ("https://crm.example/hook", 201),
+            ("HTTP://crm.example:8080/a/b?c=d@e", 201),
+            ("https://[2606:4700::1111]/hook", 201),
+        ]
+    ):
+        webhook = {"url": given, "secret": "s" * 16}
+        answer = client.post(f"{BASE}/integrations", json={**definition, "name": f"i{n}", "webhook": webhook})
+        assert answer.status_code == status, (given, answer.text)
+        assert jsonschema_rs.is_valid(url, given) == (status == 201), given

@@ -23,7 +23,7 @@ from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
 from hub.model.filter import Node, parse_filter
-from hub.model.ids import CONTROL, SPACE, IdPart, WithoutNul
+from hub.model.ids import CONTROL, ID_PART_PATTERN, SPACE, IdPart, WithoutNul
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter, check_types
 
@@ -110,8 +110,14 @@ class Webhook(BaseModel):
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 
-ConsentType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), WithoutNul]
-"""A consent flow's name (`none`: the integration needs no consent)."""
+ConsentType = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    WithoutNul,
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "pattern": ID_PART_PATTERN}),
+]
+"""A consent flow's name (`none`: the integration needs no consent), described as not blank: the spaces around it
+go, and nothing left is refused."""
 
 
 class Definition(BaseModel):

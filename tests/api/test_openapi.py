@@ -501,3 +501,19 @@ def test_a_webhook_s_url_is_described_as_the_hub_takes_it(client: TestClient) ->
         answer = client.post(f"{BASE}/integrations", json={**definition, "name": f"i{n}", "webhook": webhook})
         assert answer.status_code == status, (given, answer.text)
         assert jsonschema_rs.is_valid(url, given) == (status == 201), given
+
+
+def test_a_consent_type_is_described_as_the_hub_takes_it(client: TestClient) -> None:
+    """A consent type of spaces alone was valid to the description (any text without U+0000), where the hub drops the
+    surrounding spaces and answers 422: nothing is left, in a definition or in a consent's body."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    definition = {"name": "sync", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    for blank in (" ", "\t\u3000"):
+        refused = client.post(f"{BASE}/integrations", json={**definition, "consent_type": blank})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "consent_type", refused.text
+        assert not jsonschema_rs.is_valid(schemas["Definition"]["properties"]["consent_type"], blank)
+        assert not jsonschema_rs.is_valid(schemas["ConsentIn"]["properties"]["consent_type"]["anyOf"][0], blank)
+    made = client.post(f"{BASE}/integrations", json={**definition, "consent_type": " gdpr "})
+    assert made.status_code == 201 and made.json()["consent_type"] == "gdpr", made.text
+    assert client.post(f"{BASE}/integrations/sync/consent", json={"consent_type": " "}).status_code == 422
+    assert jsonschema_rs.is_valid(schemas["Definition"]["properties"]["consent_type"], " gdpr ")

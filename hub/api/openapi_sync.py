@@ -121,16 +121,19 @@ def _feed(settings: Settings) -> dict[str, Any]:
             "at": {"type": "string"},
             "details": OBJECT,
         },
-        "required": ["cursor", "kind", "collection", "id", "ids", "at"],
+        "required": ["cursor", "kind", "collection", "id", "ids", "at", "details"],
     }
     page = {
         "type": "object",
         "properties": {
             "changes": {"type": "array", "items": change},
-            "cursor": {"type": ["string", "null"]},
+            "cursor": {
+                "type": "string",
+                "description": "resume from it (`since`): after the last change shown, or where the page started",
+            },
             "more": {"type": "boolean"},
         },
-        "required": ["changes", "more"],
+        "required": ["changes", "cursor", "more"],
     }
     return {
         "/api/v2/{group_id}/changes": {

@@ -15,7 +15,7 @@ from hub.model.collections import COLLECTIONS
 from hub.model.ids import MAX_RECORD_IDS
 from hub.service import transact
 from hub.store.base import IdTaken
-from tests.api.helpers import BASE, IDS, answer_schema, described, ext
+from tests.api.helpers import BASE, IDS, answer_schema, described, ext, post
 from tests.conftest import Keys
 
 
@@ -517,3 +517,24 @@ def test_a_consent_type_is_described_as_the_hub_takes_it(client: TestClient) -> 
     assert made.status_code == 201 and made.json()["consent_type"] == "gdpr", made.text
     assert client.post(f"{BASE}/integrations/sync/consent", json={"consent_type": " "}).status_code == 422
     assert jsonschema_rs.is_valid(schemas["Definition"]["properties"]["consent_type"], " gdpr ")
+
+
+def test_a_page_of_the_change_feed_is_described_with_every_member_required(client: TestClient, keys: Keys) -> None:
+    """A change's `details` and the page's `cursor` were described as optional, the cursor as maybe null, so a
+    generated client typed them as maybe unset or none, though the hub shows both on every page (`{}` where there is
+    nothing more to say; a cursor in a group that has no change yet too): the cursor to resume from is the one member
+    a reader of the feed must keep."""
+    doc = client.get("/openapi.json").json()
+    schema = answer_schema(doc, "/api/v2/{group_id}/changes", "get")
+    keys.app("crm", cld_9="1")  # a group, and no change in it
+    none_yet = client.get("/api/v2/cld-9/changes").json()
+    post(client, "people", [ext("crm", "1")], first_name="A")
+    first = client.get(f"{BASE}/changes").json()
+    empty = client.get(f"{BASE}/changes", params={"since": first["cursor"]}).json()
+    for page in (none_yet, first, empty):
+        described(doc, schema, page)
+        assert set(schema["required"]) == set(page)
+    change = schema["properties"]["changes"]["items"]
+    assert [set(change["required"])] == [set(shown) for shown in first["changes"]] and first["changes"][0][
+        "details"
+    ] == {}

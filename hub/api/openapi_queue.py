@@ -144,6 +144,7 @@ def webhooks() -> dict[str, Any]:
                 "operationId": "webhook_delivery",
                 "tags": ["sync"],
                 "summary": "A batch of an integration's queue, POSTed to its webhook.url",
+                "security": [],  # no key: X-Hub-Signature-256 signs the body with webhook.secret
                 "parameters": [{**param(name, "header", TEXT, text), "required": True} for name, text in headers],
                 "requestBody": {"required": True, **json_body(schema_ref("WebhookBatch"))},
                 "responses": {

@@ -888,3 +888,14 @@ def test_the_description_of_the_webhook_says_what_a_413_does(client: TestClient,
     assert [r["status"] for r in receiver.requests] == [413, 204, 204] and dead_items(client) == []
     said = client.get("/openapi.json").json()["webhooks"]["queue"]["post"]["responses"]
     assert "smaller batches" in said["413"]["description"] and "413" in said["default"]["description"]
+
+
+def test_the_description_of_the_webhook_asks_for_no_key(client: TestClient, receiver: Receiver) -> None:
+    """The description's `security` (a key, Basic or Bearer) held for `webhooks.queue` too, as for every operation
+    that does not say otherwise: a receiver written from it would wait for an Authorization header the hub never
+    sends. It signs the body instead."""
+    define(client, receiver)
+    post(client, "organizations", name="A")
+    wait_for(lambda: receiver.delivered() == ["A"])
+    assert "authorization" not in receiver.requests[0]["headers"] and receiver.requests[0]["signed"]
+    assert client.get("/openapi.json").json()["webhooks"]["queue"]["post"]["security"] == []

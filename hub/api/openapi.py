@@ -29,6 +29,7 @@ from hub.api.openapi_parts import (
     WRITE_ERRORS,
     json_body,
     linked,
+    located,
     param,
     responses,
     schema_ref,
@@ -214,15 +215,17 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                 "summary": f"Create or update {name} by any matching id (an array is a batch)",
                 "requestBody": {"required": True, **json_body(upsert_body | {"additionalProperties": False})},
                 "responses": linked(
-                    responses(
-                        {
-                            200: (
-                                "updated (or merged), or a batch's results",
-                                {"oneOf": [single, schema_ref(f"{prefix}Batch")]},
-                            ),
-                            201: ("created", single),
-                        },
-                        WRITE_ERRORS,
+                    located(
+                        responses(
+                            {
+                                200: (
+                                    "updated (or merged), or a batch's results",
+                                    {"oneOf": [single, schema_ref(f"{prefix}Batch")]},
+                                ),
+                                201: ("created", single),
+                            },
+                            WRITE_ERRORS,
+                        )
                     ),
                     201,
                     [f"{op}_{name}" for op in ("get", "update", "archive", "merge", "merge_history", "connect")],

@@ -94,3 +94,15 @@ def linked(out: dict[str, Any], code: int, operations: Sequence[str], parameters
     """
     out[str(code)]["links"] = {op: {"operationId": op, "parameters": parameters} for op in operations}
     return out
+
+
+def located(out: dict[str, Any]) -> dict[str, Any]:
+    """`out`, its 201 answer declaring the `Location` header it carries: the path of what the request made."""
+    out["201"]["headers"] = {
+        "Location": {
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "the path of what was made, its id or name percent-encoded as one segment",
+        }
+    }
+    return out

@@ -17,6 +17,7 @@ from hub.api.openapi_parts import (
     WRITE_ERRORS,
     json_body,
     linked,
+    located,
     param,
     responses,
     schema_ref,
@@ -183,7 +184,7 @@ def _integrations() -> dict[str, Any]:
                 "summary": "Define an integration (an app: only for itself)",
                 "requestBody": _body(schema_ref("Definition")),
                 "responses": linked(
-                    responses({201: ("the integration", one)}, WRITE_ERRORS),
+                    located(responses({201: ("the integration", one)}, WRITE_ERRORS)),
                     201,
                     [
                         *("get_integration", "update_integration", "delete_integration", "consent_integration"),

@@ -13,6 +13,7 @@ from hub.api.openapi_parts import (
     NOT_BLANK,
     READ_ERRORS,
     REF,
+    TIME,
     WRITE_ERRORS,
     json_body,
     linked,
@@ -66,7 +67,7 @@ def _schemas(schemas: dict[str, Any]) -> None:
             "integration_system_id": {"type": "integer"},
             "realm": {"type": "string"},
             "external_id": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
+            "created_at": TIME,
         },
         "required": ["id", "entity_type", "internal_id", "provider", "realm", "external_id", "created_at"],
     }
@@ -78,14 +79,13 @@ def _merge_entry() -> dict[str, Any]:
     reads `merged` and `undone`, and the undo takes `id`. A dry run leaves out `id` and `undone` (nothing recorded).
     """
     text, ids, hub_ids = {"type": "string"}, schema_ref("IdArray"), {"type": "array", "items": {"type": "string"}}
-    time = {"type": "string", "format": "date-time"}
     snapshot = _all_required(
         {
             "id": text,
             "seq": {"type": "integer", "description": "the number its code is made of"},
             "status": {"enum": list(get_args(Status))},
-            "created_at": time,
-            "updated_at": time,
+            "created_at": TIME,
+            "updated_at": TIME,
             "fields": {"type": "object", "description": "its fields' values, by name; references by hub id"},
             "ids": ids,
             "placeholder": {"type": "boolean"},
@@ -98,7 +98,7 @@ def _merge_entry() -> dict[str, Any]:
         "id": {**text, "description": "the merge's id, which its undo names (not on a dry run)"},
         "group_id": text,
         "collection": {"enum": list(COLLECTIONS)},
-        "at": time,
+        "at": TIME,
         "actor": {**text, "description": "the key that asked for it: `admin (key hk_…)`, `crm (key hk_…)`"},
         "trigger": {"enum": ["request", "upsert", "connect"]},
         "survivor": {**text, "description": "the hub id of the record kept"},
@@ -112,7 +112,7 @@ def _merge_entry() -> dict[str, Any]:
         "before": {"type": "array", "items": snapshot, "description": "the survivor first, then the others"},
         "after": snapshot,
         "undone": {
-            "anyOf": [_all_required({"at": time, "actor": text}, "when and by whom it was undone"), {"type": "null"}],
+            "anyOf": [_all_required({"at": TIME, "actor": text}, "when and by whom it was undone"), {"type": "null"}],
             "description": "null while it holds (not on a dry run)",
         },
     }

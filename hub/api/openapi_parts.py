@@ -77,6 +77,8 @@ GROUP = param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern
 """The group of every path under `/api/v2/{group_id}/`, as the hub checks it (any other is a 400)."""
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
 OBJECT = {"type": "object"}
+TIME = {"type": "string", "format": "date-time"}
+"""A time as the hub shows every time (RFC 3339, UTC): typed, a client compares it with a record's `updated_at`."""
 IDS_HEADER = param(
     HEADER.upper(),
     "header",

@@ -14,6 +14,7 @@ from hub.api.openapi_parts import (
     NO_BODY_WRITE_ERRORS,
     OBJECT,
     REF,
+    TIME,
     WRITE_ERRORS,
     json_body,
     param,
@@ -34,7 +35,7 @@ _CHANGE = {
     "item": {"type": "integer", "description": "its number in the queue: ack, fail or retry it by this"},
     "kind": KIND,
     "cursor": {**TEXT, "description": "the change feed's cursor of the change that enqueued it"},
-    "changed_at": TEXT,
+    "changed_at": TIME,
     "collection": {"enum": list(COLLECTIONS)},
     "details": {**OBJECT, "description": "the change's, as the change feed shows them (a resend's: `{}`)"},
 }
@@ -62,7 +63,7 @@ def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
     }
     schemas["QueueItem"] = {"type": "object", "properties": item, "required": list(item)}
     items = {"type": "array", "items": schema_ref("QueueItem")}
-    lease = {"lease": TEXT, "expires_at": TEXT, "items": items}
+    lease = {"lease": TEXT, "expires_at": TIME, "items": items}
     schemas["Lease"] = {"type": "object", "properties": lease, "required": list(lease)}
     batch = {"group_id": TEXT, "integration": TEXT, "lease": TEXT, "items": items}
     schemas["WebhookBatch"] = {"type": "object", "properties": batch, "required": list(batch)}

@@ -14,6 +14,7 @@ from hub.api.openapi_parts import (
     OBJECT,
     READ_ERRORS,
     REF,
+    TIME,
     WRITE_ERRORS,
     json_body,
     linked,
@@ -69,13 +70,12 @@ def _shown(definition: dict[str, Any]) -> dict[str, Any]:
         "required": ["url"],
         "additionalProperties": False,
     }
-    time = {"type": "string", "format": "date-time"}
     members.update(
         webhook={"anyOf": [url, {"type": "null"}], "description": "its url alone: the secret is never shown"},
-        created_at=time,
-        updated_at=time,
+        created_at=TIME,
+        updated_at=TIME,
         consented_at={
-            "anyOf": [time, {"type": "null"}],
+            "anyOf": [TIME, {"type": "null"}],
             "description": "when the app consented (null: not yet, or `none` needs none)",
         },
     )
@@ -119,7 +119,7 @@ def _feed(settings: Settings) -> dict[str, Any]:
             "collection": {"enum": list(COLLECTIONS)},
             "id": {"type": "string"},
             "ids": schema_ref("IdArray"),
-            "at": {"type": "string"},
+            "at": TIME,
             "details": OBJECT,
         },
         "required": ["cursor", "kind", "collection", "id", "ids", "at", "details"],

@@ -551,3 +551,26 @@ def test_the_location_of_what_a_post_made_is_described(client: TestClient) -> No
         assert answer.status_code == 201 and client.get(answer.headers["location"]).status_code == 200, answer.text
         declared = doc[path]["post"]["responses"]["201"]["headers"]["Location"]
         assert declared["required"] is True and jsonschema_rs.is_valid(declared["schema"], answer.headers["location"])
+
+
+def test_the_times_of_the_change_feed_and_a_lease_are_described_as_times(client: TestClient) -> None:
+    """A change's `at`, an item's `changed_at` and a lease's `expires_at` were described as any text, where records'
+    times are `date-time`: a generated client handed an app strings to parse before comparing them with a record's
+    `updated_at`, as the sync loop does. Each is an RFC 3339 time, described so."""
+    doc = client.get("/openapi.json").json()
+    definition = {"name": "sync", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    assert client.post(f"{BASE}/integrations", json=definition).status_code == 201
+    post(client, "people", [ext("crm", "1")], first_name="A")
+    change = client.get(f"{BASE}/changes").json()["changes"][0]
+    lease = client.post(f"{BASE}/integrations/sync/lease").json()
+    item = lease["items"][0]
+    schemas = doc["components"]["schemas"]
+    feed = answer_schema(doc, "/api/v2/{group_id}/changes", "get")["properties"]["changes"]["items"]
+    for schema, value in (
+        (feed["properties"]["at"], change["at"]),
+        (schemas["QueueItem"]["properties"]["changed_at"], item["changed_at"]),
+        (schemas["Lease"]["properties"]["expires_at"], lease["expires_at"]),
+        (schemas["DeadItem"]["properties"]["changed_at"], item["changed_at"]),
+    ):
+        assert schema == {"type": "string", "format": "date-time"}, schema
+        assert jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(value), value

@@ -122,13 +122,9 @@ def _merge_entry() -> dict[str, Any]:
 
 
 def _all_required(members: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "properties": members,
-        "required": list(members),
-        "additionalProperties": False,
-    }
+    """An answer's object showing every one of its members. More members may come in a later version of the hub: a
+    client generated to refuse members it does not know would break on them."""
+    return {"type": "object", "description": description, "properties": members, "required": list(members)}
 
 
 NAMED_IN_FULL = [

@@ -68,7 +68,7 @@ def _shown(definition: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "properties": {"url": {"type": "string"}},
         "required": ["url"],
-        "additionalProperties": False,
+        "not": {"required": ["secret"]},
     }
     members.update(
         webhook={"anyOf": [url, {"type": "null"}], "description": "its url alone: the secret is never shown"},
@@ -85,7 +85,6 @@ def _shown(definition: dict[str, Any]) -> dict[str, Any]:
         " consented to",
         "properties": members,
         "required": list(members),
-        "additionalProperties": False,
     }
 
 

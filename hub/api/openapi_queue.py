@@ -154,7 +154,10 @@ def webhooks() -> dict[str, Any]:
                         "description": "too large: the items are sent again at once in smaller batches (half as many"
                         " each, down to one), no try counted; a batch of one item answered 413 fails as `default`"
                     },
-                    "429": {"description": "later: the items come back after `Retry-After` (or their backoff)"},
+                    "429": {
+                        "description": "later: a try counted, the items come back after `Retry-After` or their backoff,"
+                        " whichever is later, and the integration is sent nothing else until then"
+                    },
                     "503": {"description": "later, as 429"},
                     "default": {
                         "description": "not delivered (a 413 of one item too): each item comes back after its backoff,"

@@ -410,3 +410,12 @@ def test_another_applications_sqlite_file_is_refused_and_left_as_it_was(
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         assert (tables, conn.execute("PRAGMA journal_mode").fetchone()[0]) == (["moz_places"], "delete")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["places.sqlite"]
+
+
+def test_python_dash_m_hub_runs_the_command(store: str) -> None:
+    """Where the `hub` script is not on the PATH (a virtualenv not activated), `python -m hub` is the command."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "hub", "keys", "list", "--store", store], capture_output=True, text=True, timeout=60
+    )
+    assert (listed.returncode, listed.stdout) == (1, "")
+    assert "no SQLite store at" in listed.stderr

@@ -12,7 +12,6 @@ from hub.api.openapi_parts import (
     GROUP,
     NAME,
     NO_BODY_WRITE_ERRORS,
-    OBJECT,
     REF,
     TIME,
     WRITE_ERRORS,
@@ -37,7 +36,10 @@ _CHANGE = {
     "cursor": {**TEXT, "description": "the change feed's cursor of the change that enqueued it"},
     "changed_at": TIME,
     "collection": {"enum": list(COLLECTIONS)},
-    "details": {**OBJECT, "description": "the change's, as the change feed shows them (a resend's: `{}`)"},
+    "details": {
+        **schema_ref("ChangeDetails"),
+        "description": "the change's, as the feed shows them (a resend's: `{}`)",
+    },
 }
 """What every item says of the change that enqueued it, handed out or dead."""
 

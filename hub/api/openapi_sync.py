@@ -11,7 +11,6 @@ from hub.api.openapi_parts import (
     GROUP,
     NAME,
     NO_BODY_WRITE_ERRORS,
-    OBJECT,
     READ_ERRORS,
     REF,
     TIME,
@@ -39,6 +38,7 @@ def _schemas(schemas: dict[str, Any]) -> None:
         schemas[model.__name__] = found
     schemas["DefinitionUpdate"] = _update(schemas["Definition"], schemas["Webhook"])
     schemas["Integration"] = _shown(schemas["Definition"])
+    schemas["ChangeDetails"] = _DETAILS
     schemas["Definition"]["properties"].update(_SHOWN)  # an integration as read is taken by a POST too
 
 
@@ -56,6 +56,33 @@ UPDATE = (
 
 _SHOWN = {name: {"description": "as an answer shows it; passed over"} for name in SHOWN_ONLY}
 """The times an answer shows beside a definition, taken back in a body and passed over."""
+
+
+_HUB_IDS = {"type": "array", "items": {"type": "string"}}
+_DETAILS = {
+    "type": "object",
+    "description": "what a change says beyond its kind, by the write that made it (none: `{}`)",
+    "properties": {
+        "merged": {
+            **_HUB_IDS,
+            "description": "a `merge`: the hub ids it took away (and the placeholders merged into them before); the"
+            " `create` filling a placeholder in: the placeholders merged into it",
+        },
+        "merge_id": {"type": "string", "description": "a `merge` or `unmerge`: the merge's id"},
+        "placeholder": {"type": "boolean", "const": True, "description": "the `create` of a placeholder"},
+        "key_link": {"type": "string", "description": "a `link` or `unlink` by a key link: the link's id"},
+        "external_id": {**schema_ref("ExternalIdIn"), "description": "with `key_link`: the app id it links"},
+        "connected": {**schema_ref("ExternalIdIn"), "description": "a connect: the app id it connected"},
+        "fields": {"type": "array", "items": {"type": "string"}, "description": "with `connected`: the fields named"},
+        "references": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "an `update` of a record whose references show other ids, or read otherwise, by no write"
+            " of its own: the reference fields",
+        },
+    },
+}
+"""The `details` of a change, as the feed and a queue's items show them: each member only where its change has it."""
 
 
 def _shown(definition: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +146,7 @@ def _feed(settings: Settings) -> dict[str, Any]:
             "id": {"type": "string"},
             "ids": schema_ref("IdArray"),
             "at": TIME,
-            "details": OBJECT,
+            "details": schema_ref("ChangeDetails"),
         },
         "required": ["cursor", "kind", "collection", "id", "ids", "at", "details"],
     }

@@ -574,3 +574,29 @@ def test_the_times_of_the_change_feed_and_a_lease_are_described_as_times(client:
     ):
         assert schema == {"type": "string", "format": "date-time"}, schema
         assert jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(value), value
+
+
+def test_the_details_of_every_kind_of_change_are_described(client: TestClient) -> None:
+    """`details` was a bare object: a generated client read none of `merged`, `merge_id`, `key_link`… Each member a
+    change shows is described, with its type."""
+    doc = client.get("/openapi.json").json()
+    schema = answer_schema(doc, "/api/v2/{group_id}/changes", "get")
+    integration = {"name": "out", "entity": "people", "direction": "outbound", "provider": "hr", "realm": "2243"}
+    assert client.post(f"{BASE}/integrations", json={**integration, "filter": "first_name eq 'A'"}).status_code == 201
+    kept = post(client, "organizations", [ext("erp", "o")], name="O").json()["organizations"]["id"][-1]["id"]
+    gone = post(client, "organizations", [ext("mail", "b")], name="B").json()["organizations"]["id"][-1]["id"]
+    post(client, "people", [ext("hr", "p")], first_name="A", organization_id=[ext("crm", "x")])  # a placeholder
+    post(client, "people", [ext("hr", "q")], first_name="B", organization_id=gone)
+    merge = client.post(f"{BASE}/organizations/{kept}/merge", json={"records": [gone]}).json()["merge"]
+    assert client.post(f"{BASE}/organizations/{kept}/unmerge", json={"merge_id": merge["id"]}).status_code == 200
+    link = {"entity_type": "organizations", "internal_id": kept, "provider": "sales", "realm": "1", "external_id": "s"}
+    assert client.post(f"{BASE}/key_links", json=link).status_code == 201
+    connect = {**ext("crm", "c", "1"), "field_values": [{"field": "name", "sync_to_app": False}]}
+    assert client.post(f"{BASE}/organizations/{kept}/connect", json=connect).status_code == 204
+    page = client.get(f"{BASE}/changes", params={"limit": 100}).json()
+    described(doc, schema, page)
+    shown = {name for change in page["changes"] for name in change["details"]}
+    details = doc["components"]["schemas"]["ChangeDetails"]["properties"]
+    assert shown == set(details)  # every member described is shown by some change
+    with pytest.raises(jsonschema_rs.ValidationError):
+        described(doc, schema, {**page, "changes": [{**page["changes"][0], "details": {"merged": "not a list"}}]})

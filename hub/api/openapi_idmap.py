@@ -20,6 +20,7 @@ from hub.api.openapi_parts import (
     param,
     responses,
     schema_ref,
+    shown,
 )
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS, Status
@@ -79,7 +80,7 @@ def _merge_entry() -> dict[str, Any]:
     reads `merged` and `undone`, and the undo takes `id`. A dry run leaves out `id` and `undone` (nothing recorded).
     """
     text, ids, hub_ids = {"type": "string"}, schema_ref("IdArray"), {"type": "array", "items": {"type": "string"}}
-    snapshot = _all_required(
+    snapshot = shown(
         {
             "id": text,
             "seq": {"type": "integer", "description": "the number its code is made of"},
@@ -93,7 +94,7 @@ def _merge_entry() -> dict[str, Any]:
         },
         "a record as it was before the merge (`before`), or as the merge left the survivor (`after`)",
     )
-    moved = _all_required({"id": schema_ref("ExternalIdIn"), "from": text, "to": text}, "an app id the merge moved")
+    moved = shown({"id": schema_ref("ExternalIdIn"), "from": text, "to": text}, "an app id the merge moved")
     members = {
         "id": {**text, "description": "the merge's id, which its undo names (not on a dry run)"},
         "group_id": text,
@@ -105,26 +106,20 @@ def _merge_entry() -> dict[str, Any]:
         "merged": {**hub_ids, "description": "the hub ids merged away, now naming the survivor"},
         "matched": {
             "type": "array",
-            "items": _all_required({"record": text, "by": ids}, "a record of the merge and the ids that named it"),
+            "items": shown({"record": text, "by": ids}, "a record of the merge and the ids that named it"),
         },
         "requested": {"type": "object", "description": "the values chosen"},
         "moves": {"type": "array", "items": moved},
         "before": {"type": "array", "items": snapshot, "description": "the survivor first, then the others"},
         "after": snapshot,
         "undone": {
-            "anyOf": [_all_required({"at": TIME, "actor": text}, "when and by whom it was undone"), {"type": "null"}],
+            "anyOf": [shown({"at": TIME, "actor": text}, "when and by whom it was undone"), {"type": "null"}],
             "description": "null while it holds (not on a dry run)",
         },
     }
-    entry = _all_required(members, "one merge as recorded: who, when, why (the ids that matched), and every record")
+    entry = shown(members, "one merge as recorded: who, when, why (the ids that matched), and every record")
     entry["required"] = [name for name in members if name not in ("id", "undone")]
     return entry
-
-
-def _all_required(members: dict[str, Any], description: str) -> dict[str, Any]:
-    """An answer's object showing every one of its members. More members may come in a later version of the hub: a
-    client generated to refuse members it does not know would break on them."""
-    return {"type": "object", "description": description, "properties": members, "required": list(members)}
 
 
 NAMED_IN_FULL = [
@@ -239,11 +234,11 @@ def _global_paths() -> dict[str, Any]:
     def listing(key: str, items: dict[str, Any]) -> dict[str, Any]:
         return {"type": "object", "properties": {key: {"type": "array", "items": items}}, "required": [key]}
 
-    system = _all_required(
+    system = shown(
         {"integration_system_id": {"type": "integer"}, "system_name": {"type": "string"}},
         "an app holding ids (or the hub), and its number",
     )
-    kind = _all_required(
+    kind = shown(
         {"integration_entity_type_id": {"type": "integer"}, "entity_type_name": {"type": "string"}},
         "a collection, and its number",
     )

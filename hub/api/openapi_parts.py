@@ -108,3 +108,11 @@ def located(out: dict[str, Any]) -> dict[str, Any]:
         }
     }
     return out
+
+
+def shown(members: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    """An answer's object showing every one of its members, each required so a generated client reads it as typed.
+    More members may come in a later version of the hub: a client generated to refuse members it does not know would
+    break on them, so none is refused."""
+    described = {"description": description} if description else {}
+    return {"type": "object", **described, "properties": members, "required": list(members)}

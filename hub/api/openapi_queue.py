@@ -19,6 +19,7 @@ from hub.api.openapi_parts import (
     param,
     responses,
     schema_ref,
+    shown,
 )
 from hub.api.queue import LeaseIn, RetryIn, SettleIn
 from hub.config import Settings
@@ -63,19 +64,19 @@ def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
             " that do not sync to the app",
         },
     }
-    schemas["QueueItem"] = {"type": "object", "properties": item, "required": list(item)}
+    schemas["QueueItem"] = shown(item)
     items = {"type": "array", "items": schema_ref("QueueItem")}
     lease = {"lease": TEXT, "expires_at": TIME, "items": items}
-    schemas["Lease"] = {"type": "object", "properties": lease, "required": list(lease)}
+    schemas["Lease"] = shown(lease)
     batch = {"group_id": TEXT, "integration": TEXT, "lease": TEXT, "items": items}
-    schemas["WebhookBatch"] = {"type": "object", "properties": batch, "required": list(batch)}
+    schemas["WebhookBatch"] = shown(batch)
     dead = {
         **_CHANGE,
         "id": {**TEXT, "description": "the hub id of its record"},
         "attempts": {"type": "integer"},
         "last_error": {"type": ["string", "null"]},
     }
-    schemas["DeadItem"] = {"type": "object", "properties": dead, "required": list(dead)}
+    schemas["DeadItem"] = shown(dead)
 
 
 def _settled(done: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from hub.api.openapi_parts import (
     param,
     responses,
     schema_ref,
+    shown,
 )
 from hub.api.openapi_queue import KIND
 from hub.config import Settings
@@ -37,7 +38,7 @@ def _schemas(schemas: dict[str, Any]) -> None:
         schemas.update(found.pop("$defs", {}))
         schemas[model.__name__] = found
     schemas["DefinitionUpdate"] = _update(schemas["Definition"], schemas["Webhook"])
-    schemas["Integration"] = _shown(schemas["Definition"])
+    schemas["Integration"] = _answered(schemas["Definition"])
     schemas["ChangeDetails"] = _DETAILS
     schemas["Definition"]["properties"].update(_SHOWN)  # an integration as read is taken by a POST too
 
@@ -85,7 +86,7 @@ _DETAILS = {
 """The `details` of a change, as the feed and a queue's items show them: each member only where its change has it."""
 
 
-def _shown(definition: dict[str, Any]) -> dict[str, Any]:
+def _answered(definition: dict[str, Any]) -> dict[str, Any]:
     """An integration as an answer shows it: every member of `definition`, defaults filled in, the webhook without
     its secret, and the times; each always shown, so a generated client reads each as typed."""
     members = {
@@ -106,13 +107,10 @@ def _shown(definition: dict[str, Any]) -> dict[str, Any]:
             "description": "when the app consented (null: not yet, or `none` needs none)",
         },
     )
-    return {
-        "type": "object",
-        "description": "the definition as set (the webhook without its secret), and when it was made, changed and"
-        " consented to",
-        "properties": members,
-        "required": list(members),
-    }
+    return shown(
+        members,
+        "the definition as set (the webhook without its secret), and when it was made, changed and consented to",
+    )
 
 
 def _update(definition: dict[str, Any], webhook: dict[str, Any]) -> dict[str, Any]:

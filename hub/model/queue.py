@@ -52,10 +52,13 @@ def wanted(definition: Definition, change: Change, record: Record, also: Sequenc
     Creates always; every other kind (update, merge, archive, link…) only with
     `include_update`. Nothing of a placeholder is sent, its creation nor an id linked to it: it holds nothing but
     ids, and an app writing back what it was sent filled it in, a create of an empty record sent on as if the app
-    had made it; its filling-in arrives as a create. But for the undo that makes a record apps were sent a
-    placeholder again (`placeholder_again`).
+    had made it; its filling-in arrives as a create. Nor is a merge of placeholders alone, the one that fills them
+    in too: the create following it is the first the app hears of the record, naming them (`merged`). But for the
+    undo that makes a record apps were sent a placeholder again (`placeholder_again`).
     """
     if record.placeholder and not placeholder_again(change, record, also):
+        return False
+    if change.kind == "merge" and all(r.placeholder for r in also):
         return False
     return change.kind == "create" or definition.include_update
 

@@ -306,6 +306,25 @@ def test_placeholders_filled_in_by_a_merge_are_sent_as_a_create(client: TestClie
     assert feed == ["create", "merge", "create"]  # the placeholder's, the merge of the two, the real record's
 
 
+@pytest.mark.parametrize("by", ["upsert", "merge"])
+def test_the_merge_of_placeholders_filling_them_in_is_not_sent_beside_the_create(client: TestClient, by: str) -> None:
+    """With every change sent, the merge of the two placeholders went too, ahead of the create: the app was sent a
+    record it never held as merged, under `merged` the create names as well; nothing of a placeholder is sent, their
+    merge neither, and the create is the first the app hears of the organization."""
+    integration(client, include_update=True)
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "o1")])
+    post(client, "people", first_name="Bo", organization_id=[ext("crm", "o2", "1")])
+    held = client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"]
+    if by == "upsert":
+        filled = post(client, "organizations", [ext("erp", "o1"), ext("crm", "o2", "1")], name="Acme")
+    else:
+        body = {"records": [hub_id(held[1])], "fields": {"name": "Acme"}}
+        filled = client.post(f"{BASE}/organizations/{hub_id(held[0])}/merge", json=body)
+    assert filled.status_code == (201 if by == "upsert" else 200), filled.text
+    items = lease(client)["items"]
+    assert [(i["kind"], i["details"].get("merged")) for i in items] == [("create", [hub_id(held[1])])]
+
+
 @pytest.mark.parametrize("by", ["upsert", "batch", "connect", "merge"])
 def test_a_placeholder_filled_in_names_the_placeholders_merged_into_it(client: TestClient, by: str) -> None:
     """Two apps' references made two placeholders of one organization, merged with nothing chosen: a placeholder is

@@ -115,11 +115,12 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     undone merge turns the placeholders it filled in back into placeholders after their changes were enqueued. Sent,
     one was an app's to write back, filling it in empty; its filling-in comes as a create. The undo's own `unmerge`
     of it goes (`queue.placeholder_again`), once: it tells an app that was sent the record to drop it. A resend sends
-    its record while it matches, unless a change of the record goes out in the same lease: that shows the record as
-    it is, and its ack arms the next resend (`_again`); both went, the app got the record twice in one batch."""
+    its record while it matches, unless a change of the record, or another resend of it (the resends of records a
+    merge made one), goes out in the same lease: that shows the record as it is, and its ack arms the next resend
+    (`_again`); both went, the app got the record twice in one batch."""
     found = await _records_of(tx, items)
     node = await filter_through_merges(tx.get, tx.aliases, integration)
-    changed = {
+    sent = {
         (i.collection, found[(i.collection, i.hub_id)].hub_id)
         for i in items
         if not i.resend and (i.collection, i.hub_id) in found
@@ -131,8 +132,13 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
             return False
         if record.placeholder:
             return item.kind != "unmerge" or item.resend
-        sent = (item.collection, record.hub_id) in changed
-        return item.resend and (sent or not matches(COLLECTIONS[item.collection], record, node))
+        if not item.resend:
+            return False
+        shown = (item.collection, record.hub_id)
+        if shown in sent or not matches(COLLECTIONS[item.collection], record, node):
+            return True
+        sent.add(shown)
+        return False
 
     dropped = {item.item for item in items if gone(item)}
     await tx.remove_items(integration.name, list(dropped))

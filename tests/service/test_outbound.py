@@ -210,6 +210,25 @@ async def test_a_resend_due_beside_a_change_of_its_record_is_not_sent_twice_in_o
     assert [i.item for i in (await lease(store, 701)).items] == [i.item for i in both.items]
 
 
+async def test_the_resends_of_records_merged_into_one_send_it_once_a_period(store: SQLiteStore) -> None:
+    """Each record's resend was armed when a merge made the two one record: both came due the next period, the
+    survivor twice in one batch (the resend of the record taken away showing its survivor). One sends it, the other
+    leaves the queue."""
+    await define(store, include_update=True, continuous=True, default_schedule=300)
+    await write(store, "a", name="A")
+    await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write([ExternalId("mail", "1", "b")], [], {"name": "B"}, {}))
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    both = [ExternalId("erp", "1", "a"), ExternalId("mail", "1", "b")]
+    merged = await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write(both, [], {}, {}))
+    merge = await lease(store, 10)
+    await outbound.ack(store, GROUP, "out", merge.lease_id, [i.item for i in merge.items], now=at(15))
+    again = await lease(store, 320)
+    assert [i.kind for i in merge.items] == ["merge"] and len(again.items) == 1
+    await outbound.ack(store, GROUP, "out", again.lease_id, [i.item for i in again.items], now=at(320))
+    assert [i.hub_id for i in (await lease(store, 630)).items] == [merged.record.hub_id]
+
+
 async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:
     await define(store, batch_size=3)
     for n in range(10):

@@ -277,6 +277,9 @@ SHOWN_ONLY = ("created_at", "updated_at", "consented_at")
 """What an answer shows beside the definition: the hub's to keep, passed over in a definition given."""
 
 
+_REQUIRED = frozenset(name for name, info in Definition.model_fields.items() if info.is_required())
+
+
 def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     """The stored definition with a partial update applied (a given `webhook` replaces the old one; `null` sets a
     field back to its default, which for most is none; given to a field no definition has, it is refused as any
@@ -292,6 +295,11 @@ def updated(stored: Definition, changes: Any, hub_provider: str) -> Definition:
     kept = stored.webhook
     if isinstance(webhook, dict) and "secret" not in webhook and kept is not None and webhook.get("url") == kept.url:
         changes = {**changes, "webhook": {**webhook, "secret": kept.secret}}
+    required = [k for k, v in changes.items() if v is None and k in _REQUIRED]
+    if required:  # dropped as a null setting a field back to its default, each was answered "Field required"
+        raise_invalid(
+            [{"field": k, "message": "null sets a field back to its default, and it has none"} for k in required]
+        )
     given = {**stored.model_dump(), **changes}
     merged = {k: v for k, v in given.items() if v is not None or k not in Definition.model_fields}
     return parse_definition(merged, hub_provider, stored)

@@ -280,6 +280,17 @@ def test_allow_schedule_change_false_locks_the_schedule(client: TestClient) -> N
     assert client.put(f"{URL}/crm-customers", json={"default_schedule": 5}).json()["default_schedule"] == 5
 
 
+def test_a_null_to_a_field_without_a_default_is_refused_as_such(client: TestClient) -> None:
+    """A null sets a field back to its default; `name`, `entity`… have none, and were answered "Field required", as if
+    the update had to give them."""
+    client.post(URL, json=sample())
+    refused = client.put(f"{URL}/crm-customers", json={"name": None, "provider": None, "batch_size": None})
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in refused.json()["errors"]] == ["name", "provider"]
+    assert all("has none" in e["message"] for e in refused.json()["errors"])
+    assert client.put(f"{URL}/crm-customers", json={"batch_size": None}).json()["batch_size"] == 100  # its default
+
+
 def test_unknown_group_and_name(client: TestClient) -> None:
     assert client.get(URL).status_code == 404
     client.post(URL, json=sample())

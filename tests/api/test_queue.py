@@ -575,6 +575,22 @@ def test_an_item_whose_last_try_ran_out_is_dead_before_the_app_leases_again(clie
     assert (dead["item"], dead["attempts"], dead["last_error"]) == (1, 1, "the lease ran out before an ack")
 
 
+def test_an_ack_after_the_lease_ran_out_counts_until_a_call_settles_the_lease(client: TestClient) -> None:
+    """README: a late ack counts until a call that settles the leases that ran out puts the item back; a listing of
+    the dead items settles them too, not a lease alone, so an app acking late is refused after an operator's look."""
+    integration(client, max_attempts=3)
+    post(client, "organizations", name="A")
+    late = lease(client, seconds=1)
+    time.sleep(1.05)
+    assert settle(client, "ack", late) == {"acked": [1], "refused": []}
+    post(client, "organizations", name="B")
+    later = lease(client, seconds=1)
+    time.sleep(1.05)
+    assert client.get(f"{URL}/out/dead").json()["dead"] == []
+    assert settle(client, "ack", later)["refused"][0]["reason"].startswith("not leased now")
+    assert [i["attempt"] for i in lease(client)["items"]] == [2]
+
+
 def test_an_item_refused_says_why_by_its_state(client: TestClient) -> None:
     """An ack refused said the lease "ran out" whatever the cause: a wrong lease id, an explicit fail."""
     integration(client, max_attempts=2)

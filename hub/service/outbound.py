@@ -82,9 +82,10 @@ async def lease(
         lease_id = uuid.uuid4().hex
         until = timefmt.shift(now, seconds or settings.lease_seconds)
         items: list[QueueItem] = []
+        sent: set[tuple[str, str]] = set()  # the records the lease's items show, across its reads of due items
         while len(items) < wanted:  # the items that leave the queue make room for those due behind them
             due = list(await tx.due_items(name, now, wanted - len(items)))
-            kept = await _deliverable(tx, integration, due)
+            kept = await _deliverable(tx, integration, due, sent)
             for item in kept:
                 queue.lease(item, lease_id, until)
             await tx.update_items(kept)  # leased: the next read of due items passes them over
@@ -109,7 +110,9 @@ async def _reap(tx: Transaction, settings: Settings, integration: Integration, n
     await tx.update_items(expired)
 
 
-async def _deliverable(tx: Transaction, integration: Integration, items: list[QueueItem]) -> list[QueueItem]:
+async def _deliverable(
+    tx: Transaction, integration: Integration, items: list[QueueItem], sent: set[tuple[str, str]]
+) -> list[QueueItem]:
     """The items but those whose record is a placeholder now, and the resends of records that left the filter or that
     a change of the lease sends, which leave the queue. Nothing of a placeholder is sent (`queue.wanted`), yet an
     undone merge turns the placeholders it filled in back into placeholders after their changes were enqueued. Sent,
@@ -117,14 +120,15 @@ async def _deliverable(tx: Transaction, integration: Integration, items: list[Qu
     of it goes (`queue.placeholder_again`), once: it tells an app that was sent the record to drop it. A resend sends
     its record while it matches, unless a change of the record, or another resend of it (the resends of records a
     merge made one), goes out in the same lease: that shows the record as it is, and its ack arms the next resend
-    (`_again`); both went, the app got the record twice in one batch."""
+    (`_again`); both went, the app got the record twice in one batch. `sent` holds the records shown by the items
+    the lease took before (by collection and hub id), and takes those these items show."""
     found = await _records_of(tx, items)
     node = await filter_through_merges(tx.get, tx.aliases, integration)
-    sent = {
+    sent.update(
         (i.collection, found[(i.collection, i.hub_id)].hub_id)
         for i in items
         if not i.resend and (i.collection, i.hub_id) in found
-    }
+    )
 
     def gone(item: QueueItem) -> bool:
         record = found.get((item.collection, item.hub_id))

@@ -229,6 +229,24 @@ async def test_the_resends_of_records_merged_into_one_send_it_once_a_period(stor
     assert [i.hub_id for i in (await lease(store, 630)).items] == [merged.record.hub_id]
 
 
+async def test_a_lease_reading_due_items_again_sends_a_record_once(store: SQLiteStore) -> None:
+    """A resend leaving the queue (its record left the filter) made the lease read the items due behind it, and the
+    resend there of a record merged into one the lease had taken went too: the survivor twice in one batch."""
+    await define(store, include_update=True, continuous=True, default_schedule=300, filter="name ne 'X'")
+    await write(store, "c", name="C")
+    await write(store, "a", name="A")
+    await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write([ExternalId("mail", "1", "b")], [], {"name": "B"}, {}))
+    first = await lease(store, 0)
+    await outbound.ack(store, GROUP, "out", first.lease_id, [i.item for i in first.items], now=at(5))
+    await write(store, "c", name="X")  # leaves the filter: its resend leaves the queue as it comes due
+    both = [ExternalId("erp", "1", "a"), ExternalId("mail", "1", "b")]
+    merged = await upsert.upsert(store, SETTINGS, GROUP, ORGS, Write(both, [], {}, {}))
+    changed = await lease(store, 10)
+    await outbound.ack(store, GROUP, "out", changed.lease_id, [i.item for i in changed.items], now=at(15))
+    again = await outbound.lease(store, SETTINGS, GROUP, "out", limit=2, now=at(320))
+    assert [(i.resend, i.hub_id) for i in again.items] == [(True, merged.record.hub_id)]
+
+
 async def test_concurrent_leases_never_hand_out_one_item_twice(store: SQLiteStore) -> None:
     await define(store, batch_size=3)
     for n in range(10):

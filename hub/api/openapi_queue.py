@@ -81,9 +81,8 @@ def _schemas(schemas: dict[str, Any], settings: Settings) -> None:
 
 def _settled(done: str) -> dict[str, Any]:
     """An ack's, fail's or retry's answer: the items it took (`done`), and why it refused the others."""
-    refusal = {"type": "object", "properties": {"item": {"type": "integer"}, "reason": TEXT}}
-    refused = {"type": "array", "items": {**refusal, "required": ["item", "reason"]}}
-    return {"type": "object", "properties": {done: NUMBERS, "refused": refused}, "required": [done, "refused"]}
+    refused = {"type": "array", "items": shown({"item": {"type": "integer"}, "reason": TEXT})}
+    return shown({done: NUMBERS, "refused": refused})
 
 
 def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +102,7 @@ def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
             out["requestBody"] = {"required": body == "SettleIn", **json_body(schema_ref(body))}
         return out
 
-    dead = {"type": "object", "properties": {"dead": {"type": "array", "items": schema_ref("DeadItem")}}}
+    dead = shown({"dead": {"type": "array", "items": schema_ref("DeadItem")}})
     window = [
         param("after", "query", {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}, "items numbered above this"),
         param("limit", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "how many"),
@@ -124,7 +123,7 @@ def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
         base + "/dead": {
             "parameters": [GROUP, NAME],
             "get": {
-                **operation("list_dead", "The items past max_attempts", None, {**dead, "required": ["dead"]}),
+                **operation("list_dead", "The items past max_attempts", None, dead),
                 "parameters": window,
             },
         },

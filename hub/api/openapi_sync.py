@@ -135,9 +135,8 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 
 def _feed(settings: Settings) -> dict[str, Any]:
-    change = {
-        "type": "object",
-        "properties": {
+    change = shown(
+        {
             "cursor": {"type": "string"},
             "kind": KIND,
             "collection": {"enum": list(COLLECTIONS)},
@@ -145,21 +144,18 @@ def _feed(settings: Settings) -> dict[str, Any]:
             "ids": schema_ref("IdArray"),
             "at": TIME,
             "details": schema_ref("ChangeDetails"),
-        },
-        "required": ["cursor", "kind", "collection", "id", "ids", "at", "details"],
-    }
-    page = {
-        "type": "object",
-        "properties": {
+        }
+    )
+    page = shown(
+        {
             "changes": {"type": "array", "items": change},
             "cursor": {
                 "type": "string",
                 "description": "resume from it (`since`): after the last change shown, or where the page started",
             },
             "more": {"type": "boolean"},
-        },
-        "required": ["changes", "cursor", "more"],
-    }
+        }
+    )
     return {
         "/api/v2/{group_id}/changes": {
             "parameters": [GROUP],
@@ -181,11 +177,7 @@ def _feed(settings: Settings) -> dict[str, Any]:
 
 def _integrations() -> dict[str, Any]:
     one = schema_ref("Integration")
-    listing = {
-        "type": "object",
-        "properties": {"integrations": {"type": "array", "items": one}},
-        "required": ["integrations"],
-    }
+    listing = shown({"integrations": {"type": "array", "items": one}})
     override = param(
         "override",
         "query",

@@ -269,15 +269,6 @@ def fields_of(node: Node) -> set[tuple[str, ...]]:
     return set().union(*(fields_of(item) for item in node.items))
 
 
-def values_of(node: Node, path: tuple[str, ...]) -> set[Value]:
-    """Every value `node` compares the field at `path` to."""
-    if isinstance(node, Comparison | In):
-        return set((node.value,) if isinstance(node, Comparison) else node.values) if node.field == path else set()
-    if isinstance(node, Not):
-        return values_of(node.item, path)
-    return set().union(*(values_of(item, path) for item in node.items))
-
-
 def pinned(node: Node) -> set[tuple[str, ...]]:
     """The fields `node` holds at one value in every record it matches: those of an `eq` (or an `in` of one value),
     alone or under its `and`s."""

@@ -30,10 +30,12 @@ async def record(
     *,
     touched: frozenset[str] | None = None,
     shown: tuple[tuple[str, str], frozenset[str]] | None = None,
+    earlier: Mapping[str, Node | None] | None = None,
     **details: Any,
 ) -> Change:
     """Record one change of `record` (as it is after the change) in the transaction that makes it; `also` are the
-    records as they were before it (a merge's, or the one an update changed); an update names what it `touched`
+    records as they were before it (a merge's, or the one an update changed), judged by the filters as they read
+    before it where it made them read otherwise (`earlier`, `enqueuing.enqueue`); an update names what it `touched`
     (`Change.touched`), a connect what it `shown` its app anew.
 
     Being written by the same transaction, a change is never lost (the write committed
@@ -43,7 +45,7 @@ async def record(
     """
     change = _change(kind, collection, record, details, touched, shown)
     await tx.add_change(change)
-    await enqueuing.enqueue(tx, [(change, record, also)])
+    await enqueuing.enqueue(tx, [(change, record, also)], earlier)
     return change
 
 

@@ -8,13 +8,13 @@ the change left it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from hub.model import queue
 from hub.model.change import Change
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import hidden_from_app
-from hub.model.filter import Node, fields_of, values_of
+from hub.model.filter import Node, fields_of
 from hub.model.ids import ExternalId
 from hub.model.integration import Definition, Integration, filter_of
 from hub.model.key_link import parse_link_id
@@ -96,6 +96,18 @@ def _filters_on(node: Node | None, touched: frozenset[str]) -> bool:
     return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
 
 
+async def naming(tx: Transaction, collection: str, fields: Iterable[str]) -> list[tuple[Integration, Node | None]]:
+    """The collection's outbound integrations whose filter names one of `fields`, each with its filter as it reads
+    now (`filter_through_merges`): before a merge or its undo, which makes a filter naming a record by hub id, or
+    comparing a reference to one, read otherwise (`enqueue`'s `earlier`)."""
+    named = []
+    for integration in await tx.outbound_integrations(collection):
+        node = filter_of(integration.definition)
+        if node is not None and any(path[0] in fields for path in fields_of(node)):
+            named.append((integration, await filter_through_merges(tx.get, tx.aliases, integration)))
+    return named
+
+
 async def filter_through_merges(get: Get, aliases: Aliases, integration: Integration) -> Node | None:
     """The integration's filter as a list's `$filter` is read (`reading.through_merges`), by a transaction's reads or
     the store's: a hub id it compares a reference field to stands for that record and every record merged into it.
@@ -114,22 +126,12 @@ def reaches(
     reads it) match the record as the change left it, or its filter as it read before the change (`was`) match one
     of `also`, the records as they were before it (a merge's, which an app may hold, or the record an update took out
     of the filter, which the app must hear has left it: syncing `status eq 'ACTIVE'`, it kept archived records
-    active); or moves an id of the app's (`moves_ids_of`), matching or not; or is a merge of records the filter names
-    by hub id (`_renames`). Placeholders count for none: none is ever sent."""
+    active); or moves an id of the app's (`moves_ids_of`), matching or not. Placeholders count for none: none is
+    ever sent."""
     held = [(r, f) for r, f in [(record, node), *((r, was) for r in also)] if not r.placeholder]
-    return (
-        any(matches(COLLECTIONS[r.collection], r, f) for r, f in held)
-        or moves_ids_of(definition, change, [r for r, _ in held])
-        or (not record.placeholder and _renames(node, change))
+    return any(matches(COLLECTIONS[r.collection], r, f) for r, f in held) or moves_ids_of(
+        definition, change, [r for r, _ in held]
     )
-
-
-def _renames(node: Node | None, change: Change) -> bool:
-    """Whether the filter names a merge's records by hub id (`id eq`, `ne`, `in`): read through merges, it now names
-    the survivor and every record the merge took away, so the records as they were before, judged by it as it reads
-    now, are misjudged (`id ne 'T'` selected the survivor S, `not (id in (S, T))` does not). The app may hold any of
-    them: the merge goes, and its `matches` says whether to keep the survivor."""
-    return change.kind == "merge" and node is not None and change.hub_id in values_of(node, ("id",))
 
 
 def moves_ids_of(definition: Definition, change: Change, records: Sequence[Record]) -> bool:

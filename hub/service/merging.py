@@ -92,7 +92,14 @@ async def merge(
     ensure_recordable(entry)  # after the writes that make `fresh`, which the transaction rolls back
     await tx.put_merge(entry)
     await changes.record(
-        tx, "merge", collection.name, fresh, [was, *others], merged=_told(entry), merge_id=entry.merge_id
+        tx,
+        "merge",
+        collection.name,
+        fresh,
+        [was, *others],
+        earlier=watched.earlier,
+        merged=_told(entry),
+        merge_id=entry.merge_id,
     )
     if placeholders and not fresh.placeholder:
         await changes.record(

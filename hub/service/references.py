@@ -9,14 +9,14 @@ from hub.config import Settings
 from hub.errors import Conflict, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS, Collection, referring
-from hub.model.filter import Node, fields_of
+from hub.model.filter import Node
 from hub.model.ids import ExternalId, ensure_holdable
-from hub.model.integration import Integration, filter_of
+from hub.model.integration import Integration
 from hub.model.matching import matches
 from hub.model.record import Group, Record, Write
 from hub.service import changes
 from hub.service import ids as idsvc
-from hub.service.enqueuing import filter_through_merges
+from hub.service.enqueuing import filter_through_merges, naming
 from hub.store.base import Transaction
 
 
@@ -105,8 +105,10 @@ async def ids_left(
 @dataclass
 class Watched:
     """The outbound integrations whose filter names a field referring to records of `target`, by the collection
-    holding the field, with each filter as it read before a merge or its undo (`filter_through_merges`): a reference
-    to one of its records reads otherwise after it."""
+    holding the field; and, in `earlier`, each of their filters, and those of `target`'s integrations naming its
+    records by hub id, as they read before a merge or its undo (`filter_through_merges`): a reference to one of its
+    records, or its hub id, reads otherwise after it (`id ne 'T'` reads `not (id in (S, T))` once T is merged into
+    S)."""
 
     target: str
     integrations: dict[str, list[Integration]]
@@ -114,15 +116,14 @@ class Watched:
 
 
 async def watch(tx: Transaction, target: str) -> Watched:
-    """The filters on references to records of `target`, as they read before a merge or an undo of such records:
-    none in most groups, and then `turned` reads no referrer."""
+    """The filters on references to records of `target`, or on their hub ids, as they read before a merge or an
+    undo of such records: none in most groups, and then `turned` reads no referrer."""
     watched = Watched(target, {}, {})
     for collection, fields in referring(target).items():
-        for integration in await tx.outbound_integrations(collection):
-            node = filter_of(integration.definition)
-            if node is not None and any(path[0] in fields for path in fields_of(node)):
-                watched.integrations.setdefault(collection, []).append(integration)
-                watched.earlier[integration.name] = await filter_through_merges(tx.get, tx.aliases, integration)
+        for integration, node in await naming(tx, collection, fields):
+            watched.integrations.setdefault(collection, []).append(integration)
+            watched.earlier[integration.name] = node
+    watched.earlier.update((i.name, node) for i, node in await naming(tx, target, ["id"]))
     return watched
 
 

@@ -1074,6 +1074,19 @@ def test_a_merge_reaches_an_integration_whose_filter_names_the_id_of_one_of_its_
     assert listed == []
 
 
+def test_a_merge_of_records_a_filter_names_by_id_and_never_selected_is_not_sent(client: TestClient) -> None:
+    """`not (id in (S, T))` selects neither before T is merged into S, nor S after it: the app holds neither, and
+    the merge, naming records it never had, is not sent (the filter is judged as it read before the merge for the
+    records as they were, after it for the survivor)."""
+    s = hub_id(post(client, "organizations", [ext("mail", "s")], name="S").json()["organizations"])
+    t = hub_id(post(client, "organizations", [ext("erp", "t")], name="T").json()["organizations"])
+    integration(client, filter=f"not (id in ('{s}', '{t}'))", include_update=True)
+    assert client.post(f"{BASE}/organizations/{s}/merge", json={"records": [t]}).status_code == 200
+    post(client, "organizations", [ext("mail", "u")], name="U")
+    items = lease(client)["items"]
+    assert [(i["kind"], i["record"]["name"]) for i in items] == [("create", "U")]
+
+
 def test_a_merge_reaches_an_app_whose_dead_item_of_a_record_it_takes_away_may_be_retried(client: TestClient) -> None:
     """As above, the update taking T out of the filter dead: a retry by hand delivers it, showing S, and the app
     kept T but for the merge."""

@@ -7,6 +7,7 @@ from typing import Any, get_args
 from hub.api.openapi_parts import (
     APP_PART,
     GROUP,
+    HUB_IDS,
     ID_PART,
     IDS_HEADER,
     NO_BODY_WRITE_ERRORS,
@@ -79,7 +80,7 @@ def _merge_entry() -> dict[str, Any]:
     """A merge as its answers and history show it (`MergeEntry.as_json`), every member typed: an app's sync loop
     reads `merged` and `undone`, and the undo takes `id`. A dry run leaves out `id` and `undone` (nothing recorded).
     """
-    text, ids, hub_ids = {"type": "string"}, schema_ref("IdArray"), {"type": "array", "items": {"type": "string"}}
+    text, ids = {"type": "string"}, schema_ref("IdArray")
     snapshot = shown(
         {
             "id": text,
@@ -90,7 +91,7 @@ def _merge_entry() -> dict[str, Any]:
             "fields": {"type": "object", "description": "its fields' values, by name; references by hub id"},
             "ids": ids,
             "placeholder": {"type": "boolean"},
-            "aliases": {**hub_ids, "description": "the hub ids merged into it before"},
+            "aliases": {**HUB_IDS, "description": "the hub ids merged into it before"},
         },
         "a record as it was before the merge (`before`), or as the merge left the survivor (`after`)",
     )
@@ -103,7 +104,7 @@ def _merge_entry() -> dict[str, Any]:
         "actor": {**text, "description": "the key that asked for it: `admin (key hk_…)`, `crm (key hk_…)`"},
         "trigger": {"enum": ["request", "upsert", "connect"]},
         "survivor": {**text, "description": "the hub id of the record kept"},
-        "merged": {**hub_ids, "description": "the hub ids merged away, now naming the survivor"},
+        "merged": {**HUB_IDS, "description": "the hub ids merged away, now naming the survivor"},
         "matched": {
             "type": "array",
             "items": shown({"record": text, "by": ids}, "a record of the merge and the ids that named it"),

@@ -78,6 +78,7 @@ GROUP = param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
 OBJECT = {"type": "object"}
 TIME = {"type": "string", "format": "date-time"}
+HUB_IDS = {"type": "array", "items": {"type": "string"}}
 """A time as the hub shows every time (RFC 3339, UTC): typed, a client compares it with a record's `updated_at`."""
 IDS_HEADER = param(
     HEADER.upper(),

@@ -9,6 +9,7 @@ from hub.api.integrations import ConsentIn
 from hub.api.openapi_parts import (
     APP_PART,
     GROUP,
+    HUB_IDS,
     NAME,
     NO_BODY_WRITE_ERRORS,
     READ_ERRORS,
@@ -59,13 +60,12 @@ _SHOWN = {name: {"description": "as an answer shows it; passed over"} for name i
 """The times an answer shows beside a definition, taken back in a body and passed over."""
 
 
-_HUB_IDS = {"type": "array", "items": {"type": "string"}}
 _DETAILS = {
     "type": "object",
     "description": "what a change says beyond its kind, by the write that made it (none: `{}`)",
     "properties": {
         "merged": {
-            **_HUB_IDS,
+            **HUB_IDS,
             "description": "a `merge`: the hub ids it took away (and the placeholders merged into them before); the"
             " `create` filling a placeholder in: the placeholders merged into it",
         },

@@ -102,7 +102,12 @@ def paths(settings: Settings, schemas: dict[str, Any]) -> dict[str, Any]:
             out["requestBody"] = {"required": body == "SettleIn", **json_body(schema_ref(body))}
         return out
 
-    dead = shown({"dead": {"type": "array", "items": schema_ref("DeadItem")}})
+    dead = shown(
+        {
+            "dead": {"type": "array", "items": schema_ref("DeadItem")},
+            "more": {"type": "boolean", "description": "whether dead items follow the last: ask again from it"},
+        }
+    )
     window = [
         param("after", "query", {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}, "items numbered above this"),
         param("limit", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "how many"),

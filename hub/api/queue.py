@@ -152,8 +152,8 @@ async def list_dead(request: Request) -> Response:
     after = whole_param(request.query_params, "after", 0, 0, MAX_WHOLE)
     limit = whole_param(request.query_params, "limit", settings.default_top, 1, settings.max_top)
     store, name = context.store(request), request.path_params["name"]
-    items = await outbound.dead(store, settings, group_id, name, after, limit, caller=principal(request))
-    return JSONResponse({"dead": [_dead(group_id, i) for i in items]})
+    items, more = await outbound.dead(store, settings, group_id, name, after, limit, caller=principal(request))
+    return JSONResponse({"dead": [_dead(group_id, i) for i in items], "more": more})
 
 
 async def retry_dead(request: Request) -> Response:

@@ -327,9 +327,13 @@ async def dead(
     now: str | None = None,
     *,
     caller: Principal | None = None,
-) -> list[QueueItem]:
+) -> tuple[list[QueueItem], bool]:
+    """Up to `limit` of the integration's dead items numbered above `after`, once the leases that ran out are
+    settled (an item whose last try ran out is dead now), and whether more follow: read one past `limit`, so that a
+    reader paging by `after` knows the last page without asking for an empty one."""
     await transact(store, group_id, partial(_reap_queue, settings, group_id, name, now or timefmt.now(), caller))
-    return list(await store.dead_items(group_id, name, after, limit))
+    found = list(await store.dead_items(group_id, name, after, limit + 1))
+    return found[:limit], len(found) > limit
 
 
 async def _reap_queue(

@@ -545,6 +545,24 @@ def test_a_failed_item_comes_back_until_max_attempts_then_it_is_dead_and_can_be_
     assert lease(client)["items"][0]["attempt"] == 1
 
 
+def test_the_dead_list_pages_by_item_number_and_says_whether_more_follow(client: TestClient) -> None:
+    """README: `after` the last item read, `limit` at a time; `more` is false on the last page, so a reader stops
+    without asking for an empty one."""
+    integration(client, max_attempts=1)
+    for name in "ABC":
+        post(client, "organizations", name=name)
+    settle(client, "fail", lease(client))
+
+    def page(**params: int) -> tuple[list[int], bool]:
+        answer = client.get(f"{URL}/out/dead", params=params).json()
+        return [d["item"] for d in answer["dead"]], answer["more"]
+
+    assert page(limit=2) == ([1, 2], True)
+    assert page(after=2, limit=2) == ([3], False)
+    assert page(after=1, limit=2) == ([2, 3], False)
+    assert page(after=3) == ([], False)
+
+
 def test_a_new_max_attempts_is_judged_at_each_items_next_failure(client: TestClient) -> None:
     """README: raised, it leaves the dead items dead; lowered under the tries an item has failed, the item waiting
     for its next try gets it, and dies if it fails."""

@@ -64,8 +64,8 @@ async def test_an_expired_lease_puts_the_item_back_as_a_failed_try(store: SQLite
     late = await outbound.ack(store, GROUP, "out", first.lease_id, [first.items[0].item], now=at(41))
     assert late.done == [] and "ran out" in str(late.refused[0]["reason"])
     assert (await lease(store, 71)).items == []  # second lease ran out too: max_attempts reached
-    dead = await outbound.dead(store, SETTINGS, GROUP, "out", 0, 10, at(71))
-    assert [(d.attempts, d.last_error) for d in dead] == [(2, "the lease ran out before an ack")]
+    dead, more = await outbound.dead(store, SETTINGS, GROUP, "out", 0, 10, at(71))
+    assert [(d.attempts, d.last_error) for d in dead] == [(2, "the lease ran out before an ack")] and not more
 
 
 async def test_an_item_whose_lease_ran_out_long_ago_is_handed_out_by_the_next_lease(store: SQLiteStore) -> None:

@@ -263,7 +263,15 @@ async def unmerge(
         also.update({h: [survivor] for h in restored if fresh[h].placeholder})
         for hub_id in entry.members:
             record = fresh[hub_id]
-            await changes.record(tx, "unmerge", collection.name, record, also.get(hub_id, []), merge_id=entry.merge_id)
+            await changes.record(
+                tx,
+                "unmerge",
+                collection.name,
+                record,
+                also.get(hub_id, []),
+                earlier=watched.earlier,
+                merge_id=entry.merge_id,
+            )
         gave_back = any(snapshot.ids for snapshot in entry.before[1:])  # else no id left the survivor
         await references.ids_left(tx, collection.name, [entry.survivor] * gave_back + restored, now, watched.earlier)
         await references.turned(tx, watched, [entry.survivor] * (not gave_back), now)

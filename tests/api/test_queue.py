@@ -1105,6 +1105,33 @@ def test_a_merge_of_records_a_filter_names_by_id_and_never_selected_is_not_sent(
     assert [(i["kind"], i["record"]["name"]) for i in items] == [("create", "U")]
 
 
+def test_an_undo_tells_the_app_a_filter_naming_a_merged_placeholder_by_id_no_longer_selects_the_survivor(
+    client: TestClient,
+) -> None:
+    """`id eq 'P'`, placeholder P merged into S, selects S until the undo (a merged-away hub id stands for its
+    survivor), and the app holds S. The undo makes P a placeholder again: S's `unmerge`, S as it was judged by the
+    filter as it read after the undo, was not sent, and the app kept S, which no list by the filter shows."""
+    s = hub_id(post(client, "organizations", [ext("mail", "s")], name="S").json()["organizations"])
+    post(client, "people", first_name="Ada", organization_id=[ext("erp", "p")])
+    listed = client.get(f"{BASE}/organizations", headers=IDS).json()["organizations"]
+    p = next(hub_id(o) for o in listed if hub_id(o) != s)
+    integration(client, filter=f"id eq '{p}'", include_update=True)
+    merged = client.post(f"{BASE}/organizations/{s}/merge", json={"records": [p]})
+    assert merged.status_code == 200, merged.text
+    given = lease(client)
+    assert [(i["kind"], hub_id(i["record"]), i["matches"]) for i in given["items"]] == [("merge", s, True)]
+    settle(client, "ack", given)
+    undone = client.post(f"{BASE}/organizations/{s}/unmerge", json={"merge_id": merged.json()["merge"]["id"]})
+    assert undone.status_code == 200, undone.text
+    items = lease(client)["items"]
+    assert [(i["kind"], hub_id(i["record"]), i["matches"]) for i in items] == [
+        ("unmerge", s, False),
+        ("unmerge", p, False),  # the placeholder is given back the app's copy's ids: to drop (`placeholder_again`)
+    ]
+    listed = client.get(f"{BASE}/organizations", params={"$filter": f"id eq '{p}'"}).json()["organizations"]
+    assert [o["id"] for o in listed] == [p]
+
+
 def test_a_merge_reaches_an_app_whose_dead_item_of_a_record_it_takes_away_may_be_retried(client: TestClient) -> None:
     """As above, the update taking T out of the filter dead: a retry by hand delivers it, showing S, and the app
     kept T but for the merge."""

@@ -23,8 +23,9 @@ from hub.model.record import Record
 from hub.service.reading import Aliases, Get, through_merges
 from hub.store.base import Transaction
 
-Reached = tuple[Change, Record, Definition, Node | None]
-"""A change, its record, and an integration it reaches, with that integration's filter (`filter_through_merges`)."""
+Reached = tuple[Change, Record, Definition, bool]
+"""A change, its record, an integration it reaches, and whether it takes the record into that integration's filter
+or out of it (`_turns`)."""
 
 
 async def enqueue(
@@ -52,7 +53,7 @@ async def enqueue(
             node = filters[definition.name]
             was = earlier.get(definition.name, node)
             if reaches(definition, node, change, record, also, was) or await _awaited(tx, definition, change, also):
-                reached.append((change, record, definition, node))
+                reached.append((change, record, definition, _turns(record, node, also, was)))
     unseen = await _unseen(tx, reached)
     items = [queue.enqueued(change, d.name) for n, (change, _, d, _) in enumerate(reached) if n not in unseen]
     if items:
@@ -72,14 +73,14 @@ async def _awaited(tx: Transaction, definition: Definition, change: Change, also
 
 async def _unseen(tx: Transaction, reached: Sequence[Reached]) -> set[int]:
     """Which of those reached are updates of fields that do not sync out to the integration's app alone
-    (`hidden_from_app`), or of none, and of none its filter looks at (`_filters_on`): sent, they would show the app
-    nothing new but the record's `updated_at`. The directions are those of the app's id on the record
-    (a record holding none was never connected to it), read at once for all the updates that name what they
-    touched."""
+    (`hidden_from_app`), or of none, that take the record neither into its filter nor out of it (`_turns`): sent,
+    they would show the app nothing new but the record's `updated_at`. The directions are those of the app's id on
+    the record (a record holding none was never connected to it), read at once for all the updates that name what
+    they touched."""
     asked: dict[int, tuple[str, ExternalId | None, frozenset[str]]] = {}
-    for n, (change, record, definition, node) in enumerate(reached):
+    for n, (change, record, definition, turns) in enumerate(reached):
         touched = change.touched_for(definition.app)
-        if change.kind == "update" and touched is not None and not _filters_on(node, touched):
+        if change.kind == "update" and touched is not None and not turns:
             ext = next((e for e in record.ids if e.app == definition.app), None)
             asked[n] = (change.collection, ext, touched)
     hidden: dict[tuple[str, ExternalId | None], frozenset[str]] = {}
@@ -90,10 +91,16 @@ async def _unseen(tx: Transaction, reached: Sequence[Reached]) -> set[int]:
     return {n for n, (c, ext, touched) in asked.items() if touched <= hidden.get((c, ext), frozenset())}
 
 
-def _filters_on(node: Node | None, touched: frozenset[str]) -> bool:
-    """Whether an integration's filter names a touched field, or `updated_at`, which every update moves: the update
-    may bring the record into the filter, and the app, never sent it, must be, whatever the update changed."""
-    return node is not None and any(path[0] in {*touched, "updated_at"} for path in fields_of(node))
+def _turns(record: Record, node: Node | None, also: Sequence[Record], was: Node | None) -> bool:
+    """Whether the filter (`node`) tells the record as a change left it from the record as it was (`also`, judged
+    by the filter as it read before, `was`): an app must hear of a record brought into its filter (never sent it)
+    or taken out of it (to drop its copy) whatever the change wrote, hidden fields or `updated_at` alone. A change
+    with no record as it was counts as turning one."""
+    if node is None and was is None:
+        return False
+    entity = COLLECTIONS[record.collection]
+    now = matches(entity, record, node)
+    return not also or any(matches(entity, r, was) != now for r in also)
 
 
 async def naming(tx: Transaction, collection: str, fields: Iterable[str]) -> list[tuple[Integration, Node | None]]:

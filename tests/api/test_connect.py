@@ -454,6 +454,25 @@ def test_an_update_of_a_field_the_app_does_not_receive_reaches_it_where_its_filt
     assert queued(client, "to-erp", acme) == ["update"]
 
 
+@pytest.mark.parametrize("how", ["post", "batch", "put", "connect"])
+@pytest.mark.parametrize("filtered", ["annual_revenue gt 5", "updated_at gt '2000-01-01T00:00:00Z'"])
+def test_an_update_of_a_field_the_app_does_not_receive_leaving_the_filter_as_it_was_is_not_queued(
+    client: TestClient, how: str, filtered: str
+) -> None:
+    """The record matched the filter before and after: the app holds it and the update shows it nothing new. It
+    reached the app wherever the filter named the field or `updated_at` (which every update moves), so an app
+    filtering on `updated_at` was sent every write of a field it does not receive."""
+    acme = org(client, name="Acme", annual_revenue=6.0)
+    definition = {**OUT_TO_ERP, "include_update": True, "filter": filtered}
+    assert client.post(f"{BASE}/integrations", json=definition).status_code == 201
+    assert connect(client, acme, sample()).status_code == 204  # annual_revenue does not sync to erp
+    assert queued(client, "to-erp", acme) == ["link"]
+    written_by_crm(client, how, acme, annual_revenue=7.0)
+    assert queued(client, "to-erp", acme) == []
+    written_by_crm(client, how, acme, annual_revenue=8.0, industry="Retail")
+    assert queued(client, "to-erp", acme) == ["update"]
+
+
 def test_an_item_says_whether_its_record_matches_a_filter_on_a_field_the_app_does_not_receive(
     client: TestClient,
 ) -> None:

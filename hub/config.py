@@ -29,6 +29,7 @@ _AT_LEAST_ONE = (
     "lease_seconds",
     "prune_interval_seconds",
     "webhook_timeout_seconds",
+    "webhook_max_connections",
     "request_head_seconds",
     "request_body_min_rate",
     "response_stall_seconds",
@@ -86,6 +87,9 @@ class Settings:
     retry_backoff_max_seconds: int = 3600
     webhook_timeout_seconds: int = 10
     webhook_poll_seconds: float = 1.0
+    webhook_max_connections: int = 256
+    """How many webhook POSTs the hub has in flight at once, across every integration (each its own connection):
+    integrations' `parallel` bound each, this bounds the file descriptors they hold together."""
     webhook_local_network: bool = False
     """Whether webhooks may POST to the hub's own machine or network (`network.local`): off, an app's key could
     not make the hub reach what the internet cannot."""

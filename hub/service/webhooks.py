@@ -4,7 +4,7 @@ Each batch is leased like an app's own lease (so a webhook and a pulling app nev
 the same item while a lease holds), POSTed as JSON with an HMAC-SHA256 signature of the
 body, and acked on a 2xx answer or failed otherwise (backoff, or the app's `Retry-After` when longer, then dead
 after `max_attempts`); a batch too large for the app (413) goes again in smaller ones. Up to `parallel` batches
-of one integration are in flight at once.
+of one integration are in flight at once, and up to `webhook_max_connections` of all of them.
 """
 
 from __future__ import annotations
@@ -109,7 +109,12 @@ async def _post(
 
 
 async def deliver(
-    store: Store, settings: Settings, client: httpx2.AsyncClient, integration: Integration, render: Render
+    store: Store,
+    settings: Settings,
+    client: httpx2.AsyncClient,
+    slots: asyncio.Semaphore,
+    integration: Integration,
+    render: Render,
 ) -> Hold | None:
     """Send every due item of one integration, `parallel` batches at a time; the pause the app asked for
     (`Retry-After`, capped as the backoff is, counted from its answer), None if it did not. The pause holds the
@@ -118,18 +123,26 @@ async def deliver(
 
     One lease first: an idle integration costs one transaction a poll. When it finds
     items, `parallel` workers each lease and send batches until the queue is empty, or the app throttles them; a
-    worker that fails (the store refused a lease) ends alone, logged, and the delivery only once all have.
+    worker that fails (the store refused a lease) ends alone, logged, and the delivery only once all have. Each
+    batch is leased, sent and settled holding one of the hub's `slots` (`webhook_max_connections`), taken before
+    its lease: waiting for one does not run the lease out.
     """
-    return await _Delivery(store, settings, client, render, integration).run()
+    return await _Delivery(store, settings, client, slots, render, integration).run()
 
 
 class _Delivery:
     """One delivery of an integration's queue: what its workers share, the batch size and the pause."""
 
     def __init__(
-        self, store: Store, settings: Settings, client: httpx2.AsyncClient, render: Render, integration: Integration
+        self,
+        store: Store,
+        settings: Settings,
+        client: httpx2.AsyncClient,
+        slots: asyncio.Semaphore,
+        render: Render,
+        integration: Integration,
     ) -> None:
-        self.store, self.settings, self.client, self.render = store, settings, client, render
+        self.store, self.settings, self.client, self.slots, self.render = store, settings, client, slots, render
         self.group_id, self.name = integration.group_id, integration.name
         self.seconds = settings.webhook_timeout_seconds + 5  # the lease must outlast the POST
         self.loop = asyncio.get_running_loop()
@@ -140,7 +153,7 @@ class _Delivery:
 
     async def run(self) -> Hold | None:
         with _stops_on_change(self.group_id, self.name):
-            first = await self.leased()
+            first = await self.first()
             if first.items:
                 parallel = first.integration.definition.parallel
                 try:
@@ -148,6 +161,7 @@ class _Delivery:
                     ended = await asyncio.gather(*workers, return_exceptions=True)
                 except asyncio.CancelledError:  # a stop before its worker started cancelled it unstarted: put it back
                     if not self.taken:
+                        self.slots.release()
                         await _whole(self.release(first))
                     raise
                 for error in ended:  # once every worker has ended: the next poll's never run beside one still POSTing
@@ -157,14 +171,36 @@ class _Delivery:
             return None
         return self.paused_until, self.throttled  # counted from the answer: batches in flight took a while
 
+    async def first(self) -> outbound.Lease:
+        """The delivery's first batch, leased holding a slot, which its worker releases once it is settled; an empty
+        one releases it at once."""
+        await self.slots.acquire()
+        try:
+            lease = await self.leased()
+        except BaseException:
+            self.slots.release()
+            raise
+        if not lease.items:
+            self.slots.release()
+        return lease
+
     async def worker(self, first: outbound.Lease | None, rank: int) -> None:
-        """Send batches until the queue is empty; the `rank`-th worker of the delivery, from 0, ends once `parallel`
-        is lowered to it or below (`target`)."""
+        """Send batches until the queue is empty, each leased and settled holding a slot (the `first` holds the one
+        it was leased with); the `rank`-th worker of the delivery, from 0, ends once `parallel` is lowered to it or
+        below (`target`)."""
         self.taken.extend([first] if first else [])
         with _stops_on_change(self.group_id, self.name):
-            lease = first or await self.leased()
-            while lease.items and await self.send(lease, rank) and not self.paused_until:
-                lease = await self.leased()
+            lease = first
+            while True:
+                if lease is None:
+                    await self.slots.acquire()
+                try:
+                    lease = lease or await self.leased()
+                    if not lease.items or not await self.send(lease, rank) or self.paused_until:
+                        return
+                finally:
+                    self.slots.release()
+                lease = None
 
     async def release(self, lease: outbound.Lease) -> None:
         await outbound.release(self.store, self.group_id, self.name, lease.lease_id, [i.item for i in lease.items])
@@ -285,6 +321,7 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
     loop = asyncio.get_running_loop()
     timeout = httpx2.Timeout(settings.webhook_timeout_seconds)
     connect = webhook_transport.transport(settings.webhook_local_network)
+    slots = asyncio.Semaphore(settings.webhook_max_connections)
     async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False, transport=connect) as client:
         try:
             while True:
@@ -299,7 +336,7 @@ async def deliver_forever(store: Store, settings: Settings, render: Render) -> N
                     key = (integration.group_id, integration.name)
                     if not integration.sends_webhooks or key in running or key in held:
                         continue
-                    task = asyncio.create_task(deliver(store, settings, client, integration, render))
+                    task = asyncio.create_task(deliver(store, settings, client, slots, integration, render))
                     running[key] = task
                     task.add_done_callback(functools.partial(_finished, running, held, key))
                 await asyncio.sleep(settings.webhook_poll_seconds)

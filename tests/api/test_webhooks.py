@@ -165,12 +165,16 @@ def endless() -> Iterator[tuple[str, list[bytes]]]:
 
 @pytest.fixture
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """The hub's settings, with those a test names (`indirect` parametrization) over these."""
     return Settings(
-        store=f"sqlite:///{tmp_path / 'hub.db'}",
-        retry_backoff_seconds=0,
-        webhook_poll_seconds=0.05,
-        webhook_timeout_seconds=getattr(request, "param", 5),
-        webhook_local_network=True,  # the receivers listen on 127.0.0.1
+        **{
+            "store": f"sqlite:///{tmp_path / 'hub.db'}",
+            "retry_backoff_seconds": 0,
+            "webhook_poll_seconds": 0.05,
+            "webhook_timeout_seconds": 5,
+            "webhook_local_network": True,  # the receivers listen on 127.0.0.1
+            **getattr(request, "param", {}),
+        }
     )
 
 
@@ -298,7 +302,7 @@ def test_a_lowered_parallel_holds_from_the_next_batch(client: TestClient, receiv
     assert len(receiver.requests) == 16
 
 
-@pytest.mark.parametrize("settings", [4], indirect=True)  # webhook_timeout_seconds
+@pytest.mark.parametrize("settings", [{"webhook_timeout_seconds": 4}], indirect=True)
 def test_posts_in_flight_past_a_hundred_each_get_the_whole_timeout(client: TestClient, receiver: Receiver) -> None:
     """The webhook client held 100 connections for every integration of the hub: a POST past them waited for one,
     its timeout running, and failed as the app's try (sent again, dead after `max_attempts`) though the app answered
@@ -313,6 +317,29 @@ def test_posts_in_flight_past_a_hundred_each_get_the_whole_timeout(client: TestC
         client.post(f"{URL}/hook{n}/consent")
     wait_for(lambda: len(receiver.delivered()) == 128, seconds=60)
     assert receiver.most_in_flight > 100
+
+
+@pytest.mark.parametrize("settings", [{"webhook_max_connections": 3}], indirect=True)
+def test_no_more_posts_are_in_flight_across_integrations_than_webhook_max_connections(
+    client: TestClient, receiver: Receiver
+) -> None:
+    """Each integration's `parallel` bounded its own POSTs alone: many integrations held as many connections (file
+    descriptors) at once as their `parallel`s add up to. Past the hub's bound a batch waits its turn before it is
+    leased, and is sent whole, once; an idle integration's poll gives its turn back (a record written after the
+    queues ran dry reaches every integration)."""
+    receiver.delay = 0.3
+    for n in range(4):
+        define(client, receiver, name=f"hook{n}", batch_size=1, parallel=4, consent_type="explicit")
+    for n in range(4):
+        post(client, "organizations", name=str(n))
+    for n in range(4):
+        client.post(f"{URL}/hook{n}/consent")
+    wait_for(lambda: len(receiver.delivered()) == 16, seconds=60)
+    assert receiver.most_in_flight == 3
+    time.sleep(0.5)  # every integration polls its empty queue, again and again
+    post(client, "organizations", name="late")
+    wait_for(lambda: len(receiver.delivered()) == 20, seconds=30)
+    assert len(receiver.requests) == 20
 
 
 def test_a_worker_the_store_refuses_does_not_leave_the_others_running_beyond_parallel(
@@ -622,7 +649,7 @@ def test_a_merge_is_posted_to_a_filtered_webhook_that_was_sent_the_record_it_too
     assert (item["kind"], item["details"]["merged"], hub_id(item["record"])) == ("merge", [hub_id(gone)], hub_id(kept))
 
 
-@pytest.mark.parametrize("settings", [1], indirect=True)  # webhook_timeout_seconds
+@pytest.mark.parametrize("settings", [{"webhook_timeout_seconds": 1}], indirect=True)
 def test_a_post_answered_slower_than_the_timeout_fails_however_its_bytes_trickle(
     client: TestClient, receiver: Receiver, dripping: str
 ) -> None:
@@ -634,7 +661,7 @@ def test_a_post_answered_slower_than_the_timeout_fails_however_its_bytes_trickle
     assert "timed out" in wait_for_dead(client, seconds=4)[0]["last_error"]
 
 
-@pytest.mark.parametrize("settings", [1], indirect=True)  # webhook_timeout_seconds
+@pytest.mark.parametrize("settings", [{"webhook_timeout_seconds": 1}], indirect=True)
 def test_a_2xx_answer_acks_the_batch_without_its_body_being_read(
     client: TestClient, receiver: Receiver, endless: tuple[str, list[bytes]]
 ) -> None:

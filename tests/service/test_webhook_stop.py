@@ -70,12 +70,23 @@ def stopped_again(deliveries: list[asyncio.Task[float]]) -> Callable[..., Awaita
     return release
 
 
+def deliver(
+    store: Store, client: httpx2.AsyncClient, integration: Integration, slots: asyncio.Semaphore | None = None
+) -> Awaitable[webhooks.Hold | None]:
+    """`webhooks.deliver` of `integration`, sending on `slots` (by default as many as the hub has)."""
+    slots = slots or asyncio.Semaphore(SETTINGS.webhook_max_connections)
+    return webhooks.deliver(store, SETTINGS, client, slots, integration, lambda d: [])
+
+
 async def stopped(store: Store, integration: Integration, answer: int, deliveries: list[asyncio.Task[float]]) -> None:
-    """Run the delivery, added to `deliveries`, until its stop (`cancel_later`), the app answering `answer`."""
+    """Run the delivery, added to `deliveries`, until its stop (`cancel_later`), the app answering `answer`; the
+    slot it sent on is free again, however it was stopped (held, no other delivery could ever send)."""
+    slots = asyncio.Semaphore(1)
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(answer))) as client:
-        deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
+        deliveries.append(asyncio.create_task(deliver(store, client, integration, slots)))
         with pytest.raises(asyncio.CancelledError):
             await deliveries[0]
+    assert not slots.locked()
 
 
 @pytest.mark.parametrize("stops", [1, 2])
@@ -144,7 +155,7 @@ async def test_a_stop_as_a_batch_no_longer_sent_is_put_back_leaves_none_of_it_le
 
     monkeypatch.setattr(outbound, "release", release)
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(204))) as client:
-        deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
+        deliveries.append(asyncio.create_task(deliver(store, client, integration)))
         with contextlib.suppress(asyncio.CancelledError):  # a stop past the release finds the delivery ended
             await deliveries[0]
     monkeypatch.undo()
@@ -166,7 +177,7 @@ async def test_a_store_error_as_a_batch_is_read_puts_it_back_untried_at_once(
 
     monkeypatch.setattr(outbound if step == "delivery" else store, step, refused)
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(204))) as client:
-        await webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])
+        await deliver(store, client, integration)
     monkeypatch.undo()
     again = await outbound.lease(store, SETTINGS, GROUP, "out")
     assert [i.attempts for i in again.items] == [0]
@@ -190,7 +201,7 @@ async def test_a_second_stop_as_a_batch_cut_off_is_put_back_leaves_none_of_it_le
 
     monkeypatch.setattr(outbound, "release", stopped_again(deliveries))
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(unanswered)) as client:
-        deliveries.append(asyncio.create_task(webhooks.deliver(store, SETTINGS, client, integration, lambda d: [])))
+        deliveries.append(asyncio.create_task(deliver(store, client, integration)))
         await posted.wait()
         deliveries[0].cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -100,7 +100,8 @@ async def create_link(request: Request) -> Response:
     _, ext = await key_links.named(store, settings, body)
     principal(request).ensure_may_claim(group_id, [ext], settings.hub_provider)
     link = await key_links.create(store, settings, group_id, body)
-    return JSONResponse({"key_links": link_json(link)}, status_code=201)
+    location = f"{request.url.path}/{link.link_id}"  # a link id is base64url: one path segment as it is
+    return JSONResponse({"key_links": link_json(link)}, status_code=201, headers={"location": location})
 
 
 async def move_link(request: Request) -> Response:

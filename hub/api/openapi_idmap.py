@@ -18,6 +18,7 @@ from hub.api.openapi_parts import (
     WRITE_ERRORS,
     json_body,
     linked,
+    located,
     param,
     responses,
     schema_ref,
@@ -185,7 +186,7 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
                 "summary": "Link an app id to an existing record",
                 "requestBody": _link_body(*[[*names, "internal_id"] for names in NAMED_IN_FULL]),
                 "responses": linked(
-                    responses({201: ("the new link", one)}, WRITE_ERRORS),
+                    located(responses({201: ("the new link", one)}, WRITE_ERRORS)),
                     201,
                     ["get_key_link", "move_key_link", "delete_key_link"],
                     {"group_id": "$request.path.group_id", "link_id": "$response.body#/key_links/id"},

@@ -541,15 +541,18 @@ def test_a_page_of_the_change_feed_is_described_with_every_member_required(clien
 
 
 def test_the_location_of_what_a_post_made_is_described(client: TestClient) -> None:
-    """A create (upsert) and an integration's definition answer 201 with `Location`, the address of what they made,
-    and the description declared no header: a generated client could not tell a reader it was there."""
+    """A create (upsert), a key link and an integration's definition answer 201 with `Location`, the address of what
+    they made, and the description declared no header: a generated client could not tell a reader it was there. A
+    key link answered none at all, alone of the three."""
     doc = client.get("/openapi.json").json()["paths"]
     made = client.post(f"{BASE}/people", json={"people": {"first_name": "A"}})
+    link = {"entity_type": "people", "internal_id": made.json()["people"]["id"], "provider": "crm", "realm": "2243"}
+    linked = client.post(f"{BASE}/key_links", json={**link, "external_id": "a/b?c"})
     definition = {"name": "sync €", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
     defined = client.post(f"{BASE}/integrations", json=definition)
-    for answer, path in ((made, "/api/v2/{group_id}/people"), (defined, "/api/v2/{group_id}/integrations")):
+    for path, answer in {"people": made, "key_links": linked, "integrations": defined}.items():
         assert answer.status_code == 201 and client.get(answer.headers["location"]).status_code == 200, answer.text
-        declared = doc[path]["post"]["responses"]["201"]["headers"]["Location"]
+        declared = doc[f"/api/v2/{{group_id}}/{path}"]["post"]["responses"]["201"]["headers"]["Location"]
         assert declared["required"] is True and jsonschema_rs.is_valid(declared["schema"], answer.headers["location"])
 
 

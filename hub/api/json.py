@@ -59,18 +59,25 @@ BOM = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark, which RFC 8259 lets a parser pass over at the start of a body (as `hub import` does)."""
 
 
+def header_said(value: str, most: int = 100) -> str:
+    """A header's value quoted in a message as the client wrote it, cut at `most` characters: header bytes reach the
+    hub read as Latin-1, so UTF-8 text was quoted garbled (`trué` as `truÃ©`)."""
+    return repr(value.encode("latin-1", "replace").decode("utf-8", "replace")[:most])
+
+
 async def read_json(request: Request, limit: int, optional: bool = False) -> Any:
     """The parsed body; 415 unless it is declared JSON (or undeclared) and not encoded, 413 past `limit` bytes, 400
     if it is not JSON or nests deeper than the `max_json_depth` setting. An empty body is a 400 too, or, where the
     body is `optional`, an empty object."""
     content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json(content_type):
-        raise UnsupportedMediaType(f"the body must be application/json, not {content_type[:100]!r}")
+        raise UnsupportedMediaType(f"the body must be application/json, not {header_said(content_type)}")
     if content_type is not None and (charset := _charset(content_type)) is not None:
-        raise UnsupportedMediaType(f"the body must be JSON in UTF-8, not in charset {charset[:100]!r}")
+        raise UnsupportedMediaType(f"the body must be JSON in UTF-8, not in charset {header_said(charset)}")
     encoding = request.headers.get("content-encoding", "identity")
     if encoding.strip().lower() != "identity":  # read as sent, gzip was "not valid JSON" and a plain body passed
-        raise UnsupportedEncoding(f"Content-Encoding {encoding[:100]!r} is not supported: send the body uncompressed")
+        said = header_said(encoding)
+        raise UnsupportedEncoding(f"Content-Encoding {said} is not supported: send the body uncompressed")
     declared = whole(request.headers.get("content-length", ""))
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")

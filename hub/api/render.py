@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hub.api.json import header_said
 from hub.errors import BadRequest
 from hub.model import timefmt
 from hub.model.collections import Collection
@@ -18,9 +19,10 @@ HEADER = "connec-external-ids"
 
 def wants_ids(headers: Any) -> bool:
     """Whether the CONNEC-EXTERNAL-IDS header asks for id arrays; 400 for a value other than true or false."""
-    value = str(headers.get(HEADER, "false")).strip().lower()
+    given = str(headers.get(HEADER, "false")).strip()
+    value = given.lower()
     if value not in ("true", "false"):
-        raise BadRequest(f"the {HEADER.upper()} header is true or false, not {value[:20]!r}")
+        raise BadRequest(f"the {HEADER.upper()} header is true or false, not {header_said(given, 20)}")
     return value == "true"
 
 

@@ -193,6 +193,16 @@ def test_a_body_that_is_not_json_gets_415_or_400(client: TestClient) -> None:
     assert nothing_written_besides_one == 1
 
 
+@pytest.mark.parametrize(
+    ("header", "value", "status"),
+    [("CONNEC-EXTERNAL-IDS", "trué", 400), ("content-type", "text/plaîn", 415), ("content-encoding", "gzïp", 415)],
+)
+def test_a_header_value_in_utf_8_is_quoted_as_written(client: TestClient, header: str, value: str, status: int) -> None:
+    """Header bytes are read as Latin-1: the problem quoted `trué` as `truÃ©`."""
+    answer = client.post(PEOPLE, content=b"{}", headers={header: value.encode()})
+    problem(answer, status, repr(value))
+
+
 def test_a_malformed_external_ids_header_is_400_before_anything_is_written(client: TestClient) -> None:
     problem(client.post(PEOPLE, json={"people": {}}, headers={"CONNEC-EXTERNAL-IDS": "yes"}), 400, "true or false")
     nothing_written(client)

@@ -230,6 +230,8 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
                     201,
                     [f"{op}_{name}" for op in ("get", "update", "archive", "merge", "merge_history", "connect")],
                     {"group_id": "$request.path.group_id", "id": f"$response.body#/{name}/id"},
+                    "`id` is the hub id in an answer without `CONNEC-EXTERNAL-IDS: true`; with it, `id` is the id"
+                    " array: pass its entry of the hub's provider",
                 ),
             },
         },

@@ -89,13 +89,17 @@ IDS_HEADER = param(
 """The header of every operation that answers records, in any case as `render.wants_ids` reads it."""
 
 
-def linked(out: dict[str, Any], code: int, operations: Sequence[str], parameters: dict[str, str]) -> dict[str, Any]:
-    """`out`, with OpenAPI links from its `code` answer to the operations that take what it answered.
+def linked(
+    out: dict[str, Any], code: int, operations: Sequence[str], parameters: dict[str, str], said: str | None = None
+) -> dict[str, Any]:
+    """`out`, with OpenAPI links from its `code` answer to the operations that take what it answered, each with
+    the description `said` where following one takes more than the expression.
 
     A client generator can follow them, and the fuzzer's call sequences do: a record created is then
     read, updated, merged, connected… by its new id, where a random id mostly gets a 404.
     """
-    out[str(code)]["links"] = {op: {"operationId": op, "parameters": parameters} for op in operations}
+    link = {"description": said} if said else {}
+    out[str(code)]["links"] = {op: {"operationId": op, "parameters": parameters, **link} for op in operations}
     return out
 
 

@@ -603,3 +603,16 @@ def test_the_details_of_every_kind_of_change_are_described(client: TestClient) -
     assert shown == set(details)  # every member described is shown by some change
     with pytest.raises(jsonschema_rs.ValidationError):
         described(doc, schema, {**page, "changes": [{**page["changes"][0], "details": {"merged": "not a list"}}]})
+
+
+def test_the_links_from_a_record_made_say_how_to_follow_them_under_the_external_ids_header(
+    client: TestClient,
+) -> None:
+    """A link passes the answer's `id` on as the path's: with `CONNEC-EXTERNAL-IDS: true` that is the id array, and
+    a client following the link as written asked for `…/people/[{…}]`."""
+    doc = client.get("/openapi.json").json()
+    links = doc["paths"]["/api/v2/{group_id}/people"]["post"]["responses"]["201"]["links"]
+    made = client.post(f"{BASE}/people", json={"people": {"first_name": "Ada"}}, headers=IDS).json()["people"]
+    hub = next(e["id"] for e in made["id"] if e["provider"] == "connec")
+    assert client.get(f"{BASE}/people/{hub}").status_code == 200
+    assert all("CONNEC-EXTERNAL-IDS" in link["description"] for link in links.values())

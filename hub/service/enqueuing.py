@@ -98,9 +98,11 @@ def _turns(record: Record, node: Node | None, also: Sequence[Record], was: Node 
     with no record as it was counts as turning one."""
     if node is None and was is None:
         return False
+    if not also:
+        return True
     entity = COLLECTIONS[record.collection]
     now = matches(entity, record, node)
-    return not also or any(matches(entity, r, was) != now for r in also)
+    return any(matches(entity, r, was) != now for r in also)
 
 
 async def naming(tx: Transaction, collection: str, fields: Iterable[str]) -> list[tuple[Integration, Node | None]]:

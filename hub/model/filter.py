@@ -59,7 +59,8 @@ class In:
 
 @dataclass(frozen=True)
 class And:
-    """At least two items, flattened: nested Ands only come from explicit grouping."""
+    """At least two items. The parser flattens those that are Ands, grouped in parentheses or not (`_combine`);
+    an And built elsewhere may hold one (`keyset.after`)."""
 
     items: tuple[Node, ...]
 

@@ -130,7 +130,8 @@ class MergeEntry:
     at: str
     actor: str
     trigger: str
-    """`upsert` (several records matched one write) or `request` (an explicit merge)."""
+    """`upsert` (several records matched one write), `request` (an explicit merge) or `connect` (a connect to an id
+    placeholders hold)."""
     matched: list[Match]
     requested: dict[str, Any]
     before: list[Snapshot]

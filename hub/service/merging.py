@@ -1,7 +1,8 @@
 """Merging records into one, recording each merge, and undoing one.
 
-Both kinds of merge go through `merge`: the automatic one of an upsert whose ids name
-several records, and the explicit one a client asks for.
+Every merge goes through `merge`: the automatic one of an upsert whose ids name several
+records, the explicit one a client asks for, and a connect's of the placeholders holding
+the id it links (`connect.connect`).
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ from hub.model import network
 log = logging.getLogger("hub")
 
 LIMITS = httpx2.Limits(max_connections=None, max_keepalive_connections=20, keepalive_expiry=5.0)
-"""The pool's bounds: each POST in flight a connection of its own (`parallel` bounds them, per integration), and
-httpx's defaults for the idle ones. Held to httpx's 100, the POSTs past them waited for a connection as their
-timeout ran, and failed as the app's tries though the app answered within it."""
+"""The pool's bounds: each POST in flight a connection of its own (`parallel` bounds them per integration, and
+`webhook_max_connections` across the hub, before a batch is leased), and httpx's defaults for the idle ones. Held to
+httpx's 100, the POSTs past them waited for a connection as their timeout ran, and failed as the app's tries though
+the app answered within it."""
 
 
 @functools.cache

@@ -22,7 +22,8 @@ from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
 Anchor = tuple[str, tuple[str, str] | None]
-"""The record a `PUT` path names, which must be among those its write names: a hub id, or an app's id and the app."""
+"""The record a `PUT` path names, written as one of those its write names (404 if there is none): a hub id, or an
+app's id and the app."""
 
 
 @dataclass
@@ -45,7 +46,7 @@ async def upsert(
     anchor: Anchor | None = None,
     actor: str = ANONYMOUS,
 ) -> Outcome:
-    """Create, update or merge the records `write` names; `anchor` names one that must be among them."""
+    """Create, update or merge the records `write` names; `anchor` names one more of them (404 if there is none)."""
     group = await group_for_write(store, group_id)
     return await transact(
         store, group_id, work_of(settings, group, collection, prepare(settings, group, write), anchor, actor)

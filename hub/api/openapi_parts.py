@@ -76,10 +76,9 @@ def responses(ok: dict[int, tuple[str, dict[str, Any]]], errors: tuple[int, ...]
 GROUP = param("group_id", "path", {"type": "string", "pattern": GROUP_ID.pattern}, "the group, e.g. cld-1234")
 """The group of every path under `/api/v2/{group_id}/`, as the hub checks it (any other is a 400)."""
 NAME = param("name", "path", {"type": "string", "minLength": 1}, "the integration's name")
-OBJECT = {"type": "object"}
 TIME = {"type": "string", "format": "date-time"}
-HUB_IDS = {"type": "array", "items": {"type": "string"}}
 """A time as the hub shows every time (RFC 3339, UTC): typed, a client compares it with a record's `updated_at`."""
+HUB_IDS = {"type": "array", "items": {"type": "string"}}
 IDS_HEADER = param(
     HEADER.upper(),
     "header",

@@ -125,9 +125,11 @@ def _told(entry: MergeEntry) -> list[str]:
 def _keeps_placeholder(ask: Merge) -> bool:
     """Whether a merge of placeholders leaves one: an explicit merge choosing nothing leaves one holding ids only,
     which the real record fills in on arriving (answered 201, recorded as its create, which integrations sending
-    creates only send). An upsert's merge is the real record arriving. A field chosen null chooses nothing: it
-    clears what placeholders do not hold (nested objects come null when all their members are)."""
-    return ask.trigger == "request" and all(v is None for v in ask.values.values()) and ask.status is None
+    creates only send); so does a connect's, which fills it in itself where it brings values for the hub, as a
+    connect of one placeholder does. An upsert's merge is the real record arriving. A field chosen null chooses
+    nothing: it clears what placeholders do not hold (nested objects come null when all their members are)."""
+    chooses = any(v is not None for v in ask.values.values()) or ask.status is not None
+    return ask.trigger in ("request", "connect") and not chooses
 
 
 async def matches(

@@ -254,6 +254,28 @@ def test_connecting_a_placeholder_with_values_fills_it_in(client: TestClient) ->
     assert (again.status_code, again.json()["result"]) == (200, "updated")
 
 
+def test_connecting_a_placeholder_to_an_id_another_placeholder_holds_leaves_one_placeholder(
+    client: TestClient,
+) -> None:
+    """Two references made two placeholders of one organization; connecting one to the id the other holds merges
+    them, and with no value for the hub it stays a placeholder, as connecting one alone does, until a connect with
+    values fills it in (its `create` naming the placeholder merged into it). The merge made it a real record of no
+    values, and recorded a `create` of it sent to every integration."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ext("crm", "o9")]).json()["people"]
+    post(client, "people", [ext("crm", "p2")], organization_id=[ext("erp", "C-1001", "726")])
+    placeholder = {"id": person["organization_id"]}
+    own = sample(field_values=[{"field": "name", "value": "the ERP's", "sync_to_hub": False}])
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    assert connect(client, placeholder, own).status_code == 204
+    assert fetch(client, placeholder)["placeholder"] is True
+    kinds = [c["kind"] for c in client.get(f"{BASE}/changes", params={"since": start}).json()["changes"]]
+    assert "create" not in kinds
+    start = client.get(f"{BASE}/changes").json()["cursor"]
+    assert connect(client, placeholder, sample()).status_code == 204  # values for the hub: filled in
+    made = client.get(f"{BASE}/changes", params={"since": start}).json()["changes"]
+    assert [(c["kind"], len(c["details"]["merged"])) for c in made] == [("create", 1)]
+
+
 def test_connecting_a_placeholder_again_as_connected_already_records_nothing(client: TestClient) -> None:
     """No value for the hub: it stays a placeholder, and connecting it again as before recorded an `update` (and
     moved its `updated_at`) each time, sent on to every integration, as if it changed."""

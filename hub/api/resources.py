@@ -126,7 +126,8 @@ async def _write_one(
 
 
 async def _write_batch(request: Request, collection: Collection, items: list[Any]) -> list[dict[str, Any]]:
-    """Upsert each item on its own, in order: one result per item, a refused one beside the others."""
+    """Upsert each item as if on its own, in order (`batch.upsert_many` writes runs of them together): one result
+    per item, a refused one beside the others."""
     store, settings, group_id, _ = _context(request)
     check = _checker(request, collection)
     writes: list[Write | HubError] = []

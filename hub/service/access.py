@@ -102,7 +102,8 @@ class Authenticator:
 
     The cache holds what the store said, never a verdict: the secret is hashed and
     compared on every request. A key revoked (or an app connected or disconnected)
-    from another process takes effect within `ttl` seconds; through `forget`, at once.
+    from another process takes effect within `ttl` seconds (`forget` empties the cache: tests revoking keys in the
+    store take effect at once).
     """
 
     MAX_ENTRIES = 10_000

@@ -10,7 +10,7 @@ is in one place (`_counted`), whatever the write did: a create, an archive or a 
 an unmerge, ids moved or unlinked. The write transactions of a group already take turns
 (`MongoStore.transaction`), so the count documents add no write conflicts.
 
-`status_counts` holds, per group, collection and status but `ACTIVE` (`query.COUNTED_APART`), how
+`status_counts` holds, per group, collection and status but `ACTIVE` (`list_query.COUNTED_APART`), how
 many records not merged away have it, what SQLite's `status_counts` keeps, by the same rule: with the
 count of listed records they give the total of a filter on the status alone (`ListQuery.statuses`),
 which `count_documents` counted record by record in the status's index. `app_status_counts` holds the

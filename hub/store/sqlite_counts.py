@@ -13,7 +13,7 @@ statement: per row, as triggers do, counting was half the cost of a batch's inse
 create's record and link rows took 27 µs, 13.5 µs without the three triggers).
 
 The records of each status but `ACTIVE` are counted too (`status_counts`, per group, collection and status, of
-records not merged away: `query.COUNTED_APART`), inserted ones by `count_added` and a trigger following a
+records not merged away: `list_query.COUNTED_APART`), inserted ones by `count_added` and a trigger following a
 status changed, a merge or an unmerge: with the count of listed records they give the total of a filter on the
 status alone (`status eq 'INACTIVE'`, `status ne 'ACTIVE'`, and a page of every status, which lists the archived
 records too: `ListQuery.statuses`). Counted in each status's index, that total grew with the records of the status.

@@ -99,7 +99,7 @@ async def create_link(request: Request) -> Response:
     store, group_id = context.store(request), context.group_id(request)
     _, ext = await key_links.named(store, settings, body)
     principal(request).ensure_may_claim(group_id, [ext], settings.hub_provider)
-    link = await key_links.create(store, settings, group_id, body)
+    link = await key_links.create(store, settings, group_id, body, context.actor(request))
     location = f"{request.url.path}/{link.link_id}"  # a link id is base64url: one path segment as it is
     return JSONResponse({"key_links": link_json(link)}, status_code=201, headers={"location": location})
 
@@ -110,7 +110,7 @@ async def move_link(request: Request) -> Response:
     body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     store, group_id = context.store(request), context.group_id(request)
     link_id = _may_touch(request, group_id, request.path_params["link_id"])
-    link = await key_links.move(store, settings, group_id, link_id, body)
+    link = await key_links.move(store, settings, group_id, link_id, body, context.actor(request))
     return JSONResponse({"key_links": link_json(link)})
 
 
@@ -121,7 +121,7 @@ async def move_named_link(request: Request) -> Response:
     body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     group_id = context.group_id(request)
     named = _may_touch(request, group_id, await key_links.identify(store, settings, body))
-    link = await key_links.move(store, settings, group_id, named, body)
+    link = await key_links.move(store, settings, group_id, named, body, context.actor(request))
     return JSONResponse({"key_links": link_json(link)})
 
 

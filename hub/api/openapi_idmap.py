@@ -103,7 +103,7 @@ def _merge_entry() -> dict[str, Any]:
         "collection": {"enum": list(COLLECTIONS)},
         "at": TIME,
         "actor": {**text, "description": "the key that asked for it: `admin (key hk_…)`, `crm (key hk_…)`"},
-        "trigger": {"enum": ["request", "upsert", "connect"]},
+        "trigger": {"enum": ["request", "upsert", "connect", "key_link"]},
         "survivor": {**text, "description": "the hub id of the record kept"},
         "merged": {**HUB_IDS, "description": "the hub ids merged away, now naming the survivor"},
         "matched": {

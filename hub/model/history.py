@@ -130,8 +130,8 @@ class MergeEntry:
     at: str
     actor: str
     trigger: str
-    """`upsert` (several records matched one write), `request` (an explicit merge) or `connect` (a connect to an id
-    placeholders hold)."""
+    """`upsert` (several records matched one write), `request` (an explicit merge), `connect` (a connect to an id
+    placeholders hold) or `key_link` (a key link made to such an id, or moved off a placeholder)."""
     matched: list[Match]
     requested: dict[str, Any]
     before: list[Snapshot]

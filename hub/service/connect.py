@@ -36,9 +36,9 @@ async def connect(
         record = await reading.locate_in(tx, collection, key, app)
         holders = [r for r in await tx.match(collection.name, [ask.ext]) if r.hub_id != record.hub_id]
         if holders and all(r.placeholder for r in holders):
-            why = await merging.matches(tx, settings, group, collection, [record, *holders], [ask.ext], [record.hub_id])
-            merge = merging.Merge({}, None, [], why, actor, "connect")
-            record, _ = await merging.merge(tx, group, collection, [record, *holders], merge)
+            record = await merging.taking_in(
+                tx, settings, group, collection, record, holders, ask.ext, actor, "connect"
+            )
         elif holders:
             raise Conflict(
                 f"{ask.ext.provider} (realm {ask.ext.realm}) id {ask.ext.id} is linked to another"

@@ -28,7 +28,7 @@ from hub.model.key_link import (
     stable_id,
 )
 from hub.model.record import Record
-from hub.service import changes, reading, references
+from hub.service import changes, merging, reading, references
 from hub.service.transact import transact
 from hub.store.base import Store, Transaction
 
@@ -156,15 +156,20 @@ async def _record(tx: Transaction, collection: str, hub_id: str) -> Record:
     return found
 
 
-async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkIn) -> KeyLink:
-    """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken."""
-    await reading.group_or_404(store, group_id)
+async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkIn, actor: str) -> KeyLink:
+    """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken; a placeholder
+    holding it is merged with the record instead (`merging.taking_in`)."""
+    group = await reading.group_or_404(store, group_id)
     collection, ext = await named(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
     async def work(tx: Transaction) -> KeyLink:
         record = await _record(tx, collection, internal_id)
         holders = await tx.match(collection, [ext])
+        if holders and all(r.placeholder and r.hub_id != record.hub_id for r in holders):
+            entity = COLLECTIONS[collection]
+            await merging.taking_in(tx, settings, group, entity, record, holders, ext, actor, "key_link")
+            return await _written(tx, collection, ext)
         if holders:
             raise Conflict(
                 f"{ext.provider} (realm {ext.realm}) id {ext.id} is linked already, to record {holders[0].hub_id}",
@@ -195,12 +200,13 @@ async def _holder(tx: Transaction, key: str) -> tuple[str, ExternalId, Record]:
     return named[0], named[1], holders[0]
 
 
-async def move(store: Store, settings: Settings, group_id: str, key: str, body: KeyLinkIn) -> KeyLink:
-    """Move a link to another record of its entity type, under the rules of a new link. A body's `id` must be the
-    link's, if given: ignored, a client meaning another link moved this one."""
+async def move(store: Store, settings: Settings, group_id: str, key: str, body: KeyLinkIn, actor: str) -> KeyLink:
+    """Move a link to another record of its entity type, under the rules of a new link; a link of a placeholder
+    merges it into that record (`merging.taking_in`), its ids with it. A body's `id` must be the link's, if given:
+    ignored, a client meaning another link moved this one."""
     if body.id is not None and body.id != key:
         raise _invalid("id", f"names another link than {key!r}")
-    await reading.group_or_404(store, group_id)
+    group = await reading.group_or_404(store, group_id)
     collection, provider = await _parts(store, settings, body)
     internal_id = require(body.internal_id, "internal_id")
 
@@ -210,6 +216,9 @@ async def move(store: Store, settings: Settings, group_id: str, key: str, body: 
             raise _invalid(changed, "a link moves to another record but keeps its app and id; delete it and link anew")
         target = await _record(tx, kind, internal_id)
         if target.hub_id == holder.hub_id:
+            return await _written(tx, kind, ext)
+        if holder.placeholder:
+            await merging.taking_in(tx, settings, group, COLLECTIONS[kind], target, [holder], ext, actor, "key_link")
             return await _written(tx, kind, ext)
         ensure_holdable([*target.ids, ext], records=[target.hub_id])
         await tx.move_ids(kind, [ext], target.hub_id)

@@ -125,11 +125,32 @@ def _told(entry: MergeEntry) -> list[str]:
 def _keeps_placeholder(ask: Merge) -> bool:
     """Whether a merge of placeholders leaves one: an explicit merge choosing nothing leaves one holding ids only,
     which the real record fills in on arriving (answered 201, recorded as its create, which integrations sending
-    creates only send); so does a connect's, which fills it in itself where it brings values for the hub, as a
-    connect of one placeholder does. An upsert's merge is the real record arriving. A field chosen null chooses
-    nothing: it clears what placeholders do not hold (nested objects come null when all their members are)."""
+    creates only send); so do a key link's, and a connect's, which fills it in itself where it brings values for
+    the hub, as a connect of one placeholder does. An upsert's merge is the real record arriving. A field chosen
+    null chooses nothing: it clears what placeholders do not hold (nested objects come null when all their members
+    are)."""
     chooses = any(v is not None for v in ask.values.values()) or ask.status is not None
-    return ask.trigger in ("request", "connect") and not chooses
+    return ask.trigger != "upsert" and not chooses
+
+
+async def taking_in(
+    tx: Transaction,
+    settings: Settings,
+    group: Group,
+    collection: Collection,
+    record: Record,
+    placeholders: Sequence[Record],
+    ext: ExternalId,
+    actor: str,
+    trigger: str,
+) -> Record:
+    """`record` with the `placeholders` holding `ext` merged into it (the survivor, the oldest of them): a reference
+    to `ext` made each, and it stood for the record an app now links `ext` to (by a connect or a key link), as an
+    upsert naming both would merge them. Left apart, the link was a 409, or, moved, left a placeholder of no app id
+    that the records referring to it went on showing."""
+    why = await matches(tx, settings, group, collection, [record, *placeholders], [ext], [record.hub_id])
+    merged, _ = await merge(tx, group, collection, [record, *placeholders], Merge({}, None, [], why, actor, trigger))
+    return merged
 
 
 async def matches(

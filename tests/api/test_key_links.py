@@ -477,6 +477,47 @@ def test_put_follows_the_rules_of_a_new_link(client: TestClient) -> None:
     assert links(client, external_id="0012D")[0]["internal_id"] == org["id"]
 
 
+def person_naming(client: TestClient, org_id: dict[str, str]) -> str:
+    """The hub id of the placeholder a person referring to an unknown organization id made."""
+    person = create(client, "people", ext("crm", "eu", "p1"), first_name="Ada", organization_id=[org_id])
+    return str(person["organization_id"])
+
+
+def merged_by_key_link(client: TestClient, hub_id: str) -> list[str]:
+    history = client.get(f"{BASE}/organizations/{hub_id}/merges").json()["merges"]
+    return [m["trigger"] for m in history]
+
+
+def test_a_link_to_an_id_a_placeholder_holds_merges_the_placeholder_in(client: TestClient) -> None:
+    """A person synced before its organization made a placeholder holding the organization's id; linking that id
+    to the organization was a 409 naming the placeholder, while a connect or an upsert merges them: the person
+    kept showing an organization of ids alone."""
+    placeholder = person_naming(client, ext("salesforce", "eu", "new-1"))
+    org = create(client, "organizations", name="Acme")
+    made = client.post(f"{BASE}/key_links", json=link_body(org))
+    assert made.status_code == 201, made.text
+    survivor = made.json()["key_links"]["internal_id"]
+    assert survivor in (org["id"], placeholder)  # the older survives; the other names it still
+    assert get(client, "organizations", placeholder)["name"] == get(client, "organizations", org["id"])["name"]
+    assert get(client, "organizations", survivor).get("placeholder") is None
+    assert merged_by_key_link(client, survivor) == ["key_link"]
+    assert client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1
+
+
+def test_moving_a_placeholders_link_merges_the_placeholder_into_the_record(client: TestClient) -> None:
+    """Moved, the link left the placeholder without an app id, and the person referring to it showed an
+    organization of its hub id alone, for good: the id was the organization's, and the placeholder stood for it."""
+    placeholder = person_naming(client, ext("salesforce", "eu", "new-1"))
+    org = create(client, "organizations", name="Acme")
+    [link] = links(client, external_id="new-1")
+    moved = client.put(f"{BASE}/key_links/{link['id']}", json={"internal_id": org["id"]})
+    assert moved.status_code == 200, moved.text
+    assert get(client, "organizations", placeholder)["name"] == "Acme"
+    assert app_ids(get(client, "organizations", org["id"], ids=True)) == [ext("salesforce", "eu", "new-1")]
+    assert merged_by_key_link(client, moved.json()["key_links"]["internal_id"]) == ["key_link"]
+    assert client.get(f"{BASE}/organizations").json()["pagination"]["total"] == 1
+
+
 def test_delete_unlinks_and_leaves_the_record(client: TestClient) -> None:
     org = create(client, "organizations", SF, HS, name="Acme")
     link_id = links(client, provider="salesforce")[0]["id"]

@@ -163,7 +163,7 @@ async def retry_dead(request: Request) -> Response:
     store, settings = context.store(request), context.settings(request)
     name = request.path_params["name"]
     retried = await outbound.retry(store, settings, group_id, name, body.items, caller=principal(request))
-    return JSONResponse({"retried": retried.done, "refused": retried.refused})
+    return JSONResponse(_settled(retried, "retried"))
 
 
 BASE = "/api/v2/{group_id}/integrations/{name:segment}"

@@ -11,6 +11,7 @@ from hub.api.openapi_parts import (
     ID_PART,
     IDS_HEADER,
     NO_BODY_WRITE_ERRORS,
+    NO_CONTENT,
     NOT_BLANK,
     READ_ERRORS,
     REF,
@@ -35,7 +36,6 @@ from hub.model.query import MAX_PARAM
 NUMBER = {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}
 """A number `integration_systems` or `entity_types` gives (`StableId`, below 2^31) as a search takes it: any whole
 number the hub reads (one no app or entity type has matches no link)."""
-NO_CONTENT = {"description": "done; no body"}
 
 
 def _link_query(name: str) -> dict[str, Any]:

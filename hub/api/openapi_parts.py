@@ -50,6 +50,7 @@ WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 NO_BODY_WRITE_ERRORS = (400, 401, 403, 404, 409, 503)
 """Those of a write without a body (an archive, an unlink): nothing to be too large, of the wrong type or
 invalid, but a store busy past its wait, or races lost until the tries ran out, as for any write."""
+NO_CONTENT = {"description": "done; no body"}
 SERVED_ERRORS = (408, 431)
 """Those `hub serve` answers any request with before a route sees it (`protocol.py`): every operation may get them."""
 

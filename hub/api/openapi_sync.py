@@ -12,6 +12,7 @@ from hub.api.openapi_parts import (
     HUB_IDS,
     NAME,
     NO_BODY_WRITE_ERRORS,
+    NO_CONTENT,
     READ_ERRORS,
     REF,
     TIME,
@@ -29,8 +30,6 @@ from hub.config import Settings
 from hub.model.collections import COLLECTIONS
 from hub.model.connect import ConnectIn
 from hub.model.integration import SHOWN_ONLY, Definition
-
-NO_CONTENT = {"description": "done; no body"}
 
 
 def _schemas(schemas: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ After a `$skiptoken`, records before it may have gone since: only the total boun
 A filtered page counts its matches first (`_matching`, from the records it leaves out where those are found
 as simply), and the count says how to find the page (`_picked`): sort the few matching, in any order, or walk
 the code index when nearly all match (in code order). Left uncounted (`$count=false`), it counts the part of its
-filter an index serves, only as far as "few" goes (`_few`). A page whose order starts with a field its filter
+filter an index serves, only as far as "few" goes (`_matches_few`). A page whose order starts with a field its filter
 names is read in that field's index, counted or not (`_in_its_order`).
 """
 

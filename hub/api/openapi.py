@@ -37,7 +37,7 @@ from hub.api.openapi_parts import (
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
-from hub.model.filter import MAX_DEPTH
+from hub.model.filter import MAX_CONDITIONS, MAX_DEPTH, MAX_FILTER
 from hub.model.ids import MAX_RECORD_IDS, SPACE, ExternalIdIn
 from hub.model.keyset import MAX_POSITION
 from hub.model.paging import check_params
@@ -153,9 +153,9 @@ def _parameters(settings: Settings) -> dict[str, Any]:
             param(
                 "$filter",
                 "query",
-                {"type": "string", "maxLength": 2000},
-                f"OData-style: eq ne gt ge lt le, and, or, not, in (…); at most 50 conditions, {MAX_DEPTH} levels deep;"
-                " each value of its field's type, or null",
+                {"type": "string", "maxLength": MAX_FILTER},
+                f"OData-style: eq ne gt ge lt le, and, or, not, in (…); at most {MAX_CONDITIONS} conditions,"
+                f" {MAX_DEPTH} levels deep; each value of its field's type, or null",
             ),
             param(
                 "$count",

@@ -21,6 +21,9 @@ _CANONICAL = ("eq", "ne", "gt", "ge", "lt", "le")
 OPERATORS = {**{op: op for op in _CANONICAL}, "gte": "ge", "lte": "le"}
 # Parentheses and 'not' may nest this deep; keeps recursion far below Python's limit.
 MAX_DEPTH = 32
+# The most conditions and characters a filter ($filter, an integration's filter) may hold.
+MAX_CONDITIONS = 50
+MAX_FILTER = 2000
 
 _LITERAL_WORDS: dict[str, Value] = {"true": True, "false": False, "null": None}
 _KEYWORDS = frozenset({"and", "or", "not", "in", *_LITERAL_WORDS, *OPERATORS})
@@ -243,7 +246,7 @@ class _Parser:
         return node
 
 
-def parse_filter(text: str, *, max_nodes: int = 50, max_length: int = 2000) -> Node:
+def parse_filter(text: str, *, max_nodes: int = MAX_CONDITIONS, max_length: int = MAX_FILTER) -> Node:
     """Parse ``text`` into a Node; bad input raises ``Invalid`` and nothing else."""
     if len(text) > max_length:
         limit = f"more than {max_length} characters"

@@ -22,7 +22,7 @@ from pydantic import (
 from hub.errors import Conflict, Forbidden, HubError, Invalid
 from hub.model.collections import COLLECTIONS
 from hub.model.fields import Text
-from hub.model.filter import Node, parse_filter
+from hub.model.filter import MAX_FILTER, Node, parse_filter
 from hub.model.ids import CONTROL, ID_PART_PATTERN, SPACE, IdPart, WithoutNul
 from hub.model.payload import problems, raise_invalid
 from hub.model.query import bind_filter, check_types
@@ -130,7 +130,7 @@ class Definition(BaseModel):
     direction: Direction
     provider: IdPart
     realm: IdPart
-    filter: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    filter: Annotated[str, StringConstraints(max_length=MAX_FILTER)] | None = None
     default_schedule: Annotated[int, Field(ge=0, le=MAX_SCHEDULE)] = 0
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)] = 100

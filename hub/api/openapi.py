@@ -39,8 +39,8 @@ from hub.model.collections import COLLECTIONS, READ_ONLY, Collection, Status
 from hub.model.fields import MAX_IDS
 from hub.model.filter import MAX_CONDITIONS, MAX_DEPTH, MAX_FILTER
 from hub.model.ids import MAX_RECORD_IDS, SPACE, ExternalIdIn
-from hub.model.keyset import MAX_POSITION
-from hub.model.paging import check_params
+from hub.model.keyset import TOKEN
+from hub.model.paging import MAX_SKIP, check_params
 from hub.model.query import MAX_ORDER_KEYS
 
 
@@ -139,11 +139,11 @@ def _parameters(settings: Settings) -> dict[str, Any]:
         ),
         "listing": [
             param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
-            param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "records to skip"),
+            param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, "records to skip"),
             param(
                 "$skiptoken",
                 "query",
-                {"type": "string", "pattern": rf"^[A-Za-z0-9_-]{{1,{MAX_POSITION}}}\.[0-9]{{1,18}}$"},
+                {"type": "string", "pattern": f"^{TOKEN.pattern}$"},
                 "where the page before ended, as its `next` link gives it: not with $skip, and with the $orderby"
                 " it was made in",
             ),

@@ -28,9 +28,10 @@ from hub.api.openapi_parts import (
 from hub.config import Settings
 from hub.model.collections import COLLECTIONS, Status
 from hub.model.history import HISTORY_TOKEN, HISTORY_TOP, MAX_HISTORY_TOP
-from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, KeyLinkIn
+from hub.model.key_link import IDENTIFYING, SEARCH_PARAMS, TOKEN, KeyLinkIn
 from hub.model.merge import MAX_MERGED
 from hub.model.numbers import MAX_WHOLE
+from hub.model.paging import MAX_SKIP
 from hub.model.query import MAX_PARAM
 
 NUMBER = {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE}
@@ -160,11 +161,11 @@ def _key_link_paths(settings: Settings) -> dict[str, Any]:
     }
     window = [
         param("$top", "query", {"type": "integer", "minimum": 1, "maximum": settings.max_top}, "page size"),
-        param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}, "links to skip"),
+        param("$skip", "query", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, "links to skip"),
         param(
             "$skiptoken",
             "query",
-            {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,512}\.[0-9]{1,18}$"},
+            {"type": "string", "pattern": f"^{TOKEN.pattern}$"},
             "where a page ends, as its `next` link gives it (not with $skip)",
         ),
     ]

@@ -235,7 +235,8 @@ _BOUNDED = _MATCHED | {"created_after", "created_before"}
 """The text parameters of a search, each at most `MAX_PARAM` characters: an id part can be no longer, and a moment
 needs far less (ISO 8601 took any number of decimals, and a search so long its next link passed the request head's
 limit)."""
-_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,512})\.([0-9]{1,18})")
+TOKEN = re.compile(rf"([A-Za-z0-9_-]{{1,512}})\.([0-9]{{1,{MAX_DIGITS}}})")
+"""A key link search's `$skiptoken`: the position of the link it starts after, and how many came before."""
 
 
 def _number(params: Mapping[str, str], name: str) -> int | None:
@@ -281,7 +282,7 @@ def parse_search(params: Mapping[str, str], default_top: int, max_top: int) -> L
         collection = by_id
     skip, top = window(params, default_top, max_top)
     after = None
-    if made := skiptoken(params, _TOKEN, "$skip" in params, "$skip"):
+    if made := skiptoken(params, TOKEN, "$skip" in params, "$skip"):
         after, skip = made
     query = LinkQuery(
         collection=collection,

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from hub.errors import BadRequest
 from hub.model.numbers import MAX_WHOLE, whole
 
+MAX_SKIP = 10**9
+"""The largest `$skip` a page takes."""
+
 
 def check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:
     unknown = sorted(set(params) - allowed)
@@ -60,4 +63,4 @@ def made_token(where: str, before: int) -> str:
 
 def window(params: Mapping[str, str], default_top: int, max_top: int) -> tuple[int, int]:
     """`$skip` and `$top` of a page, checked."""
-    return whole_param(params, "$skip", 0, 0, 10**9), whole_param(params, "$top", default_top, 1, max_top)
+    return whole_param(params, "$skip", 0, 0, MAX_SKIP), whole_param(params, "$top", default_top, 1, max_top)

@@ -81,7 +81,8 @@ async def search(request: Request) -> Response:
     given = parse_search(request.query_params, settings.default_top, settings.max_top)
     links, total = await key_links.search(context.store(request), settings, context.group_id(request), given)
     query = given.query
-    tokens = [query.token(links[-1], len(links))] if len(links) == query.top else None
+    made = [query.token(links[-1], len(links))] if links else []  # None where the position is too long for a link
+    tokens = [token for token in made if token is not None] if len(links) == query.top else None
     pagination = context.token_pagination(request, query.skip, query.top, total, tokens, query.after is not None)
     return JSONResponse({"key_links": [link_json(link) for link in links], "pagination": pagination})
 

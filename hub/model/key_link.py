@@ -21,6 +21,7 @@ from hub.errors import BadRequest, Invalid
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import NUL, SPACE, ExternalId, IdPart
+from hub.model.keyset import MAX_POSITION
 from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.paging import check_params, made_token, skiptoken, window
 from hub.model.payload import problems, raise_invalid
@@ -181,9 +182,10 @@ class LinkQuery:
         """How many matching links the store passes over before the page."""
         return self.skip if self.after is None else 0
 
-    def token(self, last: KeyLink, shown: int) -> str:
-        """The `$skiptoken` of the page after one that showed `shown` links, `last` the last of them."""
-        return made_token(last.position, self.skip + shown)
+    def token(self, last: KeyLink, shown: int) -> str | None:
+        """The `$skiptoken` of the page after one that showed `shown` links, `last` the last of them; None if its
+        position is too long for a link (`keyset.MAX_POSITION`: a MongoDB position holds the link's names)."""
+        return None if len(last.position) > MAX_POSITION else made_token(last.position, self.skip + shown)
 
     @property
     def spanned(self) -> bool:
@@ -235,7 +237,7 @@ _BOUNDED = _MATCHED | {"created_after", "created_before"}
 """The text parameters of a search, each at most `MAX_PARAM` characters: an id part can be no longer, and a moment
 needs far less (ISO 8601 took any number of decimals, and a search so long its next link passed the request head's
 limit)."""
-TOKEN = re.compile(rf"([A-Za-z0-9_-]{{1,512}})\.([0-9]{{1,{MAX_DIGITS}}})")
+TOKEN = re.compile(rf"([A-Za-z0-9_-]{{1,{MAX_POSITION}}})\.([0-9]{{1,{MAX_DIGITS}}})")
 """A key link search's `$skiptoken`: the position of the link it starts after, and how many came before."""
 
 

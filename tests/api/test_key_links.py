@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 from hub.model.key_link import position_of, position_parts, stable_id
+from hub.model.keyset import MAX_POSITION
 from tests.api.records import BASE, app_ids, create, ext, get
 from tests.conftest import Keys, admin_client
 
@@ -195,6 +196,17 @@ def test_a_mongodb_next_link_handed_out_before_links_were_ordered_by_their_names
     assert ids == [f"c{n}" for n in range(6, 13)] and skips == [5, 10]
 
 
+@pytest.mark.parametrize("span", SPANS, ids=["any time", "span"])
+def test_a_walk_through_links_of_the_longest_names_goes_on_by_its_next_links(client: TestClient, span: str) -> None:
+    """A MongoDB position holds the link's names: with an app, realm and id of 255 characters each, its `$skiptoken`
+    was over the 512 letters the hub reads one of, and the hub refused the next link it had just given."""
+    app, realm = "p" * 255, "r" * 255
+    for n in range(3):
+        create(client, "people", ext(app, realm, f"{n}".ljust(255, "x")), first_name=f"P{n}")
+    ids, _ = walk(client, f"{BASE}/key_links?provider={app}&$top=1{span}")
+    assert ids == [f"{n}".ljust(255, "x") for n in range(3)]
+
+
 @pytest.mark.parametrize("name", ["created_after", "created_before"])
 def test_a_moment_longer_than_an_id_part_is_a_400(twelve: TestClient, name: str) -> None:
     """A time was taken to any number of decimals: a search as long as a request head takes had a next link that
@@ -293,7 +305,7 @@ def test_a_walk_through_a_span_of_time_shows_the_links_made_in_it(twelve: TestCl
         ({"$skiptoken": "15"}, "not one this hub made"),
         ({"$skiptoken": "a.b.5"}, "not one this hub made"),
         ({"$skiptoken": "z.-1"}, "not one this hub made"),
-        ({"$skiptoken": "a" * 513 + ".5"}, "not one this hub made"),
+        ({"$skiptoken": "a" * (MAX_POSITION + 1) + ".5"}, "not one this hub made"),
         ({"$skiptoken": "z.5"}, "no position of a link here"),
         ({"$skiptoken": "1" * 19 + ".5"}, "no position of a link here"),
         ({"$skiptoken": "YR85OTk5OTk5OTk5OTk5OTk5OTk5OR9o.5"}, "no position of a link here"),  # n of 20 digits

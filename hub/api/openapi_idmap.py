@@ -60,9 +60,8 @@ def _unlink_query(name: str) -> dict[str, Any]:
 def _schemas(schemas: dict[str, Any]) -> None:
     link_in = KeyLinkIn.model_json_schema(ref_template=REF)
     schemas["KeyLinkIn"] = link_in
-    schemas["KeyLink"] = {
-        "type": "object",
-        "properties": {
+    schemas["KeyLink"] = shown(
+        {
             "id": {"type": "string", "description": "the link's own id: its entity type and external id, encoded"},
             "entity_type": {"enum": list(COLLECTIONS)},
             "integration_entity_type_id": {"type": "integer"},
@@ -72,9 +71,8 @@ def _schemas(schemas: dict[str, Any]) -> None:
             "realm": {"type": "string"},
             "external_id": {"type": "string"},
             "created_at": TIME,
-        },
-        "required": ["id", "entity_type", "internal_id", "provider", "realm", "external_id", "created_at"],
-    }
+        }
+    )
     schemas["MergeEntry"] = _merge_entry()
 
 
@@ -151,12 +149,23 @@ def _link_body(*needed: list[str]) -> dict[str, Any]:
 def _key_link_paths(settings: Settings) -> dict[str, Any]:
     link = param("link_id", "path", {"type": "string", "minLength": 1}, "a key link's id")
     one = {"type": "object", "properties": {"key_links": schema_ref("KeyLink")}, "required": ["key_links"]}
-    page = {
+    pagination = {
         "type": "object",
         "properties": {
-            "key_links": {"type": "array", "items": schema_ref("KeyLink")},
-            "pagination": {"type": "object"},
+            "skip": {"type": "integer", "description": "how many links of the search came before the page"},
+            "top": {"type": "integer"},
+            "total": {"type": "integer"},
+            "next": {
+                "type": "string",
+                "description": "the URL of the next page (with a `$skiptoken`; with `$skip` where the link's position"
+                " would make it too long for a request); absent on the last",
+            },
         },
+        "required": ["skip", "top", "total"],
+    }
+    page = {
+        "type": "object",
+        "properties": {"key_links": {"type": "array", "items": schema_ref("KeyLink")}, "pagination": pagination},
         "required": ["key_links", "pagination"],
     }
     window = [

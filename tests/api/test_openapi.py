@@ -431,6 +431,24 @@ def test_a_merge_is_described_with_every_member_the_hub_shows(client: TestClient
         described(doc, schema, {**merged.json()["merge"], "merged": b})
 
 
+def test_a_key_link_and_its_page_are_described_with_every_member_the_hub_shows(client: TestClient) -> None:
+    """A key link's system and entity type numbers were described as optional, and a search's `pagination` as a bare
+    object: a generated client typed the numbers as maybe unset and read `skip`, `total` and the `next` link to walk
+    on as untyped extra members, though every answer shows them."""
+    doc = client.get("/openapi.json").json()
+    for n in range(3):
+        post(client, "people", [ext("crm", f"{n}")], first_name="A")
+    search = client.get(f"{BASE}/key_links", params={"$top": 2})
+    schema = answer_schema(doc, "/api/v2/{group_id}/key_links", "get")
+    described(doc, schema, search.json())
+    link = doc["components"]["schemas"]["KeyLink"]
+    assert all(set(link["required"]) == set(shown) for shown in search.json()["key_links"])
+    pagination = schema["properties"]["pagination"]
+    assert set(pagination["required"]) | {"next"} == set(search.json()["pagination"]) == set(pagination["properties"])
+    with pytest.raises(jsonschema_rs.ValidationError):
+        described(doc, schema, {**search.json(), "pagination": {**search.json()["pagination"], "total": None}})
+
+
 def test_the_members_a_system_an_entity_type_and_a_list_of_integrations_always_show_are_required(
     client: TestClient,
 ) -> None:

@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.api.access_log import holds_key
 from hub.api.paths import FIXED
 from hub.api.problems import error_response, unreachable
-from hub.errors import HubError, Unauthorized
+from hub.errors import BadRequest, HubError, Unauthorized
 from hub.model.access import Principal
+from hub.model.record import GROUP_ID, GROUP_ID_SHAPE
 from hub.service.access import Authenticator
 from hub.service.reading import no_group
 
@@ -92,9 +93,16 @@ def group_of(path: str) -> str | None:
     return found.group(1) if found else None
 
 
+def checked_group(given: str) -> str:
+    """`given` as a group id; a 400 naming the shape of one if it has another (no group can have it)."""
+    if not GROUP_ID.fullmatch(given):
+        raise BadRequest(f"malformed group id {given!r}: {GROUP_ID_SHAPE}")
+    return given
+
+
 async def admitted(authenticator: Authenticator, header: str | None, path: str) -> Principal:
     """The caller of a request to `path`; 401 without a live key, 404 (as for a missing group) for a group the key's
-    app is not connected to."""
+    app is not connected to, 400 for a malformed group id, which no group has (`checked_group`)."""
     found = credentials(header) if header is not None else None
     who = await authenticator.authenticate(*found) if found else None
     if who is None:
@@ -106,7 +114,7 @@ async def admitted(authenticator: Authenticator, header: str | None, path: str) 
             detail = "the key is unknown or revoked, or the secret is wrong"
         raise Unauthorized(detail)
     group_id = group_of(path)
-    if group_id is not None and not who.sees(group_id):
+    if group_id is not None and not who.sees(checked_group(group_id)):
         raise no_group(group_id)
     return who
 

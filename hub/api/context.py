@@ -8,15 +8,15 @@ from typing import Any
 
 from starlette.requests import Request
 
-from hub.api.auth import principal
+from hub.api.auth import checked_group, principal
 from hub.api.render import Renderer, wants_ids
 from hub.config import Settings
-from hub.errors import BadRequest, NotFound
+from hub.errors import NotFound
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId
 from hub.model.query import ONE_PARAMS, Read, Selected, parse_read
-from hub.model.record import GROUP_ID, GROUP_ID_SHAPE, Group
+from hub.model.record import Group
 from hub.service import reading
 from hub.store.base import Store
 
@@ -33,9 +33,7 @@ def settings(request: Request) -> Settings:
 
 def group_id(request: Request) -> str:
     """The checked group id; the CONNEC-EXTERNAL-IDS header is checked here too, before anything is written."""
-    given: str = request.path_params["group_id"]
-    if not GROUP_ID.fullmatch(given):
-        raise BadRequest(f"malformed group id {given!r}: {GROUP_ID_SHAPE}")
+    given = checked_group(request.path_params["group_id"])
     wants_ids(request.headers)
     return given
 

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from hub.config import Settings
 from tests.api.helpers import ext
+from tests.conftest import Keys
 
 PEOPLE = "/api/v2/cld-1/people"
 
@@ -315,9 +316,12 @@ def test_a_text_holding_u0000_is_422(client: TestClient, fields: dict[str, Any])
 
 
 @pytest.mark.parametrize("group_id", [".x", "-x", "a" * 65])
-def test_a_malformed_group_id_is_400_saying_its_shape(client: TestClient, group_id: str) -> None:
-    """`.x` was refused by a message listing `.` among the characters allowed."""
+def test_a_malformed_group_id_is_400_saying_its_shape(client: TestClient, keys: Keys, group_id: str) -> None:
+    """`.x` was refused by a message listing `.` among the characters allowed; an app's key was told "no group", as
+    for a group it is not connected to, where no group can ever have that id."""
     problem(client.get(f"/api/v2/{group_id}/people"), 400, "the first a letter or digit")
+    app = keys.app("crm", cld_1="2243")
+    problem(client.get(f"/api/v2/{group_id}/people", headers=app), 400, "the first a letter or digit")
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,8 @@ class Grouped(Generic[A]):
         return await answer
 
     async def _drain(self) -> None:
-        """Run what is queued, a group at a time, until nothing is; then tell each caller its outcome."""
+        """Run what is queued, a group at a time, until nothing is, telling each group's callers their outcomes as
+        soon as it has run."""
         try:
             await self._run_queued()
         finally:

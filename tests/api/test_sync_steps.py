@@ -105,3 +105,25 @@ def test_a_placeholder_merged_into_a_held_organization_is_repointed_by_the_merge
     assert [(i["kind"], i["details"]["merged"]) for i in leased["organizations"]] == [("merge", [placeholder])]
     shown = client.get(f"{PEOPLE}/p1", params={"opts[provider]": "erp", "opts[realm]": "2243"}, headers=IDS).json()
     assert hub_id({"id": shown["people"]["organization_id"]}) == hub_id(acme)
+
+
+def test_an_item_of_a_change_before_the_apps_id_moved_away_shows_the_record_without_it(client: TestClient) -> None:
+    """Step 4: items show their record as it is when handed out, so the update of a record made before a key link
+    took the app's id off it comes without that id, ahead of the record's `unlink`: the app learns the id left from
+    any item of the record, not from its `unlink` alone."""
+    body = {"name": "people", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    assert client.post(f"{BASE}/integrations", json={**body, "include_update": True}).status_code == 201
+    before = post(client, "people", [ext("crm", "c1")], first_name="Ann").json()["people"]
+    client.put(f"{PEOPLE}/{hub_id(before)}", json={"people": {"first_name": "Anne"}})
+    other = post(client, "people", [ext("erp", "e1")], first_name="Bob").json()["people"]
+    link = client.get(f"{BASE}/key_links", params={"provider": "crm", "external_id": "c1"}).json()["key_links"][0]
+    assert client.put(f"{BASE}/key_links/{link['id']}", json={"internal_id": hub_id(other)}).status_code == 200
+    items = client.post(f"{BASE}/integrations/people/lease").json()["items"]
+    shown = [(i["kind"], i["record"]["first_name"], {e["id"] for e in app_ids(i["record"])}) for i in items]
+    assert shown == [
+        ("create", "Anne", set()),
+        ("update", "Anne", set()),
+        ("create", "Bob", {"e1", "c1"}),
+        ("unlink", "Anne", set()),
+        ("link", "Bob", {"e1", "c1"}),
+    ]

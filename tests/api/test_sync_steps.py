@@ -127,3 +127,25 @@ def test_an_item_of_a_change_before_the_apps_id_moved_away_shows_the_record_with
         ("unlink", "Anne", set()),
         ("link", "Bob", {"e1", "c1"}),
     ]
+
+
+def test_an_unlink_names_the_apps_id_it_took_off_whatever_record_it_shows(client: TestClient) -> None:
+    """Step 4: the `unlink` of a key link deleted shows its record as it is when handed out, here the survivor of
+    a later merge, which holds none of the app's ids: `details.external_id` is what says which id left."""
+    body = {"name": "orgs", "entity": "organizations", "direction": "outbound", "provider": "crm", "realm": "2243"}
+    assert client.post(f"{BASE}/integrations", json={**body, "include_update": True}).status_code == 201
+    survivor = post(client, "organizations", [ext("erp", "e1")], name="Acme").json()["organizations"]
+    taken = post(client, "organizations", [ext("crm", "c1")], name="Acme Ltd").json()["organizations"]
+    client.post(f"{BASE}/integrations/orgs/ack", json=_all_of(client.post(f"{BASE}/integrations/orgs/lease").json()))
+    link = client.get(f"{BASE}/key_links", params={"provider": "crm", "external_id": "c1"}).json()["key_links"][0]
+    assert client.delete(f"{BASE}/key_links/{link['id']}").status_code == 204
+    merged = client.post(f"{BASE}/organizations/{hub_id(survivor)}/merge", json={"records": [hub_id(taken)]})
+    assert merged.status_code == 200, merged.text
+    items = client.post(f"{BASE}/integrations/orgs/lease").json()["items"]
+    unlink = next(i for i in items if i["kind"] == "unlink")
+    assert hub_id(unlink["record"]) == hub_id(survivor) and app_ids(unlink["record"]) == [ext("erp", "e1")]
+    assert unlink["details"]["external_id"] == ext("crm", "c1")
+
+
+def _all_of(lease: dict[str, Any]) -> dict[str, Any]:
+    return {"lease": lease["lease"], "items": [i["item"] for i in lease["items"]]}

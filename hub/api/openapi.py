@@ -30,6 +30,7 @@ from hub.api.openapi_parts import (
     json_body,
     linked,
     located,
+    pagination,
     param,
     responses,
     schema_ref,
@@ -174,23 +175,10 @@ def _operations(collection: Collection, settings: Settings, schemas: dict[str, A
     p = _parameters(settings)
     record = schema_ref(f"{prefix}Record")
     one = {"type": "object", "properties": {name: record}, "required": [name]}
-    pagination = {
-        "type": "object",
-        "properties": {
-            "skip": {"type": "integer"},
-            "top": {"type": "integer"},
-            "total": {"type": ["integer", "null"]},
-            "next": {
-                "type": "string",
-                "description": "the URL of the next page (with a `$skiptoken`; with `$skip` where the sort values"
-                " would make it too long for a request); absent on the last",
-            },
-        },
-        "required": ["skip", "top", "total"],
-    }
+    paged = pagination({"type": ["integer", "null"]}, "the sort values")
     page = {
         "type": "object",
-        "properties": {name: {"type": "array", "items": record}, "pagination": pagination},
+        "properties": {name: {"type": "array", "items": record}, "pagination": paged},
         "required": [name, "pagination"],
     }
     write = schema_ref(f"{prefix}Write")

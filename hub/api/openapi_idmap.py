@@ -20,6 +20,7 @@ from hub.api.openapi_parts import (
     json_body,
     linked,
     located,
+    pagination,
     param,
     responses,
     schema_ref,
@@ -149,23 +150,10 @@ def _link_body(*needed: list[str]) -> dict[str, Any]:
 def _key_link_paths(settings: Settings) -> dict[str, Any]:
     link = param("link_id", "path", {"type": "string", "minLength": 1}, "a key link's id")
     one = {"type": "object", "properties": {"key_links": schema_ref("KeyLink")}, "required": ["key_links"]}
-    pagination = {
-        "type": "object",
-        "properties": {
-            "skip": {"type": "integer", "description": "how many links of the search came before the page"},
-            "top": {"type": "integer"},
-            "total": {"type": "integer"},
-            "next": {
-                "type": "string",
-                "description": "the URL of the next page (with a `$skiptoken`; with `$skip` where the link's position"
-                " would make it too long for a request); absent on the last",
-            },
-        },
-        "required": ["skip", "top", "total"],
-    }
+    paged = pagination({"type": "integer"}, "the link's position", "how many links of the search came before the page")
     page = {
         "type": "object",
-        "properties": {"key_links": {"type": "array", "items": schema_ref("KeyLink")}, "pagination": pagination},
+        "properties": {"key_links": {"type": "array", "items": schema_ref("KeyLink")}, "pagination": paged},
         "required": ["key_links", "pagination"],
     }
     window = [
@@ -320,7 +308,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
         },
         "required": [name, "merge"],
     }
-    pagination = {
+    paged = {
         "type": "object",
         "properties": {
             "skip": {"type": "integer", "description": "how many merges came before the page"},
@@ -335,7 +323,7 @@ def _merge_paths(name: str) -> dict[str, Any]:
     }
     history = {
         "type": "object",
-        "properties": {"merges": {"type": "array", "items": schema_ref("MergeEntry")}, "pagination": pagination},
+        "properties": {"merges": {"type": "array", "items": schema_ref("MergeEntry")}, "pagination": paged},
         "required": ["merges", "pagination"],
     }
     page = [

@@ -103,6 +103,25 @@ def linked(
     return out
 
 
+def pagination(total: dict[str, Any], position: str, skip: str | None = None) -> dict[str, Any]:
+    """A page's `pagination`, as lists and key link searches answer it: `next` only where a page follows, by a
+    `$skiptoken` holding the last one's `position`, or by `$skip` where that is too long for a request."""
+    return {
+        "type": "object",
+        "properties": {
+            "skip": {"type": "integer", **({"description": skip} if skip else {})},
+            "top": {"type": "integer"},
+            "total": total,
+            "next": {
+                "type": "string",
+                "description": f"the URL of the next page (with a `$skiptoken`; with `$skip` where {position}"
+                " would make it too long for a request); absent on the last",
+            },
+        },
+        "required": ["skip", "top", "total"],
+    }
+
+
 def located(out: dict[str, Any]) -> dict[str, Any]:
     """`out`, its 201 answer declaring the `Location` header it carries: the path of what the request made."""
     out["201"]["headers"] = {

@@ -17,6 +17,11 @@ GROUP_ID_SHAPE = "1 to 64 letters, digits, '.', '_' and '-', the first a letter 
 """What a group id looks like (`GROUP_ID`), as refusals say."""
 
 
+def malformed_group(group_id: str) -> str | None:
+    """What a refusal says of a group id of another shape than `GROUP_ID` (no group has one); None for one of it."""
+    return None if GROUP_ID.fullmatch(group_id) else f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}"
+
+
 @dataclass
 class Record:
     """One person or organization. `ids` are the apps' ids; the hub id is `hub_id`.

@@ -19,7 +19,7 @@ from hub.model.access import (
     principal,
     secret_matches,
 )
-from hub.model.record import GROUP_ID, GROUP_ID_SHAPE
+from hub.model.record import malformed_group
 from hub.service import ids as idsvc
 from hub.store.base import Store
 
@@ -82,8 +82,8 @@ async def connect(store: Store, provider: str, group_id: str, realm: str, hub_pr
     """Connect an app to a group with its realm there; the group is created if new."""
     check_provider(provider, hub_provider)
     check_realm(realm)
-    if not GROUP_ID.fullmatch(group_id):
-        raise Invalid(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
+    if wrong := malformed_group(group_id):
+        raise Invalid(wrong)
     held = await store.connect(Connection(provider, group_id, realm, timefmt.now()), idsvc.new_channel_id())
     if held.realm != realm:
         raise Conflict(

@@ -142,6 +142,14 @@ def test_a_record_holding_every_id_it_may_imports_back(tmp_path: Path, capsys: A
         assert orjson.loads(capsys.readouterr().out) == {"created": 0, "updated": 0, "unchanged": 1, "failed": 0}
 
 
+def test_exporting_a_malformed_group_says_so(tmp_path: Path, capsys: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill(url)
+    assert main(["export", "--group", "no group", "--store", url, str(tmp_path / "out.jsonl")]) == 1
+    assert "malformed group id 'no group'" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_exporting_a_group_that_does_not_exist_fails(tmp_path: Path, capsys: Any) -> None:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     fill(url)

@@ -1,4 +1,5 @@
-"""`hub serve`, `hub import`, `hub export`, `hub keys …`, `hub connect …`: a thin shell over the app and hub.service.
+"""The `hub` command (`serve`, `import`, `export`, `backup`, `keys`, `connect`, `disconnect`, `recount`, `index`): a
+thin shell over the app and hub.service.
 
 Here the arguments are parsed and `hub serve` is run; the other commands are in hub.commands and hub.files."""
 

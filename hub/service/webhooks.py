@@ -187,7 +187,8 @@ class _Delivery:
     async def worker(self, first: outbound.Lease | None, rank: int) -> None:
         """Send batches until the queue is empty, each leased and settled holding a slot (the `first` holds the one
         it was leased with); the `rank`-th worker of the delivery, from 0, ends once `parallel` is lowered to it or
-        below (`target`)."""
+        below (`target`). A worker whose slot came after another's batch was throttled ends without leasing: it
+        leased a batch only to put it back unsent, its items out of a polling app's reach meanwhile."""
         self.taken.extend([first] if first else [])
         with _stops_on_change(self.group_id, self.name):
             lease = first
@@ -195,6 +196,8 @@ class _Delivery:
                 if lease is None:
                     await self.slots.acquire()
                 try:
+                    if lease is None and self.paused_until:
+                        return
                     lease = lease or await self.leased()
                     if not lease.items or not await self.send(lease, rank) or self.paused_until:
                         return

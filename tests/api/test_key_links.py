@@ -524,6 +524,7 @@ def test_moving_a_placeholders_link_merges_the_placeholder_into_the_record(clien
     [link] = links(client, external_id="new-1")
     moved = client.put(f"{BASE}/key_links/{link['id']}", json={"internal_id": org["id"]})
     assert moved.status_code == 200, moved.text
+    assert moved.json()["key_links"]["internal_id"] == placeholder  # the older hub id survives, as in any merge
     assert get(client, "organizations", placeholder)["name"] == "Acme"
     assert app_ids(get(client, "organizations", org["id"], ids=True)) == [ext("salesforce", "eu", "new-1")]
     assert merged_by_key_link(client, moved.json()["key_links"]["internal_id"]) == ["key_link"]

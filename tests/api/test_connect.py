@@ -195,6 +195,20 @@ def test_the_directions_stay_with_the_record_a_key_link_move_takes_the_apps_id_f
     assert hub_id(written) == hub_id(other) and written["notes"] == "from erp"
 
 
+def test_the_directions_follow_the_apps_id_when_a_placeholders_link_is_moved(client: TestClient) -> None:
+    """A placeholder's link moved merges the placeholder with the record it stood for (`"trigger": "key_link"`): the
+    id stays the one the app was connected with, and its directions follow it, as through any merge."""
+    person = post(client, "people", [ext("crm", "p1")], organization_id=[ERP]).json()["people"]
+    placeholder = {"id": person["organization_id"]}
+    held_back = [{"field": "notes", "value": "the ERP's", "sync_to_hub": False}]
+    assert connect(client, placeholder, sample(field_values=held_back)).status_code == 204
+    acme = org(client, name="Acme", notes="the hub's note")
+    named = {"entity_type": "organizations", "provider": "erp", "realm": "726", "external_id": "C-1001"}
+    assert client.put(f"{BASE}/key_links", json={**named, "internal_id": hub_id(acme)}).status_code == 200
+    written = post(client, "organizations", [ERP], notes="from erp").json()["organizations"]
+    assert hub_id(written) == hub_id(placeholder) and written["notes"] == "the hub's note"
+
+
 def test_connecting_again_as_connected_already_records_nothing(client: TestClient) -> None:
     """The same id, values and directions: answered (204), not recorded, as any write that changes nothing."""
     acme = org(client, name="Acme")

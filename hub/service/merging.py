@@ -130,7 +130,7 @@ def _keeps_placeholder(ask: Merge) -> bool:
     null chooses nothing: it clears what placeholders do not hold (nested objects come null when all their members
     are)."""
     chooses = any(v is not None for v in ask.values.values()) or ask.status is not None
-    return ask.trigger != "upsert" and not chooses
+    return ask.trigger in ("request", "connect", "key_link") and not chooses
 
 
 async def taking_in(

@@ -14,11 +14,12 @@ from starlette.routing import Route
 from hub.api import context
 from hub.api.auth import principal
 from hub.api.json import JSONResponse, read_json
-from hub.api.params import flag, optional_json, validated
+from hub.api.params import flag, optional_json
 from hub.errors import Forbidden
 from hub.model import timefmt
 from hub.model.integration import ConsentType, Integration
 from hub.model.paging import check_params
+from hub.model.payload import validated
 from hub.service import integrations
 
 OVERRIDE = frozenset({"override"})

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from hub.api.json import read_json
 from hub.errors import BadRequest
 from hub.model.paging import check_params
-from hub.model.payload import problems, raise_invalid
 
 
 def flag(request: Request, name: str, allowed: frozenset[str]) -> bool:
@@ -20,17 +18,6 @@ def flag(request: Request, name: str, allowed: frozenset[str]) -> bool:
     if raw not in ("true", "false"):
         raise BadRequest(f"{name} is true or false, not {raw!r}")
     return raw == "true"
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def validated(model: type[M], body: Any) -> M:
-    """A request body as `model`, or a 422 naming each wrong field."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as error:
-        raise_invalid(problems(error))
 
 
 async def optional_json(request: Request, limit: int) -> Any:

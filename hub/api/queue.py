@@ -13,7 +13,7 @@ from hub.api import context
 from hub.api.auth import principal
 from hub.api.integrations import owned
 from hub.api.json import JSONResponse, read_json
-from hub.api.params import optional_json, validated
+from hub.api.params import optional_json
 from hub.api.render import Renderer
 from hub.errors import Invalid
 from hub.model import timefmt
@@ -23,6 +23,7 @@ from hub.model.ids import WithoutNul
 from hub.model.integration import MAX_BATCH_SIZE
 from hub.model.numbers import MAX_WHOLE
 from hub.model.paging import check_params, whole_param
+from hub.model.payload import validated
 from hub.model.queue import QueueItem
 from hub.service import outbound
 from hub.service.outbound import Delivery, Settled

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.errors import Invalid
 from hub.model.collections import Collection
 from hub.model.ids import ExternalId, IdPart
-from hub.model.payload import parse_write, parse_write_at, problems, raise_invalid
+from hub.model.payload import parse_write, parse_write_at, raise_invalid, validated
 from hub.model.record import Write
 
 
@@ -55,10 +55,7 @@ class ConnectAsk(NamedTuple):
 
 def parse_connect(collection: Collection, body: Any, hub_provider: str) -> ConnectAsk:
     """Validate a connect body; only values marked `sync_to_hub` (and given) are written to the record."""
-    try:
-        request = ConnectIn.model_validate(body)
-    except ValidationError as error:
-        raise_invalid(problems(error))
+    request = validated(ConnectIn, body)
     errors = []
     if request.provider == hub_provider:  # its ids are the hub's own: no app to connect
         errors.append({"field": "provider", "message": f"{hub_provider!r} is the hub itself, not an app"})

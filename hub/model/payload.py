@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.errors import Invalid
 from hub.model.collections import READ_ONLY, Collection
@@ -51,8 +51,22 @@ def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
         path = ".".join([prefix, *steps] if prefix else steps)
         bound = _BOUNDS.get(item["type"])
         said = bound.format(**item["ctx"]) if bound and "ctx" in item else _SAID.get(item["type"])
-        out.append({"field": path or "(body)", "message": said or item["msg"].removeprefix("Value error, ")})
+        out.append({"field": path, "message": said or item["msg"].removeprefix("Value error, ")})
     return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], body: Any) -> M:
+    """A request body as `model`, or a 422 naming each wrong field. A body that is no object is said so alone, as
+    every body is: no member of it is at fault, and pydantic named it by an empty path."""
+    if not isinstance(body, dict):
+        raise Invalid("the body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise_invalid(problems(error))
 
 
 def raise_invalid(errors: list[dict[str, str]]) -> NoReturn:

@@ -89,10 +89,22 @@ class _Token(NamedTuple):
     pos: int
 
     def shown(self) -> str:
-        """Quote for a message, truncated so a huge literal can't flood the response."""
+        """The token for a message as it was written, a quoted string in its own quotes (not `''x''`)."""
         if self.kind == "end":
             return "end of input"
-        return f"'{self.text[:20]}...'" if len(self.text) > 20 else f"'{self.text}'"
+        return _cut(self.text) if self.kind == "string" else f"'{_cut(self.text)}'"
+
+
+def _cut(text: str) -> str:
+    """Cut to 40 characters, as a problem quotes what a client sent, so a huge literal does not come back whole."""
+    return f"{text[:40]}{'…' * (len(text) > 40)}"
+
+
+def written(value: Value) -> str:
+    """A value as a filter writes it, for a message: `true`, `null`, `'it''s'`, not as Python does (`True`)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return _cut("'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value))
 
 
 def _error(problem: str, pos: int) -> Invalid:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hub.errors import BadRequest, Invalid
 from hub.model import keyset, timefmt
 from hub.model.collections import Collection, Kind
-from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, joined, map_values, parse_filter
+from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, joined, map_values, parse_filter, written
 from hub.model.ids import NUL, ExternalId
 from hub.model.list_query import STATUSES, ListQuery, status_condition
 from hub.model.paging import check_params, skiptoken, window
@@ -120,9 +120,9 @@ def check_types(collection: Collection, node: Node) -> None:
     def check(path: tuple[str, ...], value: Value) -> Value:
         if not _of_type(collection, path, value):
             wanted = _wanted(collection, path)[1]
-            raise BadRequest(f"$filter: {'/'.join(path)} is compared with {wanted}, not {value!r}")
+            raise BadRequest(f"$filter: {'/'.join(path)} is compared with {wanted}, not {written(value)}")
         if path == ("status",) and value is not None and value not in STATUSES:  # `'archived'` listed nothing
-            raise BadRequest(f"$filter: status is 'ACTIVE', 'INACTIVE' or 'ARCHIVED', not {value!r}")
+            raise BadRequest(f"$filter: status is 'ACTIVE', 'INACTIVE' or 'ARCHIVED', not {written(value)}")
         return value
 
     map_values(node, check)
@@ -140,8 +140,8 @@ def _check_code_order(collection: Collection, node: Node) -> None:
             _check_code_order(collection, item)
     elif isinstance(node, Comparison) and _orders_by_no_code(collection, node):
         raise BadRequest(
-            f"$filter: code is compared in order with a code of {collection.name} ({collection.code(12)!r}) or its"
-            f" number, not {node.value!r}"
+            f"$filter: code is compared in order with a code of {collection.name} ({written(collection.code(12))})"
+            f" or its number, not {written(node.value)}"
         )
 
 

@@ -195,6 +195,23 @@ def test_a_value_of_another_type_than_its_field_is_a_400(client: TestClient, exp
     assert field in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("expression", "shown"),
+    [
+        ("name eq true", "not true"),
+        ("name in ('Acme', false)", "not false"),
+        ("number_of_employees ne 'it''s'", "not 'it''s'"),
+        ("number_of_employees gt '" + "x" * 100 + "'", "not '" + "x" * 39 + "…"),
+        ("status eq 'archived'", "not 'archived'"),
+    ],
+)
+def test_a_refused_value_is_shown_as_the_filter_writes_it(client: TestClient, expression: str, shown: str) -> None:
+    """The value was shown as Python writes it: `True`, `"it's"`, and a text of any length whole."""
+    response = client.get(f"{BASE}/organizations", params={"$filter": expression})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].endswith(shown), response.json()
+
+
 @pytest.mark.parametrize("code", ["'XX1'", "'OR1'", "'PE99999999999999999999'"])
 @pytest.mark.parametrize("op", ["gt", "le"])
 def test_code_is_ordered_against_a_code_of_its_collection_only(people: TestClient, op: str, code: str) -> None:

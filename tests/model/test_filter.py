@@ -197,7 +197,7 @@ def test_other_iso_8601_forms_go_quoted(date: str) -> None:
         ("a eq 1 and", "expected a condition, found end of input", 10),
         ("a", "missing operator after 'a'", 1),
         ("and eq 1", "expected a field name, found 'and'", 0),
-        ("'x' eq 1", "expected a field name, found ''x''", 0),
+        ("'x' eq 1", "expected a field name, found 'x'", 0),
         ("()", "expected a field name, found ')'", 1),
         ("a/ eq 1", "unexpected character '/'", 1),
     ],
@@ -217,7 +217,7 @@ def test_invalid_is_a_422() -> None:
 
 def test_long_tokens_are_truncated_in_messages() -> None:
     detail = invalid("a eq 1 " + "x" * 500)
-    assert "unexpected 'xxxxxxxxxxxxxxxxxxxx...'" in detail
+    assert "unexpected '" + "x" * 40 + "…'" in detail
     assert len(detail) < 100
 
 

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from hub.errors import Invalid
+from hub.errors import Invalid, quoted
 from hub.model.ids import ExternalId
 from hub.model.record import Group, Record
 from hub.store.base import Transaction
@@ -85,10 +85,8 @@ async def holders(
     found = await tx.get(collection, hub_ids) if hub_ids else {}
     missing = [h for h in hub_ids if h not in found]
     if missing:
-        raise Invalid(
-            f"{field}: no {collection} record has hub id {', '.join(missing)}",
-            errors=[{"field": field, "message": f"unknown hub id {h}"} for h in missing],
-        )
+        said = [f"no {collection} record with hub id {quoted(h)}" for h in missing]  # as a path naming it says
+        raise Invalid(f"{field}: {'; '.join(said)}", errors=[{"field": field, "message": s} for s in said])
     records = {r.hub_id: r for r in found.values()}
     for record in await tx.match(collection, ids) if ids else []:
         records.setdefault(record.hub_id, record)

@@ -152,7 +152,7 @@ def _invalid(field: str, message: str) -> Invalid:
 async def _record(tx: Transaction, collection: str, hub_id: str) -> Record:
     found = (await tx.get(collection, [hub_id])).get(hub_id)
     if found is None:
-        raise NotFound(f"internal_id: no {collection} record {hub_id}")
+        raise NotFound(f"internal_id: no {collection} record with hub id {quoted(hub_id)}")
     return found
 
 

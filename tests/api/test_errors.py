@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from hub.errors import quoted
 from tests.api.helpers import BASE, ext
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -330,3 +331,30 @@ def test_a_member_named_by_the_empty_string_is_named_so(client: TestClient, path
     problem = assert_problem(client.post(BASE + path.format(id=made), json=body), 422)
     assert problem["errors"] == [{"field": field, "message": "unknown field"}], problem
     assert problem["detail"] == f"unknown field(s): {field}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/people", {"people": {"id": "{hub_id}"}}, "id"),
+        ("/people", {"people": {"organization_id": "{hub_id}"}}, "organization_id"),
+        ("/people/{made}/merge", {"records": ["{hub_id}"]}, "records.0"),
+        ("/key_links", {"entity_type": "people", "provider": "crm", "realm": "1", "external_id": "7"}, "internal_id"),
+    ],
+)
+@pytest.mark.parametrize("hub_id", ["nobody", "x" * 200])
+def test_an_unknown_hub_id_in_a_body_is_said_as_a_path_naming_one_says_it(
+    client: TestClient, path: str, body: dict[str, Any], field: str, hub_id: str
+) -> None:
+    """A `GET` by an unknown hub id answers "no people record with hub id 'nobody'"; in a body the same mistake was
+    "no people record has hub id nobody", or "no people record nobody" in a key link, unquoted and uncut: an id of
+    hundreds of characters came back whole, twice."""
+    made = client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}}).json()["people"]["id"]
+    text = orjson.dumps(body).decode().replace("{hub_id}", hub_id)
+    sent = orjson.loads(text) | ({"internal_id": hub_id} if field == "internal_id" else {})
+    collection = "organizations" if field == "organization_id" else "people"
+    said = f"no {collection} record with hub id {quoted(hub_id)}"
+    problem = client.post(BASE + path.format(made=made), json=sent).json()
+    assert problem["detail"] == f"{field}: {said}", problem
+    assert problem.get("errors", [{"field": field, "message": said}]) == [{"field": field, "message": said}]
+    assert client.get(f"{BASE}/{collection}/{hub_id}").json()["detail"] == said

@@ -19,6 +19,7 @@ _ID_ARRAY = TypeAdapter(list[ExternalIdIn])
 
 _SAID = {
     "extra_forbidden": "unknown field",
+    "missing": "required",
     "model_type": "Input should be a JSON object",
     "int_type": 'expected an integer within 64 bits (not 5.0, "5" or true)',
 }
@@ -38,9 +39,16 @@ _BOUNDS = {
     "greater_than_equal": "at least {ge}",
     "string_too_long": "at most {max_length} characters",
     "string_too_short": "at least {min_length} character(s)",
+    "too_long": "at most {max_length} items",
+    "too_short": "at least {min_length} item(s)",
 }
 """Pydantic's bounds said as the README's Limits says them (`limit: at most 1000`, not "Input should be less than or
-equal to 1000")."""
+equal to 1000", nor "List should have at least 1 item after validation, not 0"), a whole bound as a whole number
+(`annual_revenue`'s 10¹⁵ is a float, said "1000000000000000.0")."""
+
+
+def _bound(said: str, ctx: dict[str, Any]) -> str:
+    return said.format(**{k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()})
 
 
 def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -50,7 +58,7 @@ def problems(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
         steps = [member(p) for p in item["loc"] if p not in (HUB_ID, ID_ARRAY)]
         path = ".".join([prefix, *steps] if prefix else steps)
         bound = _BOUNDS.get(item["type"])
-        said = bound.format(**item["ctx"]) if bound and "ctx" in item else _SAID.get(item["type"])
+        said = _bound(bound, item["ctx"]) if bound and "ctx" in item else _SAID.get(item["type"])
         out.append({"field": path, "message": said or item["msg"].removeprefix("Value error, ")})
     return out
 

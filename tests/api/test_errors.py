@@ -358,3 +358,31 @@ def test_an_unknown_hub_id_in_a_body_is_said_as_a_path_naming_one_says_it(
     assert problem["detail"] == f"{field}: {said}", problem
     assert problem.get("errors", [{"field": field, "message": said}]) == [{"field": field, "message": said}]
     assert client.get(f"{BASE}/{collection}/{hub_id}").json()["detail"] == said
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "said"),
+    [
+        (
+            "/organizations",
+            {"organizations": {"annual_revenue": -1e16}},
+            {"annual_revenue": "at least -1000000000000000"},
+        ),
+        ("/integrations/sync/ack", {"lease": "l", "items": []}, {"items": "at least 1 item(s)"}),
+        ("/integrations/sync/fail", {"lease": "l", "items": list(range(1, 1002))}, {"items": "at most 1000 items"}),
+        ("/integrations/sync/ack", {}, {"lease": "required", "items": "required"}),
+        ("/people/{id}/connect", {"provider": "erp"}, {"realm": "required", "id": "required"}),
+        ("/people/{id}/unmerge", {}, {"merge_id": "required"}),
+    ],
+)
+def test_a_bound_or_a_missing_member_is_said_as_the_limits_say_it(
+    client: TestClient, path: str, body: dict[str, Any], said: dict[str, str]
+) -> None:
+    """Pydantic's own words came through for these: "List should have at least 1 item after validation, not 0",
+    "Field required" (where an unmerge said "required"), and a bound written as a float, "at most 1000000000000000.0"
+    for the 10¹⁵ of the README's Limits."""
+    made = client.post(f"{BASE}/people", json={"people": {"first_name": "seed"}}).json()["people"]["id"]
+    sync = {"name": "sync", "entity": "people", "direction": "outbound", "provider": "crm", "realm": "1"}
+    assert client.post(f"{BASE}/integrations", json=sync).status_code == 201
+    answer = assert_problem(client.post(BASE + path.format(id=made), json=body), 422)
+    assert {e["field"]: e["message"] for e in answer["errors"]} == said

@@ -331,7 +331,7 @@ def test_a_malformed_group_id_is_400_saying_its_shape(client: TestClient, keys: 
         ("", "organization_id", "at least 1 character"),
         ([], "organization_id", "at least 1 item"),
         ([ext("crm", " ")], "organization_id.0.id", "must not be blank"),
-        ([{"provider": "crm"}], "organization_id.0.realm", "Field required"),
+        ([{"provider": "crm"}], "organization_id.0.realm", "required"),
     ],
 )
 def test_a_bad_reference_is_422_naming_where_in_plain_words(

@@ -98,7 +98,7 @@ async def create_link(request: Request) -> Response:
     settings = context.settings(request)
     body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     store, group_id = context.store(request), context.group_id(request)
-    _, ext = await key_links.named(store, settings, body)
+    _, ext = await key_links.named(store, settings, body, "internal_id")
     principal(request).ensure_may_claim(group_id, [ext], settings.hub_provider)
     link = await key_links.create(store, settings, group_id, body, context.actor(request))
     location = f"{request.url.path}/{link.link_id}"  # a link id is base64url: one path segment as it is
@@ -121,7 +121,7 @@ async def move_named_link(request: Request) -> Response:
     settings, store = context.settings(request), context.store(request)
     body = _own_system(request, parse_key_link(await read_json(request, settings.max_body_bytes)))
     group_id = context.group_id(request)
-    named = _may_touch(request, group_id, await key_links.identify(store, settings, body))
+    named = _may_touch(request, group_id, await key_links.identify(store, settings, body, "internal_id"))
     link = await key_links.move(store, settings, group_id, named, body, context.actor(request))
     return JSONResponse({"key_links": link_json(link)})
 

@@ -358,7 +358,19 @@ IDENTIFYING = frozenset(
 """What names one key link in a query string: its id, or its entity type, app and external id."""
 
 
+_BY_NUMBER = {"entity_type": "integration_entity_type_id", "provider": "integration_system_id"}
+"""The parts of a link a body may give by number instead."""
+
+
+def required(parts: Mapping[str, str | None]) -> dict[str, str]:
+    """The parts a body gives, or one 422 naming every one it lacks: named one at a time, a client learnt of each
+    by a request of its own."""
+    missing = [name for name, value in parts.items() if value is None]
+    if missing:
+        said = {name: f"required (or {_BY_NUMBER[name]})" if name in _BY_NUMBER else "required" for name in missing}
+        raise_invalid([{"field": name, "message": message} for name, message in said.items()])
+    return {name: value for name, value in parts.items() if value is not None}
+
+
 def require(value: str | None, name: str) -> str:
-    if value is None:
-        raise Invalid(f"{name} is required", errors=[{"field": name, "message": "required"}])
-    return value
+    return required({name: value})[name]

@@ -25,6 +25,7 @@ from hub.model.key_link import (
     link_id,
     parse_link_id,
     require,
+    required,
     stable_id,
 )
 from hub.model.record import Record
@@ -115,21 +116,21 @@ async def _parts(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str
     return collection, provider
 
 
-async def named(store: Store, settings: Settings, body: KeyLinkIn) -> tuple[str, ExternalId]:
-    """The entity type and external id a body (a new link's, or one naming a link by its parts) names in full; 422
-    naming what is missing."""
+async def named(store: Store, settings: Settings, body: KeyLinkIn, *needed: str) -> tuple[str, ExternalId]:
+    """The entity type and external id a body (a new link's, or one naming a link by its parts) names in full; one
+    422 naming every part missing, and every other member `needed` (a new or moved link's `internal_id`)."""
     collection, provider = await _parts(store, settings, body)
-    ext = ExternalId(
-        require(provider, "provider"), require(body.realm, "realm"), require(body.external_id, "external_id")
-    )
-    return require(collection, "entity_type"), ext
+    given = {"entity_type": collection, "provider": provider, "realm": body.realm, "external_id": body.external_id}
+    parts = required({**given, **{name: getattr(body, name) for name in needed}})
+    return parts["entity_type"], ExternalId(parts["provider"], parts["realm"], parts["external_id"])
 
 
-async def identify(store: Store, settings: Settings, body: KeyLinkIn) -> str:
-    """The id of the link a body (or query) names: its `id`, or its entity type, app and external id; 422 for a
-    name beside the `id` that is not its link's (ignored, a DELETE naming two links unlinked the `id`'s)."""
+async def identify(store: Store, settings: Settings, body: KeyLinkIn, *needed: str) -> str:
+    """The id of the link a body (or query) names: its `id`, or its entity type, app and external id (and members
+    `needed`, as `named` says); 422 for a name beside the `id` that is not its link's (ignored, a DELETE naming two
+    links unlinked the `id`'s)."""
     if body.id is None:
-        collection, ext = await named(store, settings, body)
+        collection, ext = await named(store, settings, body, *needed)
         return link_id(collection, ext)
     given = parse_link_id(body.id)
     if given is not None and (other := _differs(body, *await _parts(store, settings, body), *given)) is not None:
@@ -160,7 +161,7 @@ async def create(store: Store, settings: Settings, group_id: str, body: KeyLinkI
     """Link an app id to an existing record: 404 if there is no such record, 409 if the id is taken; a placeholder
     holding it is merged with the record instead (`merging.taking_in`)."""
     group = await reading.group_or_404(store, group_id)
-    collection, ext = await named(store, settings, body)
+    collection, ext = await named(store, settings, body, "internal_id")
     internal_id = require(body.internal_id, "internal_id")
 
     async def work(tx: Transaction) -> KeyLink:

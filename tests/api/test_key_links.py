@@ -425,7 +425,7 @@ def test_post_validates_record_and_ids(client: TestClient) -> None:
         ({**link_body(other), "external_id": "0012D"}, 409, "linked already"),
         (link_body(org), 409, "two ids of the same app"),
         ({**link_body(org), "entity_type": "people"}, 404, "no people record"),
-        ({k: v for k, v in link_body(other).items() if k != "realm"}, 422, "realm is required"),
+        ({k: v for k, v in link_body(other).items() if k != "realm"}, 422, "realm: required"),
         ({**link_body(other), "provider": "connec"}, 422, "the hub itself"),
         ({**link_body(other), "color": "red"}, 422, "unknown field"),
         ({**link_body(other), "entity_type": "bills"}, 422, "no entity type"),
@@ -440,6 +440,35 @@ def test_post_validates_record_and_ids(client: TestClient) -> None:
         assert words in response.json()["detail"], response.json()
     assert len(links(client)) == 1
     assert client.post(f"{BASE}/key_links", content=b"[").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "missing"),
+    [
+        ("POST", "/key_links", {}, ["entity_type", "provider", "realm", "external_id", "internal_id"]),
+        ("POST", "/key_links", {"provider": "salesforce", "internal_id": "x"}, ["entity_type", "realm", "external_id"]),
+        ("PUT", "/key_links", {"entity_type": "organizations"}, ["provider", "realm", "external_id", "internal_id"]),
+        ("PUT", "/key_links/{link}", {}, ["internal_id"]),
+    ],
+)
+def test_every_part_a_key_link_lacks_is_named_at_once(
+    client: TestClient, method: str, path: str, body: dict[str, Any], missing: list[str]
+) -> None:
+    """Only the first part missing was named ("provider is required"), so a client learnt of the others one request
+    at a time; a provider or entity type may be given by number, which the problem now says."""
+    create(client, "organizations", SF, name="Acme")
+    link = links(client)[0]["id"]
+    response = client.request(method, BASE + path.format(link=link), json=body)
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == missing
+    said = {
+        "entity_type": "required (or integration_entity_type_id)",
+        "provider": "required (or integration_system_id)",
+    }
+    for error in errors:
+        assert error["message"] == said.get(error["field"], "required")
+        assert f"{error['field']}: {error['message']}" in response.json()["detail"]
 
 
 def test_put_moves_a_link_to_another_record(client: TestClient) -> None:

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from hub.api.json import not_json
 from hub.api.render import Renderer
 from hub.commands import standard, stored, with_store
 from hub.config import Settings
@@ -231,10 +232,11 @@ def _lines(stream: IO[bytes], numbers: array[int]) -> Iterator[Any]:
             line = line.removeprefix(codecs.BOM_UTF8)
         if line.strip():
             numbers.append(number)
+            data = line.rstrip(b"\r\n")
             try:
-                yield orjson.loads(line.rstrip(b"\r\n"))
+                yield orjson.loads(data)
             except orjson.JSONDecodeError as error:
-                yield BadRequest(f"not JSON: {error}")
+                yield BadRequest(f"not JSON: {not_json(error, data)}")
 
 
 def _one_line(text: str) -> str:

@@ -65,6 +65,16 @@ def header_said(value: str, most: int = 100) -> str:
     return repr(value.encode("latin-1", "replace").decode("utf-8", "replace")[:most])
 
 
+def not_json(error: orjson.JSONDecodeError, data: bytes | bytearray) -> str:
+    """Why `data` is not JSON, in its own words: a byte that is no UTF-8 (Latin-1's `é`) was "str is not valid UTF-8:
+    surrogates not allowed" at its first character, naming a Python type and a surrogate it did not hold."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"byte 0x{data[bad.start]:02x} at position {bad.start} is not UTF-8, which JSON is"
+    return str(error)
+
+
 async def read_json(request: Request, limit: int, optional: bool = False) -> Any:
     """The parsed body; 415 unless it is declared JSON (or undeclared) and not encoded, 413 past `limit` bytes, 400
     if it is not JSON or nests deeper than the `max_json_depth` setting. An empty body is a 400 too, or, where the
@@ -90,9 +100,10 @@ async def read_json(request: Request, limit: int, optional: bool = False) -> Any
         if optional:
             return {}
         raise BadRequest("the request needs a JSON body")
+    data = body[len(BOM) :] if body.startswith(BOM) else body
     try:
-        value = orjson.loads(body[len(BOM) :] if body.startswith(BOM) else body)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
+        raise BadRequest(f"the body is not valid JSON: {not_json(error, data)}") from None
     check_depth(value, request.app.state.settings.max_json_depth)
     return value

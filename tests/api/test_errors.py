@@ -386,3 +386,12 @@ def test_a_bound_or_a_missing_member_is_said_as_the_limits_say_it(
     assert client.post(f"{BASE}/integrations", json=sync).status_code == 201
     answer = assert_problem(client.post(BASE + path.format(id=made), json=body), 422)
     assert {e["field"]: e["message"] for e in answer["errors"]} == said
+
+
+@pytest.mark.parametrize(("body", "position"), [(b'{"people": {"first_name": "Ren\xe9"}}', 30), (b"\xff", 0)])
+def test_a_body_that_is_no_utf8_names_its_byte(client: TestClient, body: bytes, position: int) -> None:
+    """Undeclared Latin-1 was refused in the parser's words, "str is not valid UTF-8: surrogates not allowed: line 1
+    column 1", a Python type and a surrogate the body did not hold, at its first byte wherever the bad one was."""
+    problem = assert_problem(client.post(f"{BASE}/people", content=body), 400)
+    said = f"the body is not valid JSON: byte 0x{body[position]:02x} at position {position} is not UTF-8, which JSON is"
+    assert problem["detail"] == said

@@ -210,6 +210,17 @@ def test_a_file_opening_with_a_byte_order_mark_is_imported_whole(tmp_path: Path,
     assert orjson.loads(capsys.readouterr().out)["created"] == 2
 
 
+def test_a_line_that_is_no_utf8_names_its_byte(tmp_path: Path, capsys: Any) -> None:
+    """A Latin-1 `é` was refused in the parser's words, "str is not valid UTF-8: surrogates not allowed", at column
+    1 whatever its place: a Python type and a surrogate the line did not hold."""
+    source = tmp_path / "people.jsonl"
+    source.write_bytes('{"first_name": "A"}\n{"first_name": "Ren\u00e9"}\n'.encode("latin-1"))
+    assert (
+        main(["import", "--group", GROUP, "--store", f"sqlite:///{tmp_path / 'hub.db'}", "--quiet", str(source)]) == 1
+    )
+    assert "line 2: 400 not JSON: byte 0xe9 at position 19 is not UTF-8, which JSON is" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("encoding", "mark", "named"),
     [

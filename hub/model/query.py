@@ -68,17 +68,28 @@ def _select(collection: Collection, text: str | None) -> Selected | None:
         return None
     names = {n.strip() for n in text.split(",") if n.strip()}
     known = {*collection.kinds, *((name,) for name in collection.top_fields | _SHOWN_ALWAYS)}
+    if not names:
+        raise BadRequest("$select names no field: list them, comma-separated (first_name,email/address)")
     unknown = sorted(name for name in names if tuple(name.split("/")) not in known)
-    if unknown or not names:
-        raise BadRequest(f"$select: unknown field(s): {', '.join(unknown) or '(none given)'}")
+    if unknown:
+        raise BadRequest(f"$select: unknown field(s): {', '.join(unknown)}")
     return frozenset(tuple(name.split("/")) for name in names)
 
 
 def _path(collection: Collection, text: str, where: str) -> tuple[str, ...]:
     path = tuple(text.strip().split("/"))
     if path not in collection.kinds:
-        raise BadRequest(f"{where}: unknown field {text.strip()!r}")
+        raise _unknown(collection, path, where)
     return path
+
+
+def _unknown(collection: Collection, path: tuple[str, ...], where: str) -> BadRequest:
+    """The 400 of a field a filter or an order cannot name: an object field (`email`) says its parts, which are
+    compared and ordered by; it was said to be unknown, as a field the model lacks."""
+    parts = ["/".join(known) for known in collection.kinds if known[: len(path)] == path and len(known) > len(path)]
+    if parts:
+        return BadRequest(f"{where}: {'/'.join(path)} is an object: name one of its parts ({', '.join(parts)})")
+    return BadRequest(f"{where}: unknown field {'/'.join(path)!r}")
 
 
 def bind_filter(collection: Collection, node: Node) -> Node:
@@ -86,7 +97,7 @@ def bind_filter(collection: Collection, node: Node) -> Node:
     one given, but an integration's filter stored before it did still reads `20260101` as 2026-01-01)."""
     for path in fields_of(node):
         if path not in collection.kinds:
-            raise BadRequest(f"$filter: unknown field {'/'.join(path)!r}")
+            raise _unknown(collection, path, "$filter")
 
     def normalise(path: tuple[str, ...], value: Value) -> Value:
         if collection.kinds[path] != "datetime" or value is None:

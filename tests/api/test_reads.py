@@ -196,6 +196,27 @@ def test_a_value_of_another_type_than_its_field_is_a_400(client: TestClient, exp
 
 
 @pytest.mark.parametrize(
+    ("param", "value", "words"),
+    [
+        ("$filter", "email eq 'ada@example.com'", "$filter: email is an object: name one of its parts (email/address,"),
+        ("$filter", "address ne null", "$filter: address is an object: name one of its parts (address/line1,"),
+        ("$orderby", "email desc", "$orderby: email is an object: name one of its parts (email/address,"),
+        ("$filter", "shoe_size eq 4", "$filter: unknown field 'shoe_size'"),
+        ("$select", "", "$select names no field: list them, comma-separated"),
+        ("$select", " , ", "$select names no field: list them, comma-separated"),
+    ],
+)
+def test_an_object_field_or_an_empty_select_says_what_to_name(
+    client: TestClient, param: str, value: str, words: str
+) -> None:
+    """`email eq '…'` was an "unknown field 'email'", though `email` is a field whose parts are compared, and an
+    empty `$select` "unknown field(s): (none given)"."""
+    response = client.get(f"{BASE}/people", params={param: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(words), response.json()
+
+
+@pytest.mark.parametrize(
     ("expression", "shown"),
     [
         ("name eq true", "not true"),

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hub.errors import BadRequest, Invalid
+from hub.errors import BadRequest, Invalid, quoted
 from hub.model import keyset, timefmt
 from hub.model.collections import Collection, Kind
 from hub.model.filter import And, Comparison, Node, Not, Or, Value, fields_of, joined, map_values, parse_filter, written
@@ -191,8 +191,10 @@ def parse_list(
         node, include_archived = status_condition(node)
     order = _order(collection, params.get("$orderby", ""))
     linked_raw = params.get("opts[linked]")
-    if linked_raw is not None and (linked_raw not in ("true", "false") or read.app is None):
-        raise BadRequest("opts[linked] is true or false, with opts[provider] and opts[realm]")
+    if linked_raw is not None and linked_raw not in ("true", "false"):
+        raise BadRequest(f"opts[linked] is true or false, not {quoted(linked_raw)}")
+    if linked_raw is not None and read.app is None:
+        raise BadRequest("opts[linked] needs opts[provider] and opts[realm]: the app whose ids it looks for")
     if params.get("$count", "true") not in ("true", "false"):
         raise BadRequest(f"$count is true or false, not {params['$count'][:40]!r}")
     skip, top = window(params, default_top, max_top)

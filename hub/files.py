@@ -84,8 +84,11 @@ def export_file(settings: Settings, path: str, group_id: str, collection: str, q
     try:
         with _export_stream(path) as stream:
             with_store(settings, lambda store: export(store, stream))
-    finally:
-        progress.finish()
+    except BaseException:
+        if progress.total is not None:  # how far it got; before a first page (no such group), no export began
+            progress.finish()
+        raise
+    progress.finish()
 
 
 def _not_the_store(settings: Settings, path: str) -> None:

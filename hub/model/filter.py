@@ -35,7 +35,7 @@ _TOKEN = re.compile(
     |(?P<date>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}
         (?:T[0-9]{{2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\.[0-9]+)?)?
         (?:Z|[+-][0-9]{{2}}:[0-9]{{2}})?)?)
-    |(?P<number>[+-]?[0-9]+(?:\.[0-9]+)?)
+    |(?P<number>[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
     |(?P<word>{_IDENT}(?:/{_IDENT})*)
     |(?P<punct>[(),])
     """,
@@ -238,12 +238,13 @@ class _Parser:
         if token.kind == "date":
             return token.text
         if token.kind == "number":
+            whole = token.text.lstrip("+-").isdigit()  # else a point or an exponent (`1.5e6`, OData's double)
             try:
-                number = float(token.text) if "." in token.text else int(token.text)
+                number = int(token.text) if whole else float(token.text)
             except ValueError:  # int() refuses thousands of digits
                 raise _error("number is too long", token.pos) from None
             if not -(2**63) <= number < 2**63:  # what a database integer holds; also refuses an infinite float
-                raise _error("number is out of range", token.pos)
+                raise _error("number is out of range: within 64 bits, -2^63 to 2^63 - 1", token.pos)
             return number
         if token.kind == "word" and token.text.lower() in _LITERAL_WORDS:
             return _LITERAL_WORDS[token.text.lower()]

@@ -304,3 +304,12 @@ def test_a_404_quotes_the_path_id_cut_short(people: TestClient) -> None:
         answer = people.get(f"{BASE}/people/{'x' * 10_000}", params=params)
         detail = answer.json()["detail"]
         assert answer.status_code == 404 and len(detail) < 200 and f"{'x' * 40!r}…" in detail, detail
+
+
+def test_a_filter_number_may_have_an_exponent(client: TestClient) -> None:
+    """`1.5e6`, as OData writes a double, compares as the number it is, on a decimal and on a whole-number field."""
+    for name, revenue, staff in (("Small", 1e6, 10), ("Large", 2e6, 1000)):
+        post(client, "organizations", name=name, annual_revenue=revenue, number_of_employees=staff)
+    for expression in ("annual_revenue gt 1.5e6", "number_of_employees ge 1E2", "annual_revenue eq 2e6"):
+        listed = client.get(f"{BASE}/organizations", params={"$filter": expression}).json()["organizations"]
+        assert [o["name"] for o in listed] == ["Large"], expression

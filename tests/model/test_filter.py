@@ -252,6 +252,16 @@ def test_huge_number_is_invalid() -> None:
     assert "number is too long" in invalid("a eq " + "9" * 5000, max_length=100_000)
 
 
+def test_a_number_may_have_an_exponent_as_odata_writes_a_double() -> None:
+    """`1.5e6` was read as the number 1.5 and a word `e6`: "unexpected 'e6'"."""
+    assert [parse_filter(f"a gt {text}") for text in ("1.5e6", "2E3", "-4e-2")] == [
+        Comparison(("a",), "gt", 1_500_000.0),
+        Comparison(("a",), "gt", 2000.0),
+        Comparison(("a",), "gt", -0.04),
+    ]
+    assert "out of range: within 64 bits" in invalid("a gt 1e20")
+
+
 # --- helpers ------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from hub.api.auth import checked_group, principal
 from hub.api.render import Renderer, wants_ids
 from hub.config import Settings
-from hub.errors import NotFound
+from hub.errors import NotFound, quoted
 from hub.model.collections import COLLECTIONS, Collection
 from hub.model.history import ANONYMOUS
 from hub.model.ids import ExternalId
@@ -41,7 +41,7 @@ def group_id(request: Request) -> str:
 def collection(request: Request) -> Collection:
     name = request.path_params["collection"]
     if name not in COLLECTIONS:
-        raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
+        raise NotFound(f"no collection {quoted(name)}; the collections are {', '.join(COLLECTIONS)}")
     return COLLECTIONS[name]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hub.api.json import read_json
-from hub.errors import BadRequest
+from hub.errors import BadRequest, quoted
 from hub.model.paging import check_params
 
 
@@ -16,7 +16,7 @@ def flag(request: Request, name: str, allowed: frozenset[str]) -> bool:
     check_params(request.query_params, allowed)
     raw = request.query_params.get(name, "false")
     if raw not in ("true", "false"):
-        raise BadRequest(f"{name} is true or false, not {raw!r}")
+        raise BadRequest(f"{name} is true or false, not {quoted(raw)}")
     return raw == "true"
 
 

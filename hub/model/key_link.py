@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, WithJsonSchema, field_validator
 
-from hub.errors import BadRequest, Invalid
+from hub.errors import BadRequest, Invalid, quoted
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import NUL, SPACE, ExternalId, IdPart
@@ -247,7 +247,7 @@ def _number(params: Mapping[str, str], name: str) -> int | None:
         return None
     number = whole(raw)
     if number is None:
-        raise BadRequest(f"{name} must be a whole number of at most {MAX_DIGITS} digits, not {raw[:40]!r}")
+        raise BadRequest(f"{name} must be a whole number of at most {MAX_DIGITS} digits, not {quoted(raw)}")
     return number
 
 

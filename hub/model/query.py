@@ -89,7 +89,7 @@ def _unknown(collection: Collection, path: tuple[str, ...], where: str) -> BadRe
     parts = ["/".join(known) for known in collection.kinds if known[: len(path)] == path and len(known) > len(path)]
     if parts:
         return BadRequest(f"{where}: {'/'.join(path)} is an object: name one of its parts ({', '.join(parts)})")
-    return BadRequest(f"{where}: unknown field {'/'.join(path)!r}")
+    return BadRequest(f"{where}: unknown field {quoted('/'.join(path))}")
 
 
 def bind_filter(collection: Collection, node: Node) -> Node:
@@ -196,7 +196,7 @@ def parse_list(
     if linked_raw is not None and read.app is None:
         raise BadRequest("opts[linked] needs opts[provider] and opts[realm]: the app whose ids it looks for")
     if params.get("$count", "true") not in ("true", "false"):
-        raise BadRequest(f"$count is true or false, not {params['$count'][:40]!r}")
+        raise BadRequest(f"$count is true or false, not {quoted(params['$count'])}")
     skip, top = window(params, default_top, max_top)
     after: int | None = None
     after_values: tuple[Value, ...] = ()
@@ -232,7 +232,7 @@ def _order(collection: Collection, text: str) -> keyset.Order:
     for part in parts:
         words = part.split()
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise BadRequest(f"$orderby: expected 'field asc|desc', not {part.strip()!r}")
+            raise BadRequest(f"$orderby: expected 'field asc|desc', not {quoted(part.strip())}")
         order.setdefault(_path(collection, words[0], "$orderby"), len(words) == 2 and words[1].lower() == "desc")
     keys = list(order)
     last = next((n for n, path in enumerate(keys) if path in UNIQUE_KEYS), len(keys) - 1)

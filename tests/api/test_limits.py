@@ -343,3 +343,22 @@ def test_a_bad_reference_is_422_naming_where_in_plain_words(
     first = body["errors"][0]
     assert (first["field"], message in first["message"]) == (field, True), body
     assert "[" not in body["detail"], body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v2/cld-1/people", {"$count": "x" * 500}),
+        ("/api/v2/cld-1/people", {"$orderby": "first_name " + "x" * 500}),
+        ("/api/v2/cld-1/people", {"$filter": "x" * 500 + " eq 1"}),
+        ("/api/v2/cld-1/key_links", {"integration_system_id": "9" * 500}),
+        ("/api/v2/cld-1/" + "x" * 500, {}),
+    ],
+)
+def test_a_long_value_a_problem_quotes_is_cut(client: TestClient, path: str, params: dict[str, str]) -> None:
+    """A problem quotes what was sent cut to 40 characters (`errors.quoted`): these came back whole, or cut without
+    saying so."""
+    answer = client.get(path, params=params)
+    assert answer.status_code in (400, 404), answer.text
+    detail = answer.json()["detail"]
+    assert "x" * 41 not in detail and "9" * 41 not in detail and "…" in detail, detail

@@ -15,16 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema, field_validator
 
-from hub.errors import BadRequest, Invalid, quoted
+from hub.errors import BadRequest, quoted
 from hub.model import timefmt
 from hub.model.collections import COLLECTIONS
 from hub.model.ids import NUL, SPACE, ExternalId, IdPart
 from hub.model.keyset import MAX_POSITION
 from hub.model.numbers import MAX_DIGITS, whole
 from hub.model.paging import check_params, made_token, skiptoken, window
-from hub.model.payload import problems, raise_invalid
+from hub.model.payload import raise_invalid, validated
 from hub.model.query import MAX_PARAM
 
 _SEP = "\x1f"
@@ -337,12 +337,7 @@ def parse_key_link(body: object) -> KeyLinkIn:
     """A key link body, bare or as `{"key_links": {...}}`; 422 naming what is wrong."""
     if isinstance(body, dict) and set(body) == {"key_links"}:
         body = body["key_links"]
-    if not isinstance(body, dict):
-        raise Invalid("a key link must be a JSON object")
-    try:
-        return KeyLinkIn.model_validate(body)
-    except ValidationError as error:
-        raise_invalid(problems(error))
+    return validated(KeyLinkIn, body)
 
 
 def parse_link_query(params: Mapping[str, str]) -> KeyLinkIn:

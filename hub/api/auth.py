@@ -25,7 +25,7 @@ from hub.api.paths import FIXED
 from hub.api.problems import error_response, unreachable
 from hub.errors import BadRequest, HubError, Unauthorized
 from hub.model.access import Principal
-from hub.model.record import malformed_group
+from hub.model.record import checked_group_id
 from hub.service.access import Authenticator
 from hub.service.reading import no_group
 
@@ -95,9 +95,7 @@ def group_of(path: str) -> str | None:
 
 def checked_group(given: str) -> str:
     """`given` as a group id; a 400 naming the shape of one if it has another (no group can have it)."""
-    if wrong := malformed_group(given):
-        raise BadRequest(wrong)
-    return given
+    return checked_group_id(given, BadRequest)
 
 
 async def admitted(authenticator: Authenticator, header: str | None, path: str) -> Principal:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.errors import HubError, Invalid
 from hub.model.access import refused_claim
 from hub.model.ids import ExternalId
 
@@ -17,9 +18,12 @@ GROUP_ID_SHAPE = "1 to 64 letters, digits, '.', '_' and '-', the first a letter 
 """What a group id looks like (`GROUP_ID`), as refusals say."""
 
 
-def malformed_group(group_id: str) -> str | None:
-    """What a refusal says of a group id of another shape than `GROUP_ID` (no group has one); None for one of it."""
-    return None if GROUP_ID.fullmatch(group_id) else f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}"
+def checked_group_id(group_id: str, refused: type[HubError] = Invalid) -> str:
+    """`group_id`, or `refused` (a 422 for a body or a command's argument; a path's is a 400) saying the shape of one
+    if it has another (`GROUP_ID`): no group can have it, so none is looked for."""
+    if not GROUP_ID.fullmatch(group_id):
+        raise refused(f"malformed group id {group_id!r}: {GROUP_ID_SHAPE}")
+    return group_id
 
 
 @dataclass

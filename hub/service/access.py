@@ -19,7 +19,7 @@ from hub.model.access import (
     principal,
     secret_matches,
 )
-from hub.model.record import malformed_group
+from hub.model.record import checked_group_id
 from hub.service import ids as idsvc
 from hub.store.base import Store
 
@@ -82,8 +82,7 @@ async def connect(store: Store, provider: str, group_id: str, realm: str, hub_pr
     """Connect an app to a group with its realm there; the group is created if new."""
     check_provider(provider, hub_provider)
     check_realm(realm)
-    if wrong := malformed_group(group_id):
-        raise Invalid(wrong)
+    checked_group_id(group_id)
     held = await store.connect(Connection(provider, group_id, realm, timefmt.now()), idsvc.new_channel_id())
     if held.realm != realm:
         raise Conflict(

@@ -17,11 +17,11 @@ from itertools import islice
 from typing import Any
 
 from hub.config import Settings
-from hub.errors import HubError, Invalid
+from hub.errors import HubError
 from hub.model.collections import Collection
 from hub.model.list_query import ListQuery
 from hub.model.payload import parse_write
-from hub.model.record import Write, malformed_group
+from hub.model.record import Write, checked_group_id
 from hub.service import reading
 from hub.service.batch import upsert_many
 from hub.service.upsert import Outcome
@@ -58,8 +58,7 @@ async def import_records(
     An item may be a HubError already (e.g. a line that is not JSON): it is counted as refused.
     `progress` is told how many items are done after each chunk.
     """
-    if wrong := malformed_group(group_id):
-        raise Invalid(wrong)
+    checked_group_id(group_id)
     size = chunk or settings.max_batch
     report = Imported()
     done = 0
@@ -100,8 +99,7 @@ async def export_records(store: Store, group_id: str, collection: Collection) ->
     out (its survivor is in some page, as that page found it), and one created meanwhile shows if
     its code is still ahead. No record shows twice: a record's code never changes.
     """
-    if wrong := malformed_group(group_id):  # else said to be no group, as if one could have that id
-        raise Invalid(wrong)
+    checked_group_id(group_id)  # else said to be no group, as if one could have that id
     after, total = 0, 0
     while True:
         query = ListQuery(top=EXPORT_PAGE, include_archived=True, count=after == 0, after=after)

@@ -1,8 +1,8 @@
 """Merging records into one, recording each merge, and undoing one.
 
 Every merge goes through `merge`: the automatic one of an upsert whose ids name several
-records, the explicit one a client asks for, and a connect's of the placeholders holding
-the id it links (`connect.connect`).
+records, the explicit one a client asks for, and a connect's or a key link's of the
+placeholders holding the id it links (`taking_in`).
 """
 
 from __future__ import annotations
